@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Measure cgrad's training binaries against the PyTorch reference, back to back,
+# in one run, on the same machine. See bench/README.md.
+#
+#   bash bench/run.sh                 # every model whose binary is built (mlp, cnn)
+#   bash bench/run.sh mlp             # only the MLP
+#   bash bench/run.sh --setup mlp     # run scripts/setup.sh --torch first
+#   bash bench/run.sh --epochs 3 mlp  # longer real-training runs (default 1 epoch)
+#   bash bench/run.sh --no-torch      # only cgrad's numbers
+#
+# Environment: BUILD_DIR (default: build), BENCH_OUT (raw logs; default:
+# $BUILD_DIR/bench), TORCH_THREADS (default: "1 2"), TRAIN_ITERS (default: 1000),
+# PREDICT_ITERS (default: 3000). OPENBLAS_NUM_THREADS / OMP_NUM_THREADS are left
+# as you set them; the values in effect are printed.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+BUILD_DIR=${BUILD_DIR:-build}
+BENCH_OUT=${BENCH_OUT:-$BUILD_DIR/bench}
+TORCH_THREADS=${TORCH_THREADS:-1 2}
+TRAIN_ITERS=${TRAIN_ITERS:-1000}
+PREDICT_ITERS=${PREDICT_ITERS:-3000}
+PY=/usr/bin/python3
+
+epochs=1
+do_setup=0
+use_torch=1
+models=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --setup) do_setup=1 ;;
+        --no-torch) use_torch=0 ;;
+        --epochs) epochs=${2:?--epochs needs a value}; shift ;;
+        --epochs=*) epochs=${1#--epochs=} ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        mlp|cnn) models+=("$1") ;;
+        *) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+    shift
+done
+[ "${#models[@]}" -gt 0 ] || models=(mlp cnn)
+
+# model -> training binary (built by meson from examples/<dir>/model.c)
+binary_for() {
+    case "$1" in
+        mlp) echo "$BUILD_DIR/examples/fashion_mlp/fashion_mlp" ;;
+        cnn) echo "$BUILD_DIR/examples/fashion_cnn/fashion_cnn" ;;
+    esac
+}
+
+step() { printf '==> %s\n' "$*"; }
+
+# Last numeric value of `key=<number>` in a file, or "n/a".
+kv() {
+    local v=""
+    [ -f "$2" ] && v=$(sed -n "s/.*\<$1=\([-+0-9.eE]*\).*/\1/p" "$2" | tail -n 1)
+    echo "${v:-n/a}"
+}
+
+# Column `name` of the last data row of a CSV file with a header, or "n/a".
+csv_last() {
+    [ -f "$2" ] || { echo n/a; return; }
+    awk -F, -v col="$1" '
+        NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
+        c && NF >= c { v = $c }
+        END { print (v == "" ? "n/a" : v) }' "$2"
+}
+
+# a / b formatted as "2.26x", or "n/a".
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        if (a ~ /^[-+0-9.eE]+$/ && b ~ /^[-+0-9.eE]+$/ && b + 0 > 0) printf "%.2fx\n", a / b
+        else print "n/a" }'
+}
+
+# best (max or min) of numeric arguments, ignoring "n/a".
+best() {
+    local how=$1; shift
+    printf '%s\n' "$@" | awk -v how="$how" '
+        /^[-+0-9.eE]+$/ { if (!n++ || (how == "max" ? $1 > b : $1 < b)) b = $1 }
+        END { print (n ? b : "n/a") }'
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f\n", b - a }'; }
+
+# --- preparation -------------------------------------------------------------------
+if [ "$do_setup" -eq 1 ]; then
+    bash scripts/setup.sh --torch
+fi
+if [ ! -d "$BUILD_DIR" ]; then
+    echo "run.sh: no $BUILD_DIR/ directory; run 'bash scripts/setup.sh' first (or pass --setup)" >&2
+    exit 1
+fi
+mkdir -p "$BENCH_OUT"
+
+if [ "$use_torch" -eq 1 ]; then
+    if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
+        echo "run.sh: '$PY -c \"import torch\"' failed; skipping the PyTorch reference" \
+             "(install python3-torch, e.g. 'bash scripts/setup.sh --torch')"
+        use_torch=0
+    fi
+fi
+
+# --- conditions ----------------------------------------------------------------------
+cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1)
+buildtype=$(grep -o '"name": "buildtype", "value": "[a-z]*"' \
+                "$BUILD_DIR/meson-info/intro-buildoptions.json" 2>/dev/null | sed 's/.*"\([a-z]*\)"$/\1/' || true)
+echo "conditions:"
+echo "  date                  $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "  cpu                   ${cpu:-unknown} ($(nproc) logical cores)"
+echo "  load average          $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
+echo "  OPENBLAS_NUM_THREADS  ${OPENBLAS_NUM_THREADS:-unset (OpenBLAS default: all cores)}"
+echo "  OMP_NUM_THREADS       ${OMP_NUM_THREADS:-unset}"
+echo "  cgrad build           $BUILD_DIR (buildtype=${buildtype:-unknown}), $(cc --version 2>/dev/null | head -n 1)"
+if [ "$use_torch" -eq 1 ]; then
+    echo "  torch                 $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null), threads: $TORCH_THREADS"
+fi
+echo "  epochs (fit, torch)   $epochs; bench iters: train $TRAIN_ITERS x batch 64, predict $PREDICT_ITERS x batch 1"
+echo "  raw logs              $BENCH_OUT/"
+echo
+
+# --- measurements ------------------------------------------------------------------
+table=()
+row() { table+=("$(printf '%-4s %-22s %s' "$1" "$2" "$3")"); }
+
+for model in "${models[@]}"; do
+    bin=$(binary_for "$model")
+    if [ ! -x "$bin" ]; then
+        echo "skip $model: $bin is not built"
+        echo
+        continue
+    fi
+    out=$BENCH_OUT/$model
+    rm -f "$out".*
+
+    step "$model: $bin bench --batch-size 64 --iters $TRAIN_ITERS"
+    "$bin" bench --batch-size 64 --iters "$TRAIN_ITERS" >"$out.bench_train.log" 2>&1 \
+        || echo "  failed (exit $?), see $out.bench_train.log"
+    ours_train=$(kv train_samples_per_sec "$out.bench_train.log")
+    echo "  train_samples_per_sec=$ours_train"
+
+    step "$model: $bin bench --batch-size 1 --iters $PREDICT_ITERS"
+    "$bin" bench --batch-size 1 --iters "$PREDICT_ITERS" >"$out.bench_predict.log" 2>&1 \
+        || echo "  failed (exit $?), see $out.bench_predict.log"
+    ours_pred=$(kv predict_us_per_sample "$out.bench_predict.log")
+    echo "  predict_us_per_sample=$ours_pred"
+
+    step "$model: $bin fit --epochs $epochs --verbose 2 --history $out.history.csv"
+    t0=$(now)
+    "$bin" fit --epochs "$epochs" --verbose 2 --history "$out.history.csv" >"$out.fit.log" 2>&1 \
+        || echo "  failed (exit $?), see $out.fit.log"
+    fit_wall=$(elapsed "$t0" "$(now)")
+    ours_fit=$(csv_last samples_per_sec "$out.history.csv")
+    ours_acc=$(grep '^test:' "$out.fit.log" 2>/dev/null | tail -n 1 | sed -n 's/.*accuracy=\([0-9.]*\).*/\1/p' || true)
+    ours_acc=${ours_acc:-n/a}
+    echo "  samples_per_sec=$ours_fit (last epoch), test accuracy=$ours_acc, wall ${fit_wall}s"
+
+    t_train=() t_pred=() t_acc=() t_cols_train="" t_cols_pred="" t_cols_acc=""
+    if [ "$use_torch" -eq 1 ]; then
+        for t in $TORCH_THREADS; do
+            step "$model: torch reference, $t thread(s), $epochs epoch(s)"
+            "$PY" bench/torch_ref.py "$model" --epochs "$epochs" --threads "$t" \
+                >"$out.torch${t}t.log" 2>&1 || echo "  failed (exit $?), see $out.torch${t}t.log"
+            tr=$(kv train_samples_per_sec "$out.torch${t}t.log")
+            pr=$(kv predict_us_per_sample "$out.torch${t}t.log")
+            ac=$(kv test_accuracy "$out.torch${t}t.log")
+            echo "  train_samples_per_sec=$tr predict_us_per_sample=$pr test_accuracy=$ac"
+            t_train+=("$tr") t_pred+=("$pr") t_acc+=("$ac")
+            t_cols_train+=" torch(${t}t)=$tr"
+            t_cols_pred+=" torch(${t}t)=$pr"
+            t_cols_acc+=" torch(${t}t)=$ac"
+        done
+        torch_train=$(best max "${t_train[@]}")
+        torch_pred=$(best min "${t_pred[@]}")
+        r_bench="  ratio=$(ratio "$ours_train" "$torch_train")"
+        r_fit="  ratio=$(ratio "$ours_fit" "$torch_train")"
+        r_pred="  ratio=$(ratio "$torch_pred" "$ours_pred")"
+    else
+        r_bench="" r_fit="" r_pred=""
+    fi
+    echo
+
+    row "$model" "train samples/s"  "cgrad=$ours_train $t_cols_train$r_bench"
+    row "$model" "fit samples/s"    "cgrad=$ours_fit $t_cols_train$r_fit"
+    row "$model" "predict us/sample" "cgrad=$ours_pred $t_cols_pred$r_pred"
+    row "$model" "test accuracy"    "cgrad=$ours_acc $t_cols_acc"
+done
+
+if [ "${#table[@]}" -eq 0 ]; then
+    echo "nothing measured"
+    exit 1
+fi
+
+echo "results (throughput ratio = cgrad / best torch; predict ratio = best torch latency / cgrad;"
+echo "         above 1.00x means cgrad is faster; 'train' is 'bench', 'fit' is a real epoch with data loading):"
+printf '%s\n' "${table[@]}"

@@ -1,0 +1,153 @@
+/* autodiff.c: reverse-mode differentiation ahead of time. Walks the forward
+ * graph from the loss back to the variables, asks each op's gradient rule
+ * for the vector-Jacobian product of each input, and adds contributions that
+ * arrive by several paths. The result is more graph: the backward pass. */
+#include "cgrad_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The gradient rule of an op, by category. */
+static int apply_rule(cg_graph *g, int id, int dy, int dx[3]) {
+    switch (op_table[g->nodes[id].op].cat) {
+    case CAT_ELEMWISE: return grad_elementwise(g, id, dy, dx);
+    case CAT_REDUCE: return grad_reduce(g, id, dy, dx);
+    case CAT_MOVE: return grad_movement(g, id, dy, dx);
+    case CAT_CONTRACT: return grad_matmul(g, id, dy, dx);
+    case CAT_FUSED: return grad_softmax(g, id, dy, dx);
+    case CAT_LEAF: return 0;
+    }
+    return -1;
+}
+
+/* Gives a constant gradient a buffer of the node's shape when the rule's
+ * kernels read it as an array (matmul, transpose, softmax): a fill node. */
+static int materialize(cg_graph *g, int id, int dy) {
+    op_kind op = g->nodes[id].op;
+    bool array_reader = op_table[op].cat == CAT_CONTRACT || op == OP_TRANSPOSE || op == OP_SOFTMAX ||
+                        op == OP_LOG_SOFTMAX;
+    if (!array_reader || g->nodes[dy].op != OP_CONST)
+        return dy;
+    node fill = {.op = OP_BROADCAST, .nin = 1, .in = {dy}, .sh = g->nodes[id].sh, .src = g->nodes[id].src};
+    return graph_add(g, fill);
+}
+
+/* Names the total gradient of forward node id "d_<name>" when the node was
+ * made by autodiff and has no such name yet. */
+static void name_gradient(cg_graph *g, int id, int grad) {
+    node *gn = &g->nodes[grad];
+    if (!gn->backward || !strncmp(gn->name, "d_", 2) || gn->op == OP_CONST)
+        return;
+    char buf[256];
+    snprintf(buf, sizeof buf, "d_%s", g->nodes[id].name);
+    gn->name = graph_unique_name(g, buf);
+}
+
+/* Builds the gradients of `loss` for vars[] (node ids of variables). */
+int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars) {
+    if (g->failed || loss < 0)
+        return -1;
+    node ln = g->nodes[loss];
+    char sb[64];
+    if (shape_size(&ln.sh, 1) != 1 || (ln.sh.rank > 0 && shape_batched(&ln.sh)))
+        return graph_error(g, ln.src, ln.layer, "the loss must be a scalar, got shape %s",
+                           shape_str(&ln.sh, sb, sizeof sb));
+    int count = loss + 1;
+    bool *needs = calloc((size_t)count, sizeof(bool));   /* depends on a wanted variable */
+    int *grad = malloc(sizeof(int) * (size_t)count);
+    if (!needs || !grad) {
+        free(needs);
+        free(grad);
+        return graph_error(g, ln.src, -1, "out of memory");
+    }
+    for (int i = 0; i < count; i++)
+        grad[i] = -1;
+    for (int k = 0; k < nvars; k++)
+        if (vars[k] < count)
+            needs[vars[k]] = true;
+    for (int id = 0; id < count; id++)
+        for (int i = 0; i < g->nodes[id].nin; i++)
+            needs[id] = needs[id] || needs[g->nodes[id].in[i]];
+
+    int saved_layer = g->cur_layer;
+    g->in_backward = true;
+    grad[loss] = op_const(g, 1.0f, false);
+    for (int id = loss; id >= 0 && !g->failed; id--) {
+        if (grad[id] < 0 || !needs[id] || op_table[g->nodes[id].op].cat == CAT_LEAF)
+            continue;
+        name_gradient(g, id, grad[id]);
+        node n = g->nodes[id];
+        g->cur_layer = n.layer;
+        int dx[3] = {-1, -1, -1};
+        grad[id] = materialize(g, id, grad[id]);
+        if (grad[id] < 0 || apply_rule(g, id, grad[id], dx))
+            break;
+        for (int i = 0; i < n.nin; i++) {
+            int in = n.in[i];
+            if (dx[i] < 0 || !needs[in])
+                continue;
+            grad[in] = grad[in] < 0 ? dx[i] : op_binary(g, n.src, OP_ADD, grad[in], dx[i]);
+        }
+    }
+    g->in_backward = false;
+    g->cur_layer = saved_layer;
+
+    for (int k = 0; k < nvars && !g->failed; k++) {
+        int v = vars[k];
+        var *vr = &g->vars[g->nodes[v].var];
+        if (v >= count || grad[v] < 0) {
+            graph_error(g, g->nodes[v].src, g->nodes[v].layer, "variable %s is not reachable from the loss", vr->name);
+            break;
+        }
+        int gid = grad[v];
+        /* The gradient must own a buffer in the gradient block: copy it when
+         * it is a constant, a view, a leaf or another variable's gradient.
+         * The copy is a BROADCAST to the same shape; axes holds the variable
+         * index only to keep it distinct from other copies. */
+        bool shared = false;
+        for (int j = 0; j < g->nvars; j++)
+            shared = shared || (g->vars[j].grad == gid && j != g->nodes[v].var);
+        op_category cat = op_table[g->nodes[gid].op].cat;
+        if (shared || cat == CAT_LEAF || g->nodes[gid].op == OP_RESHAPE || !g->nodes[gid].backward) {
+            node cp = {.op = OP_BROADCAST, .nin = 1, .in = {gid}, .sh = g->nodes[v].sh,
+                       .axes = (unsigned)g->nodes[v].var + 1, .src = g->nodes[v].src};
+            g->in_backward = true;
+            gid = graph_add(g, cp);
+            g->in_backward = false;
+            if (gid < 0)
+                break;
+        }
+        char buf[256];
+        snprintf(buf, sizeof buf, "d_%s", g->nodes[v].name);
+        if (strcmp(g->nodes[gid].name, buf))
+            g->nodes[gid].name = graph_unique_name(g, buf);
+        vr->grad = gid;
+    }
+    free(needs);
+    free(grad);
+    return g->failed ? -1 : 0;
+}
+
+/* Public: the gradient tape. Records what to emit: NAME_loss and NAME_gradients. */
+int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nvars) {
+    if (!g || g->failed)
+        return -1;
+    if (loss.g != g || loss.id < 0)
+        return graph_error(g, src, -1, "cg_gradients: the loss is not a tensor of this graph");
+    int ids[64];
+    if (nvars > 64)
+        return graph_error(g, src, -1, "cg_gradients: at most 64 variables");
+    for (int i = 0; i < nvars; i++) {
+        if (vars[i].g != g || vars[i].id < 0 || g->nodes[vars[i].id].op != OP_VARIABLE)
+            return graph_error(g, src, -1, "cg_gradients: argument %d is not a variable of this graph", i + 2);
+        ids[i] = vars[i].id;
+    }
+    if (g->nentries)
+        return graph_error(g, src, -1, "cg_gradients: gradients were already asked for");
+    if (ad_gradients(g, loss.id, ids, nvars))
+        return -1;
+    g->entries[g->nentries++] = (entry){.kind = ENTRY_LOSS, .fname = "loss", .out = {loss.id}, .nout = 1};
+    g->entries[g->nentries++] =
+        (entry){.kind = ENTRY_GRADIENTS, .fname = "gradients", .out = {loss.id}, .nout = 1, .want_grads = true};
+    return 0;
+}

@@ -1,0 +1,290 @@
+/* cgrad_int.h: the compiler's internal header, one section per file.
+ *
+ * The pipeline (compiler/passes.c) reads as the recipe of DESIGN.md:
+ *   verify -> autodiff -> simplify -> fuse -> plan -> emit
+ * Shapes are inferred when a node is made, so builder errors point at the
+ * user's line at once; the verify pass checks them again between passes.
+ */
+#ifndef CGRAD_INT_H
+#define CGRAD_INT_H
+
+#include "cgrad.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* ---- util.c: arena, growable text, small helpers ------------------------ */
+
+/* An arena: every node, shape and string of a graph comes from it and is
+ * freed at once with the graph. */
+typedef struct arena_chunk arena_chunk;
+typedef struct arena {
+    arena_chunk *head;
+} arena;
+
+void *arena_alloc(arena *a, size_t size);          /* zeroed; NULL when out of memory */
+char *arena_strdup(arena *a, const char *s);
+char *arena_printf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void arena_free(arena *a);
+
+/* A growable string, the emitter's output buffer. */
+typedef struct text {
+    char *s;
+    size_t len, cap;
+    bool oom;
+} text;
+
+void text_printf(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void text_puts(text *t, const char *s);
+void text_free(text *t);
+/* Appends template `name` with {{KEY}} replaced by the matching value of the
+ * NULL-terminated key/value list. Returns -1 for an unknown template or key. */
+int text_template(text *t, const char *name, const char *const *kv);
+/* The embedded template text called name (generated templates.c). */
+const char *template_find(const char *name);
+
+/* ---- graph.c: the graph IR ------------------------------------------------ */
+
+typedef enum op_kind {
+#define OP(name, arity, cat, args, formula) OP_##name,
+#include "ops/ops.def"
+#undef OP
+    OP_COUNT
+} op_kind;
+
+typedef enum op_category {
+    CAT_LEAF,          /* placeholder, variable, constant */
+    CAT_ELEMWISE,      /* one output element from the same element of each input */
+    CAT_REDUCE,        /* sum, mean, max over axes */
+    CAT_MOVE,          /* reshape, transpose, broadcast */
+    CAT_CONTRACT,      /* matmul */
+    CAT_FUSED,         /* ops with a written gradient rule */
+} op_category;
+
+typedef struct op_info {
+    const char *name;      /* "MATMUL" */
+    int arity;
+    op_category cat;
+    const char *args;      /* kernel argument names, "A,B" */
+    const char *formula;   /* one-line formula for banners */
+} op_info;
+
+extern const op_info op_table[OP_COUNT];
+
+typedef struct shape {
+    int rank;
+    int d[CG_MAX_RANK];    /* d[0] == CG_BATCH: the run-time batch n */
+} shape;
+
+typedef struct node {
+    op_kind op;
+    int nin;
+    int in[3];
+    shape sh;
+    /* attributes */
+    unsigned axes;         /* reductions: bit set of reduced axes */
+    bool keepdims;
+    bool ta, tb;           /* matmul transposes */
+    bool sparse;           /* xent, argmax_eq: labels are class indices */
+    bool per_n;            /* CONST: the value is alpha / n */
+    cg_activation act;     /* DENSE epilogue, ACT_BWD */
+    float alpha;           /* CONST value, leaky relu slope */
+    /* identity */
+    const char *name;      /* C identifier of its buffer: "dense_1_out", "d_dense_1_kernel" */
+    int layer;             /* index into graph.layers, -1 outside layers */
+    cg_src src;            /* the builder call that made it */
+    int var;               /* VARIABLE: index into graph.vars; PLACEHOLDER: into graph.inputs */
+    bool backward;         /* made by autodiff */
+} node;
+
+/* A parameter tensor. */
+typedef struct var {
+    int node;
+    const char *name;      /* "dense_1/kernel" */
+    cg_init init;
+    int fan_in, fan_out;
+    bool trainable;
+    size_t offset, count;  /* in floats, within the parameter block */
+    int grad;              /* node holding its gradient, -1 when none was asked for */
+} var;
+
+/* A layer, for names, errors and the summary. */
+typedef struct layer {
+    const char *name;      /* "dense_1" */
+    const char *kind;      /* "Dense" */
+    cg_src src;
+    int out;               /* its output node */
+} layer;
+
+/* What an emitted entry point computes. */
+typedef enum entry_kind {
+    ENTRY_PREDICT,         /* x -> model output */
+    ENTRY_EVAL,            /* x, labels -> loss, metric */
+    ENTRY_TRAIN,           /* x, labels -> loss, metric; gradients; optimizer update */
+    ENTRY_LOSS,            /* tape: inputs -> loss */
+    ENTRY_GRADIENTS,       /* tape: inputs -> loss and gradients */
+} entry_kind;
+
+typedef struct entry {
+    entry_kind kind;
+    const char *fname;     /* "predict", "train_step" */
+    int out[3];            /* nodes returned: prediction, or loss and metric */
+    int nout;
+    bool want_grads;       /* computes the gradient nodes of the variables */
+    int *sched;            /* nodes computed, in order (plan pass) */
+    int nsched;
+    long *offset;          /* arena offset in floats per node id, -1: not in the arena */
+    size_t arena_floats;
+} entry;
+
+struct cg_graph {
+    arena a;
+    const char *name;
+    node *nodes;
+    int nnodes, cap;
+    int *htab;             /* hash-consing table: node ids, -1 empty */
+    int hcap;
+    var *vars;
+    int nvars, vcap;
+    int inputs[8];         /* placeholder nodes, in the order the caller passes them */
+    int ninputs;
+    layer *layers;
+    int nlayers, lcap;
+    int cur_layer;         /* layer that new nodes belong to, -1 none */
+    bool in_backward;      /* autodiff is making nodes */
+    int max_batch;
+    entry entries[5];
+    int nentries;
+    bool compiled;
+    size_t param_floats, opt_floats;
+    cg_model *model;       /* the model built on this graph, if any */
+    bool failed;
+    char err[512];
+};
+
+/* Records the first error, "file:line: layer: message"; returns -1. */
+int graph_error(cg_graph *g, cg_src src, int layer, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Makes (or finds, when an identical node exists) a node; returns its id or -1. */
+int graph_add(cg_graph *g, node nd);
+node *graph_node(cg_graph *g, int id);
+int graph_begin_layer(cg_graph *g, const char *kind, const char *name, cg_src src);
+const char *graph_unique_name(cg_graph *g, const char *base);
+/* Makes the weight `role` of the current layer, named "layer/role". */
+int graph_layer_variable(cg_graph *g, cg_src src, const char *role, shape sh, cg_init init);
+/* Stable text dump of the graph (golden fixtures, --dump-after). */
+void graph_dump(cg_graph *g, text *t);
+
+/* ---- shape.c: shapes ------------------------------------------------------- */
+
+long shape_size(const shape *s, int batch);       /* elements, with the batch dimension = batch */
+bool shape_equal(const shape *a, const shape *b);
+bool shape_batched(const shape *s);
+/* "(n, 784)" into buf. */
+const char *shape_str(const shape *s, char *buf, size_t size);
+/* Numpy broadcasting of a and b into out; false when they do not broadcast. */
+bool shape_broadcast(const shape *a, const shape *b, shape *out);
+shape shape_scalar(void);
+
+/* ---- ops/: builders (shape rules), gradient rules, lowering ------------------ */
+
+/* Internal builders used by layers and gradient rules: no source capture. */
+int op_unary(cg_graph *g, cg_src src, op_kind op, int x);
+int op_binary(cg_graph *g, cg_src src, op_kind op, int a, int b);
+int op_const(cg_graph *g, float value, bool per_n);
+int op_reduce(cg_graph *g, cg_src src, op_kind op, int x, unsigned axes, bool keepdims);
+int op_broadcast(cg_graph *g, cg_src src, int x, shape to);
+int op_reshape(cg_graph *g, cg_src src, int x, shape to);
+int op_transpose(cg_graph *g, cg_src src, int x);
+int op_matmul(cg_graph *g, cg_src src, int a, int b, bool ta, bool tb);
+int op_act_bwd(cg_graph *g, cg_activation act, float alpha, int y, int dy);
+int op_where(cg_graph *g, cg_src src, int c, int a, int b);
+int op_softmax_xent(cg_graph *g, cg_src src, int z, int t, bool sparse);
+int op_one_hot(cg_graph *g, cg_src src, int t, int classes);
+int op_argmax_eq(cg_graph *g, cg_src src, int p, int t, bool sparse);
+int op_activation(cg_graph *g, cg_src src, cg_activation act, float alpha, int x);
+
+/* Gradient rule: given node id and the gradient dy of its output, writes the
+ * gradient of each input into dx[] (-1: no gradient flows there). */
+typedef int (*grad_rule)(cg_graph *g, int id, int dy, int dx[3]);
+int grad_elementwise(cg_graph *g, int id, int dy, int dx[3]);
+int grad_reduce(cg_graph *g, int id, int dy, int dx[3]);
+int grad_movement(cg_graph *g, int id, int dy, int dx[3]);
+int grad_matmul(cg_graph *g, int id, int dy, int dx[3]);
+int grad_softmax(cg_graph *g, int id, int dy, int dx[3]);
+/* Sums g back to the shape `to` where it was broadcast. */
+int grad_unbroadcast(cg_graph *g, int grad, const shape *to);
+
+/* Lowering: writes the body of the kernel function for node id. The kernel's
+ * arguments are the non-constant inputs under the names of op_table[].args,
+ * and Y. */
+typedef struct emit_ctx emit_ctx;
+void lower_elementwise(emit_ctx *e, int id);
+void lower_reduce(emit_ctx *e, int id);
+void lower_movement(emit_ctx *e, int id);
+void lower_matmul(emit_ctx *e, int id);
+void lower_softmax(emit_ctx *e, int id);
+
+/* ---- autodiff.c ----------------------------------------------------------------- */
+
+/* Builds the backward graph of the scalar `loss` for the variables vars[]
+ * (all trainable variables when nvars < 0); fills var.grad. */
+int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars);
+
+/* ---- passes.c: the pipeline ---------------------------------------------------- */
+
+int pass_verify(cg_graph *g);
+int pass_simplify(cg_graph *g);     /* dead-code: marks the schedule of each entry */
+int pass_fuse(cg_graph *g);         /* matmul + bias + activation -> DENSE */
+int pass_plan(cg_graph *g);         /* liveness and first-fit arena offsets */
+int compile_graph(cg_graph *g, const char *dump_after, text *dump);
+
+/* ---- plan.c ----------------------------------------------------------------------- */
+
+/* Plans entry e: schedule, liveness, offsets. */
+int plan_entry(cg_graph *g, entry *e);
+/* The node whose storage id uses (follows reshapes). */
+int plan_storage_root(cg_graph *g, int id);
+
+/* ---- emit.c ------------------------------------------------------------------------ */
+
+struct emit_ctx {
+    cg_graph *g;
+    text *t;
+    cg_flavour flavour;
+    const char *prefix;    /* model name, the prefix of every public symbol */
+};
+
+/* The C expression of input k of node id inside its kernel: "A[i]" or a literal. */
+const char *emit_input(emit_ctx *e, int id, int k, const char *index, char *buf, size_t size);
+/* Loop nest helpers: dimension text ("n" or "256"). */
+const char *emit_dim(const shape *s, int axis, char *buf, size_t size);
+/* A float literal that reads back exactly: "0.001f". */
+const char *emit_float(float v, char *buf, size_t size);
+/* Index expression of an input of shape in, broadcast to out, over loop
+ * variables i0, i1, ...: "i0 * 256 + i1" ("0" for a scalar). */
+const char *emit_bcast_index(const shape *in, const shape *out, char *buf, size_t size);
+int emit_files(cg_graph *g, const char *dir, cg_flavour flavour);
+long node_flops(cg_graph *g, int id);           /* floating-point operations, batch 1 */
+/* The summary text of a compiled graph (summary.c). */
+const char *graph_summary(cg_graph *g);
+
+/* ---- model.c: Sequential models, compile ------------------------------------------ */
+
+struct cg_model {
+    cg_graph *g;
+    const char *name;
+    cg_src src;
+    shape input;           /* per sample */
+    int x, y;              /* input and label placeholders */
+    int out;               /* model output */
+    int loss, metric;
+    cg_compile_opts opts;
+    cg_metric metric_kind;
+    bool compiled;
+    char *summary;
+};
+
+const char *loss_name(cg_loss l);
+const char *metric_name(cg_metric m);
+
+#endif

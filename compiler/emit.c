@@ -1,0 +1,742 @@
+/* emit.c: the C emitter. Writes NAME.h (sizes, state, entry points), NAME.c
+ * (one static kernel per node under a banner, then the entry points that call
+ * them: forward, backward in reverse, optimizer) and, for compiled models,
+ * NAME_main.c (the runtime's descriptor). Output depends only on the graph:
+ * the same model emits byte-identical files. */
+#include "cgrad_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+/* "n" for the batch dimension, else the number. */
+const char *emit_dim(const shape *s, int axis, char *buf, size_t size) {
+    if (s->d[axis] == CG_BATCH)
+        snprintf(buf, size, "n");
+    else
+        snprintf(buf, size, "%d", s->d[axis]);
+    return buf;
+}
+
+/* A float literal that reads back to the same float. */
+const char *emit_float(float v, char *buf, size_t size) {
+    char tmp[48];
+    snprintf(tmp, sizeof tmp, "%.9g", (double)v);
+    if ((double)strtof(tmp, NULL) != (double)v)
+        snprintf(tmp, sizeof tmp, "%.9g", (double)v);
+    for (int p = 1; p < 9; p++) {   /* the shortest form that reads back */
+        char t2[48];
+        snprintf(t2, sizeof t2, "%.*g", p, (double)v);
+        if (strtof(t2, NULL) == v) {
+            snprintf(tmp, sizeof tmp, "%s", t2);
+            break;
+        }
+    }
+    bool has_dot = strpbrk(tmp, ".eEn") != NULL;
+    snprintf(buf, size, "%s%sf", tmp, has_dot ? "" : ".0");
+    return buf;
+}
+
+/* Index of `in` broadcast against `out` over loop variables i0.. (row-major). */
+const char *emit_bcast_index(const shape *in, const shape *out, char *buf, size_t size) {
+    size_t len = 0;
+    buf[0] = 0;
+    int off = out->rank - in->rank;
+    long stride = 1;
+    bool n_stride = false;
+    char terms[CG_MAX_RANK][64];
+    int nt = 0;
+    for (int i = in->rank - 1; i >= 0; i--) {
+        int oi = i + off;
+        bool used = in->d[i] != 1 || out->d[oi] == 1;
+        if (used && in->d[i] == out->d[oi]) {
+            if (n_stride)
+                snprintf(terms[nt++], 64, "i%d * n * %ld", oi, stride);
+            else if (stride == 1)
+                snprintf(terms[nt++], 64, "i%d", oi);
+            else
+                snprintf(terms[nt++], 64, "i%d * %ld", oi, stride);
+        }
+        if (in->d[i] == CG_BATCH)
+            n_stride = true;
+        else
+            stride *= in->d[i];
+    }
+    for (int k = nt - 1; k >= 0; k--)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? " + " : "", terms[k]);
+    if (!nt)
+        snprintf(buf, size, "0");
+    return buf;
+}
+
+/* The kernel argument name of input k of node n. */
+static void arg_name(const node *n, int k, char *buf, size_t size) {
+    const char *p = op_table[n->op].args;
+    for (int i = 0; i < k && p; i++) {
+        p = strchr(p, ',');
+        if (p)
+            p++;
+    }
+    size_t len = p ? strcspn(p, ",") : 0;
+    if (!len)
+        snprintf(buf, size, "I%d", k);
+    else
+        snprintf(buf, size, "%.*s", (int)len, p);
+}
+
+/* Input k of node id inside its kernel: "A[index]", or a constant literal. */
+const char *emit_input(emit_ctx *e, int id, int k, const char *index, char *buf, size_t size) {
+    const node *n = &e->g->nodes[id];
+    const node *in = &e->g->nodes[n->in[k]];
+    if (in->op == OP_CONST) {
+        char lit[48];
+        emit_float(in->alpha, lit, sizeof lit);
+        if (in->per_n)
+            snprintf(buf, size, "(%s / (float)n)", lit);
+        else
+            snprintf(buf, size, "%s", lit);
+        return buf;
+    }
+    char name[16];
+    arg_name(n, k, name, sizeof name);
+    snprintf(buf, size, "%s[%s]", name, index);
+    return buf;
+}
+
+/* True when node id's kernel needs the batch size n. */
+static bool needs_n(cg_graph *g, int id) {
+    const node *n = &g->nodes[id];
+    if (shape_batched(&n->sh))
+        return true;
+    for (int i = 0; i < n->nin; i++) {
+        const node *in = &g->nodes[n->in[i]];
+        if (shape_batched(&in->sh) || (in->op == OP_CONST && in->per_n))
+            return true;
+    }
+    return false;
+}
+
+/* True when node id is computed by a kernel function. */
+static bool has_kernel(cg_graph *g, int id) {
+    op_kind op = g->nodes[id].op;
+    return op_table[op].cat != CAT_LEAF && op != OP_RESHAPE;
+}
+
+static const char *act_name(cg_activation a) {
+    static const char *names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
+    return names[a];
+}
+
+/* The name of node id's kernel: "<buffer>_fwd" or "<buffer>_bwd". */
+static const char *kernel_name(cg_graph *g, int id, char *buf, size_t size) {
+    snprintf(buf, size, "%s_%s", g->nodes[id].name, g->nodes[id].backward ? "bwd" : "fwd");
+    return buf;
+}
+
+/* The user's file name without folders. */
+static const char *base_name(const char *path) {
+    const char *s = path ? strrchr(path, '/') : NULL;
+    return s ? s + 1 : (path ? path : "?");
+}
+
+/* ---- kernels ------------------------------------------------------------------ */
+
+/* One line saying what node id computes, in its buffers' names. */
+static void describe(emit_ctx *e, int id, char *buf, size_t size) {
+    cg_graph *g = e->g;
+    const node *n = &g->nodes[id];
+    const char *in[3] = {"", "", ""};
+    char lit[3][48];
+    for (int i = 0; i < n->nin; i++) {
+        const node *x = &g->nodes[n->in[i]];
+        if (x->op == OP_CONST) {
+            emit_float(x->alpha, lit[i], sizeof lit[i]);
+            if (x->per_n)
+                strncat(lit[i], " / n", sizeof lit[i] - strlen(lit[i]) - 1);
+            in[i] = lit[i];
+        } else
+            in[i] = x->name;
+    }
+    const char *y = n->name;
+    switch (n->op) {
+    case OP_MATMUL:
+        snprintf(buf, size, "%s = %s%s . %s%s", y, in[0], n->ta ? "^T" : "", in[1], n->tb ? "^T" : "");
+        break;
+    case OP_DENSE:
+        snprintf(buf, size, "%s = %s(%s . %s + %s)", y, act_name(n->act), in[0], in[1], in[2]);
+        break;
+    case OP_ACT_BWD:
+        snprintf(buf, size, "%s = %s * %s'(.), from the output %s", y, in[1], act_name(n->act), in[0]);
+        break;
+    case OP_SUM: case OP_MEAN: case OP_MAX: {
+        char axes[32] = "";
+        size_t len = 0;
+        for (int i = 0; i < CG_MAX_RANK; i++)
+            if (n->axes & (1u << i))
+                len += (size_t)snprintf(axes + len, sizeof axes - len, "%s%d", len ? "," : "", i);
+        snprintf(buf, size, "%s = %s of %s over axes {%s}", y, n->op == OP_SUM ? "sum" : n->op == OP_MEAN ? "mean" : "max",
+                 in[0], axes);
+        break;
+    }
+    case OP_SOFTMAX_XENT:
+        snprintf(buf, size, "%s = cross-entropy of softmax(%s) against %s", y, in[0], in[1]);
+        break;
+    case OP_SOFTMAX_XENT_BWD:
+        snprintf(buf, size, "%s = %s * (softmax(%s) - %s)", y, in[2], in[0], in[1]);
+        break;
+    default: {
+        const char *f = op_table[n->op].formula;
+        snprintf(buf, size, "%s: %s", y, f);
+        size_t len = strlen(buf);
+        if (n->nin)
+            len += (size_t)snprintf(buf + len, size - len, ", with");
+        for (int i = 0; i < n->nin && len < size; i++) {
+            char an[16];
+            arg_name(n, i, an, sizeof an);
+            len += (size_t)snprintf(buf + len, size - len, "%s %s = %s", i ? "," : "", an, in[i]);
+        }
+    }
+    }
+}
+
+/* Writes the static kernel function of node id. */
+static void emit_kernel(emit_ctx *e, int id) {
+    cg_graph *g = e->g;
+    const node *n = &g->nodes[id];
+    char kn[256], sb[64], an[16], what[512];
+    describe(e, id, what, sizeof what);
+    const char *lname = n->layer >= 0 ? g->layers[n->layer].name : g->name;
+    text_printf(e->t, "/* %s: %s%s (%s:%d)\n *   %s\n *  ", lname, op_table[n->op].name,
+                n->backward ? ", backward" : "", base_name(n->src.file), n->src.line, what);
+    for (int i = 0; i < n->nin; i++) {
+        const node *in = &g->nodes[n->in[i]];
+        if (in->op == OP_CONST)
+            continue;
+        arg_name(n, i, an, sizeof an);
+        text_printf(e->t, " %s %s,", an, shape_str(&in->sh, sb, sizeof sb));
+    }
+    e->t->len--;   /* drop the last comma */
+    text_printf(e->t, " -> Y %s */\n", shape_str(&n->sh, sb, sizeof sb));
+    text_printf(e->t, "static void %s(", kernel_name(g, id, kn, sizeof kn));
+    bool first = true;
+    if (needs_n(g, id)) {
+        text_puts(e->t, "int n");
+        first = false;
+    }
+    for (int i = 0; i < n->nin; i++) {
+        if (g->nodes[n->in[i]].op == OP_CONST)
+            continue;
+        arg_name(n, i, an, sizeof an);
+        text_printf(e->t, "%sconst float *restrict %s", first ? "" : ", ", an);
+        first = false;
+    }
+    text_printf(e->t, "%sfloat *restrict Y)\n{\n", first ? "" : ", ");
+    switch (op_table[n->op].cat) {
+    case CAT_ELEMWISE: lower_elementwise(e, id); break;
+    case CAT_REDUCE: lower_reduce(e, id); break;
+    case CAT_MOVE: lower_movement(e, id); break;
+    case CAT_CONTRACT: lower_matmul(e, id); break;
+    case CAT_FUSED: if (n->op == OP_DENSE) lower_matmul(e, id); else lower_softmax(e, id); break;
+    case CAT_LEAF: break;
+    }
+    text_puts(e->t, "}\n\n");
+}
+
+/* ---- entry points --------------------------------------------------------------- */
+
+/* Upper-case copy of s into buf. */
+static const char *upper(const char *s, char *buf, size_t size) {
+    size_t i = 0;
+    for (; s[i] && i + 1 < size; i++)
+        buf[i] = (char)toupper((unsigned char)s[i]);
+    buf[i] = 0;
+    return buf;
+}
+
+/* The C expression of node id's storage inside entry e: every buffer is a
+ * pointer named after its node (views use their root's). */
+static const char *storage(emit_ctx *ec, const entry *e, int id, char *buf, size_t size) {
+    (void)e;
+    snprintf(buf, size, "%s", ec->g->nodes[plan_storage_root(ec->g, id)].name);
+    return buf;
+}
+
+/* Declares the pointer of every buffer entry e touches, named after the node. */
+static void emit_buffers(emit_ctx *ec, const entry *e) {
+    cg_graph *g = ec->g;
+    char sb[64], up[128], pu[128];
+    upper(ec->prefix, pu, sizeof pu);
+    text_puts(ec->t, "    /* parameters */\n");
+    for (int k = 0; k < e->nsched; k++) {
+        const node *n = &g->nodes[e->sched[k]];
+        if (n->op == OP_VARIABLE)
+            text_printf(ec->t, "    float *%s = s->params + %s_%s; /* %s */\n", n->name, pu,
+                        upper(n->name, up, sizeof up), shape_str(&n->sh, sb, sizeof sb));
+    }
+    if (e->want_grads) {
+        text_puts(ec->t, "    /* gradients, in the gradient block at their parameter's offset */\n");
+        for (int i = 0; i < g->nvars; i++)
+            if (g->vars[i].grad >= 0) {
+                const node *v = &g->nodes[g->vars[i].node];
+                text_printf(ec->t, "    float *%s = s->grads + %s_%s; /* %s */\n", g->nodes[g->vars[i].grad].name, pu,
+                            upper(v->name, up, sizeof up), shape_str(&v->sh, sb, sizeof sb));
+            }
+    }
+    text_printf(ec->t, "    /* activations: one arena, offsets planned by liveness (%zu floats at batch %d) */\n",
+                e->arena_floats, g->max_batch);
+    for (int k = 0; k < e->nsched; k++) {
+        int id = e->sched[k];
+        const node *n = &g->nodes[id];
+        if (e->offset[id] >= 0 && n->op != OP_RESHAPE)
+            text_printf(ec->t, "    float *%s = s->arena + %ld; /* %s */\n", n->name, e->offset[id],
+                        shape_str(&n->sh, sb, sizeof sb));
+    }
+}
+
+/* Calls the kernels of entry e in schedule order, forward then backward. */
+static void emit_calls(emit_ctx *ec, const entry *e) {
+    cg_graph *g = ec->g;
+    bool in_bwd = false;
+    text_puts(ec->t, "\n    /* forward */\n");
+    for (int k = 0; k < e->nsched; k++) {
+        int id = e->sched[k];
+        const node *n = &g->nodes[id];
+        if (!has_kernel(g, id))
+            continue;
+        if (n->backward && !in_bwd) {
+            text_puts(ec->t, "\n    /* backward: the chain rule, from the loss back to the parameters */\n");
+            in_bwd = true;
+        }
+        char kn[256], what[512], sb[128];
+        describe(ec, id, what, sizeof what);
+        text_printf(ec->t, "    %s(", kernel_name(g, id, kn, sizeof kn));
+        bool first = true;
+        if (needs_n(g, id)) {
+            text_puts(ec->t, "n");
+            first = false;
+        }
+        for (int i = 0; i < n->nin; i++) {
+            if (g->nodes[n->in[i]].op == OP_CONST)
+                continue;
+            text_printf(ec->t, "%s%s", first ? "" : ", ", storage(ec, e, n->in[i], sb, sizeof sb));
+            first = false;
+        }
+        text_printf(ec->t, "%s%s); /* %s */\n", first ? "" : ", ", storage(ec, e, id, sb, sizeof sb), what);
+    }
+}
+
+/* The optimizer call after the backward pass of a training step. */
+static void emit_update(emit_ctx *ec) {
+    cg_model *m = ec->g->model;
+    char pu[128];
+    upper(ec->prefix, pu, sizeof pu);
+    const cg_optimizer *o = &m->opts.optimizer;
+    text_puts(ec->t, "\n    /* optimizer: one flat loop over the parameter block */\n    s->step += 1;\n");
+    switch (o->kind) {
+    case CG_SGD:
+        if (o->momentum != 0.0f)
+            text_printf(ec->t, "    sgd_momentum_update(s->params, s->grads, s->opt, %s_TRAINABLE_FLOATS, s->lr);\n", pu);
+        else
+            text_printf(ec->t, "    sgd_update(s->params, s->grads, %s_TRAINABLE_FLOATS, s->lr);\n", pu);
+        break;
+    case CG_ADAM:
+        text_printf(ec->t, "    adam_update(s->params, s->grads, s->opt, s->opt + %s_TRAINABLE_FLOATS, %s_TRAINABLE_FLOATS, "
+                    "s->lr, s->step);\n", pu, pu);
+        break;
+    case CG_RMSPROP:
+        text_printf(ec->t, "    rmsprop_update(s->params, s->grads, s->opt, s->opt + %s_TRAINABLE_FLOATS, "
+                    "%s_TRAINABLE_FLOATS, s->lr);\n", pu, pu);
+        break;
+    }
+}
+
+/* Writes one entry point. */
+static void emit_entry(emit_ctx *ec, const entry *e) {
+    cg_graph *g = ec->g;
+    const char *p = ec->prefix;
+    char sb[128], up[128];
+    upper(p, up, sizeof up);
+    switch (e->kind) {
+    case ENTRY_PREDICT:
+        text_printf(ec->t, "/* The model's output for n <= %s_MAX_BATCH samples: out[n * %s_OUT_FEATURES]. */\n"
+                    "void %s_predict(%s_state *s, int n, const float *x, float *out)\n{\n", up, up, p, p);
+        break;
+    case ENTRY_EVAL:
+        text_printf(ec->t, "/* Loss and metric, averaged over the batch, without training. */\n"
+                    "void %s_eval_step(%s_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metric)\n{\n",
+                    p, p);
+        break;
+    case ENTRY_TRAIN:
+        text_printf(ec->t, "/* One training step: forward, backward, optimizer update. Returns the\n"
+                    " * batch's mean loss and metric as they were before the update. */\n"
+                    "void %s_train_step(%s_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metric)\n{\n",
+                    p, p);
+        break;
+    case ENTRY_LOSS:
+    case ENTRY_GRADIENTS:
+        text_printf(ec->t, "/* %s */\nfloat %s_%s(%s_state *s, int n",
+                    e->kind == ENTRY_LOSS ? "The loss, forward only."
+                                          : "The loss, and the gradient of each chosen variable in s->grads.",
+                    p, e->fname, p);
+        for (int i = 0; i < g->ninputs; i++)
+            text_printf(ec->t, ", const float *%s", g->nodes[g->inputs[i]].name);
+        text_puts(ec->t, ")\n{\n");
+        break;
+    }
+    emit_buffers(ec, e);
+    emit_calls(ec, e);
+    if (e->kind == ENTRY_TRAIN)
+        emit_update(ec);
+    text_puts(ec->t, "\n");
+    switch (e->kind) {
+    case ENTRY_PREDICT: {
+        const node *o = &g->nodes[e->out[0]];
+        text_printf(ec->t, "    for (int i = 0; i < n * %ld; i++)\n        out[i] = %s[i];\n", shape_size(&o->sh, 1),
+                    storage(ec, e, e->out[0], sb, sizeof sb));
+        break;
+    }
+    case ENTRY_EVAL:
+    case ENTRY_TRAIN:
+        text_printf(ec->t, "    *batch_loss = %s[0];\n", storage(ec, e, e->out[0], sb, sizeof sb));
+        if (e->nout > 1)
+            text_printf(ec->t, "    *batch_metric = %s[0];\n", storage(ec, e, e->out[1], sb, sizeof sb));
+        else
+            text_puts(ec->t, "    *batch_metric = 0.0f;\n");
+        break;
+    default:
+        text_printf(ec->t, "    return %s[0];\n", storage(ec, e, e->out[0], sb, sizeof sb));
+    }
+    text_puts(ec->t, "}\n\n");
+}
+/* ---- files ---------------------------------------------------------------------------- */
+
+/* Appends "#define UNAME_VAR offset" lines for every parameter. */
+static void emit_offsets(emit_ctx *ec, text *t, const char *pu) {
+    cg_graph *g = ec->g;
+    char up[128], sb[64];
+    for (int i = 0; i < g->nvars; i++) {
+        const var *v = &g->vars[i];
+        const node *n = &g->nodes[v->node];
+        text_printf(t, "#define %s_%s %zu /* %s %s%s */\n", pu, upper(n->name, up, sizeof up), v->offset, v->name,
+                    shape_str(&n->sh, sb, sizeof sb), v->trainable ? "" : ", not trainable");
+    }
+}
+
+/* One initialisation call per parameter, each from its own seeded stream. */
+static void emit_init_calls(emit_ctx *ec, text *t, const char *pu, bool *used_uniform, bool *used_normal) {
+    cg_graph *g = ec->g;
+    char up[128], a[48], b[48], sb[64];
+    for (int i = 0; i < g->nvars; i++) {
+        const var *v = &g->vars[i];
+        const node *n = &g->nodes[v->node];
+        char dst[384];
+        snprintf(dst, sizeof dst, "s->params + %s_%s, %zu", pu, upper(n->name, up, sizeof up), v->count);
+        text_printf(t, "    rng = seed * 0x9E3779B97F4A7C15ull + %d; /* %s %s */\n", i + 1, v->name,
+                    shape_str(&n->sh, sb, sizeof sb));
+        switch (v->init.kind) {
+        case CG_INIT_ZEROS:
+        case CG_INIT_DEFAULT:
+            text_printf(t, "    init_constant(%s, 0.0f);\n", dst);
+            break;
+        case CG_INIT_ONES: text_printf(t, "    init_constant(%s, 1.0f);\n", dst); break;
+        case CG_INIT_CONSTANT:
+            text_printf(t, "    init_constant(%s, %s);\n", dst, emit_float(v->init.a, a, sizeof a));
+            break;
+        case CG_INIT_UNIFORM:
+            text_printf(t, "    init_uniform(%s, %s, %s, &rng);\n", dst, emit_float(v->init.a, a, sizeof a),
+                        emit_float(v->init.b, b, sizeof b));
+            *used_uniform = true;
+            break;
+        case CG_INIT_NORMAL:
+            text_printf(t, "    init_normal(%s, %s, %s, 0, &rng);\n", dst, emit_float(v->init.a, a, sizeof a),
+                        emit_float(v->init.b, b, sizeof b));
+            *used_normal = true;
+            break;
+        case CG_INIT_GLOROT_UNIFORM: {
+            float limit = sqrtf(6.0f / (float)(v->fan_in + v->fan_out));
+            text_printf(t, "    /* Glorot uniform: limit sqrt(6 / (fan_in %d + fan_out %d)) */\n", v->fan_in, v->fan_out);
+            text_printf(t, "    init_uniform(%s, -%s, %s, &rng);\n", dst, emit_float(limit, a, sizeof a), a);
+            *used_uniform = true;
+            break;
+        }
+        case CG_INIT_HE_NORMAL: {
+            float std = sqrtf(2.0f / (float)v->fan_in) / 0.87962566f;
+            text_printf(t, "    /* He normal: truncated N(0, 2 / fan_in %d), rescaled for the truncation */\n", v->fan_in);
+            text_printf(t, "    init_normal(%s, 0.0f, %s, 1, &rng);\n", dst, emit_float(std, a, sizeof a));
+            *used_normal = true;
+            break;
+        }
+        }
+    }
+}
+
+/* Optimizer state floats for the trainable parameters. */
+static size_t opt_floats(cg_graph *g) {
+    if (!g->model)
+        return 0;
+    const cg_optimizer *o = &g->model->opts.optimizer;
+    size_t trainable = 0;
+    for (int i = 0; i < g->nvars; i++)
+        if (g->vars[i].trainable)
+            trainable += g->vars[i].count;
+    switch (o->kind) {
+    case CG_SGD: return o->momentum != 0.0f ? trainable : 0;
+    case CG_ADAM: return 2 * trainable;
+    case CG_RMSPROP: return 2 * trainable;
+    }
+    return 0;
+}
+
+/* Writes text t to DIR/FILE, replacing it only when complete. */
+static int write_file(cg_graph *g, const char *dir, const char *file, text *t) {
+    char path[1024], tmp[1100];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (t->oom)
+        return graph_error(g, (cg_src){0}, -1, "%s: out of memory while emitting", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return graph_error(g, (cg_src){0}, -1, "%s: cannot write: %s", tmp, strerror(errno));
+    bool ok = fwrite(t->s, 1, t->len, f) == t->len;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path)) {
+        remove(tmp);
+        return graph_error(g, (cg_src){0}, -1, "%s: cannot write: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+/* The header comment: the summary with " * " before each line. */
+static void comment_lines(text *t, const char *s) {
+    while (s && *s) {
+        size_t len = strcspn(s, "\n");
+        text_printf(t, " * %.*s\n", (int)len, s);
+        s += len + (s[len] == '\n');
+    }
+}
+
+int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
+    if (compile_graph(g, NULL, NULL))
+        return -1;
+    const char *p = g->name;
+    char pu[128], num[16][48];
+    if (strlen(p) > 100)
+        return graph_error(g, (cg_src){0}, -1, "%s: the model name is too long", p);
+    upper(p, pu, sizeof pu);
+    emit_ctx ec = {g, NULL, flavour, p};
+    cg_model *m = g->model;
+    size_t trainable = 0, arena_floats = 1;
+    for (int i = 0; i < g->nvars; i++)
+        if (g->vars[i].trainable)
+            trainable += g->vars[i].count;
+    for (int k = 0; k < g->nentries; k++)
+        if (g->entries[k].arena_floats > arena_floats)
+            arena_floats = g->entries[k].arena_floats;
+    g->opt_floats = opt_floats(g);
+    const char *source = "?";
+    if (m)
+        source = base_name(m->src.file);
+    else if (g->nnodes)
+        source = base_name(g->nodes[0].src.file);
+    const cg_optimizer *o = m ? &m->opts.optimizer : NULL;
+    const char *opt_name = !o ? "none: the caller updates the parameters"
+                           : o->kind == CG_ADAM ? "Adam: m and v" : o->kind == CG_RMSPROP ? "RMSprop: mean square and momentum"
+                           : o->momentum != 0.0f ? "SGD: velocity" : "SGD: none";
+
+    /* NAME.h */
+    text summary = {0}, offsets = {0}, protos = {0}, h = {0};
+    comment_lines(&summary, graph_summary(g));
+    emit_offsets(&ec, &offsets, pu);
+    int in_features = 1, out_features = 1, label_features = 1;
+    if (m) {
+        in_features = (int)shape_size(&m->input, 1);
+        out_features = (int)shape_size(&g->nodes[m->out].sh, 1);
+        label_features = (int)shape_size(&g->nodes[m->y].sh, 1);
+    }
+    for (int k = 0; k < g->nentries; k++) {
+        const entry *e = &g->entries[k];
+        switch (e->kind) {
+        case ENTRY_PREDICT: text_printf(&protos, "void %s_predict(%s_state *s, int n, const float *x, float *out);\n", p, p); break;
+        case ENTRY_EVAL:
+        case ENTRY_TRAIN:
+            text_printf(&protos, "void %s_%s(%s_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metric);\n",
+                        p, e->fname, p);
+            break;
+        default:
+            text_printf(&protos, "float %s_%s(%s_state *s, int n", p, e->fname, p);
+            for (int i = 0; i < g->ninputs; i++)
+                text_printf(&protos, ", const float *%s", g->nodes[g->inputs[i]].name);
+            text_puts(&protos, ");\n");
+        }
+    }
+    char guard[256], opt_field[256] = "";
+    snprintf(guard, sizeof guard, "%s_H", pu);
+    if (g->opt_floats)
+        snprintf(opt_field, sizeof opt_field, "    float opt[%s_OPT_FLOATS];\n", pu);
+    snprintf(num[0], 48, "%d", g->max_batch);
+    snprintf(num[1], 48, "%d", in_features);
+    snprintf(num[2], 48, "%d", out_features);
+    snprintf(num[3], 48, "%d", label_features);
+    snprintf(num[4], 48, "%zu", g->param_floats);
+    snprintf(num[5], 48, "%zu", trainable);
+    snprintf(num[6], 48, "%zu", g->opt_floats);
+    snprintf(num[7], 48, "%zu", arena_floats);
+    snprintf(num[8], 48, "%d", g->nvars);
+    const char *hkv[] = {"NAME", p, "UNAME", pu, "VERSION", CG_VERSION, "SOURCE", source, "SUMMARY", summary.s ? summary.s : "",
+                         "GUARD", guard, "MAX_BATCH", num[0], "IN_FEATURES", num[1], "OUT_FEATURES", num[2],
+                         "LABEL_FEATURES", num[3], "PARAM_FLOATS", num[4], "TRAINABLE_FLOATS", num[5],
+                         "OPT_FLOATS", num[6], "ARENA_FLOATS", num[7], "NUM_PARAMS", num[8], "OPTIMIZER", opt_name,
+                         "OFFSETS", offsets.s ? offsets.s : "", "OPT_FIELD", opt_field,
+                         "PROTOTYPES", protos.s ? protos.s : "", NULL};
+    int rc = text_template(&h, "header", hkv);
+
+    /* NAME.c */
+    text c = {0};
+    ec.t = &c;
+    bool uses_blas = false;
+    for (int k = 0; k < g->nentries; k++)
+        for (int j = 0; j < g->entries[k].nsched; j++) {
+            op_kind op = g->nodes[g->entries[k].sched[j]].op;
+            uses_blas = uses_blas || (flavour == CG_HOST && (op == OP_MATMUL || op == OP_DENSE));
+        }
+    const char *ckv[] = {"NAME", p, "VERSION", CG_VERSION, "SOURCE", source,
+                         "FLAVOUR", flavour == CG_HOST ? "host (OpenBLAS GEMM, fused epilogues)"
+                                                       : "portable (plain loops: no heap, no stdio, no BLAS)",
+                         "INCLUDES", uses_blas ? "#include <cblas.h>\n" : "", NULL};
+    rc |= text_template(&c, "source_head", ckv);
+    /* parameter table */
+    text_printf(&c, "\nconst %s_param_info %s_params_info[%s_NUM_PARAMS] = {\n", p, p, pu);
+    for (int i = 0; i < g->nvars; i++) {
+        const var *v = &g->vars[i];
+        const shape *s = &g->nodes[v->node].sh;
+        text_printf(&c, "    {\"%s\", %d, {%d, %d, %d, %d}, %zu, %zu, %d},\n", v->name, s->rank, s->rank > 0 ? s->d[0] : 1,
+                    s->rank > 1 ? s->d[1] : 1, s->rank > 2 ? s->d[2] : 1, s->rank > 3 ? s->d[3] : 1, v->offset,
+                    v->count, v->trainable);
+    }
+    text_puts(&c, "};\n\n");
+    /* initialisation */
+    text calls = {0}, opt_zero = {0};
+    bool used_uniform = false, used_normal = false;
+    emit_init_calls(&ec, &calls, pu, &used_uniform, &used_normal);
+    text init_calls = {0};
+    if (used_uniform || used_normal)
+        text_puts(&init_calls, "    uint64_t rng;\n");
+    else
+        text_puts(&init_calls, "    (void)seed;\n");
+    if (calls.s) {
+        if (!used_uniform && !used_normal) {   /* no stream needed: drop the rng lines */
+            for (char *line = calls.s; line && *line;) {
+                char *end = strchr(line, '\n');
+                size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
+                if (strncmp(line, "    rng = ", 10))
+                    text_printf(&init_calls, "%.*s", (int)len, line);
+                line += len;
+            }
+        } else
+            text_puts(&init_calls, calls.s);
+    }
+    if (g->opt_floats)
+        text_printf(&opt_zero, "    init_constant(s->opt, %s_OPT_FLOATS, 0.0f);\n", pu);
+    char lr[48];
+    emit_float(o ? o->lr : 0.01f, lr, sizeof lr);
+    const char *ikv[] = {"NAME", p, "UNAME", pu, "INIT_CALLS", init_calls.s ? init_calls.s : "",
+                         "OPT_ZERO", opt_zero.s ? opt_zero.s : "", "LR", lr, NULL};
+    if (used_uniform || used_normal)
+        rc |= text_template(&c, "init/rng", ikv);
+    if (used_uniform)
+        rc |= text_template(&c, "init/uniform", ikv);
+    if (used_normal)
+        rc |= text_template(&c, "init/normal", ikv);
+    rc |= text_template(&c, "init/constant", ikv);
+    rc |= text_template(&c, "init/body", ikv);
+    /* optimizer */
+    if (o) {
+        char b1[48], b2[48], eps[48], mom[48], rho[48];
+        emit_float(o->beta_1, b1, sizeof b1);
+        emit_float(o->beta_2, b2, sizeof b2);
+        emit_float(o->epsilon, eps, sizeof eps);
+        emit_float(o->momentum, mom, sizeof mom);
+        emit_float(o->rho, rho, sizeof rho);
+        const char *okv[] = {"BETA_1", b1, "BETA_2", b2, "EPSILON", eps, "MOMENTUM", mom, "RHO", rho,
+                             "NESTEROV_NOTE", o->nesterov ? ", Nesterov" : "",
+                             "STEP_NOTE", o->nesterov ? "p += momentum v - lr g" : "p += v",
+                             "STEP", o->nesterov ? "momentum * v[i] - lr * g[i]" : "v[i]", NULL};
+        text_puts(&c, "/* ---- optimizer ------------------------------------------------------------ */\n\n");
+        const char *ot = o->kind == CG_ADAM ? "optim/adam" : o->kind == CG_RMSPROP ? "optim/rmsprop"
+                         : o->momentum != 0.0f ? "optim/sgd_momentum" : "optim/sgd";
+        rc |= text_template(&c, ot, okv);
+    }
+    /* kernels: every node some entry computes, in graph order */
+    text_puts(&c, "/* ---- kernels: one per node ------------------------------------------------ */\n\n");
+    for (int id = 0; id < g->nnodes; id++) {
+        bool used = false;
+        for (int k = 0; k < g->nentries && !used; k++)
+            for (int j = 0; j < g->entries[k].nsched && !used; j++)
+                used = g->entries[k].sched[j] == id;
+        if (used && has_kernel(g, id))
+            emit_kernel(&ec, id);
+    }
+    text_puts(&c, "/* ---- entry points --------------------------------------------------------- */\n\n");
+    for (int k = 0; k < g->nentries; k++)
+        emit_entry(&ec, &g->entries[k]);
+    c.len -= c.len > 1 && c.s[c.len - 2] == '\n';   /* one newline at the end */
+    c.s[c.len] = 0;
+
+    if (rc)
+        graph_error(g, (cg_src){0}, -1, "internal: a template failed to expand");
+    char file[512];
+    snprintf(file, sizeof file, "%s.h", p);
+    if (!g->failed)
+        write_file(g, dir, file, &h);
+    snprintf(file, sizeof file, "%s.c", p);
+    if (!g->failed)
+        write_file(g, dir, file, &c);
+
+    /* NAME_main.c */
+    if (m && !g->failed) {
+        text mt = {0};
+        char dims[64] = "", path[600], scale[48], split[48], classes[16], epochs[16], batch[16], rank[8], metric[64];
+        size_t len = 0;
+        for (int i = 0; i < m->input.rank; i++)
+            len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%d", i ? ", " : "", m->input.d[i]);
+        if (m->opts.data.path)
+            snprintf(path, sizeof path, "\"%s\"", m->opts.data.path);
+        else
+            snprintf(path, sizeof path, "0");
+        emit_float(m->opts.data.scale, scale, sizeof scale);
+        emit_float(m->opts.data.test_split, split, sizeof split);
+        bool sparse = m->opts.loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
+        snprintf(classes, sizeof classes, "%d", sparse ? out_features : 0);
+        snprintf(epochs, sizeof epochs, "%d", m->opts.epochs);
+        snprintf(batch, sizeof batch, "%d", m->opts.batch_size);
+        snprintf(rank, sizeof rank, "%d", m->input.rank);
+        if (m->metric_kind == CG_METRIC_NONE)
+            snprintf(metric, sizeof metric, "0");
+        else
+            snprintf(metric, sizeof metric, "\"%s\"", metric_name(m->metric_kind));
+        const char *mkv[] = {"NAME", p, "UNAME", pu, "VERSION", CG_VERSION, "SOURCE", source, "IN_RANK", rank,
+                             "IN_DIMS", dims, "LABEL_KIND", sparse ? "CGRT_LABEL_SPARSE" : "CGRT_LABEL_DENSE",
+                             "NUM_CLASSES", classes, "LOSS", loss_name(m->opts.loss), "METRIC", metric, "LR", lr,
+                             "EPOCHS", epochs, "BATCH", batch, "DATA_PATH", path, "DATA_SCALE", scale,
+                             "TEST_SPLIT", split, NULL};
+        if (text_template(&mt, "main", mkv))
+            graph_error(g, (cg_src){0}, -1, "internal: the main template failed to expand");
+        snprintf(file, sizeof file, "%s_main.c", p);
+        if (!g->failed)
+            write_file(g, dir, file, &mt);
+        text_free(&mt);
+    }
+    text_free(&summary), text_free(&offsets), text_free(&protos), text_free(&h), text_free(&c);
+    text_free(&calls), text_free(&opt_zero), text_free(&init_calls);
+    return g->failed ? -1 : 0;
+}
+
+int cg_emit_graph(cg_graph *g, const char *dir, cg_flavour flavour) {
+    if (!g || g->failed)
+        return -1;
+    return emit_files(g, dir, flavour);
+}

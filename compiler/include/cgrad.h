@@ -1,0 +1,337 @@
+/* cgrad.h: the public builder API of libcgrad.
+ *
+ * A model is built in C, either Keras-style:
+ *
+ *     cg_model *m = cg_sequential("mlp", CG_SHAPE(784));
+ *     cg_model_add(m, cg_dense(128, .activation = CG_RELU));
+ *     cg_model_add(m, cg_dense(10));
+ *     cg_compile(m, .optimizer = cg_adam(1e-3), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY,
+ *                .from_logits = true, .metric = CG_ACCURACY);
+ *     return cg_main(m, argc, argv);      // emits mlp.h, mlp.c, mlp_main.c
+ *
+ * or with raw tensor ops, "gradient tape" style:
+ *
+ *     cg_graph *g = cg_graph_new("linreg");
+ *     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
+ *     cg_t w = cg_variable(g, "w", CG_SHAPE(3, 1), cg_zeros());
+ *     cg_t loss = cg_mean(cg_square(cg_sub(cg_matmul(x, w), y)));
+ *     cg_gradients(g, loss, w);          // emits linreg_gradients(): loss and d_w
+ *
+ * Errors are sticky: the first failing builder call records a message naming
+ * the user's source line, the layer and the shapes (`model.c:14: dense_2:
+ * ...`); every later call is a no-op; cg_failed()/cg_error() report it. The
+ * library never prints and never exits; cg_main() is the one front end that
+ * writes to the terminal, and only because the program asked it to.
+ *
+ * Sections: shapes and sources, graphs and tensors, ops, layers and models,
+ * compile options, emission.
+ */
+#ifndef CGRAD_H
+#define CGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CG_VERSION "0.1.0"
+#define CG_MAX_RANK 4
+#define CG_BATCH (-1)          /* the batch dimension: sized at run time, at most max_batch */
+
+/* ---- Shapes and source locations ---------------------------------------- */
+
+typedef struct cg_shape {
+    int rank;
+    int dims[CG_MAX_RANK];     /* dims[0] may be CG_BATCH */
+} cg_shape;
+
+/* CG_SHAPE(CG_BATCH, 784): a shape from a list of dimensions. */
+#define CG_SHAPE(...) cg_shape_make((const int[]){__VA_ARGS__}, (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)))
+cg_shape cg_shape_make(const int *dims, int rank);
+
+/* The user's source line, captured by every builder macro. */
+typedef struct cg_src {
+    const char *file;
+    int line;
+} cg_src;
+#define CG_HERE ((cg_src){__FILE__, __LINE__})
+
+/* Keyword-style options: designated initializers over defaults. The pragmas
+ * silence the "initializer overrides a default" warning for the user's
+ * overrides, and only inside this expression. */
+#if defined(__clang__)
+#define CG_IGNORE_OVERRIDE_ _Pragma("clang diagnostic ignored \"-Winitializer-overrides\"")
+#else
+#define CG_IGNORE_OVERRIDE_ _Pragma("GCC diagnostic ignored \"-Woverride-init\"")
+#endif
+#define CG_OPTS_(type, ...) \
+    (__extension__({ _Pragma("GCC diagnostic push") CG_IGNORE_OVERRIDE_ \
+        type cg_opts_ = {__VA_ARGS__}; _Pragma("GCC diagnostic pop") cg_opts_; }))
+
+/* ---- Graphs and tensors -------------------------------------------------- */
+
+typedef struct cg_graph cg_graph;
+
+/* A tensor: one node of a graph. id < 0 after an error. */
+typedef struct cg_t {
+    cg_graph *g;
+    int id;
+} cg_t;
+
+/* Weight initializers (Keras names). The seed mixes with the run-time --seed. */
+typedef enum cg_init_kind {
+    CG_INIT_DEFAULT,           /* what the layer chooses: Glorot uniform kernels, zero biases */
+    CG_INIT_ZEROS,
+    CG_INIT_ONES,
+    CG_INIT_CONSTANT,          /* a */
+    CG_INIT_NORMAL,            /* mean a, standard deviation b */
+    CG_INIT_UNIFORM,           /* in [a, b) */
+    CG_INIT_GLOROT_UNIFORM,    /* U(-l, l), l = sqrt(6 / (fan_in + fan_out)) */
+    CG_INIT_HE_NORMAL,         /* truncated N(0, 2 / fan_in) */
+} cg_init_kind;
+
+typedef struct cg_init {
+    cg_init_kind kind;
+    float a, b;
+} cg_init;
+
+static inline cg_init cg_zeros(void) { return (cg_init){CG_INIT_ZEROS, 0, 0}; }
+static inline cg_init cg_ones(void) { return (cg_init){CG_INIT_ONES, 0, 0}; }
+static inline cg_init cg_constant_init(float v) { return (cg_init){CG_INIT_CONSTANT, v, 0}; }
+static inline cg_init cg_normal(float mean, float stddev) { return (cg_init){CG_INIT_NORMAL, mean, stddev}; }
+static inline cg_init cg_uniform(float lo, float hi) { return (cg_init){CG_INIT_UNIFORM, lo, hi}; }
+static inline cg_init cg_glorot_uniform(void) { return (cg_init){CG_INIT_GLOROT_UNIFORM, 0, 0}; }
+static inline cg_init cg_he_normal(void) { return (cg_init){CG_INIT_HE_NORMAL, 0, 0}; }
+
+cg_graph *cg_graph_new(const char *name);
+void cg_graph_free(cg_graph *g);
+bool cg_failed(const cg_graph *g);
+const char *cg_error(const cg_graph *g);          /* "" when nothing failed */
+/* Largest batch the emitted code is planned for (default 64). */
+void cg_set_max_batch(cg_graph *g, int max_batch);
+
+#define cg_placeholder(g, name, shape) cg_placeholder_at(CG_HERE, g, name, shape)
+#define cg_variable(g, name, shape, init) cg_variable_at(CG_HERE, g, name, shape, init)
+#define cg_scalar(g, value) cg_scalar_at(CG_HERE, g, value)
+cg_t cg_placeholder_at(cg_src src, cg_graph *g, const char *name, cg_shape shape);
+cg_t cg_variable_at(cg_src src, cg_graph *g, const char *name, cg_shape shape, cg_init init);
+cg_t cg_scalar_at(cg_src src, cg_graph *g, float value);
+cg_shape cg_shape_of(cg_t t);
+
+/* ---- Ops ----------------------------------------------------------------- */
+
+/* Elementwise, with numpy broadcasting. */
+#define cg_add(a, b) cg_binary_at(CG_HERE, CG_OP_ADD, a, b)
+#define cg_sub(a, b) cg_binary_at(CG_HERE, CG_OP_SUB, a, b)
+#define cg_mul(a, b) cg_binary_at(CG_HERE, CG_OP_MUL, a, b)
+#define cg_div(a, b) cg_binary_at(CG_HERE, CG_OP_DIV, a, b)
+#define cg_maximum(a, b) cg_binary_at(CG_HERE, CG_OP_MAXIMUM, a, b)
+#define cg_minimum(a, b) cg_binary_at(CG_HERE, CG_OP_MINIMUM, a, b)
+#define cg_greater(a, b) cg_binary_at(CG_HERE, CG_OP_GREATER, a, b)   /* 1 where a > b, else 0 */
+#define cg_less(a, b) cg_binary_at(CG_HERE, CG_OP_LESS, a, b)
+#define cg_equal(a, b) cg_binary_at(CG_HERE, CG_OP_EQUAL, a, b)
+#define cg_neg(x) cg_unary_at(CG_HERE, CG_OP_NEG, x)
+#define cg_exp(x) cg_unary_at(CG_HERE, CG_OP_EXP, x)
+#define cg_log(x) cg_unary_at(CG_HERE, CG_OP_LOG, x)
+#define cg_sqrt(x) cg_unary_at(CG_HERE, CG_OP_SQRT, x)
+#define cg_square(x) cg_unary_at(CG_HERE, CG_OP_SQUARE, x)
+#define cg_abs(x) cg_unary_at(CG_HERE, CG_OP_ABS, x)
+#define cg_tanh(x) cg_unary_at(CG_HERE, CG_OP_TANH, x)
+#define cg_sigmoid(x) cg_unary_at(CG_HERE, CG_OP_SIGMOID, x)
+#define cg_relu(x) cg_unary_at(CG_HERE, CG_OP_RELU, x)
+#define cg_leaky_relu(x, alpha) cg_leaky_relu_at(CG_HERE, x, alpha)
+#define cg_where(cond, a, b) cg_where_at(CG_HERE, cond, a, b)   /* cond != 0 ? a : b */
+
+/* Reductions over a bit set of axes (CG_AXIS(1) | CG_AXIS(2)); cg_sum(x) etc. reduce everything. */
+#define CG_AXIS(k) (1u << (k))
+#define cg_sum(x) cg_reduce_at(CG_HERE, CG_OP_SUM, x, 0, false)
+#define cg_mean(x) cg_reduce_at(CG_HERE, CG_OP_MEAN, x, 0, false)
+#define cg_max(x) cg_reduce_at(CG_HERE, CG_OP_MAX, x, 0, false)
+#define cg_sum_axes(x, axes, keepdims) cg_reduce_at(CG_HERE, CG_OP_SUM, x, axes, keepdims)
+#define cg_mean_axes(x, axes, keepdims) cg_reduce_at(CG_HERE, CG_OP_MEAN, x, axes, keepdims)
+#define cg_max_axes(x, axes, keepdims) cg_reduce_at(CG_HERE, CG_OP_MAX, x, axes, keepdims)
+
+/* Contraction: op(A) op(B), where op transposes when asked (rank-2 tensors). */
+#define cg_matmul(a, b) cg_matmul_at(CG_HERE, a, b, false, false)
+#define cg_matmul_t(a, b, transpose_a, transpose_b) cg_matmul_at(CG_HERE, a, b, transpose_a, transpose_b)
+
+/* Movement. */
+#define cg_reshape(x, shape) cg_reshape_at(CG_HERE, x, shape)
+#define cg_transpose(x) cg_transpose_at(CG_HERE, x)      /* swaps the last two axes of a rank-2 tensor */
+
+/* Fused ops with their own gradient rules (numerically stable forms). */
+#define cg_softmax(x) cg_unary_at(CG_HERE, CG_OP_SOFTMAX, x)          /* over the last axis */
+#define cg_log_softmax(x) cg_unary_at(CG_HERE, CG_OP_LOG_SOFTMAX, x)  /* over the last axis */
+/* Per-sample cross-entropy of softmax(logits) against class indices (sparse)
+ * or against a distribution of the logits' shape. Result (batch). */
+#define cg_softmax_cross_entropy(logits, labels, sparse) cg_softmax_xent_at(CG_HERE, logits, labels, sparse)
+/* Elementwise binary cross-entropy of sigmoid(logits) against labels. */
+#define cg_sigmoid_cross_entropy(logits, labels) cg_binary_at(CG_HERE, CG_OP_SIGMOID_BCE, logits, labels)
+
+/* Op codes of the generic entry points above. */
+typedef enum cg_op_code {
+    CG_OP_ADD, CG_OP_SUB, CG_OP_MUL, CG_OP_DIV, CG_OP_MAXIMUM, CG_OP_MINIMUM,
+    CG_OP_GREATER, CG_OP_LESS, CG_OP_EQUAL, CG_OP_SIGMOID_BCE,
+    CG_OP_NEG, CG_OP_EXP, CG_OP_LOG, CG_OP_SQRT, CG_OP_SQUARE, CG_OP_ABS,
+    CG_OP_TANH, CG_OP_SIGMOID, CG_OP_RELU, CG_OP_SOFTMAX, CG_OP_LOG_SOFTMAX,
+    CG_OP_SUM, CG_OP_MEAN, CG_OP_MAX,
+} cg_op_code;
+
+cg_t cg_binary_at(cg_src src, cg_op_code op, cg_t a, cg_t b);
+cg_t cg_unary_at(cg_src src, cg_op_code op, cg_t x);
+cg_t cg_leaky_relu_at(cg_src src, cg_t x, float alpha);
+cg_t cg_where_at(cg_src src, cg_t cond, cg_t a, cg_t b);
+cg_t cg_reduce_at(cg_src src, cg_op_code op, cg_t x, unsigned axes, bool keepdims);
+cg_t cg_matmul_at(cg_src src, cg_t a, cg_t b, bool transpose_a, bool transpose_b);
+cg_t cg_reshape_at(cg_src src, cg_t x, cg_shape shape);
+cg_t cg_transpose_at(cg_src src, cg_t x);
+cg_t cg_softmax_xent_at(cg_src src, cg_t logits, cg_t labels, bool sparse);
+
+/* ---- Gradient tape --------------------------------------------------------- */
+
+/* Asks for the gradients of the scalar `loss` with respect to the listed
+ * variables. The emitted code then has NAME_loss() (forward only) and
+ * NAME_gradients() (loss, and d_<var> for each listed variable, in the
+ * gradient block at the variable's offset). */
+#define cg_gradients(g, loss, ...) \
+    cg_gradients_at(CG_HERE, g, loss, (const cg_t[]){__VA_ARGS__}, (int)(sizeof((const cg_t[]){__VA_ARGS__}) / sizeof(cg_t)))
+int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nvars);
+
+/* ---- Layers and models ------------------------------------------------------ */
+
+typedef enum cg_activation {
+    CG_LINEAR,                 /* identity */
+    CG_RELU,
+    CG_SIGMOID,
+    CG_TANH,
+    CG_SOFTMAX,
+    CG_LEAKY_RELU,             /* max(x, alpha x), alpha from .alpha (default 0.3, as Keras) */
+} cg_activation;
+
+typedef struct cg_dense_opts {
+    int _;
+    int units;
+    cg_activation activation;
+    float alpha;               /* leaky relu slope */
+    bool use_bias;             /* default true */
+    const char *name;          /* default dense_1, dense_2, ... */
+    cg_init kernel_initializer;
+    cg_init bias_initializer;
+} cg_dense_opts;
+
+typedef enum cg_layer_kind {
+    CG_LAYER_DENSE,
+    CG_LAYER_ACTIVATION,
+} cg_layer_kind;
+
+/* A layer description, applied by cg_model_add(). */
+typedef struct cg_layer {
+    cg_layer_kind kind;
+    cg_src src;
+    cg_dense_opts dense;
+    cg_activation activation;  /* CG_LAYER_ACTIVATION */
+} cg_layer;
+
+/* cg_dense(128, .activation = CG_RELU, .use_bias = false, .name = "hidden") */
+#define cg_dense(...) \
+    ((cg_layer){.kind = CG_LAYER_DENSE, .src = CG_HERE, \
+                .dense = CG_OPTS_(cg_dense_opts, ._ = 0, .use_bias = true, .alpha = 0.3f, .units = __VA_ARGS__)})
+#define cg_activation_layer(act) ((cg_layer){.kind = CG_LAYER_ACTIVATION, .src = CG_HERE, .activation = (act)})
+
+typedef struct cg_model cg_model;
+
+/* A Sequential model whose samples have shape `input` (no batch dimension). */
+#define cg_sequential(name, input) cg_sequential_at(CG_HERE, name, input)
+cg_model *cg_sequential_at(cg_src src, const char *name, cg_shape input);
+/* Appends a layer and builds it at once on the current output. */
+int cg_model_add(cg_model *m, cg_layer layer);
+cg_graph *cg_model_graph(cg_model *m);
+cg_t cg_model_output(cg_model *m);
+void cg_model_free(cg_model *m);
+
+/* ---- Compile options ------------------------------------------------------- */
+
+typedef enum cg_optimizer_kind {
+    CG_SGD,                    /* p -= lr g; with momentum and optionally Nesterov */
+    CG_ADAM,
+    CG_RMSPROP,
+} cg_optimizer_kind;
+
+typedef struct cg_optimizer {
+    cg_optimizer_kind kind;
+    float lr;
+    float momentum;            /* SGD and RMSprop */
+    bool nesterov;             /* SGD */
+    float beta_1, beta_2;      /* Adam */
+    float rho;                 /* RMSprop */
+    float epsilon;             /* Adam and RMSprop */
+} cg_optimizer;
+
+/* Keras defaults. */
+static inline cg_optimizer cg_sgd(float lr, float momentum, bool nesterov) {
+    return (cg_optimizer){CG_SGD, lr, momentum, nesterov, 0, 0, 0, 0};
+}
+static inline cg_optimizer cg_adam(float lr) { return (cg_optimizer){CG_ADAM, lr, 0, false, 0.9f, 0.999f, 0, 1e-7f}; }
+static inline cg_optimizer cg_rmsprop(float lr) { return (cg_optimizer){CG_RMSPROP, lr, 0, false, 0, 0, 0.9f, 1e-7f}; }
+
+typedef enum cg_loss {
+    CG_LOSS_NONE,
+    CG_MSE,
+    CG_MAE,
+    CG_BINARY_CROSSENTROPY,
+    CG_CATEGORICAL_CROSSENTROPY,
+    CG_SPARSE_CATEGORICAL_CROSSENTROPY,
+} cg_loss;
+
+typedef enum cg_metric {
+    CG_METRIC_NONE,
+    CG_ACCURACY,               /* binary, categorical or sparse, chosen from the loss as Keras does */
+    CG_BINARY_ACCURACY,
+    CG_CATEGORICAL_ACCURACY,
+    CG_SPARSE_CATEGORICAL_ACCURACY,
+    CG_METRIC_MAE,
+    CG_METRIC_MSE,
+} cg_metric;
+
+/* Where the training binary finds its data by default, and how to scale it. */
+typedef struct cg_data_opts {
+    const char *path;          /* IDX directory, CSV file or NPY directory */
+    float scale;               /* multiply inputs by this (1/255.0 for images); 0 means 1 */
+    float test_split;          /* hold out this last fraction as the test set when the data has none */
+} cg_data_opts;
+
+typedef struct cg_compile_opts {
+    int _;
+    cg_optimizer optimizer;
+    cg_loss loss;
+    bool from_logits;
+    cg_metric metric;
+    int batch_size;            /* default batch for fit (default 32, as Keras) */
+    int max_batch;             /* largest batch planned for (default: batch_size) */
+    int epochs;                /* default epochs for fit (default 1) */
+    cg_data_opts data;
+} cg_compile_opts;
+
+#define cg_compile(m, ...) cg_compile_at(CG_HERE, m, CG_OPTS_(cg_compile_opts, ._ = 0, __VA_ARGS__))
+int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o);
+
+/* ---- Emission ---------------------------------------------------------------- */
+
+typedef enum cg_flavour {
+    CG_HOST,                   /* cblas_sgemm, fused epilogues */
+    CG_PORTABLE,               /* plain loops: no heap, no stdio, no BLAS */
+} cg_flavour;
+
+/* Writes DIR/NAME.h and DIR/NAME.c (and DIR/NAME_main.c for compiled models). */
+int cg_emit_model(cg_model *m, const char *dir, cg_flavour flavour);
+int cg_emit_graph(cg_graph *g, const char *dir, cg_flavour flavour);
+/* The Keras-style summary with FLOPs and memory, as text (owned by the graph). */
+const char *cg_summary(cg_model *m);
+
+/* Command-line front end for a model-definition program:
+ *   PROG [-o DIR] [--flavour host|portable] [--summary] [--dump-after PASS]
+ * Emits the code, prints the summary or the error, returns the exit status.
+ * Frees the model. */
+int cg_main(cg_model *m, int argc, char **argv);
+int cg_main_graph(cg_graph *g, int argc, char **argv);
+
+#endif

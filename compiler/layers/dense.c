@@ -1,0 +1,51 @@
+/* layers/dense.c: Dense (Keras): out = activation(x . kernel + bias), and the
+ * Activation layer. Built from primitive ops; the fuse pass later makes one
+ * DENSE node of matmul + bias + activation. */
+#include "../cgrad_int.h"
+
+#include <string.h>
+
+/* Renames node id "<layer>_<role>" when the current layer made it. */
+static void name_role(cg_graph *g, int id, const char *role) {
+    if (id < 0 || g->nodes[id].layer != g->cur_layer || g->nodes[id].op == OP_VARIABLE)
+        return;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s_%s", g->layers[g->cur_layer].name, role);
+    if (strcmp(g->nodes[id].name, buf))
+        g->nodes[id].name = graph_unique_name(g, buf);
+}
+
+/* Applies Dense to x (batch, features); returns the output node. */
+int layer_dense(cg_graph *g, const cg_dense_opts *o, cg_src src, int x) {
+    const shape *xs = &g->nodes[x].sh;
+    char sb[64];
+    if (o->units <= 0)
+        return graph_error(g, src, g->cur_layer, "units must be positive, got %d", o->units);
+    if (xs->rank != 2)
+        return graph_error(g, src, g->cur_layer, "input has shape %s; Dense needs (batch, features): "
+                           "flatten it first", shape_str(xs, sb, sizeof sb));
+    if ((unsigned)o->activation > CG_LEAKY_RELU)
+        return graph_error(g, src, g->cur_layer, "unknown activation %d", (int)o->activation);
+    cg_init ki = o->kernel_initializer.kind == CG_INIT_DEFAULT ? cg_glorot_uniform() : o->kernel_initializer;
+    cg_init bi = o->bias_initializer.kind == CG_INIT_DEFAULT ? cg_zeros() : o->bias_initializer;
+    int kernel = graph_layer_variable(g, src, "kernel", (shape){2, {xs->d[1], o->units}}, ki);
+    int y = op_matmul(g, src, x, kernel, false, false);
+    name_role(g, y, o->use_bias ? "xw" : (o->activation == CG_LINEAR ? "out" : "z"));
+    if (o->use_bias) {
+        int bias = graph_layer_variable(g, src, "bias", (shape){1, {o->units}}, bi);
+        y = op_binary(g, src, OP_ADD, y, bias);
+        name_role(g, y, o->activation == CG_LINEAR ? "out" : "z");
+    }
+    if (o->activation != CG_LINEAR) {
+        y = op_activation(g, src, o->activation, o->alpha, y);
+        name_role(g, y, "out");
+    }
+    return y;
+}
+
+/* Applies an activation layer. */
+int layer_activation(cg_graph *g, cg_activation act, cg_src src, int x) {
+    int y = op_activation(g, src, act, 0.3f, x);
+    name_role(g, y, "out");
+    return y;
+}

@@ -1,0 +1,312 @@
+/* ops/elementwise.c: unary and binary elementwise ops with numpy
+ * broadcasting: shape rules, gradient rules and the loop lowering. */
+#include "../cgrad_int.h"
+
+#include <string.h>
+
+/* Makes a constant (a scalar, broadcast wherever it is used). */
+int op_const(cg_graph *g, float value, bool per_n) {
+    node nd = {.op = OP_CONST, .alpha = value, .per_n = per_n, .sh = shape_scalar()};
+    char buf[64];
+    snprintf(buf, sizeof buf, "const_%d", g->nnodes);
+    nd.name = arena_strdup(&g->a, buf);
+    return graph_add(g, nd);
+}
+
+/* True when id is a constant with value v (not per_n). */
+static bool is_const(cg_graph *g, int id, float v) {
+    return g->nodes[id].op == OP_CONST && !g->nodes[id].per_n && g->nodes[id].alpha == v;
+}
+
+/* Unary elementwise op: the shape of x. */
+int op_unary(cg_graph *g, cg_src src, op_kind op, int x) {
+    if (x < 0)
+        return -1;
+    if (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX) {
+        if (g->nodes[x].sh.rank < 1)
+            return graph_error(g, src, g->cur_layer, "%s needs a tensor of rank 1 or more, got a scalar",
+                               op == OP_SOFTMAX ? "softmax" : "log_softmax");
+    }
+    node nd = {.op = op, .nin = 1, .in = {x}, .sh = g->nodes[x].sh, .src = src};
+    if (g->nodes[x].op == OP_CONST && op_table[op].cat == CAT_ELEMWISE && op == OP_NEG)
+        return op_const(g, -g->nodes[x].alpha, g->nodes[x].per_n);
+    return graph_add(g, nd);
+}
+
+/* Binary elementwise op with broadcasting; folds constants and identities
+ * (x * 1, x + 0) so gradient graphs stay small. */
+int op_binary(cg_graph *g, cg_src src, op_kind op, int a, int b) {
+    if (a < 0 || b < 0)
+        return -1;
+    node nd = {.op = op, .nin = 2, .in = {a, b}, .src = src};
+    if (!shape_broadcast(&g->nodes[a].sh, &g->nodes[b].sh, &nd.sh)) {
+        char sa[64], sb[64];
+        return graph_error(g, src, g->cur_layer, "%s: shapes %s and %s do not broadcast", op_table[op].name,
+                           shape_str(&g->nodes[a].sh, sa, sizeof sa), shape_str(&g->nodes[b].sh, sb, sizeof sb));
+    }
+    node *na = &g->nodes[a], *nb = &g->nodes[b];
+    if (na->op == OP_CONST && nb->op == OP_CONST && !na->per_n && !nb->per_n) {
+        float x = na->alpha, y = nb->alpha;
+        switch (op) {
+        case OP_ADD: return op_const(g, x + y, false);
+        case OP_SUB: return op_const(g, x - y, false);
+        case OP_MUL: return op_const(g, x * y, false);
+        case OP_DIV: return op_const(g, x / y, false);
+        default: break;
+        }
+    }
+    if (op == OP_MUL && na->op == OP_CONST && nb->op == OP_CONST && (!na->per_n || !nb->per_n))
+        return op_const(g, na->alpha * nb->alpha, true);
+    if ((op == OP_MUL && is_const(g, b, 1.0f)) || ((op == OP_ADD || op == OP_SUB) && is_const(g, b, 0.0f)))
+        if (shape_equal(&nd.sh, &g->nodes[a].sh))
+            return a;
+    if ((op == OP_MUL && is_const(g, a, 1.0f)) || (op == OP_ADD && is_const(g, a, 0.0f)))
+        if (shape_equal(&nd.sh, &g->nodes[b].sh))
+            return b;
+    return graph_add(g, nd);
+}
+
+/* where(c, a, b): all three broadcast together. */
+int op_where(cg_graph *g, cg_src src, int c, int a, int b) {
+    if (c < 0 || a < 0 || b < 0)
+        return -1;
+    node nd = {.op = OP_WHERE, .nin = 3, .in = {c, a, b}, .src = src};
+    shape ab;
+    if (!shape_broadcast(&g->nodes[a].sh, &g->nodes[b].sh, &ab) || !shape_broadcast(&g->nodes[c].sh, &ab, &nd.sh)) {
+        char s1[64], s2[64], s3[64];
+        return graph_error(g, src, g->cur_layer, "where: shapes %s, %s and %s do not broadcast",
+                           shape_str(&g->nodes[c].sh, s1, sizeof s1), shape_str(&g->nodes[a].sh, s2, sizeof s2),
+                           shape_str(&g->nodes[b].sh, s3, sizeof s3));
+    }
+    return graph_add(g, nd);
+}
+
+/* The backward of an activation, written with its output y. */
+int op_act_bwd(cg_graph *g, cg_activation act, float alpha, int y, int dy) {
+    if (y < 0 || dy < 0)
+        return -1;
+    if (act == CG_LINEAR)
+        return dy;
+    node nd = {.op = OP_ACT_BWD, .nin = 2, .in = {y, dy}, .sh = g->nodes[y].sh, .act = act, .alpha = alpha,
+               .src = g->nodes[y].src};
+    return graph_add(g, nd);
+}
+
+/* Applies a Keras activation to x. */
+int op_activation(cg_graph *g, cg_src src, cg_activation act, float alpha, int x) {
+    switch (act) {
+    case CG_LINEAR: return x;
+    case CG_RELU: return op_unary(g, src, OP_RELU, x);
+    case CG_SIGMOID: return op_unary(g, src, OP_SIGMOID, x);
+    case CG_TANH: return op_unary(g, src, OP_TANH, x);
+    case CG_SOFTMAX: return op_unary(g, src, OP_SOFTMAX, x);
+    case CG_LEAKY_RELU: {
+        if (x < 0)
+            return -1;
+        node nd = {.op = OP_LEAKY_RELU, .nin = 1, .in = {x}, .sh = g->nodes[x].sh, .alpha = alpha, .src = src};
+        return graph_add(g, nd);
+    }
+    }
+    return graph_error(g, src, g->cur_layer, "unknown activation %d", (int)act);
+}
+
+/* ---- public builders ------------------------------------------------------- */
+
+static const op_kind public_ops[] = {
+    [CG_OP_ADD] = OP_ADD, [CG_OP_SUB] = OP_SUB, [CG_OP_MUL] = OP_MUL, [CG_OP_DIV] = OP_DIV,
+    [CG_OP_MAXIMUM] = OP_MAXIMUM, [CG_OP_MINIMUM] = OP_MINIMUM, [CG_OP_GREATER] = OP_GREATER,
+    [CG_OP_LESS] = OP_LESS, [CG_OP_EQUAL] = OP_EQUAL, [CG_OP_SIGMOID_BCE] = OP_SIGMOID_BCE,
+    [CG_OP_NEG] = OP_NEG, [CG_OP_EXP] = OP_EXP, [CG_OP_LOG] = OP_LOG, [CG_OP_SQRT] = OP_SQRT,
+    [CG_OP_SQUARE] = OP_SQUARE, [CG_OP_ABS] = OP_ABS, [CG_OP_TANH] = OP_TANH, [CG_OP_SIGMOID] = OP_SIGMOID,
+    [CG_OP_RELU] = OP_RELU, [CG_OP_SOFTMAX] = OP_SOFTMAX, [CG_OP_LOG_SOFTMAX] = OP_LOG_SOFTMAX,
+    [CG_OP_SUM] = OP_SUM, [CG_OP_MEAN] = OP_MEAN, [CG_OP_MAX] = OP_MAX,
+};
+
+/* Checks that the handles are valid and of one graph; returns the graph. */
+static cg_graph *check_handles(cg_src src, const cg_t *ts, int n) {
+    cg_graph *g = ts[0].g;
+    if (!g)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        if (ts[i].g != g) {
+            graph_error(g, src, g->cur_layer, "operands come from different graphs");
+            return NULL;
+        }
+        if (ts[i].id < 0 || ts[i].id >= g->nnodes)
+            return NULL;
+    }
+    return g->failed ? NULL : g;
+}
+
+cg_t cg_binary_at(cg_src src, cg_op_code op, cg_t a, cg_t b) {
+    cg_graph *g = check_handles(src, (cg_t[]){a, b}, 2);
+    if (!g)
+        return (cg_t){a.g, -1};
+    return (cg_t){g, op_binary(g, src, public_ops[op], a.id, b.id)};
+}
+
+cg_t cg_unary_at(cg_src src, cg_op_code op, cg_t x) {
+    cg_graph *g = check_handles(src, &x, 1);
+    if (!g)
+        return (cg_t){x.g, -1};
+    return (cg_t){g, op_unary(g, src, public_ops[op], x.id)};
+}
+
+cg_t cg_leaky_relu_at(cg_src src, cg_t x, float alpha) {
+    cg_graph *g = check_handles(src, &x, 1);
+    if (!g)
+        return (cg_t){x.g, -1};
+    return (cg_t){g, op_activation(g, src, CG_LEAKY_RELU, alpha, x.id)};
+}
+
+cg_t cg_where_at(cg_src src, cg_t c, cg_t a, cg_t b) {
+    cg_graph *g = check_handles(src, (cg_t[]){c, a, b}, 3);
+    if (!g)
+        return (cg_t){a.g, -1};
+    return (cg_t){g, op_where(g, src, c.id, a.id, b.id)};
+}
+
+/* Maps a public op code to the IR op (used by the reduce builder). */
+op_kind op_from_public(cg_op_code op) { return public_ops[op]; }
+
+/* ---- gradient rules --------------------------------------------------------- */
+
+/* Gradient of an elementwise op: one rule per op, each returning the
+ * vector-Jacobian product for each input, summed back over broadcasting. */
+int grad_elementwise(cg_graph *g, int id, int dy, int dx[3]) {
+    node n = g->nodes[id];
+    cg_src s = n.src;
+    int a = n.in[0], b = n.in[1];
+    int zero = op_const(g, 0.0f, false);
+    switch (n.op) {
+    case OP_NEG: dx[0] = op_unary(g, s, OP_NEG, dy); break;
+    case OP_EXP: dx[0] = op_binary(g, s, OP_MUL, dy, id); break;                       /* dy e^x */
+    case OP_LOG: dx[0] = op_binary(g, s, OP_DIV, dy, a); break;                        /* dy / x */
+    case OP_SQRT:                                                                       /* dy / (2 sqrt x) */
+        dx[0] = op_binary(g, s, OP_DIV, op_binary(g, s, OP_MUL, dy, op_const(g, 0.5f, false)), id);
+        break;
+    case OP_SQUARE:                                                                     /* 2 x dy */
+        dx[0] = op_binary(g, s, OP_MUL, dy, op_binary(g, s, OP_MUL, a, op_const(g, 2.0f, false)));
+        break;
+    case OP_ABS: dx[0] = op_binary(g, s, OP_MUL, dy, op_unary(g, s, OP_SIGN, a)); break;  /* sign(x) dy */
+    case OP_SIGN: case OP_GREATER: case OP_LESS: case OP_EQUAL: break;                  /* piecewise constant */
+    case OP_TANH: dx[0] = op_act_bwd(g, CG_TANH, 0, id, dy); break;                     /* (1 - y^2) dy */
+    case OP_SIGMOID: dx[0] = op_act_bwd(g, CG_SIGMOID, 0, id, dy); break;               /* y (1 - y) dy */
+    case OP_RELU: dx[0] = op_act_bwd(g, CG_RELU, 0, id, dy); break;                     /* [y > 0] dy */
+    case OP_LEAKY_RELU: dx[0] = op_act_bwd(g, CG_LEAKY_RELU, n.alpha, id, dy); break;   /* [y > 0 ? 1 : alpha] dy */
+    case OP_ADD: dx[0] = dy; dx[1] = dy; break;
+    case OP_SUB: dx[0] = dy; dx[1] = op_unary(g, s, OP_NEG, dy); break;
+    case OP_MUL: dx[0] = op_binary(g, s, OP_MUL, dy, b); dx[1] = op_binary(g, s, OP_MUL, dy, a); break;
+    case OP_DIV:                                                                        /* dy / b, -dy a / b^2 */
+        dx[0] = op_binary(g, s, OP_DIV, dy, b);
+        dx[1] = op_unary(g, s, OP_NEG, op_binary(g, s, OP_DIV, op_binary(g, s, OP_MUL, dy, id), b));
+        break;
+    case OP_MAXIMUM: case OP_MINIMUM: {                                                 /* to the winner; ties to a */
+        int b_wins = op_binary(g, s, n.op == OP_MAXIMUM ? OP_LESS : OP_GREATER, a, b);
+        dx[0] = op_where(g, s, b_wins, zero, dy);
+        dx[1] = op_where(g, s, b_wins, dy, zero);
+        break;
+    }
+    case OP_WHERE:
+        dx[1] = op_where(g, s, a, dy, zero);
+        dx[2] = op_where(g, s, a, zero, dy);
+        break;
+    case OP_SIGMOID_BCE:                                                                /* dy (sigmoid(z) - t) */
+        dx[0] = op_binary(g, s, OP_MUL, dy, op_binary(g, s, OP_SUB, op_unary(g, s, OP_SIGMOID, a), b));
+        dx[1] = op_binary(g, s, OP_MUL, dy, op_unary(g, s, OP_NEG, a));
+        break;
+    default:
+        return graph_error(g, s, n.layer, "no gradient rule for %s", op_table[n.op].name);
+    }
+    for (int i = 0; i < n.nin; i++)
+        if (dx[i] >= 0)
+            dx[i] = grad_unbroadcast(g, dx[i], &g->nodes[n.in[i]].sh);
+    return g->failed ? -1 : 0;
+}
+
+/* ---- lowering ------------------------------------------------------------------ */
+
+/* The C expression of node id's value from its input expressions. */
+static void elem_expr(emit_ctx *e, const node *n, const char *in[3], char *out, size_t size) {
+    char al[32];
+    emit_float(n->alpha, al, sizeof al);
+    const char *a = in[0], *b = in[1], *c = in[2];
+    switch (n->op) {
+    case OP_NEG: snprintf(out, size, "-%s", a); break;
+    case OP_EXP: snprintf(out, size, "expf(%s)", a); break;
+    case OP_LOG: snprintf(out, size, "logf(%s)", a); break;
+    case OP_SQRT: snprintf(out, size, "sqrtf(%s)", a); break;
+    case OP_SQUARE: snprintf(out, size, "%s * %s", a, a); break;
+    case OP_ABS: snprintf(out, size, "fabsf(%s)", a); break;
+    case OP_SIGN: snprintf(out, size, "(float)((%s > 0.0f) - (%s < 0.0f))", a, a); break;
+    case OP_TANH: snprintf(out, size, "tanhf(%s)", a); break;
+    case OP_SIGMOID: snprintf(out, size, "1.0f / (1.0f + expf(-%s))", a); break;
+    case OP_RELU: snprintf(out, size, "%s > 0.0f ? %s : 0.0f", a, a); break;
+    case OP_LEAKY_RELU: snprintf(out, size, "%s > 0.0f ? %s : %s * %s", a, a, al, a); break;
+    case OP_ADD: snprintf(out, size, "%s + %s", a, b); break;
+    case OP_SUB: snprintf(out, size, "%s - %s", a, b); break;
+    case OP_MUL: snprintf(out, size, "%s * %s", a, b); break;
+    case OP_DIV: snprintf(out, size, "%s / %s", a, b); break;
+    case OP_MAXIMUM: snprintf(out, size, "fmaxf(%s, %s)", a, b); break;
+    case OP_MINIMUM: snprintf(out, size, "fminf(%s, %s)", a, b); break;
+    case OP_GREATER: snprintf(out, size, "%s > %s ? 1.0f : 0.0f", a, b); break;
+    case OP_LESS: snprintf(out, size, "%s < %s ? 1.0f : 0.0f", a, b); break;
+    case OP_EQUAL: snprintf(out, size, "%s == %s ? 1.0f : 0.0f", a, b); break;
+    case OP_WHERE: snprintf(out, size, "%s != 0.0f ? %s : %s", c ? a : a, b, c); break;
+    case OP_SIGMOID_BCE: snprintf(out, size, "fmaxf(%s, 0.0f) - %s * %s + log1pf(expf(-fabsf(%s)))", a, a, b, a); break;
+    case OP_BROADCAST: snprintf(out, size, "%s", a); break;
+    case OP_ACT_BWD:
+        switch (n->act) {
+        case CG_RELU: snprintf(out, size, "%s > 0.0f ? %s : 0.0f", a, b); break;
+        case CG_LEAKY_RELU: snprintf(out, size, "%s > 0.0f ? %s : %s * %s", a, b, al, b); break;
+        case CG_SIGMOID: snprintf(out, size, "%s * %s * (1.0f - %s)", b, a, a); break;
+        case CG_TANH: snprintf(out, size, "%s * (1.0f - %s * %s)", b, a, a); break;
+        default: snprintf(out, size, "%s", b); break;
+        }
+        break;
+    default: snprintf(out, size, "0.0f /* no lowering for %s */", op_table[n->op].name); break;
+    }
+    (void)e;
+}
+
+/* Lowers an elementwise op (and BROADCAST) to one flat loop when no input is
+ * broadcast, else to a loop nest with one index expression per input. */
+void lower_elementwise(emit_ctx *e, int id) {
+    cg_graph *g = e->g;
+    const node *n = &g->nodes[id];
+    bool flat = true;
+    for (int k = 0; k < n->nin; k++) {
+        const node *in = &g->nodes[n->in[k]];
+        if (in->op != OP_CONST && !shape_equal(&in->sh, &n->sh) && shape_size(&in->sh, 2) != shape_size(&n->sh, 2))
+            flat = false;
+        if (in->op != OP_CONST && !shape_equal(&in->sh, &n->sh))
+            flat = flat && shape_size(&in->sh, 2) == shape_size(&n->sh, 2);
+    }
+    char idx[3][128], ebuf[3][160], expr[640], dim[16];
+    const char *ins[3] = {NULL, NULL, NULL};
+    if (flat) {
+        char count[64] = "";
+        size_t len = 0;
+        for (int i = 0; i < n->sh.rank; i++)
+            len += (size_t)snprintf(count + len, sizeof count - len, "%s%s", i ? " * " : "",
+                                    emit_dim(&n->sh, i, dim, sizeof dim));
+        if (n->sh.rank == 0)
+            snprintf(count, sizeof count, "1");
+        for (int k = 0; k < n->nin; k++)
+            ins[k] = emit_input(e, id, k, "i", ebuf[k], sizeof ebuf[k]);
+        elem_expr(e, n, ins, expr, sizeof expr);
+        text_printf(e->t, "    for (int i = 0; i < %s; i++)\n        Y[i] = %s;\n", count, expr);
+        return;
+    }
+    for (int k = 0; k < n->nin; k++) {
+        emit_bcast_index(&g->nodes[n->in[k]].sh, &n->sh, idx[k], sizeof idx[k]);
+        ins[k] = emit_input(e, id, k, idx[k], ebuf[k], sizeof ebuf[k]);
+    }
+    char yidx[128];
+    emit_bcast_index(&n->sh, &n->sh, yidx, sizeof yidx);
+    elem_expr(e, n, ins, expr, sizeof expr);
+    for (int i = 0; i < n->sh.rank; i++)
+        text_printf(e->t, "%*sfor (int i%d = 0; i%d < %s; i%d++)\n", 4 * (i + 1), "", i, i,
+                    emit_dim(&n->sh, i, dim, sizeof dim), i);
+    text_printf(e->t, "%*sY[%s] = %s;\n", 4 * (n->sh.rank + 1), "", yidx, expr);
+}

@@ -1,0 +1,107 @@
+/* ops/matmul.c: matrix multiplication with transpose flags, and the fused
+ * DENSE node (X W + b, then an activation) that the fuse pass makes of it. */
+#include "../cgrad_int.h"
+
+#include <string.h>
+
+/* Y = op(A) op(B) for rank-2 tensors; only A's rows may be the batch. */
+int op_matmul(cg_graph *g, cg_src src, int a, int b, bool ta, bool tb) {
+    if (a < 0 || b < 0)
+        return -1;
+    const shape *sa = &g->nodes[a].sh, *sb = &g->nodes[b].sh;
+    char s1[64], s2[64];
+    if (sa->rank != 2 || sb->rank != 2)
+        return graph_error(g, src, g->cur_layer, "matmul needs rank-2 operands, got %s and %s",
+                           shape_str(sa, s1, sizeof s1), shape_str(sb, s2, sizeof s2));
+    int m = ta ? sa->d[1] : sa->d[0], ka = ta ? sa->d[0] : sa->d[1];
+    int kb = tb ? sb->d[1] : sb->d[0], nn = tb ? sb->d[0] : sb->d[1];
+    if (ka != kb)
+        return graph_error(g, src, g->cur_layer, "matmul: inner dimensions differ: %s%s times %s%s",
+                           shape_str(sa, s1, sizeof s1), ta ? "^T" : "", shape_str(sb, s2, sizeof s2), tb ? "^T" : "");
+    if (nn == CG_BATCH)
+        return graph_error(g, src, g->cur_layer, "matmul: the batch dimension would not come first in the result");
+    node nd = {.op = OP_MATMUL, .nin = 2, .in = {a, b}, .ta = ta, .tb = tb, .sh = {2, {m, nn}}, .src = src};
+    return graph_add(g, nd);
+}
+
+cg_t cg_matmul_at(cg_src src, cg_t a, cg_t b, bool ta, bool tb) {
+    if (!a.g || a.g->failed || a.id < 0 || b.id < 0 || a.g != b.g)
+        return (cg_t){a.g, -1};
+    return (cg_t){a.g, op_matmul(a.g, src, a.id, b.id, ta, tb)};
+}
+
+/* dA and dB for each combination of transposes. */
+int grad_matmul(cg_graph *g, int id, int dy, int dx[3]) {
+    node n = g->nodes[id];
+    int a = n.in[0], b = n.in[1];
+    cg_src s = n.src;
+    if (!n.ta && !n.tb) {        /* Y = A B:     dA = dY B^T,   dB = A^T dY */
+        dx[0] = op_matmul(g, s, dy, b, false, true);
+        dx[1] = op_matmul(g, s, a, dy, true, false);
+    } else if (!n.ta && n.tb) {  /* Y = A B^T:   dA = dY B,     dB = dY^T A */
+        dx[0] = op_matmul(g, s, dy, b, false, false);
+        dx[1] = op_matmul(g, s, dy, a, true, false);
+    } else if (n.ta && !n.tb) {  /* Y = A^T B:   dA = B dY^T,   dB = A dY */
+        dx[0] = op_matmul(g, s, b, dy, false, true);
+        dx[1] = op_matmul(g, s, a, dy, false, false);
+    } else {                     /* Y = A^T B^T: dA = B^T dY^T, dB = dY^T A^T */
+        dx[0] = op_matmul(g, s, b, dy, true, true);
+        dx[1] = op_matmul(g, s, dy, a, true, true);
+    }
+    return g->failed ? -1 : 0;
+}
+
+/* The GEMM sizes of node id: Y (M, N) = op(A) (M, K) op(B) (K, N). */
+static void gemm_dims(emit_ctx *e, const node *n, char *m, char *nn, char *k, size_t size) {
+    const shape *sa = &e->g->nodes[n->in[0]].sh;
+    emit_dim(&n->sh, 0, m, size);
+    emit_dim(&n->sh, 1, nn, size);
+    emit_dim(sa, n->ta ? 0 : 1, k, size);
+}
+
+static const char *act_names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
+
+/* The epilogue expression applying the activation to v. */
+static void act_expr(const node *n, char *out, size_t size) {
+    char al[32];
+    emit_float(n->alpha, al, sizeof al);
+    switch (n->act) {
+    case CG_RELU: snprintf(out, size, "v > 0.0f ? v : 0.0f"); break;
+    case CG_LEAKY_RELU: snprintf(out, size, "v > 0.0f ? v : %s * v", al); break;
+    case CG_SIGMOID: snprintf(out, size, "1.0f / (1.0f + expf(-v))"); break;
+    case CG_TANH: snprintf(out, size, "tanhf(v)"); break;
+    default: snprintf(out, size, "v"); break;
+    }
+}
+
+/* Lowers MATMUL and DENSE from the kernel templates of the flavour. */
+void lower_matmul(emit_ctx *e, int id) {
+    const node *n = &e->g->nodes[id];
+    char m[16], nn[16], k[16], act[64];
+    gemm_dims(e, n, m, nn, k, sizeof m);
+    act_expr(n, act, sizeof act);
+    bool host = e->flavour == CG_HOST;
+    /* Row-major element access of op(A)[i][p] and op(B)[p][j]. */
+    char a_at[64], b_at[64], lda[16], ldb[16];
+    snprintf(a_at, sizeof a_at, n->ta ? "A[p * %s + i]" : "A[i * %s + p]", n->ta ? m : k);
+    snprintf(b_at, sizeof b_at, n->tb ? "B[j * %s + p]" : "B[p * %s + j]", n->tb ? k : nn);
+    snprintf(lda, sizeof lda, "%s", n->ta ? m : k);
+    snprintf(ldb, sizeof ldb, "%s", n->tb ? k : nn);
+    if (n->op == OP_DENSE) {
+        snprintf(a_at, sizeof a_at, "X[i * %s + p]", k);
+        snprintf(b_at, sizeof b_at, "W[p * %s + j]", nn);
+    }
+    const char *kv[] = {"M", m, "N", nn, "K", k, "A_AT", a_at, "B_AT", b_at, "LDA", lda, "LDB", ldb,
+                        "TA", n->ta ? "CblasTrans" : "CblasNoTrans", "TB", n->tb ? "CblasTrans" : "CblasNoTrans",
+                        "GEMV_T", n->tb ? "CblasNoTrans" : "CblasTrans", "GEMV_ROWS", n->tb ? nn : k,
+                        "GEMV_COLS", n->tb ? k : nn, "ACT", act, "ACT_NAME", act_names[n->act], NULL};
+    const char *tmpl;
+    if (n->op == OP_DENSE)
+        tmpl = host ? (strcmp(m, "n") == 0 ? "kernels/dense_host_gemv" : "kernels/dense_host") : "kernels/dense_portable";
+    else if (host && !n->ta && strcmp(m, "n") == 0)
+        tmpl = "kernels/matmul_host_gemv";
+    else
+        tmpl = host ? "kernels/matmul_host" : "kernels/matmul_portable";
+    if (text_template(e->t, tmpl, kv))
+        graph_error(e->g, n->src, n->layer, "internal: template %s failed", tmpl);
+}

@@ -1,0 +1,132 @@
+/* ops/reduce.c: sum, mean and max over a set of axes. */
+#include "../cgrad_int.h"
+
+op_kind op_from_public(cg_op_code op);
+
+/* Reduction of x over the axes in the bit set (0: all axes). */
+int op_reduce(cg_graph *g, cg_src src, op_kind op, int x, unsigned axes, bool keepdims) {
+    if (x < 0)
+        return -1;
+    const shape *in = &g->nodes[x].sh;
+    if (axes == 0)
+        axes = (1u << in->rank) - 1;
+    if (axes >> in->rank) {
+        char sb[64];
+        return graph_error(g, src, g->cur_layer, "%s: axes 0x%x out of range for shape %s", op_table[op].name, axes,
+                           shape_str(in, sb, sizeof sb));
+    }
+    node nd = {.op = op, .nin = 1, .in = {x}, .axes = axes, .keepdims = keepdims, .src = src};
+    for (int i = 0; i < in->rank; i++) {
+        if (!(axes & (1u << i)))
+            nd.sh.d[nd.sh.rank++] = in->d[i];
+        else if (keepdims)
+            nd.sh.d[nd.sh.rank++] = 1;
+    }
+    if (nd.sh.rank > 0 && shape_batched(in) && (axes & 1u) == 0 && nd.sh.d[0] != CG_BATCH)
+        return graph_error(g, src, g->cur_layer, "internal: batch axis moved by a reduction");
+    return graph_add(g, nd);
+}
+
+cg_t cg_reduce_at(cg_src src, cg_op_code op, cg_t x, unsigned axes, bool keepdims) {
+    if (!x.g || x.g->failed || x.id < 0)
+        return (cg_t){x.g, -1};
+    return (cg_t){x.g, op_reduce(x.g, src, op_from_public(op), x.id, axes, keepdims)};
+}
+
+/* Number of elements one output of a reduction averages: a constant, or
+ * one that holds n when the batch axis is reduced. */
+static int reduce_count(cg_graph *g, const node *n) {
+    const shape *in = &g->nodes[n->in[0]].sh;
+    float count = 1;
+    bool per_n = false;
+    for (int i = 0; i < in->rank; i++)
+        if (n->axes & (1u << i)) {
+            if (in->d[i] == CG_BATCH)
+                per_n = true;
+            else
+                count *= (float)in->d[i];
+        }
+    return op_const(g, 1.0f / count, per_n);
+}
+
+/* Gradient: the output gradient broadcast back over the reduced axes
+ * (divided by the count for mean; routed to the maxima for max). */
+int grad_reduce(cg_graph *g, int id, int dy, int dx[3]) {
+    node n = g->nodes[id];
+    const shape xs = g->nodes[n.in[0]].sh;
+    shape kept = xs;
+    for (int i = 0; i < xs.rank; i++)
+        if (n.axes & (1u << i))
+            kept.d[i] = 1;
+    int dyk = op_reshape(g, n.src, dy, kept);
+    int b = op_broadcast(g, n.src, dyk, xs);
+    if (n.op == OP_SUM)
+        dx[0] = b;
+    else if (n.op == OP_MEAN)
+        dx[0] = op_binary(g, n.src, OP_MUL, b, reduce_count(g, &n));
+    else {
+        int yk = op_reshape(g, n.src, id, kept);
+        dx[0] = op_binary(g, n.src, OP_MUL, b, op_binary(g, n.src, OP_EQUAL, n.in[0], yk));
+    }
+    return g->failed ? -1 : 0;
+}
+
+/* Sums grad over the axes where `to` was broadcast, then gives it `to`'s shape. */
+int grad_unbroadcast(cg_graph *g, int grad, const shape *to) {
+    if (grad < 0)
+        return -1;
+    const shape *from = &g->nodes[grad].sh;
+    if (shape_equal(from, to))
+        return grad;
+    unsigned axes = 0;
+    int off = from->rank - to->rank;
+    for (int i = 0; i < from->rank; i++) {
+        int j = i - off;
+        int dt = j >= 0 ? to->d[j] : 1;
+        if (dt == 1 && from->d[i] != 1)
+            axes |= 1u << i;
+    }
+    if (!axes)
+        return op_reshape(g, g->nodes[grad].src, grad, *to);
+    /* Without keepdims when that already gives `to`: bias gradients (n, 256) -> (256). */
+    int r = op_reduce(g, g->nodes[grad].src, OP_SUM, grad, axes, false);
+    if (r >= 0 && shape_equal(&g->nodes[r].sh, to))
+        return r;
+    r = op_reduce(g, g->nodes[grad].src, OP_SUM, grad, axes, true);
+    return op_reshape(g, g->nodes[grad].src, r, *to);
+}
+
+/* Lowers a reduction: initialise each output, accumulate over a loop nest of
+ * the input, then scale for mean. */
+void lower_reduce(emit_ctx *e, int id) {
+    cg_graph *g = e->g;
+    const node *n = &g->nodes[id];
+    const shape *in = &g->nodes[n->in[0]].sh;
+    char dim[16], count[64] = "", out_count[64] = "", yidx[160], xidx[160];
+    size_t len = 0, olen = 0;
+    shape kept = *in;
+    for (int i = 0; i < in->rank; i++)
+        if (n->axes & (1u << i)) {
+            kept.d[i] = 1;
+            len += (size_t)snprintf(count + len, sizeof count - len, "%s%s", len ? " * " : "",
+                                    emit_dim(in, i, dim, sizeof dim));
+        }
+    for (int i = 0; i < n->sh.rank; i++)
+        olen += (size_t)snprintf(out_count + olen, sizeof out_count - olen, "%s%s", olen ? " * " : "",
+                                 emit_dim(&n->sh, i, dim, sizeof dim));
+    if (!olen)
+        snprintf(out_count, sizeof out_count, "1");
+    emit_bcast_index(&kept, in, yidx, sizeof yidx);
+    emit_bcast_index(in, in, xidx, sizeof xidx);
+    const char *init = n->op == OP_MAX ? "-INFINITY" : "0.0f";
+    text_printf(e->t, "    for (int i = 0; i < %s; i++)\n        Y[i] = %s;\n", out_count, init);
+    for (int i = 0; i < in->rank; i++)
+        text_printf(e->t, "%*sfor (int i%d = 0; i%d < %s; i%d++)\n", 4 * (i + 1), "", i, i,
+                    emit_dim(in, i, dim, sizeof dim), i);
+    if (n->op == OP_MAX)
+        text_printf(e->t, "%*sY[%s] = fmaxf(Y[%s], X[%s]);\n", 4 * (in->rank + 1), "", yidx, yidx, xidx);
+    else
+        text_printf(e->t, "%*sY[%s] += X[%s];\n", 4 * (in->rank + 1), "", yidx, xidx);
+    if (n->op == OP_MEAN)
+        text_printf(e->t, "    for (int i = 0; i < %s; i++)\n        Y[i] /= (float)(%s);\n", out_count, count);
+}

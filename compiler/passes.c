@@ -1,0 +1,125 @@
+/* passes.c: the pipeline, as one recipe. Each pass returns 0 or -1 with the
+ * graph's error set; the graph can be dumped after any of them. */
+#include "cgrad_int.h"
+
+#include <string.h>
+
+/* Checks every node: inputs made before it, shapes as its rule says. */
+int pass_verify(cg_graph *g) {
+    for (int id = 0; id < g->nnodes; id++) {
+        const node *n = &g->nodes[id];
+        if (op_table[n->op].arity >= 0 && n->nin != op_table[n->op].arity)
+            return graph_error(g, n->src, n->layer, "internal: %s has %d inputs", n->name, n->nin);
+        for (int i = 0; i < n->nin; i++)
+            if (n->in[i] < 0 || n->in[i] >= id)
+                return graph_error(g, n->src, n->layer, "internal: %s reads node %d, not made before it", n->name,
+                                   n->in[i]);
+        for (int i = 1; i < n->sh.rank; i++)
+            if (n->sh.d[i] == CG_BATCH)
+                return graph_error(g, n->src, n->layer, "internal: %s has the batch dimension at axis %d", n->name, i);
+    }
+    return 0;
+}
+
+/* Number of live uses of each node over all entry points (after planning). */
+static int uses_of(cg_graph *g, int target) {
+    int count = 0;
+    for (int id = 0; id < g->nnodes; id++)
+        for (int i = 0; i < g->nodes[id].nin; i++)
+            count += g->nodes[id].in[i] == target;
+    for (int k = 0; k < g->nentries; k++)
+        for (int j = 0; j < g->entries[k].nout; j++)
+            count += g->entries[k].out[j] == target;
+    for (int v = 0; v < g->nvars; v++)
+        count += g->vars[v].grad == target;
+    return count;
+}
+
+/* Fuses act(X W + b) into one DENSE node, in place of the activation (or of
+ * the addition when there is none), when nothing else reads X W or X W + b. */
+int pass_fuse(cg_graph *g) {
+    for (int id = 0; id < g->nnodes; id++) {
+        node *n = &g->nodes[id];
+        cg_activation act;
+        int add;
+        switch (n->op) {
+        case OP_RELU: act = CG_RELU; add = n->in[0]; break;
+        case OP_SIGMOID: act = CG_SIGMOID; add = n->in[0]; break;
+        case OP_TANH: act = CG_TANH; add = n->in[0]; break;
+        case OP_LEAKY_RELU: act = CG_LEAKY_RELU; add = n->in[0]; break;
+        case OP_ADD: act = CG_LINEAR; add = id; break;
+        default: continue;
+        }
+        node *a = &g->nodes[add];
+        if (a->op != OP_ADD || a->backward)
+            continue;
+        int mm = a->in[0], bias = a->in[1];
+        node *m = &g->nodes[mm];
+        if (m->op != OP_MATMUL || m->ta || m->tb || g->nodes[bias].sh.rank != 1 ||
+            g->nodes[bias].sh.d[0] != m->sh.d[1] || !shape_equal(&a->sh, &m->sh))
+            continue;
+        if (uses_of(g, mm) != 1 || (add != id && uses_of(g, add) != 1))
+            continue;
+        n->op = OP_DENSE;
+        n->nin = 3;
+        n->in[0] = m->in[0];
+        n->in[1] = m->in[1];
+        n->in[2] = bias;
+        n->act = act;
+    }
+    return 0;
+}
+
+/* Plans every entry point: schedule (dead code dropped), arena offsets. */
+int pass_plan(cg_graph *g) {
+    for (int k = 0; k < g->nentries; k++)
+        if (plan_entry(g, &g->entries[k]))
+            return -1;
+    return 0;
+}
+
+/* Lays out the parameter block (trainable first) and the optimizer state. */
+static int pass_layout(cg_graph *g) {
+    size_t off = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < g->nvars; i++)
+            if (g->vars[i].trainable == (pass == 0)) {
+                g->vars[i].offset = off;
+                off += g->vars[i].count;
+            }
+    g->param_floats = off;
+    return 0;
+}
+
+typedef struct pass {
+    const char *name;
+    int (*run)(cg_graph *g);
+} pass;
+
+/* The recipe. Autodiff ran when the loss and gradients were declared. */
+static const pass pipeline[] = {
+    {"verify", pass_verify},
+    {"fuse", pass_fuse},
+    {"verify", pass_verify},
+    {"layout", pass_layout},
+    {"plan", pass_plan},
+};
+
+/* Runs the pipeline; after the pass named dump_after, dumps the graph into dump. */
+int compile_graph(cg_graph *g, const char *dump_after, text *dump) {
+    if (g->failed)
+        return -1;
+    if (g->compiled)
+        return 0;
+    if (!g->nentries)
+        return graph_error(g, (cg_src){0}, -1, "%s: nothing to emit: compile the model or ask for gradients",
+                           g->name);
+    for (size_t i = 0; i < sizeof pipeline / sizeof pipeline[0]; i++) {
+        if (pipeline[i].run(g))
+            return -1;
+        if (dump_after && dump && !strcmp(dump_after, pipeline[i].name))
+            graph_dump(g, dump);
+    }
+    g->compiled = true;
+    return 0;
+}

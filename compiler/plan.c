@@ -1,0 +1,137 @@
+/* plan.c: the memory planner. For each entry point: which nodes it computes
+ * (dead code is what no output needs), when each buffer is live, and where in
+ * the one activation arena it lives: largest buffer first, into the lowest
+ * offset that no buffer live at the same time occupies. */
+#include "cgrad_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PLAN_ALIGN 16   /* floats: 64-byte aligned buffers */
+
+/* Follows views (reshapes) to the node that owns the storage. */
+int plan_storage_root(cg_graph *g, int id) {
+    while (g->nodes[id].op == OP_RESHAPE)
+        id = g->nodes[id].in[0];
+    return id;
+}
+
+/* True when node id's buffer is a variable's gradient (in the gradient block). */
+static bool is_grad_home(cg_graph *g, int id) {
+    for (int i = 0; i < g->nvars; i++)
+        if (g->vars[i].grad == id)
+            return true;
+    return false;
+}
+
+/* True when node id gets a buffer in the arena. */
+static bool in_arena(cg_graph *g, const entry *e, int id) {
+    op_kind op = g->nodes[id].op;
+    if (op_table[op].cat == CAT_LEAF || op == OP_RESHAPE)
+        return false;
+    return !(e->want_grads && is_grad_home(g, id));
+}
+
+typedef struct buf {
+    int id;
+    long size;        /* floats, rounded up to PLAN_ALIGN */
+    int first, last;  /* schedule positions where it is written and last read */
+} buf;
+
+/* Largest first; ties by id so that plans are reproducible. */
+static int buf_cmp(const void *a, const void *b) {
+    const buf *x = a, *y = b;
+    if (x->size != y->size)
+        return x->size > y->size ? -1 : 1;
+    return x->id - y->id;
+}
+
+int plan_entry(cg_graph *g, entry *e) {
+    int nn = g->nnodes;
+    bool *live = calloc((size_t)nn, sizeof(bool));
+    int *pos = malloc(sizeof(int) * (size_t)nn), *last = malloc(sizeof(int) * (size_t)nn);
+    buf *bufs = malloc(sizeof(buf) * (size_t)nn);
+    free(e->sched);
+    free(e->offset);
+    e->sched = malloc(sizeof(int) * (size_t)nn);
+    e->offset = malloc(sizeof(long) * (size_t)nn);
+    if (!live || !pos || !last || !bufs || !e->sched || !e->offset) {
+        free(live), free(pos), free(last), free(bufs);
+        return graph_error(g, (cg_src){0}, -1, "out of memory");
+    }
+    /* Liveness from the outputs (and the variables' gradients) back. */
+    for (int k = 0; k < e->nout; k++)
+        live[e->out[k]] = true;
+    if (e->want_grads)
+        for (int i = 0; i < g->nvars; i++)
+            if (g->vars[i].grad >= 0)
+                live[g->vars[i].grad] = true;
+    for (int id = nn - 1; id >= 0; id--)
+        if (live[id])
+            for (int i = 0; i < g->nodes[id].nin; i++)
+                live[g->nodes[id].in[i]] = true;
+    e->nsched = 0;
+    for (int id = 0; id < nn; id++) {
+        pos[id] = -1;
+        last[id] = -1;
+        e->offset[id] = -1;
+        if (live[id]) {
+            pos[id] = e->nsched;
+            e->sched[e->nsched++] = id;
+        }
+    }
+    /* Last use of each storage root; outputs live to the end. */
+    for (int k = 0; k < e->nsched; k++) {
+        int id = e->sched[k];
+        for (int i = 0; i < g->nodes[id].nin; i++) {
+            int r = plan_storage_root(g, g->nodes[id].in[i]);
+            if (last[r] < k)
+                last[r] = k;
+        }
+    }
+    for (int k = 0; k < e->nout; k++)
+        last[plan_storage_root(g, e->out[k])] = e->nsched;
+    int nb = 0;
+    for (int k = 0; k < e->nsched; k++) {
+        int id = e->sched[k];
+        if (!in_arena(g, e, id))
+            continue;
+        long size = shape_size(&g->nodes[id].sh, g->max_batch);
+        size = (size + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+        bufs[nb++] = (buf){id, size, k, last[id] < k ? k : last[id]};
+    }
+    qsort(bufs, (size_t)nb, sizeof(buf), buf_cmp);
+    /* First fit among the already placed buffers that overlap in time. */
+    e->arena_floats = 0;
+    for (int i = 0; i < nb; i++) {
+        long off = 0;
+        for (bool moved = true; moved;) {
+            moved = false;
+            for (int j = 0; j < i; j++) {
+                bool overlap_time = bufs[j].first <= bufs[i].last && bufs[i].first <= bufs[j].last;
+                long o = e->offset[bufs[j].id];
+                if (overlap_time && off < o + bufs[j].size && o < off + bufs[i].size) {
+                    off = o + bufs[j].size;
+                    moved = true;
+                }
+            }
+        }
+        e->offset[bufs[i].id] = off;
+        if ((size_t)(off + bufs[i].size) > e->arena_floats)
+            e->arena_floats = (size_t)(off + bufs[i].size);
+    }
+    /* Check: no two buffers live at the same time share a float. */
+    for (int i = 0; i < nb; i++)
+        for (int j = i + 1; j < nb; j++) {
+            long oi = e->offset[bufs[i].id], oj = e->offset[bufs[j].id];
+            if (bufs[j].first <= bufs[i].last && bufs[i].first <= bufs[j].last && oi < oj + bufs[j].size &&
+                oj < oi + bufs[i].size)
+                graph_error(g, (cg_src){0}, -1, "internal: planner overlapped %s and %s",
+                            g->nodes[bufs[i].id].name, g->nodes[bufs[j].id].name);
+        }
+    for (int id = 0; id < nn; id++)   /* views share their root's offset */
+        if (live[id] && g->nodes[id].op == OP_RESHAPE)
+            e->offset[id] = e->offset[plan_storage_root(g, id)];
+    free(live), free(pos), free(last), free(bufs);
+    return g->failed ? -1 : 0;
+}

@@ -1,0 +1,701 @@
+/* checkpoint.c: safetensors checkpoints of the parameter block.
+ *
+ * Layout: an 8-byte little-endian header length N, N bytes of JSON (padded
+ * with spaces to a multiple of 8) mapping each tensor name to its dtype, shape
+ * and [begin, end) byte offsets in the data that follows, plus a
+ * "__metadata__" object naming the model; then the raw little-endian F32 data.
+ * Writes are atomic (temporary file, fsync, rename, fsync of the folder);
+ * reads check every tensor of the model before touching the parameters. */
+#include "rt_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ST_MAX_HEADER ((uint64_t)100 << 20) /* larger headers are not safetensors headers */
+#define ST_MAX_RANK 8
+#define ST_NAME 256
+
+/* ---- string builder (header text) --------------------------------------- */
+
+/* A growable NUL-terminated string; failed is set once an allocation fails. */
+typedef struct sbuf {
+    char *s;
+    size_t n, cap;
+    int failed;
+} sbuf;
+
+/* Appends formatted text to b. */
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int k;
+    if (b->failed)
+        return;
+    va_start(ap, fmt);
+    k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
+    va_end(ap);
+    if (k < 0) {
+        b->failed = 1;
+        return;
+    }
+    if (!b->s || b->n + (size_t)k + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap : 256);
+        char *s;
+        while (cap < b->n + (size_t)k + 1)
+            cap *= 2;
+        s = realloc(b->s, cap);
+        if (!s) {
+            b->failed = 1;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+        va_start(ap, fmt);
+        vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
+        va_end(ap);
+    }
+    b->n += (size_t)k;
+}
+
+/* Appends s as a JSON string literal. */
+static void sb_json_string(sbuf *b, const char *s)
+{
+    sb_printf(b, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            sb_printf(b, "\\%c", c);
+        else if (c < 0x20)
+            sb_printf(b, "\\u%04x", c);
+        else
+            sb_printf(b, "%c", c);
+    }
+    sb_printf(b, "\"");
+}
+
+/* Writes "[d0,d1,...]" for the dims into buf (for messages). */
+static void format_shape(char *buf, size_t size, int rank, const long long *dims)
+{
+    size_t n = 0;
+    int i;
+    n += (size_t)snprintf(buf, size, "[");
+    for (i = 0; i < rank && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? "," : "", dims[i]);
+    if (n < size)
+        snprintf(buf + n, size - n, "]");
+}
+
+/* ---- writer ----------------------------------------------------------------- */
+
+/* Builds the JSON header (padded to a multiple of 8) for the model's tensors. */
+static int build_header(const cgrt_model *m, sbuf *b, cgrt_error *err)
+{
+    uint64_t off = 0;
+    int i, j;
+    sb_printf(b, "{\"__metadata__\":{\"format\":\"pt\",\"model\":");
+    sb_json_string(b, m->name ? m->name : "");
+    sb_printf(b, "}");
+    for (i = 0; i < m->num_params; i++) {
+        const cgrt_param *p = &m->params[i];
+        size_t count = 1;
+        for (j = 0; j < p->rank; j++)
+            count *= (size_t)p->dims[j];
+        if (count != p->count || p->rank < 0 || p->rank > CGRT_MAX_RANK)
+            return rt_fail(err, "model %s: tensor \"%s\" holds %zu floats, which does not match its shape", m->name,
+                           p->name, p->count);
+        sb_printf(b, ",");
+        sb_json_string(b, p->name);
+        sb_printf(b, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (j = 0; j < p->rank; j++)
+            sb_printf(b, "%s%d", j ? "," : "", p->dims[j]);
+        sb_printf(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+                  (unsigned long long)(off + 4 * (uint64_t)count));
+        off += 4 * (uint64_t)count;
+    }
+    sb_printf(b, "}");
+    while (!b->failed && b->n % 8 != 0)
+        sb_printf(b, " ");
+    if (b->failed)
+        return rt_fail(err, "model %s: out of memory for the checkpoint header", m->name);
+    return 0;
+}
+
+/* Writes the header length, header and little-endian float data to f; 0 or -1 (errno set). */
+static int write_body(FILE *f, const cgrt_model *m, const float *params, const sbuf *h)
+{
+    unsigned char len[8], buf[4096];
+    uint64_t n = h->n;
+    int i, k;
+    for (k = 0; k < 8; k++)
+        len[k] = (unsigned char)(n >> (8 * k));
+    if (fwrite(len, 1, 8, f) != 8 || fwrite(h->s, 1, h->n, f) != h->n)
+        return -1;
+    for (i = 0; i < m->num_params; i++) {
+        const float *src = params + m->params[i].offset;
+        size_t left = m->params[i].count;
+        while (left > 0) {
+            size_t chunk = left < sizeof buf / 4 ? left : sizeof buf / 4, j;
+            for (j = 0; j < chunk; j++) {
+                uint32_t w;
+                memcpy(&w, &src[j], 4);
+                for (k = 0; k < 4; k++)
+                    buf[4 * j + (size_t)k] = (unsigned char)(w >> (8 * k));
+            }
+            if (fwrite(buf, 4, chunk, f) != chunk)
+                return -1;
+            src += chunk;
+            left -= chunk;
+        }
+    }
+    return 0;
+}
+
+/* Fsyncs the folder holding path so a rename into it is durable; errors are ignored. */
+static void sync_parent_dir(const char *path)
+{
+    char *dir = malloc(strlen(path) + 2);
+    char *slash;
+    int fd;
+    if (!dir)
+        return;
+    strcpy(dir, path);
+    slash = strrchr(dir, '/');
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+/* Writes the parameter block as a safetensors file, atomically. */
+int cgrt_save_checkpoint(const cgrt_model *m, const float *params, const char *path, cgrt_error *err)
+{
+    sbuf h = {NULL, 0, 0, 0};
+    char *tmp;
+    FILE *f;
+    int e;
+    if (build_header(m, &h, err) != 0) {
+        free(h.s);
+        return -1;
+    }
+    tmp = malloc(strlen(path) + 32);
+    if (!tmp) {
+        free(h.s);
+        return rt_fail(err, "%s: out of memory", path);
+    }
+    sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
+    f = fopen(tmp, "wb");
+    if (!f) {
+        e = errno;
+        free(h.s);
+        rt_fail(err, "%s: cannot create %s: %s", path, tmp, strerror(e));
+        free(tmp);
+        return -1;
+    }
+    if (write_body(f, m, params, &h) != 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        e = errno;
+        fclose(f);
+        goto fail;
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        e = errno;
+        goto fail;
+    }
+    sync_parent_dir(path);
+    free(h.s);
+    free(tmp);
+    return 0;
+fail:
+    remove(tmp);
+    free(h.s);
+    free(tmp);
+    return rt_fail(err, "%s: cannot write checkpoint: %s", path, strerror(e));
+}
+
+/* ---- minimal JSON reader ------------------------------------------------------ */
+
+/* Parser state over the header text [s, e). */
+typedef struct jp {
+    const char *s, *p, *e;
+    const char *what;          /* first error, NULL while all is well */
+} jp;
+
+/* One tensor entry of the header. */
+typedef struct st_entry {
+    char name[ST_NAME];
+    char dtype[16];
+    int rank;
+    long long shape[ST_MAX_RANK];
+    long long off[2];
+    int have_dtype, have_shape, have_off;
+} st_entry;
+
+/* Records the first error of the parser; returns -1. */
+static int jp_error(jp *j, const char *what)
+{
+    if (!j->what)
+        j->what = what;
+    return -1;
+}
+
+/* Skips blanks. */
+static void jp_ws(jp *j)
+{
+    while (j->p < j->e && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+/* Consumes character c after blanks; -1 if it is not next. */
+static int jp_expect(jp *j, char c)
+{
+    jp_ws(j);
+    if (j->p >= j->e || *j->p != c) {
+        static char msg[32];
+        snprintf(msg, sizeof msg, "expected '%c'", c);
+        return jp_error(j, msg);
+    }
+    j->p++;
+    return 0;
+}
+
+/* Appends code point u to out as UTF-8 (within cap). */
+static void put_utf8(char *out, size_t cap, size_t *n, unsigned u)
+{
+    unsigned char b[3];
+    size_t k = 0, i;
+    if (u < 0x80) {
+        b[k++] = (unsigned char)u;
+    } else if (u < 0x800) {
+        b[k++] = (unsigned char)(0xC0 | (u >> 6));
+        b[k++] = (unsigned char)(0x80 | (u & 0x3F));
+    } else {
+        b[k++] = (unsigned char)(0xE0 | (u >> 12));
+        b[k++] = (unsigned char)(0x80 | ((u >> 6) & 0x3F));
+        b[k++] = (unsigned char)(0x80 | (u & 0x3F));
+    }
+    for (i = 0; i < k; i++, (*n)++)
+        if (*n + 1 < cap)
+            out[*n] = (char)b[i];
+}
+
+/* Parses a JSON string into out (truncated to cap-1 bytes; NULL out discards it). */
+static int jp_string(jp *j, char *out, size_t cap)
+{
+    size_t n = 0;
+    char tmp[1];
+    if (!out) {
+        out = tmp;
+        cap = 1;
+    }
+    if (jp_expect(j, '"') != 0)
+        return -1;
+    while (j->p < j->e && *j->p != '"') {
+        char c = *j->p++;
+        if (c == '\\') {
+            if (j->p >= j->e)
+                break;
+            c = *j->p++;
+            if (c == 'u') {
+                unsigned u = 0;
+                int i;
+                for (i = 0; i < 4; i++, j->p++) {
+                    char h = j->p < j->e ? *j->p : 'x';
+                    if (h >= '0' && h <= '9')
+                        u = u * 16 + (unsigned)(h - '0');
+                    else if ((h | 0x20) >= 'a' && (h | 0x20) <= 'f')
+                        u = u * 16 + (unsigned)((h | 0x20) - 'a' + 10);
+                    else
+                        return jp_error(j, "bad \\u escape");
+                }
+                put_utf8(out, cap, &n, u);
+                continue;
+            }
+            c = c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c == 'b' ? '\b' : c == 'f' ? '\f' : c;
+        }
+        if (n + 1 < cap)
+            out[n] = c;
+        n++;
+    }
+    if (j->p >= j->e)
+        return jp_error(j, "unterminated string");
+    j->p++;
+    out[n + 1 < cap ? n : cap - 1] = '\0';
+    return 0;
+}
+
+/* Parses an array of non-negative integers into v (at most max); *count gets their number. */
+static int jp_int_array(jp *j, long long *v, int max, int *count)
+{
+    *count = 0;
+    if (jp_expect(j, '[') != 0)
+        return -1;
+    jp_ws(j);
+    if (j->p < j->e && *j->p == ']') {
+        j->p++;
+        return 0;
+    }
+    for (;;) {
+        long long x = 0;
+        jp_ws(j);
+        if (j->p >= j->e || *j->p < '0' || *j->p > '9')
+            return jp_error(j, "expected a non-negative integer");
+        while (j->p < j->e && *j->p >= '0' && *j->p <= '9') {
+            if (x > (1LL << 50))
+                return jp_error(j, "integer too large");
+            x = x * 10 + (*j->p++ - '0');
+        }
+        if (*count == max)
+            return jp_error(j, "too many dimensions");
+        v[(*count)++] = x;
+        jp_ws(j);
+        if (j->p < j->e && *j->p == ',') {
+            j->p++;
+            continue;
+        }
+        return jp_expect(j, ']');
+    }
+}
+
+/* Skips any JSON value (depth-limited). */
+static int jp_skip(jp *j, int depth)
+{
+    jp_ws(j);
+    if (depth > 32)
+        return jp_error(j, "nesting too deep");
+    if (j->p >= j->e)
+        return jp_error(j, "unexpected end");
+    if (*j->p == '"')
+        return jp_string(j, NULL, 0);
+    if (*j->p == '{' || *j->p == '[') {
+        char close = *j->p == '{' ? '}' : ']';
+        int obj = close == '}';
+        j->p++;
+        jp_ws(j);
+        if (j->p < j->e && *j->p == close) {
+            j->p++;
+            return 0;
+        }
+        for (;;) {
+            if (obj && (jp_string(j, NULL, 0) != 0 || jp_expect(j, ':') != 0))
+                return -1;
+            if (jp_skip(j, depth + 1) != 0)
+                return -1;
+            jp_ws(j);
+            if (j->p < j->e && *j->p == ',') {
+                j->p++;
+                continue;
+            }
+            return jp_expect(j, close);
+        }
+    }
+    while (j->p < j->e && (strchr("+-.eE", *j->p) || (*j->p >= '0' && *j->p <= '9') || (*j->p >= 'a' && *j->p <= 'z')))
+        j->p++;
+    return 0;
+}
+
+/* Parses the object of one tensor: dtype, shape, data_offsets. */
+static int jp_tensor(jp *j, st_entry *t)
+{
+    if (jp_expect(j, '{') != 0)
+        return -1;
+    jp_ws(j);
+    if (j->p < j->e && *j->p == '}') {
+        j->p++;
+        return 0;
+    }
+    for (;;) {
+        char key[32];
+        int n;
+        if (jp_string(j, key, sizeof key) != 0 || jp_expect(j, ':') != 0)
+            return -1;
+        if (strcmp(key, "dtype") == 0) {
+            if (jp_string(j, t->dtype, sizeof t->dtype) != 0)
+                return -1;
+            t->have_dtype = 1;
+        } else if (strcmp(key, "shape") == 0) {
+            if (jp_int_array(j, t->shape, ST_MAX_RANK, &t->rank) != 0)
+                return -1;
+            t->have_shape = 1;
+        } else if (strcmp(key, "data_offsets") == 0) {
+            if (jp_int_array(j, t->off, 2, &n) != 0)
+                return -1;
+            if (n != 2)
+                return jp_error(j, "data_offsets needs two integers");
+            t->have_off = 1;
+        } else if (jp_skip(j, 1) != 0) {
+            return -1;
+        }
+        jp_ws(j);
+        if (j->p < j->e && *j->p == ',') {
+            j->p++;
+            continue;
+        }
+        return jp_expect(j, '}');
+    }
+}
+
+/* Parses the metadata object, keeping the value of "model" in model. */
+static int jp_metadata(jp *j, char *model, size_t cap)
+{
+    if (jp_expect(j, '{') != 0)
+        return -1;
+    jp_ws(j);
+    if (j->p < j->e && *j->p == '}') {
+        j->p++;
+        return 0;
+    }
+    for (;;) {
+        char key[32];
+        if (jp_string(j, key, sizeof key) != 0 || jp_expect(j, ':') != 0)
+            return -1;
+        jp_ws(j);
+        if (strcmp(key, "model") == 0 && j->p < j->e && *j->p == '"') {
+            if (jp_string(j, model, cap) != 0)
+                return -1;
+        } else if (jp_skip(j, 1) != 0) {
+            return -1;
+        }
+        jp_ws(j);
+        if (j->p < j->e && *j->p == ',') {
+            j->p++;
+            continue;
+        }
+        return jp_expect(j, '}');
+    }
+}
+
+/* Parses the whole header into a malloc'd entry array (*count entries) and the model name. */
+static st_entry *jp_header(jp *j, int *count, char *model, size_t cap)
+{
+    st_entry *v = NULL;
+    int n = 0, size = 0;
+    *count = 0;
+    if (jp_expect(j, '{') != 0)
+        return NULL;
+    jp_ws(j);
+    if (j->p < j->e && *j->p == '}') {
+        j->p++;
+        return calloc(1, sizeof *v);
+    }
+    for (;;) {
+        char name[ST_NAME];
+        if (jp_string(j, name, sizeof name) != 0 || jp_expect(j, ':') != 0)
+            goto fail;
+        if (strcmp(name, "__metadata__") == 0) {
+            if (jp_metadata(j, model, cap) != 0)
+                goto fail;
+        } else {
+            if (n == size) {
+                st_entry *nv;
+                size = size ? 2 * size : 16;
+                nv = realloc(v, (size_t)size * sizeof *v);
+                if (!nv) {
+                    jp_error(j, "out of memory");
+                    goto fail;
+                }
+                v = nv;
+            }
+            memset(&v[n], 0, sizeof v[n]);
+            strcpy(v[n].name, name);
+            if (jp_tensor(j, &v[n]) != 0)
+                goto fail;
+            n++;
+        }
+        jp_ws(j);
+        if (j->p < j->e && *j->p == ',') {
+            j->p++;
+            continue;
+        }
+        if (jp_expect(j, '}') != 0)
+            goto fail;
+        break;
+    }
+    *count = n;
+    return v ? v : calloc(1, sizeof *v);
+fail:
+    free(v);
+    return NULL;
+}
+
+/* ---- reader --------------------------------------------------------------------- */
+
+/* Checks one model tensor against its header entry; data_size is the byte count after the header. */
+static int check_entry(const cgrt_model *m, const cgrt_param *p, const st_entry *t, const char *path,
+                       long long data_size, cgrt_error *err)
+{
+    long long want[CGRT_MAX_RANK];
+    char fs[128], ms[128];
+    int i, same;
+    if (!t->have_dtype || !t->have_shape || !t->have_off)
+        return rt_fail(err, "%s: tensor \"%s\" lacks dtype, shape or data_offsets", path, p->name);
+    if (strcmp(t->dtype, "F32") != 0)
+        return rt_fail(err, "%s: tensor \"%s\" has dtype %s, expected F32", path, p->name, t->dtype);
+    for (i = 0; i < p->rank; i++)
+        want[i] = p->dims[i];
+    same = t->rank == p->rank;
+    for (i = 0; same && i < p->rank; i++)
+        same = t->shape[i] == want[i];
+    if (!same) {
+        format_shape(fs, sizeof fs, t->rank, t->shape);
+        format_shape(ms, sizeof ms, p->rank, want);
+        return rt_fail(err, "%s: tensor \"%s\" has shape %s in file but model %s expects %s", path, p->name, fs,
+                       m->name, ms);
+    }
+    if (t->off[0] > t->off[1] || t->off[1] > data_size)
+        return rt_fail(err, "%s: truncated or corrupt: tensor \"%s\" data offsets [%lld,%lld] are out of range "
+                            "(the file holds %lld data bytes)", path, p->name, t->off[0], t->off[1], data_size);
+    if ((unsigned long long)(t->off[1] - t->off[0]) != 4 * (unsigned long long)p->count)
+        return rt_fail(err, "%s: tensor \"%s\" data offsets [%lld,%lld] do not hold its %zu floats", path, p->name,
+                       t->off[0], t->off[1], p->count);
+    return 0;
+}
+
+/* Finds the entry named name, or NULL. */
+static const st_entry *find_entry(const st_entry *v, int n, const char *name)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        if (strcmp(v[i].name, name) == 0)
+            return &v[i];
+    return NULL;
+}
+
+/* Reads count little-endian floats at byte offset off of f into dst. */
+static int read_floats(FILE *f, long off, float *dst, size_t count)
+{
+    unsigned char buf[4096];
+    if (fseek(f, off, SEEK_SET) != 0)
+        return -1;
+    while (count > 0) {
+        size_t chunk = count < sizeof buf / 4 ? count : sizeof buf / 4, j;
+        if (fread(buf, 4, chunk, f) != chunk)
+            return -1;
+        for (j = 0; j < chunk; j++) {
+            uint32_t w = (uint32_t)buf[4 * j] | (uint32_t)buf[4 * j + 1] << 8 | (uint32_t)buf[4 * j + 2] << 16 |
+                         (uint32_t)buf[4 * j + 3] << 24;
+            memcpy(&dst[j], &w, 4);
+        }
+        dst += chunk;
+        count -= chunk;
+    }
+    return 0;
+}
+
+/* Reads the header length and header text of an open file; returns the text or NULL. */
+static char *read_header(FILE *f, const char *path, long size, uint64_t *hlen, cgrt_error *err)
+{
+    unsigned char len[8];
+    char *h;
+    int k;
+    if (size < 8 || fread(len, 1, 8, f) != 8) {
+        rt_fail(err, "%s: not a safetensors file (only %ld bytes)", path, size);
+        return NULL;
+    }
+    *hlen = 0;
+    for (k = 7; k >= 0; k--)
+        *hlen = (*hlen << 8) | len[k];
+    if (*hlen > ST_MAX_HEADER || *hlen < 2) {
+        rt_fail(err, "%s: not a safetensors file (header length %llu is absurd)", path, (unsigned long long)*hlen);
+        return NULL;
+    }
+    if (*hlen > (uint64_t)(size - 8)) {
+        rt_fail(err, "%s: truncated: the header needs %llu bytes, the file holds %ld after the length", path,
+                (unsigned long long)*hlen, size - 8);
+        return NULL;
+    }
+    h = malloc((size_t)*hlen + 1);
+    if (!h || fread(h, 1, (size_t)*hlen, f) != (size_t)*hlen) {
+        free(h);
+        rt_fail(err, "%s: cannot read the header", path);
+        return NULL;
+    }
+    h[*hlen] = '\0';
+    if (h[0] != '{') {
+        free(h);
+        rt_fail(err, "%s: not a safetensors file (the header is not a JSON object)", path);
+        return NULL;
+    }
+    return h;
+}
+
+/* Checks every model tensor against the header, then reads them all into params. */
+static int load_tensors(const cgrt_model *m, float *params, FILE *f, const char *path, const st_entry *v, int n,
+                        const char *model, long data_start, long long data_size, cgrt_error *err)
+{
+    int i;
+    for (i = 0; i < m->num_params; i++) {
+        const cgrt_param *p = &m->params[i];
+        const st_entry *t = find_entry(v, n, p->name);
+        if (!t) {
+            if (model[0] && strcmp(model, m->name) != 0)
+                return rt_fail(err, "%s: tensor \"%s\" is missing (the checkpoint seems to be from model %s, not %s)",
+                               path, p->name, model, m->name);
+            return rt_fail(err, "%s: tensor \"%s\" of model %s is missing", path, p->name, m->name);
+        }
+        if (check_entry(m, p, t, path, data_size, err) != 0)
+            return -1;
+    }
+    for (i = 0; i < m->num_params; i++) {
+        const cgrt_param *p = &m->params[i];
+        const st_entry *t = find_entry(v, n, p->name);
+        if (read_floats(f, data_start + (long)t->off[0], params + p->offset, p->count) != 0)
+            return rt_fail(err, "%s: cannot read tensor \"%s\"", path, p->name);
+    }
+    return 0;
+}
+
+/* Reads a safetensors checkpoint into params after checking every tensor. */
+int cgrt_load_checkpoint(const cgrt_model *m, float *params, const char *path, cgrt_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *h, model[128] = "";
+    uint64_t hlen;
+    long size;
+    struct stat st;
+    st_entry *v;
+    int n, rc;
+    jp j;
+    if (!f)
+        return rt_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return rt_fail(err, "%s: not a regular file", path);
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return rt_fail(err, "%s: cannot read: not a regular file", path);
+    }
+    h = read_header(f, path, size, &hlen, err);
+    if (!h) {
+        fclose(f);
+        return -1;
+    }
+    j.s = j.p = h;
+    j.e = h + hlen;
+    j.what = NULL;
+    v = jp_header(&j, &n, model, sizeof model);
+    if (!v) {
+        rt_fail(err, "%s: not a safetensors file (bad JSON header: %s at byte %ld)", path,
+                j.what ? j.what : "out of memory", (long)(j.p - j.s));
+        free(h);
+        fclose(f);
+        return -1;
+    }
+    rc = load_tensors(m, params, f, path, v, n, model, 8 + (long)hlen, (long long)size - 8 - (long long)hlen, err);
+    free(v);
+    free(h);
+    fclose(f);
+    return rc;
+}

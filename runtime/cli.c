@@ -1,0 +1,518 @@
+/* cli.c: cgrt_main, the command line of every training binary: flag parsing
+ * and validation, then the fit, evaluate, predict and bench subcommands.
+ * This is the command-line layer: it prints results to stdout and errors to
+ * stderr as one line "BIN: FILE: what is wrong". Exit status: 0 success,
+ * 1 data or runtime error, 2 usage error. */
+#include "rt_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Subcommands, as bits so a flag can list where it applies. */
+enum {
+    CMD_FIT = 1,               /* train */
+    CMD_EVAL = 2,              /* evaluate a checkpoint */
+    CMD_PREDICT = 4,           /* write predictions */
+    CMD_BENCH = 8,             /* time train and predict steps */
+};
+
+/* Every option of every subcommand, after parsing. */
+typedef struct cli_opts {
+    const char *data, *val_data, *save, *history, *weights, *input, *output;
+    long epochs, batch, verbose, patience, iters;
+    double lr, val_split;
+    uint64_t seed;
+} cli_opts;
+
+/* One flag: its name, value kind ('s' string, 'i' integer, 'f' number, 'u'
+ * unsigned 64-bit), where it is stored, its valid range and subcommands. */
+typedef struct flag_def {
+    const char *name;
+    char kind;
+    size_t offset;
+    double lo, hi;
+    unsigned cmds;
+} flag_def;
+
+#define OPT(field) offsetof(cli_opts, field)
+static const flag_def flags[] = {
+    {"data", 's', OPT(data), 0, 0, CMD_FIT | CMD_EVAL},
+    {"epochs", 'i', OPT(epochs), 1, 1e9, CMD_FIT},
+    {"batch-size", 'i', OPT(batch), 1, INT_MAX, CMD_FIT | CMD_BENCH},
+    {"lr", 'f', OPT(lr), 0, 1e9, CMD_FIT},
+    {"seed", 'u', OPT(seed), 0, 0, CMD_FIT},
+    {"validation-split", 'f', OPT(val_split), 0, 1, CMD_FIT},
+    {"validation-data", 's', OPT(val_data), 0, 0, CMD_FIT},
+    {"save", 's', OPT(save), 0, 0, CMD_FIT},
+    {"history", 's', OPT(history), 0, 0, CMD_FIT},
+    {"verbose", 'i', OPT(verbose), 0, 2, CMD_FIT},
+    {"patience", 'i', OPT(patience), 0, 1e9, CMD_FIT},
+    {"weights", 's', OPT(weights), 0, 0, CMD_EVAL | CMD_PREDICT},
+    {"input", 's', OPT(input), 0, 0, CMD_PREDICT},
+    {"output", 's', OPT(output), 0, 0, CMD_PREDICT},
+    {"iters", 'i', OPT(iters), 1, 1e9, CMD_BENCH},
+};
+
+/* Returns the last path component of argv[0] (the name used in messages). */
+static const char *bin_name(int argc, char **argv, const cgrt_model *m)
+{
+    const char *s;
+    if (argc < 1 || !argv[0] || !argv[0][0])
+        return m->name;
+    s = strrchr(argv[0], '/');
+    return s ? s + 1 : argv[0];
+}
+
+/* Prints the usage text and the model's defaults to f. */
+static void usage(FILE *f, const char *bin, const cgrt_model *m)
+{
+    fprintf(f,
+            "usage: %s fit      [--data PATH] [--epochs N] [--batch-size N] [--lr X] [--seed N]\n"
+            "                   [--validation-split F] [--validation-data PATH] [--save FILE]\n"
+            "                   [--history FILE.csv] [--verbose 0|1|2] [--patience N]\n"
+            "       %s evaluate --weights FILE [--data PATH]\n"
+            "       %s predict  --weights FILE --input FILE [--output FILE]\n"
+            "       %s bench    [--batch-size N] [--iters N]\n"
+            "model %s: data %s, epochs %d, batch size %d (at most %d), lr %g, seed 42\n",
+            bin, bin, bin, bin, m->name, m->data.path ? m->data.path : "(none)", m->default_epochs,
+            m->default_batch, m->max_batch, (double)m->default_lr);
+}
+
+/* Prints "BIN: msg" to stderr and returns status. */
+static int report(const char *bin, int status, const char *msg)
+{
+    fprintf(stderr, "%s: %s\n", bin, msg);
+    return status;
+}
+
+/* Parses text as the flag's kind into o; returns 0, or -1 with err set. */
+static int parse_value(const flag_def *fd, const char *text, cli_opts *o, cgrt_error *err)
+{
+    char *base = (char *)o + fd->offset, *end;
+    double v;
+    errno = 0;
+    if (fd->kind == 's') {
+        if (!text[0])
+            return rt_fail(err, "--%s needs a non-empty value", fd->name);
+        memcpy(base, &text, sizeof text);
+        return 0;
+    }
+    if (fd->kind == 'u') {
+        unsigned long long u = strtoull(text, &end, 10);
+        uint64_t u64;
+        if (end == text || *end || errno || text[0] == '-' || text[0] == '+' || text[0] == ' ')
+            return rt_fail(err, "--%s: '%s' is not a non-negative integer", fd->name, text);
+        u64 = (uint64_t)u;
+        memcpy(base, &u64, sizeof u64);
+        return 0;
+    }
+    if (fd->kind == 'i') {
+        long l = strtol(text, &end, 10);
+        if (end == text || *end || errno || text[0] == ' ')
+            return rt_fail(err, "--%s: '%s' is not an integer", fd->name, text);
+        if ((double)l < fd->lo || (double)l > fd->hi)
+            return rt_fail(err, "--%s: %ld is outside %.0f..%.0f", fd->name, l, fd->lo, fd->hi);
+        memcpy(base, &l, sizeof l);
+        return 0;
+    }
+    v = strtod(text, &end);
+    if (end == text || *end || errno || !isfinite(v) || text[0] == ' ')
+        return rt_fail(err, "--%s: '%s' is not a number", fd->name, text);
+    if (v < fd->lo || v > fd->hi || (fd->offset == OPT(lr) && v <= 0.0) || (fd->offset == OPT(val_split) && v >= 1.0))
+        return rt_fail(err, "--%s: %g is out of range", fd->name, v);
+    memcpy(base, &v, sizeof v);
+    return 0;
+}
+
+/* Finds the definition of flag `name` (name without "--", length n), or NULL. */
+static const flag_def *find_flag(const char *name, size_t n)
+{
+    size_t i;
+    for (i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (strlen(flags[i].name) == n && strncmp(flags[i].name, name, n) == 0)
+            return &flags[i];
+    return NULL;
+}
+
+/* Parses argv[first..argc) ("--flag value" or "--flag=value") for subcommand cmd. */
+static int parse_flags(int argc, char **argv, int first, unsigned cmd, const char *cmd_name, cli_opts *o,
+                       cgrt_error *err)
+{
+    int i;
+    for (i = first; i < argc; i++) {
+        const char *a = argv[i], *eq, *val;
+        const flag_def *fd;
+        size_t n;
+        if (strncmp(a, "--", 2) != 0)
+            return rt_fail(err, "unexpected argument '%s' (flags start with --)", a);
+        eq = strchr(a + 2, '=');
+        n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        fd = find_flag(a + 2, n);
+        if (!fd)
+            return rt_fail(err, "unknown flag %.*s", (int)(n + 2), a);
+        if (!(fd->cmds & cmd))
+            return rt_fail(err, "flag --%s does not apply to %s", fd->name, cmd_name);
+        if (eq) {
+            val = eq + 1;
+        } else {
+            if (i + 1 >= argc)
+                return rt_fail(err, "--%s needs a value", fd->name);
+            val = argv[++i];
+        }
+        if (parse_value(fd, val, o, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Fills o with the model's defaults. */
+static void default_opts(const cgrt_model *m, cli_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->data = m->data.path;
+    o->epochs = m->default_epochs > 0 ? m->default_epochs : 1;
+    o->batch = m->default_batch > 0 && m->default_batch <= m->max_batch ? m->default_batch
+                                                                        : (m->max_batch < 32 ? m->max_batch : 32);
+    o->lr = m->default_lr > 0.0f ? m->default_lr : 0.01;
+    o->seed = 42;
+    o->verbose = 1;
+    o->iters = 200;
+}
+
+/* Allocates a 64-byte aligned, zeroed model state and initialises it; NULL when out of memory. */
+static void *state_new(const cgrt_model *m, uint64_t seed, double lr)
+{
+    size_t bytes = (m->state_bytes + 63) / 64 * 64;
+    void *s = NULL;
+    if (posix_memalign(&s, 64, bytes ? bytes : 64) != 0)
+        return NULL;
+    memset(s, 0, bytes ? bytes : 64);
+    m->init(s, seed);
+    if (m->set_lr)
+        m->set_lr(s, (float)lr);
+    if (m->set_seed)
+        m->set_seed(s, seed);
+    return s;
+}
+
+/* ---- fit -------------------------------------------------------------------- */
+
+/* Prints the test figures line: "PREFIXloss=x metric=y". */
+static void print_figures(const cgrt_model *m, const char *prefix, double loss, double metric)
+{
+    if (m->metric_name)
+        printf("%sloss=%.4f %s=%.4f\n", prefix, loss, m->metric_name, metric);
+    else
+        printf("%sloss=%.4f\n", prefix, loss);
+    fflush(stdout);
+}
+
+/* Loads the validation set: --validation-data (all of it), or the tail of train for --validation-split. */
+static int load_validation(const cgrt_model *m, const cli_opts *o, cgrt_dataset *train, cgrt_dataset *val,
+                           cgrt_error *err)
+{
+    memset(val, 0, sizeof *val);
+    if (o->val_data) {
+        cgrt_dataset extra;
+        if (rt_load_data(m, o->val_data, 0, val, &extra, err) != 0)
+            return -1;
+        cgrt_dataset_free(&extra);
+        return 0;
+    }
+    if (o->val_split > 0.0)
+        return cgrt_split_tail(train, (float)o->val_split, val, err);
+    return 0;
+}
+
+/* fit: loads the data, trains, and evaluates the test split when there is one. */
+static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
+{
+    cgrt_dataset train, test, val;
+    cgrt_error err;
+    rt_fit_opts fo;
+    void *state;
+    int rc;
+    if (!o->data)
+        return report(bin, 2, "no --data given and the model has no default dataset");
+    if (o->val_data && o->val_split > 0.0)
+        return report(bin, 2, "give either --validation-split or --validation-data, not both");
+    if (rt_load_data(m, o->data, 1, &train, &test, &err) != 0)
+        return report(bin, 1, err.msg);
+    if (load_validation(m, o, &train, &val, &err) != 0) {
+        cgrt_dataset_free(&train);
+        cgrt_dataset_free(&test);
+        return report(bin, 1, err.msg);
+    }
+    state = state_new(m, o->seed, o->lr);
+    memset(&fo, 0, sizeof fo);
+    fo.epochs = (int)o->epochs;
+    fo.batch = (int)o->batch;
+    fo.seed = o->seed;
+    fo.verbose = (int)o->verbose;
+    fo.patience = (int)o->patience;
+    fo.save_path = o->save;
+    fo.history_path = o->history;
+    fo.bin = bin;
+    rc = state ? rt_fit(m, state, &fo, &train, &val, &err) : rt_fail(&err, "out of memory for the model state");
+    if (rc != RT_FIT_OK) {
+        report(bin, 1, err.msg);
+    } else if (test.n > 0) {
+        double loss, metric;
+        rt_evaluate(m, state, &test, &loss, &metric);
+        print_figures(m, "test: ", loss, metric);
+    }
+    free(state);
+    cgrt_dataset_free(&train);
+    cgrt_dataset_free(&test);
+    cgrt_dataset_free(&val);
+    return rc == RT_FIT_OK ? 0 : 1;
+}
+
+/* ---- evaluate ---------------------------------------------------------------- */
+
+/* Allocates a state and loads the checkpoint into it; NULL with err set on failure. */
+static void *state_from_checkpoint(const cgrt_model *m, const char *weights, cgrt_error *err)
+{
+    void *state = state_new(m, 42, m->default_lr);
+    if (!state) {
+        rt_fail(err, "out of memory for the model state");
+        return NULL;
+    }
+    if (cgrt_load_checkpoint(m, m->param_block(state), weights, err) != 0) {
+        free(state);
+        return NULL;
+    }
+    return state;
+}
+
+/* evaluate: loss and metric of a checkpoint on the test split (or all the data without one). */
+static int cmd_evaluate(const cgrt_model *m, const cli_opts *o, const char *bin)
+{
+    cgrt_dataset train, test;
+    cgrt_error err;
+    double loss, metric;
+    void *state;
+    if (!o->weights)
+        return report(bin, 2, "evaluate needs --weights FILE");
+    if (!o->data)
+        return report(bin, 2, "no --data given and the model has no default dataset");
+    state = state_from_checkpoint(m, o->weights, &err);
+    if (!state)
+        return report(bin, 1, err.msg);
+    if (cgrt_load_data(m, o->data, &train, &test, &err) != 0) {
+        free(state);
+        return report(bin, 1, err.msg);
+    }
+    rt_evaluate(m, state, test.n > 0 ? &test : &train, &loss, &metric);
+    print_figures(m, "", loss, metric);
+    free(state);
+    cgrt_dataset_free(&train);
+    cgrt_dataset_free(&test);
+    return 0;
+}
+
+/* ---- predict ------------------------------------------------------------------ */
+
+/* Loads predict input (CSV without labels, NPY or IDX images) and checks its features. */
+static int load_input(const cgrt_model *m, const char *path, cgrt_dataset *d, cgrt_error *err)
+{
+    float scale = m->data.scale == 0.0f ? 1.0f : m->data.scale;
+    int rc;
+    if (rt_ends_with(path, ".csv") || rt_ends_with(path, ".csv.gz"))
+        rc = cgrt_load_csv(path, 0, scale, d, err);
+    else if (rt_ends_with(path, ".npy") || rt_ends_with(path, ".npy.gz"))
+        rc = rt_load_npy_samples(path, scale, d, err);
+    else
+        rc = rt_load_idx_images(path, scale, d, err);
+    if (rc != 0)
+        return -1;
+    if (d->features != m->in_features) {
+        rt_fail(err, "%s: samples have %d features, model %s expects %d", path, d->features, m->name,
+                m->in_features);
+        cgrt_dataset_free(d);
+        return -1;
+    }
+    return 0;
+}
+
+/* Writes one CSV line per prediction (plus the argmax class for classifiers). */
+static void write_predictions(const cgrt_model *m, FILE *f, const float *out, int n)
+{
+    int i, j;
+    for (i = 0; i < n; i++) {
+        const float *row = out + (size_t)i * (size_t)m->out_features;
+        int best = 0;
+        for (j = 0; j < m->out_features; j++) {
+            fprintf(f, "%s%.6g", j ? "," : "", (double)row[j]);
+            if (row[j] > row[best])
+                best = j;
+        }
+        if (m->label_kind == CGRT_LABEL_SPARSE)
+            fprintf(f, ",%d", best);
+        fputc('\n', f);
+    }
+}
+
+/* Runs m->predict over d in batches of max_batch and writes the results to f. */
+static int predict_all(const cgrt_model *m, void *state, const cgrt_dataset *d, FILE *f, cgrt_error *err)
+{
+    float *out = rt_alloc_array((size_t)m->max_batch * (size_t)m->out_features, sizeof(float));
+    int i;
+    if (!out)
+        return rt_fail(err, "out of memory for predictions");
+    for (i = 0; i < d->n; i += m->max_batch) {
+        int b = d->n - i < m->max_batch ? d->n - i : m->max_batch;
+        m->predict(state, b, d->x + (size_t)i * (size_t)d->features, out);
+        write_predictions(m, f, out, b);
+    }
+    free(out);
+    return 0;
+}
+
+/* predict: writes the predictions of a checkpoint for every sample of --input. */
+static int cmd_predict(const cgrt_model *m, const cli_opts *o, const char *bin)
+{
+    cgrt_dataset d;
+    cgrt_error err;
+    FILE *f = stdout;
+    void *state;
+    int rc = 0;
+    if (!o->weights || !o->input)
+        return report(bin, 2, "predict needs --weights FILE and --input FILE");
+    state = state_from_checkpoint(m, o->weights, &err);
+    if (!state)
+        return report(bin, 1, err.msg);
+    if (load_input(m, o->input, &d, &err) != 0) {
+        free(state);
+        return report(bin, 1, err.msg);
+    }
+    if (o->output && !(f = fopen(o->output, "w"))) {
+        rt_fail(&err, "%s: cannot write: %s", o->output, strerror(errno));
+        rc = 1;
+    } else if (predict_all(m, state, &d, f, &err) != 0) {
+        rc = 1;
+    }
+    if (f && (fflush(f) != 0 || ferror(f)) && rc == 0) {
+        rt_fail(&err, "%s: cannot write: %s", o->output ? o->output : "stdout", strerror(errno));
+        rc = 1;
+    }
+    if (f && f != stdout && fclose(f) != 0 && rc == 0) {
+        rt_fail(&err, "%s: cannot write: %s", o->output, strerror(errno));
+        rc = 1;
+    }
+    free(state);
+    cgrt_dataset_free(&d);
+    return rc ? report(bin, 1, err.msg) : 0;
+}
+
+/* ---- bench -------------------------------------------------------------------- */
+
+/* Fills one batch of random inputs in [0, 1) and random valid labels. */
+static void random_batch(const cgrt_model *m, int b, float *x, float *y)
+{
+    cgrt_rng r = {12345};
+    size_t i;
+    for (i = 0; i < (size_t)b * (size_t)m->in_features; i++)
+        x[i] = (float)(cgrt_rng_next(&r) >> 40) / (float)(1 << 24);
+    for (i = 0; i < (size_t)b * (size_t)m->label_width; i++) {
+        if (m->label_kind == CGRT_LABEL_SPARSE)
+            y[i] = (float)(cgrt_rng_next(&r) % (uint64_t)(m->num_classes > 0 ? m->num_classes : 1));
+        else
+            y[i] = (float)(cgrt_rng_next(&r) >> 40) / (float)(1 << 24);
+    }
+}
+
+/* bench: times train steps (samples/s) and predict calls (microseconds per sample). */
+static int cmd_bench(const cgrt_model *m, const cli_opts *o, const char *bin)
+{
+    int b = o->batch ? (int)o->batch : (m->max_batch < 64 ? m->max_batch : 64), i, calls;
+    float *x = rt_alloc_array((size_t)b * (size_t)m->in_features, sizeof(float));
+    float *y = rt_alloc_array((size_t)b * (size_t)(m->label_width ? m->label_width : 1), sizeof(float));
+    float *out = rt_alloc_array((size_t)b * (size_t)m->out_features, sizeof(float));
+    void *state = state_new(m, 42, m->default_lr);
+    float loss, metric;
+    double t;
+    if (!x || !y || !out || !state) {
+        free(x);
+        free(y);
+        free(out);
+        free(state);
+        return report(bin, 1, "out of memory for the benchmark");
+    }
+    random_batch(m, b, x, y);
+    for (i = 0; i < 10; i++)
+        m->train_step(state, b, x, y, &loss, &metric);
+    t = rt_now();
+    for (i = 0; i < o->iters; i++)
+        m->train_step(state, b, x, y, &loss, &metric);
+    t = rt_now() - t;
+    printf("train_samples_per_sec=%.1f\n", t > 0 ? (double)o->iters * b / t : 0.0);
+    calls = (int)o->iters > (2000 + b - 1) / b ? (int)o->iters : (2000 + b - 1) / b;
+    for (i = 0; i < 10; i++)
+        m->predict(state, b, x, out);
+    t = rt_now();
+    for (i = 0; i < calls; i++)
+        m->predict(state, b, x, out);
+    t = rt_now() - t;
+    printf("predict_us_per_sample=%.4f\n", t * 1e6 / ((double)calls * b));
+    fflush(stdout);
+    free(x);
+    free(y);
+    free(out);
+    free(state);
+    return 0;
+}
+
+/* ---- entry point ---------------------------------------------------------------- */
+
+/* Runs the command line of a training binary; returns the exit status. */
+int cgrt_main(int argc, char **argv, const cgrt_model *m)
+{
+    static const struct {
+        const char *name;
+        unsigned cmd;
+    } cmds[] = {{"fit", CMD_FIT}, {"evaluate", CMD_EVAL}, {"predict", CMD_PREDICT}, {"bench", CMD_BENCH}};
+    const char *bin = bin_name(argc, argv, m);
+    cgrt_error err;
+    cli_opts o;
+    size_t c;
+    if (argc < 2) {
+        usage(stderr, bin, m);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout, bin, m);
+        return 0;
+    }
+    for (c = 0; c < sizeof cmds / sizeof cmds[0]; c++)
+        if (strcmp(argv[1], cmds[c].name) == 0)
+            break;
+    if (c == sizeof cmds / sizeof cmds[0]) {
+        fprintf(stderr, "%s: unknown command '%s' (use fit, evaluate, predict or bench; see %s --help)\n", bin,
+                argv[1], bin);
+        return 2;
+    }
+    default_opts(m, &o);
+    if (cmds[c].cmd == CMD_BENCH)
+        o.batch = 0; /* bench's own default: min(64, max_batch) */
+    if (parse_flags(argc, argv, 2, cmds[c].cmd, cmds[c].name, &o, &err) != 0)
+        return report(bin, 2, err.msg);
+    if ((cmds[c].cmd & (CMD_FIT | CMD_BENCH)) && o.batch > m->max_batch) {
+        fprintf(stderr, "%s: --batch-size %ld is larger than %d, the largest batch model %s was compiled for\n", bin,
+                o.batch, m->max_batch, m->name);
+        return 2;
+    }
+    switch (cmds[c].cmd) {
+    case CMD_FIT:
+        return cmd_fit(m, &o, bin);
+    case CMD_EVAL:
+        return cmd_evaluate(m, &o, bin);
+    case CMD_PREDICT:
+        return cmd_predict(m, &o, bin);
+    default:
+        return cmd_bench(m, &o, bin);
+    }
+}

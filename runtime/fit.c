@@ -1,0 +1,182 @@
+/* fit.c: the training loop (shuffled batches through m->train_step, running
+ * means, timing, validation, history CSV, per-epoch checkpoints, early
+ * stopping and the stop on a non-finite loss) and batched evaluation.
+ *
+ * train_step and eval_step return the MEAN loss and metric of their batch; the
+ * loop weights them by the batch size, so a short last batch counts for what
+ * it holds. */
+#include "rt_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Copies the samples idx[0..b) of d into contiguous batch buffers x and y. */
+static void gather(const cgrt_dataset *d, const int *idx, int b, float *x, float *y)
+{
+    size_t f = (size_t)d->features, w = (size_t)d->label_width;
+    int i;
+    for (i = 0; i < b; i++) {
+        memcpy(x + (size_t)i * f, d->x + (size_t)idx[i] * f, f * sizeof(float));
+        if (w)
+            memcpy(y + (size_t)i * w, d->y + (size_t)idx[i] * w, w * sizeof(float));
+    }
+}
+
+/* Evaluates state on d in batches of m->max_batch: sample-weighted mean loss and metric. */
+void rt_evaluate(const cgrt_model *m, void *state, const cgrt_dataset *d, double *loss, double *metric)
+{
+    double sl = 0.0, sm = 0.0;
+    int i;
+    for (i = 0; i < d->n; i += m->max_batch) {
+        int b = d->n - i < m->max_batch ? d->n - i : m->max_batch;
+        float l = 0.0f, mt = 0.0f;
+        const float *y = d->y ? d->y + (size_t)i * (size_t)d->label_width : NULL;
+        m->eval_step(state, b, d->x + (size_t)i * (size_t)d->features, y, &l, &mt);
+        sl += (double)l * b;
+        sm += (double)mt * b;
+    }
+    *loss = d->n ? sl / d->n : 0.0;
+    *metric = d->n ? sm / d->n : 0.0;
+}
+
+/* Opens the history file and writes its header; NULL with err set on failure. */
+static FILE *history_open(const cgrt_model *m, const char *path, cgrt_error *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        rt_fail(err, "%s: cannot write history: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (m->metric_name)
+        fprintf(f, "epoch,loss,%s,val_loss,val_%s,seconds,samples_per_sec\n", m->metric_name, m->metric_name);
+    else
+        fprintf(f, "epoch,loss,val_loss,seconds,samples_per_sec\n");
+    fflush(f);
+    return f;
+}
+
+/* Appends one epoch's row to the history (validation cells empty without validation). */
+static int history_row(FILE *f, const cgrt_model *m, int epoch, const rt_epoch_stats *s, const char *path,
+                       cgrt_error *err)
+{
+    fprintf(f, "%d,%.6g", epoch, s->loss);
+    if (m->metric_name)
+        fprintf(f, ",%.6g", s->metric);
+    if (s->has_val) {
+        fprintf(f, ",%.6g", s->val_loss);
+        if (m->metric_name)
+            fprintf(f, ",%.6g", s->val_metric);
+    } else {
+        fprintf(f, m->metric_name ? ",," : ",");
+    }
+    fprintf(f, ",%.3f,%.1f\n", s->seconds, s->samples_per_sec);
+    if (fflush(f) != 0 || ferror(f))
+        return rt_fail(err, "%s: cannot write history: %s", path, strerror(errno));
+    return 0;
+}
+
+/* Scratch buffers of one fit. */
+typedef struct fit_bufs {
+    int *idx;
+    float *x, *y;
+} fit_bufs;
+
+/* Allocates the index permutation and the batch buffers; -1 when out of memory. */
+static int bufs_alloc(fit_bufs *b, const cgrt_model *m, const cgrt_dataset *train, cgrt_error *err)
+{
+    int i;
+    b->idx = rt_alloc_array((size_t)train->n, sizeof(int));
+    b->x = rt_alloc_array((size_t)m->max_batch * (size_t)train->features, sizeof(float));
+    b->y = rt_alloc_array((size_t)m->max_batch * (size_t)(train->label_width ? train->label_width : 1),
+                          sizeof(float));
+    if (!b->idx || !b->x || !b->y)
+        return rt_fail(err, "out of memory for the batch buffers");
+    for (i = 0; i < train->n; i++)
+        b->idx[i] = i;
+    return 0;
+}
+
+/* Runs one shuffled training pass; fills s->loss, metric, seconds, samples_per_sec.
+ * Returns RT_FIT_NONFINITE (err set) when a batch loss is nan or inf. */
+static int train_epoch(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_dataset *train,
+                       fit_bufs *b, int epoch, rt_progress *p, rt_epoch_stats *s, cgrt_error *err)
+{
+    int steps = (train->n + o->batch - 1) / o->batch, k;
+    double sl = 0.0, sm = 0.0, t0 = rt_now();
+    rt_progress_begin_epoch(p, epoch, o->epochs, steps);
+    for (k = 0; k < steps; k++) {
+        int start = k * o->batch, n = train->n - start < o->batch ? train->n - start : o->batch;
+        float loss = 0.0f, metric = 0.0f;
+        gather(train, b->idx + start, n, b->x, b->y);
+        m->train_step(state, n, b->x, b->y, &loss, &metric);
+        if (!isfinite(loss)) {
+            rt_progress_abort(p);
+            rt_fail(err, "stopping: loss is %s at epoch %d, batch %d", isnan(loss) ? "nan" : "inf", epoch, k + 1);
+            return RT_FIT_NONFINITE;
+        }
+        sl += (double)loss * n;
+        sm += (double)metric * n;
+        rt_progress_update(p, k + 1, sl / (start + n), sm / (start + n));
+    }
+    s->seconds = rt_now() - t0;
+    s->loss = sl / train->n;
+    s->metric = sm / train->n;
+    s->samples_per_sec = s->seconds > 0.0 ? train->n / s->seconds : 0.0;
+    return RT_FIT_OK;
+}
+
+/* Trains for o->epochs (or until early stopping), validating on val when it holds samples. */
+int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_dataset *train,
+           const cgrt_dataset *val, cgrt_error *err)
+{
+    fit_bufs b = {NULL, NULL, NULL};
+    FILE *hist = NULL;
+    rt_progress p;
+    cgrt_rng rng;
+    double best = INFINITY;
+    int epoch, wait = 0, rc = RT_FIT_ERROR;
+    rng.s = o->seed;
+    rt_progress_init(&p, o->verbose, m->metric_name, stdout);
+    if (bufs_alloc(&b, m, train, err) != 0)
+        goto done;
+    if (o->history_path && !(hist = history_open(m, o->history_path, err)))
+        goto done;
+    for (epoch = 1; epoch <= o->epochs; epoch++) {
+        rt_epoch_stats s;
+        double monitor;
+        memset(&s, 0, sizeof s);
+        cgrt_shuffle(b.idx, train->n, &rng);
+        rc = train_epoch(m, state, o, train, &b, epoch, &p, &s, err);
+        if (rc != RT_FIT_OK)
+            goto done;
+        rc = RT_FIT_ERROR;
+        if (val && val->n > 0) {
+            s.has_val = 1;
+            rt_evaluate(m, state, val, &s.val_loss, &s.val_metric);
+        }
+        rt_progress_end_epoch(&p, &s);
+        if (hist && history_row(hist, m, epoch, &s, o->history_path, err) != 0)
+            goto done;
+        if (o->save_path && cgrt_save_checkpoint(m, m->param_block(state), o->save_path, err) != 0)
+            goto done;
+        monitor = s.has_val ? s.val_loss : s.loss;
+        if (monitor < best) {
+            best = monitor;
+            wait = 0;
+        } else if (o->patience > 0 && ++wait >= o->patience) {
+            if (o->verbose > 0)
+                printf("early stopping: %s did not improve for %d epochs\n", s.has_val ? "val_loss" : "loss", wait);
+            break;
+        }
+    }
+    rc = RT_FIT_OK;
+done:
+    if (hist)
+        fclose(hist);
+    free(b.idx);
+    free(b.x);
+    free(b.y);
+    return rc;
+}

@@ -1,0 +1,102 @@
+/* rt_internal.h: declarations shared between the runtime's own files (not
+ * installed, not part of the public interface in include/cgrad_rt.h).
+ *
+ * Sections: errors and small helpers (util.c), data loading options (data.c),
+ * progress bar (progress.c), training loop (fit.c).
+ */
+#ifndef CGRAD_RT_INTERNAL_H
+#define CGRAD_RT_INTERNAL_H
+
+#include "cgrad_rt.h"
+
+/* ---- util.c ------------------------------------------------------------- */
+
+/* Formats one line into err->msg (err may be NULL); always returns -1 so a
+ * failing function can `return rt_fail(err, ...)`. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+int rt_fail(cgrt_error *err, const char *fmt, ...);
+
+/* Seconds on a monotonic clock. */
+double rt_now(void);
+
+/* 1 if s ends with suffix. */
+int rt_ends_with(const char *s, const char *suffix);
+
+/* malloc of n * size bytes with an overflow check; NULL on failure or n == 0. */
+void *rt_alloc_array(size_t n, size_t size);
+
+/* ---- data.c ------------------------------------------------------------- */
+
+/* cgrt_load_data with a choice: hold_out 0 never splits a test part off files
+ * that have none (used for --validation-data). */
+int rt_load_data(const cgrt_model *m, const char *path, int hold_out, cgrt_dataset *train, cgrt_dataset *test,
+                 cgrt_error *err);
+
+/* Loads an IDX images file alone (predict input) into an unlabelled dataset. */
+int rt_load_idx_images(const char *path, float scale, cgrt_dataset *out, cgrt_error *err);
+
+/* Loads an NPY file of samples (first dimension = samples) as an unlabelled dataset. */
+int rt_load_npy_samples(const char *path, float scale, cgrt_dataset *out, cgrt_error *err);
+
+/* ---- progress.c --------------------------------------------------------- */
+
+/* Figures of one finished epoch. */
+typedef struct rt_epoch_stats {
+    double loss, metric;
+    int has_val;
+    double val_loss, val_metric;
+    double seconds;
+    double samples_per_sec;
+} rt_epoch_stats;
+
+/* State of the progress display of one fit. */
+typedef struct rt_progress {
+    int verbose;               /* 0, 1 (live bar, TTY only) or 2 (one line per epoch) */
+    int live;                  /* 1 when the live bar is drawn (verbose 1 on a TTY) */
+    const char *metric_name;   /* NULL: no metric column */
+    FILE *out;
+    int epoch, epochs, steps;
+    double t0, last_draw;
+    int last_len;              /* length of the last live line, to blank leftovers */
+} rt_progress;
+
+void rt_progress_init(rt_progress *p, int verbose, const char *metric_name, FILE *out);
+void rt_progress_begin_epoch(rt_progress *p, int epoch, int epochs, int steps);
+void rt_progress_update(rt_progress *p, int step, double loss, double metric);
+void rt_progress_end_epoch(rt_progress *p, const rt_epoch_stats *s);
+/* Ends a live line early (before an error message is printed). */
+void rt_progress_abort(rt_progress *p);
+/* Formats a duration the Keras way ("3s", "1m 05s") into buf. */
+void rt_format_seconds(char *buf, size_t size, double seconds);
+
+/* ---- fit.c -------------------------------------------------------------- */
+
+/* Options of one fit, already validated by the command line. */
+typedef struct rt_fit_opts {
+    int epochs;
+    int batch;
+    uint64_t seed;
+    int verbose;
+    int patience;              /* 0: no early stopping */
+    const char *save_path;     /* NULL: no checkpoints */
+    const char *history_path;  /* NULL: no history file */
+    const char *bin;           /* program name for messages */
+} rt_fit_opts;
+
+/* Status codes of rt_fit. */
+enum {
+    RT_FIT_OK = 0,             /* all epochs done, or stopped early */
+    RT_FIT_ERROR = -1,         /* I/O failure: err says what */
+    RT_FIT_NONFINITE = -2,     /* loss became nan or inf: err says where */
+};
+
+/* Trains state on train for o->epochs, validating on val when val->n > 0. */
+int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_dataset *train,
+           const cgrt_dataset *val, cgrt_error *err);
+
+/* Evaluates state on d in batches of m->max_batch: sample-weighted means. */
+void rt_evaluate(const cgrt_model *m, void *state, const cgrt_dataset *d, double *loss, double *metric);
+
+#endif

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Set up (including the optional PyTorch reference), build, run the whole test
+# suite, and finish with one summary line, e.g. `41 passed, 0 failed, 1 skipped`.
+# Exits non-zero if anything failed. Extra arguments go to `meson test`
+# (for example a suite name: `bash scripts/test.sh --suite ops`).
+#
+# Environment: BUILD_DIR (default: build), TEST_PROCESSES (default: 2),
+# TEST_TIMEOUT_MULTIPLIER (default: 2; meson's per-test timeouts are scaled by it).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+BUILD_DIR=${BUILD_DIR:-build}
+export BUILD_DIR
+
+if ! bash scripts/setup.sh --torch; then
+    echo "test.sh: setup or build failed; no tests were run" >&2
+    echo "0 passed, 1 failed (setup or build failed)"
+    exit 1
+fi
+
+log=$BUILD_DIR/meson-logs/testlog.json
+rm -f "$log"
+
+printf '==> %s\n' "meson test -C $BUILD_DIR"
+rc=0
+meson test -C "$BUILD_DIR" --print-errorlogs \
+    --num-processes "${TEST_PROCESSES:-2}" \
+    --timeout-multiplier "${TEST_TIMEOUT_MULTIPLIER:-2}" "$@" || rc=$?
+
+# testlog.json holds one JSON object per test and line, written by Python's
+# json.dumps, so the top-level field reads exactly `"result": "<RESULT>"`
+# (quotes inside captured stdout/stderr are escaped and cannot match).
+count() {
+    local n=0 r
+    [ -f "$log" ] || { echo 0; return; }
+    for r in "$@"; do
+        n=$((n + $(grep -c "\"result\": \"$r\"" "$log" || true)))
+    done
+    echo "$n"
+}
+passed=$(count OK EXPECTEDFAIL)
+failed=$(count FAIL TIMEOUT ERROR UNEXPECTEDPASS INTERRUPT)
+skipped=$(count SKIP)
+
+note=""
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    # meson itself failed (e.g. rebuild error) without recording a failed test
+    failed=1
+    note=" (meson test exited with status $rc)"
+fi
+
+echo
+echo "$passed passed, $failed failed, $skipped skipped$note"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,46 @@
+/* helpers.h: shared helpers of the runtime tests: temporary folders, writing
+ * test files (plain, gzip, IDX, NPY), reading files back, and the tiny
+ * hand-written models (tiny_model.c) that stand in for emitted code. */
+#ifndef CGRT_TEST_HELPERS_H
+#define CGRT_TEST_HELPERS_H
+
+#include "cgrad_rt.h"
+
+/* Creates a fresh temporary folder and returns its path (static storage). */
+const char *t_tmpdir(void);
+/* Returns "dir/name" in one of 256 rotating static buffers. */
+const char *t_path(const char *dir, const char *name);
+/* Writes len bytes to path (plain or gzip-compressed). */
+void t_write(const char *path, const void *data, size_t len);
+void t_write_gz(const char *path, const void *data, size_t len);
+/* Reads a whole file into a malloc'd NUL-terminated buffer; *len may be NULL. */
+char *t_read(const char *path, size_t *len);
+/* Builds an IDX file (unsigned bytes) of the given dims in memory; *len gets its size. */
+unsigned char *t_idx(int rank, const int *dims, const unsigned char *data, size_t *len);
+/* Writes an NPY v1 file: descr like "<f4", shape text like "(2, 3)", raw data bytes. */
+void t_write_npy(const char *path, const char *descr, int fortran, const char *shape, const void *data,
+                 size_t nbytes);
+/* Returns the last non-empty line of the text (static storage). */
+const char *t_last_line(const char *text);
+/* Counts the lines of the text. */
+int t_count_lines(const char *text);
+/* Counts the entries of dir whose name contains needle. */
+int t_count_entries(const char *dir, const char *needle);
+
+/* The tiny models of tiny_model.c: a softmax classifier of 4 features into 3
+ * classes ("tiny"), one with 5 features ("tiny5"), one with an extra tensor
+ * ("tiny_extra"), one whose loss becomes nan at its third step ("tiny_nan") and
+ * one whose loss never improves ("tiny_flat"). */
+extern const cgrt_model tiny_model, tiny5_model, tiny_extra_model, tiny_nan_model, tiny_flat_model;
+/* The tiny model's state (for direct use in tests). */
+typedef struct tiny_state {
+    float params[32];
+    float lr;
+    int steps;
+} tiny_state;
+
+/* Writes a 3-blob classification problem of n_train + n_test samples (4
+ * features) into dir as x_train.npy, y_train.npy (and x_test/y_test when n_test > 0). */
+void t_write_blobs_npy(const char *dir, int n_train, int n_test, unsigned seed);
+
+#endif

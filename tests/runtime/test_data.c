@@ -1,0 +1,416 @@
+/* test_data.c: the dataset loaders (IDX, CSV, NPY, cgrt_load_data), splits,
+ * and the seeded shuffle. Good files load exact values; bad files fail with a
+ * message naming the file and what is wrong. */
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Asserts that err mentions both the file and the phrase. */
+#define assert_msg(err, file, phrase)                                                                          \
+    do {                                                                                                       \
+        cr_assert(strstr((err).msg, (file)) != NULL, "message \"%s\" does not name %s", (err).msg, (file));    \
+        cr_assert(strstr((err).msg, (phrase)) != NULL, "message \"%s\" lacks \"%s\"", (err).msg, (phrase));    \
+    } while (0)
+
+static const int img_dims[3] = {3, 2, 2};
+static const unsigned char img_data[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 255};
+static const int lab_dims[1] = {3};
+static const unsigned char lab_data[3] = {2, 0, 1};
+
+/* Writes the 3-image IDX pair into dir (gzip when gz), returning the two paths. */
+static void write_idx_pair(const char *dir, int gz, const char **img, const char **lab)
+{
+    size_t n1, n2;
+    unsigned char *a = t_idx(3, img_dims, img_data, &n1), *b = t_idx(1, lab_dims, lab_data, &n2);
+    *img = t_path(dir, gz ? "train-images-idx3-ubyte.gz" : "train-images-idx3-ubyte");
+    *lab = t_path(dir, gz ? "train-labels-idx1-ubyte.gz" : "train-labels-idx1-ubyte");
+    (gz ? t_write_gz : t_write)(*img, a, n1);
+    (gz ? t_write_gz : t_write)(*lab, b, n2);
+    free(a);
+    free(b);
+}
+
+/* Checks the dataset holds the 3-image pair scaled by 0.5. */
+static void check_idx_values(const cgrt_dataset *d)
+{
+    int i;
+    cr_assert_eq(d->n, 3);
+    cr_assert_eq(d->features, 4);
+    cr_assert_eq(d->label_width, 1);
+    for (i = 0; i < 12; i++)
+        cr_assert_eq(d->x[i], (float)img_data[i] * 0.5f, "x[%d] = %g", i, (double)d->x[i]);
+    for (i = 0; i < 3; i++)
+        cr_assert_eq(d->y[i], (float)lab_data[i]);
+}
+
+Test(idx, loads_plain_and_gzip)
+{
+    const char *dir = t_tmpdir(), *img, *lab;
+    cgrt_dataset d;
+    cgrt_error err;
+    int gz;
+    for (gz = 0; gz < 2; gz++) {
+        write_idx_pair(dir, gz, &img, &lab);
+        cr_assert_eq(cgrt_load_idx(img, lab, 0.5f, &d, &err), 0, "%s", err.msg);
+        check_idx_values(&d);
+        cgrt_dataset_free(&d);
+    }
+}
+
+Test(idx, missing_file)
+{
+    const char *dir = t_tmpdir(), *img, *lab;
+    cgrt_dataset d;
+    cgrt_error err;
+    write_idx_pair(dir, 0, &img, &lab);
+    cr_assert_eq(cgrt_load_idx(t_path(dir, "nope-idx3-ubyte"), lab, 1.0f, &d, &err), -1);
+    assert_msg(err, "nope-idx3-ubyte", "cannot open");
+}
+
+Test(idx, truncated)
+{
+    const char *dir = t_tmpdir(), *img, *lab;
+    size_t n;
+    unsigned char *a = t_idx(3, img_dims, img_data, &n);
+    cgrt_dataset d;
+    cgrt_error err;
+    write_idx_pair(dir, 0, &img, &lab);
+    t_write(img, a, n - 3);
+    free(a);
+    cr_assert_eq(cgrt_load_idx(img, lab, 1.0f, &d, &err), -1);
+    assert_msg(err, img, "truncated");
+    t_write_gz(t_path(dir, "short.gz"), "\0\0\x08", 3);
+    cr_assert_eq(cgrt_load_idx(t_path(dir, "short.gz"), lab, 1.0f, &d, &err), -1);
+    assert_msg(err, "short.gz", "truncated");
+}
+
+Test(idx, wrong_magic_and_gzip_of_text)
+{
+    const char *dir = t_tmpdir(), *img, *lab;
+    const char *text = "a,b,c\n1,2,3\n";
+    cgrt_dataset d;
+    cgrt_error err;
+    write_idx_pair(dir, 0, &img, &lab);
+    t_write(t_path(dir, "bad"), "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+    cr_assert_eq(cgrt_load_idx(t_path(dir, "bad"), lab, 1.0f, &d, &err), -1);
+    assert_msg(err, "bad", "not an IDX file");
+    t_write_gz(t_path(dir, "text.gz"), text, strlen(text));
+    cr_assert_eq(cgrt_load_idx(t_path(dir, "text.gz"), lab, 1.0f, &d, &err), -1);
+    assert_msg(err, "text.gz", "not an IDX file");
+    t_write(t_path(dir, "corrupt.gz"), "\x1f\x8b\x08\x00garbage garbage garbage", 25);
+    cr_assert_eq(cgrt_load_idx(t_path(dir, "corrupt.gz"), lab, 1.0f, &d, &err), -1);
+    cr_assert(strstr(err.msg, "corrupt.gz: corrupt gzip data") != NULL, "%s", err.msg);
+}
+
+Test(idx, files_of_the_wrong_kind)
+{
+    const char *dir = t_tmpdir(), *img, *lab;
+    cgrt_dataset d;
+    cgrt_error err;
+    write_idx_pair(dir, 1, &img, &lab);
+    cr_assert_eq(cgrt_load_idx(lab, lab, 1.0f, &d, &err), -1);
+    assert_msg(err, lab, "holds IDX labels (1 dimension), expected images");
+    cr_assert_eq(cgrt_load_idx(img, img, 1.0f, &d, &err), -1);
+    assert_msg(err, img, "expected labels");
+}
+
+Test(idx, label_count_mismatch)
+{
+    const char *dir = t_tmpdir(), *img, *lab;
+    static const int two[1] = {2};
+    size_t n;
+    unsigned char *b = t_idx(1, two, lab_data, &n);
+    cgrt_dataset d;
+    cgrt_error err;
+    write_idx_pair(dir, 0, &img, &lab);
+    t_write(lab, b, n);
+    free(b);
+    cr_assert_eq(cgrt_load_idx(img, lab, 1.0f, &d, &err), -1);
+    assert_msg(err, lab, "holds 2 labels but");
+}
+
+Test(idx, real_fashion_mnist_test_split)
+{
+    const char *img = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+    const char *lab = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+    FILE *f = fopen(img, "rb");
+    cgrt_dataset d;
+    cgrt_error err;
+    int i, counts[10] = {0};
+    if (!f)
+        cr_skip_test("dataset-fashion-mnist is not installed");
+    fclose(f);
+    cr_assert_eq(cgrt_load_idx(img, lab, 1.0f / 255.0f, &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(d.n, 10000);
+    cr_assert_eq(d.features, 784);
+    cr_assert_eq(d.y[0], 9.0f); /* the first test image is an ankle boot */
+    for (i = 0; i < d.n; i++)
+        counts[(int)d.y[i]]++;
+    for (i = 0; i < 10; i++)
+        cr_assert_eq(counts[i], 1000, "class %d has %d samples", i, counts[i]);
+    for (i = 0; i < d.n * d.features; i++)
+        cr_assert(d.x[i] >= 0.0f && d.x[i] <= 1.0f);
+    cgrt_dataset_free(&d);
+}
+
+/* ---- CSV ---- */
+
+Test(csv, with_and_without_header_plain_and_gzip)
+{
+    const char *dir = t_tmpdir();
+    const char *with = "f1,f2,f3,label\n1,2,3,0\n4.5, -6 ,7e1,2\r\n\n";
+    const char *without = "1,2,3,0\n4.5,-6,7e1,2\n";
+    const char *names[3] = {"a.csv", "b.csv", "c.csv.gz"};
+    cgrt_dataset d;
+    cgrt_error err;
+    int k;
+    t_write(t_path(dir, names[0]), with, strlen(with));
+    t_write(t_path(dir, names[1]), without, strlen(without));
+    t_write_gz(t_path(dir, names[2]), with, strlen(with));
+    for (k = 0; k < 3; k++) {
+        cr_assert_eq(cgrt_load_csv(t_path(dir, names[k]), 1, 2.0f, &d, &err), 0, "%s", err.msg);
+        cr_assert_eq(d.n, 2);
+        cr_assert_eq(d.features, 3);
+        cr_assert_eq(d.label_width, 1);
+        cr_assert_eq(d.x[0], 2.0f);
+        cr_assert_eq(d.x[3], 9.0f);
+        cr_assert_eq(d.x[4], -12.0f);
+        cr_assert_eq(d.x[5], 140.0f);
+        cr_assert_eq(d.y[0], 0.0f);
+        cr_assert_eq(d.y[1], 2.0f);
+        cgrt_dataset_free(&d);
+    }
+    cr_assert_eq(cgrt_load_csv(t_path(dir, names[1]), 0, 0.0f, &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(d.features, 4);
+    cr_assert_null(d.y);
+    cgrt_dataset_free(&d);
+}
+
+Test(csv, ragged_row)
+{
+    const char *dir = t_tmpdir(), *p = t_path(dir, "ragged.csv");
+    cgrt_dataset d;
+    cgrt_error err;
+    t_write(p, "a,b,c\n1,2,3\n4,5\n", 16);
+    cr_assert_eq(cgrt_load_csv(p, 1, 1.0f, &d, &err), -1);
+    assert_msg(err, "ragged.csv:3:", "row has 2 columns, expected 3");
+}
+
+Test(csv, non_numeric_cell)
+{
+    const char *dir = t_tmpdir(), *p = t_path(dir, "words.csv");
+    cgrt_dataset d;
+    cgrt_error err;
+    t_write(p, "1,2,3\n4,abc,6\n", 14);
+    cr_assert_eq(cgrt_load_csv(p, 1, 1.0f, &d, &err), -1);
+    assert_msg(err, "words.csv:2:", "column 2: \"abc\" is not a number");
+}
+
+Test(csv, empty_and_missing)
+{
+    const char *dir = t_tmpdir(), *p = t_path(dir, "empty.csv");
+    cgrt_dataset d;
+    cgrt_error err;
+    t_write(p, "x,y\n", 4);
+    cr_assert_eq(cgrt_load_csv(p, 1, 1.0f, &d, &err), -1);
+    assert_msg(err, "empty.csv", "no data rows");
+    cr_assert_eq(cgrt_load_csv(t_path(dir, "none.csv"), 1, 1.0f, &d, &err), -1);
+    assert_msg(err, "none.csv", "cannot open");
+    t_write(p, "1,2\n3,4\n", 8);
+    cr_assert_eq(cgrt_load_csv(p, 2, 1.0f, &d, &err), -1);
+    assert_msg(err, "empty.csv", "too few");
+}
+
+/* ---- NPY ---- */
+
+Test(npy, f4_u1_i8_f8)
+{
+    const char *dir = t_tmpdir();
+    static const float f4[6] = {1.5f, -2.0f, 3.25f, 0.0f, 1e-3f, 7.0f};
+    static const unsigned char u1[4] = {0, 7, 200, 255};
+    static const long long i8[3] = {-5, 0, 9};
+    static const double f8[2] = {0.125, -1e10};
+    float *data;
+    int rank, dims[CGRT_MAX_RANK], i;
+    cgrt_error err;
+    t_write_npy(t_path(dir, "f4.npy"), "<f4", 0, "(2, 3)", f4, sizeof f4);
+    cr_assert_eq(cgrt_load_npy(t_path(dir, "f4.npy"), &data, &rank, dims, &err), 0, "%s", err.msg);
+    cr_assert_eq(rank, 2);
+    cr_assert_eq(dims[0], 2);
+    cr_assert_eq(dims[1], 3);
+    for (i = 0; i < 6; i++)
+        cr_assert_eq(data[i], f4[i]);
+    free(data);
+    t_write_npy(t_path(dir, "u1.npy"), "|u1", 0, "(4,)", u1, sizeof u1);
+    cr_assert_eq(cgrt_load_npy(t_path(dir, "u1.npy"), &data, &rank, dims, &err), 0, "%s", err.msg);
+    cr_assert_eq(rank, 1);
+    cr_assert_eq(dims[0], 4);
+    for (i = 0; i < 4; i++)
+        cr_assert_eq(data[i], (float)u1[i]);
+    free(data);
+    t_write_npy(t_path(dir, "i8.npy"), "<i8", 0, "(3,)", i8, sizeof i8);
+    cr_assert_eq(cgrt_load_npy(t_path(dir, "i8.npy"), &data, &rank, dims, &err), 0, "%s", err.msg);
+    for (i = 0; i < 3; i++)
+        cr_assert_eq(data[i], (float)i8[i]);
+    free(data);
+    t_write_npy(t_path(dir, "f8.npy"), "<f8", 0, "(1, 2)", f8, sizeof f8);
+    cr_assert_eq(cgrt_load_npy(t_path(dir, "f8.npy"), &data, &rank, dims, &err), 0, "%s", err.msg);
+    cr_assert_eq(data[0], 0.125f);
+    cr_assert_eq(data[1], -1e10f);
+    free(data);
+}
+
+Test(npy, fortran_order_bad_dtype_truncated_bad_magic)
+{
+    const char *dir = t_tmpdir();
+    static const float f4[6] = {0};
+    float *data;
+    int rank, dims[CGRT_MAX_RANK];
+    cgrt_error err;
+    t_write_npy(t_path(dir, "fortran.npy"), "<f4", 1, "(2, 3)", f4, sizeof f4);
+    cr_assert_eq(cgrt_load_npy(t_path(dir, "fortran.npy"), &data, &rank, dims, &err), -1);
+    assert_msg(err, "fortran.npy", "fortran_order is True");
+    t_write_npy(t_path(dir, "complex.npy"), "<c8", 0, "(3,)", f4, sizeof f4);
+    cr_assert_eq(cgrt_load_npy(t_path(dir, "complex.npy"), &data, &rank, dims, &err), -1);
+    assert_msg(err, "complex.npy", "dtype '<c8' is not supported");
+    t_write_npy(t_path(dir, "big.npy"), ">f4", 0, "(3,)", f4, 12);
+    cr_assert_eq(cgrt_load_npy(t_path(dir, "big.npy"), &data, &rank, dims, &err), -1);
+    assert_msg(err, "big.npy", "is not supported");
+    t_write_npy(t_path(dir, "short.npy"), "<f4", 0, "(2, 3)", f4, 20);
+    cr_assert_eq(cgrt_load_npy(t_path(dir, "short.npy"), &data, &rank, dims, &err), -1);
+    assert_msg(err, "short.npy", "truncated");
+    t_write(t_path(dir, "text.npy"), "hello world", 11);
+    cr_assert_eq(cgrt_load_npy(t_path(dir, "text.npy"), &data, &rank, dims, &err), -1);
+    assert_msg(err, "text.npy", "not an NPY file");
+}
+
+/* ---- cgrt_load_data ---- */
+
+Test(load_data, npy_directory_with_test_split)
+{
+    const char *dir = t_tmpdir();
+    cgrt_dataset tr, te;
+    cgrt_error err;
+    t_write_blobs_npy(dir, 20, 6, 7);
+    cr_assert_eq(cgrt_load_data(&tiny_model, dir, &tr, &te, &err), 0, "%s", err.msg);
+    cr_assert_eq(tr.n, 20);
+    cr_assert_eq(te.n, 6);
+    cr_assert_eq(tr.features, 4);
+    cr_assert_eq(tr.label_width, 1);
+    cgrt_dataset_free(&tr);
+    cgrt_dataset_free(&te);
+}
+
+Test(load_data, idx_directory)
+{
+    const char *dir = t_tmpdir(), *img, *lab;
+    cgrt_model m = tiny_model;
+    cgrt_dataset tr, te;
+    cgrt_error err;
+    write_idx_pair(dir, 1, &img, &lab);
+    m.data.scale = 0.5f;
+    cr_assert_eq(cgrt_load_data(&m, dir, &tr, &te, &err), 0, "%s", err.msg);
+    check_idx_values(&tr);
+    cr_assert_eq(te.n, 0);
+    cgrt_dataset_free(&tr);
+    m.data.test_split = 0.6f;
+    cr_assert_eq(cgrt_load_data(&m, dir, &tr, &te, &err), 0, "%s", err.msg);
+    cr_assert_eq(tr.n, 1);
+    cr_assert_eq(te.n, 2);
+    cr_assert_eq(te.x[0], 2.0f); /* the held-out tail starts at image 1 */
+    cr_assert_eq(te.y[1], 1.0f);
+    cgrt_dataset_free(&tr);
+    cgrt_dataset_free(&te);
+}
+
+Test(load_data, feature_and_label_checks)
+{
+    const char *dir = t_tmpdir();
+    const char *p = t_path(dir, "d.csv"), *q = t_path(dir, "l.csv");
+    cgrt_dataset tr, te;
+    cgrt_error err;
+    t_write(p, "1,2,3,0\n", 8);
+    cr_assert_eq(cgrt_load_data(&tiny_model, p, &tr, &te, &err), -1);
+    assert_msg(err, "d.csv", "samples have 3 features, model tiny expects 4");
+    t_write(q, "1,2,3,4,0\n1,2,3,4,7\n", 20);
+    cr_assert_eq(cgrt_load_data(&tiny_model, q, &tr, &te, &err), -1);
+    assert_msg(err, "l.csv", "label 7 at sample 1 is outside 0..2");
+    t_write(q, "1,2,3,4,0.5\n", 12);
+    cr_assert_eq(cgrt_load_data(&tiny_model, q, &tr, &te, &err), -1);
+    assert_msg(err, "l.csv", "is not a class index");
+    cr_assert_eq(cgrt_load_data(&tiny_model, dir, &tr, &te, &err), -1);
+    assert_msg(err, dir, "directory holds neither");
+    cr_assert_eq(cgrt_load_data(&tiny_model, t_path(dir, "x.txt"), &tr, &te, &err), -1);
+    assert_msg(err, "x.txt", "cannot open");
+}
+
+Test(load_data, dense_labels)
+{
+    const char *dir = t_tmpdir(), *p = t_path(dir, "d.csv");
+    cgrt_model m = tiny_model;
+    cgrt_dataset tr, te;
+    cgrt_error err;
+    m.label_kind = CGRT_LABEL_DENSE;
+    m.label_width = 3;
+    t_write(p, "1,2,3,4,0,0,1\n", 14);
+    cr_assert_eq(cgrt_load_data(&m, p, &tr, &te, &err), 0, "%s", err.msg);
+    cr_assert_eq(tr.label_width, 3);
+    cr_assert_eq(tr.y[2], 1.0f);
+    cgrt_dataset_free(&tr);
+    t_write_blobs_npy(dir, 10, 0, 3); /* class indices become one-hot rows */
+    cr_assert_eq(cgrt_load_data(&m, dir, &tr, &te, &err), 0, "%s", err.msg);
+    cr_assert_eq(tr.label_width, 3);
+    cr_assert_eq(tr.y[0] + tr.y[1] + tr.y[2], 1.0f);
+    cgrt_dataset_free(&tr);
+    m.label_width = 2;
+    cr_assert_eq(cgrt_load_data(&m, dir, &tr, &te, &err), -1);
+    assert_msg(err, "y_train.npy", "labels have 1 values per sample, model tiny expects 2");
+}
+
+/* ---- splits and shuffle ---- */
+
+Test(split, tail_is_copied_and_train_shrinks)
+{
+    float x[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, y[5] = {0, 1, 2, 0, 1};
+    cgrt_dataset d = {5, 2, 1, NULL, NULL}, v;
+    cgrt_error err;
+    d.x = malloc(sizeof x);
+    d.y = malloc(sizeof y);
+    memcpy(d.x, x, sizeof x);
+    memcpy(d.y, y, sizeof y);
+    cr_assert_eq(cgrt_split_tail(&d, 0.4f, &v, &err), 0, "%s", err.msg);
+    cr_assert_eq(d.n, 3);
+    cr_assert_eq(v.n, 2);
+    cr_assert_eq(v.x[0], 6.0f);
+    cr_assert_eq(v.y[1], 1.0f);
+    cgrt_dataset_free(&v);
+    cr_assert_eq(cgrt_split_tail(&d, 1.5f, &v, &err), -1);
+    cgrt_dataset_free(&d);
+    cgrt_dataset_free(&v);
+}
+
+Test(shuffle, permutation_and_deterministic)
+{
+    int a[1000], b[1000], seen[1000] = {0}, i, moved = 0, same = 1;
+    cgrt_rng r1 = {42}, r2 = {42}, r3 = {43};
+    for (i = 0; i < 1000; i++)
+        a[i] = b[i] = i;
+    cgrt_shuffle(a, 1000, &r1);
+    cgrt_shuffle(b, 1000, &r2);
+    for (i = 0; i < 1000; i++) {
+        cr_assert_eq(a[i], b[i]);
+        seen[a[i]]++;
+        moved += a[i] != i;
+    }
+    for (i = 0; i < 1000; i++)
+        cr_assert_eq(seen[i], 1);
+    cr_assert_gt(moved, 900);
+    for (i = 0; i < 1000; i++)
+        b[i] = i;
+    cgrt_shuffle(b, 1000, &r3);
+    for (i = 0; i < 1000; i++)
+        same &= a[i] == b[i];
+    cr_assert_not(same, "seeds 42 and 43 gave the same order");
+}

@@ -1,0 +1,151 @@
+/* tiny_model.c: hand-written stand-ins for emitted models, so the runtime's
+ * fit/evaluate/predict/bench can be tested without the compiler. "tiny" is a
+ * softmax (multinomial logistic) regression of 4 features into 3 classes,
+ * trained by plain SGD; its variants differ in one way each. */
+#include "helpers.h"
+
+#include <math.h>
+#include <string.h>
+
+#define IN 4
+#define K 3
+
+/* Initialises the weights from the seed (uniform in [-0.1, 0.1)), bias 0. */
+static void tiny_init(void *state, uint64_t seed)
+{
+    tiny_state *s = state;
+    cgrt_rng r;
+    int i;
+    r.s = seed;
+    memset(s, 0, sizeof *s);
+    for (i = 0; i < IN * K; i++)
+        s->params[i] = (float)((double)(cgrt_rng_next(&r) >> 11) / 9007199254740992.0 * 0.2 - 0.1);
+}
+
+/* Returns the parameter block. */
+static float *tiny_params(void *state)
+{
+    return ((tiny_state *)state)->params;
+}
+
+/* Sets the learning rate. */
+static void tiny_set_lr(void *state, float lr)
+{
+    ((tiny_state *)state)->lr = lr;
+}
+
+/* Softmax probabilities of one sample into p. */
+static void forward(const float *w, const float *x, int in, float *p)
+{
+    float z[K], mx;
+    double sum = 0.0;
+    int j, i;
+    for (j = 0; j < K; j++) {
+        z[j] = w[in * K + j];
+        for (i = 0; i < in; i++)
+            z[j] += x[i] * w[i * K + j];
+    }
+    mx = z[0];
+    for (j = 1; j < K; j++)
+        mx = z[j] > mx ? z[j] : mx;
+    for (j = 0; j < K; j++)
+        sum += exp((double)(z[j] - mx));
+    for (j = 0; j < K; j++)
+        p[j] = (float)(exp((double)(z[j] - mx)) / sum);
+}
+
+/* Mean cross-entropy and accuracy of a batch; with update, one SGD step. */
+static void step(tiny_state *s, int in, int n, const float *x, const float *y, float *loss, float *acc, int update)
+{
+    float grad[32] = {0}, p[K];
+    double l = 0.0, a = 0.0;
+    int b, i, j;
+    for (b = 0; b < n; b++) {
+        const float *xb = x + b * in;
+        int c = (int)y[b], best = 0;
+        forward(s->params, xb, in, p);
+        l -= log((double)p[c] + 1e-12);
+        for (j = 1; j < K; j++)
+            best = p[j] > p[best] ? j : best;
+        a += best == c;
+        for (j = 0; j < K; j++) {
+            float d = (p[j] - (j == c)) / (float)n;
+            for (i = 0; i < in; i++)
+                grad[i * K + j] += xb[i] * d;
+            grad[in * K + j] += d;
+        }
+    }
+    *loss = (float)(l / n);
+    *acc = (float)(a / n);
+    if (update)
+        for (i = 0; i < (in + 1) * K; i++)
+            s->params[i] -= s->lr * grad[i];
+}
+
+/* Train step of the 4-feature model. */
+static void tiny_train(void *state, int n, const float *x, const float *y, float *loss, float *metric)
+{
+    step(state, IN, n, x, y, loss, metric, 1);
+}
+
+/* Eval step of the 4-feature model. */
+static void tiny_eval(void *state, int n, const float *x, const float *y, float *loss, float *metric)
+{
+    step(state, IN, n, x, y, loss, metric, 0);
+}
+
+/* Predict (probabilities) of the 4-feature model. */
+static void tiny_predict(void *state, int n, const float *x, float *out)
+{
+    int b;
+    for (b = 0; b < n; b++)
+        forward(((tiny_state *)state)->params, x + b * IN, IN, out + b * K);
+}
+
+/* Train step whose loss is nan from the third call on. */
+static void nan_train(void *state, int n, const float *x, const float *y, float *loss, float *metric)
+{
+    tiny_state *s = state;
+    step(s, IN, n, x, y, loss, metric, 1);
+    if (++s->steps >= 3)
+        *loss = (float)NAN;
+}
+
+/* Train and eval steps whose loss is always 1 (never improves). */
+static void flat_step(void *state, int n, const float *x, const float *y, float *loss, float *metric)
+{
+    (void)state, (void)n, (void)x, (void)y;
+    *loss = 1.0f;
+    *metric = 0.5f;
+}
+
+static const cgrt_param tiny_params_desc[] = {
+    {"dense/kernel", 2, {IN, K, 0, 0}, 0, IN * K, 1},
+    {"dense/bias", 1, {K, 0, 0, 0}, IN * K, K, 1},
+};
+static const cgrt_param tiny5_params_desc[] = {
+    {"dense/kernel", 2, {5, K, 0, 0}, 0, 5 * K, 1},
+    {"dense/bias", 1, {K, 0, 0, 0}, 5 * K, K, 1},
+};
+static const cgrt_param extra_params_desc[] = {
+    {"dense/kernel", 2, {IN, K, 0, 0}, 0, IN * K, 1},
+    {"dense/bias", 1, {K, 0, 0, 0}, IN * K, K, 1},
+    {"dense_2/kernel", 2, {K, 2, 0, 0}, IN * K + K, K * 2, 1},
+};
+
+#define TINY_COMMON                                                                                           \
+    16, 1, {IN, 0, 0, 0}, IN, K, CGRT_LABEL_SPARSE, 1, K, "sparse_categorical_crossentropy", "accuracy", 0.5f, 3, \
+        8, {NULL, 0.0f, 0.0f}, sizeof(tiny_state)
+
+const cgrt_model tiny_model = {"tiny", TINY_COMMON, 15, 2, tiny_params_desc, tiny_init, tiny_params, tiny_set_lr,
+                               NULL, tiny_train, tiny_eval, tiny_predict};
+const cgrt_model tiny5_model = {"tiny5", 16, 1, {5, 0, 0, 0}, 5, K, CGRT_LABEL_SPARSE, 1, K,
+                                "sparse_categorical_crossentropy", "accuracy", 0.5f, 3, 8, {NULL, 0.0f, 0.0f},
+                                sizeof(tiny_state), 18, 2, tiny5_params_desc, tiny_init, tiny_params, tiny_set_lr,
+                                NULL, tiny_train, tiny_eval, tiny_predict};
+const cgrt_model tiny_extra_model = {"tiny_extra", TINY_COMMON, 21, 3, extra_params_desc, tiny_init, tiny_params,
+                                     tiny_set_lr, NULL, tiny_train, tiny_eval, tiny_predict};
+const cgrt_model tiny_nan_model = {"tiny_nan", TINY_COMMON, 15, 2, tiny_params_desc, tiny_init, tiny_params,
+                                   tiny_set_lr, NULL, nan_train, tiny_eval, tiny_predict};
+const cgrt_model tiny_flat_model = {"tiny_flat", TINY_COMMON, 15, 2, tiny_params_desc, tiny_init, tiny_params,
+                                    tiny_set_lr, NULL, flat_step, flat_step, tiny_predict};
