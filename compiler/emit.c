@@ -717,7 +717,7 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
         if (m->metric_kind == CG_METRIC_NONE)
             snprintf(metric, sizeof metric, "0");
         else
-            snprintf(metric, sizeof metric, "\"%s\"", metric_name(m->metric_kind));
+            snprintf(metric, sizeof metric, "\"%s\"", metric_name(m->opts.metric));   /* as the user named it */
         const char *mkv[] = {"NAME", p, "UNAME", pu, "VERSION", CG_VERSION, "SOURCE", source, "IN_RANK", rank,
                              "IN_DIMS", dims, "LABEL_KIND", sparse ? "CGRT_LABEL_SPARSE" : "CGRT_LABEL_DENSE",
                              "NUM_CLASSES", classes, "LOSS", loss_name(m->opts.loss), "METRIC", metric, "LR", lr,

@@ -9,13 +9,14 @@
 #include <sys/stat.h>
 
 static int usage(const char *prog) {
-    fprintf(stderr, "usage: %s [-o DIR] [--flavour host|portable] [--summary] [--dump-after PASS]\n", prog);
+    fprintf(stderr, "usage: %s [-o DIR] [--flavour host|portable] [--summary] [--dump-after PASS] [--name-file FILE]\n",
+            prog);
     return 2;
 }
 
 /* Parses the options, compiles, emits; prints the summary or the error. */
 static int run(cg_graph *g, int argc, char **argv) {
-    const char *dir = ".", *dump_after = NULL;
+    const char *dir = ".", *dump_after = NULL, *name_file = NULL;
     cg_flavour flavour = CG_HOST;
     bool summary = false;
     for (int i = 1; i < argc; i++) {
@@ -36,6 +37,8 @@ static int run(cg_graph *g, int argc, char **argv) {
             summary = true;
         else if (!strcmp(a, "--dump-after") && i + 1 < argc)
             dump_after = argv[++i];
+        else if (!strcmp(a, "--name-file") && i + 1 < argc)
+            name_file = argv[++i];
         else
             return usage(argv[0]);
     }
@@ -62,6 +65,13 @@ static int run(cg_graph *g, int argc, char **argv) {
     }
     if (summary)
         fputs(graph_summary(g), stdout);
+    if (name_file) {   /* tells the cgrad tool what was emitted */
+        FILE *f = fopen(name_file, "w");
+        if (!f || fprintf(f, "%s\n", g->name) < 0 || fclose(f)) {
+            fprintf(stderr, "%s: cannot write %s\n", argv[0], name_file);
+            return 1;
+        }
+    }
     return 0;
 }
 

@@ -231,7 +231,7 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
         g->nodes[m->loss].name = graph_unique_name(g, "loss");
     g->cur_layer = -1;
     if (m->metric_kind != CG_METRIC_NONE) {
-        graph_begin_layer(g, "Metric", metric_name(m->metric_kind), src);
+        graph_begin_layer(g, "Metric", "metric", src);
         m->metric = build_metric(m, src, m->out, m->y);
         if (m->metric >= 0)
             g->nodes[m->metric].name = graph_unique_name(g, "metric");

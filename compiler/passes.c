@@ -38,8 +38,11 @@ static int uses_of(cg_graph *g, int target) {
 /* Fuses act(X W + b) into one DENSE node, in place of the activation (or of
  * the addition when there is none), when nothing else reads X W or X W + b. */
 int pass_fuse(cg_graph *g) {
+    for (int round = 0; round < 2; round++)   /* with an activation first, then bare additions */
     for (int id = 0; id < g->nnodes; id++) {
         node *n = &g->nodes[id];
+        if ((n->op == OP_ADD) != (round == 1))
+            continue;
         cg_activation act;
         int add;
         switch (n->op) {
@@ -51,7 +54,7 @@ int pass_fuse(cg_graph *g) {
         default: continue;
         }
         node *a = &g->nodes[add];
-        if (a->op != OP_ADD || a->backward)
+        if (a->op != OP_ADD || a->backward || (add == id && uses_of(g, id) == 0))
             continue;
         int mm = a->in[0], bias = a->in[1];
         node *m = &g->nodes[mm];

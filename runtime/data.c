@@ -895,10 +895,43 @@ int rt_load_data(const cgrt_model *m, const char *path, int hold_out, cgrt_datas
         return rt_fail(err, "%s: not a directory of IDX or NPY files, nor a .csv or .csv.gz file", path);
     }
     if (hold_out && test->n == 0 && m->data.test_split > 0.0f) {
-        if (cgrt_split_tail(train, m->data.test_split, test, err) != 0) {
+        /* Files are often ordered (by writer, by class): the test part is a
+         * seeded random sample, the same on every run whatever --seed says. */
+        if (rt_permute_rows(train, 20240601u, err) != 0 || cgrt_split_tail(train, m->data.test_split, test, err) != 0) {
             cgrt_dataset_free(train);
             return -1;
         }
+    }
+    return 0;
+}
+
+/* Reorders the samples of d by a Fisher-Yates permutation drawn from seed. */
+int rt_permute_rows(cgrt_dataset *d, uint64_t seed, cgrt_error *err)
+{
+    int *idx = rt_alloc_array((size_t)d->n, sizeof(int));
+    float *x = rt_alloc_array((size_t)d->n * (size_t)d->features, sizeof(float));
+    float *y = d->y ? rt_alloc_array((size_t)d->n * (size_t)d->label_width, sizeof(float)) : NULL;
+    if (!idx || !x || (d->y && !y)) {
+        free(idx), free(x), free(y);
+        return rt_fail(err, "out of memory shuffling %d samples", d->n);
+    }
+    cgrt_rng rng = {seed};
+    for (int i = 0; i < d->n; i++)
+        idx[i] = i;
+    cgrt_shuffle(idx, d->n, &rng);
+    for (int i = 0; i < d->n; i++) {
+        memcpy(x + (size_t)i * (size_t)d->features, d->x + (size_t)idx[i] * (size_t)d->features,
+               sizeof(float) * (size_t)d->features);
+        if (y)
+            memcpy(y + (size_t)i * (size_t)d->label_width, d->y + (size_t)idx[i] * (size_t)d->label_width,
+                   sizeof(float) * (size_t)d->label_width);
+    }
+    free(idx);
+    free(d->x);
+    d->x = x;
+    if (y) {
+        free(d->y);
+        d->y = y;
     }
     return 0;
 }

@@ -34,6 +34,9 @@ void *rt_alloc_array(size_t n, size_t size);
 int rt_load_data(const cgrt_model *m, const char *path, int hold_out, cgrt_dataset *train, cgrt_dataset *test,
                  cgrt_error *err);
 
+/* Reorders the samples of d by a permutation drawn from seed. */
+int rt_permute_rows(cgrt_dataset *d, uint64_t seed, cgrt_error *err);
+
 /* Loads an IDX images file alone (predict input) into an unlabelled dataset. */
 int rt_load_idx_images(const char *path, float scale, cgrt_dataset *out, cgrt_error *err);
 

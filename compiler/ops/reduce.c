@@ -1,6 +1,8 @@
 /* ops/reduce.c: sum, mean and max over a set of axes. */
 #include "../cgrad_int.h"
 
+#include <string.h>
+
 op_kind op_from_public(cg_op_code op);
 
 /* Reduction of x over the axes in the bit set (0: all axes). */
@@ -119,7 +121,10 @@ void lower_reduce(emit_ctx *e, int id) {
     emit_bcast_index(&kept, in, yidx, sizeof yidx);
     emit_bcast_index(in, in, xidx, sizeof xidx);
     const char *init = n->op == OP_MAX ? "-INFINITY" : "0.0f";
-    text_printf(e->t, "    for (int i = 0; i < %s; i++)\n        Y[i] = %s;\n", out_count, init);
+    if (!strcmp(out_count, "1"))
+        text_printf(e->t, "    Y[0] = %s;\n", init);
+    else
+        text_printf(e->t, "    for (int i = 0; i < %s; i++)\n        Y[i] = %s;\n", out_count, init);
     for (int i = 0; i < in->rank; i++)
         text_printf(e->t, "%*sfor (int i%d = 0; i%d < %s; i%d++)\n", 4 * (i + 1), "", i, i,
                     emit_dim(in, i, dim, sizeof dim), i);
@@ -127,6 +132,8 @@ void lower_reduce(emit_ctx *e, int id) {
         text_printf(e->t, "%*sY[%s] = fmaxf(Y[%s], X[%s]);\n", 4 * (in->rank + 1), "", yidx, yidx, xidx);
     else
         text_printf(e->t, "%*sY[%s] += X[%s];\n", 4 * (in->rank + 1), "", yidx, xidx);
-    if (n->op == OP_MEAN)
+    if (n->op == OP_MEAN && !strcmp(out_count, "1"))
+        text_printf(e->t, "    Y[0] /= (float)(%s);\n", count);
+    else if (n->op == OP_MEAN)
         text_printf(e->t, "    for (int i = 0; i < %s; i++)\n        Y[i] /= (float)(%s);\n", out_count, count);
 }

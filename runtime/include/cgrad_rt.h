@@ -39,7 +39,7 @@ typedef struct cgrt_param {
 typedef struct cgrt_data_spec {
     const char *path;          /* default --data: an IDX directory, a .csv/.csv.gz file or an NPY directory */
     float scale;               /* every input value is multiplied by this on load (1/255 for images); 0 = 1 */
-    float test_split;          /* for files without a test part: fraction held out as test (last rows) */
+    float test_split;          /* for files without a test part: fraction held out as test (a seeded random sample) */
 } cgrt_data_spec;
 
 /* Label kinds. */

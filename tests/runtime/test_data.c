@@ -262,6 +262,31 @@ Test(npy, f4_u1_i8_f8)
     free(data);
 }
 
+Test(npy, version_2_header)
+{
+    const char *dir = t_tmpdir(), *p = t_path(dir, "v2.npy");
+    const char *h = "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }";
+    unsigned char buf[128];
+    static const int vals[2] = {-3, 40000};
+    size_t n = strlen(h);
+    float *data;
+    int rank, dims[CGRT_MAX_RANK];
+    cgrt_error err;
+    memcpy(buf, "\x93NUMPY\x02\x00", 8);
+    buf[8] = (unsigned char)(n + 1);
+    buf[9] = buf[10] = buf[11] = 0;
+    memcpy(buf + 12, h, n);
+    buf[12 + n] = '\n';
+    memcpy(buf + 13 + n, vals, sizeof vals);
+    t_write(p, buf, 13 + n + sizeof vals);
+    cr_assert_eq(cgrt_load_npy(p, &data, &rank, dims, &err), 0, "%s", err.msg);
+    cr_assert_eq(rank, 1);
+    cr_assert_eq(dims[0], 2);
+    cr_assert_eq(data[0], -3.0f);
+    cr_assert_eq(data[1], 40000.0f);
+    free(data);
+}
+
 Test(npy, fortran_order_bad_dtype_truncated_bad_magic)
 {
     const char *dir = t_tmpdir();
