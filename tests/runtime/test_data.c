@@ -344,8 +344,19 @@ Test(load_data, idx_directory)
     cr_assert_eq(cgrt_load_data(&m, dir, &tr, &te, &err), 0, "%s", err.msg);
     cr_assert_eq(tr.n, 1);
     cr_assert_eq(te.n, 2);
-    cr_assert_eq(te.x[0], 2.0f); /* the held-out tail starts at image 1 */
-    cr_assert_eq(te.y[1], 1.0f);
+    /* The held-out part is a seeded random sample: every image lands in
+     * exactly one part, with its own label, and the split repeats. */
+    float seen = tr.x[0] + te.x[0] + te.x[4];
+    cr_assert_eq(seen, 0.0f + 2.0f + 4.0f, "first pixels of the 3 images: got sum %g", (double)seen);
+    for (int i = 0; i < te.n; i++) {   /* first pixels 0, 2, 4 carry labels 2, 0, 1 */
+        float p = te.x[i * 4], label = p == 0.0f ? 2.0f : p == 2.0f ? 0.0f : 1.0f;
+        cr_assert_eq(te.y[i], label, "sample %d lost its label", i);
+    }
+    float first = te.x[0];
+    cgrt_dataset_free(&tr);
+    cgrt_dataset_free(&te);
+    cr_assert_eq(cgrt_load_data(&m, dir, &tr, &te, &err), 0, "%s", err.msg);
+    cr_assert_eq(te.x[0], first, "the hold-out must not change between runs");
     cgrt_dataset_free(&tr);
     cgrt_dataset_free(&te);
 }
