@@ -722,7 +722,9 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
                              "IN_DIMS", dims, "LABEL_KIND", sparse ? "CGRT_LABEL_SPARSE" : "CGRT_LABEL_DENSE",
                              "NUM_CLASSES", classes, "LOSS", loss_name(m->opts.loss), "METRIC", metric, "LR", lr,
                              "EPOCHS", epochs, "BATCH", batch, "DATA_PATH", path, "DATA_SCALE", scale,
-                             "TEST_SPLIT", split, NULL};
+                             "TEST_SPLIT", split, "BLAS_INCLUDE", uses_blas ? "#include <cblas.h>\n" : "",
+                             "BLAS_TUNE", uses_blas ? "    cgrt_tune_openblas(argv, openblas_get_corename());\n" : "",
+                             NULL};
         if (text_template(&mt, "main", mkv))
             graph_error(g, (cg_src){0}, -1, "internal: the main template failed to expand");
         snprintf(file, sizeof file, "%s_main.c", p);

@@ -74,6 +74,9 @@ static void act_expr(const node *n, char *out, size_t size) {
     }
 }
 
+/* Dimension axis of node id's shape (a number: not the batch). */
+static int g_dim(emit_ctx *e, int id, int axis) { return e->g->nodes[id].sh.d[axis]; }
+
 /* Lowers MATMUL and DENSE from the kernel templates of the flavour. */
 void lower_matmul(emit_ctx *e, int id) {
     const node *n = &e->g->nodes[id];
@@ -91,7 +94,16 @@ void lower_matmul(emit_ctx *e, int id) {
         snprintf(a_at, sizeof a_at, "X[i * %s + p]", k);
         snprintf(b_at, sizeof b_at, "W[p * %s + j]", nn);
     }
-    const char *kv[] = {"M", m, "N", nn, "K", k, "A_AT", a_at, "B_AT", b_at, "LDA", lda, "LDB", ldb,
+    /* one-sample GEMV: rows of W four at a time, then the rest */
+    char k4[16] = "0", tail[256] = "";
+    if (n->op == OP_DENSE && n->sh.d[0] == CG_BATCH) {
+        int kk = g_dim(e, n->in[0], 1);
+        snprintf(k4, sizeof k4, "%d", kk - kk % 4);
+        if (kk % 4)
+            snprintf(tail, sizeof tail, "        for (int p = %d; p < %d; p++)\n            for (int j = 0; j < %s; j++)\n"
+                     "                Y[j] += X[p] * W[p * %s + j];\n", kk - kk % 4, kk, nn, nn);
+    }
+    const char *kv[] = {"K4", k4, "GEMV_TAIL", tail, "M", m, "N", nn, "K", k, "A_AT", a_at, "B_AT", b_at, "LDA", lda, "LDB", ldb,
                         "TA", n->ta ? "CblasTrans" : "CblasNoTrans", "TB", n->tb ? "CblasTrans" : "CblasNoTrans",
                         "GEMV_T", n->tb ? "CblasNoTrans" : "CblasTrans", "GEMV_ROWS", n->tb ? nn : k,
                         "GEMV_COLS", n->tb ? k : nn, "ACT", act, "ACT_NAME", act_names[n->act], NULL};

@@ -134,6 +134,13 @@ int cgrt_load_checkpoint(const cgrt_model *m, float *params, const char *path, c
 
 /* ---- Command line -------------------------------------------------------- */
 
+/* Called first by binaries that link OpenBLAS, with openblas_get_corename():
+ * on a CPU with AVX-512 that OpenBLAS took for "Haswell" or "Zen" (Debian
+ * 12's 0.3.21 on AMD Zen 4/5), runs the program again with
+ * OPENBLAS_CORETYPE=SkylakeX so that OpenBLAS uses its AVX-512 kernels.
+ * Does nothing when OPENBLAS_CORETYPE or CGRAD_NO_BLAS_TUNE is set. */
+void cgrt_tune_openblas(char **argv, const char *corename);
+
 /* Runs the training binary's command line; returns the process exit status. */
 int cgrt_main(int argc, char **argv, const cgrt_model *m);
 
