@@ -604,9 +604,9 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
             uses_blas = uses_blas || (flavour == CG_HOST && (op == OP_MATMUL || op == OP_DENSE));
         }
     const char *ckv[] = {"NAME", p, "VERSION", CG_VERSION, "SOURCE", source,
-                         "FLAVOUR", flavour == CG_HOST ? "host (OpenBLAS GEMM, fused epilogues)"
+                         "FLAVOUR", flavour == CG_HOST ? "host (GEMM shim over OpenBLAS, fused epilogues)"
                                                        : "portable (plain loops: no heap, no stdio, no BLAS)",
-                         "INCLUDES", uses_blas ? "#include <cblas.h>\n" : "", NULL};
+                         "INCLUDES", uses_blas ? "#include <cgrad_gemm.h>\n" : "", NULL};
     rc |= text_template(&c, "source_head", ckv);
     /* parameter table */
     text_printf(&c, "\nconst %s_param_info %s_params_info[%s_NUM_PARAMS] = {\n", p, p, pu);

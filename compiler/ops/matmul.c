@@ -74,9 +74,6 @@ static void act_expr(const node *n, char *out, size_t size) {
     }
 }
 
-/* Dimension axis of node id's shape (a number: not the batch). */
-static int g_dim(emit_ctx *e, int id, int axis) { return e->g->nodes[id].sh.d[axis]; }
-
 /* Lowers MATMUL and DENSE from the kernel templates of the flavour. */
 void lower_matmul(emit_ctx *e, int id) {
     const node *n = &e->g->nodes[id];
@@ -94,24 +91,11 @@ void lower_matmul(emit_ctx *e, int id) {
         snprintf(a_at, sizeof a_at, "X[i * %s + p]", k);
         snprintf(b_at, sizeof b_at, "W[p * %s + j]", nn);
     }
-    /* one-sample GEMV: rows of W four at a time, then the rest */
-    char k4[16] = "0", tail[256] = "";
-    if (n->op == OP_DENSE && n->sh.d[0] == CG_BATCH) {
-        int kk = g_dim(e, n->in[0], 1);
-        snprintf(k4, sizeof k4, "%d", kk - kk % 4);
-        if (kk % 4)
-            snprintf(tail, sizeof tail, "        for (int p = %d; p < %d; p++)\n            for (int j = 0; j < %s; j++)\n"
-                     "                Y[j] += X[p] * W[p * %s + j];\n", kk - kk % 4, kk, nn, nn);
-    }
-    const char *kv[] = {"K4", k4, "GEMV_TAIL", tail, "M", m, "N", nn, "K", k, "A_AT", a_at, "B_AT", b_at, "LDA", lda, "LDB", ldb,
-                        "TA", n->ta ? "CblasTrans" : "CblasNoTrans", "TB", n->tb ? "CblasTrans" : "CblasNoTrans",
-                        "GEMV_T", n->tb ? "CblasNoTrans" : "CblasTrans", "GEMV_ROWS", n->tb ? nn : k,
-                        "GEMV_COLS", n->tb ? k : nn, "ACT", act, "ACT_NAME", act_names[n->act], NULL};
+    const char *kv[] = {"TA_FLAG", n->ta ? "1" : "0", "TB_FLAG", n->tb ? "1" : "0", "M", m, "N", nn, "K", k, "A_AT", a_at, "B_AT", b_at, "LDA", lda, "LDB", ldb,
+                        "ACT", act, "ACT_NAME", act_names[n->act], NULL};
     const char *tmpl;
     if (n->op == OP_DENSE)
         tmpl = host ? (strcmp(m, "n") == 0 ? "kernels/dense_host_gemv" : "kernels/dense_host") : "kernels/dense_portable";
-    else if (host && !n->ta && strcmp(m, "n") == 0)
-        tmpl = "kernels/matmul_host_gemv";
     else
         tmpl = host ? "kernels/matmul_host" : "kernels/matmul_portable";
     if (text_template(e->t, tmpl, kv))

@@ -103,17 +103,19 @@ int main(int argc, char **argv) {
     snprintf(main_c, sizeof main_c, "%s/%s_main.c", dir, name);
     int host = !strcmp(flavour, "host");
     if (!is_file(main_c)) {
-        snprintf(cmd, sizeof cmd, "%s " WARN_FLAGS " -O2 -c '%s/%s.c' -o '%s/%s.o'", cc, dir, name, dir, name);
+        snprintf(cmd, sizeof cmd, "%s " WARN_FLAGS " -O2 -I'%s' -c '%s/%s.c' -o '%s/%s.o'", cc, CGRAD_RT_INCLUDE_DIR, dir,
+                 name, dir, name);
         if (sh(cmd, verbose))
             return 1;
         printf("%s/%s.h, %s/%s.c and %s/%s.o (no training binary: the model has no compile step)\n", dir, name, dir,
                name, dir, name);
         return 0;
     }
+    /* host: the GEMM shim and OpenBLAS; portable: nothing but libm */
     snprintf(cmd, sizeof cmd,
              "%s " WARN_FLAGS " -O3 %s -I'%s' -I'%s' '%s/%s.c' '%s' '%s' %s -lz -lm -o '%s/%s'", cc,
-             host ? "-march=native -fno-math-errno" : "", CGRAD_RT_INCLUDE_DIR, BLAS_INCLUDE_DIR, dir, name, main_c, CGRAD_RT_LIB,
-             "-L'" BLAS_LIB_DIR "' -lopenblas", dir, name);
+             host ? "-march=native -fno-math-errno" : "", CGRAD_RT_INCLUDE_DIR, BLAS_INCLUDE_DIR, dir, name, main_c,
+             CGRAD_RT_LIB, host ? "'" CGRAD_GEMM_LIB "' -L'" BLAS_LIB_DIR "' -lopenblas -lpthread" : "", dir, name);
     if (sh(cmd, verbose)) {
         fprintf(stderr, "cgrad: the emitted code of %s does not compile\n", name);
         return 1;

@@ -1,0 +1,182 @@
+/* gemm.c: the GEMM shim of host-flavour code (see cgrad_gemm.h).
+ *
+ * A pool of T - 1 worker threads waits for jobs; the caller runs part 0 of a
+ * job itself and the workers parts 1..T-1. Workers spin for a while after a
+ * job (the next GEMM of a training step comes within microseconds), then
+ * sleep on a condition variable. */
+#include "cgrad_gemm.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define MAX_THREADS 8
+#define SPIN_LIMIT (1 << 18)          /* polls before a worker sleeps */
+#define MIN_PARALLEL_MACS (1L << 17)  /* smaller products run on the caller alone */
+
+/* One product, described once and run in parts. */
+typedef struct job {
+    int ta, tb, m, n, k, lda, ldb, ldc;
+    const float *a, *b;
+    float *c;
+    float beta;
+    int split_rows;            /* 1: parts are blocks of rows of C, 0: of columns */
+    int gemv;                  /* 1: cgrt_sgemv_rows */
+} job;
+
+static struct {
+    int threads;               /* 0: not started */
+    pthread_t workers[MAX_THREADS];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned gen;              /* job generation, bumped per job */
+    int done;                  /* parts finished by workers */
+    int sleepers;
+    job j;
+} pool = {0, {0}, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, {0}};
+
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+/* Lets the other hyperthread run while spinning. */
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* [lo, hi) of part p of `count` in `parts`, in multiples of `align`. */
+static void part_range(int count, int parts, int p, int align, int *lo, int *hi)
+{
+    int blocks = (count + align - 1) / align;
+    *lo = (int)((long)blocks * p / parts) * align;
+    *hi = (int)((long)blocks * (p + 1) / parts) * align;
+    if (*hi > count)
+        *hi = count;
+    if (*lo > count)
+        *lo = count;
+}
+
+/* Runs part p of job j. */
+static void run_part(const job *j, int p, int parts)
+{
+    int lo, hi;
+    if (j->gemv) {   /* y[lo:hi] += sum_r x[r] w[r][lo:hi], four rows of w at a time */
+        part_range(j->n, parts, p, 16, &lo, &hi);
+        float *y = j->c;
+        const float *x = j->a;
+        long n = j->n;
+        int r = 0;
+        for (; r + 4 <= j->k; r += 4) {
+            const float *w0 = j->b + r * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
+            for (int c = lo; c < hi; c++)
+                y[c] += x[r] * w0[c] + x[r + 1] * w1[c] + x[r + 2] * w2[c] + x[r + 3] * w3[c];
+        }
+        for (; r < j->k; r++)
+            for (int c = lo; c < hi; c++)
+                y[c] += x[r] * j->b[r * n + c];
+        return;
+    }
+    enum CBLAS_TRANSPOSE ta = j->ta ? CblasTrans : CblasNoTrans, tb = j->tb ? CblasTrans : CblasNoTrans;
+    if (j->split_rows) {   /* rows lo..hi of C need rows lo..hi of op(A) */
+        part_range(j->m, parts, p, 4, &lo, &hi);
+        if (hi > lo)
+            cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, j->n, j->k, 1.0f, j->a + (j->ta ? lo : (long)lo * j->lda),
+                        j->lda, j->b, j->ldb, j->beta, j->c + (long)lo * j->ldc, j->ldc);
+    } else {               /* columns lo..hi of C need columns lo..hi of op(B) */
+        part_range(j->n, parts, p, 16, &lo, &hi);
+        if (hi > lo)
+            cblas_sgemm(CblasRowMajor, ta, tb, j->m, hi - lo, j->k, 1.0f, j->a, j->lda,
+                        j->b + (j->tb ? (long)lo * j->ldb : lo), j->ldb, j->beta, j->c + lo, j->ldc);
+    }
+}
+
+/* A worker: waits for a new generation, runs its part, counts it done. */
+static void *worker(void *arg)
+{
+    int p = (int)(long)arg;
+    unsigned seen = 0;
+    for (;;) {
+        unsigned g;
+        int spins = 0;
+        while ((g = __atomic_load_n(&pool.gen, __ATOMIC_ACQUIRE)) == seen) {
+            if (++spins < SPIN_LIMIT) {
+                cpu_relax();
+                continue;
+            }
+            pthread_mutex_lock(&pool.mu);
+            pool.sleepers++;
+            while (__atomic_load_n(&pool.gen, __ATOMIC_ACQUIRE) == seen)
+                pthread_cond_wait(&pool.cv, &pool.mu);
+            pool.sleepers--;
+            pthread_mutex_unlock(&pool.mu);
+        }
+        seen = g;
+        run_part(&pool.j, p, pool.threads);
+        __atomic_add_fetch(&pool.done, 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+/* Starts the workers once; OpenBLAS itself then runs single-threaded. */
+static void pool_start(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *env = getenv("CGRAD_THREADS");
+    int t = env ? atoi(env) : (int)(cpus > 0 ? cpus : 1);
+    if (t < 1)
+        t = 1;
+    if (t > MAX_THREADS)
+        t = MAX_THREADS;
+    openblas_set_num_threads(1);
+    pool.threads = 1;
+    for (int p = 1; p < t; p++) {
+        if (pthread_create(&pool.workers[p], NULL, worker, (void *)(long)p))
+            break;
+        pthread_detach(pool.workers[p]);
+        pool.threads = p + 1;
+    }
+}
+
+/* Runs job j on every thread of the pool and returns when all parts are done. */
+static void pool_run(const job *j)
+{
+    pthread_once(&pool_once, pool_start);
+    if (pool.threads == 1) {
+        run_part(j, 0, 1);
+        return;
+    }
+    pool.j = *j;
+    __atomic_store_n(&pool.done, 0, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&pool.mu);
+    __atomic_add_fetch(&pool.gen, 1, __ATOMIC_RELEASE);
+    if (pool.sleepers)
+        pthread_cond_broadcast(&pool.cv);
+    pthread_mutex_unlock(&pool.mu);
+    run_part(j, 0, pool.threads);
+    while (__atomic_load_n(&pool.done, __ATOMIC_ACQUIRE) < pool.threads - 1)
+        cpu_relax();
+}
+
+void cgrt_sgemm(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta,
+                float *c, int ldc)
+{
+    job j = {ta, tb, m, n, k, lda, ldb, ldc, a, b, c, beta, m > n, 0};
+    if ((long)m * n * k < MIN_PARALLEL_MACS) {
+        pthread_once(&pool_once, pool_start);
+        run_part(&j, 0, 1);
+        return;
+    }
+    pool_run(&j);
+}
+
+void cgrt_sgemv_rows(int k, int n, const float *x, const float *w, float *y)
+{
+    job j = {0, 0, 1, n, k, 0, 0, 0, x, w, y, 1.0f, 0, 1};
+    if ((long)n * k < MIN_PARALLEL_MACS) {
+        run_part(&j, 0, 1);
+        return;
+    }
+    pool_run(&j);
+}

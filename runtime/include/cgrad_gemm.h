@@ -1,0 +1,20 @@
+/* cgrad_gemm.h: the GEMM shim that host-flavour code calls (libcgrad_gemm).
+ *
+ * cgrt_sgemm computes C = op(A) op(B) + beta C for row-major matrices, as
+ * cblas_sgemm does with alpha = 1, and splits large products into column
+ * (or row) blocks run at once on a small pool of threads, each calling
+ * single-threaded OpenBLAS. On the sizes of a training step (batch 64,
+ * a few hundred units) this uses two cores where OpenBLAS's own threading
+ * does not pay off. CGRAD_THREADS sets the number of threads (default: the
+ * online CPUs, at most 8); 1 turns the pool off. */
+#ifndef CGRAD_GEMM_H
+#define CGRAD_GEMM_H
+
+void cgrt_sgemm(int transpose_a, int transpose_b, int m, int n, int k, const float *a, int lda, const float *b,
+                int ldb, float beta, float *c, int ldc);
+
+/* y[n] = x[k] . W[k][n] + y for one row x, W row-major (k, n): the one-sample
+ * Dense product, split by columns across the pool. */
+void cgrt_sgemv_rows(int k, int n, const float *x, const float *w, float *y);
+
+#endif
