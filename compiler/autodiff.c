@@ -15,6 +15,7 @@ static int apply_rule(cg_graph *g, int id, int dy, int dx[3]) {
     case CAT_MOVE: return grad_movement(g, id, dy, dx);
     case CAT_CONTRACT: return grad_matmul(g, id, dy, dx);
     case CAT_FUSED: return grad_softmax(g, id, dy, dx);
+    case CAT_CONV: return grad_conv(g, id, dy, dx);
     case CAT_LEAF: return 0;
     }
     return -1;
@@ -24,8 +25,8 @@ static int apply_rule(cg_graph *g, int id, int dy, int dx[3]) {
  * kernels read it as an array (matmul, transpose, softmax): a fill node. */
 static int materialize(cg_graph *g, int id, int dy) {
     op_kind op = g->nodes[id].op;
-    bool array_reader = op_table[op].cat == CAT_CONTRACT || op == OP_TRANSPOSE || op == OP_SOFTMAX ||
-                        op == OP_LOG_SOFTMAX;
+    bool array_reader = op_table[op].cat == CAT_CONTRACT || op_table[op].cat == CAT_CONV || op == OP_TRANSPOSE ||
+                        op == OP_SOFTMAX || op == OP_LOG_SOFTMAX;
     if (!array_reader || g->nodes[dy].op != OP_CONST)
         return dy;
     node fill = {.op = OP_BROADCAST, .nin = 1, .in = {dy}, .sh = g->nodes[id].sh, .src = g->nodes[id].src};

@@ -58,6 +58,7 @@ typedef enum op_category {
     CAT_REDUCE,        /* sum, mean, max over axes */
     CAT_MOVE,          /* reshape, transpose, broadcast */
     CAT_CONTRACT,      /* matmul */
+    CAT_CONV,          /* convolution and pooling windows */
     CAT_FUSED,         /* ops with a written gradient rule */
 } op_category;
 
@@ -76,6 +77,14 @@ typedef struct shape {
     int d[CG_MAX_RANK];    /* d[0] == CG_BATCH: the run-time batch n */
 } shape;
 
+/* Window attributes of convolutions and pooling (NHWC). */
+typedef struct spatial {
+    int win[2];            /* kernel or pooling window: height, width */
+    int stride[2];
+    int dil[2];            /* dilation */
+    int pad[4];            /* zero padding: top, left, bottom, right */
+} spatial;
+
 typedef struct node {
     op_kind op;
     int nin;
@@ -88,7 +97,9 @@ typedef struct node {
     bool sparse;           /* xent, argmax_eq: labels are class indices */
     bool per_n;            /* CONST: the value is alpha / n */
     cg_activation act;     /* DENSE epilogue, ACT_BWD */
-    float alpha;           /* CONST value, leaky relu slope */
+    float alpha;           /* CONST value, leaky relu slope, dropout rate */
+    spatial sp;            /* convolution and pooling windows */
+    int uid;               /* keeps otherwise identical random nodes apart (dropout masks) */
     /* identity */
     const char *name;      /* C identifier of its buffer: "dense_1_out", "d_dense_1_kernel" */
     int layer;             /* index into graph.layers, -1 outside layers */
@@ -134,6 +145,7 @@ typedef struct entry {
     int *sched;            /* nodes computed, in order (plan pass) */
     int nsched;
     long *offset;          /* arena offset in floats per node id, -1: not in the arena */
+    long *scratch;         /* arena offset of node id's kernel scratch (im2col), -1: none */
     size_t arena_floats;
 } entry;
 
@@ -158,6 +170,7 @@ struct cg_graph {
     bool compiled;
     size_t param_floats, opt_floats;
     cg_model *model;       /* the model built on this graph, if any */
+    cg_flavour flavour;    /* of the code being planned and emitted */
     bool failed;
     char err[512];
 };
@@ -211,6 +224,7 @@ int grad_reduce(cg_graph *g, int id, int dy, int dx[3]);
 int grad_movement(cg_graph *g, int id, int dy, int dx[3]);
 int grad_matmul(cg_graph *g, int id, int dy, int dx[3]);
 int grad_softmax(cg_graph *g, int id, int dy, int dx[3]);
+int grad_conv(cg_graph *g, int id, int dy, int dx[3]);
 /* Sums g back to the shape `to` where it was broadcast. */
 int grad_unbroadcast(cg_graph *g, int grad, const shape *to);
 
@@ -223,6 +237,15 @@ void lower_reduce(emit_ctx *e, int id);
 void lower_movement(emit_ctx *e, int id);
 void lower_matmul(emit_ctx *e, int id);
 void lower_softmax(emit_ctx *e, int id);
+void lower_conv(emit_ctx *e, int id);
+/* Floats of scratch memory node id's kernel needs at the maximum batch (im2col). */
+long conv_scratch(cg_graph *g, int id);
+
+/* Window arithmetic: output size and padding of one spatial axis. */
+int conv_out_size(int in, int win, int stride, int dil, bool same, int *pad_lo, int *pad_hi);
+int op_conv2d(cg_graph *g, cg_src src, int x, int k, const spatial *sp, bool depthwise);
+int op_pool(cg_graph *g, cg_src src, op_kind op, int x, const spatial *sp);
+int op_pad(cg_graph *g, cg_src src, int x, const int pad[4]);
 
 /* ---- autodiff.c ----------------------------------------------------------------- */
 

@@ -234,13 +234,14 @@ static void emit_kernel(emit_ctx *e, int id) {
         text_printf(e->t, "%sconst float *restrict %s", first ? "" : ", ", an);
         first = false;
     }
-    text_printf(e->t, "%sfloat *restrict Y)\n{\n", first ? "" : ", ");
+    text_printf(e->t, "%sfloat *restrict Y%s)\n{\n", first ? "" : ", ", conv_scratch(g, id) > 0 ? ", float *restrict cols" : "");
     switch (op_table[n->op].cat) {
     case CAT_ELEMWISE: lower_elementwise(e, id); break;
     case CAT_REDUCE: lower_reduce(e, id); break;
     case CAT_MOVE: lower_movement(e, id); break;
     case CAT_CONTRACT: lower_matmul(e, id); break;
     case CAT_FUSED: if (n->op == OP_DENSE) lower_matmul(e, id); else lower_softmax(e, id); break;
+    case CAT_CONV: lower_conv(e, id); break;
     case CAT_LEAF: break;
     }
     text_puts(e->t, "}\n\n");
@@ -294,6 +295,9 @@ static void emit_buffers(emit_ctx *ec, const entry *e) {
         if (e->offset[id] >= 0 && n->op != OP_RESHAPE)
             text_printf(ec->t, "    float *%s = s->arena + %ld; /* %s */\n", n->name, e->offset[id],
                         shape_str(&n->sh, sb, sizeof sb));
+        if (e->scratch[id] >= 0)
+            text_printf(ec->t, "    float *%s_cols = s->arena + %ld; /* im2col scratch of %s, %ld floats */\n", n->name,
+                        e->scratch[id], n->name, conv_scratch(g, id));
     }
 }
 
@@ -325,7 +329,10 @@ static void emit_calls(emit_ctx *ec, const entry *e) {
             text_printf(ec->t, "%s%s", first ? "" : ", ", storage(ec, e, n->in[i], sb, sizeof sb));
             first = false;
         }
-        text_printf(ec->t, "%s%s); /* %s */\n", first ? "" : ", ", storage(ec, e, id, sb, sizeof sb), what);
+        text_printf(ec->t, "%s%s", first ? "" : ", ", storage(ec, e, id, sb, sizeof sb));
+        if (e->scratch[id] >= 0)
+            text_printf(ec->t, ", %s_cols", n->name);
+        text_printf(ec->t, "); /* %s */\n", what);
     }
 }
 
@@ -520,6 +527,9 @@ static void comment_lines(text *t, const char *s) {
 }
 
 int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
+    if (g->compiled && g->flavour != flavour)
+        return graph_error(g, (cg_src){0}, -1, "%s: planned for one flavour, emitted in another", g->name);
+    g->flavour = flavour;
     if (compile_graph(g, NULL, NULL))
         return -1;
     const char *p = g->name;
@@ -601,7 +611,8 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     for (int k = 0; k < g->nentries; k++)
         for (int j = 0; j < g->entries[k].nsched; j++) {
             op_kind op = g->nodes[g->entries[k].sched[j]].op;
-            uses_blas = uses_blas || (flavour == CG_HOST && (op == OP_MATMUL || op == OP_DENSE));
+            uses_blas = uses_blas || (flavour == CG_HOST && (op == OP_MATMUL || op == OP_DENSE || op == OP_CONV2D ||
+                                                             op == OP_CONV2D_BWD_INPUT || op == OP_CONV2D_BWD_FILTER));
         }
     const char *ckv[] = {"NAME", p, "VERSION", CG_VERSION, "SOURCE", source,
                          "FLAVOUR", flavour == CG_HOST ? "host (GEMM shim over OpenBLAS, fused epilogues)"

@@ -31,6 +31,7 @@ void cg_graph_free(cg_graph *g) {
     for (int i = 0; i < g->nentries; i++) {
         free(g->entries[i].sched);
         free(g->entries[i].offset);
+        free(g->entries[i].scratch);
     }
     free(g->nodes);
     free(g->htab);
@@ -77,6 +78,9 @@ static unsigned node_hash(const node *n) {
     MIX(n->axes);
     MIX(n->keepdims | n->ta << 1 | n->tb << 2 | n->sparse << 3 | n->per_n << 4);
     MIX(n->act);
+    MIX(n->uid);
+    for (size_t i = 0; i < sizeof n->sp / sizeof(int); i++)
+        MIX(((const int *)&n->sp)[i]);
     unsigned bits;
     memcpy(&bits, &n->alpha, sizeof bits);
     MIX(bits);
@@ -90,7 +94,7 @@ static unsigned node_hash(const node *n) {
 static bool node_same(const node *a, const node *b) {
     if (a->op != b->op || a->nin != b->nin || a->axes != b->axes || a->keepdims != b->keepdims || a->ta != b->ta ||
         a->tb != b->tb || a->sparse != b->sparse || a->per_n != b->per_n || a->act != b->act ||
-        a->alpha != b->alpha || !shape_equal(&a->sh, &b->sh))
+        a->alpha != b->alpha || !shape_equal(&a->sh, &b->sh) || a->uid != b->uid || memcmp(&a->sp, &b->sp, sizeof a->sp))
         return false;
     for (int i = 0; i < a->nin; i++)
         if (a->in[i] != b->in[i])

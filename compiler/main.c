@@ -37,6 +37,8 @@ static int run(cg_graph *g, int argc, char **argv) {
             summary = true;
         else if (!strcmp(a, "--dump-after") && i + 1 < argc)
             dump_after = argv[++i];
+        else if (!strncmp(a, "--dump-after=", 13))
+            dump_after = a + 13;
         else if (!strcmp(a, "--name-file") && i + 1 < argc)
             name_file = argv[++i];
         else
@@ -47,6 +49,7 @@ static int run(cg_graph *g, int argc, char **argv) {
         return 1;
     }
     text dump = {0};
+    g->flavour = flavour;
     if (compile_graph(g, dump_after, &dump)) {
         fprintf(stderr, "%s\n", g->err);
         text_free(&dump);

@@ -189,10 +189,15 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
         return graph_error(g, src, -1, "%s: compiled twice", m->name);
     if (!g->nlayers)
         return graph_error(g, src, -1, "%s: the model has no layers", m->name);
-    if (o.optimizer.lr <= 0.0f && o.optimizer.kind == CG_SGD && o.optimizer.momentum == 0.0f)
+    if (o.optimizer.lr == 0.0f && o.optimizer.kind == CG_SGD && o.optimizer.momentum == 0.0f)
         o.optimizer = cg_sgd(0.01f, 0.0f, false);    /* Keras' default SGD */
     if (o.optimizer.lr <= 0.0f)
         return graph_error(g, src, -1, "%s: the learning rate must be positive, got %g", m->name, (double)o.optimizer.lr);
+    if (o.optimizer.momentum < 0.0f || o.optimizer.momentum >= 1.0f)
+        return graph_error(g, src, -1, "%s: momentum must lie in [0, 1), got %g", m->name, (double)o.optimizer.momentum);
+    if (o.optimizer.kind == CG_ADAM && (o.optimizer.beta_1 < 0.0f || o.optimizer.beta_1 >= 1.0f ||
+                                         o.optimizer.beta_2 < 0.0f || o.optimizer.beta_2 >= 1.0f))
+        return graph_error(g, src, -1, "%s: Adam's beta_1 and beta_2 must lie in [0, 1)", m->name);
     if (o.batch_size <= 0)
         o.batch_size = 32;
     if (o.max_batch <= 0)

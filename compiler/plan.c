@@ -34,6 +34,7 @@ static bool in_arena(cg_graph *g, const entry *e, int id) {
 
 typedef struct buf {
     int id;
+    long *dst;        /* where its offset goes */
     long size;        /* floats, rounded up to PLAN_ALIGN */
     int first, last;  /* schedule positions where it is written and last read */
 } buf;
@@ -43,19 +44,23 @@ static int buf_cmp(const void *a, const void *b) {
     const buf *x = a, *y = b;
     if (x->size != y->size)
         return x->size > y->size ? -1 : 1;
-    return x->id - y->id;
+    if (x->id != y->id)
+        return x->id - y->id;
+    return x->first != y->first ? x->first - y->first : (x->last > y->last) - (x->last < y->last);
 }
 
 int plan_entry(cg_graph *g, entry *e) {
     int nn = g->nnodes;
     bool *live = calloc((size_t)nn, sizeof(bool));
     int *pos = malloc(sizeof(int) * (size_t)nn), *last = malloc(sizeof(int) * (size_t)nn);
-    buf *bufs = malloc(sizeof(buf) * (size_t)nn);
+    buf *bufs = malloc(sizeof(buf) * (size_t)nn * 2);
     free(e->sched);
     free(e->offset);
+    free(e->scratch);
     e->sched = malloc(sizeof(int) * (size_t)nn);
     e->offset = malloc(sizeof(long) * (size_t)nn);
-    if (!live || !pos || !last || !bufs || !e->sched || !e->offset) {
+    e->scratch = malloc(sizeof(long) * (size_t)nn);
+    if (!live || !pos || !last || !bufs || !e->sched || !e->offset || !e->scratch) {
         free(live), free(pos), free(last), free(bufs);
         return graph_error(g, (cg_src){0}, -1, "out of memory");
     }
@@ -75,6 +80,7 @@ int plan_entry(cg_graph *g, entry *e) {
         pos[id] = -1;
         last[id] = -1;
         e->offset[id] = -1;
+        e->scratch[id] = -1;
         if (live[id]) {
             pos[id] = e->nsched;
             e->sched[e->nsched++] = id;
@@ -98,7 +104,10 @@ int plan_entry(cg_graph *g, entry *e) {
             continue;
         long size = shape_size(&g->nodes[id].sh, g->max_batch);
         size = (size + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
-        bufs[nb++] = (buf){id, size, k, last[id] < k ? k : last[id]};
+        bufs[nb++] = (buf){id, &e->offset[id], size, k, last[id] < k ? k : last[id]};
+        long scratch = conv_scratch(g, id);   /* a kernel's own working memory, live while it runs */
+        if (scratch > 0)
+            bufs[nb++] = (buf){id, &e->scratch[id], (scratch + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN, k, k};
     }
     qsort(bufs, (size_t)nb, sizeof(buf), buf_cmp);
     /* First fit among the already placed buffers that overlap in time. */
@@ -109,21 +118,21 @@ int plan_entry(cg_graph *g, entry *e) {
             moved = false;
             for (int j = 0; j < i; j++) {
                 bool overlap_time = bufs[j].first <= bufs[i].last && bufs[i].first <= bufs[j].last;
-                long o = e->offset[bufs[j].id];
+                long o = *bufs[j].dst;
                 if (overlap_time && off < o + bufs[j].size && o < off + bufs[i].size) {
                     off = o + bufs[j].size;
                     moved = true;
                 }
             }
         }
-        e->offset[bufs[i].id] = off;
+        *bufs[i].dst = off;
         if ((size_t)(off + bufs[i].size) > e->arena_floats)
             e->arena_floats = (size_t)(off + bufs[i].size);
     }
     /* Check: no two buffers live at the same time share a float. */
     for (int i = 0; i < nb; i++)
         for (int j = i + 1; j < nb; j++) {
-            long oi = e->offset[bufs[i].id], oj = e->offset[bufs[j].id];
+            long oi = *bufs[i].dst, oj = *bufs[j].dst;
             if (bufs[j].first <= bufs[i].last && bufs[i].first <= bufs[j].last && oi < oj + bufs[j].size &&
                 oj < oi + bufs[i].size)
                 graph_error(g, (cg_src){0}, -1, "internal: planner overlapped %s and %s",

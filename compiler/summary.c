@@ -24,6 +24,21 @@ long node_flops(cg_graph *g, int id) {
             k = a->d[0] == CG_BATCH ? 1 : a->d[0];
         return 2 * out * k;
     }
+    case CAT_CONV: {   /* multiply-adds count twice; the backward ops cost what the forward did */
+        long win = (long)n->sp.win[0] * n->sp.win[1];
+        long dy = shape_size(&g->nodes[n->in[n->op == OP_CONV2D_BWD_FILTER || n->op == OP_DEPTHWISE_BWD_FILTER ||
+                                                n->op == OP_MAX_POOL_BWD ? 1 : 0]].sh, 1);
+        switch (n->op) {
+        case OP_CONV2D: return 2 * out * win * g->nodes[n->in[0]].sh.d[3];
+        case OP_CONV2D_BWD_INPUT: return 2 * dy * win * n->sh.d[3];
+        case OP_CONV2D_BWD_FILTER: return 2 * dy * win * g->nodes[n->in[0]].sh.d[3];
+        case OP_DEPTHWISE_CONV2D: return 2 * out * win;
+        case OP_DEPTHWISE_BWD_INPUT: case OP_DEPTHWISE_BWD_FILTER: return 2 * dy * win;
+        case OP_MAX_POOL: case OP_AVG_POOL: return out * win;
+        case OP_MAX_POOL_BWD: case OP_AVG_POOL_BWD: return dy * win;
+        default: return 0;   /* padding moves data */
+        }
+    }
     case CAT_FUSED:
         if (n->op == OP_DENSE)
             return 2 * out * g->nodes[n->in[0]].sh.d[1] + 2 * out;

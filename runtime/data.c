@@ -61,8 +61,15 @@ static long long gz_read_all(gzFile f, const char *path, void *buf, size_t n, cg
                 rt_fail(err, "%s: corrupt gzip data (%s)", path, msg);
             return -1;
         }
-        if (got == 0)
+        if (got == 0) {
+            int code;
+            gzerror(f, &code);
+            if (code == Z_BUF_ERROR) {   /* zlib's "unexpected end of file": the stream was cut short */
+                rt_fail(err, "%s: truncated gzip data (the stream ends early)", path);
+                return -1;
+            }
             break;
+        }
         done += (size_t)got;
     }
     return (long long)done;

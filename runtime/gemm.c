@@ -12,8 +12,9 @@
 #include <unistd.h>
 
 #define MAX_THREADS 8
-#define SPIN_LIMIT (1 << 18)          /* polls before a worker sleeps */
-#define MIN_PARALLEL_MACS (1L << 17)  /* smaller products run on the caller alone */
+#define SPIN_LIMIT (1 << 14)          /* polls (about 0.3 ms) before a worker sleeps */
+#define MIN_PARALLEL_MACS (1L << 20)  /* smaller products (under ~10 us) run on the caller alone */
+#define MIN_PARALLEL_GEMV (1L << 16)  /* a GEMV splits from 256 KB of weights: it is memory-bound */
 
 /* One product, described once and run in parts. */
 typedef struct job {
@@ -174,7 +175,7 @@ void cgrt_sgemm(int ta, int tb, int m, int n, int k, const float *a, int lda, co
 void cgrt_sgemv_rows(int k, int n, const float *x, const float *w, float *y)
 {
     job j = {0, 0, 1, n, k, 0, 0, 0, x, w, y, 1.0f, 0, 1};
-    if ((long)n * k < MIN_PARALLEL_MACS) {
+    if ((long)n * k < MIN_PARALLEL_GEMV) {
         run_part(&j, 0, 1);
         return;
     }

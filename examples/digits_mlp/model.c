@@ -2,6 +2,10 @@
  * The last 20% of the file is held out as the test set. */
 #include <cgrad.h>
 
+#ifndef CGRAD_DATA_DIR   /* meson passes the absolute path; `cgrad build` run from the source root finds it here */
+#define CGRAD_DATA_DIR "examples/data"
+#endif
+
 int main(int argc, char **argv)
 {
     cg_model *model = cg_sequential("digits_mlp", CG_SHAPE(64));

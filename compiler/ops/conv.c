@@ -1,0 +1,244 @@
+/* ops/conv.c: 2-D convolution (regular and depthwise), max and average
+ * pooling, and zero padding, channels last: X (n, H, W, C), kernels
+ * (KH, KW, C, F) as Keras stores them. Each has its shape rule, its gradient
+ * rule (the backward ops below) and its lowering: plain loops in the
+ * portable flavour; im2col and the GEMM shim in the host flavour. */
+#include "../cgrad_int.h"
+
+#include <string.h>
+
+/* Output size of one spatial axis, and its padding ("same": the output has
+ * ceil(in / stride) positions, extra padding at the end, as TensorFlow). */
+int conv_out_size(int in, int win, int stride, int dil, bool same, int *pad_lo, int *pad_hi) {
+    int span = (win - 1) * dil + 1;
+    if (!same) {
+        *pad_lo = *pad_hi = 0;
+        return in < span ? 0 : (in - span) / stride + 1;
+    }
+    int out = (in + stride - 1) / stride;
+    int total = (out - 1) * stride + span - in;
+    if (total < 0)
+        total = 0;
+    *pad_lo = total / 2;
+    *pad_hi = total - total / 2;
+    return out;
+}
+
+/* Output height and width of a window op on input shape x. */
+static void window_out(const shape *x, const spatial *sp, int *oh, int *ow) {
+    int span_h = (sp->win[0] - 1) * sp->dil[0] + 1, span_w = (sp->win[1] - 1) * sp->dil[1] + 1;
+    *oh = (x->d[1] + sp->pad[0] + sp->pad[2] - span_h) / sp->stride[0] + 1;
+    *ow = (x->d[2] + sp->pad[1] + sp->pad[3] - span_w) / sp->stride[1] + 1;
+}
+
+/* Checks the window attributes against input x; 0 or an error. */
+static int check_window(cg_graph *g, cg_src src, const char *what, const shape *x, const spatial *sp) {
+    char sb[64];
+    if (x->rank != 4)
+        return graph_error(g, src, g->cur_layer, "%s needs an input of shape (n, height, width, channels), got %s",
+                           what, shape_str(x, sb, sizeof sb));
+    for (int i = 0; i < 2; i++) {
+        if (sp->win[i] < 1)
+            return graph_error(g, src, g->cur_layer, "%s: window size %d, must be 1 or more", what, sp->win[i]);
+        if (sp->stride[i] < 1)
+            return graph_error(g, src, g->cur_layer, "%s: stride %d, must be 1 or more", what, sp->stride[i]);
+        if (sp->dil[i] < 1)
+            return graph_error(g, src, g->cur_layer, "%s: dilation %d, must be 1 or more", what, sp->dil[i]);
+    }
+    int oh, ow;
+    window_out(x, sp, &oh, &ow);
+    int span_h = (sp->win[0] - 1) * sp->dil[0] + 1, span_w = (sp->win[1] - 1) * sp->dil[1] + 1;
+    if (span_h > x->d[1] + sp->pad[0] + sp->pad[2] || span_w > x->d[2] + sp->pad[1] + sp->pad[3] || oh < 1 || ow < 1)
+        return graph_error(g, src, g->cur_layer, "%s: a %dx%d window (dilation %dx%d) does not fit the input %s: "
+                           "no output", what, sp->win[0], sp->win[1], sp->dil[0], sp->dil[1],
+                           shape_str(x, sb, sizeof sb));
+    return 0;
+}
+
+/* Convolution of x (n, H, W, C) with k (KH, KW, C, F), or depthwise with
+ * k (KH, KW, C). sp->win is taken from k. */
+int op_conv2d(cg_graph *g, cg_src src, int x, int k, const spatial *sp_in, bool depthwise) {
+    if (x < 0 || k < 0)
+        return -1;
+    const shape *xs = &g->nodes[x].sh, *ks = &g->nodes[k].sh;
+    char s1[64], s2[64];
+    const char *what = depthwise ? "depthwise_conv2d" : "conv2d";
+    if (ks->rank != (depthwise ? 3 : 4))
+        return graph_error(g, src, g->cur_layer, "%s: kernel shape %s, expected (height, width, channels%s)", what,
+                           shape_str(ks, s1, sizeof s1), depthwise ? "" : ", filters");
+    spatial sp = *sp_in;
+    sp.win[0] = ks->d[0];
+    sp.win[1] = ks->d[1];
+    if (check_window(g, src, what, xs, &sp))
+        return -1;
+    if (xs->d[3] != ks->d[2])
+        return graph_error(g, src, g->cur_layer, "%s: input %s has %d channels but the kernel %s expects %d", what,
+                           shape_str(xs, s1, sizeof s1), xs->d[3], shape_str(ks, s2, sizeof s2), ks->d[2]);
+    int oh, ow;
+    window_out(xs, &sp, &oh, &ow);
+    node nd = {.op = depthwise ? OP_DEPTHWISE_CONV2D : OP_CONV2D, .nin = 2, .in = {x, k}, .sp = sp,
+               .sh = {4, {xs->d[0], oh, ow, depthwise ? xs->d[3] : ks->d[3]}}, .src = src};
+    return graph_add(g, nd);
+}
+
+/* Max or average pooling of x with the window, strides and padding of sp. */
+int op_pool(cg_graph *g, cg_src src, op_kind op, int x, const spatial *sp) {
+    if (x < 0)
+        return -1;
+    const shape *xs = &g->nodes[x].sh;
+    if (check_window(g, src, op == OP_MAX_POOL ? "max_pool" : "avg_pool", xs, sp))
+        return -1;
+    int oh, ow;
+    window_out(xs, sp, &oh, &ow);
+    node nd = {.op = op, .nin = 1, .in = {x}, .sp = *sp, .sh = {4, {xs->d[0], oh, ow, xs->d[3]}}, .src = src};
+    return graph_add(g, nd);
+}
+
+/* Zero padding of the height and width of x: top, left, bottom, right. */
+int op_pad(cg_graph *g, cg_src src, int x, const int pad[4]) {
+    if (x < 0)
+        return -1;
+    const shape *xs = &g->nodes[x].sh;
+    char sb[64];
+    if (xs->rank != 4)
+        return graph_error(g, src, g->cur_layer, "pad needs an input of shape (n, height, width, channels), got %s",
+                           shape_str(xs, sb, sizeof sb));
+    for (int i = 0; i < 4; i++)
+        if (pad[i] < 0)
+            return graph_error(g, src, g->cur_layer, "pad: padding %d is negative", pad[i]);
+    node nd = {.op = OP_PAD, .nin = 1, .in = {x}, .src = src,
+               .sh = {4, {xs->d[0], xs->d[1] + pad[0] + pad[2], xs->d[2] + pad[1] + pad[3], xs->d[3]}}};
+    memcpy(nd.sp.pad, pad, sizeof nd.sp.pad);
+    return graph_add(g, nd);
+}
+
+/* A backward op of the family: same window attributes, output shape `sh`. */
+static int bwd_node(cg_graph *g, const node *fwd, op_kind op, int a, int b, shape sh) {
+    node nd = {.op = op, .nin = b < 0 ? 1 : 2, .in = {a, b}, .sp = fwd->sp, .sh = sh, .src = fwd->src};
+    if (b < 0)
+        nd.in[1] = 0;
+    return graph_add(g, nd);
+}
+
+/* Gradients: each forward op has its backward ops, written as kernels. */
+int grad_conv(cg_graph *g, int id, int dy, int dx[3]) {
+    node n = g->nodes[id];
+    int x = n.in[0];
+    shape xs = g->nodes[x].sh;
+    switch (n.op) {
+    case OP_CONV2D:
+        dx[0] = bwd_node(g, &n, OP_CONV2D_BWD_INPUT, dy, n.in[1], xs);
+        dx[1] = bwd_node(g, &n, OP_CONV2D_BWD_FILTER, x, dy, g->nodes[n.in[1]].sh);
+        break;
+    case OP_DEPTHWISE_CONV2D:
+        dx[0] = bwd_node(g, &n, OP_DEPTHWISE_BWD_INPUT, dy, n.in[1], xs);
+        dx[1] = bwd_node(g, &n, OP_DEPTHWISE_BWD_FILTER, x, dy, g->nodes[n.in[1]].sh);
+        break;
+    case OP_MAX_POOL: dx[0] = bwd_node(g, &n, OP_MAX_POOL_BWD, x, dy, xs); break;
+    case OP_AVG_POOL: dx[0] = bwd_node(g, &n, OP_AVG_POOL_BWD, dy, -1, xs); break;
+    case OP_PAD: dx[0] = bwd_node(g, &n, OP_PAD_BWD, dy, -1, xs); break;
+    default: return graph_error(g, n.src, n.layer, "no gradient rule for %s", op_table[n.op].name);
+    }
+    return g->failed ? -1 : 0;
+}
+
+/* Scratch floats of the host im2col kernels at the maximum batch. */
+long conv_scratch(cg_graph *g, int id) {
+    const node *n = &g->nodes[id];
+    if (g->flavour != CG_HOST)
+        return 0;
+    const shape *x;
+    long positions;   /* rows of the im2col matrix */
+    switch (n->op) {
+    case OP_CONV2D: x = &g->nodes[n->in[0]].sh; positions = shape_size(&n->sh, g->max_batch) / n->sh.d[3]; break;
+    case OP_CONV2D_BWD_FILTER:
+    case OP_CONV2D_BWD_INPUT: {
+        const shape *dy = &g->nodes[n->op == OP_CONV2D_BWD_FILTER ? n->in[1] : n->in[0]].sh;
+        x = n->op == OP_CONV2D_BWD_FILTER ? &g->nodes[n->in[0]].sh : &n->sh;
+        positions = shape_size(dy, g->max_batch) / dy->d[3];
+        break;
+    }
+    default: return 0;
+    }
+    return positions * n->sp.win[0] * n->sp.win[1] * x->d[3];
+}
+
+/* ---- lowering ------------------------------------------------------------------ */
+
+/* The numbers every window kernel uses, as template keys. */
+typedef struct window_keys {
+    char nb[8], h[16], w[16], c[16], oh[16], ow[16], f[16], kh[16], kw[16], sh[16], sw[16], dh[16], dw[16],
+        pt[16], pl[16], kkc[32];
+} window_keys;
+
+/* Fills the keys from input shape in (n, H, W, C), output shape out (n, OH, OW, F|C). */
+static void fill_keys(window_keys *k, const node *n, const shape *in, const shape *out) {
+    snprintf(k->nb, sizeof k->nb, "n");
+    snprintf(k->h, sizeof k->h, "%d", in->d[1]);
+    snprintf(k->w, sizeof k->w, "%d", in->d[2]);
+    snprintf(k->c, sizeof k->c, "%d", in->d[3]);
+    snprintf(k->oh, sizeof k->oh, "%d", out->d[1]);
+    snprintf(k->ow, sizeof k->ow, "%d", out->d[2]);
+    snprintf(k->f, sizeof k->f, "%d", out->d[3]);
+    snprintf(k->kh, sizeof k->kh, "%d", n->sp.win[0]);
+    snprintf(k->kw, sizeof k->kw, "%d", n->sp.win[1]);
+    snprintf(k->sh, sizeof k->sh, "%d", n->sp.stride[0]);
+    snprintf(k->sw, sizeof k->sw, "%d", n->sp.stride[1]);
+    snprintf(k->dh, sizeof k->dh, "%d", n->sp.dil[0]);
+    snprintf(k->dw, sizeof k->dw, "%d", n->sp.dil[1]);
+    snprintf(k->pt, sizeof k->pt, "%d", n->sp.pad[0]);
+    snprintf(k->pl, sizeof k->pl, "%d", n->sp.pad[1]);
+    snprintf(k->kkc, sizeof k->kkc, "%d", n->sp.win[0] * n->sp.win[1] * in->d[3]);
+}
+
+/* Lowers a window op from its template: the forward input shape and the
+ * forward output shape decide every bound. */
+void lower_conv(emit_ctx *e, int id) {
+    cg_graph *g = e->g;
+    const node *n = &g->nodes[id];
+    const shape *in, *out;
+    switch (n->op) {
+    case OP_CONV2D: case OP_DEPTHWISE_CONV2D: case OP_MAX_POOL: case OP_AVG_POOL: case OP_PAD:
+        in = &g->nodes[n->in[0]].sh, out = &n->sh; break;
+    case OP_CONV2D_BWD_FILTER: case OP_DEPTHWISE_BWD_FILTER: case OP_MAX_POOL_BWD:
+        in = &g->nodes[n->in[0]].sh, out = &g->nodes[n->in[1]].sh; break;
+    default:   /* *_BWD_INPUT, AVG_POOL_BWD, PAD_BWD: dY first, output dX */
+        in = &n->sh, out = &g->nodes[n->in[0]].sh; break;
+    }
+    window_keys k;
+    fill_keys(&k, n, in, out);
+    if (n->op == OP_PAD || n->op == OP_PAD_BWD) {
+        const shape *big = n->op == OP_PAD ? &n->sh : &g->nodes[n->in[0]].sh;
+        snprintf(k.oh, sizeof k.oh, "%d", big->d[1]);
+        snprintf(k.ow, sizeof k.ow, "%d", big->d[2]);
+        snprintf(k.f, sizeof k.f, "%d", big->d[3]);
+    }
+    bool host = g->flavour == CG_HOST;
+    const char *tmpl = NULL;
+    switch (n->op) {
+    case OP_CONV2D: tmpl = host ? "kernels/conv2d_host" : "kernels/conv2d"; break;
+    case OP_CONV2D_BWD_INPUT: tmpl = host ? "kernels/conv2d_bwd_input_host" : "kernels/conv2d_bwd_input"; break;
+    case OP_CONV2D_BWD_FILTER: tmpl = host ? "kernels/conv2d_bwd_filter_host" : "kernels/conv2d_bwd_filter"; break;
+    case OP_DEPTHWISE_CONV2D: tmpl = "kernels/depthwise_conv2d"; break;
+    case OP_DEPTHWISE_BWD_INPUT: tmpl = "kernels/depthwise_bwd_input"; break;
+    case OP_DEPTHWISE_BWD_FILTER: tmpl = "kernels/depthwise_bwd_filter"; break;
+    case OP_MAX_POOL: tmpl = "kernels/max_pool"; break;
+    case OP_MAX_POOL_BWD: tmpl = "kernels/max_pool_bwd"; break;
+    case OP_AVG_POOL: tmpl = "kernels/avg_pool"; break;
+    case OP_AVG_POOL_BWD: tmpl = "kernels/avg_pool_bwd"; break;
+    case OP_PAD: tmpl = "kernels/pad"; break;
+    case OP_PAD_BWD: tmpl = "kernels/pad_bwd"; break;
+    default: break;
+    }
+    char pb[16], pr[16];
+    snprintf(pb, sizeof pb, "%d", n->sp.pad[2]);
+    snprintf(pr, sizeof pr, "%d", n->sp.pad[3]);
+    const char *kv[] = {"H", k.h, "W", k.w, "C", k.c, "OH", k.oh, "OW", k.ow, "F", k.f, "KH", k.kh, "KW", k.kw,
+                        "SH", k.sh, "SW", k.sw, "DH", k.dh, "DW", k.dw, "PT", k.pt, "PL", k.pl, "PB", pb, "PR", pr,
+                        "KKC", k.kkc, NULL};
+    bool im2col = host && (n->op == OP_CONV2D || n->op == OP_CONV2D_BWD_FILTER);
+    if (im2col && text_template(e->t, "kernels/im2col", kv))
+        tmpl = NULL;
+    if (!tmpl || text_template(e->t, tmpl, kv))
+        graph_error(g, n->src, n->layer, "internal: no kernel template for %s", op_table[n->op].name);
+}
