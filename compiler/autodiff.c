@@ -27,6 +27,11 @@ static int materialize(cg_graph *g, int id, int dy) {
     op_kind op = g->nodes[id].op;
     bool array_reader = op_table[op].cat == CAT_CONTRACT || op_table[op].cat == CAT_CONV || op == OP_TRANSPOSE ||
                         op == OP_SOFTMAX || op == OP_LOG_SOFTMAX;
+    /* a broadcasting elementwise op sums its gradient back over the broadcast
+     * axes: that sum must see one value per output element */
+    if (op_table[op].cat == CAT_ELEMWISE)
+        for (int i = 0; i < g->nodes[id].nin; i++)
+            array_reader |= !shape_equal(&g->nodes[g->nodes[id].in[i]].sh, &g->nodes[id].sh);
     if (!array_reader || g->nodes[dy].op != OP_CONST)
         return dy;
     node fill = {.op = OP_BROADCAST, .nin = 1, .in = {dy}, .sh = g->nodes[id].sh, .src = g->nodes[id].src};

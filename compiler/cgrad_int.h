@@ -142,6 +142,8 @@ typedef struct entry {
     int out[3];            /* nodes returned: prediction, or loss and metric */
     int nout;
     bool want_grads;       /* computes the gradient nodes of the variables */
+    int upd_var[32], upd_val[32];   /* after the step: variable node <- value node (moving averages) */
+    int nupd;
     int *sched;            /* nodes computed, in order (plan pass) */
     int nsched;
     long *offset;          /* arena offset in floats per node id, -1: not in the arena */
@@ -164,6 +166,8 @@ struct cg_graph {
     int nlayers, lcap;
     int cur_layer;         /* layer that new nodes belong to, -1 none */
     bool in_backward;      /* autodiff is making nodes */
+    bool infer_pass;       /* layers are being applied in inference mode */
+    int layer_first_node;  /* first node made by the current layer application */
     int max_batch;
     entry entries[5];
     int nentries;
@@ -215,6 +219,7 @@ int op_softmax_xent(cg_graph *g, cg_src src, int z, int t, bool sparse);
 int op_one_hot(cg_graph *g, cg_src src, int t, int classes);
 int op_argmax_eq(cg_graph *g, cg_src src, int p, int t, bool sparse);
 int op_activation(cg_graph *g, cg_src src, cg_activation act, float alpha, int x);
+int op_dropout_mask(cg_graph *g, cg_src src, shape sh, float rate);
 
 /* Gradient rule: given node id and the gradient dy of its output, writes the
  * gradient of each input into dx[] (-1: no gradient flows there). */
@@ -238,6 +243,7 @@ void lower_movement(emit_ctx *e, int id);
 void lower_matmul(emit_ctx *e, int id);
 void lower_softmax(emit_ctx *e, int id);
 void lower_conv(emit_ctx *e, int id);
+void lower_random(emit_ctx *e, int id);
 /* Floats of scratch memory node id's kernel needs at the maximum batch (im2col). */
 long conv_scratch(cg_graph *g, int id);
 
@@ -291,6 +297,21 @@ long node_flops(cg_graph *g, int id);           /* floating-point operations, ba
 /* The summary text of a compiled graph (summary.c). */
 const char *graph_summary(cg_graph *g);
 
+/* ---- layers/ ---------------------------------------------------------------------- */
+
+/* Names node id "<layer>_<role>" ("_infer" added in the inference pass) when
+ * the current layer application made it. */
+void layer_name_role(cg_graph *g, int id, const char *role);
+int layer_dense(cg_graph *g, const cg_dense_opts *o, cg_src src, int x);
+int layer_activation(cg_graph *g, cg_activation act, cg_src src, int x);
+int layer_conv2d(cg_graph *g, const cg_conv_opts *o, bool depthwise, cg_src src, int x);
+int layer_pool2d(cg_graph *g, const cg_pool_opts *o, op_kind op, cg_src src, int x);
+int layer_global_avg_pool(cg_graph *g, cg_src src, int x);
+int layer_reshape(cg_graph *g, cg_src src, int x, const cg_shape *target);
+int layer_batch_norm(cg_graph *g, const cg_misc_opts *o, bool training, cg_src src, int x, cg_model *m);
+int layer_layer_norm(cg_graph *g, const cg_misc_opts *o, cg_src src, int x);
+int layer_dropout(cg_graph *g, const cg_misc_opts *o, bool training, cg_src src, int x);
+
 /* ---- model.c: Sequential models, compile ------------------------------------------ */
 
 struct cg_model {
@@ -299,7 +320,10 @@ struct cg_model {
     cg_src src;
     shape input;           /* per sample */
     int x, y;              /* input and label placeholders */
-    int out;               /* model output */
+    int out;               /* model output, inference mode */
+    int out_train;         /* model output, training mode (differs after Dropout, BatchNormalization) */
+    int upd_var[32], upd_val[32];   /* moving-average updates of the training step */
+    int nupd;
     int loss, metric;
     cg_compile_opts opts;
     cg_metric metric_kind;
@@ -308,6 +332,8 @@ struct cg_model {
 };
 
 const char *loss_name(cg_loss l);
+/* Records "after each training step, variable var <- node value". */
+int model_add_update(cg_model *m, cg_src src, int var, int value);
 const char *metric_name(cg_metric m);
 
 #endif

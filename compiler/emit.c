@@ -227,6 +227,10 @@ static void emit_kernel(emit_ctx *e, int id) {
         text_puts(e->t, "int n");
         first = false;
     }
+    if (n->op == OP_DROPOUT_MASK) {
+        text_printf(e->t, "%suint64_t *restrict rng", first ? "" : ", ");
+        first = false;
+    }
     for (int i = 0; i < n->nin; i++) {
         if (g->nodes[n->in[i]].op == OP_CONST)
             continue;
@@ -240,7 +244,14 @@ static void emit_kernel(emit_ctx *e, int id) {
     case CAT_REDUCE: lower_reduce(e, id); break;
     case CAT_MOVE: lower_movement(e, id); break;
     case CAT_CONTRACT: lower_matmul(e, id); break;
-    case CAT_FUSED: if (n->op == OP_DENSE) lower_matmul(e, id); else lower_softmax(e, id); break;
+    case CAT_FUSED:
+        if (n->op == OP_DENSE)
+            lower_matmul(e, id);
+        else if (n->op == OP_DROPOUT_MASK)
+            lower_random(e, id);
+        else
+            lower_softmax(e, id);
+        break;
     case CAT_CONV: lower_conv(e, id); break;
     case CAT_LEAF: break;
     }
@@ -323,6 +334,10 @@ static void emit_calls(emit_ctx *ec, const entry *e) {
             text_puts(ec->t, "n");
             first = false;
         }
+        if (n->op == OP_DROPOUT_MASK) {
+            text_printf(ec->t, "%s&s->rng", first ? "" : ", ");
+            first = false;
+        }
         for (int i = 0; i < n->nin; i++) {
             if (g->nodes[n->in[i]].op == OP_CONST)
                 continue;
@@ -394,10 +409,23 @@ static void emit_entry(emit_ctx *ec, const entry *e) {
         text_puts(ec->t, ")\n{\n");
         break;
     }
+    bool uses_n = e->kind == ENTRY_PREDICT;
+    for (int k = 0; k < e->nsched; k++)
+        uses_n = uses_n || (has_kernel(g, e->sched[k]) && needs_n(g, e->sched[k]));
+    if (!uses_n)
+        text_puts(ec->t, "    (void)n; /* no tensor here has a batch dimension */\n");
     emit_buffers(ec, e);
     emit_calls(ec, e);
     if (e->kind == ENTRY_TRAIN)
         emit_update(ec);
+    for (int i = 0; i < e->nupd; i++) {
+        const node *v = &g->nodes[e->upd_var[i]], *val = &g->nodes[e->upd_val[i]];
+        if (i == 0)
+            text_puts(ec->t, "\n    /* moving averages: not trained, but updated from this batch's statistics */\n");
+        text_printf(ec->t, "    for (int i = 0; i < %ld; i++)\n        %s[i] = %s[i];\n", shape_size(&v->sh, 1), v->name,
+                    storage(ec, e, e->upd_val[i], sb, sizeof sb));
+        (void)val;
+    }
     text_puts(ec->t, "\n");
     switch (e->kind) {
     case ENTRY_PREDICT: {
@@ -583,6 +611,11 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
             text_puts(&protos, ");\n");
         }
     }
+    bool has_dropout = false;
+    for (int id = 0; id < g->nnodes; id++)
+        has_dropout = has_dropout || g->nodes[id].op == OP_DROPOUT_MASK;
+    const char *rng_field = has_dropout ? "    uint64_t rng;  /* generator of the dropout masks */\n" : "";
+    const char *rng_init = has_dropout ? "    s->rng = seed ^ 0x2545F4914F6CDD1Dull;\n" : "";
     char guard[256], opt_field[256] = "";
     snprintf(guard, sizeof guard, "%s_H", pu);
     if (g->opt_floats)
@@ -601,7 +634,7 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
                          "LABEL_FEATURES", num[3], "PARAM_FLOATS", num[4], "TRAINABLE_FLOATS", num[5],
                          "OPT_FLOATS", num[6], "ARENA_FLOATS", num[7], "NUM_PARAMS", num[8], "OPTIMIZER", opt_name,
                          "OFFSETS", offsets.s ? offsets.s : "", "OPT_FIELD", opt_field,
-                         "PROTOTYPES", protos.s ? protos.s : "", NULL};
+                         "PROTOTYPES", protos.s ? protos.s : "", "RNG_FIELD", rng_field, NULL};
     int rc = text_template(&h, "header", hkv);
 
     /* NAME.c */
@@ -655,7 +688,7 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     char lr[48];
     emit_float(o ? o->lr : 0.01f, lr, sizeof lr);
     const char *ikv[] = {"NAME", p, "UNAME", pu, "INIT_CALLS", init_calls.s ? init_calls.s : "",
-                         "OPT_ZERO", opt_zero.s ? opt_zero.s : "", "LR", lr, NULL};
+                         "OPT_ZERO", opt_zero.s ? opt_zero.s : "", "LR", lr, "RNG_INIT", rng_init, NULL};
     if (used_uniform || used_normal)
         rc |= text_template(&c, "init/rng", ikv);
     if (used_uniform)

@@ -197,10 +197,22 @@ int graph_begin_layer(cg_graph *g, const char *kind, const char *name, cg_src sr
     return g->nlayers++;
 }
 
-/* Checks that a C identifier can be made of name (letters, digits, _ and /). */
+/* Names the emitted code uses itself, and C's keywords: not for users. */
+static const char *const reserved[] = {
+    "s", "n", "out", "batch_loss", "batch_metric", "rng", "cols", "auto", "break", "case", "char", "const",
+    "continue", "default", "do", "double", "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int",
+    "long", "register", "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
+    "union", "unsigned", "void", "volatile", "while",
+};
+
+/* Checks that a C identifier can be made of name (letters, digits, _ and /)
+ * and that it is not one the emitted code uses. */
 static bool name_ok(const char *name) {
     if (!name || !*name || isdigit((unsigned char)*name))
         return false;
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (!strcmp(name, reserved[i]))
+            return false;
     for (const char *p = name; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '_' && *p != '/')
             return false;
@@ -237,7 +249,7 @@ cg_t cg_placeholder_at(cg_src src, cg_graph *g, const char *name, cg_shape s) {
         return (cg_t){g, -1};
     node nd = {.op = OP_PLACEHOLDER, .src = src};
     if (!name_ok(name))
-        return (cg_t){g, graph_error(g, src, -1, "placeholder name \"%s\" is not a C identifier", name ? name : "")};
+        return (cg_t){g, graph_error(g, src, -1, "placeholder name \"%s\" is not a C identifier, or one the emitted code uses itself", name ? name : "")};
     if (check_shape(g, src, name, s, &nd.sh))
         return (cg_t){g, -1};
     if (g->ninputs == (int)(sizeof g->inputs / sizeof g->inputs[0]))
@@ -284,7 +296,7 @@ cg_t cg_variable_at(cg_src src, cg_graph *g, const char *name, cg_shape s, cg_in
     if (!g || g->failed)
         return (cg_t){g, -1};
     if (!name_ok(name))
-        return (cg_t){g, graph_error(g, src, -1, "variable name \"%s\" is not a C identifier", name ? name : "")};
+        return (cg_t){g, graph_error(g, src, -1, "variable name \"%s\" is not a C identifier, or one the emitted code uses itself", name ? name : "")};
     shape sh;
     if (check_shape(g, src, name, s, &sh))
         return (cg_t){g, -1};
@@ -296,7 +308,16 @@ cg_t cg_variable_at(cg_src src, cg_graph *g, const char *name, cg_shape s, cg_in
 /* Layers make their weights through this: name "layer/role". */
 int graph_layer_variable(cg_graph *g, cg_src src, const char *role, shape sh, cg_init init) {
     const char *lname = g->cur_layer >= 0 ? g->layers[g->cur_layer].name : g->name;
-    return make_variable(g, src, arena_printf(&g->a, "%s/%s", lname, role), sh, init);
+    const char *name = arena_printf(&g->a, "%s/%s", lname, role);
+    for (int i = 0; i < g->nvars; i++)   /* the layer applied again (other mode, shared layer): same weight */
+        if (!strcmp(g->vars[i].name, name)) {
+            char s1[64], s2[64];
+            if (!shape_equal(&g->nodes[g->vars[i].node].sh, &sh))
+                return graph_error(g, src, g->cur_layer, "weight %s has shape %s, now asked for %s", name,
+                                   shape_str(&g->nodes[g->vars[i].node].sh, s1, sizeof s1), shape_str(&sh, s2, sizeof s2));
+            return g->vars[i].node;
+        }
+    return make_variable(g, src, name, sh, init);
 }
 
 /* Public: a scalar constant. */

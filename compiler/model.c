@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int layer_dense(cg_graph *g, const cg_dense_opts *o, cg_src src, int x);
-int layer_activation(cg_graph *g, cg_activation act, cg_src src, int x);
-
 const char *loss_name(cg_loss l) {
     static const char *names[] = {"none", "mean_squared_error", "mean_absolute_error", "binary_crossentropy",
                                   "categorical_crossentropy", "sparse_categorical_crossentropy"};
@@ -50,7 +47,7 @@ cg_model *cg_sequential_at(cg_src src, const char *name, cg_shape input) {
         m->input.rank--;
         memmove(m->input.d, m->input.d + 1, sizeof(int) * (size_t)m->input.rank);
     }
-    m->out = m->x;
+    m->out = m->out_train = m->x;
     return m;
 }
 
@@ -73,20 +70,80 @@ static int count_kind(cg_graph *g, const char *kind) {
     return k;
 }
 
-/* Public: appends a layer and builds it on the current output. */
+/* Records an update of the training step: variable node var <- node value. */
+int model_add_update(cg_model *m, cg_src src, int var, int value) {
+    if (value < 0)
+        return -1;
+    if (m->nupd == (int)(sizeof m->upd_var / sizeof m->upd_var[0]))
+        return graph_error(m->g, src, m->g->cur_layer, "too many moving averages (at most 32)");
+    m->upd_var[m->nupd] = var;
+    m->upd_val[m->nupd++] = value;
+    return 0;
+}
+
+static const struct {
+    const char *kind, *prefix;
+} layer_kinds[] = {
+    [CG_LAYER_DENSE] = {"Dense", "dense"},
+    [CG_LAYER_ACTIVATION] = {"Activation", "activation"},
+    [CG_LAYER_CONV2D] = {"Conv2D", "conv2d"},
+    [CG_LAYER_DEPTHWISE_CONV2D] = {"DepthwiseConv2D", "depthwise_conv2d"},
+    [CG_LAYER_MAX_POOL2D] = {"MaxPooling2D", "max_pooling2d"},
+    [CG_LAYER_AVG_POOL2D] = {"AveragePooling2D", "average_pooling2d"},
+    [CG_LAYER_GLOBAL_AVG_POOL2D] = {"GlobalAveragePooling2D", "global_average_pooling2d"},
+    [CG_LAYER_FLATTEN] = {"Flatten", "flatten"},
+    [CG_LAYER_RESHAPE] = {"Reshape", "reshape"},
+    [CG_LAYER_DROPOUT] = {"Dropout", "dropout"},
+    [CG_LAYER_BATCH_NORM] = {"BatchNormalization", "batch_normalization"},
+    [CG_LAYER_LAYER_NORM] = {"LayerNormalization", "layer_normalization"},
+};
+
+/* The user's name for the layer, if it gave one. */
+static const char *user_name(const cg_layer *l) {
+    switch (l->kind) {
+    case CG_LAYER_DENSE: return l->dense.name;
+    case CG_LAYER_CONV2D: case CG_LAYER_DEPTHWISE_CONV2D: return l->conv.name;
+    case CG_LAYER_MAX_POOL2D: case CG_LAYER_AVG_POOL2D: return l->pool.name;
+    default: return l->misc.name;
+    }
+}
+
+/* Builds layer l on x in one mode; returns its output. */
+static int apply_layer(cg_model *m, const cg_layer *l, int x, bool training) {
+    cg_graph *g = m->g;
+    switch (l->kind) {
+    case CG_LAYER_DENSE: return layer_dense(g, &l->dense, l->src, x);
+    case CG_LAYER_ACTIVATION: return layer_activation(g, l->activation, l->src, x);
+    case CG_LAYER_CONV2D: return layer_conv2d(g, &l->conv, false, l->src, x);
+    case CG_LAYER_DEPTHWISE_CONV2D: return layer_conv2d(g, &l->conv, true, l->src, x);
+    case CG_LAYER_MAX_POOL2D: return layer_pool2d(g, &l->pool, OP_MAX_POOL, l->src, x);
+    case CG_LAYER_AVG_POOL2D: return layer_pool2d(g, &l->pool, OP_AVG_POOL, l->src, x);
+    case CG_LAYER_GLOBAL_AVG_POOL2D: return layer_global_avg_pool(g, l->src, x);
+    case CG_LAYER_FLATTEN: return layer_reshape(g, l->src, x, NULL);
+    case CG_LAYER_RESHAPE: return layer_reshape(g, l->src, x, &l->misc.target_shape);
+    case CG_LAYER_DROPOUT: return layer_dropout(g, &l->misc, training, l->src, x);
+    case CG_LAYER_BATCH_NORM: return layer_batch_norm(g, &l->misc, training, l->src, x, m);
+    case CG_LAYER_LAYER_NORM: return layer_layer_norm(g, &l->misc, l->src, x);
+    }
+    return graph_error(g, l->src, g->cur_layer, "unknown layer kind %d", (int)l->kind);
+}
+
+/* Public: appends a layer and builds it at once, in training mode and in
+ * inference mode; where the two agree, hash-consing makes them one graph. */
 int cg_model_add(cg_model *m, cg_layer l) {
     if (!m || cg_failed(m->g))
         return -1;
     cg_graph *g = m->g;
+    if ((unsigned)l.kind >= sizeof layer_kinds / sizeof layer_kinds[0])
+        return graph_error(g, l.src, -1, "unknown layer kind %d", (int)l.kind);
     if (m->compiled)
         return graph_error(g, l.src, -1, "%s: cannot add layers after compile", m->name);
-    const char *kind = l.kind == CG_LAYER_DENSE ? "Dense" : "Activation";
+    const char *kind = layer_kinds[l.kind].kind;
     char name[128];
-    if (l.kind == CG_LAYER_DENSE && l.dense.name)
-        snprintf(name, sizeof name, "%s", l.dense.name);
+    if (user_name(&l))
+        snprintf(name, sizeof name, "%s", user_name(&l));
     else
-        snprintf(name, sizeof name, "%s_%d", l.kind == CG_LAYER_DENSE ? "dense" : "activation",
-                 count_kind(g, kind) + 1);
+        snprintf(name, sizeof name, "%s_%d", layer_kinds[l.kind].prefix, count_kind(g, kind) + 1);
     for (int i = 0; i < g->nlayers; i++)
         if (!strcmp(g->layers[i].name, name))
             return graph_error(g, l.src, -1, "%s: a layer named %s already exists (line %d)", name, name,
@@ -94,16 +151,19 @@ int cg_model_add(cg_model *m, cg_layer l) {
     int li = graph_begin_layer(g, kind, name, l.src);
     if (li < 0)
         return -1;
-    int y = -1;
-    switch (l.kind) {
-    case CG_LAYER_DENSE: y = layer_dense(g, &l.dense, l.src, m->out); break;
-    case CG_LAYER_ACTIVATION: y = layer_activation(g, l.activation, l.src, m->out); break;
-    }
+    g->infer_pass = false;
+    g->layer_first_node = g->nnodes;
+    int y_train = apply_layer(m, &l, m->out_train, true);
+    g->infer_pass = true;
+    g->layer_first_node = g->nnodes;
+    int y = y_train < 0 ? -1 : apply_layer(m, &l, m->out, false);
+    g->infer_pass = false;
     g->cur_layer = -1;
     if (y < 0)
         return -1;
     g->layers[li].out = y;
     m->out = y;
+    m->out_train = y_train;
     return 0;
 }
 
@@ -228,20 +288,41 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
     }
     if (m->y < 0)
         return -1;
-    int li = graph_begin_layer(g, "Loss", "loss", src);
-    if (li < 0)
-        return -1;
-    m->loss = build_loss(m, src, m->out, m->y);
-    if (m->loss >= 0)
-        g->nodes[m->loss].name = graph_unique_name(g, "loss");
-    g->cur_layer = -1;
-    if (m->metric_kind != CG_METRIC_NONE) {
-        graph_begin_layer(g, "Metric", "metric", src);
-        m->metric = build_metric(m, src, m->out, m->y);
-        if (m->metric >= 0)
-            g->nodes[m->metric].name = graph_unique_name(g, "metric");
+    /* loss and metric in training mode (train_step) and in inference mode
+     * (eval_step); one node each when the model has no mode-dependent layer */
+    int loss_eval = -1, metric_eval = -1;
+    for (int pass = 0; pass < 2 && !g->failed; pass++) {
+        int out = pass == 0 ? m->out_train : m->out;
+        g->infer_pass = pass == 1;
+        if (graph_begin_layer(g, "Loss", pass == 0 ? "loss" : "loss_infer", src) < 0)
+            return -1;
+        int loss = build_loss(m, src, out, m->y);
+        if (loss >= 0 && (pass == 0 || loss != m->loss))
+            g->nodes[loss].name = graph_unique_name(g, pass == 0 ? "loss" : "loss_infer");
         g->cur_layer = -1;
+        int metric = -1;
+        if (m->metric_kind != CG_METRIC_NONE) {
+            graph_begin_layer(g, "Metric", pass == 0 ? "metric" : "metric_infer", src);
+            metric = build_metric(m, src, out, m->y);
+            if (metric >= 0 && (pass == 0 || metric != m->metric))
+                g->nodes[metric].name = graph_unique_name(g, pass == 0 ? "metric" : "metric_infer");
+            g->cur_layer = -1;
+        }
+        if (pass == 0)
+            m->loss = loss, m->metric = metric;
+        else
+            loss_eval = loss, metric_eval = metric;
     }
+    g->infer_pass = false;
+    /* layers record that only the two passes differ; drop the unused "_infer" loss layers from the summary */
+    for (int i = g->nlayers - 1; i >= 0; i--)
+        if (!strcmp(g->layers[i].name, "loss_infer") || !strcmp(g->layers[i].name, "metric_infer")) {
+            bool used = false;
+            for (int id = 0; id < g->nnodes; id++)
+                used = used || g->nodes[id].layer == i;
+            if (!used)
+                g->layers[i].kind = "";
+        }
     if (g->failed)
         return -1;
     int vars[256], nv = 0;
@@ -253,9 +334,12 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
     int nout = m->metric >= 0 ? 2 : 1;
     g->entries[g->nentries++] = (entry){.kind = ENTRY_PREDICT, .fname = "predict", .out = {m->out}, .nout = 1};
     g->entries[g->nentries++] =
-        (entry){.kind = ENTRY_EVAL, .fname = "eval_step", .out = {m->loss, m->metric}, .nout = nout};
-    g->entries[g->nentries++] = (entry){.kind = ENTRY_TRAIN, .fname = "train_step", .out = {m->loss, m->metric},
-                                        .nout = nout, .want_grads = true};
+        (entry){.kind = ENTRY_EVAL, .fname = "eval_step", .out = {loss_eval, metric_eval}, .nout = nout};
+    entry train = {.kind = ENTRY_TRAIN, .fname = "train_step", .out = {m->loss, m->metric}, .nout = nout,
+                   .want_grads = true, .nupd = m->nupd};
+    for (int i = 0; i < m->nupd; i++)
+        train.upd_var[i] = m->upd_var[i], train.upd_val[i] = m->upd_val[i];
+    g->entries[g->nentries++] = train;
     m->compiled = true;
     return 0;
 }

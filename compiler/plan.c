@@ -71,6 +71,8 @@ int plan_entry(cg_graph *g, entry *e) {
         for (int i = 0; i < g->nvars; i++)
             if (g->vars[i].grad >= 0)
                 live[g->vars[i].grad] = true;
+    for (int i = 0; i < e->nupd; i++)
+        live[e->upd_val[i]] = live[e->upd_var[i]] = true;
     for (int id = nn - 1; id >= 0; id--)
         if (live[id])
             for (int i = 0; i < g->nodes[id].nin; i++)
@@ -97,6 +99,8 @@ int plan_entry(cg_graph *g, entry *e) {
     }
     for (int k = 0; k < e->nout; k++)
         last[plan_storage_root(g, e->out[k])] = e->nsched;
+    for (int i = 0; i < e->nupd; i++)   /* moving averages are copied after the step */
+        last[plan_storage_root(g, e->upd_val[i])] = e->nsched;
     int nb = 0;
     for (int k = 0; k < e->nsched; k++) {
         int id = e->sched[k];

@@ -106,8 +106,8 @@ const char *graph_summary(cg_graph *g) {
             if (train->offset[id] >= 0 && g->nodes[id].op != OP_RESHAPE)
                 act += shape_size(&g->nodes[id].sh, g->max_batch) * 4;
         }
-        if (li < 0 && !fwd && !bwd && !params)
-            continue;
+        if ((li < 0 || !*g->layers[li].kind) && !fwd && !bwd && !params)
+            continue;   /* graph-level nodes or an unused inference-mode loss */
         char label[64];
         const char *shp = "";
         if (li >= 0) {

@@ -218,9 +218,61 @@ typedef struct cg_dense_opts {
     cg_init bias_initializer;
 } cg_dense_opts;
 
+typedef enum cg_padding {
+    CG_VALID,                  /* no padding: the window stays inside the input */
+    CG_SAME,                   /* zero padding so that the output has ceil(input / stride) positions */
+} cg_padding;
+
+/* Conv2D and DepthwiseConv2D, channels last: input (n, height, width, channels). */
+typedef struct cg_conv_opts {
+    int _;
+    int filters;               /* Conv2D only */
+    int kernel_size;           /* square kernel; .kernel_w for another width */
+    int kernel_w;
+    int strides;               /* default 1 */
+    cg_padding padding;
+    int dilation;              /* default 1 */
+    cg_activation activation;
+    float alpha;
+    bool use_bias;             /* default true */
+    const char *name;
+    cg_init kernel_initializer;
+    cg_init bias_initializer;
+} cg_conv_opts;
+
+/* MaxPooling2D, AveragePooling2D. */
+typedef struct cg_pool_opts {
+    int _;
+    int pool_size;             /* default 2 */
+    int strides;               /* default: pool_size */
+    cg_padding padding;
+    const char *name;
+} cg_pool_opts;
+
+/* BatchNormalization (over every axis but the last), LayerNormalization
+ * (over the last axis), Dropout, Flatten, Reshape, GlobalAveragePooling2D. */
+typedef struct cg_misc_opts {
+    int _;
+    float rate;                /* Dropout: the fraction of inputs zeroed in training */
+    float momentum;            /* BatchNormalization: of the moving averages (default 0.99) */
+    float epsilon;             /* BatchNormalization, LayerNormalization (default 0.001) */
+    cg_shape target_shape;     /* Reshape, without the batch dimension */
+    const char *name;
+} cg_misc_opts;
+
 typedef enum cg_layer_kind {
     CG_LAYER_DENSE,
     CG_LAYER_ACTIVATION,
+    CG_LAYER_CONV2D,
+    CG_LAYER_DEPTHWISE_CONV2D,
+    CG_LAYER_MAX_POOL2D,
+    CG_LAYER_AVG_POOL2D,
+    CG_LAYER_GLOBAL_AVG_POOL2D,
+    CG_LAYER_FLATTEN,
+    CG_LAYER_RESHAPE,
+    CG_LAYER_DROPOUT,
+    CG_LAYER_BATCH_NORM,
+    CG_LAYER_LAYER_NORM,
 } cg_layer_kind;
 
 /* A layer description, applied by cg_model_add(). */
@@ -228,6 +280,9 @@ typedef struct cg_layer {
     cg_layer_kind kind;
     cg_src src;
     cg_dense_opts dense;
+    cg_conv_opts conv;
+    cg_pool_opts pool;
+    cg_misc_opts misc;
     cg_activation activation;  /* CG_LAYER_ACTIVATION */
 } cg_layer;
 
@@ -236,6 +291,32 @@ typedef struct cg_layer {
     ((cg_layer){.kind = CG_LAYER_DENSE, .src = CG_HERE, \
                 .dense = CG_OPTS_(cg_dense_opts, ._ = 0, .use_bias = true, .alpha = 0.3f, .units = __VA_ARGS__)})
 #define cg_activation_layer(act) ((cg_layer){.kind = CG_LAYER_ACTIVATION, .src = CG_HERE, .activation = (act)})
+/* cg_conv2d(32, 3, .activation = CG_RELU, .padding = CG_SAME, .strides = 2) */
+#define cg_conv2d(...) \
+    ((cg_layer){.kind = CG_LAYER_CONV2D, .src = CG_HERE, \
+                .conv = CG_OPTS_(cg_conv_opts, ._ = 0, .use_bias = true, .alpha = 0.3f, .filters = __VA_ARGS__)})
+/* cg_depthwise_conv2d(3, .padding = CG_SAME): one kernel per input channel */
+#define cg_depthwise_conv2d(...) \
+    ((cg_layer){.kind = CG_LAYER_DEPTHWISE_CONV2D, .src = CG_HERE, \
+                .conv = CG_OPTS_(cg_conv_opts, ._ = 0, .use_bias = true, .alpha = 0.3f, .kernel_size = __VA_ARGS__)})
+/* cg_max_pooling2d(2), cg_average_pooling2d(3, .strides = 2, .padding = CG_SAME) */
+#define cg_max_pooling2d(...) \
+    ((cg_layer){.kind = CG_LAYER_MAX_POOL2D, .src = CG_HERE, .pool = CG_OPTS_(cg_pool_opts, ._ = 0, .pool_size = __VA_ARGS__)})
+#define cg_average_pooling2d(...) \
+    ((cg_layer){.kind = CG_LAYER_AVG_POOL2D, .src = CG_HERE, .pool = CG_OPTS_(cg_pool_opts, ._ = 0, .pool_size = __VA_ARGS__)})
+#define cg_global_average_pooling2d() ((cg_layer){.kind = CG_LAYER_GLOBAL_AVG_POOL2D, .src = CG_HERE})
+#define cg_flatten() ((cg_layer){.kind = CG_LAYER_FLATTEN, .src = CG_HERE})
+/* cg_reshape_layer(CG_SHAPE(7, 7, 16)) */
+#define cg_reshape_layer(shape) ((cg_layer){.kind = CG_LAYER_RESHAPE, .src = CG_HERE, .misc = {.target_shape = (shape)}})
+/* cg_dropout(0.25): active in training steps only */
+#define cg_dropout(...) \
+    ((cg_layer){.kind = CG_LAYER_DROPOUT, .src = CG_HERE, .misc = CG_OPTS_(cg_misc_opts, ._ = 0, .rate = __VA_ARGS__)})
+/* cg_batch_normalization(), cg_batch_normalization(.momentum = 0.9f) */
+#define cg_batch_normalization(...) \
+    ((cg_layer){.kind = CG_LAYER_BATCH_NORM, .src = CG_HERE, \
+                .misc = CG_OPTS_(cg_misc_opts, ._ = 0, .momentum = 0.99f, .epsilon = 1e-3f, __VA_ARGS__)})
+#define cg_layer_normalization(...) \
+    ((cg_layer){.kind = CG_LAYER_LAYER_NORM, .src = CG_HERE, .misc = CG_OPTS_(cg_misc_opts, ._ = 0, .epsilon = 1e-3f, __VA_ARGS__)})
 
 typedef struct cg_model cg_model;
 

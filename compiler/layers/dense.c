@@ -5,12 +5,13 @@
 
 #include <string.h>
 
-/* Renames node id "<layer>_<role>" when the current layer made it. */
-static void name_role(cg_graph *g, int id, const char *role) {
-    if (id < 0 || g->nodes[id].layer != g->cur_layer || g->nodes[id].op == OP_VARIABLE)
+/* Renames node id "<layer>_<role>" when this application of the current
+ * layer made it (nodes shared with the other mode keep their name). */
+void layer_name_role(cg_graph *g, int id, const char *role) {
+    if (id < 0 || id < g->layer_first_node || g->nodes[id].layer != g->cur_layer || g->nodes[id].op == OP_VARIABLE)
         return;
     char buf[256];
-    snprintf(buf, sizeof buf, "%s_%s", g->layers[g->cur_layer].name, role);
+    snprintf(buf, sizeof buf, "%s_%s%s", g->layers[g->cur_layer].name, role, g->infer_pass ? "_infer" : "");
     if (strcmp(g->nodes[id].name, buf))
         g->nodes[id].name = graph_unique_name(g, buf);
 }
@@ -30,15 +31,15 @@ int layer_dense(cg_graph *g, const cg_dense_opts *o, cg_src src, int x) {
     cg_init bi = o->bias_initializer.kind == CG_INIT_DEFAULT ? cg_zeros() : o->bias_initializer;
     int kernel = graph_layer_variable(g, src, "kernel", (shape){2, {xs->d[1], o->units}}, ki);
     int y = op_matmul(g, src, x, kernel, false, false);
-    name_role(g, y, o->use_bias ? "xw" : (o->activation == CG_LINEAR ? "out" : "z"));
+    layer_name_role(g, y, o->use_bias ? "xw" : (o->activation == CG_LINEAR ? "out" : "z"));
     if (o->use_bias) {
         int bias = graph_layer_variable(g, src, "bias", (shape){1, {o->units}}, bi);
         y = op_binary(g, src, OP_ADD, y, bias);
-        name_role(g, y, o->activation == CG_LINEAR ? "out" : "z");
+        layer_name_role(g, y, o->activation == CG_LINEAR ? "out" : "z");
     }
     if (o->activation != CG_LINEAR) {
         y = op_activation(g, src, o->activation, o->alpha, y);
-        name_role(g, y, "out");
+        layer_name_role(g, y, "out");
     }
     return y;
 }
@@ -46,6 +47,6 @@ int layer_dense(cg_graph *g, const cg_dense_opts *o, cg_src src, int x) {
 /* Applies an activation layer. */
 int layer_activation(cg_graph *g, cg_activation act, cg_src src, int x) {
     int y = op_activation(g, src, act, 0.3f, x);
-    name_role(g, y, "out");
+    layer_name_role(g, y, "out");
     return y;
 }

@@ -9,7 +9,7 @@ int op_softmax_xent(cg_graph *g, cg_src src, int z, int t, bool sparse) {
     if (z < 0 || t < 0)
         return -1;
     const shape *sz = &g->nodes[z].sh, *st = &g->nodes[t].sh;
-    char s1[64], s2[64];
+    char s1[64], s2[64], s3[64];
     if (sz->rank < 1)
         return graph_error(g, src, g->cur_layer, "cross-entropy needs logits of rank 1 or more, got a scalar");
     shape rows = *sz;
@@ -17,7 +17,7 @@ int op_softmax_xent(cg_graph *g, cg_src src, int z, int t, bool sparse) {
     if (sparse ? !shape_equal(st, &rows) : !shape_equal(st, sz))
         return graph_error(g, src, g->cur_layer, "%s labels have shape %s; logits %s need labels of shape %s",
                            sparse ? "sparse" : "dense", shape_str(st, s1, sizeof s1), shape_str(sz, s2, sizeof s2),
-                           shape_str(sparse ? &rows : sz, s1, sizeof s1));
+                           shape_str(sparse ? &rows : sz, s3, sizeof s3));
     node nd = {.op = OP_SOFTMAX_XENT, .nin = 2, .in = {z, t}, .sparse = sparse, .sh = rows, .src = src};
     return graph_add(g, nd);
 }

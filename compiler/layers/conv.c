@@ -1,0 +1,111 @@
+/* layers/conv.c: Conv2D, DepthwiseConv2D, MaxPooling2D, AveragePooling2D,
+ * GlobalAveragePooling2D, Flatten and Reshape (Keras semantics, channels
+ * last). Each builds ops on the layer's input and returns its output. */
+#include "../cgrad_int.h"
+
+/* Window attributes from the layer's options; window size set by the caller. */
+static spatial conv_spatial(const cg_conv_opts *o) {
+    spatial sp = {{0, 0}, {o->strides > 0 ? o->strides : 1, o->strides > 0 ? o->strides : 1},
+                  {o->dilation > 0 ? o->dilation : 1, o->dilation > 0 ? o->dilation : 1}, {0, 0, 0, 0}};
+    return sp;
+}
+
+/* Fills sp.pad for "same" padding of input x (n, H, W, C). */
+static void same_padding(const shape *x, spatial *sp) {
+    conv_out_size(x->d[1], sp->win[0], sp->stride[0], sp->dil[0], true, &sp->pad[0], &sp->pad[2]);
+    conv_out_size(x->d[2], sp->win[1], sp->stride[1], sp->dil[1], true, &sp->pad[1], &sp->pad[3]);
+}
+
+/* Checks that the options are sensible before any op is made. */
+static int check_conv_opts(cg_graph *g, cg_src src, const cg_conv_opts *o, bool depthwise, const shape *x) {
+    char sb[64];
+    if (!depthwise && o->filters <= 0)
+        return graph_error(g, src, g->cur_layer, "filters must be positive, got %d", o->filters);
+    if (o->kernel_size <= 0 || o->kernel_w < 0)
+        return graph_error(g, src, g->cur_layer, "kernel size must be positive, got %d", o->kernel_size);
+    if (o->strides < 0 || o->dilation < 0)
+        return graph_error(g, src, g->cur_layer, "strides and dilation must be positive, got %d and %d", o->strides,
+                           o->dilation);
+    if ((o->strides > 1) && (o->dilation > 1))
+        return graph_error(g, src, g->cur_layer, "strides and dilation cannot both exceed 1 (as in Keras)");
+    if (x->rank != 4)
+        return graph_error(g, src, g->cur_layer, "input has shape %s; this layer needs (n, height, width, channels)",
+                           shape_str(x, sb, sizeof sb));
+    return 0;
+}
+
+/* Conv2D or DepthwiseConv2D: kernel, optional bias, activation. */
+int layer_conv2d(cg_graph *g, const cg_conv_opts *o, bool depthwise, cg_src src, int x) {
+    const shape *xs = &g->nodes[x].sh;
+    if (check_conv_opts(g, src, o, depthwise, xs))
+        return -1;
+    spatial sp = conv_spatial(o);
+    sp.win[0] = o->kernel_size;
+    sp.win[1] = o->kernel_w > 0 ? o->kernel_w : o->kernel_size;
+    if (o->padding == CG_SAME)
+        same_padding(xs, &sp);
+    int c = xs->d[3], f = depthwise ? c : o->filters;
+    shape ks = depthwise ? (shape){3, {sp.win[0], sp.win[1], c}} : (shape){4, {sp.win[0], sp.win[1], c, f}};
+    cg_init ki = o->kernel_initializer.kind == CG_INIT_DEFAULT ? cg_glorot_uniform() : o->kernel_initializer;
+    cg_init bi = o->bias_initializer.kind == CG_INIT_DEFAULT ? cg_zeros() : o->bias_initializer;
+    int kernel = graph_layer_variable(g, src, depthwise ? "depthwise_kernel" : "kernel", ks, ki);
+    int y = op_conv2d(g, src, x, kernel, &sp, depthwise);
+    layer_name_role(g, y, o->use_bias || o->activation != CG_LINEAR ? "conv" : "out");
+    if (o->use_bias) {
+        int bias = graph_layer_variable(g, src, "bias", (shape){1, {f}}, bi);
+        y = op_binary(g, src, OP_ADD, y, bias);
+        layer_name_role(g, y, o->activation == CG_LINEAR ? "out" : "z");
+    }
+    if (o->activation != CG_LINEAR) {
+        y = op_activation(g, src, o->activation, o->alpha, y);
+        layer_name_role(g, y, "out");
+    }
+    return y;
+}
+
+/* MaxPooling2D or AveragePooling2D. */
+int layer_pool2d(cg_graph *g, const cg_pool_opts *o, op_kind op, cg_src src, int x) {
+    const shape *xs = &g->nodes[x].sh;
+    char sb[64];
+    int size = o->pool_size > 0 ? o->pool_size : 2, stride = o->strides > 0 ? o->strides : size;
+    if (o->pool_size < 0 || o->strides < 0)
+        return graph_error(g, src, g->cur_layer, "pool size and strides must be positive, got %d and %d", o->pool_size,
+                           o->strides);
+    if (xs->rank != 4)
+        return graph_error(g, src, g->cur_layer, "input has shape %s; pooling needs (n, height, width, channels)",
+                           shape_str(xs, sb, sizeof sb));
+    spatial sp = {{size, size}, {stride, stride}, {1, 1}, {0, 0, 0, 0}};
+    if (o->padding == CG_SAME)
+        same_padding(xs, &sp);
+    int y = op_pool(g, src, op, x, &sp);
+    layer_name_role(g, y, "out");
+    return y;
+}
+
+/* GlobalAveragePooling2D: the mean over height and width. */
+int layer_global_avg_pool(cg_graph *g, cg_src src, int x) {
+    char sb[64];
+    if (g->nodes[x].sh.rank != 4)
+        return graph_error(g, src, g->cur_layer, "input has shape %s; this layer needs (n, height, width, channels)",
+                           shape_str(&g->nodes[x].sh, sb, sizeof sb));
+    int y = op_reduce(g, src, OP_MEAN, x, CG_AXIS(1) | CG_AXIS(2), false);
+    layer_name_role(g, y, "out");
+    return y;
+}
+
+/* Flatten: (n, ...) -> (n, product); Reshape: (n, ...) -> (n, target). */
+int layer_reshape(cg_graph *g, cg_src src, int x, const cg_shape *target) {
+    const shape *xs = &g->nodes[x].sh;
+    shape to = {1, {CG_BATCH}};
+    if (!target)
+        to = (shape){2, {CG_BATCH, (int)shape_size(xs, 1)}};
+    else {
+        if (target->rank < 1 || target->rank >= CG_MAX_RANK)
+            return graph_error(g, src, g->cur_layer, "target shape needs 1 to %d dimensions, got %d", CG_MAX_RANK - 1,
+                               target->rank);
+        for (int i = 0; i < target->rank; i++)
+            to.d[to.rank++] = target->dims[i];
+    }
+    int y = op_reshape(g, src, x, to);
+    return y;
+}
