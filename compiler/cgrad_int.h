@@ -287,6 +287,8 @@ struct emit_ctx {
 const char *emit_input(emit_ctx *e, int id, int k, const char *index, char *buf, size_t size);
 /* Loop nest helpers: dimension text ("n" or "256"). */
 const char *emit_dim(const shape *s, int axis, char *buf, size_t size);
+/* The epilogue expression applying activation act to v; returns its name. */
+const char *emit_activation(cg_activation act, float alpha, char *out, size_t size);
 /* A float literal that reads back exactly: "0.001f". */
 const char *emit_float(float v, char *buf, size_t size);
 /* Index expression of an input of shape in, broadcast to out, over loop

@@ -645,7 +645,7 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
         for (int j = 0; j < g->entries[k].nsched; j++) {
             op_kind op = g->nodes[g->entries[k].sched[j]].op;
             uses_blas = uses_blas || (flavour == CG_HOST && (op == OP_MATMUL || op == OP_DENSE || op == OP_CONV2D ||
-                                                             op == OP_CONV2D_BWD_INPUT || op == OP_CONV2D_BWD_FILTER));
+                                                             op == OP_CONV2D_BIAS_ACT || op == OP_CONV2D_BWD_INPUT || op == OP_CONV2D_BWD_FILTER));
         }
     const char *ckv[] = {"NAME", p, "VERSION", CG_VERSION, "SOURCE", source,
                          "FLAVOUR", flavour == CG_HOST ? "host (GEMM shim over OpenBLAS, fused epilogues)"

@@ -35,8 +35,9 @@ static int uses_of(cg_graph *g, int target) {
     return count;
 }
 
-/* Fuses act(X W + b) into one DENSE node, in place of the activation (or of
- * the addition when there is none), when nothing else reads X W or X W + b. */
+/* Fuses act(X W + b) into one DENSE node, and act(conv2d(X, K) + b) into one
+ * CONV2D_BIAS_ACT node, in place of the activation (or of the addition when
+ * there is none), when nothing else reads the product or the sum. */
 int pass_fuse(cg_graph *g) {
     for (int round = 0; round < 2; round++)   /* with an activation first, then bare additions */
     for (int id = 0; id < g->nnodes; id++) {
@@ -58,12 +59,17 @@ int pass_fuse(cg_graph *g) {
             continue;
         int mm = a->in[0], bias = a->in[1];
         node *m = &g->nodes[mm];
-        if (m->op != OP_MATMUL || m->ta || m->tb || g->nodes[bias].sh.rank != 1 ||
-            g->nodes[bias].sh.d[0] != m->sh.d[1] || !shape_equal(&a->sh, &m->sh))
+        int last = m->sh.rank - 1;
+        bool conv = m->op == OP_CONV2D;
+        if (!(m->op == OP_MATMUL && !m->ta && !m->tb) && !conv)
+            continue;
+        if (g->nodes[bias].sh.rank != 1 || g->nodes[bias].sh.d[0] != m->sh.d[last] || !shape_equal(&a->sh, &m->sh))
             continue;
         if (uses_of(g, mm) != 1 || (add != id && uses_of(g, add) != 1))
             continue;
-        n->op = OP_DENSE;
+        if (conv)
+            n->sp = m->sp;
+        n->op = conv ? OP_CONV2D_BIAS_ACT : OP_DENSE;
         n->nin = 3;
         n->in[0] = m->in[0];
         n->in[1] = m->in[1];

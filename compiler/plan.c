@@ -104,14 +104,14 @@ int plan_entry(cg_graph *g, entry *e) {
     int nb = 0;
     for (int k = 0; k < e->nsched; k++) {
         int id = e->sched[k];
+        long scratch = conv_scratch(g, id);   /* a kernel's own working memory, live while it runs */
+        if (scratch > 0)
+            bufs[nb++] = (buf){id, &e->scratch[id], (scratch + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN, k, k};
         if (!in_arena(g, e, id))
             continue;
         long size = shape_size(&g->nodes[id].sh, g->max_batch);
         size = (size + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
         bufs[nb++] = (buf){id, &e->offset[id], size, k, last[id] < k ? k : last[id]};
-        long scratch = conv_scratch(g, id);   /* a kernel's own working memory, live while it runs */
-        if (scratch > 0)
-            bufs[nb++] = (buf){id, &e->scratch[id], (scratch + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN, k, k};
     }
     qsort(bufs, (size_t)nb, sizeof(buf), buf_cmp);
     /* First fit among the already placed buffers that overlap in time. */

@@ -30,6 +30,7 @@ long node_flops(cg_graph *g, int id) {
                                                 n->op == OP_MAX_POOL_BWD ? 1 : 0]].sh, 1);
         switch (n->op) {
         case OP_CONV2D: return 2 * out * win * g->nodes[n->in[0]].sh.d[3];
+        case OP_CONV2D_BIAS_ACT: return 2 * out * win * g->nodes[n->in[0]].sh.d[3] + 2 * out;
         case OP_CONV2D_BWD_INPUT: return 2 * dy * win * n->sh.d[3];
         case OP_CONV2D_BWD_FILTER: return 2 * dy * win * g->nodes[n->in[0]].sh.d[3];
         case OP_DEPTHWISE_CONV2D: return 2 * out * win;
@@ -86,7 +87,7 @@ const char *graph_summary(cg_graph *g) {
     text t = {0};
     char a[32], b[32], c[32], d[32], e[32], f[32], h[32], sb[64];
     text_printf(&t, "Model: \"%s\" (max batch %d)\n", g->name, g->max_batch);
-    text_printf(&t, "%-24s %-14s %10s %12s %12s %11s %11s %11s %11s\n", "Layer (type)", "Output Shape", "Param #",
+    text_printf(&t, "%-34s %-16s %10s %12s %12s %11s %11s %11s %11s\n", "Layer (type)", "Output Shape", "Param #",
                 "FLOPs fwd", "FLOPs bwd", "Param B", "Grad B", "Opt B", "Act B");
     long tp = 0, tf = 0, tb = 0, tact = 0;
     for (int li = -1; li < g->nlayers; li++) {
@@ -115,7 +116,7 @@ const char *graph_summary(cg_graph *g) {
             shp = g->layers[li].out >= 0 ? shape_str(&g->nodes[g->layers[li].out].sh, sb, sizeof sb) : "";
         } else
             snprintf(label, sizeof label, "(graph ops)");
-        text_printf(&t, "%-24s %-14s %10s %12s %12s %11s %11s %11s %11s\n", label, shp, commas(params, a, sizeof a),
+        text_printf(&t, "%-34s %-16s %10s %12s %12s %11s %11s %11s %11s\n", label, shp, commas(params, a, sizeof a),
                     commas(fwd, b, sizeof b), commas(bwd, c, sizeof c), commas(params * 4, d, sizeof d),
                     commas(grads * 4, e, sizeof e), commas(grads * 4 * (long)opt_per_param, f, sizeof f),
                     commas(act, h, sizeof h));

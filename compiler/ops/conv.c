@@ -150,7 +150,8 @@ long conv_scratch(cg_graph *g, int id) {
     const shape *x;
     long positions;   /* rows of the im2col matrix */
     switch (n->op) {
-    case OP_CONV2D: x = &g->nodes[n->in[0]].sh; positions = shape_size(&n->sh, g->max_batch) / n->sh.d[3]; break;
+    case OP_CONV2D:
+    case OP_CONV2D_BIAS_ACT: x = &g->nodes[n->in[0]].sh; positions = shape_size(&n->sh, g->max_batch) / n->sh.d[3]; break;
     case OP_CONV2D_BWD_FILTER:
     case OP_CONV2D_BWD_INPUT: {
         const shape *dy = &g->nodes[n->op == OP_CONV2D_BWD_FILTER ? n->in[1] : n->in[0]].sh;
@@ -198,7 +199,7 @@ void lower_conv(emit_ctx *e, int id) {
     const node *n = &g->nodes[id];
     const shape *in, *out;
     switch (n->op) {
-    case OP_CONV2D: case OP_DEPTHWISE_CONV2D: case OP_MAX_POOL: case OP_AVG_POOL: case OP_PAD:
+    case OP_CONV2D: case OP_CONV2D_BIAS_ACT: case OP_DEPTHWISE_CONV2D: case OP_MAX_POOL: case OP_AVG_POOL: case OP_PAD:
         in = &g->nodes[n->in[0]].sh, out = &n->sh; break;
     case OP_CONV2D_BWD_FILTER: case OP_DEPTHWISE_BWD_FILTER: case OP_MAX_POOL_BWD:
         in = &g->nodes[n->in[0]].sh, out = &g->nodes[n->in[1]].sh; break;
@@ -217,6 +218,7 @@ void lower_conv(emit_ctx *e, int id) {
     const char *tmpl = NULL;
     switch (n->op) {
     case OP_CONV2D: tmpl = host ? "kernels/conv2d_host" : "kernels/conv2d"; break;
+    case OP_CONV2D_BIAS_ACT: tmpl = host ? "kernels/conv2d_bias_act_host" : "kernels/conv2d_bias_act"; break;
     case OP_CONV2D_BWD_INPUT: tmpl = host ? "kernels/conv2d_bwd_input_host" : "kernels/conv2d_bwd_input"; break;
     case OP_CONV2D_BWD_FILTER: tmpl = host ? "kernels/conv2d_bwd_filter_host" : "kernels/conv2d_bwd_filter"; break;
     case OP_DEPTHWISE_CONV2D: tmpl = "kernels/depthwise_conv2d"; break;
@@ -233,10 +235,12 @@ void lower_conv(emit_ctx *e, int id) {
     char pb[16], pr[16];
     snprintf(pb, sizeof pb, "%d", n->sp.pad[2]);
     snprintf(pr, sizeof pr, "%d", n->sp.pad[3]);
-    const char *kv[] = {"H", k.h, "W", k.w, "C", k.c, "OH", k.oh, "OW", k.ow, "F", k.f, "KH", k.kh, "KW", k.kw,
+    char act[64];
+    const char *act_name = emit_activation(n->act, n->alpha, act, sizeof act);
+    const char *kv[] = {"ACT", act, "ACT_NAME", act_name, "H", k.h, "W", k.w, "C", k.c, "OH", k.oh, "OW", k.ow, "F", k.f, "KH", k.kh, "KW", k.kw,
                         "SH", k.sh, "SW", k.sw, "DH", k.dh, "DW", k.dw, "PT", k.pt, "PL", k.pl, "PB", pb, "PR", pr,
                         "KKC", k.kkc, NULL};
-    bool im2col = host && (n->op == OP_CONV2D || n->op == OP_CONV2D_BWD_FILTER);
+    bool im2col = host && (n->op == OP_CONV2D || n->op == OP_CONV2D_BIAS_ACT || n->op == OP_CONV2D_BWD_FILTER);
     if (im2col && text_template(e->t, "kernels/im2col", kv))
         tmpl = NULL;
     if (!tmpl || text_template(e->t, tmpl, kv))

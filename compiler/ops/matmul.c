@@ -59,19 +59,19 @@ static void gemm_dims(emit_ctx *e, const node *n, char *m, char *nn, char *k, si
     emit_dim(sa, n->ta ? 0 : 1, k, size);
 }
 
-static const char *act_names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
-
-/* The epilogue expression applying the activation to v. */
-static void act_expr(const node *n, char *out, size_t size) {
+/* The epilogue expression applying activation act to v; returns its name. */
+const char *emit_activation(cg_activation act, float alpha, char *out, size_t size) {
+    static const char *names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
     char al[32];
-    emit_float(n->alpha, al, sizeof al);
-    switch (n->act) {
+    emit_float(alpha, al, sizeof al);
+    switch (act) {
     case CG_RELU: snprintf(out, size, "v > 0.0f ? v : 0.0f"); break;
     case CG_LEAKY_RELU: snprintf(out, size, "v > 0.0f ? v : %s * v", al); break;
     case CG_SIGMOID: snprintf(out, size, "1.0f / (1.0f + expf(-v))"); break;
     case CG_TANH: snprintf(out, size, "tanhf(v)"); break;
     default: snprintf(out, size, "v"); break;
     }
+    return names[act];
 }
 
 /* Lowers MATMUL and DENSE from the kernel templates of the flavour. */
@@ -79,7 +79,7 @@ void lower_matmul(emit_ctx *e, int id) {
     const node *n = &e->g->nodes[id];
     char m[16], nn[16], k[16], act[64];
     gemm_dims(e, n, m, nn, k, sizeof m);
-    act_expr(n, act, sizeof act);
+    const char *act_name = emit_activation(n->act, n->alpha, act, sizeof act);
     bool host = e->flavour == CG_HOST;
     /* Row-major element access of op(A)[i][p] and op(B)[p][j]. */
     char a_at[64], b_at[64], lda[16], ldb[16];
@@ -92,7 +92,7 @@ void lower_matmul(emit_ctx *e, int id) {
         snprintf(b_at, sizeof b_at, "W[p * %s + j]", nn);
     }
     const char *kv[] = {"TA_FLAG", n->ta ? "1" : "0", "TB_FLAG", n->tb ? "1" : "0", "M", m, "N", nn, "K", k, "A_AT", a_at, "B_AT", b_at, "LDA", lda, "LDB", ldb,
-                        "ACT", act, "ACT_NAME", act_names[n->act], NULL};
+                        "ACT", act, "ACT_NAME", act_name, NULL};
     const char *tmpl;
     if (n->op == OP_DENSE)
         tmpl = host ? (strcmp(m, "n") == 0 ? "kernels/dense_host_gemv" : "kernels/dense_host") : "kernels/dense_portable";
