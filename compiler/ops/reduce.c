@@ -129,7 +129,7 @@ void lower_reduce(emit_ctx *e, int id) {
         text_printf(e->t, "%*sfor (int i%d = 0; i%d < %s; i%d++)\n", 4 * (i + 1), "", i, i,
                     emit_dim(in, i, dim, sizeof dim), i);
     if (n->op == OP_MAX)
-        text_printf(e->t, "%*sY[%s] = fmaxf(Y[%s], X[%s]);\n", 4 * (in->rank + 1), "", yidx, yidx, xidx);
+        text_printf(e->t, "%*sY[%s] = X[%s] > Y[%s] ? X[%s] : Y[%s];\n", 4 * (in->rank + 1), "", yidx, xidx, yidx, xidx, yidx);
     else
         text_printf(e->t, "%*sY[%s] += X[%s];\n", 4 * (in->rank + 1), "", yidx, xidx);
     if (n->op == OP_MEAN && !strcmp(out_count, "1"))
