@@ -314,15 +314,6 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
             loss_eval = loss, metric_eval = metric;
     }
     g->infer_pass = false;
-    /* layers record that only the two passes differ; drop the unused "_infer" loss layers from the summary */
-    for (int i = g->nlayers - 1; i >= 0; i--)
-        if (!strcmp(g->layers[i].name, "loss_infer") || !strcmp(g->layers[i].name, "metric_infer")) {
-            bool used = false;
-            for (int id = 0; id < g->nnodes; id++)
-                used = used || g->nodes[id].layer == i;
-            if (!used)
-                g->layers[i].kind = "";
-        }
     if (g->failed)
         return -1;
     int vars[256], nv = 0;

@@ -107,8 +107,9 @@ const char *graph_summary(cg_graph *g) {
             if (train->offset[id] >= 0 && g->nodes[id].op != OP_RESHAPE)
                 act += shape_size(&g->nodes[id].sh, g->max_batch) * 4;
         }
-        if ((li < 0 || !*g->layers[li].kind) && !fwd && !bwd && !params)
-            continue;   /* graph-level nodes or an unused inference-mode loss */
+        bool aux = li < 0 || !strcmp(g->layers[li].kind, "Loss") || !strcmp(g->layers[li].kind, "Metric");
+        if (aux && !fwd && !bwd && !params && !act)
+            continue;   /* graph-level nodes, or the inference-mode loss (counted in eval_step, not here) */
         char label[64];
         const char *shp = "";
         if (li >= 0) {
