@@ -122,7 +122,7 @@ static void loss_softmax_xent_fwd(int n, const float *restrict Z, const float *r
         const float *z = Z + i * 2, *t = T + i * 2;
         float max = z[0], sum = 0.0f, loss = 0.0f;
         for (int k = 1; k < 2; k++)
-            max = fmaxf(max, z[k]);
+            max = z[k] > max ? z[k] : max;
         for (int k = 0; k < 2; k++)
             sum += expf(z[k] - max);
         float log_sum = logf(sum);
@@ -183,7 +183,7 @@ static void d_dense_2_out_bwd(int n, const float *restrict Z, const float *restr
         float *dz = Y + i * 2;
         float max = z[0], sum = 0.0f, t_sum = 0.0f;
         for (int k = 1; k < 2; k++)
-            max = fmaxf(max, z[k]);
+            max = z[k] > max ? z[k] : max;
         for (int k = 0; k < 2; k++) {
             dz[k] = expf(z[k] - max);
             sum += dz[k];
