@@ -4,8 +4,13 @@
 # Exits non-zero if anything failed. Extra arguments go to `meson test`
 # (for example a suite name: `bash scripts/test.sh --suite ops`).
 #
+# Then a second build with AddressSanitizer and UndefinedBehaviorSanitizer
+# (build-sanitize/) runs the suites that exercise libcgrad and the runtime
+# in-process or through the example binaries; its results count in the summary.
+#
 # Environment: BUILD_DIR (default: build), TEST_PROCESSES (default: 2),
-# TEST_TIMEOUT_MULTIPLIER (default: 2; meson's per-test timeouts are scaled by it).
+# TEST_TIMEOUT_MULTIPLIER (default: 2; meson's per-test timeouts are scaled by it),
+# CGRAD_SKIP_SANITIZE=1 skips the sanitizer pass.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -28,14 +33,35 @@ meson test -C "$BUILD_DIR" --print-errorlogs \
     --num-processes "${TEST_PROCESSES:-2}" \
     --timeout-multiplier "${TEST_TIMEOUT_MULTIPLIER:-2}" "$@" || rc=$?
 
+# The sanitizer pass: compiler and runtime under ASan/UBSan (leaks included).
+# Not e2e: its `cgrad build` links model programs against the instrumented
+# libcgrad without the sanitizer runtime.
+SAN_DIR=build-sanitize
+san_log=$SAN_DIR/meson-logs/testlog.json
+rm -f "$san_log"
+if [ "${CGRAD_SKIP_SANITIZE:-0}" != 1 ] && [ $# -eq 0 ]; then
+    printf '==> %s\n' "sanitizer build ($SAN_DIR: address, undefined)"
+    if { [ -f "$SAN_DIR/build.ninja" ] || meson setup "$SAN_DIR" -Db_sanitize=address,undefined \
+            -Db_lundef=false -Dbuildtype=debug >/dev/null; } && ninja -C "$SAN_DIR" >/dev/null; then
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C "$SAN_DIR" --print-errorlogs \
+            --num-processes "${TEST_PROCESSES:-2}" --timeout-multiplier 4 \
+            runtime ops-builder ops-golden ops-gradcheck e2e_bad_input || rc=$?
+    else
+        echo "test.sh: the sanitizer build failed" >&2
+        rc=1
+    fi
+fi
+
 # testlog.json holds one JSON object per test and line, written by Python's
 # json.dumps, so the top-level field reads exactly `"result": "<RESULT>"`
 # (quotes inside captured stdout/stderr are escaped and cannot match).
 count() {
     local n=0 r
-    [ -f "$log" ] || { echo 0; return; }
     for r in "$@"; do
-        n=$((n + $(grep -c "\"result\": \"$r\"" "$log" || true)))
+        for f in "$log" "$san_log"; do
+            [ -f "$f" ] || continue
+            n=$((n + $(grep -c "\"result\": \"$r\"" "$f" || true)))
+        done
     done
     echo "$n"
 }

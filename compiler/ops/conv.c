@@ -174,7 +174,10 @@ typedef struct window_keys {
 
 /* Fills the keys from input shape in (n, H, W, C), output shape out (n, OH, OW, F|C). */
 static void fill_keys(window_keys *k, const node *n, const shape *in, const shape *out) {
-    snprintf(k->nb, sizeof k->nb, "n");
+    if (shape_batched(in))
+        snprintf(k->nb, sizeof k->nb, "n");
+    else
+        snprintf(k->nb, sizeof k->nb, "%d", in->d[0]);
     snprintf(k->h, sizeof k->h, "%d", in->d[1]);
     snprintf(k->w, sizeof k->w, "%d", in->d[2]);
     snprintf(k->c, sizeof k->c, "%d", in->d[3]);
@@ -237,7 +240,7 @@ void lower_conv(emit_ctx *e, int id) {
     snprintf(pr, sizeof pr, "%d", n->sp.pad[3]);
     char act[64];
     const char *act_name = emit_activation(n->act, n->alpha, act, sizeof act);
-    const char *kv[] = {"ACT", act, "ACT_NAME", act_name, "H", k.h, "W", k.w, "C", k.c, "OH", k.oh, "OW", k.ow, "F", k.f, "KH", k.kh, "KW", k.kw,
+    const char *kv[] = {"N", k.nb, "ACT", act, "ACT_NAME", act_name, "H", k.h, "W", k.w, "C", k.c, "OH", k.oh, "OW", k.ow, "F", k.f, "KH", k.kh, "KW", k.kw,
                         "SH", k.sh, "SW", k.sw, "DH", k.dh, "DW", k.dw, "PT", k.pt, "PL", k.pl, "PB", pb, "PR", pr,
                         "KKC", k.kkc, NULL};
     bool im2col = host && (n->op == OP_CONV2D || n->op == OP_CONV2D_BIAS_ACT || n->op == OP_CONV2D_BWD_FILTER);

@@ -11,7 +11,19 @@
  * both sides; only summation order differs). Failures print the largest
  * difference and where: "maxdiff 3e-3 at d_dense_1/kernel[17]".
  *
+ * Convolutional models (cnn_models[]) go the same way with a richer
+ * spec.txt ("arch cnn": one line per layer, every parameter with its Keras
+ * shape): Conv2D (same/valid, strides, dilation, non-square kernels),
+ * DepthwiseConv2D, Max/AveragePooling2D (valid and same), GlobalAverage-
+ * Pooling2D, Flatten (NHWC order), Dense and BatchNormalization in training
+ * mode; for those, "parameters after the step" includes the updated moving
+ * averages (torch_ref.py computes the moving variance from the biased batch
+ * variance, as Keras, not torch's running_var). Their moving averages and
+ * gammas/betas start away from their initial values.
+ *
  * Skipped when /usr/bin/python3 cannot import torch (torch_ref.py exits 77).
+ * reference/dropout needs no torch: Dropout is the identity in eval_step and
+ * predict, and train_step drops about `rate` of its inputs.
  */
 #include <criterion/criterion.h>
 
@@ -22,6 +34,7 @@
 #include <sys/wait.h>
 
 #include "harness.h"
+#include "../../compiler/cgrad_int.h"
 
 #ifndef OPS_SOURCE_DIR
 #define OPS_SOURCE_DIR "."
@@ -160,24 +173,207 @@ static void prepare(const ref_model *r, ref_run *run) {
 }
 
 /* Compares run with torch's DIR/out.bin. */
-static void verify(const ref_model *r, ref_run *run) {
+static void verify(const char *name, ref_run *run) {
     char path[512];
     float loss = run->loss;
     cr_assert(snprintf(path, sizeof path, "%s/out.bin", run->mod.dir) < (int)sizeof path);
     size_t bytes;
     float *ref = (float *)hx_read_file(path, &bytes);
     long want_floats = 1 + 2 * run->mod.param_floats;
-    cr_assert(ref && bytes == sizeof(float) * (size_t)want_floats, "%s: out.bin has %zu bytes, expected %ld", r->name,
+    cr_assert(ref && bytes == sizeof(float) * (size_t)want_floats, "%s: out.bin has %zu bytes, expected %ld", name,
               bytes, want_floats * 4);
 
-    cr_expect(fabsf(loss - ref[0]) <= 1e-4f * fabsf(ref[0]), "%s: loss: cgrad %.8g vs torch %.8g", r->name, (double)loss,
+    cr_expect(fabsf(loss - ref[0]) <= 1e-4f * fabsf(ref[0]), "%s: loss: cgrad %.8g vs torch %.8g", name, (double)loss,
               (double)ref[0]);
-    compare(&run->mod, r->name, "gradients", run->mod.grads, ref + 1, run->mod.trainable_floats);
-    compare(&run->mod, r->name, "parameters after one Adam step", run->mod.params, ref + 1 + run->mod.param_floats, run->mod.param_floats);
+    compare(&run->mod, name, "gradients", run->mod.grads, ref + 1, run->mod.trainable_floats);
+    compare(&run->mod, name, "parameters after one Adam step", run->mod.params, ref + 1 + run->mod.param_floats, run->mod.param_floats);
     free(ref);
     hx_close(&run->mod);
     cg_model_free(run->m);
 }
+
+/* ---- convolutional models ---------------------------------------------------------- */
+
+/* One layer of a convolutional reference model: both the cgrad layer and its spec.txt line come from it. */
+typedef enum lkind { L_CONV, L_DEPTHWISE, L_MAXPOOL, L_AVGPOOL, L_GAP, L_FLATTEN, L_DENSE, L_BN, L_RELU } lkind;
+
+typedef struct lspec {
+    lkind kind;
+    int units;          /* filters, units */
+    int k, kw;          /* kernel or pool size; kernel width (0: k) */
+    int stride, dil;    /* 0: 1 (pools: 0 = k) */
+    bool same, bias;
+    cg_activation act;
+    float momentum;     /* BatchNormalization */
+} lspec;
+
+typedef struct cnn_ref {
+    const char *name;
+    int in[3];          /* H, W, C */
+    int nlayers;
+    lspec layers[10];
+    int classes;
+} cnn_ref;
+
+/* Applies layer l to m and writes its spec line; names come from cgrad's defaults, counted per kind here. */
+static void add_cnn_layer(cg_model *m, const lspec *l, int *count, FILE *f) {
+    static const char *prefix[] = {"conv2d", "depthwise_conv2d", "max_pooling2d", "average_pooling2d",
+                                   "global_average_pooling2d", "flatten", "dense", "batch_normalization", "activation"};
+    char name[64];
+    snprintf(name, sizeof name, "%s_%d", prefix[l->kind], ++count[l->kind]);
+    int kw = l->kw ? l->kw : l->k, stride = l->stride ? l->stride : 1, dil = l->dil ? l->dil : 1;
+    const char *pad = l->same ? "same" : "valid";
+    switch (l->kind) {
+    case L_CONV:
+        cg_model_add(m, cg_conv2d(l->units, l->k, .kernel_w = kw, .strides = stride, .dilation = dil,
+                                  .padding = l->same ? CG_SAME : CG_VALID, .use_bias = l->bias, .activation = l->act));
+        fprintf(f, "layer conv2d %s %d %d %d %d %d %s %d %s\n", name, l->units, l->k, kw, stride, dil, pad, l->bias,
+                act_name(l->act));
+        break;
+    case L_DEPTHWISE:
+        cg_model_add(m, cg_depthwise_conv2d(l->k, .kernel_w = kw, .strides = stride, .dilation = dil,
+                                            .padding = l->same ? CG_SAME : CG_VALID, .use_bias = l->bias,
+                                            .activation = l->act));
+        fprintf(f, "layer depthwise %s %d %d %d %d %s %d %s\n", name, l->k, kw, stride, dil, pad, l->bias,
+                act_name(l->act));
+        break;
+    case L_MAXPOOL:
+    case L_AVGPOOL:
+        stride = l->stride ? l->stride : l->k;
+        if (l->kind == L_MAXPOOL)
+            cg_model_add(m, cg_max_pooling2d(l->k, .strides = stride, .padding = l->same ? CG_SAME : CG_VALID));
+        else
+            cg_model_add(m, cg_average_pooling2d(l->k, .strides = stride, .padding = l->same ? CG_SAME : CG_VALID));
+        fprintf(f, "layer %s %d %d %s\n", l->kind == L_MAXPOOL ? "maxpool" : "avgpool", l->k, stride, pad);
+        break;
+    case L_GAP:
+        cg_model_add(m, cg_global_average_pooling2d());
+        fprintf(f, "layer gap\n");
+        break;
+    case L_FLATTEN:
+        cg_model_add(m, cg_flatten());
+        fprintf(f, "layer flatten\n");
+        break;
+    case L_DENSE:
+        cg_model_add(m, cg_dense(l->units, .use_bias = l->bias, .activation = l->act));
+        fprintf(f, "layer dense %s %d %d %s\n", name, l->units, l->bias, act_name(l->act));
+        break;
+    case L_BN:
+        cg_model_add(m, cg_batch_normalization(.momentum = l->momentum));
+        fprintf(f, "layer batchnorm %s %.9g %.9g\n", name, (double)l->momentum, 1e-3);
+        break;
+    case L_RELU:
+        cg_model_add(m, cg_activation_layer(CG_RELU));
+        fprintf(f, "layer activation relu\n");
+        break;
+    }
+}
+
+/* Builds CNN model r (sparse cross-entropy from logits, Adam), runs one training step, writes spec.txt,
+ * params.bin, x.bin, y.bin into run->mod.dir. The moving averages start away from 0 and 1. */
+static void prepare_cnn(const cnn_ref *r, ref_run *run) {
+    char path[512];
+    char *spec_text = NULL;   /* spec.txt is written before the module's folder exists: into memory first */
+    size_t spec_len = 0;
+    FILE *f = open_memstream(&spec_text, &spec_len);
+    cr_assert(f);
+    cg_model *m = cg_sequential_at(CG_HERE, r->name, CG_SHAPE(r->in[0], r->in[1], r->in[2]));
+    int count[16] = {0};
+    fprintf(f, "arch cnn\nn %d\nin %d %d %d\nout %d\nlr %.9g\nloss sparse_ce_logits\n", N, r->in[0], r->in[1], r->in[2],
+            r->classes, (double)LR);
+    for (int i = 0; i < r->nlayers; i++)
+        add_cnn_layer(m, &r->layers[i], count, f);
+    cg_compile(m, .optimizer = cg_adam(LR), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY, .from_logits = true,
+               .metric = CG_ACCURACY, .batch_size = 8);
+    cr_assert(!cg_failed(cg_model_graph(m)), "%s: %s", r->name, cg_error(cg_model_graph(m)));
+    run->m = m;
+    int rc = hx_build_model(&run->mod, m, CG_PORTABLE, NULL);
+    cr_assert(rc == 0, "%s: %s", r->name, run->mod.err);
+    hx_module *mod = &run->mod;
+    /* spec.txt: every parameter with its Keras shape; BatchNormalization vectors set away from their defaults */
+    uint64_t s = 777;
+    for (int i = 0; i < mod->nparams; i++) {
+        const char *pn = mod->param_name(i);
+        long off = mod->param_offset(i), cnt = mod->param_count(i);
+        int dims[4] = {(int)cnt}, rank = 1;
+        /* a kernel's Keras shape from the graph (biases and normalization vectors are rank 1) */
+        if (strstr(pn, "/kernel") || strstr(pn, "/depthwise_kernel")) {
+            cg_graph *g = cg_model_graph(m);
+            for (int v = 0; v < g->nvars; v++)
+                if (!strcmp(g->vars[v].name, pn)) {
+                    const shape *sh = &g->nodes[g->vars[v].node].sh;
+                    rank = sh->rank;
+                    for (int d = 0; d < rank; d++)
+                        dims[d] = sh->d[d];
+                }
+        }
+        fprintf(f, "param %s %ld %ld", pn, off, cnt);
+        for (int d = 0; d < rank; d++)
+            fprintf(f, " %d", dims[d]);
+        fprintf(f, "\n");
+        /* moving averages away from their initial 0 and 1; gammas and betas away from 1 and 0 */
+        float lo = 0, hi = 0;
+        if (strstr(pn, "moving_mean") || strstr(pn, "/beta"))
+            lo = -0.3f, hi = 0.3f;
+        else if (strstr(pn, "moving_variance") || strstr(pn, "/gamma"))
+            lo = 0.7f, hi = 1.3f;
+        for (long j = 0; hi > lo && j < cnt; j++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            mod->params[off + j] = lo + (hi - lo) * (float)((s >> 40) & 0xFFFFFF) / 16777216.0f;
+        }
+    }
+    cr_assert(fclose(f) == 0);
+    cr_assert(snprintf(path, sizeof path, "%s/spec.txt", mod->dir) < (int)sizeof path);
+    FILE *o = fopen(path, "w");
+    cr_assert(o && fwrite(spec_text, 1, spec_len, o) == spec_len && fclose(o) == 0, "cannot write %s", path);
+    free(spec_text);
+
+    long xn = (long)N * r->in[0] * r->in[1] * r->in[2];
+    float *x = malloc(sizeof(float) * (size_t)xn), y[N];
+    for (long i = 0; i < xn; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f;
+    }
+    for (int i = 0; i < N; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        y[i] = (float)((s >> 20) % (uint64_t)r->classes);
+    }
+    write_floats(mod->dir, "params.bin", mod->params, mod->param_floats);
+    write_floats(mod->dir, "x.bin", x, xn);
+    write_floats(mod->dir, "y.bin", y, N);
+    float loss, metric;
+    *mod->lr = LR;
+    mod->train_step(mod->state, N, x, y, &loss, &metric);
+    run->loss = loss;
+    free(x);
+}
+
+#define CONV(f_, k_, ...) {.kind = L_CONV, .units = (f_), .k = (k_), __VA_ARGS__}
+static const cnn_ref cnn_models[] = {
+    /* Conv2D same + relu, MaxPool, Conv2D valid, AvgPool, Flatten (NHWC order), Dense */
+    {"ref_cnn", {10, 10, 2}, 6,
+     {CONV(4, 3, .same = true, .bias = true, .act = CG_RELU), {.kind = L_MAXPOOL, .k = 2},
+      CONV(3, 2, .bias = true, .act = CG_RELU), {.kind = L_AVGPOOL, .k = 2}, {.kind = L_FLATTEN},
+      {.kind = L_DENSE, .units = 3, .bias = true}},
+     3},
+    /* strides, dilation, a non-square kernel, depthwise, "same" pooling (uneven padding), global average pooling */
+    {"ref_cnn_windows", {9, 8, 3}, 6,
+     {CONV(4, 3, .kw = 2, .stride = 2, .same = true, .bias = true, .act = CG_TANH),
+      {.kind = L_DEPTHWISE, .k = 2, .same = true, .bias = true, .act = CG_RELU},
+      {.kind = L_MAXPOOL, .k = 2, .stride = 1, .same = true}, {.kind = L_AVGPOOL, .k = 3, .stride = 2, .same = true},
+      CONV(5, 2, .dil = 2, .same = true, .act = CG_LINEAR), {.kind = L_GAP}},
+     5},
+    /* BatchNormalization in training mode, on an image and on a vector. (Dense(8) before the second one has an
+     * activation: without one, the second normalization makes the gradient reaching the first one's beta
+     * sum to zero over the batch wherever the relu passes everything, and Adam's first step of a gradient
+     * that is zero up to rounding, lr g / (|g| + eps), is noise.) */
+    {"ref_cnn_bn", {6, 6, 2}, 8,
+     {CONV(4, 3, .bias = false), {.kind = L_BN, .momentum = 0.9f}, {.kind = L_RELU}, {.kind = L_MAXPOOL, .k = 2},
+      {.kind = L_FLATTEN}, {.kind = L_DENSE, .units = 8, .act = CG_TANH}, {.kind = L_BN, .momentum = 0.99f},
+      {.kind = L_DENSE, .units = 3, .bias = true}},
+     3},
+};
+#define NCNN (int)(sizeof cnn_models / sizeof cnn_models[0])
 
 static const ref_model models[] = {
     {"ref_mlp", 5, 2, {{8, CG_RELU}, {3, CG_LINEAR}}, CG_SPARSE_CATEGORICAL_CROSSENTROPY, true, "sparse_ce_logits"},
@@ -191,11 +387,14 @@ static const ref_model models[] = {
 
 /* One test for all models: importing torch takes seconds, so torch_ref.py runs once over every folder. */
 Test(reference, torch) {
-    static ref_run runs[NMODELS];
+    static ref_run runs[NMODELS + NCNN];
     char cmd[4096];
     int len = snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/torch_ref.py'", OPS_SOURCE_DIR);
-    for (int i = 0; i < NMODELS; i++) {
-        prepare(&models[i], &runs[i]);
+    for (int i = 0; i < NMODELS + NCNN; i++) {
+        if (i < NMODELS)
+            prepare(&models[i], &runs[i]);
+        else
+            prepare_cnn(&cnn_models[i - NMODELS], &runs[i]);
         len += snprintf(cmd + len, sizeof cmd - (size_t)len, " '%s'", runs[i].mod.dir);
     }
     snprintf(cmd + len, sizeof cmd - (size_t)len, " 2>&1");
@@ -208,6 +407,88 @@ Test(reference, torch) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
         cr_skip_test("torch not installed");
     cr_assert(status == 0, "torch_ref.py failed:\n%s", log);
-    for (int i = 0; i < NMODELS; i++)
-        verify(&models[i], &runs[i]);
+    for (int i = 0; i < NMODELS + NCNN; i++)
+        verify(i < NMODELS ? models[i].name : cnn_models[i - NMODELS].name, &runs[i]);
+}
+
+/* ---- Dropout (no torch needed) ------------------------------------------------------------ */
+
+/* Dropout is the identity in inference: eval_step and predict of a model with Dropout equal those of the
+ * same model without it (same parameters), bit for bit. In train_step it zeroes about `rate` of its inputs
+ * and scales the rest by 1 / (1 - rate): with Dense(256, kernel 0, bias 1) before it and MAE against
+ * zero labels, the loss is (kept fraction) / (1 - rate); over 8 x 256 draws the kept fraction is within
+ * 0.04 (4 standard deviations) of 1 - rate. Each step draws a new mask (the bias gradient, the mask's
+ * column sums, changes). */
+Test(reference, dropout) {
+    cg_model *m[2];
+    hx_module mod[2];
+    for (int k = 0; k < 2; k++) {
+        m[k] = cg_sequential(k ? "ref_no_dropout" : "ref_dropout", CG_SHAPE(6));
+        cg_model_add(m[k], cg_dense(16, .activation = CG_RELU));
+        if (!k)
+            cg_model_add(m[k], cg_dropout(0.5f));
+        cg_model_add(m[k], cg_dense(3));
+        cg_compile(m[k], .optimizer = cg_sgd(0.1f, 0, false), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY,
+                   .from_logits = true, .metric = CG_ACCURACY, .batch_size = 8);
+        cr_assert(hx_build_model(&mod[k], m[k], CG_PORTABLE, NULL) == 0, "%s", mod[k].err);
+    }
+    cr_assert_eq(mod[0].param_floats, mod[1].param_floats);
+    memcpy(mod[1].params, mod[0].params, sizeof(float) * (size_t)mod[0].param_floats);
+    float x[8 * 6], y[8], out[2][8 * 3], loss[2], metric[2];
+    uint64_t s = 99;
+    for (int i = 0; i < 8 * 6; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f;
+    }
+    for (int i = 0; i < 8; i++)
+        y[i] = (float)(i % 3);
+    for (int k = 0; k < 2; k++) {
+        mod[k].eval_step(mod[k].state, 8, x, y, &loss[k], &metric[k]);
+        mod[k].predict(mod[k].state, 8, x, out[k]);
+    }
+    cr_expect(loss[0] == loss[1] && metric[0] == metric[1], "eval_step with Dropout: loss %.9g accuracy %g; without: %.9g %g",
+              (double)loss[0], (double)metric[0], (double)loss[1], (double)metric[1]);
+    cr_expect(!memcmp(out[0], out[1], sizeof out[0]), "predict with Dropout differs from predict without it");
+    /* in training the loss differs (a mask was drawn) */
+    float tl[2];
+    for (int k = 0; k < 2; k++)
+        mod[k].train_step(mod[k].state, 8, x, y, &tl[k], &metric[k]);
+    cr_expect(tl[1] == loss[1], "train_step without Dropout: loss %.9g, eval_step %.9g", (double)tl[1], (double)loss[1]);
+    cr_expect(tl[0] != loss[0], "train_step with Dropout(0.5) gave the inference loss %.9g", (double)tl[0]);
+    for (int k = 0; k < 2; k++) {
+        hx_close(&mod[k]);
+        cg_model_free(m[k]);
+    }
+
+    /* the dropped fraction */
+    const float rate = 0.25f;
+    cg_model *d = cg_sequential("ref_dropout_rate", CG_SHAPE(4));
+    cg_model_add(d, cg_dense(256, .kernel_initializer = cg_zeros(), .bias_initializer = cg_ones()));
+    cg_model_add(d, cg_dropout(rate));
+    cg_compile(d, .optimizer = cg_sgd(1e-6f, 0, false), .loss = CG_MAE, .batch_size = 8);
+    hx_module dm;
+    cr_assert(hx_build_model(&dm, d, CG_PORTABLE, NULL) == 0, "%s", dm.err);
+    float dx[8 * 4] = {0}, dy[8 * 256] = {0}, pred[8 * 256], l, mt, prev_grad[256];
+    long boff = hx_param(&dm, "dense_1/bias", NULL);
+    cr_assert(boff >= 0);
+    dm.predict(dm.state, 8, dx, pred);
+    for (int i = 0; i < 8 * 256; i++)
+        cr_assert_eq(pred[i], 1.0f, "predict applied dropout: output[%d] = %g", i, (double)pred[i]);
+    dm.eval_step(dm.state, 8, dx, dy, &l, &mt);
+    cr_expect_eq(l, 1.0f, "eval_step MAE %.9g, expected 1 (no dropout in inference)", (double)l);
+    for (int step = 0; step < 3; step++) {
+        dm.train_step(dm.state, 8, dx, dy, &l, &mt);
+        double kept = (double)l * (1.0 - rate);
+        cr_expect(fabs(kept - (1.0 - rate)) <= 0.04, "step %d: kept fraction %.4f, expected about %.2f", step, kept,
+                  1.0 - rate);
+        double units = kept * 8 * 256;
+        cr_expect(fabs(units - round(units)) < 0.02, "step %d: kept %.3f of 2048 inputs: a mask value is neither 0 "
+                  "nor 1 / (1 - rate)", step, units);
+        /* d bias[j] = (kept entries of column j) / (1 - rate) / 2048: the mask's column counts */
+        cr_expect(step == 0 || memcmp(prev_grad, dm.grads + boff, sizeof prev_grad),
+                  "step %d drew the same mask as the step before", step);
+        memcpy(prev_grad, dm.grads + boff, sizeof prev_grad);
+    }
+    hx_close(&dm);
+    cg_model_free(d);
 }

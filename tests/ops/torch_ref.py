@@ -9,6 +9,28 @@ one torch.optim.Adam step (eps=1e-7, as Keras), and writes DIR/out.bin:
 float32 [loss, grads (trainable floats), params after the step (param floats)].
 Exits with status 77 when torch cannot be imported (the test is skipped).
 
+A spec.txt that starts with "arch cnn" describes a convolutional model
+(run_cnn): x is NHWC (n, H, W, C) as cgrad has it; each op converts to
+torch's NCHW and back, Keras kernels (KH, KW, C, F) become torch weights
+(F, C, KH, KW) and depthwise kernels (KH, KW, C) weights (C, 1, KH, KW) with
+groups = C; "same" padding is TensorFlow's (the odd pixel at the bottom and
+right), applied with F.pad. BatchNormalization runs torch's batch_norm in
+training mode with momentum = 1 - keras_momentum and the moving averages
+updated as Keras does: moving_mean from torch's running_mean, and
+moving_variance from the BIASED batch variance (torch's running_var uses the
+unbiased one; it is checked against that formula too). The moving averages
+go into "params after the step" at their offsets.
+
+cnn spec.txt lines (after "arch cnn"):
+  n N / in H W C / out K / lr LR / loss sparse_ce_logits | mse
+  layer conv2d NAME F KH KW STRIDE DIL valid|same BIAS ACT
+  layer depthwise NAME KH KW STRIDE DIL valid|same BIAS ACT
+  layer maxpool|avgpool K STRIDE valid|same
+  layer gap | layer flatten | layer activation ACT
+  layer dense NAME UNITS BIAS ACT
+  layer batchnorm NAME MOMENTUM EPS
+  param NAME OFFSET COUNT DIMS...   (every parameter, any order)
+
 spec.txt lines:
   n N / in K / out K / lr LR
   loss sparse_ce_logits | cce_probs | bce_logits | bce_probs | mse
@@ -24,7 +46,150 @@ except ImportError:
     sys.exit(77)
 
 
+def activation(h, act):
+    if act == "relu":
+        return torch.relu(h)
+    if act == "tanh":
+        return torch.tanh(h)
+    if act == "sigmoid":
+        return torch.sigmoid(h)
+    if act == "softmax":
+        return torch.softmax(h, dim=-1)
+    if act != "linear":
+        raise SystemExit(f"unknown activation {act}")
+    return h
+
+
+def same_pad(size, k, stride, dil):
+    """TensorFlow's "same": (before, after) padding of one axis."""
+    span = dil * (k - 1) + 1
+    out = (size + stride - 1) // stride
+    total = max((out - 1) * stride + span - size, 0)
+    return total // 2, total - total // 2
+
+
+def pad_nchw(h, kh, kw, stride, dil, padding, value=0.0):
+    if padding != "same":
+        return h
+    t, b = same_pad(h.shape[2], kh, stride, dil)
+    l, r = same_pad(h.shape[3], kw, stride, dil)
+    return torch.nn.functional.pad(h, (l, r, t, b), value=value)
+
+
+def run_cnn(d, lines):
+    F = torch.nn.functional
+    spec, layers, params = {}, [], {}
+    for w in lines:
+        if w[0] == "layer":
+            layers.append(w[1:])
+        elif w[0] == "param":
+            params[w[1]] = (int(w[2]), int(w[3]), [int(v) for v in w[4:]])
+        else:
+            spec[w[0]] = w[1:]
+    n = int(spec["n"][0])
+    hh, ww, cc = (int(v) for v in spec["in"])
+    flat = np.fromfile(f"{d}/params.bin", dtype=np.float32)
+    x = torch.from_numpy(np.fromfile(f"{d}/x.bin", dtype=np.float32).reshape(n, hh, ww, cc))
+    y = torch.from_numpy(np.fromfile(f"{d}/y.bin", dtype=np.float32))
+    tensors = {}
+    trainable = []
+    for name, (off, count, dims) in params.items():
+        t = torch.tensor(flat[off:off + count].reshape(dims))
+        if "moving_" not in name:
+            t.requires_grad_(True)
+            trainable.append((off, count, t))
+        tensors[name] = t
+    after = flat.copy()
+    h = x                                   # NHWC throughout, as cgrad
+    for L in layers:
+        kind = L[0]
+        if kind in ("conv2d", "depthwise"):
+            if kind == "conv2d":
+                name, f, kh, kw, stride, dil, padding, bias, act = L[1:]
+            else:
+                name, kh, kw, stride, dil, padding, bias, act = L[1:]
+            kh, kw, stride, dil = int(kh), int(kw), int(stride), int(dil)
+            z = pad_nchw(h.permute(0, 3, 1, 2), kh, kw, stride, dil, padding)
+            if kind == "conv2d":
+                wt = tensors[f"{name}/kernel"].permute(3, 2, 0, 1)                     # (F, C, KH, KW)
+                z = F.conv2d(z, wt, stride=stride, dilation=dil)
+            else:
+                k = tensors[f"{name}/depthwise_kernel"]
+                wt = k.permute(2, 0, 1).unsqueeze(1)                                   # (C, 1, KH, KW)
+                z = F.conv2d(z, wt, stride=stride, dilation=dil, groups=k.shape[2])
+            h = z.permute(0, 2, 3, 1)
+            if bias == "1":
+                h = h + tensors[f"{name}/bias"]
+            h = activation(h, act)
+        elif kind in ("maxpool", "avgpool"):
+            k, stride, padding = int(L[1]), int(L[2]), L[3]
+            z = h.permute(0, 3, 1, 2)
+            if kind == "maxpool":
+                z = F.max_pool2d(pad_nchw(z, k, k, stride, 1, padding, value=-float("inf")), k, stride)
+            else:   # padding is not counted in the mean
+                s = F.avg_pool2d(pad_nchw(z, k, k, stride, 1, padding), k, stride) * (k * k)
+                ones = torch.ones_like(z[:1, :1])
+                cnt = F.avg_pool2d(pad_nchw(ones, k, k, stride, 1, padding), k, stride) * (k * k)
+                z = s / cnt
+            h = z.permute(0, 2, 3, 1)
+        elif kind == "gap":
+            h = h.mean(dim=(1, 2))
+        elif kind == "flatten":
+            h = h.reshape(n, -1)
+        elif kind == "activation":
+            h = activation(h, L[1])
+        elif kind == "dense":
+            name, units, bias, act = L[1:]
+            h = h @ tensors[f"{name}/kernel"]
+            if bias == "1":
+                h = h + tensors[f"{name}/bias"]
+            h = activation(h, act)
+        elif kind == "batchnorm":
+            name, momentum, eps = L[1], float(L[2]), float(L[3])
+            mm, mv = tensors[f"{name}/moving_mean"], tensors[f"{name}/moving_variance"]
+            z = h.permute(0, 3, 1, 2) if h.dim() == 4 else h
+            run_mean, run_var = mm.clone(), mv.clone()
+            z = F.batch_norm(z, run_mean, run_var, tensors[f"{name}/gamma"], tensors[f"{name}/beta"],
+                             training=True, momentum=1 - momentum, eps=eps)
+            axes = tuple(range(h.dim() - 1))
+            count = h.numel() // h.shape[-1]
+            var = h.detach().var(dim=axes, unbiased=False)
+            unbiased = h.detach().var(dim=axes, unbiased=True)
+            want_run_var = momentum * mv + (1 - momentum) * unbiased
+            if not torch.allclose(run_var, want_run_var, rtol=1e-5, atol=1e-6):
+                raise SystemExit(f"{name}: torch's running_var is not the unbiased update (count {count})")
+            new_mv = momentum * mv + (1 - momentum) * var          # Keras: the biased variance
+            off, cnt, _ = params[f"{name}/moving_mean"]
+            after[off:off + cnt] = run_mean.numpy()
+            off, cnt, _ = params[f"{name}/moving_variance"]
+            after[off:off + cnt] = new_mv.numpy()
+            h = z.permute(0, 2, 3, 1) if h.dim() == 4 else z
+        else:
+            raise SystemExit(f"unknown layer {kind}")
+    loss_kind = spec["loss"][0]
+    if loss_kind == "sparse_ce_logits":
+        loss = F.cross_entropy(h, y.long())
+    elif loss_kind == "mse":
+        loss = ((h - y.reshape(h.shape)) ** 2).mean()
+    else:
+        raise SystemExit(f"unknown loss {loss_kind}")
+    opt = torch.optim.Adam([t for _, _, t in trainable], lr=float(spec["lr"][0]), betas=(0.9, 0.999), eps=1e-7)
+    opt.zero_grad()
+    loss.backward()
+    grads = np.zeros_like(flat)
+    for off, count, t in trainable:
+        grads[off:off + count] = t.grad.detach().numpy().ravel()
+    opt.step()
+    for off, count, t in trainable:
+        after[off:off + count] = t.detach().numpy().ravel()
+    out = np.concatenate([np.array([loss.item()], dtype=np.float32), grads, after]).astype(np.float32)
+    out.tofile(f"{d}/out.bin")
+
+
 def main(d):
+    lines = [line.split() for line in open(f"{d}/spec.txt") if line.split()]
+    if lines[0] == ["arch", "cnn"]:
+        return run_cnn(d, lines[1:])
     spec = {"dense": [], "param": []}
     for line in open(f"{d}/spec.txt"):
         w = line.split()
