@@ -131,6 +131,25 @@ Test(e2e, example_models_build_as_is)
     cgrad_build(tmp, SOURCE_DIR "/examples/digits_mlp/model.c", "digits", "portable", "gcc", "digits_mlp");
 }
 
+/* The convolutional examples' emitted code compiles warning-free (-Wall
+ * -Wextra -Wpedantic -Werror, which cgrad build uses) under gcc and clang,
+ * in both flavours: im2col and the GEMM shim, and the plain loops. */
+Test(e2e, cnn_examples_build_with_gcc_and_clang_in_both_flavours, .timeout = 240)
+{
+    static const char *const models[] = {"fashion_cnn", "fashion_cnn_bn"};
+    static const char *const ccs[] = {"gcc", "clang"};
+    static const char *const flavours[] = {"host", "portable"};
+    const char *tmp = e2e_tmpdir();
+    for (int m = 0; m < 2; m++)
+        for (int c = 0; c < 2; c++)
+            for (int f = 0; f < 2; f++) {
+                char model[512], out[128];
+                snprintf(model, sizeof model, SOURCE_DIR "/examples/%s/model.c", models[m]);
+                snprintf(out, sizeof out, "%s_%s_%s", models[m], ccs[c], flavours[f]);
+                cgrad_build(tmp, model, out, flavours[f], ccs[c], models[m]);
+            }
+}
+
 /* The requirement: portable trains to the same accuracy (within 0.01) as host. */
 Test(e2e, host_and_portable_reach_the_same_accuracy)
 {
