@@ -650,7 +650,8 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     const char *ckv[] = {"NAME", p, "VERSION", CG_VERSION, "SOURCE", source,
                          "FLAVOUR", flavour == CG_HOST ? "host (GEMM shim over OpenBLAS, fused epilogues)"
                                                        : "portable (plain loops: no heap, no stdio, no BLAS)",
-                         "INCLUDES", uses_blas ? "#include <cgrad_gemm.h>\n" : "", NULL};
+                         "INCLUDES", uses_blas || (flavour == CG_HOST && o && o->kind == CG_ADAM) ? "#include <cgrad_gemm.h>\n" : "",
+                         NULL};
     rc |= text_template(&c, "source_head", ckv);
     /* parameter table */
     text_printf(&c, "\nconst %s_param_info %s_params_info[%s_NUM_PARAMS] = {\n", p, p, pu);
@@ -710,7 +711,7 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
                              "STEP_NOTE", o->nesterov ? "p += momentum v - lr g" : "p += v",
                              "STEP", o->nesterov ? "momentum * v[i] - lr * g[i]" : "v[i]", NULL};
         text_puts(&c, "/* ---- optimizer ------------------------------------------------------------ */\n\n");
-        const char *ot = o->kind == CG_ADAM ? "optim/adam" : o->kind == CG_RMSPROP ? "optim/rmsprop"
+        const char *ot = o->kind == CG_ADAM ? (flavour == CG_HOST ? "optim/adam_host" : "optim/adam") : o->kind == CG_RMSPROP ? "optim/rmsprop"
                          : o->momentum != 0.0f ? "optim/sgd_momentum" : "optim/sgd";
         rc |= text_template(&c, ot, okv);
     }

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #define MAX_THREADS 8
-#define SPIN_LIMIT (1 << 14)          /* polls (about 0.3 ms) before a worker sleeps */
+#define SPIN_LIMIT (1 << 22)          /* polls (a few ms) before a worker sleeps */
 #define MIN_PARALLEL_MACS (1L << 20)  /* smaller products (under ~10 us) run on the caller alone */
 #define MIN_PARALLEL_GEMV (1L << 16)  /* a GEMV splits from 256 KB of weights: it is memory-bound */
 
@@ -24,6 +24,9 @@ typedef struct job {
     float beta;
     int split_rows;            /* 1: parts are blocks of rows of C, 0: of columns */
     int gemv;                  /* 1: cgrt_sgemv_rows */
+    void (*body)(void *arg, long lo, long hi);   /* cgrt_parallel_for */
+    void *arg;
+    long count;
 } job;
 
 static struct {
@@ -35,16 +38,18 @@ static struct {
     int done;                  /* parts finished by workers */
     int sleepers;
     job j;
-} pool = {0, {0}, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, {0}};
+    float *partial[MAX_THREADS];   /* per-thread partial sums of a split GEMV */
+    long partial_len;
+} pool = {0, {0}, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, {0}, {0}, 0};
 
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
-/* Lets the other hyperthread run while spinning. */
+/* One poll of a spin-wait. No PAUSE instruction: under a hypervisor with
+ * pause-loop exiting, PAUSE in a tight loop traps to the host and turns a
+ * microsecond wait into tens of microseconds. */
 static void cpu_relax(void)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
+    __asm__ __volatile__("" ::: "memory");
 }
 
 /* [lo, hi) of part p of `count` in `parts`, in multiples of `align`. */
@@ -63,19 +68,31 @@ static void part_range(int count, int parts, int p, int align, int *lo, int *hi)
 static void run_part(const job *j, int p, int parts)
 {
     int lo, hi;
-    if (j->gemv) {   /* y[lo:hi] += sum_r x[r] w[r][lo:hi], four rows of w at a time */
-        part_range(j->n, parts, p, 16, &lo, &hi);
-        float *y = j->c;
-        const float *x = j->a;
+    if (j->body) {   /* a piece of a parallel loop, in multiples of 16 */
+        long blocks = (j->count + 15) / 16, a = blocks * p / parts * 16, b = blocks * (p + 1) / parts * 16;
+        if (b > j->count)
+            b = j->count;
+        if (b > a)
+            j->body(j->arg, a, b);
+        return;
+    }
+    if (j->gemv) {   /* rows [lo, hi) of w: part 0 adds into y, part p into its own partial sum */
+        part_range(j->k, parts, p, 4, &lo, &hi);
         long n = j->n;
-        int r = 0;
-        for (; r + 4 <= j->k; r += 4) {
-            const float *w0 = j->b + r * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
-            for (int c = lo; c < hi; c++)
+        float *restrict y = p == 0 ? j->c : pool.partial[p];
+        const float *restrict x = j->a;
+        if (p > 0)
+            for (long c = 0; c < n; c++)
+                y[c] = 0.0f;
+        int r = lo;
+        for (; r + 4 <= hi; r += 4) {
+            const float *restrict w0 = j->b + r * n, *restrict w1 = w0 + n, *restrict w2 = w1 + n,
+                              *restrict w3 = w2 + n;
+            for (long c = 0; c < n; c++)
                 y[c] += x[r] * w0[c] + x[r + 1] * w1[c] + x[r + 2] * w2[c] + x[r + 3] * w3[c];
         }
-        for (; r < j->k; r++)
-            for (int c = lo; c < hi; c++)
+        for (; r < hi; r++)
+            for (long c = 0; c < n; c++)
                 y[c] += x[r] * j->b[r * n + c];
         return;
     }
@@ -160,10 +177,23 @@ static void pool_run(const job *j)
         cpu_relax();
 }
 
+void cgrt_parallel_for(long count, long min_count, void (*body)(void *arg, long lo, long hi), void *arg)
+{
+    job j = {0};
+    j.body = body;
+    j.arg = arg;
+    j.count = count;
+    if (count < min_count) {
+        body(arg, 0, count);
+        return;
+    }
+    pool_run(&j);
+}
+
 void cgrt_sgemm(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta,
                 float *c, int ldc)
 {
-    job j = {ta, tb, m, n, k, lda, ldb, ldc, a, b, c, beta, m > n, 0};
+    job j = {ta, tb, m, n, k, lda, ldb, ldc, a, b, c, beta, m > n, 0, NULL, NULL, 0};
     if ((long)m * n * k < MIN_PARALLEL_MACS) {
         pthread_once(&pool_once, pool_start);
         run_part(&j, 0, 1);
@@ -174,10 +204,25 @@ void cgrt_sgemm(int ta, int tb, int m, int n, int k, const float *a, int lda, co
 
 void cgrt_sgemv_rows(int k, int n, const float *x, const float *w, float *y)
 {
-    job j = {0, 0, 1, n, k, 0, 0, 0, x, w, y, 1.0f, 0, 1};
-    if ((long)n * k < MIN_PARALLEL_GEMV) {
+    job j = {0, 0, 1, n, k, 0, 0, 0, x, w, y, 1.0f, 0, 1, NULL, NULL, 0};
+    pthread_once(&pool_once, pool_start);
+    if ((long)n * k < MIN_PARALLEL_GEMV || pool.threads == 1) {
         run_part(&j, 0, 1);
         return;
     }
+    if (pool.partial_len < n) {   /* grown once, by the caller, before any worker reads it */
+        for (int p = 1; p < pool.threads; p++) {
+            float *buf = realloc(pool.partial[p], sizeof(float) * (size_t)n);
+            if (!buf) {
+                run_part(&j, 0, 1);
+                return;
+            }
+            pool.partial[p] = buf;
+        }
+        pool.partial_len = n;
+    }
     pool_run(&j);
+    for (int p = 1; p < pool.threads; p++)
+        for (int c = 0; c < n; c++)
+            y[c] += pool.partial[p][c];
 }

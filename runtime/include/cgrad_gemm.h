@@ -17,4 +17,9 @@ void cgrt_sgemm(int transpose_a, int transpose_b, int m, int n, int k, const flo
  * Dense product, split by columns across the pool. */
 void cgrt_sgemv_rows(int k, int n, const float *x, const float *w, float *y);
 
+/* Runs body(arg, lo, hi) over [0, count) cut into one piece per thread of
+ * the pool (the caller runs the first), and returns when all are done.
+ * Counts under min_count run on the caller alone. */
+void cgrt_parallel_for(long count, long min_count, void (*body)(void *arg, long lo, long hi), void *arg);
+
 #endif
