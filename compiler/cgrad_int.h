@@ -246,6 +246,9 @@ void lower_conv(emit_ctx *e, int id);
 void lower_random(emit_ctx *e, int id);
 /* Floats of scratch memory node id's kernel needs at the maximum batch (im2col). */
 long conv_scratch(cg_graph *g, int id);
+/* True when host code splits node id's samples across the pool; tail: it
+ * has work after the split loop (the filter gradient's GEMM). */
+bool conv_batch_parallel(cg_graph *g, int id, bool *tail);
 
 /* Window arithmetic: output size and padding of one spatial axis. */
 int conv_out_size(int in, int win, int stride, int dil, bool same, int *pad_lo, int *pad_hi);
@@ -281,6 +284,8 @@ struct emit_ctx {
     text *t;
     cg_flavour flavour;
     const char *prefix;    /* model name, the prefix of every public symbol */
+    int part;              /* lowering a whole kernel (0), the per-sample piece of a host kernel whose
+                              samples run on the pool (1), or what follows that loop (2) */
 };
 
 /* The C expression of input k of node id inside its kernel: "A[i]" or a literal. */

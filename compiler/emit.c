@@ -203,6 +203,50 @@ static void describe(emit_ctx *e, int id, char *buf, size_t size) {
     }
 }
 
+/* True when identifier name appears in s as a whole word. */
+static bool uses_word(const char *s, const char *name) {
+    size_t len = strlen(name);
+    for (const char *p = strstr(s, name); p; p = strstr(p + 1, name)) {
+        bool start = p == s || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+        bool end = !(isalnum((unsigned char)p[len]) || p[len] == '_');
+        if (start && end)
+            return true;
+    }
+    return false;
+}
+
+/* Writes NAME_piece(arg, lo, hi): the kernel over samples [lo, hi), which
+ * the kernel itself hands to the pool (host flavour). */
+static void emit_kernel_piece(emit_ctx *e, int id) {
+    cg_graph *g = e->g;
+    const node *n = &g->nodes[id];
+    char kn[256], an[16];
+    text body = {0}, *out = e->t;
+    e->t = &body;
+    e->part = 1;
+    lower_conv(e, id);
+    e->part = 0;
+    e->t = out;
+    text_printf(out, "/* %s over samples [lo, hi): one piece of the work, on one thread */\n",
+                kernel_name(g, id, kn, sizeof kn));
+    text_printf(out, "static void %s_piece(void *arg, long lo, long hi)\n{\n    const cgrt_kernel_args *a = arg;\n", kn);
+    for (int i = 0, k = 0; i < n->nin; i++) {
+        if (g->nodes[n->in[i]].op == OP_CONST)
+            continue;
+        arg_name(n, i, an, sizeof an);
+        if (body.s && uses_word(body.s, an))
+            text_printf(out, "    const float *restrict %s = a->in[%d];\n", an, k);
+        k++;
+    }
+    if (body.s && uses_word(body.s, "Y"))
+        text_puts(out, "    float *restrict Y = a->out;\n");
+    if (body.s && uses_word(body.s, "cols"))
+        text_puts(out, "    float *restrict cols = a->cols;\n");
+    text_puts(out, body.s ? body.s : "");
+    text_puts(out, "}\n\n");
+    text_free(&body);
+}
+
 /* Writes the static kernel function of node id. */
 static void emit_kernel(emit_ctx *e, int id) {
     cg_graph *g = e->g;
@@ -221,6 +265,9 @@ static void emit_kernel(emit_ctx *e, int id) {
     }
     e->t->len--;   /* drop the last comma */
     text_printf(e->t, " -> Y %s */\n", shape_str(&n->sh, sb, sizeof sb));
+    bool tail = false;
+    if (conv_batch_parallel(g, id, &tail))
+        emit_kernel_piece(e, id);
     text_printf(e->t, "static void %s(", kernel_name(g, id, kn, sizeof kn));
     bool first = true;
     if (needs_n(g, id)) {
@@ -239,6 +286,24 @@ static void emit_kernel(emit_ctx *e, int id) {
         first = false;
     }
     text_printf(e->t, "%sfloat *restrict Y%s)\n{\n", first ? "" : ", ", conv_scratch(g, id) > 0 ? ", float *restrict cols" : "");
+    if (conv_batch_parallel(g, id, &tail)) {   /* the samples run as pieces on the pool */
+        text_puts(e->t, "    cgrt_kernel_args a = {{");
+        for (int i = 0, k = 0; i < n->nin; i++) {
+            if (g->nodes[n->in[i]].op == OP_CONST)
+                continue;
+            arg_name(n, i, an, sizeof an);
+            text_printf(e->t, "%s%s", k++ ? ", " : "", an);
+        }
+        text_printf(e->t, "}, Y, %s};\n", conv_scratch(g, id) > 0 ? "cols" : "0");
+        text_printf(e->t, "    cgrt_parallel_for(n, 1, %s_piece, &a); /* samples split across the threads */\n", kn);
+        if (tail) {
+            e->part = 2;
+            lower_conv(e, id);
+            e->part = 0;
+        }
+        text_puts(e->t, "}\n\n");
+        return;
+    }
     switch (op_table[n->op].cat) {
     case CAT_ELEMWISE: lower_elementwise(e, id); break;
     case CAT_REDUCE: lower_reduce(e, id); break;
@@ -565,7 +630,7 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     if (strlen(p) > 100)
         return graph_error(g, (cg_src){0}, -1, "%s: the model name is too long", p);
     upper(p, pu, sizeof pu);
-    emit_ctx ec = {g, NULL, flavour, p};
+    emit_ctx ec = {g, NULL, flavour, p, 0};
     cg_model *m = g->model;
     size_t trainable = 0, arena_floats = 1;
     for (int i = 0; i < g->nvars; i++)
@@ -644,8 +709,8 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     for (int k = 0; k < g->nentries; k++)
         for (int j = 0; j < g->entries[k].nsched; j++) {
             op_kind op = g->nodes[g->entries[k].sched[j]].op;
-            uses_blas = uses_blas || (flavour == CG_HOST && (op == OP_MATMUL || op == OP_DENSE || op == OP_CONV2D ||
-                                                             op == OP_CONV2D_BIAS_ACT || op == OP_CONV2D_BWD_INPUT || op == OP_CONV2D_BWD_FILTER));
+            uses_blas = uses_blas || (flavour == CG_HOST && (op == OP_MATMUL || op == OP_DENSE ||
+                                                             op_table[op].cat == CAT_CONV));
         }
     const char *ckv[] = {"NAME", p, "VERSION", CG_VERSION, "SOURCE", source,
                          "FLAVOUR", flavour == CG_HOST ? "host (GEMM shim over OpenBLAS, fused epilogues)"

@@ -26,7 +26,7 @@ typedef struct job {
     int gemv;                  /* 1: cgrt_sgemv_rows */
     void (*body)(void *arg, long lo, long hi);   /* cgrt_parallel_for */
     void *arg;
-    long count;
+    long count, grain;
 } job;
 
 static struct {
@@ -37,10 +37,11 @@ static struct {
     unsigned gen;              /* job generation, bumped per job */
     int done;                  /* parts finished by workers */
     int sleepers;
+    int busy;                  /* a job is running: products called from its pieces stay on their thread */
     job j;
     float *partial[MAX_THREADS];   /* per-thread partial sums of a split GEMV */
     long partial_len;
-} pool = {0, {0}, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, {0}, {0}, 0};
+} pool = {0, {0}, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, {0}, {0}, 0};
 
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
@@ -68,8 +69,8 @@ static void part_range(int count, int parts, int p, int align, int *lo, int *hi)
 static void run_part(const job *j, int p, int parts)
 {
     int lo, hi;
-    if (j->body) {   /* a piece of a parallel loop, in multiples of 16 */
-        long blocks = (j->count + 15) / 16, a = blocks * p / parts * 16, b = blocks * (p + 1) / parts * 16;
+    if (j->body) {   /* a piece of a parallel loop, in multiples of the grain */
+        long g = j->grain, blocks = (j->count + g - 1) / g, a = blocks * p / parts * g, b = blocks * (p + 1) / parts * g;
         if (b > j->count)
             b = j->count;
         if (b > a)
@@ -166,6 +167,7 @@ static void pool_run(const job *j)
         return;
     }
     pool.j = *j;
+    pool.busy = 1;
     __atomic_store_n(&pool.done, 0, __ATOMIC_RELAXED);
     pthread_mutex_lock(&pool.mu);
     __atomic_add_fetch(&pool.gen, 1, __ATOMIC_RELEASE);
@@ -175,15 +177,17 @@ static void pool_run(const job *j)
     run_part(j, 0, pool.threads);
     while (__atomic_load_n(&pool.done, __ATOMIC_ACQUIRE) < pool.threads - 1)
         cpu_relax();
+    pool.busy = 0;
 }
 
-void cgrt_parallel_for(long count, long min_count, void (*body)(void *arg, long lo, long hi), void *arg)
+void cgrt_parallel_for(long count, long grain, void (*body)(void *arg, long lo, long hi), void *arg)
 {
     job j = {0};
     j.body = body;
     j.arg = arg;
     j.count = count;
-    if (count < min_count) {
+    j.grain = grain > 0 ? grain : 1;
+    if (count < 2 * j.grain) {
         body(arg, 0, count);
         return;
     }
@@ -193,7 +197,7 @@ void cgrt_parallel_for(long count, long min_count, void (*body)(void *arg, long 
 void cgrt_sgemm(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta,
                 float *c, int ldc)
 {
-    job j = {ta, tb, m, n, k, lda, ldb, ldc, a, b, c, beta, m > n, 0, NULL, NULL, 0};
+    job j = {ta, tb, m, n, k, lda, ldb, ldc, a, b, c, beta, m > n, 0, NULL, NULL, 0, 0};
     if ((long)m * n * k < MIN_PARALLEL_MACS) {
         pthread_once(&pool_once, pool_start);
         run_part(&j, 0, 1);
@@ -202,9 +206,21 @@ void cgrt_sgemm(int ta, int tb, int m, int n, int k, const float *a, int lda, co
     pool_run(&j);
 }
 
+void cgrt_sgemm_here(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                     float beta, float *c, int ldc)
+{
+    job j = {ta, tb, m, n, k, lda, ldb, ldc, a, b, c, beta, 1, 0, NULL, NULL, 0, 0};
+    pthread_once(&pool_once, pool_start);
+    if (!pool.busy) {   /* a loop too short to split ran whole on the caller: the product may use the pool */
+        cgrt_sgemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    run_part(&j, 0, 1);
+}
+
 void cgrt_sgemv_rows(int k, int n, const float *x, const float *w, float *y)
 {
-    job j = {0, 0, 1, n, k, 0, 0, 0, x, w, y, 1.0f, 0, 1, NULL, NULL, 0};
+    job j = {0, 0, 1, n, k, 0, 0, 0, x, w, y, 1.0f, 0, 1, NULL, NULL, 0, 0};
     pthread_once(&pool_once, pool_start);
     if ((long)n * k < MIN_PARALLEL_GEMV || pool.threads == 1) {
         run_part(&j, 0, 1);

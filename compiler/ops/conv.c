@@ -164,6 +164,16 @@ long conv_scratch(cg_graph *g, int id) {
     return positions * n->sp.win[0] * n->sp.win[1] * x->d[3];
 }
 
+/* Host kernels whose samples are independent run them as pieces on the
+ * pool: every window op but the depthwise filter gradient (which sums over
+ * samples); the filter gradient splits its im2col, then one GEMM. */
+bool conv_batch_parallel(cg_graph *g, int id, bool *tail) {
+    const node *n = &g->nodes[id];
+    *tail = n->op == OP_CONV2D_BWD_FILTER;
+    return g->flavour == CG_HOST && op_table[n->op].cat == CAT_CONV && n->op != OP_DEPTHWISE_BWD_FILTER &&
+           shape_batched(&n->sh) && shape_batched(&g->nodes[n->in[0]].sh);
+}
+
 /* ---- lowering ------------------------------------------------------------------ */
 
 /* The numbers every window kernel uses, as template keys. */
@@ -235,6 +245,19 @@ void lower_conv(emit_ctx *e, int id) {
     case OP_PAD_BWD: tmpl = "kernels/pad_bwd"; break;
     default: break;
     }
+    /* samples of this piece: [B0, B1); rows of the im2col matrix: [ROW0, ROW0 + ROWS) */
+    char b0[32], b1[32], rows[96], row0[64];
+    if (e->part == 1) {
+        snprintf(b0, sizeof b0, "(int)lo");
+        snprintf(b1, sizeof b1, "(int)hi");
+        snprintf(rows, sizeof rows, "((int)hi - (int)lo) * %s * %s", k.oh, k.ow);
+        snprintf(row0, sizeof row0, "lo * %s * %s", k.oh, k.ow);
+    } else {
+        snprintf(b0, sizeof b0, "0");
+        snprintf(b1, sizeof b1, "%s", k.nb);
+        snprintf(rows, sizeof rows, "%s * %s * %s", k.nb, k.oh, k.ow);
+        snprintf(row0, sizeof row0, "0");
+    }
     char pb[16], pr[16];
     snprintf(pb, sizeof pb, "%d", n->sp.pad[2]);
     snprintf(pr, sizeof pr, "%d", n->sp.pad[3]);
@@ -242,10 +265,17 @@ void lower_conv(emit_ctx *e, int id) {
     const char *act_name = emit_activation(n->act, n->alpha, act, sizeof act);
     const char *kv[] = {"N", k.nb, "ACT", act, "ACT_NAME", act_name, "H", k.h, "W", k.w, "C", k.c, "OH", k.oh, "OW", k.ow, "F", k.f, "KH", k.kh, "KW", k.kw,
                         "SH", k.sh, "SW", k.sw, "DH", k.dh, "DW", k.dw, "PT", k.pt, "PL", k.pl, "PB", pb, "PR", pr,
-                        "KKC", k.kkc, NULL};
-    bool im2col = host && (n->op == OP_CONV2D || n->op == OP_CONV2D_BIAS_ACT || n->op == OP_CONV2D_BWD_FILTER);
-    if (im2col && text_template(e->t, "kernels/im2col", kv))
+                        "KKC", k.kkc, "B0", b0, "B1", b1, "ROWS", rows, "ROW0", row0, NULL};
+    /* host convolutions copy windows first (im2col); the filter gradient's
+     * copy is the split loop (part 1) and its GEMM what follows (part 2) */
+    bool im2col = host && (n->op == OP_CONV2D || n->op == OP_CONV2D_BIAS_ACT ||
+                           (n->op == OP_CONV2D_BWD_FILTER && e->part != 2));
+    if (host && n->op == OP_CONV2D_BWD_FILTER && e->part == 1)
         tmpl = NULL;
+    if (im2col && text_template(e->t, "kernels/im2col", kv))
+        graph_error(g, n->src, n->layer, "internal: the im2col template failed");
+    if (!tmpl && im2col)
+        return;
     if (!tmpl || text_template(e->t, tmpl, kv))
         graph_error(g, n->src, n->layer, "internal: no kernel template for %s", op_table[n->op].name);
 }

@@ -17,9 +17,22 @@ void cgrt_sgemm(int transpose_a, int transpose_b, int m, int n, int k, const flo
  * Dense product, split by columns across the pool. */
 void cgrt_sgemv_rows(int k, int n, const float *x, const float *w, float *y);
 
+/* The same product for the pieces of a parallel loop: on the calling thread
+ * while the pool runs the loop, on the pool when the loop was too short to
+ * split and runs whole on the caller. */
+void cgrt_sgemm_here(int transpose_a, int transpose_b, int m, int n, int k, const float *a, int lda, const float *b,
+                     int ldb, float beta, float *c, int ldc);
+
 /* Runs body(arg, lo, hi) over [0, count) cut into one piece per thread of
- * the pool (the caller runs the first), and returns when all are done.
- * Counts under min_count run on the caller alone. */
-void cgrt_parallel_for(long count, long min_count, void (*body)(void *arg, long lo, long hi), void *arg);
+ * the pool, each a multiple of grain long (the caller runs the first), and
+ * returns when all are done. Fewer than two grains run on the caller alone. */
+void cgrt_parallel_for(long count, long grain, void (*body)(void *arg, long lo, long hi), void *arg);
+
+/* The arguments of a kernel whose samples are split across the pool. */
+typedef struct cgrt_kernel_args {
+    const float *in[3];
+    float *out;
+    float *cols;
+} cgrt_kernel_args;
 
 #endif
