@@ -238,6 +238,7 @@ int grad_unbroadcast(cg_graph *g, int grad, const shape *to);
  * and Y. */
 typedef struct emit_ctx emit_ctx;
 void lower_elementwise(emit_ctx *e, int id);
+bool elementwise_flat(cg_graph *g, int id);
 void lower_reduce(emit_ctx *e, int id);
 void lower_movement(emit_ctx *e, int id);
 void lower_matmul(emit_ctx *e, int id);

@@ -203,6 +203,23 @@ static void describe(emit_ctx *e, int id, char *buf, size_t size) {
     }
 }
 
+/* How a host kernel shares its work with the pool: 0 not at all; 1 by
+ * samples (window ops, see conv_batch_parallel); 2 by elements (large flat
+ * elementwise loops). *tail: work after the split loop. */
+static int kernel_split(cg_graph *g, int id, bool *tail) {
+    const node *n = &g->nodes[id];
+    *tail = false;
+    if (conv_batch_parallel(g, id, tail))
+        return 1;
+    if (g->flavour != CG_HOST || op_table[n->op].cat != CAT_ELEMWISE || !shape_batched(&n->sh) ||
+        !elementwise_flat(g, id) || shape_size(&n->sh, g->max_batch) < (1L << 16))
+        return 0;
+    for (int i = 0; i < n->nin; i++)
+        if (g->nodes[n->in[i]].op == OP_CONST && g->nodes[n->in[i]].per_n)
+            return 0;   /* its literal needs n */
+    return 2;
+}
+
 /* True when identifier name appears in s as a whole word. */
 static bool uses_word(const char *s, const char *name) {
     size_t len = strlen(name);
@@ -222,13 +239,18 @@ static void emit_kernel_piece(emit_ctx *e, int id) {
     const node *n = &g->nodes[id];
     char kn[256], an[16];
     text body = {0}, *out = e->t;
+    bool tail;
+    int split = kernel_split(g, id, &tail);
     e->t = &body;
     e->part = 1;
-    lower_conv(e, id);
+    if (split == 1)
+        lower_conv(e, id);
+    else
+        lower_elementwise(e, id);
     e->part = 0;
     e->t = out;
-    text_printf(out, "/* %s over samples [lo, hi): one piece of the work, on one thread */\n",
-                kernel_name(g, id, kn, sizeof kn));
+    text_printf(out, "/* %s over %s [lo, hi): one piece of the work, on one thread */\n",
+                kernel_name(g, id, kn, sizeof kn), split == 1 ? "samples" : "elements");
     text_printf(out, "static void %s_piece(void *arg, long lo, long hi)\n{\n    const cgrt_kernel_args *a = arg;\n", kn);
     for (int i = 0, k = 0; i < n->nin; i++) {
         if (g->nodes[n->in[i]].op == OP_CONST)
@@ -252,6 +274,10 @@ static void emit_kernel(emit_ctx *e, int id) {
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     char kn[256], sb[64], an[16], what[512];
+    bool tail = false;
+    int split = kernel_split(g, id, &tail);
+    if (split)   /* its piece first: the banner stays on the kernel the entry points call */
+        emit_kernel_piece(e, id);
     describe(e, id, what, sizeof what);
     const char *lname = n->layer >= 0 ? g->layers[n->layer].name : g->name;
     text_printf(e->t, "/* %s: %s%s (%s:%d)\n *   %s\n *  ", lname, op_table[n->op].name,
@@ -265,9 +291,6 @@ static void emit_kernel(emit_ctx *e, int id) {
     }
     e->t->len--;   /* drop the last comma */
     text_printf(e->t, " -> Y %s */\n", shape_str(&n->sh, sb, sizeof sb));
-    bool tail = false;
-    if (conv_batch_parallel(g, id, &tail))
-        emit_kernel_piece(e, id);
     text_printf(e->t, "static void %s(", kernel_name(g, id, kn, sizeof kn));
     bool first = true;
     if (needs_n(g, id)) {
@@ -286,7 +309,7 @@ static void emit_kernel(emit_ctx *e, int id) {
         first = false;
     }
     text_printf(e->t, "%sfloat *restrict Y%s)\n{\n", first ? "" : ", ", conv_scratch(g, id) > 0 ? ", float *restrict cols" : "");
-    if (conv_batch_parallel(g, id, &tail)) {   /* the samples run as pieces on the pool */
+    if (split) {   /* the samples, or the elements, run as pieces on the pool */
         text_puts(e->t, "    cgrt_kernel_args a = {{");
         for (int i = 0, k = 0; i < n->nin; i++) {
             if (g->nodes[n->in[i]].op == OP_CONST)
@@ -295,7 +318,11 @@ static void emit_kernel(emit_ctx *e, int id) {
             text_printf(e->t, "%s%s", k++ ? ", " : "", an);
         }
         text_printf(e->t, "}, Y, %s};\n", conv_scratch(g, id) > 0 ? "cols" : "0");
-        text_printf(e->t, "    cgrt_parallel_for(n, 1, %s_piece, &a); /* samples split across the threads */\n", kn);
+        if (split == 1)
+            text_printf(e->t, "    cgrt_parallel_for(n, 1, %s_piece, &a); /* samples split across the threads */\n", kn);
+        else
+            text_printf(e->t, "    cgrt_parallel_for(n * %ld, 4096, %s_piece, &a); /* elements split across the threads */\n",
+                        shape_size(&n->sh, 1), kn);
         if (tail) {
             e->part = 2;
             lower_conv(e, id);

@@ -269,19 +269,24 @@ static void elem_expr(emit_ctx *e, const node *n, const char *in[3], char *out, 
     (void)e;
 }
 
+/* True when node id's kernel is one flat loop: no input is broadcast. */
+bool elementwise_flat(cg_graph *g, int id) {
+    const node *n = &g->nodes[id];
+    for (int k = 0; k < n->nin; k++) {
+        const node *in = &g->nodes[n->in[k]];
+        if (in->op != OP_CONST && shape_size(&in->sh, 2) != shape_size(&n->sh, 2))
+            return false;
+    }
+    return true;
+}
+
 /* Lowers an elementwise op (and BROADCAST) to one flat loop when no input is
- * broadcast, else to a loop nest with one index expression per input. */
+ * broadcast, else to a loop nest with one index expression per input. In a
+ * host kernel split across the pool (part 1) the flat loop covers [lo, hi). */
 void lower_elementwise(emit_ctx *e, int id) {
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
-    bool flat = true;
-    for (int k = 0; k < n->nin; k++) {
-        const node *in = &g->nodes[n->in[k]];
-        if (in->op != OP_CONST && !shape_equal(&in->sh, &n->sh) && shape_size(&in->sh, 2) != shape_size(&n->sh, 2))
-            flat = false;
-        if (in->op != OP_CONST && !shape_equal(&in->sh, &n->sh))
-            flat = flat && shape_size(&in->sh, 2) == shape_size(&n->sh, 2);
-    }
+    bool flat = elementwise_flat(g, id);
     char idx[3][128], ebuf[3][160], expr[640], dim[16];
     const char *ins[3] = {NULL, NULL, NULL};
     if (flat) {
@@ -295,7 +300,10 @@ void lower_elementwise(emit_ctx *e, int id) {
         for (int k = 0; k < n->nin; k++)
             ins[k] = emit_input(e, id, k, "i", ebuf[k], sizeof ebuf[k]);
         elem_expr(e, n, ins, expr, sizeof expr);
-        text_printf(e->t, "    for (int i = 0; i < %s; i++)\n        Y[i] = %s;\n", count, expr);
+        if (e->part == 1)
+            text_printf(e->t, "    for (long i = lo; i < hi; i++)\n        Y[i] = %s;\n", expr);
+        else
+            text_printf(e->t, "    for (int i = 0; i < %s; i++)\n        Y[i] = %s;\n", count, expr);
         return;
     }
     for (int k = 0; k < n->nin; k++) {
