@@ -311,6 +311,8 @@ const char *graph_summary(cg_graph *g);
  * the current layer application made it. */
 void layer_name_role(cg_graph *g, int id, const char *role);
 int layer_dense(cg_graph *g, const cg_dense_opts *o, cg_src src, int x);
+int layer_bias_activation(cg_graph *g, cg_src src, int y, const char *role, int units, bool use_bias, cg_init bias_init,
+                          cg_activation act, float alpha);
 int layer_activation(cg_graph *g, cg_activation act, cg_src src, int x);
 int layer_conv2d(cg_graph *g, const cg_conv_opts *o, bool depthwise, cg_src src, int x);
 int layer_pool2d(cg_graph *g, const cg_pool_opts *o, op_kind op, cg_src src, int x);

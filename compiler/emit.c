@@ -172,6 +172,11 @@ static void describe(emit_ctx *e, int id, char *buf, size_t size) {
     case OP_ACT_BWD:
         snprintf(buf, size, "%s = %s * %s'(.), from the output %s", y, in[1], act_name(n->act), in[0]);
         break;
+    case OP_CONV2D_BIAS_ACT:
+        snprintf(buf, size, "%s = %s(conv2d(%s, %s) + %s), stride %dx%d, dilation %dx%d, padding %d %d %d %d", y,
+                 act_name(n->act), in[0], in[1], in[2], n->sp.stride[0], n->sp.stride[1], n->sp.dil[0], n->sp.dil[1],
+                 n->sp.pad[0], n->sp.pad[1], n->sp.pad[2], n->sp.pad[3]);
+        break;
     case OP_SUM: case OP_MEAN: case OP_MAX: {
         char axes[32] = "";
         size_t len = 0;

@@ -50,17 +50,7 @@ int layer_conv2d(cg_graph *g, const cg_conv_opts *o, bool depthwise, cg_src src,
     cg_init bi = o->bias_initializer.kind == CG_INIT_DEFAULT ? cg_zeros() : o->bias_initializer;
     int kernel = graph_layer_variable(g, src, depthwise ? "depthwise_kernel" : "kernel", ks, ki);
     int y = op_conv2d(g, src, x, kernel, &sp, depthwise);
-    layer_name_role(g, y, o->use_bias || o->activation != CG_LINEAR ? "conv" : "out");
-    if (o->use_bias) {
-        int bias = graph_layer_variable(g, src, "bias", (shape){1, {f}}, bi);
-        y = op_binary(g, src, OP_ADD, y, bias);
-        layer_name_role(g, y, o->activation == CG_LINEAR ? "out" : "z");
-    }
-    if (o->activation != CG_LINEAR) {
-        y = op_activation(g, src, o->activation, o->alpha, y);
-        layer_name_role(g, y, "out");
-    }
-    return y;
+    return layer_bias_activation(g, src, y, "conv", f, o->use_bias, bi, o->activation, o->alpha);
 }
 
 /* MaxPooling2D or AveragePooling2D. */

@@ -31,14 +31,21 @@ int layer_dense(cg_graph *g, const cg_dense_opts *o, cg_src src, int x) {
     cg_init bi = o->bias_initializer.kind == CG_INIT_DEFAULT ? cg_zeros() : o->bias_initializer;
     int kernel = graph_layer_variable(g, src, "kernel", (shape){2, {xs->d[1], o->units}}, ki);
     int y = op_matmul(g, src, x, kernel, false, false);
-    layer_name_role(g, y, o->use_bias ? "xw" : (o->activation == CG_LINEAR ? "out" : "z"));
-    if (o->use_bias) {
-        int bias = graph_layer_variable(g, src, "bias", (shape){1, {o->units}}, bi);
+    return layer_bias_activation(g, src, y, "xw", o->units, o->use_bias, bi, o->activation, o->alpha);
+}
+
+/* The end of Dense and Conv2D: y (named role, unless it is already the
+ * output) + bias of `units`, then the activation; names z and out. */
+int layer_bias_activation(cg_graph *g, cg_src src, int y, const char *role, int units, bool use_bias, cg_init bias_init,
+                          cg_activation act, float alpha) {
+    layer_name_role(g, y, use_bias ? role : (act == CG_LINEAR ? "out" : "z"));
+    if (use_bias) {
+        int bias = graph_layer_variable(g, src, "bias", (shape){1, {units}}, bias_init);
         y = op_binary(g, src, OP_ADD, y, bias);
-        layer_name_role(g, y, o->activation == CG_LINEAR ? "out" : "z");
+        layer_name_role(g, y, act == CG_LINEAR ? "out" : "z");
     }
-    if (o->activation != CG_LINEAR) {
-        y = op_activation(g, src, o->activation, o->alpha, y);
+    if (act != CG_LINEAR) {
+        y = op_activation(g, src, act, alpha, y);
         layer_name_role(g, y, "out");
     }
     return y;
