@@ -55,7 +55,7 @@ typedef enum dom {
 
 /* One tensor fed to the graph: a variable (in the parameter block) or a placeholder. */
 typedef struct gc_tensor {
-    char name[32];
+    char name[64];
     cg_t t;
     float *data;
     long count;       /* at batch n */

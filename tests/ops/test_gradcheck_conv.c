@@ -55,7 +55,7 @@ typedef enum dom {
 } dom;
 
 typedef struct gc_tensor {
-    char name[32];
+    char name[64];
     cg_t t;
     float *data;
     long count;
