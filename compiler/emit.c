@@ -717,18 +717,29 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     snprintf(guard, sizeof guard, "%s_H", pu);
     if (g->opt_floats)
         snprintf(opt_field, sizeof opt_field, "    float opt[%s_OPT_FLOATS];\n", pu);
+    /* what a sample is: the model's input, output and label, or each placeholder of a tape graph */
+    text io = {0};
+    if (m)
+        text_printf(&io, "#define %s_IN_FEATURES %d          /* floats per input sample */\n"
+                    "#define %s_OUT_FEATURES %d        /* floats per output sample */\n"
+                    "#define %s_LABEL_FEATURES %d    /* floats per label */\n",
+                    pu, in_features, pu, out_features, pu, label_features);
+    for (int i = 0; !m && i < g->ninputs; i++) {
+        const node *ph = &g->nodes[g->inputs[i]];
+        char up[128], sb[64];
+        bool batched = shape_batched(&ph->sh);
+        text_printf(&io, "#define %s_%s_FLOATS %ld /* %s %s: floats %s */\n", pu, upper(ph->name, up, sizeof up),
+                    shape_size(&ph->sh, 1), ph->name, shape_str(&ph->sh, sb, sizeof sb),
+                    batched ? "per sample" : "in all");
+    }
     snprintf(num[0], 48, "%d", g->max_batch);
-    snprintf(num[1], 48, "%d", in_features);
-    snprintf(num[2], 48, "%d", out_features);
-    snprintf(num[3], 48, "%d", label_features);
     snprintf(num[4], 48, "%zu", g->param_floats);
     snprintf(num[5], 48, "%zu", trainable);
     snprintf(num[6], 48, "%zu", g->opt_floats);
     snprintf(num[7], 48, "%zu", arena_floats);
     snprintf(num[8], 48, "%d", g->nvars);
     const char *hkv[] = {"NAME", p, "UNAME", pu, "VERSION", CG_VERSION, "SOURCE", source, "SUMMARY", summary.s ? summary.s : "",
-                         "GUARD", guard, "MAX_BATCH", num[0], "IN_FEATURES", num[1], "OUT_FEATURES", num[2],
-                         "LABEL_FEATURES", num[3], "PARAM_FLOATS", num[4], "TRAINABLE_FLOATS", num[5],
+                         "GUARD", guard, "MAX_BATCH", num[0], "IO_DEFINES", io.s ? io.s : "", "PARAM_FLOATS", num[4], "TRAINABLE_FLOATS", num[5],
                          "OPT_FLOATS", num[6], "ARENA_FLOATS", num[7], "NUM_PARAMS", num[8], "OPTIMIZER", opt_name,
                          "OFFSETS", offsets.s ? offsets.s : "", "OPT_FIELD", opt_field,
                          "PROTOTYPES", protos.s ? protos.s : "", "RNG_FIELD", rng_field, NULL};
@@ -874,7 +885,7 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
             write_file(g, dir, file, &mt);
         text_free(&mt);
     }
-    text_free(&summary), text_free(&offsets), text_free(&protos), text_free(&h), text_free(&c);
+    text_free(&summary), text_free(&offsets), text_free(&protos), text_free(&h), text_free(&c), text_free(&io);
     text_free(&calls), text_free(&opt_zero), text_free(&init_calls);
     return g->failed ? -1 : 0;
 }

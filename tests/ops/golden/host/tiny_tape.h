@@ -15,9 +15,8 @@
 #include <stdint.h>
 
 #define TINY_TAPE_MAX_BATCH 16            /* largest batch n the buffers are planned for */
-#define TINY_TAPE_IN_FEATURES 1          /* floats per input sample */
-#define TINY_TAPE_OUT_FEATURES 1        /* floats per output sample */
-#define TINY_TAPE_LABEL_FEATURES 1    /* floats per label */
+#define TINY_TAPE_X_FLOATS 3 /* x (n, 3): floats per sample */
+#define TINY_TAPE_T_FLOATS 2 /* t (n, 2): floats per sample */
 
 /* Memory, all known at compile time. */
 #define TINY_TAPE_PARAM_FLOATS 8        /* every parameter, one block */
