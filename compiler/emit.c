@@ -366,10 +366,9 @@ static const char *upper(const char *s, char *buf, size_t size) {
     return buf;
 }
 
-/* The C expression of node id's storage inside entry e: every buffer is a
- * pointer named after its node (views use their root's). */
-static const char *storage(emit_ctx *ec, const entry *e, int id, char *buf, size_t size) {
-    (void)e;
+/* The C expression of node id's storage: every buffer is a pointer named
+ * after its node (views use their root's). */
+static const char *storage(emit_ctx *ec, int id, char *buf, size_t size) {
     snprintf(buf, size, "%s", ec->g->nodes[plan_storage_root(ec->g, id)].name);
     return buf;
 }
@@ -438,10 +437,10 @@ static void emit_calls(emit_ctx *ec, const entry *e) {
         for (int i = 0; i < n->nin; i++) {
             if (g->nodes[n->in[i]].op == OP_CONST)
                 continue;
-            text_printf(ec->t, "%s%s", first ? "" : ", ", storage(ec, e, n->in[i], sb, sizeof sb));
+            text_printf(ec->t, "%s%s", first ? "" : ", ", storage(ec, n->in[i], sb, sizeof sb));
             first = false;
         }
-        text_printf(ec->t, "%s%s", first ? "" : ", ", storage(ec, e, id, sb, sizeof sb));
+        text_printf(ec->t, "%s%s", first ? "" : ", ", storage(ec, id, sb, sizeof sb));
         if (e->scratch[id] >= 0)
             text_printf(ec->t, ", %s_cols", n->name);
         text_printf(ec->t, "); /* %s */\n", what);
@@ -516,31 +515,30 @@ static void emit_entry(emit_ctx *ec, const entry *e) {
     if (e->kind == ENTRY_TRAIN)
         emit_update(ec);
     for (int i = 0; i < e->nupd; i++) {
-        const node *v = &g->nodes[e->upd_var[i]], *val = &g->nodes[e->upd_val[i]];
+        const node *v = &g->nodes[e->upd_var[i]];
         if (i == 0)
             text_puts(ec->t, "\n    /* moving averages: not trained, but updated from this batch's statistics */\n");
         text_printf(ec->t, "    for (int i = 0; i < %ld; i++)\n        %s[i] = %s[i];\n", shape_size(&v->sh, 1), v->name,
-                    storage(ec, e, e->upd_val[i], sb, sizeof sb));
-        (void)val;
+                    storage(ec, e->upd_val[i], sb, sizeof sb));
     }
     text_puts(ec->t, "\n");
     switch (e->kind) {
     case ENTRY_PREDICT: {
         const node *o = &g->nodes[e->out[0]];
         text_printf(ec->t, "    for (int i = 0; i < n * %ld; i++)\n        out[i] = %s[i];\n", shape_size(&o->sh, 1),
-                    storage(ec, e, e->out[0], sb, sizeof sb));
+                    storage(ec, e->out[0], sb, sizeof sb));
         break;
     }
     case ENTRY_EVAL:
     case ENTRY_TRAIN:
-        text_printf(ec->t, "    *batch_loss = %s[0];\n", storage(ec, e, e->out[0], sb, sizeof sb));
+        text_printf(ec->t, "    *batch_loss = %s[0];\n", storage(ec, e->out[0], sb, sizeof sb));
         if (e->nout > 1)
-            text_printf(ec->t, "    *batch_metric = %s[0];\n", storage(ec, e, e->out[1], sb, sizeof sb));
+            text_printf(ec->t, "    *batch_metric = %s[0];\n", storage(ec, e->out[1], sb, sizeof sb));
         else
             text_puts(ec->t, "    *batch_metric = 0.0f;\n");
         break;
     default:
-        text_printf(ec->t, "    return %s[0];\n", storage(ec, e, e->out[0], sb, sizeof sb));
+        text_printf(ec->t, "    return %s[0];\n", storage(ec, e->out[0], sb, sizeof sb));
     }
     text_puts(ec->t, "}\n\n");
 }

@@ -15,13 +15,9 @@ long node_flops(cg_graph *g, int id) {
     case CAT_MOVE: return 0;
     case CAT_REDUCE: return shape_size(&g->nodes[n->in[0]].sh, 1);
     case CAT_ELEMWISE: return n->op == OP_BROADCAST ? 0 : out;
-    case CAT_CONTRACT: {
+    case CAT_CONTRACT: {   /* 2 M N K; a contraction over the batch counts one sample */
         const shape *a = &g->nodes[n->in[0]].sh;
-        long k = shape_size(a, 1) / (n->ta ? a->d[1] : (a->d[0] == CG_BATCH ? 1 : a->d[0]));
-        if (!n->ta)
-            k = a->d[1];
-        else
-            k = a->d[0] == CG_BATCH ? 1 : a->d[0];
+        long k = n->ta ? (a->d[0] == CG_BATCH ? 1 : a->d[0]) : a->d[1];
         return 2 * out * k;
     }
     case CAT_CONV: {   /* multiply-adds count twice; the backward ops cost what the forward did */
