@@ -141,6 +141,8 @@ int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nv
     if (loss.g != g || loss.id < 0)
         return graph_error(g, src, -1, "cg_gradients: the loss is not a tensor of this graph");
     int ids[64];
+    if (nvars < 1)
+        return graph_error(g, src, -1, "cg_gradients: name at least one variable");
     if (nvars > 64)
         return graph_error(g, src, -1, "cg_gradients: at most 64 variables");
     for (int i = 0; i < nvars; i++) {

@@ -1,7 +1,9 @@
 /* cgrad_int.h: the compiler's internal header, one section per file.
  *
- * The pipeline (compiler/passes.c) reads as the recipe of DESIGN.md:
- *   verify -> autodiff -> simplify -> fuse -> plan -> emit
+ * The pipeline: autodiff runs when the loss is declared (cg_compile,
+ * cg_gradients); compiler/passes.c then runs verify -> fuse -> verify ->
+ * layout -> plan (dead code is what the plan of an entry point leaves out),
+ * and emit.c writes the C.
  * Shapes are inferred when a node is made, so builder errors point at the
  * user's line at once; the verify pass checks them again between passes.
  */
@@ -260,13 +262,12 @@ int op_pad(cg_graph *g, cg_src src, int x, const int pad[4]);
 /* ---- autodiff.c ----------------------------------------------------------------- */
 
 /* Builds the backward graph of the scalar `loss` for the variables vars[]
- * (all trainable variables when nvars < 0); fills var.grad. */
+ * (node ids); fills var.grad. */
 int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars);
 
 /* ---- passes.c: the pipeline ---------------------------------------------------- */
 
 int pass_verify(cg_graph *g);
-int pass_simplify(cg_graph *g);     /* dead-code: marks the schedule of each entry */
 int pass_fuse(cg_graph *g);         /* matmul + bias + activation -> DENSE */
 int pass_plan(cg_graph *g);         /* liveness and first-fit arena offsets */
 int compile_graph(cg_graph *g, const char *dump_after, text *dump);

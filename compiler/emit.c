@@ -25,9 +25,11 @@ const char *emit_dim(const shape *s, int axis, char *buf, size_t size) {
 /* A float literal that reads back to the same float. */
 const char *emit_float(float v, char *buf, size_t size) {
     char tmp[48];
+    if (!isfinite(v)) {   /* from folding constants, x / 0 */
+        snprintf(buf, size, "%s", isnan(v) ? "NAN" : v > 0 ? "INFINITY" : "(-INFINITY)");
+        return buf;
+    }
     snprintf(tmp, sizeof tmp, "%.9g", (double)v);
-    if ((double)strtof(tmp, NULL) != (double)v)
-        snprintf(tmp, sizeof tmp, "%.9g", (double)v);
     for (int p = 1; p < 9; p++) {   /* the shortest form that reads back */
         char t2[48];
         snprintf(t2, sizeof t2, "%.*g", p, (double)v);
@@ -47,23 +49,19 @@ const char *emit_bcast_index(const shape *in, const shape *out, char *buf, size_
     buf[0] = 0;
     int off = out->rank - in->rank;
     long stride = 1;
-    bool n_stride = false;
     char terms[CG_MAX_RANK][64];
     int nt = 0;
+    /* from the last axis to the first; the batch, first, never has a stride
+     * after it; an axis of size 1 contributes nothing */
     for (int i = in->rank - 1; i >= 0; i--) {
         int oi = i + off;
-        bool used = in->d[i] != 1 || out->d[oi] == 1;
-        if (used && in->d[i] == out->d[oi]) {
-            if (n_stride)
-                snprintf(terms[nt++], 64, "i%d * n * %ld", oi, stride);
-            else if (stride == 1)
+        if (in->d[i] != 1 && in->d[i] == out->d[oi]) {
+            if (stride == 1)
                 snprintf(terms[nt++], 64, "i%d", oi);
             else
                 snprintf(terms[nt++], 64, "i%d * %ld", oi, stride);
         }
-        if (in->d[i] == CG_BATCH)
-            n_stride = true;
-        else
+        if (in->d[i] != CG_BATCH)
             stride *= in->d[i];
     }
     for (int k = nt - 1; k >= 0; k--)
@@ -98,7 +96,7 @@ const char *emit_input(emit_ctx *e, int id, int k, const char *index, char *buf,
         if (in->per_n)
             snprintf(buf, size, "(%s / (float)n)", lit);
         else
-            snprintf(buf, size, "%s", lit);
+            snprintf(buf, size, in->alpha < 0 ? "(%s)" : "%s", lit);   /* -x of a negative constant stays C */
         return buf;
     }
     char name[16];
@@ -366,10 +364,10 @@ static const char *upper(const char *s, char *buf, size_t size) {
     return buf;
 }
 
-/* The C expression of node id's storage: every buffer is a pointer named
- * after its node (views use their root's). */
+/* The C expression of node id's storage: every buffer, and every view, is a
+ * pointer named after its node. */
 static const char *storage(emit_ctx *ec, int id, char *buf, size_t size) {
-    snprintf(buf, size, "%s", ec->g->nodes[plan_storage_root(ec->g, id)].name);
+    snprintf(buf, size, "%s", ec->g->nodes[id].name);
     return buf;
 }
 
@@ -405,6 +403,12 @@ static void emit_buffers(emit_ctx *ec, const entry *e) {
         if (e->scratch[id] >= 0)
             text_printf(ec->t, "    float *%s_cols = s->arena + %ld; /* im2col scratch of %s, %ld floats */\n", n->name,
                         e->scratch[id], n->name, conv_scratch(g, id));
+    }
+    for (int k = 0; k < e->nsched; k++) {   /* views: another shape over the same floats */
+        const node *n = &g->nodes[e->sched[k]];
+        if (n->op == OP_RESHAPE)
+            text_printf(ec->t, "    const float *%s = %s; /* %s, a view of %s: no copy */\n", n->name,
+                        g->nodes[n->in[0]].name, shape_str(&n->sh, sb, sizeof sb), g->nodes[n->in[0]].name);
     }
 }
 
@@ -834,8 +838,10 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     text_puts(&c, "/* ---- entry points --------------------------------------------------------- */\n\n");
     for (int k = 0; k < g->nentries; k++)
         emit_entry(&ec, &g->entries[k]);
-    c.len -= c.len > 1 && c.s[c.len - 2] == '\n';   /* one newline at the end */
-    c.s[c.len] = 0;
+    if (!c.oom && c.s) {
+        c.len -= c.len > 1 && c.s[c.len - 2] == '\n';   /* one newline at the end */
+        c.s[c.len] = 0;
+    }
 
     if (rc)
         graph_error(g, (cg_src){0}, -1, "internal: a template failed to expand");

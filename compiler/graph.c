@@ -140,7 +140,7 @@ const char *graph_unique_name(cg_graph *g, const char *base) {
     }
 }
 
-/* Default buffer name: layer and op, "dense_1_matmul"; "d_" scope in backward. */
+/* Default buffer name: layer and op, "dense_1_matmul". */
 static const char *default_name(cg_graph *g, const node *n) {
     char base[256], op[32];
     size_t i = 0;
@@ -148,7 +148,7 @@ static const char *default_name(cg_graph *g, const node *n) {
         op[i++] = (char)tolower((unsigned char)*p);
     op[i] = 0;
     const char *scope = g->cur_layer >= 0 ? g->layers[g->cur_layer].name : "t";
-    snprintf(base, sizeof base, "%s_%s%s", scope, op, g->in_backward ? "_bwd" : "");
+    snprintf(base, sizeof base, "%s_%s", scope, op);   /* kernels add _fwd or _bwd */
     return graph_unique_name(g, base);
 }
 

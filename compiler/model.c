@@ -317,9 +317,12 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
     if (g->failed)
         return -1;
     int vars[256], nv = 0;
-    for (int i = 0; i < g->nvars && nv < 256; i++)
-        if (g->vars[i].trainable)
+    for (int i = 0; i < g->nvars; i++)
+        if (g->vars[i].trainable) {
+            if (nv == 256)
+                return graph_error(g, src, -1, "%s: more than 256 trainable variables", m->name);
             vars[nv++] = g->vars[i].node;
+        }
     if (ad_gradients(g, m->loss, vars, nv))
         return -1;
     int nout = m->metric >= 0 ? 2 : 1;

@@ -4,6 +4,7 @@
  * offset that no buffer live at the same time occupies. */
 #include "cgrad_int.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,7 +53,7 @@ static int buf_cmp(const void *a, const void *b) {
 int plan_entry(cg_graph *g, entry *e) {
     int nn = g->nnodes;
     bool *live = calloc((size_t)nn, sizeof(bool));
-    int *pos = malloc(sizeof(int) * (size_t)nn), *last = malloc(sizeof(int) * (size_t)nn);
+    int *last = malloc(sizeof(int) * (size_t)nn);
     buf *bufs = malloc(sizeof(buf) * (size_t)nn * 2);
     free(e->sched);
     free(e->offset);
@@ -60,8 +61,8 @@ int plan_entry(cg_graph *g, entry *e) {
     e->sched = malloc(sizeof(int) * (size_t)nn);
     e->offset = malloc(sizeof(long) * (size_t)nn);
     e->scratch = malloc(sizeof(long) * (size_t)nn);
-    if (!live || !pos || !last || !bufs || !e->sched || !e->offset || !e->scratch) {
-        free(live), free(pos), free(last), free(bufs);
+    if (!live || !last || !bufs || !e->sched || !e->offset || !e->scratch) {
+        free(live), free(last), free(bufs);
         return graph_error(g, (cg_src){0}, -1, "out of memory");
     }
     /* Liveness from the outputs (and the variables' gradients) back. */
@@ -79,14 +80,11 @@ int plan_entry(cg_graph *g, entry *e) {
                 live[g->nodes[id].in[i]] = true;
     e->nsched = 0;
     for (int id = 0; id < nn; id++) {
-        pos[id] = -1;
         last[id] = -1;
         e->offset[id] = -1;
         e->scratch[id] = -1;
-        if (live[id]) {
-            pos[id] = e->nsched;
+        if (live[id])
             e->sched[e->nsched++] = id;
-        }
     }
     /* Last use of each storage root; outputs live to the end. */
     for (int k = 0; k < e->nsched; k++) {
@@ -105,6 +103,15 @@ int plan_entry(cg_graph *g, entry *e) {
     for (int k = 0; k < e->nsched; k++) {
         int id = e->sched[k];
         long scratch = conv_scratch(g, id);   /* a kernel's own working memory, live while it runs */
+        long elems = shape_size(&g->nodes[id].sh, g->max_batch);
+        if (elems > INT_MAX || scratch > INT_MAX) {   /* emitted loops count with int */
+            const node *bad = &g->nodes[id];
+            char sb[64];
+            graph_error(g, bad->src, bad->layer, "%s %s holds %ld floats at batch %d, more than the emitted code "
+                        "can index (2^31 - 1)", bad->name, shape_str(&bad->sh, sb, sizeof sb),
+                        elems > scratch ? elems : scratch, g->max_batch);
+            break;
+        }
         if (scratch > 0)
             bufs[nb++] = (buf){id, &e->scratch[id], (scratch + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN, k, k};
         if (!in_arena(g, e, id))
@@ -145,6 +152,6 @@ int plan_entry(cg_graph *g, entry *e) {
     for (int id = 0; id < nn; id++)   /* views share their root's offset */
         if (live[id] && g->nodes[id].op == OP_RESHAPE)
             e->offset[id] = e->offset[plan_storage_root(g, id)];
-    free(live), free(pos), free(last), free(bufs);
+    free(live), free(last), free(bufs);
     return g->failed ? -1 : 0;
 }

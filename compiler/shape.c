@@ -58,10 +58,9 @@ bool shape_broadcast(const shape *a, const shape *b, shape *out) {
         else
             return false;
     }
-    if (rank > 0)
-        for (int i = 1; i < rank; i++)
-            if (r.d[i] == CG_BATCH)
-                return false;
+    for (int i = 1; i < rank; i++)
+        if (r.d[i] == CG_BATCH)
+            return false;
     *out = r;
     return true;
 }

@@ -28,7 +28,7 @@ int op_unary(cg_graph *g, cg_src src, op_kind op, int x) {
                                op == OP_SOFTMAX ? "softmax" : "log_softmax");
     }
     node nd = {.op = op, .nin = 1, .in = {x}, .sh = g->nodes[x].sh, .src = src};
-    if (g->nodes[x].op == OP_CONST && op_table[op].cat == CAT_ELEMWISE && op == OP_NEG)
+    if (g->nodes[x].op == OP_CONST && op == OP_NEG)
         return op_const(g, -g->nodes[x].alpha, g->nodes[x].per_n);
     return graph_add(g, nd);
 }
@@ -252,7 +252,7 @@ static void elem_expr(emit_ctx *e, const node *n, const char *in[3], char *out, 
     case OP_GREATER: snprintf(out, size, "%s > %s ? 1.0f : 0.0f", a, b); break;
     case OP_LESS: snprintf(out, size, "%s < %s ? 1.0f : 0.0f", a, b); break;
     case OP_EQUAL: snprintf(out, size, "%s == %s ? 1.0f : 0.0f", a, b); break;
-    case OP_WHERE: snprintf(out, size, "%s != 0.0f ? %s : %s", c ? a : a, b, c); break;
+    case OP_WHERE: snprintf(out, size, "%s != 0.0f ? %s : %s", a, b, c); break;
     case OP_SIGMOID_BCE: snprintf(out, size, "fmaxf(%s, 0.0f) - %s * %s + log1pf(expf(-fabsf(%s)))", a, a, b, a); break;
     case OP_BROADCAST: snprintf(out, size, "%s", a); break;
     case OP_ACT_BWD:

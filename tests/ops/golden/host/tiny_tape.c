@@ -119,16 +119,16 @@ static void t_mean_fwd(int n, const float *restrict X, float *restrict Y)
 }
 
 /* tiny_tape: MUL, backward (test_golden.c:48)
- *   t_mul_bwd: Y = A * B, with A = t_sub, B = 2.0f
+ *   t_mul: Y = A * B, with A = t_sub, B = 2.0f
  *   A (n, 2) -> Y (n, 2) */
-static void t_mul_bwd_bwd(int n, const float *restrict A, float *restrict Y)
+static void t_mul_bwd(int n, const float *restrict A, float *restrict Y)
 {
     for (int i = 0; i < n * 2; i++)
         Y[i] = A[i] * 2.0f;
 }
 
 /* tiny_tape: MUL, backward (test_golden.c:48)
- *   d_t_sub: Y = A * B, with A = 0.5f / n, B = t_mul_bwd
+ *   d_t_sub: Y = A * B, with A = 0.5f / n, B = t_mul
  *   B (n, 2) -> Y (n, 2) */
 static void d_t_sub_bwd(int n, const float *restrict B, float *restrict Y)
 {
@@ -202,7 +202,7 @@ float tiny_tape_gradients(tiny_tape_state *s, int n, const float *x, const float
     float *t_sub = s->arena + 32; /* (n, 2) */
     float *t_square = s->arena + 64; /* (n, 2) */
     float *t_mean = s->arena + 96; /* () */
-    float *t_mul_bwd = s->arena + 64; /* (n, 2) */
+    float *t_mul = s->arena + 64; /* (n, 2) */
     float *d_t_sub = s->arena + 32; /* (n, 2) */
     float *d_t_add = s->arena + 64; /* (n, 2) */
 
@@ -213,8 +213,8 @@ float tiny_tape_gradients(tiny_tape_state *s, int n, const float *x, const float
     t_mean_fwd(n, t_square, t_mean); /* t_mean = mean of t_square over axes {0,1} */
 
     /* backward: the chain rule, from the loss back to the parameters */
-    t_mul_bwd_bwd(n, t_sub, t_mul_bwd); /* t_mul_bwd: Y = A * B, with A = t_sub, B = 2.0f */
-    d_t_sub_bwd(n, t_mul_bwd, d_t_sub); /* d_t_sub: Y = A * B, with A = 0.5f / n, B = t_mul_bwd */
+    t_mul_bwd(n, t_sub, t_mul); /* t_mul: Y = A * B, with A = t_sub, B = 2.0f */
+    d_t_sub_bwd(n, t_mul, d_t_sub); /* d_t_sub: Y = A * B, with A = 0.5f / n, B = t_mul */
     d_t_add_bwd(n, t_tanh, d_t_sub, d_t_add); /* d_t_add = d_t_sub * tanh'(.), from the output t_tanh */
     d_b_bwd(n, d_t_add, d_b); /* d_b = sum of d_t_add over axes {0} */
     d_w_bwd(n, x, d_t_add, d_w); /* d_w = x^T . d_t_add */
