@@ -159,3 +159,19 @@ int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nv
         (entry){.kind = ENTRY_GRADIENTS, .fname = "gradients", .out = {loss.id}, .nout = 1, .want_grads = true};
     return 0;
 }
+
+/* Public: the optimizer of NAME_apply_gradients. */
+int cg_apply_gradients_at(cg_src src, cg_graph *g, cg_optimizer opt) {
+    if (!g || g->failed)
+        return -1;
+    if (g->model || !g->nentries)
+        return graph_error(g, src, -1, "cg_apply_gradients: ask for gradients with cg_gradients first");
+    if (g->has_opt)
+        return graph_error(g, src, -1, "cg_apply_gradients: an optimizer was given already");
+    if (!(opt.lr > 0.0f) || opt.momentum < 0.0f || opt.momentum >= 1.0f)
+        return graph_error(g, src, -1, "cg_apply_gradients: the learning rate must be positive and the momentum "
+                           "in [0, 1), got %g and %g", (double)opt.lr, (double)opt.momentum);
+    g->has_opt = true;
+    g->opt = opt;
+    return 0;
+}

@@ -177,6 +177,8 @@ struct cg_graph {
     size_t param_floats, opt_floats;
     cg_model *model;       /* the model built on this graph, if any */
     cg_flavour flavour;    /* of the code being planned and emitted */
+    bool has_opt;          /* an optimizer was given (compile, or cg_apply_gradients) */
+    cg_optimizer opt;
     bool failed;
     char err[512];
 };

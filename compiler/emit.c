@@ -453,10 +453,9 @@ static void emit_calls(emit_ctx *ec, const entry *e) {
 
 /* The optimizer call after the backward pass of a training step. */
 static void emit_update(emit_ctx *ec) {
-    cg_model *m = ec->g->model;
     char pu[128];
     upper(ec->prefix, pu, sizeof pu);
-    const cg_optimizer *o = &m->opts.optimizer;
+    const cg_optimizer *o = &ec->g->opt;
     text_puts(ec->t, "\n    /* optimizer: one flat loop over the parameter block */\n    s->step += 1;\n");
     switch (o->kind) {
     case CG_SGD:
@@ -610,9 +609,9 @@ static void emit_init_calls(emit_ctx *ec, text *t, const char *pu, bool *used_un
 
 /* Optimizer state floats for the trainable parameters. */
 static size_t opt_floats(cg_graph *g) {
-    if (!g->model)
+    if (!g->has_opt)
         return 0;
-    const cg_optimizer *o = &g->model->opts.optimizer;
+    const cg_optimizer *o = &g->opt;
     size_t trainable = 0;
     for (int i = 0; i < g->nvars; i++)
         if (g->vars[i].trainable)
@@ -679,7 +678,7 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
         source = base_name(m->src.file);
     else if (g->nnodes)
         source = base_name(g->nodes[0].src.file);
-    const cg_optimizer *o = m ? &m->opts.optimizer : NULL;
+    const cg_optimizer *o = g->has_opt ? &g->opt : NULL;
     const char *opt_name = !o ? "none: the caller updates the parameters"
                            : o->kind == CG_ADAM ? "Adam: m and v" : o->kind == CG_RMSPROP ? "RMSprop: mean square and momentum"
                            : o->momentum != 0.0f ? "SGD: velocity" : "SGD: none";
@@ -710,6 +709,9 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
             text_puts(&protos, ");\n");
         }
     }
+    if (!m && g->has_opt)
+        text_printf(&protos, "/* One optimizer step from the gradients in s->grads. */\nvoid %s_apply_gradients(%s_state *s);\n",
+                    p, p);
     bool has_dropout = false;
     for (int id = 0; id < g->nnodes; id++)
         has_dropout = has_dropout || g->nodes[id].op == OP_DROPOUT_MASK;
@@ -838,6 +840,13 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     text_puts(&c, "/* ---- entry points --------------------------------------------------------- */\n\n");
     for (int k = 0; k < g->nentries; k++)
         emit_entry(&ec, &g->entries[k]);
+    if (!m && g->has_opt) {   /* the tape's optimizer, for the caller's own loop */
+        text_printf(&c, "/* Applies the optimizer to the parameters, from the gradients in s->grads:\n"
+                    " * call it after %s_gradients (and after any change made to s->grads). */\n"
+                    "void %s_apply_gradients(%s_state *s)\n{", p, p, p);
+        emit_update(&ec);
+        text_puts(&c, "}\n\n");
+    }
     if (!c.oom && c.s) {
         c.len -= c.len > 1 && c.s[c.len - 2] == '\n';   /* one newline at the end */
         c.s[c.len] = 0;

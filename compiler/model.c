@@ -267,6 +267,8 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
     if (o.epochs <= 0)
         o.epochs = 1;
     m->opts = o;
+    g->has_opt = true;
+    g->opt = o.optimizer;
     g->max_batch = o.max_batch;
     m->metric_kind = resolve_metric(o.metric, o.loss);
     const shape *os = &g->nodes[m->out].sh;

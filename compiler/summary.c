@@ -76,8 +76,8 @@ const char *graph_summary(cg_graph *g) {
     for (int j = 0; j < train->nsched; j++)
         in_train[train->sched[j]] = true;
     size_t opt_per_param = g->opt_floats && g->param_floats ? g->opt_floats / g->param_floats : 0;
-    if (g->model) {
-        const cg_optimizer *o = &g->model->opts.optimizer;
+    if (g->has_opt) {
+        const cg_optimizer *o = &g->opt;
         opt_per_param = o->kind == CG_ADAM || o->kind == CG_RMSPROP ? 2 : o->momentum != 0.0f ? 1 : 0;
     }
     text t = {0};

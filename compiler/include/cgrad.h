@@ -354,6 +354,12 @@ static inline cg_optimizer cg_sgd(float lr, float momentum, bool nesterov) {
 static inline cg_optimizer cg_adam(float lr) { return (cg_optimizer){CG_ADAM, lr, 0, false, 0.9f, 0.999f, 0, 1e-7f}; }
 static inline cg_optimizer cg_rmsprop(float lr) { return (cg_optimizer){CG_RMSPROP, lr, 0, false, 0, 0, 0.9f, 1e-7f}; }
 
+/* Gradient tape: also emits NAME_apply_gradients(s), one step of `optimizer`
+ * on the parameters from the gradients in s->grads, for a hand-written loop
+ * that may change the gradients first (clipping, say). After cg_gradients. */
+#define cg_apply_gradients(g, optimizer) cg_apply_gradients_at(CG_HERE, g, optimizer)
+int cg_apply_gradients_at(cg_src src, cg_graph *g, cg_optimizer optimizer);
+
 typedef enum cg_loss {
     CG_LOSS_NONE,
     CG_MSE,

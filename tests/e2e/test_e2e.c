@@ -345,6 +345,18 @@ Test(e2e, linear_regression_recovers_the_coefficients)
     e2e_run_free(&r);
 }
 
+/* The extended tape: a custom (Huber) loss, gradients clipped by global norm
+ * in C, then the emitted Adam step (curve_apply_gradients). The program
+ * checks its own fit against sin(x) and that clipping happened. */
+Test(e2e, custom_loop_fits_through_the_outliers)
+{
+    const char *tmp = e2e_tmpdir();
+    e2e_run r = E2E_RUN(tmp, tmp, CUSTOM_LOOP);
+    cr_assert_eq(r.status, 0, "custom_loop exited %d: %s%s", r.status, r.out, r.err);
+    cr_assert_not_null(strstr(r.out, "fitted the curve through the outliers"), "output:\n%s", r.out);
+    e2e_run_free(&r);
+}
+
 /* ---- firmware rules of the portable flavour --------------------------------------------- */
 
 /* Replaces comments, string and character literals of C source s by spaces. */

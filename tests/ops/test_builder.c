@@ -174,3 +174,25 @@ Test(builder, layer_error_names_layer) {
     nothing_printed();
     cg_model_free(m);
 }
+
+Test(builder, apply_gradients_needs_gradients_first) {
+    cg_graph *g = cg_graph_new("opt");
+    cg_t w = cg_variable(g, "w", CG_SHAPE(2), cg_ones());
+    int rc = cg_apply_gradients(g, cg_adam(0.01f)); int line = __LINE__;
+    cr_expect(rc != 0, "cg_apply_gradients before cg_gradients was accepted");
+    expect_error(cg_error(g), line, (const char *[]){"cg_gradients first"}, 1);
+    nothing_printed();
+    cg_graph_free(g);
+    (void)w;
+}
+
+Test(builder, apply_gradients_learning_rate) {
+    cg_graph *g = cg_graph_new("opt2");
+    cg_t w = cg_variable(g, "w", CG_SHAPE(2), cg_ones());
+    cg_gradients(g, cg_sum(cg_square(w)), w);
+    int rc = cg_apply_gradients(g, cg_adam(-1.0f)); int line = __LINE__;
+    cr_expect(rc != 0, "a negative learning rate was accepted");
+    expect_error(cg_error(g), line, (const char *[]){"learning rate must be positive", "-1"}, 2);
+    nothing_printed();
+    cg_graph_free(g);
+}
