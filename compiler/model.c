@@ -4,6 +4,7 @@
  * graph of the loss. */
 #include "cgrad_int.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,7 +97,60 @@ static const struct {
     [CG_LAYER_DROPOUT] = {"Dropout", "dropout"},
     [CG_LAYER_BATCH_NORM] = {"BatchNormalization", "batch_normalization"},
     [CG_LAYER_LAYER_NORM] = {"LayerNormalization", "layer_normalization"},
+    [CG_LAYER_CUSTOM] = {"Custom", "custom"},
 };
+
+/* What a custom layer's call() sees: its graph and layer. */
+struct cg_layer_ctx {
+    cg_graph *g;
+    int layer;
+};
+
+/* Public: a weight of the custom layer being called, "layer/name". */
+cg_t cg_add_weight_at(cg_src src, cg_layer_ctx *l, const char *name, cg_shape s, cg_init init, bool trainable) {
+    if (!l || l->g->failed)
+        return (cg_t){l ? l->g : NULL, -1};
+    cg_graph *g = l->g;
+    shape sh = {s.rank, {0}};
+    if (s.rank < 0 || s.rank > CG_MAX_RANK)
+        return (cg_t){g, graph_error(g, src, l->layer, "weight %s: rank %d is not supported", name, s.rank)};
+    for (int i = 0; i < s.rank; i++) {
+        if (s.dims[i] <= 0)
+            return (cg_t){g, graph_error(g, src, l->layer, "weight %s: dimension %d is %d, must be positive", name, i,
+                                         s.dims[i])};
+        sh.d[i] = s.dims[i];
+    }
+    int id = graph_layer_variable(g, src, name, sh, init);
+    if (id >= 0 && !trainable)
+        g->vars[g->nodes[id].var].trainable = false;
+    return (cg_t){g, id};
+}
+
+/* Applies a custom layer: its call(), then a check that every weight it
+ * used is its own (a weight of another layer must be shared through a layer
+ * used twice, not taken from inside it). */
+static int apply_custom(cg_model *m, const cg_layer *l, int x) {
+    cg_graph *g = m->g;
+    if (!l->call)
+        return graph_error(g, l->src, g->cur_layer, "custom layer without a call function");
+    cg_layer_ctx ctx = {g, g->cur_layer};
+    int first = g->nnodes;
+    cg_t y = l->call(&ctx, (cg_t){g, x}, l->self);
+    if (g->failed)
+        return -1;
+    if (y.g != g || y.id < 0 || y.id >= g->nnodes)
+        return graph_error(g, l->src, g->cur_layer, "call() returned a tensor that is not of this model");
+    for (int id = first; id < g->nnodes; id++)
+        for (int i = 0; i < g->nodes[id].nin; i++) {
+            const node *in = &g->nodes[g->nodes[id].in[i]];
+            if (in->op == OP_VARIABLE && in->layer != g->cur_layer)
+                return graph_error(g, l->src, g->cur_layer, "call() uses the weight %s of layer %s; a custom layer "
+                                   "may only use the weights it declares with cg_add_weight",
+                                   g->vars[in->var].name, in->layer >= 0 ? g->layers[in->layer].name : "(none)");
+        }
+    layer_name_role(g, y.id, "out");
+    return y.id;
+}
 
 /* The user's name for the layer, if it gave one. */
 static const char *user_name(const cg_layer *l) {
@@ -104,6 +158,7 @@ static const char *user_name(const cg_layer *l) {
     case CG_LAYER_DENSE: return l->dense.name;
     case CG_LAYER_CONV2D: case CG_LAYER_DEPTHWISE_CONV2D: return l->conv.name;
     case CG_LAYER_MAX_POOL2D: case CG_LAYER_AVG_POOL2D: return l->pool.name;
+    case CG_LAYER_CUSTOM: return NULL;
     default: return l->misc.name;
     }
 }
@@ -124,6 +179,7 @@ static int apply_layer(cg_model *m, const cg_layer *l, int x, bool training) {
     case CG_LAYER_DROPOUT: return layer_dropout(g, &l->misc, training, l->src, x);
     case CG_LAYER_BATCH_NORM: return layer_batch_norm(g, &l->misc, training, l->src, x, m);
     case CG_LAYER_LAYER_NORM: return layer_layer_norm(g, &l->misc, l->src, x);
+    case CG_LAYER_CUSTOM: return apply_custom(m, l, x);
     }
     return graph_error(g, l->src, g->cur_layer, "unknown layer kind %d", (int)l->kind);
 }
@@ -139,11 +195,22 @@ int cg_model_add(cg_model *m, cg_layer l) {
     if (m->compiled)
         return graph_error(g, l.src, -1, "%s: cannot add layers after compile", m->name);
     const char *kind = layer_kinds[l.kind].kind;
-    char name[128];
+    char name[128], prefix[64];
+    snprintf(prefix, sizeof prefix, "%s", layer_kinds[l.kind].prefix);
+    if (l.kind == CG_LAYER_CUSTOM && l.custom_kind) {   /* "MyDense" -> kind MyDense, names my_dense_1 */
+        kind = arena_strdup(&g->a, l.custom_kind);
+        size_t k = 0;
+        for (const char *c = l.custom_kind; *c && k + 2 < sizeof prefix; c++) {
+            if (isupper((unsigned char)*c) && c != l.custom_kind && k)
+                prefix[k++] = '_';
+            prefix[k++] = isalnum((unsigned char)*c) ? (char)tolower((unsigned char)*c) : '_';
+        }
+        prefix[k] = 0;
+    }
     if (user_name(&l))
         snprintf(name, sizeof name, "%s", user_name(&l));
     else
-        snprintf(name, sizeof name, "%s_%d", layer_kinds[l.kind].prefix, count_kind(g, kind) + 1);
+        snprintf(name, sizeof name, "%s_%d", prefix, count_kind(g, kind) + 1);
     for (int i = 0; i < g->nlayers; i++)
         if (!strcmp(g->layers[i].name, name))
             return graph_error(g, l.src, -1, "%s: a layer named %s already exists (line %d)", name, name,

@@ -273,7 +273,18 @@ typedef enum cg_layer_kind {
     CG_LAYER_DROPOUT,
     CG_LAYER_BATCH_NORM,
     CG_LAYER_LAYER_NORM,
+    CG_LAYER_CUSTOM,
 } cg_layer_kind;
+
+/* A custom layer, as Keras' Layer subclass: call() composes builder ops on
+ * the input and declares its weights with cg_add_weight() (Keras' build and
+ * call in one: cgrad calls it once per mode, and cg_add_weight gives back the
+ * same weight the second time). Its gradient is derived like any other. */
+typedef struct cg_layer_ctx cg_layer_ctx;
+typedef cg_t (*cg_call_fn)(cg_layer_ctx *layer, cg_t input, void *self);
+#define cg_add_weight(layer, name, shape, init, trainable) \
+    cg_add_weight_at(CG_HERE, layer, name, shape, init, trainable)
+cg_t cg_add_weight_at(cg_src src, cg_layer_ctx *layer, const char *name, cg_shape shape, cg_init init, bool trainable);
 
 /* A layer description, applied by cg_model_add(). */
 typedef struct cg_layer {
@@ -284,7 +295,14 @@ typedef struct cg_layer {
     cg_pool_opts pool;
     cg_misc_opts misc;
     cg_activation activation;  /* CG_LAYER_ACTIVATION */
+    const char *custom_kind;   /* CG_LAYER_CUSTOM: shown in the summary, and the default name's stem */
+    cg_call_fn call;
+    void *self;
 } cg_layer;
+
+/* cg_custom_layer("MyDense", my_dense_call, &my_dense): self is passed to call. */
+#define cg_custom_layer(kind_name, call_fn, self_ptr) \
+    ((cg_layer){.kind = CG_LAYER_CUSTOM, .src = CG_HERE, .custom_kind = (kind_name), .call = (call_fn), .self = (self_ptr)})
 
 /* cg_dense(128, .activation = CG_RELU, .use_bias = false, .name = "hidden") */
 #define cg_dense(...) \

@@ -357,6 +357,21 @@ Test(e2e, custom_loop_fits_through_the_outliers)
     e2e_run_free(&r);
 }
 
+/* A custom layer (the Keras guide's MyDense: relu(inputs @ kernel), no bias)
+ * stacked twice in a Sequential model trains on the digits like Dense. */
+Test(e2e, custom_layer_trains)
+{
+    const char *tmp = e2e_tmpdir();
+    e2e_run r = E2E_RUN(tmp, tmp, CUSTOM_LAYER, "fit", "--verbose", "0");
+    cr_assert_eq(r.status, 0, "custom_layer fit exited %d: %s%s", r.status, r.out, r.err);
+    double loss = 0, acc = 0;
+    const char *line = strstr(r.out, "test: loss=");
+    cr_assert_not_null(line, "no test line:\n%s", r.out);
+    cr_assert_eq(sscanf(line, "test: loss=%lf accuracy=%lf", &loss, &acc), 2, "bad test line: %s", line);
+    cr_assert_geq(acc, 0.95, "custom_layer reached accuracy %.4f, expected 0.95 or more", acc);
+    e2e_run_free(&r);
+}
+
 /* ---- firmware rules of the portable flavour --------------------------------------------- */
 
 /* Replaces comments, string and character literals of C source s by spaces. */

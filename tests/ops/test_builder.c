@@ -196,3 +196,25 @@ Test(builder, apply_gradients_learning_rate) {
     nothing_printed();
     cg_graph_free(g);
 }
+
+/* A custom layer whose call() reaches for another layer's weight. */
+static cg_t borrowed_kernel;
+static cg_t borrowing_call(cg_layer_ctx *layer, cg_t x, void *self) {
+    (void)layer, (void)self;
+    return cg_matmul(x, borrowed_kernel);
+}
+static cg_t owning_call(cg_layer_ctx *layer, cg_t x, void *self) {
+    (void)self;
+    borrowed_kernel = cg_add_weight(layer, "kernel", CG_SHAPE(4, 4), cg_ones(), true);
+    return cg_matmul(x, borrowed_kernel);
+}
+
+Test(builder, custom_layer_uses_another_layers_weight) {
+    cg_model *m = cg_sequential("borrow", CG_SHAPE(4));
+    cg_model_add(m, cg_custom_layer("Owner", owning_call, NULL));
+    int rc = cg_model_add(m, cg_custom_layer("Borrower", borrowing_call, NULL)); int line = __LINE__;
+    cr_expect(rc != 0, "a custom layer using another layer's weight was accepted");
+    expect_error(cg_error(cg_model_graph(m)), line, (const char *[]){"borrower_1", "owner_1/kernel"}, 2);
+    nothing_printed();
+    cg_model_free(m);
+}
