@@ -882,11 +882,15 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
         snprintf(rank, sizeof rank, "%d", m->input.rank);
         if (m->metric_kind == CG_METRIC_NONE)
             snprintf(metric, sizeof metric, "0");
+        else if (m->opts.custom_metric)
+            snprintf(metric, sizeof metric, "\"%s\"", m->opts.custom_metric_name ? m->opts.custom_metric_name : "custom_metric");
         else
             snprintf(metric, sizeof metric, "\"%s\"", metric_name(m->opts.metric));   /* as the user named it */
         const char *mkv[] = {"NAME", p, "UNAME", pu, "VERSION", CG_VERSION, "SOURCE", source, "IN_RANK", rank,
                              "IN_DIMS", dims, "LABEL_KIND", sparse ? "CGRT_LABEL_SPARSE" : "CGRT_LABEL_DENSE",
-                             "NUM_CLASSES", classes, "LOSS", loss_name(m->opts.loss), "METRIC", metric, "LR", lr,
+                             "NUM_CLASSES", classes,
+                             "LOSS", m->opts.custom_loss ? (m->opts.custom_loss_name ? m->opts.custom_loss_name : "custom_loss")
+                                                         : loss_name(m->opts.loss), "METRIC", metric, "LR", lr,
                              "EPOCHS", epochs, "BATCH", batch, "DATA_PATH", path, "DATA_SCALE", scale,
                              "TEST_SPLIT", split, "BLAS_INCLUDE", uses_blas ? "#include <cblas.h>\n" : "",
                              "BLAS_TUNE", uses_blas ? "    cgrt_tune_openblas(argv, openblas_get_corename());\n" : "",

@@ -246,9 +246,27 @@ static cg_metric resolve_metric(cg_metric m, cg_loss l) {
     }
 }
 
+/* Calls a user's loss or metric function and checks that it gave a scalar. */
+static int build_custom(cg_model *m, cg_src src, cg_loss_fn fn, void *self, const char *what, int out, int y) {
+    cg_graph *g = m->g;
+    cg_t v = fn((cg_t){g, y}, (cg_t){g, out}, self);
+    char sb[64];
+    if (g->failed)
+        return -1;
+    if (v.g != g || v.id < 0 || v.id >= g->nnodes)
+        return graph_error(g, src, -1, "%s: the custom %s returned a tensor that is not of this model", m->name, what);
+    const shape *sh = &g->nodes[v.id].sh;
+    if (shape_size(sh, 1) != 1 || shape_batched(sh))
+        return graph_error(g, src, -1, "%s: the custom %s must return a scalar (the batch's value), got shape %s",
+                           m->name, what, shape_str(sh, sb, sizeof sb));
+    return v.id;
+}
+
 /* Builds the per-batch mean loss of output out against labels y. */
 static int build_loss(cg_model *m, cg_src src, int out, int y) {
     cg_graph *g = m->g;
+    if (m->opts.custom_loss)
+        return build_custom(m, src, m->opts.custom_loss, m->opts.custom_loss_self, "loss", out, y);
     bool logits = m->opts.from_logits;
     int eps = op_const(g, 1e-7f, false), one_minus = op_const(g, 1.0f - 1e-7f, false);
     switch (m->opts.loss) {
@@ -283,6 +301,8 @@ static int build_loss(cg_model *m, cg_src src, int out, int y) {
 /* Builds the batch-mean metric. */
 static int build_metric(cg_model *m, cg_src src, int out, int y) {
     cg_graph *g = m->g;
+    if (m->opts.custom_metric)
+        return build_custom(m, src, m->opts.custom_metric, m->opts.custom_metric_self, "metric", out, y);
     bool sparse_labels = m->opts.loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
     switch (m->metric_kind) {
     case CG_METRIC_NONE: return -1;
@@ -337,7 +357,19 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
     g->has_opt = true;
     g->opt = o.optimizer;
     g->max_batch = o.max_batch;
-    m->metric_kind = resolve_metric(o.metric, o.loss);
+    for (int k = 0; k < 2; k++) {   /* custom names go into the history header and into C strings */
+        const char *nm = k ? o.custom_metric_name : o.custom_loss_name;
+        for (const char *c = nm; c && *c; c++)
+            if (!isalnum((unsigned char)*c) && *c != '_')
+                return graph_error(g, src, -1, "%s: the custom %s name \"%s\" may hold only letters, digits and _",
+                                   m->name, k ? "metric" : "loss", nm);
+    }
+    if (o.custom_loss && o.loss != CG_LOSS_NONE)
+        return graph_error(g, src, -1, "%s: give either .loss or .custom_loss, not both", m->name);
+    if (o.custom_metric && o.metric != CG_METRIC_NONE)
+        return graph_error(g, src, -1, "%s: give either .metric or .custom_metric, not both", m->name);
+    m->metric_kind = o.custom_metric ? CG_METRIC_MAE /* any: the custom function builds it */
+                                     : resolve_metric(o.metric, o.loss);
     const shape *os = &g->nodes[m->out].sh;
     char sb[64];
     bool classify = o.loss == CG_CATEGORICAL_CROSSENTROPY || o.loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;

@@ -404,12 +404,22 @@ typedef struct cg_data_opts {
     float test_split;          /* hold out this last fraction as the test set when the data has none */
 } cg_data_opts;
 
+/* A custom loss or metric, composed from ops: the batch's scalar value from
+ * the labels (shaped like the output) and the model's output. */
+typedef cg_t (*cg_loss_fn)(cg_t y_true, cg_t y_pred, void *self);
+
 typedef struct cg_compile_opts {
     int _;
     cg_optimizer optimizer;
     cg_loss loss;
     bool from_logits;
     cg_metric metric;
+    cg_loss_fn custom_loss;    /* instead of .loss; .custom_loss_self is passed to it */
+    void *custom_loss_self;
+    const char *custom_loss_name;   /* default "custom_loss" */
+    cg_loss_fn custom_metric;  /* instead of .metric */
+    void *custom_metric_self;
+    const char *custom_metric_name; /* default "custom_metric" */
     int batch_size;            /* default batch for fit (default 32, as Keras) */
     int max_batch;             /* largest batch planned for (default: batch_size) */
     int epochs;                /* default epochs for fit (default 1) */
