@@ -607,23 +607,6 @@ static void emit_init_calls(emit_ctx *ec, text *t, const char *pu, bool *used_un
     }
 }
 
-/* Optimizer state floats for the trainable parameters. */
-static size_t opt_floats(cg_graph *g) {
-    if (!g->has_opt)
-        return 0;
-    const cg_optimizer *o = &g->opt;
-    size_t trainable = 0;
-    for (int i = 0; i < g->nvars; i++)
-        if (g->vars[i].trainable)
-            trainable += g->vars[i].count;
-    switch (o->kind) {
-    case CG_SGD: return o->momentum != 0.0f ? trainable : 0;
-    case CG_ADAM: return 2 * trainable;
-    case CG_RMSPROP: return 2 * trainable;
-    }
-    return 0;
-}
-
 /* Writes text t to DIR/FILE, replacing it only when complete. */
 static int write_file(cg_graph *g, const char *dir, const char *file, text *t) {
     char path[1024], tmp[1100];
@@ -654,7 +637,7 @@ static void comment_lines(text *t, const char *s) {
 
 int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     if (g->compiled && g->flavour != flavour)
-        return graph_error(g, (cg_src){0}, -1, "%s: planned for one flavour, emitted in another", g->name);
+        g->compiled = false;   /* planned for the other flavour (scratch differs): plan again */
     g->flavour = flavour;
     if (compile_graph(g, NULL, NULL))
         return -1;
@@ -672,7 +655,6 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     for (int k = 0; k < g->nentries; k++)
         if (g->entries[k].arena_floats > arena_floats)
             arena_floats = g->entries[k].arena_floats;
-    g->opt_floats = opt_floats(g);
     const char *source = "?";
     if (m)
         source = base_name(m->src.file);

@@ -53,6 +53,35 @@ cg_model *cg_sequential_at(cg_src src, const char *name, cg_shape input) {
 }
 
 cg_graph *cg_model_graph(cg_model *m) { return m ? m->g : NULL; }
+
+/* Public: marks every weight of a layer trainable or frozen. Moving averages
+ * (BatchNormalization) stay non-trainable either way. */
+int cg_set_trainable_at(cg_src src, cg_model *m, const char *layer_name, bool trainable) {
+    if (!m || cg_failed(m->g))
+        return -1;
+    cg_graph *g = m->g;
+    if (m->compiled)
+        return graph_error(g, src, -1, "%s: set trainable before compile", m->name);
+    int li = -1;
+    for (int i = 0; i < g->nlayers && li < 0; i++)
+        if (layer_name && !strcmp(g->layers[i].name, layer_name))
+            li = i;
+    if (li < 0)
+        return graph_error(g, src, -1, "%s: no layer named %s", m->name, layer_name ? layer_name : "(null)");
+    int found = 0;
+    for (int v = 0; v < g->nvars; v++) {
+        var *vr = &g->vars[v];
+        if (g->nodes[vr->node].layer != li)
+            continue;
+        const char *role = strrchr(vr->name, '/');
+        bool moving = role && !strncmp(role, "/moving_", 8);
+        vr->trainable = trainable && !moving;
+        found++;
+    }
+    if (!found)
+        return graph_error(g, src, li, "the layer has no weights to freeze");
+    return 0;
+}
 cg_t cg_model_output(cg_model *m) { return (cg_t){m ? m->g : NULL, m ? m->out : -1}; }
 
 void cg_model_free(cg_model *m) {

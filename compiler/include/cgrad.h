@@ -343,6 +343,10 @@ typedef struct cg_model cg_model;
 cg_model *cg_sequential_at(cg_src src, const char *name, cg_shape input);
 /* Appends a layer and builds it at once on the current output. */
 int cg_model_add(cg_model *m, cg_layer layer);
+/* Freezes (false) or unfreezes a layer's weights before compile, as Keras'
+ * layer.trainable: frozen weights get no gradient and no optimizer state. */
+#define cg_set_trainable(m, layer_name, trainable) cg_set_trainable_at(CG_HERE, m, layer_name, trainable)
+int cg_set_trainable_at(cg_src src, cg_model *m, const char *layer_name, bool trainable);
 cg_graph *cg_model_graph(cg_model *m);
 cg_t cg_model_output(cg_model *m);
 void cg_model_free(cg_model *m);
