@@ -157,6 +157,7 @@ int graph_add(cg_graph *g, node nd) {
     if (g->failed)
         return -1;
     bool shareable = op_table[nd.op].arity > 0 || nd.op == OP_CONST;
+    unsigned slot = 0;
     if (shareable) {
         if (g->nnodes * 2 >= g->hcap && htab_grow(g))
             return graph_error(g, nd.src, g->cur_layer, "out of memory");
@@ -164,7 +165,7 @@ int graph_add(cg_graph *g, node nd) {
         for (; g->htab[h] >= 0; h = (h + 1) & (unsigned)(g->hcap - 1))
             if (node_same(&g->nodes[g->htab[h]], &nd))
                 return g->htab[h];
-        g->htab[h] = g->nnodes;
+        slot = h;   /* filled once the node exists */
     }
     if (g->nnodes == g->cap) {
         int cap = g->cap ? g->cap * 2 : 256;
@@ -174,6 +175,8 @@ int graph_add(cg_graph *g, node nd) {
         g->nodes = nodes;
         g->cap = cap;
     }
+    if (shareable)
+        g->htab[slot] = g->nnodes;
     nd.layer = g->cur_layer;
     nd.backward = g->in_backward;
     if (!nd.name)
@@ -192,7 +195,10 @@ int graph_begin_layer(cg_graph *g, const char *kind, const char *name, cg_src sr
         g->layers = l;
         g->lcap = cap;
     }
-    g->layers[g->nlayers] = (layer){arena_strdup(&g->a, name), kind, src, -1};
+    const char *copy = arena_strdup(&g->a, name);
+    if (!copy)
+        return graph_error(g, src, -1, "out of memory");
+    g->layers[g->nlayers] = (layer){copy, kind, src, -1};
     g->cur_layer = g->nlayers;
     return g->nlayers++;
 }
