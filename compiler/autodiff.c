@@ -26,7 +26,7 @@ static int apply_rule(cg_graph *g, int id, int dy, int dx[3]) {
 static int materialize(cg_graph *g, int id, int dy) {
     op_kind op = g->nodes[id].op;
     bool array_reader = op_table[op].cat == CAT_CONTRACT || op_table[op].cat == CAT_CONV || op == OP_TRANSPOSE ||
-                        op == OP_SOFTMAX || op == OP_LOG_SOFTMAX;
+                        op == OP_SLICE || op == OP_CONCAT || op == OP_SOFTMAX || op == OP_LOG_SOFTMAX;
     /* a broadcasting elementwise op sums its gradient back over the broadcast
      * axes: that sum must see one value per output element */
     if (op_table[op].cat == CAT_ELEMWISE)

@@ -102,6 +102,7 @@ typedef struct node {
     float alpha;           /* CONST value, leaky relu slope, dropout rate */
     spatial sp;            /* convolution and pooling windows */
     int uid;               /* keeps otherwise identical random nodes apart (dropout masks) */
+    int axis, begin;       /* SLICE, UNSLICE, CONCAT: the axis; SLICE, UNSLICE: where the slice starts */
     /* identity */
     const char *name;      /* C identifier of its buffer: "dense_1_out", "d_dense_1_kernel" */
     int layer;             /* index into graph.layers, -1 outside layers */
@@ -216,6 +217,8 @@ int op_reduce(cg_graph *g, cg_src src, op_kind op, int x, unsigned axes, bool ke
 int op_broadcast(cg_graph *g, cg_src src, int x, shape to);
 int op_reshape(cg_graph *g, cg_src src, int x, shape to);
 int op_transpose(cg_graph *g, cg_src src, int x);
+int op_slice(cg_graph *g, cg_src src, int x, int axis, int begin, int size);
+int op_concat(cg_graph *g, cg_src src, int a, int b, int axis);
 int op_matmul(cg_graph *g, cg_src src, int a, int b, bool ta, bool tb);
 int op_act_bwd(cg_graph *g, cg_activation act, float alpha, int y, int dy);
 int op_where(cg_graph *g, cg_src src, int c, int a, int b);

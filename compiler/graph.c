@@ -79,6 +79,8 @@ static unsigned node_hash(const node *n) {
     MIX(n->keepdims | n->ta << 1 | n->tb << 2 | n->sparse << 3 | n->per_n << 4);
     MIX(n->act);
     MIX(n->uid);
+    MIX(n->axis);
+    MIX(n->begin);
     for (size_t i = 0; i < sizeof n->sp / sizeof(int); i++)
         MIX(((const int *)&n->sp)[i]);
     unsigned bits;
@@ -94,7 +96,8 @@ static unsigned node_hash(const node *n) {
 static bool node_same(const node *a, const node *b) {
     if (a->op != b->op || a->nin != b->nin || a->axes != b->axes || a->keepdims != b->keepdims || a->ta != b->ta ||
         a->tb != b->tb || a->sparse != b->sparse || a->per_n != b->per_n || a->act != b->act ||
-        a->alpha != b->alpha || !shape_equal(&a->sh, &b->sh) || a->uid != b->uid || memcmp(&a->sp, &b->sp, sizeof a->sp))
+        a->alpha != b->alpha || !shape_equal(&a->sh, &b->sh) || a->uid != b->uid ||
+        a->axis != b->axis || a->begin != b->begin || memcmp(&a->sp, &b->sp, sizeof a->sp))
         return false;
     for (int i = 0; i < a->nin; i++)
         if (a->in[i] != b->in[i])
@@ -360,6 +363,8 @@ void graph_dump(cg_graph *g, text *t) {
             text_printf(t, " value=%g%s", (double)n->alpha, n->per_n ? "/n" : "");
         if (op_table[n->op].cat == CAT_REDUCE)
             text_printf(t, " axes=0x%x%s", n->axes, n->keepdims ? " keepdims" : "");
+        if (n->op == OP_SLICE || n->op == OP_UNSLICE || n->op == OP_CONCAT)
+            text_printf(t, " axis=%d begin=%d", n->axis, n->begin);
         if (n->op == OP_MATMUL || n->op == OP_DENSE)
             text_printf(t, "%s%s", n->ta ? " ta" : "", n->tb ? " tb" : "");
         if (n->op == OP_DENSE || n->op == OP_ACT_BWD)

@@ -157,6 +157,10 @@ cg_shape cg_shape_of(cg_t t);
 /* Movement. */
 #define cg_reshape(x, shape) cg_reshape_at(CG_HERE, x, shape)
 #define cg_transpose(x) cg_transpose_at(CG_HERE, x)      /* swaps the last two axes of a rank-2 tensor */
+/* size elements from begin along axis (negative axes count from the end; not the batch axis) */
+#define cg_slice(x, axis, begin, size) cg_slice_at(CG_HERE, x, axis, begin, size)
+/* a then b along axis; every other dimension must agree */
+#define cg_concat(a, b, axis) cg_concat_at(CG_HERE, a, b, axis)
 
 /* Fused ops with their own gradient rules (numerically stable forms). */
 #define cg_softmax(x) cg_unary_at(CG_HERE, CG_OP_SOFTMAX, x)          /* over the last axis */
@@ -184,6 +188,8 @@ cg_t cg_reduce_at(cg_src src, cg_op_code op, cg_t x, unsigned axes, bool keepdim
 cg_t cg_matmul_at(cg_src src, cg_t a, cg_t b, bool transpose_a, bool transpose_b);
 cg_t cg_reshape_at(cg_src src, cg_t x, cg_shape shape);
 cg_t cg_transpose_at(cg_src src, cg_t x);
+cg_t cg_slice_at(cg_src src, cg_t x, int axis, int begin, int size);
+cg_t cg_concat_at(cg_src src, cg_t a, cg_t b, int axis);
 cg_t cg_softmax_xent_at(cg_src src, cg_t logits, cg_t labels, bool sparse);
 
 /* ---- Gradient tape --------------------------------------------------------- */

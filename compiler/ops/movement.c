@@ -1,4 +1,5 @@
-/* ops/movement.c: reshape (a view), 2-D transpose and broadcast. */
+/* ops/movement.c: reshape (a view), 2-D transpose, broadcast, and slicing
+ * and concatenation along one axis. */
 #include "../cgrad_int.h"
 
 /* Reshape: same number of elements; the batch dimension stays first. */
@@ -48,6 +49,65 @@ int op_broadcast(cg_graph *g, cg_src src, int x, shape to) {
     return graph_add(g, nd);
 }
 
+/* Slice: size elements of x from begin along axis (not the batch axis). */
+int op_slice(cg_graph *g, cg_src src, int x, int axis, int begin, int size) {
+    if (x < 0)
+        return -1;
+    const shape *s = &g->nodes[x].sh;
+    char sb[64];
+    if (axis < 0 || axis >= s->rank || s->d[axis] == CG_BATCH)
+        return graph_error(g, src, g->cur_layer, "slice: axis %d is not a sliceable axis of %s", axis,
+                           shape_str(s, sb, sizeof sb));
+    if (begin < 0 || size <= 0 || begin + size > s->d[axis])
+        return graph_error(g, src, g->cur_layer, "slice: [%d, %d) lies outside axis %d of %s", begin, begin + size, axis,
+                           shape_str(s, sb, sizeof sb));
+    if (size == s->d[axis])
+        return x;
+    node nd = {.op = OP_SLICE, .nin = 1, .in = {x}, .sh = *s, .axis = axis, .begin = begin, .src = src};
+    nd.sh.d[axis] = size;
+    return graph_add(g, nd);
+}
+
+/* The gradient of a slice: dy written into zeros of the sliced input's shape. */
+static int op_unslice(cg_graph *g, cg_src src, int dy, int axis, int begin, const shape *full) {
+    node nd = {.op = OP_UNSLICE, .nin = 1, .in = {dy}, .sh = *full, .axis = axis, .begin = begin, .src = src};
+    return graph_add(g, nd);
+}
+
+/* Concatenation of a and b along axis; every other dimension must agree. */
+int op_concat(cg_graph *g, cg_src src, int a, int b, int axis) {
+    if (a < 0 || b < 0)
+        return -1;
+    const shape *sa = &g->nodes[a].sh, *sb = &g->nodes[b].sh;
+    char s1[64], s2[64];
+    bool ok = sa->rank == sb->rank && axis >= 0 && axis < sa->rank && sa->d[axis] != CG_BATCH;
+    for (int i = 0; ok && i < sa->rank; i++)
+        ok = i == axis || sa->d[i] == sb->d[i];
+    if (!ok)
+        return graph_error(g, src, g->cur_layer, "cannot concatenate %s and %s along axis %d",
+                           shape_str(sa, s1, sizeof s1), shape_str(sb, s2, sizeof s2), axis);
+    node nd = {.op = OP_CONCAT, .nin = 2, .in = {a, b}, .sh = *sa, .axis = axis, .src = src};
+    nd.sh.d[axis] += sb->d[axis];
+    return graph_add(g, nd);
+}
+
+/* A negative axis counts from the end, as in numpy. */
+static int axis_of(cg_t x, int axis) { return axis < 0 ? x.g->nodes[x.id].sh.rank + axis : axis; }
+
+cg_t cg_slice_at(cg_src src, cg_t x, int axis, int begin, int size) {
+    if (!x.g || x.g->failed || x.id < 0)
+        return (cg_t){x.g, -1};
+    return (cg_t){x.g, op_slice(x.g, src, x.id, axis_of(x, axis), begin, size)};
+}
+
+cg_t cg_concat_at(cg_src src, cg_t a, cg_t b, int axis) {
+    if (!a.g || a.g->failed || a.id < 0 || b.id < 0)
+        return (cg_t){a.g, -1};
+    if (b.g != a.g)
+        return (cg_t){a.g, graph_error(a.g, src, a.g->cur_layer, "concatenate: the tensors belong to different graphs")};
+    return (cg_t){a.g, op_concat(a.g, src, a.id, b.id, axis_of(a, axis))};
+}
+
 cg_t cg_reshape_at(cg_src src, cg_t x, cg_shape s) {
     if (!x.g || x.g->failed || x.id < 0)
         return (cg_t){x.g, -1};
@@ -65,7 +125,8 @@ cg_t cg_transpose_at(cg_src src, cg_t x) {
     return (cg_t){x.g, op_transpose(x.g, src, x.id)};
 }
 
-/* Gradients: reshape back, transpose back, sum back. */
+/* Gradients: reshape back, transpose back, sum back; a slice's gradient is
+ * put back in place among zeros; a concatenation's is sliced apart. */
 int grad_movement(cg_graph *g, int id, int dy, int dx[3]) {
     node n = g->nodes[id];
     const shape xs = g->nodes[n.in[0]].sh;
@@ -73,16 +134,98 @@ int grad_movement(cg_graph *g, int id, int dy, int dx[3]) {
     case OP_RESHAPE: dx[0] = op_reshape(g, n.src, dy, xs); break;
     case OP_TRANSPOSE: dx[0] = op_transpose(g, n.src, dy); break;
     case OP_BROADCAST: dx[0] = grad_unbroadcast(g, dy, &xs); break;
+    case OP_SLICE: dx[0] = op_unslice(g, n.src, dy, n.axis, n.begin, &xs); break;
+    case OP_CONCAT:
+        dx[0] = op_slice(g, n.src, dy, n.axis, 0, xs.d[n.axis]);
+        dx[1] = op_slice(g, n.src, dy, n.axis, xs.d[n.axis], g->nodes[n.in[1]].sh.d[n.axis]);
+        break;
     default: return graph_error(g, n.src, n.layer, "no gradient rule for %s", op_table[n.op].name);
     }
     return g->failed ? -1 : 0;
 }
 
-/* Lowers transpose (reshape needs no code; broadcast is elementwise). */
+/* The rows of an axis: the product of the dimensions before it, as C text
+ * ("n * 12", "n", "4"). */
+static const char *outer_rows(const shape *s, int axis, char *buf, size_t size) {
+    long fixed = 1;
+    bool batched = false;
+    for (int i = 0; i < axis; i++) {
+        if (s->d[i] == CG_BATCH)
+            batched = true;
+        else
+            fixed *= s->d[i];
+    }
+    if (batched && fixed > 1)
+        snprintf(buf, size, "n * %ld", fixed);
+    else if (batched)
+        snprintf(buf, size, "n");
+    else
+        snprintf(buf, size, "%ld", fixed);
+    return buf;
+}
+
+/* "r * width + j" with an offset added when it is not 0. */
+static const char *idx(char *buf, size_t size, long width, long offset) {
+    if (offset)
+        snprintf(buf, size, "r * %ld + j %c %ld", width, offset < 0 ? '-' : '+', offset < 0 ? -offset : offset);
+    else
+        snprintf(buf, size, "r * %ld + j", width);
+    return buf;
+}
+
+/* Slicing and concatenation, seen as rows (the axes before `axis`) of
+ * blocks (that axis and the ones after it, contiguous). */
+static void lower_slice_concat(emit_ctx *e, int id) {
+    const node *n = &e->g->nodes[id];
+    const shape *xs = &e->g->nodes[n->in[0]].sh;
+    long inner = 1;
+    for (int i = n->axis + 1; i < n->sh.rank; i++)
+        inner *= n->sh.d[i];
+    char rows[48], a[96], b[96], ia[64], ib[64];
+    outer_rows(&n->sh, n->axis, rows, sizeof rows);
+    long out_w = n->sh.d[n->axis] * inner, in_w = xs->d[n->axis] * inner;
+    switch (n->op) {
+    case OP_SLICE:
+        text_printf(e->t,
+                    "    for (int r = 0; r < %s; r++)\n"
+                    "        for (int j = 0; j < %ld; j++)\n"
+                    "            Y[r * %ld + j] = %s;\n",
+                    rows, out_w, out_w, emit_input(e, id, 0, idx(ia, sizeof ia, in_w, (long)n->begin * inner), a, sizeof a));
+        break;
+    case OP_UNSLICE:
+        text_printf(e->t,
+                    "    for (int r = 0; r < %s; r++)\n"
+                    "        for (int j = 0; j < %ld; j++) /* zeros outside [%ld, %ld) */\n"
+                    "            Y[r * %ld + j] = j >= %ld && j < %ld ? %s : 0.0f;\n",
+                    rows, out_w, (long)n->begin * inner, (long)n->begin * inner + in_w, out_w, (long)n->begin * inner,
+                    (long)n->begin * inner + in_w,
+                    emit_input(e, id, 0, idx(ia, sizeof ia, in_w, -(long)n->begin * inner), a, sizeof a));
+        break;
+    default: {   /* CONCAT */
+        long bw = e->g->nodes[n->in[1]].sh.d[n->axis] * inner;
+        text_printf(e->t,
+                    "    for (int r = 0; r < %s; r++) {\n"
+                    "        for (int j = 0; j < %ld; j++)\n"
+                    "            Y[r * %ld + j] = %s;\n"
+                    "        for (int j = 0; j < %ld; j++)\n"
+                    "            Y[r * %ld + %ld + j] = %s;\n"
+                    "    }\n",
+                    rows, in_w, out_w, emit_input(e, id, 0, idx(ia, sizeof ia, in_w, 0), a, sizeof a), bw, out_w, in_w,
+                    emit_input(e, id, 1, idx(ib, sizeof ib, bw, 0), b, sizeof b));
+    }
+    }
+}
+
+/* Lowers transpose, slice and concatenation (reshape needs no code;
+ * broadcast is elementwise). */
 void lower_movement(emit_ctx *e, int id) {
     const node *n = &e->g->nodes[id];
     if (n->op == OP_BROADCAST) {
         lower_elementwise(e, id);
+        return;
+    }
+    if (n->op != OP_TRANSPOSE) {
+        lower_slice_concat(e, id);
         return;
     }
     int rows = n->sh.d[1], cols = n->sh.d[0];

@@ -427,14 +427,30 @@ static cg_t build_matmul(gc *c, int arg) {
 /* ---- movement ---------------------------------------------------------------------------- */
 
 /* arg 0: reshape (a, b, d) -> (a b, d); 1: reshape (n, 6) -> (n, 2, 3); 2: transpose (m, k);
- * 3: transposes inside a product, W^T V^T. */
+ * 3: transposes inside a product, W^T V^T; 4: a slice of the middle axis of (a, b + 2, d);
+ * 5: a batched slice of the last axis; 6: concatenation of a variable and a batched tensor along
+ * the last axis; 7: concatenation along the middle axis; 8: a slice under a plain sum (constant
+ * gradient); 9: a tensor concatenated with itself. */
 static cg_t build_movement(gc *c, int arg) {
     int a = rnd_dim(c, 2, 4), b = rnd_dim(c, 2, 3), d = rnd_dim(c, 2, 3);
     switch (arg) {
     case 0: return cg_reshape(cg_square(var(c, "v", CG_SHAPE(a, b, d), D_ANY)), CG_SHAPE(a * b, d));
     case 1: return cg_reshape(cg_tanh(batched(c, "x", "u", 6, D_ANY, D_ANY)), CG_SHAPE(CG_BATCH, 2, 3));
     case 2: return cg_transpose(cg_square(var(c, "v", CG_SHAPE(a, b), D_ANY)));
-    default: return cg_matmul(cg_transpose(var(c, "w", CG_SHAPE(b, d), D_ANY)), cg_transpose(var(c, "v", CG_SHAPE(a, b), D_ANY)));
+    case 3: return cg_matmul(cg_transpose(var(c, "w", CG_SHAPE(b, d), D_ANY)), cg_transpose(var(c, "v", CG_SHAPE(a, b), D_ANY)));
+    case 4: return cg_slice(cg_square(var(c, "v", CG_SHAPE(a, b + 2, d), D_ANY)), 1, 1, b);
+    case 5: return cg_slice(cg_tanh(batched(c, "x", "u", 7, D_ANY, D_ANY)), -1, 2, 4);
+    case 6: {
+        cg_t x = cg_tanh(batched(c, "x", "u", 3, D_ANY, D_ANY));
+        cg_t w = var(c, "w", CG_SHAPE(3, b), D_ANY);
+        return cg_concat(cg_square(cg_matmul(x, w)), x, -1);
+    }
+    case 7: return cg_concat(cg_square(var(c, "v", CG_SHAPE(a, b, d), D_ANY)), var(c, "w", CG_SHAPE(a, 1, d), D_ANY), 1);
+    case 8: return cg_slice(cg_exp(var(c, "v", CG_SHAPE(a, d + 3), D_ANY)), 1, 3, d);
+    default: {
+        cg_t v = var(c, "v", CG_SHAPE(a, b), D_ANY);
+        return cg_concat(v, cg_square(v), 0);
+    }
     }
 }
 
@@ -522,6 +538,14 @@ static gc_case movement_cases[] = {
     {"reshape_batched", build_movement, 1, CG_PORTABLE, L_SUM_R},
     {"transpose", build_movement, 2, CG_PORTABLE, L_SUM_R},
     {"transpose_matmul", build_movement, 3, CG_PORTABLE, L_SUM_R},
+    {"slice_middle", build_movement, 4, CG_PORTABLE, L_SUM_R},
+    {"slice_batched", build_movement, 5, CG_PORTABLE, L_SUM_R},
+    {"slice_batched_host", build_movement, 5, CG_HOST, L_MEAN_R},
+    {"concat_last", build_movement, 6, CG_PORTABLE, L_SUM_R},
+    {"concat_last_host", build_movement, 6, CG_HOST, L_SUM_R},
+    {"concat_middle", build_movement, 7, CG_PORTABLE, L_SUM_R},
+    {"slice_plain_sum", build_movement, 8, CG_PORTABLE, L_SUM},
+    {"concat_self", build_movement, 9, CG_PORTABLE, L_SUM_R},
 };
 
 static gc_case softmax_cases[] = {
