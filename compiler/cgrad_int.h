@@ -142,7 +142,7 @@ typedef enum entry_kind {
 typedef struct entry {
     entry_kind kind;
     const char *fname;     /* "predict", "train_step" */
-    int out[3];            /* nodes returned: prediction, or loss and metric */
+    int out[2 * CG_MAX_OUTPUTS + 1];   /* nodes returned: the outputs; or the loss, then the metrics */
     int nout;
     bool want_grads;       /* computes the gradient nodes of the variables */
     int upd_var[32], upd_val[32];   /* after the step: variable node <- value node (moving averages) */
@@ -283,6 +283,8 @@ int compile_graph(cg_graph *g, const char *dump_after, text *dump);
 int plan_entry(cg_graph *g, entry *e);
 /* The node whose storage id uses (follows reshapes). */
 int plan_storage_root(cg_graph *g, int id);
+/* True when placeholder id is unpacked from the packed x or y into its own buffer. */
+bool plan_unpacked(cg_graph *g, int id);
 
 /* ---- emit.c ------------------------------------------------------------------------ */
 
@@ -328,21 +330,45 @@ int layer_batch_norm(cg_graph *g, const cg_misc_opts *o, bool training, cg_src s
 int layer_layer_norm(cg_graph *g, const cg_misc_opts *o, cg_src src, int x);
 int layer_dropout(cg_graph *g, const cg_misc_opts *o, bool training, cg_src src, int x);
 
-/* ---- model.c: Sequential models, compile ------------------------------------------ */
+/* ---- model.c: Sequential and functional models, compile --------------------------- */
+
+/* A layer object: made once, called once or several times (shared weights). */
+typedef struct model_layer {
+    cg_layer spec;
+    int li;                /* its entry in graph.layers */
+    int calls;
+} model_layer;
+
+#define MODEL_MAX_METRICS (2 * CG_MAX_OUTPUTS)
 
 struct cg_model {
     cg_graph *g;
     const char *name;
     cg_src src;
-    shape input;           /* per sample */
-    int x, y;              /* input and label placeholders */
-    int out;               /* model output, inference mode */
-    int out_train;         /* model output, training mode (differs after Dropout, BatchNormalization) */
+    bool functional;       /* inputs and labels packed per sample; unpacked by the entry points */
+    shape input;           /* per sample (Sequential) */
+    int x, y;              /* Sequential: input and label placeholders */
+    int out;               /* Sequential: model output, inference mode */
+    int out_train;         /* Sequential: model output, training mode (differs after Dropout, BatchNormalization) */
+    int inputs[8], ninputs;                  /* input placeholders, in the order of the packed x */
+    int outputs[CG_MAX_OUTPUTS];             /* outputs, training mode */
+    int outputs_infer[CG_MAX_OUTPUTS];       /* the same in inference mode */
+    int labels[CG_MAX_OUTPUTS];              /* label placeholder of each output */
+    const char *output_names[CG_MAX_OUTPUTS];
+    int noutputs;
+    model_layer *ml;       /* layer objects */
+    int nml, mlcap;
+    int *infer_of;         /* node id -> the same value in inference mode, -1: not known yet */
+    int infer_cap;
     int upd_var[32], upd_val[32];   /* moving-average updates of the training step */
     int nupd;
-    int loss, metric;
+    int loss;              /* total loss, training mode */
+    int metrics[MODEL_MAX_METRICS];     /* reported beside the loss, training mode */
+    const char *metric_names[MODEL_MAX_METRICS];
+    int nmetrics;
+    cg_output_opts spec[CG_MAX_OUTPUTS];     /* loss and metric of each output, resolved */
+    cg_metric user_metric[CG_MAX_OUTPUTS];   /* the metric as the user named it ("accuracy") */
     cg_compile_opts opts;
-    cg_metric metric_kind;
     bool compiled;
     char *summary;
 };

@@ -475,6 +475,45 @@ static void emit_update(emit_ctx *ec) {
     }
 }
 
+/* Copies between a packed array (per sample: tensor 0's floats, then
+ * tensor 1's, ...) and the tensors' own buffers. */
+static void emit_packing(emit_ctx *ec, const entry *e, const int *ids, int count, const char *packed, bool unpack) {
+    cg_graph *g = ec->g;
+    long width = 0, off = 0;
+    char sb[64];
+    for (int k = 0; k < count; k++)
+        width += shape_size(&g->nodes[ids[k]].sh, 1);
+    text_printf(ec->t, "    /* %s: per sample", packed);
+    for (int k = 0; k < count; k++)
+        text_printf(ec->t, "%s%s (%ld floats)", k ? ", then " : " ", g->nodes[ids[k]].name,
+                    shape_size(&g->nodes[ids[k]].sh, 1));
+    text_puts(ec->t, " */\n    for (int i = 0; i < n; i++) {\n");
+    for (int k = 0; k < count; k++) {
+        const node *t = &g->nodes[ids[k]];
+        long w = shape_size(&t->sh, 1);
+        char dst[160], src[160];
+        if (e->offset[ids[k]] < 0 && unpack) {   /* not used by this entry (a custom loss without labels) */
+            off += w;
+            continue;
+        }
+        snprintf(dst, sizeof dst, "%s[i * %ld + j]", t->name, w);
+        snprintf(src, sizeof src, "%s[i * %ld + %ld + j]", packed, width, off);
+        text_printf(ec->t, "        for (int j = 0; j < %ld; j++) /* %s %s */\n            %s = %s;\n", w, t->name,
+                    shape_str(&t->sh, sb, sizeof sb), unpack ? dst : src, unpack ? src : dst);
+        off += w;
+    }
+    text_puts(ec->t, "    }\n");
+}
+
+/* A functional model's entry points unpack x (and y) into the buffers of
+ * the input (and label) placeholders. */
+static void emit_unpack(emit_ctx *ec, const entry *e) {
+    cg_model *m = ec->g->model;
+    emit_packing(ec, e, m->inputs, m->ninputs, "x", true);
+    if (e->kind != ENTRY_PREDICT)
+        emit_packing(ec, e, m->labels, m->noutputs, "y", true);
+}
+
 /* Writes one entry point. */
 static void emit_entry(emit_ctx *ec, const entry *e) {
     cg_graph *g = ec->g;
@@ -488,13 +527,13 @@ static void emit_entry(emit_ctx *ec, const entry *e) {
         break;
     case ENTRY_EVAL:
         text_printf(ec->t, "/* Loss and metric, averaged over the batch, without training. */\n"
-                    "void %s_eval_step(%s_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metric)\n{\n",
+                    "void %s_eval_step(%s_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics)\n{\n",
                     p, p);
         break;
     case ENTRY_TRAIN:
         text_printf(ec->t, "/* One training step: forward, backward, optimizer update. Returns the\n"
                     " * batch's mean loss and metric as they were before the update. */\n"
-                    "void %s_train_step(%s_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metric)\n{\n",
+                    "void %s_train_step(%s_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics)\n{\n",
                     p, p);
         break;
     case ENTRY_LOSS:
@@ -514,6 +553,8 @@ static void emit_entry(emit_ctx *ec, const entry *e) {
     if (!uses_n)
         text_puts(ec->t, "    (void)n; /* no tensor here has a batch dimension */\n");
     emit_buffers(ec, e);
+    if (g->model && g->model->functional)
+        emit_unpack(ec, e);
     emit_calls(ec, e);
     if (e->kind == ENTRY_TRAIN)
         emit_update(ec);
@@ -526,19 +567,22 @@ static void emit_entry(emit_ctx *ec, const entry *e) {
     }
     text_puts(ec->t, "\n");
     switch (e->kind) {
-    case ENTRY_PREDICT: {
-        const node *o = &g->nodes[e->out[0]];
-        text_printf(ec->t, "    for (int i = 0; i < n * %ld; i++)\n        out[i] = %s[i];\n", shape_size(&o->sh, 1),
-                    storage(ec, e->out[0], sb, sizeof sb));
+    case ENTRY_PREDICT:
+        if (e->nout == 1) {
+            const node *o = &g->nodes[e->out[0]];
+            text_printf(ec->t, "    for (int i = 0; i < n * %ld; i++)\n        out[i] = %s[i];\n", shape_size(&o->sh, 1),
+                        storage(ec, e->out[0], sb, sizeof sb));
+        } else
+            emit_packing(ec, e, e->out, e->nout, "out", false);
         break;
-    }
     case ENTRY_EVAL:
     case ENTRY_TRAIN:
         text_printf(ec->t, "    *batch_loss = %s[0];\n", storage(ec, e->out[0], sb, sizeof sb));
-        if (e->nout > 1)
-            text_printf(ec->t, "    *batch_metric = %s[0];\n", storage(ec, e->out[1], sb, sizeof sb));
-        else
-            text_puts(ec->t, "    *batch_metric = 0.0f;\n");
+        for (int i = 1; i < e->nout; i++)
+            text_printf(ec->t, "    batch_metrics[%d] = %s[0]; /* %s */\n", i - 1, storage(ec, e->out[i], sb, sizeof sb),
+                        g->model->metric_names[i - 1]);
+        if (e->nout == 1)
+            text_puts(ec->t, "    (void)batch_metrics; /* the model has no metric */\n");
         break;
     default:
         text_printf(ec->t, "    return %s[0];\n", storage(ec, e->out[0], sb, sizeof sb));
@@ -672,8 +716,11 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     int in_features = 1, out_features = 1, label_features = 1;
     if (m) {
         in_features = (int)shape_size(&m->input, 1);
-        out_features = (int)shape_size(&g->nodes[m->out].sh, 1);
-        label_features = (int)shape_size(&g->nodes[m->y].sh, 1);
+        out_features = label_features = 0;
+        for (int k = 0; k < m->noutputs; k++) {
+            out_features += (int)shape_size(&g->nodes[m->outputs_infer[k]].sh, 1);
+            label_features += (int)shape_size(&g->nodes[m->labels[k]].sh, 1);
+        }
     }
     for (int k = 0; k < g->nentries; k++) {
         const entry *e = &g->entries[k];
@@ -681,7 +728,7 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
         case ENTRY_PREDICT: text_printf(&protos, "void %s_predict(%s_state *s, int n, const float *x, float *out);\n", p, p); break;
         case ENTRY_EVAL:
         case ENTRY_TRAIN:
-            text_printf(&protos, "void %s_%s(%s_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metric);\n",
+            text_printf(&protos, "void %s_%s(%s_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics);\n",
                         p, e->fname, p);
             break;
         default:
@@ -708,8 +755,9 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     if (m)
         text_printf(&io, "#define %s_IN_FEATURES %d          /* floats per input sample */\n"
                     "#define %s_OUT_FEATURES %d        /* floats per output sample */\n"
-                    "#define %s_LABEL_FEATURES %d    /* floats per label */\n",
-                    pu, in_features, pu, out_features, pu, label_features);
+                    "#define %s_LABEL_FEATURES %d    /* floats per label */\n"
+                    "#define %s_NUM_METRICS %d       /* values beside the loss that train_step and eval_step report */\n",
+                    pu, in_features, pu, out_features, pu, label_features, pu, m->nmetrics);
     for (int i = 0; !m && i < g->ninputs; i++) {
         const node *ph = &g->nodes[g->inputs[i]];
         char up[128], sb[64];
@@ -847,7 +895,7 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     /* NAME_main.c */
     if (m && !g->failed) {
         text mt = {0};
-        char dims[64] = "", path[600], scale[48], split[48], classes[16], epochs[16], batch[16], rank[8], metric[64];
+        char dims[64] = "", path[600], scale[48], split[48], classes[16], epochs[16], batch[16], rank[8], counts[2][8];
         size_t len = 0;
         for (int i = 0; i < m->input.rank; i++)
             len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%d", i ? ", " : "", m->input.d[i]);
@@ -857,22 +905,32 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
             snprintf(path, sizeof path, "0");
         emit_float(m->opts.data.scale, scale, sizeof scale);
         emit_float(m->opts.data.test_split, split, sizeof split);
-        bool sparse = m->opts.loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
+        bool sparse = m->noutputs == 1 && m->spec[0].loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
         snprintf(classes, sizeof classes, "%d", sparse ? out_features : 0);
         snprintf(epochs, sizeof epochs, "%d", m->opts.epochs);
         snprintf(batch, sizeof batch, "%d", m->opts.batch_size);
         snprintf(rank, sizeof rank, "%d", m->input.rank);
-        if (m->metric_kind == CG_METRIC_NONE)
-            snprintf(metric, sizeof metric, "0");
-        else if (m->opts.custom_metric)
-            snprintf(metric, sizeof metric, "\"%s\"", m->opts.custom_metric_name ? m->opts.custom_metric_name : "custom_metric");
-        else
-            snprintf(metric, sizeof metric, "\"%s\"", metric_name(m->opts.metric));   /* as the user named it */
+        snprintf(counts[0], sizeof counts[0], "%d", m->nmetrics);
+        snprintf(counts[1], sizeof counts[1], "%d", m->noutputs);
+        text names = {0}, outs = {0};
+        for (int i = 0; i < m->nmetrics; i++)
+            text_printf(&names, "%s\"%s\"", i ? ", " : "", m->metric_names[i]);
+        if (!m->nmetrics)
+            text_puts(&names, "0");
+        for (int k = 0; k < m->noutputs; k++) {
+            const node *o = &g->nodes[m->outputs_infer[k]];
+            bool sp = m->spec[k].loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
+            text_printf(&outs, "    {\"%s\", %ld, %ld, %ld},\n", m->output_names[k], shape_size(&o->sh, 1),
+                        shape_size(&g->nodes[m->labels[k]].sh, 1), sp ? shape_size(&o->sh, 1) : 0L);
+        }
+        const char *loss = m->noutputs > 1 ? "weighted_sum"
+                           : m->spec[0].custom_loss ? (m->spec[0].custom_loss_name ? m->spec[0].custom_loss_name : "custom_loss")
+                           : loss_name(m->spec[0].loss);
         const char *mkv[] = {"NAME", p, "UNAME", pu, "VERSION", CG_VERSION, "SOURCE", source, "IN_RANK", rank,
                              "IN_DIMS", dims, "LABEL_KIND", sparse ? "CGRT_LABEL_SPARSE" : "CGRT_LABEL_DENSE",
-                             "NUM_CLASSES", classes,
-                             "LOSS", m->opts.custom_loss ? (m->opts.custom_loss_name ? m->opts.custom_loss_name : "custom_loss")
-                                                         : loss_name(m->opts.loss), "METRIC", metric, "LR", lr,
+                             "NUM_CLASSES", classes, "LOSS", loss, "NUM_METRICS", counts[0],
+                             "METRIC_NAMES", names.s ? names.s : "0", "NUM_OUTPUTS", counts[1],
+                             "OUTPUTS", outs.s ? outs.s : "", "LR", lr,
                              "EPOCHS", epochs, "BATCH", batch, "DATA_PATH", path, "DATA_SCALE", scale,
                              "TEST_SPLIT", split, "BLAS_INCLUDE", uses_blas ? "#include <cblas.h>\n" : "",
                              "BLAS_TUNE", uses_blas ? "    cgrt_tune_openblas(argv, openblas_get_corename());\n" : "",
@@ -882,7 +940,7 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
         snprintf(file, sizeof file, "%s_main.c", p);
         if (!g->failed)
             write_file(g, dir, file, &mt);
-        text_free(&mt);
+        text_free(&mt), text_free(&names), text_free(&outs);
     }
     text_free(&summary), text_free(&offsets), text_free(&protos), text_free(&h), text_free(&c), text_free(&io);
     text_free(&calls), text_free(&opt_zero), text_free(&init_calls);

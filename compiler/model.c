@@ -20,8 +20,8 @@ const char *metric_name(cg_metric m) {
     return (unsigned)m < sizeof names / sizeof names[0] ? names[m] : "?";
 }
 
-/* Public: a Sequential model over samples of shape `input`. */
-cg_model *cg_sequential_at(cg_src src, const char *name, cg_shape input) {
+/* A model with an empty graph. */
+static cg_model *model_new(cg_src src, const char *name) {
     cg_model *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
@@ -33,7 +33,15 @@ cg_model *cg_sequential_at(cg_src src, const char *name, cg_shape input) {
     m->g->model = m;
     m->name = m->g->name;
     m->src = src;
-    m->x = m->y = m->out = m->loss = m->metric = -1;
+    m->x = m->y = m->out = m->out_train = m->loss = -1;
+    return m;
+}
+
+/* Public: a Sequential model over samples of shape `input`. */
+cg_model *cg_sequential_at(cg_src src, const char *name, cg_shape input) {
+    cg_model *m = model_new(src, name);
+    if (!m)
+        return NULL;
     if (input.rank < 1 || input.rank >= CG_MAX_RANK) {
         graph_error(m->g, src, -1, "%s: the input shape needs 1 to %d dimensions (without the batch), got %d",
                     m->name, CG_MAX_RANK - 1, input.rank);
@@ -50,6 +58,41 @@ cg_model *cg_sequential_at(cg_src src, const char *name, cg_shape input) {
     }
     m->out = m->out_train = m->x;
     return m;
+}
+
+/* Public: a functional model; inputs come from cg_input. */
+cg_model *cg_functional_at(cg_src src, const char *name) {
+    cg_model *m = model_new(src, name);
+    if (m)
+        m->functional = true;
+    return m;
+}
+
+/* Public: an input of a functional model, shape per sample. */
+cg_t cg_input_at(cg_src src, cg_model *m, const char *name, cg_shape s) {
+    if (!m || cg_failed(m->g))
+        return (cg_t){m ? m->g : NULL, -1};
+    cg_graph *g = m->g;
+    if (!m->functional)
+        return (cg_t){g, graph_error(g, src, -1, "%s: cg_input is for functional models; a Sequential model has "
+                                     "its input from cg_sequential", m->name)};
+    if (m->noutputs)
+        return (cg_t){g, graph_error(g, src, -1, "%s: add inputs before cg_set_outputs", m->name)};
+    if (name && (!strcmp(name, "x") || !strcmp(name, "y")))
+        return (cg_t){g, graph_error(g, src, -1, "%s: an input may not be called %s: x and y are the packed "
+                                     "arguments of the emitted entry points", m->name, name)};
+    if (s.rank < 1 || s.rank >= CG_MAX_RANK)
+        return (cg_t){g, graph_error(g, src, -1, "%s: input %s needs 1 to %d dimensions (without the batch), got %d",
+                                     m->name, name ? name : "?", CG_MAX_RANK - 1, s.rank)};
+    if (m->ninputs == (int)(sizeof m->inputs / sizeof m->inputs[0]))
+        return (cg_t){g, graph_error(g, src, -1, "%s: too many inputs (at most 8)", m->name)};
+    cg_shape with_batch = {s.rank + 1, {CG_BATCH}};
+    for (int i = 0; i < s.rank; i++)
+        with_batch.dims[i + 1] = s.dims[i];
+    cg_t t = cg_placeholder_at(src, g, name, with_batch);
+    if (t.id >= 0)
+        m->inputs[m->ninputs++] = t.id;
+    return t;
 }
 
 cg_graph *cg_model_graph(cg_model *m) { return m ? m->g : NULL; }
@@ -88,6 +131,8 @@ void cg_model_free(cg_model *m) {
     if (!m)
         return;
     cg_graph_free(m->g);
+    free(m->ml);
+    free(m->infer_of);
     free(m->summary);
     free(m);
 }
@@ -127,6 +172,9 @@ static const struct {
     [CG_LAYER_BATCH_NORM] = {"BatchNormalization", "batch_normalization"},
     [CG_LAYER_LAYER_NORM] = {"LayerNormalization", "layer_normalization"},
     [CG_LAYER_CUSTOM] = {"Custom", "custom"},
+    [CG_LAYER_ADD] = {"Add", "add"},
+    [CG_LAYER_MULTIPLY] = {"Multiply", "multiply"},
+    [CG_LAYER_CONCATENATE] = {"Concatenate", "concatenate"},
 };
 
 /* What a custom layer's call() sees: its graph and layer. */
@@ -192,9 +240,42 @@ static const char *user_name(const cg_layer *l) {
     }
 }
 
-/* Builds layer l on x in one mode; returns its output. */
-static int apply_layer(cg_model *m, const cg_layer *l, int x, bool training) {
+/* A merge layer: Add and Multiply need inputs of one shape; Concatenate
+ * joins them along its axis. */
+static int apply_merge(cg_graph *g, const cg_layer *l, const int *xs, int nx) {
+    char s1[64], s2[64];
+    if (nx < 2)
+        return graph_error(g, l->src, g->cur_layer, "a merge layer needs two or more inputs, got %d", nx);
+    int y = xs[0];
+    for (int i = 1; i < nx && y >= 0; i++) {
+        const shape *a = &g->nodes[y].sh, *b = &g->nodes[xs[i]].sh;
+        if (l->kind == CG_LAYER_CONCATENATE) {
+            int axis = l->misc.axis < 0 ? a->rank + l->misc.axis : l->misc.axis;
+            if (axis <= 0 || axis >= a->rank)
+                return graph_error(g, l->src, g->cur_layer, "axis %d is not an axis of %s other than the batch",
+                                   l->misc.axis, shape_str(a, s1, sizeof s1));
+            y = op_concat(g, l->src, y, xs[i], axis);
+        } else if (!shape_equal(a, b)) {
+            return graph_error(g, l->src, g->cur_layer, "input %d has shape %s, input 1 has %s: %s needs one shape",
+                               i + 1, shape_str(b, s2, sizeof s2), shape_str(&g->nodes[xs[0]].sh, s1, sizeof s1),
+                               g->layers[g->cur_layer].kind);
+        } else {
+            y = op_binary(g, l->src, l->kind == CG_LAYER_ADD ? OP_ADD : OP_MUL, y, xs[i]);
+        }
+    }
+    layer_name_role(g, y, "out");
+    return y;
+}
+
+/* Builds layer l on its inputs in one mode; returns its output. */
+static int apply_layer(cg_model *m, const cg_layer *l, const int *xs, int nx, bool training) {
     cg_graph *g = m->g;
+    bool merge = l->kind == CG_LAYER_ADD || l->kind == CG_LAYER_MULTIPLY || l->kind == CG_LAYER_CONCATENATE;
+    if (merge)
+        return apply_merge(g, l, xs, nx);
+    if (nx != 1)
+        return graph_error(g, l->src, g->cur_layer, "the layer takes one input, got %d", nx);
+    int x = xs[0];
     switch (l->kind) {
     case CG_LAYER_DENSE: return layer_dense(g, &l->dense, l->src, x);
     case CG_LAYER_ACTIVATION: return layer_activation(g, l->activation, l->src, x);
@@ -209,20 +290,72 @@ static int apply_layer(cg_model *m, const cg_layer *l, int x, bool training) {
     case CG_LAYER_BATCH_NORM: return layer_batch_norm(g, &l->misc, training, l->src, x, m);
     case CG_LAYER_LAYER_NORM: return layer_layer_norm(g, &l->misc, l->src, x);
     case CG_LAYER_CUSTOM: return apply_custom(m, l, x);
+    case CG_LAYER_ADD: case CG_LAYER_MULTIPLY: case CG_LAYER_CONCATENATE: break;   /* apply_merge */
     }
     return graph_error(g, l->src, g->cur_layer, "unknown layer kind %d", (int)l->kind);
 }
 
-/* Public: appends a layer and builds it at once, in training mode and in
- * inference mode; where the two agree, hash-consing makes them one graph. */
-int cg_model_add(cg_model *m, cg_layer l) {
-    if (!m || cg_failed(m->g))
+/* The node that holds in inference mode what node id holds in training
+ * mode. Layers record it for their outputs; for raw ops between them it is
+ * made here, a copy of the node over its inputs' inference values (or the
+ * node itself when those are the same). */
+static int infer_grow(cg_model *m) {
+    cg_graph *g = m->g;
+    if (m->infer_cap >= g->nnodes)
+        return 0;
+    int cap = g->cap > g->nnodes ? g->cap : g->nnodes;
+    int *p = realloc(m->infer_of, sizeof(int) * (size_t)cap);
+    if (!p)
+        return graph_error(g, m->src, -1, "out of memory");
+    for (int i = m->infer_cap; i < cap; i++)
+        p[i] = -1;
+    m->infer_of = p;
+    m->infer_cap = cap;
+    return 0;
+}
+
+static int model_infer(cg_model *m, int id) {
+    cg_graph *g = m->g;
+    if (id < 0 || g->failed || infer_grow(m))
         return -1;
+    if (m->infer_of[id] >= 0)
+        return m->infer_of[id];
+    node nd = g->nodes[id];
+    int r = id;
+    if (op_table[nd.op].cat != CAT_LEAF) {
+        bool same = true;
+        for (int i = 0; i < nd.nin; i++) {
+            int t = model_infer(m, nd.in[i]);
+            if (t < 0)
+                return -1;
+            same = same && t == nd.in[i];
+            nd.in[i] = t;
+        }
+        if (!same) {
+            int saved = g->cur_layer;
+            g->cur_layer = nd.layer;
+            nd.name = graph_unique_name(g, arena_printf(&g->a, "%s_infer", g->nodes[id].name));
+            r = graph_add(g, nd);
+            g->cur_layer = saved;
+            if (r < 0 || infer_grow(m))
+                return -1;
+            m->infer_of[r] = r;
+        }
+    }
+    m->infer_of[id] = r;
+    return r;
+}
+
+/* Public: a layer object of model m. */
+cg_layer_ref cg_make_layer_at(cg_model *m, cg_layer l) {
+    cg_layer_ref ref = {m, -1};
+    if (!m || cg_failed(m->g))
+        return ref;
     cg_graph *g = m->g;
     if ((unsigned)l.kind >= sizeof layer_kinds / sizeof layer_kinds[0])
-        return graph_error(g, l.src, -1, "unknown layer kind %d", (int)l.kind);
+        return graph_error(g, l.src, -1, "unknown layer kind %d", (int)l.kind), ref;
     if (m->compiled)
-        return graph_error(g, l.src, -1, "%s: cannot add layers after compile", m->name);
+        return graph_error(g, l.src, -1, "%s: cannot add layers after compile", m->name), ref;
     const char *kind = layer_kinds[l.kind].kind;
     char name[128], prefix[64];
     snprintf(prefix, sizeof prefix, "%s", layer_kinds[l.kind].prefix);
@@ -243,23 +376,183 @@ int cg_model_add(cg_model *m, cg_layer l) {
     for (int i = 0; i < g->nlayers; i++)
         if (!strcmp(g->layers[i].name, name))
             return graph_error(g, l.src, -1, "%s: a layer named %s already exists (line %d)", name, name,
-                               g->layers[i].src.line);
+                               g->layers[i].src.line), ref;
+    if (m->nml == m->mlcap) {
+        int cap = m->mlcap ? m->mlcap * 2 : 16;
+        model_layer *p = realloc(m->ml, sizeof *p * (size_t)cap);
+        if (!p)
+            return graph_error(g, l.src, -1, "out of memory"), ref;
+        m->ml = p;
+        m->mlcap = cap;
+    }
     int li = graph_begin_layer(g, kind, name, l.src);
+    g->cur_layer = -1;
     if (li < 0)
-        return -1;
+        return ref;
+    m->ml[m->nml] = (model_layer){l, li, 0};
+    ref.id = m->nml++;
+    return ref;
+}
+
+/* Calls layer object ref on inputs (training-mode nodes) in both modes;
+ * returns the training-mode output. */
+static int model_call(cg_model *m, cg_src src, int ref, const int *xs, int nx) {
+    cg_graph *g = m->g;
+    int infer_in[8];
+    if (nx < 1 || nx > 8)
+        return graph_error(g, src, -1, "%s: a layer call takes 1 to 8 inputs, got %d", m->name, nx);
+    for (int i = 0; i < nx; i++) {
+        if (xs[i] < 0 || xs[i] >= g->nnodes)
+            return graph_error(g, src, -1, "%s: a layer was called on a tensor that is not of this model", m->name);
+        if ((infer_in[i] = model_infer(m, xs[i])) < 0)
+            return -1;
+    }
+    model_layer *ml = &m->ml[ref];
+    g->cur_layer = ml->li;
     g->infer_pass = false;
     g->layer_first_node = g->nnodes;
-    int y_train = apply_layer(m, &l, m->out_train, true);
+    int y_train = apply_layer(m, &ml->spec, xs, nx, true);
     g->infer_pass = true;
     g->layer_first_node = g->nnodes;
-    int y = y_train < 0 ? -1 : apply_layer(m, &l, m->out, false);
+    int y = y_train < 0 ? -1 : apply_layer(m, &ml->spec, infer_in, nx, false);
     g->infer_pass = false;
     g->cur_layer = -1;
-    if (y < 0)
+    if (y < 0 || infer_grow(m))
         return -1;
-    g->layers[li].out = y;
-    m->out = y;
+    m->infer_of[y_train] = y;
+    m->infer_of[y] = y;
+    ml = &m->ml[ref];
+    ml->calls++;
+    g->layers[ml->li].out = y;
+    return y_train;
+}
+
+/* Public: calls a layer object on tensors of its model. */
+cg_t cg_call_at(cg_src src, cg_layer_ref ref, const cg_t *inputs, int ninputs) {
+    cg_model *m = ref.m;
+    if (!m || cg_failed(m->g) || ref.id < 0)
+        return (cg_t){m ? m->g : NULL, -1};
+    cg_graph *g = m->g;
+    if (m->compiled)
+        return (cg_t){g, graph_error(g, src, -1, "%s: cannot call layers after compile", m->name)};
+    if (!m->functional)
+        return (cg_t){g, graph_error(g, src, -1, "%s: a Sequential model takes its layers from cg_model_add", m->name)};
+    int xs[8];
+    for (int i = 0; i < ninputs && i < 8; i++) {
+        if (inputs[i].g != g || inputs[i].id < 0)
+            return (cg_t){g, graph_error(g, src, m->ml[ref.id].li, "input %d is not a tensor of model %s", i + 1,
+                                         m->name)};
+        xs[i] = inputs[i].id;
+    }
+    return (cg_t){g, model_call(m, src, ref.id, xs, ninputs)};
+}
+
+/* True when node id depends on placeholder ph. */
+static bool depends_on(cg_graph *g, int id, int ph, char *seen) {
+    if (id == ph)
+        return true;
+    if (seen[id])
+        return false;
+    seen[id] = 1;
+    for (int i = 0; i < g->nodes[id].nin; i++)
+        if (depends_on(g, g->nodes[id].in[i], ph, seen))
+            return true;
+    return false;
+}
+
+/* Public: the outputs of a functional model; each is named after its layer. */
+int cg_set_outputs_at(cg_src src, cg_model *m, const cg_t *outs, int nout) {
+    if (!m || cg_failed(m->g))
+        return -1;
+    cg_graph *g = m->g;
+    if (!m->functional)
+        return graph_error(g, src, -1, "%s: a Sequential model's output is its last layer", m->name);
+    if (m->noutputs)
+        return graph_error(g, src, -1, "%s: the outputs are already set", m->name);
+    if (nout < 1 || nout > CG_MAX_OUTPUTS)
+        return graph_error(g, src, -1, "%s: a model has 1 to %d outputs, got %d", m->name, CG_MAX_OUTPUTS, nout);
+    if (!m->ninputs)
+        return graph_error(g, src, -1, "%s: the model has no inputs (cg_input)", m->name);
+    char *seen = malloc((size_t)g->nnodes);
+    if (!seen)
+        return graph_error(g, src, -1, "out of memory");
+    for (int k = 0; k < nout && !g->failed; k++) {
+        int id = outs[k].id;
+        if (outs[k].g != g || id < 0) {
+            graph_error(g, src, -1, "%s: output %d is not a tensor of this model", m->name, k + 1);
+            break;
+        }
+        const node *n = &g->nodes[id];
+        const char *name = n->layer >= 0 && g->layers[n->layer].out >= 0 ? g->layers[n->layer].name : n->name;
+        bool any = false;
+        for (int i = 0; i < m->ninputs && !any; i++) {
+            memset(seen, 0, (size_t)g->nnodes);
+            any = depends_on(g, id, m->inputs[i], seen);
+        }
+        if (!any)
+            graph_error(g, src, n->layer, "output %s does not depend on any input of model %s", name, m->name);
+        for (int j = 0; j < k && !g->failed; j++)
+            if (!strcmp(m->output_names[j], name))
+                graph_error(g, src, n->layer, "%s is given as output %d and as output %d", name, j + 1, k + 1);
+        m->outputs[k] = id;
+        m->output_names[k] = name;
+        m->outputs_infer[k] = model_infer(m, id);
+    }
+    for (int i = 0; i < m->ninputs && !g->failed; i++) {   /* every input must feed some output */
+        bool used = false;
+        for (int k = 0; k < nout && !used; k++) {
+            memset(seen, 0, (size_t)g->nnodes);
+            used = depends_on(g, outs[k].id, m->inputs[i], seen);
+        }
+        if (!used)
+            graph_error(g, g->nodes[m->inputs[i]].src, -1, "%s: input %s is not used by any output", m->name,
+                        g->nodes[m->inputs[i]].name);
+    }
+    free(seen);
+    if (g->failed)
+        return -1;
+    m->noutputs = nout;
+    return 0;
+}
+
+/* Public: a custom model: init() makes its layers, call() wires them. */
+cg_model *cg_custom_model_at(cg_src src, const char *name, cg_shape input, cg_model_init_fn init, cg_model_call_fn call,
+                             void *self) {
+    cg_model *m = cg_functional_at(src, name);
+    if (!m || cg_failed(m->g))
+        return m;
+    if (!call) {
+        graph_error(m->g, src, -1, "%s: a custom model needs a call function", m->name);
+        return m;
+    }
+    cg_t x = cg_input_at(src, m, "inputs", input);
+    if (init && x.id >= 0)
+        init(m, self);
+    if (cg_failed(m->g))
+        return m;
+    cg_t y = call(m, x, self);
+    if (!cg_failed(m->g))
+        cg_set_outputs_at(src, m, &y, 1);
+    return m;
+}
+
+/* Public: appends a layer to a Sequential model and builds it at once, in
+ * training mode and in inference mode; where the two agree, hash-consing
+ * makes them one graph. */
+int cg_model_add(cg_model *m, cg_layer l) {
+    if (!m || cg_failed(m->g))
+        return -1;
+    if (m->functional)
+        return graph_error(m->g, l.src, -1, "%s: a functional model calls its layers with cg_apply or cg_call",
+                           m->name);
+    cg_layer_ref ref = cg_make_layer_at(m, l);
+    if (ref.id < 0)
+        return -1;
+    int y_train = model_call(m, l.src, ref.id, &m->out_train, 1);
+    if (y_train < 0)
+        return -1;
     m->out_train = y_train;
+    m->out = m->infer_of[y_train];
     return 0;
 }
 
@@ -292,13 +585,13 @@ static int build_custom(cg_model *m, cg_src src, cg_loss_fn fn, void *self, cons
 }
 
 /* Builds the per-batch mean loss of output out against labels y. */
-static int build_loss(cg_model *m, cg_src src, int out, int y) {
+static int build_loss(cg_model *m, cg_src src, const cg_output_opts *o, int out, int y) {
     cg_graph *g = m->g;
-    if (m->opts.custom_loss)
-        return build_custom(m, src, m->opts.custom_loss, m->opts.custom_loss_self, "loss", out, y);
-    bool logits = m->opts.from_logits;
+    if (o->custom_loss)
+        return build_custom(m, src, o->custom_loss, o->custom_loss_self, "loss", out, y);
+    bool logits = o->from_logits;
     int eps = op_const(g, 1e-7f, false), one_minus = op_const(g, 1.0f - 1e-7f, false);
-    switch (m->opts.loss) {
+    switch (o->loss) {
     case CG_MSE: return op_reduce(g, src, OP_MEAN, op_unary(g, src, OP_SQUARE, op_binary(g, src, OP_SUB, out, y)), 0, false);
     case CG_MAE: return op_reduce(g, src, OP_MEAN, op_unary(g, src, OP_ABS, op_binary(g, src, OP_SUB, out, y)), 0, false);
     case CG_BINARY_CROSSENTROPY:
@@ -314,7 +607,7 @@ static int build_loss(cg_model *m, cg_src src, int out, int y) {
         }
     case CG_CATEGORICAL_CROSSENTROPY:
     case CG_SPARSE_CATEGORICAL_CROSSENTROPY: {
-        bool sparse = m->opts.loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
+        bool sparse = o->loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
         if (logits)
             return op_reduce(g, src, OP_MEAN, op_softmax_xent(g, src, out, y, sparse), 0, false);
         /* from probabilities: -sum t log(clip(p)) per sample, then the mean */
@@ -327,33 +620,160 @@ static int build_loss(cg_model *m, cg_src src, int out, int y) {
     }
 }
 
-/* Builds the batch-mean metric. */
-static int build_metric(cg_model *m, cg_src src, int out, int y) {
+/* Builds the batch-mean metric of one output (o->metric already resolved). */
+static int build_metric(cg_model *m, cg_src src, const cg_output_opts *o, int out, int y) {
     cg_graph *g = m->g;
-    if (m->opts.custom_metric)
-        return build_custom(m, src, m->opts.custom_metric, m->opts.custom_metric_self, "metric", out, y);
-    bool sparse_labels = m->opts.loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
-    switch (m->metric_kind) {
+    if (o->custom_metric)
+        return build_custom(m, src, o->custom_metric, o->custom_metric_self, "metric", out, y);
+    bool sparse_labels = o->loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
+    switch (o->metric) {
     case CG_METRIC_NONE: return -1;
     case CG_ACCURACY:
     case CG_BINARY_ACCURACY: {
-        int thr = op_const(g, m->opts.from_logits ? 0.0f : 0.5f, false);
+        int thr = op_const(g, o->from_logits ? 0.0f : 0.5f, false);
         if (sparse_labels)
             return graph_error(g, src, -1, "%s: binary accuracy needs labels shaped like the output, but the loss %s "
-                               "takes class indices", m->name, loss_name(m->opts.loss));
+                               "takes class indices", m->name, loss_name(o->loss));
         return op_reduce(g, src, OP_MEAN, op_binary(g, src, OP_EQUAL, op_binary(g, src, OP_GREATER, out, thr), y), 0, false);
     }
     case CG_CATEGORICAL_ACCURACY:
     case CG_SPARSE_CATEGORICAL_ACCURACY:
-        if ((m->metric_kind == CG_SPARSE_CATEGORICAL_ACCURACY) != sparse_labels)
+        if ((o->metric == CG_SPARSE_CATEGORICAL_ACCURACY) != sparse_labels)
             return graph_error(g, src, -1, "%s: metric %s does not fit the loss %s (%s labels)", m->name,
-                               metric_name(m->metric_kind), loss_name(m->opts.loss),
-                               sparse_labels ? "class-index" : "one-hot");
+                               metric_name(o->metric), loss_name(o->loss), sparse_labels ? "class-index" : "one-hot");
         return op_reduce(g, src, OP_MEAN, op_argmax_eq(g, src, out, y, sparse_labels), 0, false);
     case CG_METRIC_MAE: return op_reduce(g, src, OP_MEAN, op_unary(g, src, OP_ABS, op_binary(g, src, OP_SUB, out, y)), 0, false);
     case CG_METRIC_MSE: return op_reduce(g, src, OP_MEAN, op_unary(g, src, OP_SQUARE, op_binary(g, src, OP_SUB, out, y)), 0, false);
     }
     return -1;
+}
+
+/* Checks a name that goes into the history header and into C strings. */
+static int check_report_name(cg_model *m, cg_src src, const char *what, const char *nm) {
+    for (const char *c = nm; c && *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_')
+            return graph_error(m->g, src, -1, "%s: the custom %s name \"%s\" may hold only letters, digits and _",
+                               m->name, what, nm);
+    return 0;
+}
+
+/* Resolves the loss and metric of output k into m->spec[k]: from
+ * .outputs when given, else from the top-level options; checks them
+ * against the output's shape. */
+static int resolve_output(cg_model *m, cg_src src, const cg_compile_opts *o, int k) {
+    cg_graph *g = m->g;
+    cg_output_opts sp = {0};
+    bool given = false;
+    for (int j = 0; j < CG_MAX_OUTPUTS && !given; j++)
+        if (o->outputs[j].name && !strcmp(o->outputs[j].name, m->output_names[k])) {
+            sp = o->outputs[j];
+            given = true;
+        }
+    if (!given) {
+        if (o->outputs[0].name)
+            return graph_error(g, src, -1, "%s: output %s has no loss in .outputs", m->name, m->output_names[k]);
+        sp = (cg_output_opts){m->output_names[k], o->loss, o->from_logits, 1.0f, o->metric,
+                              o->custom_loss, o->custom_loss_self, o->custom_loss_name,
+                              o->custom_metric, o->custom_metric_self, o->custom_metric_name};
+    }
+    if (sp.loss_weight == 0.0f)
+        sp.loss_weight = 1.0f;
+    m->user_metric[k] = sp.metric;
+    if (sp.loss_weight < 0.0f || !(sp.loss_weight == sp.loss_weight))
+        return graph_error(g, src, -1, "%s: output %s: the loss weight must be positive, got %g", m->name, sp.name,
+                           (double)sp.loss_weight);
+    if (sp.custom_loss && sp.loss != CG_LOSS_NONE)
+        return graph_error(g, src, -1, "%s: give either .loss or .custom_loss, not both", m->name);
+    if (sp.custom_metric && sp.metric != CG_METRIC_NONE)
+        return graph_error(g, src, -1, "%s: give either .metric or .custom_metric, not both", m->name);
+    if (!sp.custom_loss && sp.loss == CG_LOSS_NONE)
+        return graph_error(g, src, -1, "%s: compile needs a loss%s%s", m->name, m->noutputs > 1 ? " for output " : "",
+                           m->noutputs > 1 ? sp.name : "");
+    if (check_report_name(m, src, "loss", sp.custom_loss_name) || check_report_name(m, src, "metric", sp.custom_metric_name))
+        return -1;
+    const shape *os = &g->nodes[m->outputs_infer[k]].sh;
+    char sb[64];
+    if (!sp.custom_metric) {
+        sp.metric = resolve_metric(sp.metric, sp.loss);
+        if (sp.metric == CG_ACCURACY)   /* accuracy with a regression loss: decide from the output */
+            sp.metric = os->rank == 2 && os->d[1] == 1 ? CG_BINARY_ACCURACY : CG_CATEGORICAL_ACCURACY;
+    }
+    bool classify = sp.loss == CG_CATEGORICAL_CROSSENTROPY || sp.loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
+    if (classify && (os->rank != 2 || os->d[1] < 2))
+        return graph_error(g, src, -1, "%s: loss %s needs an output of shape (n, classes) with 2 or more classes, "
+                           "got %s%s%s", m->name, loss_name(sp.loss), shape_str(os, sb, sizeof sb),
+                           m->noutputs > 1 ? " for output " : "", m->noutputs > 1 ? sp.name : "");
+    m->spec[k] = sp;
+    return 0;
+}
+
+/* The name a metric is reported under: the user's word ("accuracy"), or
+ * the custom metric's name. */
+static const char *report_name(const cg_output_opts *sp, cg_metric as_given) {
+    if (sp->custom_metric)
+        return sp->custom_metric_name ? sp->custom_metric_name : "custom_metric";
+    return metric_name(as_given);
+}
+
+/* Names node id after what it reports, in training or inference mode
+ * (when that is another node). */
+static void name_report(cg_graph *g, int id, int train_id, const char *name, bool infer) {
+    if (id < 0 || (infer && id == train_id))
+        return;
+    g->nodes[id].name = graph_unique_name(g, infer ? arena_printf(&g->a, "%s_infer", name) : name);
+}
+
+/* Builds the labels, losses and metrics of every output in one mode; out[0]
+ * the total loss, then the metrics. */
+static int build_objectives(cg_model *m, cg_src src, bool infer, int *out) {
+    cg_graph *g = m->g;
+    int nm = 0, total = -1;
+    int losses[CG_MAX_OUTPUTS], metrics[CG_MAX_OUTPUTS];
+    g->infer_pass = infer;
+    for (int k = 0; k < m->noutputs && !g->failed; k++) {
+        const cg_output_opts *sp = &m->spec[k];
+        int o = infer ? m->outputs_infer[k] : m->outputs[k];
+        const char *lname = m->noutputs > 1 ? arena_printf(&g->a, "%s_loss", sp->name) : "loss";
+        if (graph_begin_layer(g, "Loss", infer ? "loss_infer" : "loss", src) < 0)
+            return -1;
+        losses[k] = build_loss(m, src, sp, o, m->labels[k]);
+        name_report(g, losses[k], infer ? m->loss : -1, lname, infer);
+        g->cur_layer = -1;
+        metrics[k] = -1;
+        if (sp->metric != CG_METRIC_NONE || sp->custom_metric) {
+            graph_begin_layer(g, "Metric", infer ? "metric_infer" : "metric", src);
+            metrics[k] = build_metric(m, src, sp, o, m->labels[k]);
+            g->cur_layer = -1;
+        }
+        if (losses[k] < 0)
+            return -1;
+        int weighted = sp->loss_weight == 1.0f ? losses[k]
+                                               : op_binary(g, src, OP_MUL, losses[k], op_const(g, sp->loss_weight, false));
+        total = total < 0 ? weighted : op_binary(g, src, OP_ADD, total, weighted);
+    }
+    g->infer_pass = false;
+    if (g->failed)
+        return -1;
+    if (m->noutputs > 1)
+        name_report(g, total, infer ? m->loss : -1, "loss", infer);
+    out[0] = total;
+    if (m->noutputs > 1)
+        for (int k = 0; k < m->noutputs; k++) {
+            if (!infer)
+                m->metric_names[nm] = arena_printf(&g->a, "%s_loss", m->spec[k].name);
+            out[1 + nm++] = losses[k];
+        }
+    for (int k = 0; k < m->noutputs; k++)
+        if (metrics[k] >= 0) {
+            cg_metric given = m->noutputs > 1 ? m->user_metric[k] : m->opts.metric;
+            const char *mn = report_name(&m->spec[k], given);
+            const char *full = m->noutputs > 1 ? arena_printf(&g->a, "%s_%s", m->spec[k].name, mn) : mn;
+            name_report(g, metrics[k], infer ? m->metrics[nm] : -1, m->noutputs > 1 ? full : "metric", infer);
+            if (!infer)
+                m->metric_names[nm] = full;
+            out[1 + nm++] = metrics[k];
+        }
+    return nm;
 }
 
 /* Public: loss, metric and optimizer; builds labels, loss and the backward graph. */
@@ -363,8 +783,10 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
     cg_graph *g = m->g;
     if (m->compiled)
         return graph_error(g, src, -1, "%s: compiled twice", m->name);
-    if (!g->nlayers)
+    if (!m->functional && !m->nml)
         return graph_error(g, src, -1, "%s: the model has no layers", m->name);
+    if (m->functional && !m->noutputs)
+        return graph_error(g, src, -1, "%s: set the outputs (cg_set_outputs) before compile", m->name);
     if (o.optimizer.lr == 0.0f && o.optimizer.kind == CG_SGD && o.optimizer.momentum == 0.0f)
         o.optimizer = cg_sgd(0.01f, 0.0f, false);    /* Keras' default SGD */
     if (o.optimizer.lr <= 0.0f)
@@ -386,65 +808,67 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
     g->has_opt = true;
     g->opt = o.optimizer;
     g->max_batch = o.max_batch;
-    for (int k = 0; k < 2; k++) {   /* custom names go into the history header and into C strings */
-        const char *nm = k ? o.custom_metric_name : o.custom_loss_name;
-        for (const char *c = nm; c && *c; c++)
-            if (!isalnum((unsigned char)*c) && *c != '_')
-                return graph_error(g, src, -1, "%s: the custom %s name \"%s\" may hold only letters, digits and _",
-                                   m->name, k ? "metric" : "loss", nm);
+    if (m->functional) {   /* the packed sample: the one input's shape, or all inputs' floats in a row */
+        m->input = g->nodes[m->inputs[0]].sh;
+        m->input.rank--;
+        memmove(m->input.d, m->input.d + 1, sizeof(int) * (size_t)m->input.rank);
+        if (m->ninputs > 1) {
+            long total = 0;
+            for (int i = 0; i < m->ninputs; i++)
+                total += shape_size(&g->nodes[m->inputs[i]].sh, 1);
+            m->input = (shape){1, {(int)total}};
+        }
+    } else {   /* a Sequential model: one input x, one output, labels y */
+        m->inputs[0] = m->x;
+        m->ninputs = 1;
+        m->outputs[0] = m->out_train;
+        m->outputs_infer[0] = m->out;
+        m->output_names[0] = g->layers[g->nlayers - 1].name;
+        m->noutputs = 1;
     }
-    if (o.custom_loss && o.loss != CG_LOSS_NONE)
-        return graph_error(g, src, -1, "%s: give either .loss or .custom_loss, not both", m->name);
-    if (o.custom_metric && o.metric != CG_METRIC_NONE)
-        return graph_error(g, src, -1, "%s: give either .metric or .custom_metric, not both", m->name);
-    m->metric_kind = o.custom_metric ? CG_METRIC_MAE /* any: the custom function builds it */
-                                     : resolve_metric(o.metric, o.loss);
-    const shape *os = &g->nodes[m->out].sh;
-    char sb[64];
-    bool classify = o.loss == CG_CATEGORICAL_CROSSENTROPY || o.loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
-    if (m->metric_kind == CG_ACCURACY) {   /* accuracy with a regression loss: decide from the output */
-        m->metric_kind = os->rank == 2 && os->d[1] == 1 ? CG_BINARY_ACCURACY : CG_CATEGORICAL_ACCURACY;
+    for (int j = 0; j < CG_MAX_OUTPUTS; j++) {   /* every named loss must have its output */
+        const char *nm = o.outputs[j].name;
+        bool found = !nm;
+        for (int k = 0; k < m->noutputs && !found; k++)
+            found = !strcmp(nm, m->output_names[k]);
+        if (!found) {
+            char list[256] = "";
+            size_t len = 0;
+            for (int k = 0; k < m->noutputs; k++)
+                len += (size_t)snprintf(list + len, len < sizeof list ? sizeof list - len : 0, "%s%s", k ? ", " : "",
+                                        m->output_names[k]);
+            return graph_error(g, src, -1, "%s: a loss is given for output %s, but the model's outputs are: %s",
+                               m->name, nm, list);
+        }
     }
-    if (classify && (os->rank != 2 || os->d[1] < 2))
-        return graph_error(g, src, -1, "%s: loss %s needs an output of shape (n, classes) with 2 or more classes, "
-                           "got %s", m->name, loss_name(o.loss), shape_str(os, sb, sizeof sb));
-    if (o.loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY)
-        m->y = cg_placeholder_at(src, g, "y", (cg_shape){1, {CG_BATCH}}).id;
-    else {
+    for (int k = 0; k < m->noutputs; k++)
+        if (resolve_output(m, src, &o, k))
+            return -1;
+    for (int k = 0; k < m->noutputs; k++) {   /* label placeholders: y, or <output>_label */
+        const shape *os = &g->nodes[m->outputs_infer[k]].sh;
         cg_shape ys = {os->rank, {0}};
         for (int i = 0; i < os->rank; i++)
             ys.dims[i] = os->d[i];
-        m->y = cg_placeholder_at(src, g, "y", ys).id;
-    }
-    if (m->y < 0)
-        return -1;
-    /* loss and metric in training mode (train_step) and in inference mode
-     * (eval_step); one node each when the model has no mode-dependent layer */
-    int loss_eval = -1, metric_eval = -1;
-    for (int pass = 0; pass < 2 && !g->failed; pass++) {
-        int out = pass == 0 ? m->out_train : m->out;
-        g->infer_pass = pass == 1;
-        if (graph_begin_layer(g, "Loss", pass == 0 ? "loss" : "loss_infer", src) < 0)
+        if (m->spec[k].loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY)
+            ys = (cg_shape){1, {CG_BATCH}};
+        char name[160];
+        snprintf(name, sizeof name, "%s%s", m->functional ? m->output_names[k] : "y", m->functional ? "_label" : "");
+        m->labels[k] = cg_placeholder_at(src, g, name, ys).id;
+        if (m->labels[k] < 0)
             return -1;
-        int loss = build_loss(m, src, out, m->y);
-        if (loss >= 0 && (pass == 0 || loss != m->loss))
-            g->nodes[loss].name = graph_unique_name(g, pass == 0 ? "loss" : "loss_infer");
-        g->cur_layer = -1;
-        int metric = -1;
-        if (m->metric_kind != CG_METRIC_NONE) {
-            graph_begin_layer(g, "Metric", pass == 0 ? "metric" : "metric_infer", src);
-            metric = build_metric(m, src, out, m->y);
-            if (metric >= 0 && (pass == 0 || metric != m->metric))
-                g->nodes[metric].name = graph_unique_name(g, pass == 0 ? "metric" : "metric_infer");
-            g->cur_layer = -1;
-        }
-        if (pass == 0)
-            m->loss = loss, m->metric = metric;
-        else
-            loss_eval = loss, metric_eval = metric;
     }
-    g->infer_pass = false;
-    if (g->failed)
+    m->y = m->functional ? -1 : m->labels[0];
+    /* loss and metrics in training mode (train_step) and in inference mode
+     * (eval_step); one node each when the model has no mode-dependent layer */
+    int train_out[MODEL_MAX_METRICS + 1], eval_out[MODEL_MAX_METRICS + 1];
+    int nm = build_objectives(m, src, false, train_out);
+    if (nm < 0)
+        return -1;
+    m->loss = train_out[0];
+    m->nmetrics = nm;
+    for (int i = 0; i < nm; i++)
+        m->metrics[i] = train_out[1 + i];
+    if (build_objectives(m, src, true, eval_out) < 0)
         return -1;
     int vars[256], nv = 0;
     for (int i = 0; i < g->nvars; i++)
@@ -455,14 +879,17 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
         }
     if (ad_gradients(g, m->loss, vars, nv))
         return -1;
-    int nout = m->metric >= 0 ? 2 : 1;
-    g->entries[g->nentries++] = (entry){.kind = ENTRY_PREDICT, .fname = "predict", .out = {m->out}, .nout = 1};
-    g->entries[g->nentries++] =
-        (entry){.kind = ENTRY_EVAL, .fname = "eval_step", .out = {loss_eval, metric_eval}, .nout = nout};
-    entry train = {.kind = ENTRY_TRAIN, .fname = "train_step", .out = {m->loss, m->metric}, .nout = nout,
-                   .want_grads = true, .nupd = m->nupd};
+    entry predict = {.kind = ENTRY_PREDICT, .fname = "predict", .nout = m->noutputs};
+    entry eval = {.kind = ENTRY_EVAL, .fname = "eval_step", .nout = 1 + nm};
+    entry train = {.kind = ENTRY_TRAIN, .fname = "train_step", .nout = 1 + nm, .want_grads = true, .nupd = m->nupd};
+    for (int k = 0; k < m->noutputs; k++)
+        predict.out[k] = m->outputs_infer[k];
+    for (int i = 0; i <= nm; i++)
+        eval.out[i] = eval_out[i], train.out[i] = train_out[i];
     for (int i = 0; i < m->nupd; i++)
         train.upd_var[i] = m->upd_var[i], train.upd_val[i] = m->upd_val[i];
+    g->entries[g->nentries++] = predict;
+    g->entries[g->nentries++] = eval;
     g->entries[g->nentries++] = train;
     m->compiled = true;
     return 0;

@@ -25,9 +25,17 @@ static bool is_grad_home(cg_graph *g, int id) {
     return false;
 }
 
+/* True when placeholder id is unpacked into a buffer of its own at the
+ * start of an entry point (a functional model's inputs and labels). */
+bool plan_unpacked(cg_graph *g, int id) {
+    return g->nodes[id].op == OP_PLACEHOLDER && g->model && g->model->functional;
+}
+
 /* True when node id gets a buffer in the arena. */
 static bool in_arena(cg_graph *g, const entry *e, int id) {
     op_kind op = g->nodes[id].op;
+    if (plan_unpacked(g, id))
+        return true;
     if (op_table[op].cat == CAT_LEAF || op == OP_RESHAPE)
         return false;
     return !(e->want_grads && is_grad_home(g, id));
@@ -118,7 +126,8 @@ int plan_entry(cg_graph *g, entry *e) {
             continue;
         long size = shape_size(&g->nodes[id].sh, g->max_batch);
         size = (size + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
-        bufs[nb++] = (buf){id, &e->offset[id], size, k, last[id] < k ? k : last[id]};
+        int first = plan_unpacked(g, id) ? 0 : k;   /* unpacked before the first kernel runs */
+        bufs[nb++] = (buf){id, &e->offset[id], size, first, last[id] < k ? k : last[id]};
     }
     qsort(bufs, (size_t)nb, sizeof(buf), buf_cmp);
     /* First fit among the already placed buffers that overlap in time. */

@@ -200,13 +200,14 @@ static void *state_new(const cgrt_model *m, uint64_t seed, double lr)
 
 /* ---- fit -------------------------------------------------------------------- */
 
-/* Prints the test figures line: "PREFIXloss=x metric=y". */
-static void print_figures(const cgrt_model *m, const char *prefix, double loss, double metric)
+/* Prints the test figures line: "PREFIXloss=x accuracy=y ...". */
+static void print_figures(const cgrt_model *m, const char *prefix, double loss, const double *metrics)
 {
-    if (m->metric_name)
-        printf("%sloss=%.4f %s=%.4f\n", prefix, loss, m->metric_name, metric);
-    else
-        printf("%sloss=%.4f\n", prefix, loss);
+    int k;
+    printf("%sloss=%.4f", prefix, loss);
+    for (k = 0; k < m->num_metrics; k++)
+        printf(" %s=%.4f", m->metric_names[k], metrics[k]);
+    printf("\n");
     fflush(stdout);
 }
 
@@ -260,9 +261,9 @@ static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
     if (rc != RT_FIT_OK) {
         report(bin, 1, err.msg);
     } else if (test.n > 0) {
-        double loss, metric;
-        rt_evaluate(m, state, &test, &loss, &metric);
-        print_figures(m, "test: ", loss, metric);
+        double loss, metrics[CGRT_MAX_METRICS];
+        rt_evaluate(m, state, &test, &loss, metrics);
+        print_figures(m, "test: ", loss, metrics);
     }
     free(state);
     cgrt_dataset_free(&train);
@@ -293,7 +294,7 @@ static int cmd_evaluate(const cgrt_model *m, const cli_opts *o, const char *bin)
 {
     cgrt_dataset train, test;
     cgrt_error err;
-    double loss, metric;
+    double loss, metrics[CGRT_MAX_METRICS];
     void *state;
     if (!o->weights)
         return report(bin, 2, "evaluate needs --weights FILE");
@@ -306,8 +307,8 @@ static int cmd_evaluate(const cgrt_model *m, const cli_opts *o, const char *bin)
         free(state);
         return report(bin, 1, err.msg);
     }
-    rt_evaluate(m, state, test.n > 0 ? &test : &train, &loss, &metric);
-    print_figures(m, "", loss, metric);
+    rt_evaluate(m, state, test.n > 0 ? &test : &train, &loss, metrics);
+    print_figures(m, "", loss, metrics);
     free(state);
     cgrt_dataset_free(&train);
     cgrt_dataset_free(&test);
@@ -433,7 +434,7 @@ static int cmd_bench(const cgrt_model *m, const cli_opts *o, const char *bin)
     float *y = rt_alloc_array((size_t)b * (size_t)(m->label_width ? m->label_width : 1), sizeof(float));
     float *out = rt_alloc_array((size_t)b * (size_t)m->out_features, sizeof(float));
     void *state = state_new(m, 42, m->default_lr);
-    float loss, metric;
+    float loss, metrics[CGRT_MAX_METRICS];
     double t;
     if (!x || !y || !out || !state) {
         free(x);
@@ -444,10 +445,10 @@ static int cmd_bench(const cgrt_model *m, const cli_opts *o, const char *bin)
     }
     random_batch(m, b, x, y);
     for (i = 0; i < 10; i++)
-        m->train_step(state, b, x, y, &loss, &metric);
+        m->train_step(state, b, x, y, &loss, metrics);
     t = rt_now();
     for (i = 0; i < o->iters; i++)
-        m->train_step(state, b, x, y, &loss, &metric);
+        m->train_step(state, b, x, y, &loss, metrics);
     t = rt_now() - t;
     printf("train_samples_per_sec=%.1f\n", t > 0 ? (double)o->iters * b / t : 0.0);
     calls = (int)o->iters > (2000 + b - 1) / b ? (int)o->iters : (2000 + b - 1) / b;

@@ -781,19 +781,28 @@ static int one_hot(cgrt_dataset *d, int w, const char *path, cgrt_error *err)
     return 0;
 }
 
-/* Checks that every label of d is a class index in [0, k); names the first that is not. */
-static int check_class_indices(const cgrt_dataset *d, int k, const char *path, cgrt_error *err)
+/* Checks that label column col of every sample is a class index in [0, k);
+ * names the first that is not (and the output, when given). */
+static int check_class_column(const cgrt_dataset *d, int col, const char *output, int k, const char *path,
+                              cgrt_error *err)
 {
     int i;
     for (i = 0; i < d->n; i++) {
-        float v = d->y[i];
+        float v = d->y[(size_t)i * (size_t)d->label_width + (size_t)col];
         if (!(v >= 0.0f && v < (float)k))
-            return rt_fail(err, "%s: label %g at sample %d is outside 0..%d", path, (double)v, i, k - 1);
+            return rt_fail(err, "%s: label %g at sample %d%s%s is outside 0..%d", path, (double)v, i,
+                           output ? " for output " : "", output ? output : "", k - 1);
         if (v != floorf(v))
-            return rt_fail(err, "%s: label %g at sample %d is not a class index (an integer in 0..%d)", path,
-                           (double)v, i, k - 1);
+            return rt_fail(err, "%s: label %g at sample %d%s%s is not a class index (an integer in 0..%d)", path,
+                           (double)v, i, output ? " for output " : "", output ? output : "", k - 1);
     }
     return 0;
+}
+
+/* Checks that every label of d is a class index in [0, k); names the first that is not. */
+static int check_class_indices(const cgrt_dataset *d, int k, const char *path, cgrt_error *err)
+{
+    return check_class_column(d, 0, NULL, k, path, err);
 }
 
 /* Checks features and labels of d against the model (converting class
@@ -817,6 +826,15 @@ static int check_dataset(const cgrt_model *m, cgrt_dataset *d, const char *xpath
     if (d->label_width != m->label_width)
         return rt_fail(err, "%s: labels have %d values per sample, model %s expects %d", ypath, d->label_width,
                        m->name, m->label_width);
+    if (m->num_outputs > 1) {   /* several outputs: each class-index column in its range */
+        int k, col = 0;
+        for (k = 0; k < m->num_outputs; k++) {
+            if (m->outputs[k].num_classes > 0 &&
+                check_class_column(d, col, m->outputs[k].name, m->outputs[k].num_classes, ypath, err) != 0)
+                return -1;
+            col += m->outputs[k].label_width;
+        }
+    }
     return 0;
 }
 

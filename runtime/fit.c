@@ -24,21 +24,23 @@ static void gather(const cgrt_dataset *d, const int *idx, int b, float *x, float
     }
 }
 
-/* Evaluates state on d in batches of m->max_batch: sample-weighted mean loss and metric. */
-void rt_evaluate(const cgrt_model *m, void *state, const cgrt_dataset *d, double *loss, double *metric)
+/* Evaluates state on d in batches of m->max_batch: sample-weighted mean loss and metrics. */
+void rt_evaluate(const cgrt_model *m, void *state, const cgrt_dataset *d, double *loss, double *metrics)
 {
-    double sl = 0.0, sm = 0.0;
-    int i;
+    double sl = 0.0, sm[CGRT_MAX_METRICS] = {0.0};
+    int i, k;
     for (i = 0; i < d->n; i += m->max_batch) {
         int b = d->n - i < m->max_batch ? d->n - i : m->max_batch;
-        float l = 0.0f, mt = 0.0f;
+        float l = 0.0f, mt[CGRT_MAX_METRICS] = {0.0f};
         const float *y = d->y ? d->y + (size_t)i * (size_t)d->label_width : NULL;
-        m->eval_step(state, b, d->x + (size_t)i * (size_t)d->features, y, &l, &mt);
+        m->eval_step(state, b, d->x + (size_t)i * (size_t)d->features, y, &l, mt);
         sl += (double)l * b;
-        sm += (double)mt * b;
+        for (k = 0; k < m->num_metrics; k++)
+            sm[k] += (double)mt[k] * b;
     }
     *loss = d->n ? sl / d->n : 0.0;
-    *metric = d->n ? sm / d->n : 0.0;
+    for (k = 0; k < m->num_metrics; k++)
+        metrics[k] = d->n ? sm[k] / d->n : 0.0;
 }
 
 /* Opens the history file and writes its header; NULL with err set on failure. */
@@ -49,10 +51,14 @@ static FILE *history_open(const cgrt_model *m, const char *path, cgrt_error *err
         rt_fail(err, "%s: cannot write history: %s", path, strerror(errno));
         return NULL;
     }
-    if (m->metric_name)
-        fprintf(f, "epoch,loss,%s,val_loss,val_%s,seconds,samples_per_sec\n", m->metric_name, m->metric_name);
-    else
-        fprintf(f, "epoch,loss,val_loss,seconds,samples_per_sec\n");
+    int k;
+    fprintf(f, "epoch,loss");
+    for (k = 0; k < m->num_metrics; k++)
+        fprintf(f, ",%s", m->metric_names[k]);
+    fprintf(f, ",val_loss");
+    for (k = 0; k < m->num_metrics; k++)
+        fprintf(f, ",val_%s", m->metric_names[k]);
+    fprintf(f, ",seconds,samples_per_sec\n");
     fflush(f);
     return f;
 }
@@ -61,15 +67,17 @@ static FILE *history_open(const cgrt_model *m, const char *path, cgrt_error *err
 static int history_row(FILE *f, const cgrt_model *m, int epoch, const rt_epoch_stats *s, const char *path,
                        cgrt_error *err)
 {
+    int k;
     fprintf(f, "%d,%.6g", epoch, s->loss);
-    if (m->metric_name)
-        fprintf(f, ",%.6g", s->metric);
+    for (k = 0; k < m->num_metrics; k++)
+        fprintf(f, ",%.6g", s->metric[k]);
     if (s->has_val) {
         fprintf(f, ",%.6g", s->val_loss);
-        if (m->metric_name)
-            fprintf(f, ",%.6g", s->val_metric);
+        for (k = 0; k < m->num_metrics; k++)
+            fprintf(f, ",%.6g", s->val_metric[k]);
     } else {
-        fprintf(f, m->metric_name ? ",," : ",");
+        for (k = 0; k <= m->num_metrics; k++)
+            fprintf(f, ",");
     }
     fprintf(f, ",%.3f,%.1f\n", s->seconds, s->samples_per_sec);
     if (fflush(f) != 0 || ferror(f))
@@ -103,26 +111,30 @@ static int bufs_alloc(fit_bufs *b, const cgrt_model *m, const cgrt_dataset *trai
 static int train_epoch(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_dataset *train,
                        fit_bufs *b, int epoch, rt_progress *p, rt_epoch_stats *s, cgrt_error *err)
 {
-    int steps = (train->n + o->batch - 1) / o->batch, k;
-    double sl = 0.0, sm = 0.0, t0 = rt_now();
+    int steps = (train->n + o->batch - 1) / o->batch, k, j;
+    double sl = 0.0, sm[CGRT_MAX_METRICS] = {0.0}, mean[CGRT_MAX_METRICS], t0 = rt_now();
     rt_progress_begin_epoch(p, epoch, o->epochs, steps);
     for (k = 0; k < steps; k++) {
         int start = k * o->batch, n = train->n - start < o->batch ? train->n - start : o->batch;
-        float loss = 0.0f, metric = 0.0f;
+        float loss = 0.0f, metrics[CGRT_MAX_METRICS] = {0.0f};
         gather(train, b->idx + start, n, b->x, b->y);
-        m->train_step(state, n, b->x, b->y, &loss, &metric);
+        m->train_step(state, n, b->x, b->y, &loss, metrics);
         if (!isfinite(loss)) {
             rt_progress_abort(p);
             rt_fail(err, "stopping: loss is %s at epoch %d, batch %d", isnan(loss) ? "nan" : "inf", epoch, k + 1);
             return RT_FIT_NONFINITE;
         }
         sl += (double)loss * n;
-        sm += (double)metric * n;
-        rt_progress_update(p, k + 1, sl / (start + n), sm / (start + n));
+        for (j = 0; j < m->num_metrics; j++) {
+            sm[j] += (double)metrics[j] * n;
+            mean[j] = sm[j] / (start + n);
+        }
+        rt_progress_update(p, k + 1, sl / (start + n), mean);
     }
     s->seconds = rt_now() - t0;
     s->loss = sl / train->n;
-    s->metric = sm / train->n;
+    for (j = 0; j < m->num_metrics; j++)
+        s->metric[j] = sm[j] / train->n;
     s->samples_per_sec = s->seconds > 0.0 ? train->n / s->seconds : 0.0;
     return RT_FIT_OK;
 }
@@ -138,7 +150,7 @@ int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_da
     double best = INFINITY;
     int epoch, wait = 0, rc = RT_FIT_ERROR;
     rng.s = o->seed;
-    rt_progress_init(&p, o->verbose, m->metric_name, stdout);
+    rt_progress_init(&p, o->verbose, m, stdout);
     if (bufs_alloc(&b, m, train, err) != 0)
         goto done;
     if (o->history_path && !(hist = history_open(m, o->history_path, err)))
@@ -154,7 +166,7 @@ int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_da
         rc = RT_FIT_ERROR;
         if (val && val->n > 0) {
             s.has_val = 1;
-            rt_evaluate(m, state, val, &s.val_loss, &s.val_metric);
+            rt_evaluate(m, state, val, &s.val_loss, s.val_metric);
         }
         rt_progress_end_epoch(&p, &s);
         if (hist && history_row(hist, m, epoch, &s, o->history_path, err) != 0)

@@ -18,11 +18,12 @@
 #define REDRAW_SECONDS 0.1
 
 /* Sets up the display; the live bar only when verbose is 1 and out is a terminal. */
-void rt_progress_init(rt_progress *p, int verbose, const char *metric_name, FILE *out)
+void rt_progress_init(rt_progress *p, int verbose, const cgrt_model *m, FILE *out)
 {
     memset(p, 0, sizeof *p);
     p->verbose = verbose;
-    p->metric_name = metric_name;
+    p->num_metrics = m->num_metrics;
+    p->metric_names = m->metric_names;
     p->out = out;
     p->live = verbose == 1 && isatty(fileno(out));
 }
@@ -78,11 +79,11 @@ static void format_bar(char *buf, int step, int steps)
 
 /* Redraws the live line after batch `step` (1-based) with the running means,
  * at most every REDRAW_SECONDS and always at the last step. */
-void rt_progress_update(rt_progress *p, int step, double loss, double metric)
+void rt_progress_update(rt_progress *p, int step, double loss, const double *metrics)
 {
-    char line[256], bar[BAR_WIDTH + 3], t[32], per[32];
+    char line[1024], bar[BAR_WIDTH + 3], t[32], per[32];
     double now, elapsed;
-    int n, width = snprintf(NULL, 0, "%d", p->steps);
+    int n, i, width = snprintf(NULL, 0, "%d", p->steps);
     if (!p->live)
         return;
     now = rt_now();
@@ -99,8 +100,8 @@ void rt_progress_update(rt_progress *p, int step, double loss, double metric)
         format_step_time(per, sizeof per, elapsed / p->steps);
         n = snprintf(line, sizeof line, "%*d/%d %s - %s %s - loss: %.4f", width, step, p->steps, bar, t, per, loss);
     }
-    if (p->metric_name && n > 0 && (size_t)n < sizeof line)
-        n += snprintf(line + n, sizeof line - (size_t)n, " - %s: %.4f", p->metric_name, metric);
+    for (i = 0; i < p->num_metrics && n > 0 && (size_t)n < sizeof line; i++)
+        n += snprintf(line + n, sizeof line - (size_t)n, " - %s: %.4f", p->metric_names[i], metrics[i]);
     if (n > (int)sizeof line - 1)
         n = (int)sizeof line - 1;
     fprintf(p->out, "\r%s%*s", line, p->last_len > n ? p->last_len - n : 0, "");
@@ -111,17 +112,19 @@ void rt_progress_update(rt_progress *p, int step, double loss, double metric)
 /* Prints " - val_loss: x - val_<metric>: y" when the epoch had validation. */
 static void print_val(const rt_progress *p, const rt_epoch_stats *s)
 {
+    int i;
     if (!s->has_val)
         return;
     fprintf(p->out, " - val_loss: %.4f", s->val_loss);
-    if (p->metric_name)
-        fprintf(p->out, " - val_%s: %.4f", p->metric_name, s->val_metric);
+    for (i = 0; i < p->num_metrics; i++)
+        fprintf(p->out, " - val_%s: %.4f", p->metric_names[i], s->val_metric[i]);
 }
 
 /* Ends an epoch: the live line gets the validation figures, verbose 2 its one line. */
 void rt_progress_end_epoch(rt_progress *p, const rt_epoch_stats *s)
 {
     char t[32];
+    int i;
     if (p->verbose == 0)
         return;
     if (p->live) {
@@ -130,8 +133,8 @@ void rt_progress_end_epoch(rt_progress *p, const rt_epoch_stats *s)
     } else {
         rt_format_seconds(t, sizeof t, s->seconds);
         fprintf(p->out, "Epoch %d/%d - %s - loss: %.4f", p->epoch, p->epochs, t, s->loss);
-        if (p->metric_name)
-            fprintf(p->out, " - %s: %.4f", p->metric_name, s->metric);
+        for (i = 0; i < p->num_metrics; i++)
+            fprintf(p->out, " - %s: %.4f", p->metric_names[i], s->metric[i]);
         print_val(p, s);
         fprintf(p->out, " - %.0f samples/s\n", s->samples_per_sec);
     }

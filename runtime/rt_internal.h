@@ -47,9 +47,9 @@ int rt_load_npy_samples(const char *path, float scale, cgrt_dataset *out, cgrt_e
 
 /* Figures of one finished epoch. */
 typedef struct rt_epoch_stats {
-    double loss, metric;
+    double loss, metric[CGRT_MAX_METRICS];
     int has_val;
-    double val_loss, val_metric;
+    double val_loss, val_metric[CGRT_MAX_METRICS];
     double seconds;
     double samples_per_sec;
 } rt_epoch_stats;
@@ -58,16 +58,17 @@ typedef struct rt_epoch_stats {
 typedef struct rt_progress {
     int verbose;               /* 0, 1 (live bar, TTY only) or 2 (one line per epoch) */
     int live;                  /* 1 when the live bar is drawn (verbose 1 on a TTY) */
-    const char *metric_name;   /* NULL: no metric column */
+    int num_metrics;
+    const char *const *metric_names;
     FILE *out;
     int epoch, epochs, steps;
     double t0, last_draw;
     int last_len;              /* length of the last live line, to blank leftovers */
 } rt_progress;
 
-void rt_progress_init(rt_progress *p, int verbose, const char *metric_name, FILE *out);
+void rt_progress_init(rt_progress *p, int verbose, const cgrt_model *m, FILE *out);
 void rt_progress_begin_epoch(rt_progress *p, int epoch, int epochs, int steps);
-void rt_progress_update(rt_progress *p, int step, double loss, double metric);
+void rt_progress_update(rt_progress *p, int step, double loss, const double *metrics);
 void rt_progress_end_epoch(rt_progress *p, const rt_epoch_stats *s);
 /* Ends a live line early (before an error message is printed). */
 void rt_progress_abort(rt_progress *p);
@@ -99,7 +100,8 @@ enum {
 int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_dataset *train,
            const cgrt_dataset *val, cgrt_error *err);
 
-/* Evaluates state on d in batches of m->max_batch: sample-weighted means. */
-void rt_evaluate(const cgrt_model *m, void *state, const cgrt_dataset *d, double *loss, double *metric);
+/* Evaluates state on d in batches of m->max_batch: sample-weighted means of
+ * the loss and of each of the m->num_metrics metrics. */
+void rt_evaluate(const cgrt_model *m, void *state, const cgrt_dataset *d, double *loss, double *metrics);
 
 #endif

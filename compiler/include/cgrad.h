@@ -263,6 +263,7 @@ typedef struct cg_misc_opts {
     float momentum;            /* BatchNormalization: of the moving averages (default 0.99) */
     float epsilon;             /* BatchNormalization, LayerNormalization (default 0.001) */
     cg_shape target_shape;     /* Reshape, without the batch dimension */
+    int axis;                  /* Concatenate: default -1, the last; negative axes count from the end */
     const char *name;
 } cg_misc_opts;
 
@@ -280,6 +281,9 @@ typedef enum cg_layer_kind {
     CG_LAYER_BATCH_NORM,
     CG_LAYER_LAYER_NORM,
     CG_LAYER_CUSTOM,
+    CG_LAYER_ADD,              /* merge layers: two or more inputs of one shape */
+    CG_LAYER_MULTIPLY,
+    CG_LAYER_CONCATENATE,      /* along .axis (default -1, the last) */
 } cg_layer_kind;
 
 /* A custom layer, as Keras' Layer subclass: call() composes builder ops on
@@ -342,6 +346,13 @@ typedef struct cg_layer {
 #define cg_layer_normalization(...) \
     ((cg_layer){.kind = CG_LAYER_LAYER_NORM, .src = CG_HERE, .misc = CG_OPTS_(cg_misc_opts, ._ = 0, .epsilon = 1e-3f, __VA_ARGS__)})
 
+/* Merge layers of functional models: cg_add_layer(), cg_multiply_layer(), cg_concatenate(), cg_concatenate(.axis = 1). */
+#define cg_add_layer(...) ((cg_layer){.kind = CG_LAYER_ADD, .src = CG_HERE, .misc = CG_OPTS_(cg_misc_opts, ._ = 0, __VA_ARGS__)})
+#define cg_multiply_layer(...) \
+    ((cg_layer){.kind = CG_LAYER_MULTIPLY, .src = CG_HERE, .misc = CG_OPTS_(cg_misc_opts, ._ = 0, __VA_ARGS__)})
+#define cg_concatenate(...) \
+    ((cg_layer){.kind = CG_LAYER_CONCATENATE, .src = CG_HERE, .misc = CG_OPTS_(cg_misc_opts, ._ = 0, .axis = -1, __VA_ARGS__)})
+
 typedef struct cg_model cg_model;
 
 /* A Sequential model whose samples have shape `input` (no batch dimension). */
@@ -354,6 +365,58 @@ int cg_model_add(cg_model *m, cg_layer layer);
 #define cg_set_trainable(m, layer_name, trainable) cg_set_trainable_at(CG_HERE, m, layer_name, trainable)
 int cg_set_trainable_at(cg_src src, cg_model *m, const char *layer_name, bool trainable);
 cg_graph *cg_model_graph(cg_model *m);
+
+/* Functional models, as Keras' functional API: inputs, layers called on
+ * tensors, any wiring (branches, merges, several outputs):
+ *
+ *     cg_model *m = cg_functional("two_heads");
+ *     cg_t img = cg_input(m, "image", CG_SHAPE(64));
+ *     cg_t h = cg_apply(m, cg_dense(32, .activation = CG_RELU), img);
+ *     cg_t digit = cg_apply(m, cg_dense(10, .name = "digit"), h);
+ *     cg_set_outputs(m, digit, ...);
+ *
+ * cg_apply makes a layer and calls it once. cg_make_layer makes a layer
+ * object that cg_call may call several times: every call shares its
+ * weights. Raw ops (cg_add, cg_concat, ...) may join the layers' tensors.
+ * A tensor stands for both of the model's modes: training (Dropout active,
+ * BatchNormalization on batch statistics) and inference.
+ *
+ * The emitted entry points take the inputs packed per sample, in the order
+ * of the cg_input calls (x = image floats, then the next input's floats),
+ * the labels packed per output in the order of cg_set_outputs, and write
+ * the outputs packed the same way. Input names x and y are taken by those
+ * packed arguments. */
+typedef struct cg_layer_ref {
+    cg_model *m;
+    int id;                    /* -1 after an error */
+} cg_layer_ref;
+
+#define CG_MAX_OUTPUTS 8
+#define cg_functional(name) cg_functional_at(CG_HERE, name)
+#define cg_input(m, name, shape) cg_input_at(CG_HERE, m, name, shape)
+#define cg_make_layer(m, layer) cg_make_layer_at(m, layer)
+#define cg_call(ref, ...) \
+    cg_call_at(CG_HERE, ref, (const cg_t[]){__VA_ARGS__}, (int)(sizeof((const cg_t[]){__VA_ARGS__}) / sizeof(cg_t)))
+#define cg_apply(m, layer, ...) \
+    cg_call_at(CG_HERE, cg_make_layer_at(m, layer), (const cg_t[]){__VA_ARGS__}, \
+               (int)(sizeof((const cg_t[]){__VA_ARGS__}) / sizeof(cg_t)))
+#define cg_set_outputs(m, ...) \
+    cg_set_outputs_at(CG_HERE, m, (const cg_t[]){__VA_ARGS__}, (int)(sizeof((const cg_t[]){__VA_ARGS__}) / sizeof(cg_t)))
+cg_model *cg_functional_at(cg_src src, const char *name);
+cg_t cg_input_at(cg_src src, cg_model *m, const char *name, cg_shape shape);   /* shape without the batch */
+cg_layer_ref cg_make_layer_at(cg_model *m, cg_layer layer);
+cg_t cg_call_at(cg_src src, cg_layer_ref layer, const cg_t *inputs, int ninputs);
+int cg_set_outputs_at(cg_src src, cg_model *m, const cg_t *outputs, int noutputs);
+
+/* A custom model, as a subclass of keras.Model: init() makes the layers
+ * (cg_make_layer, keeping the references in self), call() wires them on the
+ * model's one input (named "inputs") and returns the output. Both are
+ * called once, by cg_custom_model. */
+typedef void (*cg_model_init_fn)(cg_model *m, void *self);
+typedef cg_t (*cg_model_call_fn)(cg_model *m, cg_t inputs, void *self);
+#define cg_custom_model(name, input, init_fn, call_fn, self) cg_custom_model_at(CG_HERE, name, input, init_fn, call_fn, self)
+cg_model *cg_custom_model_at(cg_src src, const char *name, cg_shape input, cg_model_init_fn init, cg_model_call_fn call,
+                             void *self);
 cg_t cg_model_output(cg_model *m);
 void cg_model_free(cg_model *m);
 
@@ -418,9 +481,29 @@ typedef struct cg_data_opts {
  * the labels (shaped like the output) and the model's output. */
 typedef cg_t (*cg_loss_fn)(cg_t y_true, cg_t y_pred, void *self);
 
+/* The loss and metric of one output of a functional model. */
+typedef struct cg_output_opts {
+    const char *name;          /* the output: the name of the layer that makes it */
+    cg_loss loss;
+    bool from_logits;
+    float loss_weight;         /* its weight in the total loss; 0 means 1 */
+    cg_metric metric;
+    cg_loss_fn custom_loss;    /* instead of .loss */
+    void *custom_loss_self;
+    const char *custom_loss_name;
+    cg_loss_fn custom_metric;  /* instead of .metric */
+    void *custom_metric_self;
+    const char *custom_metric_name;
+} cg_output_opts;
+
 typedef struct cg_compile_opts {
     int _;
     cg_optimizer optimizer;
+    /* Functional models with several outputs: one entry per output; the
+     * total loss is the weighted sum. Reported as Keras does: loss, then
+     * <output>_loss for each output, then <output>_<metric>. Without
+     * .outputs, .loss and .metric below apply to every output. */
+    cg_output_opts outputs[CG_MAX_OUTPUTS];
     cg_loss loss;
     bool from_logits;
     cg_metric metric;

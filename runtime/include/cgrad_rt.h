@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 #define CGRT_MAX_RANK 4
+#define CGRT_MAX_METRICS 16        /* values reported beside the loss */
 
 /* ---- Model descriptor (filled by the emitted net_main.c) ---------------- */
 
@@ -42,6 +43,15 @@ typedef struct cgrt_data_spec {
     float test_split;          /* for files without a test part: fraction held out as test (a seeded random sample) */
 } cgrt_data_spec;
 
+/* One output of the model (a functional model may have several, packed per
+ * sample in the order given: predictions and labels alike). */
+typedef struct cgrt_output {
+    const char *name;          /* the layer that makes it */
+    int features;              /* floats per prediction */
+    int label_width;           /* floats per label */
+    int num_classes;           /* > 0: the label is a class index in [0, num_classes) */
+} cgrt_output;
+
 /* Label kinds. */
 enum {
     CGRT_LABEL_SPARSE,         /* one class index per sample, stored as a float */
@@ -59,7 +69,10 @@ typedef struct cgrt_model {
     int label_width;           /* floats per label: 1 for sparse labels */
     int num_classes;           /* sparse labels must lie in [0, num_classes) */
     const char *loss_name;     /* "sparse_categorical_crossentropy" */
-    const char *metric_name;   /* "accuracy", "mae", ...; NULL when the model has no metric */
+    int num_metrics;           /* values beside the loss: 0 .. CGRT_MAX_METRICS */
+    const char *const *metric_names;   /* "accuracy", "mae", "digit_loss", ... */
+    int num_outputs;
+    const cgrt_output *outputs;
     float default_lr;
     int default_epochs;
     int default_batch;
@@ -71,14 +84,15 @@ typedef struct cgrt_model {
     const cgrt_param *params;
 
     /* Entry points. x: n*in_features floats; y: n*label_width floats.
-     * train_step and eval_step write the MEAN loss and metric over the n
-     * samples of the batch; the runtime weights them by n across batches. */
+     * train_step and eval_step write the MEAN loss and metrics (num_metrics
+     * floats) over the n samples of the batch; the runtime weights them by n
+     * across batches. */
     void (*init)(void *state, uint64_t seed);          /* initialise weights, zero optimizer state */
     float *(*param_block)(void *state);                /* the parameter block */
     void (*set_lr)(void *state, float lr);
     void (*set_seed)(void *state, uint64_t seed);      /* seeds in-graph randomness (dropout); may be NULL */
-    void (*train_step)(void *state, int n, const float *x, const float *y, float *loss, float *metric);
-    void (*eval_step)(void *state, int n, const float *x, const float *y, float *loss, float *metric);
+    void (*train_step)(void *state, int n, const float *x, const float *y, float *loss, float *metrics);
+    void (*eval_step)(void *state, int n, const float *x, const float *y, float *loss, float *metrics);
     void (*predict)(void *state, int n, const float *x, float *out);
 } cgrt_model;
 

@@ -9,17 +9,22 @@
 static void init(void *s, uint64_t seed) { tiny_mlp_init(s, seed); }
 static float *param_block(void *s) { return ((tiny_mlp_state *)s)->params; }
 static void set_lr(void *s, float lr) { ((tiny_mlp_state *)s)->lr = lr; }
-static void train_step(void *s, int n, const float *x, const float *y, float *loss, float *metric)
+static void train_step(void *s, int n, const float *x, const float *y, float *loss, float *metrics)
 {
-    tiny_mlp_train_step(s, n, x, y, loss, metric);
+    tiny_mlp_train_step(s, n, x, y, loss, metrics);
 }
-static void eval_step(void *s, int n, const float *x, const float *y, float *loss, float *metric)
+static void eval_step(void *s, int n, const float *x, const float *y, float *loss, float *metrics)
 {
-    tiny_mlp_eval_step(s, n, x, y, loss, metric);
+    tiny_mlp_eval_step(s, n, x, y, loss, metrics);
 }
 static void predict(void *s, int n, const float *x, float *out) { tiny_mlp_predict(s, n, x, out); }
 
 static cgrt_param params[TINY_MLP_NUM_PARAMS];
+static const char *const metric_names[] = { "accuracy" };
+/* name, floats per prediction, floats per label, classes (0: not class indices) */
+static const cgrt_output outputs[1] = {
+    {"dense_2", 2, 2, 0},
+};
 
 int main(int argc, char **argv)
 {
@@ -40,7 +45,10 @@ int main(int argc, char **argv)
         .label_width = TINY_MLP_LABEL_FEATURES,
         .num_classes = 0,
         .loss_name = "categorical_crossentropy",
-        .metric_name = "accuracy",
+        .num_metrics = 1,
+        .metric_names = metric_names,
+        .num_outputs = 1,
+        .outputs = outputs,
         .default_lr = 0.05f,
         .default_epochs = 1,
         .default_batch = 8,

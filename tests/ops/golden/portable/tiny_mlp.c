@@ -295,7 +295,7 @@ void tiny_mlp_predict(tiny_mlp_state *s, int n, const float *x, float *out)
 }
 
 /* Loss and metric, averaged over the batch, without training. */
-void tiny_mlp_eval_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metric)
+void tiny_mlp_eval_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics)
 {
     /* parameters */
     float *dense_1_kernel = s->params + TINY_MLP_DENSE_1_KERNEL; /* (4, 3) */
@@ -319,12 +319,12 @@ void tiny_mlp_eval_step(tiny_mlp_state *s, int n, const float *x, const float *y
     metric_fwd(n, metric_argmax_eq, metric); /* metric = mean of metric_argmax_eq over axes {0} */
 
     *batch_loss = loss[0];
-    *batch_metric = metric[0];
+    batch_metrics[0] = metric[0]; /* accuracy */
 }
 
 /* One training step: forward, backward, optimizer update. Returns the
  * batch's mean loss and metric as they were before the update. */
-void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metric)
+void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics)
 {
     /* parameters */
     float *dense_1_kernel = s->params + TINY_MLP_DENSE_1_KERNEL; /* (4, 3) */
@@ -369,5 +369,5 @@ void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *
     sgd_momentum_update(s->params, s->grads, s->opt, TINY_MLP_TRAINABLE_FLOATS, s->lr);
 
     *batch_loss = loss[0];
-    *batch_metric = metric[0];
+    batch_metrics[0] = metric[0]; /* accuracy */
 }

@@ -21,6 +21,7 @@
 #define TINY_MLP_IN_FEATURES 4          /* floats per input sample */
 #define TINY_MLP_OUT_FEATURES 2        /* floats per output sample */
 #define TINY_MLP_LABEL_FEATURES 2    /* floats per label */
+#define TINY_MLP_NUM_METRICS 1       /* values beside the loss that train_step and eval_step report */
 
 /* Memory, all known at compile time. */
 #define TINY_MLP_PARAM_FLOATS 23        /* every parameter, one block */
@@ -66,7 +67,7 @@ extern const tiny_mlp_param_info tiny_mlp_params_info[TINY_MLP_NUM_PARAMS];
  * zeroes gradients and optimizer state. */
 void tiny_mlp_init(tiny_mlp_state *s, uint64_t seed);
 void tiny_mlp_predict(tiny_mlp_state *s, int n, const float *x, float *out);
-void tiny_mlp_eval_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metric);
-void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metric);
+void tiny_mlp_eval_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics);
+void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics);
 
 #endif
