@@ -1,0 +1,308 @@
+/* test_functional.c: functional models (several inputs and outputs, merge
+ * layers, a layer called twice) and custom models (init + call, with a
+ * residual connection and a shared block), checked through their emitted
+ * code: the gradient that one SGD step applies against central finite
+ * differences of the eval_step loss; inference mode of raw ops after
+ * Dropout; and the builder errors of the API.
+ *
+ * With plain SGD and lr = 1, train_step leaves p - g in the parameter block,
+ * so g = p_before - p_after (exact up to the rounding of p - g, ~1e-7 |p|).
+ * The finite differences use eps = 1e-2 on a float loss of O(1) terms: the
+ * same budget as test_gradcheck.c, TOL = 5e-3 relative to max(1, |g|).
+ */
+#include <criterion/criterion.h>
+
+#include <cgrad.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define TOL 5e-3
+#define EPS 1e-2f
+#define N 6
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static float unif(float lo, float hi) {
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + (hi - lo) * (float)((rng_state >> 40) / 16777216.0);
+}
+
+/* Checks every trainable float of mod: train_step's applied gradient against
+ * finite differences of eval_step's loss on (x, y). Returns the count checked. */
+static long check_model_gradients(hx_module *mod, const float *x, const float *y) {
+    long count = mod->trainable_floats;
+    float *p0 = malloc(sizeof(float) * (size_t)mod->param_floats), *g = malloc(sizeof(float) * (size_t)count);
+    float loss, metrics[16];
+    cr_assert(p0 && g);
+    memcpy(p0, mod->params, sizeof(float) * (size_t)mod->param_floats);
+    mod->train_step(mod->state, N, x, y, &loss, metrics);
+    for (long i = 0; i < count; i++)
+        g[i] = p0[i] - mod->params[i];
+    long bad = 0;
+    for (long i = 0; i < count; i++) {
+        float lp, lm;
+        memcpy(mod->params, p0, sizeof(float) * (size_t)mod->param_floats);
+        mod->params[i] = p0[i] + EPS;
+        mod->eval_step(mod->state, N, x, y, &lp, metrics);
+        mod->params[i] = p0[i] - EPS;
+        mod->eval_step(mod->state, N, x, y, &lm, metrics);
+        double num = ((double)lp - lm) / (2.0 * EPS);
+        double scale = fmax(1.0, fmax(fabs(num), fabs(g[i])));
+        if (fabs(num - g[i]) > TOL * scale && bad++ < 5)
+            cr_log_error("parameter float %ld: applied gradient %.6f, finite difference %.6f", i, (double)g[i], num);
+    }
+    cr_expect_eq(bad, 0, "%ld of %ld gradient entries disagree", bad, count);
+    free(p0), free(g);
+    return count;
+}
+
+/* Two inputs a (5) and b (3), each projected to 4; one Dense "shared" called
+ * on both projections (shared weights); Concatenate, Multiply and Add merge
+ * the branches; outputs "cls" (3 logits, sparse cross-entropy) and "reg"
+ * (2 values, MSE with weight 0.5). */
+static cg_model *two_in_two_out(const char *name) {
+    cg_model *m = cg_functional(name);
+    cg_t a = cg_input(m, "a", CG_SHAPE(5));
+    cg_t b = cg_input(m, "b", CG_SHAPE(3));
+    cg_t pa = cg_apply(m, cg_dense(4, .activation = CG_TANH, .name = "proj_a"), a);
+    cg_t pb = cg_apply(m, cg_dense(4, .activation = CG_TANH, .name = "proj_b"), b);
+    cg_layer_ref shared = cg_make_layer(m, cg_dense(4, .activation = CG_TANH, .name = "shared"));
+    cg_t sa = cg_call(shared, pa);
+    cg_t sb = cg_call(shared, pb);
+    cg_t cat = cg_apply(m, cg_concatenate(), sa, sb);
+    cg_t prod = cg_apply(m, cg_multiply_layer(), sa, sb);
+    cg_t sum = cg_apply(m, cg_add_layer(), pa, prod);
+    cg_t cls = cg_apply(m, cg_dense(3, .name = "cls"), cat);
+    cg_t reg = cg_apply(m, cg_dense(2, .name = "reg"), sum);
+    cg_set_outputs(m, cls, reg);
+    cg_compile(m, .optimizer = cg_sgd(1.0f, 0.0f, false), .batch_size = 8,
+               .outputs = {{"cls", CG_SPARSE_CATEGORICAL_CROSSENTROPY, .from_logits = true, .metric = CG_ACCURACY},
+                           {"reg", CG_MSE, .loss_weight = 0.5f, .metric = CG_METRIC_MAE}});
+    return m;
+}
+
+static void functional_gradients(cg_flavour flavour) {
+    cg_model *m = two_in_two_out(flavour == CG_HOST ? "fn_host" : "fn_portable");
+    cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
+    hx_module mod;
+    cr_assert_eq(hx_build_model(&mod, m, flavour, NULL), 0, "%s", mod.err);
+    /* proj_a 5*4+4, proj_b 3*4+4, shared 4*4+4 (once), cls 8*3+3, reg 4*2+2 */
+    cr_expect_eq(mod.trainable_floats, 24 + 16 + 20 + 27 + 10);
+    float x[N * 8], y[N * 3];
+    for (int i = 0; i < N * 8; i++)
+        x[i] = unif(-1, 1);
+    for (int i = 0; i < N; i++) {   /* packed labels: cls (a class index), then reg (2 values) */
+        y[i * 3] = (float)(i % 3);
+        y[i * 3 + 1] = unif(-1, 1);
+        y[i * 3 + 2] = unif(-1, 1);
+    }
+    /* the total loss is cls_loss + 0.5 reg_loss, and the metrics come in Keras' order */
+    float loss, metrics[4];
+    mod.eval_step(mod.state, N, x, y, &loss, metrics);
+    cr_expect_float_eq(loss, metrics[0] + 0.5f * metrics[1], 1e-5f, "loss %g, cls_loss %g, reg_loss %g", (double)loss,
+                       (double)metrics[0], (double)metrics[1]);
+    cr_expect(metrics[2] >= 0.0f && metrics[2] <= 1.0f, "cls_accuracy %g", (double)metrics[2]);
+    float out[N * 5];
+    mod.predict(mod.state, N, x, out);
+    double mae = 0;   /* reg's MAE from the packed predictions (cls 3 floats, then reg 2) */
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < 2; j++)
+            mae += fabs(out[i * 5 + 3 + j] - y[i * 3 + 1 + j]);
+    cr_expect_float_eq(metrics[3], mae / (N * 2), 1e-5, "reg_mae %g, from predict %g", (double)metrics[3], mae / (N * 2));
+    check_model_gradients(&mod, x, y);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s_main.c", mod.dir, mod.name);
+    char *main_c = hx_read_file(path, NULL);
+    cr_assert_not_null(main_c);
+    cr_expect_not_null(strstr(main_c, "\"cls_loss\", \"reg_loss\", \"cls_accuracy\", \"reg_mae\""), "%s", main_c);
+    free(main_c);
+    hx_close(&mod);
+    cg_model_free(m);
+}
+
+Test(functional, two_inputs_two_outputs_gradients_portable, .timeout = 60) { functional_gradients(CG_PORTABLE); }
+Test(functional, two_inputs_two_outputs_gradients_host, .timeout = 60) { functional_gradients(CG_HOST); }
+
+/* A custom model: a stem, one residual block called twice (shared weights),
+ * a head: h = stem(x); h = h + block(h); h = h + block(h); y = head(h). */
+typedef struct resnet {
+    cg_layer_ref stem, block, head;
+} resnet;
+
+static void resnet_init(cg_model *m, void *self) {
+    resnet *r = self;
+    r->stem = cg_make_layer(m, cg_dense(6, .activation = CG_TANH, .name = "stem"));
+    r->block = cg_make_layer(m, cg_dense(6, .activation = CG_TANH, .name = "block"));
+    r->head = cg_make_layer(m, cg_dense(3, .name = "head"));
+}
+
+static cg_t resnet_call(cg_model *m, cg_t x, void *self) {
+    (void)m;
+    resnet *r = self;
+    cg_t h = cg_call(r->stem, x);
+    h = cg_add(h, cg_call(r->block, h));
+    h = cg_add(h, cg_call(r->block, h));
+    return cg_call(r->head, h);
+}
+
+Test(custom_model, residual_shared_block_gradients, .timeout = 60) {
+    resnet r;
+    cg_model *m = cg_custom_model("resnet", CG_SHAPE(4), resnet_init, resnet_call, &r);
+    cg_compile(m, .optimizer = cg_sgd(1.0f, 0.0f, false), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY,
+               .from_logits = true, .metric = CG_ACCURACY, .batch_size = 8);
+    cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
+    const char *summary = cg_summary(m);
+    cr_expect_not_null(strstr(summary, "Total params: 93"), "the shared block counts once:\n%s", summary);
+    hx_module mod;
+    cr_assert_eq(hx_build_model(&mod, m, CG_PORTABLE, NULL), 0, "%s", mod.err);
+    cr_expect_eq(mod.trainable_floats, 30 + 42 + 21);
+    float x[N * 4], y[N];
+    for (int i = 0; i < N * 4; i++)
+        x[i] = unif(-1, 1);
+    for (int i = 0; i < N; i++)
+        y[i] = (float)((i * 7) % 3);
+    check_model_gradients(&mod, x, y);
+    hx_close(&mod);
+    cg_model_free(m);
+}
+
+/* A raw op after Dropout must use the inference-mode value in predict and
+ * eval_step: those are deterministic and agree with each other, while the
+ * training step (which draws masks) sees another loss. */
+Test(functional, raw_op_after_dropout_uses_inference_mode, .timeout = 60) {
+    cg_model *m = cg_functional("drop_raw");
+    cg_t x = cg_input(m, "features", CG_SHAPE(8));
+    cg_t h = cg_apply(m, cg_dense(16, .activation = CG_RELU), x);
+    h = cg_apply(m, cg_dropout(0.5f), h);
+    cg_t z = cg_mul(h, cg_scalar(cg_model_graph(m), 2.0f));   /* raw op on a mode-dependent tensor */
+    cg_t out = cg_apply(m, cg_dense(1, .name = "out"), z);
+    cg_set_outputs(m, out);
+    cg_compile(m, .optimizer = cg_sgd(1e-9f, 0.0f, false), .loss = CG_MSE, .batch_size = 8);
+    cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
+    hx_module mod;
+    cr_assert_eq(hx_build_model(&mod, m, CG_PORTABLE, NULL), 0, "%s", mod.err);
+    float xs[N * 8], y[N], p1[N], p2[N], metrics[1];
+    for (int i = 0; i < N * 8; i++)
+        xs[i] = unif(0.1f, 1);
+    for (int i = 0; i < N; i++)
+        y[i] = 0.0f;
+    mod.predict(mod.state, N, xs, p1);
+    mod.predict(mod.state, N, xs, p2);
+    cr_expect_arr_eq(p1, p2, sizeof p1, "predict is not deterministic: dropout reached inference mode");
+    double mse = 0;
+    for (int i = 0; i < N; i++)
+        mse += (double)p1[i] * p1[i];
+    float eval_loss, train_loss = 0;
+    mod.eval_step(mod.state, N, xs, y, &eval_loss, metrics);
+    cr_expect_float_eq(eval_loss, mse / N, 1e-4 * fmax(1.0, mse / N), "eval loss %g, predict's MSE %g",
+                       (double)eval_loss, mse / N);
+    bool differs = false;
+    for (int k = 0; k < 4 && !differs; k++) {   /* with lr 1e-9 the weights stay put; masks change the loss */
+        mod.train_step(mod.state, N, xs, y, &train_loss, metrics);
+        differs = fabsf(train_loss - eval_loss) > 1e-4f * fmaxf(1.0f, eval_loss);
+    }
+    cr_expect(differs, "training loss %g equals the inference loss %g: dropout is not active in training",
+              (double)train_loss, (double)eval_loss);
+    hx_close(&mod);
+    cg_model_free(m);
+}
+
+/* The builder error of the model made by make(), which must fail. */
+static const char *error_of(cg_model *m) {
+    cr_assert(cg_failed(cg_model_graph(m)), "the model was accepted");
+    return cg_error(cg_model_graph(m));
+}
+
+static void expect_error(cg_model *m, const char *part, int line) {
+    const char *e = error_of(m);
+    char where[64];
+    snprintf(where, sizeof where, "test_functional.c:%d:", line);
+    cr_expect_not_null(strstr(e, part), "error \"%s\" lacks \"%s\"", e, part);
+    cr_expect_not_null(strstr(e, where), "error \"%s\" does not name %s", e, where);
+    cg_model_free(m);
+}
+
+Test(functional_errors, output_that_does_not_depend_on_an_input) {
+    cg_model *m = cg_functional("bad");
+    cg_t x = cg_input(m, "features", CG_SHAPE(4));
+    cg_apply(m, cg_dense(2), x);
+    cg_t c = cg_scalar(cg_model_graph(m), 1.0f);
+    int line = __LINE__ + 1;
+    cg_set_outputs(m, c);
+    expect_error(m, "does not depend on any input", line);
+}
+
+Test(functional_errors, unused_input) {
+    cg_model *m = cg_functional("bad");
+    cg_t x = cg_input(m, "features", CG_SHAPE(4));
+    int line = __LINE__ + 1;
+    cg_input(m, "extra", CG_SHAPE(2));
+    cg_t y = cg_apply(m, cg_dense(2), x);
+    cg_set_outputs(m, y);
+    expect_error(m, "input extra is not used by any output", line);
+}
+
+Test(functional_errors, loss_for_an_output_that_does_not_exist) {
+    cg_model *m = cg_functional("bad");
+    cg_t x = cg_input(m, "features", CG_SHAPE(4));
+    cg_t y = cg_apply(m, cg_dense(2, .name = "score"), x);
+    cg_set_outputs(m, y);
+    int line = __LINE__ + 1;
+    cg_compile(m, .optimizer = cg_adam(1e-3f), .outputs = {{"scores", CG_MSE}});
+    expect_error(m, "a loss is given for output scores, but the model's outputs are: score", line);
+}
+
+Test(functional_errors, output_without_a_loss) {
+    cg_model *m = cg_functional("bad");
+    cg_t x = cg_input(m, "features", CG_SHAPE(4));
+    cg_t a = cg_apply(m, cg_dense(2, .name = "first"), x);
+    cg_t b = cg_apply(m, cg_dense(2, .name = "second"), x);
+    cg_set_outputs(m, a, b);
+    int line = __LINE__ + 1;
+    cg_compile(m, .optimizer = cg_adam(1e-3f), .outputs = {{"first", CG_MSE}});
+    expect_error(m, "output second has no loss", line);
+}
+
+Test(functional_errors, two_layers_with_one_name) {
+    cg_model *m = cg_functional("bad");
+    cg_t x = cg_input(m, "features", CG_SHAPE(4));
+    cg_t h = cg_apply(m, cg_dense(3, .name = "hidden"), x);
+    int line = __LINE__ + 1;
+    cg_apply(m, cg_dense(3, .name = "hidden"), h);
+    expect_error(m, "a layer named hidden already exists", line);
+}
+
+Test(functional_errors, merge_of_different_shapes) {
+    cg_model *m = cg_functional("bad");
+    cg_t x = cg_input(m, "features", CG_SHAPE(4));
+    cg_t a = cg_apply(m, cg_dense(3), x);
+    cg_t b = cg_apply(m, cg_dense(2), x);
+    int line = __LINE__ + 1;
+    cg_apply(m, cg_add_layer(), a, b);
+    expect_error(m, "input 2 has shape (n, 2), input 1 has (n, 3): Add needs one shape", line);
+}
+
+Test(functional_errors, input_named_x_and_layer_calls_on_sequential) {
+    cg_model *m = cg_functional("bad");
+    int line = __LINE__ + 1;
+    cg_input(m, "x", CG_SHAPE(4));
+    expect_error(m, "an input may not be called x", line);
+    cg_model *s = cg_sequential("seq", CG_SHAPE(4));
+    cg_layer_ref d = cg_make_layer(s, cg_dense(2));
+    line = __LINE__ + 1;
+    cg_call(d, cg_model_output(s));
+    expect_error(s, "a Sequential model takes its layers from cg_model_add", line);
+}
+
+Test(functional_errors, tensor_of_another_model) {
+    cg_model *m = cg_functional("one"), *other = cg_functional("two");
+    cg_t x = cg_input(other, "features", CG_SHAPE(4));
+    cg_input(m, "features", CG_SHAPE(4));
+    int line = __LINE__ + 1;
+    cg_apply(m, cg_dense(2), x);
+    expect_error(m, "input 1 is not a tensor of model one", line);
+    cg_model_free(other);
+}
