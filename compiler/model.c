@@ -715,33 +715,27 @@ static const char *report_name(const cg_output_opts *sp, cg_metric as_given) {
     return metric_name(as_given);
 }
 
-/* Names node id after what it reports, in training or inference mode
- * (when that is another node). */
-static void name_report(cg_graph *g, int id, int train_id, const char *name, bool infer) {
-    if (id < 0 || (infer && id == train_id))
-        return;
-    g->nodes[id].name = graph_unique_name(g, infer ? arena_printf(&g->a, "%s_infer", name) : name);
-}
-
-/* Builds the labels, losses and metrics of every output in one mode; out[0]
- * the total loss, then the metrics. */
-static int build_objectives(cg_model *m, cg_src src, bool infer, int *out) {
+/* Builds the losses and metrics of every output in one mode: out[0] the
+ * total loss, then what is reported beside it (each output's loss when
+ * there are several, then the metrics); names[] what each is called. */
+static int build_objectives(cg_model *m, cg_src src, bool infer, int *out, const char **names) {
     cg_graph *g = m->g;
     int nm = 0, total = -1;
     int losses[CG_MAX_OUTPUTS], metrics[CG_MAX_OUTPUTS];
+    bool multi = m->noutputs > 1;
     g->infer_pass = infer;
     for (int k = 0; k < m->noutputs && !g->failed; k++) {
         const cg_output_opts *sp = &m->spec[k];
         int o = infer ? m->outputs_infer[k] : m->outputs[k];
-        const char *lname = m->noutputs > 1 ? arena_printf(&g->a, "%s_loss", sp->name) : "loss";
-        if (graph_begin_layer(g, "Loss", infer ? "loss_infer" : "loss", src) < 0)
+        const char *ln = multi ? arena_printf(&g->a, "%s_loss", sp->name) : "loss";
+        const char *mn = multi ? arena_printf(&g->a, "%s_metric", sp->name) : "metric";
+        if (graph_begin_layer(g, "Loss", infer ? arena_printf(&g->a, "%s_infer", ln) : ln, src) < 0)
             return -1;
         losses[k] = build_loss(m, src, sp, o, m->labels[k]);
-        name_report(g, losses[k], infer ? m->loss : -1, lname, infer);
         g->cur_layer = -1;
         metrics[k] = -1;
         if (sp->metric != CG_METRIC_NONE || sp->custom_metric) {
-            graph_begin_layer(g, "Metric", infer ? "metric_infer" : "metric", src);
+            graph_begin_layer(g, "Metric", infer ? arena_printf(&g->a, "%s_infer", mn) : mn, src);
             metrics[k] = build_metric(m, src, sp, o, m->labels[k]);
             g->cur_layer = -1;
         }
@@ -754,23 +748,16 @@ static int build_objectives(cg_model *m, cg_src src, bool infer, int *out) {
     g->infer_pass = false;
     if (g->failed)
         return -1;
-    if (m->noutputs > 1)
-        name_report(g, total, infer ? m->loss : -1, "loss", infer);
     out[0] = total;
-    if (m->noutputs > 1)
-        for (int k = 0; k < m->noutputs; k++) {
-            if (!infer)
-                m->metric_names[nm] = arena_printf(&g->a, "%s_loss", m->spec[k].name);
-            out[1 + nm++] = losses[k];
-        }
+    names[0] = "loss";
+    for (int k = 0; multi && k < m->noutputs; k++) {
+        names[1 + nm] = arena_printf(&g->a, "%s_loss", m->spec[k].name);
+        out[1 + nm++] = losses[k];
+    }
     for (int k = 0; k < m->noutputs; k++)
         if (metrics[k] >= 0) {
-            cg_metric given = m->noutputs > 1 ? m->user_metric[k] : m->opts.metric;
-            const char *mn = report_name(&m->spec[k], given);
-            const char *full = m->noutputs > 1 ? arena_printf(&g->a, "%s_%s", m->spec[k].name, mn) : mn;
-            name_report(g, metrics[k], infer ? m->metrics[nm] : -1, m->noutputs > 1 ? full : "metric", infer);
-            if (!infer)
-                m->metric_names[nm] = full;
+            const char *word = report_name(&m->spec[k], multi ? m->user_metric[k] : m->opts.metric);
+            names[1 + nm] = multi ? arena_printf(&g->a, "%s_%s", m->spec[k].name, word) : word;
             out[1 + nm++] = metrics[k];
         }
     return nm;
@@ -861,15 +848,22 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
     /* loss and metrics in training mode (train_step) and in inference mode
      * (eval_step); one node each when the model has no mode-dependent layer */
     int train_out[MODEL_MAX_METRICS + 1], eval_out[MODEL_MAX_METRICS + 1];
-    int nm = build_objectives(m, src, false, train_out);
-    if (nm < 0)
+    const char *names[MODEL_MAX_METRICS + 1];
+    int nm = build_objectives(m, src, false, train_out, names);
+    if (nm < 0 || build_objectives(m, src, true, eval_out, names) < 0)
         return -1;
     m->loss = train_out[0];
     m->nmetrics = nm;
-    for (int i = 0; i < nm; i++)
-        m->metrics[i] = train_out[1 + i];
-    if (build_objectives(m, src, true, eval_out) < 0)
-        return -1;
+    for (int i = 0; i <= nm; i++) {   /* buffers named after what they report; a single metric is "metric" */
+        const char *nn = i > 0 && m->noutputs == 1 ? "metric" : names[i];
+        g->nodes[train_out[i]].name = graph_unique_name(g, nn);
+        if (eval_out[i] != train_out[i])
+            g->nodes[eval_out[i]].name = graph_unique_name(g, arena_printf(&g->a, "%s_infer", nn));
+        if (i > 0) {
+            m->metrics[i - 1] = train_out[i];
+            m->metric_names[i - 1] = names[i];
+        }
+    }
     int vars[256], nv = 0;
     for (int i = 0; i < g->nvars; i++)
         if (g->vars[i].trainable) {
