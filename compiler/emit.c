@@ -895,7 +895,8 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     /* NAME_main.c */
     if (m && !g->failed) {
         text mt = {0};
-        char dims[64] = "", path[600], scale[48], split[48], classes[16], epochs[16], batch[16], rank[8], counts[2][8];
+        char dims[64] = "", path[600], scale[48], split[48], classes[16], epochs[16], batch[16], rank[8], counts[2][8],
+             range[32];
         size_t len = 0;
         for (int i = 0; i < m->input.rank; i++)
             len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%d", i ? ", " : "", m->input.d[i]);
@@ -912,6 +913,7 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
         snprintf(rank, sizeof rank, "%d", m->input.rank);
         snprintf(counts[0], sizeof counts[0], "%d", m->nmetrics);
         snprintf(counts[1], sizeof counts[1], "%d", m->noutputs);
+        snprintf(range, sizeof range, "%d, %d", m->opts.data.class_range[0], m->opts.data.class_range[1]);
         text names = {0}, outs = {0};
         for (int i = 0; i < m->nmetrics; i++)
             text_printf(&names, "%s\"%s\"", i ? ", " : "", m->metric_names[i]);
@@ -932,7 +934,7 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
                              "METRIC_NAMES", names.s ? names.s : "0", "NUM_OUTPUTS", counts[1],
                              "OUTPUTS", outs.s ? outs.s : "", "LR", lr,
                              "EPOCHS", epochs, "BATCH", batch, "DATA_PATH", path, "DATA_SCALE", scale,
-                             "TEST_SPLIT", split, "BLAS_INCLUDE", uses_blas ? "#include <cblas.h>\n" : "",
+                             "TEST_SPLIT", split, "CLASS_RANGE", range, "BLAS_INCLUDE", uses_blas ? "#include <cblas.h>\n" : "",
                              "BLAS_TUNE", uses_blas ? "    cgrt_tune_openblas(argv, openblas_get_corename());\n" : "",
                              NULL};
         if (text_template(&mt, "main", mkv))

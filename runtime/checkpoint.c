@@ -630,14 +630,35 @@ static char *read_header(FILE *f, const char *path, long size, uint64_t *hlen, c
     return h;
 }
 
-/* Checks every model tensor against the header, then reads them all into params. */
+/* Appends name to the comma-separated list buf (", ..." once it is full). */
+static void list_add(char *buf, size_t size, const char *name)
+{
+    size_t len = strlen(buf);
+    if (len + strlen(name) + 8 >= size) {
+        if (len + 6 < size && (len < 5 || strcmp(buf + len - 5, ", ...") != 0))
+            strcat(buf, ", ...");
+        return;
+    }
+    if (len)
+        strcat(buf, ", ");
+    strcat(buf, name);
+}
+
+/* Checks every model tensor against the header, then reads them all into
+ * params. by_name: only the tensors the file has are read (rep says which). */
 static int load_tensors(const cgrt_model *m, float *params, FILE *f, const char *path, const st_entry *v, int n,
-                        const char *model, long data_start, long long data_size, cgrt_error *err)
+                        const char *model, long data_start, long long data_size, cgrt_load_report *rep,
+                        cgrt_error *err)
 {
     int i;
     for (i = 0; i < m->num_params; i++) {
         const cgrt_param *p = &m->params[i];
         const st_entry *t = find_entry(v, n, p->name);
+        if (!t && rep) {
+            rep->kept++;
+            list_add(rep->kept_names, sizeof rep->kept_names, p->name);
+            continue;
+        }
         if (!t) {
             if (model[0] && strcmp(model, m->name) != 0)
                 return rt_fail(err, "%s: tensor \"%s\" is missing (the checkpoint seems to be from model %s, not %s)",
@@ -650,14 +671,30 @@ static int load_tensors(const cgrt_model *m, float *params, FILE *f, const char 
     for (i = 0; i < m->num_params; i++) {
         const cgrt_param *p = &m->params[i];
         const st_entry *t = find_entry(v, n, p->name);
+        if (!t)
+            continue;
         if (read_floats(f, data_start + (long)t->off[0], params + p->offset, p->count) != 0)
             return rt_fail(err, "%s: cannot read tensor \"%s\"", path, p->name);
+        if (rep) {
+            rep->loaded++;
+            list_add(rep->loaded_names, sizeof rep->loaded_names, p->name);
+        }
+    }
+    for (i = 0; rep && i < n; i++) {   /* the file's tensors this model has no use for */
+        int j, used = 0;
+        for (j = 0; j < m->num_params && !used; j++)
+            used = strcmp(m->params[j].name, v[i].name) == 0;
+        if (!used) {
+            rep->unused++;
+            list_add(rep->unused_names, sizeof rep->unused_names, v[i].name);
+        }
     }
     return 0;
 }
 
-/* Reads a safetensors checkpoint into params after checking every tensor. */
-int cgrt_load_checkpoint(const cgrt_model *m, float *params, const char *path, cgrt_error *err)
+/* Reads a checkpoint: every tensor (rep NULL) or those with matching names. */
+static int load_checkpoint(const cgrt_model *m, float *params, const char *path, cgrt_load_report *rep,
+                           cgrt_error *err)
 {
     FILE *f = fopen(path, "rb");
     char *h, model[128] = "";
@@ -693,9 +730,29 @@ int cgrt_load_checkpoint(const cgrt_model *m, float *params, const char *path, c
         fclose(f);
         return -1;
     }
-    rc = load_tensors(m, params, f, path, v, n, model, 8 + (long)hlen, (long long)size - 8 - (long long)hlen, err);
+    rc = load_tensors(m, params, f, path, v, n, model, 8 + (long)hlen, (long long)size - 8 - (long long)hlen, rep,
+                      err);
     free(v);
     free(h);
     fclose(f);
     return rc;
+}
+
+/* Reads a safetensors checkpoint into params after checking every tensor. */
+int cgrt_load_checkpoint(const cgrt_model *m, float *params, const char *path, cgrt_error *err)
+{
+    return load_checkpoint(m, params, path, NULL, err);
+}
+
+/* Reads the tensors of a checkpoint whose names the model has (transfer learning). */
+int cgrt_load_checkpoint_by_name(const cgrt_model *m, float *params, const char *path, cgrt_load_report *rep,
+                                 cgrt_error *err)
+{
+    memset(rep, 0, sizeof *rep);
+    if (load_checkpoint(m, params, path, rep, err) != 0)
+        return -1;
+    if (!rep->loaded)
+        return rt_fail(err, "%s: no tensor of the file has a name of model %s (the file holds %s)", path, m->name,
+                       rep->unused_names[0] ? rep->unused_names : "none");
+    return 0;
 }

@@ -21,7 +21,7 @@ enum {
 
 /* Every option of every subcommand, after parsing. */
 typedef struct cli_opts {
-    const char *data, *val_data, *save, *history, *weights, *input, *output;
+    const char *data, *val_data, *save, *history, *weights, *input, *output, *init_from;
     long epochs, batch, verbose, patience, iters;
     double lr, val_split;
     uint64_t seed;
@@ -47,6 +47,7 @@ static const flag_def flags[] = {
     {"validation-split", 'f', OPT(val_split), 0, 1, CMD_FIT},
     {"validation-data", 's', OPT(val_data), 0, 0, CMD_FIT},
     {"save", 's', OPT(save), 0, 0, CMD_FIT},
+    {"init-from", 's', OPT(init_from), 0, 0, CMD_FIT},
     {"history", 's', OPT(history), 0, 0, CMD_FIT},
     {"verbose", 'i', OPT(verbose), 0, 2, CMD_FIT},
     {"patience", 'i', OPT(patience), 0, 1e9, CMD_FIT},
@@ -72,7 +73,7 @@ static void usage(FILE *f, const char *bin, const cgrt_model *m)
     fprintf(f,
             "usage: %s fit      [--data PATH] [--epochs N] [--batch-size N] [--lr X] [--seed N]\n"
             "                   [--validation-split F] [--validation-data PATH] [--save FILE]\n"
-            "                   [--history FILE.csv] [--verbose 0|1|2] [--patience N]\n"
+            "                   [--history FILE.csv] [--verbose 0|1|2] [--patience N] [--init-from FILE]\n"
             "       %s evaluate --weights FILE [--data PATH]\n"
             "       %s predict  --weights FILE --input FILE [--output FILE]\n"
             "       %s bench    [--batch-size N] [--iters N]\n"
@@ -228,6 +229,26 @@ static int load_validation(const cgrt_model *m, const cli_opts *o, cgrt_dataset 
     return 0;
 }
 
+/* --init-from: starts from the tensors of another model's checkpoint that
+ * have this model's names (transfer learning) and says what matched. */
+static int init_from(const cgrt_model *m, void *state, const char *path, int verbose, cgrt_error *err)
+{
+    cgrt_load_report rep;
+    if (cgrt_load_checkpoint_by_name(m, m->param_block(state), path, &rep, err) != 0)
+        return -1;
+    if (verbose > 0) {
+        printf("init-from %s: loaded %d tensor%s (%s)", path, rep.loaded, rep.loaded == 1 ? "" : "s",
+               rep.loaded_names);
+        if (rep.kept)
+            printf("; kept initial values: %s", rep.kept_names);
+        if (rep.unused)
+            printf("; not in this model: %s", rep.unused_names);
+        printf("\n");
+        fflush(stdout);
+    }
+    return 0;
+}
+
 /* fit: loads the data, trains, and evaluates the test split when there is one. */
 static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
 {
@@ -248,6 +269,13 @@ static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
         return report(bin, 1, err.msg);
     }
     state = state_new(m, o->seed, o->lr);
+    if (state && o->init_from && init_from(m, state, o->init_from, (int)o->verbose, &err) != 0) {
+        free(state);
+        cgrt_dataset_free(&train);
+        cgrt_dataset_free(&test);
+        cgrt_dataset_free(&val);
+        return report(bin, 1, err.msg);
+    }
     memset(&fo, 0, sizeof fo);
     fo.epochs = (int)o->epochs;
     fo.batch = (int)o->batch;

@@ -805,10 +805,35 @@ static int check_class_indices(const cgrt_dataset *d, int k, const char *path, c
     return check_class_column(d, 0, NULL, k, path, err);
 }
 
+/* Keeps the samples whose class index lies in [lo, hi], relabelled 0..hi-lo
+ * (the data spec's class_range: a model trained on some of the classes). */
+static int keep_classes(cgrt_dataset *d, int lo, int hi, const char *path, cgrt_error *err)
+{
+    int i, k = 0;
+    size_t f = (size_t)d->features;
+    if (!d->y || d->label_width != 1)
+        return rt_fail(err, "%s: a class range needs one class index per sample, the labels have %d values", path,
+                       d->label_width);
+    for (i = 0; i < d->n; i++) {
+        float v = d->y[i];
+        if (!(v >= (float)lo && v <= (float)hi))
+            continue;
+        memmove(d->x + (size_t)k * f, d->x + (size_t)i * f, f * sizeof(float));
+        d->y[k++] = v - (float)lo;
+    }
+    if (k == 0)
+        return rt_fail(err, "%s: no sample has a class in %d..%d", path, lo, hi);
+    d->n = k;
+    return 0;
+}
+
 /* Checks features and labels of d against the model (converting class
  * indices to one-hot rows for dense-label classifiers). */
 static int check_dataset(const cgrt_model *m, cgrt_dataset *d, const char *xpath, const char *ypath, cgrt_error *err)
 {
+    if (m->data.class_range[1] > 0 && d->y &&
+        keep_classes(d, m->data.class_range[0], m->data.class_range[1], ypath, err) != 0)
+        return -1;
     if (d->features != m->in_features)
         return rt_fail(err, "%s: samples have %d features, model %s expects %d", xpath, d->features, m->name,
                        m->in_features);

@@ -475,6 +475,7 @@ typedef struct cg_data_opts {
     const char *path;          /* IDX directory, CSV file or NPY directory */
     float scale;               /* multiply inputs by this (1/255.0 for images); 0 means 1 */
     float test_split;          /* hold out this last fraction as the test set when the data has none */
+    int class_range[2];        /* {lo, hi}: train on classes lo..hi only, relabelled 0..hi-lo ({0, 0}: all) */
 } cg_data_opts;
 
 /* A custom loss or metric, composed from ops: the batch's scalar value from

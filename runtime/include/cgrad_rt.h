@@ -7,7 +7,7 @@
  *
  *   BIN fit      [--data PATH] [--epochs N] [--batch-size N] [--lr X] [--seed N]
  *                [--validation-split F] [--validation-data PATH] [--save FILE]
- *                [--history FILE.csv] [--verbose 0|1|2] [--patience N]
+ *                [--history FILE.csv] [--verbose 0|1|2] [--patience N] [--init-from FILE]
  *   BIN evaluate --weights FILE [--data PATH]
  *   BIN predict  --weights FILE --input FILE [--output FILE]
  *   BIN bench    [--batch-size N] [--iters N]
@@ -41,6 +41,7 @@ typedef struct cgrt_data_spec {
     const char *path;          /* default --data: an IDX directory, a .csv/.csv.gz file or an NPY directory */
     float scale;               /* every input value is multiplied by this on load (1/255 for images); 0 = 1 */
     float test_split;          /* for files without a test part: fraction held out as test (a seeded random sample) */
+    int class_range[2];        /* {lo, hi}, hi > 0: only samples of classes lo..hi, relabelled 0..hi-lo */
 } cgrt_data_spec;
 
 /* One output of the model (a functional model may have several, packed per
@@ -145,6 +146,21 @@ int cgrt_save_checkpoint(const cgrt_model *m, const float *params, const char *p
 /* Reads a safetensors checkpoint into params; every tensor of the model must be
  * present with its dtype F32 and its shape, or the error names the first that is not. */
 int cgrt_load_checkpoint(const cgrt_model *m, float *params, const char *path, cgrt_error *err);
+
+/* What cgrt_load_checkpoint_by_name did: tensors loaded, model tensors kept
+ * at their initial values (not in the file), file tensors the model has no
+ * use for; each with a comma-separated list of names (shortened with "..."). */
+typedef struct cgrt_load_report {
+    int loaded, kept, unused;
+    char loaded_names[512], kept_names[512], unused_names[512];
+} cgrt_load_report;
+
+/* Transfer learning (Keras' load_weights(by_name=True)): reads the tensors
+ * of the checkpoint whose names the model has; they must have the model's
+ * shapes (a mismatch is an error naming the tensor and both shapes). Fails
+ * when no name matches. */
+int cgrt_load_checkpoint_by_name(const cgrt_model *m, float *params, const char *path, cgrt_load_report *rep,
+                                 cgrt_error *err);
 
 /* ---- Command line -------------------------------------------------------- */
 
