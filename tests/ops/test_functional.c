@@ -169,6 +169,42 @@ Test(custom_model, residual_shared_block_gradients, .timeout = 60) {
     cg_model_free(m);
 }
 
+/* A custom layer like the custom_layer example's MyDense (inputs @ kernel,
+ * no bias; tanh instead of relu, whose kink the finite differences would
+ * straddle) inside a functional model: applied once, and as a layer object
+ * called on two branches (one kernel for both). */
+static cg_t my_dense_call(cg_layer_ctx *layer, cg_t inputs, void *self) {
+    int units = *(const int *)self;
+    cg_t kernel = cg_add_weight(layer, "kernel", CG_SHAPE(cg_shape_of(inputs).dims[1], units), cg_glorot_uniform(), true);
+    return cg_tanh(cg_matmul(inputs, kernel));
+}
+
+Test(functional, custom_layer_in_a_functional_model, .timeout = 60) {
+    static int four = 4, three = 3;
+    cg_model *m = cg_functional("fn_custom");
+    cg_t a = cg_input(m, "a", CG_SHAPE(3));
+    cg_t b = cg_input(m, "b", CG_SHAPE(3));
+    cg_layer_ref shared = cg_make_layer(m, cg_custom_layer("MyDense", my_dense_call, &four));
+    cg_t h = cg_apply(m, cg_concatenate(), cg_call(shared, a), cg_call(shared, b));
+    cg_t y = cg_apply(m, cg_custom_layer("MyDense", my_dense_call, &three), h);
+    cg_set_outputs(m, y);
+    cg_compile(m, .optimizer = cg_sgd(1.0f, 0.0f, false), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY,
+               .from_logits = true, .batch_size = 8);
+    cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
+    hx_module mod;
+    cr_assert_eq(hx_build_model(&mod, m, CG_PORTABLE, NULL), 0, "%s", mod.err);
+    cr_expect_eq(mod.trainable_floats, 3 * 4 + 8 * 3, "my_dense_1 holds one (3, 4) kernel for both calls");
+    cr_expect_geq(hx_param(&mod, "my_dense_1/kernel", NULL), 0);
+    float x[N * 6], lab[N];
+    for (int i = 0; i < N * 6; i++)
+        x[i] = unif(-1, 1);
+    for (int i = 0; i < N; i++)
+        lab[i] = (float)(i % 3);
+    check_model_gradients(&mod, x, lab);
+    hx_close(&mod);
+    cg_model_free(m);
+}
+
 /* A raw op after Dropout must use the inference-mode value in predict and
  * eval_step: those are deterministic and agree with each other, while the
  * training step (which draws masks) sees another loss. */
