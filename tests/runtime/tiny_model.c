@@ -135,12 +135,12 @@ static const cgrt_param extra_params_desc[] = {
 
 #define TINY_COMMON                                                                                           \
     16, 1, {IN, 0, 0, 0}, IN, K, CGRT_LABEL_SPARSE, 1, K, "sparse_categorical_crossentropy", "accuracy", 0.5f, 3, \
-        8, {NULL, 0.0f, 0.0f}, sizeof(tiny_state)
+        8, {NULL, 0.0f, 0.0f, {NULL, 0, 0, 0, 0, 0, 0}}, sizeof(tiny_state)
 
 const cgrt_model tiny_model = {"tiny", TINY_COMMON, 15, 2, tiny_params_desc, tiny_init, tiny_params, tiny_set_lr,
                                NULL, tiny_train, tiny_eval, tiny_predict};
 const cgrt_model tiny5_model = {"tiny5", 16, 1, {5, 0, 0, 0}, 5, K, CGRT_LABEL_SPARSE, 1, K,
-                                "sparse_categorical_crossentropy", "accuracy", 0.5f, 3, 8, {NULL, 0.0f, 0.0f},
+                                "sparse_categorical_crossentropy", "accuracy", 0.5f, 3, 8, {NULL, 0.0f, 0.0f, {NULL, 0, 0, 0, 0, 0, 0}},
                                 sizeof(tiny_state), 18, 2, tiny5_params_desc, tiny_init, tiny_params, tiny_set_lr,
                                 NULL, tiny_train, tiny_eval, tiny_predict};
 const cgrt_model tiny_extra_model = {"tiny_extra", TINY_COMMON, 21, 3, extra_params_desc, tiny_init, tiny_params,
