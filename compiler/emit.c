@@ -43,6 +43,37 @@ const char *emit_float(float v, char *buf, size_t size) {
     return buf;
 }
 
+/* Appends s to t as a C string literal (quotes, backslashes, question marks
+ * and unprintable bytes escaped), or 0 for NULL. */
+static void emit_c_string(text *t, const char *s) {
+    if (!s) {
+        text_puts(t, "0");
+        return;
+    }
+    text_puts(t, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\' || c == '?')
+            text_printf(t, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            text_printf(t, "\\%03o", c);
+        else
+            text_printf(t, "%c", c);
+    }
+    text_puts(t, "\"");
+}
+
+/* The .series initializer of NAME_main.c's data spec ("" when the data is not a time series). */
+static void emit_series(text *t, const cg_series_opts *s) {
+    if (s->window <= 0)
+        return;
+    text_puts(t, ",\n                  .series = { .column = ");
+    emit_c_string(t, s->column);
+    text_printf(t, ", .column_index = %d, .window = %d, .horizon = %d,\n                              "
+                ".val_steps = %d, .test_steps = %d, .season = %d }",
+                s->column_index, s->window, s->horizon > 0 ? s->horizon : 1, s->val_steps, s->test_steps, s->season);
+}
+
 /* Index of `in` broadcast against `out` over loop variables i0.. (row-major). */
 const char *emit_bcast_index(const shape *in, const shape *out, char *buf, size_t size) {
     size_t len = 0;
@@ -894,16 +925,13 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
 
     /* NAME_main.c */
     if (m && !g->failed) {
-        text mt = {0};
-        char dims[64] = "", path[600], scale[48], split[48], classes[16], epochs[16], batch[16], rank[8], counts[2][8],
-             range[32];
+        text mt = {0}, path = {0}, series = {0};
+        char dims[64] = "", scale[48], split[48], classes[16], epochs[16], batch[16], rank[8], counts[2][8], range[80];
         size_t len = 0;
         for (int i = 0; i < m->input.rank; i++)
             len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%d", i ? ", " : "", m->input.d[i]);
-        if (m->opts.data.path)
-            snprintf(path, sizeof path, "\"%s\"", m->opts.data.path);
-        else
-            snprintf(path, sizeof path, "0");
+        emit_c_string(&path, m->opts.data.path);
+        emit_series(&series, &m->opts.data.series);
         emit_float(m->opts.data.scale, scale, sizeof scale);
         emit_float(m->opts.data.test_split, split, sizeof split);
         bool sparse = m->noutputs == 1 && m->spec[0].loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
@@ -913,7 +941,10 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
         snprintf(rank, sizeof rank, "%d", m->input.rank);
         snprintf(counts[0], sizeof counts[0], "%d", m->nmetrics);
         snprintf(counts[1], sizeof counts[1], "%d", m->noutputs);
-        snprintf(range, sizeof range, "%d, %d", m->opts.data.class_range[0], m->opts.data.class_range[1]);
+        range[0] = 0;
+        if (m->opts.data.class_range[1] > 0)
+            snprintf(range, sizeof range, ",\n                  .class_range = { %d, %d }", m->opts.data.class_range[0],
+                     m->opts.data.class_range[1]);
         text names = {0}, outs = {0};
         for (int i = 0; i < m->nmetrics; i++)
             text_printf(&names, "%s\"%s\"", i ? ", " : "", m->metric_names[i]);
@@ -933,8 +964,9 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
                              "NUM_CLASSES", classes, "LOSS", loss, "NUM_METRICS", counts[0],
                              "METRIC_NAMES", names.s ? names.s : "0", "NUM_OUTPUTS", counts[1],
                              "OUTPUTS", outs.s ? outs.s : "", "LR", lr,
-                             "EPOCHS", epochs, "BATCH", batch, "DATA_PATH", path, "DATA_SCALE", scale,
-                             "TEST_SPLIT", split, "CLASS_RANGE", range, "BLAS_INCLUDE", uses_blas ? "#include <cblas.h>\n" : "",
+                             "EPOCHS", epochs, "BATCH", batch, "DATA_PATH", path.s ? path.s : "0", "DATA_SCALE", scale,
+                             "TEST_SPLIT", split, "CLASS_RANGE", range, "SERIES", series.s ? series.s : "",
+                             "BLAS_INCLUDE", uses_blas ? "#include <cblas.h>\n" : "",
                              "BLAS_TUNE", uses_blas ? "    cgrt_tune_openblas(argv, openblas_get_corename());\n" : "",
                              NULL};
         if (text_template(&mt, "main", mkv))
@@ -942,7 +974,7 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
         snprintf(file, sizeof file, "%s_main.c", p);
         if (!g->failed)
             write_file(g, dir, file, &mt);
-        text_free(&mt), text_free(&names), text_free(&outs);
+        text_free(&mt), text_free(&names), text_free(&outs), text_free(&path), text_free(&series);
     }
     text_free(&summary), text_free(&offsets), text_free(&protos), text_free(&h), text_free(&c), text_free(&io);
     text_free(&calls), text_free(&opt_zero), text_free(&init_calls);

@@ -763,6 +763,58 @@ static int build_objectives(cg_model *m, cg_src src, bool infer, int *out, const
     return nm;
 }
 
+
+/* True when s ends with suffix. */
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* Checks .data.series against the model: a window of the input's size, one
+ * output, a regression loss; the other data options do not mix with it. */
+static int check_series(cg_model *m, cg_src src, const cg_compile_opts *o) {
+    const cg_series_opts *s = &o->data.series;
+    cg_graph *g = m->g;
+    char sb[64];
+    if (s->window == 0) {
+        if (s->column || s->column_index || s->horizon || s->val_steps || s->test_steps || s->season)
+            return graph_error(g, src, -1, "%s: .data.series needs a .window (the values per input sample)", m->name);
+        return 0;
+    }
+    if (s->window < 0 || s->horizon < 0 || s->val_steps < 0 || s->test_steps < 0 || s->season < 0 || s->column_index < 0)
+        return graph_error(g, src, -1, "%s: .data.series: window (%d), horizon (%d), val_steps (%d), test_steps (%d), "
+                           "season (%d) and column_index (%d) must not be negative", m->name, s->window, s->horizon,
+                           s->val_steps, s->test_steps, s->season, s->column_index);
+    if (s->column && s->column_index)
+        return graph_error(g, src, -1, "%s: .data.series: give either .column (a header name) or .column_index, "
+                           "not both", m->name);
+    if (s->column && !s->column[0])
+        return graph_error(g, src, -1, "%s: .data.series: the column name is empty", m->name);
+    if (o->data.scale != 0.0f || o->data.test_split != 0.0f)
+        return graph_error(g, src, -1, "%s: .data.scale and .data.test_split do not apply to a time series (it is "
+                           "standardised, and .series.test_steps holds out its last targets)", m->name);
+    if (o->data.path && !ends_with(o->data.path, ".csv") && !ends_with(o->data.path, ".csv.gz"))
+        return graph_error(g, src, -1, "%s: a time series is read from a .csv or .csv.gz file, not %s", m->name,
+                           o->data.path);
+    if (shape_size(&m->input, 0) != s->window || m->input.rank > 2 || (m->input.rank == 2 && m->input.d[1] != 1))
+        return graph_error(g, src, -1, "%s: the series window is %d values, so the input must have shape (%d) or "
+                           "(%d, 1), got %s", m->name, s->window, s->window, s->window,
+                           shape_str(&m->input, sb, sizeof sb));
+    const shape *os = &g->nodes[m->outputs_infer[0]].sh;
+    if (m->noutputs != 1)
+        return graph_error(g, src, -1, "%s: a forecaster has one output, the model has %d", m->name, m->noutputs);
+    if (os->rank != 2 || os->d[1] != 1)
+        return graph_error(g, src, -1, "%s: a forecaster predicts one value per sample: the output must have shape "
+                           "(n, 1), got %s", m->name, shape_str(os, sb, sizeof sb));
+    if (!o->custom_loss && o->loss != CG_MSE && o->loss != CG_MAE)
+        return graph_error(g, src, -1, "%s: loss %s is not a regression loss; a forecaster needs CG_MSE or CG_MAE "
+                           "(or a custom loss)", m->name, loss_name(o->loss));
+    if (!o->custom_metric && o->metric != CG_METRIC_NONE && o->metric != CG_METRIC_MAE && o->metric != CG_METRIC_MSE)
+        return graph_error(g, src, -1, "%s: metric %s does not fit a forecaster; use CG_METRIC_MAE or CG_METRIC_MSE",
+                           m->name, metric_name(o->metric));
+    return 0;
+}
+
 /* Public: loss, metric and optimizer; builds labels, loss and the backward graph. */
 int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
     if (!m || cg_failed(m->g))
@@ -813,6 +865,8 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
         m->output_names[0] = g->layers[g->nlayers - 1].name;
         m->noutputs = 1;
     }
+    if (check_series(m, src, &o))
+        return -1;
     for (int j = 0; j < CG_MAX_OUTPUTS; j++) {   /* every named loss must have its output */
         const char *nm = o.outputs[j].name;
         bool found = !nm;

@@ -3,13 +3,15 @@
  * Layout: an 8-byte little-endian header length N, N bytes of JSON (padded
  * with spaces to a multiple of 8) mapping each tensor name to its dtype, shape
  * and [begin, end) byte offsets in the data that follows, plus a
- * "__metadata__" object naming the model; then the raw little-endian F32 data.
+ * "__metadata__" object naming the model (and, for a time series, holding
+ * its scaling statistics); then the raw little-endian F32 data.
  * Writes are atomic (temporary file, fsync, rename, fsync of the folder);
  * reads check every tensor of the model before touching the parameters. */
 #include "rt_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,13 +94,31 @@ static void format_shape(char *buf, size_t size, int rank, const long long *dims
 
 /* ---- writer ----------------------------------------------------------------- */
 
-/* Builds the JSON header (padded to a multiple of 8) for the model's tensors. */
-static int build_header(const cgrt_model *m, sbuf *b, cgrt_error *err)
+/* Appends the time series' entries of the metadata: its statistics (17
+ * significant digits, so they read back exactly) and its spec. */
+static void series_metadata(sbuf *b, const cgrt_model *m, const cgrt_series_stats *st)
+{
+    const cgrt_series_spec *sp = &m->data.series;
+    sb_printf(b, ",\"series_mean\":\"%.17g\",\"series_std\":\"%.17g\",\"series_column\":", st->mean, st->std);
+    if (sp->column) {
+        sb_json_string(b, sp->column);
+    } else {
+        sb_printf(b, "\"%d\"", sp->column_index);
+    }
+    sb_printf(b, ",\"series_window\":\"%d\",\"series_horizon\":\"%d\"", sp->window,
+              sp->horizon > 0 ? sp->horizon : 1);
+}
+
+/* Builds the JSON header (padded to a multiple of 8) for the model's tensors
+ * (with the series statistics st in the metadata when not NULL). */
+static int build_header(const cgrt_model *m, const cgrt_series_stats *st, sbuf *b, cgrt_error *err)
 {
     uint64_t off = 0;
     int i, j;
     sb_printf(b, "{\"__metadata__\":{\"format\":\"pt\",\"model\":");
     sb_json_string(b, m->name ? m->name : "");
+    if (st)
+        series_metadata(b, m, st);
     sb_printf(b, "}");
     for (i = 0; i < m->num_params; i++) {
         const cgrt_param *p = &m->params[i];
@@ -182,11 +202,18 @@ static void sync_parent_dir(const char *path)
 /* Writes the parameter block as a safetensors file, atomically. */
 int cgrt_save_checkpoint(const cgrt_model *m, const float *params, const char *path, cgrt_error *err)
 {
+    return cgrt_save_checkpoint_series(m, params, NULL, path, err);
+}
+
+/* Writes the parameter block (and the series statistics st, when not NULL) as a safetensors file, atomically. */
+int cgrt_save_checkpoint_series(const cgrt_model *m, const float *params, const cgrt_series_stats *st,
+                                const char *path, cgrt_error *err)
+{
     sbuf h = {NULL, 0, 0, 0};
     char *tmp;
     FILE *f;
     int e;
-    if (build_header(m, &h, err) != 0) {
+    if (build_header(m, st, &h, err) != 0) {
         free(h.s);
         return -1;
     }
@@ -446,8 +473,14 @@ static int jp_tensor(jp *j, st_entry *t)
     }
 }
 
-/* Parses the metadata object, keeping the value of "model" in model. */
-static int jp_metadata(jp *j, char *model, size_t cap)
+/* What the reader keeps of the metadata. */
+typedef struct st_meta {
+    char model[128];           /* "model": the model's name */
+    char mean[64], std[64];    /* "series_mean", "series_std"; "" when absent */
+} st_meta;
+
+/* Parses the metadata object into meta. */
+static int jp_metadata(jp *j, st_meta *meta)
 {
     if (jp_expect(j, '{') != 0)
         return -1;
@@ -462,7 +495,13 @@ static int jp_metadata(jp *j, char *model, size_t cap)
             return -1;
         jp_ws(j);
         if (strcmp(key, "model") == 0 && j->p < j->e && *j->p == '"') {
-            if (jp_string(j, model, cap) != 0)
+            if (jp_string(j, meta->model, sizeof meta->model) != 0)
+                return -1;
+        } else if (strcmp(key, "series_mean") == 0 && j->p < j->e && *j->p == '"') {
+            if (jp_string(j, meta->mean, sizeof meta->mean) != 0)
+                return -1;
+        } else if (strcmp(key, "series_std") == 0 && j->p < j->e && *j->p == '"') {
+            if (jp_string(j, meta->std, sizeof meta->std) != 0)
                 return -1;
         } else if (jp_skip(j, 1) != 0) {
             return -1;
@@ -476,8 +515,8 @@ static int jp_metadata(jp *j, char *model, size_t cap)
     }
 }
 
-/* Parses the whole header into a malloc'd entry array (*count entries) and the model name. */
-static st_entry *jp_header(jp *j, int *count, char *model, size_t cap)
+/* Parses the whole header into a malloc'd entry array (*count entries) and the metadata. */
+static st_entry *jp_header(jp *j, int *count, st_meta *meta)
 {
     st_entry *v = NULL;
     int n = 0, size = 0;
@@ -494,7 +533,7 @@ static st_entry *jp_header(jp *j, int *count, char *model, size_t cap)
         if (jp_string(j, name, sizeof name) != 0 || jp_expect(j, ':') != 0)
             goto fail;
         if (strcmp(name, "__metadata__") == 0) {
-            if (jp_metadata(j, model, cap) != 0)
+            if (jp_metadata(j, meta) != 0)
                 goto fail;
         } else {
             if (n == size) {
@@ -692,18 +731,18 @@ static int load_tensors(const cgrt_model *m, float *params, FILE *f, const char 
     return 0;
 }
 
-/* Reads a checkpoint: every tensor (rep NULL) or those with matching names. */
-static int load_checkpoint(const cgrt_model *m, float *params, const char *path, cgrt_load_report *rep,
-                           cgrt_error *err)
+/* Opens path and parses its header: *f (open, for the data), the entries
+ * (*v, *n), the metadata, the data's start and size. -1 with err set. */
+static int open_checkpoint(const char *path, FILE **fp, st_entry **v, int *n, st_meta *meta, long *data_start,
+                           long long *data_size, cgrt_error *err)
 {
     FILE *f = fopen(path, "rb");
-    char *h, model[128] = "";
+    char *h;
     uint64_t hlen;
     long size;
     struct stat st;
-    st_entry *v;
-    int n, rc;
     jp j;
+    memset(meta, 0, sizeof *meta);
     if (!f)
         return rt_fail(err, "%s: cannot open: %s", path, strerror(errno));
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -722,18 +761,35 @@ static int load_checkpoint(const cgrt_model *m, float *params, const char *path,
     j.s = j.p = h;
     j.e = h + hlen;
     j.what = NULL;
-    v = jp_header(&j, &n, model, sizeof model);
-    if (!v) {
+    *v = jp_header(&j, n, meta);
+    if (!*v) {
         rt_fail(err, "%s: not a safetensors file (bad JSON header: %s at byte %ld)", path,
                 j.what ? j.what : "out of memory", (long)(j.p - j.s));
         free(h);
         fclose(f);
         return -1;
     }
-    rc = load_tensors(m, params, f, path, v, n, model, 8 + (long)hlen, (long long)size - 8 - (long long)hlen, rep,
-                      err);
-    free(v);
     free(h);
+    *fp = f;
+    *data_start = 8 + (long)hlen;
+    *data_size = (long long)size - 8 - (long long)hlen;
+    return 0;
+}
+
+/* Reads a checkpoint: every tensor (rep NULL) or those with matching names. */
+static int load_checkpoint(const cgrt_model *m, float *params, const char *path, cgrt_load_report *rep,
+                           cgrt_error *err)
+{
+    FILE *f;
+    st_entry *v;
+    st_meta meta;
+    long data_start;
+    long long data_size;
+    int n, rc;
+    if (open_checkpoint(path, &f, &v, &n, &meta, &data_start, &data_size, err) != 0)
+        return -1;
+    rc = load_tensors(m, params, f, path, v, n, meta.model, data_start, data_size, rep, err);
+    free(v);
     fclose(f);
     return rc;
 }
@@ -754,5 +810,40 @@ int cgrt_load_checkpoint_by_name(const cgrt_model *m, float *params, const char 
     if (!rep->loaded)
         return rt_fail(err, "%s: no tensor of the file has a name of model %s (the file holds %s)", path, m->name,
                        rep->unused_names[0] ? rep->unused_names : "none");
+    return 0;
+}
+
+/* Parses the metadata string text (key name) as a finite number into *x. */
+static int meta_number(const char *path, const char *name, const char *text, double *x, cgrt_error *err)
+{
+    char *end;
+    if (!text[0])
+        return rt_fail(err, "%s: holds no time-series statistics (no \"%s\" in __metadata__); it was not saved by "
+                            "fit of a time-series model", path, name);
+    *x = strtod(text, &end);
+    if (end == text || *end || !isfinite(*x))
+        return rt_fail(err, "%s: \"%s\" in __metadata__ is \"%s\", not a number", path, name, text);
+    return 0;
+}
+
+/* Reads the time series' statistics from the checkpoint's metadata. */
+int cgrt_load_series_stats(const char *path, cgrt_series_stats *stats, cgrt_error *err)
+{
+    FILE *f;
+    st_entry *v;
+    st_meta meta;
+    long data_start;
+    long long data_size;
+    int n;
+    if (open_checkpoint(path, &f, &v, &n, &meta, &data_start, &data_size, err) != 0)
+        return -1;
+    free(v);
+    fclose(f);
+    if (meta_number(path, "series_mean", meta.mean, &stats->mean, err) != 0 ||
+        meta_number(path, "series_std", meta.std, &stats->std, err) != 0)
+        return -1;
+    if (!(stats->std > 0.0))
+        return rt_fail(err, "%s: \"series_std\" in __metadata__ is %s; a standard deviation must be positive", path,
+                       meta.std);
     return 0;
 }

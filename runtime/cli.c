@@ -39,7 +39,7 @@ typedef struct flag_def {
 
 #define OPT(field) offsetof(cli_opts, field)
 static const flag_def flags[] = {
-    {"data", 's', OPT(data), 0, 0, CMD_FIT | CMD_EVAL},
+    {"data", 's', OPT(data), 0, 0, CMD_FIT | CMD_EVAL | CMD_PREDICT},
     {"epochs", 'i', OPT(epochs), 1, 1e9, CMD_FIT},
     {"batch-size", 'i', OPT(batch), 1, INT_MAX, CMD_FIT | CMD_BENCH},
     {"lr", 'f', OPT(lr), 0, 1e9, CMD_FIT},
@@ -67,6 +67,8 @@ static const char *bin_name(int argc, char **argv, const cgrt_model *m)
     return s ? s + 1 : argv[0];
 }
 
+static void usage_series(FILE *f, const char *bin, const cgrt_model *m);
+
 /* Prints the usage text and the model's defaults to f. */
 static void usage(FILE *f, const char *bin, const cgrt_model *m)
 {
@@ -80,6 +82,8 @@ static void usage(FILE *f, const char *bin, const cgrt_model *m)
             "model %s: data %s, epochs %d, batch size %d (at most %d), lr %g, seed 42\n",
             bin, bin, bin, bin, m->name, m->data.path ? m->data.path : "(none)", m->default_epochs,
             m->default_batch, m->max_batch, (double)m->default_lr);
+    if (m->data.series.window > 0)
+        usage_series(f, bin, m);
 }
 
 /* Prints "BIN: msg" to stderr and returns status. */
@@ -199,6 +203,15 @@ static void *state_new(const cgrt_model *m, uint64_t seed, double lr)
     return s;
 }
 
+/* ---- time series (defined below) --------------------------------------------- */
+
+static int is_series(const cgrt_model *m);
+static void print_series_parts(const cgrt_series *s);
+static int print_forecast_errors(const cgrt_model *m, void *state, const cgrt_series *s, const cgrt_series_stats *st,
+                                 int first, int count, const char *prefix, cgrt_error *err);
+static int evaluate_series(const cgrt_model *m, const cli_opts *o, void *state, cgrt_error *err);
+static int predict_series(const cgrt_model *m, const cli_opts *o, const char *bin);
+
 /* ---- fit -------------------------------------------------------------------- */
 
 /* Prints the test figures line: "PREFIXloss=x accuracy=y ...". */
@@ -253,6 +266,7 @@ static int init_from(const cgrt_model *m, void *state, const char *path, int ver
 static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
 {
     cgrt_dataset train, test, val;
+    cgrt_series ser;
     cgrt_error err;
     rt_fit_opts fo;
     void *state;
@@ -261,9 +275,16 @@ static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
         return report(bin, 2, "no --data given and the model has no default dataset");
     if (o->val_data && o->val_split > 0.0)
         return report(bin, 2, "give either --validation-split or --validation-data, not both");
-    if (rt_load_data(m, o->data, 1, &train, &test, &err) != 0)
+    if (is_series(m) && (o->val_data || o->val_split > 0.0))
+        return report(bin, 2, "a time series validates on its val_steps targets (set in cg_compile); "
+                              "--validation-split and --validation-data do not apply");
+    memset(&ser, 0, sizeof ser);
+    if (is_series(m) ? rt_load_series_data(m, o->data, &train, &val, &test, &ser, &err) != 0
+                     : rt_load_data(m, o->data, 1, &train, &test, &err) != 0)
         return report(bin, 1, err.msg);
-    if (load_validation(m, o, &train, &val, &err) != 0) {
+    if (is_series(m) && o->verbose > 0)
+        print_series_parts(&ser);
+    if (!is_series(m) && load_validation(m, o, &train, &val, &err) != 0) {
         cgrt_dataset_free(&train);
         cgrt_dataset_free(&test);
         return report(bin, 1, err.msg);
@@ -285,6 +306,7 @@ static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
     fo.save_path = o->save;
     fo.history_path = o->history;
     fo.bin = bin;
+    fo.series_stats = is_series(m) ? &ser.stats : NULL;
     rc = state ? rt_fit(m, state, &fo, &train, &val, &err) : rt_fail(&err, "out of memory for the model state");
     if (rc != RT_FIT_OK) {
         report(bin, 1, err.msg);
@@ -292,11 +314,17 @@ static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
         double loss, metrics[CGRT_MAX_METRICS];
         rt_evaluate(m, state, &test, &loss, metrics);
         print_figures(m, "test: ", loss, metrics);
+        if (is_series(m) &&
+            print_forecast_errors(m, state, &ser, &ser.stats, ser.train + ser.val, ser.test, "test: ", &err) != 0) {
+            report(bin, 1, err.msg);
+            rc = RT_FIT_ERROR;
+        }
     }
     free(state);
     cgrt_dataset_free(&train);
     cgrt_dataset_free(&test);
     cgrt_dataset_free(&val);
+    cgrt_series_free(&ser);
     return rc == RT_FIT_OK ? 0 : 1;
 }
 
@@ -331,6 +359,11 @@ static int cmd_evaluate(const cgrt_model *m, const cli_opts *o, const char *bin)
     state = state_from_checkpoint(m, o->weights, &err);
     if (!state)
         return report(bin, 1, err.msg);
+    if (is_series(m)) {
+        int rc = evaluate_series(m, o, state, &err);
+        free(state);
+        return rc != 0 ? report(bin, 1, err.msg) : 0;
+    }
     if (cgrt_load_data(m, o->data, &train, &test, &err) != 0) {
         free(state);
         return report(bin, 1, err.msg);
@@ -409,6 +442,10 @@ static int cmd_predict(const cgrt_model *m, const cli_opts *o, const char *bin)
     FILE *f = stdout;
     void *state;
     int rc = 0;
+    if (is_series(m))
+        return predict_series(m, o, bin);
+    if (o->data != m->data.path) /* given on the command line */
+        return report(bin, 2, "flag --data does not apply to predict (give --input FILE)");
     if (!o->weights || !o->input)
         return report(bin, 2, "predict needs --weights FILE and --input FILE");
     state = state_from_checkpoint(m, o->weights, &err);
@@ -434,6 +471,161 @@ static int cmd_predict(const cgrt_model *m, const cli_opts *o, const char *bin)
     }
     free(state);
     cgrt_dataset_free(&d);
+    return rc ? report(bin, 1, err.msg) : 0;
+}
+
+/* ---- time series -------------------------------------------------------------- */
+
+/* 1 when the model forecasts a time series. */
+static int is_series(const cgrt_model *m)
+{
+    return m->data.series.window > 0;
+}
+
+/* Prints the time-series part of the usage text. */
+static void usage_series(FILE *f, const char *bin, const cgrt_model *m)
+{
+    const cgrt_series_spec *sp = &m->data.series;
+    if (sp->column)
+        fprintf(f, "time series: column \"%s\"", sp->column);
+    else
+        fprintf(f, "time series: column %d", sp->column_index);
+    fprintf(f, ", window %d, horizon %d, %d validation and %d test targets, season %d\n"
+               "       %s predict  --weights FILE [--data PATH] [--output FILE]   forecasts the test part\n"
+               "       (--input FILE: forecasts from every window of a CSV of raw values)\n",
+            sp->window, sp->horizon > 0 ? sp->horizon : 1, sp->val_steps, sp->test_steps, sp->season, bin);
+}
+
+/* Prints how fit cut the series, and its training statistics. */
+static void print_series_parts(const cgrt_series *s)
+{
+    printf("series: %d values; %d training, %d validation, %d test samples; training mean %.6g, std %.6g\n", s->n,
+           s->train, s->val, s->test, s->stats.mean, s->stats.std);
+    fflush(stdout);
+}
+
+/* Prints, after prefix, the forecast errors in original units over samples
+ * [first, first + count) and those of the seasonal-naive forecast. */
+static int print_forecast_errors(const cgrt_model *m, void *state, const cgrt_series *s, const cgrt_series_stats *st,
+                                 int first, int count, const char *prefix, cgrt_error *err)
+{
+    cgrt_forecast_errors e;
+    char what[64], naive[64];
+    int w;
+    if (cgrt_series_forecast(m, state, s, st, first, count, NULL, &e, err) != 0)
+        return -1;
+    if (first == s->train + s->val && count == s->test)
+        snprintf(what, sizeof what, "original units (%d test targets):", e.count);
+    else
+        snprintf(what, sizeof what, "original units (%d targets):", e.count);
+    snprintf(naive, sizeof naive, "seasonal naive (season %d):", s->season);
+    w = (int)(strlen(what) > strlen(naive) ? strlen(what) : strlen(naive));
+    printf("%s%-*s rmse=%.4f mae=%.4f\n", prefix, w, what, e.rmse, e.mae);
+    if (s->season > 0 && e.has_naive)
+        printf("%s%-*s rmse=%.4f mae=%.4f\n", prefix, w, naive, e.naive_rmse, e.naive_mae);
+    else if (s->season > 0)
+        printf("%s%s none: a target has no value %d steps before it in the series\n", prefix, naive,
+               (s->horizon + s->season - 1) / s->season * s->season);
+    fflush(stdout);
+    return 0;
+}
+
+/* evaluate of a time series: loss and metric (standardised) on the test part
+ * (all samples without one), then the errors in original units. */
+static int evaluate_series(const cgrt_model *m, const cli_opts *o, void *state, cgrt_error *err)
+{
+    cgrt_series s;
+    cgrt_series_stats st;
+    cgrt_dataset d;
+    double loss, metrics[CGRT_MAX_METRICS];
+    int first, count, rc;
+    if (cgrt_load_series_stats(o->weights, &st, err) != 0 || cgrt_check_series_model(m, err) != 0 ||
+        cgrt_load_series(o->data, &m->data.series, &s, err) != 0)
+        return -1;
+    first = s.test > 0 ? s.train + s.val : 0;
+    count = s.test > 0 ? s.test : s.samples;
+    if (cgrt_series_windows(&s, first, count, &st, &d, err) != 0) {
+        cgrt_series_free(&s);
+        return -1;
+    }
+    rt_evaluate(m, state, &d, &loss, metrics);
+    print_figures(m, "", loss, metrics);
+    rc = print_forecast_errors(m, state, &s, &st, first, count, "", err);
+    cgrt_dataset_free(&d);
+    cgrt_series_free(&s);
+    return rc;
+}
+
+/* Writes one CSV line per forecast: the target's index in the series, the
+ * forecast, the actual value and the seasonal-naive forecast (empty when unknown). */
+static void write_forecasts(FILE *f, const cgrt_series *s, int first, int count, const float *fc)
+{
+    int i;
+    fprintf(f, "index,forecast,actual,seasonal_naive\n");
+    for (i = 0; i < count; i++) {
+        int t = cgrt_series_target(s, first + i);
+        float v;
+        fprintf(f, "%d,%.6g,", t, (double)fc[i]);
+        if (t < s->n)
+            fprintf(f, "%.6g", (double)s->values[t]);
+        fputc(',', f);
+        if (cgrt_series_naive(s, t, &v))
+            fprintf(f, "%.6g", (double)v);
+        fputc('\n', f);
+    }
+}
+
+/* predict of a time series: forecasts, in original units, of the test part of
+ * --data (all samples without one), or of every window of --input. */
+static int predict_series(const cgrt_model *m, const cli_opts *o, const char *bin)
+{
+    cgrt_series s;
+    cgrt_series_stats st;
+    cgrt_forecast_errors e;
+    cgrt_error err;
+    FILE *f = stdout;
+    float *fc = NULL;
+    void *state;
+    int first, count, rc = 1;
+    if (!o->weights)
+        return report(bin, 2, "predict needs --weights FILE");
+    if (!o->input && !o->data)
+        return report(bin, 2, "predict needs --input FILE or --data PATH (the model has no default dataset)");
+    memset(&s, 0, sizeof s);
+    state = state_from_checkpoint(m, o->weights, &err);
+    if (!state)
+        return report(bin, 1, err.msg);
+    if (cgrt_load_series_stats(o->weights, &st, &err) != 0 || cgrt_check_series_model(m, &err) != 0 ||
+        (o->input ? cgrt_read_series(o->input, &m->data.series, &s, &err)
+                  : cgrt_load_series(o->data, &m->data.series, &s, &err)) != 0)
+        goto done;
+    first = o->input || s.test == 0 ? 0 : s.train + s.val;
+    count = o->input ? s.n - s.window + 1 : s.test > 0 ? s.test : s.samples;
+    fc = rt_alloc_array((size_t)count, sizeof(float));
+    if (!fc) {
+        rt_fail(&err, "out of memory for %d forecasts", count);
+        goto done;
+    }
+    if (cgrt_series_forecast(m, state, &s, &st, first, count, fc, &e, &err) != 0)
+        goto done;
+    if (o->output && !(f = fopen(o->output, "w"))) {
+        rt_fail(&err, "%s: cannot write: %s", o->output, strerror(errno));
+        goto done;
+    }
+    write_forecasts(f, &s, first, count, fc);
+    rc = 0;
+    if ((fflush(f) != 0 || ferror(f)) && rc == 0) {
+        rt_fail(&err, "%s: cannot write: %s", o->output ? o->output : "stdout", strerror(errno));
+        rc = 1;
+    }
+    if (f != stdout && fclose(f) != 0 && rc == 0) {
+        rt_fail(&err, "%s: cannot write: %s", o->output, strerror(errno));
+        rc = 1;
+    }
+done:
+    free(fc);
+    free(state);
+    cgrt_series_free(&s);
     return rc ? report(bin, 1, err.msg) : 0;
 }
 

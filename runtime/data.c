@@ -307,14 +307,11 @@ int cgrt_load_idx(const char *images, const char *labels, float scale, cgrt_data
 
 /* ---- CSV ----------------------------------------------------------------- */
 
-/* Growable array of floats. */
-typedef struct fvec {
-    float *v;
-    size_t n, cap;
-} fvec;
+/* Growable array of floats (rt_fvec, shared with series.c). */
+typedef rt_fvec fvec;
 
 /* Appends x to a; -1 when out of memory. */
-static int fvec_push(fvec *a, float x)
+int rt_fvec_push(rt_fvec *a, float x)
 {
     if (a->n == a->cap) {
         size_t cap = a->cap ? a->cap * 2 : 4096;
@@ -353,6 +350,22 @@ static int parse_cell(const char *s, const char *e, float *out)
         return 0;
     *out = (float)v;
     return 1;
+}
+
+/* The reader and the cell parsers, for the time-series loader (series.c). */
+char *rt_read_text(const char *path, size_t *len, cgrt_error *err)
+{
+    return gz_slurp(path, len, err);
+}
+
+void rt_trim_cell(const char **s, const char **e)
+{
+    trim_cell(s, e);
+}
+
+int rt_parse_cell(const char *s, const char *e, float *out)
+{
+    return parse_cell(s, e, out);
 }
 
 /* Counts the cells of the line [s, e). */
@@ -405,7 +418,7 @@ static int csv_parse_line(const char *path, int lineno, const char *s, const cha
         if (!parse_cell(c, ce, &v))
             return rt_fail(err, "%s:%d: column %d: \"%.*s\" is not a number", path, lineno, col,
                            (int)(ce - c > 40 ? 40 : ce - c), c);
-        if (fvec_push(vals, v) != 0)
+        if (rt_fvec_push(vals, v) != 0)
             return rt_fail(err, "%s: out of memory", path);
         col++;
     }
@@ -928,6 +941,8 @@ int rt_load_data(const cgrt_model *m, const char *path, int hold_out, cgrt_datas
     struct stat st;
     memset(train, 0, sizeof *train);
     memset(test, 0, sizeof *test);
+    if (m->data.series.window > 0)
+        return rt_load_series_data(m, path, train, NULL, test, NULL, err);
     if (stat(path, &st) != 0)
         return rt_fail(err, "%s: cannot open: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode)) {

@@ -171,7 +171,8 @@ int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_da
         rt_progress_end_epoch(&p, &s);
         if (hist && history_row(hist, m, epoch, &s, o->history_path, err) != 0)
             goto done;
-        if (o->save_path && cgrt_save_checkpoint(m, m->param_block(state), o->save_path, err) != 0)
+        if (o->save_path &&
+            cgrt_save_checkpoint_series(m, m->param_block(state), o->series_stats, o->save_path, err) != 0)
             goto done;
         monitor = s.has_val ? s.val_loss : s.loss;
         if (monitor < best) {

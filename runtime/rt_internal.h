@@ -2,7 +2,7 @@
  * installed, not part of the public interface in include/cgrad_rt.h).
  *
  * Sections: errors and small helpers (util.c), data loading options (data.c),
- * progress bar (progress.c), training loop (fit.c).
+ * time series (series.c), progress bar (progress.c), training loop (fit.c).
  */
 #ifndef CGRAD_RT_INTERNAL_H
 #define CGRAD_RT_INTERNAL_H
@@ -42,6 +42,29 @@ int rt_load_idx_images(const char *path, float scale, cgrt_dataset *out, cgrt_er
 
 /* Loads an NPY file of samples (first dimension = samples) as an unlabelled dataset. */
 int rt_load_npy_samples(const char *path, float scale, cgrt_dataset *out, cgrt_error *err);
+
+/* Growable array of floats. */
+typedef struct rt_fvec {
+    float *v;
+    size_t n, cap;
+} rt_fvec;
+/* Appends x to a; -1 when out of memory. */
+int rt_fvec_push(rt_fvec *a, float x);
+/* Reads a whole file (plain or gzip) into a malloc'd NUL-terminated buffer; *len gets its length. */
+char *rt_read_text(const char *path, size_t *len, cgrt_error *err);
+/* Trims blanks (and one pair of double quotes) from the CSV cell [*s, *e). */
+void rt_trim_cell(const char **s, const char **e);
+/* Parses the cell [s, e) as a finite number into *out; returns 1 on success. */
+int rt_parse_cell(const char *s, const char *e, float *out);
+
+/* ---- series.c ----------------------------------------------------------- */
+
+/* Loads the time series at path for m (whose data.series.window > 0), checks
+ * m against it, and cuts it into its parts standardised with its own training
+ * statistics. val, ser may be NULL (the validation part and the series are
+ * then dropped); on success *ser owns the series (free with cgrt_series_free). */
+int rt_load_series_data(const cgrt_model *m, const char *path, cgrt_dataset *train, cgrt_dataset *val,
+                        cgrt_dataset *test, cgrt_series *ser, cgrt_error *err);
 
 /* ---- progress.c --------------------------------------------------------- */
 
@@ -86,6 +109,7 @@ typedef struct rt_fit_opts {
     int patience;              /* 0: no early stopping */
     const char *save_path;     /* NULL: no checkpoints */
     const char *history_path;  /* NULL: no history file */
+    const cgrt_series_stats *series_stats;  /* time series: saved in every checkpoint; else NULL */
     const char *bin;           /* program name for messages */
 } rt_fit_opts;
 

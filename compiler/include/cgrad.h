@@ -470,12 +470,35 @@ typedef enum cg_metric {
     CG_METRIC_MSE,
 } cg_metric;
 
+/* A time series for forecasting (Keras' timeseries_dataset_from_array): one
+ * numeric column of a CSV file; sample i is the window of values i .. i+window-1
+ * and its label the value `horizon` steps after the window's last one. In time
+ * order, the last test_steps targets are the test set, the val_steps before
+ * them the validation set, the rest the training set. Inputs and labels are
+ * standardised with the mean and standard deviation of the training part;
+ * evaluate also reports RMSE and MAE in original units, beside those of the
+ * seasonal-naive forecast (the value `season` steps before the target). The
+ * model takes inputs of shape (window) or (window, 1) and has one output.
+ *
+ *   .data = {.path = "elec_equip.csv",
+ *            .series = {.column = "VALUE", .window = 12, .val_steps = 24, .test_steps = 24, .season = 12}} */
+typedef struct cg_series_opts {
+    const char *column;        /* header name of the value column; NULL: .column_index */
+    int column_index;          /* 0-based column, when .column is NULL (default 0) */
+    int window;                /* values per input sample; > 0 makes the data a time series */
+    int horizon;               /* steps from the window's last value to the target (default 1: the next value) */
+    int val_steps;             /* validation targets, just before the test part */
+    int test_steps;            /* test targets, the last of the series */
+    int season;                /* period of the seasonal-naive baseline (12 for monthly data); 0: no baseline */
+} cg_series_opts;
+
 /* Where the training binary finds its data by default, and how to scale it. */
 typedef struct cg_data_opts {
     const char *path;          /* IDX directory, CSV file or NPY directory */
     float scale;               /* multiply inputs by this (1/255.0 for images); 0 means 1 */
     float test_split;          /* hold out this last fraction as the test set when the data has none */
     int class_range[2];        /* {lo, hi}: train on classes lo..hi only, relabelled 0..hi-lo ({0, 0}: all) */
+    cg_series_opts series;     /* .series.window > 0: path is a CSV file holding a time series */
 } cg_data_opts;
 
 /* A custom loss or metric, composed from ops: the batch's scalar value from

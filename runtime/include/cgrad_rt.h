@@ -10,9 +10,10 @@
  *                [--history FILE.csv] [--verbose 0|1|2] [--patience N] [--init-from FILE]
  *   BIN evaluate --weights FILE [--data PATH]
  *   BIN predict  --weights FILE --input FILE [--output FILE]
+ *   BIN predict  --weights FILE [--data PATH] [--output FILE]      (time series: the test part)
  *   BIN bench    [--batch-size N] [--iters N]
  *
- * Sections: model descriptor, datasets, checkpoints, training loop, command line.
+ * Sections: model descriptor, datasets, time series, checkpoints, training loop, command line.
  */
 #ifndef CGRAD_RT_H
 #define CGRAD_RT_H
@@ -36,12 +37,31 @@ typedef struct cgrt_param {
     int trainable;             /* 0 for non-trainable state (moving averages) */
 } cgrt_param;
 
+/* A time series: one numeric column of a CSV file cut into samples, as Keras'
+ * timeseries_dataset_from_array does. Sample i has the window of values
+ * i .. i+window-1 as input and value i+window-1+horizon as its (dense) label.
+ * The last test_steps samples are the test part, the val_steps before them the
+ * validation part, the rest the training part (in time order; targets never
+ * shared between parts). Inputs and labels are standardised, (v - mean) / std,
+ * with the mean and standard deviation of the values up to the last training
+ * target. window 0: the data is not a time series. */
+typedef struct cgrt_series_spec {
+    const char *column;        /* header name of the value column; NULL: column_index */
+    int column_index;          /* 0-based column, used when column is NULL */
+    int window;                /* values per input sample; 0: not a time series */
+    int horizon;               /* steps from the window's last value to the target; 0 means 1 */
+    int val_steps;             /* targets before the test part that form the validation part */
+    int test_steps;            /* the last targets, which form the test part */
+    int season;                /* period of the seasonal-naive baseline (12 for monthly data); 0: none */
+} cgrt_series_spec;
+
 /* Where the default dataset is and how to read it. */
 typedef struct cgrt_data_spec {
     const char *path;          /* default --data: an IDX directory, a .csv/.csv.gz file or an NPY directory */
     float scale;               /* every input value is multiplied by this on load (1/255 for images); 0 = 1 */
     float test_split;          /* for files without a test part: fraction held out as test (a seeded random sample) */
     int class_range[2];        /* {lo, hi}, hi > 0: only samples of classes lo..hi, relabelled 0..hi-lo */
+    cgrt_series_spec series;   /* series.window > 0: path is a CSV file holding a time series */
 } cgrt_data_spec;
 
 /* One output of the model (a functional model may have several, packed per
@@ -126,12 +146,84 @@ int cgrt_load_npy(const char *path, float **data, int *rank, int dims[CGRT_MAX_R
 
 /* Loads the training data at PATH for model m (IDX directory, CSV file or NPY
  * directory) into train, and the test split (if the data has one) into test
- * (test->n == 0 otherwise). Checks features and labels against the model. */
+ * (test->n == 0 otherwise). Checks features and labels against the model.
+ * For a time-series model (data.series.window > 0): the training and test
+ * parts of the series, standardised (the validation part is in neither; see
+ * cgrt_load_series and cgrt_series_parts). */
 int cgrt_load_data(const cgrt_model *m, const char *path, cgrt_dataset *train, cgrt_dataset *test,
                    cgrt_error *err);
 
 /* Splits off the last `fraction` of d into val (copies), shrinking d. */
 int cgrt_split_tail(cgrt_dataset *d, float fraction, cgrt_dataset *val, cgrt_error *err);
+
+/* ---- Time series ----------------------------------------------------------- */
+
+/* Standardisation statistics of a series, from its training part; saved in
+ * checkpoints, so evaluate and predict scale as fit did. */
+typedef struct cgrt_series_stats {
+    double mean;
+    double std;                /* population standard deviation; 1 when the training values are all equal */
+} cgrt_series_stats;
+
+/* A time series in memory, with its parts (see cgrt_series_spec). */
+typedef struct cgrt_series {
+    int n;                     /* values */
+    float *values;             /* the column's values in file order, original units */
+    int window, horizon, season;
+    int samples;               /* windows that have a target: n - window - horizon + 1 */
+    int train, val, test;      /* samples of each part, in time order: train, val, test */
+    cgrt_series_stats stats;   /* of values 0 .. (target of the last training sample) */
+} cgrt_series;
+
+/* Reads the spec's column of a CSV file (plain or gzip) into s, splits it into
+ * parts and computes the training statistics. A header line is recognised by
+ * a non-number in the column (required when the column is given by name); a
+ * file of a single column without a header is read whatever the column.
+ * Fails, naming the file (and line), when the column does not exist or holds
+ * a cell that is not a number, or when the series is too short for the window,
+ * the horizon, the validation and test parts and one training sample. */
+int cgrt_load_series(const char *path, const cgrt_series_spec *spec, cgrt_series *s, cgrt_error *err);
+/* Reads the column alone (input of predict): s->n values, no parts, zero
+ * statistics; fails when there are fewer values than the window. */
+int cgrt_read_series(const char *path, const cgrt_series_spec *spec, cgrt_series *s, cgrt_error *err);
+void cgrt_series_free(cgrt_series *s);
+
+/* Index in s->values of the target of sample i: i + window - 1 + horizon. */
+int cgrt_series_target(const cgrt_series *s, int i);
+/* The seasonal-naive forecast of value t into *v: the value k*season steps
+ * earlier, k the smallest whole number with k*season >= horizon (so the value
+ * `season` steps before the target when horizon <= season), which is known
+ * when the window ends. Returns 1, or 0 when the series has no such value
+ * (or season is 0). */
+int cgrt_series_naive(const cgrt_series *s, int t, float *v);
+
+/* Samples [first, first + count) as a dataset standardised with st: inputs
+ * are the windows, labels the targets (y is NULL when a target lies past the
+ * end of the series, as for the last windows of predict input). */
+int cgrt_series_windows(const cgrt_series *s, int first, int count, const cgrt_series_stats *st, cgrt_dataset *out,
+                        cgrt_error *err);
+/* The three parts of s as datasets standardised with st (a part may be empty). */
+int cgrt_series_parts(const cgrt_series *s, const cgrt_series_stats *st, cgrt_dataset *train, cgrt_dataset *val,
+                      cgrt_dataset *test, cgrt_error *err);
+
+/* Forecast errors in original units over the samples that have a target,
+ * and those of the seasonal-naive forecast on the same targets. */
+typedef struct cgrt_forecast_errors {
+    int count;                 /* targets compared */
+    double rmse, mae;
+    int has_naive;             /* 1 when every one of those targets has a seasonal-naive forecast */
+    double naive_rmse, naive_mae;
+} cgrt_forecast_errors;
+
+/* Forecasts samples [first, first + count) of s with the model (its output
+ * mapped back to original units with st) into forecast (count floats; may be
+ * NULL) and measures them into e. The windows must lie inside the series. */
+int cgrt_series_forecast(const cgrt_model *m, void *state, const cgrt_series *s, const cgrt_series_stats *st,
+                         int first, int count, float *forecast, cgrt_forecast_errors *e, cgrt_error *err);
+
+/* Checks that model m can forecast its series: window values in, one value
+ * out, one dense label. */
+int cgrt_check_series_model(const cgrt_model *m, cgrt_error *err);
 
 /* Seeded generator (splitmix64 / xoshiro-style) and Fisher-Yates shuffle. */
 typedef struct cgrt_rng { uint64_t s; } cgrt_rng;
@@ -146,6 +238,15 @@ int cgrt_save_checkpoint(const cgrt_model *m, const float *params, const char *p
 /* Reads a safetensors checkpoint into params; every tensor of the model must be
  * present with its dtype F32 and its shape, or the error names the first that is not. */
 int cgrt_load_checkpoint(const cgrt_model *m, float *params, const char *path, cgrt_error *err);
+/* cgrt_save_checkpoint plus, when stats is not NULL, a time series' scaling
+ * statistics in the header's __metadata__ (strings, as safetensors wants):
+ * "series_mean" and "series_std" (17 significant digits), and for the reader's
+ * information "series_column", "series_window" and "series_horizon". */
+int cgrt_save_checkpoint_series(const cgrt_model *m, const float *params, const cgrt_series_stats *stats,
+                                const char *path, cgrt_error *err);
+/* Reads "series_mean" and "series_std" from a checkpoint's __metadata__;
+ * fails naming the file when they are missing or not numbers (std > 0). */
+int cgrt_load_series_stats(const char *path, cgrt_series_stats *stats, cgrt_error *err);
 
 /* What cgrt_load_checkpoint_by_name did: tensors loaded, model tensors kept
  * at their initial values (not in the file), file tensors the model has no

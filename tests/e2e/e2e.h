@@ -4,7 +4,7 @@
  *
  * Paths of the build products come from meson as string defines:
  * CGRAD_TOOL, SOURCE_DIR, DIGITS_MLP, FASHION_MLP, LINEAR_REGRESSION,
- * DIGITS_MLP_GEN, FASHION_MLP_GEN, LINREG_C, FASHION_DATA. */
+ * DIGITS_MLP_GEN, FASHION_MLP_GEN, LINREG_C, FASHION_DATA, ELEC_MLP, ELEC_MLP_GEN. */
 #ifndef E2E_H
 #define E2E_H
 

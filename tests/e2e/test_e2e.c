@@ -200,6 +200,7 @@ Test(e2e, deterministic_digits_host) { emits_identically(DIGITS_MLP_GEN, "digits
 Test(e2e, deterministic_digits_portable) { emits_identically(DIGITS_MLP_GEN, "digits_mlp", "portable"); }
 Test(e2e, deterministic_fashion_host) { emits_identically(FASHION_MLP_GEN, "fashion_mlp", "host"); }
 Test(e2e, deterministic_fashion_portable) { emits_identically(FASHION_MLP_GEN, "fashion_mlp", "portable"); }
+Test(e2e, deterministic_elec_host) { emits_identically(ELEC_MLP_GEN, "elec_mlp", "host"); }
 
 /* The emitted code does not depend on which compiler built the model program.
  * Every builder call of this model fits on one line: for a macro call that

@@ -3,6 +3,7 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -208,4 +209,24 @@ void t_write_blobs_npy(const char *dir, int n_train, int n_test, unsigned seed)
     }
     free(x);
     free(y);
+}
+
+/* Writes a seasonal series of n values (trend, period 6, a little ripple) as
+ * CSV with the header "date,value" and dates d0, d1, ...; v gets the values as
+ * written (4 decimals), when not NULL. */
+void t_write_series(const char *path, int n, double *v)
+{
+    FILE *f = fopen(path, "w");
+    int i;
+    cr_assert_not_null(f, "cannot write %s", path);
+    fprintf(f, "date,value\n");
+    for (i = 0; i < n; i++) {
+        double x = 10.0 + 0.5 * i + 3.0 * sin(2.0 * 3.14159265358979 * i / 6.0) + 0.3 * (i % 5);
+        char cell[32];
+        snprintf(cell, sizeof cell, "%.4f", x);
+        fprintf(f, "d%d,%s\n", i, cell);
+        if (v)
+            v[i] = atof(cell);
+    }
+    fclose(f);
 }

@@ -20,6 +20,9 @@ unsigned char *t_idx(int rank, const int *dims, const unsigned char *data, size_
 /* Writes an NPY v1 file: descr like "<f4", shape text like "(2, 3)", raw data bytes. */
 void t_write_npy(const char *path, const char *descr, int fortran, const char *shape, const void *data,
                  size_t nbytes);
+/* Writes a seasonal series of n values (period 6, with a trend) as CSV with the
+ * header "date,value"; v (if not NULL) gets the values as written. */
+void t_write_series(const char *path, int n, double *v);
 /* Returns the last non-empty line of the text (static storage). */
 const char *t_last_line(const char *text);
 /* Counts the lines of the text. */
@@ -32,6 +35,10 @@ int t_count_entries(const char *dir, const char *needle);
  * ("tiny_extra"), one whose loss becomes nan at its third step ("tiny_nan") and
  * one whose loss never improves ("tiny_flat"). */
 extern const cgrt_model tiny_model, tiny5_model, tiny_extra_model, tiny_nan_model, tiny_flat_model;
+/* A forecaster of a time series (column "value", window 4, horizon 2, 6
+ * validation and 8 test targets, season 6): the window's last value plus a
+ * trained bias (params[0], starting at 0.5), MSE loss, MAE metric. */
+extern const cgrt_model tiny_series_model;
 /* The tiny model's state (for direct use in tests). */
 typedef struct tiny_state {
     float params[32];

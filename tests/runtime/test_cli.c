@@ -1,9 +1,12 @@
 /* test_cli.c: cgrt_main end to end with the hand-written tiny model: fit
  * (history, falling loss, checkpoints, test figures), evaluate reproducing
- * them, predict, bench, early stopping, the stop on nan, and usage errors. */
+ * them, predict, bench, early stopping, the stop on nan, and usage errors;
+ * and a time series (the tiny forecaster) through fit, evaluate and predict. */
 #include "helpers.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,6 +217,173 @@ Test(cli, bad_command_lines)
         int rc = run(&tiny_model, dir, &out, &errs, cases[i].args);
         cr_assert_eq(rc, cases[i].status, "case %zu: status %d, stderr %s", i, rc, errs);
         cr_assert(strstr(errs, cases[i].msg) != NULL, "case %zu: stderr \"%s\" lacks \"%s\"", i, errs, cases[i].msg);
+        free(out);
+        free(errs);
+    }
+}
+
+/* ---- time series ---- */
+
+/* The numbers after "rmse=" and "mae=" in line k (0-based) of text. */
+static void rmse_mae(const char *text, int k, double *rmse, double *mae)
+{
+    const char *p = text, *r;
+    int i;
+    for (i = 0; i < k; i++)
+        p = strchr(p, '\n') + 1;
+    r = strstr(p, "rmse=");
+    cr_assert(r != NULL && r < strchr(p, '\n'), "line %d has no rmse=: %s", k, text);
+    cr_assert_eq(sscanf(r, "rmse=%lf mae=%lf", rmse, mae), 2, "line %d: %s", k, text);
+}
+
+/* The little-endian float at the end of a checkpoint (the tiny forecaster's bias). */
+static float last_float(const char *path)
+{
+    size_t n;
+    char *b = t_read(path, &n);
+    unsigned char *u = (unsigned char *)b + n - 4;
+    uint32_t w = (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
+    float f;
+    memcpy(&f, &w, 4);
+    free(b);
+    return f;
+}
+
+Test(cli, series_fit_evaluate_predict_in_original_units)
+{
+    const char *dir = t_tmpdir(), *csv = t_path(dir, "s.csv"), *ck = t_path(dir, "w.safetensors");
+    const char *pred = t_path(dir, "p.csv");
+    const char *fit[] = {"fit", "--data", csv, "--epochs", "20", "--save", ck, "--verbose", "0", NULL};
+    const char *ev[] = {"evaluate", "--weights", ck, "--data", csv, NULL};
+    const char *pr[] = {"predict", "--weights", ck, "--data", csv, "--output", pred, NULL};
+    double v[60], mean = 0, std = 0, b, se = 0, ae = 0, nse = 0, nae = 0, rmse, mae, nrmse, nmae;
+    char *out, *errs, *ev_out, *p, line[256];
+    cgrt_series_stats st;
+    cgrt_error err;
+    int i, k = 60 - 4 - 2 + 1 - 6 - 8 + 4 + 2 - 1; /* values up to the last training target */
+    t_write_series(csv, 60, v);
+    cr_assert_eq(run(&tiny_series_model, dir, &out, &errs, fit), 0, "stderr: %s", errs);
+    cr_assert_eq(t_count_lines(out), 3, "%s", out);
+    cr_assert(strncmp(out, "test: loss=", 11) == 0 && strstr(out, " mae=") != NULL, "%s", out);
+    cr_assert(strstr(out, "\ntest: original units (8 test targets): rmse=") != NULL, "%s", out);
+    cr_assert(strstr(out, "\ntest: seasonal naive (season 6):       rmse=") != NULL, "%s", out);
+    /* evaluate, in a separate call, gives the same figures from the checkpoint */
+    cr_assert_eq(run(&tiny_series_model, dir, &ev_out, &errs, ev), 0, "stderr: %s", errs);
+    free(errs);
+    cr_assert_eq(t_count_lines(ev_out), 3, "%s", ev_out);
+    for (i = 0; i < 3; i++) {
+        const char *a = out, *e = ev_out;
+        int j;
+        for (j = 0; j < i; j++)
+            a = strchr(a, '\n') + 1, e = strchr(e, '\n') + 1;
+        snprintf(line, sizeof line, "%.*s", (int)(strchr(e, '\n') - e), e);
+        cr_assert(strncmp(a, "test: ", 6) == 0 && strncmp(a + 6, line, strlen(line)) == 0,
+                  "fit and evaluate differ at line %d:\n%s\n%s", i, out, ev_out);
+    }
+    /* the statistics in the checkpoint are those of the training part */
+    for (i = 0; i < k; i++)
+        mean += v[i] / k;
+    for (i = 0; i < k; i++)
+        std += (v[i] - mean) * (v[i] - mean) / k;
+    std = sqrt(std);
+    cr_assert_eq(cgrt_load_series_stats(ck, &st, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(st.mean, mean, 1e-5 * mean, "mean %g, expected %g", st.mean, mean);
+    cr_assert_float_eq(st.std, std, 1e-5 * std, "std %g, expected %g", st.std, std);
+    /* the figures, recomputed here: forecast = value 2 steps before + bias * std; naive = value 6 before */
+    b = last_float(ck);
+    cr_assert_gt(fabs(b - 0.5), 0.01, "the bias did not train (%g)", b);
+    for (i = 52; i < 60; i++) {
+        double f = v[i - 2] + b * std;
+        se += (f - v[i]) * (f - v[i]);
+        ae += fabs(f - v[i]);
+        nse += (v[i - 6] - v[i]) * (v[i - 6] - v[i]);
+        nae += fabs(v[i - 6] - v[i]);
+    }
+    rmse_mae(ev_out, 1, &rmse, &mae);
+    rmse_mae(ev_out, 2, &nrmse, &nmae);
+    cr_assert_float_eq(rmse, sqrt(se / 8), 1e-3, "rmse %g, expected %g", rmse, sqrt(se / 8));
+    cr_assert_float_eq(mae, ae / 8, 1e-3, "mae %g, expected %g", mae, ae / 8);
+    cr_assert_float_eq(nrmse, sqrt(nse / 8), 1e-3, "naive rmse %g, expected %g", nrmse, sqrt(nse / 8));
+    cr_assert_float_eq(nmae, nae / 8, 1e-3, "naive mae %g, expected %g", nmae, nae / 8);
+    free(out);
+    free(ev_out);
+    /* predict: the test part, one line per target, in original units */
+    cr_assert_eq(run(&tiny_series_model, dir, &out, &errs, pr), 0, "stderr: %s", errs);
+    cr_assert_str_eq(out, "");
+    p = t_read(pred, NULL);
+    cr_assert_eq(t_count_lines(p), 9, "%s", p);
+    cr_assert(strncmp(p, "index,forecast,actual,seasonal_naive\n", 37) == 0, "%s", p);
+    {
+        const char *q = strchr(p, '\n') + 1;
+        for (i = 52; i < 60; i++, q = strchr(q, '\n') + 1) {
+            int idx;
+            double f, a, n;
+            cr_assert_eq(sscanf(q, "%d,%lf,%lf,%lf", &idx, &f, &a, &n), 4, "%s", q);
+            cr_assert_eq(idx, i);
+            cr_assert_float_eq(f, v[i - 2] + b * std, 1e-3, "forecast of %d", i);
+            cr_assert_float_eq(a, v[i], 1e-4);
+            cr_assert_float_eq(n, v[i - 6], 1e-4);
+        }
+    }
+    free(p);
+    free(out);
+    free(errs);
+}
+
+Test(cli, series_predict_input_and_errors)
+{
+    const char *dir = t_tmpdir(), *csv = t_path(dir, "s.csv"), *ck = t_path(dir, "w.safetensors");
+    const char *in = t_path(dir, "in.csv"), *plain = t_path(dir, "plain.safetensors");
+    const char *pr[] = {"predict", "--weights", ck, "--input", in, NULL};
+    const char *fit[] = {"fit", "--data", csv, "--epochs", "1", "--save", ck, "--verbose", "0", NULL};
+    const char *ev_plain[] = {"evaluate", "--weights", plain, "--data", csv, NULL};
+    float params[1] = {0.0f};
+    char *out, *errs;
+    cgrt_error err;
+    t_write_series(csv, 60, NULL);
+    cr_assert_eq(run(&tiny_series_model, dir, &out, &errs, fit), 0, "stderr: %s", errs);
+    free(out);
+    free(errs);
+    /* 6 raw values: 3 windows; the first target (index 5) is known, the others lie past the end;
+     * the seasonal-naive value (6 back) exists from index 6 on */
+    t_write(in, "10\n11\n12\n13\n14\n15\n", 18);
+    cr_assert_eq(run(&tiny_series_model, dir, &out, &errs, pr), 0, "stderr: %s", errs);
+    cr_assert_eq(t_count_lines(out), 4, "%s", out);
+    cr_assert(strncmp(out, "index,forecast,actual,seasonal_naive\n5,", 39) == 0, "%s", out);
+    cr_assert(strstr(out, ",15,\n6,") != NULL, "index 5: actual 15, no naive value: %s", out);
+    cr_assert(strstr(out, ",,10\n7,") != NULL, "index 6: no actual value, naive 10: %s", out);
+    cr_assert(strstr(out, ",,11\n") != NULL, "index 7: no actual value, naive 11: %s", out);
+    free(out);
+    free(errs);
+    t_write(in, "10\n11\n12\n", 9);
+    cr_assert_eq(run(&tiny_series_model, dir, &out, &errs, pr), 1);
+    cr_assert(strstr(errs, "in.csv: holds 3 values, fewer than the window of 4 values") != NULL, "%s", errs);
+    cr_assert_eq(t_count_lines(errs), 1);
+    free(out);
+    free(errs);
+    cr_assert_eq(cgrt_save_checkpoint(&tiny_series_model, params, plain, &err), 0, "%s", err.msg);
+    cr_assert_eq(run(&tiny_series_model, dir, &out, &errs, ev_plain), 1);
+    cr_assert(strstr(errs, "plain.safetensors: holds no time-series statistics") != NULL, "%s", errs);
+    free(out);
+    free(errs);
+    {
+        static const bad_case cases[] = {
+            {{"fit", "--data", "s.csv", "--validation-split", "0.2", NULL}, 2, "validates on its val_steps targets"},
+            {{"predict", NULL}, 2, "predict needs --weights FILE"},
+        };
+        size_t i;
+        for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            int rc = run(&tiny_series_model, dir, &out, &errs, cases[i].args);
+            cr_assert_eq(rc, cases[i].status, "case %zu: status %d, stderr %s", i, rc, errs);
+            cr_assert(strstr(errs, cases[i].msg) != NULL, "case %zu: \"%s\" lacks \"%s\"", i, errs, cases[i].msg);
+            free(out);
+            free(errs);
+        }
+    }
+    {
+        const char *pd[] = {"predict", "--weights", ck, "--data", csv, NULL};
+        cr_assert_eq(run(&tiny_model, dir, &out, &errs, pd), 2);
+        cr_assert(strstr(errs, "flag --data does not apply to predict") != NULL, "%s", errs);
         free(out);
         free(errs);
     }

@@ -138,13 +138,13 @@ static const cgrt_output tiny_outputs[] = {{"dense", K, 1, K}};
 
 #define TINY_COMMON                                                                                        \
     16, 1, {IN, 0, 0, 0}, IN, K, CGRT_LABEL_SPARSE, 1, K, "sparse_categorical_crossentropy", 1,             \
-        tiny_metric_names, 1, tiny_outputs, 0.5f, 3, 8, {NULL, 0.0f, 0.0f, {0, 0}}, sizeof(tiny_state)
+        tiny_metric_names, 1, tiny_outputs, 0.5f, 3, 8, {NULL, 0.0f, 0.0f, {0, 0}, {NULL, 0, 0, 0, 0, 0, 0}}, sizeof(tiny_state)
 
 const cgrt_model tiny_model = {"tiny", TINY_COMMON, 15, 2, tiny_params_desc, tiny_init, tiny_params, tiny_set_lr,
                                NULL, tiny_train, tiny_eval, tiny_predict};
 const cgrt_model tiny5_model = {"tiny5", 16, 1, {5, 0, 0, 0}, 5, K, CGRT_LABEL_SPARSE, 1, K,
                                 "sparse_categorical_crossentropy", 1, tiny_metric_names, 1, tiny_outputs,
-                                0.5f, 3, 8, {NULL, 0.0f, 0.0f, {0, 0}},
+                                0.5f, 3, 8, {NULL, 0.0f, 0.0f, {0, 0}, {NULL, 0, 0, 0, 0, 0, 0}},
                                 sizeof(tiny_state), 18, 2, tiny5_params_desc, tiny_init, tiny_params, tiny_set_lr,
                                 NULL, tiny_train, tiny_eval, tiny_predict};
 const cgrt_model tiny_extra_model = {"tiny_extra", TINY_COMMON, 21, 3, extra_params_desc, tiny_init, tiny_params,
@@ -153,3 +153,65 @@ const cgrt_model tiny_nan_model = {"tiny_nan", TINY_COMMON, 15, 2, tiny_params_d
                                    tiny_set_lr, NULL, nan_train, tiny_eval, tiny_predict};
 const cgrt_model tiny_flat_model = {"tiny_flat", TINY_COMMON, 15, 2, tiny_params_desc, tiny_init, tiny_params,
                                     tiny_set_lr, NULL, flat_step, flat_step, tiny_predict};
+
+/* ---- tiny_series: a forecaster over windows of 4 values ---------------------- */
+
+#define SW 4
+
+/* Starts the bias at 0.5 (so that training has something to remove). */
+static void series_init(void *state, uint64_t seed)
+{
+    tiny_state *s = state;
+    (void)seed;
+    memset(s, 0, sizeof *s);
+    s->params[0] = 0.5f;
+}
+
+/* The forecast: the window's last value plus the bias. */
+static void series_predict(void *state, int n, const float *x, float *out)
+{
+    const tiny_state *s = state;
+    int b;
+    for (b = 0; b < n; b++)
+        out[b] = x[b * SW + SW - 1] + s->params[0];
+}
+
+/* Mean squared error and mean absolute error of a batch; with update, one SGD step on the bias. */
+static void series_step(tiny_state *s, int n, const float *x, const float *y, float *loss, float *mae, int update)
+{
+    double l = 0.0, a = 0.0, g = 0.0;
+    int b;
+    for (b = 0; b < n; b++) {
+        double d = (double)x[b * SW + SW - 1] + (double)s->params[0] - (double)y[b];
+        l += d * d;
+        a += fabs(d);
+        g += 2.0 * d / n;
+    }
+    *loss = (float)(l / n);
+    *mae = (float)(a / n);
+    if (update)
+        s->params[0] -= s->lr * (float)g;
+}
+
+static void series_train(void *state, int n, const float *x, const float *y, float *loss, float *metric)
+{
+    series_step(state, n, x, y, loss, metric, 1);
+}
+
+static void series_eval(void *state, int n, const float *x, const float *y, float *loss, float *metric)
+{
+    series_step(state, n, x, y, loss, metric, 0);
+}
+
+static const cgrt_param series_params_desc[] = {
+    {"dense/bias", 1, {1, 0, 0, 0}, 0, 1, 1},
+};
+
+static const char *const series_metric_names[] = {"mae"};
+static const cgrt_output series_outputs[] = {{"dense", 1, 1, 0}};
+
+const cgrt_model tiny_series_model = {"tiny_series", 16, 2, {SW, 1, 0, 0}, SW, 1, CGRT_LABEL_DENSE, 1, 0,
+                                      "mean_squared_error", 1, series_metric_names, 1, series_outputs, 0.1f, 5, 8,
+                                      {NULL, 0.0f, 0.0f, {0, 0}, {"value", 0, SW, 2, 6, 8, 6}}, sizeof(tiny_state), 1, 1,
+                                      series_params_desc, series_init, tiny_params, tiny_set_lr, NULL, series_train,
+                                      series_eval, series_predict};

@@ -52,7 +52,7 @@ int main(int argc, char **argv)
         .default_lr = 0.05f,
         .default_epochs = 1,
         .default_batch = 8,
-        .data = { 0, 0.0f, 0.0f },
+        .data = { .path = 0, .scale = 0.0f, .test_split = 0.0f },
         .state_bytes = sizeof(tiny_mlp_state),
         .param_floats = TINY_MLP_PARAM_FLOATS,
         .num_params = TINY_MLP_NUM_PARAMS,
