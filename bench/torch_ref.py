@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch reference for the cgrad benchmarks (Fashion-MNIST).
+"""PyTorch reference for the cgrad benchmarks (Fashion-MNIST, and an LSTM).
 
 Trains one benchmark model with the same recipe as the cgrad examples and prints
 machine-readable `key=value` lines that bench/run.sh parses:
@@ -12,9 +12,15 @@ Run with Debian's interpreter and python3-torch:
 
     /usr/bin/python3 bench/torch_ref.py mlp --epochs 1 --threads 1
     /usr/bin/python3 bench/torch_ref.py cnn --epochs 1 --threads 2
+    /usr/bin/python3 bench/torch_ref.py lstm --threads 1
 
-Recipe (both models): Adam(lr=1e-3), batch 64, reshuffled every epoch, softmax
+Recipe (mlp, cnn): Adam(lr=1e-3), batch 64, reshuffled every epoch, softmax
 cross-entropy on logits (nn.CrossEntropyLoss), pixels scaled to [0, 1].
+
+lstm: nn.LSTM(1, 32) over windows of 12 steps, the last hidden state into
+nn.Linear(32, 1), MSE, Adam(lr=1e-3), batch 32 (the shape of the cgrad
+timeseries_rnn example). It times --iters training steps on one random batch,
+as cgrad's `bench` command does, and batch-1 predict; no accuracy.
 """
 import argparse
 import gzip
@@ -68,10 +74,55 @@ def build_cnn():
     )
 
 
+class LastStepLSTM(nn.Module):
+    """LSTM(32) over (batch, 12, 1) windows, the last hidden state into Dense(1)."""
+
+    def __init__(self, units=32):
+        super().__init__()
+        self.lstm = nn.LSTM(1, units, batch_first=True)
+        self.head = nn.Linear(units, 1)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.head(out[:, -1, :])
+
+
 MODELS = {
     "mlp": (build_mlp, (784,)),
     "cnn": (build_cnn, (1, 28, 28)),
+    "lstm": (LastStepLSTM, (12, 1)),
 }
+
+
+def bench_lstm(args):
+    """Training steps on one random batch, then batch-1 predict latency."""
+    model = LastStepLSTM()
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    loss_fn = nn.MSELoss()
+    x = torch.randn(args.batch_size, 12, 1)
+    y = torch.randn(args.batch_size, 1)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+
+    model.train()
+    for _ in range(20):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(args.iters):
+        step()
+    seconds = time.perf_counter() - t0
+    latency = predict_latency(model, torch.randn(256, 12, 1), args.predict_calls, args.predict_warmup)
+    print("model=lstm")
+    print(f"torch_version={torch.__version__}")
+    print(f"threads={torch.get_num_threads()}")
+    print(f"batch_size={args.batch_size}")
+    print(f"train_seconds={seconds:.3f}")
+    print(f"train_samples_per_sec={args.iters * args.batch_size / seconds:.1f}")
+    print(f"predict_us_per_sample={latency * 1e6:.2f}")
 
 
 def train(model, x, y, epochs, batch_size, lr):
@@ -124,7 +175,8 @@ def main():
     ap.add_argument("model", nargs="?", default="mlp", choices=sorted(MODELS))
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=0, help="default: 64 (mlp, cnn), 32 (lstm)")
+    ap.add_argument("--iters", type=int, default=1000, help="lstm: timed training steps")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--predict-calls", type=int, default=2000)
     ap.add_argument("--predict-warmup", type=int, default=200)
@@ -136,6 +188,11 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    if args.batch_size <= 0:
+        args.batch_size = 32 if args.model == "lstm" else 64
+    if args.model == "lstm":
+        bench_lstm(args)
+        return
 
     build, sample_shape = MODELS[args.model]
     try:
