@@ -163,7 +163,7 @@ struct cg_graph {
     int hcap;
     var *vars;
     int nvars, vcap;
-    int inputs[8];         /* placeholder nodes, in the order the caller passes them */
+    int inputs[24];        /* placeholder nodes, in the order the caller passes them (a model's inputs, labels) */
     int ninputs;
     layer *layers;
     int nlayers, lcap;

@@ -208,7 +208,7 @@ int graph_begin_layer(cg_graph *g, const char *kind, const char *name, cg_src sr
 
 /* Names the emitted code uses itself, and C's keywords: not for users. */
 static const char *const reserved[] = {
-    "s", "n", "out", "batch_loss", "batch_metric", "rng", "cols", "auto", "break", "case", "char", "const",
+    "s", "n", "out", "batch_loss", "batch_metrics", "rng", "cols", "i", "j", "auto", "break", "case", "char", "const",
     "continue", "default", "do", "double", "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int",
     "long", "register", "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
     "union", "unsigned", "void", "volatile", "while",
@@ -262,7 +262,7 @@ cg_t cg_placeholder_at(cg_src src, cg_graph *g, const char *name, cg_shape s) {
     if (check_shape(g, src, name, s, &nd.sh))
         return (cg_t){g, -1};
     if (g->ninputs == (int)(sizeof g->inputs / sizeof g->inputs[0]))
-        return (cg_t){g, graph_error(g, src, -1, "%s: too many placeholders (at most 8)", name)};
+        return (cg_t){g, graph_error(g, src, -1, "%s: too many placeholders (at most 24)", name)};
     nd.name = graph_unique_name(g, c_ident(g, name));
     nd.var = g->ninputs;
     int id = graph_add(g, nd);

@@ -400,7 +400,7 @@ static int model_call(cg_model *m, cg_src src, int ref, const int *xs, int nx) {
     cg_graph *g = m->g;
     int infer_in[8];
     if (nx < 1 || nx > 8)
-        return graph_error(g, src, -1, "%s: a layer call takes 1 to 8 inputs, got %d", m->name, nx);
+        return graph_error(g, src, m->ml[ref].li, "a layer call takes 1 to 8 inputs, got %d", nx);
     for (int i = 0; i < nx; i++) {
         if (xs[i] < 0 || xs[i] >= g->nnodes)
             return graph_error(g, src, -1, "%s: a layer was called on a tensor that is not of this model", m->name);
@@ -408,13 +408,15 @@ static int model_call(cg_model *m, cg_src src, int ref, const int *xs, int nx) {
             return -1;
     }
     model_layer *ml = &m->ml[ref];
+    cg_layer spec = ml->spec;
+    spec.src = src;   /* errors and banners point at this call */
     g->cur_layer = ml->li;
     g->infer_pass = false;
     g->layer_first_node = g->nnodes;
-    int y_train = apply_layer(m, &ml->spec, xs, nx, true);
+    int y_train = apply_layer(m, &spec, xs, nx, true);
     g->infer_pass = true;
     g->layer_first_node = g->nnodes;
-    int y = y_train < 0 ? -1 : apply_layer(m, &ml->spec, infer_in, nx, false);
+    int y = y_train < 0 ? -1 : apply_layer(m, &spec, infer_in, nx, false);
     g->infer_pass = false;
     g->cur_layer = -1;
     if (y < 0 || infer_grow(m))
@@ -437,6 +439,9 @@ cg_t cg_call_at(cg_src src, cg_layer_ref ref, const cg_t *inputs, int ninputs) {
         return (cg_t){g, graph_error(g, src, -1, "%s: cannot call layers after compile", m->name)};
     if (!m->functional)
         return (cg_t){g, graph_error(g, src, -1, "%s: a Sequential model takes its layers from cg_model_add", m->name)};
+    if (g->cur_layer >= 0)
+        return (cg_t){g, graph_error(g, src, g->cur_layer, "a layer cannot be called inside another layer's call(); "
+                                     "compose ops there, or wire the layers in a custom model's call()")};
     int xs[8];
     for (int i = 0; i < ninputs && i < 8; i++) {
         if (inputs[i].g != g || inputs[i].id < 0)
@@ -484,6 +489,9 @@ int cg_set_outputs_at(cg_src src, cg_model *m, const cg_t *outs, int nout) {
         }
         const node *n = &g->nodes[id];
         const char *name = n->layer >= 0 && g->layers[n->layer].out >= 0 ? g->layers[n->layer].name : n->name;
+        for (int j = 0; j < k; j++)   /* two calls of one shared layer: the second goes by its node's name */
+            if (outs[j].id != id && !strcmp(m->output_names[j], name))
+                name = n->name;
         bool any = false;
         for (int i = 0; i < m->ninputs && !any; i++) {
             memset(seen, 0, (size_t)g->nnodes);
@@ -496,7 +504,6 @@ int cg_set_outputs_at(cg_src src, cg_model *m, const cg_t *outs, int nout) {
                 graph_error(g, src, n->layer, "%s is given as output %d and as output %d", name, j + 1, k + 1);
         m->outputs[k] = id;
         m->output_names[k] = name;
-        m->outputs_infer[k] = model_infer(m, id);
     }
     for (int i = 0; i < m->ninputs && !g->failed; i++) {   /* every input must feed some output */
         bool used = false;
@@ -509,6 +516,8 @@ int cg_set_outputs_at(cg_src src, cg_model *m, const cg_t *outs, int nout) {
                         g->nodes[m->inputs[i]].name);
     }
     free(seen);
+    for (int k = 0; k < nout && !g->failed; k++)   /* may add nodes: after the walks over seen[] */
+        m->outputs_infer[k] = model_infer(m, m->outputs[k]);
     if (g->failed)
         return -1;
     m->noutputs = nout;
@@ -756,7 +765,7 @@ static int build_objectives(cg_model *m, cg_src src, bool infer, int *out, const
     }
     for (int k = 0; k < m->noutputs; k++)
         if (metrics[k] >= 0) {
-            const char *word = report_name(&m->spec[k], multi ? m->user_metric[k] : m->opts.metric);
+            const char *word = report_name(&m->spec[k], m->user_metric[k]);
             names[1 + nm] = multi ? arena_printf(&g->a, "%s_%s", m->spec[k].name, word) : word;
             out[1 + nm++] = metrics[k];
         }
@@ -885,6 +894,19 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
     for (int k = 0; k < m->noutputs; k++)
         if (resolve_output(m, src, &o, k))
             return -1;
+    const int *cr = o.data.class_range;
+    if (cr[0] || cr[1]) {   /* a range of classes, relabelled from 0: a classifier with that many classes */
+        const shape *os = &g->nodes[m->outputs_infer[0]].sh;
+        bool classify = m->spec[0].loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY ||
+                        m->spec[0].loss == CG_CATEGORICAL_CROSSENTROPY;
+        if (cr[0] < 0 || cr[1] <= cr[0])
+            return graph_error(g, src, -1, "%s: .data.class_range {%d, %d} is not a range lo..hi with 0 <= lo < hi",
+                               m->name, cr[0], cr[1]);
+        if (m->noutputs != 1 || !classify || os->rank != 2 || os->d[1] != cr[1] - cr[0] + 1)
+            return graph_error(g, src, -1, "%s: .data.class_range {%d, %d} keeps %d classes, so the model needs one "
+                               "output of %d classes with a categorical cross-entropy", m->name, cr[0], cr[1],
+                               cr[1] - cr[0] + 1, cr[1] - cr[0] + 1);
+    }
     for (int k = 0; k < m->noutputs; k++) {   /* label placeholders: y, or <output>_label */
         const shape *os = &g->nodes[m->outputs_infer[k]].sh;
         cg_shape ys = {os->rank, {0}};

@@ -700,6 +700,11 @@ int cgrt_main(int argc, char **argv, const cgrt_model *m)
     cgrt_error err;
     cli_opts o;
     size_t c;
+    if (m->num_metrics < 0 || m->num_metrics > CGRT_MAX_METRICS) {
+        fprintf(stderr, "%s: model %s reports %d metrics; this runtime handles at most %d\n", bin, m->name,
+                m->num_metrics, CGRT_MAX_METRICS);
+        return 1;
+    }
     if (argc < 2) {
         usage(stderr, bin, m);
         return 2;

@@ -246,6 +246,14 @@ Test(functional, raw_op_after_dropout_uses_inference_mode, .timeout = 60) {
     cg_model_free(m);
 }
 
+/* A custom layer whose call() calls a layer object (not allowed). */
+static int nested_line;
+static cg_t nested_call(cg_layer_ctx *layer, cg_t inputs, void *self) {
+    (void)layer;
+    nested_line = __LINE__ + 1;
+    return cg_call(*(cg_layer_ref *)self, inputs);
+}
+
 /* The builder error of the model made by make(), which must fail. */
 static const char *error_of(cg_model *m) {
     cr_assert(cg_failed(cg_model_graph(m)), "the model was accepted");
@@ -331,6 +339,57 @@ Test(functional_errors, input_named_x_and_layer_calls_on_sequential) {
     line = __LINE__ + 1;
     cg_call(d, cg_model_output(s));
     expect_error(s, "a Sequential model takes its layers from cg_model_add", line);
+}
+
+Test(functional_errors, raw_output_after_dropout_and_shared_layer_outputs) {
+    /* an output that is a raw op over a mode-dependent tensor (its inference
+     * value is made while the outputs are set), and two outputs from two
+     * calls of one shared layer (the second goes by its node's name) */
+    cg_model *m = cg_functional("outs");
+    cg_t x = cg_input(m, "features", CG_SHAPE(4));
+    cg_t h = cg_apply(m, cg_dropout(0.5f), cg_apply(m, cg_dense(4), x));
+    cg_layer_ref shared = cg_make_layer(m, cg_dense(2, .name = "shared"));
+    cg_set_outputs(m, cg_add(h, x), cg_call(shared, x), cg_call(shared, h));
+    cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE);
+    cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
+    hx_module mod;
+    cr_assert_eq(hx_build_model(&mod, m, CG_PORTABLE, NULL), 0, "%s", mod.err);
+    char path[512];
+    snprintf(path, sizeof path, "%s/outs_main.c", mod.dir);
+    char *main_c = hx_read_file(path, NULL);
+    cr_assert_not_null(main_c);
+    cr_expect_not_null(strstr(main_c, "{\"shared\", 2, 2, 0},\n    {\"shared_out_2\", 2, 2, 0},"), "%s", main_c);
+    free(main_c);
+    hx_close(&mod);
+    cg_model_free(m);
+}
+
+Test(functional_errors, layer_called_inside_a_custom_layer) {
+    cg_model *m = cg_functional("bad");
+    cg_t x = cg_input(m, "features", CG_SHAPE(4));
+    static cg_layer_ref inner;
+    inner = cg_make_layer(m, cg_dense(4, .name = "inner"));
+    cg_apply(m, cg_custom_layer("Outer", nested_call, &inner), x);
+    expect_error(m, "a layer cannot be called inside another layer's call()", nested_line);
+}
+
+Test(functional_errors, class_range_that_does_not_fit_the_output) {
+    cg_model *m = cg_sequential("bad", CG_SHAPE(4));
+    cg_model_add(m, cg_dense(3));
+    int line = __LINE__ + 1;
+    cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY, .data = {.class_range = {5, 9}});
+    expect_error(m, "keeps 5 classes, so the model needs one output of 5 classes", line);
+}
+
+Test(functional_errors, shared_layer_called_on_a_wrong_shape_names_the_call) {
+    cg_model *m = cg_functional("bad");
+    cg_t a = cg_input(m, "a", CG_SHAPE(4));
+    cg_t b = cg_input(m, "b", CG_SHAPE(4, 2));
+    cg_layer_ref d = cg_make_layer(m, cg_dense(2, .name = "d"));
+    cg_call(d, a);
+    int line = __LINE__ + 1;
+    cg_call(d, b);
+    expect_error(m, "d: input has shape (n, 4, 2)", line);
 }
 
 Test(functional_errors, tensor_of_another_model) {
