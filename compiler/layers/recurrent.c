@@ -30,9 +30,16 @@ int layer_recurrent(cg_graph *g, const cg_rnn_opts *o, cg_layer_kind kind, cg_sr
                            shape_str(xs, sb, sizeof sb), what,
                            xs->rank == 2 ? ": reshape one feature per step to (timesteps, 1), or embed token ids "
                                            "with an Embedding layer" : "");
-    if (!act_ok(o->activation) || (kind != CG_LAYER_SIMPLE_RNN && !act_ok(o->recurrent_activation)))
-        return graph_error(g, src, g->cur_layer, "%s supports the activations linear, relu, sigmoid and tanh, "
-                           "got %d and %d", what, (int)o->activation, (int)o->recurrent_activation);
+    static const char *names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
+    for (int k = 0; k < 2; k++) {
+        cg_activation a = k ? o->recurrent_activation : o->activation;
+        if (k && kind == CG_LAYER_SIMPLE_RNN)
+            break;
+        if (!act_ok(a))
+            return graph_error(g, src, g->cur_layer, "%s: %s %s is not supported (linear, relu, sigmoid or tanh)",
+                               what, k ? "recurrent_activation" : "activation",
+                               (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "unknown");
+    }
     op_kind op = kind_op(kind);
     int u = o->units, k = op == OP_LSTM ? 4 : op == OP_GRU ? 3 : 1, f = xs->d[2], steps = xs->d[1];
     cg_init ki = o->kernel_initializer.kind == CG_INIT_DEFAULT ? cg_glorot_uniform() : o->kernel_initializer;
