@@ -257,6 +257,7 @@ void lower_softmax(emit_ctx *e, int id);
 void lower_conv(emit_ctx *e, int id);
 void lower_random(emit_ctx *e, int id);
 void lower_seq(emit_ctx *e, int id);
+bool seq_needs_math(cg_graph *g);
 /* FLOPs of a sequence op for one sample (summary.c asks). */
 long seq_flops(cg_graph *g, int id);
 /* The rows of the axes before `axis` as C text: "n * 12", "n", "4". */

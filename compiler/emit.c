@@ -823,6 +823,8 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
                          : o->momentum != 0.0f ? "optim/sgd_momentum" : "optim/sgd";
         rc |= text_template(&c, ot, okv);
     }
+    if (flavour == CG_HOST && seq_needs_math(g))
+        rc |= text_template(&c, "kernels/rnn_math_host", ikv);
     /* kernels: every node some entry computes, in graph order */
     text_puts(&c, "/* ---- kernels: one per node ------------------------------------------------ */\n\n");
     for (int id = 0; id < g->nnodes; id++) {

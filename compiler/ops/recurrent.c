@@ -22,13 +22,16 @@
  * Layouts (U units, per sample and step):
  *   SIMPLE_RNN  S [h_{t-1} | h_t]                               2U
  *               dS-> [dG | dh_{t-1}]                            2U
- *   LSTM        S [i f g o | c_t | h_{t-1} | h_t]               7U
+ *   LSTM        S [i f g o | c_{t-1} | c_t | h_{t-1} | h_t]     8U
  *               -> [dG_i dG_f dG_g dG_o | dh_{t-1} | dc_{t-1}]  6U
  *   GRU         S [z r hh | rec_z rec_r rec_h | h_{t-1} | h_t]  8U  (rec = h_{t-1} R + rb)
  *               -> [dGx (3U) | dGh (3U) | dh_{t-1}]             7U  (dGh: of h_{t-1} R + rb)
  * GRU is Keras' reset_after form: hh = act(XW_h + r (h_{t-1} R_h + rb_h)), so
  * the input side and the recurrent side of the h gate have different
  * gradients (dGh_h = r dGx_h); for the z and r gates they are equal.
+ * The states of step t - 1 are copied into step t's row (zeros at t = 0), so
+ * the gate loops read everything at the same index without a condition:
+ * the host compiler vectorises them.
  *
  * Embedding: a lookup of rows of the table E by token id, and its gradient,
  * a scatter-add into a zeroed table. */
@@ -39,10 +42,10 @@
 /* Gates per unit: k in the (F, k U) kernels. */
 static int gates_of(op_kind op) { return op == OP_LSTM ? 4 : op == OP_GRU ? 3 : 1; }
 
-int rnn_width(op_kind op, int u) { return op == OP_LSTM ? 7 * u : op == OP_GRU ? 8 * u : 2 * u; }
-int rnn_h_offset(op_kind op, int u) { return op == OP_LSTM ? 6 * u : op == OP_GRU ? 7 * u : u; }
-int rnn_hprev_offset(op_kind op, int u) { return op == OP_LSTM ? 5 * u : op == OP_GRU ? 6 * u : 0; }
-int rnn_c_offset(int u) { return 4 * u; }
+int rnn_width(op_kind op, int u) { return op == OP_SIMPLE_RNN ? 2 * u : 8 * u; }
+int rnn_h_offset(op_kind op, int u) { return op == OP_SIMPLE_RNN ? u : 7 * u; }
+int rnn_hprev_offset(op_kind op, int u) { return op == OP_SIMPLE_RNN ? 0 : 6 * u; }
+int rnn_c_offset(int u) { return 5 * u; }
 
 /* Floats per sample and step of the backward op's output. */
 static int bwd_width(op_kind op, int u) { return op == OP_LSTM ? 6 * u : op == OP_GRU ? 7 * u : 2 * u; }
@@ -152,11 +155,12 @@ long seq_flops(cg_graph *g, int id) {
 
 /* ---- lowering ------------------------------------------------------------------ */
 
-/* act(v) as C text, v a variable name. */
-static const char *act_text(cg_activation a, const char *v, char *buf, size_t size) {
+/* act(v) as C text, v a variable name; host code calls the inline
+ * functions of kernels/rnn_math_host, which its gate loops vectorise. */
+static const char *act_text(cg_activation a, const char *v, bool host, char *buf, size_t size) {
     switch (a) {
-    case CG_SIGMOID: snprintf(buf, size, "1.0f / (1.0f + expf(-%s))", v); break;
-    case CG_TANH: snprintf(buf, size, "tanhf(%s)", v); break;
+    case CG_SIGMOID: snprintf(buf, size, host ? "rnn_sigmoid(%s)" : "1.0f / (1.0f + expf(-%s))", v); break;
+    case CG_TANH: snprintf(buf, size, host ? "rnn_tanh(%s)" : "tanhf(%s)", v); break;
     case CG_RELU: snprintf(buf, size, "%s > 0.0f ? %s : 0.0f", v, v); break;
     default: snprintf(buf, size, "%s", v); break;
     }
@@ -206,6 +210,16 @@ static void step_product(emit_ctx *e, text *t, int steps, int width, int u, int 
         graph_error(e->g, e->g->nodes[0].src, -1, "internal: template %s failed", tmpl);
 }
 
+/* True when the graph's code has a recurrence (host code then gets the
+ * activations of kernels/rnn_math_host). */
+bool seq_needs_math(cg_graph *g) {
+    for (int id = 0; id < g->nnodes; id++)
+        if (op_table[g->nodes[id].op].cat == CAT_SEQ && g->nodes[id].op != OP_EMBEDDING &&
+            g->nodes[id].op != OP_EMBEDDING_BWD)
+            return true;
+    return false;
+}
+
 /* Lowers a recurrence, its backward op, or the embedding ops. */
 void lower_seq(emit_ctx *e, int id) {
     cg_graph *g = e->g;
@@ -238,7 +252,7 @@ void lower_seq(emit_ctx *e, int id) {
     text prod = {0};
     char what[160];
     if (!bwd) {
-        int c_off = fwd == OP_GRU ? 3 * u : fwd == OP_SIMPLE_RNN ? rnn_h_offset(fwd, u) : 0;
+        int c_off = fwd == OP_GRU ? 3 * u : fwd == OP_SIMPLE_RNN ? rnn_h_offset(fwd, u) : 0;   /* where h R goes */
         snprintf(what, sizeof what, "%s h_{t-1} R, all samples", fwd == OP_GRU ? "rec_t =" : "G_t +=");
         step_product(e, &prod, steps, w, u, k, false, rnn_hprev_offset(fwd, u), c_off,
                      fwd == OP_LSTM, what);
@@ -257,9 +271,10 @@ void lower_seq(emit_ctx *e, int id) {
         else
             snprintf(rb[i], sizeof rb[i], "0.0f");
     }
-    act_text(ra, "v", ex[0], sizeof ex[0]);
-    act_text(a, "v", ex[1], sizeof ex[1]);
-    act_text(a, "c", ex[2], sizeof ex[2]);
+    bool host = e->flavour == CG_HOST;
+    act_text(ra, "v", host, ex[0], sizeof ex[0]);
+    act_text(a, "v", host, ex[1], sizeof ex[1]);
+    act_text(a, "c", host, ex[2], sizeof ex[2]);
     dact_text(a, "tc", ex[3], sizeof ex[3]);
     dact_text(ra, "i", ex[4], sizeof ex[4]);
     dact_text(ra, "f", ex[5], sizeof ex[5]);
@@ -268,7 +283,9 @@ void lower_seq(emit_ctx *e, int id) {
     dact_text(a, "hh", ex[8], sizeof ex[8]);
     dact_text(ra, "z", ex[9], sizeof ex[9]);
     dact_text(ra, "r", ex[10], sizeof ex[10]);
-    dact_text(a, "h", ex[11], sizeof ex[11]);
+    char h_at[32];   /* SimpleRNN's h_t as saved */
+    snprintf(h_at, sizeof h_at, "s[%d + j]", u);
+    dact_text(a, h_at, ex[11], sizeof ex[11]);
     const char *kv[] = {"N", "n", "T", num[0], "U", num[1], "U2", num[2], "U3", num[3], "K", num[4], "W", num[5],
                         "WB", num[6], "H", num[7], "HP", num[8], "U4", num[9], "U5", num[10], "U6", num[11],
                         "U7", num[12], "TW", num[13], "TWB", num[14],
