@@ -75,8 +75,6 @@ int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, cg_
                            shape_str(&g->nodes[rb].sh, s1, sizeof s1), rs->d[1]);
     node nd = {.op = op, .nin = op == OP_GRU ? 3 : 2, .in = {xw, r, op == OP_GRU ? rb : 0}, .act = act, .ract = ract,
                .sh = {3, {xs->d[0], xs->d[1], rnn_width(op, rs->d[0])}}, .src = src};
-    if (op != OP_GRU)
-        nd.in[2] = 0;
     return graph_add(g, nd);
 }
 
