@@ -16,6 +16,7 @@ static int apply_rule(cg_graph *g, int id, int dy, int dx[3]) {
     case CAT_CONTRACT: return grad_matmul(g, id, dy, dx);
     case CAT_FUSED: return grad_softmax(g, id, dy, dx);
     case CAT_CONV: return grad_conv(g, id, dy, dx);
+    case CAT_SEQ: return grad_seq(g, id, dy, dx);
     case CAT_LEAF: return 0;
     }
     return -1;
@@ -25,7 +26,8 @@ static int apply_rule(cg_graph *g, int id, int dy, int dx[3]) {
  * kernels read it as an array (matmul, transpose, softmax): a fill node. */
 static int materialize(cg_graph *g, int id, int dy) {
     op_kind op = g->nodes[id].op;
-    bool array_reader = op_table[op].cat == CAT_CONTRACT || op_table[op].cat == CAT_CONV || op == OP_TRANSPOSE ||
+    bool array_reader = op_table[op].cat == CAT_CONTRACT || op_table[op].cat == CAT_CONV ||
+                        op_table[op].cat == CAT_SEQ || op == OP_TRANSPOSE ||
                         op == OP_SLICE || op == OP_CONCAT || op == OP_SOFTMAX || op == OP_LOG_SOFTMAX;
     /* a broadcasting elementwise op sums its gradient back over the broadcast
      * axes: that sum must see one value per output element */

@@ -62,6 +62,7 @@ typedef enum op_category {
     CAT_CONTRACT,      /* matmul */
     CAT_CONV,          /* convolution and pooling windows */
     CAT_FUSED,         /* ops with a written gradient rule */
+    CAT_SEQ,           /* sequence ops: embedding lookup, recurrences over time with their backward loops */
 } op_category;
 
 typedef struct op_info {
@@ -98,7 +99,8 @@ typedef struct node {
     bool ta, tb;           /* matmul transposes */
     bool sparse;           /* xent, argmax_eq: labels are class indices */
     bool per_n;            /* CONST: the value is alpha / n */
-    cg_activation act;     /* DENSE epilogue, ACT_BWD */
+    cg_activation act;     /* DENSE epilogue, ACT_BWD; recurrent ops: the activation (tanh) */
+    cg_activation ract;    /* recurrent ops: the gates' recurrent activation (sigmoid) */
     float alpha;           /* CONST value, leaky relu slope, dropout rate */
     spatial sp;            /* convolution and pooling windows */
     int uid;               /* keeps otherwise identical random nodes apart (dropout masks) */
@@ -119,6 +121,7 @@ typedef struct var {
     int fan_in, fan_out;
     bool trainable;
     size_t offset, count;  /* in floats, within the parameter block */
+    int ones_begin, ones_count;   /* after init, ones in [begin, begin + count): LSTM's unit_forget_bias */
     int grad;              /* node holding its gradient, -1 when none was asked for */
 } var;
 
@@ -237,6 +240,7 @@ int grad_movement(cg_graph *g, int id, int dy, int dx[3]);
 int grad_matmul(cg_graph *g, int id, int dy, int dx[3]);
 int grad_softmax(cg_graph *g, int id, int dy, int dx[3]);
 int grad_conv(cg_graph *g, int id, int dy, int dx[3]);
+int grad_seq(cg_graph *g, int id, int dy, int dx[3]);
 /* Sums g back to the shape `to` where it was broadcast. */
 int grad_unbroadcast(cg_graph *g, int grad, const shape *to);
 
@@ -252,6 +256,12 @@ void lower_matmul(emit_ctx *e, int id);
 void lower_softmax(emit_ctx *e, int id);
 void lower_conv(emit_ctx *e, int id);
 void lower_random(emit_ctx *e, int id);
+void lower_seq(emit_ctx *e, int id);
+bool seq_needs_math(cg_graph *g);
+/* FLOPs of a sequence op for one sample (summary.c asks). */
+long seq_flops(cg_graph *g, int id);
+/* The rows of the axes before `axis` as C text: "n * 12", "n", "4". */
+const char *outer_rows(const shape *s, int axis, char *buf, size_t size);
 /* Floats of scratch memory node id's kernel needs at the maximum batch (im2col). */
 long conv_scratch(cg_graph *g, int id);
 /* True when host code splits node id's samples across the pool; tail: it
@@ -263,6 +273,17 @@ int conv_out_size(int in, int win, int stride, int dil, bool same, int *pad_lo, 
 int op_conv2d(cg_graph *g, cg_src src, int x, int k, const spatial *sp, bool depthwise);
 int op_pool(cg_graph *g, cg_src src, op_kind op, int x, const spatial *sp);
 int op_pad(cg_graph *g, cg_src src, int x, const int pad[4]);
+/* A recurrence over the time axis (OP_SIMPLE_RNN, OP_LSTM, OP_GRU) of the
+ * precomputed input projection xw (n, T, k U), recurrent kernel r (U, k U),
+ * GRU's recurrent bias rb (k U, or a constant 0); output: the saved sequence. */
+int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, cg_activation act, cg_activation ract);
+/* Floats per sample and step of a recurrent op's saved sequence, and where h, h_prev and c sit in it. */
+int rnn_width(op_kind op, int units);
+int rnn_h_offset(op_kind op, int units);
+int rnn_hprev_offset(op_kind op, int units);
+int rnn_c_offset(int units);
+/* Embedding lookup: ids (n, T) into table (V, D) -> (n, T, D). */
+int op_embedding(cg_graph *g, cg_src src, int ids, int table);
 
 /* ---- autodiff.c ----------------------------------------------------------------- */
 
@@ -329,6 +350,8 @@ int layer_reshape(cg_graph *g, cg_src src, int x, const cg_shape *target);
 int layer_batch_norm(cg_graph *g, const cg_misc_opts *o, bool training, cg_src src, int x, cg_model *m);
 int layer_layer_norm(cg_graph *g, const cg_misc_opts *o, cg_src src, int x);
 int layer_dropout(cg_graph *g, const cg_misc_opts *o, bool training, cg_src src, int x);
+int layer_recurrent(cg_graph *g, const cg_rnn_opts *o, cg_layer_kind kind, cg_src src, int x);
+int layer_embedding(cg_graph *g, const cg_embedding_opts *o, cg_src src, int x);
 
 /* ---- model.c: Sequential and functional models, compile --------------------------- */
 

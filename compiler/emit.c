@@ -379,6 +379,7 @@ static void emit_kernel(emit_ctx *e, int id) {
             lower_softmax(e, id);
         break;
     case CAT_CONV: lower_conv(e, id); break;
+    case CAT_SEQ: lower_seq(e, id); break;
     case CAT_LEAF: break;
     }
     text_puts(e->t, "}\n\n");
@@ -635,7 +636,8 @@ static void emit_offsets(emit_ctx *ec, text *t, const char *pu) {
 }
 
 /* One initialisation call per parameter, each from its own seeded stream. */
-static void emit_init_calls(emit_ctx *ec, text *t, const char *pu, bool *used_uniform, bool *used_normal) {
+static void emit_init_calls(emit_ctx *ec, text *t, const char *pu, bool *used_uniform, bool *used_normal,
+                            bool *used_orthogonal) {
     cg_graph *g = ec->g;
     char up[128], a[48], b[48], sb[64];
     for (int i = 0; i < g->nvars; i++) {
@@ -678,7 +680,17 @@ static void emit_init_calls(emit_ctx *ec, text *t, const char *pu, bool *used_un
             *used_normal = true;
             break;
         }
+        case CG_INIT_ORTHOGONAL: {
+            long rows = n->sh.rank >= 2 ? (long)v->count / n->sh.d[n->sh.rank - 1] : 1;
+            text_printf(t, "    init_orthogonal(s->params + %s_%s, %ld, %ld, &rng);\n", pu, upper(n->name, up, sizeof up),
+                        rows, (long)v->count / rows);
+            *used_orthogonal = true;
+            break;
         }
+        }
+        if (v->ones_count > 0)
+            text_printf(t, "    init_constant(s->params + %s_%s + %d, %d, 1.0f); /* unit_forget_bias: the forget gate's "
+                        "bias starts at 1 */\n", pu, upper(n->name, up, sizeof up), v->ones_begin, v->ones_count);
     }
 }
 
@@ -818,7 +830,7 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
         for (int j = 0; j < g->entries[k].nsched; j++) {
             op_kind op = g->nodes[g->entries[k].sched[j]].op;
             uses_blas = uses_blas || (flavour == CG_HOST && (op == OP_MATMUL || op == OP_DENSE ||
-                                                             op_table[op].cat == CAT_CONV));
+                                                             op_table[op].cat == CAT_CONV || op_table[op].cat == CAT_SEQ));
         }
     const char *ckv[] = {"NAME", p, "VERSION", CG_VERSION, "SOURCE", source,
                          "FLAVOUR", flavour == CG_HOST ? "host (GEMM shim over OpenBLAS, fused epilogues)"
@@ -838,15 +850,15 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     text_puts(&c, "};\n\n");
     /* initialisation */
     text calls = {0}, opt_zero = {0};
-    bool used_uniform = false, used_normal = false;
-    emit_init_calls(&ec, &calls, pu, &used_uniform, &used_normal);
+    bool used_uniform = false, used_normal = false, used_orthogonal = false;
+    emit_init_calls(&ec, &calls, pu, &used_uniform, &used_normal, &used_orthogonal);
     text init_calls = {0};
-    if (used_uniform || used_normal)
+    if (used_uniform || used_normal || used_orthogonal)
         text_puts(&init_calls, "    uint64_t rng;\n");
     else
         text_puts(&init_calls, "    (void)seed;\n");
     if (calls.s) {
-        if (!used_uniform && !used_normal) {   /* no stream needed: drop the rng lines */
+        if (!used_uniform && !used_normal && !used_orthogonal) {   /* no stream needed: drop the rng lines */
             for (char *line = calls.s; line && *line;) {
                 char *end = strchr(line, '\n');
                 size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
@@ -863,12 +875,14 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     emit_float(o ? o->lr : 0.01f, lr, sizeof lr);
     const char *ikv[] = {"NAME", p, "UNAME", pu, "INIT_CALLS", init_calls.s ? init_calls.s : "",
                          "OPT_ZERO", opt_zero.s ? opt_zero.s : "", "LR", lr, "RNG_INIT", rng_init, NULL};
-    if (used_uniform || used_normal)
+    if (used_uniform || used_normal || used_orthogonal)
         rc |= text_template(&c, "init/rng", ikv);
     if (used_uniform)
         rc |= text_template(&c, "init/uniform", ikv);
     if (used_normal)
         rc |= text_template(&c, "init/normal", ikv);
+    if (used_orthogonal)
+        rc |= text_template(&c, "init/orthogonal", ikv);
     rc |= text_template(&c, "init/constant", ikv);
     rc |= text_template(&c, "init/body", ikv);
     /* optimizer */
@@ -888,6 +902,8 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
                          : o->momentum != 0.0f ? "optim/sgd_momentum" : "optim/sgd";
         rc |= text_template(&c, ot, okv);
     }
+    if (flavour == CG_HOST && seq_needs_math(g))
+        rc |= text_template(&c, "kernels/rnn_math_host", ikv);
     /* kernels: every node some entry computes, in graph order */
     text_puts(&c, "/* ---- kernels: one per node ------------------------------------------------ */\n\n");
     for (int id = 0; id < g->nnodes; id++) {

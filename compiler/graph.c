@@ -78,6 +78,7 @@ static unsigned node_hash(const node *n) {
     MIX(n->axes);
     MIX(n->keepdims | n->ta << 1 | n->tb << 2 | n->sparse << 3 | n->per_n << 4);
     MIX(n->act);
+    MIX(n->ract);
     MIX(n->uid);
     MIX(n->axis);
     MIX(n->begin);
@@ -96,7 +97,7 @@ static unsigned node_hash(const node *n) {
 static bool node_same(const node *a, const node *b) {
     if (a->op != b->op || a->nin != b->nin || a->axes != b->axes || a->keepdims != b->keepdims || a->ta != b->ta ||
         a->tb != b->tb || a->sparse != b->sparse || a->per_n != b->per_n || a->act != b->act ||
-        a->alpha != b->alpha || !shape_equal(&a->sh, &b->sh) || a->uid != b->uid ||
+        a->alpha != b->alpha || a->ract != b->ract || !shape_equal(&a->sh, &b->sh) || a->uid != b->uid ||
         a->axis != b->axis || a->begin != b->begin || memcmp(&a->sp, &b->sp, sizeof a->sp))
         return false;
     for (int i = 0; i < a->nin; i++)
@@ -296,7 +297,7 @@ static int make_variable(cg_graph *g, cg_src src, const char *name, shape sh, cg
     if (id < 0)
         return -1;
     g->vars[g->nvars++] = (var){id, arena_strdup(&g->a, name), init, fan_in, fan_out, true, 0,
-                                (size_t)shape_size(&sh, 1), -1};
+                                (size_t)shape_size(&sh, 1), 0, 0, -1};
     return id;
 }
 
@@ -369,6 +370,8 @@ void graph_dump(cg_graph *g, text *t) {
             text_printf(t, "%s%s", n->ta ? " ta" : "", n->tb ? " tb" : "");
         if (n->op == OP_DENSE || n->op == OP_ACT_BWD)
             text_printf(t, " act=%d", (int)n->act);
+        if (op_table[n->op].cat == CAT_SEQ && n->op != OP_EMBEDDING && n->op != OP_EMBEDDING_BWD)
+            text_printf(t, " act=%d ract=%d", (int)n->act, (int)n->ract);
         if (n->backward)
             text_puts(t, " [bwd]");
         text_puts(t, "\n");

@@ -175,6 +175,10 @@ static const struct {
     [CG_LAYER_ADD] = {"Add", "add"},
     [CG_LAYER_MULTIPLY] = {"Multiply", "multiply"},
     [CG_LAYER_CONCATENATE] = {"Concatenate", "concatenate"},
+    [CG_LAYER_SIMPLE_RNN] = {"SimpleRNN", "simple_rnn"},
+    [CG_LAYER_LSTM] = {"LSTM", "lstm"},
+    [CG_LAYER_GRU] = {"GRU", "gru"},
+    [CG_LAYER_EMBEDDING] = {"Embedding", "embedding"},
 };
 
 /* What a custom layer's call() sees: its graph and layer. */
@@ -236,6 +240,8 @@ static const char *user_name(const cg_layer *l) {
     case CG_LAYER_CONV2D: case CG_LAYER_DEPTHWISE_CONV2D: return l->conv.name;
     case CG_LAYER_MAX_POOL2D: case CG_LAYER_AVG_POOL2D: return l->pool.name;
     case CG_LAYER_CUSTOM: return NULL;
+    case CG_LAYER_SIMPLE_RNN: case CG_LAYER_LSTM: case CG_LAYER_GRU: return l->rnn.name;
+    case CG_LAYER_EMBEDDING: return l->embedding.name;
     default: return l->misc.name;
     }
 }
@@ -291,6 +297,8 @@ static int apply_layer(cg_model *m, const cg_layer *l, const int *xs, int nx, bo
     case CG_LAYER_LAYER_NORM: return layer_layer_norm(g, &l->misc, l->src, x);
     case CG_LAYER_CUSTOM: return apply_custom(m, l, x);
     case CG_LAYER_ADD: case CG_LAYER_MULTIPLY: case CG_LAYER_CONCATENATE: break;   /* apply_merge */
+    case CG_LAYER_SIMPLE_RNN: case CG_LAYER_LSTM: case CG_LAYER_GRU: return layer_recurrent(g, &l->rnn, l->kind, l->src, x);
+    case CG_LAYER_EMBEDDING: return layer_embedding(g, &l->embedding, l->src, x);
     }
     return graph_error(g, l->src, g->cur_layer, "unknown layer kind %d", (int)l->kind);
 }

@@ -15,9 +15,9 @@ long node_flops(cg_graph *g, int id) {
     case CAT_MOVE: return 0;
     case CAT_REDUCE: return shape_size(&g->nodes[n->in[0]].sh, 1);
     case CAT_ELEMWISE: return n->op == OP_BROADCAST ? 0 : out;
-    case CAT_CONTRACT: {   /* 2 M N K; a contraction over the batch counts one sample */
+    case CAT_CONTRACT: {   /* 2 M N K; a contraction over the batch (and the steps) counts one sample */
         const shape *a = &g->nodes[n->in[0]].sh;
-        long k = n->ta ? (a->d[0] == CG_BATCH ? 1 : a->d[0]) : a->d[1];
+        long k = n->ta ? shape_size(a, 1) / a->d[a->rank - 1] : a->d[a->rank - 1];
         return 2 * out * k;
     }
     case CAT_CONV: {   /* multiply-adds count twice; the backward ops cost what the forward did */
@@ -38,8 +38,9 @@ long node_flops(cg_graph *g, int id) {
     }
     case CAT_FUSED:
         if (n->op == OP_DENSE)
-            return 2 * out * g->nodes[n->in[0]].sh.d[1] + 2 * out;
+            return 2 * out * g->nodes[n->in[0]].sh.d[g->nodes[n->in[0]].sh.rank - 1] + 2 * out;
         return 5 * shape_size(&g->nodes[n->in[0]].sh, 1);
+    case CAT_SEQ: return seq_flops(g, id);
     }
     return 0;
 }

@@ -87,6 +87,7 @@ typedef enum cg_init_kind {
     CG_INIT_UNIFORM,           /* in [a, b) */
     CG_INIT_GLOROT_UNIFORM,    /* U(-l, l), l = sqrt(6 / (fan_in + fan_out)) */
     CG_INIT_HE_NORMAL,         /* truncated N(0, 2 / fan_in) */
+    CG_INIT_ORTHOGONAL,        /* a random orthogonal matrix (rows, or columns, orthonormal), gain 1 */
 } cg_init_kind;
 
 typedef struct cg_init {
@@ -101,6 +102,7 @@ static inline cg_init cg_normal(float mean, float stddev) { return (cg_init){CG_
 static inline cg_init cg_uniform(float lo, float hi) { return (cg_init){CG_INIT_UNIFORM, lo, hi}; }
 static inline cg_init cg_glorot_uniform(void) { return (cg_init){CG_INIT_GLOROT_UNIFORM, 0, 0}; }
 static inline cg_init cg_he_normal(void) { return (cg_init){CG_INIT_HE_NORMAL, 0, 0}; }
+static inline cg_init cg_orthogonal(void) { return (cg_init){CG_INIT_ORTHOGONAL, 0, 0}; }
 
 cg_graph *cg_graph_new(const char *name);
 void cg_graph_free(cg_graph *g);
@@ -267,6 +269,38 @@ typedef struct cg_misc_opts {
     const char *name;
 } cg_misc_opts;
 
+/* SimpleRNN, LSTM and GRU (Keras semantics): input (n, timesteps, features), timesteps fixed at compile
+ * time; output the last step's h (n, units), or every step's (n, timesteps, units) with return_sequences.
+ * The initial state is zeros. Weights in Keras' layout, so Keras-trained weights load as they are:
+ *   kernel (features, k units), recurrent_kernel (units, k units), bias (k units); GRU's bias (2, 3 units)
+ *   holds the input bias, then the recurrent one (reset_after = True, Keras 2's default);
+ *   k and the gate order: SimpleRNN 1; LSTM 4: i, f, c, o; GRU 3: z, r, h.
+ * Keras' return_state: cg_rnn_state() below. */
+typedef struct cg_rnn_opts {
+    int _;
+    int units;
+    cg_activation activation;            /* default tanh */
+    cg_activation recurrent_activation;  /* LSTM and GRU gates: default sigmoid */
+    bool use_bias;                       /* default true */
+    bool return_sequences;               /* every step's h (n, timesteps, units); default: the last */
+    bool unit_forget_bias;               /* LSTM: the forget gate's bias starts at 1 (default true) */
+    const char *name;                    /* default simple_rnn_1, lstm_1, gru_1, ... */
+    cg_init kernel_initializer;          /* default Glorot uniform */
+    cg_init recurrent_initializer;       /* default orthogonal */
+    cg_init bias_initializer;            /* default zeros */
+} cg_rnn_opts;
+
+/* Embedding: token ids (n, timesteps), integers stored as floats, into rows of a trainable table
+ * (input_dim, output_dim): output (n, timesteps, output_dim). An id is truncated toward zero; one outside
+ * [0, input_dim) (or NaN) gives a row of zeros and no gradient (no out-of-bounds read). */
+typedef struct cg_embedding_opts {
+    int _;
+    int input_dim;                       /* vocabulary size */
+    int output_dim;
+    const char *name;
+    cg_init embeddings_initializer;      /* default uniform(-0.05, 0.05), as Keras */
+} cg_embedding_opts;
+
 typedef enum cg_layer_kind {
     CG_LAYER_DENSE,
     CG_LAYER_ACTIVATION,
@@ -284,6 +318,10 @@ typedef enum cg_layer_kind {
     CG_LAYER_ADD,              /* merge layers: two or more inputs of one shape */
     CG_LAYER_MULTIPLY,
     CG_LAYER_CONCATENATE,      /* along .axis (default -1, the last) */
+    CG_LAYER_SIMPLE_RNN,
+    CG_LAYER_LSTM,
+    CG_LAYER_GRU,
+    CG_LAYER_EMBEDDING,
 } cg_layer_kind;
 
 /* A custom layer, as Keras' Layer subclass: call() composes builder ops on
@@ -304,6 +342,8 @@ typedef struct cg_layer {
     cg_conv_opts conv;
     cg_pool_opts pool;
     cg_misc_opts misc;
+    cg_rnn_opts rnn;
+    cg_embedding_opts embedding;
     cg_activation activation;  /* CG_LAYER_ACTIVATION */
     const char *custom_kind;   /* CG_LAYER_CUSTOM: shown in the summary, and the default name's stem */
     cg_call_fn call;
@@ -352,6 +392,18 @@ typedef struct cg_layer {
     ((cg_layer){.kind = CG_LAYER_MULTIPLY, .src = CG_HERE, .misc = CG_OPTS_(cg_misc_opts, ._ = 0, __VA_ARGS__)})
 #define cg_concatenate(...) \
     ((cg_layer){.kind = CG_LAYER_CONCATENATE, .src = CG_HERE, .misc = CG_OPTS_(cg_misc_opts, ._ = 0, .axis = -1, __VA_ARGS__)})
+/* cg_lstm(32, .return_sequences = true), cg_gru(16), cg_simple_rnn(8, .activation = CG_RELU) */
+#define CG_RNN_LAYER_(k, ...) \
+    ((cg_layer){.kind = (k), .src = CG_HERE, \
+                .rnn = CG_OPTS_(cg_rnn_opts, ._ = 0, .activation = CG_TANH, .recurrent_activation = CG_SIGMOID, \
+                                .use_bias = true, .unit_forget_bias = true, .units = __VA_ARGS__)})
+#define cg_simple_rnn(...) CG_RNN_LAYER_(CG_LAYER_SIMPLE_RNN, __VA_ARGS__)
+#define cg_lstm(...) CG_RNN_LAYER_(CG_LAYER_LSTM, __VA_ARGS__)
+#define cg_gru(...) CG_RNN_LAYER_(CG_LAYER_GRU, __VA_ARGS__)
+/* cg_embedding(1000, 16): ids 0..999 into 16 floats each */
+#define cg_embedding(...) \
+    ((cg_layer){.kind = CG_LAYER_EMBEDDING, .src = CG_HERE, \
+                .embedding = CG_OPTS_(cg_embedding_opts, ._ = 0, .input_dim = __VA_ARGS__)})
 
 typedef struct cg_model cg_model;
 
@@ -417,6 +469,15 @@ typedef cg_t (*cg_model_call_fn)(cg_model *m, cg_t inputs, void *self);
 #define cg_custom_model(name, input, init_fn, call_fn, self) cg_custom_model_at(CG_HERE, name, input, init_fn, call_fn, self)
 cg_model *cg_custom_model_at(cg_src src, const char *name, cg_shape input, cg_model_init_fn init, cg_model_call_fn call,
                              void *self);
+/* Keras' return_state: the final state of a recurrent layer already added to m, h (n, units) or, for
+ * LSTM, the cell state c, as a tensor of the model's graph (a custom loss or metric may use it, passed
+ * through its self pointer). */
+typedef enum cg_rnn_state {
+    CG_STATE_H,                /* the last step's hidden state (the output without return_sequences) */
+    CG_STATE_C,                /* LSTM: the last step's cell state */
+} cg_rnn_state;
+#define cg_rnn_state(m, layer_name, which) cg_rnn_state_at(CG_HERE, m, layer_name, which)
+cg_t cg_rnn_state_at(cg_src src, cg_model *m, const char *layer_name, cg_rnn_state which);
 cg_t cg_model_output(cg_model *m);
 void cg_model_free(cg_model *m);
 

@@ -16,20 +16,22 @@ void layer_name_role(cg_graph *g, int id, const char *role) {
         g->nodes[id].name = graph_unique_name(g, buf);
 }
 
-/* Applies Dense to x (batch, features); returns the output node. */
+/* Applies Dense to x (batch, features), or to every step of a sequence x (batch, timesteps, features);
+ * returns the output node. */
 int layer_dense(cg_graph *g, const cg_dense_opts *o, cg_src src, int x) {
     const shape *xs = &g->nodes[x].sh;
     char sb[64];
     if (o->units <= 0)
         return graph_error(g, src, g->cur_layer, "units must be positive, got %d", o->units);
-    if (xs->rank != 2)
-        return graph_error(g, src, g->cur_layer, "input has shape %s; Dense needs (batch, features): "
-                           "flatten it first", shape_str(xs, sb, sizeof sb));
+    if (xs->rank != 2 && xs->rank != 3)
+        return graph_error(g, src, g->cur_layer, "input has shape %s; Dense needs (batch, features) or a sequence "
+                           "(batch, timesteps, features): flatten it first", shape_str(xs, sb, sizeof sb));
     if ((unsigned)o->activation > CG_LEAKY_RELU)
         return graph_error(g, src, g->cur_layer, "unknown activation %d", (int)o->activation);
     cg_init ki = o->kernel_initializer.kind == CG_INIT_DEFAULT ? cg_glorot_uniform() : o->kernel_initializer;
     cg_init bi = o->bias_initializer.kind == CG_INIT_DEFAULT ? cg_zeros() : o->bias_initializer;
-    int kernel = graph_layer_variable(g, src, "kernel", (shape){2, {xs->d[1], o->units}}, ki);
+    /* on (n, T, F) the same kernel applies at every step (Keras: TimeDistributed(Dense)) */
+    int kernel = graph_layer_variable(g, src, "kernel", (shape){2, {xs->d[xs->rank - 1], o->units}}, ki);
     int y = op_matmul(g, src, x, kernel, false, false);
     return layer_bias_activation(g, src, y, "xw", o->units, o->use_bias, bi, o->activation, o->alpha);
 }

@@ -4,23 +4,48 @@
 
 #include <string.h>
 
-/* Y = op(A) op(B) for rank-2 tensors; only A's rows may be the batch. */
+/* Y = op(A) op(B). Each operand is seen as a matrix: rows = the product of
+ * all its dimensions but the last, columns = the last. A (n, T, K) times
+ * B (K, N) is (n, T, N): Keras' Dense on a sequence, the same weights at
+ * every step. A^T B with A (n, T, K) and B (n, T, N) contracts over the batch
+ * and the steps: (K, N), a weight gradient. Only A's rows may hold the batch
+ * in the result. */
 int op_matmul(cg_graph *g, cg_src src, int a, int b, bool ta, bool tb) {
     if (a < 0 || b < 0)
         return -1;
     const shape *sa = &g->nodes[a].sh, *sb = &g->nodes[b].sh;
     char s1[64], s2[64];
-    if (sa->rank != 2 || sb->rank != 2)
-        return graph_error(g, src, g->cur_layer, "matmul needs rank-2 operands, got %s and %s",
+    if (sa->rank < 2 || sb->rank < 2)
+        return graph_error(g, src, g->cur_layer, "matmul needs operands of rank 2 or more, got %s and %s",
                            shape_str(sa, s1, sizeof s1), shape_str(sb, s2, sizeof s2));
-    int m = ta ? sa->d[1] : sa->d[0], ka = ta ? sa->d[0] : sa->d[1];
-    int kb = tb ? sb->d[1] : sb->d[0], nn = tb ? sb->d[0] : sb->d[1];
-    if (ka != kb)
+    bool contract_rows = ta && !tb;   /* A^T B: both contracted over their rows */
+    if ((sa->rank > 2 && ta && !contract_rows) || (sb->rank > 2 && !contract_rows))
+        return graph_error(g, src, g->cur_layer, "matmul: %s%s times %s%s: an operand of rank 3 or more must be "
+                           "A (rows of A, then B) or both operands contracted over their rows (A^T B)",
+                           shape_str(sa, s1, sizeof s1), ta ? "^T" : "", shape_str(sb, s2, sizeof s2), tb ? "^T" : "");
+    shape out = {0, {0}};
+    bool ok;
+    if (contract_rows) {   /* the leading dimensions of A and B are contracted: they must agree */
+        ok = sa->rank == sb->rank;
+        for (int i = 0; ok && i < sa->rank - 1; i++)
+            ok = sa->d[i] == sb->d[i];
+        out = (shape){2, {sa->d[sa->rank - 1], sb->d[sb->rank - 1]}};
+    } else if (!ta) {      /* A's rows stay rows: (..., K) op(B) (K, N) -> (..., N) */
+        int k = sa->d[sa->rank - 1], kb = tb ? sb->d[1] : sb->d[0], nn = tb ? sb->d[0] : sb->d[1];
+        ok = k == kb;
+        out = *sa;
+        out.d[out.rank - 1] = nn;
+    } else {               /* A^T B^T, rank 2 */
+        ok = sa->d[0] == sb->d[1];
+        out = (shape){2, {sa->d[1], sb->d[0]}};
+    }
+    if (!ok)
         return graph_error(g, src, g->cur_layer, "matmul: inner dimensions differ: %s%s times %s%s",
                            shape_str(sa, s1, sizeof s1), ta ? "^T" : "", shape_str(sb, s2, sizeof s2), tb ? "^T" : "");
-    if (nn == CG_BATCH)
-        return graph_error(g, src, g->cur_layer, "matmul: the batch dimension would not come first in the result");
-    node nd = {.op = OP_MATMUL, .nin = 2, .in = {a, b}, .ta = ta, .tb = tb, .sh = {2, {m, nn}}, .src = src};
+    for (int i = 1; i < out.rank; i++)
+        if (out.d[i] == CG_BATCH)
+            return graph_error(g, src, g->cur_layer, "matmul: the batch dimension would not come first in the result");
+    node nd = {.op = OP_MATMUL, .nin = 2, .in = {a, b}, .ta = ta, .tb = tb, .sh = out, .src = src};
     return graph_add(g, nd);
 }
 
@@ -51,12 +76,16 @@ int grad_matmul(cg_graph *g, int id, int dy, int dx[3]) {
     return g->failed ? -1 : 0;
 }
 
-/* The GEMM sizes of node id: Y (M, N) = op(A) (M, K) op(B) (K, N). */
+/* The GEMM sizes of node id: Y (M, N) = op(A) (M, K) op(B) (K, N), A seen
+ * as rows (all its dimensions but the last, "n * 12") by its last dimension. */
 static void gemm_dims(emit_ctx *e, const node *n, char *m, char *nn, char *k, size_t size) {
     const shape *sa = &e->g->nodes[n->in[0]].sh;
-    emit_dim(&n->sh, 0, m, size);
-    emit_dim(&n->sh, 1, nn, size);
-    emit_dim(sa, n->ta ? 0 : 1, k, size);
+    char rows[48], cols[16];
+    outer_rows(sa, sa->rank - 1, rows, sizeof rows);
+    emit_dim(sa, sa->rank - 1, cols, sizeof cols);
+    snprintf(m, size, "%s", n->ta ? cols : rows);
+    snprintf(k, size, "%s", n->ta ? rows : cols);
+    emit_dim(&n->sh, n->sh.rank - 1, nn, size);
 }
 
 /* The epilogue expression applying activation act to v; returns its name. */
@@ -77,12 +106,12 @@ const char *emit_activation(cg_activation act, float alpha, char *out, size_t si
 /* Lowers MATMUL and DENSE from the kernel templates of the flavour. */
 void lower_matmul(emit_ctx *e, int id) {
     const node *n = &e->g->nodes[id];
-    char m[16], nn[16], k[16], act[64];
+    char m[48], nn[48], k[48], act[64];
     gemm_dims(e, n, m, nn, k, sizeof m);
     const char *act_name = emit_activation(n->act, n->alpha, act, sizeof act);
     bool host = e->flavour == CG_HOST;
     /* Row-major element access of op(A)[i][p] and op(B)[p][j]. */
-    char a_at[64], b_at[64], lda[16], ldb[16];
+    char a_at[96], b_at[96], lda[48], ldb[48];
     snprintf(a_at, sizeof a_at, n->ta ? "A[p * %s + i]" : "A[i * %s + p]", n->ta ? m : k);
     snprintf(b_at, sizeof b_at, n->tb ? "B[j * %s + p]" : "B[p * %s + j]", n->tb ? k : nn);
     snprintf(lda, sizeof lda, "%s", n->ta ? m : k);

@@ -146,7 +146,7 @@ int grad_movement(cg_graph *g, int id, int dy, int dx[3]) {
 
 /* The rows of an axis: the product of the dimensions before it, as C text
  * ("n * 12", "n", "4"). */
-static const char *outer_rows(const shape *s, int axis, char *buf, size_t size) {
+const char *outer_rows(const shape *s, int axis, char *buf, size_t size) {
     long fixed = 1;
     bool batched = false;
     for (int i = 0; i < axis; i++) {

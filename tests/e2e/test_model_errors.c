@@ -197,6 +197,7 @@ Test(model_errors, matmul_after_a_reshape_with_mismatched_inner_dimensions)
                     "matmul", "(n, 6)", "(4, 1)");
 }
 
+/* A rank-3 A is a sequence ((n, 3, 2) . (2, 1) is (n, 3, 1)); a rank-3 B is not, unless both are contracted over their rows. */
 Test(model_errors, matmul_of_a_rank3_tensor)
 {
     FAILS_AT_MARKER("#include <cgrad.h>\n"
@@ -204,13 +205,13 @@ Test(model_errors, matmul_of_a_rank3_tensor)
                     "{\n"
                     "    cg_graph *g = cg_graph_new(\"tape\");\n"
                     "    cg_t x = cg_placeholder(g, \"x\", CG_SHAPE(CG_BATCH, 6));\n"
-                    "    cg_t w = cg_variable(g, \"w\", CG_SHAPE(2, 1), cg_zeros());\n"
+                    "    cg_t w = cg_variable(g, \"w\", CG_SHAPE(4, 3), cg_zeros());\n"
                     "    cg_t r = cg_reshape(x, CG_SHAPE(CG_BATCH, 3, 2));\n"
-                    "    cg_t y = cg_matmul(r, w); /* HERE */\n"
+                    "    cg_t y = cg_matmul(w, r); /* HERE */\n"
                     "    cg_gradients(g, cg_mean(y), w);\n"
                     "    return cg_main_graph(g, argc, argv);\n"
                     "}\n",
-                    "matmul", "(n, 3, 2)", "(2, 1)");
+                    "matmul", "(4, 3)", "(n, 3, 2)");
 }
 
 Test(model_errors, reshape_to_another_size)

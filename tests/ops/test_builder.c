@@ -79,10 +79,11 @@ Test(builder, no_error_is_empty) {
 }
 
 Test(builder, dense_wrong_rank) {
-    cg_model *m = cg_sequential("dense_rank", CG_SHAPE(4, 5));
+    /* a sequence (n, T, F) is fine (every step, as Keras); an image is not */
+    cg_model *m = cg_sequential("dense_rank", CG_SHAPE(4, 5, 2));
     int rc = cg_model_add(m, cg_dense(3)); int line = __LINE__;
-    cr_expect(rc != 0, "Dense on a rank-3 input (n, 4, 5) was accepted");
-    expect_error(cg_error(cg_model_graph(m)), line, (const char *[]){"dense_1", "(n, 4, 5)"}, 2);
+    cr_expect(rc != 0, "Dense on a rank-4 input (n, 4, 5, 2) was accepted");
+    expect_error(cg_error(cg_model_graph(m)), line, (const char *[]){"dense_1", "(n, 4, 5, 2)"}, 2);
     nothing_printed();
     cg_model_free(m);
 }

@@ -389,7 +389,7 @@ Test(functional_errors, shared_layer_called_on_a_wrong_shape_names_the_call) {
     cg_call(d, a);
     int line = __LINE__ + 1;
     cg_call(d, b);
-    expect_error(m, "d: input has shape (n, 4, 2)", line);
+    expect_error(m, "d: weight d/kernel has shape (4, 2), now asked for (2, 2)", line);
 }
 
 Test(functional_errors, tensor_of_another_model) {

@@ -21,6 +21,11 @@
  * variance, as Keras, not torch's running_var). Their moving averages and
  * gammas/betas start away from their initial values.
  *
+ * Recurrent models (rnn_models[], "arch rnn") run in both flavours against the
+ * kernels of torch's nn.LSTM, nn.GRU and nn.RNN with the Keras weights mapped to
+ * torch's layout (gates reordered for GRU), and F.embedding; they also compare
+ * NAME_predict's output with torch's forward output, at the same tolerance.
+ *
  * Skipped when /usr/bin/python3 cannot import torch (torch_ref.py exits 77).
  * reference/dropout needs no torch: Dropout is the identity in eval_step and
  * predict, and train_step drops about `rate` of its inputs.
@@ -101,6 +106,8 @@ typedef struct ref_run {
     hx_module mod;
     cg_model *m;
     float loss;
+    float *pred;       /* recurrent models: NAME_predict before the step, compared with torch's pred.bin */
+    long pred_count;
 } ref_run;
 
 /* Builds model r, runs one training step, writes the files torch_ref.py reads into run->mod.dir. */
@@ -188,6 +195,23 @@ static void verify(const char *name, ref_run *run) {
     compare(&run->mod, name, "gradients", run->mod.grads, ref + 1, run->mod.trainable_floats);
     compare(&run->mod, name, "parameters after one Adam step", run->mod.params, ref + 1 + run->mod.param_floats, run->mod.param_floats);
     free(ref);
+    if (run->pred) {   /* the forward output itself */
+        cr_assert(snprintf(path, sizeof path, "%s/pred.bin", run->mod.dir) < (int)sizeof path);
+        float *want = (float *)hx_read_file(path, &bytes);
+        cr_assert(want && bytes == sizeof(float) * (size_t)run->pred_count, "%s: pred.bin has %zu bytes, expected %ld",
+                  name, bytes, run->pred_count * 4);
+        double worst = -1;
+        long wi = 0;
+        for (long i = 0; i < run->pred_count; i++) {
+            double r = fabs((double)run->pred[i] - want[i]) / (1e-5 + 1e-4 * fabs((double)want[i]));
+            if (!(r <= worst))
+                worst = isnan(r) ? INFINITY : r, wi = i;
+        }
+        cr_expect(worst <= 1.0, "%s: predict: maxdiff %.3g at output[%ld]: cgrad %.8g vs torch %.8g", name,
+                  fabs((double)run->pred[wi] - want[wi]), wi, (double)run->pred[wi], (double)want[wi]);
+        free(want);
+        free(run->pred);
+    }
     hx_close(&run->mod);
     cg_model_free(run->m);
 }
@@ -374,6 +398,158 @@ static const cnn_ref cnn_models[] = {
      3},
 };
 #define NCNN (int)(sizeof cnn_models / sizeof cnn_models[0])
+
+/* ---- recurrent models ------------------------------------------------------------------- */
+
+/* One layer of a recurrent reference model. */
+typedef enum rkind { R_LSTM, R_GRU, R_SIMPLE_RNN, R_EMBEDDING, R_DENSE } rkind;
+
+typedef struct rspec {
+    rkind kind;
+    int units;          /* units; Embedding: the vocabulary */
+    bool seq, bias;     /* return_sequences, use_bias */
+    int dim;            /* Embedding: output_dim */
+    cg_activation act;  /* Dense */
+} rspec;
+
+typedef struct rnn_ref {
+    const char *name;
+    cg_flavour flavour;
+    int steps, feats;   /* feats 0: token ids */
+    int nlayers;
+    rspec layers[4];
+    bool sparse;        /* sparse cross-entropy from logits, else MSE */
+} rnn_ref;
+
+/* Builds recurrent model r (Adam), writes spec.txt, params.bin, x.bin, y.bin, runs predict and one training
+ * step. The biases are set to random values (GRU's two rows differ); the rest is cgrad's initialisation
+ * (Glorot kernels, orthogonal recurrent kernels). */
+static void prepare_rnn(const rnn_ref *r, ref_run *run) {
+    static const char *kinds[] = {"lstm", "gru", "simple_rnn", "embedding", "dense"};
+    char *spec_text = NULL, path[512];
+    size_t spec_len = 0;
+    FILE *f = open_memstream(&spec_text, &spec_len);
+    cr_assert(f);
+    cg_model *m = r->feats ? cg_sequential_at(CG_HERE, r->name, CG_SHAPE(r->steps, r->feats))
+                           : cg_sequential_at(CG_HERE, r->name, CG_SHAPE(r->steps));
+    fprintf(f, "arch rnn\nn %d\nin %d %d\nlr %.9g\nloss %s\n", N, r->steps, r->feats, (double)LR,
+            r->sparse ? "sparse_ce_logits" : "mse");
+    int count[5] = {0};
+    for (int i = 0; i < r->nlayers; i++) {
+        const rspec *l = &r->layers[i];
+        char name[64];
+        snprintf(name, sizeof name, "%s_%d", kinds[l->kind], ++count[l->kind]);
+        switch (l->kind) {
+        case R_LSTM: cg_model_add(m, cg_lstm(l->units, .return_sequences = l->seq, .use_bias = l->bias)); break;
+        case R_GRU: cg_model_add(m, cg_gru(l->units, .return_sequences = l->seq, .use_bias = l->bias)); break;
+        case R_SIMPLE_RNN: cg_model_add(m, cg_simple_rnn(l->units, .return_sequences = l->seq, .use_bias = l->bias)); break;
+        case R_EMBEDDING: cg_model_add(m, cg_embedding(l->units, l->dim)); break;
+        case R_DENSE: cg_model_add(m, cg_dense(l->units, .use_bias = l->bias, .activation = l->act)); break;
+        }
+        if (l->kind == R_EMBEDDING)
+            fprintf(f, "layer embedding %s %d %d\n", name, l->units, l->dim);
+        else if (l->kind == R_DENSE)
+            fprintf(f, "layer dense %s %d %d %s\n", name, l->units, l->bias, act_name(l->act));
+        else
+            fprintf(f, "layer %s %s %d %d %d\n", kinds[l->kind], name, l->units, l->seq, l->bias);
+    }
+    cg_compile(m, .optimizer = cg_adam(LR), .loss = r->sparse ? CG_SPARSE_CATEGORICAL_CROSSENTROPY : CG_MSE,
+               .from_logits = r->sparse, .batch_size = 8);
+    cg_graph *g = cg_model_graph(m);
+    cr_assert(!cg_failed(g), "%s: %s", r->name, cg_error(g));
+    run->m = m;
+    int rc = hx_build_model(&run->mod, m, r->flavour, NULL);
+    cr_assert(rc == 0, "%s: %s", r->name, run->mod.err);
+    hx_module *mod = &run->mod;
+    uint64_t s = 4242;
+    for (int v = 0; v < g->nvars; v++) {
+        const shape *sh = &g->nodes[g->vars[v].node].sh;
+        long off = hx_param(mod, g->vars[v].name, NULL);
+        fprintf(f, "param %s %ld %zu", g->vars[v].name, off, g->vars[v].count);
+        for (int d = 0; d < sh->rank; d++)
+            fprintf(f, " %d", sh->d[d]);
+        fprintf(f, "\n");
+        for (long j = 0; strstr(g->vars[v].name, "/bias") && j < (long)g->vars[v].count; j++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            mod->params[off + j] = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f - 0.5f;
+        }
+    }
+    cr_assert(fclose(f) == 0);
+    cr_assert(snprintf(path, sizeof path, "%s/spec.txt", mod->dir) < (int)sizeof path);
+    FILE *o = fopen(path, "w");
+    cr_assert(o && fwrite(spec_text, 1, spec_len, o) == spec_len && fclose(o) == 0, "cannot write %s", path);
+    free(spec_text);
+
+    long xn = (long)N * r->steps * (r->feats ? r->feats : 1);
+    cg_shape os = cg_shape_of(cg_model_output(m));
+    long out = 1;
+    for (int d = 1; d < os.rank; d++)
+        out *= os.dims[d];
+    long yn = r->sparse ? N : N * out;
+    float *x = malloc(sizeof(float) * (size_t)xn), *y = malloc(sizeof(float) * (size_t)yn);
+    for (long i = 0; i < xn; i++) {   /* features in (-1, 1); token ids from -1 to V (both ends out of range) */
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = r->feats ? (float)((s >> 40) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f
+                        : (float)((s >> 20) % (uint64_t)(r->layers[0].units + 2)) - 1.0f;
+    }
+    for (long i = 0; i < yn; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        y[i] = r->sparse ? (float)((s >> 20) % (uint64_t)out) : (float)((s >> 40) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f;
+    }
+    write_floats(mod->dir, "params.bin", mod->params, mod->param_floats);
+    write_floats(mod->dir, "x.bin", x, xn);
+    write_floats(mod->dir, "y.bin", y, yn);
+    run->pred_count = N * out;
+    run->pred = malloc(sizeof(float) * (size_t)run->pred_count);
+    mod->predict(mod->state, N, x, run->pred);
+    float loss, metric;
+    *mod->lr = LR;
+    mod->train_step(mod->state, N, x, y, &loss, &metric);
+    run->loss = loss;
+    free(x);
+    free(y);
+}
+
+#define RNN_REF(name, ...) {name, CG_PORTABLE, __VA_ARGS__}, {name "_host", CG_HOST, __VA_ARGS__}
+static const rnn_ref rnn_models[] = {
+    /* stacked LSTMs: every step, then the last */
+    RNN_REF("ref_lstm", 6, 3, 3, {{R_LSTM, 5, true, true, 0, 0}, {R_LSTM, 4, false, true, 0, 0},
+                                  {R_DENSE, 2, false, true, 0, CG_LINEAR}}, false),
+    /* GRU (two bias rows), then GRU without bias, into a classifier */
+    RNN_REF("ref_gru", 5, 3, 3, {{R_GRU, 5, true, true, 0, 0}, {R_GRU, 4, false, false, 0, 0},
+                                 {R_DENSE, 3, false, true, 0, CG_LINEAR}}, true),
+    /* SimpleRNN, every step into a Dense on the sequence */
+    RNN_REF("ref_simple_rnn", 5, 2, 2, {{R_SIMPLE_RNN, 4, true, true, 0, 0}, {R_DENSE, 2, false, true, 0, CG_TANH}},
+            false),
+    /* token ids (some out of range) into Embedding, LSTM without bias */
+    RNN_REF("ref_embedding", 7, 0, 3, {{R_EMBEDDING, 9, false, false, 4, 0}, {R_LSTM, 5, false, false, 0, 0},
+                                       {R_DENSE, 3, false, true, 0, CG_LINEAR}}, true),
+};
+#define NRNN (int)(sizeof rnn_models / sizeof rnn_models[0])
+
+/* Recurrent models against torch's nn.LSTM, nn.GRU, nn.RNN and F.embedding, both flavours: predict, the loss,
+ * every gradient, and the parameters after one Adam step. */
+Test(reference, recurrent) {
+    static ref_run runs[NRNN];
+    char cmd[4096];
+    int len = snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/torch_ref.py'", OPS_SOURCE_DIR);
+    for (int i = 0; i < NRNN; i++) {
+        prepare_rnn(&rnn_models[i], &runs[i]);
+        len += snprintf(cmd + len, sizeof cmd - (size_t)len, " '%s'", runs[i].mod.dir);
+    }
+    snprintf(cmd + len, sizeof cmd - (size_t)len, " 2>&1");
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    char log[4096] = "";
+    size_t got = fread(log, 1, sizeof log - 1, p);
+    log[got] = '\0';
+    int status = pclose(p);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+        cr_skip_test("torch not installed");
+    cr_assert(status == 0, "torch_ref.py failed:\n%s", log);
+    for (int i = 0; i < NRNN; i++)
+        verify(rnn_models[i].name, &runs[i]);
+}
 
 static const ref_model models[] = {
     {"ref_mlp", 5, 2, {{8, CG_RELU}, {3, CG_LINEAR}}, CG_SPARSE_CATEGORICAL_CROSSENTROPY, true, "sparse_ce_logits"},

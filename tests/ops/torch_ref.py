@@ -9,6 +9,24 @@ one torch.optim.Adam step (eps=1e-7, as Keras), and writes DIR/out.bin:
 float32 [loss, grads (trainable floats), params after the step (param floats)].
 Exits with status 77 when torch cannot be imported (the test is skipped).
 
+A spec.txt that starts with "arch rnn" describes a recurrent model (run_rnn):
+x is (n, T, F), or token ids (n, T) when F is 0; the layers are the kernels
+behind torch's nn.LSTM, nn.GRU and nn.RNN (torch._VF.lstm, .gru, .rnn_tanh, as
+those modules call them) with weights made from the Keras tensors (so the
+gradients and Adam's step are those of the Keras tensors): weight_ih = kernel^T, weight_hh = recurrent_kernel^T, with the gates
+reordered for GRU (Keras z, r, h; torch r, z, n); LSTM's single bias is b_ih
+with b_hh = 0 (SimpleRNN the same), GRU's bias[0] is b_ih and bias[1] b_hh.
+Embedding is F.embedding with ids truncated toward zero and rows of zeros for
+ids outside [0, V). It also writes DIR/pred.bin, the model's output before the
+step, which the test compares with NAME_predict.
+
+rnn spec.txt lines (after "arch rnn"):
+  n N / in T F / lr LR / loss mse | sparse_ce_logits
+  layer lstm|gru|simple_rnn NAME UNITS RETURN_SEQUENCES BIAS
+  layer embedding NAME V D
+  layer dense NAME UNITS BIAS ACT   (on (n, features) or every step of (n, T, features))
+  param NAME OFFSET COUNT DIMS...
+
 A spec.txt that starts with "arch cnn" describes a convolutional model
 (run_cnn): x is NHWC (n, H, W, C) as cgrad has it; each op converts to
 torch's NCHW and back, Keras kernels (KH, KW, C, F) become torch weights
@@ -186,10 +204,99 @@ def run_cnn(d, lines):
     out.tofile(f"{d}/out.bin")
 
 
+def gru_order(t, u):
+    """Keras' GRU gate blocks z, r, h along the first axis -> torch's r, z, n."""
+    return torch.cat([t[u:2 * u], t[0:u], t[2 * u:3 * u]])
+
+
+def run_rnn(d, lines):
+    F = torch.nn.functional
+    spec, layers, params = {}, [], {}
+    for w in lines:
+        if w[0] == "layer":
+            layers.append(w[1:])
+        elif w[0] == "param":
+            params[w[1]] = (int(w[2]), int(w[3]), [int(v) for v in w[4:]])
+        else:
+            spec[w[0]] = w[1:]
+    n = int(spec["n"][0])
+    steps, feats = (int(v) for v in spec["in"])
+    flat = np.fromfile(f"{d}/params.bin", dtype=np.float32)
+    xs = np.fromfile(f"{d}/x.bin", dtype=np.float32)
+    x = torch.from_numpy(xs.reshape(n, steps, feats) if feats else xs.reshape(n, steps))
+    y = torch.from_numpy(np.fromfile(f"{d}/y.bin", dtype=np.float32))
+    tensors, trainable = {}, []
+    for name, (off, count, dims) in params.items():
+        t = torch.tensor(flat[off:off + count].reshape(dims), requires_grad=True)
+        trainable.append((off, count, t))
+        tensors[name] = t
+    h = x
+    for L in layers:
+        kind = L[0]
+        if kind in ("lstm", "gru", "simple_rnn"):
+            name, units, retseq, bias = L[1], int(L[2]), L[3] == "1", L[4] == "1"
+            kernel, rec = tensors[f"{name}/kernel"], tensors[f"{name}/recurrent_kernel"]
+            wih, whh = kernel.t(), rec.t()
+            if kind == "gru":
+                wih, whh = gru_order(wih, units), gru_order(whh, units)
+            weights = [wih, whh]
+            if bias:
+                b = tensors[f"{name}/bias"]
+                if kind == "gru":
+                    weights += [gru_order(b[0], units), gru_order(b[1], units)]
+                else:
+                    weights += [b, torch.zeros_like(b)]
+            h0 = torch.zeros(1, h.shape[0], units)
+            # torch's own kernels, as nn.LSTM / nn.GRU / nn.RNN call them, on weights made from the Keras tensors
+            if kind == "lstm":
+                out = torch._VF.lstm(h, (h0, h0), weights, bias, 1, 0.0, True, False, True)[0]
+            elif kind == "gru":
+                out = torch._VF.gru(h, h0, weights, bias, 1, 0.0, True, False, True)[0]
+            else:
+                out = torch._VF.rnn_tanh(h, h0, weights, bias, 1, 0.0, True, False, True)[0]
+            h = out if retseq else out[:, -1]
+        elif kind == "embedding":
+            name = L[1]
+            table = tensors[f"{name}/embeddings"]
+            ids = torch.trunc(h)
+            ok = (ids >= 0) & (ids < table.shape[0])
+            h = F.embedding(torch.where(ok, ids, torch.zeros_like(ids)).long(), table) * ok.unsqueeze(-1)
+        elif kind == "dense":
+            name, units, bias, act = L[1:]
+            h = h @ tensors[f"{name}/kernel"]
+            if bias == "1":
+                h = h + tensors[f"{name}/bias"]
+            h = activation(h, act)
+        else:
+            raise SystemExit(f"unknown layer {kind}")
+    h.detach().numpy().astype(np.float32).tofile(f"{d}/pred.bin")
+    loss_kind = spec["loss"][0]
+    if loss_kind == "sparse_ce_logits":
+        loss = F.cross_entropy(h, y.long())
+    elif loss_kind == "mse":
+        loss = ((h - y.reshape(h.shape)) ** 2).mean()
+    else:
+        raise SystemExit(f"unknown loss {loss_kind}")
+    opt = torch.optim.Adam([t for _, _, t in trainable], lr=float(spec["lr"][0]), betas=(0.9, 0.999), eps=1e-7)
+    opt.zero_grad()
+    loss.backward()
+    grads = np.zeros_like(flat)
+    for off, count, t in trainable:
+        grads[off:off + count] = t.grad.detach().numpy().ravel()
+    opt.step()
+    after = flat.copy()
+    for off, count, t in trainable:
+        after[off:off + count] = t.detach().numpy().ravel()
+    out = np.concatenate([np.array([loss.item()], dtype=np.float32), grads, after]).astype(np.float32)
+    out.tofile(f"{d}/out.bin")
+
+
 def main(d):
     lines = [line.split() for line in open(f"{d}/spec.txt") if line.split()]
     if lines[0] == ["arch", "cnn"]:
         return run_cnn(d, lines[1:])
+    if lines[0] == ["arch", "rnn"]:
+        return run_rnn(d, lines[1:])
     spec = {"dense": [], "param": []}
     for line in open(f"{d}/spec.txt"):
         w = line.split()

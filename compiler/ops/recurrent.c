@@ -1,0 +1,306 @@
+/* ops/recurrent.c: the sequence ops. SimpleRNN, LSTM and GRU recurrences run
+ * their whole loop over the T steps in one kernel, and their backward op runs
+ * the loop back from t = T - 1 to 0 (backpropagation through time, derived
+ * ahead of time: the emitted code has one loop each way, whatever T is).
+ *
+ * A recurrent op reads XW = x W + b (n, T, k U), the input projection of all
+ * steps, which the layer computes before it with one matmul (a DENSE after
+ * the fuse pass: one GEMM in the host flavour), and the recurrent kernel R
+ * (U, k U). Its output is the saved sequence S (n, T, width): per sample and
+ * step, the gates after their activations and the states that backward
+ * needs. The layer takes h (every step, or the last) out of S with SLICE.
+ *
+ * The backward op reads S, R and dS (the gradient of S: nonzero at the h and
+ * c slots the layer sliced) and writes, per sample and step, the gradient of
+ * the gates' pre-activations dG (which is the gradient of XW) and the
+ * gradients that flow to step t - 1 (dh_{t-1}, and dc_{t-1} for LSTM; at
+ * t = 0 they are the gradients of the zero initial state). The weight
+ * gradients are then ordinary ops: dR = H_prev^T dG, one matmul over all
+ * samples and steps with the h_{t-1} column of S; the bias and kernel
+ * gradients come from the DENSE of XW.
+ *
+ * Layouts (U units, per sample and step):
+ *   SIMPLE_RNN  S [h_{t-1} | h_t]                               2U
+ *               dS-> [dG | dh_{t-1}]                            2U
+ *   LSTM        S [i f g o | c_{t-1} | c_t | h_{t-1} | h_t]     8U
+ *               -> [dG_i dG_f dG_g dG_o | dh_{t-1} | dc_{t-1}]  6U
+ *   GRU         S [z r hh | rec_z rec_r rec_h | h_{t-1} | h_t]  8U  (rec = h_{t-1} R + rb)
+ *               -> [dGx (3U) | dGh (3U) | dh_{t-1}]             7U  (dGh: of h_{t-1} R + rb)
+ * GRU is Keras' reset_after form: hh = act(XW_h + r (h_{t-1} R_h + rb_h)), so
+ * the input side and the recurrent side of the h gate have different
+ * gradients (dGh_h = r dGx_h); for the z and r gates they are equal.
+ * The states of step t - 1 are copied into step t's row (zeros at t = 0), so
+ * the gate loops read everything at the same index without a condition:
+ * the host compiler vectorises them.
+ *
+ * Embedding: a lookup of rows of the table E by token id, and its gradient,
+ * a scatter-add into a zeroed table. */
+#include "../cgrad_int.h"
+
+#include <string.h>
+
+/* Gates per unit: k in the (F, k U) kernels. */
+static int gates_of(op_kind op) { return op == OP_LSTM ? 4 : op == OP_GRU ? 3 : 1; }
+
+int rnn_width(op_kind op, int u) { return op == OP_SIMPLE_RNN ? 2 * u : 8 * u; }
+int rnn_h_offset(op_kind op, int u) { return op == OP_SIMPLE_RNN ? u : 7 * u; }
+int rnn_hprev_offset(op_kind op, int u) { return op == OP_SIMPLE_RNN ? 0 : 6 * u; }
+int rnn_c_offset(int u) { return 5 * u; }
+
+/* Floats per sample and step of the backward op's output. */
+static int bwd_width(op_kind op, int u) { return op == OP_LSTM ? 6 * u : op == OP_GRU ? 7 * u : 2 * u; }
+
+/* The backward op of a recurrent op. */
+static op_kind bwd_of(op_kind op) {
+    return op == OP_LSTM ? OP_LSTM_BWD : op == OP_GRU ? OP_GRU_BWD : OP_SIMPLE_RNN_BWD;
+}
+
+int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, cg_activation act, cg_activation ract) {
+    if (xw < 0 || r < 0 || (op == OP_GRU && rb < 0))
+        return -1;
+    const shape *xs = &g->nodes[xw].sh, *rs = &g->nodes[r].sh;
+    char s1[64], s2[64];
+    const char *what = op_table[op].name;
+    if (xs->rank != 3 || !shape_batched(xs))
+        return graph_error(g, src, g->cur_layer, "%s needs an input projection of shape (n, timesteps, gates), got %s",
+                           what, shape_str(xs, s1, sizeof s1));
+    int k = gates_of(op);
+    if (rs->rank != 2 || rs->d[1] != k * rs->d[0] || xs->d[2] != rs->d[1])
+        return graph_error(g, src, g->cur_layer, "%s: recurrent kernel %s does not fit the input projection %s "
+                           "(expected (units, %d units))", what, shape_str(rs, s1, sizeof s1),
+                           shape_str(xs, s2, sizeof s2), k);
+    if (op == OP_GRU && g->nodes[rb].op != OP_CONST &&
+        (g->nodes[rb].sh.rank != 1 || g->nodes[rb].sh.d[0] != rs->d[1]))
+        return graph_error(g, src, g->cur_layer, "GRU: recurrent bias %s, expected (%d)",
+                           shape_str(&g->nodes[rb].sh, s1, sizeof s1), rs->d[1]);
+    node nd = {.op = op, .nin = op == OP_GRU ? 3 : 2, .in = {xw, r, op == OP_GRU ? rb : 0}, .act = act, .ract = ract,
+               .sh = {3, {xs->d[0], xs->d[1], rnn_width(op, rs->d[0])}}, .src = src};
+    return graph_add(g, nd);
+}
+
+int op_embedding(cg_graph *g, cg_src src, int ids, int table) {
+    if (ids < 0 || table < 0)
+        return -1;
+    const shape *is = &g->nodes[ids].sh, *ts = &g->nodes[table].sh;
+    char s1[64], s2[64];
+    if (is->rank != 2 || !shape_batched(is) || ts->rank != 2 || shape_batched(ts))
+        return graph_error(g, src, g->cur_layer, "embedding needs token ids (n, timesteps) and a table (vocabulary, "
+                           "dimensions), got %s and %s", shape_str(is, s1, sizeof s1), shape_str(ts, s2, sizeof s2));
+    node nd = {.op = OP_EMBEDDING, .nin = 2, .in = {ids, table}, .sh = {3, {is->d[0], is->d[1], ts->d[1]}}, .src = src};
+    return graph_add(g, nd);
+}
+
+/* A backward node named base (unique), unless an identical one exists. */
+static int named_node(cg_graph *g, node nd, const char *base) {
+    nd.name = graph_unique_name(g, base);
+    return graph_add(g, nd);
+}
+
+/* Gradients. A recurrence: its backward op, then dXW = dG, dR = H_prev^T dGh
+ * (one matmul over every sample and step), GRU's drb = sum of dGh over
+ * samples and steps. Embedding: the scatter-add into the table. */
+int grad_seq(cg_graph *g, int id, int dy, int dx[3]) {
+    node n = g->nodes[id];
+    cg_src s = n.src;
+    char base[256];
+    if (n.op == OP_EMBEDDING) {
+        snprintf(base, sizeof base, "d_%s", g->nodes[n.in[1]].name);
+        node nd = {.op = OP_EMBEDDING_BWD, .nin = 2, .in = {n.in[0], dy}, .sh = g->nodes[n.in[1]].sh, .src = s};
+        dx[1] = named_node(g, nd, base);
+        return g->failed ? -1 : 0;
+    }
+    if (n.op != OP_SIMPLE_RNN && n.op != OP_LSTM && n.op != OP_GRU)
+        return graph_error(g, s, n.layer, "no gradient rule for %s", op_table[n.op].name);
+    int u = g->nodes[n.in[1]].sh.d[0], ku = gates_of(n.op) * u;
+    const char *lname = n.layer >= 0 ? g->layers[n.layer].name : "rnn";
+    snprintf(base, sizeof base, "%s_bptt", lname);
+    node b = {.op = bwd_of(n.op), .nin = 3, .in = {id, n.in[1], dy}, .act = n.act, .ract = n.ract, .src = s,
+              .sh = {3, {n.sh.d[0], n.sh.d[1], bwd_width(n.op, u)}}};
+    int bwd = named_node(g, b, base);
+    int dgx = op_slice(g, s, bwd, 2, 0, ku);
+    int dgh = n.op == OP_GRU ? op_slice(g, s, bwd, 2, ku, ku) : dgx;
+    snprintf(base, sizeof base, "%s_h_prev", lname);
+    node hp = {.op = OP_SLICE, .nin = 1, .in = {id}, .axis = 2, .begin = rnn_hprev_offset(n.op, u), .src = s,
+               .sh = {3, {n.sh.d[0], n.sh.d[1], u}}};
+    int hprev = named_node(g, hp, base);
+    dx[0] = dgx;
+    dx[1] = op_matmul(g, s, hprev, dgh, true, false);
+    if (n.op == OP_GRU && g->nodes[n.in[2]].op != OP_CONST)
+        dx[2] = op_reduce(g, s, OP_SUM, dgh, CG_AXIS(0) | CG_AXIS(1), false);
+    return g->failed ? -1 : 0;
+}
+
+/* Floating-point operations of a sequence op for one sample: multiply-adds
+ * count two, each activation, addition and product one. */
+long seq_flops(cg_graph *g, int id) {
+    const node *n = &g->nodes[id];
+    long t = n->sh.d[1];
+    if (n->op == OP_EMBEDDING)
+        return 0;   /* a copy of rows */
+    if (n->op == OP_EMBEDDING_BWD)
+        return shape_size(&g->nodes[n->in[1]].sh, 1);   /* one addition per element of dY */
+    long u = g->nodes[n->in[1]].sh.d[0];
+    switch (n->op) {   /* per step: h_{t-1} R (or dG R^T), then the gates */
+    case OP_SIMPLE_RNN: return t * (2 * u * u + 2 * u);
+    case OP_SIMPLE_RNN_BWD: return t * (2 * u * u + 3 * u);
+    case OP_LSTM: return t * (2 * u * 4 * u + 4 * u + 4 * u + 3 * u + 2 * u);
+    case OP_LSTM_BWD: return t * (2 * u * 4 * u + 20 * u);
+    case OP_GRU: return t * (2 * u * 3 * u + 3 * u + 3 * u + 3 * u + 5 * u);
+    case OP_GRU_BWD: return t * (2 * u * 3 * u + 3 * u + 16 * u);
+    default: return 0;
+    }
+}
+
+/* ---- lowering ------------------------------------------------------------------ */
+
+/* act(v) as C text, v a variable name; host code calls the inline
+ * functions of kernels/rnn_math_host, which its gate loops vectorise. */
+static const char *act_text(cg_activation a, const char *v, bool host, char *buf, size_t size) {
+    switch (a) {
+    case CG_SIGMOID: snprintf(buf, size, host ? "rnn_sigmoid(%s)" : "1.0f / (1.0f + expf(-%s))", v); break;
+    case CG_TANH: snprintf(buf, size, host ? "rnn_tanh(%s)" : "tanhf(%s)", v); break;
+    case CG_RELU: snprintf(buf, size, "%s > 0.0f ? %s : 0.0f", v, v); break;
+    default: snprintf(buf, size, "%s", v); break;
+    }
+    return buf;
+}
+
+/* act'(x) as C text, written with the activation's output y = act(x). */
+static const char *dact_text(cg_activation a, const char *y, char *buf, size_t size) {
+    switch (a) {
+    case CG_SIGMOID: snprintf(buf, size, "%s * (1.0f - %s)", y, y); break;
+    case CG_TANH: snprintf(buf, size, "(1.0f - %s * %s)", y, y); break;
+    case CG_RELU: snprintf(buf, size, "(%s > 0.0f ? 1.0f : 0.0f)", y); break;
+    default: snprintf(buf, size, "1.0f"); break;
+    }
+    return buf;
+}
+
+static const char *act_label(cg_activation a) {
+    static const char *names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
+    return names[a];
+}
+
+/* The per-step product with R of a recurrent kernel, for every sample:
+ * Y[b, t, c_off + j] (+)= sum_k Y[b, t, a_off + k] R[k][j] (forward), or with
+ * R^T (backward: j < U, k < kU). Host: one GEMM over the batch, rows T * width
+ * floats apart; portable: the loops. */
+static void step_product(emit_ctx *e, text *t, int steps, int width, int u, int ku, bool transpose, int a_off,
+                         int c_off, bool accumulate, const char *what) {
+    char nb[8] = "n", tt[16], w[16], cols[16], inner[16], k[16], ao[16], co[16], init[160], r_at[64];
+    snprintf(tt, sizeof tt, "%d", steps);
+    snprintf(w, sizeof w, "%d", width);
+    snprintf(cols, sizeof cols, "%d", transpose ? u : ku);
+    snprintf(inner, sizeof inner, "%d", transpose ? ku : u);
+    snprintf(k, sizeof k, "%d", ku);
+    snprintf(ao, sizeof ao, "%d", a_off);
+    snprintf(co, sizeof co, "%d", c_off);
+    if (accumulate)
+        snprintf(init, sizeof init, "Y[(b * %d + t) * %d + %d + j]", steps, width, c_off);
+    else
+        snprintf(init, sizeof init, "0.0f");
+    snprintf(r_at, sizeof r_at, transpose ? "R[j * %d + k]" : "R[k * %d + j]", ku);
+    const char *kv[] = {"N", nb, "T", tt, "W", w, "COLS", cols, "INNER", inner, "K", k, "A_OFF", ao, "C_OFF", co,
+                        "INIT", init, "R_AT", r_at, "TB", transpose ? "1" : "0", "BETA", accumulate ? "1.0f" : "0.0f",
+                        "WHAT", what, NULL};
+    const char *tmpl = e->flavour == CG_HOST ? "kernels/rnn_step_product_host" : "kernels/rnn_step_product";
+    if (text_template(t, tmpl, kv))
+        graph_error(e->g, e->g->nodes[0].src, -1, "internal: template %s failed", tmpl);
+}
+
+/* True when the graph's code has a recurrence (host code then gets the
+ * activations of kernels/rnn_math_host). */
+bool seq_needs_math(cg_graph *g) {
+    for (int id = 0; id < g->nnodes; id++)
+        if (op_table[g->nodes[id].op].cat == CAT_SEQ && g->nodes[id].op != OP_EMBEDDING &&
+            g->nodes[id].op != OP_EMBEDDING_BWD)
+            return true;
+    return false;
+}
+
+/* Lowers a recurrence, its backward op, or the embedding ops. */
+void lower_seq(emit_ctx *e, int id) {
+    cg_graph *g = e->g;
+    const node *n = &g->nodes[id];
+    char num[24][24], ex[12][96], rb[3][64], count[48];
+    const char *tmpl = NULL;
+    if (n->op == OP_EMBEDDING || n->op == OP_EMBEDDING_BWD) {
+        const shape *ids = &g->nodes[n->in[0]].sh;
+        const shape *tab = n->op == OP_EMBEDDING ? &g->nodes[n->in[1]].sh : &n->sh;
+        outer_rows(ids, ids->rank, count, sizeof count);
+        snprintf(num[0], sizeof num[0], "%d", tab->d[0]);
+        emit_float((float)tab->d[0], num[1], sizeof num[1]);
+        snprintf(num[2], sizeof num[2], "%d", tab->d[1]);
+        snprintf(num[3], sizeof num[3], "%ld", (long)tab->d[0] * tab->d[1]);
+        const char *kv[] = {"COUNT", count, "V", num[0], "VF", num[1], "D", num[2], "VD", num[3], NULL};
+        tmpl = n->op == OP_EMBEDDING ? "kernels/embedding" : "kernels/embedding_bwd";
+        if (text_template(e->t, tmpl, kv))
+            graph_error(g, n->src, n->layer, "internal: template %s failed", tmpl);
+        return;
+    }
+    bool bwd = n->op == OP_SIMPLE_RNN_BWD || n->op == OP_LSTM_BWD || n->op == OP_GRU_BWD;
+    op_kind fwd = !bwd ? n->op : n->op == OP_LSTM_BWD ? OP_LSTM : n->op == OP_GRU_BWD ? OP_GRU : OP_SIMPLE_RNN;
+    int u = g->nodes[n->in[1]].sh.d[0], k = gates_of(fwd) * u, steps = n->sh.d[1];
+    int w = rnn_width(fwd, u), wb = bwd_width(fwd, u);
+    int vals[] = {steps, u, 2 * u, 3 * u, k, w, wb, rnn_h_offset(fwd, u), rnn_hprev_offset(fwd, u), 4 * u, 5 * u,
+                  6 * u, 7 * u, steps * w, steps * wb};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
+        snprintf(num[i], sizeof num[i], "%d", vals[i]);
+    cg_activation a = n->act, ra = n->ract;
+    text prod = {0};
+    char what[160];
+    if (!bwd) {
+        int c_off = fwd == OP_GRU ? 3 * u : fwd == OP_SIMPLE_RNN ? rnn_h_offset(fwd, u) : 0;   /* where h R goes */
+        snprintf(what, sizeof what, "%s h_{t-1} R, all samples", fwd == OP_GRU ? "rec_t =" : "G_t +=");
+        step_product(e, &prod, steps, w, u, k, false, rnn_hprev_offset(fwd, u), c_off,
+                     fwd == OP_LSTM, what);
+    } else {
+        int a_off = fwd == OP_GRU ? k : 0;
+        snprintf(what, sizeof what, "dh_{t-1} %s dG%s_t R^T, all samples", fwd == OP_GRU ? "+=" : "=",
+                 fwd == OP_GRU ? "h" : "");
+        step_product(e, &prod, steps, wb, u, k, true, a_off, fwd == OP_GRU ? 2 * k : k, fwd == OP_GRU, what);
+    }
+    /* GRU's recurrent bias, or a literal 0 without bias */
+    char idx[3][32];
+    for (int i = 0; i < 3; i++) {
+        snprintf(idx[i], sizeof idx[i], i ? "%d + j" : "j", i * u);
+        if (n->op == OP_GRU)
+            emit_input(e, id, 2, idx[i], rb[i], sizeof rb[i]);
+        else
+            snprintf(rb[i], sizeof rb[i], "0.0f");
+    }
+    bool host = e->flavour == CG_HOST;
+    act_text(ra, "v", host, ex[0], sizeof ex[0]);
+    act_text(a, "v", host, ex[1], sizeof ex[1]);
+    act_text(a, "c", host, ex[2], sizeof ex[2]);
+    dact_text(a, "tc", ex[3], sizeof ex[3]);
+    dact_text(ra, "i", ex[4], sizeof ex[4]);
+    dact_text(ra, "f", ex[5], sizeof ex[5]);
+    dact_text(a, "g", ex[6], sizeof ex[6]);
+    dact_text(ra, "o", ex[7], sizeof ex[7]);
+    dact_text(a, "hh", ex[8], sizeof ex[8]);
+    dact_text(ra, "z", ex[9], sizeof ex[9]);
+    dact_text(ra, "r", ex[10], sizeof ex[10]);
+    char h_at[32];   /* SimpleRNN's h_t as saved */
+    snprintf(h_at, sizeof h_at, "s[%d + j]", u);
+    dact_text(a, h_at, ex[11], sizeof ex[11]);
+    const char *kv[] = {"N", "n", "T", num[0], "U", num[1], "U2", num[2], "U3", num[3], "K", num[4], "W", num[5],
+                        "WB", num[6], "H", num[7], "HP", num[8], "U4", num[9], "U5", num[10], "U6", num[11],
+                        "U7", num[12], "TW", num[13], "TWB", num[14],
+                        "ACT_NAME", act_label(a), "RACT_NAME", act_label(ra),
+                        "RACT", ex[0], "ACT", ex[1], "ACT_C", ex[2], "DACT_TC", ex[3], "DRACT_I", ex[4],
+                        "DRACT_F", ex[5], "DACT_G", ex[6], "DRACT_O", ex[7], "DACT_HH", ex[8], "DRACT_Z", ex[9],
+                        "DRACT_R", ex[10], "DACT_H", ex[11], "RB_Z", rb[0], "RB_R", rb[1], "RB_H", rb[2],
+                        "PRODUCT", prod.s ? prod.s : "", NULL};
+    switch (n->op) {
+    case OP_SIMPLE_RNN: tmpl = "kernels/simple_rnn"; break;
+    case OP_SIMPLE_RNN_BWD: tmpl = "kernels/simple_rnn_bwd"; break;
+    case OP_LSTM: tmpl = "kernels/lstm"; break;
+    case OP_LSTM_BWD: tmpl = "kernels/lstm_bwd"; break;
+    case OP_GRU: tmpl = "kernels/gru"; break;
+    default: tmpl = "kernels/gru_bwd"; break;
+    }
+    if (text_template(e->t, tmpl, kv))
+        graph_error(g, n->src, n->layer, "internal: template %s failed", tmpl);
+    text_free(&prod);
+}

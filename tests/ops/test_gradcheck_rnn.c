@@ -1,0 +1,297 @@
+/* test_gradcheck_rnn.c: SimpleRNN, LSTM, GRU and Embedding against central
+ * finite differences of the emitted code, in both flavours (portable loops;
+ * host: GEMM per step through the shim).
+ *
+ * Each case is a small Sequential model (public layers) compiled with a real
+ * compiler run (tests/support/harness.c); the loss is what NAME_train_step
+ * reports (computed before the update), the gradients are what it leaves in
+ * the gradient block, and the whole state is restored after every call. Every
+ * trainable parameter is checked: kernels, recurrent kernels, biases (GRU's
+ * two rows), embedding tables, the Dense layers around them, and a custom
+ * "Scale" layer in front (y = x * u, u of one sample's shape), whose gradient
+ * d_u = sum_b x_b dX_b is the recurrent layer's input gradient. Stacked
+ * recurrent layers check it again from the layer above. Sequences have 4 or 5
+ * steps and the batch is 5.
+ *
+ * Tolerance: eps = 1e-2, |analytic - numeric| <= 1e-3 max(1, |analytic|,
+ * |numeric|) (the worst case seen is under 1e-4; the other suites allow 5e-3). Activations are smooth (tanh, sigmoid,
+ * linear); relu's kink is avoided.
+ *
+ * Environment: CGRAD_TEST_CC picks the compiler; CGRAD_KEEP_TMP keeps the
+ * emitted folders; GC_VERBOSE=1 prints every case's worst entry to stderr.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define TOL 1e-3
+#define EPS 1e-2f
+#define BATCH 5
+
+/* ---- random values ------------------------------------------------------ */
+
+static uint64_t rnd_next(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static float rnd_unif(uint64_t *s, float lo, float hi) {
+    return lo + (hi - lo) * (float)(rnd_next(s) >> 40) / 16777216.0f;
+}
+
+static void fill(uint64_t *rng, float *data, long count, float lo, float hi) {
+    for (long i = 0; i < count; i++)
+        data[i] = rnd_unif(rng, lo, hi);
+}
+
+static uint64_t seed_of(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* ---- the finite-difference comparison --------------------------------------- */
+
+typedef struct fd_target {
+    const char *name;
+    float *p;          /* the parameter in the module's state */
+    const float *grad; /* its analytic gradient */
+    long count;
+} fd_target;
+
+typedef struct model_ctx {
+    hx_module *mod;
+    int n;
+    const float *x, *y;
+} model_ctx;
+
+/* The training-mode loss at the parameters in mod->state, which is restored afterwards. */
+static double model_loss(model_ctx *c) {
+    void *before = malloc(c->mod->state_size);
+    memcpy(before, c->mod->state, c->mod->state_size);
+    float loss, metric;
+    c->mod->train_step(c->mod->state, c->n, c->x, c->y, &loss, &metric);
+    memcpy(c->mod->state, before, c->mod->state_size);
+    free(before);
+    return loss;
+}
+
+/* Compares every entry of every target's analytic gradient with the central difference. */
+static void fd_check(const char *what, const fd_target *t, int nt, model_ctx *ctx) {
+    double worst = -1, wa = 0, wn = 0;
+    const char *wname = "";
+    long widx = 0, total = 0;
+    for (int i = 0; i < nt; i++) {
+        double biggest = 0;
+        for (long j = 0; j < t[i].count; j++, total++) {
+            double a = t[i].grad[j];
+            float save = t[i].p[j];
+            t[i].p[j] = save + EPS;
+            double lp = model_loss(ctx);
+            t[i].p[j] = save - EPS;
+            double lm = model_loss(ctx);
+            t[i].p[j] = save;
+            double num = (lp - lm) / (2.0 * (double)EPS);
+            double err = fabs(a - num) / fmax(1.0, fmax(fabs(a), fabs(num)));
+            biggest = fmax(biggest, fabs(num));
+            if (!(err <= worst)) {
+                worst = isnan(err) ? INFINITY : err;
+                wa = a, wn = num, wname = t[i].name, widx = j;
+            }
+        }
+        /* a gradient that is zero everywhere would pass trivially: each parameter must matter */
+        cr_expect(biggest > 1e-4, "%s: d_%s is zero everywhere (numerically): the check would prove nothing", what,
+                  t[i].name);
+    }
+    cr_assert(total > 0, "%s: nothing to check", what);
+    if (getenv("GC_VERBOSE"))
+        fprintf(stderr, "%s: %ld entries, maxdiff %.3g at d_%s[%ld]: analytic %.6g vs numeric %.6g\n", what, total,
+                worst, wname, widx, wa, wn);
+    cr_expect(worst <= TOL, "%s: maxdiff %.3g at d_%s[%ld]: analytic %.6g vs numeric %.6g (tol %g)", what, worst, wname,
+              widx, wa, wn, TOL);
+}
+
+/* ---- the models --------------------------------------------------------------- */
+
+/* Scale: y = x * u, u one sample's shape, initialised to ones (randomised by the test). */
+static cg_t scale_call(cg_layer_ctx *l, cg_t x, void *self) {
+    (void)self;
+    cg_shape s = cg_shape_of(x), w = {s.rank - 1, {0}};
+    for (int i = 1; i < s.rank; i++)
+        w.dims[i - 1] = s.dims[i];
+    return cg_mul(x, cg_add_weight(l, "u", w, cg_ones(), true));
+}
+#define SCALE() cg_custom_layer("Scale", scale_call, NULL)
+
+typedef cg_model *(*model_build)(void);
+
+typedef struct model_case {
+    const char *name;
+    model_build build;
+    cg_flavour flavour;
+    int steps, features;   /* one sample: (steps, features), or (steps) token ids when features is 0 */
+    int vocab;             /* token ids: draw from [-1, vocab + 1] (some out of range) */
+    int out[2];            /* the label of one sample: out[0] (, out[1]) */
+} model_case;
+
+/* Two stacked LSTMs (every step, then the last) over a scaled input. */
+static cg_model *model_lstm(void) {
+    cg_model *m = cg_sequential("gc_lstm", CG_SHAPE(4, 3));
+    cg_model_add(m, SCALE());
+    cg_model_add(m, cg_lstm(3, .return_sequences = true));
+    cg_model_add(m, cg_lstm(2));
+    cg_model_add(m, cg_dense(2));
+    return m;
+}
+
+/* LSTM without bias, other activations (sigmoid cell, tanh gates), every step into a Dense on the sequence. */
+static cg_model *model_lstm_nobias(void) {
+    cg_model *m = cg_sequential("gc_lstm_nobias", CG_SHAPE(5, 2));
+    cg_model_add(m, SCALE());
+    cg_model_add(m, cg_lstm(3, .use_bias = false, .return_sequences = true, .activation = CG_SIGMOID,
+                            .recurrent_activation = CG_TANH));
+    cg_model_add(m, cg_dense(2, .activation = CG_TANH));
+    return m;
+}
+
+/* LSTM's final cell state in the loss (Keras' return_state): the gradient enters at c_T too. */
+static cg_t state_loss(cg_t y_true, cg_t y_pred, void *self) {
+    cg_t c = *(cg_t *)self;
+    cg_t mse = cg_mean(cg_square(cg_sub(y_pred, y_true)));
+    return cg_add(mse, cg_mean(cg_mul(c, cg_tanh(c))));
+}
+
+static cg_model *model_lstm_state(void) {
+    static cg_t c;
+    cg_model *m = cg_sequential("gc_lstm_state", CG_SHAPE(4, 2));
+    cg_model_add(m, SCALE());
+    cg_model_add(m, cg_lstm(3, .name = "enc"));
+    cg_model_add(m, cg_dense(2));
+    c = cg_rnn_state(m, "enc", CG_STATE_C);
+    cg_compile(m, .optimizer = cg_sgd(0.1f, 0.0f, false), .custom_loss = state_loss, .custom_loss_self = &c,
+               .batch_size = BATCH);
+    return m;
+}
+
+static cg_model *model_gru(void) {
+    cg_model *m = cg_sequential("gc_gru", CG_SHAPE(4, 3));
+    cg_model_add(m, SCALE());
+    cg_model_add(m, cg_gru(3, .return_sequences = true));
+    cg_model_add(m, cg_gru(2));
+    cg_model_add(m, cg_dense(2));
+    return m;
+}
+
+/* GRU without bias (no recurrent bias either), linear candidate, every step into a Dense on the sequence. */
+static cg_model *model_gru_nobias(void) {
+    cg_model *m = cg_sequential("gc_gru_nobias", CG_SHAPE(5, 2));
+    cg_model_add(m, SCALE());
+    cg_model_add(m, cg_gru(3, .use_bias = false, .return_sequences = true, .activation = CG_LINEAR));
+    cg_model_add(m, cg_dense(2));
+    return m;
+}
+
+static cg_model *model_simple_rnn(void) {
+    cg_model *m = cg_sequential("gc_simple_rnn", CG_SHAPE(4, 3));
+    cg_model_add(m, SCALE());
+    cg_model_add(m, cg_simple_rnn(3, .return_sequences = true));
+    cg_model_add(m, cg_simple_rnn(2, .use_bias = false, .activation = CG_SIGMOID));
+    cg_model_add(m, cg_dense(2));
+    return m;
+}
+
+/* Token ids (some outside the vocabulary) into an Embedding, then an LSTM and a GRU. */
+static cg_model *model_embedding(void) {
+    cg_model *m = cg_sequential("gc_embedding", CG_SHAPE(5));
+    cg_model_add(m, cg_embedding(6, 3));
+    cg_model_add(m, cg_lstm(3, .return_sequences = true));
+    cg_model_add(m, cg_gru(2));
+    cg_model_add(m, cg_dense(2));
+    return m;
+}
+
+static void run_model_case(const model_case *k) {
+    const char *fl = k->flavour == CG_HOST ? "host" : "portable";
+    char what[128];
+    snprintf(what, sizeof what, "%s (%s)", k->name, fl);
+    cg_model *m = k->build();
+    if (strcmp(k->name, "lstm_state") && strcmp(k->name, "lstm_state_host"))   /* that one compiles itself */
+        cg_compile(m, .optimizer = cg_sgd(0.1f, 0.0f, false), .loss = CG_MSE, .batch_size = BATCH);
+    cr_assert(!cg_failed(cg_model_graph(m)), "%s: %s", what, cg_error(cg_model_graph(m)));
+    hx_module mod;
+    int rc = hx_build_model(&mod, m, k->flavour, NULL);
+    cr_assert(rc == 0, "%s: %s", what, mod.err);
+
+    uint64_t rng = seed_of(k->name);
+    int n = BATCH;
+    for (int i = 0; i < mod.nparams; i++)
+        fill(&rng, mod.params + mod.param_offset(i), mod.param_count(i), -1.0f, 1.0f);
+    long xin = (long)k->steps * (k->features ? k->features : 1), yout = (long)k->out[0] * (k->out[1] ? k->out[1] : 1);
+    float *x = malloc(sizeof(float) * (size_t)(n * xin)), *y = malloc(sizeof(float) * (size_t)(n * yout));
+    if (k->features)
+        fill(&rng, x, n * xin, -1.0f, 1.0f);
+    else   /* ids from -1 to vocab + 1: both ends out of range */
+        for (long i = 0; i < n * xin; i++)
+            x[i] = (float)(rnd_next(&rng) % (uint64_t)(k->vocab + 3)) - 1.0f;
+    fill(&rng, y, n * yout, -1.0f, 1.0f);
+
+    model_ctx ctx = {&mod, n, x, y};
+    float *grads = malloc(sizeof(float) * (size_t)mod.trainable_floats);
+    void *before = malloc(mod.state_size);
+    memcpy(before, mod.state, mod.state_size);
+    float loss, metric;
+    mod.train_step(mod.state, n, x, y, &loss, &metric);
+    cr_assert(isfinite(loss), "%s: loss %g", what, (double)loss);
+    memcpy(grads, mod.grads, sizeof(float) * (size_t)mod.trainable_floats);
+    memcpy(mod.state, before, mod.state_size);
+    cr_expect(model_loss(&ctx) == loss, "%s: train_step is not repeatable from a restored state", what);
+
+    fd_target t[32];
+    int nt = 0;
+    for (int i = 0; i < mod.nparams && nt < 32; i++) {
+        long off = mod.param_offset(i);
+        t[nt++] = (fd_target){mod.param_name(i), mod.params + off, grads + off, mod.param_count(i)};
+    }
+    fd_check(what, t, nt, &ctx);
+    free(before);
+    free(grads);
+    free(x);
+    free(y);
+    hx_close(&mod);
+    cg_model_free(m);
+}
+
+#define MC(s, fn, steps, feat, vocab, o0, o1) \
+    {s, fn, CG_PORTABLE, steps, feat, vocab, {o0, o1}}, {s "_host", fn, CG_HOST, steps, feat, vocab, {o0, o1}}
+static const model_case model_cases[] = {
+    MC("lstm", model_lstm, 4, 3, 0, 2, 0),
+    MC("lstm_nobias", model_lstm_nobias, 5, 2, 0, 5, 2),
+    MC("lstm_state", model_lstm_state, 4, 2, 0, 2, 0),
+    MC("gru", model_gru, 4, 3, 0, 2, 0),
+    MC("gru_nobias", model_gru_nobias, 5, 2, 0, 5, 2),
+    MC("simple_rnn", model_simple_rnn, 4, 3, 0, 2, 0),
+    MC("embedding", model_embedding, 5, 0, 6, 2, 0),
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static int case_index[64];
+
+static struct criterion_test_params indices(size_t n) {
+    for (size_t i = 0; i < COUNT(case_index); i++)
+        case_index[i] = (int)i;
+    cr_assert(n <= COUNT(case_index));
+    return cr_make_param_array(int, case_index, n);
+}
+
+ParameterizedTestParameters(gradcheck_rnn, layers) { return indices(COUNT(model_cases)); }
+ParameterizedTest(int *i, gradcheck_rnn, layers, .timeout = 120) { run_model_case(&model_cases[*i]); }
