@@ -46,7 +46,7 @@ binary_for() {
     case "$1" in
         mlp) echo "$BUILD_DIR/examples/fashion_mlp/fashion_mlp" ;;
         cnn) echo "$BUILD_DIR/examples/fashion_cnn/fashion_cnn" ;;
-        lstm) echo "$BUILD_DIR/examples/timeseries_rnn/timeseries_rnn" ;;
+        lstm) echo "$BUILD_DIR/bench/lstm/lstm_bench" ;;
     esac
 }
 

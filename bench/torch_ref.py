@@ -18,8 +18,8 @@ Recipe (mlp, cnn): Adam(lr=1e-3), batch 64, reshuffled every epoch, softmax
 cross-entropy on logits (nn.CrossEntropyLoss), pixels scaled to [0, 1].
 
 lstm: nn.LSTM(1, 32) over windows of 12 steps, the last hidden state into
-nn.Linear(32, 1), MSE, Adam(lr=1e-3), batch 32 (the shape of the cgrad
-timeseries_rnn example). It times --iters training steps on one random batch,
+nn.Linear(32, 1), MSE, Adam(lr=1e-3), batch 32 (the shape of cgrad's
+bench/lstm model). It times --iters training steps on one random batch,
 as cgrad's `bench` command does, and batch-1 predict; no accuracy.
 """
 import argparse

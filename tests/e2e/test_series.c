@@ -211,3 +211,35 @@ Test(series, bad_input_is_one_clear_line)
               "one forecast of index 12, no actual, seasonal naive 90: %s", r.out);
     e2e_run_free(&r);
 }
+
+/* The recurrent forecaster (GRU(32) -> Dense(1), examples/timeseries_rnn)
+ * beats the seasonal-naive forecast on the last 24 months, in index points;
+ * with the default seed: 2.54 against 3.13 (six seeds: 2.54 to 3.00). */
+Test(series, recurrent_forecaster_beats_the_seasonal_naive_forecast)
+{
+    const char *tmp = e2e_tmpdir();
+    e2e_run r = E2E_RUN(tmp, tmp, TIMESERIES_RNN, "fit", "--verbose", "0");
+    cr_assert_eq(r.status, 0, "timeseries_rnn fit exited %d: %s%s", r.status, r.out, r.err);
+    double rmse, mae, naive_rmse, naive_mae;
+    parse_errors(e2e_line(r.out, 1), "test: original units (24 test targets):", &rmse, &mae);
+    parse_errors(e2e_line(r.out, 2), "test: seasonal naive (season 12):", &naive_rmse, &naive_mae);
+    cr_expect_float_eq(naive_rmse, 3.1315, 1e-3, "the baseline changed: %g", naive_rmse);
+    cr_expect_lt(rmse, naive_rmse, "the GRU's test RMSE %.4f does not beat the seasonal naive %.4f", rmse, naive_rmse);
+    e2e_run_free(&r);
+}
+
+/* Sequence classification that needs memory (examples/sequence_sum:
+ * Embedding -> LSTM -> Dense, the class is (first + last token) mod 10):
+ * one run reached 0.9983 on the 20% hold-out; the test asks for 0.95. */
+Test(series, sequence_classifier_remembers_the_first_token)
+{
+    const char *tmp = e2e_tmpdir();
+    e2e_run r = E2E_RUN(tmp, tmp, SEQUENCE_SUM, "fit", "--verbose", "0");
+    cr_assert_eq(r.status, 0, "sequence_sum fit exited %d: %s%s", r.status, r.out, r.err);
+    double loss = 0, acc = 0;
+    const char *line = strstr(r.out, "test: loss=");
+    cr_assert_not_null(line, "no test line:\n%s", r.out);
+    cr_assert_eq(sscanf(line, "test: loss=%lf accuracy=%lf", &loss, &acc), 2, "bad test line: %s", line);
+    cr_expect_geq(acc, 0.95, "sequence_sum reached accuracy %.4f, expected 0.95 or more", acc);
+    e2e_run_free(&r);
+}
