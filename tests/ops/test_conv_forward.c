@@ -23,24 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fdcheck.h"
 #include "harness.h"
 
-static uint64_t rnd_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float rnd_unif(uint64_t *s, float lo, float hi) {
-    return lo + (hi - lo) * (float)(rnd_next(s) >> 40) / 16777216.0f;
-}
-
-static int rnd_int(uint64_t *s, int lo, int hi) { return lo + (int)(rnd_next(s) % (uint64_t)(hi - lo + 1)); }
+static int rnd_int(uint64_t *s, int lo, int hi) { return lo + (int)(fd_next(s) % (uint64_t)(hi - lo + 1)); }
 
 static void fill(uint64_t *s, float *v, long count, float lo, float hi) {
     for (long i = 0; i < count; i++)
-        v[i] = rnd_unif(s, lo, hi);
+        v[i] = fd_unif(s, lo, hi);
 }
 
 /* Worst |got - want| / max(1, |want|) over count entries; its index in *at. */

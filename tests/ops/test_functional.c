@@ -1,12 +1,10 @@
 /* test_functional.c: functional models (several inputs and outputs, merge
  * layers, a layer called twice) and custom models (init + call, with a
  * residual connection and a shared block), checked through their emitted
- * code: the gradient that one SGD step applies against central finite
- * differences of the eval_step loss; inference mode of raw ops after
- * Dropout; and the builder errors of the API.
+ * code: the gradient train_step leaves in the gradient block against central
+ * finite differences of its loss (tests/support/fdcheck.c); inference mode of
+ * raw ops after Dropout; and the builder errors of the API.
  *
- * With plain SGD and lr = 1, train_step leaves p - g in the parameter block,
- * so g = p_before - p_after (exact up to the rounding of p - g, ~1e-7 |p|).
  * The finite differences use eps = 1e-2 on a float loss of O(1) terms: the
  * same budget as test_gradcheck.c, TOL = 5e-3 relative to max(1, |g|).
  */
@@ -18,74 +16,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fdcheck.h"
 #include "harness.h"
+#include "models.h"
 
 #define TOL 5e-3
 #define EPS 1e-2f
 #define N 6
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static float unif(float lo, float hi) {
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return lo + (hi - lo) * (float)((rng_state >> 40) / 16777216.0);
-}
+static uint64_t rng_state = 20261127u;
+static float unif(float lo, float hi) { return fd_unif(&rng_state, lo, hi); }
 
-/* Checks every trainable float of mod: train_step's applied gradient against
- * finite differences of eval_step's loss on (x, y). Returns the count checked. */
-static long check_model_gradients(hx_module *mod, const float *x, const float *y) {
-    long count = mod->trainable_floats;
-    float *p0 = malloc(sizeof(float) * (size_t)mod->param_floats), *g = malloc(sizeof(float) * (size_t)count);
-    float loss, metrics[16];
-    cr_assert(p0 && g);
-    memcpy(p0, mod->params, sizeof(float) * (size_t)mod->param_floats);
-    mod->train_step(mod->state, N, x, y, &loss, metrics);
-    for (long i = 0; i < count; i++)
-        g[i] = p0[i] - mod->params[i];
-    long bad = 0;
-    for (long i = 0; i < count; i++) {
-        float lp, lm;
-        memcpy(mod->params, p0, sizeof(float) * (size_t)mod->param_floats);
-        mod->params[i] = p0[i] + EPS;
-        mod->eval_step(mod->state, N, x, y, &lp, metrics);
-        mod->params[i] = p0[i] - EPS;
-        mod->eval_step(mod->state, N, x, y, &lm, metrics);
-        double num = ((double)lp - lm) / (2.0 * EPS);
-        double scale = fmax(1.0, fmax(fabs(num), fabs(g[i])));
-        if (fabs(num - g[i]) > TOL * scale && bad++ < 5)
-            cr_log_error("parameter float %ld: applied gradient %.6f, finite difference %.6f", i, (double)g[i], num);
-    }
-    cr_expect_eq(bad, 0, "%ld of %ld gradient entries disagree", bad, count);
-    free(p0), free(g);
-    return count;
-}
-
-/* Two inputs a (5) and b (3), each projected to 4; one Dense "shared" called
- * on both projections (shared weights); Concatenate, Multiply and Add merge
- * the branches; outputs "cls" (3 logits, sparse cross-entropy) and "reg"
- * (2 values, MSE with weight 0.5). */
-static cg_model *two_in_two_out(const char *name) {
-    cg_model *m = cg_functional(name);
-    cg_t a = cg_input(m, "a", CG_SHAPE(5));
-    cg_t b = cg_input(m, "b", CG_SHAPE(3));
-    cg_t pa = cg_apply(m, cg_dense(4, .activation = CG_TANH, .name = "proj_a"), a);
-    cg_t pb = cg_apply(m, cg_dense(4, .activation = CG_TANH, .name = "proj_b"), b);
-    cg_layer_ref shared = cg_make_layer(m, cg_dense(4, .activation = CG_TANH, .name = "shared"));
-    cg_t sa = cg_call(shared, pa);
-    cg_t sb = cg_call(shared, pb);
-    cg_t cat = cg_apply(m, cg_concatenate(), sa, sb);
-    cg_t prod = cg_apply(m, cg_multiply_layer(), sa, sb);
-    cg_t sum = cg_apply(m, cg_add_layer(), pa, prod);
-    cg_t cls = cg_apply(m, cg_dense(3, .name = "cls"), cat);
-    cg_t reg = cg_apply(m, cg_dense(2, .name = "reg"), sum);
-    cg_set_outputs(m, cls, reg);
-    cg_compile(m, .optimizer = cg_sgd(1.0f, 0.0f, false), .batch_size = 8,
-               .outputs = {{"cls", CG_SPARSE_CATEGORICAL_CROSSENTROPY, .from_logits = true, .metric = CG_ACCURACY},
-                           {"reg", CG_MSE, .loss_weight = 0.5f, .metric = CG_METRIC_MAE}});
-    return m;
+/* Checks every trainable float of mod (see fdcheck.h). */
+static void check_model_gradients(hx_module *mod, const float *x, const float *y) {
+    fd_check_model(mod->name, mod, N, x, y, EPS, TOL, false);
 }
 
 static void functional_gradients(cg_flavour flavour) {
-    cg_model *m = two_in_two_out(flavour == CG_HOST ? "fn_host" : "fn_portable");
+    cg_model *m = tm_two_in_two_out(flavour == CG_HOST ? "fn_host" : "fn_portable");
     cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
     hx_module mod;
     cr_assert_eq(hx_build_model(&mod, m, flavour, NULL), 0, "%s", mod.err);
@@ -126,33 +74,10 @@ static void functional_gradients(cg_flavour flavour) {
 Test(functional, two_inputs_two_outputs_gradients_portable, .timeout = 60) { functional_gradients(CG_PORTABLE); }
 Test(functional, two_inputs_two_outputs_gradients_host, .timeout = 60) { functional_gradients(CG_HOST); }
 
-/* A custom model: a stem, one residual block called twice (shared weights),
- * a head: h = stem(x); h = h + block(h); h = h + block(h); y = head(h). */
-typedef struct resnet {
-    cg_layer_ref stem, block, head;
-} resnet;
-
-static void resnet_init(cg_model *m, void *self) {
-    resnet *r = self;
-    r->stem = cg_make_layer(m, cg_dense(6, .activation = CG_TANH, .name = "stem"));
-    r->block = cg_make_layer(m, cg_dense(6, .activation = CG_TANH, .name = "block"));
-    r->head = cg_make_layer(m, cg_dense(3, .name = "head"));
-}
-
-static cg_t resnet_call(cg_model *m, cg_t x, void *self) {
-    (void)m;
-    resnet *r = self;
-    cg_t h = cg_call(r->stem, x);
-    h = cg_add(h, cg_call(r->block, h));
-    h = cg_add(h, cg_call(r->block, h));
-    return cg_call(r->head, h);
-}
-
+/* The custom model of models.h: a stem, one residual block called twice
+ * (shared weights), a head. */
 Test(custom_model, residual_shared_block_gradients, .timeout = 60) {
-    resnet r;
-    cg_model *m = cg_custom_model("resnet", CG_SHAPE(4), resnet_init, resnet_call, &r);
-    cg_compile(m, .optimizer = cg_sgd(1.0f, 0.0f, false), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY,
-               .from_logits = true, .metric = CG_ACCURACY, .batch_size = 8);
+    cg_model *m = tm_residual("resnet");
     cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
     const char *summary = cg_summary(m);
     cr_expect_not_null(strstr(summary, "Total params: 93"), "the shared block counts once:\n%s", summary);

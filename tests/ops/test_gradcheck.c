@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fdcheck.h"
 #include "harness.h"
 
 #define TOL 5e-3
@@ -92,18 +93,9 @@ enum {
 
 /* ---- random values ------------------------------------------------------ */
 
-static uint64_t rnd_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static float rnd_unif(gc *c, float lo, float hi) { return fd_unif(&c->rng, lo, hi); }
 
-static float rnd_unif(gc *c, float lo, float hi) {
-    return lo + (hi - lo) * (float)(rnd_next(&c->rng) >> 40) / 16777216.0f;
-}
-
-static int rnd_dim(gc *c, int lo, int hi) { return lo + (int)(rnd_next(&c->rng) % (uint64_t)(hi - lo + 1)); }
+static int rnd_dim(gc *c, int lo, int hi) { return lo + (int)(fd_next(&c->rng) % (uint64_t)(hi - lo + 1)); }
 
 /* Fills data[count] (rows of `last` entries) from the domain. */
 static void fill(gc *c, float *data, long count, int last, dom d) {
@@ -113,7 +105,7 @@ static void fill(gc *c, float *data, long count, int last, dom d) {
         case D_ANY: data[i] = 2.0f * u - 1.0f; break;
         case D_WIDE: data[i] = 4.0f * u - 2.0f; break;
         case D_POS: data[i] = 0.5f + 1.5f * u; break;
-        case D_AWAY: data[i] = (0.2f + 0.8f * u) * (rnd_next(&c->rng) & 1 ? 1.0f : -1.0f); break;
+        case D_AWAY: data[i] = (0.2f + 0.8f * u) * (fd_next(&c->rng) & 1 ? 1.0f : -1.0f); break;
         case D_SMALL: data[i] = 0.1f * u - 0.05f; break;
         case D_GRID: data[i] = 0.2f * (float)((int)(u * 13.0f) - 6); break;
         case D_GRID_HALF: data[i] = 0.2f * (float)((int)(u * 12.0f) - 6) + 0.1f; break;
@@ -125,7 +117,7 @@ static void fill(gc *c, float *data, long count, int last, dom d) {
     }
     if (d == D_DISTINCT)   /* shuffle the ramp */
         for (long i = count - 1; i > 0; i--) {
-            long j = (long)(rnd_next(&c->rng) % (uint64_t)(i + 1));
+            long j = (long)(fd_next(&c->rng) % (uint64_t)(i + 1));
             float t = data[i];
             data[i] = data[j];
             data[j] = t;
@@ -180,15 +172,9 @@ static cg_t batched(gc *c, const char *xname, const char *uname, int k, dom xd, 
 /* ---- the check ------------------------------------------------------------ */
 
 /* Seeds the generator from the case name, so every case has its own shapes. */
-static uint64_t seed_of(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 static void run_case(const gc_case *k) {
-    gc c = {.g = cg_graph_new(k->name), .rng = seed_of(k->name)};
+    gc c = {.g = cg_graph_new(k->name), .rng = fd_seed(k->name)};
     cr_assert(c.g, "out of memory");
     cg_set_max_batch(c.g, MAX_BATCH);
     c.n = rnd_dim(&c, 2, MAX_BATCH - 1);
@@ -476,7 +462,7 @@ static cg_t build_softmax(gc *c, int arg) {
     case 4: case 6: {
         gc_tensor *t = add_tensor(c, c->in, &c->nin, "labels", arg == 4 ? CG_SHAPE(CG_BATCH) : CG_SHAPE(m), D_ANY);
         for (long i = 0; i < t->count; i++)
-            t->data[i] = (float)(rnd_next(&c->rng) % (uint64_t)k);
+            t->data[i] = (float)(fd_next(&c->rng) % (uint64_t)k);
         t->t = cg_placeholder(c->g, "labels", arg == 4 ? CG_SHAPE(CG_BATCH) : CG_SHAPE(m));
         return cg_softmax_cross_entropy(z, t->t, true);
     }

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fdcheck.h"
 #include "harness.h"
 #include "../../compiler/cgrad_int.h"
 
@@ -74,20 +75,9 @@ typedef struct gc {
 
 /* ---- random values ------------------------------------------------------ */
 
-static uint64_t rnd_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float rnd_unif(uint64_t *s, float lo, float hi) {
-    return lo + (hi - lo) * (float)(rnd_next(s) >> 40) / 16777216.0f;
-}
-
 static void fill(uint64_t *rng, float *data, long count, dom d) {
     for (long i = 0; i < count; i++) {
-        float u = rnd_unif(rng, 0.0f, 1.0f);
+        float u = fd_unif(rng, 0.0f, 1.0f);
         switch (d) {
         case D_ANY: data[i] = 2.0f * u - 1.0f; break;
         case D_SMALL: data[i] = 0.1f * u - 0.05f; break;
@@ -97,18 +87,11 @@ static void fill(uint64_t *rng, float *data, long count, dom d) {
     }
     if (d == D_DISTINCT)
         for (long i = count - 1; i > 0; i--) {
-            long j = (long)(rnd_next(rng) % (uint64_t)(i + 1));
+            long j = (long)(fd_next(rng) % (uint64_t)(i + 1));
             float t = data[i];
             data[i] = data[j];
             data[j] = t;
         }
-}
-
-static uint64_t seed_of(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
 }
 
 static long count_of(cg_shape sh, int n) {
@@ -183,46 +166,6 @@ static cg_t pool(gc *c, op_kind op, cg_t x, int kh, int kw, int sh, int sw, bool
     return T(c->g, op_pool(c->g, CG_HERE, op, x.id, &sp));
 }
 
-/* ---- the finite-difference comparison --------------------------------------- */
-
-typedef struct fd_target {
-    const char *name;
-    float *p;          /* the parameter in the module's state */
-    const float *grad; /* its analytic gradient */
-    long count;
-} fd_target;
-
-typedef double (*loss_fn)(void *ctx);
-
-/* Compares every entry of every target's analytic gradient with the central difference of f. */
-static void fd_check(const char *what, const fd_target *t, int nt, loss_fn f, void *ctx) {
-    double worst = -1, wa = 0, wn = 0;
-    const char *wname = "";
-    long widx = 0, total = 0;
-    for (int i = 0; i < nt; i++)
-        for (long j = 0; j < t[i].count; j++, total++) {
-            double a = t[i].grad[j];
-            float save = t[i].p[j];
-            t[i].p[j] = save + EPS;
-            double lp = f(ctx);
-            t[i].p[j] = save - EPS;
-            double lm = f(ctx);
-            t[i].p[j] = save;
-            double num = (lp - lm) / (2.0 * (double)EPS);
-            double err = fabs(a - num) / fmax(1.0, fmax(fabs(a), fabs(num)));
-            if (!(err <= worst)) {
-                worst = isnan(err) ? INFINITY : err;
-                wa = a, wn = num, wname = t[i].name, widx = j;
-            }
-        }
-    cr_assert(total > 0, "%s: nothing to check", what);
-    if (getenv("GC_VERBOSE"))
-        fprintf(stderr, "%s: %ld entries, maxdiff %.3g at d_%s[%ld]: analytic %.6g vs numeric %.6g\n", what, total,
-                worst, wname, widx, wa, wn);
-    cr_expect(worst <= TOL, "%s: maxdiff %.3g at d_%s[%ld]: analytic %.6g vs numeric %.6g (tol %g)", what, worst, wname,
-              widx, wa, wn, TOL);
-}
-
 /* ---- op cases: tape graphs ---------------------------------------------------- */
 
 typedef void (*op_build)(gc *c);
@@ -248,10 +191,10 @@ static void run_op_case(const op_case *k) {
     const char *fl = k->flavour == CG_HOST ? "host" : "portable";
     char what[128];
     snprintf(what, sizeof what, "%s (%s)", k->name, fl);
-    gc c = {.g = cg_graph_new(k->name), .rng = seed_of(k->name)};
+    gc c = {.g = cg_graph_new(k->name), .rng = fd_seed(k->name)};
     cr_assert(c.g, "out of memory");
     cg_set_max_batch(c.g, MAX_BATCH);
-    c.n = 2 + (int)(rnd_next(&c.rng) % 2);   /* 2 or 3, below the maximum batch */
+    c.n = 2 + (int)(fd_next(&c.rng) % 2);   /* 2 or 3, below the maximum batch */
     k->build(&c);
     cr_assert(!cg_failed(c.g) && c.nterms > 0, "%s: builder failed: %s", what, cg_error(c.g));
     cg_t vars[MAXT];
@@ -287,7 +230,7 @@ static void run_op_case(const op_case *k) {
     char what_n[160];
     snprintf(what_n, sizeof what_n, "%s, n=%d", what, c.n);
     tape_ctx ctx = {&mod, c.n, inputs};
-    fd_check(what_n, t, c.nvar, tape_loss, &ctx);
+    fd_check(what_n, t, c.nvar, tape_loss, &ctx, EPS, TOL, false);
     free(grads);
     hx_close(&mod);
     for (int i = 0; i < c.nvar; i++)
@@ -452,25 +395,6 @@ static cg_model *model_conv_layers_nobias(void) {
     return m;
 }
 
-typedef struct model_ctx {
-    hx_module *mod;
-    void *saved;       /* the state every call starts from */
-    int n;
-    const float *x, *y;
-} model_ctx;
-
-/* The training-mode loss at the parameters in mod->state, which is restored afterwards. */
-static double model_loss(void *p) {
-    model_ctx *c = p;
-    void *before = malloc(c->mod->state_size);
-    memcpy(before, c->mod->state, c->mod->state_size);
-    float loss, metric;
-    c->mod->train_step(c->mod->state, c->n, c->x, c->y, &loss, &metric);
-    memcpy(c->mod->state, before, c->mod->state_size);
-    free(before);
-    return loss;
-}
-
 static void run_model_case(const model_case *k) {
     const char *fl = k->flavour == CG_HOST ? "host" : "portable";
     char what[128];
@@ -484,7 +408,7 @@ static void run_model_case(const model_case *k) {
     cr_assert(rc == 0, "%s: %s", what, mod.err);
 
     /* random parameters (gammas away from 0, variances positive), a batch and targets */
-    uint64_t rng = seed_of(k->name);
+    uint64_t rng = fd_seed(k->name);
     int n = 5;
     for (int i = 0; i < mod.nparams; i++) {
         const char *pn = mod.param_name(i);
@@ -497,29 +421,8 @@ static void run_model_case(const model_case *k) {
     fill(&rng, x, n * xin, D_ANY);
     fill(&rng, y, n * k->out, D_ANY);
 
-    /* the analytic gradients: one train_step from the saved state */
-    model_ctx ctx = {&mod, NULL, n, x, y};
-    float *grads = malloc(sizeof(float) * (size_t)mod.trainable_floats);
-    void *before = malloc(mod.state_size);
-    memcpy(before, mod.state, mod.state_size);
-    float loss, metric;
-    mod.train_step(mod.state, n, x, y, &loss, &metric);
-    cr_assert(isfinite(loss), "%s: loss %g", what, (double)loss);
-    memcpy(grads, mod.grads, sizeof(float) * (size_t)mod.trainable_floats);
-    memcpy(mod.state, before, mod.state_size);
-    cr_expect(model_loss(&ctx) == loss, "%s: train_step is not repeatable from a restored state", what);
-
-    fd_target t[32];
-    int nt = 0;
-    for (int i = 0; i < mod.nparams && nt < 32; i++) {
-        long off = mod.param_offset(i);
-        if (off >= mod.trainable_floats)
-            continue;   /* moving averages: no gradient */
-        t[nt++] = (fd_target){mod.param_name(i), mod.params + off, grads + off, mod.param_count(i)};
-    }
-    fd_check(what, t, nt, model_loss, &ctx);
-    free(before);
-    free(grads);
+    /* the analytic gradients: one train_step from the saved state; moving averages have none */
+    fd_check_model(what, &mod, n, x, y, EPS, TOL, false);
     free(x);
     free(y);
     hx_close(&mod);

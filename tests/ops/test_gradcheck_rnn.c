@@ -28,97 +28,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fdcheck.h"
 #include "harness.h"
 
 #define TOL 1e-3
 #define EPS 1e-2f
 #define BATCH 5
-
-/* ---- random values ------------------------------------------------------ */
-
-static uint64_t rnd_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float rnd_unif(uint64_t *s, float lo, float hi) {
-    return lo + (hi - lo) * (float)(rnd_next(s) >> 40) / 16777216.0f;
-}
-
-static void fill(uint64_t *rng, float *data, long count, float lo, float hi) {
-    for (long i = 0; i < count; i++)
-        data[i] = rnd_unif(rng, lo, hi);
-}
-
-static uint64_t seed_of(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-/* ---- the finite-difference comparison --------------------------------------- */
-
-typedef struct fd_target {
-    const char *name;
-    float *p;          /* the parameter in the module's state */
-    const float *grad; /* its analytic gradient */
-    long count;
-} fd_target;
-
-typedef struct model_ctx {
-    hx_module *mod;
-    int n;
-    const float *x, *y;
-} model_ctx;
-
-/* The training-mode loss at the parameters in mod->state, which is restored afterwards. */
-static double model_loss(model_ctx *c) {
-    void *before = malloc(c->mod->state_size);
-    memcpy(before, c->mod->state, c->mod->state_size);
-    float loss, metric;
-    c->mod->train_step(c->mod->state, c->n, c->x, c->y, &loss, &metric);
-    memcpy(c->mod->state, before, c->mod->state_size);
-    free(before);
-    return loss;
-}
-
-/* Compares every entry of every target's analytic gradient with the central difference. */
-static void fd_check(const char *what, const fd_target *t, int nt, model_ctx *ctx) {
-    double worst = -1, wa = 0, wn = 0;
-    const char *wname = "";
-    long widx = 0, total = 0;
-    for (int i = 0; i < nt; i++) {
-        double biggest = 0;
-        for (long j = 0; j < t[i].count; j++, total++) {
-            double a = t[i].grad[j];
-            float save = t[i].p[j];
-            t[i].p[j] = save + EPS;
-            double lp = model_loss(ctx);
-            t[i].p[j] = save - EPS;
-            double lm = model_loss(ctx);
-            t[i].p[j] = save;
-            double num = (lp - lm) / (2.0 * (double)EPS);
-            double err = fabs(a - num) / fmax(1.0, fmax(fabs(a), fabs(num)));
-            biggest = fmax(biggest, fabs(num));
-            if (!(err <= worst)) {
-                worst = isnan(err) ? INFINITY : err;
-                wa = a, wn = num, wname = t[i].name, widx = j;
-            }
-        }
-        /* a gradient that is zero everywhere would pass trivially: each parameter must matter */
-        cr_expect(biggest > 1e-4, "%s: d_%s is zero everywhere (numerically): the check would prove nothing", what,
-                  t[i].name);
-    }
-    cr_assert(total > 0, "%s: nothing to check", what);
-    if (getenv("GC_VERBOSE"))
-        fprintf(stderr, "%s: %ld entries, maxdiff %.3g at d_%s[%ld]: analytic %.6g vs numeric %.6g\n", what, total,
-                worst, wname, widx, wa, wn);
-    cr_expect(worst <= TOL, "%s: maxdiff %.3g at d_%s[%ld]: analytic %.6g vs numeric %.6g (tol %g)", what, worst, wname,
-              widx, wa, wn, TOL);
-}
 
 /* ---- the models --------------------------------------------------------------- */
 
@@ -231,39 +146,20 @@ static void run_model_case(const model_case *k) {
     int rc = hx_build_model(&mod, m, k->flavour, NULL);
     cr_assert(rc == 0, "%s: %s", what, mod.err);
 
-    uint64_t rng = seed_of(k->name);
+    uint64_t rng = fd_seed(k->name);
     int n = BATCH;
     for (int i = 0; i < mod.nparams; i++)
-        fill(&rng, mod.params + mod.param_offset(i), mod.param_count(i), -1.0f, 1.0f);
+        fd_fill(&rng, mod.params + mod.param_offset(i), mod.param_count(i), -1.0f, 1.0f);
     long xin = (long)k->steps * (k->features ? k->features : 1), yout = (long)k->out[0] * (k->out[1] ? k->out[1] : 1);
     float *x = malloc(sizeof(float) * (size_t)(n * xin)), *y = malloc(sizeof(float) * (size_t)(n * yout));
     if (k->features)
-        fill(&rng, x, n * xin, -1.0f, 1.0f);
+        fd_fill(&rng, x, n * xin, -1.0f, 1.0f);
     else   /* ids from -1 to vocab + 1: both ends out of range */
         for (long i = 0; i < n * xin; i++)
-            x[i] = (float)(rnd_next(&rng) % (uint64_t)(k->vocab + 3)) - 1.0f;
-    fill(&rng, y, n * yout, -1.0f, 1.0f);
+            x[i] = (float)(fd_next(&rng) % (uint64_t)(k->vocab + 3)) - 1.0f;
+    fd_fill(&rng, y, n * yout, -1.0f, 1.0f);
 
-    model_ctx ctx = {&mod, n, x, y};
-    float *grads = malloc(sizeof(float) * (size_t)mod.trainable_floats);
-    void *before = malloc(mod.state_size);
-    memcpy(before, mod.state, mod.state_size);
-    float loss, metric;
-    mod.train_step(mod.state, n, x, y, &loss, &metric);
-    cr_assert(isfinite(loss), "%s: loss %g", what, (double)loss);
-    memcpy(grads, mod.grads, sizeof(float) * (size_t)mod.trainable_floats);
-    memcpy(mod.state, before, mod.state_size);
-    cr_expect(model_loss(&ctx) == loss, "%s: train_step is not repeatable from a restored state", what);
-
-    fd_target t[32];
-    int nt = 0;
-    for (int i = 0; i < mod.nparams && nt < 32; i++) {
-        long off = mod.param_offset(i);
-        t[nt++] = (fd_target){mod.param_name(i), mod.params + off, grads + off, mod.param_count(i)};
-    }
-    fd_check(what, t, nt, &ctx);
-    free(before);
-    free(grads);
+    fd_check_model(what, &mod, n, x, y, EPS, TOL, true);
     free(x);
     free(y);
     hx_close(&mod);

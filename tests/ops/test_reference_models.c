@@ -42,6 +42,7 @@
 #include <sys/wait.h>
 
 #include "harness.h"
+#include "models.h"
 
 #ifndef OPS_SOURCE_DIR
 #define OPS_SOURCE_DIR "."
@@ -76,60 +77,6 @@ static cg_model *seq_my_dense(const char *name) {
     return m;
 }
 
-/* A custom model, as test_functional.c's: h = stem(x); h = h + block(h); h = h + block(h); y = head(h),
- * the block called twice (shared weights). */
-typedef struct resnet {
-    cg_layer_ref stem, block, head;
-} resnet;
-
-static void resnet_init(cg_model *m, void *self) {
-    resnet *r = self;
-    r->stem = cg_make_layer(m, cg_dense(6, .activation = CG_TANH, .name = "stem"));
-    r->block = cg_make_layer(m, cg_dense(6, .activation = CG_TANH, .name = "block"));
-    r->head = cg_make_layer(m, cg_dense(3, .name = "head"));
-}
-
-static cg_t resnet_call(cg_model *m, cg_t x, void *self) {
-    (void)m;
-    resnet *r = self;
-    cg_t h = cg_call(r->stem, x);
-    h = cg_add(h, cg_call(r->block, h));
-    h = cg_add(h, cg_call(r->block, h));
-    return cg_call(r->head, h);
-}
-
-static cg_model *residual(const char *name) {
-    static resnet r;
-    cg_model *m = cg_custom_model(name, CG_SHAPE(4), resnet_init, resnet_call, &r);
-    cg_compile(m, .optimizer = cg_sgd(1.0f, 0.0f, false), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY,
-               .from_logits = true, .metric = CG_ACCURACY, .batch_size = 8);
-    return m;
-}
-
-/* As test_functional.c's: inputs a (5) and b (3), each projected to 4; one Dense "shared" called on both
- * projections; Concatenate, Multiply and Add merge the branches; outputs "cls" (3 logits, sparse
- * cross-entropy) and "reg" (2 values, MSE with weight 0.5). */
-static cg_model *two_in_two_out(const char *name) {
-    cg_model *m = cg_functional(name);
-    cg_t a = cg_input(m, "a", CG_SHAPE(5));
-    cg_t b = cg_input(m, "b", CG_SHAPE(3));
-    cg_t pa = cg_apply(m, cg_dense(4, .activation = CG_TANH, .name = "proj_a"), a);
-    cg_t pb = cg_apply(m, cg_dense(4, .activation = CG_TANH, .name = "proj_b"), b);
-    cg_layer_ref shared = cg_make_layer(m, cg_dense(4, .activation = CG_TANH, .name = "shared"));
-    cg_t sa = cg_call(shared, pa);
-    cg_t sb = cg_call(shared, pb);
-    cg_t cat = cg_apply(m, cg_concatenate(), sa, sb);
-    cg_t prod = cg_apply(m, cg_multiply_layer(), sa, sb);
-    cg_t sum = cg_apply(m, cg_add_layer(), pa, prod);
-    cg_t cls = cg_apply(m, cg_dense(3, .name = "cls"), cat);
-    cg_t reg = cg_apply(m, cg_dense(2, .name = "reg"), sum);
-    cg_set_outputs(m, cls, reg);
-    cg_compile(m, .optimizer = cg_sgd(1.0f, 0.0f, false), .batch_size = 8,
-               .outputs = {{"cls", CG_SPARSE_CATEGORICAL_CROSSENTROPY, .from_logits = true, .metric = CG_ACCURACY},
-                           {"reg", CG_MSE, .loss_weight = 0.5f, .metric = CG_METRIC_MAE}});
-    return m;
-}
-
 /* One model as the test runs it; the packed sizes are per sample. */
 typedef struct ref_case {
     const char *kind;           /* torch_models.py's name of the computation */
@@ -144,10 +91,10 @@ static const ref_case cases[] = {
     /* my_dense_1 6*8, my_dense_2 8*5, dense_1 5*3+3 */
     {"seq_my_dense", "ref_seq_my_dense", seq_my_dense, CG_PORTABLE, 6, 1, 3, 1, 48 + 40 + 18},
     /* stem 4*6+6, block 6*6+6 (once), head 6*3+3 */
-    {"resnet", "ref_resnet", residual, CG_PORTABLE, 4, 1, 3, 1, 30 + 42 + 21},
+    {"resnet", "ref_resnet", tm_residual, CG_PORTABLE, 4, 1, 3, 1, 30 + 42 + 21},
     /* proj_a 5*4+4, proj_b 3*4+4, shared 4*4+4 (once), cls 8*3+3, reg 4*2+2 */
-    {"two_in_two_out", "ref_two_in_two_out", two_in_two_out, CG_PORTABLE, 8, 3, 5, 4, 24 + 16 + 20 + 27 + 10},
-    {"two_in_two_out", "ref_two_in_two_out_host", two_in_two_out, CG_HOST, 8, 3, 5, 4, 24 + 16 + 20 + 27 + 10},
+    {"two_in_two_out", "ref_two_in_two_out", tm_two_in_two_out, CG_PORTABLE, 8, 3, 5, 4, 24 + 16 + 20 + 27 + 10},
+    {"two_in_two_out", "ref_two_in_two_out_host", tm_two_in_two_out, CG_HOST, 8, 3, 5, 4, 24 + 16 + 20 + 27 + 10},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
