@@ -251,8 +251,6 @@ typedef struct emit_ctx emit_ctx;
 void lower_elementwise(emit_ctx *e, int id);
 bool elementwise_flat(cg_graph *g, int id);
 void lower_reduce(emit_ctx *e, int id);
-/* True when host code splits a sum over every axis but the last by columns (bias gradients). */
-bool reduce_column_parallel(cg_graph *g, int id);
 void lower_movement(emit_ctx *e, int id);
 void lower_matmul(emit_ctx *e, int id);
 void lower_softmax(emit_ctx *e, int id);

@@ -245,8 +245,6 @@ static int kernel_split(cg_graph *g, int id, bool *tail) {
     *tail = false;
     if (conv_batch_parallel(g, id, tail))
         return 1;
-    if (reduce_column_parallel(g, id))
-        return 3;
     if (g->flavour != CG_HOST || op_table[n->op].cat != CAT_ELEMWISE || !shape_batched(&n->sh) ||
         !elementwise_flat(g, id) || shape_size(&n->sh, g->max_batch) < (1L << 16))
         return 0;
@@ -281,17 +279,13 @@ static void emit_kernel_piece(emit_ctx *e, int id) {
     e->part = 1;
     if (split == 1)
         lower_conv(e, id);
-    else if (split == 3)
-        lower_reduce(e, id);
     else
         lower_elementwise(e, id);
     e->part = 0;
     e->t = out;
     text_printf(out, "/* %s over %s [lo, hi): one piece of the work, on one thread */\n",
-                kernel_name(g, id, kn, sizeof kn), split == 1 ? "samples" : split == 3 ? "columns" : "elements");
+                kernel_name(g, id, kn, sizeof kn), split == 1 ? "samples" : "elements");
     text_printf(out, "static void %s_piece(void *arg, long lo, long hi)\n{\n    const cgrt_kernel_args *a = arg;\n", kn);
-    if (body.s && uses_word(body.s, "n"))
-        text_puts(out, "    int n = (int)a->n;\n");
     for (int i = 0, k = 0; i < n->nin; i++) {
         if (g->nodes[n->in[i]].op == OP_CONST)
             continue;
@@ -357,12 +351,9 @@ static void emit_kernel(emit_ctx *e, int id) {
             arg_name(n, i, an, sizeof an);
             text_printf(e->t, "%s%s", k++ ? ", " : "", an);
         }
-        text_printf(e->t, "}, Y, %s, %s};\n", conv_scratch(g, id) > 0 ? "cols" : "0", needs_n(g, id) ? "n" : "0");
+        text_printf(e->t, "}, Y, %s};\n", conv_scratch(g, id) > 0 ? "cols" : "0");
         if (split == 1)
             text_printf(e->t, "    cgrt_parallel_for(n, 1, %s_piece, &a); /* samples split across the threads */\n", kn);
-        else if (split == 3)
-            text_printf(e->t, "    cgrt_parallel_for(%d, 8, %s_piece, &a); /* columns split across the threads */\n",
-                        n->sh.d[0], kn);
         else
             text_printf(e->t, "    cgrt_parallel_for(n * %ld, 4096, %s_piece, &a); /* elements split across the threads */\n",
                         shape_size(&n->sh, 1), kn);
@@ -834,20 +825,17 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     /* NAME.c */
     text c = {0};
     ec.t = &c;
-    bool uses_blas = false, uses_pool = false;
+    bool uses_blas = false;
     for (int k = 0; k < g->nentries; k++)
         for (int j = 0; j < g->entries[k].nsched; j++) {
-            int id = g->entries[k].sched[j];
-            op_kind op = g->nodes[id].op;
-            bool tail;
+            op_kind op = g->nodes[g->entries[k].sched[j]].op;
             uses_blas = uses_blas || (flavour == CG_HOST && (op == OP_MATMUL || op == OP_DENSE ||
                                                              op_table[op].cat == CAT_CONV || op_table[op].cat == CAT_SEQ));
-            uses_pool = uses_pool || (has_kernel(g, id) && kernel_split(g, id, &tail));
         }
     const char *ckv[] = {"NAME", p, "VERSION", CG_VERSION, "SOURCE", source,
                          "FLAVOUR", flavour == CG_HOST ? "host (GEMM shim over OpenBLAS, fused epilogues)"
                                                        : "portable (plain loops: no heap, no stdio, no BLAS)",
-                         "INCLUDES", uses_blas || uses_pool || (flavour == CG_HOST && o && o->kind == CG_ADAM) ? "#include <cgrad_gemm.h>\n" : "",
+                         "INCLUDES", uses_blas || (flavour == CG_HOST && o && o->kind == CG_ADAM) ? "#include <cgrad_gemm.h>\n" : "",
                          NULL};
     rc |= text_template(&c, "source_head", ckv);
     /* parameter table */

@@ -98,37 +98,12 @@ int grad_unbroadcast(cg_graph *g, int grad, const shape *to) {
     return op_reshape(g, g->nodes[grad].src, r, *to);
 }
 
-/* True when host code splits the columns of a sum over every axis but the
- * last (a bias gradient, (n, H, W, C) -> (C)) across the pool: each thread
- * adds its columns over every row, in row order, so the sums are the same
- * floats as one thread's. */
-bool reduce_column_parallel(cg_graph *g, int id) {
-    const node *n = &g->nodes[id];
-    const shape *in = &g->nodes[n->in[0]].sh;
-    return g->flavour == CG_HOST && n->op == OP_SUM && shape_batched(in) && in->rank >= 2 && !n->keepdims &&
-           n->axes == (1u << (in->rank - 1)) - 1 && n->sh.rank == 1 && n->sh.d[0] >= 16 &&
-           shape_size(in, g->max_batch) >= (1L << 16);
-}
-
 /* Lowers a reduction: initialise each output, accumulate over a loop nest of
  * the input, then scale for mean. */
 void lower_reduce(emit_ctx *e, int id) {
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     const shape *in = &g->nodes[n->in[0]].sh;
-    if (e->part == 1) {   /* the piece of a column-parallel sum: columns [lo, hi), every row in order */
-        char rows[64];
-        long fixed = shape_size(in, 1) / n->sh.d[0];
-        snprintf(rows, sizeof rows, fixed > 1 ? "n * %ld" : "n", fixed);
-        text_printf(e->t,
-                    "    for (long c = lo; c < hi; c++)\n"
-                    "        Y[c] = 0.0f;\n"
-                    "    for (long r = 0; r < (long)%s; r++)\n"
-                    "        for (long c = lo; c < hi; c++)\n"
-                    "            Y[c] += X[r * %d + c];\n",
-                    rows, n->sh.d[0]);
-        return;
-    }
     char dim[16], count[64] = "", out_count[64] = "", yidx[160], xidx[160];
     size_t len = 0, olen = 0;
     shape kept = *in;

@@ -28,13 +28,11 @@ void cgrt_sgemm_here(int transpose_a, int transpose_b, int m, int n, int k, cons
  * returns when all are done. Fewer than two grains run on the caller alone. */
 void cgrt_parallel_for(long count, long grain, void (*body)(void *arg, long lo, long hi), void *arg);
 
-/* The arguments of a kernel whose samples (or elements, or columns) are
- * split across the pool. */
+/* The arguments of a kernel whose samples are split across the pool. */
 typedef struct cgrt_kernel_args {
     const float *in[3];
     float *out;
     float *cols;
-    long n;                    /* the batch, for pieces whose loops need it */
 } cgrt_kernel_args;
 
 #endif

@@ -15,10 +15,6 @@
  *                           here, TensorFlow's "same" padding rule included
  *                           (extra padding at the bottom and right); both
  *                           flavours, within 1e-5 (relative, as above).
- *   column_sums_split_across_threads
- *                           a sum over every axis but the last, large enough
- *                           for host code to split its columns across the
- *                           pool, against a direct loop in both flavours.
  */
 #include <criterion/criterion.h>
 
@@ -227,47 +223,4 @@ Test(conv_forward, conv2d_matches_naive) {
     check_naive(31337);   /* 8x8x2, 4x3 kernel, stride 2, same (uneven padding) */
     check_naive(8);       /* 7x7x2, 3x1 kernel, dilation 2, valid, bias */
     check_naive(9);       /* 8x6x3, 2x3 kernel, stride 3, same, relu, n = 1 */
-}
-
-/* A sum over every axis but the last (what a Conv2D's bias gradient is),
- * large enough that host code splits its columns across the pool: the
- * sums equal a direct loop's in both flavours, with a run-time batch (7)
- * below the planned one (8). The loss sum(sum_axes(x) * w) makes d_w the
- * column sums. */
-Test(conv_forward, column_sums_split_across_threads) {
-    const int n = 7, h = 24, w = 24, c = 24;
-    float *x = malloc(sizeof(float) * (size_t)(n * h * w * c));
-    uint64_t rng = fd_seed("column_sums");
-    for (long i = 0; i < (long)n * h * w * c; i++)
-        x[i] = fd_unif(&rng, -1.0f, 1.0f);
-    double want[24] = {0};
-    for (long r = 0; r < (long)n * h * w; r++)
-        for (int j = 0; j < c; j++)
-            want[j] += x[r * c + j];
-    for (int f = 0; f < 2; f++) {
-        cg_flavour flavour = f ? CG_HOST : CG_PORTABLE;
-        cg_graph *g = cg_graph_new(f ? "colsum_host" : "colsum_portable");
-        cg_set_max_batch(g, 8);
-        cg_t xt = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, h, w, c));
-        cg_t wt = cg_variable(g, "w", CG_SHAPE(c), cg_ones());
-        cg_t loss = cg_sum(cg_mul(cg_sum_axes(xt, CG_AXIS(0) | CG_AXIS(1) | CG_AXIS(2), false), wt));
-        cg_gradients(g, loss, wt);
-        hx_module mod;
-        cr_assert_eq(hx_build_graph(&mod, g, 1, flavour, NULL), 0, "%s", mod.err);
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s.c", mod.dir, mod.name);
-        char *code = hx_read_file(path, NULL);
-        cr_assert_not_null(code);
-        cr_expect_eq(strstr(code, "columns split across the threads") != NULL, f == 1,
-                     "%s: the column split should be in host code only", mod.name);
-        free(code);
-        mod.gradients(mod.state, n, (const float *[]){x});
-        long off = hx_param(&mod, "w", NULL);
-        for (int j = 0; j < c; j++)
-            cr_expect(fabs(mod.grads[off + j] - want[j]) <= 1e-3 * fmax(1.0, fabs(want[j])),
-                      "%s: column %d sums to %g, expected %g", mod.name, j, (double)mod.grads[off + j], want[j]);
-        hx_close(&mod);
-        cg_graph_free(g);
-    }
-    free(x);
 }
