@@ -220,7 +220,7 @@ Test(functional_errors, loss_for_an_output_that_does_not_exist) {
     cg_t y = cg_apply(m, cg_dense(2, .name = "score"), x);
     cg_set_outputs(m, y);
     int line = __LINE__ + 1;
-    cg_compile(m, .optimizer = cg_adam(1e-3f), .outputs = {{"scores", CG_MSE}});
+    cg_compile(m, .optimizer = cg_adam(1e-3f), .outputs = {{.name = "scores", .loss = CG_MSE}});
     expect_error(m, "a loss is given for output scores, but the model's outputs are: score", line);
 }
 
@@ -231,7 +231,7 @@ Test(functional_errors, output_without_a_loss) {
     cg_t b = cg_apply(m, cg_dense(2, .name = "second"), x);
     cg_set_outputs(m, a, b);
     int line = __LINE__ + 1;
-    cg_compile(m, .optimizer = cg_adam(1e-3f), .outputs = {{"first", CG_MSE}});
+    cg_compile(m, .optimizer = cg_adam(1e-3f), .outputs = {{.name = "first", .loss = CG_MSE}});
     expect_error(m, "output second has no loss", line);
 }
 
