@@ -275,8 +275,13 @@ int op_pool(cg_graph *g, cg_src src, op_kind op, int x, const spatial *sp);
 int op_pad(cg_graph *g, cg_src src, int x, const int pad[4]);
 /* A recurrence over the time axis (OP_SIMPLE_RNN, OP_LSTM, OP_GRU) of the
  * precomputed input projection xw (n, T, k U), recurrent kernel r (U, k U),
- * GRU's recurrent bias rb (k U, or a constant 0); output: the saved sequence. */
-int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, cg_activation act, cg_activation ract);
+ * GRU's recurrent bias rb (k U, or a constant 0: packed as a last row of r),
+ * and the initial state s0 ((n, U) h0, LSTM: (n, 2 U) [h0 | c0]; -1: zeros);
+ * output: the saved sequence. */
+int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, int s0, cg_activation act,
+                 cg_activation ract);
+/* Units of a recurrent op or of its backward op. */
+int rnn_units(const cg_graph *g, int id);
 /* Floats per sample and step of a recurrent op's saved sequence, and where h, h_prev and c sit in it. */
 int rnn_width(op_kind op, int units);
 int rnn_h_offset(op_kind op, int units);
@@ -350,7 +355,9 @@ int layer_reshape(cg_graph *g, cg_src src, int x, const cg_shape *target);
 int layer_batch_norm(cg_graph *g, const cg_misc_opts *o, bool training, cg_src src, int x, cg_model *m);
 int layer_layer_norm(cg_graph *g, const cg_misc_opts *o, cg_src src, int x);
 int layer_dropout(cg_graph *g, const cg_misc_opts *o, bool training, cg_src src, int x);
-int layer_recurrent(cg_graph *g, const cg_rnn_opts *o, cg_layer_kind kind, cg_src src, int x);
+/* SimpleRNN, LSTM, GRU on x (n, T, F), from the initial states states[0 .. nstates) (none: zeros). */
+int layer_recurrent(cg_graph *g, const cg_rnn_opts *o, cg_layer_kind kind, cg_src src, int x, const int *states,
+                    int nstates);
 int layer_embedding(cg_graph *g, const cg_embedding_opts *o, cg_src src, int x);
 
 /* ---- model.c: Sequential and functional models, compile --------------------------- */

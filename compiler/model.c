@@ -279,6 +279,9 @@ static int apply_layer(cg_model *m, const cg_layer *l, const int *xs, int nx, bo
     bool merge = l->kind == CG_LAYER_ADD || l->kind == CG_LAYER_MULTIPLY || l->kind == CG_LAYER_CONCATENATE;
     if (merge)
         return apply_merge(g, l, xs, nx);
+    bool rnn = l->kind == CG_LAYER_SIMPLE_RNN || l->kind == CG_LAYER_LSTM || l->kind == CG_LAYER_GRU;
+    if (rnn && nx >= 1)   /* Keras' initial_state: the inputs after x */
+        return layer_recurrent(g, &l->rnn, l->kind, l->src, xs[0], xs + 1, nx - 1);
     if (nx != 1)
         return graph_error(g, l->src, g->cur_layer, "the layer takes one input, got %d", nx);
     int x = xs[0];
@@ -297,7 +300,7 @@ static int apply_layer(cg_model *m, const cg_layer *l, const int *xs, int nx, bo
     case CG_LAYER_LAYER_NORM: return layer_layer_norm(g, &l->misc, l->src, x);
     case CG_LAYER_CUSTOM: return apply_custom(m, l, x);
     case CG_LAYER_ADD: case CG_LAYER_MULTIPLY: case CG_LAYER_CONCATENATE: break;   /* apply_merge */
-    case CG_LAYER_SIMPLE_RNN: case CG_LAYER_LSTM: case CG_LAYER_GRU: return layer_recurrent(g, &l->rnn, l->kind, l->src, x);
+    case CG_LAYER_SIMPLE_RNN: case CG_LAYER_LSTM: case CG_LAYER_GRU: break;   /* above */
     case CG_LAYER_EMBEDDING: return layer_embedding(g, &l->embedding, l->src, x);
     }
     return graph_error(g, l->src, g->cur_layer, "unknown layer kind %d", (int)l->kind);

@@ -271,7 +271,9 @@ typedef struct cg_misc_opts {
 
 /* SimpleRNN, LSTM and GRU (Keras semantics): input (n, timesteps, features), timesteps fixed at compile
  * time; output the last step's h (n, units), or every step's (n, timesteps, units) with return_sequences.
- * The initial state is zeros. Weights in Keras' layout, so Keras-trained weights load as they are:
+ * The initial state is zeros, or, in a functional model, Keras' initial_state: the inputs after x, each
+ * (n, units): cg_apply(m, cg_lstm(16), x, h0, c0), cg_apply(m, cg_gru(16), x, h0), cg_call(rnn, x, h0);
+ * their gradients flow back to whatever made them. Weights in Keras' layout, so Keras-trained weights load as they are:
  *   kernel (features, k units), recurrent_kernel (units, k units), bias (k units); GRU's bias (2, 3 units)
  *   holds the input bias, then the recurrent one (reset_after = True, Keras 2's default);
  *   k and the gate order: SimpleRNN 1; LSTM 4: i, f, c, o; GRU 3: z, r, h.

@@ -2,7 +2,8 @@
  * and weight layouts). A recurrent layer is three steps:
  *
  *   xw = x kernel + bias           one matmul over every sample and step (a DENSE after fusion)
- *   seq = recurrence(xw, R)        the loop over the steps (ops/recurrent.c), saving what backward needs
+ *   seq = recurrence(xw, R, h0)    the loop over the steps (ops/recurrent.c) from the initial state (zeros, or
+ *                                  Keras' initial_state), saving what backward needs
  *   out = h of the last step, or of every step, sliced out of seq
  *
  * and its gradient comes from the ops' rules: the recurrence's backward op
@@ -18,8 +19,11 @@ static op_kind kind_op(cg_layer_kind kind) {
 
 static bool act_ok(cg_activation a) { return a == CG_LINEAR || a == CG_RELU || a == CG_SIGMOID || a == CG_TANH; }
 
-/* Applies SimpleRNN, LSTM or GRU to x (n, T, F); returns the output node. */
-int layer_recurrent(cg_graph *g, const cg_rnn_opts *o, cg_layer_kind kind, cg_src src, int x) {
+/* Applies SimpleRNN, LSTM or GRU to x (n, T, F), from the initial state
+ * states[0 .. nstates) ([h0], or LSTM's [h0, c0], each (n, units); none:
+ * zeros); returns the output node. */
+int layer_recurrent(cg_graph *g, const cg_rnn_opts *o, cg_layer_kind kind, cg_src src, int x, const int *states,
+                    int nstates) {
     const shape *xs = &g->nodes[x].sh;
     const char *what = g->layers[g->cur_layer].kind;
     char sb[64];
@@ -41,6 +45,19 @@ int layer_recurrent(cg_graph *g, const cg_rnn_opts *o, cg_layer_kind kind, cg_sr
                                (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "unknown");
     }
     op_kind op = kind_op(kind);
+    int want = op == OP_LSTM ? 2 : 1, s0 = -1;
+    if (nstates && nstates != want)
+        return graph_error(g, src, g->cur_layer, "%s takes %s as its initial state, got %d state%s", what,
+                           op == OP_LSTM ? "two tensors [h, c]" : "one tensor h", nstates, nstates == 1 ? "" : "s");
+    for (int i = 0; i < nstates; i++) {
+        const shape *ss = &g->nodes[states[i]].sh;
+        if (ss->rank != 2 || !shape_batched(ss) || ss->d[1] != o->units)
+            return graph_error(g, src, g->cur_layer, "initial state %s has shape %s; %s(%d) needs (n, %d)",
+                               op == OP_LSTM ? (i ? "c" : "h") : "h", shape_str(ss, sb, sizeof sb), what,
+                               o->units, o->units);
+    }
+    if (nstates)   /* one input of the op: [h0], or [h0 | c0] */
+        s0 = nstates == 2 ? op_concat(g, src, states[0], states[1], 1) : states[0];
     int u = o->units, k = op == OP_LSTM ? 4 : op == OP_GRU ? 3 : 1, f = xs->d[2], steps = xs->d[1];
     cg_init ki = o->kernel_initializer.kind == CG_INIT_DEFAULT ? cg_glorot_uniform() : o->kernel_initializer;
     cg_init ri = o->recurrent_initializer.kind == CG_INIT_DEFAULT ? cg_orthogonal() : o->recurrent_initializer;
@@ -66,7 +83,7 @@ int layer_recurrent(cg_graph *g, const cg_rnn_opts *o, cg_layer_kind kind, cg_sr
         xw = op_binary(g, src, OP_ADD, xw, b);
     }
     layer_name_role(g, xw, "xw");
-    int seq = op_recurrent(g, src, op, xw, rec, rb, o->activation, o->recurrent_activation);
+    int seq = op_recurrent(g, src, op, xw, rec, rb, s0, o->activation, o->recurrent_activation);
     layer_name_role(g, seq, "seq");
     if (seq < 0)
         return -1;
@@ -126,7 +143,7 @@ cg_t cg_rnn_state_at(cg_src src, cg_model *m, const char *layer_name, cg_rnn_sta
         return (cg_t){g, graph_error(g, src, li, "cg_rnn_state: only LSTM has a cell state c")};
     if (which != CG_STATE_H && which != CG_STATE_C)
         return (cg_t){g, graph_error(g, src, li, "cg_rnn_state: unknown state %d", (int)which)};
-    int u = g->nodes[g->nodes[seq].in[1]].sh.d[0], steps = g->nodes[seq].sh.d[1];
+    int u = rnn_units(g, seq), steps = g->nodes[seq].sh.d[1];
     int saved = g->cur_layer;
     g->cur_layer = li;
     int last = op_slice(g, src, seq, 1, steps - 1, 1);

@@ -5,8 +5,14 @@
  *
  * A recurrent op reads XW = x W + b (n, T, k U), the input projection of all
  * steps, which the layer computes before it with one matmul (a DENSE after
- * the fuse pass: one GEMM in the host flavour), and the recurrent kernel R
- * (U, k U). Its output is the saved sequence S (n, T, width): per sample and
+ * the fuse pass: one GEMM in the host flavour), the recurrent kernel R
+ * (U, k U), and the initial state H0 (Keras' initial_state): (n, U) [h0],
+ * LSTM's (n, 2 U) [h0 | c0], or a constant 0 (zeros). Three inputs, the IR's
+ * limit, so GRU's recurrent bias rb (k U), when the layer has one, is packed
+ * into R as its last row: R (U + 1, k U) = [R ; rb] (a CONCAT before the op,
+ * whose gradient [dR ; drb] the concat's rule splits back); the per-step
+ * product reads only the first U rows, the gates read rb as R[U k U + j].
+ * The op's output is the saved sequence S (n, T, width): per sample and
  * step, the gates after their activations and the states that backward
  * needs. The layer takes h (every step, or the last) out of S with SLICE.
  *
@@ -14,7 +20,8 @@
  * c slots the layer sliced) and writes, per sample and step, the gradient of
  * the gates' pre-activations dG (which is the gradient of XW) and the
  * gradients that flow to step t - 1 (dh_{t-1}, and dc_{t-1} for LSTM; at
- * t = 0 they are the gradients of the zero initial state). The weight
+ * t = 0 they are the gradients of the initial state: the rule slices them
+ * out of step 0 as H0's gradient, [dh0 | dc0] in H0's layout). The weight
  * gradients are then ordinary ops: dR = H_prev^T dG, one matmul over all
  * samples and steps with the h_{t-1} column of S; the bias and kernel
  * gradients come from the DENSE of XW.
@@ -29,7 +36,7 @@
  * GRU is Keras' reset_after form: hh = act(XW_h + r (h_{t-1} R_h + rb_h)), so
  * the input side and the recurrent side of the h gate have different
  * gradients (dGh_h = r dGx_h); for the z and r gates they are equal.
- * The states of step t - 1 are copied into step t's row (zeros at t = 0), so
+ * The states of step t - 1 are copied into step t's row (H0 at t = 0), so
  * the gate loops read everything at the same index without a condition:
  * the host compiler vectorises them.
  *
@@ -55,7 +62,21 @@ static op_kind bwd_of(op_kind op) {
     return op == OP_LSTM ? OP_LSTM_BWD : op == OP_GRU ? OP_GRU_BWD : OP_SIMPLE_RNN_BWD;
 }
 
-int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, cg_activation act, cg_activation ract) {
+/* The forward op of a recurrent op or of its backward op. */
+static op_kind fwd_of(op_kind op) {
+    return op == OP_LSTM_BWD ? OP_LSTM : op == OP_GRU_BWD ? OP_GRU : op == OP_SIMPLE_RNN_BWD ? OP_SIMPLE_RNN : op;
+}
+
+int rnn_units(const cg_graph *g, int id) {
+    const node *n = &g->nodes[id];
+    return g->nodes[n->in[1]].sh.d[1] / gates_of(fwd_of(n->op));
+}
+
+/* Floats per sample of the initial state: [h0], or LSTM's [h0 | c0]. */
+static int state_width(op_kind op, int u) { return op == OP_LSTM ? 2 * u : u; }
+
+int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, int s0, cg_activation act,
+                 cg_activation ract) {
     if (xw < 0 || r < 0 || (op == OP_GRU && rb < 0))
         return -1;
     const shape *xs = &g->nodes[xw].sh, *rs = &g->nodes[r].sh;
@@ -69,12 +90,25 @@ int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, cg_
         return graph_error(g, src, g->cur_layer, "%s: recurrent kernel %s does not fit the input projection %s "
                            "(expected (units, %d units))", what, shape_str(rs, s1, sizeof s1),
                            shape_str(xs, s2, sizeof s2), k);
-    if (op == OP_GRU && g->nodes[rb].op != OP_CONST &&
-        (g->nodes[rb].sh.rank != 1 || g->nodes[rb].sh.d[0] != rs->d[1]))
-        return graph_error(g, src, g->cur_layer, "GRU: recurrent bias %s, expected (%d)",
-                           shape_str(&g->nodes[rb].sh, s1, sizeof s1), rs->d[1]);
-    node nd = {.op = op, .nin = op == OP_GRU ? 3 : 2, .in = {xw, r, op == OP_GRU ? rb : 0}, .act = act, .ract = ract,
-               .sh = {3, {xs->d[0], xs->d[1], rnn_width(op, rs->d[0])}}, .src = src};
+    int u = rs->d[0];
+    if (op == OP_GRU && g->nodes[rb].op != OP_CONST) {
+        if (g->nodes[rb].sh.rank != 1 || g->nodes[rb].sh.d[0] != rs->d[1])
+            return graph_error(g, src, g->cur_layer, "GRU: recurrent bias %s, expected (%d)",
+                               shape_str(&g->nodes[rb].sh, s1, sizeof s1), rs->d[1]);
+        r = op_concat(g, src, r, op_reshape(g, src, rb, (shape){2, {1, k * u}}), 0);   /* R's last row: rb */
+    }
+    if (s0 >= 0) {
+        const shape *ss = &g->nodes[s0].sh;
+        if (ss->rank != 2 || !shape_batched(ss) || ss->d[1] != state_width(op, u))
+            return graph_error(g, src, g->cur_layer, "%s: initial state %s, expected (n, %d)", what,
+                               shape_str(ss, s1, sizeof s1), state_width(op, u));
+    } else {
+        s0 = op_const(g, 0.0f, false);
+    }
+    if (r < 0 || s0 < 0)
+        return -1;
+    node nd = {.op = op, .nin = 3, .in = {xw, r, s0}, .act = act, .ract = ract,
+               .sh = {3, {xs->d[0], xs->d[1], rnn_width(op, u)}}, .src = src};
     return graph_add(g, nd);
 }
 
@@ -97,8 +131,9 @@ static int named_node(cg_graph *g, node nd, const char *base) {
 }
 
 /* Gradients. A recurrence: its backward op, then dXW = dG, dR = H_prev^T dGh
- * (one matmul over every sample and step), GRU's drb = sum of dGh over
- * samples and steps. Embedding: the scatter-add into the table. */
+ * (one matmul over every sample and step; H_prev holds h0 at t = 0), GRU's
+ * drb = sum of dGh over samples and steps (R's last row), dH0 = step 0's
+ * [dh_{t-1} (| dc_{t-1})]. Embedding: the scatter-add into the table. */
 int grad_seq(cg_graph *g, int id, int dy, int dx[3]) {
     node n = g->nodes[id];
     cg_src s = n.src;
@@ -111,7 +146,7 @@ int grad_seq(cg_graph *g, int id, int dy, int dx[3]) {
     }
     if (n.op != OP_SIMPLE_RNN && n.op != OP_LSTM && n.op != OP_GRU)
         return graph_error(g, s, n.layer, "no gradient rule for %s", op_table[n.op].name);
-    int u = g->nodes[n.in[1]].sh.d[0], ku = gates_of(n.op) * u;
+    int u = rnn_units(g, id), ku = gates_of(n.op) * u;
     const char *lname = n.layer >= 0 ? g->layers[n.layer].name : "rnn";
     snprintf(base, sizeof base, "%s_bptt", lname);
     node b = {.op = bwd_of(n.op), .nin = 3, .in = {id, n.in[1], dy}, .act = n.act, .ract = n.ract, .src = s,
@@ -125,8 +160,15 @@ int grad_seq(cg_graph *g, int id, int dy, int dx[3]) {
     int hprev = named_node(g, hp, base);
     dx[0] = dgx;
     dx[1] = op_matmul(g, s, hprev, dgh, true, false);
-    if (n.op == OP_GRU && g->nodes[n.in[2]].op != OP_CONST)
-        dx[2] = op_reduce(g, s, OP_SUM, dgh, CG_AXIS(0) | CG_AXIS(1), false);
+    if (n.op == OP_GRU && g->nodes[n.in[1]].sh.d[0] == u + 1) {   /* R's last row, rb: drb = sum of dGh */
+        int drb = op_reduce(g, s, OP_SUM, dgh, CG_AXIS(0) | CG_AXIS(1), false);
+        dx[1] = op_concat(g, s, dx[1], op_reshape(g, s, drb, (shape){2, {1, ku}}), 0);
+    }
+    if (g->nodes[n.in[2]].op != OP_CONST) {   /* the initial state: step 0's [dh_{t-1} (| dc_{t-1})] */
+        int off = n.op == OP_LSTM ? 4 * u : n.op == OP_GRU ? 6 * u : u, sw = state_width(n.op, u);
+        int d0 = op_slice(g, s, op_slice(g, s, bwd, 1, 0, 1), 2, off, sw);
+        dx[2] = op_reshape(g, s, d0, (shape){2, {CG_BATCH, sw}});
+    }
     return g->failed ? -1 : 0;
 }
 
@@ -139,7 +181,7 @@ long seq_flops(cg_graph *g, int id) {
         return 0;   /* a copy of rows */
     if (n->op == OP_EMBEDDING_BWD)
         return shape_size(&g->nodes[n->in[1]].sh, 1);   /* one addition per element of dY */
-    long u = g->nodes[n->in[1]].sh.d[0];
+    long u = rnn_units(g, id);
     switch (n->op) {   /* per step: h_{t-1} R (or dG R^T), then the gates */
     case OP_SIMPLE_RNN: return t * (2 * u * u + 2 * u);
     case OP_SIMPLE_RNN_BWD: return t * (2 * u * u + 3 * u);
@@ -240,7 +282,7 @@ void lower_seq(emit_ctx *e, int id) {
     }
     bool bwd = n->op == OP_SIMPLE_RNN_BWD || n->op == OP_LSTM_BWD || n->op == OP_GRU_BWD;
     op_kind fwd = !bwd ? n->op : n->op == OP_LSTM_BWD ? OP_LSTM : n->op == OP_GRU_BWD ? OP_GRU : OP_SIMPLE_RNN;
-    int u = g->nodes[n->in[1]].sh.d[0], k = gates_of(fwd) * u, steps = n->sh.d[1];
+    int u = rnn_units(g, id), k = gates_of(fwd) * u, steps = n->sh.d[1];
     int w = rnn_width(fwd, u), wb = bwd_width(fwd, u);
     int vals[] = {steps, u, 2 * u, 3 * u, k, w, wb, rnn_h_offset(fwd, u), rnn_hprev_offset(fwd, u), 4 * u, 5 * u,
                   6 * u, 7 * u, steps * w, steps * wb};
@@ -260,14 +302,27 @@ void lower_seq(emit_ctx *e, int id) {
                  fwd == OP_GRU ? "h" : "");
         step_product(e, &prod, steps, wb, u, k, true, a_off, fwd == OP_GRU ? 2 * k : k, fwd == OP_GRU, what);
     }
-    /* GRU's recurrent bias, or a literal 0 without bias */
-    char idx[3][32];
+    /* GRU's recurrent bias, R's last row, or a literal 0 without bias */
+    bool packed = n->op == OP_GRU && g->nodes[n->in[1]].sh.d[0] == u + 1;
+    char rb_note[96];
     for (int i = 0; i < 3; i++) {
-        snprintf(idx[i], sizeof idx[i], i ? "%d + j" : "j", i * u);
-        if (n->op == OP_GRU)
-            emit_input(e, id, 2, idx[i], rb[i], sizeof rb[i]);
+        if (packed)
+            snprintf(rb[i], sizeof rb[i], "R[%d + j]", u * k + i * u);
         else
             snprintf(rb[i], sizeof rb[i], "0.0f");
+    }
+    if (packed)
+        snprintf(rb_note, sizeof rb_note, "(%d + 1, %d) = [R ; rb], rb (%d) its last row", u, k, k);
+    else
+        snprintf(rb_note, sizeof rb_note, "(%d, %d), rb = 0", u, k);
+    /* the initial state at t = 0: H0 [h0 (| c0)], or literal zeros */
+    char idx[2][48], s0[2][64];
+    for (int i = 0; i < 2; i++) {
+        snprintf(idx[i], sizeof idx[i], i ? "b * %d + %d + j" : "b * %d + j", state_width(fwd, u), u);
+        if (!bwd)
+            emit_input(e, id, 2, idx[i], s0[i], sizeof s0[i]);
+        else
+            snprintf(s0[i], sizeof s0[i], "0.0f");
     }
     bool host = e->flavour == CG_HOST;
     act_text(ra, "v", host, ex[0], sizeof ex[0]);
@@ -291,7 +346,7 @@ void lower_seq(emit_ctx *e, int id) {
                         "RACT", ex[0], "ACT", ex[1], "ACT_C", ex[2], "DACT_TC", ex[3], "DRACT_I", ex[4],
                         "DRACT_F", ex[5], "DACT_G", ex[6], "DRACT_O", ex[7], "DACT_HH", ex[8], "DRACT_Z", ex[9],
                         "DRACT_R", ex[10], "DACT_H", ex[11], "RB_Z", rb[0], "RB_R", rb[1], "RB_H", rb[2],
-                        "PRODUCT", prod.s ? prod.s : "", NULL};
+                        "RB_NOTE", rb_note, "H0", s0[0], "C0", s0[1], "PRODUCT", prod.s ? prod.s : "", NULL};
     switch (n->op) {
     case OP_SIMPLE_RNN: tmpl = "kernels/simple_rnn"; break;
     case OP_SIMPLE_RNN_BWD: tmpl = "kernels/simple_rnn_bwd"; break;

@@ -131,3 +131,61 @@ Test(builder_rnn, shapes) {
     cr_expect(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
     cg_model_free(m);
 }
+
+/* Initial states (Keras' initial_state): each (n, units), one for SimpleRNN and GRU, two for LSTM. */
+Test(builder_rnn, initial_state_of_the_wrong_shape) {
+    cg_model *m = cg_functional("state_shape");
+    cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), h0 = cg_input(m, "h0", CG_SHAPE(5));
+    cg_t y = cg_apply(m, cg_gru(4, .name = "decoder"), x, h0); int line = __LINE__;
+    cr_expect(y.id < 0);
+    FAILS(m, -1, line, "decoder: ", "initial state h", "(n, 5)", "GRU(4)", "(n, 4)");
+}
+
+Test(builder_rnn, initial_cell_state_of_the_wrong_shape) {
+    cg_model *m = cg_functional("state_shape");
+    cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), h0 = cg_input(m, "h0", CG_SHAPE(4));
+    cg_t c0 = cg_input(m, "c0", CG_SHAPE(4, 1));
+    cg_t y = cg_apply(m, cg_lstm(4), x, h0, c0); int line = __LINE__;
+    cr_expect(y.id < 0);
+    FAILS(m, -1, line, "lstm_1: ", "initial state c", "(n, 4, 1)", "LSTM(4)", "(n, 4)");
+}
+
+Test(builder_rnn, three_states_for_an_lstm) {
+    cg_model *m = cg_functional("three_states");
+    cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), h0 = cg_input(m, "h0", CG_SHAPE(4));
+    cg_t y = cg_apply(m, cg_lstm(4), x, h0, h0, h0); int line = __LINE__;
+    cr_expect(y.id < 0);
+    FAILS(m, -1, line, "lstm_1: ", "LSTM", "two tensors [h, c]", "got 3 states");
+}
+
+Test(builder_rnn, one_state_for_an_lstm) {
+    cg_model *m = cg_functional("one_state");
+    cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), h0 = cg_input(m, "h0", CG_SHAPE(4));
+    cg_layer_ref lstm = cg_make_layer(m, cg_lstm(4, .name = "enc"));
+    cg_t y = cg_call(lstm, x, h0); int line = __LINE__;
+    cr_expect(y.id < 0);
+    FAILS(m, -1, line, "enc: ", "LSTM", "two tensors [h, c]", "got 1 state");
+}
+
+Test(builder_rnn, two_states_for_a_simple_rnn) {
+    cg_model *m = cg_functional("two_states");
+    cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), h0 = cg_input(m, "h0", CG_SHAPE(4));
+    cg_t y = cg_apply(m, cg_simple_rnn(4), x, h0, h0); int line = __LINE__;
+    cr_expect(y.id < 0);
+    FAILS(m, -1, line, "simple_rnn_1: ", "SimpleRNN", "one tensor h", "got 2 states");
+}
+
+/* What works: a state of the right shape, and the output shapes that follow. */
+Test(builder_rnn, initial_states) {
+    cg_model *m = cg_functional("states");
+    cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), z = cg_input(m, "z", CG_SHAPE(2));
+    cg_t h0 = cg_apply(m, cg_dense(4), z), c0 = cg_apply(m, cg_dense(4), z);
+    cg_shape s = cg_shape_of(cg_apply(m, cg_lstm(4, .return_sequences = true), x, h0, c0));
+    cr_expect(s.rank == 3 && s.dims[1] == 6 && s.dims[2] == 4, "LSTM from [h0, c0]: rank %d", s.rank);
+    s = cg_shape_of(cg_apply(m, cg_gru(4), x, h0));
+    cr_expect(s.rank == 2 && s.dims[1] == 4, "GRU from h0: rank %d", s.rank);
+    s = cg_shape_of(cg_apply(m, cg_simple_rnn(4, .use_bias = false), x, h0));
+    cr_expect(s.rank == 2 && s.dims[1] == 4, "SimpleRNN from h0: rank %d", s.rank);
+    cr_expect(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
+    cg_model_free(m);
+}

@@ -11,7 +11,9 @@
  * "Scale" layer in front (y = x * u, u of one sample's shape), whose gradient
  * d_u = sum_b x_b dX_b is the recurrent layer's input gradient. Stacked
  * recurrent layers check it again from the layer above. Sequences have 4 or 5
- * steps and the batch is 5.
+ * steps and the batch is 5. The *_initial cases are functional models whose
+ * recurrent layers start from given states (Keras' initial_state), made from
+ * a second input by Dense layers: their weights get the states' gradients.
  *
  * Tolerance: eps = 1e-2, |analytic - numeric| <= 1e-3 max(1, |analytic|,
  * |numeric|) (the worst case seen is under 1e-4; the other suites allow 5e-3). Activations are smooth (tanh, sigmoid,
@@ -56,6 +58,7 @@ typedef struct model_case {
     int steps, features;   /* one sample: (steps, features), or (steps) token ids when features is 0 */
     int vocab;             /* token ids: draw from [-1, vocab + 1] (some out of range) */
     int out[2];            /* the label of one sample: out[0] (, out[1]) */
+    int extra;             /* floats of one sample's second input (functional models), after the sequence */
 } model_case;
 
 /* Two stacked LSTMs (every step, then the last) over a scaled input. */
@@ -134,6 +137,42 @@ static cg_model *model_embedding(void) {
     return m;
 }
 
+/* Initial states (Keras' initial_state): functional models whose states come from a second input z through
+ * Dense layers, so that the states' gradients reach those layers' weights. */
+static cg_model *model_lstm_initial(void) {
+    cg_model *m = cg_functional("gc_lstm_initial");
+    cg_t x = cg_input(m, "seq", CG_SHAPE(4, 3)), z = cg_input(m, "z", CG_SHAPE(2));
+    cg_t h0 = cg_apply(m, cg_dense(3, .activation = CG_TANH), z);
+    cg_t c0 = cg_apply(m, cg_dense(3), z);
+    cg_t y = cg_apply(m, cg_lstm(3, .return_sequences = true), cg_apply(m, SCALE(), x), h0, c0);
+    cg_t h1 = cg_apply(m, cg_dense(2), z);
+    y = cg_apply(m, cg_lstm(2, .use_bias = false), y, h1, cg_apply(m, cg_dense(2), z));
+    cg_set_outputs(m, cg_apply(m, cg_dense(2), y));
+    return m;
+}
+
+/* Two GRUs: with both biases (rb packed into R), and without bias. */
+static cg_model *model_gru_initial(void) {
+    cg_model *m = cg_functional("gc_gru_initial");
+    cg_t x = cg_input(m, "seq", CG_SHAPE(4, 3)), z = cg_input(m, "z", CG_SHAPE(2));
+    cg_t h0 = cg_apply(m, cg_dense(3, .activation = CG_TANH), z);
+    cg_t y = cg_apply(m, cg_gru(3, .return_sequences = true), cg_apply(m, SCALE(), x), h0);
+    y = cg_apply(m, cg_gru(2, .use_bias = false), y, cg_apply(m, cg_dense(2), z));
+    cg_set_outputs(m, cg_apply(m, cg_dense(2), y));
+    return m;
+}
+
+/* SimpleRNN through cg_make_layer / cg_call, every step into a Dense on the sequence. */
+static cg_model *model_simple_rnn_initial(void) {
+    cg_model *m = cg_functional("gc_simple_rnn_initial");
+    cg_t x = cg_input(m, "seq", CG_SHAPE(5, 2)), z = cg_input(m, "z", CG_SHAPE(2));
+    cg_t h0 = cg_apply(m, cg_dense(3, .activation = CG_TANH), z);
+    cg_layer_ref rnn = cg_make_layer(m, cg_simple_rnn(3, .return_sequences = true));
+    cg_t y = cg_call(rnn, cg_apply(m, SCALE(), x), h0);
+    cg_set_outputs(m, cg_apply(m, cg_dense(2), y));
+    return m;
+}
+
 static void run_model_case(const model_case *k) {
     const char *fl = k->flavour == CG_HOST ? "host" : "portable";
     char what[128];
@@ -150,7 +189,7 @@ static void run_model_case(const model_case *k) {
     int n = BATCH;
     for (int i = 0; i < mod.nparams; i++)
         fd_fill(&rng, mod.params + mod.param_offset(i), mod.param_count(i), -1.0f, 1.0f);
-    long xin = (long)k->steps * (k->features ? k->features : 1), yout = (long)k->out[0] * (k->out[1] ? k->out[1] : 1);
+    long xin = (long)k->steps * (k->features ? k->features : 1) + k->extra, yout = (long)k->out[0] * (k->out[1] ? k->out[1] : 1);
     float *x = malloc(sizeof(float) * (size_t)(n * xin)), *y = malloc(sizeof(float) * (size_t)(n * yout));
     if (k->features)
         fd_fill(&rng, x, n * xin, -1.0f, 1.0f);
@@ -167,7 +206,9 @@ static void run_model_case(const model_case *k) {
 }
 
 #define MC(s, fn, steps, feat, vocab, o0, o1) \
-    {s, fn, CG_PORTABLE, steps, feat, vocab, {o0, o1}}, {s "_host", fn, CG_HOST, steps, feat, vocab, {o0, o1}}
+    {s, fn, CG_PORTABLE, steps, feat, vocab, {o0, o1}, 0}, {s "_host", fn, CG_HOST, steps, feat, vocab, {o0, o1}, 0}
+#define MCX(s, fn, steps, feat, o0, o1, extra) \
+    {s, fn, CG_PORTABLE, steps, feat, 0, {o0, o1}, extra}, {s "_host", fn, CG_HOST, steps, feat, 0, {o0, o1}, extra}
 static const model_case model_cases[] = {
     MC("lstm", model_lstm, 4, 3, 0, 2, 0),
     MC("lstm_nobias", model_lstm_nobias, 5, 2, 0, 5, 2),
@@ -176,6 +217,9 @@ static const model_case model_cases[] = {
     MC("gru_nobias", model_gru_nobias, 5, 2, 0, 5, 2),
     MC("simple_rnn", model_simple_rnn, 4, 3, 0, 2, 0),
     MC("embedding", model_embedding, 5, 0, 6, 2, 0),
+    MCX("lstm_initial", model_lstm_initial, 4, 3, 2, 0, 2),
+    MCX("gru_initial", model_gru_initial, 4, 3, 2, 0, 2),
+    MCX("simple_rnn_initial", model_simple_rnn_initial, 5, 2, 5, 2, 2),
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))

@@ -25,6 +25,8 @@
  * kernels of torch's nn.LSTM, nn.GRU and nn.RNN with the Keras weights mapped to
  * torch's layout (gates reordered for GRU), and F.embedding; they also compare
  * NAME_predict's output with torch's forward output, at the same tolerance.
+ * Two of them (functional models) start their first layer from initial
+ * states given as inputs: nn.LSTM's (h0, c0) and nn.GRU's h0.
  *
  * Skipped when /usr/bin/python3 cannot import torch (torch_ref.py exits 77).
  * reference/dropout needs no torch: Dropout is the identity in eval_step and
@@ -419,6 +421,7 @@ typedef struct rnn_ref {
     int nlayers;
     rspec layers[4];
     bool sparse;        /* sparse cross-entropy from logits, else MSE */
+    bool state;         /* a functional model whose first layer starts from inputs h0 (and c0), Keras' initial_state */
 } rnn_ref;
 
 /* Builds recurrent model r (Adam), writes spec.txt, params.bin, x.bin, y.bin, runs predict and one training
@@ -430,22 +433,41 @@ static void prepare_rnn(const rnn_ref *r, ref_run *run) {
     size_t spec_len = 0;
     FILE *f = open_memstream(&spec_text, &spec_len);
     cr_assert(f);
-    cg_model *m = r->feats ? cg_sequential_at(CG_HERE, r->name, CG_SHAPE(r->steps, r->feats))
-                           : cg_sequential_at(CG_HERE, r->name, CG_SHAPE(r->steps));
-    fprintf(f, "arch rnn\nn %d\nin %d %d\nlr %.9g\nloss %s\n", N, r->steps, r->feats, (double)LR,
-            r->sparse ? "sparse_ce_logits" : "mse");
+    cg_model *m;
+    cg_t t = {0}, st[2] = {{0}, {0}};   /* functional: the running tensor, the initial states */
+    int nstates = r->state ? (r->layers[0].kind == R_LSTM ? 2 : 1) : 0, state_floats = nstates * r->layers[0].units;
+    if (r->state) {
+        m = cg_functional_at(CG_HERE, r->name);
+        t = cg_input_at(CG_HERE, m, "seq", CG_SHAPE(r->steps, r->feats));
+        for (int i = 0; i < nstates; i++)
+            st[i] = cg_input_at(CG_HERE, m, i ? "c0" : "h0", CG_SHAPE(r->layers[0].units));
+    } else {
+        m = r->feats ? cg_sequential_at(CG_HERE, r->name, CG_SHAPE(r->steps, r->feats))
+                     : cg_sequential_at(CG_HERE, r->name, CG_SHAPE(r->steps));
+    }
+    fprintf(f, "arch rnn\nn %d\nin %d %d\nlr %.9g\nloss %s\nstate %d\n", N, r->steps, r->feats, (double)LR,
+            r->sparse ? "sparse_ce_logits" : "mse", nstates);
     int count[5] = {0};
     for (int i = 0; i < r->nlayers; i++) {
         const rspec *l = &r->layers[i];
         char name[64];
         snprintf(name, sizeof name, "%s_%d", kinds[l->kind], ++count[l->kind]);
+        cg_layer layer;
         switch (l->kind) {
-        case R_LSTM: cg_model_add(m, cg_lstm(l->units, .return_sequences = l->seq, .use_bias = l->bias)); break;
-        case R_GRU: cg_model_add(m, cg_gru(l->units, .return_sequences = l->seq, .use_bias = l->bias)); break;
-        case R_SIMPLE_RNN: cg_model_add(m, cg_simple_rnn(l->units, .return_sequences = l->seq, .use_bias = l->bias)); break;
-        case R_EMBEDDING: cg_model_add(m, cg_embedding(l->units, l->dim)); break;
-        case R_DENSE: cg_model_add(m, cg_dense(l->units, .use_bias = l->bias, .activation = l->act)); break;
+        case R_LSTM: layer = cg_lstm(l->units, .return_sequences = l->seq, .use_bias = l->bias); break;
+        case R_GRU: layer = cg_gru(l->units, .return_sequences = l->seq, .use_bias = l->bias); break;
+        case R_SIMPLE_RNN: layer = cg_simple_rnn(l->units, .return_sequences = l->seq, .use_bias = l->bias); break;
+        case R_EMBEDDING: layer = cg_embedding(l->units, l->dim); break;
+        default: layer = cg_dense(l->units, .use_bias = l->bias, .activation = l->act); break;
         }
+        if (!r->state)
+            cg_model_add(m, layer);
+        else if (i == 0 && nstates == 2)
+            t = cg_call_at(CG_HERE, cg_make_layer(m, layer), (const cg_t[]){t, st[0], st[1]}, 3);
+        else if (i == 0)
+            t = cg_call_at(CG_HERE, cg_make_layer(m, layer), (const cg_t[]){t, st[0]}, 2);
+        else
+            t = cg_call_at(CG_HERE, cg_make_layer(m, layer), &t, 1);
         if (l->kind == R_EMBEDDING)
             fprintf(f, "layer embedding %s %d %d\n", name, l->units, l->dim);
         else if (l->kind == R_DENSE)
@@ -453,6 +475,8 @@ static void prepare_rnn(const rnn_ref *r, ref_run *run) {
         else
             fprintf(f, "layer %s %s %d %d %d\n", kinds[l->kind], name, l->units, l->seq, l->bias);
     }
+    if (r->state)
+        cg_set_outputs(m, t);
     cg_compile(m, .optimizer = cg_adam(LR), .loss = r->sparse ? CG_SPARSE_CATEGORICAL_CROSSENTROPY : CG_MSE,
                .from_logits = r->sparse, .batch_size = 8);
     cg_graph *g = cg_model_graph(m);
@@ -480,8 +504,8 @@ static void prepare_rnn(const rnn_ref *r, ref_run *run) {
     cr_assert(o && fwrite(spec_text, 1, spec_len, o) == spec_len && fclose(o) == 0, "cannot write %s", path);
     free(spec_text);
 
-    long xn = (long)N * r->steps * (r->feats ? r->feats : 1);
-    cg_shape os = cg_shape_of(cg_model_output(m));
+    long xn = (long)N * (r->steps * (r->feats ? r->feats : 1) + state_floats);   /* per sample: [seq | h0 (| c0)] */
+    cg_shape os = cg_shape_of(r->state ? t : cg_model_output(m));
     long out = 1;
     for (int d = 1; d < os.rank; d++)
         out *= os.dims[d];
@@ -514,16 +538,21 @@ static void prepare_rnn(const rnn_ref *r, ref_run *run) {
 static const rnn_ref rnn_models[] = {
     /* stacked LSTMs: every step, then the last */
     RNN_REF("ref_lstm", 6, 3, 3, {{R_LSTM, 5, true, true, 0, 0}, {R_LSTM, 4, false, true, 0, 0},
-                                  {R_DENSE, 2, false, true, 0, CG_LINEAR}}, false),
+                                  {R_DENSE, 2, false, true, 0, CG_LINEAR}}, false, false),
     /* GRU (two bias rows), then GRU without bias, into a classifier */
     RNN_REF("ref_gru", 5, 3, 3, {{R_GRU, 5, true, true, 0, 0}, {R_GRU, 4, false, false, 0, 0},
-                                 {R_DENSE, 3, false, true, 0, CG_LINEAR}}, true),
+                                 {R_DENSE, 3, false, true, 0, CG_LINEAR}}, true, false),
     /* SimpleRNN, every step into a Dense on the sequence */
     RNN_REF("ref_simple_rnn", 5, 2, 2, {{R_SIMPLE_RNN, 4, true, true, 0, 0}, {R_DENSE, 2, false, true, 0, CG_TANH}},
-            false),
+            false, false),
     /* token ids (some out of range) into Embedding, LSTM without bias */
     RNN_REF("ref_embedding", 7, 0, 3, {{R_EMBEDDING, 9, false, false, 4, 0}, {R_LSTM, 5, false, false, 0, 0},
-                                       {R_DENSE, 3, false, true, 0, CG_LINEAR}}, true),
+                                       {R_DENSE, 3, false, true, 0, CG_LINEAR}}, true, false),
+    /* initial states given as inputs: an LSTM from [h0, c0], a GRU from h0 (both bias rows) */
+    RNN_REF("ref_lstm_state", 5, 3, 2, {{R_LSTM, 4, true, true, 0, 0}, {R_DENSE, 2, false, true, 0, CG_LINEAR}},
+            false, true),
+    RNN_REF("ref_gru_state", 5, 3, 2, {{R_GRU, 4, false, true, 0, 0}, {R_DENSE, 3, false, true, 0, CG_LINEAR}},
+            true, true),
 };
 #define NRNN (int)(sizeof rnn_models / sizeof rnn_models[0])
 

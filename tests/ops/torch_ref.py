@@ -22,6 +22,8 @@ step, which the test compares with NAME_predict.
 
 rnn spec.txt lines (after "arch rnn"):
   n N / in T F / lr LR / loss mse | sparse_ce_logits
+  state K   (K > 0: each sample of x is [seq (T F) | h0 | c0 when K is 2], the
+             first layer's initial state, nn.LSTM's (h0, c0) or nn.GRU's h0)
   layer lstm|gru|simple_rnn NAME UNITS RETURN_SEQUENCES BIAS
   layer embedding NAME V D
   layer dense NAME UNITS BIAS ACT   (on (n, features) or every step of (n, T, features))
@@ -223,6 +225,15 @@ def run_rnn(d, lines):
     steps, feats = (int(v) for v in spec["in"])
     flat = np.fromfile(f"{d}/params.bin", dtype=np.float32)
     xs = np.fromfile(f"{d}/x.bin", dtype=np.float32)
+    nstates = int(spec.get("state", ["0"])[0])
+    states = []
+    if nstates:   # per sample [seq | h0 (| c0)]: the first layer's initial state, as (1, n, U)
+        xs = xs.reshape(n, -1)
+        u0 = (xs.shape[1] - steps * feats) // nstates
+        for i in range(nstates):
+            part = xs[:, steps * feats + i * u0:steps * feats + (i + 1) * u0]
+            states.append(torch.from_numpy(np.ascontiguousarray(part)).unsqueeze(0))
+        xs = np.ascontiguousarray(xs[:, :steps * feats])
     x = torch.from_numpy(xs.reshape(n, steps, feats) if feats else xs.reshape(n, steps))
     y = torch.from_numpy(np.fromfile(f"{d}/y.bin", dtype=np.float32))
     tensors, trainable = {}, []
@@ -246,10 +257,13 @@ def run_rnn(d, lines):
                     weights += [gru_order(b[0], units), gru_order(b[1], units)]
                 else:
                     weights += [b, torch.zeros_like(b)]
-            h0 = torch.zeros(1, h.shape[0], units)
+            h0 = c0 = torch.zeros(1, h.shape[0], units)
+            if states:   # the first recurrent layer's initial state
+                h0, c0 = states[0], states[-1]
+                states = []
             # torch's own kernels, as nn.LSTM / nn.GRU / nn.RNN call them, on weights made from the Keras tensors
             if kind == "lstm":
-                out = torch._VF.lstm(h, (h0, h0), weights, bias, 1, 0.0, True, False, True)[0]
+                out = torch._VF.lstm(h, (h0, c0), weights, bias, 1, 0.0, True, False, True)[0]
             elif kind == "gru":
                 out = torch._VF.gru(h, h0, weights, bias, 1, 0.0, True, False, True)[0]
             else:
