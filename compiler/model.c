@@ -805,6 +805,10 @@ static int check_series(cg_model *m, cg_src src, const cg_compile_opts *o) {
         return graph_error(g, src, -1, "%s: .data.series: window (%d), horizon (%d), val_steps (%d), test_steps (%d), "
                            "season (%d) and column_index (%d) must not be negative", m->name, s->window, s->horizon,
                            s->val_steps, s->test_steps, s->season, s->column_index);
+    const int most = 1 << 24;   /* the runtime's CGRT_SERIES_MAX */
+    if (s->window > most || s->horizon > most || s->val_steps > most || s->test_steps > most || s->season > most)
+        return graph_error(g, src, -1, "%s: .data.series: window, horizon, val_steps, test_steps and season must be "
+                           "at most %d", m->name, most);
     if (s->column && s->column_index)
         return graph_error(g, src, -1, "%s: .data.series: give either .column (a header name) or .column_index, "
                            "not both", m->name);

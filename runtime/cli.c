@@ -295,6 +295,7 @@ static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
         cgrt_dataset_free(&train);
         cgrt_dataset_free(&test);
         cgrt_dataset_free(&val);
+        cgrt_series_free(&ser);
         return report(bin, 1, err.msg);
     }
     memset(&fo, 0, sizeof fo);

@@ -194,9 +194,10 @@ int cgrt_read_series(const char *path, const cgrt_series_spec *spec, cgrt_series
     size_t len;
     char *text;
     memset(s, 0, sizeof *s);
-    if (spec->window < 1 || spec->horizon < 0 || spec->season < 0)
-        return rt_fail(err, "%s: bad series spec (window %d, horizon %d, season %d)", path, spec->window,
-                       spec->horizon, spec->season);
+    if (spec->window < 1 || spec->horizon < 0 || spec->season < 0 || spec->window > CGRT_SERIES_MAX ||
+        spec->horizon > CGRT_SERIES_MAX || spec->season > CGRT_SERIES_MAX)
+        return rt_fail(err, "%s: bad series spec (window %d, horizon %d, season %d; each at most %d)", path,
+                       spec->window, spec->horizon, spec->season, CGRT_SERIES_MAX);
     text = rt_read_text(path, &len, err);
     if (!text)
         return -1;
@@ -242,10 +243,11 @@ static cgrt_series_stats stats_of(const float *v, int n)
 int cgrt_load_series(const char *path, const cgrt_series_spec *spec, cgrt_series *s, cgrt_error *err)
 {
     long long need;
-    if (spec->val_steps < 0 || spec->test_steps < 0) {
+    if (spec->val_steps < 0 || spec->test_steps < 0 || spec->val_steps > CGRT_SERIES_MAX ||
+        spec->test_steps > CGRT_SERIES_MAX) {
         memset(s, 0, sizeof *s);
-        return rt_fail(err, "%s: bad series spec (val_steps %d, test_steps %d)", path, spec->val_steps,
-                       spec->test_steps);
+        return rt_fail(err, "%s: bad series spec (val_steps %d, test_steps %d; each at most %d)", path,
+                       spec->val_steps, spec->test_steps, CGRT_SERIES_MAX);
     }
     if (cgrt_read_series(path, spec, s, err) != 0)
         return -1;

@@ -45,6 +45,10 @@ typedef struct cgrt_param {
  * shared between parts). Inputs and labels are standardised, (v - mean) / std,
  * with the mean and standard deviation of the values up to the last training
  * target. window 0: the data is not a time series. */
+/* The largest window, horizon, season and part a series spec may give (16M
+ * steps: far beyond any series, and far from int overflow in the index sums). */
+#define CGRT_SERIES_MAX (1 << 24)
+
 typedef struct cgrt_series_spec {
     const char *column;        /* header name of the value column; NULL: column_index */
     int column_index;          /* 0-based column, used when column is NULL */

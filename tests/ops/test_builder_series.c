@@ -81,6 +81,14 @@ Test(builder_series, one_output_and_a_regression_loss) {
     cg_model_free(m);
 }
 
+Test(builder_series, a_horizon_that_would_overflow_the_indices) {
+    cg_model *m = forecaster(CG_SHAPE(4), 1);
+    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.series = {.window = 4, .horizon = 2147483640}}); int line = __LINE__;
+    cr_expect(rc != 0);
+    EXPECT_ERROR(m, line, "window, horizon, val_steps, test_steps and season must be at most 16777216");
+    cg_model_free(m);
+}
+
 Test(builder_series, option_mistakes) {
     cg_model *m = forecaster(CG_SHAPE(4), 1);
     int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.series = {.column = "v", .test_steps = 4}}); int line = __LINE__;
