@@ -477,6 +477,7 @@ static int jp_tensor(jp *j, st_entry *t)
 typedef struct st_meta {
     char model[128];           /* "model": the model's name */
     char mean[64], std[64];    /* "series_mean", "series_std"; "" when absent */
+    char column[128], window[16], horizon[16];   /* "series_column", "_window", "_horizon"; "" when absent */
 } st_meta;
 
 /* Parses the metadata object into meta. */
@@ -502,6 +503,15 @@ static int jp_metadata(jp *j, st_meta *meta)
                 return -1;
         } else if (strcmp(key, "series_std") == 0 && j->p < j->e && *j->p == '"') {
             if (jp_string(j, meta->std, sizeof meta->std) != 0)
+                return -1;
+        } else if (strcmp(key, "series_column") == 0 && j->p < j->e && *j->p == '"') {
+            if (jp_string(j, meta->column, sizeof meta->column) != 0)
+                return -1;
+        } else if (strcmp(key, "series_window") == 0 && j->p < j->e && *j->p == '"') {
+            if (jp_string(j, meta->window, sizeof meta->window) != 0)
+                return -1;
+        } else if (strcmp(key, "series_horizon") == 0 && j->p < j->e && *j->p == '"') {
+            if (jp_string(j, meta->horizon, sizeof meta->horizon) != 0)
                 return -1;
         } else if (jp_skip(j, 1) != 0) {
             return -1;
@@ -823,6 +833,36 @@ static int meta_number(const char *path, const char *name, const char *text, dou
     *x = strtod(text, &end);
     if (end == text || *end || !isfinite(*x))
         return rt_fail(err, "%s: \"%s\" in __metadata__ is \"%s\", not a number", path, name, text);
+    return 0;
+}
+
+/* Checks that the series a checkpoint was trained on (its metadata's column,
+ * window and horizon) is the one model m reads. */
+int cgrt_check_series_checkpoint(const cgrt_model *m, const char *path, cgrt_error *err)
+{
+    const cgrt_series_spec *sp = &m->data.series;
+    char column[128], window[16], horizon[16];
+    FILE *f;
+    st_entry *v;
+    st_meta meta;
+    long data_start;
+    long long data_size;
+    int n;
+    if (open_checkpoint(path, &f, &v, &n, &meta, &data_start, &data_size, err) != 0)
+        return -1;
+    free(v);
+    fclose(f);
+    if (sp->column)
+        snprintf(column, sizeof column, "%s", sp->column);
+    else
+        snprintf(column, sizeof column, "%d", sp->column_index);
+    snprintf(window, sizeof window, "%d", sp->window);
+    snprintf(horizon, sizeof horizon, "%d", sp->horizon > 0 ? sp->horizon : 1);
+    if ((meta.column[0] && strcmp(meta.column, column) != 0) || (meta.window[0] && strcmp(meta.window, window) != 0) ||
+        (meta.horizon[0] && strcmp(meta.horizon, horizon) != 0))
+        return rt_fail(err, "%s: trained on column %s, window %s, horizon %s; model %s reads column %s, window %s, "
+                            "horizon %s", path, meta.column, meta.window, meta.horizon, m->name, column, window,
+                       horizon);
     return 0;
 }
 

@@ -541,6 +541,7 @@ static int evaluate_series(const cgrt_model *m, const cli_opts *o, void *state, 
     double loss, metrics[CGRT_MAX_METRICS];
     int first, count, rc;
     if (cgrt_load_series_stats(o->weights, &st, err) != 0 || cgrt_check_series_model(m, err) != 0 ||
+        cgrt_check_series_checkpoint(m, o->weights, err) != 0 ||
         cgrt_load_series(o->data, &m->data.series, &s, err) != 0)
         return -1;
     first = s.test > 0 ? s.train + s.val : 0;
@@ -597,6 +598,7 @@ static int predict_series(const cgrt_model *m, const cli_opts *o, const char *bi
     if (!state)
         return report(bin, 1, err.msg);
     if (cgrt_load_series_stats(o->weights, &st, &err) != 0 || cgrt_check_series_model(m, &err) != 0 ||
+        cgrt_check_series_checkpoint(m, o->weights, &err) != 0 ||
         (o->input ? cgrt_read_series(o->input, &m->data.series, &s, &err)
                   : cgrt_load_series(o->data, &m->data.series, &s, &err)) != 0)
         goto done;

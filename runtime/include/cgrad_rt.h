@@ -251,6 +251,9 @@ int cgrt_save_checkpoint_series(const cgrt_model *m, const float *params, const 
 /* Reads "series_mean" and "series_std" from a checkpoint's __metadata__;
  * fails naming the file when they are missing or not numbers (std > 0). */
 int cgrt_load_series_stats(const char *path, cgrt_series_stats *stats, cgrt_error *err);
+/* Fails, naming both, when the checkpoint's metadata records another series
+ * column, window or horizon than model m's. */
+int cgrt_check_series_checkpoint(const cgrt_model *m, const char *path, cgrt_error *err);
 
 /* What cgrt_load_checkpoint_by_name did: tensors loaded, model tensors kept
  * at their initial values (not in the file), file tensors the model has no

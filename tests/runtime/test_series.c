@@ -408,6 +408,26 @@ Test(series, seasonal_naive_edges)
 
 /* ---- checkpoints ---- */
 
+/* A checkpoint trained on another column, window or horizon is refused for this model. */
+Test(series, checkpoint_of_another_series_is_refused)
+{
+    const char *dir = t_tmpdir(), *ck = t_path(dir, "w.safetensors");
+    cgrt_series_stats st = {1.0, 2.0};
+    float params[1] = {0.5f};
+    cgrt_error err;
+    cr_assert_eq(cgrt_save_checkpoint_series(&tiny_series_model, params, &st, ck, &err), 0, "%s", err.msg);
+    cr_assert_eq(cgrt_check_series_checkpoint(&tiny_series_model, ck, &err), 0, "%s", err.msg);
+    cgrt_model other = tiny_series_model;
+    other.data.series.horizon = 3;
+    cr_assert_eq(cgrt_check_series_checkpoint(&other, ck, &err), -1);
+    cr_expect(strstr(err.msg, "w.safetensors: trained on column value, window 4, horizon 2; model tiny_series reads "
+                              "column value, window 4, horizon 3") != NULL, "%s", err.msg);
+    other = tiny_series_model;
+    other.data.series.column = "other";
+    cr_assert_eq(cgrt_check_series_checkpoint(&other, ck, &err), -1);
+    cr_expect(strstr(err.msg, "reads column other") != NULL, "%s", err.msg);
+}
+
 Test(series, checkpoint_keeps_the_statistics)
 {
     const char *dir = t_tmpdir(), *ck = t_path(dir, "w.safetensors"), *plain = t_path(dir, "p.safetensors");
