@@ -483,6 +483,18 @@ typedef struct st_meta {
 /* Parses the metadata object into meta. */
 static int jp_metadata(jp *j, st_meta *meta)
 {
+    const struct {
+        const char *key;
+        char *dst;
+        size_t cap;
+    } fields[] = {
+        {"model", meta->model, sizeof meta->model},
+        {"series_mean", meta->mean, sizeof meta->mean},
+        {"series_std", meta->std, sizeof meta->std},
+        {"series_column", meta->column, sizeof meta->column},
+        {"series_window", meta->window, sizeof meta->window},
+        {"series_horizon", meta->horizon, sizeof meta->horizon},
+    };
     if (jp_expect(j, '{') != 0)
         return -1;
     jp_ws(j);
@@ -491,27 +503,18 @@ static int jp_metadata(jp *j, st_meta *meta)
         return 0;
     }
     for (;;) {
-        char key[32];
+        char key[32], *dst = NULL;
+        size_t cap = 0, k;
         if (jp_string(j, key, sizeof key) != 0 || jp_expect(j, ':') != 0)
             return -1;
         jp_ws(j);
-        if (strcmp(key, "model") == 0 && j->p < j->e && *j->p == '"') {
-            if (jp_string(j, meta->model, sizeof meta->model) != 0)
-                return -1;
-        } else if (strcmp(key, "series_mean") == 0 && j->p < j->e && *j->p == '"') {
-            if (jp_string(j, meta->mean, sizeof meta->mean) != 0)
-                return -1;
-        } else if (strcmp(key, "series_std") == 0 && j->p < j->e && *j->p == '"') {
-            if (jp_string(j, meta->std, sizeof meta->std) != 0)
-                return -1;
-        } else if (strcmp(key, "series_column") == 0 && j->p < j->e && *j->p == '"') {
-            if (jp_string(j, meta->column, sizeof meta->column) != 0)
-                return -1;
-        } else if (strcmp(key, "series_window") == 0 && j->p < j->e && *j->p == '"') {
-            if (jp_string(j, meta->window, sizeof meta->window) != 0)
-                return -1;
-        } else if (strcmp(key, "series_horizon") == 0 && j->p < j->e && *j->p == '"') {
-            if (jp_string(j, meta->horizon, sizeof meta->horizon) != 0)
+        for (k = 0; k < sizeof fields / sizeof fields[0]; k++)
+            if (strcmp(key, fields[k].key) == 0 && j->p < j->e && *j->p == '"') {
+                dst = fields[k].dst;
+                cap = fields[k].cap;
+            }
+        if (dst) {
+            if (jp_string(j, dst, cap) != 0)
                 return -1;
         } else if (jp_skip(j, 1) != 0) {
             return -1;

@@ -212,6 +212,16 @@ bool e2e_parse_figures(const char *line, const char *prefix, double *loss, doubl
     return *p == '\0';
 }
 
+double e2e_fit_accuracy(const char *tmp, const char *bin)
+{
+    double loss = 0, acc = 0;
+    e2e_run r = E2E_RUN(tmp, tmp, bin, "fit", "--verbose", "0");
+    cr_assert_eq(r.status, 0, "%s fit exited %d: %s%s", bin, r.status, r.out, r.err);
+    cr_assert(e2e_parse_figures(e2e_last_line(r.out), "test: ", &loss, &acc), "%s: bad last line: %s", bin, r.out);
+    e2e_run_free(&r);
+    return acc;
+}
+
 /* ---- processes ------------------------------------------------------------------ */
 
 e2e_run e2e_exec(const char *tmp, const char *cwd, int timeout_s, const char *const *argv)

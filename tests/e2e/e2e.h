@@ -54,6 +54,10 @@ const char *e2e_line(const char *s, int k);
 /* Parses "PREFIXloss=<x> accuracy=<y>" (the whole line); true on success. */
 bool e2e_parse_figures(const char *line, const char *prefix, double *loss, double *accuracy);
 
+/* Runs `bin fit --verbose 0` in tmp, asserts it succeeded and that its last
+ * line is "test: loss=<x> accuracy=<y>", and returns the accuracy. */
+double e2e_fit_accuracy(const char *tmp, const char *bin);
+
 /* Writes a gzip file holding data (compressed, finished stream). */
 void e2e_write_gz(const char *path, const void *data, size_t len);
 

@@ -362,15 +362,8 @@ Test(e2e, custom_loop_fits_through_the_outliers)
  * stacked twice in a Sequential model trains on the digits like Dense. */
 Test(e2e, custom_layer_trains)
 {
-    const char *tmp = e2e_tmpdir();
-    e2e_run r = E2E_RUN(tmp, tmp, CUSTOM_LAYER, "fit", "--verbose", "0");
-    cr_assert_eq(r.status, 0, "custom_layer fit exited %d: %s%s", r.status, r.out, r.err);
-    double loss = 0, acc = 0;
-    const char *line = strstr(r.out, "test: loss=");
-    cr_assert_not_null(line, "no test line:\n%s", r.out);
-    cr_assert_eq(sscanf(line, "test: loss=%lf accuracy=%lf", &loss, &acc), 2, "bad test line: %s", line);
+    double acc = e2e_fit_accuracy(e2e_tmpdir(), CUSTOM_LAYER);
     cr_assert_geq(acc, 0.95, "custom_layer reached accuracy %.4f, expected 0.95 or more", acc);
-    e2e_run_free(&r);
 }
 
 /* The custom model (a residual MLP whose block is called twice, with
@@ -378,15 +371,8 @@ Test(e2e, custom_layer_trains)
  * 0.9666, the test asks for 0.95. */
 Test(e2e, custom_model_trains)
 {
-    const char *tmp = e2e_tmpdir();
-    e2e_run r = E2E_RUN(tmp, tmp, CUSTOM_MODEL, "fit", "--verbose", "0");
-    cr_assert_eq(r.status, 0, "custom_model fit exited %d: %s%s", r.status, r.out, r.err);
-    double loss = 0, acc = 0;
-    const char *line = strstr(r.out, "test: loss=");
-    cr_assert_not_null(line, "no test line:\n%s", r.out);
-    cr_assert_eq(sscanf(line, "test: loss=%lf accuracy=%lf", &loss, &acc), 2, "bad test line: %s", line);
+    double acc = e2e_fit_accuracy(e2e_tmpdir(), CUSTOM_MODEL);
     cr_assert_geq(acc, 0.95, "custom_model reached accuracy %.4f, expected 0.95 or more", acc);
-    e2e_run_free(&r);
 }
 
 /* The functional model (two inputs, two outputs) on iris: both heads learn,
@@ -443,9 +429,7 @@ Test(e2e, transfer_fine_tunes_a_new_head)
                                      "features_2/bias); kept initial values: new_head/kernel, new_head/bias; not in "
                                      "this model: base_head/kernel, base_head/bias\n"), "output:\n%s", r.out);
     double loss = 0, acc = 0;
-    const char *line = strstr(r.out, "test: loss=");
-    cr_assert_not_null(line, "no test line:\n%s", r.out);
-    cr_assert_eq(sscanf(line, "test: loss=%lf accuracy=%lf", &loss, &acc), 2, "bad test line: %s", line);
+    cr_assert(e2e_parse_figures(e2e_last_line(r.out), "test: ", &loss, &acc), "bad last line: %s", r.out);
     cr_expect_geq(acc, 0.88, "the fine-tuned head reached accuracy %.4f on the digits 5..9, expected 0.88 or more", acc);
     e2e_run_free(&r);
 

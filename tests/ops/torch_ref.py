@@ -62,6 +62,7 @@ import sys
 try:
     import numpy as np
     import torch
+    import torch.nn.functional as F
 except ImportError:
     sys.exit(77)
 
@@ -93,11 +94,37 @@ def pad_nchw(h, kh, kw, stride, dil, padding, value=0.0):
         return h
     t, b = same_pad(h.shape[2], kh, stride, dil)
     l, r = same_pad(h.shape[3], kw, stride, dil)
-    return torch.nn.functional.pad(h, (l, r, t, b), value=value)
+    return F.pad(h, (l, r, t, b), value=value)
+
+
+def adam_step_and_write(d, loss, trainable, flat, after, lr):
+    """The gradients of loss, one Adam step (eps 1e-7, as Keras) on the
+    trainable (offset, count, tensor) triples, and DIR/out.bin: loss, the
+    gradient block, then the parameters after the step (after: the
+    parameter block to write them into, other entries kept)."""
+    opt = torch.optim.Adam([t for _, _, t in trainable], lr=lr, betas=(0.9, 0.999), eps=1e-7)
+    opt.zero_grad()
+    loss.backward()
+    grads = np.zeros_like(flat)
+    for off, count, t in trainable:
+        grads[off:off + count] = t.grad.detach().numpy().ravel()
+    opt.step()
+    for off, count, t in trainable:
+        after[off:off + count] = t.detach().numpy().ravel()
+    out = np.concatenate([np.array([loss.item()], dtype=np.float32), grads, after]).astype(np.float32)
+    out.tofile(f"{d}/out.bin")
+
+
+def sparse_ce_or_mse(kind, h, y):
+    """The batch-mean loss of the cnn and rnn specs."""
+    if kind == "sparse_ce_logits":
+        return F.cross_entropy(h, y.long())
+    if kind == "mse":
+        return ((h - y.reshape(h.shape)) ** 2).mean()
+    raise SystemExit(f"unknown loss {kind}")
 
 
 def run_cnn(d, lines):
-    F = torch.nn.functional
     spec, layers, params = {}, [], {}
     for w in lines:
         if w[0] == "layer":
@@ -186,24 +213,8 @@ def run_cnn(d, lines):
             h = z.permute(0, 2, 3, 1) if h.dim() == 4 else z
         else:
             raise SystemExit(f"unknown layer {kind}")
-    loss_kind = spec["loss"][0]
-    if loss_kind == "sparse_ce_logits":
-        loss = F.cross_entropy(h, y.long())
-    elif loss_kind == "mse":
-        loss = ((h - y.reshape(h.shape)) ** 2).mean()
-    else:
-        raise SystemExit(f"unknown loss {loss_kind}")
-    opt = torch.optim.Adam([t for _, _, t in trainable], lr=float(spec["lr"][0]), betas=(0.9, 0.999), eps=1e-7)
-    opt.zero_grad()
-    loss.backward()
-    grads = np.zeros_like(flat)
-    for off, count, t in trainable:
-        grads[off:off + count] = t.grad.detach().numpy().ravel()
-    opt.step()
-    for off, count, t in trainable:
-        after[off:off + count] = t.detach().numpy().ravel()
-    out = np.concatenate([np.array([loss.item()], dtype=np.float32), grads, after]).astype(np.float32)
-    out.tofile(f"{d}/out.bin")
+    loss = sparse_ce_or_mse(spec["loss"][0], h, y)
+    adam_step_and_write(d, loss, trainable, flat, after, float(spec["lr"][0]))
 
 
 def gru_order(t, u):
@@ -212,7 +223,6 @@ def gru_order(t, u):
 
 
 def run_rnn(d, lines):
-    F = torch.nn.functional
     spec, layers, params = {}, [], {}
     for w in lines:
         if w[0] == "layer":
@@ -284,25 +294,8 @@ def run_rnn(d, lines):
         else:
             raise SystemExit(f"unknown layer {kind}")
     h.detach().numpy().astype(np.float32).tofile(f"{d}/pred.bin")
-    loss_kind = spec["loss"][0]
-    if loss_kind == "sparse_ce_logits":
-        loss = F.cross_entropy(h, y.long())
-    elif loss_kind == "mse":
-        loss = ((h - y.reshape(h.shape)) ** 2).mean()
-    else:
-        raise SystemExit(f"unknown loss {loss_kind}")
-    opt = torch.optim.Adam([t for _, _, t in trainable], lr=float(spec["lr"][0]), betas=(0.9, 0.999), eps=1e-7)
-    opt.zero_grad()
-    loss.backward()
-    grads = np.zeros_like(flat)
-    for off, count, t in trainable:
-        grads[off:off + count] = t.grad.detach().numpy().ravel()
-    opt.step()
-    after = flat.copy()
-    for off, count, t in trainable:
-        after[off:off + count] = t.detach().numpy().ravel()
-    out = np.concatenate([np.array([loss.item()], dtype=np.float32), grads, after]).astype(np.float32)
-    out.tofile(f"{d}/out.bin")
+    loss = sparse_ce_or_mse(spec["loss"][0], h, y)
+    adam_step_and_write(d, loss, trainable, flat, flat.copy(), float(spec["lr"][0]))
 
 
 def main(d):
@@ -346,12 +339,12 @@ def main(d):
             raise SystemExit(f"unknown activation {act}")
     loss_kind = spec["loss"]
     if loss_kind == "sparse_ce_logits":
-        loss = torch.nn.functional.cross_entropy(h, y.long())
+        loss = F.cross_entropy(h, y.long())
     elif loss_kind == "cce_probs":   # Keras: -sum t log(clip(p, eps, 1 - eps)), batch mean
         t = y.reshape(n, k_out)
         loss = -(t * torch.log(h.clamp(eps, 1 - eps))).sum(dim=1).mean()
     elif loss_kind == "bce_logits":
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(h, y.reshape(n, k_out))
+        loss = F.binary_cross_entropy_with_logits(h, y.reshape(n, k_out))
     elif loss_kind == "bce_probs":   # Keras clips p to [eps, 1 - eps]
         t, p = y.reshape(n, k_out), h.clamp(eps, 1 - eps)
         loss = -(t * torch.log(p) + (1 - t) * torch.log(1 - p)).mean()
@@ -359,18 +352,7 @@ def main(d):
         loss = ((h - y.reshape(n, k_out)) ** 2).mean()
     else:
         raise SystemExit(f"unknown loss {loss_kind}")
-    opt = torch.optim.Adam([p for _, _, p in params], lr=float(spec["lr"]), betas=(0.9, 0.999), eps=eps)
-    opt.zero_grad()
-    loss.backward()
-    grads = np.zeros_like(flat)
-    for off, count, p in params:
-        grads[off:off + count] = p.grad.detach().numpy().ravel()
-    opt.step()
-    after = flat.copy()
-    for off, count, p in params:
-        after[off:off + count] = p.detach().numpy().ravel()
-    out = np.concatenate([np.array([loss.item()], dtype=np.float32), grads, after]).astype(np.float32)
-    out.tofile(f"{d}/out.bin")
+    adam_step_and_write(d, loss, params, flat, flat.copy(), float(spec["lr"]))
 
 
 if __name__ == "__main__":
