@@ -331,6 +331,8 @@ const char *emit_dim(const shape *s, int axis, char *buf, size_t size);
 const char *emit_activation(cg_activation act, float alpha, char *out, size_t size);
 /* A float literal that reads back exactly: "0.001f". */
 const char *emit_float(float v, char *buf, size_t size);
+/* The C expression of dy * act'(.), written with the activation's output y. */
+const char *emit_act_grad(cg_activation act, float alpha, const char *y, const char *dy, char *out, size_t size);
 /* Index expression of an input of shape in, broadcast to out, over loop
  * variables i0, i1, ...: "i0 * 256 + i1" ("0" for a scalar). */
 const char *emit_bcast_index(const shape *in, const shape *out, char *buf, size_t size);

@@ -222,6 +222,13 @@ static void describe(emit_ctx *e, int id, char *buf, size_t size) {
     case OP_SOFTMAX_XENT_BWD:
         snprintf(buf, size, "%s = %s * (softmax(%s) - %s)", y, in[2], in[0], in[1]);
         break;
+    case OP_MAX_POOL_BWD:
+        if (n->act != CG_LINEAR) {   /* with the activation's gradient fused in */
+            snprintf(buf, size, "%s: dX gets dY[b,i,j,c] * %s'(X) at the first maximum of each window (0 elsewhere), "
+                     "with X = %s (the %s output), dY = %s", y, act_name(n->act), in[0], act_name(n->act), in[1]);
+            break;
+        }
+        /* fall through */
     default: {
         const char *f = op_table[n->op].formula;
         snprintf(buf, size, "%s: %s", y, f);

@@ -37,7 +37,8 @@ static int uses_of(cg_graph *g, int target) {
 
 /* Fuses act(X W + b) into one DENSE node, and act(conv2d(X, K) + b) into one
  * CONV2D_BIAS_ACT node, in place of the activation (or of the addition when
- * there is none), when nothing else reads the product or the sum. */
+ * there is none), when nothing else reads the product or the sum; and the
+ * activation's gradient into the max pooling gradient that feeds it. */
 int pass_fuse(cg_graph *g) {
     for (int round = 0; round < 2; round++)   /* with an activation first, then bare additions */
     for (int id = 0; id < g->nnodes; id++) {
@@ -75,6 +76,21 @@ int pass_fuse(cg_graph *g) {
         n->in[1] = m->in[1];
         n->in[2] = bias;
         n->act = act;
+    }
+    /* act'(.) dY with dY the gradient of a max pooling over the activation's
+     * output: one MAX_POOL_BWD that multiplies by act' at each maximum (the
+     * other elements get 0 either way), saving a pass over the larger tensor */
+    for (int id = 0; id < g->nnodes; id++) {
+        node *n = &g->nodes[id];
+        if (n->op != OP_ACT_BWD)
+            continue;
+        int pb = n->in[1];
+        const node *p = &g->nodes[pb];
+        if (p->op != OP_MAX_POOL_BWD || p->act != CG_LINEAR || p->in[0] != n->in[0] || uses_of(g, pb) != 1)
+            continue;
+        n->op = OP_MAX_POOL_BWD;
+        n->sp = p->sp;
+        n->in[1] = p->in[1];
     }
     return 0;
 }

@@ -171,7 +171,7 @@ bool conv_batch_parallel(cg_graph *g, int id, bool *tail) {
     const node *n = &g->nodes[id];
     *tail = n->op == OP_CONV2D_BWD_FILTER;
     return g->flavour == CG_HOST && op_table[n->op].cat == CAT_CONV && n->op != OP_DEPTHWISE_BWD_FILTER &&
-           shape_batched(&n->sh) && shape_batched(&g->nodes[n->in[0]].sh);
+           (*tail || shape_batched(&n->sh)) && shape_batched(&g->nodes[n->in[0]].sh);
 }
 
 /* ---- lowering ------------------------------------------------------------------ */
@@ -261,11 +261,12 @@ void lower_conv(emit_ctx *e, int id) {
     char pb[16], pr[16];
     snprintf(pb, sizeof pb, "%d", n->sp.pad[2]);
     snprintf(pr, sizeof pr, "%d", n->sp.pad[3]);
-    char act[64];
+    char act[64], grad[128];
     const char *act_name = emit_activation(n->act, n->alpha, act, sizeof act);
+    emit_act_grad(n->act, n->alpha, "best[c]", "dy[c]", grad, sizeof grad);   /* MAX_POOL_BWD */
     const char *kv[] = {"N", k.nb, "ACT", act, "ACT_NAME", act_name, "H", k.h, "W", k.w, "C", k.c, "OH", k.oh, "OW", k.ow, "F", k.f, "KH", k.kh, "KW", k.kw,
                         "SH", k.sh, "SW", k.sw, "DH", k.dh, "DW", k.dw, "PT", k.pt, "PL", k.pl, "PB", pb, "PR", pr,
-                        "KKC", k.kkc, "B0", b0, "B1", b1, "ROWS", rows, "ROW0", row0, NULL};
+                        "KKC", k.kkc, "B0", b0, "B1", b1, "ROWS", rows, "ROW0", row0, "GRAD", grad, NULL};
     /* host convolutions copy windows first (im2col); the filter gradient's
      * copy is the split loop (part 1) and its GEMM what follows (part 2) */
     bool im2col = host && (n->op == OP_CONV2D || n->op == OP_CONV2D_BIAS_ACT ||

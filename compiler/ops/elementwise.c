@@ -226,6 +226,20 @@ int grad_elementwise(cg_graph *g, int id, int dy, int dx[3]) {
 
 /* ---- lowering ------------------------------------------------------------------ */
 
+/* The C expression of dy * act'(.), written with the activation's output y. */
+const char *emit_act_grad(cg_activation act, float alpha, const char *y, const char *dy, char *out, size_t size) {
+    char al[32];
+    emit_float(alpha, al, sizeof al);
+    switch (act) {
+    case CG_RELU: snprintf(out, size, "%s > 0.0f ? %s : 0.0f", y, dy); break;
+    case CG_LEAKY_RELU: snprintf(out, size, "%s > 0.0f ? %s : %s * %s", y, dy, al, dy); break;
+    case CG_SIGMOID: snprintf(out, size, "%s * %s * (1.0f - %s)", dy, y, y); break;
+    case CG_TANH: snprintf(out, size, "%s * (1.0f - %s * %s)", dy, y, y); break;
+    default: snprintf(out, size, "%s", dy); break;
+    }
+    return out;
+}
+
 /* The C expression of node id's value from its input expressions. */
 static void elem_expr(emit_ctx *e, const node *n, const char *in[3], char *out, size_t size) {
     char al[32];
@@ -255,15 +269,7 @@ static void elem_expr(emit_ctx *e, const node *n, const char *in[3], char *out, 
     case OP_WHERE: snprintf(out, size, "%s != 0.0f ? %s : %s", a, b, c); break;
     case OP_SIGMOID_BCE: snprintf(out, size, "fmaxf(%s, 0.0f) - %s * %s + log1pf(expf(-fabsf(%s)))", a, a, b, a); break;
     case OP_BROADCAST: snprintf(out, size, "%s", a); break;
-    case OP_ACT_BWD:
-        switch (n->act) {
-        case CG_RELU: snprintf(out, size, "%s > 0.0f ? %s : 0.0f", a, b); break;
-        case CG_LEAKY_RELU: snprintf(out, size, "%s > 0.0f ? %s : %s * %s", a, b, al, b); break;
-        case CG_SIGMOID: snprintf(out, size, "%s * %s * (1.0f - %s)", b, a, a); break;
-        case CG_TANH: snprintf(out, size, "%s * (1.0f - %s * %s)", b, a, a); break;
-        default: snprintf(out, size, "%s", b); break;
-        }
-        break;
+    case OP_ACT_BWD: emit_act_grad(n->act, n->alpha, a, b, out, size); break;
     default: snprintf(out, size, "0.0f /* no lowering for %s */", op_table[n->op].name); break;
     }
     (void)e;

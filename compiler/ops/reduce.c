@@ -118,6 +118,16 @@ void lower_reduce(emit_ctx *e, int id) {
                                  emit_dim(&n->sh, i, dim, sizeof dim));
     if (!olen)
         snprintf(out_count, sizeof out_count, "1");
+    /* a large sum over every axis but the last (a bias gradient) splits its rows across the pool */
+    unsigned leading = (1u << (in->rank - 1)) - 1;
+    if (g->flavour == CG_HOST && n->op != OP_MAX && in->rank >= 2 && n->axes == leading && shape_batched(in) &&
+        shape_size(in, g->max_batch) >= (1L << 16)) {
+        text_printf(e->t, "    /* Y[c] = sum of X[r][c] over its %s rows, split across the threads */\n", count);
+        text_printf(e->t, "    cgrt_sum_rows(%s, %s, X, Y);\n", count, out_count);
+        if (n->op == OP_MEAN)
+            text_printf(e->t, "    for (int i = 0; i < %s; i++)\n        Y[i] /= (float)(%s);\n", out_count, count);
+        return;
+    }
     emit_bcast_index(&kept, in, yidx, sizeof yidx);
     emit_bcast_index(in, in, xidx, sizeof xidx);
     const char *init = n->op == OP_MAX ? "-INFINITY" : "0.0f";

@@ -1,12 +1,15 @@
 /* cgrad_gemm.h: the GEMM shim that host-flavour code calls (libcgrad_gemm).
  *
  * cgrt_sgemm computes C = op(A) op(B) + beta C for row-major matrices, as
- * cblas_sgemm does with alpha = 1, and splits large products into column
- * (or row) blocks run at once on a small pool of threads, each calling
- * single-threaded OpenBLAS. On the sizes of a training step (batch 64,
- * a few hundred units) this uses two cores where OpenBLAS's own threading
- * does not pay off. CGRAD_THREADS sets the number of threads (default: the
- * online CPUs, at most 8); 1 turns the pool off. */
+ * cblas_sgemm does with alpha = 1, and splits large products into blocks of
+ * rows, of columns or of the depth k, run at once on a small pool of
+ * threads. Each block runs on the shim's own AVX-512 kernel
+ * (gemm_kernel.c) when the build targets AVX-512, and on single-threaded
+ * OpenBLAS otherwise. On the sizes of a training step (batch 64, a few
+ * hundred units) this uses two cores where OpenBLAS's own threading does
+ * not pay off. CGRAD_THREADS sets the number of threads (default: the
+ * online CPUs, at most 8); 1 turns the pool off. CGRAD_GEMM=openblas runs
+ * every product through OpenBLAS. */
 #ifndef CGRAD_GEMM_H
 #define CGRAD_GEMM_H
 
@@ -16,6 +19,11 @@ void cgrt_sgemm(int transpose_a, int transpose_b, int m, int n, int k, const flo
 /* y[n] = x[k] . W[k][n] + y for one row x, W row-major (k, n): the one-sample
  * Dense product, split by columns across the pool. */
 void cgrt_sgemv_rows(int k, int n, const float *x, const float *w, float *y);
+
+/* y[c] = the sum over r of x[r][c], x row-major (rows, cols): a bias
+ * gradient, summed over every sample and position of a batch, split by
+ * rows across the pool (each piece its own partial sum). */
+void cgrt_sum_rows(int rows, int cols, const float *x, float *y);
 
 /* The same product for the pieces of a parallel loop: on the calling thread
  * while the pool runs the loop, on the pool when the loop was too short to

@@ -1,0 +1,663 @@
+/* test_gemm.c: the GEMM shim (libcgrad_gemm) against a double-precision
+ * triple loop: cgrt_sgemm for every transpose pair over shapes at the edges
+ * of the kernel's tiles and blocks, beta 0 (over NaN), 0.5 and 1, padded
+ * leading dimensions with guards around C, k = 0, the products the pool
+ * splits by rows, columns and depth on 1, 2 and 3 threads, and the OpenBLAS
+ * path; cgrt_sgemm_here outside and inside a parallel loop,
+ * cgrt_parallel_for's cover of its range, cgrt_sgemv_rows and cgrt_sum_rows.
+ * Criterion runs each test in its own process, so each sets CGRAD_THREADS
+ * (and CGRAD_GEMM) before its first call, when the pool reads them. */
+#include "cgrad_gemm.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GUARD 777.0f   /* the value around a C that is a block of a bigger matrix */
+
+/* The edge shapes: MR = 12 rows, NR = 32 columns, KC = 256 depths, MC = 192 rows. */
+static const int ms[] = {1, 5, 12, 13, 121, 200, 385};
+static const int ns[] = {1, 10, 31, 32, 33, 64, 100};
+static const int ks[] = {1, 9, 255, 256, 257, 600};
+#define COUNT(x) ((int)(sizeof(x) / sizeof((x)[0])))
+
+/* Deterministic pseudo-random values in [-1, 1], exact in float. */
+static uint64_t lcg_state;
+static void seed(uint64_t s)
+{
+    lcg_state = s * 2862933555777941757ULL + 3037000493ULL;
+}
+static float rnd(void)
+{
+    lcg_state = lcg_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((lcg_state >> 40) & 0xFFFFFF) / (float)(1 << 23) - 1.0f;
+}
+
+/* Sets the pool's thread count (and the OpenBLAS-only switch) for this test's process. */
+static void use(const char *threads, int openblas)
+{
+    cr_assert_eq(setenv("CGRAD_THREADS", threads, 1), 0);
+    if (openblas)
+        cr_assert_eq(setenv("CGRAD_GEMM", "openblas", 1), 0);
+    else
+        cr_assert_eq(unsetenv("CGRAD_GEMM"), 0);
+}
+
+static const char *threads_text(void)
+{
+    const char *t = getenv("CGRAD_THREADS");
+    return t ? t : "default";
+}
+
+/* One product with its inputs and the reference result. A is op(A) m x k
+ * stored (ta ? k x m : m x k), B is op(B) k x n stored (tb ? n x k : k x n);
+ * the padding of their rows holds NaN, which must not be read into C. With
+ * guard, C is a block of a bigger matrix (a row above and below, a column on
+ * the left and 1 + pad on the right) filled with GUARD. */
+typedef struct prod {
+    int ta, tb, m, n, k, lda, ldb, ldc, guard, crows;
+    float beta;
+    float *a, *b, *cbuf, *c;
+    double *want, *tol;   /* m x n: the reference C and each element's tolerance */
+} prod;
+
+static float *alloc_floats(long n)
+{
+    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    cr_assert_not_null(p);
+    return p;
+}
+
+static double *alloc_doubles(long n)
+{
+    double *p = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    cr_assert_not_null(p);
+    return p;
+}
+
+/* Fills a rows x cols matrix of leading dimension ld: values, NaN in the padding. */
+static void fill(float *x, int rows, int cols, int ld)
+{
+    for (int r = 0; r < rows; r++)
+        for (int q = 0; q < ld; q++)
+            x[(long)r * ld + q] = q < cols ? rnd() : NAN;
+}
+
+/* Sets up a product and computes its reference: C = op(A) op(B) + beta C0,
+ * with tolerance 1e-5 (sum |a b| + |beta C0|) + 1e-6 per element. C0 is NaN
+ * when beta is 0 (it must be overwritten, not scaled). */
+static void prod_make(prod *p, int ta, int tb, int m, int n, int k, float beta, int pad, int guard)
+{
+    int ra = ta ? k : m, ca = ta ? m : k, rb = tb ? n : k, cb = tb ? k : n;
+    memset(p, 0, sizeof *p);
+    p->ta = ta, p->tb = tb, p->m = m, p->n = n, p->k = k, p->beta = beta, p->guard = guard;
+    p->lda = (ca > 0 ? ca : 1) + pad;
+    p->ldb = (cb > 0 ? cb : 1) + pad;
+    seed((uint64_t)(((ta * 2 + tb) * 1000003L + m) * 1000003L + n) * 1000003ULL + (uint64_t)k + (uint64_t)pad);
+    p->a = alloc_floats((long)ra * p->lda);
+    p->b = alloc_floats((long)rb * p->ldb);
+    fill(p->a, ra, ca, p->lda);
+    fill(p->b, rb, cb, p->ldb);
+    if (guard) {
+        p->ldc = n + 2 + pad;
+        p->crows = m + 2;
+        p->cbuf = alloc_floats((long)p->crows * p->ldc);
+        for (long i = 0; i < (long)p->crows * p->ldc; i++)
+            p->cbuf[i] = GUARD;
+        p->c = p->cbuf + p->ldc + 1;
+    } else {
+        p->ldc = (n > 0 ? n : 1) + pad;
+        p->crows = m;
+        p->cbuf = alloc_floats((long)p->crows * p->ldc);
+        for (long i = 0; i < (long)p->crows * p->ldc; i++)
+            p->cbuf[i] = NAN;
+        p->c = p->cbuf;
+    }
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+            p->c[(long)i * p->ldc + j] = beta == 0.0f ? NAN : rnd();
+
+    /* op(A) as rows of k doubles, op(B) as columns of k doubles */
+    double *oa = alloc_doubles((long)m * k), *ob = alloc_doubles((long)n * k);
+    for (int i = 0; i < m; i++)
+        for (int q = 0; q < k; q++)
+            oa[(long)i * k + q] = ta ? p->a[(long)q * p->lda + i] : p->a[(long)i * p->lda + q];
+    for (int j = 0; j < n; j++)
+        for (int q = 0; q < k; q++)
+            ob[(long)j * k + q] = tb ? p->b[(long)j * p->ldb + q] : p->b[(long)q * p->ldb + j];
+    p->want = alloc_doubles((long)m * n);
+    p->tol = alloc_doubles((long)m * n);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            const double *x = oa + (long)i * k, *y = ob + (long)j * k;
+            double s = 0.0, t = 0.0;
+            for (int q = 0; q < k; q++) {
+                double v = x[q] * y[q];
+                s += v;
+                t += fabs(v);
+            }
+            if (beta != 0.0f) {
+                double c0 = (double)beta * p->c[(long)i * p->ldc + j];
+                s += c0;
+                t += fabs(c0);
+            }
+            p->want[(long)i * n + j] = s;
+            p->tol[(long)i * n + j] = 1e-5 * t + 1e-6;
+        }
+    free(oa);
+    free(ob);
+}
+
+/* Asserts that C matches the reference (the worst element is reported) and
+ * that every element around it kept its guard value. */
+static void prod_check(const prod *p, const char *what)
+{
+    double worst = -1.0, worst_err = 0.0;
+    int wi = 0, wj = 0;
+    for (int i = 0; i < p->m; i++)
+        for (int j = 0; j < p->n; j++) {
+            double got = p->c[(long)i * p->ldc + j], want = p->want[(long)i * p->n + j];
+            double err = fabs(got - want), tol = p->tol[(long)i * p->n + j];
+            double ratio = err == err ? err / tol : INFINITY;
+            if (ratio > worst) {
+                worst = ratio, worst_err = err, wi = i, wj = j;
+            }
+        }
+    if (p->m > 0 && p->n > 0)
+        cr_assert(worst <= 1.0,
+                  "%s: ta %d tb %d m %d n %d k %d lda %d ldb %d ldc %d beta %g threads %s: C[%d][%d] = %.9g, want "
+                  "%.9g (error %.3g, tolerance %.3g)",
+                  what, p->ta, p->tb, p->m, p->n, p->k, p->lda, p->ldb, p->ldc, (double)p->beta, threads_text(), wi,
+                  wj, (double)p->c[(long)wi * p->ldc + wj], p->want[(long)wi * p->n + wj], worst_err,
+                  p->tol[(long)wi * p->n + wj]);
+    if (p->guard) {
+        long bad = 0, first = -1;
+        for (int r = 0; r < p->crows; r++)
+            for (int q = 0; q < p->ldc; q++) {
+                int inside = r >= 1 && r <= p->m && q >= 1 && q <= p->n;
+                if (!inside && !(p->cbuf[(long)r * p->ldc + q] == GUARD)) {
+                    if (first < 0)
+                        first = (long)r * p->ldc + q;
+                    bad++;
+                }
+            }
+        cr_assert_eq(bad, 0,
+                     "%s: ta %d tb %d m %d n %d k %d beta %g threads %s: %ld elements around C changed, the first "
+                     "at row %ld column %ld of the bigger matrix (now %g)",
+                     what, p->ta, p->tb, p->m, p->n, p->k, (double)p->beta, threads_text(), bad,
+                     first / p->ldc, first % p->ldc, first >= 0 ? (double)p->cbuf[first] : 0.0);
+    }
+}
+
+static void prod_free(prod *p)
+{
+    free(p->a);
+    free(p->b);
+    free(p->cbuf);
+    free(p->want);
+    free(p->tol);
+}
+
+typedef void (*gemm_fn)(int, int, int, int, int, const float *, int, const float *, int, float, float *, int);
+
+/* Makes, runs (through fn) and checks one product. */
+static void run(gemm_fn fn, int ta, int tb, int m, int n, int k, float beta, int pad, int guard, const char *what)
+{
+    prod p;
+    prod_make(&p, ta, tb, m, n, k, beta, pad, guard);
+    fn(ta, tb, m, n, k, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc);
+    prod_check(&p, what);
+    prod_free(&p);
+}
+
+/* Every m x n x k of the edge lists for one transpose pair, tight leading
+ * dimensions, beta cycling through 0, 0.5 and 1. */
+static void sweep(gemm_fn fn, int ta, int tb, const char *what)
+{
+    static const float betas[3] = {0.0f, 0.5f, 1.0f};
+    int idx = 0;
+    for (int im = 0; im < COUNT(ms); im++)
+        for (int in = 0; in < COUNT(ns); in++)
+            for (int ik = 0; ik < COUNT(ks); ik++, idx++)
+                run(fn, ta, tb, ms[im], ns[in], ks[ik], betas[idx % 3], 0, 0, what);
+}
+
+/* Records the pieces a parallel loop ran: per-index counts, each call's range and thread. */
+#define MAX_CALLS 64
+typedef struct cover {
+    long count, grain;
+    int *hits;
+    int calls;
+    long lo[MAX_CALLS], hi[MAX_CALLS];
+    pthread_t thread[MAX_CALLS];
+} cover;
+
+static void cover_body(void *arg, long lo, long hi)
+{
+    cover *cv = arg;
+    int call = __atomic_fetch_add(&cv->calls, 1, __ATOMIC_RELAXED);
+    if (call < MAX_CALLS) {
+        cv->lo[call] = lo;
+        cv->hi[call] = hi;
+        cv->thread[call] = pthread_self();
+    }
+    for (long i = lo; i < hi; i++)
+        if (i >= 0 && i < cv->count)
+            __atomic_fetch_add(&cv->hits[i], 1, __ATOMIC_RELAXED);
+}
+
+/* The number of threads of the pool: a loop of 64 single-index grains runs
+ * one piece per thread. */
+static int pool_threads(void)
+{
+    cover cv;
+    memset(&cv, 0, sizeof cv);
+    cv.count = 64;
+    cv.grain = 1;
+    cv.hits = calloc(64, sizeof(int));
+    cr_assert_not_null(cv.hits);
+    cgrt_parallel_for(64, 1, cover_body, &cv);
+    free(cv.hits);
+    return cv.calls;
+}
+
+/* The large products, which the pool splits: by rows (m > n), by columns
+ * (n >= m) and by depth (k >= 8 max(m, n)); each with beta 0 over NaN and
+ * with beta 0.5 and padded leading dimensions inside guards. */
+static void large_products(gemm_fn fn, const char *what)
+{
+    static const int shapes[][5] = {
+        {0, 0, 7744, 64, 288},   /* rows */
+        {0, 1, 7744, 288, 64},   /* rows */
+        {1, 0, 288, 64, 7744},   /* depth */
+        {1, 0, 9, 32, 43264},    /* depth */
+        {1, 1, 100, 4001, 64},   /* columns, more than NC = 2048 of them */
+        {0, 0, 64, 2100, 130},   /* columns */
+    };
+    for (int s = 0; s < COUNT(shapes); s++) {
+        const int *x = shapes[s];
+        run(fn, x[0], x[1], x[2], x[3], x[4], 0.0f, 0, 0, what);
+        run(fn, x[0], x[1], x[2], x[3], x[4], 0.5f, 7, 1, what);
+    }
+}
+
+Test(sgemm, shapes_nn_1_thread)
+{
+    use("1", 0);
+    sweep(cgrt_sgemm, 0, 0, "sgemm");
+}
+
+Test(sgemm, shapes_nt_1_thread)
+{
+    use("1", 0);
+    sweep(cgrt_sgemm, 0, 1, "sgemm");
+}
+
+Test(sgemm, shapes_tn_1_thread)
+{
+    use("1", 0);
+    sweep(cgrt_sgemm, 1, 0, "sgemm");
+}
+
+Test(sgemm, shapes_tt_1_thread)
+{
+    use("1", 0);
+    sweep(cgrt_sgemm, 1, 1, "sgemm");
+}
+
+Test(sgemm, shapes_nn_2_threads)
+{
+    use("2", 0);
+    sweep(cgrt_sgemm, 0, 0, "sgemm");
+}
+
+Test(sgemm, shapes_nt_2_threads)
+{
+    use("2", 0);
+    sweep(cgrt_sgemm, 0, 1, "sgemm");
+}
+
+Test(sgemm, shapes_tn_2_threads)
+{
+    use("2", 0);
+    sweep(cgrt_sgemm, 1, 0, "sgemm");
+}
+
+Test(sgemm, shapes_tt_2_threads)
+{
+    use("2", 0);
+    sweep(cgrt_sgemm, 1, 1, "sgemm");
+}
+
+/* beta 0 over NaN, 0.5 and 1 explicitly, on tile-edge shapes, each transpose pair. */
+Test(sgemm, beta)
+{
+    static const int shapes[][3] = {{13, 33, 257}, {121, 100, 600}, {200, 64, 9}, {12, 32, 256}, {1, 1, 1}};
+    static const float betas[3] = {0.0f, 0.5f, 1.0f};
+    use("2", 0);
+    for (int t = 0; t < 4; t++)
+        for (int s = 0; s < COUNT(shapes); s++)
+            for (int b = 0; b < 3; b++)
+                run(cgrt_sgemm, t >> 1, t & 1, shapes[s][0], shapes[s][1], shapes[s][2], betas[b], 0, 0, "beta");
+}
+
+/* lda, ldb and ldc 7 more than needed (NaN in A's and B's padding), C a
+ * block of a bigger matrix whose other elements stay untouched. */
+Test(sgemm, leading_dimensions_and_guards)
+{
+    static const float betas[3] = {0.0f, 0.5f, 1.0f};
+    use("2", 0);
+    for (int t = 0; t < 4; t++)
+        for (int im = 0; im < COUNT(ms); im++)
+            for (int s = 0; s < COUNT(ns); s++) {
+                int n = ns[s], k = ks[(im + s) % COUNT(ks)];
+                run(cgrt_sgemm, t >> 1, t & 1, ms[im], n, k, betas[(im + s) % 3], 7, 1, "padded");
+            }
+}
+
+/* k = 0: C = beta C (beta 0 zeroes a NaN C). */
+Test(sgemm, k_zero)
+{
+    static const int shapes[][2] = {{1, 1}, {13, 33}, {200, 100}, {700, 300}};
+    static const float betas[3] = {0.0f, 0.5f, 1.0f};
+    use("2", 0);
+    for (int t = 0; t < 4; t++)
+        for (int s = 0; s < COUNT(shapes); s++)
+            for (int b = 0; b < 3; b++) {
+                run(cgrt_sgemm, t >> 1, t & 1, shapes[s][0], shapes[s][1], 0, betas[b], 0, 0, "k = 0");
+                run(cgrt_sgemm, t >> 1, t & 1, shapes[s][0], shapes[s][1], 0, betas[b], 7, 1, "k = 0");
+            }
+}
+
+Test(sgemm, large_1_thread)
+{
+    use("1", 0);
+    cr_assert_eq(pool_threads(), 1);
+    large_products(cgrt_sgemm, "large");
+}
+
+Test(sgemm, large_2_threads)
+{
+    use("2", 0);
+    cr_assert_eq(pool_threads(), 2);
+    large_products(cgrt_sgemm, "large");
+}
+
+Test(sgemm, large_3_threads)
+{
+    use("3", 0);
+    cr_assert_eq(pool_threads(), 3);
+    large_products(cgrt_sgemm, "large");
+}
+
+/* CGRAD_GEMM=openblas: every part of a product through OpenBLAS. */
+Test(sgemm, openblas)
+{
+    use("2", 1);
+    for (int t = 0; t < 4; t++) {
+        for (int im = 0; im < COUNT(ms); im++)
+            for (int s = 0; s < COUNT(ns); s++) {
+                int n = ns[s], k = ks[(im + s) % COUNT(ks)];
+                run(cgrt_sgemm, t >> 1, t & 1, ms[im], n, k, (float)((im + s) % 3) * 0.5f, (im + s) % 2 ? 7 : 0,
+                    (im + s) % 2, "openblas");
+            }
+        for (int b = 0; b < 3; b++)
+            run(cgrt_sgemm, t >> 1, t & 1, 13, 33, 0, (float)b * 0.5f, 7, 1, "openblas k = 0");
+    }
+    large_products(cgrt_sgemm, "openblas large");
+}
+
+/* Outside a parallel loop cgrt_sgemm_here is cgrt_sgemm (and may use the pool). */
+Test(sgemm_here, outside_a_loop)
+{
+    use("2", 0);
+    for (int t = 0; t < 4; t++) {
+        run(cgrt_sgemm_here, t >> 1, t & 1, 13, 33, 257, 0.5f, 7, 1, "sgemm_here");
+        run(cgrt_sgemm_here, t >> 1, t & 1, 385, 100, 600, 0.0f, 0, 0, "sgemm_here");
+    }
+    run(cgrt_sgemm_here, 0, 0, 7744, 64, 288, 1.0f, 7, 1, "sgemm_here");
+    run(cgrt_sgemm_here, 1, 0, 288, 64, 7744, 0.0f, 0, 0, "sgemm_here");
+}
+
+/* A parallel loop over the rows of C, each piece computing its own rows. */
+static void rows_body(void *arg, long lo, long hi)
+{
+    prod *p = arg;
+    const float *a = p->ta ? p->a + lo : p->a + lo * p->lda;
+    cgrt_sgemm_here(p->ta, p->tb, (int)(hi - lo), p->n, p->k, a, p->lda, p->b, p->ldb, p->beta,
+                    p->c + lo * p->ldc, p->ldc);
+}
+
+static void rows_in_loop(int m, int n, int k, long grain)
+{
+    for (int t = 0; t < 4; t++)
+        for (int b = 0; b < 2; b++) {
+            prod p;
+            prod_make(&p, t >> 1, t & 1, m, n, k, b ? 0.5f : 0.0f, b ? 7 : 0, b);
+            cgrt_parallel_for(m, grain, rows_body, &p);
+            prod_check(&p, "sgemm_here in a loop");
+            prod_free(&p);
+        }
+}
+
+Test(sgemm_here, inside_a_loop_1_thread)
+{
+    use("1", 0);
+    rows_in_loop(301, 70, 257, 12);
+    rows_in_loop(200, 100, 600, 128);   /* too short to split: runs whole on the caller */
+}
+
+Test(sgemm_here, inside_a_loop_2_threads)
+{
+    use("2", 0);
+    rows_in_loop(301, 70, 257, 12);
+    rows_in_loop(1000, 33, 600, 1);
+    rows_in_loop(200, 100, 600, 128);   /* too short to split: the product itself may use the pool */
+}
+
+Test(sgemm_here, inside_a_loop_3_threads)
+{
+    use("3", 0);
+    rows_in_loop(301, 70, 257, 12);
+    rows_in_loop(200, 100, 600, 128);
+}
+
+/* cgrt_parallel_for covers [0, count) exactly once, in pieces starting at
+ * multiples of the grain, one per thread at most; a loop shorter than two
+ * grains is one call on the caller. */
+static void check_cover(int threads)
+{
+    static const long cases[][2] = {{0, 4},  {1, 1},    {5, 4},  {7, 4},    {8, 4},     {9, 4},      {1000, 1},
+                                    {1003, 10}, {37, 16}, {10, 0}, {2, 1}, {100000, 64}, {12345, 100}, {3, 1}};
+    pthread_t self = pthread_self();
+    for (int s = 0; s < COUNT(cases); s++) {
+        long count = cases[s][0], grain = cases[s][1], g = grain > 0 ? grain : 1;
+        cover cv;
+        memset(&cv, 0, sizeof cv);
+        cv.count = count;
+        cv.grain = grain;
+        cv.hits = calloc((size_t)(count > 0 ? count : 1), sizeof(int));
+        cr_assert_not_null(cv.hits);
+        cgrt_parallel_for(count, grain, cover_body, &cv);
+        for (long i = 0; i < count; i++)
+            cr_assert_eq(cv.hits[i], 1, "count %ld grain %ld threads %d: index %ld covered %d times", count, grain,
+                         threads, i, cv.hits[i]);
+        cr_assert(cv.calls <= MAX_CALLS && cv.calls >= 1, "count %ld grain %ld: %d calls", count, grain, cv.calls);
+        for (int c = 0; c < cv.calls; c++) {
+            cr_assert(cv.lo[c] >= 0 && cv.lo[c] <= cv.hi[c] && cv.hi[c] <= count,
+                      "count %ld grain %ld threads %d: piece [%ld, %ld)", count, grain, threads, cv.lo[c], cv.hi[c]);
+            cr_assert_eq(cv.lo[c] % g, 0, "count %ld grain %ld threads %d: piece [%ld, %ld) off the grain", count,
+                         grain, threads, cv.lo[c], cv.hi[c]);
+            if (threads == 1)
+                cr_assert(pthread_equal(cv.thread[c], self), "count %ld grain %ld: a piece off the caller with 1 "
+                          "thread", count, grain);
+        }
+        if (count < 2 * g) {
+            cr_assert_eq(cv.calls, 1, "count %ld grain %ld threads %d: %d calls", count, grain, threads, cv.calls);
+            cr_assert(cv.lo[0] == 0 && cv.hi[0] == count && pthread_equal(cv.thread[0], self),
+                      "count %ld grain %ld: the short loop is not one call on the caller", count, grain);
+        } else {
+            long blocks = (count + g - 1) / g;
+            int want = blocks >= threads ? threads : -1;
+            cr_assert(cv.calls <= threads, "count %ld grain %ld threads %d: %d calls", count, grain, threads,
+                      cv.calls);
+            if (want > 0)
+                cr_assert_eq(cv.calls, want, "count %ld grain %ld threads %d: %d calls", count, grain, threads,
+                             cv.calls);
+        }
+        free(cv.hits);
+    }
+}
+
+Test(parallel_for, cover_1_thread)
+{
+    use("1", 0);
+    check_cover(1);
+}
+
+Test(parallel_for, cover_2_threads)
+{
+    use("2", 0);
+    check_cover(2);
+}
+
+Test(parallel_for, cover_3_threads)
+{
+    use("3", 0);
+    check_cover(3);
+}
+
+/* cgrt_sgemv_rows: y += x W (W row-major k x n), run twice on the same y (the
+ * partial sums start from zero each call); y has a guard on each side. */
+static void check_gemv(int k, int n)
+{
+    float *x = alloc_floats(k), *w = alloc_floats((long)k * n), *ybuf = alloc_floats(n + 2), *y = ybuf + 1;
+    double *y0 = alloc_doubles(n), *xw = alloc_doubles(n), *t = alloc_doubles(n);
+    seed((uint64_t)k * 7919 + (uint64_t)n);
+    fill(x, 1, k, k);
+    fill(w, k, n, n);
+    ybuf[0] = ybuf[n + 1] = GUARD;
+    for (int c = 0; c < n; c++) {
+        y[c] = rnd();
+        y0[c] = y[c];
+        xw[c] = 0.0;
+        t[c] = 0.0;
+    }
+    for (int r = 0; r < k; r++)
+        for (int c = 0; c < n; c++) {
+            double v = (double)x[r] * w[(long)r * n + c];
+            xw[c] += v;
+            t[c] += fabs(v);
+        }
+    for (int round = 1; round <= 2; round++) {
+        cgrt_sgemv_rows(k, n, x, w, y);
+        for (int c = 0; c < n; c++) {
+            double want = y0[c] + round * xw[c], tol = 1e-5 * (round * t[c] + fabs(y0[c])) + 1e-6;
+            double err = fabs(y[c] - want);
+            cr_assert(err <= tol, "sgemv_rows k %d n %d threads %s call %d: y[%d] = %.9g, want %.9g (error %.3g, "
+                      "tolerance %.3g)", k, n, threads_text(), round, c, (double)y[c], want, err, tol);
+        }
+        cr_assert(ybuf[0] == GUARD && ybuf[n + 1] == GUARD, "sgemv_rows k %d n %d: wrote outside y", k, n);
+    }
+    free(x);
+    free(w);
+    free(ybuf);
+    free(y0);
+    free(xw);
+    free(t);
+}
+
+static void gemv_sizes(void)
+{
+    static const int sizes[][2] = {{1, 1},     {3, 5},     {4, 16},    {7, 33},   {100, 10},
+                                   {255, 255}, {1600, 64}, {784, 256}, {1603, 70}, {4099, 17}};
+    for (int s = 0; s < COUNT(sizes); s++)
+        check_gemv(sizes[s][0], sizes[s][1]);
+}
+
+Test(sgemv_rows, sizes_1_thread)
+{
+    use("1", 0);
+    gemv_sizes();
+}
+
+Test(sgemv_rows, sizes_2_threads)
+{
+    use("2", 0);
+    gemv_sizes();
+}
+
+Test(sgemv_rows, sizes_3_threads)
+{
+    use("3", 0);
+    gemv_sizes();
+}
+
+/* The per-thread partial sums are shared by GEMVs and products split by
+ * depth: alternate them, growing and shrinking, and check each result. */
+Test(sgemv_rows, partials_shared_with_depth_split)
+{
+    use("2", 0);
+    run(cgrt_sgemm, 1, 0, 16, 16, 4096, 0.5f, 7, 1, "depth split");   /* partials of 256 */
+    check_gemv(1600, 64);
+    check_gemv(784, 256);
+    run(cgrt_sgemm, 1, 0, 8, 40, 4096, 0.0f, 0, 0, "depth split");    /* partials of 320 */
+    check_gemv(280, 300);                                             /* within them */
+    run(cgrt_sgemm, 0, 1, 12, 20, 8192, 1.0f, 7, 1, "depth split");
+    check_gemv(200, 400);                                             /* grows them to 400 */
+    check_gemv(1600, 64);
+}
+
+/* cgrt_sum_rows: y[c] = the sum of x's rows, overwriting y (which starts as
+ * NaN), on small sizes the caller sums alone and on large ones split with
+ * partial sums (a bias gradient over a batch of 64 26x26 maps of 32). */
+static void check_sum_rows(int rows, int cols)
+{
+    float *x = alloc_floats((long)rows * cols), *ybuf = alloc_floats(cols + 2), *y = ybuf + 1;
+    double *want = alloc_doubles(cols), *t = alloc_doubles(cols);
+    seed((uint64_t)rows * 31 + (uint64_t)cols);
+    fill(x, rows, cols, cols);
+    ybuf[0] = ybuf[cols + 1] = GUARD;
+    for (int c = 0; c < cols; c++) {
+        y[c] = NAN;
+        want[c] = t[c] = 0.0;
+    }
+    for (long r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            want[c] += x[r * cols + c];
+            t[c] += fabs(x[r * cols + c]);
+        }
+    cgrt_sum_rows(rows, cols, x, y);
+    for (int c = 0; c < cols; c++) {
+        double err = fabs(y[c] - want[c]), tol = 1e-5 * t[c] + 1e-6;
+        cr_assert(err <= tol, "sum_rows rows %d cols %d threads %s: y[%d] = %.9g, want %.9g (error %.3g)", rows, cols,
+                  threads_text(), c, (double)y[c], want[c], err);
+    }
+    cr_assert(ybuf[0] == GUARD && ybuf[cols + 1] == GUARD, "sum_rows rows %d cols %d: wrote outside y", rows, cols);
+    free(x);
+    free(ybuf);
+    free(want);
+    free(t);
+}
+
+static void sum_rows_sizes(void)
+{
+    static const int sizes[][2] = {{1, 1}, {3, 10}, {7, 33}, {7744, 64}, {43264, 32}, {4099, 17}};
+    for (int s = 0; s < COUNT(sizes); s++)
+        check_sum_rows(sizes[s][0], sizes[s][1]);
+}
+
+Test(sum_rows, sizes_1_thread)
+{
+    use("1", 0);
+    sum_rows_sizes();
+}
+
+Test(sum_rows, sizes_2_threads)
+{
+    use("2", 0);
+    sum_rows_sizes();
+}
