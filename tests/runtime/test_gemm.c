@@ -10,6 +10,7 @@
 #include "cgrad_gemm.h"
 
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -284,52 +285,22 @@ static void large_products(gemm_fn fn, const char *what)
     }
 }
 
-Test(sgemm, shapes_nn_1_thread)
+/* The sweep of every transpose pair, on 1 and on 2 threads: one process each
+ * (no pointers in a case: Criterion copies it into another process). */
+typedef struct sweep_case {
+    int threads, ta, tb;
+} sweep_case;
+
+ParameterizedTestParameters(sgemm, shapes)
 {
-    use("1", 0);
-    sweep(cgrt_sgemm, 0, 0, "sgemm");
+    static sweep_case cases[] = {{1, 0, 0}, {1, 0, 1}, {1, 1, 0}, {1, 1, 1}, {2, 0, 0}, {2, 0, 1}, {2, 1, 0}, {2, 1, 1}};
+    return cr_make_param_array(sweep_case, cases, sizeof cases / sizeof cases[0]);
 }
 
-Test(sgemm, shapes_nt_1_thread)
+ParameterizedTest(sweep_case *c, sgemm, shapes)
 {
-    use("1", 0);
-    sweep(cgrt_sgemm, 0, 1, "sgemm");
-}
-
-Test(sgemm, shapes_tn_1_thread)
-{
-    use("1", 0);
-    sweep(cgrt_sgemm, 1, 0, "sgemm");
-}
-
-Test(sgemm, shapes_tt_1_thread)
-{
-    use("1", 0);
-    sweep(cgrt_sgemm, 1, 1, "sgemm");
-}
-
-Test(sgemm, shapes_nn_2_threads)
-{
-    use("2", 0);
-    sweep(cgrt_sgemm, 0, 0, "sgemm");
-}
-
-Test(sgemm, shapes_nt_2_threads)
-{
-    use("2", 0);
-    sweep(cgrt_sgemm, 0, 1, "sgemm");
-}
-
-Test(sgemm, shapes_tn_2_threads)
-{
-    use("2", 0);
-    sweep(cgrt_sgemm, 1, 0, "sgemm");
-}
-
-Test(sgemm, shapes_tt_2_threads)
-{
-    use("2", 0);
-    sweep(cgrt_sgemm, 1, 1, "sgemm");
+    use(c->threads == 1 ? "1" : "2", 0);
+    sweep(cgrt_sgemm, c->ta, c->tb, "sgemm");
 }
 
 /* beta 0 over NaN, 0.5 and 1 explicitly, on tile-edge shapes, each transpose pair. */
