@@ -119,9 +119,8 @@ void lower_reduce(emit_ctx *e, int id) {
     if (!olen)
         snprintf(out_count, sizeof out_count, "1");
     /* a large sum over every axis but the last (a bias gradient) splits its rows across the pool */
-    unsigned leading = (1u << (in->rank - 1)) - 1;
-    if (g->flavour == CG_HOST && n->op != OP_MAX && in->rank >= 2 && n->axes == leading && shape_batched(in) &&
-        shape_size(in, g->max_batch) >= (1L << 16)) {
+    if (g->flavour == CG_HOST && n->op != OP_MAX && in->rank >= 2 && n->axes == (1u << (in->rank - 1)) - 1 &&
+        shape_batched(in) && shape_size(in, g->max_batch) >= (1L << 16)) {
         text_printf(e->t, "    /* Y[c] = sum of X[r][c] over its %s rows, split across the threads */\n", count);
         text_printf(e->t, "    cgrt_sum_rows(%s, %s, X, Y);\n", count, out_count);
         if (n->op == OP_MEAN)
