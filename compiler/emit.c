@@ -832,17 +832,18 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     /* NAME.c */
     text c = {0};
     ec.t = &c;
-    bool uses_blas = false;
+    bool uses_blas = false;   /* a GEMM kind of op: the main program tunes OpenBLAS */
     for (int k = 0; k < g->nentries; k++)
         for (int j = 0; j < g->entries[k].nsched; j++) {
             op_kind op = g->nodes[g->entries[k].sched[j]].op;
             uses_blas = uses_blas || (flavour == CG_HOST && (op == OP_MATMUL || op == OP_DENSE ||
                                                              op_table[op].cat == CAT_CONV || op_table[op].cat == CAT_SEQ));
         }
+    /* host code may call the shim from any kernel (GEMMs, split loops, sums of rows) and the optimizer */
     const char *ckv[] = {"NAME", p, "VERSION", CG_VERSION, "SOURCE", source,
                          "FLAVOUR", flavour == CG_HOST ? "host (GEMM shim over OpenBLAS, fused epilogues)"
                                                        : "portable (plain loops: no heap, no stdio, no BLAS)",
-                         "INCLUDES", uses_blas || (flavour == CG_HOST && o && o->kind == CG_ADAM) ? "#include <cgrad_gemm.h>\n" : "",
+                         "INCLUDES", flavour == CG_HOST ? "#include <cgrad_gemm.h>\n" : "",
                          NULL};
     rc |= text_template(&c, "source_head", ckv);
     /* parameter table */

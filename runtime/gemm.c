@@ -2,11 +2,11 @@
  *
  * A pool of T - 1 worker threads waits for jobs. A job is cut into T
  * pieces; the caller and the workers each take the next piece not yet
- * taken until none is left, so a worker late to wake does not hold the job
- * up: the caller runs its piece too. (Finer pieces were measured slower on
- * the shapes of a training step.) Workers spin for a while after a job (the
- * next GEMM of a training step comes within microseconds), then sleep on a
- * condition variable. */
+ * taken until none is left, so when a worker is late to wake the caller
+ * runs its piece too (it still waits for the worker to check in before the
+ * next job). Finer pieces were measured slower on the shapes of a training
+ * step. Workers spin for a while after a job (the next GEMM of a training
+ * step comes within microseconds), then sleep on a condition variable. */
 #include "cgrad_gemm.h"
 #include "gemm_internal.h"
 

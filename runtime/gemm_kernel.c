@@ -65,9 +65,9 @@ static void pack_a_block(int ta, const float *a, int lda, int i0, int mc, int p0
                                       _mm512_maskz_loadu_ps(m, a + (long)(p0 + p) * lda + i0 + r0));
         } else {    /* op(A)[i][p] = a[i][p]: a row of A is contiguous */
             for (int r = 0; r < MR; r++) {
-                const float *src = a + (long)(i0 + r0 + r) * lda + p0;
+                const float *src = r < rows ? a + (long)(i0 + r0 + r) * lda + p0 : NULL;
                 for (int p = 0; p < kc; p++)
-                    dst[p * MR + r] = r < rows ? src[p] : 0.0f;
+                    dst[p * MR + r] = src ? src[p] : 0.0f;
             }
         }
     }
@@ -82,9 +82,9 @@ static void pack_b_block(int tb, const float *b, int ldb, int p0, int kc, int j0
         int cols = nc - c0 < NR ? nc - c0 : NR;
         if (tb) {   /* op(B)[p][j] = b[j][p]: a column of op(B) is a contiguous row of b */
             for (int c = 0; c < NR; c++) {
-                const float *src = b + (long)(j0 + c0 + c) * ldb + p0;
+                const float *src = c < cols ? b + (long)(j0 + c0 + c) * ldb + p0 : NULL;
                 for (int p = 0; p < kc; p++)
-                    dst[p * NR + c] = c < cols ? src[p] : 0.0f;
+                    dst[p * NR + c] = src ? src[p] : 0.0f;
             }
         } else {    /* op(B)[p][j] = b[p][j]: the NR values of a depth are contiguous */
             __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);

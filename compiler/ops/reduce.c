@@ -118,6 +118,8 @@ void lower_reduce(emit_ctx *e, int id) {
                                  emit_dim(&n->sh, i, dim, sizeof dim));
     if (!olen)
         snprintf(out_count, sizeof out_count, "1");
+    if (!len)   /* no axis reduced (a rank-0 input): a count of one */
+        snprintf(count, sizeof count, "1");
     /* a large sum over every axis but the last (a bias gradient) splits its rows across the pool */
     if (g->flavour == CG_HOST && n->op != OP_MAX && in->rank >= 2 && n->axes == (1u << (in->rank - 1)) - 1 &&
         shape_batched(in) && shape_size(in, g->max_batch) >= (1L << 16)) {

@@ -264,6 +264,47 @@ Test(emit, unbatched_graph_warning_free) {
     cg_graph_free(g);
 }
 
+/* A host graph whose only heavy work is a large sum over all axes but the
+ * last (a bias gradient's shape) calls the GEMM shim's cgrt_sum_rows, with
+ * no GEMM anywhere: the emitted code must still declare it, and the sums
+ * (split across the pool, MEAN's division after) must be right. */
+Test(emit, host_sum_of_rows) {
+    enum { N = 300, C = 256 };
+    cg_graph *g = cg_graph_new("sum_rows");
+    cg_set_max_batch(g, N);
+    cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 2, C));
+    cg_t w = cg_variable(g, "w", CG_SHAPE(C), cg_ones());
+    cg_t s = cg_sum_axes(x, CG_AXIS(0) | CG_AXIS(1), false), mu = cg_mean_axes(x, CG_AXIS(0) | CG_AXIS(1), true);
+    cg_gradients(g, cg_add(cg_sum(cg_mul(s, w)), cg_sum(cg_mul(mu, mu))), w);
+    hx_module mod;
+    int rc = hx_build_graph(&mod, g, 1, CG_HOST, NULL);
+    cr_assert(rc == 0, "the host graph does not compile: %s", mod.err);
+    char path[300];
+    snprintf(path, sizeof path, "%s/sum_rows.c", mod.dir);
+    char *src = hx_read_file(path, NULL);
+    cr_assert(src && strstr(src, "cgrt_sum_rows("), "the large sums do not use cgrt_sum_rows");
+    free(src);
+    float *xs = malloc(sizeof(float) * N * 2 * C);
+    double want_loss = 0.0, want_g[C];
+    for (int c = 0; c < C; c++) {
+        double col = 0.0;
+        for (int r = 0; r < N * 2; r++) {
+            xs[r * C + c] = (float)((r * 7 + c * 3) % 11) / 11.0f - 0.4f;
+            col += xs[r * C + c];
+        }
+        want_g[c] = col;   /* d loss / d w[c] = the column's sum */
+        want_loss += col + (col / (N * 2)) * (col / (N * 2));
+    }
+    float loss = mod.gradients(mod.state, N, (const float *[]){xs});
+    cr_expect(fabs(loss - want_loss) <= 1e-3 * fabs(want_loss) + 1e-3, "loss %g, want %g", (double)loss, want_loss);
+    for (int c = 0; c < C; c++)
+        cr_expect(fabs(mod.grads[c] - want_g[c]) <= 1e-4 * (N * 2), "d_w[%d] = %g, want %g", c, (double)mod.grads[c],
+                  want_g[c]);
+    free(xs);
+    hx_close(&mod);
+    cg_graph_free(g);
+}
+
 /* A variable may be called anything a C identifier can be: "s" and "n" are
  * also the names of the emitted entry points' parameters. */
 /* Names the emitted code uses itself (the state s, the batch n, ...) are

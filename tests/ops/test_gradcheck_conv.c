@@ -281,6 +281,16 @@ static void build_max_pool(gc *c) {
     term(c, pool(c, OP_MAX_POOL, x, 2, 3, 1, 2, false));
 }
 
+/* max pooling over an activation's output: the compiler fuses the
+ * activation's gradient into the pooling's (each window's maximum gets
+ * dY * act'(X)); monotone activations keep the input's values distinct. */
+static void build_max_pool_act(gc *c) {
+    cg_t x = image(c, "x", 6, 5, 2, D_DISTINCT, D_SMALL);
+    term(c, pool(c, OP_MAX_POOL, cg_sigmoid(x), 2, 2, 2, 2, false));
+    term(c, pool(c, OP_MAX_POOL, cg_tanh(x), 3, 3, 1, 1, false));
+    term(c, pool(c, OP_MAX_POOL, cg_leaky_relu(x, 0.2f), 3, 3, 2, 2, true));
+}
+
 /* average pooling: the same windows; "same" padding is not counted in the mean. */
 static void build_avg_pool(gc *c) {
     cg_t x = image(c, "x", 6, 5, 2, D_ANY, D_ANY);
@@ -325,6 +335,7 @@ static const op_case op_cases[] = {
     OPC("conv_bias", build_conv_bias),
     OPC("depthwise", build_depthwise),
     {"max_pool", build_max_pool, CG_PORTABLE},
+    OPC("max_pool_act", build_max_pool_act),
     {"avg_pool", build_avg_pool, CG_PORTABLE},
     {"pad", build_pad, CG_PORTABLE},
     {"gap_flatten", build_gap_flatten, CG_PORTABLE},

@@ -275,6 +275,9 @@ static void large_products(gemm_fn fn, const char *what)
         {0, 1, 7744, 288, 64},   /* rows */
         {1, 0, 288, 64, 7744},   /* depth */
         {1, 0, 9, 32, 43264},    /* depth */
+        {0, 0, 25, 40, 8001},    /* depth, each transpose pair */
+        {0, 1, 25, 40, 8001},    /* depth */
+        {1, 1, 25, 40, 8001},    /* depth */
         {1, 1, 100, 4001, 64},   /* columns, more than NC = 2048 of them */
         {0, 0, 64, 2100, 130},   /* columns */
     };
@@ -572,13 +575,14 @@ Test(sgemv_rows, sizes_3_threads)
 Test(sgemv_rows, partials_shared_with_depth_split)
 {
     use("2", 0);
-    run(cgrt_sgemm, 1, 0, 16, 16, 4096, 0.5f, 7, 1, "depth split");   /* partials of 256 */
+    /* products of at least 4M multiply-adds, which the pool splits */
+    run(cgrt_sgemm, 1, 0, 16, 16, 20000, 0.5f, 7, 1, "depth split");   /* partials of 256 */
     check_gemv(1600, 64);
     check_gemv(784, 256);
-    run(cgrt_sgemm, 1, 0, 8, 40, 4096, 0.0f, 0, 0, "depth split");    /* partials of 320 */
-    check_gemv(280, 300);                                             /* within them */
-    run(cgrt_sgemm, 0, 1, 12, 20, 8192, 1.0f, 7, 1, "depth split");
-    check_gemv(200, 400);                                             /* grows them to 400 */
+    run(cgrt_sgemm, 1, 0, 8, 40, 16384, 0.0f, 0, 0, "depth split");   /* partials of 320 */
+    check_gemv(280, 300);                                              /* within them */
+    run(cgrt_sgemm, 0, 1, 12, 20, 20000, 1.0f, 7, 1, "depth split");
+    check_gemv(200, 400);                                              /* grows them to 400 */
     check_gemv(1600, 64);
 }
 
