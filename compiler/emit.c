@@ -990,8 +990,9 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
                              "OUTPUTS", outs.s ? outs.s : "", "LR", lr,
                              "EPOCHS", epochs, "BATCH", batch, "DATA_PATH", path.s ? path.s : "0", "DATA_SCALE", scale,
                              "TEST_SPLIT", split, "CLASS_RANGE", range, "SERIES", series.s ? series.s : "",
-                             "BLAS_INCLUDE", uses_blas ? "#include <cblas.h>\n" : "",
-                             "BLAS_TUNE", uses_blas ? "    cgrt_tune_openblas(argv, openblas_get_corename());\n" : "",
+                             "BLAS_INCLUDE", uses_blas ? "#include <cblas.h>\n#include <cgrad_gemm.h>\n" : "",
+                             "BLAS_TUNE", uses_blas ? "    if (cgrt_gemm_uses_openblas())   /* else the shim's own kernel runs every product */\n"
+                                                      "        cgrt_tune_openblas(argv, openblas_get_corename());\n" : "",
                              NULL};
         if (text_template(&mt, "main", mkv))
             graph_error(g, (cg_src){0}, -1, "internal: the main template failed to expand");

@@ -839,22 +839,30 @@ static int meta_number(const char *path, const char *name, const char *text, dou
     return 0;
 }
 
+/* Reads only the __metadata__ of the checkpoint at path. */
+static int read_metadata(const char *path, st_meta *meta, cgrt_error *err)
+{
+    FILE *f;
+    st_entry *v;
+    long data_start;
+    long long data_size;
+    int n;
+    if (open_checkpoint(path, &f, &v, &n, meta, &data_start, &data_size, err) != 0)
+        return -1;
+    free(v);
+    fclose(f);
+    return 0;
+}
+
 /* Checks that the series a checkpoint was trained on (its metadata's column,
  * window and horizon) is the one model m reads. */
 int cgrt_check_series_checkpoint(const cgrt_model *m, const char *path, cgrt_error *err)
 {
     const cgrt_series_spec *sp = &m->data.series;
     char column[128], window[16], horizon[16];
-    FILE *f;
-    st_entry *v;
     st_meta meta;
-    long data_start;
-    long long data_size;
-    int n;
-    if (open_checkpoint(path, &f, &v, &n, &meta, &data_start, &data_size, err) != 0)
+    if (read_metadata(path, &meta, err) != 0)
         return -1;
-    free(v);
-    fclose(f);
     if (sp->column)
         snprintf(column, sizeof column, "%s", sp->column);
     else
@@ -872,16 +880,9 @@ int cgrt_check_series_checkpoint(const cgrt_model *m, const char *path, cgrt_err
 /* Reads the time series' statistics from the checkpoint's metadata. */
 int cgrt_load_series_stats(const char *path, cgrt_series_stats *stats, cgrt_error *err)
 {
-    FILE *f;
-    st_entry *v;
     st_meta meta;
-    long data_start;
-    long long data_size;
-    int n;
-    if (open_checkpoint(path, &f, &v, &n, &meta, &data_start, &data_size, err) != 0)
+    if (read_metadata(path, &meta, err) != 0)
         return -1;
-    free(v);
-    fclose(f);
     if (meta_number(path, "series_mean", meta.mean, &stats->mean, err) != 0 ||
         meta_number(path, "series_std", meta.std, &stats->std, err) != 0)
         return -1;

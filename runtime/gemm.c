@@ -182,6 +182,13 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* CGRAD_GEMM=openblas: every product through OpenBLAS. */
+static int openblas_asked(void)
+{
+    const char *gemm = getenv("CGRAD_GEMM");
+    return gemm && !strcmp(gemm, "openblas");
+}
+
 /* Starts the workers once; OpenBLAS itself then runs single-threaded. */
 static void pool_start(void)
 {
@@ -192,8 +199,7 @@ static void pool_start(void)
         t = 1;
     if (t > MAX_THREADS)
         t = MAX_THREADS;
-    const char *gemm = getenv("CGRAD_GEMM");
-    pool.blas_only = gemm && !strcmp(gemm, "openblas");
+    pool.blas_only = openblas_asked();
     openblas_set_num_threads(1);
     pool.threads = 1;
     for (int p = 1; p < t; p++) {
@@ -241,6 +247,11 @@ void cgrt_parallel_for(long count, long grain, void (*body)(void *arg, long lo, 
         return;
     }
     pool_run(&j);
+}
+
+int cgrt_gemm_uses_openblas(void)
+{
+    return openblas_asked() || !gemm_kernel_ready();
 }
 
 /* Makes every piece's partial sum at least len floats long; 0 when out of

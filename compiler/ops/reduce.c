@@ -121,28 +121,29 @@ void lower_reduce(emit_ctx *e, int id) {
     if (!len)   /* no axis reduced (a rank-0 input): a count of one */
         snprintf(count, sizeof count, "1");
     /* a large sum over every axis but the last (a bias gradient) splits its rows across the pool */
-    if (g->flavour == CG_HOST && n->op != OP_MAX && in->rank >= 2 && n->axes == (1u << (in->rank - 1)) - 1 &&
-        shape_batched(in) && shape_size(in, g->max_batch) >= (1L << 16)) {
+    bool rows = g->flavour == CG_HOST && n->op != OP_MAX && in->rank >= 2 &&
+                n->axes == (1u << (in->rank - 1)) - 1 && shape_batched(in) &&
+                shape_size(in, g->max_batch) >= (1L << 16);
+    if (rows) {
         text_printf(e->t, "    /* Y[c] = sum of X[r][c] over its %s rows, split across the threads */\n", count);
         text_printf(e->t, "    cgrt_sum_rows(%s, %s, X, Y);\n", count, out_count);
-        if (n->op == OP_MEAN)
-            text_printf(e->t, "    for (int i = 0; i < %s; i++)\n        Y[i] /= (float)(%s);\n", out_count, count);
-        return;
+    } else {
+        emit_bcast_index(&kept, in, yidx, sizeof yidx);
+        emit_bcast_index(in, in, xidx, sizeof xidx);
+        const char *init = n->op == OP_MAX ? "-INFINITY" : "0.0f";
+        if (!strcmp(out_count, "1"))
+            text_printf(e->t, "    Y[0] = %s;\n", init);
+        else
+            text_printf(e->t, "    for (int i = 0; i < %s; i++)\n        Y[i] = %s;\n", out_count, init);
+        for (int i = 0; i < in->rank; i++)
+            text_printf(e->t, "%*sfor (int i%d = 0; i%d < %s; i%d++)\n", 4 * (i + 1), "", i, i,
+                        emit_dim(in, i, dim, sizeof dim), i);
+        if (n->op == OP_MAX)
+            text_printf(e->t, "%*sY[%s] = X[%s] > Y[%s] ? X[%s] : Y[%s];\n", 4 * (in->rank + 1), "", yidx, xidx, yidx,
+                        xidx, yidx);
+        else
+            text_printf(e->t, "%*sY[%s] += X[%s];\n", 4 * (in->rank + 1), "", yidx, xidx);
     }
-    emit_bcast_index(&kept, in, yidx, sizeof yidx);
-    emit_bcast_index(in, in, xidx, sizeof xidx);
-    const char *init = n->op == OP_MAX ? "-INFINITY" : "0.0f";
-    if (!strcmp(out_count, "1"))
-        text_printf(e->t, "    Y[0] = %s;\n", init);
-    else
-        text_printf(e->t, "    for (int i = 0; i < %s; i++)\n        Y[i] = %s;\n", out_count, init);
-    for (int i = 0; i < in->rank; i++)
-        text_printf(e->t, "%*sfor (int i%d = 0; i%d < %s; i%d++)\n", 4 * (i + 1), "", i, i,
-                    emit_dim(in, i, dim, sizeof dim), i);
-    if (n->op == OP_MAX)
-        text_printf(e->t, "%*sY[%s] = X[%s] > Y[%s] ? X[%s] : Y[%s];\n", 4 * (in->rank + 1), "", yidx, xidx, yidx, xidx, yidx);
-    else
-        text_printf(e->t, "%*sY[%s] += X[%s];\n", 4 * (in->rank + 1), "", yidx, xidx);
     if (n->op == OP_MEAN && !strcmp(out_count, "1"))
         text_printf(e->t, "    Y[0] /= (float)(%s);\n", count);
     else if (n->op == OP_MEAN)

@@ -13,6 +13,10 @@
 #ifndef CGRAD_GEMM_H
 #define CGRAD_GEMM_H
 
+/* 1 when products run on OpenBLAS: the shim was built without its kernel
+ * (no AVX-512), or CGRAD_GEMM=openblas. */
+int cgrt_gemm_uses_openblas(void);
+
 void cgrt_sgemm(int transpose_a, int transpose_b, int m, int n, int k, const float *a, int lda, const float *b,
                 int ldb, float beta, float *c, int ldc);
 

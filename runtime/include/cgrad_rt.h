@@ -272,7 +272,8 @@ int cgrt_load_checkpoint_by_name(const cgrt_model *m, float *params, const char 
 
 /* ---- Command line -------------------------------------------------------- */
 
-/* Called first by binaries that link OpenBLAS, with openblas_get_corename():
+/* Called first by binaries whose GEMM shim runs on OpenBLAS
+ * (cgrt_gemm_uses_openblas), with openblas_get_corename():
  * on a CPU with AVX-512 that OpenBLAS took for "Haswell" or "Zen" (Debian
  * 12's 0.3.21 on AMD Zen 4/5), runs the program again with
  * OPENBLAS_CORETYPE=SkylakeX so that OpenBLAS uses its AVX-512 kernels.

@@ -593,21 +593,8 @@ static gc_case softmax_cases[] = {
     {"sigmoid_xent_batched_mean", build_softmax, 8, CG_PORTABLE, L_MEAN_R},
 };
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Criterion copies parameters into a fresh process (where addresses differ),
- * so the tests take an index into the table, never a pointer. */
-static int case_index[128];
-
-static struct criterion_test_params indices(size_t n) {
-    for (size_t i = 0; i < COUNT(case_index); i++)
-        case_index[i] = (int)i;
-    cr_assert(n <= COUNT(case_index));
-    return cr_make_param_array(int, case_index, n);
-}
-
 #define GRADCHECK(family)                                                                   \
-    ParameterizedTestParameters(gradcheck, family) { return indices(COUNT(family##_cases)); } \
+    ParameterizedTestParameters(gradcheck, family) { return fd_case_indices(COUNT(family##_cases)); } \
     ParameterizedTest(int *i, gradcheck, family) { run_case(&family##_cases[*i]); }
 
 GRADCHECK(binary)

@@ -448,18 +448,7 @@ static const model_case model_cases[] = {
     MC("conv_layers_nobias", model_conv_layers_nobias, 6, 5, 2, 2),
 };
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-static int case_index[64];
-
-static struct criterion_test_params indices(size_t n) {
-    for (size_t i = 0; i < COUNT(case_index); i++)
-        case_index[i] = (int)i;
-    cr_assert(n <= COUNT(case_index));
-    return cr_make_param_array(int, case_index, n);
-}
-
-ParameterizedTestParameters(gradcheck_conv, ops) { return indices(COUNT(op_cases)); }
+ParameterizedTestParameters(gradcheck_conv, ops) { return fd_case_indices(COUNT(op_cases)); }
 ParameterizedTest(int *i, gradcheck_conv, ops) { run_op_case(&op_cases[*i]); }
 
 Test(gradcheck_conv, unbatched_image) {
@@ -467,5 +456,5 @@ Test(gradcheck_conv, unbatched_image) {
     run_op_case(&k);
 }
 
-ParameterizedTestParameters(gradcheck_conv, layers) { return indices(COUNT(model_cases)); }
+ParameterizedTestParameters(gradcheck_conv, layers) { return fd_case_indices(COUNT(model_cases)); }
 ParameterizedTest(int *i, gradcheck_conv, layers) { run_model_case(&model_cases[*i]); }

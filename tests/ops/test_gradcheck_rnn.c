@@ -222,16 +222,5 @@ static const model_case model_cases[] = {
     MCX("simple_rnn_initial", model_simple_rnn_initial, 5, 2, 5, 2, 2),
 };
 
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-static int case_index[64];
-
-static struct criterion_test_params indices(size_t n) {
-    for (size_t i = 0; i < COUNT(case_index); i++)
-        case_index[i] = (int)i;
-    cr_assert(n <= COUNT(case_index));
-    return cr_make_param_array(int, case_index, n);
-}
-
-ParameterizedTestParameters(gradcheck_rnn, layers) { return indices(COUNT(model_cases)); }
+ParameterizedTestParameters(gradcheck_rnn, layers) { return fd_case_indices(COUNT(model_cases)); }
 ParameterizedTest(int *i, gradcheck_rnn, layers, .timeout = 120) { run_model_case(&model_cases[*i]); }

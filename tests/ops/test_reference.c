@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "harness.h"
 #include "../../compiler/cgrad_int.h"
@@ -560,20 +559,14 @@ static const rnn_ref rnn_models[] = {
  * every gradient, and the parameters after one Adam step. */
 Test(reference, recurrent) {
     static ref_run runs[NRNN];
-    char cmd[4096];
-    int len = snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/torch_ref.py'", OPS_SOURCE_DIR);
+    const char *dirs[NRNN];
     for (int i = 0; i < NRNN; i++) {
         prepare_rnn(&rnn_models[i], &runs[i]);
-        len += snprintf(cmd + len, sizeof cmd - (size_t)len, " '%s'", runs[i].mod.dir);
+        dirs[i] = runs[i].mod.dir;
     }
-    snprintf(cmd + len, sizeof cmd - (size_t)len, " 2>&1");
-    FILE *p = popen(cmd, "r");
-    cr_assert(p);
-    char log[4096] = "";
-    size_t got = fread(log, 1, sizeof log - 1, p);
-    log[got] = '\0';
-    int status = pclose(p);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+    char log[4096];
+    int status = hx_run_python(OPS_SOURCE_DIR "/torch_ref.py", dirs, NRNN, log, sizeof log);
+    if (status == 77)
         cr_skip_test("torch not installed");
     cr_assert(status == 0, "torch_ref.py failed:\n%s", log);
     for (int i = 0; i < NRNN; i++)
@@ -593,23 +586,17 @@ static const ref_model models[] = {
 /* One test for all models: importing torch takes seconds, so torch_ref.py runs once over every folder. */
 Test(reference, torch) {
     static ref_run runs[NMODELS + NCNN];
-    char cmd[4096];
-    int len = snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/torch_ref.py'", OPS_SOURCE_DIR);
+    const char *dirs[NMODELS + NCNN];
     for (int i = 0; i < NMODELS + NCNN; i++) {
         if (i < NMODELS)
             prepare(&models[i], &runs[i]);
         else
             prepare_cnn(&cnn_models[i - NMODELS], &runs[i]);
-        len += snprintf(cmd + len, sizeof cmd - (size_t)len, " '%s'", runs[i].mod.dir);
+        dirs[i] = runs[i].mod.dir;
     }
-    snprintf(cmd + len, sizeof cmd - (size_t)len, " 2>&1");
-    FILE *p = popen(cmd, "r");
-    cr_assert(p);
-    char log[4096] = "";
-    size_t got = fread(log, 1, sizeof log - 1, p);
-    log[got] = '\0';
-    int status = pclose(p);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+    char log[4096];
+    int status = hx_run_python(OPS_SOURCE_DIR "/torch_ref.py", dirs, NMODELS + NCNN, log, sizeof log);
+    if (status == 77)
         cr_skip_test("torch not installed");
     cr_assert(status == 0, "torch_ref.py failed:\n%s", log);
     for (int i = 0; i < NMODELS + NCNN; i++)

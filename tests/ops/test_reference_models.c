@@ -39,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "harness.h"
 #include "models.h"
@@ -258,21 +257,14 @@ static void verify(ref_run *run) {
 
 Test(reference_models, torch, .timeout = 240) {
     static ref_run runs[NCASES];
-    char cmd[4096];
-    int len = snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/torch_models.py'", OPS_SOURCE_DIR);
+    const char *dirs[NCASES];
     for (int i = 0; i < NCASES; i++) {
         prepare(&cases[i], &runs[i]);
-        len += snprintf(cmd + len, sizeof cmd - (size_t)len, " '%s'", runs[i].mod.dir);
+        dirs[i] = runs[i].mod.dir;
     }
-    cr_assert(len + 8 < (int)sizeof cmd);
-    snprintf(cmd + len, sizeof cmd - (size_t)len, " 2>&1");
-    FILE *p = popen(cmd, "r");
-    cr_assert(p);
-    char log[4096] = "";
-    size_t got = fread(log, 1, sizeof log - 1, p);
-    log[got] = '\0';
-    int status = pclose(p);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+    char log[4096];
+    int status = hx_run_python(OPS_SOURCE_DIR "/torch_models.py", dirs, NCASES, log, sizeof log);
+    if (status == 77)
         cr_skip_test("torch not installed");
     cr_assert(status == 0, "torch_models.py failed:\n%s", log);
     for (int i = 0; i < NCASES; i++)

@@ -124,7 +124,9 @@ def sparse_ce_or_mse(kind, h, y):
     raise SystemExit(f"unknown loss {kind}")
 
 
-def run_cnn(d, lines):
+def parse_layered(lines):
+    """The cnn and rnn specs: `layer ...` lines in order, `param NAME OFFSET
+    COUNT DIMS...` lines by name, any other line a key and its words."""
     spec, layers, params = {}, [], {}
     for w in lines:
         if w[0] == "layer":
@@ -133,6 +135,11 @@ def run_cnn(d, lines):
             params[w[1]] = (int(w[2]), int(w[3]), [int(v) for v in w[4:]])
         else:
             spec[w[0]] = w[1:]
+    return spec, layers, params
+
+
+def run_cnn(d, lines):
+    spec, layers, params = parse_layered(lines)
     n = int(spec["n"][0])
     hh, ww, cc = (int(v) for v in spec["in"])
     flat = np.fromfile(f"{d}/params.bin", dtype=np.float32)
@@ -223,14 +230,7 @@ def gru_order(t, u):
 
 
 def run_rnn(d, lines):
-    spec, layers, params = {}, [], {}
-    for w in lines:
-        if w[0] == "layer":
-            layers.append(w[1:])
-        elif w[0] == "param":
-            params[w[1]] = (int(w[2]), int(w[3]), [int(v) for v in w[4:]])
-        else:
-            spec[w[0]] = w[1:]
+    spec, layers, params = parse_layered(lines)
     n = int(spec["n"][0])
     steps, feats = (int(v) for v in spec["in"])
     flat = np.fromfile(f"{d}/params.bin", dtype=np.float32)

@@ -107,3 +107,12 @@ void fd_check_model(const char *what, hx_module *mod, int n, const float *x, con
     fd_check(what, t, nt, model_loss, &ctx, eps, tol, each_must_matter);
     free(before), free(grads), free(ctx.saved);
 }
+
+struct criterion_test_params fd_case_indices(size_t n)
+{
+    static int index[128];
+    for (size_t i = 0; i < COUNT(index); i++)
+        index[i] = (int)i;
+    cr_assert(n <= COUNT(index), "%zu cases: at most %zu", n, COUNT(index));
+    return cr_make_param_array(int, index, n);
+}

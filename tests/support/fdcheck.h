@@ -8,10 +8,19 @@
 #ifndef CGRAD_TEST_FDCHECK_H
 #define CGRAD_TEST_FDCHECK_H
 
+#include <criterion/parameterized.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "harness.h"
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The parameters 0..n-1 of a parameterized test over a table of n cases.
+ * Criterion copies parameters into a fresh process (where addresses
+ * differ), so the tests take an index into the table, never a pointer. */
+struct criterion_test_params fd_case_indices(size_t n);
 
 uint64_t fd_next(uint64_t *s);                                    /* splitmix64 */
 float fd_unif(uint64_t *s, float lo, float hi);                   /* 24 random bits in [lo, hi) */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* What host-flavour code needs besides the strict flags: the OpenBLAS and
@@ -153,6 +154,32 @@ static int compile(hx_module *mod, cg_flavour flavour, const char *cc) {
         return -1;   /* the command and the compiler's output are in err */
     mod->err[0] = '\0';
     return 0;
+}
+
+int hx_run_python(const char *script, const char *const *dirs, int n, char *log, size_t size) {
+    char cmd[8192];
+    int len = snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s'", script);
+    for (int i = 0; i < n && len > 0 && (size_t)len < sizeof cmd; i++)
+        len += snprintf(cmd + len, sizeof cmd - (size_t)len, " '%s'", dirs[i]);
+    if (len < 0 || (size_t)len + 8 >= sizeof cmd) {
+        snprintf(log, size, "the command line is too long (%d folders)", n);
+        return -1;
+    }
+    snprintf(cmd + len, sizeof cmd - (size_t)len, " 2>&1");
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        snprintf(log, size, "cannot run: %s", cmd);
+        return -1;
+    }
+    size_t got = 0;
+    for (size_t k; got + 1 < size && (k = fread(log + got, 1, size - got - 1, p)) > 0;)
+        got += k;
+    log[got] = '\0';
+    char drain[256];
+    while (fread(drain, 1, sizeof drain, p) > 0)
+        ;
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* dlsym into a function pointer without the object-to-function cast ISO C forbids. */

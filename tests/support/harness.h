@@ -68,6 +68,11 @@ int hx_build_model(hx_module *mod, cg_model *m, cg_flavour flavour, const char *
 /* Unloads the module and removes its folder. */
 void hx_close(hx_module *mod);
 
+/* Runs /usr/bin/python3 script over the folders dirs[0..n) in one process
+ * (importing torch takes seconds); returns its exit status (77: torch is
+ * not installed; -1: it could not run), its output in log[size]. */
+int hx_run_python(const char *script, const char *const *dirs, int n, char *log, size_t size);
+
 /* Offset (in floats) of the parameter called name, -1 when there is none;
  * *count gets its size when count is not NULL. */
 long hx_param(const hx_module *mod, const char *name, long *count);
