@@ -6,21 +6,39 @@
  * "__metadata__" object naming the model (and, for a time series, holding
  * its scaling statistics); then the raw little-endian F32 data.
  * Writes are atomic (temporary file, fsync, rename, fsync of the folder);
- * reads check every tensor of the model before touching the parameters. */
+ * reads check every tensor of the model before touching the parameters.
+ *
+ * The temporary file of a save of NAME is NAME.tmp.PID.XXXXXX in NAME's
+ * folder (PID the saving process, XXXXXX six random letters or digits),
+ * created with O_CREAT|O_EXCL|O_NOFOLLOW and mode 0666 less the umask, so a
+ * file or symlink planted at any name is never opened. A save killed before
+ * its rename leaves that file behind; every save first removes those of
+ * NAME whose PID is no longer a live process (regular files only, never
+ * through a symlink; the legacy form NAME.tmp.PID too). A save still
+ * running, in this process or another, keeps its file (and a stale one
+ * whose PID was reused waits until that process ends). Where another
+ * machine or PID namespace also writes NAME into a shared folder, its live
+ * temporary file could be taken for a stale one: its save then fails at the
+ * rename and the checkpoint in place stays intact. */
 #include "rt_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ST_MAX_HEADER ((uint64_t)100 << 20) /* larger headers are not safetensors headers */
 #define ST_MAX_RANK 8
 #define ST_NAME 256
+#define TMP_RANDOM 6           /* random characters that end a temporary file's name */
+#define TMP_TRIES 100          /* names tried before a save gives up creating its temporary file */
 
 /* ---- string builder (header text) --------------------------------------- */
 
@@ -175,28 +193,116 @@ static int write_body(FILE *f, const cgrt_model *m, const float *params, const s
     return 0;
 }
 
-/* Fsyncs the folder holding path so a rename into it is durable; errors are ignored. */
-static void sync_parent_dir(const char *path)
+/* Returns the folder holding path, malloc'd ("." for a bare name), or NULL
+ * when out of memory; *base gets the name within it (a pointer into path). */
+static char *parent_dir(const char *path, const char **base)
 {
-    char *dir = malloc(strlen(path) + 2);
-    char *slash;
-    int fd;
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
+    char *dir = malloc(n + 1);
+    *base = slash ? slash + 1 : path;
     if (!dir)
-        return;
-    strcpy(dir, path);
-    slash = strrchr(dir, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    fd = open(dir, O_RDONLY);
+        return NULL;
+    memcpy(dir, slash ? path : ".", n);
+    dir[n] = '\0';
+    return dir;
+}
+
+/* Fsyncs the folder dir so a rename into it is durable; errors are ignored. */
+static void sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
     }
-    free(dir);
+}
+
+static const char tmp_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/* A 64-bit number no other process can guess: /dev/urandom when it can be
+ * read, mixed (splitmix64) with the clock, the process id and attempt. */
+static uint64_t temp_random(int attempt)
+{
+    uint64_t x = 0, z;
+    struct timespec ts;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (read(fd, &x, sizeof x) != (ssize_t)sizeof x)
+            x = 0;
+        close(fd);
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    z = x ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 40) ^
+        ((uint64_t)(attempt + 1) * 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Creates the temporary file of a save of path under a fresh name written
+ * into tmp (room for strlen(path) + 40 bytes): never through a symlink, never
+ * over an existing file. Returns the open descriptor, or -1 (errno set). */
+static int create_temp(const char *path, char *tmp)
+{
+    int attempt, k, n, fd;
+    for (attempt = 0; attempt < TMP_TRIES; attempt++) {
+        uint64_t r = temp_random(attempt);
+        n = sprintf(tmp, "%s.tmp.%ld.", path, (long)getpid());
+        for (k = 0; k < TMP_RANDOM; k++, r /= sizeof tmp_chars - 1)
+            tmp[n + k] = tmp_chars[r % (sizeof tmp_chars - 1)];
+        tmp[n + TMP_RANDOM] = '\0';
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
+}
+
+/* 1 when name is a temporary file of a save of base: base.tmp.PID.XXXXXX
+ * (or the legacy base.tmp.PID); *pid gets PID. */
+static int is_temp_name(const char *name, const char *base, long *pid)
+{
+    size_t n = strlen(base);
+    int digits = 0, k;
+    if (strncmp(name, base, n) != 0 || strncmp(name + n, ".tmp.", 5) != 0)
+        return 0;
+    name += n + 5;
+    *pid = 0;
+    for (; *name >= '0' && *name <= '9'; name++, digits++)
+        *pid = *pid * 10 + (*name - '0');
+    if (digits == 0 || digits > 9 || *pid <= 0)
+        return 0;
+    if (*name == '\0')
+        return 1;
+    if (*name++ != '.')
+        return 0;
+    for (k = 0; k < TMP_RANDOM; k++)
+        if (!name[k] || !strchr(tmp_chars, name[k]))
+            return 0;
+    return name[TMP_RANDOM] == '\0';
+}
+
+/* Removes from dir the temporary files of saves of base whose process is no
+ * longer alive (killed before their rename): regular files only, examined and
+ * removed without following symlinks. Errors are ignored. */
+static void remove_stale_temps(const char *dir, const char *base)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        long pid;
+        if (!is_temp_name(e->d_name, base, &pid) || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) /* alive (EPERM: someone else's live process) */
+            continue;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
 }
 
 /* Writes the parameter block as a safetensors file, atomically. */
@@ -210,25 +316,35 @@ int cgrt_save_checkpoint_series(const cgrt_model *m, const float *params, const 
                                 const char *path, cgrt_error *err)
 {
     sbuf h = {NULL, 0, 0, 0};
-    char *tmp;
+    const char *base;
+    char *tmp, *dir;
     FILE *f;
-    int e;
+    int e, fd;
     if (build_header(m, st, &h, err) != 0) {
         free(h.s);
         return -1;
     }
-    tmp = malloc(strlen(path) + 32);
-    if (!tmp) {
+    tmp = malloc(strlen(path) + 40);
+    dir = parent_dir(path, &base);
+    if (!tmp || !dir) {
         free(h.s);
+        free(tmp);
+        free(dir);
         return rt_fail(err, "%s: out of memory", path);
     }
-    sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
-    f = fopen(tmp, "wb");
+    remove_stale_temps(dir, base);
+    fd = create_temp(path, tmp);
+    f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!f) {
         e = errno;
+        if (fd >= 0) {
+            close(fd);
+            remove(tmp);
+        }
         free(h.s);
         rt_fail(err, "%s: cannot create %s: %s", path, tmp, strerror(e));
         free(tmp);
+        free(dir);
         return -1;
     }
     if (write_body(f, m, params, &h) != 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
@@ -240,14 +356,16 @@ int cgrt_save_checkpoint_series(const cgrt_model *m, const float *params, const 
         e = errno;
         goto fail;
     }
-    sync_parent_dir(path);
+    sync_dir(dir);
     free(h.s);
     free(tmp);
+    free(dir);
     return 0;
 fail:
     remove(tmp);
     free(h.s);
     free(tmp);
+    free(dir);
     return rt_fail(err, "%s: cannot write checkpoint: %s", path, strerror(e));
 }
 

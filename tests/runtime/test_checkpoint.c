@@ -3,10 +3,16 @@
 #include "helpers.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* Fills n parameters with distinct values. */
 static void fill(float *p, int n, float base)
@@ -146,4 +152,190 @@ Test(checkpoint, failed_write_keeps_the_old_file_and_no_temp)
     cr_assert_eq(t_count_entries(dir, ".tmp."), 0, "a temporary file was left behind");
     free(before);
     free(after);
+}
+
+/* The exact bytes a save of tiny_model with parameters a must produce: the
+ * length, the header padded with spaces to a multiple of 8, the floats. */
+static char *tiny_file(const float *a, size_t *len)
+{
+    const char *h = "{\"__metadata__\":{\"format\":\"pt\",\"model\":\"tiny\"},"
+                    "\"dense/kernel\":{\"dtype\":\"F32\",\"shape\":[4,3],\"data_offsets\":[0,48]},"
+                    "\"dense/bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[48,60]}}";
+    size_t n = strlen(h), pad = (8 - n % 8) % 8, k;
+    char *f = malloc(8 + n + pad + 60);
+    cr_assert_not_null(f);
+    for (k = 0; k < 8; k++)
+        f[k] = (char)((n + pad) >> (8 * k));
+    memcpy(f + 8, h, n);
+    memset(f + 8 + n, ' ', pad);
+    memcpy(f + 8 + n + pad, a, 60); /* little-endian host */
+    *len = 8 + n + pad + 60;
+    return f;
+}
+
+/* Asserts that the file at path holds exactly the len bytes of want. */
+static void assert_file_is(const char *path, const char *want, size_t len)
+{
+    size_t got_len;
+    char *got = t_read(path, &got_len);
+    cr_assert_eq(got_len, len, "%s holds %zu bytes, expected %zu", path, got_len, len);
+    cr_assert_eq(memcmp(got, want, len), 0, "%s differs from the expected bytes", path);
+    free(got);
+}
+
+/* Returns 1 when path is a symbolic link. */
+static int is_symlink(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+/* Forks a child that exits at once and reaps it: a process id that is no longer alive. */
+static pid_t dead_pid(void)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    cr_assert_eq(waitpid(pid, NULL, 0), pid);
+    return pid;
+}
+
+Test(checkpoint, temp_file_never_follows_a_planted_symlink)
+{
+    const char *dir = t_tmpdir(), *p = t_path(dir, "w.safetensors"), *victim = t_path(dir, "victim");
+    const char *nowhere = t_path(dir, "nowhere");
+    char names[4][600];
+    float a[15], b[15];
+    cgrt_error err;
+    size_t len;
+    char *want;
+    int i;
+    fill(a, 15, 2.5f);
+    t_write(victim, "precious", 8);
+    /* every name a save could be expected to use, each a link to the victim
+     * (or, for the last, a dangling link that would create a file) */
+    snprintf(names[0], sizeof names[0], "%s.tmp.%ld", p, (long)getpid());
+    snprintf(names[1], sizeof names[1], "%s.tmp", p);
+    snprintf(names[2], sizeof names[2], "%s.tmp.%ld.XXXXXX", p, (long)getpid());
+    snprintf(names[3], sizeof names[3], "%s.tmp.%ld.tmp", p, (long)getpid());
+    for (i = 0; i < 4; i++)
+        cr_assert_eq(symlink(i < 3 ? victim : nowhere, names[i]), 0, "symlink %s: %s", names[i], strerror(errno));
+    cr_assert_eq(cgrt_save_checkpoint(&tiny_model, a, p, &err), 0, "%s", err.msg);
+    assert_file_is(victim, "precious", 8);
+    cr_assert_eq(access(nowhere, F_OK), -1, "a save created a file through a dangling symlink");
+    cr_assert_not(is_symlink(p), "the checkpoint is a symlink: a save renamed a planted link into place");
+    for (i = 0; i < 4; i++)
+        cr_assert(is_symlink(names[i]), "%s is no longer the planted symlink", names[i]);
+    want = tiny_file(a, &len);
+    assert_file_is(p, want, len);
+    free(want);
+    cr_assert_eq(cgrt_load_checkpoint(&tiny_model, b, p, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(a, b, sizeof a), 0);
+}
+
+Test(checkpoint, file_mode_follows_the_umask)
+{
+    const char *dir = t_tmpdir(), *p = t_path(dir, "w.safetensors"), *q = t_path(dir, "v.safetensors");
+    float a[15];
+    struct stat st;
+    cgrt_error err;
+    fill(a, 15, 0.0f);
+    umask(027);
+    cr_assert_eq(cgrt_save_checkpoint(&tiny_model, a, p, &err), 0, "%s", err.msg);
+    cr_assert_eq(stat(p, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0640, "mode %o under umask 027", (unsigned)(st.st_mode & 0777));
+    umask(002);
+    cr_assert_eq(cgrt_save_checkpoint(&tiny_model, a, q, &err), 0, "%s", err.msg);
+    cr_assert_eq(stat(q, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0664, "mode %o under umask 002", (unsigned)(st.st_mode & 0777));
+}
+
+/* SIGXFSZ handler of the killed save: the process dies by SIGKILL mid-write. */
+static void kill_self(int sig)
+{
+    (void)sig;
+    kill(getpid(), SIGKILL);
+}
+
+Test(checkpoint, stale_temp_of_a_killed_save_is_removed_at_the_next_save)
+{
+    const char *dir = t_tmpdir(), *p = t_path(dir, "w.safetensors"), *victim = t_path(dir, "victim");
+    char left[256] = "", keep[6][600];
+    float a[15], b[15];
+    struct dirent *e;
+    struct stat st;
+    cgrt_error err;
+    pid_t child, live, dead;
+    size_t len;
+    char *want;
+    DIR *d;
+    int status, i, pipefd[2];
+    fill(a, 15, -3.0f);
+    t_write(victim, "precious", 8);
+    /* a save killed by SIGKILL once its temporary file holds 64 bytes */
+    child = fork();
+    cr_assert(child >= 0);
+    if (child == 0) {
+        struct rlimit lim = {64, 64}, nocore = {0, 0};
+        setrlimit(RLIMIT_CORE, &nocore);
+        signal(SIGXFSZ, kill_self);
+        setrlimit(RLIMIT_FSIZE, &lim);
+        cgrt_save_checkpoint(&tiny_model, a, p, &err);
+        _exit(3);
+    }
+    cr_assert_eq(waitpid(child, &status, 0), child);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the save was not killed (status %d)", status);
+    cr_assert_eq(t_count_entries(dir, "w.safetensors.tmp."), 1, "the killed save left no temporary file");
+    d = opendir(dir);
+    cr_assert_not_null(d);
+    while ((e = readdir(d)) != NULL)
+        if (strstr(e->d_name, "w.safetensors.tmp."))
+            snprintf(left, sizeof left, "%s", e->d_name);
+    closedir(d);
+    cr_assert_eq(access(p, F_OK), -1, "the killed save renamed its file into place");
+    /* what the next save must leave alone: the temporary file of a save still
+     * running (a live process), another checkpoint's, a symlink and a folder of
+     * the pattern, and a name that only starts like one */
+    cr_assert_eq(pipe(pipefd), 0);
+    live = fork();
+    cr_assert(live >= 0);
+    if (live == 0) {
+        char c;
+        close(pipefd[1]);
+        while (read(pipefd[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        _exit(0);
+    }
+    close(pipefd[0]);
+    dead = dead_pid();
+    snprintf(keep[0], sizeof keep[0], "%s.tmp.%ld.Ab3dE9", p, (long)live);
+    snprintf(keep[1], sizeof keep[1], "%s/v.safetensors.tmp.%ld.Ab3dE9", dir, (long)dead);
+    snprintf(keep[2], sizeof keep[2], "%s.tmp.%ld.Zz9yX8", p, (long)dead);
+    snprintf(keep[3], sizeof keep[3], "%s.tmp.%ld.Qq1wE2", p, (long)dead);
+    snprintf(keep[4], sizeof keep[4], "%s.tmp.%ld.notes.txt", p, (long)dead);
+    snprintf(keep[5], sizeof keep[5], "%s.tmp.%ldx", p, (long)dead);
+    t_write(keep[0], "running", 7);
+    t_write(keep[1], "other", 5);
+    cr_assert_eq(symlink(victim, keep[2]), 0);
+    cr_assert_eq(mkdir(keep[3], 0755), 0);
+    t_write(keep[4], "notes", 5);
+    t_write(keep[5], "notes", 5);
+
+    cr_assert_eq(cgrt_save_checkpoint(&tiny_model, a, p, &err), 0, "%s", err.msg);
+    cr_assert_eq(fstatat(AT_FDCWD, t_path(dir, left), &st, AT_SYMLINK_NOFOLLOW), -1,
+                 "the killed save's %s is still there", left);
+    for (i = 0; i < 6; i++)
+        cr_assert_eq(lstat(keep[i], &st), 0, "%s was removed", keep[i]);
+    cr_assert(is_symlink(keep[2]));
+    assert_file_is(victim, "precious", 8);
+    assert_file_is(keep[0], "running", 7);
+    want = tiny_file(a, &len);
+    assert_file_is(p, want, len);
+    free(want);
+    memset(b, 0, sizeof b);
+    cr_assert_eq(cgrt_load_checkpoint(&tiny_model, b, p, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(a, b, sizeof a), 0);
+    close(pipefd[1]); /* the live process ends */
+    cr_assert_eq(waitpid(live, NULL, 0), live);
 }
