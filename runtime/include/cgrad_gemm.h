@@ -8,8 +8,11 @@
  * OpenBLAS otherwise. On the sizes of a training step (batch 64, a few
  * hundred units) this uses two cores where OpenBLAS's own threading does
  * not pay off. CGRAD_THREADS sets the number of threads (default: the
- * online CPUs, at most 8); 1 turns the pool off. CGRAD_GEMM=openblas runs
- * every product through OpenBLAS. */
+ * CPUs of the process's affinity mask, fewer under a cgroup CPU quota, at
+ * most 8); 1 turns the pool off. Idle threads sleep after a short spin, and
+ * a thread that does not start its piece of a product in time (its core is
+ * busy) leaves it to the caller. CGRAD_GEMM=openblas runs every product
+ * through OpenBLAS. */
 #ifndef CGRAD_GEMM_H
 #define CGRAD_GEMM_H
 

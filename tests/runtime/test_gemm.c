@@ -6,16 +6,32 @@
  * path; cgrt_sgemm_here outside and inside a parallel loop,
  * cgrt_parallel_for's cover of its range, cgrt_sgemv_rows and cgrt_sum_rows.
  * Criterion runs each test in its own process, so each sets CGRAD_THREADS
- * (and CGRAD_GEMM) before its first call, when the pool reads them. */
+ * (and CGRAD_GEMM) before its first call, when the pool reads them.
+ *
+ * Then the pool on a busy machine: its size from CGRAD_THREADS, the
+ * affinity mask and a cgroup quota (gemm_pool_size on given texts);
+ * products of whole numbers (exact in float) checked exactly, under several
+ * CGRAD_THREADS and pinned to one CPU; workers held in a signal handler
+ * leave their pieces to the caller instead of stalling it; idle workers
+ * sleep. */
+#define _GNU_SOURCE   /* sched_setaffinity, CPU_SET */
 #include "cgrad_gemm.h"
+#include "../../runtime/gemm_internal.h"
 
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #define GUARD 777.0f   /* the value around a C that is a block of a bigger matrix */
 
@@ -635,4 +651,327 @@ Test(sum_rows, sizes_2_threads)
 {
     use("2", 0);
     sum_rows_sizes();
+}
+
+/* ---- the pool on a busy machine ----------------------------------------------------- */
+
+/* The pool's size from CGRAD_THREADS, the affinity mask's CPU count and the
+ * text of cgroup v2's cpu.max or v1's cpu.cfs_quota_us and cpu.cfs_period_us;
+ * text that is not a quota is ignored, an explicit thread count wins. */
+Test(pool_size, from_env_affinity_and_quota)
+{
+    static const struct {
+        const char *env;
+        int cpus;
+        const char *cpu_max, *cfs_quota, *cfs_period;
+        int want;
+    } cases[] = {
+        {NULL, 2, NULL, NULL, NULL, 2},
+        {NULL, 1, NULL, NULL, NULL, 1},                     /* taskset -c 0 */
+        {NULL, 0, NULL, NULL, NULL, 1},                     /* a mask that could not be read */
+        {NULL, 64, NULL, NULL, NULL, 8},                    /* at most 8 */
+        {NULL, 4, "max 100000\n", NULL, NULL, 4},           /* v2 without a quota */
+        {NULL, 4, "100000 100000\n", NULL, NULL, 1},        /* one CPU's worth */
+        {NULL, 4, "50000 100000\n", NULL, NULL, 1},         /* half a CPU: still one thread */
+        {NULL, 4, "150000 100000\n", NULL, NULL, 2},        /* 1.5 CPUs: rounded up */
+        {NULL, 4, "200000 100000", NULL, NULL, 2},
+        {NULL, 2, "800000 100000\n", NULL, NULL, 2},        /* a quota above the mask */
+        {NULL, 4, NULL, "-1\n", "100000\n", 4},             /* v1 without a quota */
+        {NULL, 4, NULL, "250000\n", "100000\n", 3},
+        {NULL, 8, "300000 100000\n", "100000\n", "100000\n", 1},   /* both set: the smaller */
+        {NULL, 8, "100000 100000\n", "300000\n", "100000\n", 1},
+        {NULL, 4, "", NULL, NULL, 4},                       /* garbage: ignored */
+        {NULL, 4, "max\n", NULL, NULL, 4},
+        {NULL, 4, "banana 100000\n", NULL, NULL, 4},
+        {NULL, 4, "100000\n", NULL, NULL, 4},
+        {NULL, 4, "100000 0\n", NULL, NULL, 4},
+        {NULL, 4, "-5 100000\n", NULL, NULL, 4},
+        {NULL, 4, "100000 100000 7\n", NULL, NULL, 4},
+        {NULL, 4, "1e5 1e5\n", NULL, NULL, 4},
+        {NULL, 4, "99999999999999999999999 100000\n", NULL, NULL, 4},
+        {NULL, 4, "\x01\xff\n", NULL, NULL, 4},
+        {NULL, 4, NULL, "abc\n", "100000\n", 4},
+        {NULL, 4, NULL, "100000\n", NULL, 4},
+        {NULL, 4, NULL, "100000\n", "0\n", 4},
+        {NULL, 4, NULL, "100000 5\n", "100000\n", 4},
+        {"1", 4, NULL, NULL, NULL, 1},                      /* CGRAD_THREADS wins */
+        {"3", 1, NULL, NULL, NULL, 3},
+        {"3", 4, "100000 100000\n", NULL, NULL, 3},
+        {" 2\n", 1, NULL, NULL, NULL, 2},
+        {"12", 2, NULL, NULL, NULL, 8},
+        {"0", 2, NULL, NULL, NULL, 2},                      /* not a count: ignored */
+        {"-1", 2, NULL, NULL, NULL, 2},
+        {"two", 2, NULL, NULL, NULL, 2},
+        {"2x", 1, NULL, NULL, NULL, 1},
+        {"", 2, NULL, NULL, NULL, 2},
+    };
+    for (int i = 0; i < COUNT(cases); i++) {
+        double quota = gemm_quota_cpus(cases[i].cpu_max, cases[i].cfs_quota, cases[i].cfs_period);
+        int got = gemm_pool_size(cases[i].env, cases[i].cpus, quota);
+        cr_expect_eq(got, cases[i].want,
+                     "case %d: CGRAD_THREADS %s, %d CPUs, cpu.max \"%s\", cfs \"%s\" / \"%s\" (quota %g CPUs): %d "
+                     "threads, want %d",
+                     i, cases[i].env ? cases[i].env : "unset", cases[i].cpus, cases[i].cpu_max ? cases[i].cpu_max : "-",
+                     cases[i].cfs_quota ? cases[i].cfs_quota : "-", cases[i].cfs_period ? cases[i].cfs_period : "-",
+                     quota, got, cases[i].want);
+    }
+}
+
+/* Pins this process to the first CPU of its mask; threads started later
+ * (the pool's) inherit it. */
+static void pin_one_cpu(void)
+{
+    cpu_set_t set;
+    int cpu = 0;
+    cr_assert_eq(sched_getaffinity(0, sizeof set, &set), 0);
+    while (cpu < CPU_SETSIZE - 1 && !CPU_ISSET(cpu, &set))
+        cpu++;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    cr_assert_eq(sched_setaffinity(0, sizeof set, &set), 0, "cannot pin the test to CPU %d", cpu);
+}
+
+/* A whole number in [-3, 3]: sums of their products are exact in float in
+ * any order, so every split of a product gives the same C. */
+static float small_int(void)
+{
+    lcg_state = lcg_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((int)((lcg_state >> 33) % 7) - 3);
+}
+
+/* One product of whole numbers through cgrt_sgemm (beta 0 over NaN, or 1
+ * over whole numbers), compared exactly with a loop. */
+static void exact_product(int ta, int tb, int m, int n, int k, float beta)
+{
+    int lda = ta ? m : k, ldb = tb ? k : n;
+    float *a = alloc_floats((long)m * k), *b = alloc_floats((long)k * n), *c = alloc_floats((long)m * n);
+    double *want = alloc_doubles((long)m * n);
+    seed((uint64_t)m * 131 + (uint64_t)n * 17 + (uint64_t)k + (uint64_t)(ta * 2 + tb));
+    for (long i = 0; i < (long)m * k; i++)
+        a[i] = small_int();
+    for (long i = 0; i < (long)k * n; i++)
+        b[i] = small_int();
+    for (long i = 0; i < (long)m * n; i++)
+        c[i] = beta == 0.0f ? NAN : small_int();
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            long long s = beta == 0.0f ? 0 : (long long)c[(long)i * n + j];
+            for (int q = 0; q < k; q++)
+                s += (long long)(ta ? a[(long)q * lda + i] : a[(long)i * lda + q]) *
+                     (long long)(tb ? b[(long)j * ldb + q] : b[(long)q * ldb + j]);
+            want[(long)i * n + j] = (double)s;
+        }
+    cgrt_sgemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, n);
+    for (long i = 0; i < (long)m * n; i++)
+        cr_assert(c[i] == want[i], "ta %d tb %d m %d n %d k %d beta %g threads %s: C[%ld][%ld] = %.9g, want %.9g", ta,
+                  tb, m, n, k, (double)beta, threads_text(), i / n, i % n, (double)c[i], want[i]);
+    free(a);
+    free(b);
+    free(c);
+    free(want);
+}
+
+/* A bias gradient of whole numbers through cgrt_sum_rows, compared exactly. */
+static void exact_sum_rows(int rows, int cols)
+{
+    float *x = alloc_floats((long)rows * cols), *y = alloc_floats(cols);
+    seed((uint64_t)rows * 7 + (uint64_t)cols);
+    for (long i = 0; i < (long)rows * cols; i++)
+        x[i] = small_int();
+    cgrt_sum_rows(rows, cols, x, y);
+    for (int c = 0; c < cols; c++) {
+        long long s = 0;
+        for (long r = 0; r < rows; r++)
+            s += (long long)x[r * cols + c];
+        cr_assert(y[c] == (float)s, "sum_rows rows %d cols %d threads %s: y[%d] = %.9g, want %lld", rows, cols,
+                  threads_text(), c, (double)y[c], s);
+    }
+    free(x);
+    free(y);
+}
+
+/* One round of the jobs the pool splits (products by rows, columns and
+ * depth, each over 4M multiply-adds; a bias gradient; a parallel loop),
+ * each checked exactly. With caller_only, every piece of the loop must run
+ * on the calling thread. */
+static void pool_round(int threads, int caller_only)
+{
+    exact_product(0, 0, 600, 64, 128, 0.0f);     /* rows */
+    exact_product(1, 1, 600, 64, 128, 1.0f);     /* rows */
+    exact_product(0, 1, 64, 600, 128, 1.0f);     /* columns */
+    exact_product(1, 0, 64, 600, 128, 0.0f);     /* columns */
+    exact_product(1, 0, 32, 32, 8192, 0.0f);     /* depth */
+    exact_product(0, 1, 24, 40, 8192, 1.0f);     /* depth */
+    exact_sum_rows(4096, 64);
+    cover cv;
+    memset(&cv, 0, sizeof cv);
+    cv.count = 1000;
+    cv.grain = 10;
+    cv.hits = calloc(1000, sizeof(int));
+    cr_assert_not_null(cv.hits);
+    cgrt_parallel_for(cv.count, cv.grain, cover_body, &cv);
+    cr_assert_eq(cv.calls, threads, "a loop ran %d pieces on %d threads", cv.calls, threads);
+    for (long i = 0; i < cv.count; i++)
+        cr_assert_eq(cv.hits[i], 1, "index %ld of the loop ran %d times", i, cv.hits[i]);
+    for (int c = 0; caller_only && c < cv.calls; c++)
+        cr_assert(pthread_equal(cv.thread[c], pthread_self()), "piece %d ran on a worker that was held", c);
+    free(cv.hits);
+}
+
+/* The pool's sizes that ParameterizedTest runs, unpinned. */
+ParameterizedTestParameters(pool, exact_results)
+{
+    static int threads[] = {1, 2, 3, 4, 8};
+    return cr_make_param_array(int, threads, sizeof threads / sizeof threads[0]);
+}
+
+ParameterizedTest(int *threads, pool, exact_results)
+{
+    char text[16];
+    snprintf(text, sizeof text, "%d", *threads);
+    use(text, 0);
+    cr_assert_eq(pool_threads(), *threads);
+    for (int r = 0; r < 3; r++)
+        pool_round(*threads, 0);
+}
+
+/* Pinned to one CPU (taskset -c 0) the pool has one thread. */
+Test(pinned, default_pool_is_one_thread)
+{
+    cr_assert_eq(unsetenv("CGRAD_THREADS"), 0);
+    pin_one_cpu();
+    cr_assert_eq(pool_threads(), 1, "pinned to one CPU, the pool has %d threads", pool_threads());
+    pool_round(1, 0);
+}
+
+/* Text that is not a thread count is ignored: the mask decides. */
+Test(pinned, garbage_threads_ignored)
+{
+    use("many", 0);
+    pin_one_cpu();
+    cr_assert_eq(pool_threads(), 1);
+}
+
+/* An explicit CGRAD_THREADS wins over the mask: three threads take turns on
+ * one CPU, and every result is exact. */
+Test(pinned, three_threads_on_one_cpu)
+{
+    use("3", 0);
+    pin_one_cpu();
+    cr_assert_eq(pool_threads(), 3);
+    for (int r = 0; r < 10; r++)
+        pool_round(3, 0);
+}
+
+/* The ids of this process's threads (at most max); returns their count. */
+static int list_tasks(int *tids, int max)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+    cr_assert_not_null(d, "cannot list /proc/self/task");
+    while ((e = readdir(d)) && n < max)
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9')
+            tids[n++] = atoi(e->d_name);
+    closedir(d);
+    return n;
+}
+
+/* The threads the pool started: those now running that were not in before[]. */
+static int pool_workers(const int *before, int nbefore, int *workers, int max)
+{
+    int now[64], n = list_tasks(now, 64), w = 0;
+    for (int i = 0; i < n; i++) {
+        int old = 0;
+        for (int j = 0; j < nbefore; j++)
+            old |= now[i] == before[j];
+        if (!old && w < max)
+            workers[w++] = now[i];
+    }
+    return w;
+}
+
+/* A thread's scheduler state from /proc/self/task/TID/stat ('R', 'S', ...); '?' when unreadable. */
+static char task_state(int tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')');   /* the name in parentheses may hold anything */
+    return paren && paren[1] == ' ' ? paren[2] : '?';
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Idle workers sleep: after a round of jobs every worker is soon in state
+ * 'S' (asleep), not 'R' (spinning). Polled for up to 10 s, so a slow or
+ * loaded machine only makes it wait longer. */
+Test(pool, idle_workers_sleep)
+{
+    int before[64], nbefore = list_tasks(before, 64), workers[8];
+    use("3", 0);
+    pool_round(3, 0);
+    int nw = pool_workers(before, nbefore, workers, 8);
+    cr_assert_eq(nw, 2, "the pool of 3 threads started %d workers", nw);
+    char states[8] = {0};
+    for (int tries = 0; tries < 1000; tries++) {
+        int asleep = 0;
+        for (int w = 0; w < nw; w++)
+            asleep += (states[w] = task_state(workers[w])) == 'S';
+        if (asleep == nw)
+            return;
+        sleep_ms(10);
+    }
+    cr_assert_fail("the pool's idle workers did not sleep within 10 s: states %c %c", states[0], states[1]);
+}
+
+static int held_count, release_held;
+
+/* SIGUSR1 on a worker: holds it here (as a preempted thread is held) until
+ * release_held. */
+static void hold_worker(int sig)
+{
+    (void)sig;
+    __atomic_add_fetch(&held_count, 1, __ATOMIC_SEQ_CST);
+    while (!__atomic_load_n(&release_held, __ATOMIC_SEQ_CST)) {
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Workers that cannot run (held in a signal handler, as on a machine whose
+ * cores are busy) take no piece: the caller runs every piece itself and
+ * never waits for them; released, they join in again. Before work stealing
+ * the caller waited for every worker to check in, and this test hung. */
+Test(pool, held_workers_leave_their_pieces_to_the_caller, .timeout = 60)
+{
+    int before[64], nbefore = list_tasks(before, 64), workers[8];
+    use("3", 0);
+    cr_assert_eq(pool_threads(), 3);
+    int nw = pool_workers(before, nbefore, workers, 8);
+    cr_assert_eq(nw, 2, "the pool of 3 threads started %d workers", nw);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = hold_worker;
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+    for (int w = 0; w < nw; w++)
+        cr_assert_eq(syscall(SYS_tgkill, getpid(), workers[w], SIGUSR1), 0);
+    for (int tries = 0; tries < 2000 && __atomic_load_n(&held_count, __ATOMIC_SEQ_CST) < nw; tries++)
+        sleep_ms(5);
+    cr_assert_eq(__atomic_load_n(&held_count, __ATOMIC_SEQ_CST), nw, "the workers did not enter the handler");
+    for (int r = 0; r < 5; r++)
+        pool_round(3, 1);
+    __atomic_store_n(&release_held, 1, __ATOMIC_SEQ_CST);
+    for (int r = 0; r < 5; r++)
+        pool_round(3, 0);
 }
