@@ -39,6 +39,10 @@ typedef struct text {
 void text_printf(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void text_puts(text *t, const char *s);
 void text_free(text *t);
+/* Appends s escaped for use inside a C string literal or a C comment. */
+void text_escaped(text *t, const char *s);
+/* s escaped as by text_escaped, at most max_len bytes of it, in the arena. */
+const char *arena_escaped(arena *a, const char *s, size_t max_len);
 /* Appends template `name` with {{KEY}} replaced by the matching value of the
  * NULL-terminated key/value list. Returns -1 for an unknown template or key. */
 int text_template(text *t, const char *name, const char *const *kv);
@@ -194,6 +198,13 @@ int graph_add(cg_graph *g, node nd);
 node *graph_node(cg_graph *g, int id);
 int graph_begin_layer(cg_graph *g, const char *kind, const char *name, cg_src src);
 const char *graph_unique_name(cg_graph *g, const char *base);
+cg_graph *graph_new(cg_src src, const char *what, const char *name);
+/* Every name a user gives is checked here before it is stored: a C
+ * identifier of at most CG_MAX_NAME characters (NAME_SLASH: parts joined by
+ * '/'; NAME_BARE: used alone, so not a C keyword or a name of the emitted
+ * code). Records "WHAT name "..." ..." at src and returns -1 otherwise. */
+enum { NAME_SLASH = 1, NAME_BARE = 2 };
+int graph_check_name(cg_graph *g, cg_src src, const char *what, const char *name, unsigned flags);
 /* Makes the weight `role` of the current layer, named "layer/role". */
 int graph_layer_variable(cg_graph *g, cg_src src, const char *role, shape sh, cg_init init);
 /* Stable text dump of the graph (golden fixtures, --dump-after). */

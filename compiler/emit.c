@@ -51,15 +51,7 @@ static void emit_c_string(text *t, const char *s) {
         return;
     }
     text_puts(t, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\' || c == '?')
-            text_printf(t, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            text_printf(t, "\\%03o", c);
-        else
-            text_printf(t, "%c", c);
-    }
+    text_escaped(t, s);
     text_puts(t, "\"");
 }
 
@@ -166,10 +158,10 @@ static const char *kernel_name(cg_graph *g, int id, char *buf, size_t size) {
     return buf;
 }
 
-/* The user's file name without folders. */
-static const char *base_name(const char *path) {
+/* The user's file name without folders, escaped for a comment. */
+static const char *base_name(cg_graph *g, const char *path) {
     const char *s = path ? strrchr(path, '/') : NULL;
-    return s ? s + 1 : (path ? path : "?");
+    return arena_escaped(&g->a, s ? s + 1 : (path ? path : "?"), 200);
 }
 
 /* ---- kernels ------------------------------------------------------------------ */
@@ -322,7 +314,7 @@ static void emit_kernel(emit_ctx *e, int id) {
     describe(e, id, what, sizeof what);
     const char *lname = n->layer >= 0 ? g->layers[n->layer].name : g->name;
     text_printf(e->t, "/* %s: %s%s (%s:%d)\n *   %s\n *  ", lname, op_table[n->op].name,
-                n->backward ? ", backward" : "", base_name(n->src.file), n->src.line, what);
+                n->backward ? ", backward" : "", base_name(g, n->src.file), n->src.line, what);
     for (int i = 0; i < n->nin; i++) {
         const node *in = &g->nodes[n->in[i]];
         if (in->op == OP_CONST)
@@ -628,6 +620,116 @@ static void emit_entry(emit_ctx *ec, const entry *e) {
     }
     text_puts(ec->t, "}\n\n");
 }
+/* ---- checked entry points ------------------------------------------------------------- */
+
+/* Where the caller passes placeholder ph to entry e: the array's name and
+ * the column of a sample where ph's floats start, in *col, of *width per
+ * sample. False when the caller does not pass it (a model's label to predict). */
+static bool caller_array(cg_graph *g, const entry *e, int ph, const char **array, long *col, long *width) {
+    cg_model *m = g->model;
+    if (!m) {
+        *array = g->nodes[ph].name;
+        *col = 0;
+        *width = shape_size(&g->nodes[ph].sh, 1);
+        return true;
+    }
+    const int *ids[2] = {m->inputs, m->labels};
+    int counts[2] = {m->ninputs, e->kind == ENTRY_PREDICT ? 0 : m->noutputs};
+    for (int a = 0; a < 2; a++) {
+        long off = 0, w = 0;
+        for (int k = 0; k < counts[a]; k++)
+            w += shape_size(&g->nodes[ids[a][k]].sh, 1);
+        for (int k = 0; k < counts[a]; k++) {
+            if (ids[a][k] == ph) {
+                *array = a ? "y" : "x";
+                *col = off;
+                *width = w;
+                return true;
+            }
+            off += shape_size(&g->nodes[ids[a][k]].sh, 1);
+        }
+    }
+    return false;
+}
+
+/* The checks of entry e's arguments: NULL pointers, the batch size, and
+ * every class label (of a sparse cross-entropy) the caller passes, which
+ * the kernels use as an index. */
+static void emit_checks(emit_ctx *ec, const entry *e, const char *up) {
+    cg_graph *g = ec->g;
+    text *t = ec->t;
+    text_puts(t, "    if (!s");
+    if (g->model && e->kind == ENTRY_PREDICT)
+        text_puts(t, " || !x || !out");
+    else if (g->model)
+        text_printf(t, " || !x || !y || !batch_loss || (!batch_metrics && %s_NUM_METRICS > 0)", up);
+    for (int i = 0; !g->model && i < g->ninputs; i++)
+        text_printf(t, " || !%s", g->nodes[g->inputs[i]].name);
+    text_printf(t, ")\n        return %s_ERR_NULL;\n    if (n < 1 || n > %s_MAX_BATCH)\n        return %s_ERR_BATCH;\n", up,
+                up, up);
+    for (int j = 0; j < e->nsched; j++) {
+        const node *n = &g->nodes[e->sched[j]];
+        const char *array;
+        long col, width;
+        if (n->op != OP_SOFTMAX_XENT || !n->sparse || g->nodes[n->in[1]].op != OP_PLACEHOLDER ||
+            !caller_array(g, e, n->in[1], &array, &col, &width))
+            continue;
+        const shape *zs = &g->nodes[n->in[0]].sh;
+        long classes = zs->d[zs->rank - 1], per = shape_size(&g->nodes[n->in[1]].sh, 1);
+        text_printf(t, "    for (int i = 0; i < n * %ld; i++) { /* %s: class indices in [0, %ld) */\n", per,
+                    g->nodes[n->in[1]].name, classes);
+        if (per == width)
+            text_printf(t, "        float label = %s[i];\n", array);
+        else
+            text_printf(t, "        float label = %s[i / %ld * %ld + %ld + i %% %ld];\n", array, per, width, col, per);
+        text_printf(t, "        if (!(label >= 0.0f && label < %ld.0f) || label != (float)(int)label)\n"
+                    "            return %s_ERR_LABEL;\n    }\n", classes, up);
+    }
+}
+
+/* The checked form of entry e: the same computation, after checking what
+ * the caller passes; returns UNAME_OK or the first thing found wrong (and
+ * then computes nothing). Tape entries hand the loss back through *loss. */
+static void emit_checked(emit_ctx *ec, const entry *e, text *protos) {
+    cg_graph *g = ec->g;
+    const char *p = ec->prefix;
+    char up[128], sig[2048];
+    upper(p, up, sizeof up);
+    size_t len = 0;
+    switch (e->kind) {
+    case ENTRY_PREDICT:
+        len = (size_t)snprintf(sig, sizeof sig, "int %s_predict_checked(%s_state *s, int n, const float *x, float *out)", p, p);
+        break;
+    case ENTRY_EVAL:
+    case ENTRY_TRAIN:
+        len = (size_t)snprintf(sig, sizeof sig, "int %s_%s_checked(%s_state *s, int n, const float *x, const float *y, "
+                               "float *batch_loss, float *batch_metrics)", p, e->fname, p);
+        break;
+    default:
+        len = (size_t)snprintf(sig, sizeof sig, "int %s_%s_checked(%s_state *s, int n", p, e->fname, p);
+        for (int i = 0; i < g->ninputs && len < sizeof sig; i++)
+            len += (size_t)snprintf(sig + len, sizeof sig - len, ", const float *%s", g->nodes[g->inputs[i]].name);
+        if (len < sizeof sig)
+            snprintf(sig + len, sizeof sig - len, ", float *loss)");
+    }
+    text_printf(protos, "%s;\n", sig);
+    text_printf(ec->t, "/* %s_%s, after checking its arguments: %s_OK, or what is wrong (and nothing is computed). */\n"
+                "%s\n{\n", p, e->fname, up, sig);
+    text *body = ec->t;
+    emit_checks(ec, e, up);
+    switch (e->kind) {
+    case ENTRY_PREDICT: text_printf(body, "    %s_predict(s, n, x, out);\n", p); break;
+    case ENTRY_EVAL:
+    case ENTRY_TRAIN: text_printf(body, "    %s_%s(s, n, x, y, batch_loss, batch_metrics);\n", p, e->fname); break;
+    default:
+        text_printf(body, "    float value = %s_%s(s, n", p, e->fname);
+        for (int i = 0; i < g->ninputs; i++)
+            text_printf(body, ", %s", g->nodes[g->inputs[i]].name);
+        text_puts(body, ");\n    if (loss)\n        *loss = value;\n");
+    }
+    text_printf(body, "    return %s_OK;\n}\n\n", up);
+}
+
 /* ---- files ---------------------------------------------------------------------------- */
 
 /* Appends "#define UNAME_VAR offset" lines for every parameter. */
@@ -751,9 +853,9 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
             arena_floats = g->entries[k].arena_floats;
     const char *source = "?";
     if (m)
-        source = base_name(m->src.file);
+        source = base_name(g, m->src.file);
     else if (g->nnodes)
-        source = base_name(g->nodes[0].src.file);
+        source = base_name(g, g->nodes[0].src.file);
     const cg_optimizer *o = g->has_opt ? &g->opt : NULL;
     const char *opt_name = !o ? "none: the caller updates the parameters"
                            : o->kind == CG_ADAM ? "Adam: m and v" : o->kind == CG_RMSPROP ? "RMSprop: mean square and momentum"
@@ -788,6 +890,18 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
             text_puts(&protos, ");\n");
         }
     }
+    /* the checked forms, written now so that the header can declare them */
+    text checked = {0};
+    text_printf(&protos, "\n/* The same entry points with their arguments checked first (NULL pointers, 1 <= n <= %s_MAX_BATCH,\n"
+                " * class labels in range): they return %s_OK, or an error code and compute nothing. */\n"
+                "#define %s_OK 0\n#define %s_ERR_NULL 1   /* a NULL pointer */\n"
+                "#define %s_ERR_BATCH 2  /* n outside 1..%s_MAX_BATCH */\n"
+                "#define %s_ERR_LABEL 3  /* a class label that is not an integer in [0, classes) */\n",
+                pu, pu, pu, pu, pu, pu, pu);
+    ec.t = &checked;
+    for (int k = 0; k < g->nentries; k++)
+        emit_checked(&ec, &g->entries[k], &protos);
+    ec.t = NULL;
     if (!m && g->has_opt)
         text_printf(&protos, "/* One optimizer step from the gradients in s->grads. */\nvoid %s_apply_gradients(%s_state *s);\n",
                     p, p);
@@ -925,6 +1039,8 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
     text_puts(&c, "/* ---- entry points --------------------------------------------------------- */\n\n");
     for (int k = 0; k < g->nentries; k++)
         emit_entry(&ec, &g->entries[k]);
+    text_puts(&c, checked.s ? checked.s : "");
+    text_free(&checked);
     if (!m && g->has_opt) {   /* the tape's optimizer, for the caller's own loop */
         text_printf(&c, "/* Applies the optimizer to the parameters, from the gradients in s->grads:\n"
                     " * call it after %s_gradients (and after any change made to s->grads). */\n"
@@ -970,14 +1086,18 @@ int emit_files(cg_graph *g, const char *dir, cg_flavour flavour) {
             snprintf(range, sizeof range, ",\n                  .class_range = { %d, %d }", m->opts.data.class_range[0],
                      m->opts.data.class_range[1]);
         text names = {0}, outs = {0};
-        for (int i = 0; i < m->nmetrics; i++)
-            text_printf(&names, "%s\"%s\"", i ? ", " : "", m->metric_names[i]);
+        for (int i = 0; i < m->nmetrics; i++) {
+            text_puts(&names, i ? ", " : "");
+            emit_c_string(&names, m->metric_names[i]);
+        }
         if (!m->nmetrics)
             text_puts(&names, "0");
         for (int k = 0; k < m->noutputs; k++) {
             const node *o = &g->nodes[m->outputs_infer[k]];
             bool sp = m->spec[k].loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
-            text_printf(&outs, "    {\"%s\", %ld, %ld, %ld},\n", m->output_names[k], shape_size(&o->sh, 1),
+            text_puts(&outs, "    {");
+            emit_c_string(&outs, m->output_names[k]);
+            text_printf(&outs, ", %ld, %ld, %ld},\n", shape_size(&o->sh, 1),
                         shape_size(&g->nodes[m->labels[k]].sh, 1), sp ? shape_size(&o->sh, 1) : 0L);
         }
         const char *loss = m->noutputs > 1 ? "weighted_sum"

@@ -4,6 +4,7 @@
 #include "cgrad_int.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,12 +16,24 @@ const op_info op_table[OP_COUNT] = {
 
 /* Public: a new, empty graph. NULL when out of memory. */
 cg_graph *cg_graph_new(const char *name) {
+    return graph_new((cg_src){0}, "graph", name);
+}
+
+/* A new, empty graph called name, which must be a valid model name (else
+ * the graph is called "net" and holds the error, at src). */
+cg_graph *graph_new(cg_src src, const char *what, const char *name) {
     cg_graph *g = calloc(1, sizeof *g);
     if (!g)
         return NULL;
-    g->name = arena_strdup(&g->a, name ? name : "net");
     g->cur_layer = -1;
     g->max_batch = 64;
+    g->name = "net";
+    if (!name || !graph_check_name(g, src, what, name, 0))
+        g->name = arena_strdup(&g->a, name ? name : "net");
+    if (!g->name) {
+        free(g);
+        return NULL;
+    }
     return g;
 }
 
@@ -130,18 +143,22 @@ static int htab_grow(cg_graph *g) {
 
 /* Returns a name not used by any node: base, base_2, base_3, ... */
 const char *graph_unique_name(cg_graph *g, const char *base) {
-    for (int k = 1;; k++) {
-        char buf[256];
+    size_t size = strlen(base) + 16;   /* never cut: a cut name could repeat for ever */
+    char *buf = arena_alloc(&g->a, size);
+    if (!buf)
+        return NULL;
+    for (int k = 1; k < INT_MAX; k++) {
         if (k == 1)
-            snprintf(buf, sizeof buf, "%s", base);
+            snprintf(buf, size, "%s", base);
         else
-            snprintf(buf, sizeof buf, "%s_%d", base, k);
+            snprintf(buf, size, "%s_%d", base, k);
         bool used = false;
         for (int i = 0; i < g->nnodes && !used; i++)
             used = g->nodes[i].name && !strcmp(g->nodes[i].name, buf);
         if (!used)
-            return arena_strdup(&g->a, buf);
+            return buf;
     }
+    return NULL;
 }
 
 /* Default buffer name: layer and op, "dense_1_matmul". */
@@ -215,18 +232,46 @@ static const char *const reserved[] = {
     "union", "unsigned", "void", "volatile", "while",
 };
 
-/* Checks that a C identifier can be made of name (letters, digits, _ and /)
- * and that it is not one the emitted code uses. */
-static bool name_ok(const char *name) {
-    if (!name || !*name || isdigit((unsigned char)*name))
-        return false;
-    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+/* What is wrong with name as a C identifier of the emitted code (flags:
+ * NAME_SLASH lets '/' separate parts, which the emitter maps to '_';
+ * NAME_BARE: the name is used alone, so the emitted code's own names and C's
+ * keywords are refused), written into why; 0 when nothing is. */
+static int name_problem(const char *name, unsigned flags, char *why, size_t size) {
+    size_t len = name ? strlen(name) : 0;
+    if (!name || !len)
+        return snprintf(why, size, "is empty"), -1;
+    if (len > CG_MAX_NAME)
+        return snprintf(why, size, "is %zu characters long, at most %d are allowed", len, CG_MAX_NAME), -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        bool part_start = i == 0 || name[i - 1] == '/';
+        if (c == '/' && (flags & NAME_SLASH) && !part_start && name[i + 1])
+            continue;
+        if (!isalnum(c) && c != '_') {
+            char ch[16];
+            snprintf(ch, sizeof ch, c > 0x20 && c < 0x7f ? "'%c'" : "byte 0x%02x", c);
+            return snprintf(why, size, "holds %s at character %zu: a name is letters, digits and _%s", ch, i + 1,
+                            flags & NAME_SLASH ? " (parts joined by /)" : ""), -1;
+        }
+        if (part_start && isdigit(c))
+            return snprintf(why, size, "starts with a digit"), -1;
+    }
+    if (name[0] == '_' && (name[1] == '_' || isupper((unsigned char)name[1])))
+        return snprintf(why, size, "starts with \"__\" or \"_\" and a capital, which C reserves"), -1;
+    for (size_t i = 0; (flags & NAME_BARE) && i < sizeof reserved / sizeof reserved[0]; i++)
         if (!strcmp(name, reserved[i]))
-            return false;
-    for (const char *p = name; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '/')
-            return false;
-    return true;
+            return snprintf(why, size, "is a name the emitted code uses itself (or a C keyword)"), -1;
+    return 0;
+}
+
+/* Checks a user's name (name_problem); records "WHAT name "..." is not
+ * valid: why" at src and returns -1 when it is not valid. */
+int graph_check_name(cg_graph *g, cg_src src, const char *what, const char *name, unsigned flags) {
+    char why[128];
+    if (!name_problem(name, flags, why, sizeof why))
+        return 0;
+    return graph_error(g, src, g->cur_layer, "%s name \"%s\" %s", what, name ? arena_escaped(&g->a, name, 40) : "",
+                       why);
 }
 
 /* The C identifier of a user name: '/' becomes '_'. */
@@ -258,8 +303,8 @@ cg_t cg_placeholder_at(cg_src src, cg_graph *g, const char *name, cg_shape s) {
     if (!g || g->failed)
         return (cg_t){g, -1};
     node nd = {.op = OP_PLACEHOLDER, .src = src};
-    if (!name_ok(name))
-        return (cg_t){g, graph_error(g, src, -1, "placeholder name \"%s\" is not a C identifier, or one the emitted code uses itself", name ? name : "")};
+    if (graph_check_name(g, src, "placeholder", name, NAME_SLASH | NAME_BARE))
+        return (cg_t){g, -1};
     if (check_shape(g, src, name, s, &nd.sh))
         return (cg_t){g, -1};
     if (g->ninputs == (int)(sizeof g->inputs / sizeof g->inputs[0]))
@@ -305,8 +350,8 @@ static int make_variable(cg_graph *g, cg_src src, const char *name, shape sh, cg
 cg_t cg_variable_at(cg_src src, cg_graph *g, const char *name, cg_shape s, cg_init init) {
     if (!g || g->failed)
         return (cg_t){g, -1};
-    if (!name_ok(name))
-        return (cg_t){g, graph_error(g, src, -1, "variable name \"%s\" is not a C identifier, or one the emitted code uses itself", name ? name : "")};
+    if (graph_check_name(g, src, "variable", name, NAME_SLASH | NAME_BARE))
+        return (cg_t){g, -1};
     shape sh;
     if (check_shape(g, src, name, s, &sh))
         return (cg_t){g, -1};

@@ -25,7 +25,7 @@ static cg_model *model_new(cg_src src, const char *name) {
     cg_model *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    m->g = cg_graph_new(name);
+    m->g = graph_new(src, "model", name);
     if (!m->g) {
         free(m);
         return NULL;
@@ -193,6 +193,8 @@ cg_t cg_add_weight_at(cg_src src, cg_layer_ctx *l, const char *name, cg_shape s,
         return (cg_t){l ? l->g : NULL, -1};
     cg_graph *g = l->g;
     shape sh = {s.rank, {0}};
+    if (graph_check_name(g, src, "weight", name, 0))
+        return (cg_t){g, -1};
     if (s.rank < 0 || s.rank > CG_MAX_RANK)
         return (cg_t){g, graph_error(g, src, l->layer, "weight %s: rank %d is not supported", name, s.rank)};
     for (int i = 0; i < s.rank; i++) {
@@ -368,7 +370,10 @@ cg_layer_ref cg_make_layer_at(cg_model *m, cg_layer l) {
     if (m->compiled)
         return graph_error(g, l.src, -1, "%s: cannot add layers after compile", m->name), ref;
     const char *kind = layer_kinds[l.kind].kind;
-    char name[128], prefix[64];
+    if ((user_name(&l) && graph_check_name(g, l.src, "layer", user_name(&l), 0)) ||
+        (l.kind == CG_LAYER_CUSTOM && l.custom_kind && graph_check_name(g, l.src, "custom layer kind", l.custom_kind, 0)))
+        return ref;
+    char name[2 * CG_MAX_NAME + 32], prefix[CG_MAX_NAME + 16];
     snprintf(prefix, sizeof prefix, "%s", layer_kinds[l.kind].prefix);
     if (l.kind == CG_LAYER_CUSTOM && l.custom_kind) {   /* "MyDense" -> kind MyDense, names my_dense_1 */
         kind = arena_strdup(&g->a, l.custom_kind);
@@ -670,11 +675,7 @@ static int build_metric(cg_model *m, cg_src src, const cg_output_opts *o, int ou
 
 /* Checks a name that goes into the history header and into C strings. */
 static int check_report_name(cg_model *m, cg_src src, const char *what, const char *nm) {
-    for (const char *c = nm; c && *c; c++)
-        if (!isalnum((unsigned char)*c) && *c != '_')
-            return graph_error(m->g, src, -1, "%s: the custom %s name \"%s\" may hold only letters, digits and _",
-                               m->name, what, nm);
-    return 0;
+    return nm ? graph_check_name(m->g, src, what, nm, 0) : 0;
 }
 
 /* Resolves the loss and metric of output k into m->spec[k]: from
@@ -709,7 +710,8 @@ static int resolve_output(cg_model *m, cg_src src, const cg_compile_opts *o, int
     if (!sp.custom_loss && sp.loss == CG_LOSS_NONE)
         return graph_error(g, src, -1, "%s: compile needs a loss%s%s", m->name, m->noutputs > 1 ? " for output " : "",
                            m->noutputs > 1 ? sp.name : "");
-    if (check_report_name(m, src, "loss", sp.custom_loss_name) || check_report_name(m, src, "metric", sp.custom_metric_name))
+    if (check_report_name(m, src, "custom loss", sp.custom_loss_name) ||
+        check_report_name(m, src, "custom metric", sp.custom_metric_name))
         return -1;
     const shape *os = &g->nodes[m->outputs_infer[k]].sh;
     char sb[64];

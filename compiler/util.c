@@ -104,6 +104,48 @@ void text_puts(text *t, const char *s) {
     t->len += n;
 }
 
+/* Appends the first n bytes of s so that they are safe both between the
+ * quotes of a C string literal and inside a C comment: '"', '\\' and every
+ * '?' (no trigraph can form) are escaped; newlines, tabs, other control bytes
+ * and non-ASCII bytes become escapes; a '/' next to a '*' becomes \057, so
+ * neither a comment's end nor a nested opener can appear. */
+static void escape_n(text *t, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool by_star = (i > 0 && s[i - 1] == '*') || s[i + 1] == '*';
+        if (c == '"' || c == '\\' || c == '?')
+            text_printf(t, "\\%c", c);
+        else if (c == '\n')
+            text_puts(t, "\\n");
+        else if (c == '\t')
+            text_puts(t, "\\t");
+        else if (c < 0x20 || c >= 0x7f || (c == '/' && by_star))
+            text_printf(t, "\\%03o", c);
+        else
+            text_printf(t, "%c", c);
+    }
+}
+
+/* Appends s escaped (escape_n): the one function through which user strings
+ * (paths, file names, column names) reach emitted text. */
+void text_escaped(text *t, const char *s) {
+    if (s)
+        escape_n(t, s, strlen(s));
+}
+
+/* s escaped as by text_escaped, cut after max_len bytes (then "..."), as an
+ * arena string; for user strings in emitted comments and in messages. */
+const char *arena_escaped(arena *a, const char *s, size_t max_len) {
+    text t = {0};
+    size_t len = s ? strlen(s) : 0;
+    escape_n(&t, s ? s : "", len < max_len ? len : max_len);
+    if (len > max_len)
+        text_puts(&t, "...");
+    const char *r = t.oom ? NULL : arena_strdup(a, t.s ? t.s : "");
+    text_free(&t);
+    return r ? r : "?";
+}
+
 void text_free(text *t) {
     free(t->s);
     *t = (text){0};

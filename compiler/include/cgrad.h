@@ -36,6 +36,11 @@
 #define CG_VERSION "0.1.0"
 #define CG_MAX_RANK 4
 #define CG_BATCH (-1)          /* the batch dimension: sized at run time, at most max_batch */
+/* Names (models, layers, weights, inputs, custom losses and metrics) become C
+ * identifiers and file names: [A-Za-z_][A-Za-z0-9_]*, at most CG_MAX_NAME
+ * characters, no leading "__" or "_" + capital (reserved to C). Anything else
+ * is a builder error. */
+#define CG_MAX_NAME 64
 
 /* ---- Shapes and source locations ---------------------------------------- */
 

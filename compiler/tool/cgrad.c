@@ -6,7 +6,9 @@
  * emit NAME.h/NAME.c (and NAME_main.c), and compiles those with the runtime
  * into the training binary DIR/NAME. Paths of the headers and libraries are
  * those of the build tree this tool was built in. */
+#include <ctype.h>
 #include <errno.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,22 +20,89 @@
 #error "build cgrad with meson: it defines CGRAD_INCLUDE_DIR and the library paths"
 #endif
 
-#define WARN_FLAGS "-std=c99 -Wall -Wextra -Wpedantic -Werror"
+extern char **environ;
 
-/* Runs a shell command, echoing it when verbose; returns its exit status. */
-static int sh(const char *cmd, int verbose) {
-    if (verbose)
-        fprintf(stderr, "+ %s\n", cmd);
-    int rc = system(cmd);
-    if (rc == -1)
+#define MAX_ARGS 64
+
+/* A command line under construction: words, never parsed by a shell. */
+typedef struct argv_list {
+    const char *a[MAX_ARGS + 1];
+    int n;
+    char cc_words[1024];   /* the compiler command, split at spaces ("ccache gcc") */
+} argv_list;
+
+static void arg(argv_list *l, const char *word) {
+    if (l->n < MAX_ARGS)
+        l->a[l->n++] = word;
+    l->a[l->n] = NULL;
+}
+
+/* Starts a command line with the compiler cc, split at blanks. */
+static void arg_cc(argv_list *l, const char *cc) {
+    snprintf(l->cc_words, sizeof l->cc_words, "%s", cc);
+    for (char *w = strtok(l->cc_words, " \t"); w; w = strtok(NULL, " \t"))
+        arg(l, w);
+}
+
+/* Runs the command (argv[0] looked up in PATH, no shell), echoing it when
+ * verbose; returns its exit status (127: it could not be started). */
+static int run(argv_list *l, int verbose) {
+    if (l->n >= MAX_ARGS || l->n == 0)
         return 127;
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+    if (verbose) {
+        fputc('+', stderr);
+        for (int i = 0; i < l->n; i++)
+            fprintf(stderr, " %s", l->a[i]);
+        fputc('\n', stderr);
+    }
+    pid_t pid;
+    int err = posix_spawnp(&pid, l->a[0], NULL, NULL, (char *const *)l->a, environ);
+    if (err) {
+        fprintf(stderr, "cgrad: cannot run %s: %s\n", l->a[0], strerror(err));
+        return 127;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return 127;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
 /* True when path names a regular file. */
 static int is_file(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* path, with "./" before it when it starts with '-' (so that no compiler
+ * takes a file for an option), in buf. */
+static const char *not_option(const char *path, char *buf, size_t size) {
+    snprintf(buf, size, "%s%s", path[0] == '-' ? "./" : "", path);
+    return buf;
+}
+
+/* "a" + "b" into buf; -1 (with a message) when it does not fit. */
+static int join(char *buf, size_t size, const char *a, const char *b) {
+    size_t n = strlen(a) + strlen(b);
+    if (n >= size) {
+        fprintf(stderr, "cgrad: the path %.40s... is too long\n", a);
+        return -1;
+    }
+    size_t la = strlen(a);
+    memmove(buf, a, la);   /* a may be buf itself */
+    memmove(buf + la, b, strlen(b) + 1);
+    return 0;
+}
+
+/* True when name (read back from the model program) is a plain identifier,
+ * so that it can name files inside DIR and nothing else. */
+static int name_ok(const char *name) {
+    if (!*name || isdigit((unsigned char)*name) || strlen(name) > 64)
+        return 0;
+    for (const char *c = name; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_')
+            return 0;
+    return 1;
 }
 
 static int usage(void) {
@@ -68,24 +137,33 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cgrad: %s: no such file\n", model);
         return 1;
     }
+    char model_buf[4200], dir_buf[4200];
+    model = not_option(model, model_buf, sizeof model_buf);
+    dir = not_option(dir, dir_buf, sizeof dir_buf);
     if (mkdir(dir, 0777) && errno != EEXIST) {
         fprintf(stderr, "cgrad: cannot make %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    char cmd[32768], gen[2048], name_file[2048], name[256] = "";
-    snprintf(gen, sizeof gen, "%s/.cgrad_gen", dir);
-    snprintf(name_file, sizeof name_file, "%s/.cgrad_name", dir);
+    char gen[4200], name_file[4200], name[256] = "";
+    if (join(gen, sizeof gen, dir, "/.cgrad_gen") || join(name_file, sizeof name_file, dir, "/.cgrad_name"))
+        return 1;
     /* 1. the model-definition program */
-    snprintf(cmd, sizeof cmd, "%s -std=c99 -O1 -g -I'%s' '%s' '%s' -lm -o '%s'", cc, CGRAD_INCLUDE_DIR, model, CGRAD_LIB,
-             gen);
-    if (sh(cmd, verbose)) {
+    argv_list c = {0};
+    arg_cc(&c, cc);
+    const char *gen_flags[] = {"-std=c99", "-O1", "-g", "-I", CGRAD_INCLUDE_DIR, model, CGRAD_LIB, "-lm", "-o", gen};
+    for (size_t i = 0; i < sizeof gen_flags / sizeof gen_flags[0]; i++)
+        arg(&c, gen_flags[i]);
+    if (run(&c, verbose)) {
         fprintf(stderr, "cgrad: %s: the model program does not compile\n", model);
         return 1;
     }
     /* 2. run it: emits the C */
     remove(name_file);
-    snprintf(cmd, sizeof cmd, "'%s' -o '%s' --flavour %s --name-file '%s'", gen, dir, flavour, name_file);
-    if (sh(cmd, verbose)) {
+    argv_list r = {0};
+    const char *gen_args[] = {gen, "-o", dir, "--flavour", flavour, "--name-file", name_file};
+    for (size_t i = 0; i < sizeof gen_args / sizeof gen_args[0]; i++)
+        arg(&r, gen_args[i]);
+    if (run(&r, verbose)) {
         fprintf(stderr, "cgrad: %s: the model program failed (its message is above)\n", model);
         return 1;
     }
@@ -98,28 +176,49 @@ int main(int argc, char **argv) {
     }
     fclose(f);
     name[strcspn(name, "\n")] = 0;
+    if (!name_ok(name)) {
+        fprintf(stderr, "cgrad: %s: the model program reported a model name that is not an identifier\n", model);
+        return 1;
+    }
     /* 3. the training binary, when the model has a main driver */
-    char main_c[2048];
-    snprintf(main_c, sizeof main_c, "%s/%s_main.c", dir, name);
     int host = !strcmp(flavour, "host");
+    char main_c[4400], src_c[4400], out[4400], stem[4400];
+    if (join(stem, sizeof stem, dir, "/") || join(stem, sizeof stem, stem, name) ||
+        join(main_c, sizeof main_c, stem, "_main.c") || join(src_c, sizeof src_c, stem, ".c") ||
+        join(out, sizeof out, stem, ""))
+        return 1;
+    argv_list b = {0};
+    arg_cc(&b, cc);
+    const char *warn[] = {"-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror"};
+    for (size_t i = 0; i < sizeof warn / sizeof warn[0]; i++)
+        arg(&b, warn[i]);
     if (!is_file(main_c)) {
-        snprintf(cmd, sizeof cmd, "%s " WARN_FLAGS " -O2 -I'%s' -c '%s/%s.c' -o '%s/%s.o'", cc, CGRAD_RT_INCLUDE_DIR, dir,
-                 name, dir, name);
-        if (sh(cmd, verbose))
+        join(out, sizeof out, stem, ".o");
+        const char *obj[] = {"-O2", "-I", CGRAD_RT_INCLUDE_DIR, "-c", src_c, "-o", out};
+        for (size_t i = 0; i < sizeof obj / sizeof obj[0]; i++)
+            arg(&b, obj[i]);
+        if (run(&b, verbose))
             return 1;
-        printf("%s/%s.h, %s/%s.c and %s/%s.o (no training binary: the model has no compile step)\n", dir, name, dir,
-               name, dir, name);
+        printf("%s/%s.h, %s and %s (no training binary: the model has no compile step)\n", dir, name, src_c, out);
         return 0;
     }
     /* host: the GEMM shim and OpenBLAS; portable: nothing but libm */
-    snprintf(cmd, sizeof cmd,
-             "%s " WARN_FLAGS " -O3 %s -I'%s' -I'%s' '%s/%s.c' '%s' '%s' %s -lz -lm -o '%s/%s'", cc,
-             host ? "-march=native -fno-math-errno" : "", CGRAD_RT_INCLUDE_DIR, BLAS_INCLUDE_DIR, dir, name, main_c,
-             CGRAD_RT_LIB, host ? "'" CGRAD_GEMM_LIB "' -L'" BLAS_LIB_DIR "' -lopenblas -lpthread" : "", dir, name);
-    if (sh(cmd, verbose)) {
+    const char *bin[] = {"-O3", "-I", CGRAD_RT_INCLUDE_DIR, "-I", BLAS_INCLUDE_DIR, src_c, main_c, CGRAD_RT_LIB};
+    for (size_t i = 0; i < sizeof bin / sizeof bin[0]; i++)
+        arg(&b, bin[i]);
+    if (host) {
+        const char *blas[] = {"-march=native", "-fno-math-errno", CGRAD_GEMM_LIB, "-L", BLAS_LIB_DIR, "-lopenblas",
+                              "-lpthread"};
+        for (size_t i = 0; i < sizeof blas / sizeof blas[0]; i++)
+            arg(&b, blas[i]);
+    }
+    const char *tail[] = {"-lz", "-lm", "-o", out};
+    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
+        arg(&b, tail[i]);
+    if (run(&b, verbose)) {
         fprintf(stderr, "cgrad: the emitted code of %s does not compile\n", name);
         return 1;
     }
-    printf("%s/%s\n", dir, name);
+    printf("%s\n", out);
     return 0;
 }

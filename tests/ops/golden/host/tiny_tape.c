@@ -221,3 +221,29 @@ float tiny_tape_gradients(tiny_tape_state *s, int n, const float *x, const float
 
     return t_mean[0];
 }
+
+/* tiny_tape_loss, after checking its arguments: TINY_TAPE_OK, or what is wrong (and nothing is computed). */
+int tiny_tape_loss_checked(tiny_tape_state *s, int n, const float *x, const float *t, float *loss)
+{
+    if (!s || !x || !t)
+        return TINY_TAPE_ERR_NULL;
+    if (n < 1 || n > TINY_TAPE_MAX_BATCH)
+        return TINY_TAPE_ERR_BATCH;
+    float value = tiny_tape_loss(s, n, x, t);
+    if (loss)
+        *loss = value;
+    return TINY_TAPE_OK;
+}
+
+/* tiny_tape_gradients, after checking its arguments: TINY_TAPE_OK, or what is wrong (and nothing is computed). */
+int tiny_tape_gradients_checked(tiny_tape_state *s, int n, const float *x, const float *t, float *loss)
+{
+    if (!s || !x || !t)
+        return TINY_TAPE_ERR_NULL;
+    if (n < 1 || n > TINY_TAPE_MAX_BATCH)
+        return TINY_TAPE_ERR_BATCH;
+    float value = tiny_tape_gradients(s, n, x, t);
+    if (loss)
+        *loss = value;
+    return TINY_TAPE_OK;
+}

@@ -371,3 +371,36 @@ void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *
     *batch_loss = loss[0];
     batch_metrics[0] = metric[0]; /* accuracy */
 }
+
+/* tiny_mlp_predict, after checking its arguments: TINY_MLP_OK, or what is wrong (and nothing is computed). */
+int tiny_mlp_predict_checked(tiny_mlp_state *s, int n, const float *x, float *out)
+{
+    if (!s || !x || !out)
+        return TINY_MLP_ERR_NULL;
+    if (n < 1 || n > TINY_MLP_MAX_BATCH)
+        return TINY_MLP_ERR_BATCH;
+    tiny_mlp_predict(s, n, x, out);
+    return TINY_MLP_OK;
+}
+
+/* tiny_mlp_eval_step, after checking its arguments: TINY_MLP_OK, or what is wrong (and nothing is computed). */
+int tiny_mlp_eval_step_checked(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics)
+{
+    if (!s || !x || !y || !batch_loss || (!batch_metrics && TINY_MLP_NUM_METRICS > 0))
+        return TINY_MLP_ERR_NULL;
+    if (n < 1 || n > TINY_MLP_MAX_BATCH)
+        return TINY_MLP_ERR_BATCH;
+    tiny_mlp_eval_step(s, n, x, y, batch_loss, batch_metrics);
+    return TINY_MLP_OK;
+}
+
+/* tiny_mlp_train_step, after checking its arguments: TINY_MLP_OK, or what is wrong (and nothing is computed). */
+int tiny_mlp_train_step_checked(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics)
+{
+    if (!s || !x || !y || !batch_loss || (!batch_metrics && TINY_MLP_NUM_METRICS > 0))
+        return TINY_MLP_ERR_NULL;
+    if (n < 1 || n > TINY_MLP_MAX_BATCH)
+        return TINY_MLP_ERR_BATCH;
+    tiny_mlp_train_step(s, n, x, y, batch_loss, batch_metrics);
+    return TINY_MLP_OK;
+}
