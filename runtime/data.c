@@ -1,124 +1,23 @@
-/* data.c: datasets in memory: the IDX, CSV and NPY loaders (plain or gzip,
- * all read through zlib, which passes plain files through), the checks of a
- * dataset against a model, train/test splits, the seeded generator and the
- * Fisher-Yates shuffle. */
+/* data.c: datasets in memory: the IDX, CSV and NPY loaders (files and CSV
+ * text read through csv.c, plain or gzip), the checks of a dataset against a
+ * model, train/test splits, the seeded generator and the Fisher-Yates
+ * shuffle. Every value a loader returns came from the file and is a finite
+ * float; a header that promises more than its file can hold is refused
+ * before memory is taken for it. */
 #include "rt_internal.h"
 
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <zlib.h>
 
 #define RT_PATH_MAX 4096
 #define RT_CHUNK (1u << 16)
-
-/* ---- reading through zlib ------------------------------------------------ */
-
-/* Opens path for reading (gzip or plain); NULL with err set on failure. */
-static gzFile gz_open(const char *path, cgrt_error *err)
-{
-    struct stat st;
-    gzFile f;
-    if (stat(path, &st) != 0) {
-        rt_fail(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        rt_fail(err, "%s: is a directory, expected a file", path);
-        return NULL;
-    }
-    errno = 0;
-    f = gzopen(path, "rb");
-    if (!f) {
-        rt_fail(err, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
-        return NULL;
-    }
-    gzbuffer(f, 1u << 18);
-    return f;
-}
-
-/* Reads up to n bytes; returns the count read (short at end of file), or -1
- * with err set when the stream is corrupt or unreadable. */
-static long long gz_read_all(gzFile f, const char *path, void *buf, size_t n, cgrt_error *err)
-{
-    unsigned char *p = buf;
-    size_t done = 0;
-    while (done < n) {
-        size_t want = n - done > (1u << 30) ? (1u << 30) : n - done;
-        int got = gzread(f, p + done, (unsigned)want);
-        if (got < 0) {
-            int code;
-            const char *msg = gzerror(f, &code);
-            size_t k = strlen(path);
-            if (strncmp(msg, path, k) == 0 && msg[k] == ':') /* zlib prefixes the path */
-                msg += k + 1 + (msg[k + 1] == ' ');
-            if (code == Z_ERRNO)
-                rt_fail(err, "%s: cannot read: %s", path, strerror(errno));
-            else
-                rt_fail(err, "%s: corrupt gzip data (%s)", path, msg);
-            return -1;
-        }
-        if (got == 0) {
-            int code;
-            gzerror(f, &code);
-            if (code == Z_BUF_ERROR) {   /* zlib's "unexpected end of file": the stream was cut short */
-                rt_fail(err, "%s: truncated gzip data (the stream ends early)", path);
-                return -1;
-            }
-            break;
-        }
-        done += (size_t)got;
-    }
-    return (long long)done;
-}
-
-/* Reads a whole file (decompressed) into a NUL-terminated buffer; *len gets its length. */
-static char *gz_slurp(const char *path, size_t *len, cgrt_error *err)
-{
-    gzFile f = gz_open(path, err);
-    size_t cap = 1u << 16, n = 0;
-    char *buf;
-    if (!f)
-        return NULL;
-    buf = malloc(cap + 1);
-    for (;;) {
-        long long got;
-        if (!buf) {
-            gzclose(f);
-            rt_fail(err, "%s: out of memory", path);
-            return NULL;
-        }
-        got = gz_read_all(f, path, buf + n, cap - n, err);
-        if (got < 0) {
-            free(buf);
-            gzclose(f);
-            return NULL;
-        }
-        n += (size_t)got;
-        if (n < cap)
-            break;
-        if (cap > ((size_t)1 << 40)) {
-            free(buf);
-            gzclose(f);
-            rt_fail(err, "%s: file too large", path);
-            return NULL;
-        }
-        cap *= 2;
-        {
-            char *nb = realloc(buf, cap + 1);
-            if (!nb)
-                free(buf);
-            buf = nb;
-        }
-    }
-    gzclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
+#define RT_MAX_VALUES ((long long)1 << 34)   /* the most values one file may hold (64 GB of floats) */
+#define RT_FIRST_VALUES ((size_t)1 << 22)   /* values taken for gzip data before the stream shows more */
 
 /* ---- datasets -------------------------------------------------------------- */
 
@@ -149,19 +48,151 @@ static int dataset_alloc(cgrt_dataset *d, int n, int features, int label_width, 
     return 0;
 }
 
+/* ---- values of IDX and NPY files ------------------------------------------- */
+
+/* How the elements of a file are stored: kind ('u' unsigned, 'i' signed, 'f'
+ * IEEE float) and size in bytes (little-endian when above 1). */
+typedef struct elem_type {
+    char kind;
+    int size;
+} elem_type;
+
+/* Decodes one element. */
+static double decode(const unsigned char *b, elem_type t)
+{
+    uint64_t u = 0;
+    int i;
+    if (t.size == 1)
+        return (double)b[0];
+    for (i = t.size - 1; i >= 0; i--)
+        u = (u << 8) | b[i];
+    if (t.kind == 'f' && t.size == 4) {
+        uint32_t w = (uint32_t)u;
+        float f;
+        memcpy(&f, &w, 4);
+        return (double)f;
+    }
+    if (t.kind == 'f') {
+        double f;
+        memcpy(&f, &u, 8);
+        return f;
+    }
+    if (t.size == 4)
+        return (double)(int32_t)(uint32_t)u;
+    return (double)(int64_t)u;
+}
+
+/* Writes a shape as numpy prints it, "(2, 3)" or "(5,)", into buf. */
+static void shape_str(const long long *dims, int rank, char *buf, size_t size)
+{
+    size_t len = 0;
+    int i;
+    buf[0] = '\0';
+    len += (size_t)snprintf(buf, size, "(");
+    for (i = 0; i < rank && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? ", " : "", dims[i]);
+    if (len < size)
+        snprintf(buf + len, size - len, rank == 1 ? ",)" : ")");
+}
+
+/* Fails: the header of f promises count elements of `size` bytes (`what`);
+ * held >= 0: the file holds that many bytes of them; -1: a gzip file of its
+ * size cannot inflate to that many. */
+static int promise_fail(const rt_file *f, long long count, int size, const char *what, long long held, cgrt_error *err)
+{
+    char head[160];
+    if (size == 1)
+        snprintf(head, sizeof head, "the header promises %lld bytes of %s", count, what);
+    else
+        snprintf(head, sizeof head, "the header promises %lld %s (%lld bytes)", count, what, count * size);
+    if (held < 0)
+        return rt_fail(err, "%s: truncated: %s, more than a gzip file of %lld bytes can hold", f->path, head, f->size);
+    return rt_fail(err, "%s: truncated: %s, the file holds %lld%s", f->path, head, held, size == 1 ? "" : " bytes");
+}
+
+/* Reads the count elements of type t that follow the header of f into a new
+ * float array, times scale. The header's promise is checked against the file
+ * first; for gzip, whose size only bounds what it inflates to, the array grows
+ * as the values arrive, so a false promise costs no more memory than the
+ * file's true content. Float elements must be finite and fit a float; an
+ * error names the sample and value (per_sample values to a sample). NULL with
+ * err set on failure. */
+static float *read_values(rt_file *f, long long count, elem_type t, float scale, long long per_sample, const char *what,
+                          cgrt_error *err)
+{
+    size_t cap, done = 0, per = RT_CHUNK / (size_t)t.size, n = (size_t)count;
+    unsigned char *buf;
+    float *out;
+    int exact;
+    long long room = rt_file_room(f, &exact);
+    if (count * t.size > room) {
+        promise_fail(f, count, t.size, what, exact ? room : -1, err);
+        return NULL;
+    }
+    cap = exact || n <= RT_FIRST_VALUES ? n : RT_FIRST_VALUES;
+    out = rt_alloc_array(cap ? cap : 1, sizeof(float));
+    buf = malloc(RT_CHUNK);
+    if (!out || !buf) {
+        rt_fail(err, "%s: out of memory for %lld %s", f->path, count, what);
+        goto fail;
+    }
+    while (done < n) {
+        size_t want = n - done < per ? n - done : per, i;
+        long long got;
+        if (done + want > cap) {   /* gzip: more room once the stream has shown it holds more */
+            size_t grown = cap * 2 < n ? cap * 2 : n;
+            float *more = realloc(out, grown * sizeof(float));
+            if (!more) {
+                rt_fail(err, "%s: out of memory for %lld %s", f->path, count, what);
+                goto fail;
+            }
+            out = more;
+            cap = grown;
+        }
+        got = rt_file_read(f, buf, want * (size_t)t.size, err);
+        if (got < 0)
+            goto fail;
+        if ((size_t)got < want * (size_t)t.size) {
+            promise_fail(f, count, t.size, what, (long long)(done * (size_t)t.size) + got, err);
+            goto fail;
+        }
+        for (i = 0; i < want; i++) {
+            double v = decode(buf + i * (size_t)t.size, t);
+            long long k = (long long)(done + i);
+            if (t.kind == 'f' && !isfinite(v)) {
+                rt_fail(err, "%s: sample %lld, value %lld is %g, which %s", f->path, k / per_sample, k % per_sample, v,
+                        rt_csv_problem(RT_CELL_INFINITE));
+                goto fail;
+            }
+            if (t.kind == 'f' && fabs(v) > FLT_MAX) {
+                rt_fail(err, "%s: sample %lld, value %lld is %g, which %s", f->path, k / per_sample, k % per_sample, v,
+                        rt_csv_problem(RT_CELL_TOO_BIG));
+                goto fail;
+            }
+            out[done + i] = (float)v * scale;
+        }
+        done += want;
+    }
+    free(buf);
+    return out;
+fail:
+    free(out);
+    free(buf);
+    return NULL;
+}
+
 /* ---- IDX ----------------------------------------------------------------- */
 
-/* Opens an IDX file and reads its header: rank (1..4) and dims. want_images
- * selects the check (images have rank >= 2, labels rank 1). */
-static gzFile idx_open(const char *path, int want_images, int *rank, long long dims[4], cgrt_error *err)
+/* Opens an IDX file into f and reads its header: rank (1..4) and dims.
+ * want_images selects the check (images have rank >= 2, labels rank 1). */
+static int idx_open(rt_file *f, const char *path, int want_images, int *rank, long long dims[4], cgrt_error *err)
 {
     unsigned char head[4 + 16];
     long long got;
     int i;
-    gzFile f = gz_open(path, err);
-    if (!f)
-        return NULL;
-    got = gz_read_all(f, path, head, 4, err);
+    if (rt_file_open(f, path, err) != 0)
+        return -1;
+    got = rt_file_read(f, head, 4, err);
     if (got < 0)
         goto fail;
     if (got < 4) {
@@ -186,7 +217,7 @@ static gzFile idx_open(const char *path, int want_images, int *rank, long long d
         rt_fail(err, "%s: holds IDX images (%d dimensions), expected labels (idx1)", path, *rank);
         goto fail;
     }
-    got = gz_read_all(f, path, head + 4, (size_t)*rank * 4, err);
+    got = rt_file_read(f, head + 4, (size_t)*rank * 4, err);
     if (got < 0)
         goto fail;
     if (got < *rank * 4) {
@@ -196,39 +227,15 @@ static gzFile idx_open(const char *path, int want_images, int *rank, long long d
     for (i = 0; i < *rank; i++) {
         const unsigned char *b = head + 4 + 4 * i;
         dims[i] = ((long long)b[0] << 24) | ((long long)b[1] << 16) | ((long long)b[2] << 8) | b[3];
-    }
-    return f;
-fail:
-    gzclose(f);
-    return NULL;
-}
-
-/* Reads n*width bytes of IDX data from f into out as floats times scale. */
-static int idx_read_values(gzFile f, const char *path, size_t count, float scale, float *out, const char *what,
-                           cgrt_error *err)
-{
-    unsigned char *buf = malloc(RT_CHUNK);
-    size_t done = 0;
-    if (!buf)
-        return rt_fail(err, "%s: out of memory", path);
-    while (done < count) {
-        size_t want = count - done < RT_CHUNK ? count - done : RT_CHUNK, i;
-        long long got = gz_read_all(f, path, buf, want, err);
-        if (got < 0) {
-            free(buf);
-            return -1;
-        }
-        for (i = 0; i < (size_t)got; i++)
-            out[done + i] = (float)buf[i] * scale;
-        done += (size_t)got;
-        if ((size_t)got < want) {
-            free(buf);
-            return rt_fail(err, "%s: truncated: header promises %zu bytes of %s, the file holds %zu", path, count,
-                           what, done);
+        if (dims[i] > INT_MAX) {
+            rt_fail(err, "%s: IDX dimension %d is %lld, more than %d", path, i + 1, dims[i], INT_MAX);
+            goto fail;
         }
     }
-    free(buf);
     return 0;
+fail:
+    rt_file_close(f);
+    return -1;
 }
 
 /* Checks that n samples of `features` values stay within int and memory limits. */
@@ -238,7 +245,7 @@ static int check_sizes(const char *path, long long n, long long features, cgrt_e
         return rt_fail(err, "%s: holds no samples", path);
     if (features < 1)
         return rt_fail(err, "%s: samples have no values", path);
-    if (n > INT_MAX || features > INT_MAX || n * features > (long long)1 << 34)
+    if (n > INT_MAX || features > INT_MAX || n * features > RT_MAX_VALUES)
         return rt_fail(err, "%s: sizes are absurd (%lld samples of %lld values)", path, n, features);
     return 0;
 }
@@ -246,178 +253,89 @@ static int check_sizes(const char *path, long long n, long long features, cgrt_e
 /* Loads an IDX images file alone into out (no labels). */
 int rt_load_idx_images(const char *path, float scale, cgrt_dataset *out, cgrt_error *err)
 {
+    static const elem_type u8 = {'u', 1};
     long long dims[4], features = 1;
     int rank, i;
-    gzFile f;
+    rt_file f;
     memset(out, 0, sizeof *out);
     if (scale == 0.0f)
         scale = 1.0f;
-    f = idx_open(path, 1, &rank, dims, err);
-    if (!f)
+    if (idx_open(&f, path, 1, &rank, dims, err) != 0)
         return -1;
-    for (i = 1; i < rank; i++) {
-        if (dims[i] > INT_MAX || features > INT_MAX)
-            break;
+    for (i = 1; i < rank; i++) {   /* each dimension is at most INT_MAX: stop before the product overflows */
+        if (dims[i] > 0 && features > RT_MAX_VALUES / dims[i]) {
+            char shape[96];
+            shape_str(dims, rank, shape, sizeof shape);
+            rt_file_close(&f);
+            return rt_fail(err, "%s: IDX shape %s is absurd (images of more than %lld values)", path, shape,
+                           RT_MAX_VALUES);
+        }
         features *= dims[i];
     }
-    if (check_sizes(path, dims[0], features, err) != 0 ||
-        dataset_alloc(out, (int)dims[0], (int)features, 0, path, err) != 0 ||
-        idx_read_values(f, path, (size_t)dims[0] * (size_t)features, scale, out->x, "images", err) != 0) {
-        gzclose(f);
-        cgrt_dataset_free(out);
+    if (check_sizes(path, dims[0], features, err) != 0) {
+        rt_file_close(&f);
         return -1;
     }
-    gzclose(f);
+    out->x = read_values(&f, dims[0] * features, u8, scale, features, "images", err);
+    rt_file_close(&f);
+    if (!out->x)
+        return -1;
+    out->n = (int)dims[0];
+    out->features = (int)features;
     return 0;
 }
 
 /* Loads an IDX images file and its labels file into out (labels as floats). */
 int cgrt_load_idx(const char *images, const char *labels, float scale, cgrt_dataset *out, cgrt_error *err)
 {
+    static const elem_type u8 = {'u', 1};
     long long dims[4];
     int rank;
-    gzFile f;
+    rt_file f;
     cgrt_dataset img;
     if (rt_load_idx_images(images, scale, &img, err) != 0)
         return -1;
-    f = idx_open(labels, 0, &rank, dims, err);
-    if (!f) {
+    if (idx_open(&f, labels, 0, &rank, dims, err) != 0) {
         cgrt_dataset_free(&img);
         return -1;
     }
     if (dims[0] != img.n) {
         rt_fail(err, "%s: holds %lld labels but %s holds %d images", labels, dims[0], images, img.n);
-        gzclose(f);
+        rt_file_close(&f);
+        cgrt_dataset_free(&img);
+        return -1;
+    }
+    img.y = read_values(&f, img.n, u8, 1.0f, 1, "labels", err);
+    rt_file_close(&f);
+    if (!img.y) {
         cgrt_dataset_free(&img);
         return -1;
     }
     img.label_width = 1;
-    img.y = rt_alloc_array((size_t)img.n, sizeof(float));
-    if (!img.y || idx_read_values(f, labels, (size_t)img.n, 1.0f, img.y, "labels", err) != 0) {
-        if (!img.y)
-            rt_fail(err, "%s: out of memory", labels);
-        gzclose(f);
-        cgrt_dataset_free(&img);
-        return -1;
-    }
-    gzclose(f);
     *out = img;
     return 0;
 }
 
 /* ---- CSV ----------------------------------------------------------------- */
 
-/* Growable array of floats (rt_fvec, shared with series.c). */
+/* Growable array of floats (rt_fvec, csv.c). */
 typedef rt_fvec fvec;
-
-/* Appends x to a; -1 when out of memory. */
-int rt_fvec_push(rt_fvec *a, float x)
-{
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 4096;
-        float *v = realloc(a->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        a->v = v;
-        a->cap = cap;
-    }
-    a->v[a->n++] = x;
-    return 0;
-}
-
-/* Trims blanks (and one pair of double quotes) from the cell [*s, *e). */
-static void trim_cell(const char **s, const char **e)
-{
-    while (*s < *e && (**s == ' ' || **s == '\t' || **s == '\r'))
-        (*s)++;
-    while (*e > *s && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r'))
-        (*e)--;
-    if (*e - *s >= 2 && **s == '"' && (*e)[-1] == '"') {
-        (*s)++;
-        (*e)--;
-    }
-}
-
-/* Parses the cell [s, e) as a finite number; returns 1 on success. */
-static int parse_cell(const char *s, const char *e, float *out)
-{
-    char *end;
-    double v;
-    if (s == e || *s == ' ' || *s == '\n')
-        return 0;
-    v = strtod(s, &end);
-    if (end != e || !isfinite(v))
-        return 0;
-    *out = (float)v;
-    return 1;
-}
-
-/* The reader and the cell parsers, for the time-series loader (series.c). */
-char *rt_read_text(const char *path, size_t *len, cgrt_error *err)
-{
-    return gz_slurp(path, len, err);
-}
-
-void rt_trim_cell(const char **s, const char **e)
-{
-    trim_cell(s, e);
-}
-
-int rt_parse_cell(const char *s, const char *e, float *out)
-{
-    return parse_cell(s, e, out);
-}
-
-/* Counts the cells of the line [s, e). */
-static int count_cells(const char *s, const char *e)
-{
-    int n = 1;
-    for (; s < e; s++)
-        n += *s == ',';
-    return n;
-}
-
-/* Returns 1 when every cell of the line [s, e) is a number. */
-static int line_is_numeric(const char *s, const char *e)
-{
-    while (s <= e) {
-        const char *c = s, *ce = memchr(s, ',', (size_t)(e - s));
-        float v;
-        if (!ce)
-            ce = e;
-        s = ce + 1;
-        trim_cell(&c, &ce);
-        if (!parse_cell(c, ce, &v))
-            return 0;
-    }
-    return 1;
-}
-
-/* Returns 1 when the line [s, e) holds only blanks. */
-static int line_is_blank(const char *s, const char *e)
-{
-    for (; s < e; s++)
-        if (*s != ' ' && *s != '\t' && *s != '\r')
-            return 0;
-    return 1;
-}
 
 /* Parses the numeric cells of one data line into vals; -1 with err naming file:line and column. */
 static int csv_parse_line(const char *path, int lineno, const char *s, const char *e, fvec *vals, cgrt_error *err)
 {
+    rt_cells it;
+    const char *c, *ce;
     int col = 1;
-    while (s <= e) {
-        const char *c = s, *ce = memchr(s, ',', (size_t)(e - s));
+    rt_cells_init(&it, s, e);
+    while (rt_cells_next(&it, &c, &ce)) {
         float v;
-        if (!ce)
-            ce = e;
-        s = ce + 1;
-        trim_cell(&c, &ce);
-        if (c == ce)
+        int kind = rt_csv_number(c, ce, &v);
+        if (kind == RT_CELL_EMPTY)
             return rt_fail(err, "%s:%d: column %d is empty", path, lineno, col);
-        if (!parse_cell(c, ce, &v))
-            return rt_fail(err, "%s:%d: column %d: \"%.*s\" is not a number", path, lineno, col,
-                           (int)(ce - c > 40 ? 40 : ce - c), c);
+        if (kind != RT_CELL_NUMBER)
+            return rt_fail(err, "%s:%d: column %d: \"%.*s\" %s%s", path, lineno, col, (int)(ce - c > 40 ? 40 : ce - c),
+                           c, rt_csv_problem(kind), kind == RT_CELL_MISSING ? " (fill or drop it first)" : "");
         if (rt_fvec_push(vals, v) != 0)
             return rt_fail(err, "%s: out of memory", path);
         col++;
@@ -425,67 +343,64 @@ static int csv_parse_line(const char *path, int lineno, const char *s, const cha
     return 0;
 }
 
-/* Parses the CSV text into vals; sets *rows, *cols. */
-static int csv_parse(const char *path, const char *text, size_t len, fvec *vals, int *rows, int *cols,
-                     cgrt_error *err)
+/* Parses the rows of c into vals; sets *rows, *cols. The first non-blank line
+ * is a header when a cell of it is text (see rt_csv_is_header); its width
+ * says nothing about the rows (scikit-learn's files start "569,30,names"),
+ * so the first data row sets the width the others must have. */
+static int csv_parse(rt_csv *c, fvec *vals, int *rows, int *cols, cgrt_error *err)
 {
-    const char *p = text, *end = text + len;
-    int lineno = 0, ref_line = 0, first = 1;
+    const char *s, *e;
+    int ref_line = 0, first = 1, got;
     *rows = 0;
     *cols = 0;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
+    while ((got = rt_csv_line(c, &s, &e, err)) > 0) {
         int n;
-        lineno++;
-        if (line_is_blank(p, le)) {
-            p = le + 1;
+        if (rt_csv_blank(s, e))
             continue;
-        }
-        n = count_cells(p, le);
         if (first) {
             first = 0;
-            *cols = n;
-            ref_line = lineno;
-            if (!line_is_numeric(p, le)) { /* a header: skip it */
-                p = le + 1;
+            if (rt_csv_is_header(s, e))
                 continue;
-            }
-        } else if (n != *cols) {
-            return rt_fail(err, "%s:%d: row has %d columns, expected %d (as on line %d)", path, lineno, n, *cols,
-                           ref_line);
         }
-        if (csv_parse_line(path, lineno, p, le, vals, err) != 0)
+        n = rt_csv_count_cells(s, e);
+        if (*rows == 0) {
+            *cols = n;
+            ref_line = c->lineno;
+        } else if (n != *cols) {
+            return rt_fail(err, "%s:%d: row has %d columns, expected %d (as on line %d)", c->path, c->lineno, n,
+                           *cols, ref_line);
+        }
+        if (csv_parse_line(c->path, c->lineno, s, e, vals, err) != 0)
             return -1;
         if (*rows == INT_MAX)
-            return rt_fail(err, "%s: too many rows", path);
+            return rt_fail(err, "%s: too many rows", c->path);
         (*rows)++;
-        p = le + 1;
     }
+    if (got < 0)
+        return -1;
     if (*rows == 0)
-        return rt_fail(err, "%s: holds no data rows", path);
+        return rt_fail(err, "%s: holds no data rows", c->path);
     return 0;
 }
 
 /* Loads a CSV file: features then label_width label columns per row. */
 int cgrt_load_csv(const char *path, int label_width, float scale, cgrt_dataset *out, cgrt_error *err)
 {
-    size_t len, r;
-    char *text;
+    size_t r;
+    rt_csv c;
     fvec vals = {0, 0, 0};
-    int rows, cols, features, j;
+    int rows, cols, features, j, rc;
     memset(out, 0, sizeof *out);
     if (scale == 0.0f)
         scale = 1.0f;
-    text = gz_slurp(path, &len, err);
-    if (!text)
+    if (rt_csv_open(&c, path, err) != 0)
         return -1;
-    if (csv_parse(path, text, len, &vals, &rows, &cols, err) != 0) {
-        free(text);
+    rc = csv_parse(&c, &vals, &rows, &cols, err);
+    rt_csv_close(&c);
+    if (rc != 0) {
         free(vals.v);
         return -1;
     }
-    free(text);
     features = cols - label_width;
     if (features < 1) {
         free(vals.v);
@@ -582,37 +497,13 @@ static int npy_dtype_size(const char *descr)
     return 0;
 }
 
-/* Decodes one little-endian element of the given dtype kind ('f', 'u', 'i') and size. */
-static float npy_decode(const unsigned char *b, char kind, int size)
+/* Reads and checks the NPY preamble of f; returns the header text (malloc'd) or NULL. */
+static char *npy_read_header(rt_file *f, cgrt_error *err)
 {
-    uint64_t u = 0;
-    int i;
-    if (size == 1)
-        return (float)b[0];
-    for (i = size - 1; i >= 0; i--)
-        u = (u << 8) | b[i];
-    if (kind == 'f' && size == 4) {
-        uint32_t w = (uint32_t)u;
-        float f;
-        memcpy(&f, &w, 4);
-        return f;
-    }
-    if (kind == 'f') {
-        double f;
-        memcpy(&f, &u, 8);
-        return (float)f;
-    }
-    if (size == 4)
-        return (float)(int32_t)(uint32_t)u;
-    return (float)(int64_t)u;
-}
-
-/* Reads and checks the NPY preamble; returns the header text (malloc'd) or NULL. */
-static char *npy_read_header(gzFile f, const char *path, cgrt_error *err)
-{
+    const char *path = f->path;
     unsigned char pre[12];
     size_t hlen;
-    long long got = gz_read_all(f, path, pre, 10, err);
+    long long got = rt_file_read(f, pre, 10, err);
     char *h;
     if (got < 0)
         return NULL;
@@ -627,8 +518,10 @@ static char *npy_read_header(gzFile f, const char *path, cgrt_error *err)
     if (pre[6] == 1) {
         hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
     } else {
-        if (gz_read_all(f, path, pre + 10, 2, err) != 2) {
-            rt_fail(err, "%s: truncated NPY header", path);
+        got = rt_file_read(f, pre + 10, 2, err);
+        if (got != 2) {
+            if (got >= 0)
+                rt_fail(err, "%s: truncated NPY header", path);
             return NULL;
         }
         hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
@@ -642,7 +535,7 @@ static char *npy_read_header(gzFile f, const char *path, cgrt_error *err)
         rt_fail(err, "%s: out of memory", path);
         return NULL;
     }
-    got = gz_read_all(f, path, h, hlen, err);
+    got = rt_file_read(f, h, hlen, err);
     if (got < 0 || (size_t)got != hlen) {
         if (got >= 0)
             rt_fail(err, "%s: truncated NPY header", path);
@@ -653,74 +546,52 @@ static char *npy_read_header(gzFile f, const char *path, cgrt_error *err)
     return h;
 }
 
-/* Reads count elements of the dtype from f into a new float array. */
-static float *npy_read_values(gzFile f, const char *path, size_t count, const char *descr, int size, cgrt_error *err)
-{
-    float *out = rt_alloc_array(count ? count : 1, sizeof(float));
-    unsigned char *buf = malloc(RT_CHUNK);
-    size_t per = RT_CHUNK / (size_t)size, done = 0;
-    if (!out || !buf) {
-        free(out);
-        free(buf);
-        rt_fail(err, "%s: out of memory", path);
-        return NULL;
-    }
-    while (done < count) {
-        size_t want = count - done < per ? count - done : per, i;
-        long long got = gz_read_all(f, path, buf, want * (size_t)size, err);
-        if (got < 0)
-            goto fail;
-        if ((size_t)got < want * (size_t)size) {
-            rt_fail(err, "%s: truncated: the header promises %zu values, the file holds %zu", path, count,
-                    done + (size_t)got / (size_t)size);
-            goto fail;
-        }
-        for (i = 0; i < want; i++)
-            out[done + i] = npy_decode(buf + i * (size_t)size, descr[1], size);
-        done += want;
-    }
-    free(buf);
-    return out;
-fail:
-    free(out);
-    free(buf);
-    return NULL;
-}
-
-/* Loads an NPY file into floats: *data (malloc'd), its rank and dims. */
+/* Loads an NPY file into floats: *data (malloc'd), its rank and dims. Float
+ * data must be finite and fit a float (an error names the sample). */
 int cgrt_load_npy(const char *path, float **data, int *rank, int dims[CGRT_MAX_RANK], cgrt_error *err)
 {
     char descr[16], *h;
     long long ldims[CGRT_MAX_RANK], count = 1;
-    int size, i;
-    gzFile f;
+    int i, zero = 0;
+    elem_type t;
+    rt_file f;
     *data = NULL;
     *rank = 0;
-    f = gz_open(path, err);
-    if (!f)
+    if (rt_file_open(&f, path, err) != 0)
         return -1;
-    h = npy_read_header(f, path, err);
+    h = npy_read_header(&f, err);
     if (!h || npy_parse_header(path, h, descr, rank, ldims, err) != 0) {
         free(h);
-        gzclose(f);
+        rt_file_close(&f);
         return -1;
     }
     free(h);
-    size = npy_dtype_size(descr);
-    if (!size) {
-        gzclose(f);
+    t.kind = descr[1];
+    t.size = npy_dtype_size(descr);
+    if (!t.size) {
+        rt_file_close(&f);
         return rt_fail(err, "%s: dtype '%s' is not supported (use <f4, <f8, |u1, <i4 or <i8)", path, descr);
     }
+    /* the product of the other dimensions is bounded even when one is 0, so
+     * that no later product of them (features per sample) can overflow */
     for (i = 0; i < *rank; i++) {
-        if (ldims[i] > INT_MAX || (ldims[i] > 0 && count > ((long long)1 << 34) / ldims[i])) {
-            gzclose(f);
-            return rt_fail(err, "%s: shape is absurd", path);
+        if (ldims[i] > INT_MAX || (ldims[i] > 0 && count > RT_MAX_VALUES / ldims[i])) {
+            char shape[96];
+            shape_str(ldims, *rank, shape, sizeof shape);
+            rt_file_close(&f);
+            return rt_fail(err, "%s: shape %s is absurd (more than %lld values, or a dimension above %d)", path,
+                           shape, RT_MAX_VALUES, INT_MAX);
         }
-        count *= ldims[i];
+        if (ldims[i] == 0)
+            zero = 1;
+        else
+            count *= ldims[i];
         dims[i] = (int)ldims[i];
     }
-    *data = npy_read_values(f, path, (size_t)count, descr, size, err);
-    gzclose(f);
+    if (zero)
+        count = 0;
+    *data = read_values(&f, count, t, 1.0f, *rank > 1 && dims[0] > 0 ? count / dims[0] : 1, "values", err);
+    rt_file_close(&f);
     return *data ? 0 : -1;
 }
 
@@ -767,9 +638,10 @@ static int load_npy_pair(const char *xpath, const char *ypath, float scale, cgrt
         return -1;
     }
     if (lab.n != out->n) {
+        rt_fail(err, "%s: holds %d labels but %s holds %d samples", ypath, lab.n, xpath, out->n);
         cgrt_dataset_free(&lab);
         cgrt_dataset_free(out);
-        return rt_fail(err, "%s: holds %d labels but %s holds %d samples", ypath, lab.n, xpath, out->n);
+        return -1;
     }
     out->label_width = lab.features;
     out->y = lab.x;
@@ -808,6 +680,24 @@ static int check_class_column(const cgrt_dataset *d, int col, const char *output
         if (v != floorf(v))
             return rt_fail(err, "%s: label %g at sample %d%s%s is not a class index (an integer in 0..%d)", path,
                            (double)v, i, output ? " for output " : "", output ? output : "", k - 1);
+    }
+    return 0;
+}
+
+/* Checks that every label of d lies in [0, 1], as binary cross-entropy needs
+ * (it would train silently towards a label of 2); names the first that does not. */
+static int check_probabilities(const cgrt_dataset *d, const char *path, cgrt_error *err)
+{
+    size_t i, w = (size_t)d->label_width, n = (size_t)d->n * w;
+    char col[48] = "";
+    for (i = 0; i < n; i++) {
+        float v = d->y[i];
+        if (v >= 0.0f && v <= 1.0f)
+            continue;
+        if (w > 1)
+            snprintf(col, sizeof col, " (label column %zu)", i % w);
+        return rt_fail(err, "%s: label %g at sample %zu%s is outside 0..1 (binary cross-entropy takes probabilities)",
+                       path, (double)v, i / w, col);
     }
     return 0;
 }
@@ -864,6 +754,8 @@ static int check_dataset(const cgrt_model *m, cgrt_dataset *d, const char *xpath
     if (d->label_width != m->label_width)
         return rt_fail(err, "%s: labels have %d values per sample, model %s expects %d", ypath, d->label_width,
                        m->name, m->label_width);
+    if (m->loss_name && strcmp(m->loss_name, "binary_crossentropy") == 0)
+        return check_probabilities(d, ypath, err);
     if (m->num_outputs > 1) {   /* several outputs: each class-index column in its range */
         int k, col = 0;
         for (k = 0; k < m->num_outputs; k++) {

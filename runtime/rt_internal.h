@@ -1,8 +1,9 @@
 /* rt_internal.h: declarations shared between the runtime's own files (not
  * installed, not part of the public interface in include/cgrad_rt.h).
  *
- * Sections: errors and small helpers (util.c), data loading options (data.c),
- * time series (series.c), progress bar (progress.c), training loop (fit.c).
+ * Sections: errors and small helpers (util.c), data files and CSV text
+ * (csv.c), data loading options (data.c), time series (series.c), progress
+ * bar (progress.c), training loop (fit.c).
  */
 #ifndef CGRAD_RT_INTERNAL_H
 #define CGRAD_RT_INTERNAL_H
@@ -27,6 +28,80 @@ int rt_ends_with(const char *s, const char *suffix);
 /* malloc of n * size bytes with an overflow check; NULL on failure or n == 0. */
 void *rt_alloc_array(size_t n, size_t size);
 
+/* ---- csv.c -------------------------------------------------------------- */
+
+/* At most how many bytes deflate inflates one compressed byte to (a
+ * 258-byte match coded in 2 bits): what a gzip file can truthfully promise. */
+#define RT_GZIP_RATIO 1032
+
+/* A data file open for reading, plain or gzip (zlib's gzFile). */
+struct gzFile_s;
+typedef struct rt_file {
+    struct gzFile_s *gz;
+    const char *path;
+    long long size;            /* bytes on disk */
+    long long consumed;        /* bytes read so far (decompressed) */
+} rt_file;
+
+/* Opens a regular file (a device, FIFO or folder is refused). */
+int rt_file_open(rt_file *f, const char *path, cgrt_error *err);
+void rt_file_close(rt_file *f);
+/* Reads up to n bytes: the count read (short at the end), or -1 with err set. */
+long long rt_file_read(rt_file *f, void *buf, size_t n, cgrt_error *err);
+/* The most bytes the rest of the file can hold: exact (*exact = 1) for a
+ * plain file, the deflate bound for gzip. Valid after the first read. */
+long long rt_file_room(const rt_file *f, int *exact);
+
+/* A CSV file in memory and the reader's position in it. */
+typedef struct rt_csv {
+    const char *path;
+    char *text;                /* the whole file, NUL-terminated */
+    const char *p, *end;       /* the next line; the end of the text */
+    int lineno;                /* 1-based number of the line last returned */
+} rt_csv;
+
+/* Reads path (plain or gzip) into c, past a UTF-8 byte-order mark. */
+int rt_csv_open(rt_csv *c, const char *path, cgrt_error *err);
+void rt_csv_close(rt_csv *c);
+/* The next line into [*s, *e): 1, 0 at the end, -1 (err set) for a quote left open. */
+int rt_csv_line(rt_csv *c, const char **s, const char **e, cgrt_error *err);
+/* 1 when the line [s, e) holds only blanks. */
+int rt_csv_blank(const char *s, const char *e);
+
+/* A walk over the cells of one line (commas inside double quotes do not split). */
+typedef struct rt_cells {
+    const char *p, *e;
+    int done;
+} rt_cells;
+void rt_cells_init(rt_cells *it, const char *s, const char *e);
+/* The next cell, trimmed and unquoted, into [*cs, *ce); 0 after the last. */
+int rt_cells_next(rt_cells *it, const char **cs, const char **ce);
+int rt_csv_count_cells(const char *s, const char *e);
+
+/* Kinds of cell, as rt_csv_number reads them. */
+enum {
+    RT_CELL_NUMBER,            /* a finite number that fits a float */
+    RT_CELL_EMPTY,             /* nothing between the commas */
+    RT_CELL_MISSING,           /* NA or nan: a missing value */
+    RT_CELL_TEXT,              /* not a number at all (a header name, a typo) */
+    RT_CELL_INFINITE,          /* inf, -Infinity */
+    RT_CELL_TOO_BIG,           /* a number beyond a float's range (1e39) */
+};
+/* Reads the trimmed cell [s, e) into *out (when a number); returns its kind. */
+int rt_csv_number(const char *s, const char *e, float *out);
+/* The phrase that says what keeps a cell of that kind from being a number. */
+const char *rt_csv_problem(int kind);
+/* 1 when some cell of the line is text: the line is a header. */
+int rt_csv_is_header(const char *s, const char *e);
+
+/* Growable array of floats. */
+typedef struct rt_fvec {
+    float *v;
+    size_t n, cap;
+} rt_fvec;
+/* Appends x to a; -1 when out of memory. */
+int rt_fvec_push(rt_fvec *a, float x);
+
 /* ---- data.c ------------------------------------------------------------- */
 
 /* cgrt_load_data with a choice: hold_out 0 never splits a test part off files
@@ -43,19 +118,6 @@ int rt_load_idx_images(const char *path, float scale, cgrt_dataset *out, cgrt_er
 /* Loads an NPY file of samples (first dimension = samples) as an unlabelled dataset. */
 int rt_load_npy_samples(const char *path, float scale, cgrt_dataset *out, cgrt_error *err);
 
-/* Growable array of floats. */
-typedef struct rt_fvec {
-    float *v;
-    size_t n, cap;
-} rt_fvec;
-/* Appends x to a; -1 when out of memory. */
-int rt_fvec_push(rt_fvec *a, float x);
-/* Reads a whole file (plain or gzip) into a malloc'd NUL-terminated buffer; *len gets its length. */
-char *rt_read_text(const char *path, size_t *len, cgrt_error *err);
-/* Trims blanks (and one pair of double quotes) from the CSV cell [*s, *e). */
-void rt_trim_cell(const char **s, const char **e);
-/* Parses the cell [s, e) as a finite number into *out; returns 1 on success. */
-int rt_parse_cell(const char *s, const char *e, float *out);
 
 /* ---- series.c ----------------------------------------------------------- */
 

@@ -19,46 +19,22 @@
 
 /* ---- reading one column of a CSV file --------------------------------------- */
 
-/* Returns the end of the cell starting at s on the line [s, e): the next comma
- * outside double quotes, or e. */
-static const char *cell_end(const char *s, const char *e)
-{
-    int quoted = 0;
-    for (; s < e; s++) {
-        if (*s == '"')
-            quoted = !quoted;
-        else if (*s == ',' && !quoted)
-            return s;
-    }
-    return e;
-}
-
-/* Counts the cells of the line [s, e) and puts cell k (0-based, trimmed) into
- * [*cs, *ce) when the line has it. */
+/* Counts the cells of the line [s, e) and puts cell k (0-based, trimmed and
+ * unquoted) into [*cs, *ce) when the line has it. */
 static int line_cells(const char *s, const char *e, int k, const char **cs, const char **ce)
 {
+    rt_cells it;
+    const char *a, *b;
     int n = 0;
-    for (;;) {
-        const char *c = s, *x = cell_end(s, e);
+    rt_cells_init(&it, s, e);
+    while (rt_cells_next(&it, &a, &b)) {
         if (n == k) {
-            *cs = c;
-            *ce = x;
-            rt_trim_cell(cs, ce);
+            *cs = a;
+            *ce = b;
         }
         n++;
-        if (x == e)
-            return n;
-        s = x + 1;
     }
-}
-
-/* Returns 1 when the line [s, e) holds only blanks. */
-static int blank_line(const char *s, const char *e)
-{
-    for (; s < e; s++)
-        if (*s != ' ' && *s != '\t' && *s != '\r')
-            return 0;
-    return 1;
+    return n;
 }
 
 /* Writes the header's cells, comma-separated, into buf (shortened with "..."). */
@@ -87,15 +63,15 @@ static void header_names(const char *s, const char *e, char *buf, size_t size)
 static int find_column(const char *path, const cgrt_series_spec *spec, const char *s, const char *e, int lineno,
                        int *col, int *header, char *label, size_t size, cgrt_error *err)
 {
-    int n = line_cells(s, e, -1, NULL, NULL), k, numeric = 1;
+    int n = line_cells(s, e, -1, NULL, NULL), k, no_text = 1;
     const char *cs = NULL, *ce = NULL;
     float v;
     for (k = 0; k < n; k++) {
         line_cells(s, e, k, &cs, &ce);
-        numeric &= rt_parse_cell(cs, ce, &v);
+        no_text &= rt_csv_number(cs, ce, &v) != RT_CELL_TEXT;
     }
     *header = 0;
-    if (n == 1 && numeric) {   /* a single unnamed column: the series, whatever the spec names */
+    if (n == 1 && no_text) {   /* a single unnamed column: the series, whatever the spec names */
         *col = 0;
         snprintf(label, size, "column 0");
         return 0;
@@ -111,7 +87,7 @@ static int find_column(const char *path, const cgrt_series_spec *spec, const cha
                 return 0;
             }
         }
-        if (numeric)
+        if (no_text)
             return rt_fail(err, "%s: has no header line, so no column is named \"%s\" (line %d holds numbers)", path,
                            spec->column, lineno);
         header_names(s, e, names, sizeof names);
@@ -123,7 +99,7 @@ static int find_column(const char *path, const cgrt_series_spec *spec, const cha
                        spec->column_index, n, n == 1 ? "" : "s");
     *col = spec->column_index;
     line_cells(s, e, *col, &cs, &ce);
-    *header = cs != ce && !rt_parse_cell(cs, ce, &v);
+    *header = rt_csv_number(cs, ce, &v) == RT_CELL_TEXT;
     if (*header)
         snprintf(label, size, "column %d (\"%.*s\")", *col, (int)(ce - cs > 100 ? 100 : ce - cs), cs);
     else
@@ -131,48 +107,125 @@ static int find_column(const char *path, const cgrt_series_spec *spec, const cha
     return 0;
 }
 
-/* Parses the text of path: the series' column into vals. */
-static int parse_column(const char *path, const cgrt_series_spec *spec, const char *text, size_t len, rt_fvec *vals,
-                        cgrt_error *err)
+/* How the column is being read: where it is, and the missing values not yet filled. */
+typedef struct column_reader {
+    const char *path;
+    const cgrt_series_spec *spec;
+    char label[160];           /* how messages name the column */
+    int gap;                   /* missing values since the last known one, waiting for the next (interpolation) */
+    int gap_line;              /* line of the first of them */
+    int filled;                /* missing values filled so far */
+} column_reader;
+
+/* The name of a policy of .series.missing, as the user wrote it. */
+static const char *missing_name(int policy)
 {
-    const char *p = text, *end = text + len;
-    char label[160] = "";
-    int lineno = 0, first = 1, col = 0, header = 0;
-    for (; p < end; p++) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end, *cs = NULL, *ce = NULL;
-        int n;
+    return policy == CGRT_MISSING_INTERPOLATE ? "CG_MISSING_INTERPOLATE" : "CG_MISSING_PREVIOUS";
+}
+
+/* Takes one missing value of the column at line lineno (`what` says how the
+ * file writes it): refused as spec->missing says, or filled: the last value
+ * carried forward, or a gap that the next known value closes by
+ * interpolation. */
+static int take_missing(column_reader *r, int lineno, const char *what, rt_fvec *vals, cgrt_error *err)
+{
+    int policy = r->spec->missing;
+    if (policy == CGRT_MISSING_ERROR)
+        return rt_fail(err, "%s:%d: %s %s, a missing value; compile with .series.missing = CG_MISSING_INTERPOLATE "
+                            "or CG_MISSING_PREVIOUS to fill it", r->path, lineno, r->label, what);
+    if (vals->n == 0)
+        return rt_fail(err, "%s:%d: %s %s before the first value, which .series.missing = %s cannot fill (no value "
+                            "before it); trim the start of the file", r->path, lineno, r->label, what,
+                       missing_name(policy));
+    if (vals->n >= INT_MAX)
+        return rt_fail(err, "%s: too many values", r->path);
+    if (policy == CGRT_MISSING_INTERPOLATE && r->gap++ == 0)
+        r->gap_line = lineno;
+    r->filled++;
+    if (rt_fvec_push(vals, policy == CGRT_MISSING_PREVIOUS ? vals->v[vals->n - 1] : NAN) != 0)
+        return rt_fail(err, "%s: out of memory", r->path);
+    return 0;
+}
+
+/* Appends the known value v, first filling the gap before it (if any) on the
+ * straight line from the value before the gap to v. */
+static int take_value(column_reader *r, float v, rt_fvec *vals, cgrt_error *err)
+{
+    if (r->gap > 0) {
+        size_t last = vals->n - (size_t)r->gap - 1, k;   /* the known value before the gap */
+        double a = (double)vals->v[last], step = ((double)v - a) / (r->gap + 1);
+        for (k = 1; k <= (size_t)r->gap; k++)
+            vals->v[last + k] = (float)(a + step * (double)k);
+        r->gap = 0;
+    }
+    if (vals->n >= INT_MAX)
+        return rt_fail(err, "%s: too many values", r->path);
+    if (rt_fvec_push(vals, v) != 0)
+        return rt_fail(err, "%s: out of memory", r->path);
+    return 0;
+}
+
+/* Reads the series' column of the CSV text c into vals; *filled gets how
+ * many missing values were filled. In a file of one column, an empty line
+ * between two values is a missing value (other empty lines are skipped). */
+static int parse_column(rt_csv *c, const cgrt_series_spec *spec, rt_fvec *vals, int *filled, cgrt_error *err)
+{
+    column_reader r;
+    const char *s, *e;
+    int first = 1, col = 0, header = 0, single = 0, blanks = 0, blank_line = 0, got;
+    memset(&r, 0, sizeof r);
+    r.path = c->path;
+    r.spec = spec;
+    while ((got = rt_csv_line(c, &s, &e, err)) > 0) {
+        const char *cs = NULL, *ce = NULL;
+        int n, kind;
         float v;
-        lineno++;
-        if (blank_line(p, le)) {
-            p = le;
+        if (rt_csv_blank(s, e)) {
+            if (single && vals->n > 0 && blanks++ == 0)
+                blank_line = c->lineno;
             continue;
         }
         if (first) {
             first = 0;
-            if (find_column(path, spec, p, le, lineno, &col, &header, label, sizeof label, err) != 0)
+            if (find_column(c->path, spec, s, e, c->lineno, &col, &header, r.label, sizeof r.label, err) != 0)
                 return -1;
-            if (header) {
-                p = le;
+            single = line_cells(s, e, -1, NULL, NULL) == 1;
+            if (header)
                 continue;
-            }
         }
-        n = line_cells(p, le, col, &cs, &ce);
+        for (; blanks > 0; blanks--)
+            if (take_missing(&r, blank_line, "is empty (an empty line)", vals, err) != 0)
+                return -1;
+        n = line_cells(s, e, col, &cs, &ce);
         if (n <= col)
-            return rt_fail(err, "%s:%d: the row has %d column%s, so %s is missing", path, lineno, n, n == 1 ? "" : "s",
-                           label);
-        if (cs == ce)
-            return rt_fail(err, "%s:%d: %s is empty", path, lineno, label);
-        if (!rt_parse_cell(cs, ce, &v))
-            return rt_fail(err, "%s:%d: %s holds \"%.*s\", which is not a number", path, lineno, label,
-                           (int)(ce - cs > 40 ? 40 : ce - cs), cs);
-        if (vals->n >= INT_MAX)
-            return rt_fail(err, "%s: too many values", path);
-        if (rt_fvec_push(vals, v) != 0)
-            return rt_fail(err, "%s: out of memory", path);
-        p = le;
+            return rt_fail(err, "%s:%d: the row has %d column%s, so %s is missing", c->path, c->lineno, n,
+                           n == 1 ? "" : "s", r.label);
+        kind = rt_csv_number(cs, ce, &v);
+        if (kind == RT_CELL_EMPTY || kind == RT_CELL_MISSING) {
+            char what[64];
+            if (kind == RT_CELL_EMPTY)
+                snprintf(what, sizeof what, "is empty");
+            else
+                snprintf(what, sizeof what, "holds \"%.*s\"", (int)(ce - cs > 20 ? 20 : ce - cs), cs);
+            if (take_missing(&r, c->lineno, what, vals, err) != 0)
+                return -1;
+            continue;
+        }
+        if (kind != RT_CELL_NUMBER)
+            return rt_fail(err, "%s:%d: %s holds \"%.*s\", which %s", c->path, c->lineno, r.label,
+                           (int)(ce - cs > 40 ? 40 : ce - cs), cs, rt_csv_problem(kind));
+        if (take_value(&r, v, vals, err) != 0)
+            return -1;
     }
+    if (got < 0)
+        return -1;
+    if (r.gap > 0)
+        return rt_fail(err, "%s:%d: %s: %d missing value%s from here to the end, which .series.missing = "
+                            "CG_MISSING_INTERPOLATE cannot fill (no value after them); trim the end of the file",
+                       c->path, r.gap_line, r.label, r.gap, r.gap == 1 ? "" : "s");
     if (vals->n == 0)
-        return rt_fail(err, "%s: holds no values%s%s", path, label[0] ? " in " : "", label);
+        return rt_fail(err, "%s: holds no values%s%s", c->path, r.label[0] ? " in " : "", r.label);
+    *filled = r.filled;
     return 0;
 }
 
@@ -191,24 +244,28 @@ void cgrt_series_free(cgrt_series *s)
 int cgrt_read_series(const char *path, const cgrt_series_spec *spec, cgrt_series *s, cgrt_error *err)
 {
     rt_fvec vals = {NULL, 0, 0};
-    size_t len;
-    char *text;
+    rt_csv c;
+    int filled = 0, rc;
     memset(s, 0, sizeof *s);
     if (spec->window < 1 || spec->horizon < 0 || spec->season < 0 || spec->window > CGRT_SERIES_MAX ||
         spec->horizon > CGRT_SERIES_MAX || spec->season > CGRT_SERIES_MAX)
         return rt_fail(err, "%s: bad series spec (window %d, horizon %d, season %d; each at most %d)", path,
                        spec->window, spec->horizon, spec->season, CGRT_SERIES_MAX);
-    text = rt_read_text(path, &len, err);
-    if (!text)
+    if (spec->missing != CGRT_MISSING_ERROR && spec->missing != CGRT_MISSING_INTERPOLATE &&
+        spec->missing != CGRT_MISSING_PREVIOUS)
+        return rt_fail(err, "%s: bad series spec (missing %d is none of CG_MISSING_ERROR, CG_MISSING_INTERPOLATE "
+                            "and CG_MISSING_PREVIOUS)", path, spec->missing);
+    if (rt_csv_open(&c, path, err) != 0)
         return -1;
-    if (parse_column(path, spec, text, len, &vals, err) != 0) {
-        free(text);
+    rc = parse_column(&c, spec, &vals, &filled, err);
+    rt_csv_close(&c);
+    if (rc != 0) {
         free(vals.v);
         return -1;
     }
-    free(text);
     s->n = (int)vals.n;
     s->values = vals.v;
+    s->filled = filled;
     s->window = spec->window;
     s->horizon = spec->horizon > 0 ? spec->horizon : 1;
     s->season = spec->season;

@@ -49,6 +49,15 @@ typedef struct cgrt_param {
  * steps: far beyond any series, and far from int overflow in the index sums). */
 #define CGRT_SERIES_MAX (1 << 24)
 
+/* What the series loader does with a missing value: an empty cell, NA or nan
+ * (and, in a file of one column, an empty line before the last value).
+ * The same numbers as cgrad.h's CG_MISSING_*. */
+enum {
+    CGRT_MISSING_ERROR = 0,    /* refuse the file, naming the line (the default) */
+    CGRT_MISSING_INTERPOLATE,  /* linear between the known values on either side; missing at either end: error */
+    CGRT_MISSING_PREVIOUS,     /* the last known value carried forward; missing before the first value: error */
+};
+
 typedef struct cgrt_series_spec {
     const char *column;        /* header name of the value column; NULL: column_index */
     int column_index;          /* 0-based column, used when column is NULL */
@@ -57,6 +66,7 @@ typedef struct cgrt_series_spec {
     int val_steps;             /* targets before the test part that form the validation part */
     int test_steps;            /* the last targets, which form the test part */
     int season;                /* period of the seasonal-naive baseline (12 for monthly data); 0: none */
+    int missing;               /* CGRT_MISSING_ERROR, _INTERPOLATE or _PREVIOUS */
 } cgrt_series_spec;
 
 /* Where the default dataset is and how to read it. */
@@ -173,6 +183,7 @@ typedef struct cgrt_series_stats {
 typedef struct cgrt_series {
     int n;                     /* values */
     float *values;             /* the column's values in file order, original units */
+    int filled;                /* of them, missing in the file and filled as spec.missing says */
     int window, horizon, season;
     int samples;               /* windows that have a target: n - window - horizon + 1 */
     int train, val, test;      /* samples of each part, in time order: train, val, test */
@@ -184,8 +195,9 @@ typedef struct cgrt_series {
  * a non-number in the column (required when the column is given by name); a
  * file of a single column without a header is read whatever the column.
  * Fails, naming the file (and line), when the column does not exist or holds
- * a cell that is not a number, or when the series is too short for the window,
- * the horizon, the validation and test parts and one training sample. */
+ * a cell that is not a number (or is missing and spec->missing does not fill
+ * it), or when the series is too short for the window, the horizon, the
+ * validation and test parts and one training sample. */
 int cgrt_load_series(const char *path, const cgrt_series_spec *spec, cgrt_series *s, cgrt_error *err);
 /* Reads the column alone (input of predict): s->n values, no parts, zero
  * statistics; fails when there are fewer values than the window. */

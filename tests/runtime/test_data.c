@@ -4,8 +4,10 @@
 #include "helpers.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Asserts that err mentions both the file and the phrase. */
 #define assert_msg(err, file, phrase)                                                                          \
@@ -449,4 +451,280 @@ Test(shuffle, permutation_and_deterministic)
     for (i = 0; i < 1000; i++)
         same &= a[i] == b[i];
     cr_assert_not(same, "seeds 42 and 43 gave the same order");
+}
+
+/* ---- loaders that never lie: headers, encodings, values that are not floats ---- */
+
+/* Loads text written to dir/name as a CSV with one label column; returns the load's status. */
+static int load_csv_text(const char *dir, const char *name, const char *text, size_t len, cgrt_dataset *d,
+                         cgrt_error *err)
+{
+    t_write(t_path(dir, name), text, len);
+    return cgrt_load_csv(t_path(dir, name), 1, 1.0f, d, err);
+}
+
+Test(csv, header_of_another_width_as_scikit_learn_writes_it)
+{
+    /* scikit-learn's bundled CSVs start "n_samples,n_features,class names..." */
+    const char *dir = t_tmpdir(), *text = "2,4,setosa,versicolor\n1,2,3,4,0\n5,6,7,8,1\n";
+    cgrt_dataset d;
+    cgrt_error err;
+    cr_assert_eq(load_csv_text(dir, "iris.csv", text, strlen(text), &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(d.n, 2);
+    cr_assert_eq(d.features, 4);
+    cr_assert_eq(d.x[7], 8.0f);
+    cr_assert_eq(d.y[1], 1.0f);
+    cgrt_dataset_free(&d);
+    /* the width is the first data row's: a later row must match it, not the header */
+    text = "a,b\n1,2,3,0\n4,5,6\n";
+    cr_assert_eq(load_csv_text(dir, "ragged.csv", text, strlen(text), &d, &err), -1);
+    assert_msg(err, "ragged.csv:3:", "row has 3 columns, expected 4 (as on line 2)");
+}
+
+Test(csv, a_first_row_with_a_bad_cell_is_data_not_a_header)
+{
+    const char *dir = t_tmpdir();
+    cgrt_dataset d;
+    cgrt_error err;
+    cr_assert_eq(load_csv_text(dir, "gap.csv", "1,,3,0\n4,5,6,1\n", 15, &d, &err), -1);
+    assert_msg(err, "gap.csv:1:", "column 2 is empty");
+    cr_assert_eq(load_csv_text(dir, "nan.csv", "nan,2,3,0\n4,5,6,1\n", 18, &d, &err), -1);
+    assert_msg(err, "nan.csv:1:", "column 1: \"nan\"");
+    cr_assert_eq(load_csv_text(dir, "big.csv", "1,2,1e39,0\n4,5,6,1\n", 19, &d, &err), -1);
+    assert_msg(err, "big.csv:1:", "column 3: \"1e39\" does not fit a 32-bit float");
+}
+
+Test(csv, byte_order_mark_is_not_a_header)
+{
+    const char *dir = t_tmpdir();
+    const char *plain = "\xEF\xBB\xBF" "1,2,3,0\n4,5,6,1\n", *headed = "\xEF\xBB\xBF" "a,b,c,label\n1,2,3,0\n";
+    cgrt_dataset d;
+    cgrt_error err;
+    cr_assert_eq(load_csv_text(dir, "bom.csv", plain, strlen(plain), &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(d.n, 2, "the first row vanished: %d rows", d.n);
+    cr_assert_eq(d.x[0], 1.0f);
+    cgrt_dataset_free(&d);
+    t_write_gz(t_path(dir, "bom.csv.gz"), plain, strlen(plain));
+    cr_assert_eq(cgrt_load_csv(t_path(dir, "bom.csv.gz"), 1, 1.0f, &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(d.n, 2);
+    cgrt_dataset_free(&d);
+    cr_assert_eq(load_csv_text(dir, "bomh.csv", headed, strlen(headed), &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(d.n, 1);
+    cgrt_dataset_free(&d);
+    /* UTF-16 is not read as garbage */
+    cr_assert_eq(load_csv_text(dir, "utf16.csv", "\xFF\xFE" "1\0,\0" "2\0", 8, &d, &err), -1);
+    assert_msg(err, "utf16.csv", "UTF-16");
+}
+
+Test(csv, values_that_do_not_fit_a_float_and_non_finite_values)
+{
+    static const char *const cells[] = {"1e39", "-3.5e38", "inf", "-Infinity", "nan", "NA"};
+    static const char *const why[] = {"does not fit a 32-bit float", "does not fit a 32-bit float", "is not finite",
+                                      "is not finite", "missing value", "missing value"};
+    const char *dir = t_tmpdir();
+    cgrt_dataset d;
+    cgrt_error err;
+    size_t k;
+    for (k = 0; k < sizeof cells / sizeof cells[0]; k++) {
+        char text[128], where[64];
+        snprintf(text, sizeof text, "a,b,c,label\n1,2,3,0\n4,%s,6,1\n", cells[k]);
+        cr_assert_eq(load_csv_text(dir, "v.csv", text, strlen(text), &d, &err), -1, "%s loaded", cells[k]);
+        snprintf(where, sizeof where, "v.csv:3: column 2: \"%s\"", cells[k]);
+        assert_msg(err, where, why[k]);
+    }
+    /* the largest float and tiny values are fine */
+    cr_assert_eq(load_csv_text(dir, "edge.csv", "3.4028234e38,1e-50,0\n", 21, &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(d.x[0], 3.4028234e38f);
+    cr_assert_eq(d.x[1], 0.0f);
+    cgrt_dataset_free(&d);
+}
+
+Test(csv, carriage_return_line_ends)
+{
+    const char *dir = t_tmpdir();
+    const char *cr = "a,b,label\r1,2,0\r3,4,1\r", *mixed = "1,2,0\r\n3,4,1\r5,6,2\n7,8,0";
+    cgrt_dataset d;
+    cgrt_error err;
+    cr_assert_eq(load_csv_text(dir, "cr.csv", cr, strlen(cr), &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(d.n, 2);
+    cr_assert_eq(d.x[3], 4.0f);
+    cgrt_dataset_free(&d);
+    cr_assert_eq(load_csv_text(dir, "mixed.csv", mixed, strlen(mixed), &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(d.n, 4);
+    cr_assert_eq(d.y[3], 0.0f);
+    cgrt_dataset_free(&d);
+    /* line numbers count every kind of line end */
+    cr_assert_eq(load_csv_text(dir, "crbad.csv", "1,2,0\r3,x,1\r", 12, &d, &err), -1);
+    assert_msg(err, "crbad.csv:2:", "column 2: \"x\" is not a number");
+}
+
+Test(csv, quoted_cells_may_hold_commas)
+{
+    const char *dir = t_tmpdir();
+    const char *names = "\"width, cm\",\"height, cm\",label\n1,\"2\",0\n";
+    cgrt_dataset d;
+    cgrt_error err;
+    cr_assert_eq(load_csv_text(dir, "q.csv", names, strlen(names), &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(d.features, 2);
+    cr_assert_eq(d.x[1], 2.0f);
+    cgrt_dataset_free(&d);
+    cr_assert_eq(load_csv_text(dir, "qc.csv", "1,2,0\n\"3,5\",4,1\n", 16, &d, &err), -1);
+    assert_msg(err, "qc.csv:2:", "column 1: \"3,5\" is not a number");
+    cr_assert_eq(load_csv_text(dir, "open.csv", "1,2,0\n\"3,4,1\n", 13, &d, &err), -1);
+    assert_msg(err, "open.csv:2:", "quote");
+}
+
+Test(data_files, devices_and_fifos_are_refused, .timeout = 20)
+{
+    const char *dir = t_tmpdir(), *fifo = t_path(dir, "pipe.csv");
+    cgrt_dataset d;
+    cgrt_error err;
+    float *data;
+    int rank, dims[CGRT_MAX_RANK];
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    cr_assert_eq(cgrt_load_csv(fifo, 1, 1.0f, &d, &err), -1);
+    assert_msg(err, "pipe.csv", "not a regular file");
+    cr_assert_eq(cgrt_load_csv("/dev/zero", 1, 1.0f, &d, &err), -1);
+    assert_msg(err, "/dev/zero", "not a regular file");
+    cr_assert_eq(cgrt_load_npy("/dev/zero", &data, &rank, dims, &err), -1);
+    assert_msg(err, "/dev/zero", "not a regular file");
+    cr_assert_eq(cgrt_load_idx("/dev/zero", fifo, 1.0f, &d, &err), -1);
+    assert_msg(err, "/dev/zero", "not a regular file");
+}
+
+Test(npy, non_finite_values_and_doubles_beyond_float)
+{
+    const char *dir = t_tmpdir();
+    const float f4[6] = {1, 2, 3, 4, NAN, 6};
+    const float inf4[2] = {1, -INFINITY};
+    const double f8[4] = {1, 2, 3, 1e39};
+    float *data;
+    int rank, dims[CGRT_MAX_RANK];
+    cgrt_error err;
+    t_write_npy(t_path(dir, "nan.npy"), "<f4", 0, "(3, 2)", f4, sizeof f4);
+    cr_assert_eq(cgrt_load_npy(t_path(dir, "nan.npy"), &data, &rank, dims, &err), -1);
+    assert_msg(err, "nan.npy", "sample 2, value 0");
+    cr_assert(strstr(err.msg, "nan") != NULL, "%s", err.msg);
+    t_write_npy(t_path(dir, "inf.npy"), "<f4", 0, "(2,)", inf4, sizeof inf4);
+    cr_assert_eq(cgrt_load_npy(t_path(dir, "inf.npy"), &data, &rank, dims, &err), -1);
+    assert_msg(err, "inf.npy", "sample 1");
+    t_write_npy(t_path(dir, "big.npy"), "<f8", 0, "(2, 2)", f8, sizeof f8);
+    cr_assert_eq(cgrt_load_npy(t_path(dir, "big.npy"), &data, &rank, dims, &err), -1);
+    assert_msg(err, "big.npy", "sample 1, value 1");
+    assert_msg(err, "big.npy", "does not fit a 32-bit float");
+}
+
+Test(npy, label_count_mismatch_names_both_counts)
+{
+    const char *dir = t_tmpdir();
+    static const float x[8] = {0};
+    static const long long y[3] = {0, 1, 2};
+    cgrt_dataset tr, te;
+    cgrt_error err;
+    t_write_npy(t_path(dir, "x_train.npy"), "<f4", 0, "(2, 4)", x, sizeof x);
+    t_write_npy(t_path(dir, "y_train.npy"), "<i8", 0, "(3,)", y, sizeof y);
+    cr_assert_eq(cgrt_load_data(&tiny_model, dir, &tr, &te, &err), -1);
+    assert_msg(err, "y_train.npy", "holds 3 labels but");
+    assert_msg(err, "x_train.npy", "holds 2 samples");
+}
+
+Test(npy, zero_dimension_beside_huge_ones)
+{
+    const char *dir = t_tmpdir();
+    static const long long y[3] = {0, 1, 2};
+    cgrt_dataset tr, te;
+    cgrt_error err;
+    t_write_npy(t_path(dir, "y_train.npy"), "<i8", 0, "(3,)", y, sizeof y);
+    t_write_npy(t_path(dir, "x_train.npy"), "<f4", 0, "(0, 2147483647, 2147483647, 2147483647)", "", 0);
+    cr_assert_eq(cgrt_load_data(&tiny_model, dir, &tr, &te, &err), -1);
+    assert_msg(err, "x_train.npy", "shape (0, 2147483647, 2147483647, 2147483647) is absurd");
+    t_write_npy(t_path(dir, "x_train.npy"), "<f4", 0, "(3, 0)", "", 0);
+    cr_assert_eq(cgrt_load_data(&tiny_model, dir, &tr, &te, &err), -1);
+    assert_msg(err, "x_train.npy", "samples have no values");
+}
+
+Test(npy, header_promising_more_than_the_file_holds)
+{
+    const char *dir = t_tmpdir();
+    static const float x[4] = {1, 2, 3, 4};
+    float *data;
+    int rank, dims[CGRT_MAX_RANK];
+    cgrt_error err;
+    t_write_npy(t_path(dir, "lie.npy"), "<f4", 0, "(100000, 100000)", x, sizeof x);
+    cr_assert_eq(cgrt_load_npy(t_path(dir, "lie.npy"), &data, &rank, dims, &err), -1);
+    assert_msg(err, "lie.npy", "truncated: the header promises 10000000000 values (40000000000 bytes)");
+    assert_msg(err, "lie.npy", "holds 16 bytes");
+}
+
+/* Writes a 16-byte IDX images header (n images of rows x cols) followed by
+ * `have` pseudo-random data bytes (which gzip cannot shrink). */
+static void write_idx_header(const char *path, unsigned n, unsigned rows, unsigned cols, size_t have, int gz)
+{
+    size_t len = 16 + have, i;
+    unsigned char *b = calloc(1, len);
+    unsigned v[4] = {0x803, n, rows, cols};
+    cgrt_rng r = {5};
+    for (i = 0; i < 16; i++)
+        b[i] = (unsigned char)(v[i / 4] >> (24 - 8 * (i % 4)));
+    for (i = 16; i < len; i++)
+        b[i] = (unsigned char)(cgrt_rng_next(&r) >> 56);
+    (gz ? t_write_gz : t_write)(path, b, len);
+    free(b);
+}
+
+Test(idx, header_promising_more_than_the_file_holds_allocates_nothing)
+{
+    /* 60000 images of 466 x 466: 52 GB of floats promised by a 16-byte file */
+    const char *dir = t_tmpdir(), *p = t_path(dir, "lie-idx3-ubyte"), *g = t_path(dir, "lie-idx3-ubyte.gz");
+    cgrt_dataset d;
+    cgrt_error err;
+    write_idx_header(p, 60000, 466, 466, 0, 0);
+    cr_assert_eq(cgrt_load_idx(p, t_path(dir, "no-labels"), 1.0f, &d, &err), -1);
+    assert_msg(err, p, "truncated: the header promises 13029360000 bytes of images, the file holds 0");
+    write_idx_header(g, 60000, 466, 466, 0, 1);
+    cr_assert_eq(cgrt_load_idx(g, t_path(dir, "no-labels"), 1.0f, &d, &err), -1);
+    assert_msg(err, g, "truncated: the header promises 13029360000 bytes of images");
+    /* a gzip file can promise no more than deflate can expand its bytes to */
+    assert_msg(err, g, "gzip file of");
+    /* within that bound, the values come as they are inflated: the message says what the file held */
+    write_idx_header(g, 1000, 100, 100, 2000000, 1);
+    cr_assert_eq(cgrt_load_idx(g, t_path(dir, "no-labels"), 1.0f, &d, &err), -1);
+    assert_msg(err, g, "truncated: the header promises 10000000 bytes of images, the file holds 2000000");
+}
+
+Test(idx, dimension_beyond_int_is_named)
+{
+    const char *dir = t_tmpdir(), *p = t_path(dir, "wide-idx3-ubyte");
+    cgrt_dataset d;
+    cgrt_error err;
+    write_idx_header(p, 2, 0x80000000u, 1, 0, 0);
+    cr_assert_eq(cgrt_load_idx(p, t_path(dir, "no-labels"), 1.0f, &d, &err), -1);
+    assert_msg(err, p, "dimension 2 is 2147483648");
+}
+
+Test(load_data, binary_cross_entropy_labels_lie_in_0_1)
+{
+    const char *dir = t_tmpdir(), *p = t_path(dir, "b.csv");
+    cgrt_model m = tiny_model;
+    cgrt_dataset tr, te;
+    cgrt_error err;
+    m.label_kind = CGRT_LABEL_DENSE;
+    m.label_width = 1;
+    m.num_classes = 0;
+    m.loss_name = "binary_crossentropy";
+    t_write(p, "1,2,3,4,0\n1,2,3,4,0.25\n1,2,3,4,1\n", 33);
+    cr_assert_eq(cgrt_load_data(&m, p, &tr, &te, &err), 0, "%s", err.msg);
+    cgrt_dataset_free(&tr);
+    cgrt_dataset_free(&te);
+    t_write(p, "1,2,3,4,0\n1,2,3,4,1\n1,2,3,4,2\n", 30);
+    cr_assert_eq(cgrt_load_data(&m, p, &tr, &te, &err), -1);
+    assert_msg(err, "b.csv", "label 2 at sample 2 is outside 0..1");
+    t_write(p, "1,2,3,4,-0.5\n", 13);
+    cr_assert_eq(cgrt_load_data(&m, p, &tr, &te, &err), -1);
+    assert_msg(err, "b.csv", "label -0.5 at sample 0 is outside 0..1");
+    /* another loss takes any value */
+    m.loss_name = "mean_squared_error";
+    cr_assert_eq(cgrt_load_data(&m, p, &tr, &te, &err), 0, "%s", err.msg);
+    cgrt_dataset_free(&tr);
+    cgrt_dataset_free(&te);
 }

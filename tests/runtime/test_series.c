@@ -26,6 +26,7 @@ static cgrt_series_spec spec(const char *name, int index, int window, int horizo
     s.val_steps = val;
     s.test_steps = test;
     s.season = season;
+    s.missing = CGRT_MISSING_ERROR;
     return s;
 }
 
@@ -305,6 +306,114 @@ Test(series, bad_input_messages)
         cr_assert_eq(s.train, 1);
         cgrt_series_free(&s);
     }
+}
+
+/* ---- encodings, line ends, missing values ---- */
+
+Test(series, byte_order_mark_and_carriage_returns)
+{
+    const char *dir = t_tmpdir();
+    static const float want[4] = {1.5f, -2.0f, 300.0f, 0.25f};
+    const char *named = "\xEF\xBB\xBF" "value,date\n1.5,d1\n-2,d2\n300,d3\n0.25,d4\n";
+    const char *bare = "\xEF\xBB\xBF" "1.5\n-2\n300\n0.25\n";
+    const char *cr = "date,value\rd1,1.5\rd2,-2\r\rd3,300\rd4,0.25";
+    t_write(t_path(dir, "named.csv"), named, strlen(named));
+    t_write(t_path(dir, "bare.csv"), bare, strlen(bare));
+    t_write(t_path(dir, "cr.csv"), cr, strlen(cr));
+    expect_values(t_path(dir, "named.csv"), spec("value", 0, 2, 1, 0, 0, 0), want, 4);
+    expect_values(t_path(dir, "bare.csv"), spec(NULL, 0, 2, 1, 0, 0, 0), want, 4);
+    expect_values(t_path(dir, "cr.csv"), spec("value", 0, 2, 1, 0, 0, 0), want, 4);
+}
+
+/* sp with the given .missing policy. */
+static cgrt_series_spec with_missing(cgrt_series_spec sp, int missing)
+{
+    sp.missing = missing;
+    return sp;
+}
+
+/* Gaps of every kind: values 1, _, _, 4, _, 8 (an empty cell, NA, nan). */
+static const char gaps[] = "t,v\na,1\nb,\nc,NA\nd,4\ne,nan\nf,8\n";
+
+Test(series, missing_values_are_refused_by_default_naming_the_option)
+{
+    const char *dir = t_tmpdir();
+    cgrt_series_spec sp = spec("v", 0, 2, 1, 0, 0, 0);
+    load_fails(dir, "gaps.csv", gaps, sp,
+               "gaps.csv:3: column \"v\" is empty, a missing value; compile with .series.missing = "
+               "CG_MISSING_INTERPOLATE or CG_MISSING_PREVIOUS to fill it");
+    load_fails(dir, "na.csv", "t,v\na,1\nb,NA\nc,3\n", sp, "na.csv:3: column \"v\" holds \"NA\", a missing value");
+    load_fails(dir, "nan.csv", "t,v\na,1\nb,2\nc,NaN\n", sp, "nan.csv:4: column \"v\" holds \"NaN\", a missing value");
+    load_fails(dir, "blank.csv", "1\n2\n\n4\n", sp, "blank.csv:3: column 0 is empty (an empty line), a missing value");
+    /* infinities and values beyond a float are never taken for missing ones */
+    sp = with_missing(sp, CGRT_MISSING_INTERPOLATE);
+    load_fails(dir, "inf.csv", "t,v\na,1\nb,-inf\nc,3\n", sp, "inf.csv:3: column \"v\" holds \"-inf\", which is not finite");
+    load_fails(dir, "big.csv", "t,v\na,1\nb,2e38\nc,4e38\n", sp,
+               "big.csv:4: column \"v\" holds \"4e38\", which does not fit a 32-bit float");
+    /* an unknown policy */
+    sp.missing = 3;
+    load_fails(dir, "bad.csv", gaps, sp, "bad.csv: bad series spec (missing 3 is none of CG_MISSING_ERROR");
+}
+
+Test(series, missing_values_interpolated)
+{
+    const char *dir = t_tmpdir(), *p = t_path(dir, "gaps.csv");
+    static const float want[6] = {1, 2, 3, 4, 6, 8}, blank[5] = {1, 2, 2.5f, 3, 5};
+    cgrt_series_spec sp = with_missing(spec("v", 0, 2, 1, 0, 0, 0), CGRT_MISSING_INTERPOLATE);
+    cgrt_series s;
+    cgrt_error err;
+    t_write(p, gaps, strlen(gaps));
+    expect_values(p, sp, want, 6);
+    cr_assert_eq(cgrt_read_series(p, &sp, &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.filled, 3);
+    cgrt_series_free(&s);
+    /* in a file of one column an empty line between two values is a gap; empty lines at the end are not */
+    t_write(t_path(dir, "blank.csv"), "\n1\n2\n\n3\n5\n\n\n", 12);
+    expect_values(t_path(dir, "blank.csv"), sp, blank, 5);
+    /* nothing to interpolate from at the start, nor towards at the end */
+    load_fails(dir, "lead.csv", "t,v\na,\nb,2\nc,3\n", sp,
+               "lead.csv:2: column \"v\" is empty before the first value, which .series.missing = "
+               "CG_MISSING_INTERPOLATE cannot fill");
+    load_fails(dir, "tail.csv", "t,v\na,1\nb,2\nc,NA\nd,\n", sp,
+               "tail.csv:4: column \"v\": 2 missing values from here to the end, which .series.missing = "
+               "CG_MISSING_INTERPOLATE cannot fill");
+}
+
+Test(series, missing_values_carry_the_previous_one_forward)
+{
+    const char *dir = t_tmpdir(), *p = t_path(dir, "gaps.csv"), *q = t_path(dir, "tail.csv");
+    static const float want[6] = {1, 1, 1, 4, 4, 8}, tail[4] = {1, 2, 2, 2};
+    cgrt_series_spec sp = with_missing(spec("v", 0, 2, 1, 0, 0, 0), CGRT_MISSING_PREVIOUS);
+    t_write(p, gaps, strlen(gaps));
+    expect_values(p, sp, want, 6);
+    t_write(q, "t,v\na,1\nb,2\nc,NA\nd,\n", 20);
+    expect_values(q, sp, tail, 4);
+    load_fails(dir, "lead.csv", "t,v\na,nan\nb,2\nc,3\n", sp,
+               "lead.csv:2: column \"v\" holds \"nan\" before the first value, which .series.missing = "
+               "CG_MISSING_PREVIOUS cannot fill");
+}
+
+Test(series, missing_policy_of_the_model_reaches_the_loader)
+{
+    const char *dir = t_tmpdir(), *p = t_path(dir, "s.csv");
+    cgrt_model m = tiny_series_model;
+    cgrt_dataset tr, te;
+    cgrt_error err;
+    double v[40];
+    char *text, *cell;
+    t_write_series(p, 40, v);
+    text = t_read(p, NULL);   /* blank the value of d10 */
+    cell = strstr(text, "\nd10,") + 5;
+    memmove(cell, strchr(cell, '\n'), strlen(strchr(cell, '\n')) + 1);
+    t_write(p, text, strlen(text));
+    free(text);
+    cr_assert_eq(cgrt_load_data(&m, p, &tr, &te, &err), -1);
+    assert_msg(err, "s.csv:12: column \"value\" is empty, a missing value");
+    m.data.series.missing = CGRT_MISSING_INTERPOLATE;
+    cr_assert_eq(cgrt_load_data(&m, p, &tr, &te, &err), 0, "%s", err.msg);
+    cr_assert_eq(tr.n + te.n, 40 - 4 - 2 + 1 - 6);
+    cgrt_dataset_free(&tr);
+    cgrt_dataset_free(&te);
 }
 
 Test(series, predict_input_shorter_than_the_window)
