@@ -269,6 +269,10 @@ void lower_conv(emit_ctx *e, int id);
 void lower_random(emit_ctx *e, int id);
 void lower_seq(emit_ctx *e, int id);
 bool seq_needs_math(cg_graph *g);
+/* The epilogue expression applying activation act to v; returns its name (ops/matmul.c). */
+const char *emit_activation(cg_activation act, float alpha, char *out, size_t size);
+/* The C expression of dy * act'(.), written with the activation's output y (ops/elementwise.c). */
+const char *emit_act_grad(cg_activation act, float alpha, const char *y, const char *dy, char *out, size_t size);
 /* FLOPs of a sequence op for one sample (summary.c asks). */
 long seq_flops(cg_graph *g, int id);
 /* The rows of the axes before `axis` as C text: "n * 12", "n", "4". */
@@ -312,7 +316,9 @@ int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars);
 int pass_verify(cg_graph *g);
 int pass_fuse(cg_graph *g);         /* matmul + bias + activation -> DENSE */
 int pass_plan(cg_graph *g);         /* liveness and first-fit arena offsets */
-int compile_graph(cg_graph *g, const char *dump_after, text *dump);
+/* Runs the pipeline for flavour (again when the graph was planned for the
+ * other one); after the pass named dump_after, dumps the graph into dump. */
+int compile_graph(cg_graph *g, cg_flavour flavour, const char *dump_after, text *dump);
 
 /* ---- plan.c ----------------------------------------------------------------------- */
 
@@ -323,7 +329,7 @@ int plan_storage_root(cg_graph *g, int id);
 /* True when placeholder id is unpacked from the packed x or y into its own buffer. */
 bool plan_unpacked(cg_graph *g, int id);
 
-/* ---- emit.c ------------------------------------------------------------------------ */
+/* ---- lower.c: what kernels are written with (used by ops/ and the emitter) ---- */
 
 struct emit_ctx {
     cg_graph *g;
@@ -332,24 +338,65 @@ struct emit_ctx {
     const char *prefix;    /* model name, the prefix of every public symbol */
     int part;              /* lowering a whole kernel (0), the per-sample piece of a host kernel whose
                               samples run on the pool (1), or what follows that loop (2) */
+    const char *uprefix;   /* the prefix in capitals, of the header's macros */
+    const char *source;    /* the user's file, escaped, for banners */
+    bool uses_blas;        /* host code calls the GEMM shim */
 };
 
 /* The C expression of input k of node id inside its kernel: "A[i]" or a literal. */
 const char *emit_input(emit_ctx *e, int id, int k, const char *index, char *buf, size_t size);
 /* Loop nest helpers: dimension text ("n" or "256"). */
 const char *emit_dim(const shape *s, int axis, char *buf, size_t size);
-/* The epilogue expression applying activation act to v; returns its name. */
-const char *emit_activation(cg_activation act, float alpha, char *out, size_t size);
 /* A float literal that reads back exactly: "0.001f". */
 const char *emit_float(float v, char *buf, size_t size);
-/* The C expression of dy * act'(.), written with the activation's output y. */
-const char *emit_act_grad(cg_activation act, float alpha, const char *y, const char *dy, char *out, size_t size);
 /* Index expression of an input of shape in, broadcast to out, over loop
  * variables i0, i1, ...: "i0 * 256 + i1" ("0" for a scalar). */
 const char *emit_bcast_index(const shape *in, const shape *out, char *buf, size_t size);
-int emit_files(cg_graph *g, const char *dir, cg_flavour flavour);
+/* s as a C string literal (escaped by text_escaped), or 0 for NULL. */
+void emit_c_string(text *t, const char *s);
+/* Upper-case copy of s into buf. */
+const char *emit_upper(const char *s, char *buf, size_t size);
+/* The user's file name without folders, escaped for a comment. */
+const char *emit_source_file(cg_graph *g, const char *path);
+/* The textbook name of input k of node n inside its kernel ("X", "W"). */
+void kernel_arg_name(const node *n, int k, char *buf, size_t size);
+/* "<buffer>_fwd" or "<buffer>_bwd". */
+const char *kernel_name(cg_graph *g, int id, char *buf, size_t size);
+/* True when node id's kernel needs the batch size n; when a kernel function computes node id at all. */
+bool kernel_needs_n(cg_graph *g, int id);
+bool node_has_kernel(cg_graph *g, int id);
+const char *emit_act_name(cg_activation a);
+/* The inputs a kernel takes as arrays (not constants): their positions, and how many. */
+int kernel_inputs(cg_graph *g, int id, int which[3]);
+typedef enum kernel_params_mode {
+    KP_SIGNATURE,          /* "int n, const float *restrict X, float *restrict Y" */
+    KP_CALL,               /* "n, dense_1_out, dense_2_out": the buffers of an entry point */
+    KP_POOL_INPUTS,        /* "X, W": the inputs handed to the pool */
+} kernel_params_mode;
+/* Appends node id's kernel parameter list in the given form (e: the calling entry, KP_CALL). */
+void kernel_params(emit_ctx *ec, int id, kernel_params_mode mode, const entry *e);
+
+/* ---- emit*.c: the files -------------------------------------------------------------- */
+
+/* emit_kernel.c: one line saying what node id computes; the kernel function of node id. */
+void emit_describe(emit_ctx *e, int id, char *buf, size_t size);
+void emit_kernel(emit_ctx *e, int id);
+/* emit_entry.c: an entry point, its checked form, the optimizer call, the header's declarations. */
+void emit_entry(emit_ctx *ec, const entry *e);
+void emit_checked(emit_ctx *ec, const entry *e);
+void emit_update(emit_ctx *ec);
+void emit_prototypes(emit_ctx *ec, text *t);
+/* emit_header.c, emit_source.c, emit_main.c: NAME.h, NAME.c, NAME_main.c (-1: a template failed). */
+int emit_header(emit_ctx *ec, text *h);
+int emit_source(emit_ctx *ec, text *c);
+int emit_main(emit_ctx *ec, text *mt);
+/* emit.c: writes the files of the compiled graph g into dir. */
+int emit_files(cg_graph *g, const char *dir);
+
+/* ---- summary.c -------------------------------------------------------------------------- */
+
 long node_flops(cg_graph *g, int id);           /* floating-point operations, batch 1 */
-/* The summary text of a compiled graph (summary.c). */
+/* The summary text of a compiled graph. */
 const char *graph_summary(cg_graph *g);
 
 /* ---- layers/ ---------------------------------------------------------------------- */

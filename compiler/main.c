@@ -49,8 +49,7 @@ static int run(cg_graph *g, int argc, char **argv) {
         return 1;
     }
     text dump = {0};
-    g->flavour = flavour;
-    if (compile_graph(g, dump_after, &dump)) {
+    if (compile_graph(g, flavour, dump_after, &dump)) {
         fprintf(stderr, "%s\n", g->err);
         text_free(&dump);
         return 1;
@@ -62,7 +61,7 @@ static int run(cg_graph *g, int argc, char **argv) {
         fprintf(stderr, "%s: cannot make %s: %s\n", argv[0], dir, strerror(errno));
         return 1;
     }
-    if (emit_files(g, dir, flavour)) {
+    if (emit_files(g, dir)) {
         fprintf(stderr, "%s\n", g->err);
         return 1;
     }

@@ -987,5 +987,5 @@ int cg_emit_model(cg_model *m, const char *dir, cg_flavour flavour) {
         return -1;
     if (!m->compiled)
         return graph_error(m->g, m->src, -1, "%s: call cg_compile before emitting", m->name);
-    return emit_files(m->g, dir, flavour);
+    return compile_graph(m->g, flavour, NULL, NULL) ? -1 : emit_files(m->g, dir);
 }

@@ -146,9 +146,12 @@ static const pass pipeline[] = {
 };
 
 /* Runs the pipeline; after the pass named dump_after, dumps the graph into dump. */
-int compile_graph(cg_graph *g, const char *dump_after, text *dump) {
+int compile_graph(cg_graph *g, cg_flavour flavour, const char *dump_after, text *dump) {
     if (g->failed)
         return -1;
+    if (g->compiled && g->flavour != flavour)
+        g->compiled = false;   /* planned for the other flavour (scratch differs): plan again */
+    g->flavour = flavour;
     if (g->compiled)
         return 0;
     if (!g->nentries)

@@ -63,7 +63,7 @@ static const char *commas(long v, char *buf, size_t size) {
 
 /* Builds the summary text of a compiled graph (owned by the graph's arena). */
 const char *graph_summary(cg_graph *g) {
-    if (compile_graph(g, NULL, NULL))
+    if (!g->compiled)
         return "";
     const entry *train = NULL;
     for (int k = 0; k < g->nentries; k++)
@@ -145,7 +145,7 @@ const char *graph_summary(cg_graph *g) {
 const char *cg_summary(cg_model *m) {
     if (!m || cg_failed(m->g))
         return "";
-    if (!m->compiled)
+    if (!m->compiled || compile_graph(m->g, m->g->compiled ? m->g->flavour : CG_HOST, NULL, NULL))
         return "";
     return graph_summary(m->g);
 }

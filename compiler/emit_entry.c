@@ -1,0 +1,342 @@
+/* emit_entry.c: the entry points of NAME.c (predict, eval_step, train_step;
+ * a tape's loss and gradients): each declares a pointer per buffer with its
+ * shape, calls the kernels in schedule order (forward, then backward: the
+ * chain rule) and the optimizer; and their checked forms. */
+#include "cgrad_int.h"
+
+#include <string.h>
+
+/* The C expression of node id's storage: every buffer, and every view, is a
+ * pointer named after its node. */
+static const char *storage(emit_ctx *ec, int id, char *buf, size_t size) {
+    snprintf(buf, size, "%s", ec->g->nodes[id].name);
+    return buf;
+}
+
+/* Declares the pointer of every buffer entry e touches, named after the node. */
+static void emit_buffers(emit_ctx *ec, const entry *e) {
+    cg_graph *g = ec->g;
+    char sb[64], up[128], pu[128];
+    emit_upper(ec->prefix, pu, sizeof pu);
+    text_puts(ec->t, "    /* parameters */\n");
+    for (int k = 0; k < e->nsched; k++) {
+        const node *n = &g->nodes[e->sched[k]];
+        if (n->op == OP_VARIABLE)
+            text_printf(ec->t, "    float *%s = s->params + %s_%s; /* %s */\n", n->name, pu,
+                        emit_upper(n->name, up, sizeof up), shape_str(&n->sh, sb, sizeof sb));
+    }
+    if (e->want_grads) {
+        text_puts(ec->t, "    /* gradients, in the gradient block at their parameter's offset */\n");
+        for (int i = 0; i < g->nvars; i++)
+            if (g->vars[i].grad >= 0) {
+                const node *v = &g->nodes[g->vars[i].node];
+                text_printf(ec->t, "    float *%s = s->grads + %s_%s; /* %s */\n", g->nodes[g->vars[i].grad].name, pu,
+                            emit_upper(v->name, up, sizeof up), shape_str(&v->sh, sb, sizeof sb));
+            }
+    }
+    text_printf(ec->t, "    /* activations: one arena, offsets planned by liveness (%zu floats at batch %d) */\n",
+                e->arena_floats, g->max_batch);
+    for (int k = 0; k < e->nsched; k++) {
+        int id = e->sched[k];
+        const node *n = &g->nodes[id];
+        if (e->offset[id] >= 0 && n->op != OP_RESHAPE)
+            text_printf(ec->t, "    float *%s = s->arena + %ld; /* %s */\n", n->name, e->offset[id],
+                        shape_str(&n->sh, sb, sizeof sb));
+        if (e->scratch[id] >= 0)
+            text_printf(ec->t, "    float *%s_cols = s->arena + %ld; /* im2col scratch of %s, %ld floats */\n", n->name,
+                        e->scratch[id], n->name, conv_scratch(g, id));
+    }
+    for (int k = 0; k < e->nsched; k++) {   /* views: another shape over the same floats */
+        const node *n = &g->nodes[e->sched[k]];
+        if (n->op == OP_RESHAPE)
+            text_printf(ec->t, "    const float *%s = %s; /* %s, a view of %s: no copy */\n", n->name,
+                        g->nodes[n->in[0]].name, shape_str(&n->sh, sb, sizeof sb), g->nodes[n->in[0]].name);
+    }
+}
+
+/* Calls the kernels of entry e in schedule order, forward then backward. */
+static void emit_calls(emit_ctx *ec, const entry *e) {
+    cg_graph *g = ec->g;
+    bool in_bwd = false;
+    text_puts(ec->t, "\n    /* forward */\n");
+    for (int k = 0; k < e->nsched; k++) {
+        int id = e->sched[k];
+        const node *n = &g->nodes[id];
+        if (!node_has_kernel(g, id))
+            continue;
+        if (n->backward && !in_bwd) {
+            text_puts(ec->t, "\n    /* backward: the chain rule, from the loss back to the parameters */\n");
+            in_bwd = true;
+        }
+        char kn[256], what[512];
+        emit_describe(ec, id, what, sizeof what);
+        text_printf(ec->t, "    %s(", kernel_name(g, id, kn, sizeof kn));
+        kernel_params(ec, id, KP_CALL, e);
+        text_printf(ec->t, "); /* %s */\n", what);
+    }
+}
+
+/* The optimizer call after the backward pass of a training step. */
+void emit_update(emit_ctx *ec) {
+    char pu[128];
+    emit_upper(ec->prefix, pu, sizeof pu);
+    const cg_optimizer *o = &ec->g->opt;
+    text_puts(ec->t, "\n    /* optimizer: one flat loop over the parameter block */\n    s->step += 1;\n");
+    switch (o->kind) {
+    case CG_SGD:
+        if (o->momentum != 0.0f)
+            text_printf(ec->t, "    sgd_momentum_update(s->params, s->grads, s->opt, %s_TRAINABLE_FLOATS, s->lr);\n", pu);
+        else
+            text_printf(ec->t, "    sgd_update(s->params, s->grads, %s_TRAINABLE_FLOATS, s->lr);\n", pu);
+        break;
+    case CG_ADAM:
+        text_printf(ec->t, "    adam_update(s->params, s->grads, s->opt, s->opt + %s_TRAINABLE_FLOATS, %s_TRAINABLE_FLOATS, "
+                    "s->lr, s->step);\n", pu, pu);
+        break;
+    case CG_RMSPROP:
+        text_printf(ec->t, "    rmsprop_update(s->params, s->grads, s->opt, s->opt + %s_TRAINABLE_FLOATS, "
+                    "%s_TRAINABLE_FLOATS, s->lr);\n", pu, pu);
+        break;
+    }
+}
+
+/* Copies between a packed array (per sample: tensor 0's floats, then
+ * tensor 1's, ...) and the tensors' own buffers. */
+static void emit_packing(emit_ctx *ec, const entry *e, const int *ids, int count, const char *packed, bool unpack) {
+    cg_graph *g = ec->g;
+    long width = 0, off = 0;
+    char sb[64];
+    for (int k = 0; k < count; k++)
+        width += shape_size(&g->nodes[ids[k]].sh, 1);
+    text_printf(ec->t, "    /* %s: per sample", packed);
+    for (int k = 0; k < count; k++)
+        text_printf(ec->t, "%s%s (%ld floats)", k ? ", then " : " ", g->nodes[ids[k]].name,
+                    shape_size(&g->nodes[ids[k]].sh, 1));
+    text_puts(ec->t, " */\n    for (int i = 0; i < n; i++) {\n");
+    for (int k = 0; k < count; k++) {
+        const node *t = &g->nodes[ids[k]];
+        long w = shape_size(&t->sh, 1);
+        char dst[160], src[160];
+        if (e->offset[ids[k]] < 0 && unpack) {   /* not used by this entry (a custom loss without labels) */
+            off += w;
+            continue;
+        }
+        snprintf(dst, sizeof dst, "%s[i * %ld + j]", t->name, w);
+        snprintf(src, sizeof src, "%s[i * %ld + %ld + j]", packed, width, off);
+        text_printf(ec->t, "        for (int j = 0; j < %ld; j++) /* %s %s */\n            %s = %s;\n", w, t->name,
+                    shape_str(&t->sh, sb, sizeof sb), unpack ? dst : src, unpack ? src : dst);
+        off += w;
+    }
+    text_puts(ec->t, "    }\n");
+}
+
+/* A functional model's entry points unpack x (and y) into the buffers of
+ * the input (and label) placeholders. */
+static void emit_unpack(emit_ctx *ec, const entry *e) {
+    cg_model *m = ec->g->model;
+    emit_packing(ec, e, m->inputs, m->ninputs, "x", true);
+    if (e->kind != ENTRY_PREDICT)
+        emit_packing(ec, e, m->labels, m->noutputs, "y", true);
+}
+
+/* Appends the signature of entry e, or of its checked form: "void
+ * net_predict(net_state *s, int n, const float *x, float *out)", "int
+ * net_predict_checked(...)"; a tape's checked form hands back the loss
+ * through a last argument. */
+static void entry_signature(emit_ctx *ec, const entry *e, bool checked, text *t) {
+    cg_graph *g = ec->g;
+    const char *p = ec->prefix, *ret = checked ? "int" : e->kind == ENTRY_LOSS || e->kind == ENTRY_GRADIENTS ? "float" : "void";
+    text_printf(t, "%s %s_%s%s(%s_state *s, int n", ret, p, e->fname, checked ? "_checked" : "", p);
+    switch (e->kind) {
+    case ENTRY_PREDICT: text_puts(t, ", const float *x, float *out)"); break;
+    case ENTRY_EVAL:
+    case ENTRY_TRAIN: text_puts(t, ", const float *x, const float *y, float *batch_loss, float *batch_metrics)"); break;
+    default:
+        for (int i = 0; i < g->ninputs; i++)
+            text_printf(t, ", const float *%s", g->nodes[g->inputs[i]].name);
+        text_puts(t, checked ? ", float *loss)" : ")");
+    }
+}
+
+/* Writes one entry point. */
+void emit_entry(emit_ctx *ec, const entry *e) {
+    cg_graph *g = ec->g;
+    char sb[128], up[128];
+    emit_upper(ec->prefix, up, sizeof up);
+    switch (e->kind) {
+    case ENTRY_PREDICT:
+        text_printf(ec->t, "/* The model's output for n <= %s_MAX_BATCH samples: out[n * %s_OUT_FEATURES]. */\n", up, up);
+        break;
+    case ENTRY_EVAL: text_puts(ec->t, "/* Loss and metric, averaged over the batch, without training. */\n"); break;
+    case ENTRY_TRAIN:
+        text_puts(ec->t, "/* One training step: forward, backward, optimizer update. Returns the\n"
+                  " * batch's mean loss and metric as they were before the update. */\n");
+        break;
+    case ENTRY_LOSS:
+    case ENTRY_GRADIENTS:
+        text_printf(ec->t, "/* %s */\n", e->kind == ENTRY_LOSS ? "The loss, forward only."
+                                                               : "The loss, and the gradient of each chosen variable in s->grads.");
+        break;
+    }
+    entry_signature(ec, e, false, ec->t);
+    text_puts(ec->t, "\n{\n");
+    bool uses_n = e->kind == ENTRY_PREDICT;
+    for (int k = 0; k < e->nsched; k++)
+        uses_n = uses_n || (node_has_kernel(g, e->sched[k]) && kernel_needs_n(g, e->sched[k]));
+    if (!uses_n)
+        text_puts(ec->t, "    (void)n; /* no tensor here has a batch dimension */\n");
+    emit_buffers(ec, e);
+    if (g->model && g->model->functional)
+        emit_unpack(ec, e);
+    emit_calls(ec, e);
+    if (e->kind == ENTRY_TRAIN)
+        emit_update(ec);
+    for (int i = 0; i < e->nupd; i++) {
+        const node *v = &g->nodes[e->upd_var[i]];
+        if (i == 0)
+            text_puts(ec->t, "\n    /* moving averages: not trained, but updated from this batch's statistics */\n");
+        text_printf(ec->t, "    for (int i = 0; i < %ld; i++)\n        %s[i] = %s[i];\n", shape_size(&v->sh, 1), v->name,
+                    storage(ec, e->upd_val[i], sb, sizeof sb));
+    }
+    text_puts(ec->t, "\n");
+    switch (e->kind) {
+    case ENTRY_PREDICT:
+        if (e->nout == 1) {
+            const node *o = &g->nodes[e->out[0]];
+            text_printf(ec->t, "    for (int i = 0; i < n * %ld; i++)\n        out[i] = %s[i];\n", shape_size(&o->sh, 1),
+                        storage(ec, e->out[0], sb, sizeof sb));
+        } else
+            emit_packing(ec, e, e->out, e->nout, "out", false);
+        break;
+    case ENTRY_EVAL:
+    case ENTRY_TRAIN:
+        text_printf(ec->t, "    *batch_loss = %s[0];\n", storage(ec, e->out[0], sb, sizeof sb));
+        for (int i = 1; i < e->nout; i++)
+            text_printf(ec->t, "    batch_metrics[%d] = %s[0]; /* %s */\n", i - 1, storage(ec, e->out[i], sb, sizeof sb),
+                        g->model->metric_names[i - 1]);
+        if (e->nout == 1)
+            text_puts(ec->t, "    (void)batch_metrics; /* the model has no metric */\n");
+        break;
+    default:
+        text_printf(ec->t, "    return %s[0];\n", storage(ec, e->out[0], sb, sizeof sb));
+    }
+    text_puts(ec->t, "}\n\n");
+}
+
+/* Where the caller passes placeholder ph to entry e: the array's name and
+ * the column of a sample where ph's floats start, in *col, of *width per
+ * sample. False when the caller does not pass it (a model's label to predict). */
+static bool caller_array(cg_graph *g, const entry *e, int ph, const char **array, long *col, long *width) {
+    cg_model *m = g->model;
+    if (!m) {
+        *array = g->nodes[ph].name;
+        *col = 0;
+        *width = shape_size(&g->nodes[ph].sh, 1);
+        return true;
+    }
+    const int *ids[2] = {m->inputs, m->labels};
+    int counts[2] = {m->ninputs, e->kind == ENTRY_PREDICT ? 0 : m->noutputs};
+    for (int a = 0; a < 2; a++) {
+        long off = 0, w = 0;
+        for (int k = 0; k < counts[a]; k++)
+            w += shape_size(&g->nodes[ids[a][k]].sh, 1);
+        for (int k = 0; k < counts[a]; k++) {
+            if (ids[a][k] == ph) {
+                *array = a ? "y" : "x";
+                *col = off;
+                *width = w;
+                return true;
+            }
+            off += shape_size(&g->nodes[ids[a][k]].sh, 1);
+        }
+    }
+    return false;
+}
+
+/* The checks of entry e's arguments: NULL pointers, the batch size, and
+ * every class label (of a sparse cross-entropy) the caller passes, which
+ * the kernels use as an index. */
+static void emit_checks(emit_ctx *ec, const entry *e, const char *up) {
+    cg_graph *g = ec->g;
+    text *t = ec->t;
+    text_puts(t, "    if (!s");
+    if (g->model && e->kind == ENTRY_PREDICT)
+        text_puts(t, " || !x || !out");
+    else if (g->model)
+        text_printf(t, " || !x || !y || !batch_loss || (!batch_metrics && %s_NUM_METRICS > 0)", up);
+    for (int i = 0; !g->model && i < g->ninputs; i++)
+        text_printf(t, " || !%s", g->nodes[g->inputs[i]].name);
+    text_printf(t, ")\n        return %s_ERR_NULL;\n    if (n < 1 || n > %s_MAX_BATCH)\n        return %s_ERR_BATCH;\n", up,
+                up, up);
+    for (int j = 0; j < e->nsched; j++) {
+        const node *n = &g->nodes[e->sched[j]];
+        const char *array;
+        long col, width;
+        if (n->op != OP_SOFTMAX_XENT || !n->sparse || g->nodes[n->in[1]].op != OP_PLACEHOLDER ||
+            !caller_array(g, e, n->in[1], &array, &col, &width))
+            continue;
+        const shape *zs = &g->nodes[n->in[0]].sh;
+        long classes = zs->d[zs->rank - 1], per = shape_size(&g->nodes[n->in[1]].sh, 1);
+        text_printf(t, "    for (int i = 0; i < n * %ld; i++) { /* %s: class indices in [0, %ld) */\n", per,
+                    g->nodes[n->in[1]].name, classes);
+        if (per == width)
+            text_printf(t, "        float label = %s[i];\n", array);
+        else
+            text_printf(t, "        float label = %s[i / %ld * %ld + %ld + i %% %ld];\n", array, per, width, col, per);
+        text_printf(t, "        if (!(label >= 0.0f && label < %ld.0f) || label != (float)(int)label)\n"
+                    "            return %s_ERR_LABEL;\n    }\n", classes, up);
+    }
+}
+
+/* Writes the checked form of entry e: the same computation, after checking
+ * what the caller passes; it returns UNAME_OK or the first thing found wrong
+ * (and then computes nothing). */
+void emit_checked(emit_ctx *ec, const entry *e) {
+    cg_graph *g = ec->g;
+    const char *p = ec->prefix;
+    char up[128];
+    emit_upper(p, up, sizeof up);
+    text *t = ec->t;
+    text_printf(t, "/* %s_%s, after checking its arguments: %s_OK, or what is wrong (and nothing is computed). */\n", p,
+                e->fname, up);
+    entry_signature(ec, e, true, t);
+    text_puts(t, "\n{\n");
+    emit_checks(ec, e, up);
+    switch (e->kind) {
+    case ENTRY_PREDICT: text_printf(t, "    %s_predict(s, n, x, out);\n", p); break;
+    case ENTRY_EVAL:
+    case ENTRY_TRAIN: text_printf(t, "    %s_%s(s, n, x, y, batch_loss, batch_metrics);\n", p, e->fname); break;
+    default:
+        text_printf(t, "    float value = %s_%s(s, n", p, e->fname);
+        for (int i = 0; i < g->ninputs; i++)
+            text_printf(t, ", %s", g->nodes[g->inputs[i]].name);
+        text_puts(t, ");\n    if (loss)\n        *loss = value;\n");
+    }
+    text_printf(t, "    return %s_OK;\n}\n\n", up);
+}
+
+/* Appends the header's declarations of the entry points, then of their
+ * checked forms with the status codes, then a tape's apply_gradients. */
+void emit_prototypes(emit_ctx *ec, text *t) {
+    cg_graph *g = ec->g;
+    const char *p = ec->prefix;
+    char pu[128];
+    emit_upper(p, pu, sizeof pu);
+    for (int k = 0; k < g->nentries; k++) {
+        entry_signature(ec, &g->entries[k], false, t);
+        text_puts(t, ";\n");
+    }
+    text_printf(t, "\n/* The same entry points with their arguments checked first (NULL pointers, 1 <= n <= %s_MAX_BATCH,\n"
+                " * class labels in range): they return %s_OK, or an error code and compute nothing. */\n"
+                "#define %s_OK 0\n#define %s_ERR_NULL 1   /* a NULL pointer */\n"
+                "#define %s_ERR_BATCH 2  /* n outside 1..%s_MAX_BATCH */\n"
+                "#define %s_ERR_LABEL 3  /* a class label that is not an integer in [0, classes) */\n",
+                pu, pu, pu, pu, pu, pu, pu);
+    for (int k = 0; k < g->nentries; k++) {
+        entry_signature(ec, &g->entries[k], true, t);
+        text_puts(t, ";\n");
+    }
+    if (!g->model && g->has_opt)
+        text_printf(t, "/* One optimizer step from the gradients in s->grads. */\nvoid %s_apply_gradients(%s_state *s);\n",
+                    p, p);
+}

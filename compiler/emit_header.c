@@ -1,0 +1,104 @@
+/* emit_header.c: NAME.h, what a caller of the emitted code sees: the
+ * summary, the sizes (batch, features, every block of memory in floats and
+ * bytes), the parameter offsets, the state struct and the entry points. */
+#include "cgrad_int.h"
+
+#include <string.h>
+
+/* Appends "#define UNAME_VAR offset" lines for every parameter. */
+static void emit_offsets(emit_ctx *ec, text *t, const char *pu) {
+    cg_graph *g = ec->g;
+    char up[128], sb[64];
+    for (int i = 0; i < g->nvars; i++) {
+        const var *v = &g->vars[i];
+        const node *n = &g->nodes[v->node];
+        text_printf(t, "#define %s_%s %zu /* %s %s%s */\n", pu, emit_upper(n->name, up, sizeof up), v->offset, v->name,
+                    shape_str(&n->sh, sb, sizeof sb), v->trainable ? "" : ", not trainable");
+    }
+}
+
+/* The header comment: the summary with " * " before each line. */
+static void comment_lines(text *t, const char *s) {
+    while (s && *s) {
+        size_t len = strcspn(s, "\n");
+        text_printf(t, " * %.*s\n", (int)len, s);
+        s += len + (s[len] == '\n');
+    }
+}
+
+/* The optimizer's state, in words, for the header. */
+static const char *opt_words(const cg_graph *g) {
+    const cg_optimizer *o = g->has_opt ? &g->opt : NULL;
+    return !o ? "none: the caller updates the parameters"
+           : o->kind == CG_ADAM ? "Adam: m and v" : o->kind == CG_RMSPROP ? "RMSprop: mean square and momentum"
+           : o->momentum != 0.0f ? "SGD: velocity" : "SGD: none";
+}
+
+/* What a sample is: the model's input, output and label, or each
+ * placeholder of a tape graph. */
+static void emit_io_defines(emit_ctx *ec, text *io) {
+    cg_graph *g = ec->g;
+    cg_model *m = g->model;
+    const char *pu = ec->uprefix;
+    if (m) {
+        int out_features = 0, label_features = 0;
+        for (int k = 0; k < m->noutputs; k++) {
+            out_features += (int)shape_size(&g->nodes[m->outputs_infer[k]].sh, 1);
+            label_features += (int)shape_size(&g->nodes[m->labels[k]].sh, 1);
+        }
+        text_printf(io, "#define %s_IN_FEATURES %d          /* floats per input sample */\n"
+                    "#define %s_OUT_FEATURES %d        /* floats per output sample */\n"
+                    "#define %s_LABEL_FEATURES %d    /* floats per label */\n"
+                    "#define %s_NUM_METRICS %d       /* values beside the loss that train_step and eval_step report */\n",
+                    pu, (int)shape_size(&m->input, 1), pu, out_features, pu, label_features, pu, m->nmetrics);
+    }
+    for (int i = 0; !m && i < g->ninputs; i++) {
+        const node *ph = &g->nodes[g->inputs[i]];
+        char up[128], sb[64];
+        bool batched = shape_batched(&ph->sh);
+        text_printf(io, "#define %s_%s_FLOATS %ld /* %s %s: floats %s */\n", pu, emit_upper(ph->name, up, sizeof up),
+                    shape_size(&ph->sh, 1), ph->name, shape_str(&ph->sh, sb, sizeof sb),
+                    batched ? "per sample" : "in all");
+    }
+}
+
+/* Writes NAME.h into h; returns -1 when a template failed. */
+int emit_header(emit_ctx *ec, text *h) {
+    cg_graph *g = ec->g;
+    const char *p = ec->prefix, *pu = ec->uprefix;
+    text summary = {0}, offsets = {0}, protos = {0}, io = {0};
+    comment_lines(&summary, graph_summary(g));
+    emit_offsets(ec, &offsets, pu);
+    emit_prototypes(ec, &protos);
+    emit_io_defines(ec, &io);
+    size_t trainable = 0, arena_floats = 1;
+    for (int i = 0; i < g->nvars; i++)
+        if (g->vars[i].trainable)
+            trainable += g->vars[i].count;
+    for (int k = 0; k < g->nentries; k++)
+        if (g->entries[k].arena_floats > arena_floats)
+            arena_floats = g->entries[k].arena_floats;
+    bool has_dropout = false;
+    for (int id = 0; id < g->nnodes; id++)
+        has_dropout = has_dropout || g->nodes[id].op == OP_DROPOUT_MASK;
+    char guard[256], opt_field[256] = "", num[6][48];
+    snprintf(guard, sizeof guard, "%s_H", pu);
+    if (g->opt_floats)
+        snprintf(opt_field, sizeof opt_field, "    float opt[%s_OPT_FLOATS];\n", pu);
+    snprintf(num[0], 48, "%d", g->max_batch);
+    snprintf(num[1], 48, "%zu", g->param_floats);
+    snprintf(num[2], 48, "%zu", trainable);
+    snprintf(num[3], 48, "%zu", g->opt_floats);
+    snprintf(num[4], 48, "%zu", arena_floats);
+    snprintf(num[5], 48, "%d", g->nvars);
+    const char *kv[] = {"NAME", p, "UNAME", pu, "VERSION", CG_VERSION, "SOURCE", ec->source,
+                        "SUMMARY", summary.s ? summary.s : "", "GUARD", guard, "MAX_BATCH", num[0],
+                        "IO_DEFINES", io.s ? io.s : "", "PARAM_FLOATS", num[1], "TRAINABLE_FLOATS", num[2],
+                        "OPT_FLOATS", num[3], "ARENA_FLOATS", num[4], "NUM_PARAMS", num[5], "OPTIMIZER", opt_words(g),
+                        "OFFSETS", offsets.s ? offsets.s : "", "OPT_FIELD", opt_field,
+                        "PROTOTYPES", protos.s ? protos.s : "",
+                        "RNG_FIELD", has_dropout ? "    uint64_t rng;  /* generator of the dropout masks */\n" : "", NULL};
+    int rc = text_template(h, "header", kv);
+    text_free(&summary), text_free(&offsets), text_free(&protos), text_free(&io);
+    return rc;
+}
