@@ -1,12 +1,12 @@
-/* test_cnn.c: examples/fashion_cnn's five epochs on the full Fashion-MNIST
- * (test accuracy at least 0.90), the convolutional example with
+/* test_cnn.c: examples/fashion_cnn trained on a slice of Fashion-MNIST
+ * (test accuracy at least 0.80), the convolutional example with
  * BatchNormalization and Dropout (examples/fashion_cnn_bn) through real
  * processes, and a convolution mistake through `cgrad build`.
  *
- * A full Fashion-MNIST epoch of fashion_cnn_bn takes about a minute, so the
- * test writes a small IDX folder (the first 2048 training and 512 test
- * images of the real data, gzip'd, with their headers' counts rewritten) and
- * passes it with --data. */
+ * Full Fashion-MNIST epochs take from 5 s to minutes on a loaded machine, so
+ * the tests write small IDX folders (the first images of the real data,
+ * gzip'd, with their headers' counts rewritten) and pass them with --data.
+ * fashion_cnn's five full epochs (0.90) are checked by bench/cnn_accuracy.sh. */
 #include "e2e.h"
 
 #include <criterion/criterion.h>
@@ -18,6 +18,8 @@
 
 #define NTRAIN 2048
 #define NTEST 512
+#define CNN_NTRAIN 10000   /* fashion_cnn's slice */
+#define CNN_NTEST 2000
 
 TestSuite(cnn, .timeout = 120, .fini = e2e_cleanup);
 
@@ -54,15 +56,21 @@ static void idx_head(const char *src, const char *dst, int count)
     free(buf);
 }
 
-static const char *small_fashion(const char *tmp)
+/* A folder in tmp with the first ntrain training and ntest test images of Fashion-MNIST. */
+static const char *fashion_slice(const char *tmp, int ntrain, int ntest)
 {
     const char *dir = e2e_path(tmp, "fashion_small");
     e2e_mkdir(dir);
-    idx_head(FASHION_DATA "/train-images-idx3-ubyte.gz", e2e_path(dir, "train-images-idx3-ubyte.gz"), NTRAIN);
-    idx_head(FASHION_DATA "/train-labels-idx1-ubyte.gz", e2e_path(dir, "train-labels-idx1-ubyte.gz"), NTRAIN);
-    idx_head(FASHION_DATA "/t10k-images-idx3-ubyte.gz", e2e_path(dir, "t10k-images-idx3-ubyte.gz"), NTEST);
-    idx_head(FASHION_DATA "/t10k-labels-idx1-ubyte.gz", e2e_path(dir, "t10k-labels-idx1-ubyte.gz"), NTEST);
+    idx_head(FASHION_DATA "/train-images-idx3-ubyte.gz", e2e_path(dir, "train-images-idx3-ubyte.gz"), ntrain);
+    idx_head(FASHION_DATA "/train-labels-idx1-ubyte.gz", e2e_path(dir, "train-labels-idx1-ubyte.gz"), ntrain);
+    idx_head(FASHION_DATA "/t10k-images-idx3-ubyte.gz", e2e_path(dir, "t10k-images-idx3-ubyte.gz"), ntest);
+    idx_head(FASHION_DATA "/t10k-labels-idx1-ubyte.gz", e2e_path(dir, "t10k-labels-idx1-ubyte.gz"), ntest);
     return dir;
+}
+
+static const char *small_fashion(const char *tmp)
+{
+    return fashion_slice(tmp, NTRAIN, NTEST);
 }
 
 /* A tensor of a safetensors file: its float data (pointing into the file) and its length. */
@@ -90,14 +98,22 @@ static const float *tensor(const unsigned char *st, size_t len, const char *name
     return (const float *)(st + 8 + hlen + a);
 }
 
-/* The example as its model.c compiles it (5 epochs, batch 64, Adam 1e-3, seed 42) on all 60,000 training
- * images: the 10,000 test images at 0.90 or better. */
-Test(cnn, fashion_cnn_five_epochs_reach_0_90, .timeout = 240)
+/* The example as its model.c compiles it (batch 64, Adam 1e-3, seed 42) for 2 epochs on the first 10,000
+ * training images: the first 2,000 test images at 0.80 or better. Seeds 42 and 1 to 7 gave 0.8385 to
+ * 0.8510 (a tenth of the work of the five full epochs, which reach 0.90: bench/cnn_accuracy.sh). */
+Test(cnn, fashion_cnn_learns_on_a_slice)
 {
     if (!have_fashion())
         cr_skip_test("Fashion-MNIST is not installed at %s (package dataset-fashion-mnist)", FASHION_DATA);
-    double acc = e2e_fit_accuracy(e2e_tmpdir(), FASHION_CNN);
-    cr_expect(acc >= 0.90, "fashion_cnn: test accuracy %.4f after 5 epochs, expected at least 0.90", acc);
+    const char *tmp = e2e_tmpdir();
+    const char *data = fashion_slice(tmp, CNN_NTRAIN, CNN_NTEST);
+    e2e_run r = E2E_RUN(tmp, tmp, FASHION_CNN, "fit", "--data", data, "--epochs", "2", "--verbose", "0");
+    cr_assert_eq(r.status, 0, "fashion_cnn fit exited %d: %s%s", r.status, r.out, r.err);
+    double loss, acc;
+    cr_assert(e2e_parse_figures(e2e_last_line(r.out), "test: ", &loss, &acc), "bad fit output: %s", r.out);
+    cr_expect(acc >= 0.80, "fashion_cnn: test accuracy %.4f after 2 epochs on %d images, expected at least 0.80", acc,
+              CNN_NTRAIN);
+    e2e_run_free(&r);
 }
 
 /* fit one epoch with --save; evaluate --weights gives fit's test figures exactly, which needs the moving
