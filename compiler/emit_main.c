@@ -12,8 +12,10 @@ static void emit_series(text *t, const cg_series_opts *s) {
     text_puts(t, ",\n                  .series = { .column = ");
     emit_c_string(t, s->column);
     text_printf(t, ", .column_index = %d, .window = %d, .horizon = %d,\n                              "
-                ".val_steps = %d, .test_steps = %d, .season = %d }",
-                s->column_index, s->window, s->horizon > 0 ? s->horizon : 1, s->val_steps, s->test_steps, s->season);
+                ".val_steps = %d, .test_steps = %d, .season = %d%s }",
+                s->column_index, s->window, s->horizon > 0 ? s->horizon : 1, s->val_steps, s->test_steps, s->season,
+                s->missing == CG_MISSING_INTERPOLATE ? ", .missing = CGRT_MISSING_INTERPOLATE"
+                : s->missing == CG_MISSING_PREVIOUS  ? ", .missing = CGRT_MISSING_PREVIOUS" : "");
 }
 
 /* Writes NAME_main.c into mt; returns -1 when the template failed. */

@@ -799,7 +799,7 @@ static int check_series(cg_model *m, cg_src src, const cg_compile_opts *o) {
     cg_graph *g = m->g;
     char sb[64];
     if (s->window == 0) {
-        if (s->column || s->column_index || s->horizon || s->val_steps || s->test_steps || s->season)
+        if (s->column || s->column_index || s->horizon || s->val_steps || s->test_steps || s->season || s->missing)
             return graph_error(g, src, -1, "%s: .data.series needs a .window (the values per input sample)", m->name);
         return 0;
     }
@@ -807,6 +807,9 @@ static int check_series(cg_model *m, cg_src src, const cg_compile_opts *o) {
         return graph_error(g, src, -1, "%s: .data.series: window (%d), horizon (%d), val_steps (%d), test_steps (%d), "
                            "season (%d) and column_index (%d) must not be negative", m->name, s->window, s->horizon,
                            s->val_steps, s->test_steps, s->season, s->column_index);
+    if (s->missing != CG_MISSING_ERROR && s->missing != CG_MISSING_INTERPOLATE && s->missing != CG_MISSING_PREVIOUS)
+        return graph_error(g, src, -1, "%s: .data.series.missing is %d: use CG_MISSING_ERROR, CG_MISSING_INTERPOLATE "
+                           "or CG_MISSING_PREVIOUS", m->name, (int)s->missing);
     const int most = 1 << 24;   /* the runtime's CGRT_SERIES_MAX */
     if (s->window > most || s->horizon > most || s->val_steps > most || s->test_steps > most || s->season > most)
         return graph_error(g, src, -1, "%s: .data.series: window, horizon, val_steps, test_steps and season must be "

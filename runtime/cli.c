@@ -206,7 +206,7 @@ static void *state_new(const cgrt_model *m, uint64_t seed, double lr)
 /* ---- time series (defined below) --------------------------------------------- */
 
 static int is_series(const cgrt_model *m);
-static void print_series_parts(const cgrt_series *s);
+static void print_series_parts(const cgrt_model *m, const cgrt_series *s);
 static int print_forecast_errors(const cgrt_model *m, void *state, const cgrt_series *s, const cgrt_series_stats *st,
                                  int first, int count, const char *prefix, cgrt_error *err);
 static int evaluate_series(const cgrt_model *m, const cli_opts *o, void *state, cgrt_error *err);
@@ -283,7 +283,7 @@ static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
                      : rt_load_data(m, o->data, 1, &train, &test, &err) != 0)
         return report(bin, 1, err.msg);
     if (is_series(m) && o->verbose > 0)
-        print_series_parts(&ser);
+        print_series_parts(m, &ser);
     if (!is_series(m) && load_validation(m, o, &train, &val, &err) != 0) {
         cgrt_dataset_free(&train);
         cgrt_dataset_free(&test);
@@ -497,11 +497,15 @@ static void usage_series(FILE *f, const char *bin, const cgrt_model *m)
             sp->window, sp->horizon > 0 ? sp->horizon : 1, sp->val_steps, sp->test_steps, sp->season, bin);
 }
 
-/* Prints how fit cut the series, and its training statistics. */
-static void print_series_parts(const cgrt_series *s)
+/* Prints how fit cut the series (and how many missing values it filled), and its training statistics. */
+static void print_series_parts(const cgrt_model *m, const cgrt_series *s)
 {
-    printf("series: %d values; %d training, %d validation, %d test samples; training mean %.6g, std %.6g\n", s->n,
-           s->train, s->val, s->test, s->stats.mean, s->stats.std);
+    printf("series: %d values", s->n);
+    if (s->filled > 0)
+        printf(" (%d missing, filled %s)", s->filled,
+               m->data.series.missing == CGRT_MISSING_PREVIOUS ? "with the value before" : "by linear interpolation");
+    printf("; %d training, %d validation, %d test samples; training mean %.6g, std %.6g\n", s->train, s->val,
+           s->test, s->stats.mean, s->stats.std);
     fflush(stdout);
 }
 

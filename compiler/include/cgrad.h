@@ -549,7 +549,17 @@ typedef enum cg_metric {
  * model takes inputs of shape (window) or (window, 1) and has one output.
  *
  *   .data = {.path = "elec_equip.csv",
- *            .series = {.column = "VALUE", .window = 12, .val_steps = 24, .test_steps = 24, .season = 12}} */
+ *            .series = {.column = "VALUE", .window = 12, .val_steps = 24, .test_steps = 24, .season = 12}}
+ *
+ * A missing value (an empty cell, NA or nan; in a file of one column, an
+ * empty line between two values) is an error naming the line unless
+ * .missing says how to fill it. */
+typedef enum cg_missing {
+    CG_MISSING_ERROR,          /* refuse the file, naming the line (the default) */
+    CG_MISSING_INTERPOLATE,    /* linear between the known values on either side; missing at either end: error */
+    CG_MISSING_PREVIOUS,       /* the last known value carried forward; missing before the first value: error */
+} cg_missing;
+
 typedef struct cg_series_opts {
     const char *column;        /* header name of the value column; NULL: .column_index */
     int column_index;          /* 0-based column, when .column is NULL (default 0) */
@@ -558,6 +568,7 @@ typedef struct cg_series_opts {
     int val_steps;             /* validation targets, just before the test part */
     int test_steps;            /* test targets, the last of the series */
     int season;                /* period of the seasonal-naive baseline (12 for monthly data); 0: no baseline */
+    cg_missing missing;        /* what to do with missing values (default CG_MISSING_ERROR) */
 } cg_series_opts;
 
 /* Where the training binary finds its data by default, and how to scale it. */

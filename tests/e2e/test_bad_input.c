@@ -5,12 +5,17 @@
 #include "e2e.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define DIGITS_DATA SOURCE_DIR "/examples/data/digits.csv.gz"
+#define ELEC_DATA SOURCE_DIR "/examples/data/elec_equip.csv"
+#define ELEC_COLUMN "STS.M.I7.W.TOVT.NS0016.4.000"
 
 TestSuite(bad_input, .timeout = 120, .fini = e2e_cleanup);
 
@@ -330,6 +335,207 @@ Test(bad_input, data_of_an_unknown_kind)
     e2e_write_str(path, "1,2,3\n");
     e2e_run r = E2E_RUN(tmp, tmp, DIGITS_MLP, "fit", "--data", path, "--verbose", "0");
     E2E_ASSERT_FAILS(r, 1, path);
+    e2e_run_free(&r);
+}
+
+/* ---- values that are not what they seem ------------------------------------------------------ */
+
+static const char *digits_checkpoint(const char *tmp, const char *name);
+
+/* Writes an NPY file of n x features float32 ones, whose value k is v. */
+static void write_npy_f4(const char *path, int n, int features, int k, float v)
+{
+    char head[192];
+    int len = snprintf(head, sizeof head, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", n,
+                       features);
+    while ((10 + len + 1) % 64)
+        head[len++] = ' ';
+    head[len++] = '\n';
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fputc(len & 0xff, f);
+    fputc(len >> 8, f);
+    fwrite(head, 1, (size_t)len, f);
+    for (int i = 0; i < n * features; i++) {
+        float x = i == k ? v : 1.0f;
+        fwrite(&x, sizeof x, 1, f);
+    }
+    cr_assert_eq(fclose(f), 0);
+}
+
+/* 1e39 was read as inf, and predictions came out nan with exit 0; nan and inf in
+ * predict input were answered with nan. Each is now an error naming the place. */
+Test(bad_input, values_beyond_a_float_or_not_finite)
+{
+    const char *tmp = e2e_tmpdir();
+    const char *path = e2e_path(tmp, "huge.csv");
+    char where[1100];
+    write_csv(path, 20, 64, "3", 6, "1e39");
+    e2e_run r = E2E_RUN(tmp, tmp, DIGITS_MLP, "fit", "--data", path, "--verbose", "0");
+    snprintf(where, sizeof where, "%s:7: column 65", path);
+    E2E_ASSERT_FAILS(r, 1, where, "\"1e39\"", "32-bit float");
+    e2e_run_free(&r);
+    const char *w = digits_checkpoint(tmp, "w.safetensors");
+    const char *x = e2e_path(tmp, "nan.csv");
+    write_csv(x, 3, 63, "0", 1, "nan");
+    r = E2E_RUN(tmp, tmp, DIGITS_MLP, "predict", "--weights", w, "--input", x);
+    snprintf(where, sizeof where, "%s:2: column 64", x);
+    E2E_ASSERT_FAILS(r, 1, where, "\"nan\"", "missing value");
+    e2e_run_free(&r);
+    x = e2e_path(tmp, "inf.npy");
+    write_npy_f4(x, 3, 64, 64 + 5, INFINITY);
+    r = E2E_RUN(tmp, tmp, DIGITS_MLP, "predict", "--weights", w, "--input", x);
+    E2E_ASSERT_FAILS(r, 1, x, "sample 1, value 5 is inf");
+    e2e_run_free(&r);
+}
+
+/* scikit-learn's CSV layout: a first line "n_samples,n_features,names..." narrower than the rows. */
+Test(bad_input, csv_header_narrower_than_the_rows_is_a_header)
+{
+    const char *tmp = e2e_tmpdir();
+    const char *path = e2e_path(tmp, "sklearn.csv"), *rows = e2e_path(tmp, "rows.csv");
+    write_csv(rows, 40, 64, "3", -1, NULL);
+    char *text = e2e_read(rows, NULL);
+    FILE *f = fopen(path, "w");
+    cr_assert(text && f);
+    fprintf(f, "40,64,zero,one,two,three,four,five,six,seven,eight,nine\n%s", text);
+    fclose(f);
+    free(text);
+    e2e_run r = E2E_RUN(tmp, tmp, DIGITS_MLP, "fit", "--data", path, "--epochs", "1", "--verbose", "0");
+    cr_assert_eq(r.status, 0, "fit failed (%d): %s", r.status, r.err);
+    e2e_run_free(&r);
+}
+
+/* A FIFO or a device is refused at once: reading /dev/zero never ended, a FIFO waited for a writer. */
+Test(bad_input, fifo_or_device_as_data)
+{
+    const char *tmp = e2e_tmpdir();
+    const char *fifo = e2e_path(tmp, "pipe.csv"), *zero = e2e_path(tmp, "zero.csv");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    cr_assert_eq(symlink("/dev/zero", zero), 0);
+    e2e_run r = e2e_exec(tmp, tmp, 30, (const char *const[]){DIGITS_MLP, "fit", "--data", fifo, "--verbose", "0", NULL});
+    E2E_ASSERT_FAILS(r, 1, fifo, "not a regular file");
+    e2e_run_free(&r);
+    r = e2e_exec(tmp, tmp, 30, (const char *const[]){DIGITS_MLP, "fit", "--data", zero, "--verbose", "0", NULL});
+    E2E_ASSERT_FAILS(r, 1, zero, "not a regular file");
+    e2e_run_free(&r);
+}
+
+/* Builds tmp/NAME.c (the text) with cgrad build into tmp/out; returns the binary, or NULL when the build
+ * fails (its output in *r, which the caller frees). */
+static const char *build_model(const char *tmp, const char *name, const char *text, e2e_run *r)
+{
+    char file[128];
+    snprintf(file, sizeof file, "%s.c", name);
+    e2e_write_str(e2e_path(tmp, file), text);
+    *r = E2E_RUN(tmp, tmp, CGRAD_TOOL, "build", file, "-o", "out", "--cc", "gcc");
+    cr_assert(!r->timed_out && r->signal == 0, "cgrad build crashed: %s", r->err);
+    return r->status == 0 ? e2e_path(e2e_path(tmp, "out"), name) : NULL;
+}
+
+/* elec_equip.csv with the value of line `lineno` (1-based) made empty, its date kept. */
+static const char *elec_gap(const char *tmp, const char *name, int lineno)
+{
+    char *text = e2e_read(ELEC_DATA, NULL), *p = text;
+    const char *path = e2e_path(tmp, name);
+    FILE *f = fopen(path, "w");
+    cr_assert(text && f);
+    for (int k = 1; *p; k++) {
+        char *nl = strchr(p, '\n'), *comma = strchr(p, ',');
+        size_t len = nl ? (size_t)(nl - p + 1) : strlen(p);
+        if (k == lineno)
+            fprintf(f, "%.*s\n", (int)(comma - p + 1), p);
+        else
+            fwrite(p, 1, len, f);
+        p += len;
+    }
+    fclose(f);
+    free(text);
+    return path;
+}
+
+/* A forecaster of elec_equip.csv whose .series carries `extra` (the .missing option). */
+static const char *series_model(const char *name, const char *data, const char *extra)
+{
+    static char text[2048];
+    snprintf(text, sizeof text,
+             "#include <cgrad.h>\n"
+             "int main(int argc, char **argv)\n"
+             "{\n"
+             "    cg_model *m = cg_sequential(\"%s\", CG_SHAPE(12));\n"
+             "    cg_model_add(m, cg_dense(8, .activation = CG_RELU));\n"
+             "    cg_model_add(m, cg_dense(1));\n"
+             "    cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .metric = CG_METRIC_MAE,\n"
+             "               .batch_size = 16, .epochs = 2,\n"
+             "               .data = {.path = \"%s\", .series = {.column = \"" ELEC_COLUMN "\", .window = 12,\n"
+             "                        .val_steps = 24, .test_steps = 24, .season = 12%s}});\n"
+             "    return cg_main(m, argc, argv);\n"
+             "}\n",
+             name, data, extra);
+    return text;
+}
+
+/* A missing value stopped the series loader as "not a number"; now the message names .series.missing, and a
+ * model compiled with it fills the gap: the option travels into the generated binary. */
+Test(bad_input, series_missing_value)
+{
+    const char *tmp = e2e_tmpdir();
+    const char *gap = elec_gap(tmp, "gap.csv", 50);
+    e2e_run r = E2E_RUN(tmp, tmp, ELEC_MLP, "fit", "--data", gap, "--verbose", "0");
+    E2E_ASSERT_FAILS(r, 1, "gap.csv:50: column \"" ELEC_COLUMN "\" is empty, a missing value",
+                     ".series.missing = CG_MISSING_INTERPOLATE or CG_MISSING_PREVIOUS");
+    e2e_run_free(&r);
+
+    const char *bin = build_model(tmp, "elec_fill", series_model("elec_fill", "gap.csv", ", .missing = CG_MISSING_INTERPOLATE"), &r);
+    cr_assert_not_null(bin, "cgrad build failed (%d): %s%s", r.status, r.out, r.err);
+    e2e_run_free(&r);
+    char *main_c = e2e_read(e2e_path(e2e_path(tmp, "out"), "elec_fill_main.c"), NULL);
+    cr_assert_not_null(main_c);
+    cr_assert_not_null(strstr(main_c, ".missing = CGRT_MISSING_INTERPOLATE"), "%s", main_c);
+    free(main_c);
+    r = E2E_RUN(tmp, tmp, bin, "fit", "--verbose", "0");
+    cr_assert_eq(r.status, 0, "fit with interpolation failed (%d): %s", r.status, r.err);
+    e2e_run_free(&r);
+    r = E2E_RUN(tmp, tmp, bin, "fit", "--verbose", "2", "--epochs", "1");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "series: 257 values (1 missing, filled by linear interpolation); 197 training"),
+                       "%s", r.out);
+    e2e_run_free(&r);
+
+    /* an option outside the enum stops the build, naming it */
+    cr_assert_null(build_model(tmp, "elec_bad", series_model("elec_bad", "gap.csv", ", .missing = (cg_missing)7"), &r));
+    cr_assert_not_null(strstr(r.err, ".data.series.missing is 7"), "%s%s", r.out, r.err);
+    e2e_run_free(&r);
+}
+
+/* Binary cross-entropy trained silently on a label of 2. */
+Test(bad_input, binary_labels_outside_0_1)
+{
+    const char *tmp = e2e_tmpdir();
+    e2e_run r;
+    const char *bin = build_model(tmp, "bce",
+                                  "#include <cgrad.h>\n"
+                                  "int main(int argc, char **argv)\n"
+                                  "{\n"
+                                  "    cg_model *m = cg_sequential(\"bce\", CG_SHAPE(4));\n"
+                                  "    cg_model_add(m, cg_dense(1));\n"
+                                  "    cg_compile(m, .optimizer = cg_adam(1e-2f), .loss = CG_BINARY_CROSSENTROPY,\n"
+                                  "               .from_logits = true, .metric = CG_ACCURACY, .batch_size = 8, .epochs = 1,\n"
+                                  "               .data = {.path = \"b.csv\"});\n"
+                                  "    return cg_main(m, argc, argv);\n"
+                                  "}\n",
+                                  &r);
+    cr_assert_not_null(bin, "cgrad build failed (%d): %s%s", r.status, r.out, r.err);
+    e2e_run_free(&r);
+    const char *path = e2e_path(tmp, "b.csv");
+    write_csv(path, 20, 4, "1", 7, "2");
+    r = E2E_RUN(tmp, tmp, bin, "fit", "--verbose", "0");
+    E2E_ASSERT_FAILS(r, 1, "b.csv: label 2 at sample 7 is outside 0..1");
+    e2e_run_free(&r);
+    write_csv(path, 20, 4, "1", 7, "0");
+    r = E2E_RUN(tmp, tmp, bin, "fit", "--verbose", "0");
+    cr_assert_eq(r.status, 0, "fit with labels 0 and 1 failed (%d): %s", r.status, r.err);
     e2e_run_free(&r);
 }
 
