@@ -150,10 +150,14 @@ typedef struct cgrt_error {
 
 void cgrt_dataset_free(cgrt_dataset *d);
 
+/* The loaders read regular files only, and fail (naming the file and the
+ * place) on a value that is not a finite float and on a header that promises
+ * more than its file holds. */
 /* IDX (plain or gzip): images file and labels file. */
 int cgrt_load_idx(const char *images, const char *labels, float scale, cgrt_dataset *out, cgrt_error *err);
 /* CSV (plain or gzip): features then label_width label columns per row; a
- * non-numeric first line is a header and skipped. label_width 0: no labels. */
+ * first line with a text cell is a header and skipped, and the first data
+ * row sets the width of every row. label_width 0: no labels. */
 int cgrt_load_csv(const char *path, int label_width, float scale, cgrt_dataset *out, cgrt_error *err);
 /* NPY (version 1/2, little-endian f4, f8, u1, i4 or i8, C order) into floats. */
 int cgrt_load_npy(const char *path, float **data, int *rank, int dims[CGRT_MAX_RANK], cgrt_error *err);
