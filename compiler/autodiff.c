@@ -55,6 +55,8 @@ static void name_gradient(cg_graph *g, int id, int grad) {
 int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars) {
     if (g->failed || loss < 0)
         return -1;
+    if (check_nodes(g, 1))   /* leaves made by cg_placeholder and cg_variable were not checked */
+        return -1;
     node ln = g->nodes[loss];
     char sb[64];
     if (shape_size(&ln.sh, 1) != 1 || (ln.sh.rank > 0 && shape_batched(&ln.sh)))
@@ -140,15 +142,15 @@ int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars) {
 int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nvars) {
     if (!g || g->failed)
         return -1;
-    if (loss.g != g || loss.id < 0)
+    if (loss.g != g || loss.id < 0 || loss.id >= g->nnodes)
         return graph_error(g, src, -1, "cg_gradients: the loss is not a tensor of this graph");
     int ids[64];
-    if (nvars < 1)
+    if (nvars < 1 || !vars)
         return graph_error(g, src, -1, "cg_gradients: name at least one variable");
     if (nvars > 64)
         return graph_error(g, src, -1, "cg_gradients: at most 64 variables");
     for (int i = 0; i < nvars; i++) {
-        if (vars[i].g != g || vars[i].id < 0 || g->nodes[vars[i].id].op != OP_VARIABLE)
+        if (vars[i].g != g || vars[i].id < 0 || vars[i].id >= g->nnodes || g->nodes[vars[i].id].op != OP_VARIABLE)
             return graph_error(g, src, -1, "cg_gradients: argument %d is not a variable of this graph", i + 2);
         ids[i] = vars[i].id;
     }
@@ -170,9 +172,8 @@ int cg_apply_gradients_at(cg_src src, cg_graph *g, cg_optimizer opt) {
         return graph_error(g, src, -1, "cg_apply_gradients: ask for gradients with cg_gradients first");
     if (g->has_opt)
         return graph_error(g, src, -1, "cg_apply_gradients: an optimizer was given already");
-    if (!(opt.lr > 0.0f) || opt.momentum < 0.0f || opt.momentum >= 1.0f)
-        return graph_error(g, src, -1, "cg_apply_gradients: the learning rate must be positive and the momentum "
-                           "in [0, 1), got %g and %g", (double)opt.lr, (double)opt.momentum);
+    if (check_optimizer(g, src, "cg_apply_gradients", &opt))
+        return -1;
     g->has_opt = true;
     g->opt = opt;
     return 0;

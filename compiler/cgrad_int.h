@@ -49,6 +49,41 @@ int text_template(text *t, const char *name, const char *const *kv);
 /* The embedded template text called name (generated templates.c). */
 const char *template_find(const char *name);
 
+/* The builders' guards (util.c, end). Every size a shape rule computes goes
+ * through int_mul/int_add, so no int overflows. The emitted kernels index
+ * tensors with C int loop variables (`for (int i = 0; i < n * 784; i++)`,
+ * im2col's `((b * OH + i) * OW + j) * KKC`), so a tensor holds at most
+ * ELEMS_MAX = INT_MAX = 2^31 - 1 elements at the maximum batch: builders
+ * check it per sample, the verify pass at the maximum batch. (shape and node
+ * are the graph.c section's.) */
+#define ELEMS_MAX 2147483647L
+struct shape;
+struct node;
+bool int_mul(int a, int b, int *out);   /* *out = a * b; false, *out untouched, when that overflows int */
+bool int_add(int a, int b, int *out);   /* *out = a + b; likewise */
+/* Elements of s with the batch dimension as `batch`; -1 past ELEMS_MAX or for a size below 1. */
+long shape_elems(const struct shape *s, int batch);
+/* 0, or an error naming src that `what`, of shape s, is past ELEMS_MAX at `batch` samples. */
+int check_elems(cg_graph *g, cg_src src, int layer, const char *what, const struct shape *s, int batch);
+/* graph_add for the shape rules, after check_elems of the node per sample. */
+int node_add(cg_graph *g, const struct node *nd);
+/* 0, or an error naming src: init is of a known kind and its parameters are
+ * finite (a normal's standard deviation >= 0, a uniform's low end <= its high end). */
+int check_init(cg_graph *g, cg_src src, int layer, const char *what, cg_init init);
+/* graph_layer_variable after check_init and check_elems: a weight of the current layer. */
+int weight_add(cg_graph *g, cg_src src, const char *role, const struct shape *sh, cg_init init);
+/* 0, or an error "WHO: ..." naming src: a known optimizer kind, every
+ * hyperparameter finite and in its range (NaN fails every range check). */
+int check_optimizer(cg_graph *g, cg_src src, const char *who, const cg_optimizer *o);
+/* The one graph of the operands ts[0 .. n) of the public op `what`; NULL
+ * after an error in each graph among them when an operand belongs to another
+ * graph or to none, or its id is no node of its graph. NULL, and no error
+ * anywhere, when no operand has a graph (a documented no-op). */
+cg_graph *operands_graph(cg_src src, const char *what, const cg_t *ts, int n);
+/* 0, or an error naming the node's line: every node's elements at `batch`
+ * samples and every variable's initializer (variables made by cg_variable). */
+int check_nodes(cg_graph *g, int batch);
+
 /* ---- graph.c: the graph IR ------------------------------------------------ */
 
 typedef enum op_kind {

@@ -5,6 +5,7 @@
 #include "cgrad_int.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,8 @@ cg_model *cg_sequential_at(cg_src src, const char *name, cg_shape input) {
     for (int i = 0; i < input.rank; i++)
         with_batch.dims[i + 1] = input.dims[i];
     m->x = cg_placeholder_at(src, m->g, "x", with_batch).id;
+    if (m->x >= 0 && check_elems(m->g, src, -1, "the input", &m->g->nodes[m->x].sh, 1))
+        m->x = -1;
     if (m->x >= 0) {
         m->input = m->g->nodes[m->x].sh;
         m->input.rank--;
@@ -90,6 +93,8 @@ cg_t cg_input_at(cg_src src, cg_model *m, const char *name, cg_shape s) {
     for (int i = 0; i < s.rank; i++)
         with_batch.dims[i + 1] = s.dims[i];
     cg_t t = cg_placeholder_at(src, g, name, with_batch);
+    if (t.id >= 0 && check_elems(g, src, -1, g->nodes[t.id].name, &g->nodes[t.id].sh, 1))
+        t.id = -1;
     if (t.id >= 0)
         m->inputs[m->ninputs++] = t.id;
     return t;
@@ -203,7 +208,7 @@ cg_t cg_add_weight_at(cg_src src, cg_layer_ctx *l, const char *name, cg_shape s,
                                          s.dims[i])};
         sh.d[i] = s.dims[i];
     }
-    int id = graph_layer_variable(g, src, name, sh, init);
+    int id = weight_add(g, src, name, &sh, init);
     if (id >= 0 && !trainable)
         g->vars[g->nodes[id].var].trainable = false;
     return (cg_t){g, id};
@@ -448,9 +453,20 @@ static int model_call(cg_model *m, cg_src src, int ref, const int *xs, int nx) {
 /* Public: calls a layer object on tensors of its model. */
 cg_t cg_call_at(cg_src src, cg_layer_ref ref, const cg_t *inputs, int ninputs) {
     cg_model *m = ref.m;
-    if (!m || cg_failed(m->g) || ref.id < 0)
-        return (cg_t){m ? m->g : NULL, -1};
+    cg_graph *at = inputs && ninputs > 0 ? inputs[0].g : NULL;   /* the graph of the tensors called on */
+    if (!m) {   /* no model to blame: the tensors' one fails */
+        if (at)
+            graph_error(at, src, -1, "cg_call: the layer reference is empty (layers come from cg_make_layer)");
+        return (cg_t){at, -1};
+    }
+    if (cg_failed(m->g))
+        return (cg_t){m->g, -1};
     cg_graph *g = m->g;
+    if (ref.id < 0 || ref.id >= m->nml)
+        return (cg_t){g, graph_error(g, src, -1, "cg_call: %d is not a layer of model %s (layers come from "
+                                     "cg_make_layer)", ref.id, m->name)};
+    if (!inputs)
+        return (cg_t){g, graph_error(g, src, m->ml[ref.id].li, "cg_call: the inputs are NULL")};
     if (m->compiled)
         return (cg_t){g, graph_error(g, src, -1, "%s: cannot call layers after compile", m->name)};
     if (!m->functional)
@@ -460,9 +476,13 @@ cg_t cg_call_at(cg_src src, cg_layer_ref ref, const cg_t *inputs, int ninputs) {
                                      "compose ops there, or wire the layers in a custom model's call()")};
     int xs[8];
     for (int i = 0; i < ninputs && i < 8; i++) {
-        if (inputs[i].g != g || inputs[i].id < 0)
+        if (inputs[i].g != g || inputs[i].id < 0) {
+            if (inputs[i].g && inputs[i].g != g)   /* the tensor's model, the one being built, fails too */
+                graph_error(inputs[i].g, src, -1, "cg_call: layer %s of model %s called on a tensor of this model",
+                            g->layers[m->ml[ref.id].li].name, m->name);
             return (cg_t){g, graph_error(g, src, m->ml[ref.id].li, "input %d is not a tensor of model %s", i + 1,
                                          m->name)};
+        }
         xs[i] = inputs[i].id;
     }
     return (cg_t){g, model_call(m, src, ref.id, xs, ninputs)};
@@ -494,12 +514,14 @@ int cg_set_outputs_at(cg_src src, cg_model *m, const cg_t *outs, int nout) {
         return graph_error(g, src, -1, "%s: a model has 1 to %d outputs, got %d", m->name, CG_MAX_OUTPUTS, nout);
     if (!m->ninputs)
         return graph_error(g, src, -1, "%s: the model has no inputs (cg_input)", m->name);
+    if (!outs)
+        return graph_error(g, src, -1, "%s: cg_set_outputs: the outputs are NULL", m->name);
     char *seen = malloc((size_t)g->nnodes);
     if (!seen)
         return graph_error(g, src, -1, "out of memory");
     for (int k = 0; k < nout && !g->failed; k++) {
         int id = outs[k].id;
-        if (outs[k].g != g || id < 0) {
+        if (outs[k].g != g || id < 0 || id >= g->nnodes) {
             graph_error(g, src, -1, "%s: output %d is not a tensor of this model", m->name, k + 1);
             break;
         }
@@ -700,9 +722,13 @@ static int resolve_output(cg_model *m, cg_src src, const cg_compile_opts *o, int
     if (sp.loss_weight == 0.0f)
         sp.loss_weight = 1.0f;
     m->user_metric[k] = sp.metric;
-    if (sp.loss_weight < 0.0f || !(sp.loss_weight == sp.loss_weight))
-        return graph_error(g, src, -1, "%s: output %s: the loss weight must be positive, got %g", m->name, sp.name,
-                           (double)sp.loss_weight);
+    if (!(sp.loss_weight > 0.0f && isfinite(sp.loss_weight)))   /* NaN fails */
+        return graph_error(g, src, -1, "%s: output %s: the loss weight must be positive and finite, got %g", m->name,
+                           sp.name, (double)sp.loss_weight);
+    if ((unsigned)sp.loss > CG_SPARSE_CATEGORICAL_CROSSENTROPY)
+        return graph_error(g, src, -1, "%s: output %s: unknown loss %d", m->name, sp.name, (int)sp.loss);
+    if ((unsigned)sp.metric > CG_METRIC_MSE)
+        return graph_error(g, src, -1, "%s: output %s: unknown metric %d", m->name, sp.name, (int)sp.metric);
     if (sp.custom_loss && sp.loss != CG_LOSS_NONE)
         return graph_error(g, src, -1, "%s: give either .loss or .custom_loss, not both", m->name);
     if (sp.custom_metric && sp.metric != CG_METRIC_NONE)
@@ -857,13 +883,14 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
         return graph_error(g, src, -1, "%s: set the outputs (cg_set_outputs) before compile", m->name);
     if (o.optimizer.lr == 0.0f && o.optimizer.kind == CG_SGD && o.optimizer.momentum == 0.0f)
         o.optimizer = cg_sgd(0.01f, 0.0f, false);    /* Keras' default SGD */
-    if (o.optimizer.lr <= 0.0f)
-        return graph_error(g, src, -1, "%s: the learning rate must be positive, got %g", m->name, (double)o.optimizer.lr);
-    if (o.optimizer.momentum < 0.0f || o.optimizer.momentum >= 1.0f)
-        return graph_error(g, src, -1, "%s: momentum must lie in [0, 1), got %g", m->name, (double)o.optimizer.momentum);
-    if (o.optimizer.kind == CG_ADAM && (o.optimizer.beta_1 < 0.0f || o.optimizer.beta_1 >= 1.0f ||
-                                         o.optimizer.beta_2 < 0.0f || o.optimizer.beta_2 >= 1.0f))
-        return graph_error(g, src, -1, "%s: Adam's beta_1 and beta_2 must lie in [0, 1)", m->name);
+    if (check_optimizer(g, src, m->name, &o.optimizer))
+        return -1;
+    if (!(o.data.scale >= 0.0f && isfinite(o.data.scale)))   /* NaN fails */
+        return graph_error(g, src, -1, "%s: .data.scale must be positive and finite (0 for 1), got %g", m->name,
+                           (double)o.data.scale);
+    if (!(o.data.test_split >= 0.0f && o.data.test_split < 1.0f))
+        return graph_error(g, src, -1, "%s: .data.test_split must lie in [0, 1), got %g", m->name,
+                           (double)o.data.test_split);
     if (o.batch_size <= 0)
         o.batch_size = 32;
     if (o.max_batch <= 0)
@@ -881,10 +908,14 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
         m->input.rank--;
         memmove(m->input.d, m->input.d + 1, sizeof(int) * (size_t)m->input.rank);
         if (m->ninputs > 1) {
-            long total = 0;
-            for (int i = 0; i < m->ninputs; i++)
-                total += shape_size(&g->nodes[m->inputs[i]].sh, 1);
-            m->input = (shape){1, {(int)total}};
+            int total = 0;
+            for (int i = 0; i < m->ninputs; i++) {
+                long size = shape_elems(&g->nodes[m->inputs[i]].sh, 1);
+                if (size < 0 || !int_add(total, (int)size, &total))
+                    return graph_error(g, src, -1, "%s: the packed sample x (every input's floats in a row) holds more "
+                                       "than %ld floats, past the int indices of the emitted code", m->name, ELEMS_MAX);
+            }
+            m->input = (shape){1, {total}};
         }
     } else {   /* a Sequential model: one input x, one output, labels y */
         m->inputs[0] = m->x;
@@ -911,6 +942,12 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
                                m->name, nm, list);
         }
     }
+    for (int k = 0, packed = 0; k < m->noutputs; k++) {   /* the outputs are packed per sample like x */
+        long size = shape_elems(&g->nodes[m->outputs_infer[k]].sh, 1);
+        if (size < 0 || !int_add(packed, (int)size, &packed))
+            return graph_error(g, src, -1, "%s: the outputs hold more than %ld floats per sample, past the int indices "
+                               "of the emitted code", m->name, ELEMS_MAX);
+    }
     for (int k = 0; k < m->noutputs; k++)
         if (resolve_output(m, src, &o, k))
             return -1;
@@ -922,10 +959,11 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
         if (cr[0] < 0 || cr[1] <= cr[0])
             return graph_error(g, src, -1, "%s: .data.class_range {%d, %d} is not a range lo..hi with 0 <= lo < hi",
                                m->name, cr[0], cr[1]);
-        if (m->noutputs != 1 || !classify || os->rank != 2 || os->d[1] != cr[1] - cr[0] + 1)
-            return graph_error(g, src, -1, "%s: .data.class_range {%d, %d} keeps %d classes, so the model needs one "
-                               "output of %d classes with a categorical cross-entropy", m->name, cr[0], cr[1],
-                               cr[1] - cr[0] + 1, cr[1] - cr[0] + 1);
+        long kept = (long)cr[1] - cr[0] + 1;   /* {0, INT_MAX} keeps INT_MAX + 1 */
+        if (m->noutputs != 1 || !classify || os->rank != 2 || os->d[1] != kept)
+            return graph_error(g, src, -1, "%s: .data.class_range {%d, %d} keeps %ld classes, so the model needs one "
+                               "output of %ld classes with a categorical cross-entropy", m->name, cr[0], cr[1], kept,
+                               kept);
     }
     for (int k = 0; k < m->noutputs; k++) {   /* label placeholders: y, or <output>_label */
         const shape *os = &g->nodes[m->outputs_infer[k]].sh;
@@ -988,6 +1026,11 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
 int cg_emit_model(cg_model *m, const char *dir, cg_flavour flavour) {
     if (!m || cg_failed(m->g))
         return -1;
+    if (!dir)
+        return graph_error(m->g, m->src, -1, "%s: cg_emit_model: the directory is NULL", m->name);
+    if ((unsigned)flavour > CG_PORTABLE)
+        return graph_error(m->g, m->src, -1, "%s: cg_emit_model: unknown flavour %d (CG_HOST or CG_PORTABLE)", m->name,
+                           (int)flavour);
     if (!m->compiled)
         return graph_error(m->g, m->src, -1, "%s: call cg_compile before emitting", m->name);
     return compile_graph(m->g, flavour, NULL, NULL) ? -1 : emit_files(m->g, dir);

@@ -4,8 +4,12 @@
 
 #include <string.h>
 
-/* Checks every node: inputs made before it, shapes as its rule says. */
+/* Checks every node: inputs made before it, shapes as its rule says, and
+ * sizes that the emitted int indices reach at the maximum batch (tensors,
+ * and the im2col buffers of host convolutions). */
 int pass_verify(cg_graph *g) {
+    if (check_nodes(g, g->max_batch))
+        return -1;
     for (int id = 0; id < g->nnodes; id++) {
         const node *n = &g->nodes[id];
         if (op_table[n->op].arity >= 0 && n->nin != op_table[n->op].arity)
@@ -17,6 +21,10 @@ int pass_verify(cg_graph *g) {
         for (int i = 1; i < n->sh.rank; i++)
             if (n->sh.d[i] == CG_BATCH)
                 return graph_error(g, n->src, n->layer, "internal: %s has the batch dimension at axis %d", n->name, i);
+        if (conv_scratch(g, id) > ELEMS_MAX)   /* its factors fit: every tensor does */
+            return graph_error(g, n->src, n->layer, "%s: its im2col buffer holds %ld floats at the maximum batch %d, "
+                               "more than %ld, past the int indices of the emitted code (lower max_batch)", n->name,
+                               conv_scratch(g, id), g->max_batch, ELEMS_MAX);
     }
     return 0;
 }

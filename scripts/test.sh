@@ -46,7 +46,7 @@ if [ "${CGRAD_SKIP_SANITIZE:-0}" != 1 ] && [ $# -eq 0 ]; then
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C "$SAN_DIR" --print-errorlogs \
             --num-processes "${TEST_PROCESSES:-2}" --timeout-multiplier 4 \
             runtime runtime-gemm ops-builder ops-builder-series ops-golden ops-gradcheck ops-functional ops-builder-rnn \
-            ops-gradcheck-rnn ops-names ops-checked e2e_bad_input || rc=$?
+            ops-gradcheck-rnn ops-names ops-checked ops-builder-misuse e2e_bad_input || rc=$?
     else
         echo "test.sh: the sanitizer build failed" >&2
         rc=1

@@ -28,6 +28,10 @@ static int check_conv_opts(cg_graph *g, cg_src src, const cg_conv_opts *o, bool 
                            o->dilation);
     if ((o->strides > 1) && (o->dilation > 1))
         return graph_error(g, src, g->cur_layer, "strides and dilation cannot both exceed 1 (as in Keras)");
+    if ((unsigned)o->padding > CG_SAME)
+        return graph_error(g, src, g->cur_layer, "unknown padding %d (CG_VALID or CG_SAME)", (int)o->padding);
+    if ((unsigned)o->activation > CG_LEAKY_RELU)
+        return graph_error(g, src, g->cur_layer, "unknown activation %d", (int)o->activation);
     if (x->rank != 4)
         return graph_error(g, src, g->cur_layer, "input has shape %s; this layer needs (n, height, width, channels)",
                            shape_str(x, sb, sizeof sb));
@@ -48,7 +52,7 @@ int layer_conv2d(cg_graph *g, const cg_conv_opts *o, bool depthwise, cg_src src,
     shape ks = depthwise ? (shape){3, {sp.win[0], sp.win[1], c}} : (shape){4, {sp.win[0], sp.win[1], c, f}};
     cg_init ki = o->kernel_initializer.kind == CG_INIT_DEFAULT ? cg_glorot_uniform() : o->kernel_initializer;
     cg_init bi = o->bias_initializer.kind == CG_INIT_DEFAULT ? cg_zeros() : o->bias_initializer;
-    int kernel = graph_layer_variable(g, src, depthwise ? "depthwise_kernel" : "kernel", ks, ki);
+    int kernel = weight_add(g, src, depthwise ? "depthwise_kernel" : "kernel", &ks, ki);
     int y = op_conv2d(g, src, x, kernel, &sp, depthwise);
     return layer_bias_activation(g, src, y, "conv", f, o->use_bias, bi, o->activation, o->alpha);
 }
@@ -61,6 +65,8 @@ int layer_pool2d(cg_graph *g, const cg_pool_opts *o, op_kind op, cg_src src, int
     if (o->pool_size < 0 || o->strides < 0)
         return graph_error(g, src, g->cur_layer, "pool size and strides must be positive, got %d and %d", o->pool_size,
                            o->strides);
+    if ((unsigned)o->padding > CG_SAME)
+        return graph_error(g, src, g->cur_layer, "unknown padding %d (CG_VALID or CG_SAME)", (int)o->padding);
     if (xs->rank != 4)
         return graph_error(g, src, g->cur_layer, "input has shape %s; pooling needs (n, height, width, channels)",
                            shape_str(xs, sb, sizeof sb));
@@ -87,9 +93,11 @@ int layer_global_avg_pool(cg_graph *g, cg_src src, int x) {
 int layer_reshape(cg_graph *g, cg_src src, int x, const cg_shape *target) {
     const shape *xs = &g->nodes[x].sh;
     shape to = {1, {CG_BATCH}};
-    if (!target)
-        to = (shape){2, {CG_BATCH, (int)shape_size(xs, 1)}};
-    else {
+    if (!target) {
+        if (check_elems(g, src, g->cur_layer, "the input", xs, 1))
+            return -1;
+        to = (shape){2, {CG_BATCH, (int)shape_elems(xs, 1)}};
+    } else {
         if (target->rank < 1 || target->rank >= CG_MAX_RANK)
             return graph_error(g, src, g->cur_layer, "target shape needs 1 to %d dimensions, got %d", CG_MAX_RANK - 1,
                                target->rank);

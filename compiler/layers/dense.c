@@ -31,7 +31,7 @@ int layer_dense(cg_graph *g, const cg_dense_opts *o, cg_src src, int x) {
     cg_init ki = o->kernel_initializer.kind == CG_INIT_DEFAULT ? cg_glorot_uniform() : o->kernel_initializer;
     cg_init bi = o->bias_initializer.kind == CG_INIT_DEFAULT ? cg_zeros() : o->bias_initializer;
     /* on (n, T, F) the same kernel applies at every step (Keras: TimeDistributed(Dense)) */
-    int kernel = graph_layer_variable(g, src, "kernel", (shape){2, {xs->d[xs->rank - 1], o->units}}, ki);
+    int kernel = weight_add(g, src, "kernel", &(shape){2, {xs->d[xs->rank - 1], o->units}}, ki);
     int y = op_matmul(g, src, x, kernel, false, false);
     return layer_bias_activation(g, src, y, "xw", o->units, o->use_bias, bi, o->activation, o->alpha);
 }
@@ -42,7 +42,7 @@ int layer_bias_activation(cg_graph *g, cg_src src, int y, const char *role, int 
                           cg_activation act, float alpha) {
     layer_name_role(g, y, use_bias ? role : (act == CG_LINEAR ? "out" : "z"));
     if (use_bias) {
-        int bias = graph_layer_variable(g, src, "bias", (shape){1, {units}}, bias_init);
+        int bias = weight_add(g, src, "bias", &(shape){1, {units}}, bias_init);
         y = op_binary(g, src, OP_ADD, y, bias);
         layer_name_role(g, y, act == CG_LINEAR ? "out" : "z");
     }

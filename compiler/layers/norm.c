@@ -5,6 +5,8 @@
  * agree. */
 #include "../cgrad_int.h"
 
+#include <math.h>
+
 /* Axes of everything but the last (BatchNormalization's statistics). */
 static unsigned all_but_last(const shape *s) { return (1u << (s->rank - 1)) - 1; }
 
@@ -25,8 +27,9 @@ int layer_batch_norm(cg_graph *g, const cg_misc_opts *o, bool training, cg_src s
     if (xs->rank < 2 || !shape_batched(xs))
         return graph_error(g, src, g->cur_layer, "input has shape %s; BatchNormalization needs (n, ..., channels)",
                            shape_str(xs, sb, sizeof sb));
-    if (o->momentum < 0.0f || o->momentum >= 1.0f || o->epsilon <= 0.0f)
-        return graph_error(g, src, g->cur_layer, "momentum must lie in [0, 1) and epsilon be positive");
+    if (!(o->momentum >= 0.0f && o->momentum < 1.0f) || !(o->epsilon > 0.0f && isfinite(o->epsilon)))   /* NaN fails */
+        return graph_error(g, src, g->cur_layer, "momentum must lie in [0, 1) and epsilon be positive and finite, got "
+                           "%g and %g", (double)o->momentum, (double)o->epsilon);
     int c = xs->d[xs->rank - 1];
     shape cs = {1, {c}};
     int gamma = graph_layer_variable(g, src, "gamma", cs, cg_ones());
@@ -69,8 +72,8 @@ int layer_layer_norm(cg_graph *g, const cg_misc_opts *o, cg_src src, int x) {
     if (xs->rank < 2)
         return graph_error(g, src, g->cur_layer, "input has shape %s; LayerNormalization needs (n, ..., features)",
                            shape_str(xs, sb, sizeof sb));
-    if (o->epsilon <= 0.0f)
-        return graph_error(g, src, g->cur_layer, "epsilon must be positive");
+    if (!(o->epsilon > 0.0f && isfinite(o->epsilon)))
+        return graph_error(g, src, g->cur_layer, "epsilon must be positive and finite, got %g", (double)o->epsilon);
     int c = xs->d[xs->rank - 1];
     shape cs = {1, {c}};
     int gamma = graph_layer_variable(g, src, "gamma", cs, cg_ones());
@@ -85,7 +88,7 @@ int layer_layer_norm(cg_graph *g, const cg_misc_opts *o, cg_src src, int x) {
 
 /* Dropout: x times a fresh random mask in training, x itself in inference. */
 int layer_dropout(cg_graph *g, const cg_misc_opts *o, bool training, cg_src src, int x) {
-    if (o->rate < 0.0f || o->rate >= 1.0f)
+    if (!(o->rate >= 0.0f && o->rate < 1.0f))   /* written so that NaN fails */
         return graph_error(g, src, g->cur_layer, "rate must lie in [0, 1), got %g", (double)o->rate);
     if (!training || o->rate == 0.0f)
         return x;

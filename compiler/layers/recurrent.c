@@ -58,24 +58,27 @@ int layer_recurrent(cg_graph *g, const cg_rnn_opts *o, cg_layer_kind kind, cg_sr
     }
     if (nstates)   /* one input of the op: [h0], or [h0 | c0] */
         s0 = nstates == 2 ? op_concat(g, src, states[0], states[1], 1) : states[0];
-    int u = o->units, k = op == OP_LSTM ? 4 : op == OP_GRU ? 3 : 1, f = xs->d[2], steps = xs->d[1];
+    int u = o->units, k = op == OP_LSTM ? 4 : op == OP_GRU ? 3 : 1, f = xs->d[2], steps = xs->d[1], ku, width;
+    if (!int_mul(k, u, &ku) || !int_mul(op == OP_SIMPLE_RNN ? 2 : 8, u, &width))   /* rnn_width: the saved sequence */
+        return graph_error(g, src, g->cur_layer, "%d units overflow int: the kernels have %d x units columns, the "
+                           "saved sequence %d x units floats per step", u, k, op == OP_SIMPLE_RNN ? 2 : 8);
     cg_init ki = o->kernel_initializer.kind == CG_INIT_DEFAULT ? cg_glorot_uniform() : o->kernel_initializer;
     cg_init ri = o->recurrent_initializer.kind == CG_INIT_DEFAULT ? cg_orthogonal() : o->recurrent_initializer;
     cg_init bi = o->bias_initializer.kind == CG_INIT_DEFAULT ? cg_zeros() : o->bias_initializer;
-    int kernel = graph_layer_variable(g, src, "kernel", (shape){2, {f, k * u}}, ki);
-    int rec = graph_layer_variable(g, src, "recurrent_kernel", (shape){2, {u, k * u}}, ri);
+    int kernel = weight_add(g, src, "kernel", &(shape){2, {f, ku}}, ki);
+    int rec = weight_add(g, src, "recurrent_kernel", &(shape){2, {u, ku}}, ri);
     int xw = op_matmul(g, src, x, kernel, false, false);
     int rb = op_const(g, 0.0f, false);
     if (o->use_bias) {
-        shape bs = op == OP_GRU ? (shape){2, {2, k * u}} : (shape){1, {k * u}};
-        int bias = graph_layer_variable(g, src, "bias", bs, bi);
+        shape bs = op == OP_GRU ? (shape){2, {2, ku}} : (shape){1, {ku}};
+        int bias = weight_add(g, src, "bias", &bs, bi);
         if (bias >= 0 && op == OP_LSTM && o->unit_forget_bias) {   /* ones at [U, 2U): the forget gate */
             g->vars[g->nodes[bias].var].ones_begin = u;
             g->vars[g->nodes[bias].var].ones_count = u;
         }
         int b = bias;
         if (op == OP_GRU) {   /* row 0: the input bias, added to xw; row 1: the recurrent one, inside the loop */
-            shape row = {1, {k * u}};
+            shape row = {1, {ku}};
             b = op_reshape(g, src, op_slice(g, src, bias, 0, 0, 1), row);
             rb = op_reshape(g, src, op_slice(g, src, bias, 0, 1, 1), row);
         }
@@ -113,7 +116,7 @@ int layer_embedding(cg_graph *g, const cg_embedding_opts *o, cg_src src, int x) 
         return graph_error(g, src, g->cur_layer, "input has shape %s; Embedding needs token ids (batch, timesteps)",
                            shape_str(xs, sb, sizeof sb));
     cg_init ei = o->embeddings_initializer.kind == CG_INIT_DEFAULT ? cg_uniform(-0.05f, 0.05f) : o->embeddings_initializer;
-    int table = graph_layer_variable(g, src, "embeddings", (shape){2, {o->input_dim, o->output_dim}}, ei);
+    int table = weight_add(g, src, "embeddings", &(shape){2, {o->input_dim, o->output_dim}}, ei);
     int y = op_embedding(g, src, x, table);
     layer_name_role(g, y, "out");
     return y;

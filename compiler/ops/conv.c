@@ -7,28 +7,48 @@
 
 #include <string.h>
 
+/* Positions a window of win taps spaced dil apart covers, (win - 1) dil + 1;
+ * -1 when that overflows int (a huge dilation). */
+static int window_span(int win, int dil) {
+    int span;
+    return int_mul(win - 1, dil, &span) && int_add(span, 1, &span) ? span : -1;
+}
+
 /* Output size of one spatial axis, and its padding ("same": the output has
- * ceil(in / stride) positions, extra padding at the end, as TensorFlow). */
+ * ceil(in / stride) positions, extra padding at the end, as TensorFlow).
+ * -1, and no padding, when the window's span or the padding overflows int. */
 int conv_out_size(int in, int win, int stride, int dil, bool same, int *pad_lo, int *pad_hi) {
-    int span = (win - 1) * dil + 1;
-    if (!same) {
-        *pad_lo = *pad_hi = 0;
+    int span = window_span(win, dil);
+    *pad_lo = *pad_hi = 0;
+    if (span < 0)
+        return -1;
+    if (!same)
         return in < span ? 0 : (in - span) / stride + 1;
-    }
-    int out = (in + stride - 1) / stride;
-    int total = (out - 1) * stride + span - in;
+    int out = in / stride + (in % stride != 0);   /* ceil(in / stride), without forming in + stride - 1 */
+    long total = (long)(out - 1) * stride + span - in;
+    if (total > ELEMS_MAX)
+        return -1;
     if (total < 0)
         total = 0;
-    *pad_lo = total / 2;
-    *pad_hi = total - total / 2;
+    *pad_lo = (int)total / 2;
+    *pad_hi = (int)total - (int)total / 2;
     return out;
 }
 
-/* Output height and width of a window op on input shape x. */
-static void window_out(const shape *x, const spatial *sp, int *oh, int *ow) {
-    int span_h = (sp->win[0] - 1) * sp->dil[0] + 1, span_w = (sp->win[1] - 1) * sp->dil[1] + 1;
-    *oh = (x->d[1] + sp->pad[0] + sp->pad[2] - span_h) / sp->stride[0] + 1;
-    *ow = (x->d[2] + sp->pad[1] + sp->pad[3] - span_w) / sp->stride[1] + 1;
+/* Output height and width of a window op on input shape x; false when a
+ * window's span or a padded side overflows int. A window longer than the
+ * padded side gives 0. */
+static bool window_out(const shape *x, const spatial *sp, int *oh, int *ow) {
+    int out[2];
+    for (int i = 0; i < 2; i++) {
+        int span = window_span(sp->win[i], sp->dil[i]), side;
+        if (span < 0 || !int_add(x->d[1 + i], sp->pad[i], &side) || !int_add(side, sp->pad[2 + i], &side))
+            return false;
+        out[i] = side < span ? 0 : (side - span) / sp->stride[i] + 1;
+    }
+    *oh = out[0];
+    *ow = out[1];
+    return true;
 }
 
 /* Checks the window attributes against input x; 0 or an error. */
@@ -45,10 +65,16 @@ static int check_window(cg_graph *g, cg_src src, const char *what, const shape *
         if (sp->dil[i] < 1)
             return graph_error(g, src, g->cur_layer, "%s: dilation %d, must be 1 or more", what, sp->dil[i]);
     }
+    for (int i = 0; i < 4; i++)
+        if (sp->pad[i] < 0)
+            return graph_error(g, src, g->cur_layer, "%s: padding %d is negative", what, sp->pad[i]);
     int oh, ow;
-    window_out(x, sp, &oh, &ow);
-    int span_h = (sp->win[0] - 1) * sp->dil[0] + 1, span_w = (sp->win[1] - 1) * sp->dil[1] + 1;
-    if (span_h > x->d[1] + sp->pad[0] + sp->pad[2] || span_w > x->d[2] + sp->pad[1] + sp->pad[3] || oh < 1 || ow < 1)
+    if (!window_out(x, sp, &oh, &ow))
+        return graph_error(g, src, g->cur_layer, "%s: a %dx%d window with dilation %dx%d and padding (%d, %d, %d, %d) "
+                           "on the input %s spans more positions than an int counts", what, sp->win[0], sp->win[1],
+                           sp->dil[0], sp->dil[1], sp->pad[0], sp->pad[1], sp->pad[2], sp->pad[3],
+                           shape_str(x, sb, sizeof sb));
+    if (oh < 1 || ow < 1)
         return graph_error(g, src, g->cur_layer, "%s: a %dx%d window (dilation %dx%d) does not fit the input %s: "
                            "no output", what, sp->win[0], sp->win[1], sp->dil[0], sp->dil[1],
                            shape_str(x, sb, sizeof sb));
@@ -74,11 +100,11 @@ int op_conv2d(cg_graph *g, cg_src src, int x, int k, const spatial *sp_in, bool 
     if (xs->d[3] != ks->d[2])
         return graph_error(g, src, g->cur_layer, "%s: input %s has %d channels but the kernel %s expects %d", what,
                            shape_str(xs, s1, sizeof s1), xs->d[3], shape_str(ks, s2, sizeof s2), ks->d[2]);
-    int oh, ow;
+    int oh = 0, ow = 0;
     window_out(xs, &sp, &oh, &ow);
     node nd = {.op = depthwise ? OP_DEPTHWISE_CONV2D : OP_CONV2D, .nin = 2, .in = {x, k}, .sp = sp,
                .sh = {4, {xs->d[0], oh, ow, depthwise ? xs->d[3] : ks->d[3]}}, .src = src};
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* Max or average pooling of x with the window, strides and padding of sp. */
@@ -88,10 +114,10 @@ int op_pool(cg_graph *g, cg_src src, op_kind op, int x, const spatial *sp) {
     const shape *xs = &g->nodes[x].sh;
     if (check_window(g, src, op == OP_MAX_POOL ? "max_pool" : "avg_pool", xs, sp))
         return -1;
-    int oh, ow;
+    int oh = 0, ow = 0;
     window_out(xs, sp, &oh, &ow);
     node nd = {.op = op, .nin = 1, .in = {x}, .sp = *sp, .sh = {4, {xs->d[0], oh, ow, xs->d[3]}}, .src = src};
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* Zero padding of the height and width of x: top, left, bottom, right. */
@@ -106,10 +132,13 @@ int op_pad(cg_graph *g, cg_src src, int x, const int pad[4]) {
     for (int i = 0; i < 4; i++)
         if (pad[i] < 0)
             return graph_error(g, src, g->cur_layer, "pad: padding %d is negative", pad[i]);
-    node nd = {.op = OP_PAD, .nin = 1, .in = {x}, .src = src,
-               .sh = {4, {xs->d[0], xs->d[1] + pad[0] + pad[2], xs->d[2] + pad[1] + pad[3], xs->d[3]}}};
+    node nd = {.op = OP_PAD, .nin = 1, .in = {x}, .src = src, .sh = *xs};
+    for (int i = 0; i < 2; i++)
+        if (!int_add(xs->d[1 + i], pad[i], &nd.sh.d[1 + i]) || !int_add(nd.sh.d[1 + i], pad[2 + i], &nd.sh.d[1 + i]))
+            return graph_error(g, src, g->cur_layer, "pad: padding %s by %d and %d gives more positions than an int "
+                               "counts", shape_str(xs, sb, sizeof sb), pad[i], pad[2 + i]);
     memcpy(nd.sp.pad, pad, sizeof nd.sp.pad);
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* A backward op of the family: same window attributes, output shape `sh`. */
@@ -117,7 +146,7 @@ static int bwd_node(cg_graph *g, const node *fwd, op_kind op, int a, int b, shap
     node nd = {.op = op, .nin = b < 0 ? 1 : 2, .in = {a, b}, .sp = fwd->sp, .sh = sh, .src = fwd->src};
     if (b < 0)
         nd.in[1] = 0;
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* Gradients: each forward op has its backward ops, written as kernels. */

@@ -2,6 +2,7 @@
  * broadcasting: shape rules, gradient rules and the loop lowering. */
 #include "../cgrad_int.h"
 
+#include <math.h>
 #include <string.h>
 
 /* Makes a constant (a scalar, broadcast wherever it is used). */
@@ -30,7 +31,7 @@ int op_unary(cg_graph *g, cg_src src, op_kind op, int x) {
     node nd = {.op = op, .nin = 1, .in = {x}, .sh = g->nodes[x].sh, .src = src};
     if (g->nodes[x].op == OP_CONST && op == OP_NEG)
         return op_const(g, -g->nodes[x].alpha, g->nodes[x].per_n);
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* Binary elementwise op with broadcasting; folds constants and identities
@@ -63,7 +64,7 @@ int op_binary(cg_graph *g, cg_src src, op_kind op, int a, int b) {
     if ((op == OP_MUL && is_const(g, a, 1.0f)) || (op == OP_ADD && is_const(g, a, 0.0f)))
         if (shape_equal(&nd.sh, &g->nodes[b].sh))
             return b;
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* where(c, a, b): all three broadcast together. */
@@ -78,7 +79,7 @@ int op_where(cg_graph *g, cg_src src, int c, int a, int b) {
                            shape_str(&g->nodes[c].sh, s1, sizeof s1), shape_str(&g->nodes[a].sh, s2, sizeof s2),
                            shape_str(&g->nodes[b].sh, s3, sizeof s3));
     }
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* The backward of an activation, written with its output y. */
@@ -89,7 +90,7 @@ int op_act_bwd(cg_graph *g, cg_activation act, float alpha, int y, int dy) {
         return dy;
     node nd = {.op = OP_ACT_BWD, .nin = 2, .in = {y, dy}, .sh = g->nodes[y].sh, .act = act, .alpha = alpha,
                .src = g->nodes[y].src};
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* Applies a Keras activation to x. */
@@ -103,8 +104,11 @@ int op_activation(cg_graph *g, cg_src src, cg_activation act, float alpha, int x
     case CG_LEAKY_RELU: {
         if (x < 0)
             return -1;
+        if (!isfinite(alpha))
+            return graph_error(g, src, g->cur_layer, "leaky relu: alpha is %g; the slope must be a finite number",
+                               (double)alpha);
         node nd = {.op = OP_LEAKY_RELU, .nin = 1, .in = {x}, .sh = g->nodes[x].sh, .alpha = alpha, .src = src};
-        return graph_add(g, nd);
+        return node_add(g, &nd);
     }
     }
     return graph_error(g, src, g->cur_layer, "unknown activation %d", (int)act);
@@ -122,45 +126,45 @@ static const op_kind public_ops[] = {
     [CG_OP_SUM] = OP_SUM, [CG_OP_MEAN] = OP_MEAN, [CG_OP_MAX] = OP_MAX,
 };
 
-/* Checks that the handles are valid and of one graph; returns the graph. */
-static cg_graph *check_handles(cg_src src, const cg_t *ts, int n) {
-    cg_graph *g = ts[0].g;
-    if (!g)
-        return NULL;
-    for (int i = 0; i < n; i++) {
-        if (ts[i].g != g) {
-            graph_error(g, src, g->cur_layer, "operands come from different graphs");
-            return NULL;
-        }
-        if (ts[i].id < 0 || ts[i].id >= g->nnodes)
-            return NULL;
-    }
-    return g->failed ? NULL : g;
+/* The op code's name for messages: "ADD", or its number when it is none. */
+static const char *code_name(cg_op_code op, char *buf, size_t size) {
+    if ((unsigned)op < sizeof public_ops / sizeof public_ops[0])
+        return op_table[public_ops[op]].name;
+    snprintf(buf, size, "op code %d", (int)op);
+    return buf;
 }
 
 cg_t cg_binary_at(cg_src src, cg_op_code op, cg_t a, cg_t b) {
-    cg_graph *g = check_handles(src, (cg_t[]){a, b}, 2);
+    char buf[32];
+    const char *name = code_name(op, buf, sizeof buf);
+    cg_graph *g = operands_graph(src, name, (cg_t[]){a, b}, 2);
     if (!g)
         return (cg_t){a.g, -1};
+    if ((unsigned)op > CG_OP_SIGMOID_BCE)
+        return (cg_t){g, graph_error(g, src, g->cur_layer, "cg_binary_at: %s is not a binary op", name)};
     return (cg_t){g, op_binary(g, src, public_ops[op], a.id, b.id)};
 }
 
 cg_t cg_unary_at(cg_src src, cg_op_code op, cg_t x) {
-    cg_graph *g = check_handles(src, &x, 1);
+    char buf[32];
+    const char *name = code_name(op, buf, sizeof buf);
+    cg_graph *g = operands_graph(src, name, &x, 1);
     if (!g)
         return (cg_t){x.g, -1};
+    if (!(op >= CG_OP_NEG && op <= CG_OP_LOG_SOFTMAX))
+        return (cg_t){g, graph_error(g, src, g->cur_layer, "cg_unary_at: %s is not a unary op", name)};
     return (cg_t){g, op_unary(g, src, public_ops[op], x.id)};
 }
 
 cg_t cg_leaky_relu_at(cg_src src, cg_t x, float alpha) {
-    cg_graph *g = check_handles(src, &x, 1);
+    cg_graph *g = operands_graph(src, "LEAKY_RELU", &x, 1);
     if (!g)
         return (cg_t){x.g, -1};
     return (cg_t){g, op_activation(g, src, CG_LEAKY_RELU, alpha, x.id)};
 }
 
 cg_t cg_where_at(cg_src src, cg_t c, cg_t a, cg_t b) {
-    cg_graph *g = check_handles(src, (cg_t[]){c, a, b}, 3);
+    cg_graph *g = operands_graph(src, "WHERE", (cg_t[]){c, a, b}, 3);
     if (!g)
         return (cg_t){a.g, -1};
     return (cg_t){g, op_where(g, src, c.id, a.id, b.id)};

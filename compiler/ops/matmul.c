@@ -46,13 +46,14 @@ int op_matmul(cg_graph *g, cg_src src, int a, int b, bool ta, bool tb) {
         if (out.d[i] == CG_BATCH)
             return graph_error(g, src, g->cur_layer, "matmul: the batch dimension would not come first in the result");
     node nd = {.op = OP_MATMUL, .nin = 2, .in = {a, b}, .ta = ta, .tb = tb, .sh = out, .src = src};
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 cg_t cg_matmul_at(cg_src src, cg_t a, cg_t b, bool ta, bool tb) {
-    if (!a.g || a.g->failed || a.id < 0 || b.id < 0 || a.g != b.g)
-        return (cg_t){a.g, -1};
-    return (cg_t){a.g, op_matmul(a.g, src, a.id, b.id, ta, tb)};
+    cg_graph *g = operands_graph(src, "MATMUL", (cg_t[]){a, b}, 2);
+    if (!g)
+        return (cg_t){a.g ? a.g : b.g, -1};
+    return (cg_t){g, op_matmul(g, src, a.id, b.id, ta, tb)};
 }
 
 /* dA and dB for each combination of transposes. */

@@ -10,13 +10,23 @@ int op_reshape(cg_graph *g, cg_src src, int x, shape to) {
     if (shape_equal(from, &to) || g->nodes[x].op == OP_CONST)   /* constants broadcast to any shape */
         return x;
     char sa[64], sb[64];
-    if (shape_batched(from) != shape_batched(&to) || shape_size(from, 1) != shape_size(&to, 1))
+    for (int i = 0; i < to.rank; i++)
+        if (to.d[i] < 1 && !(i == 0 && to.d[i] == CG_BATCH))
+            return graph_error(g, src, g->cur_layer, "cannot reshape %s into %s: dimension %d is %d; sizes must be "
+                               "positive (and only the first may be the batch)", shape_str(from, sa, sizeof sa),
+                               shape_str(&to, sb, sizeof sb), i, to.d[i]);
+    long nfrom = shape_elems(from, 1), nto = shape_elems(&to, 1);
+    if (nfrom < 0 || nto < 0)
+        return graph_error(g, src, g->cur_layer, "cannot reshape %s into %s: more than %ld elements%s, past the int "
+                           "indices of the emitted code", shape_str(from, sa, sizeof sa), shape_str(&to, sb, sizeof sb),
+                           ELEMS_MAX, shape_batched(&to) ? " per sample" : "");
+    if (shape_batched(from) != shape_batched(&to) || nfrom != nto)
         return graph_error(g, src, g->cur_layer, "cannot reshape %s into %s", shape_str(from, sa, sizeof sa),
                            shape_str(&to, sb, sizeof sb));
     if (g->nodes[x].op == OP_RESHAPE)
         x = g->nodes[x].in[0];
     node nd = {.op = OP_RESHAPE, .nin = 1, .in = {x}, .sh = to, .src = src};
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* Transpose of a rank-2 tensor without a batch dimension. */
@@ -29,7 +39,7 @@ int op_transpose(cg_graph *g, cg_src src, int x) {
         return graph_error(g, src, g->cur_layer, "transpose needs a rank-2 tensor without a batch dimension, got %s",
                            shape_str(s, sb, sizeof sb));
     node nd = {.op = OP_TRANSPOSE, .nin = 1, .in = {x}, .sh = {2, {s->d[1], s->d[0]}}, .src = src};
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* Broadcast x to shape `to` (numpy rules). Constants stay constants. */
@@ -46,7 +56,7 @@ int op_broadcast(cg_graph *g, cg_src src, int x, shape to) {
     if (shape_equal(&g->nodes[x].sh, &to))
         return x;
     node nd = {.op = OP_BROADCAST, .nin = 1, .in = {x}, .sh = to, .src = src};
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* Slice: size elements of x from begin along axis (not the batch axis). */
@@ -58,20 +68,20 @@ int op_slice(cg_graph *g, cg_src src, int x, int axis, int begin, int size) {
     if (axis < 0 || axis >= s->rank || s->d[axis] == CG_BATCH)
         return graph_error(g, src, g->cur_layer, "slice: axis %d is not a sliceable axis of %s", axis,
                            shape_str(s, sb, sizeof sb));
-    if (begin < 0 || size <= 0 || begin + size > s->d[axis])
-        return graph_error(g, src, g->cur_layer, "slice: [%d, %d) lies outside axis %d of %s", begin, begin + size, axis,
-                           shape_str(s, sb, sizeof sb));
+    if (begin < 0 || size <= 0 || begin > s->d[axis] || size > s->d[axis] - begin)   /* no begin + size: it may overflow */
+        return graph_error(g, src, g->cur_layer, "slice: [%d, %ld) lies outside axis %d of %s", begin,
+                           (long)begin + size, axis, shape_str(s, sb, sizeof sb));
     if (size == s->d[axis])
         return x;
     node nd = {.op = OP_SLICE, .nin = 1, .in = {x}, .sh = *s, .axis = axis, .begin = begin, .src = src};
     nd.sh.d[axis] = size;
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* The gradient of a slice: dy written into zeros of the sliced input's shape. */
 static int op_unslice(cg_graph *g, cg_src src, int dy, int axis, int begin, const shape *full) {
     node nd = {.op = OP_UNSLICE, .nin = 1, .in = {dy}, .sh = *full, .axis = axis, .begin = begin, .src = src};
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* Concatenation of a and b along axis; every other dimension must agree. */
@@ -87,42 +97,47 @@ int op_concat(cg_graph *g, cg_src src, int a, int b, int axis) {
         return graph_error(g, src, g->cur_layer, "cannot concatenate %s and %s along axis %d",
                            shape_str(sa, s1, sizeof s1), shape_str(sb, s2, sizeof s2), axis);
     node nd = {.op = OP_CONCAT, .nin = 2, .in = {a, b}, .sh = *sa, .axis = axis, .src = src};
-    nd.sh.d[axis] += sb->d[axis];
-    return graph_add(g, nd);
+    if (!int_add(sa->d[axis], sb->d[axis], &nd.sh.d[axis]))
+        return graph_error(g, src, g->cur_layer, "cannot concatenate %s and %s along axis %d: %ld positions, past "
+                           "the int sizes of the emitted code", shape_str(sa, s1, sizeof s1), shape_str(sb, s2, sizeof s2),
+                           axis, (long)sa->d[axis] + sb->d[axis]);
+    return node_add(g, &nd);
 }
 
 /* A negative axis counts from the end, as in numpy. */
 static int axis_of(cg_t x, int axis) { return axis < 0 ? x.g->nodes[x.id].sh.rank + axis : axis; }
 
 cg_t cg_slice_at(cg_src src, cg_t x, int axis, int begin, int size) {
-    if (!x.g || x.g->failed || x.id < 0)
+    cg_graph *g = operands_graph(src, "slice", &x, 1);
+    if (!g)
         return (cg_t){x.g, -1};
-    return (cg_t){x.g, op_slice(x.g, src, x.id, axis_of(x, axis), begin, size)};
+    return (cg_t){g, op_slice(g, src, x.id, axis_of(x, axis), begin, size)};
 }
 
 cg_t cg_concat_at(cg_src src, cg_t a, cg_t b, int axis) {
-    if (!a.g || a.g->failed || a.id < 0 || b.id < 0)
-        return (cg_t){a.g, -1};
-    if (b.g != a.g)
-        return (cg_t){a.g, graph_error(a.g, src, a.g->cur_layer, "concatenate: the tensors belong to different graphs")};
-    return (cg_t){a.g, op_concat(a.g, src, a.id, b.id, axis_of(a, axis))};
+    cg_graph *g = operands_graph(src, "concatenate", (cg_t[]){a, b}, 2);
+    if (!g)
+        return (cg_t){a.g ? a.g : b.g, -1};
+    return (cg_t){g, op_concat(g, src, a.id, b.id, axis_of(a, axis))};
 }
 
 cg_t cg_reshape_at(cg_src src, cg_t x, cg_shape s) {
-    if (!x.g || x.g->failed || x.id < 0)
+    cg_graph *g = operands_graph(src, "reshape", &x, 1);
+    if (!g)
         return (cg_t){x.g, -1};
     shape to = {s.rank, {0}};
     if (s.rank < 0 || s.rank > CG_MAX_RANK)
-        return (cg_t){x.g, graph_error(x.g, src, x.g->cur_layer, "reshape: rank %d is not supported", s.rank)};
+        return (cg_t){g, graph_error(g, src, g->cur_layer, "reshape: rank %d is not supported", s.rank)};
     for (int i = 0; i < s.rank; i++)
         to.d[i] = s.dims[i];
-    return (cg_t){x.g, op_reshape(x.g, src, x.id, to)};
+    return (cg_t){g, op_reshape(g, src, x.id, to)};
 }
 
 cg_t cg_transpose_at(cg_src src, cg_t x) {
-    if (!x.g || x.g->failed || x.id < 0)
+    cg_graph *g = operands_graph(src, "transpose", &x, 1);
+    if (!g)
         return (cg_t){x.g, -1};
-    return (cg_t){x.g, op_transpose(x.g, src, x.id)};
+    return (cg_t){g, op_transpose(g, src, x.id)};
 }
 
 /* Gradients: reshape back, transpose back, sum back; a slice's gradient is

@@ -6,7 +6,7 @@
  * shared with another node: each dropout layer draws its own. */
 int op_dropout_mask(cg_graph *g, cg_src src, shape sh, float rate) {
     node nd = {.op = OP_DROPOUT_MASK, .sh = sh, .alpha = rate, .src = src};
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* Lowers the mask: a linear congruential step per element. */

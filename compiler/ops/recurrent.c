@@ -85,8 +85,11 @@ int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, int
     if (xs->rank != 3 || !shape_batched(xs))
         return graph_error(g, src, g->cur_layer, "%s needs an input projection of shape (n, timesteps, gates), got %s",
                            what, shape_str(xs, s1, sizeof s1));
-    int k = gates_of(op);
-    if (rs->rank != 2 || rs->d[1] != k * rs->d[0] || xs->d[2] != rs->d[1])
+    int k = gates_of(op), ku = -1, width;
+    if (rs->rank == 2 && (!int_mul(k, rs->d[0], &ku) || !int_mul(op == OP_SIMPLE_RNN ? 2 : 8, rs->d[0], &width)))
+        return graph_error(g, src, g->cur_layer, "%s: %d units overflow int: %d x units gate columns, %d x units "
+                           "floats per step saved", what, rs->d[0], k, op == OP_SIMPLE_RNN ? 2 : 8);
+    if (rs->rank != 2 || rs->d[1] != ku || xs->d[2] != rs->d[1])
         return graph_error(g, src, g->cur_layer, "%s: recurrent kernel %s does not fit the input projection %s "
                            "(expected (units, %d units))", what, shape_str(rs, s1, sizeof s1),
                            shape_str(xs, s2, sizeof s2), k);
@@ -109,7 +112,7 @@ int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, int
         return -1;
     node nd = {.op = op, .nin = 3, .in = {xw, r, s0}, .act = act, .ract = ract,
                .sh = {3, {xs->d[0], xs->d[1], rnn_width(op, u)}}, .src = src};
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 int op_embedding(cg_graph *g, cg_src src, int ids, int table) {
@@ -121,13 +124,13 @@ int op_embedding(cg_graph *g, cg_src src, int ids, int table) {
         return graph_error(g, src, g->cur_layer, "embedding needs token ids (n, timesteps) and a table (vocabulary, "
                            "dimensions), got %s and %s", shape_str(is, s1, sizeof s1), shape_str(ts, s2, sizeof s2));
     node nd = {.op = OP_EMBEDDING, .nin = 2, .in = {ids, table}, .sh = {3, {is->d[0], is->d[1], ts->d[1]}}, .src = src};
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* A backward node named base (unique), unless an identical one exists. */
 static int named_node(cg_graph *g, node nd, const char *base) {
     nd.name = graph_unique_name(g, base);
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* Gradients. A recurrence: its backward op, then dXW = dG, dR = H_prev^T dGh

@@ -26,13 +26,17 @@ int op_reduce(cg_graph *g, cg_src src, op_kind op, int x, unsigned axes, bool ke
     }
     if (nd.sh.rank > 0 && shape_batched(in) && (axes & 1u) == 0 && nd.sh.d[0] != CG_BATCH)
         return graph_error(g, src, g->cur_layer, "internal: batch axis moved by a reduction");
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 cg_t cg_reduce_at(cg_src src, cg_op_code op, cg_t x, unsigned axes, bool keepdims) {
-    if (!x.g || x.g->failed || x.id < 0)
+    cg_graph *g = operands_graph(src, "reduction", &x, 1);
+    if (!g)
         return (cg_t){x.g, -1};
-    return (cg_t){x.g, op_reduce(x.g, src, op_from_public(op), x.id, axes, keepdims)};
+    if (!(op >= CG_OP_SUM && op <= CG_OP_MAX))
+        return (cg_t){g, graph_error(g, src, g->cur_layer, "cg_reduce_at: op code %d is not a reduction (sum, mean "
+                                     "or max)", (int)op)};
+    return (cg_t){g, op_reduce(g, src, op_from_public(op), x.id, axes, keepdims)};
 }
 
 /* Number of elements one output of a reduction averages: a constant, or

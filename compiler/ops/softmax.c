@@ -19,13 +19,14 @@ int op_softmax_xent(cg_graph *g, cg_src src, int z, int t, bool sparse) {
                            sparse ? "sparse" : "dense", shape_str(st, s1, sizeof s1), shape_str(sz, s2, sizeof s2),
                            shape_str(sparse ? &rows : sz, s3, sizeof s3));
     node nd = {.op = OP_SOFTMAX_XENT, .nin = 2, .in = {z, t}, .sparse = sparse, .sh = rows, .src = src};
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 cg_t cg_softmax_xent_at(cg_src src, cg_t logits, cg_t labels, bool sparse) {
-    if (!logits.g || logits.g->failed || logits.id < 0 || labels.id < 0)
-        return (cg_t){logits.g, -1};
-    return (cg_t){logits.g, op_softmax_xent(logits.g, src, logits.id, labels.id, sparse)};
+    cg_graph *g = operands_graph(src, "softmax_cross_entropy", (cg_t[]){logits, labels}, 2);
+    if (!g)
+        return (cg_t){logits.g ? logits.g : labels.g, -1};
+    return (cg_t){g, op_softmax_xent(g, src, logits.id, labels.id, sparse)};
 }
 
 /* One-hot rows of `classes` from class indices t. */
@@ -36,7 +37,7 @@ int op_one_hot(cg_graph *g, cg_src src, int t, int classes) {
     if (nd.sh.rank >= CG_MAX_RANK)
         return graph_error(g, src, g->cur_layer, "one_hot: labels have too many dimensions");
     nd.sh.d[nd.sh.rank++] = classes;
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* 1 where argmax of p's last axis equals the label (an index, or argmax of t). */
@@ -45,7 +46,7 @@ int op_argmax_eq(cg_graph *g, cg_src src, int p, int t, bool sparse) {
         return -1;
     node nd = {.op = OP_ARGMAX_EQ, .nin = 2, .in = {p, t}, .sparse = sparse, .sh = g->nodes[p].sh, .src = src};
     nd.sh.rank--;
-    return graph_add(g, nd);
+    return node_add(g, &nd);
 }
 
 /* Gradient rules of the softmax family. */
@@ -67,7 +68,7 @@ int grad_softmax(cg_graph *g, int id, int dy, int dx[3]) {
     case OP_SOFTMAX_XENT: {  /* dz = dy (softmax(z) - t) */
         node nd = {.op = OP_SOFTMAX_XENT_BWD, .nin = 3, .in = {n.in[0], n.in[1], dy}, .sparse = n.sparse,
                    .sh = g->nodes[n.in[0]].sh, .src = s};
-        dx[0] = graph_add(g, nd);
+        dx[0] = node_add(g, &nd);
         break;
     }
     case OP_ONE_HOT: case OP_ARGMAX_EQ: break;   /* integer-valued: no gradient */
