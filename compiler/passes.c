@@ -157,6 +157,8 @@ static const pass pipeline[] = {
 int compile_graph(cg_graph *g, cg_flavour flavour, const char *dump_after, text *dump) {
     if (g->failed)
         return -1;
+    if ((unsigned)flavour > CG_PORTABLE)
+        return graph_error(g, (cg_src){0}, -1, "%s: unknown flavour %d (CG_HOST or CG_PORTABLE)", g->name, (int)flavour);
     if (g->compiled && g->flavour != flavour)
         g->compiled = false;   /* planned for the other flavour (scratch differs): plan again */
     g->flavour = flavour;

@@ -503,8 +503,15 @@ Test(misuse, unknown_flavour) {
     int rc = cg_emit_model(m, "/nonexistent-dir", (cg_flavour)3);
     cr_expect(rc != 0);
     cr_expect(strstr(cg_error(cg_model_graph(m)), "flavour 3") != NULL, "%s", cg_error(cg_model_graph(m)));
-    nothing_printed();
     cg_model_free(m);
+    cg_graph *g = cg_graph_new("tape");
+    cg_t w = cg_variable(g, "w", CG_SHAPE(2), cg_ones());
+    cg_gradients(g, cg_sum(cg_square(w)), w);
+    rc = cg_emit_graph(g, "/nonexistent-dir", (cg_flavour)-2);
+    cr_expect(rc != 0);
+    cr_expect(strstr(cg_error(g), "flavour -2") != NULL, "%s", cg_error(g));
+    cg_graph_free(g);
+    nothing_printed();
 }
 
 /* ---- layer references ----------------------------------------------------- */
