@@ -138,6 +138,51 @@ int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars) {
     return g->failed ? -1 : 0;
 }
 
+/* Records the gradients the autodiff pass must build. */
+int ad_request(cg_graph *g, int loss, const int *vars, int nvars) {
+    if (check_nodes(g, 1))   /* leaves made by cg_placeholder and cg_variable were not checked */
+        return -1;
+    const node *ln = &g->nodes[loss];
+    char sb[64];
+    if (shape_size(&ln->sh, 1) != 1 || (ln->sh.rank > 0 && shape_batched(&ln->sh)))
+        return graph_error(g, ln->src, ln->layer, "the loss must be a scalar, got shape %s",
+                           shape_str(&ln->sh, sb, sizeof sb));
+    bool *feeds = calloc((size_t)loss + 1, sizeof(bool));   /* the loss reads it, directly or not */
+    if (!feeds)
+        return graph_error(g, ln->src, -1, "out of memory");
+    feeds[loss] = true;
+    for (int id = loss; id >= 0; id--)
+        for (int i = 0; feeds[id] && i < g->nodes[id].nin; i++)
+            feeds[g->nodes[id].in[i]] = true;
+    for (int k = 0; k < nvars; k++)
+        if (vars[k] > loss || !feeds[vars[k]]) {
+            const node *v = &g->nodes[vars[k]];
+            graph_error(g, v->src, v->layer, "variable %s is not reachable from the loss", g->vars[v->var].name);
+            break;
+        }
+    free(feeds);
+    if (g->failed)
+        return -1;
+    int *copy = arena_alloc(&g->a, sizeof(int) * (size_t)(nvars > 0 ? nvars : 1));
+    if (!copy)
+        return graph_error(g, (cg_src){0}, -1, "out of memory");
+    memcpy(copy, vars, sizeof(int) * (size_t)nvars);
+    g->ad_loss = loss;
+    g->ad_vars = copy;
+    g->ad_nvars = nvars;
+    g->ad_pending = true;
+    return 0;
+}
+
+/* The autodiff pass: builds the backward graph that was asked for, once
+ * (a graph compiled again for the other flavour keeps it). */
+int pass_autodiff(cg_graph *g) {
+    if (!g->ad_pending)
+        return 0;
+    g->ad_pending = false;
+    return ad_gradients(g, g->ad_loss, g->ad_vars, g->ad_nvars);
+}
+
 /* Public: the gradient tape. Records what to emit: NAME_loss and NAME_gradients. */
 int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nvars) {
     if (!g || g->failed)
@@ -156,7 +201,7 @@ int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nv
     }
     if (g->nentries)
         return graph_error(g, src, -1, "cg_gradients: gradients were already asked for");
-    if (ad_gradients(g, loss.id, ids, nvars))
+    if (ad_request(g, loss.id, ids, nvars))
         return -1;
     g->entries[g->nentries++] = (entry){.kind = ENTRY_LOSS, .fname = "loss", .out = {loss.id}, .nout = 1};
     g->entries[g->nentries++] =

@@ -1,9 +1,9 @@
 /* cgrad_int.h: the compiler's internal header, one section per file.
  *
- * The pipeline: autodiff runs when the loss is declared (cg_compile,
- * cg_gradients); compiler/passes.c then runs verify -> fuse -> verify ->
- * layout -> plan (dead code is what the plan of an entry point leaves out),
- * and emit.c writes the C.
+ * The pipeline (compiler/passes.c): autodiff (the backward graph that
+ * cg_compile or cg_gradients asked for) -> verify -> fuse -> verify ->
+ * layout -> plan (dead code is what the plan of an entry point leaves out);
+ * then emit.c writes the C.
  * Shapes are inferred when a node is made, so builder errors point at the
  * user's line at once; the verify pass checks them again between passes.
  */
@@ -220,6 +220,9 @@ struct cg_graph {
     size_t param_floats, opt_floats;
     cg_model *model;       /* the model built on this graph, if any */
     cg_flavour flavour;    /* of the code being planned and emitted */
+    bool ad_pending;       /* the autodiff pass has gradients to build: of ad_loss for ad_vars[0 .. ad_nvars) */
+    int ad_loss, ad_nvars;
+    const int *ad_vars;
     bool has_opt;          /* an optimizer was given (compile, or cg_apply_gradients) */
     cg_optimizer opt;
     bool failed;
@@ -345,6 +348,9 @@ int op_embedding(cg_graph *g, cg_src src, int ids, int table);
 /* Builds the backward graph of the scalar `loss` for the variables vars[]
  * (node ids); fills var.grad. */
 int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars);
+/* Asks the autodiff pass (pass_autodiff, the pipeline's first) to build them. */
+int ad_request(cg_graph *g, int loss, const int *vars, int nvars);
+int pass_autodiff(cg_graph *g);
 
 /* ---- passes.c: the pipeline ---------------------------------------------------- */
 
@@ -354,6 +360,8 @@ int pass_plan(cg_graph *g);         /* liveness and first-fit arena offsets */
 /* Runs the pipeline for flavour (again when the graph was planned for the
  * other one); after the pass named dump_after, dumps the graph into dump. */
 int compile_graph(cg_graph *g, cg_flavour flavour, const char *dump_after, text *dump);
+/* True when the pipeline has a pass called name; the passes' names into list. */
+bool pass_exists(const char *name, char *list, size_t size);
 
 /* ---- plan.c ----------------------------------------------------------------------- */
 

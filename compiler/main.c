@@ -44,6 +44,11 @@ static int run(cg_graph *g, int argc, char **argv) {
         else
             return usage(argv[0]);
     }
+    char passes[128];
+    if (dump_after && !pass_exists(dump_after, passes, sizeof passes)) {
+        fprintf(stderr, "%s: --dump-after: no pass is called \"%s\" (the passes: %s)\n", argv[0], dump_after, passes);
+        return 2;
+    }
     if (g->failed) {
         fprintf(stderr, "%s\n", g->err);
         return 1;

@@ -144,14 +144,29 @@ typedef struct pass {
     int (*run)(cg_graph *g);
 } pass;
 
-/* The recipe. Autodiff ran when the loss and gradients were declared. */
+/* The recipe. */
 static const pass pipeline[] = {
+    {"autodiff", pass_autodiff},
     {"verify", pass_verify},
     {"fuse", pass_fuse},
     {"verify", pass_verify},
     {"layout", pass_layout},
     {"plan", pass_plan},
 };
+
+/* True when the pipeline has a pass called name; the passes' names,
+ * comma-separated, into list. */
+bool pass_exists(const char *name, char *list, size_t size) {
+    bool found = false;
+    size_t len = 0;
+    list[0] = 0;
+    for (size_t i = 0; i < sizeof pipeline / sizeof pipeline[0]; i++) {
+        found = found || !strcmp(name, pipeline[i].name);
+        if (!strstr(list, pipeline[i].name) && len < size)
+            len += (size_t)snprintf(list + len, size - len, "%s%s", len ? ", " : "", pipeline[i].name);
+    }
+    return found;
+}
 
 /* Runs the pipeline; after the pass named dump_after, dumps the graph into dump. */
 int compile_graph(cg_graph *g, cg_flavour flavour, const char *dump_after, text *dump) {
@@ -164,6 +179,10 @@ int compile_graph(cg_graph *g, cg_flavour flavour, const char *dump_after, text 
     g->flavour = flavour;
     if (g->compiled)
         return 0;
+    char names[128];
+    if (dump_after && !pass_exists(dump_after, names, sizeof names))
+        return graph_error(g, (cg_src){0}, -1, "--dump-after: no pass is called \"%s\" (the passes: %s)",
+                           arena_escaped(&g->a, dump_after, 40), names);
     if (!g->nentries)
         return graph_error(g, (cg_src){0}, -1, "%s: nothing to emit: compile the model or ask for gradients",
                            g->name);

@@ -280,3 +280,24 @@ Test(model_errors, missing_model_file_and_bad_flavour)
     cr_assert_not_null(strstr(r.err, "embedded"), "%s", r.err);
     e2e_run_free(&r);
 }
+
+/* ---- the pipeline's passes by name ----------------------------------------------------------- */
+
+/* --dump-after autodiff shows the backward graph before fusion; an unknown
+ * pass name is refused with the list of the passes. */
+Test(model_errors, dump_after_pass_names)
+{
+    const char *tmp = e2e_tmpdir();
+    e2e_run r = E2E_RUN(tmp, tmp, DIGITS_MLP_GEN, "-o", "out", "--dump-after", "autodiff");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect_not_null(strstr(r.out, "d_dense_1_kernel = "), "no gradient of dense_1's kernel in:\n%.2000s", r.out);
+    cr_expect_not_null(strstr(r.out, "= MATMUL"), "no MATMUL before fusion");
+    cr_expect_null(strstr(r.out, "= DENSE"), "fused already after autodiff");
+    e2e_run_free(&r);
+    r = E2E_RUN(tmp, tmp, DIGITS_MLP_GEN, "-o", "out", "--dump-after", "fuse");
+    cr_expect_not_null(strstr(r.out, "= DENSE"), "not fused after fuse");
+    e2e_run_free(&r);
+    r = E2E_RUN(tmp, tmp, DIGITS_MLP_GEN, "-o", "out", "--dump-after", "autodif");
+    E2E_ASSERT_FAILS(r, 2, "--dump-after", "\"autodif\"", "autodiff, verify, fuse, layout, plan");
+    e2e_run_free(&r);
+}
