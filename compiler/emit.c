@@ -65,5 +65,7 @@ int emit_files(cg_graph *g, const char *dir) {
 int cg_emit_graph(cg_graph *g, const char *dir, cg_flavour flavour) {
     if (!g || g->failed)
         return -1;
+    if (!dir)
+        return graph_error(g, (cg_src){0}, -1, "%s: cg_emit_graph: the folder is NULL", g->name);
     return compile_graph(g, flavour, NULL, NULL) ? -1 : emit_files(g, dir);
 }

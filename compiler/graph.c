@@ -295,7 +295,7 @@ static int check_shape(cg_graph *g, cg_src src, const char *what, cg_shape s, sh
                                "(and only the first may be CG_BATCH)", what, i, s.dims[i]);
         out->d[i] = s.dims[i];
     }
-    return 0;
+    return check_elems(g, src, g->cur_layer, what, out, 1);   /* fan-in, fan-out and sizes then fit */
 }
 
 /* Public: an input fed by the caller. */

@@ -253,11 +253,11 @@ Test(misuse, concat_sum) {
 }
 
 Test(misuse, reshape_product) {
-    /* 65536^3 * 65537 wraps to 65536^3 in 64 bits */
+    /* 12648448 * 65537 * 22253377 = 2^16 (2^48 + 1) wraps to 2^16 = 256 * 256 in 64 bits */
     cg_graph *g = cg_graph_new("resh");
-    cg_t w = cg_placeholder(g, "w", CG_SHAPE(65536, 65536, 65536));
-    cg_t r = cg_reshape(w, CG_SHAPE(65536, 65536, 65536, 65537)); int line = __LINE__;
-    cr_expect(r.id < 0, "a reshape into 65536^3 * 65537 elements was accepted");
+    cg_t w = cg_placeholder(g, "w", CG_SHAPE(256, 256));
+    cg_t r = cg_reshape(w, CG_SHAPE(12648448, 65537, 22253377)); int line = __LINE__;
+    cr_expect(r.id < 0, "a reshape into 2^16 (2^48 + 1) elements was accepted");
     FAILED(g, line, "reshape");
     cg_graph_free(g);
     /* negative sizes whose product matches */
@@ -725,4 +725,15 @@ Test(misuse, tensors_of_two_graphs_in_one_op) {
     FAILED(g, line, "operand 1");
     cg_graph_free(g);
     nothing_printed();
+}
+
+/* A raw variable of 65536^3 floats: its fan-in (65536^2) overflowed an int
+ * before any size check; now its shape is refused at the call. */
+Test(misuse, raw_variable_of_65536_cubed) {
+    cg_graph *g = cg_graph_new("raw");
+    cg_t v = cg_variable(g, "v", CG_SHAPE(65536, 65536, 65536), cg_glorot_uniform()); int line = __LINE__;
+    cr_expect(v.id < 0, "a variable of 65536^3 floats was accepted");
+    FAILED(g, line, "elements");
+    nothing_printed();
+    cg_graph_free(g);
 }
