@@ -7,10 +7,12 @@
 # Then a second build with AddressSanitizer and UndefinedBehaviorSanitizer
 # (build-sanitize/) runs the suites that exercise libcgrad and the runtime
 # in-process or through the example binaries; its results count in the summary.
+# Then the libFuzzer targets of the loaders (scripts/fuzz.sh --runs, clang,
+# build-fuzz-clang/) run a fixed number of times each; they count too.
 #
 # Environment: BUILD_DIR (default: build), TEST_PROCESSES (default: 2),
 # TEST_TIMEOUT_MULTIPLIER (default: 2; meson's per-test timeouts are scaled by it),
-# CGRAD_SKIP_SANITIZE=1 skips the sanitizer pass.
+# CGRAD_SKIP_SANITIZE=1 skips the sanitizer pass, CGRAD_SKIP_FUZZ=1 the fuzz pass.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -53,13 +55,21 @@ if [ "${CGRAD_SKIP_SANITIZE:-0}" != 1 ] && [ $# -eq 0 ]; then
     fi
 fi
 
+# The fuzz pass: every loader's target from its seed corpus, fixed seed and runs.
+FUZZ_DIR=build-fuzz-clang
+fuzz_log=$FUZZ_DIR/meson-logs/testlog.json
+rm -f "$fuzz_log"
+if [ "${CGRAD_SKIP_FUZZ:-0}" != 1 ] && [ $# -eq 0 ]; then
+    FUZZ_BUILD_DIR=$FUZZ_DIR bash scripts/fuzz.sh --runs 10000 || rc=1
+fi
+
 # testlog.json holds one JSON object per test and line, written by Python's
 # json.dumps, so the top-level field reads exactly `"result": "<RESULT>"`
 # (quotes inside captured stdout/stderr are escaped and cannot match).
 count() {
     local n=0 r
     for r in "$@"; do
-        for f in "$log" "$san_log"; do
+        for f in "$log" "$san_log" "$fuzz_log"; do
             [ -f "$f" ] || continue
             n=$((n + $(grep -c "\"result\": \"$r\"" "$f" || true)))
         done
