@@ -463,7 +463,7 @@ int layer_recurrent(cg_graph *g, const cg_rnn_opts *o, cg_layer_kind kind, cg_sr
                     int nstates);
 int layer_embedding(cg_graph *g, const cg_embedding_opts *o, cg_src src, int x);
 
-/* ---- model.c: Sequential and functional models, compile --------------------------- */
+/* ---- model.c: Sequential and functional models; compile.c: cg_compile -------------- */
 
 /* A layer object: made once, called once or several times (shared weights). */
 typedef struct model_layer {
@@ -506,9 +506,18 @@ struct cg_model {
     char *summary;
 };
 
-const char *loss_name(cg_loss l);
 /* Records "after each training step, variable var <- node value". */
 int model_add_update(cg_model *m, cg_src src, int var, int value);
+
+/* ---- loss.c: losses and metrics ------------------------------------------------------ */
+
+const char *loss_name(cg_loss l);
 const char *metric_name(cg_metric m);
+/* The metric "accuracy" resolved as Keras does, from the loss. */
+cg_metric loss_resolve_metric(cg_metric m, cg_loss l);
+/* Builds every output's loss and metric in one mode: out[0] the total loss,
+ * then what is reported beside it, names[] what each is called; returns how
+ * many are reported beside the loss, or -1. */
+int loss_build_objectives(cg_model *m, cg_src src, bool infer, int *out, const char **names);
 
 #endif
