@@ -1,6 +1,7 @@
 /* fuzz.c: the private folder, file writing and checks shared by the fuzz targets. */
 #include "fuzz.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,19 @@ static void remove_folder(void)
     rmdir(folder);
 }
 
+void fuzz_fail(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "fuzz: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    if (folder[0])
+        remove_folder();
+    abort();
+}
+
 /* Creates the private folder under /dev/shm, TMPDIR or /tmp, the first that works. */
 static void make_folder(void)
 {
@@ -51,8 +65,8 @@ static void make_folder(void)
             return;
         }
     }
-    fprintf(stderr, "fuzz: cannot create a private folder\n");
-    abort();
+    folder[0] = '\0';
+    fuzz_fail("cannot create a private folder");
 }
 
 const char *fuzz_path(const char *name)
@@ -64,8 +78,7 @@ const char *fuzz_path(const char *name)
         if (strcmp(strrchr(paths[i], '/') + 1, name) == 0)
             return paths[i];
     if (num_paths == FUZZ_MAX_FILES) {
-        fprintf(stderr, "fuzz: more than %d file names\n", FUZZ_MAX_FILES);
-        abort();
+        fuzz_fail("more than %d file names", FUZZ_MAX_FILES);
     }
     snprintf(paths[num_paths], sizeof paths[0], "%s/%s", folder, name);
     return paths[num_paths++];
@@ -75,8 +88,7 @@ void fuzz_write(const char *path, const uint8_t *data, size_t size)
 {
     FILE *f = fopen(path, "wb");
     if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0) {
-        perror(path);
-        abort();
+        fuzz_fail("cannot write %s", path);
     }
 }
 
@@ -104,12 +116,10 @@ static void check_error(int rc, const cgrt_error *err, const char *path, const c
     if (rc == 0)
         return;
     if (rc != -1 || !memchr(err->msg, '\0', sizeof err->msg) || !err->msg[0]) {
-        fprintf(stderr, "fuzz: a load returned %d without a message\n", rc);
-        abort();
+        fuzz_fail("a load returned %d without a message", rc);
     }
     if (names && !strstr(err->msg, path) && !(path2 && strstr(err->msg, path2))) {
-        fprintf(stderr, "fuzz: the message does not name the file %s: %s\n", path, err->msg);
-        abort();
+        fuzz_fail("the message does not name the file %s: %s", path, err->msg);
     }
 }
 
@@ -134,9 +144,7 @@ void fuzz_check(int rc, const cgrt_dataset *d, const cgrt_error *err, const char
     if (rc != 0)
         return;
     if (d->n < 1 || d->features < 1 || d->label_width < 0 || !d->x || (d->label_width > 0 && !d->y)) {
-        fprintf(stderr, "fuzz: a load succeeded with n %d, features %d, label_width %d\n", d->n, d->features,
-                d->label_width);
-        abort();
+        fuzz_fail("a load succeeded with n %d, features %d, label_width %d", d->n, d->features, d->label_width);
     }
     fuzz_touch(d->x, (size_t)d->n * (size_t)d->features);
     if (d->label_width > 0)

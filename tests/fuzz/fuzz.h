@@ -14,6 +14,13 @@
  * use, removed with its files at exit); the string lives until exit. */
 const char *fuzz_path(const char *name);
 
+/* Prints "fuzz: " and the formatted message, removes the private folder and
+ * aborts: a broken invariant, reported as a crash (libFuzzer saves the input). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2), noreturn))
+#endif
+void fuzz_fail(const char *fmt, ...);
+
 /* Writes size bytes of data to path (replacing it); aborts when it cannot,
  * which is a failure of the machine, not of the loader. */
 void fuzz_write(const char *path, const uint8_t *data, size_t size);

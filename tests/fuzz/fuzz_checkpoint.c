@@ -5,8 +5,6 @@
  * loads is saved again and must read back bit for bit. */
 #include "fuzz.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -34,13 +32,6 @@ static void checkpoint_model(cgrt_model *m, int three)
     m->data.series.horizon = 2;
 }
 
-/* Aborts with a message (a broken invariant of the reader or the writer). */
-static void fail(const char *what, const char *msg)
-{
-    fprintf(stderr, "fuzz: %s: %s\n", what, msg);
-    abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *path = fuzz_path("w.safetensors"), *again = fuzz_path("again.safetensors");
@@ -58,23 +49,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check_error(rc, &err, path, NULL);
     if (rc == 0) {
         if (cgrt_save_checkpoint(&m2, p, again, &err) != 0)
-            fail("saving a checkpoint that loaded", err.msg);
+            fuzz_fail("saving a checkpoint that loaded: %s", err.msg);
         memset(q, 0, sizeof q);
         if (cgrt_load_checkpoint(&m2, q, again, &err) != 0)
-            fail("reading back a saved checkpoint", err.msg);
+            fuzz_fail("reading back a saved checkpoint: %s", err.msg);
         if (memcmp(p, q, 15 * sizeof *p) != 0)
-            fail("round trip", "the saved checkpoint reads back other values");
+            fuzz_fail("round trip: the saved checkpoint reads back other values");
     }
     memset(&err, 0, sizeof err);
     rc = cgrt_load_checkpoint_by_name(&m3, p, path, &rep, &err);
     fuzz_check_error(rc, &err, path, NULL);
     if (rc == 0 && (rep.loaded < 1 || rep.loaded + rep.kept != 3))
-        fail("by name", "the report does not add up");
+        fuzz_fail("by name: the report does not add up");
     memset(&err, 0, sizeof err);
     rc = cgrt_load_series_stats(path, &st, &err);
     fuzz_check_error(rc, &err, path, NULL);
     if (rc == 0 && !(st.std > 0.0 && st.mean == st.mean))
-        fail("series statistics", "std is not positive or mean is nan");
+        fuzz_fail("series statistics: std is not positive or mean is nan");
     memset(&err, 0, sizeof err);
     rc = cgrt_check_series_checkpoint(&m2, path, &err);
     fuzz_check_error(rc, &err, path, NULL);

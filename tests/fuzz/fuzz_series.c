@@ -67,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         windows = s.n - s.window + 1;
         forecast = malloc((size_t)windows * sizeof *forecast);
         if (!forecast || cgrt_series_forecast(&m, NULL, &s, &s.stats, 0, windows, forecast, &fe, &err) != 0)
-            abort();
+            fuzz_fail("forecasting every window of a series that loaded: %s", forecast ? err.msg : "no memory");
         free(forecast);
         cgrt_series_free(&s);
     }
@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         cgrt_series_stats st = {0.0, 1.0};
         if (cgrt_series_windows(&s, 0, s.n - s.window + 1, &st, &d, &err) != 0)
-            abort();
+            fuzz_fail("cutting every window of a series that loaded: %s", err.msg);
         check_part(&d, path);
         cgrt_series_free(&s);
     }
