@@ -7,19 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The gradient rule of an op, by category. */
+/* The gradient rule of an op: its family's. */
 static int apply_rule(cg_graph *g, int id, int dy, int dx[3]) {
-    switch (op_table[g->nodes[id].op].cat) {
-    case CAT_ELEMWISE: return grad_elementwise(g, id, dy, dx);
-    case CAT_REDUCE: return grad_reduce(g, id, dy, dx);
-    case CAT_MOVE: return grad_movement(g, id, dy, dx);
-    case CAT_CONTRACT: return grad_matmul(g, id, dy, dx);
-    case CAT_FUSED: return grad_softmax(g, id, dy, dx);
-    case CAT_CONV: return grad_conv(g, id, dy, dx);
-    case CAT_SEQ: return grad_seq(g, id, dy, dx);
-    case CAT_LEAF: return 0;
-    }
-    return -1;
+    const op_family *f = op_table[g->nodes[id].op].family;
+    if (!f->grad)
+        return graph_error(g, g->nodes[id].src, g->nodes[id].layer, "%s: the op %s has no gradient rule",
+                           g->nodes[id].name, op_table[g->nodes[id].op].name);
+    return f->grad(g, id, dy, dx);
 }
 
 /* Gives a constant gradient a buffer of the node's shape when the rule's

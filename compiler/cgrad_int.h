@@ -87,7 +87,7 @@ int check_nodes(cg_graph *g, int batch);
 /* ---- graph.c: the graph IR ------------------------------------------------ */
 
 typedef enum op_kind {
-#define OP(name, arity, cat, args, formula) OP_##name,
+#define OP(name, arity, cat, family, args, formula) OP_##name,
 #include "ops/ops.def"
 #undef OP
     OP_COUNT
@@ -104,10 +104,29 @@ typedef enum op_category {
     CAT_SEQ,           /* sequence ops: embedding lookup, recurrences over time with their backward loops */
 } op_category;
 
+typedef struct emit_ctx emit_ctx;
+
+/* An op family (one file under compiler/ops/): what the pipeline asks of its
+ * ops, each entry taking the node id. NULL entries: nothing to do (leaves
+ * have no gradient and no kernel). */
+typedef struct op_family {
+    const char *name;                                      /* "elementwise" */
+    int (*grad)(cg_graph *g, int id, int dy, int dx[3]);  /* dx[i]: the vector-Jacobian product of input i, -1 none */
+    void (*lower)(emit_ctx *e, int id);                    /* writes the kernel's body */
+    long (*flops)(cg_graph *g, int id);                   /* floating-point operations for one sample */
+    bool (*describe)(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size);
+                                                           /* a banner line in buffer names; false: the formula's */
+} op_family;
+
+#define OP(name, arity, cat, family, args, formula) extern const op_family op_family_##family;
+#include "ops/ops.def"
+#undef OP
+
 typedef struct op_info {
     const char *name;      /* "MATMUL" */
     int arity;
     op_category cat;
+    const op_family *family;
     const char *args;      /* kernel argument names, "A,B" */
     const char *formula;   /* one-line formula for banners */
 } op_info;
@@ -280,39 +299,20 @@ int op_argmax_eq(cg_graph *g, cg_src src, int p, int t, bool sparse);
 int op_activation(cg_graph *g, cg_src src, cg_activation act, float alpha, int x);
 int op_dropout_mask(cg_graph *g, cg_src src, shape sh, float rate);
 
-/* Gradient rule: given node id and the gradient dy of its output, writes the
- * gradient of each input into dx[] (-1: no gradient flows there). */
-typedef int (*grad_rule)(cg_graph *g, int id, int dy, int dx[3]);
-int grad_elementwise(cg_graph *g, int id, int dy, int dx[3]);
-int grad_reduce(cg_graph *g, int id, int dy, int dx[3]);
-int grad_movement(cg_graph *g, int id, int dy, int dx[3]);
-int grad_matmul(cg_graph *g, int id, int dy, int dx[3]);
-int grad_softmax(cg_graph *g, int id, int dy, int dx[3]);
-int grad_conv(cg_graph *g, int id, int dy, int dx[3]);
-int grad_seq(cg_graph *g, int id, int dy, int dx[3]);
 /* Sums g back to the shape `to` where it was broadcast. */
 int grad_unbroadcast(cg_graph *g, int grad, const shape *to);
 
-/* Lowering: writes the body of the kernel function for node id. The kernel's
- * arguments are the non-constant inputs under the names of op_table[].args,
- * and Y. */
-typedef struct emit_ctx emit_ctx;
+/* Gradient rules, lowerings, costs and banner lines are reached through
+ * op_table[op].family (op_family above). The lowerings that the emitter also
+ * calls by name, for the pieces of a kernel run on the pool: */
 void lower_elementwise(emit_ctx *e, int id);
 bool elementwise_flat(cg_graph *g, int id);
-void lower_reduce(emit_ctx *e, int id);
-void lower_movement(emit_ctx *e, int id);
-void lower_matmul(emit_ctx *e, int id);
-void lower_softmax(emit_ctx *e, int id);
 void lower_conv(emit_ctx *e, int id);
-void lower_random(emit_ctx *e, int id);
-void lower_seq(emit_ctx *e, int id);
 bool seq_needs_math(cg_graph *g);
 /* The epilogue expression applying activation act to v; returns its name (ops/matmul.c). */
 const char *emit_activation(cg_activation act, float alpha, char *out, size_t size);
 /* The C expression of dy * act'(.), written with the activation's output y (ops/elementwise.c). */
 const char *emit_act_grad(cg_activation act, float alpha, const char *y, const char *dy, char *out, size_t size);
-/* FLOPs of a sequence op for one sample (summary.c asks). */
-long seq_flops(cg_graph *g, int id);
 /* The rows of the axes before `axis` as C text: "n * 12", "n", "4". */
 const char *outer_rows(const shape *s, int axis, char *buf, size_t size);
 /* Floats of scratch memory node id's kernel needs at the maximum batch (im2col). */

@@ -23,57 +23,17 @@ void emit_describe(emit_ctx *e, int id, char *buf, size_t size) {
         } else
             in[i] = x->name;
     }
-    const char *y = n->name;
-    switch (n->op) {
-    case OP_MATMUL:
-        snprintf(buf, size, "%s = %s%s . %s%s", y, in[0], n->ta ? "^T" : "", in[1], n->tb ? "^T" : "");
-        break;
-    case OP_DENSE:
-        snprintf(buf, size, "%s = %s(%s . %s + %s)", y, emit_act_name(n->act), in[0], in[1], in[2]);
-        break;
-    case OP_ACT_BWD:
-        snprintf(buf, size, "%s = %s * %s'(.), from the output %s", y, in[1], emit_act_name(n->act), in[0]);
-        break;
-    case OP_CONV2D_BIAS_ACT:
-        snprintf(buf, size, "%s = %s(conv2d(%s, %s) + %s), stride %dx%d, dilation %dx%d, padding %d %d %d %d", y,
-                 emit_act_name(n->act), in[0], in[1], in[2], n->sp.stride[0], n->sp.stride[1], n->sp.dil[0], n->sp.dil[1],
-                 n->sp.pad[0], n->sp.pad[1], n->sp.pad[2], n->sp.pad[3]);
-        break;
-    case OP_SUM: case OP_MEAN: case OP_MAX: {
-        char axes[32] = "";
-        size_t len = 0;
-        for (int i = 0; i < CG_MAX_RANK; i++)
-            if (n->axes & (1u << i))
-                len += (size_t)snprintf(axes + len, sizeof axes - len, "%s%d", len ? "," : "", i);
-        snprintf(buf, size, "%s = %s of %s over axes {%s}", y, n->op == OP_SUM ? "sum" : n->op == OP_MEAN ? "mean" : "max",
-                 in[0], axes);
-        break;
-    }
-    case OP_SOFTMAX_XENT:
-        snprintf(buf, size, "%s = cross-entropy of softmax(%s) against %s", y, in[0], in[1]);
-        break;
-    case OP_SOFTMAX_XENT_BWD:
-        snprintf(buf, size, "%s = %s * (softmax(%s) - %s)", y, in[2], in[0], in[1]);
-        break;
-    case OP_MAX_POOL_BWD:
-        if (n->act != CG_LINEAR) {   /* with the activation's gradient fused in */
-            snprintf(buf, size, "%s: dX gets dY[b,i,j,c] * %s'(X) at the first maximum of each window (0 elsewhere), "
-                     "with X = %s (the %s output), dY = %s", y, emit_act_name(n->act), in[0], emit_act_name(n->act), in[1]);
-            break;
-        }
-        /* fall through */
-    default: {
-        const char *f = op_table[n->op].formula;
-        snprintf(buf, size, "%s: %s", y, f);
-        size_t len = strlen(buf);
-        if (n->nin)
-            len += (size_t)snprintf(buf + len, size - len, ", with");
-        for (int i = 0; i < n->nin && len < size; i++) {
-            char an[16];
-            kernel_arg_name(n, i, an, sizeof an);
-            len += (size_t)snprintf(buf + len, size - len, "%s %s = %s", i ? "," : "", an, in[i]);
-        }
-    }
+    const op_family *f = op_table[n->op].family;
+    if (f->describe && f->describe(e, id, in, buf, size))
+        return;
+    snprintf(buf, size, "%s: %s", n->name, op_table[n->op].formula);
+    size_t len = strlen(buf);
+    if (n->nin)
+        len += (size_t)snprintf(buf + len, size - len, ", with");
+    for (int i = 0; i < n->nin && len < size; i++) {
+        char an[16];
+        kernel_arg_name(n, i, an, sizeof an);
+        len += (size_t)snprintf(buf + len, size - len, "%s %s = %s", i ? "," : "", an, in[i]);
     }
 }
 
@@ -104,28 +64,6 @@ static bool uses_word(const char *s, const char *name) {
             return true;
     }
     return false;
-}
-
-/* The body of node id's kernel: the lowering of its op family. */
-static void lower_node(emit_ctx *e, int id) {
-    const node *n = &e->g->nodes[id];
-    switch (op_table[n->op].cat) {
-    case CAT_ELEMWISE: lower_elementwise(e, id); break;
-    case CAT_REDUCE: lower_reduce(e, id); break;
-    case CAT_MOVE: lower_movement(e, id); break;
-    case CAT_CONTRACT: lower_matmul(e, id); break;
-    case CAT_FUSED:
-        if (n->op == OP_DENSE)
-            lower_matmul(e, id);
-        else if (n->op == OP_DROPOUT_MASK)
-            lower_random(e, id);
-        else
-            lower_softmax(e, id);
-        break;
-    case CAT_CONV: lower_conv(e, id); break;
-    case CAT_SEQ: lower_seq(e, id); break;
-    case CAT_LEAF: break;
-    }
 }
 
 /* Writes NAME_piece(arg, lo, hi): the kernel over samples [lo, hi), which
@@ -205,6 +143,7 @@ void emit_kernel(emit_ctx *e, int id) {
         text_puts(e->t, "}\n\n");
         return;
     }
-    lower_node(e, id);
+    if (op_table[n->op].family->lower)
+        op_table[n->op].family->lower(e, id);
     text_puts(e->t, "}\n\n");
 }

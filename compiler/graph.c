@@ -8,8 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Leaves (placeholders, variables, constants): no gradient rule, no kernel, no cost. */
+const op_family op_family_leaf = {"leaf", NULL, NULL, NULL, NULL};
+
 const op_info op_table[OP_COUNT] = {
-#define OP(name, arity, cat, args, formula) {#name, arity, CAT_##cat, args, formula},
+#define OP(name, arity, cat, family, args, formula) {#name, arity, CAT_##cat, &op_family_##family, args, formula},
 #include "ops/ops.def"
 #undef OP
 };

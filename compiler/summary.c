@@ -6,43 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Floating-point operations of node id for one sample (batch 1). */
+/* Floating-point operations of node id for one sample (batch 1): its family's count. */
 long node_flops(cg_graph *g, int id) {
-    const node *n = &g->nodes[id];
-    long out = shape_size(&n->sh, 1);
-    switch (op_table[n->op].cat) {
-    case CAT_LEAF: return 0;
-    case CAT_MOVE: return 0;
-    case CAT_REDUCE: return shape_size(&g->nodes[n->in[0]].sh, 1);
-    case CAT_ELEMWISE: return n->op == OP_BROADCAST ? 0 : out;
-    case CAT_CONTRACT: {   /* 2 M N K; a contraction over the batch (and the steps) counts one sample */
-        const shape *a = &g->nodes[n->in[0]].sh;
-        long k = n->ta ? shape_size(a, 1) / a->d[a->rank - 1] : a->d[a->rank - 1];
-        return 2 * out * k;
-    }
-    case CAT_CONV: {   /* multiply-adds count twice; the backward ops cost what the forward did */
-        long win = (long)n->sp.win[0] * n->sp.win[1];
-        long dy = shape_size(&g->nodes[n->in[n->op == OP_CONV2D_BWD_FILTER || n->op == OP_DEPTHWISE_BWD_FILTER ||
-                                                n->op == OP_MAX_POOL_BWD ? 1 : 0]].sh, 1);
-        switch (n->op) {
-        case OP_CONV2D: return 2 * out * win * g->nodes[n->in[0]].sh.d[3];
-        case OP_CONV2D_BIAS_ACT: return 2 * out * win * g->nodes[n->in[0]].sh.d[3] + 2 * out;
-        case OP_CONV2D_BWD_INPUT: return 2 * dy * win * n->sh.d[3];
-        case OP_CONV2D_BWD_FILTER: return 2 * dy * win * g->nodes[n->in[0]].sh.d[3];
-        case OP_DEPTHWISE_CONV2D: return 2 * out * win;
-        case OP_DEPTHWISE_BWD_INPUT: case OP_DEPTHWISE_BWD_FILTER: return 2 * dy * win;
-        case OP_MAX_POOL: case OP_AVG_POOL: return out * win;
-        case OP_MAX_POOL_BWD: case OP_AVG_POOL_BWD: return dy * win;
-        default: return 0;   /* padding moves data */
-        }
-    }
-    case CAT_FUSED:
-        if (n->op == OP_DENSE)
-            return 2 * out * g->nodes[n->in[0]].sh.d[g->nodes[n->in[0]].sh.rank - 1] + 2 * out;
-        return 5 * shape_size(&g->nodes[n->in[0]].sh, 1);
-    case CAT_SEQ: return seq_flops(g, id);
-    }
-    return 0;
+    const op_family *f = op_table[g->nodes[id].op].family;
+    return f->flops ? f->flops(g, id) : 0;
 }
 
 /* "1,234,567" */

@@ -150,7 +150,7 @@ static int bwd_node(cg_graph *g, const node *fwd, op_kind op, int a, int b, shap
 }
 
 /* Gradients: each forward op has its backward ops, written as kernels. */
-int grad_conv(cg_graph *g, int id, int dy, int dx[3]) {
+static int grad_conv(cg_graph *g, int id, int dy, int dx[3]) {
     node n = g->nodes[id];
     int x = n.in[0];
     shape xs = g->nodes[x].sh;
@@ -309,3 +309,41 @@ void lower_conv(emit_ctx *e, int id) {
     if (!tmpl || text_template(e->t, tmpl, kv))
         graph_error(g, n->src, n->layer, "internal: no kernel template for %s", op_table[n->op].name);
 }
+
+/* The fused convolution, and max pooling's gradient with an activation's fused in, in buffer names;
+ * false for the others (their formula). */
+static bool describe_conv(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size) {
+    const node *n = &e->g->nodes[id];
+    const char *act = emit_act_name(n->act);
+    if (n->op == OP_CONV2D_BIAS_ACT)
+        snprintf(buf, size, "%s = %s(conv2d(%s, %s) + %s), stride %dx%d, dilation %dx%d, padding %d %d %d %d", n->name,
+                 act, in[0], in[1], in[2], n->sp.stride[0], n->sp.stride[1], n->sp.dil[0], n->sp.dil[1], n->sp.pad[0],
+                 n->sp.pad[1], n->sp.pad[2], n->sp.pad[3]);
+    else if (n->op == OP_MAX_POOL_BWD && n->act != CG_LINEAR)
+        snprintf(buf, size, "%s: dX gets dY[b,i,j,c] * %s'(X) at the first maximum of each window (0 elsewhere), "
+                 "with X = %s (the %s output), dY = %s", n->name, act, in[0], act, in[1]);
+    else
+        return false;
+    return true;
+}
+
+/* Multiply-adds count twice; a backward op costs what its forward did; padding only moves data. */
+static long flops_conv(cg_graph *g, int id) {
+    const node *n = &g->nodes[id];
+    long out = shape_size(&n->sh, 1), win = (long)n->sp.win[0] * n->sp.win[1];
+    bool dy_second = n->op == OP_CONV2D_BWD_FILTER || n->op == OP_DEPTHWISE_BWD_FILTER || n->op == OP_MAX_POOL_BWD;
+    long dy = shape_size(&g->nodes[n->in[dy_second ? 1 : 0]].sh, 1);
+    switch (n->op) {
+    case OP_CONV2D: return 2 * out * win * g->nodes[n->in[0]].sh.d[3];
+    case OP_CONV2D_BIAS_ACT: return 2 * out * win * g->nodes[n->in[0]].sh.d[3] + 2 * out;
+    case OP_CONV2D_BWD_INPUT: return 2 * dy * win * n->sh.d[3];
+    case OP_CONV2D_BWD_FILTER: return 2 * dy * win * g->nodes[n->in[0]].sh.d[3];
+    case OP_DEPTHWISE_CONV2D: return 2 * out * win;
+    case OP_DEPTHWISE_BWD_INPUT: case OP_DEPTHWISE_BWD_FILTER: return 2 * dy * win;
+    case OP_MAX_POOL: case OP_AVG_POOL: return out * win;
+    case OP_MAX_POOL_BWD: case OP_AVG_POOL_BWD: return dy * win;
+    default: return 0;
+    }
+}
+
+const op_family op_family_conv = {"conv", grad_conv, lower_conv, flops_conv, describe_conv};

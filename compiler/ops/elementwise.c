@@ -177,7 +177,7 @@ op_kind op_from_public(cg_op_code op) { return public_ops[op]; }
 
 /* Gradient of an elementwise op: one rule per op, each returning the
  * vector-Jacobian product for each input, summed back over broadcasting. */
-int grad_elementwise(cg_graph *g, int id, int dy, int dx[3]) {
+static int grad_elementwise(cg_graph *g, int id, int dy, int dx[3]) {
     node n = g->nodes[id];
     cg_src s = n.src;
     int a = n.in[0], b = n.in[1];
@@ -328,3 +328,18 @@ void lower_elementwise(emit_ctx *e, int id) {
                     emit_dim(&n->sh, i, dim, sizeof dim), i);
     text_printf(e->t, "%*sY[%s] = %s;\n", 4 * (n->sh.rank + 1), "", yidx, expr);
 }
+
+/* One line for the banner of ACT_BWD, in buffer names; false for the other ops (their formula). */
+static bool describe_elementwise(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size) {
+    const node *n = &e->g->nodes[id];
+    if (n->op != OP_ACT_BWD)
+        return false;
+    snprintf(buf, size, "%s = %s * %s'(.), from the output %s", n->name, in[1], emit_act_name(n->act), in[0]);
+    return true;
+}
+
+/* One operation per output element. */
+static long flops_elementwise(cg_graph *g, int id) { return shape_size(&g->nodes[id].sh, 1); }
+
+const op_family op_family_elementwise = {"elementwise", grad_elementwise, lower_elementwise, flops_elementwise,
+                                         describe_elementwise};

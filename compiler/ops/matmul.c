@@ -57,7 +57,7 @@ cg_t cg_matmul_at(cg_src src, cg_t a, cg_t b, bool ta, bool tb) {
 }
 
 /* dA and dB for each combination of transposes. */
-int grad_matmul(cg_graph *g, int id, int dy, int dx[3]) {
+static int grad_matmul(cg_graph *g, int id, int dy, int dx[3]) {
     node n = g->nodes[id];
     int a = n.in[0], b = n.in[1];
     cg_src s = n.src;
@@ -105,7 +105,7 @@ const char *emit_activation(cg_activation act, float alpha, char *out, size_t si
 }
 
 /* Lowers MATMUL and DENSE from the kernel templates of the flavour. */
-void lower_matmul(emit_ctx *e, int id) {
+static void lower_matmul(emit_ctx *e, int id) {
     const node *n = &e->g->nodes[id];
     char m[48], nn[48], k[48], act[64];
     gemm_dims(e, n, m, nn, k, sizeof m);
@@ -131,3 +131,27 @@ void lower_matmul(emit_ctx *e, int id) {
     if (text_template(e->t, tmpl, kv))
         graph_error(e->g, n->src, n->layer, "internal: template %s failed", tmpl);
 }
+
+/* "y = a . b^T", "y = relu(x . w + b)" */
+static bool describe_matmul(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size) {
+    const node *n = &e->g->nodes[id];
+    if (n->op == OP_DENSE)
+        snprintf(buf, size, "%s = %s(%s . %s + %s)", n->name, emit_act_name(n->act), in[0], in[1], in[2]);
+    else
+        snprintf(buf, size, "%s = %s%s . %s%s", n->name, in[0], n->ta ? "^T" : "", in[1], n->tb ? "^T" : "");
+    return true;
+}
+
+/* 2 M N K for one sample (a contraction over the batch, or the steps, counts one sample); DENSE adds
+ * the bias and the activation. */
+static long flops_matmul(cg_graph *g, int id) {
+    const node *n = &g->nodes[id];
+    const shape *a = &g->nodes[n->in[0]].sh;
+    long out = shape_size(&n->sh, 1);
+    if (n->op == OP_DENSE)
+        return 2 * out * a->d[a->rank - 1] + 2 * out;
+    long k = n->ta ? shape_size(a, 1) / a->d[a->rank - 1] : a->d[a->rank - 1];
+    return 2 * out * k;
+}
+
+const op_family op_family_matmul = {"matmul", grad_matmul, lower_matmul, flops_matmul, describe_matmul};

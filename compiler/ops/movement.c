@@ -142,7 +142,7 @@ cg_t cg_transpose_at(cg_src src, cg_t x) {
 
 /* Gradients: reshape back, transpose back, sum back; a slice's gradient is
  * put back in place among zeros; a concatenation's is sliced apart. */
-int grad_movement(cg_graph *g, int id, int dy, int dx[3]) {
+static int grad_movement(cg_graph *g, int id, int dy, int dx[3]) {
     node n = g->nodes[id];
     const shape xs = g->nodes[n.in[0]].sh;
     switch (n.op) {
@@ -233,7 +233,7 @@ static void lower_slice_concat(emit_ctx *e, int id) {
 
 /* Lowers transpose, slice and concatenation (reshape needs no code;
  * broadcast is elementwise). */
-void lower_movement(emit_ctx *e, int id) {
+static void lower_movement(emit_ctx *e, int id) {
     const node *n = &e->g->nodes[id];
     if (n->op == OP_BROADCAST) {
         lower_elementwise(e, id);
@@ -250,3 +250,6 @@ void lower_movement(emit_ctx *e, int id) {
                 "            Y[j * %d + i] = X[i * %d + j];\n",
                 rows, cols, rows, cols);
 }
+
+/* Movement only moves data: no operations to count, the formula for a banner. */
+const op_family op_family_movement = {"movement", grad_movement, lower_movement, NULL, NULL};

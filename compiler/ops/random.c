@@ -10,7 +10,7 @@ int op_dropout_mask(cg_graph *g, cg_src src, shape sh, float rate) {
 }
 
 /* Lowers the mask: a linear congruential step per element. */
-void lower_random(emit_ctx *e, int id) {
+static void lower_random(emit_ctx *e, int id) {
     const node *n = &e->g->nodes[id];
     char count[64] = "", dim[16], rate[48], scale[48];
     size_t len = 0;
@@ -22,3 +22,14 @@ void lower_random(emit_ctx *e, int id) {
     if (text_template(e->t, "kernels/dropout_mask", kv))
         graph_error(e->g, n->src, n->layer, "internal: dropout template failed");
 }
+
+/* A mask has no inputs, so nothing to differentiate. */
+static int grad_random(cg_graph *g, int id, int dy, int dx[3]) {
+    (void)g, (void)id, (void)dy, (void)dx;
+    return 0;
+}
+
+/* One draw per element. */
+static long flops_random(cg_graph *g, int id) { return shape_size(&g->nodes[id].sh, 1); }
+
+const op_family op_family_random = {"random", grad_random, lower_random, flops_random, NULL};

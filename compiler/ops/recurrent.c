@@ -137,7 +137,7 @@ static int named_node(cg_graph *g, node nd, const char *base) {
  * (one matmul over every sample and step; H_prev holds h0 at t = 0), GRU's
  * drb = sum of dGh over samples and steps (R's last row), dH0 = step 0's
  * [dh_{t-1} (| dc_{t-1})]. Embedding: the scatter-add into the table. */
-int grad_seq(cg_graph *g, int id, int dy, int dx[3]) {
+static int grad_seq(cg_graph *g, int id, int dy, int dx[3]) {
     node n = g->nodes[id];
     cg_src s = n.src;
     char base[256];
@@ -177,7 +177,7 @@ int grad_seq(cg_graph *g, int id, int dy, int dx[3]) {
 
 /* Floating-point operations of a sequence op for one sample: multiply-adds
  * count two, each activation, addition and product one. */
-long seq_flops(cg_graph *g, int id) {
+static long seq_flops(cg_graph *g, int id) {
     const node *n = &g->nodes[id];
     long t = n->sh.d[1];
     if (n->op == OP_EMBEDDING)
@@ -264,7 +264,7 @@ bool seq_needs_math(cg_graph *g) {
 }
 
 /* Lowers a recurrence, its backward op, or the embedding ops. */
-void lower_seq(emit_ctx *e, int id) {
+static void lower_seq(emit_ctx *e, int id) {
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     char num[24][24], ex[12][96], rb[3][64], count[48];
@@ -362,3 +362,5 @@ void lower_seq(emit_ctx *e, int id) {
         graph_error(g, n->src, n->layer, "internal: template %s failed", tmpl);
     text_free(&prod);
 }
+
+const op_family op_family_recurrent = {"recurrent", grad_seq, lower_seq, seq_flops, NULL};

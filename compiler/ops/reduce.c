@@ -57,7 +57,7 @@ static int reduce_count(cg_graph *g, const node *n) {
 
 /* Gradient: the output gradient broadcast back over the reduced axes
  * (divided by the count for mean; routed to the maxima for max). */
-int grad_reduce(cg_graph *g, int id, int dy, int dx[3]) {
+static int grad_reduce(cg_graph *g, int id, int dy, int dx[3]) {
     node n = g->nodes[id];
     const shape xs = g->nodes[n.in[0]].sh;
     shape kept = xs;
@@ -104,7 +104,7 @@ int grad_unbroadcast(cg_graph *g, int grad, const shape *to) {
 
 /* Lowers a reduction: initialise each output, accumulate over a loop nest of
  * the input, then scale for mean. */
-void lower_reduce(emit_ctx *e, int id) {
+static void lower_reduce(emit_ctx *e, int id) {
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     const shape *in = &g->nodes[n->in[0]].sh;
@@ -153,3 +153,21 @@ void lower_reduce(emit_ctx *e, int id) {
     else if (n->op == OP_MEAN)
         text_printf(e->t, "    for (int i = 0; i < %s; i++)\n        Y[i] /= (float)(%s);\n", out_count, count);
 }
+
+/* "y = sum of x over axes {0,1}" */
+static bool describe_reduce(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size) {
+    const node *n = &e->g->nodes[id];
+    char axes[32] = "";
+    size_t len = 0;
+    for (int i = 0; i < CG_MAX_RANK; i++)
+        if (n->axes & (1u << i))
+            len += (size_t)snprintf(axes + len, sizeof axes - len, "%s%d", len ? "," : "", i);
+    snprintf(buf, size, "%s = %s of %s over axes {%s}", n->name, n->op == OP_SUM ? "sum" : n->op == OP_MEAN ? "mean" : "max",
+             in[0], axes);
+    return true;
+}
+
+/* One operation per input element. */
+static long flops_reduce(cg_graph *g, int id) { return shape_size(&g->nodes[g->nodes[id].in[0]].sh, 1); }
+
+const op_family op_family_reduce = {"reduce", grad_reduce, lower_reduce, flops_reduce, describe_reduce};

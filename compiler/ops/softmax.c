@@ -50,7 +50,7 @@ int op_argmax_eq(cg_graph *g, cg_src src, int p, int t, bool sparse) {
 }
 
 /* Gradient rules of the softmax family. */
-int grad_softmax(cg_graph *g, int id, int dy, int dx[3]) {
+static int grad_softmax(cg_graph *g, int id, int dy, int dx[3]) {
     node n = g->nodes[id];
     cg_src s = n.src;
     unsigned last = 1u << (n.sh.rank - 1);
@@ -78,7 +78,7 @@ int grad_softmax(cg_graph *g, int id, int dy, int dx[3]) {
 }
 
 /* Lowers the family from templates with ROWS and K filled in. */
-void lower_softmax(emit_ctx *e, int id) {
+static void lower_softmax(emit_ctx *e, int id) {
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     const shape *z = &g->nodes[n->in[0]].sh;
@@ -106,3 +106,18 @@ void lower_softmax(emit_ctx *e, int id) {
     if (!tmpl || text_template(e->t, tmpl, kv))
         graph_error(g, n->src, n->layer, "internal: no kernel template for %s", op_table[n->op].name);
 }
+
+/* The cross-entropy and its gradient in buffer names; false for the others (their formula). */
+static bool describe_softmax(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size) {
+    const node *n = &e->g->nodes[id];
+    if (n->op == OP_SOFTMAX_XENT)
+        snprintf(buf, size, "%s = cross-entropy of softmax(%s) against %s", n->name, in[0], in[1]);
+    else if (n->op == OP_SOFTMAX_XENT_BWD)
+        snprintf(buf, size, "%s = %s * (softmax(%s) - %s)", n->name, in[2], in[0], in[1]);
+    return n->op == OP_SOFTMAX_XENT || n->op == OP_SOFTMAX_XENT_BWD;
+}
+
+/* About five operations per input element (max, exp, sum, log or divide). */
+static long flops_softmax(cg_graph *g, int id) { return 5 * shape_size(&g->nodes[g->nodes[id].in[0]].sh, 1); }
+
+const op_family op_family_softmax = {"softmax", grad_softmax, lower_softmax, flops_softmax, describe_softmax};
