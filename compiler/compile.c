@@ -260,7 +260,7 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
                 return graph_error(g, src, -1, "%s: more than 256 trainable variables", m->name);
             vars[nv++] = g->vars[i].node;
         }
-    if (ad_gradients(g, m->loss, vars, nv))
+    if (ad_request(g, m->loss, vars, nv))
         return -1;
     entry predict = {.kind = ENTRY_PREDICT, .fname = "predict", .nout = m->noutputs};
     entry eval = {.kind = ENTRY_EVAL, .fname = "eval_step", .nout = 1 + nm};
