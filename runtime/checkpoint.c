@@ -867,18 +867,19 @@ static int load_tensors(const cgrt_model *m, float *params, FILE *f, const char 
 static int open_checkpoint(const char *path, FILE **fp, st_entry **v, int *n, st_meta *meta, long *data_start,
                            long long *data_size, cgrt_error *err)
 {
-    FILE *f = fopen(path, "rb");
+    long long bytes;
+    int fd = rt_open_regular(path, "a checkpoint file", &bytes, err);   /* a FIFO would block fopen */
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     char *h;
     uint64_t hlen;
     long size;
-    struct stat st;
     jp j;
     memset(meta, 0, sizeof *meta);
-    if (!f)
+    if (fd < 0)
+        return -1;
+    if (!f) {
+        close(fd);
         return rt_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return rt_fail(err, "%s: not a regular file", path);
     }
     if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
         fclose(f);

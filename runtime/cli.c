@@ -21,7 +21,7 @@ enum {
 
 /* Every option of every subcommand, after parsing. */
 typedef struct cli_opts {
-    const char *data, *val_data, *save, *history, *weights, *input, *output, *init_from;
+    const char *data, *val_data, *save, *history, *weights, *input, *output, *init_from, *label_column;
     long epochs, batch, verbose, patience, iters;
     double lr, val_split;
     uint64_t seed;
@@ -55,6 +55,7 @@ static const flag_def flags[] = {
     {"input", 's', OPT(input), 0, 0, CMD_PREDICT},
     {"output", 's', OPT(output), 0, 0, CMD_PREDICT},
     {"iters", 'i', OPT(iters), 1, 1e9, CMD_BENCH},
+    {"label-column", 's', OPT(label_column), 0, 0, CMD_FIT | CMD_EVAL | CMD_PREDICT},
 };
 
 /* Returns the last path component of argv[0] (the name used in messages). */
@@ -76,14 +77,18 @@ static void usage(FILE *f, const char *bin, const cgrt_model *m)
             "usage: %s fit      [--data PATH] [--epochs N] [--batch-size N] [--lr X] [--seed N]\n"
             "                   [--validation-split F] [--validation-data PATH] [--save FILE]\n"
             "                   [--history FILE.csv] [--verbose 0|1|2] [--patience N] [--init-from FILE]\n"
-            "       %s evaluate --weights FILE [--data PATH]\n"
-            "       %s predict  --weights FILE --input FILE [--output FILE]\n"
+            "                   [--label-column NAME]\n"
+            "       %s evaluate --weights FILE [--data PATH] [--label-column NAME]\n"
+            "       %s predict  --weights FILE --input FILE [--output FILE] [--label-column NAME]\n"
             "       %s bench    [--batch-size N] [--iters N]\n"
             "model %s: data %s, epochs %d, batch size %d (at most %d), lr %g, seed 42\n",
             bin, bin, bin, bin, m->name, m->data.path ? m->data.path : "(none)", m->default_epochs,
             m->default_batch, m->max_batch, (double)m->default_lr);
+    if (m->data.label_column)
+        fprintf(f, "labels: the CSV column named \"%s\"\n", m->data.label_column);
     if (m->data.series.window > 0)
         usage_series(f, bin, m);
+    rt_formats_usage(f);
 }
 
 /* Prints "BIN: msg" to stderr and returns status. */
@@ -265,8 +270,7 @@ static int init_from(const cgrt_model *m, void *state, const char *path, int ver
 /* fit: loads the data, trains, and evaluates the test split when there is one. */
 static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
 {
-    cgrt_dataset train, test, val;
-    cgrt_series ser;
+    rt_loaded d;
     cgrt_error err;
     rt_fit_opts fo;
     void *state;
@@ -278,24 +282,20 @@ static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
     if (is_series(m) && (o->val_data || o->val_split > 0.0))
         return report(bin, 2, "a time series validates on its val_steps targets (set in cg_compile); "
                               "--validation-split and --validation-data do not apply");
-    memset(&ser, 0, sizeof ser);
-    if (is_series(m) ? rt_load_series_data(m, o->data, &train, &val, &test, &ser, &err) != 0
-                     : rt_load_data(m, o->data, 1, &train, &test, &err) != 0)
+    if (rt_load(m, o->data, RT_ROLE_DATA, &d, &err) != 0)
         return report(bin, 1, err.msg);
     if (is_series(m) && o->verbose > 0)
-        print_series_parts(m, &ser);
-    if (!is_series(m) && load_validation(m, o, &train, &val, &err) != 0) {
-        cgrt_dataset_free(&train);
-        cgrt_dataset_free(&test);
+        print_series_parts(m, &d.series);
+    if (d.note[0] && o->verbose > 0)
+        printf("labels: %s\n", d.note);
+    if (!is_series(m) && load_validation(m, o, &d.train, &d.val, &err) != 0) {
+        rt_loaded_free(&d);
         return report(bin, 1, err.msg);
     }
     state = state_new(m, o->seed, o->lr);
     if (state && o->init_from && init_from(m, state, o->init_from, (int)o->verbose, &err) != 0) {
         free(state);
-        cgrt_dataset_free(&train);
-        cgrt_dataset_free(&test);
-        cgrt_dataset_free(&val);
-        cgrt_series_free(&ser);
+        rt_loaded_free(&d);
         return report(bin, 1, err.msg);
     }
     memset(&fo, 0, sizeof fo);
@@ -307,25 +307,22 @@ static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
     fo.save_path = o->save;
     fo.history_path = o->history;
     fo.bin = bin;
-    fo.series_stats = is_series(m) ? &ser.stats : NULL;
-    rc = state ? rt_fit(m, state, &fo, &train, &val, &err) : rt_fail(&err, "out of memory for the model state");
+    fo.series_stats = is_series(m) ? &d.series.stats : NULL;
+    rc = state ? rt_fit(m, state, &fo, &d.train, &d.val, &err) : rt_fail(&err, "out of memory for the model state");
     if (rc != RT_FIT_OK) {
         report(bin, 1, err.msg);
-    } else if (test.n > 0) {
+    } else if (d.test.n > 0) {
+        const cgrt_series *s = &d.series;
         double loss, metrics[CGRT_MAX_METRICS];
-        rt_evaluate(m, state, &test, &loss, metrics);
+        rt_evaluate(m, state, &d.test, &loss, metrics);
         print_figures(m, "test: ", loss, metrics);
-        if (is_series(m) &&
-            print_forecast_errors(m, state, &ser, &ser.stats, ser.train + ser.val, ser.test, "test: ", &err) != 0) {
+        if (is_series(m) && print_forecast_errors(m, state, s, &s->stats, s->train + s->val, s->test, "test: ", &err) != 0) {
             report(bin, 1, err.msg);
             rc = RT_FIT_ERROR;
         }
     }
     free(state);
-    cgrt_dataset_free(&train);
-    cgrt_dataset_free(&test);
-    cgrt_dataset_free(&val);
-    cgrt_series_free(&ser);
+    rt_loaded_free(&d);
     return rc == RT_FIT_OK ? 0 : 1;
 }
 
@@ -379,28 +376,6 @@ static int cmd_evaluate(const cgrt_model *m, const cli_opts *o, const char *bin)
 
 /* ---- predict ------------------------------------------------------------------ */
 
-/* Loads predict input (CSV without labels, NPY or IDX images) and checks its features. */
-static int load_input(const cgrt_model *m, const char *path, cgrt_dataset *d, cgrt_error *err)
-{
-    float scale = m->data.scale == 0.0f ? 1.0f : m->data.scale;
-    int rc;
-    if (rt_ends_with(path, ".csv") || rt_ends_with(path, ".csv.gz"))
-        rc = cgrt_load_csv(path, 0, scale, d, err);
-    else if (rt_ends_with(path, ".npy") || rt_ends_with(path, ".npy.gz"))
-        rc = rt_load_npy_samples(path, scale, d, err);
-    else
-        rc = rt_load_idx_images(path, scale, d, err);
-    if (rc != 0)
-        return -1;
-    if (d->features != m->in_features) {
-        rt_fail(err, "%s: samples have %d features, model %s expects %d", path, d->features, m->name,
-                m->in_features);
-        cgrt_dataset_free(d);
-        return -1;
-    }
-    return 0;
-}
-
 /* Writes one CSV line per prediction (plus the argmax class for classifiers). */
 static void write_predictions(const cgrt_model *m, FILE *f, const float *out, int n)
 {
@@ -438,7 +413,7 @@ static int predict_all(const cgrt_model *m, void *state, const cgrt_dataset *d, 
 /* predict: writes the predictions of a checkpoint for every sample of --input. */
 static int cmd_predict(const cgrt_model *m, const cli_opts *o, const char *bin)
 {
-    cgrt_dataset d;
+    rt_loaded d;
     cgrt_error err;
     FILE *f = stdout;
     void *state;
@@ -452,14 +427,14 @@ static int cmd_predict(const cgrt_model *m, const cli_opts *o, const char *bin)
     state = state_from_checkpoint(m, o->weights, &err);
     if (!state)
         return report(bin, 1, err.msg);
-    if (load_input(m, o->input, &d, &err) != 0) {
+    if (rt_load(m, o->input, RT_ROLE_INPUT, &d, &err) != 0) {
         free(state);
         return report(bin, 1, err.msg);
     }
     if (o->output && !(f = fopen(o->output, "w"))) {
         rt_fail(&err, "%s: cannot write: %s", o->output, strerror(errno));
         rc = 1;
-    } else if (predict_all(m, state, &d, f, &err) != 0) {
+    } else if (predict_all(m, state, &d.train, f, &err) != 0) {
         rc = 1;
     }
     if (f && (fflush(f) != 0 || ferror(f)) && rc == 0) {
@@ -471,7 +446,7 @@ static int cmd_predict(const cgrt_model *m, const cli_opts *o, const char *bin)
         rc = 1;
     }
     free(state);
-    cgrt_dataset_free(&d);
+    rt_loaded_free(&d);
     return rc ? report(bin, 1, err.msg) : 0;
 }
 
@@ -539,26 +514,26 @@ static int print_forecast_errors(const cgrt_model *m, void *state, const cgrt_se
  * (all samples without one), then the errors in original units. */
 static int evaluate_series(const cgrt_model *m, const cli_opts *o, void *state, cgrt_error *err)
 {
-    cgrt_series s;
+    rt_loaded ld;
+    const cgrt_series *s = &ld.series;
     cgrt_series_stats st;
     cgrt_dataset d;
     double loss, metrics[CGRT_MAX_METRICS];
     int first, count, rc;
     if (cgrt_load_series_stats(o->weights, &st, err) != 0 || cgrt_check_series_model(m, err) != 0 ||
-        cgrt_check_series_checkpoint(m, o->weights, err) != 0 ||
-        cgrt_load_series(o->data, &m->data.series, &s, err) != 0)
+        cgrt_check_series_checkpoint(m, o->weights, err) != 0 || rt_load(m, o->data, RT_ROLE_DATA, &ld, err) != 0)
         return -1;
-    first = s.test > 0 ? s.train + s.val : 0;
-    count = s.test > 0 ? s.test : s.samples;
-    if (cgrt_series_windows(&s, first, count, &st, &d, err) != 0) {
-        cgrt_series_free(&s);
+    first = s->test > 0 ? s->train + s->val : 0;
+    count = s->test > 0 ? s->test : s->samples;
+    if (cgrt_series_windows(s, first, count, &st, &d, err) != 0) {
+        rt_loaded_free(&ld);
         return -1;
     }
     rt_evaluate(m, state, &d, &loss, metrics);
     print_figures(m, "", loss, metrics);
-    rc = print_forecast_errors(m, state, &s, &st, first, count, "", err);
+    rc = print_forecast_errors(m, state, s, &st, first, count, "", err);
     cgrt_dataset_free(&d);
-    cgrt_series_free(&s);
+    rt_loaded_free(&ld);
     return rc;
 }
 
@@ -585,7 +560,8 @@ static void write_forecasts(FILE *f, const cgrt_series *s, int first, int count,
  * --data (all samples without one), or of every window of --input. */
 static int predict_series(const cgrt_model *m, const cli_opts *o, const char *bin)
 {
-    cgrt_series s;
+    rt_loaded ld;
+    const cgrt_series *s = &ld.series;
     cgrt_series_stats st;
     cgrt_forecast_errors e;
     cgrt_error err;
@@ -597,29 +573,28 @@ static int predict_series(const cgrt_model *m, const cli_opts *o, const char *bi
         return report(bin, 2, "predict needs --weights FILE");
     if (!o->input && !o->data)
         return report(bin, 2, "predict needs --input FILE or --data PATH (the model has no default dataset)");
-    memset(&s, 0, sizeof s);
+    memset(&ld, 0, sizeof ld);
     state = state_from_checkpoint(m, o->weights, &err);
     if (!state)
         return report(bin, 1, err.msg);
     if (cgrt_load_series_stats(o->weights, &st, &err) != 0 || cgrt_check_series_model(m, &err) != 0 ||
         cgrt_check_series_checkpoint(m, o->weights, &err) != 0 ||
-        (o->input ? cgrt_read_series(o->input, &m->data.series, &s, &err)
-                  : cgrt_load_series(o->data, &m->data.series, &s, &err)) != 0)
+        rt_load(m, o->input ? o->input : o->data, o->input ? RT_ROLE_INPUT : RT_ROLE_DATA, &ld, &err) != 0)
         goto done;
-    first = o->input || s.test == 0 ? 0 : s.train + s.val;
-    count = o->input ? s.n - s.window + 1 : s.test > 0 ? s.test : s.samples;
+    first = o->input || s->test == 0 ? 0 : s->train + s->val;
+    count = o->input ? s->n - s->window + 1 : s->test > 0 ? s->test : s->samples;
     fc = rt_alloc_array((size_t)count, sizeof(float));
     if (!fc) {
         rt_fail(&err, "out of memory for %d forecasts", count);
         goto done;
     }
-    if (cgrt_series_forecast(m, state, &s, &st, first, count, fc, &e, &err) != 0)
+    if (cgrt_series_forecast(m, state, s, &st, first, count, fc, &e, &err) != 0)
         goto done;
     if (o->output && !(f = fopen(o->output, "w"))) {
         rt_fail(&err, "%s: cannot write: %s", o->output, strerror(errno));
         goto done;
     }
-    write_forecasts(f, &s, first, count, fc);
+    write_forecasts(f, s, first, count, fc);
     rc = 0;
     if ((fflush(f) != 0 || ferror(f)) && rc == 0) {
         rt_fail(&err, "%s: cannot write: %s", o->output ? o->output : "stdout", strerror(errno));
@@ -632,7 +607,7 @@ static int predict_series(const cgrt_model *m, const cli_opts *o, const char *bi
 done:
     free(fc);
     free(state);
-    cgrt_series_free(&s);
+    rt_loaded_free(&ld);
     return rc ? report(bin, 1, err.msg) : 0;
 }
 
@@ -704,6 +679,7 @@ int cgrt_main(int argc, char **argv, const cgrt_model *m)
         unsigned cmd;
     } cmds[] = {{"fit", CMD_FIT}, {"evaluate", CMD_EVAL}, {"predict", CMD_PREDICT}, {"bench", CMD_BENCH}};
     const char *bin = bin_name(argc, argv, m);
+    cgrt_model labelled;
     cgrt_error err;
     cli_opts o;
     size_t c;
@@ -733,6 +709,14 @@ int cgrt_main(int argc, char **argv, const cgrt_model *m)
         o.batch = 0; /* bench's own default: min(64, max_batch) */
     if (parse_flags(argc, argv, 2, cmds[c].cmd, cmds[c].name, &o, &err) != 0)
         return report(bin, 2, err.msg);
+    if (o.label_column && m->data.series.window > 0)
+        return report(bin, 2, "--label-column does not apply to a time series (its column is .series.column, set "
+                              "in cg_compile)");
+    if (o.label_column) {   /* the loaders read the label column from the model's data spec */
+        labelled = *m;
+        labelled.data.label_column = o.label_column;
+        m = &labelled;
+    }
     if ((cmds[c].cmd & (CMD_FIT | CMD_BENCH)) && o.batch > m->max_batch) {
         fprintf(stderr, "%s: --batch-size %ld is larger than %d, the largest batch model %s was compiled for\n", bin,
                 o.batch, m->max_batch, m->name);

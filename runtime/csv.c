@@ -26,14 +26,13 @@
 
 /* ---- files ------------------------------------------------------------------ */
 
-/* Opens path for reading (gzip or plain) into f; -1 with err set when it
- * cannot be opened or is not a regular file. */
-int rt_file_open(rt_file *f, const char *path, cgrt_error *err)
+/* Opens path read-only and returns its descriptor (size in *size) when it
+ * is a regular file; -1 with err set otherwise. `what` completes the message
+ * for a device or FIFO ("give a data file"). */
+int rt_open_regular(const char *path, const char *what, long long *size, cgrt_error *err)
 {
     struct stat st;
     int fd, flags;
-    memset(f, 0, sizeof *f);
-    f->path = path;
     /* O_NONBLOCK: opening a FIFO without a writer would wait forever */
     fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
@@ -49,12 +48,25 @@ int rt_file_open(rt_file *f, const char *path, cgrt_error *err)
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return rt_fail(err, "%s: not a regular file (a device, FIFO or socket); give a data file", path);
+        return rt_fail(err, "%s: not a regular file (a device, FIFO or socket); give %s", path, what);
     }
     flags = fcntl(fd, F_GETFL);
     if (flags != -1)
         fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-    f->size = (long long)st.st_size;
+    *size = (long long)st.st_size;
+    return fd;
+}
+
+/* Opens path for reading (gzip or plain) into f; -1 with err set when it
+ * cannot be opened or is not a regular file. */
+int rt_file_open(rt_file *f, const char *path, cgrt_error *err)
+{
+    int fd;
+    memset(f, 0, sizeof *f);
+    f->path = path;
+    fd = rt_open_regular(path, "a data file", &f->size, err);
+    if (fd < 0)
+        return -1;
     errno = 0;
     f->gz = gzdopen(fd, "rb");
     if (!f->gz) {
@@ -329,6 +341,27 @@ int rt_csv_is_header(const char *s, const char *e)
         if (rt_csv_number(cs, ce, &v) == RT_CELL_TEXT)
             return 1;
     return 0;
+}
+
+/* Writes the cells of the line [s, e), comma-separated, into buf; a list
+ * that does not fit ends in "...". */
+void rt_csv_header_names(const char *s, const char *e, char *buf, size_t size)
+{
+    rt_cells it;
+    const char *cs, *ce;
+    size_t len = 0;
+    int k = 0;
+    buf[0] = '\0';
+    rt_cells_init(&it, s, e);
+    while (rt_cells_next(&it, &cs, &ce)) {
+        int w = snprintf(buf + len, size - len, "%s%.*s", k++ ? ", " : "", (int)(ce - cs), cs);
+        if (w < 0 || (size_t)w >= size - len) {
+            if (size > 4)
+                strcpy(buf + size - 4, "...");
+            return;
+        }
+        len += (size_t)w;
+    }
 }
 
 /* Appends x to a; -1 when out of memory. */

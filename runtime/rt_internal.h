@@ -2,8 +2,10 @@
  * installed, not part of the public interface in include/cgrad_rt.h).
  *
  * Sections: errors and small helpers (util.c), data files and CSV text
- * (csv.c), data loading options (data.c), time series (series.c), progress
- * bar (progress.c), training loop (fit.c).
+ * (csv.c), datasets and their checks against a model (dataset.c), IDX and NPY
+ * files (data.c), CSV datasets (csv_data.c), the data-format table
+ * (formats.c), time series (series.c), progress bar (progress.c), training
+ * loop (fit.c).
  */
 #ifndef CGRAD_RT_INTERNAL_H
 #define CGRAD_RT_INTERNAL_H
@@ -43,7 +45,14 @@ typedef struct rt_file {
     long long consumed;        /* bytes read so far (decompressed) */
 } rt_file;
 
-/* Opens a regular file (a device, FIFO or folder is refused). */
+/* Opens path for reading without ever blocking (a FIFO without a writer
+ * would wait forever) and refuses anything but a regular file (a folder, a
+ * device, a FIFO); `what` names what a regular file there would be ("a data
+ * file"). Returns the descriptor (blocking again) and its size in *size, or
+ * -1 with err set. The data loaders and checkpoint loading open files
+ * through it. */
+int rt_open_regular(const char *path, const char *what, long long *size, cgrt_error *err);
+/* Opens a regular file through rt_open_regular (a device, FIFO or folder is refused). */
 int rt_file_open(rt_file *f, const char *path, cgrt_error *err);
 void rt_file_close(rt_file *f);
 /* Reads up to n bytes: the count read (short at the end), or -1 with err set. */
@@ -93,6 +102,9 @@ int rt_csv_number(const char *s, const char *e, float *out);
 const char *rt_csv_problem(int kind);
 /* 1 when some cell of the line is text: the line is a header. */
 int rt_csv_is_header(const char *s, const char *e);
+/* Writes the cells of the line [s, e), comma-separated, into buf (shortened
+ * with "..."): how messages list a header's names. */
+void rt_csv_header_names(const char *s, const char *e, char *buf, size_t size);
 
 /* Growable array of floats. */
 typedef struct rt_fvec {
@@ -102,21 +114,101 @@ typedef struct rt_fvec {
 /* Appends x to a; -1 when out of memory. */
 int rt_fvec_push(rt_fvec *a, float x);
 
-/* ---- data.c ------------------------------------------------------------- */
+/* ---- dataset.c ---------------------------------------------------------- */
 
-/* cgrt_load_data with a choice: hold_out 0 never splits a test part off files
- * that have none (used for --validation-data). */
-int rt_load_data(const cgrt_model *m, const char *path, int hold_out, cgrt_dataset *train, cgrt_dataset *test,
-                 cgrt_error *err);
+/* Allocates x (and y when label_width > 0) for n samples; -1 with err naming
+ * path when out of memory. */
+int rt_dataset_alloc(cgrt_dataset *d, int n, int features, int label_width, const char *path, cgrt_error *err);
+
+/* Checks features and labels of d against m (after keeping m's class range;
+ * class indices become one-hot rows for dense-label classifiers). xpath and
+ * ypath name the files of the inputs and of the labels in messages. */
+int rt_check_dataset(const cgrt_model *m, cgrt_dataset *d, const char *xpath, const char *ypath, cgrt_error *err);
+
+/* How many classes a file's labels may name for m: its classes (counted up
+ * to the top of its class range, when it has one), 2 under binary
+ * cross-entropy with one label, 0 when its labels are not classes. */
+int rt_model_classes(const cgrt_model *m);
 
 /* Reorders the samples of d by a permutation drawn from seed. */
 int rt_permute_rows(cgrt_dataset *d, uint64_t seed, cgrt_error *err);
+
+/* Moves a seeded random `fraction` of train into test (data without a test part). */
+int rt_hold_out_test(cgrt_dataset *train, float fraction, cgrt_dataset *test, cgrt_error *err);
+
+/* ---- data.c ------------------------------------------------------------- */
 
 /* Loads an IDX images file alone (predict input) into an unlabelled dataset. */
 int rt_load_idx_images(const char *path, float scale, cgrt_dataset *out, cgrt_error *err);
 
 /* Loads an NPY file of samples (first dimension = samples) as an unlabelled dataset. */
 int rt_load_npy_samples(const char *path, float scale, cgrt_dataset *out, cgrt_error *err);
+
+/* Loads an NPY pair: inputs at xpath (times scale) and labels at ypath. */
+int rt_load_npy_pair(const char *xpath, const char *ypath, float scale, cgrt_dataset *out, cgrt_error *err);
+
+/* ---- csv_data.c --------------------------------------------------------- */
+
+/* Loads a CSV file whose header (its first non-blank line) names the label
+ * column `label`, which may stand anywhere: the other columns, in file
+ * order, are the features (times scale). A label is a number, or, when the
+ * column holds text, a class name: names are numbered 0, 1, ... in order of
+ * first appearance, at most max_classes of them (0: text is refused).
+ * want_labels 0 (predict input): the label column is dropped when the
+ * header has one, and every column is a feature otherwise. When names were
+ * numbered and note is not NULL, note gets a line saying which is which. */
+int rt_load_csv_named(const char *path, const char *label, int max_classes, int want_labels, float scale,
+                      cgrt_dataset *out, char *note, size_t note_size, cgrt_error *err);
+
+/* ---- formats.c ---------------------------------------------------------- */
+
+/* What a data path is read for. */
+enum {
+    RT_ROLE_DATA,              /* fit's or evaluate's --data: labelled; a test part held out when asked */
+    RT_ROLE_VALIDATION,        /* --validation-data: labelled, all of it */
+    RT_ROLE_INPUT,             /* predict's --input: samples without labels (a series: its values) */
+};
+
+/* A path to read, as the probes of the format table see it. */
+typedef struct rt_source {
+    const cgrt_model *m;       /* the model: its data spec says the label column, the series, the scale */
+    const char *path;
+    int role;                  /* RT_ROLE_* */
+    int is_dir;                /* path is a directory */
+    unsigned char head[8];     /* a file's first bytes, decompressed: where magic numbers are */
+    int head_len;
+} rt_source;
+
+/* What a load gives. */
+typedef struct rt_loaded {
+    cgrt_dataset train;        /* the samples (predict input: unlabelled) */
+    cgrt_dataset val;          /* a time series' validation part; else empty */
+    cgrt_dataset test;         /* the test part, when the data has one or one was held out */
+    cgrt_series series;        /* a time series' values; n == 0 for other data */
+    char note[256];            /* a line for fit to print (the classes of a text label column); "" */
+} rt_loaded;
+
+/* One data format: its row in the table (formats.c). */
+typedef struct rt_format {
+    const char *name;          /* "CSV", "IDX", ... */
+    const char *describe;      /* one line for --help and messages: what a path of the format looks like */
+    int (*probe)(const rt_source *src);                      /* 1 when src is of this format */
+    int (*load)(const rt_source *src, rt_loaded *out, cgrt_error *err);   /* reads it into out */
+} rt_format;
+
+/* Reads path for m in the given role through the first row of the format
+ * table whose probe claims it; checks what it read against the model.
+ * On success free out with rt_loaded_free. */
+int rt_load(const cgrt_model *m, const char *path, int role, rt_loaded *out, cgrt_error *err);
+void rt_loaded_free(rt_loaded *d);
+
+/* cgrt_load_data with a choice: hold_out 0 never splits a test part off files
+ * that have none (used for --validation-data). */
+int rt_load_data(const cgrt_model *m, const char *path, int hold_out, cgrt_dataset *train, cgrt_dataset *test,
+                 cgrt_error *err);
+
+/* Prints the table, one line per format, for --help. */
+void rt_formats_usage(FILE *f);
 
 
 /* ---- series.c ----------------------------------------------------------- */

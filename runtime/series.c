@@ -37,26 +37,6 @@ static int line_cells(const char *s, const char *e, int k, const char **cs, cons
     return n;
 }
 
-/* Writes the header's cells, comma-separated, into buf (shortened with "..."). */
-static void header_names(const char *s, const char *e, char *buf, size_t size)
-{
-    size_t len = 0;
-    int n = line_cells(s, e, -1, NULL, NULL), k;
-    buf[0] = '\0';
-    for (k = 0; k < n; k++) {
-        const char *cs = NULL, *ce = NULL;
-        int w;
-        line_cells(s, e, k, &cs, &ce);
-        w = snprintf(buf + len, size - len, "%s%.*s", k ? ", " : "", (int)(ce - cs), cs);
-        if (w < 0 || (size_t)w >= size - len) {
-            if (size > 4)
-                strcpy(buf + size - 4, "...");
-            return;
-        }
-        len += (size_t)w;
-    }
-}
-
 /* Decides from the first non-blank line [s, e) (line number lineno) which
  * column holds the series (*col) and whether the line is a header (*header);
  * label gets how messages name the column. */
@@ -90,7 +70,7 @@ static int find_column(const char *path, const cgrt_series_spec *spec, const cha
         if (no_text)
             return rt_fail(err, "%s: has no header line, so no column is named \"%s\" (line %d holds numbers)", path,
                            spec->column, lineno);
-        header_names(s, e, names, sizeof names);
+        rt_csv_header_names(s, e, names, sizeof names);
         return rt_fail(err, "%s: no column named \"%s\"; the header (line %d) names: %s", path, spec->column, lineno,
                        names);
     }

@@ -8,8 +8,9 @@
  *   BIN fit      [--data PATH] [--epochs N] [--batch-size N] [--lr X] [--seed N]
  *                [--validation-split F] [--validation-data PATH] [--save FILE]
  *                [--history FILE.csv] [--verbose 0|1|2] [--patience N] [--init-from FILE]
- *   BIN evaluate --weights FILE [--data PATH]
- *   BIN predict  --weights FILE --input FILE [--output FILE]
+ *                [--label-column NAME]
+ *   BIN evaluate --weights FILE [--data PATH] [--label-column NAME]
+ *   BIN predict  --weights FILE --input FILE [--output FILE] [--label-column NAME]
  *   BIN predict  --weights FILE [--data PATH] [--output FILE]      (time series: the test part)
  *   BIN bench    [--batch-size N] [--iters N]
  *
@@ -76,6 +77,8 @@ typedef struct cgrt_data_spec {
     float test_split;          /* for files without a test part: fraction held out as test (a seeded random sample) */
     int class_range[2];        /* {lo, hi}, hi > 0: only samples of classes lo..hi, relabelled 0..hi-lo */
     cgrt_series_spec series;   /* series.window > 0: path is a CSV file holding a time series */
+    const char *label_column;  /* header name of a CSV file's label column (anywhere in the row; text
+                                  labels are class names); NULL: the labels are the last columns */
 } cgrt_data_spec;
 
 /* One output of the model (a functional model may have several, packed per
@@ -163,7 +166,7 @@ int cgrt_load_csv(const char *path, int label_width, float scale, cgrt_dataset *
 int cgrt_load_npy(const char *path, float **data, int *rank, int dims[CGRT_MAX_RANK], cgrt_error *err);
 
 /* Loads the training data at PATH for model m (IDX directory, CSV file or NPY
- * directory) into train, and the test split (if the data has one) into test
+ * directory, as the format table in formats.c recognises them) into train, and the test split (if the data has one) into test
  * (test->n == 0 otherwise). Checks features and labels against the model.
  * For a time-series model (data.series.window > 0): the training and test
  * parts of the series, standardised (the validation part is in neither; see

@@ -339,3 +339,28 @@ Test(checkpoint, stale_temp_of_a_killed_save_is_removed_at_the_next_save)
     close(pipefd[1]); /* the live process ends */
     cr_assert_eq(waitpid(live, NULL, 0), live);
 }
+
+/* A FIFO given as the weights blocked fopen until a writer came (forever, from
+ * a command line); checkpoints now open like data files: regular files only,
+ * refused at once. The timeout fails the test if an open blocks again. */
+Test(checkpoint, fifo_device_or_folder_refused_at_once, .timeout = 20)
+{
+    const char *dir = t_tmpdir(), *fifo = t_path(dir, "w.safetensors"), *zero = t_path(dir, "zero.safetensors");
+    float a[15] = {0};
+    cgrt_series_stats st;
+    cgrt_load_report rep;
+    cgrt_error err;
+    cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo: %s", strerror(errno));
+    cr_assert_eq(symlink("/dev/zero", zero), 0);
+    cr_assert_eq(cgrt_load_checkpoint(&tiny_model, a, fifo, &err), -1);
+    cr_assert(strstr(err.msg, "w.safetensors: not a regular file (a device, FIFO or socket); give a checkpoint file") !=
+                  NULL, "%s", err.msg);
+    cr_assert_eq(cgrt_load_checkpoint_by_name(&tiny_model, a, fifo, &rep, &err), -1);
+    cr_assert(strstr(err.msg, "w.safetensors: not a regular file") != NULL, "%s", err.msg);
+    cr_assert_eq(cgrt_load_series_stats(fifo, &st, &err), -1);
+    cr_assert(strstr(err.msg, "w.safetensors: not a regular file") != NULL, "%s", err.msg);
+    cr_assert_eq(cgrt_load_checkpoint(&tiny_model, a, zero, &err), -1);
+    cr_assert(strstr(err.msg, "zero.safetensors: not a regular file") != NULL, "%s", err.msg);
+    cr_assert_eq(cgrt_load_checkpoint(&tiny_model, a, dir, &err), -1);
+    cr_assert(strstr(err.msg, "is a directory, expected a file") != NULL, "%s", err.msg);
+}

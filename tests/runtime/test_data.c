@@ -379,7 +379,9 @@ Test(load_data, feature_and_label_checks)
     cr_assert_eq(cgrt_load_data(&tiny_model, q, &tr, &te, &err), -1);
     assert_msg(err, "l.csv", "is not a class index");
     cr_assert_eq(cgrt_load_data(&tiny_model, dir, &tr, &te, &err), -1);
-    assert_msg(err, dir, "directory holds neither");
+    assert_msg(err, dir, "directory holds none of the data this binary reads");
+    cr_assert(strstr(err.msg, "train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz]") != NULL, "%s", err.msg);
+    cr_assert(strstr(err.msg, "x_train.npy + y_train.npy") != NULL, "%s", err.msg);
     cr_assert_eq(cgrt_load_data(&tiny_model, t_path(dir, "x.txt"), &tr, &te, &err), -1);
     assert_msg(err, "x.txt", "cannot open");
 }

@@ -138,13 +138,13 @@ static const cgrt_output tiny_outputs[] = {{"dense", K, 1, K}};
 
 #define TINY_COMMON                                                                                        \
     16, 1, {IN, 0, 0, 0}, IN, K, CGRT_LABEL_SPARSE, 1, K, "sparse_categorical_crossentropy", 1,             \
-        tiny_metric_names, 1, tiny_outputs, 0.5f, 3, 8, {NULL, 0.0f, 0.0f, {0, 0}, {NULL, 0, 0, 0, 0, 0, 0, CGRT_MISSING_ERROR}}, sizeof(tiny_state)
+        tiny_metric_names, 1, tiny_outputs, 0.5f, 3, 8, {NULL, 0.0f, 0.0f, {0, 0}, {NULL, 0, 0, 0, 0, 0, 0, CGRT_MISSING_ERROR}, NULL}, sizeof(tiny_state)
 
 const cgrt_model tiny_model = {"tiny", TINY_COMMON, 15, 2, tiny_params_desc, tiny_init, tiny_params, tiny_set_lr,
                                NULL, tiny_train, tiny_eval, tiny_predict};
 const cgrt_model tiny5_model = {"tiny5", 16, 1, {5, 0, 0, 0}, 5, K, CGRT_LABEL_SPARSE, 1, K,
                                 "sparse_categorical_crossentropy", 1, tiny_metric_names, 1, tiny_outputs,
-                                0.5f, 3, 8, {NULL, 0.0f, 0.0f, {0, 0}, {NULL, 0, 0, 0, 0, 0, 0, CGRT_MISSING_ERROR}},
+                                0.5f, 3, 8, {NULL, 0.0f, 0.0f, {0, 0}, {NULL, 0, 0, 0, 0, 0, 0, CGRT_MISSING_ERROR}, NULL},
                                 sizeof(tiny_state), 18, 2, tiny5_params_desc, tiny_init, tiny_params, tiny_set_lr,
                                 NULL, tiny_train, tiny_eval, tiny_predict};
 const cgrt_model tiny_extra_model = {"tiny_extra", TINY_COMMON, 21, 3, extra_params_desc, tiny_init, tiny_params,
@@ -212,6 +212,6 @@ static const cgrt_output series_outputs[] = {{"dense", 1, 1, 0}};
 
 const cgrt_model tiny_series_model = {"tiny_series", 16, 2, {SW, 1, 0, 0}, SW, 1, CGRT_LABEL_DENSE, 1, 0,
                                       "mean_squared_error", 1, series_metric_names, 1, series_outputs, 0.1f, 5, 8,
-                                      {NULL, 0.0f, 0.0f, {0, 0}, {"value", 0, SW, 2, 6, 8, 6, CGRT_MISSING_ERROR}}, sizeof(tiny_state), 1, 1,
+                                      {NULL, 0.0f, 0.0f, {0, 0}, {"value", 0, SW, 2, 6, 8, 6, CGRT_MISSING_ERROR}, NULL}, sizeof(tiny_state), 1, 1,
                                       series_params_desc, series_init, tiny_params, tiny_set_lr, NULL, series_train,
                                       series_eval, series_predict};
