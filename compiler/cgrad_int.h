@@ -75,6 +75,44 @@ int weight_add(cg_graph *g, cg_src src, const char *role, const struct shape *sh
 /* 0, or an error "WHO: ..." naming src: a known optimizer kind, every
  * hyperparameter finite and in its range (NaN fails every range check). */
 int check_optimizer(cg_graph *g, cg_src src, const char *who, const cg_optimizer *o);
+
+/* The optimizers (compiler/optimizers.def, which documents the columns). */
+enum {
+#define CG_OPTIMIZER_OPTION(id, field, key, label, lo, hi, range) OPTION_BIT_##id,
+#include "optimizers.def"
+    OPTION_COUNT
+};
+#define CG_OPTION(id) (1u << OPTION_BIT_##id)             /* a row's options column */
+#define OPTIONS_EVERY (CG_OPTION(LR) | CG_OPTION(MOMENTUM))  /* checked for every optimizer */
+
+typedef struct optim_option {   /* a hyperparameter: a float field of cg_optimizer */
+    size_t offset;              /* of the field */
+    const char *key;            /* the template's {{KEY}} for its value; NULL: none */
+    const char *label;          /* "beta_1" */
+    float lo, hi;               /* the check: !(value >= lo && value < hi) */
+    const char *range;          /* "must lie in [0, 1)" */
+} optim_option;
+
+extern const optim_option optim_options[OPTION_COUNT];
+
+typedef struct optim_row {   /* one way of emitting an optimizer */
+    const char *id;            /* "adam" */
+    cg_optimizer_kind kind;
+    int slots;                 /* floats of state per trainable float */
+    const char *tmpl[2];       /* its update function's template, by flavour: [CG_HOST], [CG_PORTABLE] */
+    unsigned options;          /* CG_OPTION bits: checked (besides OPTIONS_EVERY) and given to the template */
+    const char *const *keys;   /* further template keys and values, NULL-terminated */
+    const char *update;        /* the update function: "adam_update" */
+    bool step;                 /* the call passes s->step after s->lr */
+    const char *words;         /* the state in words: "Adam: m and v" */
+} optim_row;
+
+/* The row that emits optimizer o; NULL for an unknown kind. */
+const optim_row *optim_row_of(const cg_optimizer *o);
+/* The value of hyperparameter `option` (an OPTION_BIT_*) of o. */
+float optim_value(const cg_optimizer *o, int option);
+/* Floats of optimizer state per trainable float of g: 0 without an optimizer. */
+size_t optim_slots(const cg_graph *g);
 /* The one graph of the operands ts[0 .. n) of the public op `what`; NULL
  * after an error in each graph among them when an operand belongs to another
  * graph or to none, or its id is no node of its graph. NULL, and no error
@@ -279,6 +317,11 @@ bool shape_broadcast(const shape *a, const shape *b, shape *out);
 shape shape_scalar(void);
 
 /* ---- ops/: builders (shape rules), gradient rules, lowering ------------------ */
+
+/* The public op codes (cg_op_code, the list CG_PUBLIC_OPS in cgrad.h): the
+ * graph op of code op when the entry point `kind` takes it, else -1. */
+typedef enum public_kind { PUBLIC_BINARY, PUBLIC_UNARY, PUBLIC_REDUCE } public_kind;
+int op_from_public(cg_op_code op, public_kind kind);
 
 /* Internal builders used by layers and gradient rules: no source capture. */
 int op_unary(cg_graph *g, cg_src src, op_kind op, int x);

@@ -80,24 +80,19 @@ static void emit_calls(emit_ctx *ec, const entry *e) {
 void emit_update(emit_ctx *ec) {
     char pu[128];
     emit_upper(ec->prefix, pu, sizeof pu);
-    const cg_optimizer *o = &ec->g->opt;
-    text_puts(ec->t, "\n    /* optimizer: one flat loop over the parameter block */\n    s->step += 1;\n");
-    switch (o->kind) {
-    case CG_SGD:
-        if (o->momentum != 0.0f)
-            text_printf(ec->t, "    sgd_momentum_update(s->params, s->grads, s->opt, %s_TRAINABLE_FLOATS, s->lr);\n", pu);
+    const optim_row *r = optim_row_of(&ec->g->opt);
+    if (!r)
+        return;
+    text_printf(ec->t, "\n    /* optimizer: one flat loop over the parameter block */\n    s->step += 1;\n"
+                "    %s(s->params, s->grads", r->update);
+    for (int k = 0; k < r->slots; k++)   /* slot k of the state block */
+        if (k == 0)
+            text_puts(ec->t, ", s->opt");
+        else if (k == 1)
+            text_printf(ec->t, ", s->opt + %s_TRAINABLE_FLOATS", pu);
         else
-            text_printf(ec->t, "    sgd_update(s->params, s->grads, %s_TRAINABLE_FLOATS, s->lr);\n", pu);
-        break;
-    case CG_ADAM:
-        text_printf(ec->t, "    adam_update(s->params, s->grads, s->opt, s->opt + %s_TRAINABLE_FLOATS, %s_TRAINABLE_FLOATS, "
-                    "s->lr, s->step);\n", pu, pu);
-        break;
-    case CG_RMSPROP:
-        text_printf(ec->t, "    rmsprop_update(s->params, s->grads, s->opt, s->opt + %s_TRAINABLE_FLOATS, "
-                    "%s_TRAINABLE_FLOATS, s->lr);\n", pu, pu);
-        break;
-    }
+            text_printf(ec->t, ", s->opt + %d * %s_TRAINABLE_FLOATS", k, pu);
+    text_printf(ec->t, ", %s_TRAINABLE_FLOATS, s->lr%s);\n", pu, r->step ? ", s->step" : "");
 }
 
 /* Copies between a packed array (per sample: tensor 0's floats, then

@@ -28,10 +28,8 @@ static void comment_lines(text *t, const char *s) {
 
 /* The optimizer's state, in words, for the header. */
 static const char *opt_words(const cg_graph *g) {
-    const cg_optimizer *o = g->has_opt ? &g->opt : NULL;
-    return !o ? "none: the caller updates the parameters"
-           : o->kind == CG_ADAM ? "Adam: m and v" : o->kind == CG_RMSPROP ? "RMSprop: mean square and momentum"
-           : o->momentum != 0.0f ? "SGD: velocity" : "SGD: none";
+    const optim_row *r = g->has_opt ? optim_row_of(&g->opt) : NULL;
+    return r ? r->words : "none: the caller updates the parameters";
 }
 
 /* What a sample is: the model's input, output and label, or each

@@ -116,24 +116,24 @@ static int emit_init(emit_ctx *ec, text *c) {
     return rc;
 }
 
-/* The optimizer's update function, from its template. */
+/* The optimizer's update function, from its row's template: its
+ * hyperparameters as keys, then the row's own keys. */
 static int emit_optimizer(emit_ctx *ec, text *c) {
     const cg_optimizer *o = &ec->g->opt;
-    char b1[48], b2[48], eps[48], mom[48], rho[48];
-    emit_float(o->beta_1, b1, sizeof b1);
-    emit_float(o->beta_2, b2, sizeof b2);
-    emit_float(o->epsilon, eps, sizeof eps);
-    emit_float(o->momentum, mom, sizeof mom);
-    emit_float(o->rho, rho, sizeof rho);
-    const char *kv[] = {"BETA_1", b1, "BETA_2", b2, "EPSILON", eps, "MOMENTUM", mom, "RHO", rho,
-                        "NESTEROV_NOTE", o->nesterov ? ", Nesterov" : "",
-                        "STEP_NOTE", o->nesterov ? "p += momentum v - lr g" : "p += v",
-                        "STEP", o->nesterov ? "momentum * v[i] - lr * g[i]" : "v[i]", NULL};
+    const optim_row *r = optim_row_of(o);
+    const char *kv[2 * OPTION_COUNT + 33];
+    char val[OPTION_COUNT][48];
+    int n = 0;
+    for (int k = 0; r && k < OPTION_COUNT; k++)
+        if (optim_options[k].key && ((r->options | OPTIONS_EVERY) >> k & 1)) {
+            kv[n++] = optim_options[k].key;
+            kv[n++] = emit_float(optim_value(o, k), val[k], sizeof val[k]);
+        }
+    for (int k = 0; r && r->keys[k] && n < 2 * OPTION_COUNT + 32; k++)
+        kv[n++] = r->keys[k];
+    kv[n] = NULL;
     text_puts(c, "/* ---- optimizer ------------------------------------------------------------ */\n\n");
-    const char *name = o->kind == CG_ADAM ? (ec->flavour == CG_HOST ? "optim/adam_host" : "optim/adam")
-                       : o->kind == CG_RMSPROP ? "optim/rmsprop"
-                       : o->momentum != 0.0f ? "optim/sgd_momentum" : "optim/sgd";
-    return text_template(c, name, kv);
+    return r ? text_template(c, r->tmpl[ec->flavour], kv) : -1;
 }
 
 /* Writes NAME.c into c; returns -1 when a template failed. */

@@ -111,18 +111,6 @@ int pass_plan(cg_graph *g) {
     return 0;
 }
 
-/* Floats of optimizer state per trainable float. */
-static size_t opt_per_param(const cg_graph *g) {
-    if (!g->has_opt)
-        return 0;
-    switch (g->opt.kind) {
-    case CG_SGD: return g->opt.momentum != 0.0f ? 1 : 0;
-    case CG_ADAM: return 2;
-    case CG_RMSPROP: return 2;
-    }
-    return 0;
-}
-
 /* Lays out the parameter block (trainable first) and the optimizer state. */
 static int pass_layout(cg_graph *g) {
     size_t off = 0, trainable = 0;
@@ -135,7 +123,7 @@ static int pass_layout(cg_graph *g) {
     g->param_floats = off;
     for (int i = 0; i < g->nvars; i++)
         trainable += g->vars[i].trainable ? g->vars[i].count : 0;
-    g->opt_floats = opt_per_param(g) * trainable;
+    g->opt_floats = optim_slots(g) * trainable;
     return 0;
 }
 

@@ -43,11 +43,7 @@ const char *graph_summary(cg_graph *g) {
         return "";
     for (int j = 0; j < train->nsched; j++)
         in_train[train->sched[j]] = true;
-    size_t opt_per_param = g->opt_floats && g->param_floats ? g->opt_floats / g->param_floats : 0;
-    if (g->has_opt) {
-        const cg_optimizer *o = &g->opt;
-        opt_per_param = o->kind == CG_ADAM || o->kind == CG_RMSPROP ? 2 : o->momentum != 0.0f ? 1 : 0;
-    }
+    size_t opt_per_param = optim_slots(g);
     text t = {0};
     char a[32], b[32], c[32], d[32], e[32], f[32], h[32], sb[64];
     text_printf(&t, "Model: \"%s\" (max batch %d)\n", g->name, g->max_batch);
