@@ -318,11 +318,6 @@ shape shape_scalar(void);
 
 /* ---- ops/: builders (shape rules), gradient rules, lowering ------------------ */
 
-/* The public op codes (cg_op_code, the list CG_PUBLIC_OPS in cgrad.h): the
- * graph op of code op when the entry point `kind` takes it, else -1. */
-typedef enum public_kind { PUBLIC_BINARY, PUBLIC_UNARY, PUBLIC_REDUCE } public_kind;
-int op_from_public(cg_op_code op, public_kind kind);
-
 /* Internal builders used by layers and gradient rules: no source capture. */
 int op_unary(cg_graph *g, cg_src src, op_kind op, int x);
 int op_binary(cg_graph *g, cg_src src, op_kind op, int a, int b);
