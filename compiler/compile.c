@@ -146,6 +146,15 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
     if (!(o.data.test_split >= 0.0f && o.data.test_split < 1.0f))
         return graph_error(g, src, -1, "%s: .data.test_split must lie in [0, 1), got %g", m->name,
                            (double)o.data.test_split);
+    if (o.data.label && !o.data.label[0])
+        return graph_error(g, src, -1, "%s: .data.label is empty: give the header name of the label column, or "
+                           "leave it out for labels in the last column", m->name);
+    if (o.data.label && o.data.series.window > 0)
+        return graph_error(g, src, -1, "%s: .data.label does not apply to a time series (its values and targets "
+                           "are .series.column)", m->name);
+    if (o.data.label && o.data.path && !ends_with(o.data.path, ".csv") && !ends_with(o.data.path, ".csv.gz"))
+        return graph_error(g, src, -1, "%s: .data.label names a column of a CSV file with a header, and %s is not "
+                           "a .csv or .csv.gz file", m->name, o.data.path);
     if (o.batch_size <= 0)
         o.batch_size = 32;
     if (o.max_batch <= 0)

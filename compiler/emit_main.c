@@ -28,6 +28,10 @@ int emit_main(emit_ctx *ec, text *mt) {
     for (int i = 0; i < m->input.rank; i++)
         len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%d", i ? ", " : "", m->input.d[i]);
     emit_c_string(&path, m->opts.data.path);
+    if (m->opts.data.label) {   /* only when set: other models' files stay byte-identical */
+        text_puts(&series, ",\n                  .label_column = ");
+        emit_c_string(&series, m->opts.data.label);
+    }
     emit_series(&series, &m->opts.data.series);
     emit_float(m->opts.data.scale, scale, sizeof scale);
     emit_float(m->opts.data.test_split, split, sizeof split);

@@ -1,8 +1,9 @@
 /* test_builder_series.c: the time-series options of cg_compile (.data.series).
  * cg_compile checks them against the model (a window of the input's size, one
  * output, a regression loss) and reports a builder error naming the user's
- * line; a model that passes emits them into NAME_main.c. As in
- * test_builder.c, nothing is printed. */
+ * line; a model that passes emits them into NAME_main.c. Also .data.label, the
+ * header name of a CSV file's label column: checked and emitted the same way.
+ * As in test_builder.c, nothing is printed. */
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
 
@@ -157,4 +158,58 @@ Test(builder_series, emitted_into_main_with_the_name_escaped) {
     }
     rmdir(dir);
     cg_model_free(m);
+}
+
+/* ---- .data.label: the header name of a CSV file's label column ---- */
+
+/* Dense(3) over 4 features: a classifier of 3 classes. */
+static cg_model *classifier(void) {
+    cg_model *m = cg_sequential("cls", CG_SHAPE(4));
+    cg_model_add(m, cg_dense(3));
+    return m;
+}
+
+Test(builder_series, label_must_name_a_column_of_a_csv_file) {
+    cg_model *m = classifier();
+    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.path = "p.csv", .label = ""}); int line = __LINE__;
+    cr_expect(rc != 0);
+    EXPECT_ERROR(m, line, "cls: .data.label is empty");
+    cg_model_free(m);
+    m = classifier();
+    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.path = "/data/fashion", .label = "species"}); line = __LINE__;
+    cr_expect(rc != 0);
+    EXPECT_ERROR(m, line, "cls: .data.label names a column of a CSV file", "/data/fashion is not a .csv or .csv.gz");
+    cg_model_free(m);
+    m = forecaster(CG_SHAPE(4), 1);
+    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.label = "y", .series = {.window = 4}}); line = __LINE__;
+    cr_expect(rc != 0);
+    EXPECT_ERROR(m, line, "fc: .data.label does not apply to a time series");
+    cg_model_free(m);
+}
+
+Test(builder_series, label_emitted_into_main_only_when_set) {
+    char dir[] = "/tmp/cgrad_label_XXXXXX", path[128];
+    cr_assert_not_null(mkdtemp(dir));
+    for (int set = 0; set < 2; set++) {
+        cg_model *m = classifier();
+        int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY,
+                            .from_logits = true, .data = {.path = "p.csv.gz", .label = set ? "the \"species\"" : NULL});
+        cr_assert_eq(rc, 0, "%s", cg_error(cg_model_graph(m)));
+        cr_assert_eq(cg_emit_model(m, dir, CG_PORTABLE), 0, "%s", cg_error(cg_model_graph(m)));
+        snprintf(path, sizeof path, "%s/cls_main.c", dir);
+        char *text = slurp(path);
+        cr_assert_not_null(text);
+        const char *want = set ? ".data = { .path = \"p.csv.gz\", .scale = 0.0f, .test_split = 0.0f,\n"
+                                 "                  .label_column = \"the \\\"species\\\"\" },\n"
+                               : ".data = { .path = \"p.csv.gz\", .scale = 0.0f, .test_split = 0.0f },\n";
+        cr_expect(strstr(text, want) != NULL, "cls_main.c lacks\n%s\nit reads:\n%s", want, text);
+        free(text);
+        static const char *const files[] = {"cls.h", "cls.c", "cls_main.c"};
+        for (int i = 0; i < 3; i++) {
+            snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+            unlink(path);
+        }
+        cg_model_free(m);
+    }
+    rmdir(dir);
 }
