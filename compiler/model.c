@@ -149,156 +149,44 @@ int model_add_update(cg_model *m, cg_src src, int var, int value) {
     return 0;
 }
 
-static const struct {
-    const char *kind, *prefix;
-} layer_kinds[] = {
-    [CG_LAYER_DENSE] = {"Dense", "dense"},
-    [CG_LAYER_ACTIVATION] = {"Activation", "activation"},
-    [CG_LAYER_CONV2D] = {"Conv2D", "conv2d"},
-    [CG_LAYER_DEPTHWISE_CONV2D] = {"DepthwiseConv2D", "depthwise_conv2d"},
-    [CG_LAYER_MAX_POOL2D] = {"MaxPooling2D", "max_pooling2d"},
-    [CG_LAYER_AVG_POOL2D] = {"AveragePooling2D", "average_pooling2d"},
-    [CG_LAYER_GLOBAL_AVG_POOL2D] = {"GlobalAveragePooling2D", "global_average_pooling2d"},
-    [CG_LAYER_FLATTEN] = {"Flatten", "flatten"},
-    [CG_LAYER_RESHAPE] = {"Reshape", "reshape"},
-    [CG_LAYER_DROPOUT] = {"Dropout", "dropout"},
-    [CG_LAYER_BATCH_NORM] = {"BatchNormalization", "batch_normalization"},
-    [CG_LAYER_LAYER_NORM] = {"LayerNormalization", "layer_normalization"},
-    [CG_LAYER_CUSTOM] = {"Custom", "custom"},
-    [CG_LAYER_ADD] = {"Add", "add"},
-    [CG_LAYER_MULTIPLY] = {"Multiply", "multiply"},
-    [CG_LAYER_CONCATENATE] = {"Concatenate", "concatenate"},
-    [CG_LAYER_SIMPLE_RNN] = {"SimpleRNN", "simple_rnn"},
-    [CG_LAYER_LSTM] = {"LSTM", "lstm"},
-    [CG_LAYER_GRU] = {"GRU", "gru"},
-    [CG_LAYER_EMBEDDING] = {"Embedding", "embedding"},
+/* The layer kinds, one row per cg_layer_kind, from layers/layers.def. */
+typedef struct layer_kind_info {
+    const char *kind;      /* the Keras class name: "Dense" */
+    const char *prefix;    /* the stem of default names: dense_1, dense_2, ... */
+    bool many_inputs;      /* build checks the inputs itself (merges, recurrent layers' initial states) */
+    int (*build)(const layer_call *lc);
+} layer_kind_info;
+
+enum { LAYER_ONE = 0, LAYER_MANY = 1 };
+
+static const layer_kind_info layer_kinds[] = {
+#define LAYER(kind, keras, prefix, opts, inputs, build) \
+    [CG_LAYER_##kind] = {keras, prefix, LAYER_##inputs, build},
+#include "layers/layers.def"
+#undef LAYER
 };
 
-/* What a custom layer's call() sees: its graph and layer. */
-struct cg_layer_ctx {
-    cg_graph *g;
-    int layer;
-};
+/* A compile-time check that every member of cg_layer_kind has its row. */
+typedef char layer_kinds_cover_the_enum[sizeof layer_kinds / sizeof layer_kinds[0] == CG_LAYER_KIND_COUNT ? 1 : -1];
 
-/* Public: a weight of the custom layer being called, "layer/name". */
-cg_t cg_add_weight_at(cg_src src, cg_layer_ctx *l, const char *name, cg_shape s, cg_init init, bool trainable) {
-    if (!l || l->g->failed)
-        return (cg_t){l ? l->g : NULL, -1};
-    cg_graph *g = l->g;
-    shape sh = {s.rank, {0}};
-    if (graph_check_name(g, src, "weight", name, 0))
-        return (cg_t){g, -1};
-    if (s.rank < 0 || s.rank > CG_MAX_RANK)
-        return (cg_t){g, graph_error(g, src, l->layer, "weight %s: rank %d is not supported", name, s.rank)};
-    for (int i = 0; i < s.rank; i++) {
-        if (s.dims[i] <= 0)
-            return (cg_t){g, graph_error(g, src, l->layer, "weight %s: dimension %d is %d, must be positive", name, i,
-                                         s.dims[i])};
-        sh.d[i] = s.dims[i];
-    }
-    int id = weight_add(g, src, name, &sh, init);
-    if (id >= 0 && !trainable)
-        g->vars[g->nodes[id].var].trainable = false;
-    return (cg_t){g, id};
-}
-
-/* Applies a custom layer: its call(), then a check that every weight it
- * used is its own (a weight of another layer must be shared through a layer
- * used twice, not taken from inside it). */
-static int apply_custom(cg_model *m, const cg_layer *l, int x) {
-    cg_graph *g = m->g;
-    if (!l->call)
-        return graph_error(g, l->src, g->cur_layer, "custom layer without a call function");
-    cg_layer_ctx ctx = {g, g->cur_layer};
-    int first = g->nnodes;
-    cg_t y = l->call(&ctx, (cg_t){g, x}, l->self);
-    if (g->failed)
-        return -1;
-    if (y.g != g || y.id < 0 || y.id >= g->nnodes)
-        return graph_error(g, l->src, g->cur_layer, "call() returned a tensor that is not of this model");
-    for (int id = first; id < g->nnodes; id++)
-        for (int i = 0; i < g->nodes[id].nin; i++) {
-            const node *in = &g->nodes[g->nodes[id].in[i]];
-            if (in->op == OP_VARIABLE && in->layer != g->cur_layer)
-                return graph_error(g, l->src, g->cur_layer, "call() uses the weight %s of layer %s; a custom layer "
-                                   "may only use the weights it declares with cg_add_weight",
-                                   g->vars[in->var].name, in->layer >= 0 ? g->layers[in->layer].name : "(none)");
-        }
-    layer_name_role(g, y.id, "out");
-    return y.id;
-}
-
-/* The user's name for the layer, if it gave one. */
+/* The user's name for layer l (the .name of its options), or NULL. */
 static const char *user_name(const cg_layer *l) {
     switch (l->kind) {
-    case CG_LAYER_DENSE: return l->dense.name;
-    case CG_LAYER_CONV2D: case CG_LAYER_DEPTHWISE_CONV2D: return l->conv.name;
-    case CG_LAYER_MAX_POOL2D: case CG_LAYER_AVG_POOL2D: return l->pool.name;
-    case CG_LAYER_CUSTOM: return NULL;
-    case CG_LAYER_SIMPLE_RNN: case CG_LAYER_LSTM: case CG_LAYER_GRU: return l->rnn.name;
-    case CG_LAYER_EMBEDDING: return l->embedding.name;
-    default: return l->misc.name;
+#define LAYER(kind, keras, prefix, opts, inputs, build) \
+    case CG_LAYER_##kind: return l->opts.name;
+#include "layers/layers.def"
+#undef LAYER
+    default: return NULL;
     }
-}
-
-/* A merge layer: Add and Multiply need inputs of one shape; Concatenate
- * joins them along its axis. */
-static int apply_merge(cg_graph *g, const cg_layer *l, const int *xs, int nx) {
-    char s1[64], s2[64];
-    if (nx < 2)
-        return graph_error(g, l->src, g->cur_layer, "a merge layer needs two or more inputs, got %d", nx);
-    int y = xs[0];
-    for (int i = 1; i < nx && y >= 0; i++) {
-        const shape *a = &g->nodes[y].sh, *b = &g->nodes[xs[i]].sh;
-        if (l->kind == CG_LAYER_CONCATENATE) {
-            int axis = l->misc.axis < 0 ? a->rank + l->misc.axis : l->misc.axis;
-            if (axis <= 0 || axis >= a->rank)
-                return graph_error(g, l->src, g->cur_layer, "axis %d is not an axis of %s other than the batch",
-                                   l->misc.axis, shape_str(a, s1, sizeof s1));
-            y = op_concat(g, l->src, y, xs[i], axis);
-        } else if (!shape_equal(a, b)) {
-            return graph_error(g, l->src, g->cur_layer, "input %d has shape %s, input 1 has %s: %s needs one shape",
-                               i + 1, shape_str(b, s2, sizeof s2), shape_str(&g->nodes[xs[0]].sh, s1, sizeof s1),
-                               g->layers[g->cur_layer].kind);
-        } else {
-            y = op_binary(g, l->src, l->kind == CG_LAYER_ADD ? OP_ADD : OP_MUL, y, xs[i]);
-        }
-    }
-    layer_name_role(g, y, "out");
-    return y;
 }
 
 /* Builds layer l on its inputs in one mode; returns its output. */
 static int apply_layer(cg_model *m, const cg_layer *l, const int *xs, int nx, bool training) {
     cg_graph *g = m->g;
-    bool merge = l->kind == CG_LAYER_ADD || l->kind == CG_LAYER_MULTIPLY || l->kind == CG_LAYER_CONCATENATE;
-    if (merge)
-        return apply_merge(g, l, xs, nx);
-    bool rnn = l->kind == CG_LAYER_SIMPLE_RNN || l->kind == CG_LAYER_LSTM || l->kind == CG_LAYER_GRU;
-    if (rnn && nx >= 1)   /* Keras' initial_state: the inputs after x */
-        return layer_recurrent(g, &l->rnn, l->kind, l->src, xs[0], xs + 1, nx - 1);
-    if (nx != 1)
+    if (nx != 1 && !layer_kinds[l->kind].many_inputs)
         return graph_error(g, l->src, g->cur_layer, "the layer takes one input, got %d", nx);
-    int x = xs[0];
-    switch (l->kind) {
-    case CG_LAYER_DENSE: return layer_dense(g, &l->dense, l->src, x);
-    case CG_LAYER_ACTIVATION: return layer_activation(g, l->activation, l->src, x);
-    case CG_LAYER_CONV2D: return layer_conv2d(g, &l->conv, false, l->src, x);
-    case CG_LAYER_DEPTHWISE_CONV2D: return layer_conv2d(g, &l->conv, true, l->src, x);
-    case CG_LAYER_MAX_POOL2D: return layer_pool2d(g, &l->pool, OP_MAX_POOL, l->src, x);
-    case CG_LAYER_AVG_POOL2D: return layer_pool2d(g, &l->pool, OP_AVG_POOL, l->src, x);
-    case CG_LAYER_GLOBAL_AVG_POOL2D: return layer_global_avg_pool(g, l->src, x);
-    case CG_LAYER_FLATTEN: return layer_reshape(g, l->src, x, NULL);
-    case CG_LAYER_RESHAPE: return layer_reshape(g, l->src, x, &l->misc.target_shape);
-    case CG_LAYER_DROPOUT: return layer_dropout(g, &l->misc, training, l->src, x);
-    case CG_LAYER_BATCH_NORM: return layer_batch_norm(g, &l->misc, training, l->src, x, m);
-    case CG_LAYER_LAYER_NORM: return layer_layer_norm(g, &l->misc, l->src, x);
-    case CG_LAYER_CUSTOM: return apply_custom(m, l, x);
-    case CG_LAYER_ADD: case CG_LAYER_MULTIPLY: case CG_LAYER_CONCATENATE: break;   /* apply_merge */
-    case CG_LAYER_SIMPLE_RNN: case CG_LAYER_LSTM: case CG_LAYER_GRU: break;   /* above */
-    case CG_LAYER_EMBEDDING: return layer_embedding(g, &l->embedding, l->src, x);
-    }
-    return graph_error(g, l->src, g->cur_layer, "unknown layer kind %d", (int)l->kind);
+    layer_call lc = {g, m, l, xs[0], xs, nx, training};
+    return layer_kinds[l->kind].build(&lc);
 }
 
 /* The node that holds in inference mode what node id holds in training

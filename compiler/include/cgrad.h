@@ -329,6 +329,7 @@ typedef enum cg_layer_kind {
     CG_LAYER_LSTM,
     CG_LAYER_GRU,
     CG_LAYER_EMBEDDING,
+    CG_LAYER_KIND_COUNT,       /* not a layer: the number of kinds (compiler/layers/layers.def has a row for each) */
 } cg_layer_kind;
 
 /* A custom layer, as Keras' Layer subclass: call() composes builder ops on

@@ -39,7 +39,7 @@ static int check_conv_opts(cg_graph *g, cg_src src, const cg_conv_opts *o, bool 
 }
 
 /* Conv2D or DepthwiseConv2D: kernel, optional bias, activation. */
-int layer_conv2d(cg_graph *g, const cg_conv_opts *o, bool depthwise, cg_src src, int x) {
+static int conv2d(cg_graph *g, const cg_conv_opts *o, bool depthwise, cg_src src, int x) {
     const shape *xs = &g->nodes[x].sh;
     if (check_conv_opts(g, src, o, depthwise, xs))
         return -1;
@@ -57,8 +57,14 @@ int layer_conv2d(cg_graph *g, const cg_conv_opts *o, bool depthwise, cg_src src,
     return layer_bias_activation(g, src, y, "conv", f, o->use_bias, bi, o->activation, o->alpha);
 }
 
+/* Conv2D on x (n, height, width, channels). */
+int layer_conv2d(const layer_call *lc) { return conv2d(lc->g, &lc->l->conv, false, lc->l->src, lc->x); }
+
+/* DepthwiseConv2D: one kernel per input channel. */
+int layer_depthwise_conv2d(const layer_call *lc) { return conv2d(lc->g, &lc->l->conv, true, lc->l->src, lc->x); }
+
 /* MaxPooling2D or AveragePooling2D. */
-int layer_pool2d(cg_graph *g, const cg_pool_opts *o, op_kind op, cg_src src, int x) {
+static int pool2d(cg_graph *g, const cg_pool_opts *o, op_kind op, cg_src src, int x) {
     const shape *xs = &g->nodes[x].sh;
     char sb[64];
     int size = o->pool_size > 0 ? o->pool_size : 2, stride = o->strides > 0 ? o->strides : size;
@@ -78,8 +84,17 @@ int layer_pool2d(cg_graph *g, const cg_pool_opts *o, op_kind op, cg_src src, int
     return y;
 }
 
+/* MaxPooling2D. */
+int layer_max_pool2d(const layer_call *lc) { return pool2d(lc->g, &lc->l->pool, OP_MAX_POOL, lc->l->src, lc->x); }
+
+/* AveragePooling2D. */
+int layer_avg_pool2d(const layer_call *lc) { return pool2d(lc->g, &lc->l->pool, OP_AVG_POOL, lc->l->src, lc->x); }
+
 /* GlobalAveragePooling2D: the mean over height and width. */
-int layer_global_avg_pool(cg_graph *g, cg_src src, int x) {
+int layer_global_avg_pool(const layer_call *lc) {
+    cg_graph *g = lc->g;
+    cg_src src = lc->l->src;
+    int x = lc->x;
     char sb[64];
     if (g->nodes[x].sh.rank != 4)
         return graph_error(g, src, g->cur_layer, "input has shape %s; this layer needs (n, height, width, channels)",
@@ -90,7 +105,7 @@ int layer_global_avg_pool(cg_graph *g, cg_src src, int x) {
 }
 
 /* Flatten: (n, ...) -> (n, product); Reshape: (n, ...) -> (n, target). */
-int layer_reshape(cg_graph *g, cg_src src, int x, const cg_shape *target) {
+static int reshape(cg_graph *g, cg_src src, int x, const cg_shape *target) {
     const shape *xs = &g->nodes[x].sh;
     shape to = {1, {CG_BATCH}};
     if (!target) {
@@ -107,3 +122,9 @@ int layer_reshape(cg_graph *g, cg_src src, int x, const cg_shape *target) {
     int y = op_reshape(g, src, x, to);
     return y;
 }
+
+/* Flatten: (n, ...) -> (n, product). */
+int layer_flatten(const layer_call *lc) { return reshape(lc->g, lc->l->src, lc->x, NULL); }
+
+/* Reshape: (n, ...) -> (n, target_shape). */
+int layer_reshape(const layer_call *lc) { return reshape(lc->g, lc->l->src, lc->x, &lc->l->misc.target_shape); }

@@ -18,7 +18,11 @@ void layer_name_role(cg_graph *g, int id, const char *role) {
 
 /* Applies Dense to x (batch, features), or to every step of a sequence x (batch, timesteps, features);
  * returns the output node. */
-int layer_dense(cg_graph *g, const cg_dense_opts *o, cg_src src, int x) {
+int layer_dense(const layer_call *lc) {
+    cg_graph *g = lc->g;
+    const cg_dense_opts *o = &lc->l->dense;
+    cg_src src = lc->l->src;
+    int x = lc->x;
     const shape *xs = &g->nodes[x].sh;
     char sb[64];
     if (o->units <= 0)
@@ -59,3 +63,6 @@ int layer_activation(cg_graph *g, cg_activation act, cg_src src, int x) {
     layer_name_role(g, y, "out");
     return y;
 }
+
+/* The Activation layer: its activation applied to the input. */
+int layer_activation_layer(const layer_call *lc) { return layer_activation(lc->g, lc->l->activation, lc->l->src, lc->x); }

@@ -21,7 +21,11 @@ static int normalize(cg_graph *g, cg_src src, int x, int mean, int var, float ep
 
 /* BatchNormalization over all axes but the last. In training: batch
  * statistics, and the moving averages' new values recorded as updates. */
-int layer_batch_norm(cg_graph *g, const cg_misc_opts *o, bool training, cg_src src, int x, cg_model *m) {
+int layer_batch_norm(const layer_call *lc) {
+    cg_graph *g = lc->g;
+    const cg_misc_opts *o = &lc->l->misc;
+    cg_src src = lc->l->src;
+    int x = lc->x;
     const shape *xs = &g->nodes[x].sh;
     char sb[64];
     if (xs->rank < 2 || !shape_batched(xs))
@@ -40,7 +44,7 @@ int layer_batch_norm(cg_graph *g, const cg_misc_opts *o, bool training, cg_src s
         return -1;
     g->vars[g->nodes[mm].var].trainable = false;
     g->vars[g->nodes[mv].var].trainable = false;
-    if (!training) {
+    if (!lc->training) {
         int y = normalize(g, src, x, mm, mv, o->epsilon, gamma, beta);
         layer_name_role(g, y, "out");
         return y;
@@ -60,13 +64,17 @@ int layer_batch_norm(cg_graph *g, const cg_misc_opts *o, bool training, cg_src s
     int new_mv = op_binary(g, src, OP_ADD, op_binary(g, src, OP_MUL, mv, keep),
                            op_binary(g, src, OP_MUL, op_reshape(g, src, var, cs), take));
     layer_name_role(g, new_mv, "new_moving_variance");
-    if (model_add_update(m, src, mm, new_mm) || model_add_update(m, src, mv, new_mv))
+    if (model_add_update(lc->m, src, mm, new_mm) || model_add_update(lc->m, src, mv, new_mv))
         return -1;
     return y;
 }
 
 /* LayerNormalization over the last axis, the same in both modes. */
-int layer_layer_norm(cg_graph *g, const cg_misc_opts *o, cg_src src, int x) {
+int layer_layer_norm(const layer_call *lc) {
+    cg_graph *g = lc->g;
+    const cg_misc_opts *o = &lc->l->misc;
+    cg_src src = lc->l->src;
+    int x = lc->x;
     const shape *xs = &g->nodes[x].sh;
     char sb[64];
     if (xs->rank < 2)
@@ -87,10 +95,14 @@ int layer_layer_norm(cg_graph *g, const cg_misc_opts *o, cg_src src, int x) {
 }
 
 /* Dropout: x times a fresh random mask in training, x itself in inference. */
-int layer_dropout(cg_graph *g, const cg_misc_opts *o, bool training, cg_src src, int x) {
+int layer_dropout(const layer_call *lc) {
+    cg_graph *g = lc->g;
+    const cg_misc_opts *o = &lc->l->misc;
+    cg_src src = lc->l->src;
+    int x = lc->x;
     if (!(o->rate >= 0.0f && o->rate < 1.0f))   /* written so that NaN fails */
         return graph_error(g, src, g->cur_layer, "rate must lie in [0, 1), got %g", (double)o->rate);
-    if (!training || o->rate == 0.0f)
+    if (!lc->training || o->rate == 0.0f)
         return x;
     int mask = op_dropout_mask(g, src, g->nodes[x].sh, o->rate);
     layer_name_role(g, mask, "mask");

@@ -19,11 +19,40 @@ static op_kind kind_op(cg_layer_kind kind) {
 
 static bool act_ok(cg_activation a) { return a == CG_LINEAR || a == CG_RELU || a == CG_SIGMOID || a == CG_TANH; }
 
+/* Checks the initial state of recurrent op op, the layer's inputs after x
+ * ([h0], or LSTM's [h0, c0], each (n, units)), and sets *s0 to the one input
+ * the op takes ([h0], or [h0 | c0]; -1 when none is given: zeros). Returns
+ * 0, or -1 after an error. */
+static int initial_state(const layer_call *lc, op_kind op, int *s0) {
+    cg_graph *g = lc->g;
+    cg_src src = lc->l->src;
+    const char *what = g->layers[g->cur_layer].kind;
+    const int *states = lc->xs + 1;
+    int nstates = lc->nx - 1, units = lc->l->rnn.units, want = op == OP_LSTM ? 2 : 1;
+    char sb[64];
+    if (nstates && nstates != want)
+        return graph_error(g, src, g->cur_layer, "%s takes %s as its initial state, got %d state%s", what,
+                           op == OP_LSTM ? "two tensors [h, c]" : "one tensor h", nstates, nstates == 1 ? "" : "s");
+    for (int i = 0; i < nstates; i++) {
+        const shape *ss = &g->nodes[states[i]].sh;
+        if (ss->rank != 2 || !shape_batched(ss) || ss->d[1] != units)
+            return graph_error(g, src, g->cur_layer, "initial state %s has shape %s; %s(%d) needs (n, %d)",
+                               op == OP_LSTM ? (i ? "c" : "h") : "h", shape_str(ss, sb, sizeof sb), what, units, units);
+    }
+    if (nstates)
+        *s0 = nstates == 2 ? op_concat(g, src, states[0], states[1], 1) : states[0];
+    return 0;
+}
+
 /* Applies SimpleRNN, LSTM or GRU to x (n, T, F), from the initial state
- * states[0 .. nstates) ([h0], or LSTM's [h0, c0], each (n, units); none:
- * zeros); returns the output node. */
-int layer_recurrent(cg_graph *g, const cg_rnn_opts *o, cg_layer_kind kind, cg_src src, int x, const int *states,
-                    int nstates) {
+ * given by the inputs after x ([h0], or LSTM's [h0, c0], each (n, units);
+ * none: zeros); returns the output node. */
+int layer_recurrent(const layer_call *lc) {
+    cg_graph *g = lc->g;
+    const cg_rnn_opts *o = &lc->l->rnn;
+    cg_layer_kind kind = lc->l->kind;
+    cg_src src = lc->l->src;
+    int x = lc->x;
     const shape *xs = &g->nodes[x].sh;
     const char *what = g->layers[g->cur_layer].kind;
     char sb[64];
@@ -45,19 +74,9 @@ int layer_recurrent(cg_graph *g, const cg_rnn_opts *o, cg_layer_kind kind, cg_sr
                                (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "unknown");
     }
     op_kind op = kind_op(kind);
-    int want = op == OP_LSTM ? 2 : 1, s0 = -1;
-    if (nstates && nstates != want)
-        return graph_error(g, src, g->cur_layer, "%s takes %s as its initial state, got %d state%s", what,
-                           op == OP_LSTM ? "two tensors [h, c]" : "one tensor h", nstates, nstates == 1 ? "" : "s");
-    for (int i = 0; i < nstates; i++) {
-        const shape *ss = &g->nodes[states[i]].sh;
-        if (ss->rank != 2 || !shape_batched(ss) || ss->d[1] != o->units)
-            return graph_error(g, src, g->cur_layer, "initial state %s has shape %s; %s(%d) needs (n, %d)",
-                               op == OP_LSTM ? (i ? "c" : "h") : "h", shape_str(ss, sb, sizeof sb), what,
-                               o->units, o->units);
-    }
-    if (nstates)   /* one input of the op: [h0], or [h0 | c0] */
-        s0 = nstates == 2 ? op_concat(g, src, states[0], states[1], 1) : states[0];
+    int s0 = -1;
+    if (initial_state(lc, op, &s0))
+        return -1;
     int u = o->units, k = op == OP_LSTM ? 4 : op == OP_GRU ? 3 : 1, f = xs->d[2], steps = xs->d[1], ku, width;
     if (!int_mul(k, u, &ku) || !int_mul(op == OP_SIMPLE_RNN ? 2 : 8, u, &width))   /* rnn_width: the saved sequence */
         return graph_error(g, src, g->cur_layer, "%d units overflow int: the kernels have %d x units columns, the "
@@ -106,7 +125,11 @@ int layer_recurrent(cg_graph *g, const cg_rnn_opts *o, cg_layer_kind kind, cg_sr
 }
 
 /* Applies Embedding to token ids x (n, T); returns (n, T, output_dim). */
-int layer_embedding(cg_graph *g, const cg_embedding_opts *o, cg_src src, int x) {
+int layer_embedding(const layer_call *lc) {
+    cg_graph *g = lc->g;
+    const cg_embedding_opts *o = &lc->l->embedding;
+    cg_src src = lc->l->src;
+    int x = lc->x;
     const shape *xs = &g->nodes[x].sh;
     char sb[64];
     if (o->input_dim <= 0 || o->output_dim <= 0)
