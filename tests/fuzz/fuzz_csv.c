@@ -1,7 +1,10 @@
-/* fuzz_csv.c: libFuzzer target of the CSV loader. An input is a CSV file
+/* fuzz_csv.c: libFuzzer target of the CSV loaders. An input is a CSV file
  * (features, then one label column); it goes through cgrt_load_csv, then
  * through rt_load_data for a 3-class model that keeps classes 0..1 and holds
- * out a test part, and for a model with two dense label columns. */
+ * out a test part, and for a model with two dense label columns. It also
+ * goes through rt_load_csv_named with the label column "label" (numbers or
+ * at most 5 class names) and, when that loads, rt_load_data for a model
+ * whose data spec names that column. */
 #include "fuzz.h"
 
 #include <string.h>
@@ -14,8 +17,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cgrt_dataset d, train, test;
     cgrt_model m;
     cgrt_error err;
+    char note[256];
     int rc, features;
     fuzz_write(path, data, size);
+    memset(&err, 0, sizeof err);
+    rc = rt_load_csv_named(path, "label", 5, 1, 0.5f, &d, note, sizeof note, &err);
+    fuzz_check(rc, &d, &err, path, NULL);
+    if (rc == 0) {
+        fuzz_model(&m, d.features, CGRT_LABEL_SPARSE, 1, 5, 0, 0);
+        m.data.label_column = "label";
+        cgrt_dataset_free(&d);
+        memset(&err, 0, sizeof err);
+        rc = rt_load_data(&m, path, 1, &train, &test, &err);
+        fuzz_check_load_data(rc, &err, path, NULL);
+        if (rc == 0)
+            fuzz_check_split(&train, &test, path);
+    }
     memset(&err, 0, sizeof err);
     rc = cgrt_load_csv(path, 1, 0.5f, &d, &err);
     fuzz_check(rc, &d, &err, path, NULL);

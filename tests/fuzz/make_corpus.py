@@ -68,6 +68,8 @@ def main():
     put("fuzz_csv", "no_header_crlf", b"1.0, 2.0, 1\r\n3.0, 4.0, 0\r\n\r\n5.0, 6.0, 1\r\n-1, -2, 0\r\n")
     put("fuzz_csv", "quoted_blank_lines", b'"x","y","class"\n\n"1","2","0"\n  \n"3","4","1"\n5,6,1\n7,8,0\n')
     put("fuzz_csv", "one_feature", b"v,l\n1,1\n2,0\n3,1\n4,0\n")
+    put("fuzz_csv", "named_label_classes", b"id,label,w\n1,cat,0.5\n2,dog,1.5\n3,cat,2\n4,bird,-1\n5,dog,3\n")
+    put("fuzz_csv", "named_label_numbers", b"label,a,b\n0,1,2\n1,3,4\n2,5,6\n1,7,8\n")
 
     # NPY: inputs then labels
     f4 = struct.pack("<6f", 0.5, -1.0, 2.0, 3.25, -4.5, 6.0)
