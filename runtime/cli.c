@@ -1,5 +1,7 @@
 /* cli.c: cgrt_main, the command line of every training binary: flag parsing
- * and validation, then the fit, evaluate, predict and bench subcommands.
+ * and validation, then the fit, evaluate, predict and bench subcommands
+ * (those of a time series in cli_series.c). Data paths are read through the
+ * format table (rt_load, formats.c).
  * This is the command-line layer: it prints results to stdout and errors to
  * stderr as one line "BIN: FILE: what is wrong". Exit status: 0 success,
  * 1 data or runtime error, 2 usage error. */
@@ -19,14 +21,6 @@ enum {
     CMD_BENCH = 8,             /* time train and predict steps */
 };
 
-/* Every option of every subcommand, after parsing. */
-typedef struct cli_opts {
-    const char *data, *val_data, *save, *history, *weights, *input, *output, *init_from, *label_column;
-    long epochs, batch, verbose, patience, iters;
-    double lr, val_split;
-    uint64_t seed;
-} cli_opts;
-
 /* One flag: its name, value kind ('s' string, 'i' integer, 'f' number, 'u'
  * unsigned 64-bit), where it is stored, its valid range and subcommands. */
 typedef struct flag_def {
@@ -37,7 +31,7 @@ typedef struct flag_def {
     unsigned cmds;
 } flag_def;
 
-#define OPT(field) offsetof(cli_opts, field)
+#define OPT(field) offsetof(rt_cli_opts, field)
 static const flag_def flags[] = {
     {"data", 's', OPT(data), 0, 0, CMD_FIT | CMD_EVAL | CMD_PREDICT},
     {"epochs", 'i', OPT(epochs), 1, 1e9, CMD_FIT},
@@ -68,8 +62,6 @@ static const char *bin_name(int argc, char **argv, const cgrt_model *m)
     return s ? s + 1 : argv[0];
 }
 
-static void usage_series(FILE *f, const char *bin, const cgrt_model *m);
-
 /* Prints the usage text and the model's defaults to f. */
 static void usage(FILE *f, const char *bin, const cgrt_model *m)
 {
@@ -87,19 +79,19 @@ static void usage(FILE *f, const char *bin, const cgrt_model *m)
     if (m->data.label_column)
         fprintf(f, "labels: the CSV column named \"%s\"\n", m->data.label_column);
     if (m->data.series.window > 0)
-        usage_series(f, bin, m);
+        rt_cli_usage_series(f, bin, m);
     rt_formats_usage(f);
 }
 
 /* Prints "BIN: msg" to stderr and returns status. */
-static int report(const char *bin, int status, const char *msg)
+int rt_cli_report(const char *bin, int status, const char *msg)
 {
     fprintf(stderr, "%s: %s\n", bin, msg);
     return status;
 }
 
 /* Parses text as the flag's kind into o; returns 0, or -1 with err set. */
-static int parse_value(const flag_def *fd, const char *text, cli_opts *o, cgrt_error *err)
+static int parse_value(const flag_def *fd, const char *text, rt_cli_opts *o, cgrt_error *err)
 {
     char *base = (char *)o + fd->offset, *end;
     double v;
@@ -148,7 +140,7 @@ static const flag_def *find_flag(const char *name, size_t n)
 }
 
 /* Parses argv[first..argc) ("--flag value" or "--flag=value") for subcommand cmd. */
-static int parse_flags(int argc, char **argv, int first, unsigned cmd, const char *cmd_name, cli_opts *o,
+static int parse_flags(int argc, char **argv, int first, unsigned cmd, const char *cmd_name, rt_cli_opts *o,
                        cgrt_error *err)
 {
     int i;
@@ -179,7 +171,7 @@ static int parse_flags(int argc, char **argv, int first, unsigned cmd, const cha
 }
 
 /* Fills o with the model's defaults. */
-static void default_opts(const cgrt_model *m, cli_opts *o)
+static void default_opts(const cgrt_model *m, rt_cli_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->data = m->data.path;
@@ -208,19 +200,16 @@ static void *state_new(const cgrt_model *m, uint64_t seed, double lr)
     return s;
 }
 
-/* ---- time series (defined below) --------------------------------------------- */
-
-static int is_series(const cgrt_model *m);
-static void print_series_parts(const cgrt_model *m, const cgrt_series *s);
-static int print_forecast_errors(const cgrt_model *m, void *state, const cgrt_series *s, const cgrt_series_stats *st,
-                                 int first, int count, const char *prefix, cgrt_error *err);
-static int evaluate_series(const cgrt_model *m, const cli_opts *o, void *state, cgrt_error *err);
-static int predict_series(const cgrt_model *m, const cli_opts *o, const char *bin);
+/* 1 when the model forecasts a time series. */
+static int is_series(const cgrt_model *m)
+{
+    return m->data.series.window > 0;
+}
 
 /* ---- fit -------------------------------------------------------------------- */
 
 /* Prints the test figures line: "PREFIXloss=x accuracy=y ...". */
-static void print_figures(const cgrt_model *m, const char *prefix, double loss, const double *metrics)
+void rt_cli_print_figures(const cgrt_model *m, const char *prefix, double loss, const double *metrics)
 {
     int k;
     printf("%sloss=%.4f", prefix, loss);
@@ -231,7 +220,7 @@ static void print_figures(const cgrt_model *m, const char *prefix, double loss, 
 }
 
 /* Loads the validation set: --validation-data (all of it), or the tail of train for --validation-split. */
-static int load_validation(const cgrt_model *m, const cli_opts *o, cgrt_dataset *train, cgrt_dataset *val,
+static int load_validation(const cgrt_model *m, const rt_cli_opts *o, cgrt_dataset *train, cgrt_dataset *val,
                            cgrt_error *err)
 {
     memset(val, 0, sizeof *val);
@@ -268,7 +257,7 @@ static int init_from(const cgrt_model *m, void *state, const char *path, int ver
 }
 
 /* fit: loads the data, trains, and evaluates the test split when there is one. */
-static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
+static int cmd_fit(const cgrt_model *m, const rt_cli_opts *o, const char *bin)
 {
     rt_loaded d;
     cgrt_error err;
@@ -276,27 +265,27 @@ static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
     void *state;
     int rc;
     if (!o->data)
-        return report(bin, 2, "no --data given and the model has no default dataset");
+        return rt_cli_report(bin, 2, "no --data given and the model has no default dataset");
     if (o->val_data && o->val_split > 0.0)
-        return report(bin, 2, "give either --validation-split or --validation-data, not both");
+        return rt_cli_report(bin, 2, "give either --validation-split or --validation-data, not both");
     if (is_series(m) && (o->val_data || o->val_split > 0.0))
-        return report(bin, 2, "a time series validates on its val_steps targets (set in cg_compile); "
-                              "--validation-split and --validation-data do not apply");
+        return rt_cli_report(bin, 2, "a time series validates on its val_steps targets (set in cg_compile); "
+                                     "--validation-split and --validation-data do not apply");
     if (rt_load(m, o->data, RT_ROLE_DATA, &d, &err) != 0)
-        return report(bin, 1, err.msg);
+        return rt_cli_report(bin, 1, err.msg);
     if (is_series(m) && o->verbose > 0)
-        print_series_parts(m, &d.series);
+        rt_cli_print_series_parts(m, &d.series);
     if (d.note[0] && o->verbose > 0)
         printf("labels: %s\n", d.note);
     if (!is_series(m) && load_validation(m, o, &d.train, &d.val, &err) != 0) {
         rt_loaded_free(&d);
-        return report(bin, 1, err.msg);
+        return rt_cli_report(bin, 1, err.msg);
     }
     state = state_new(m, o->seed, o->lr);
     if (state && o->init_from && init_from(m, state, o->init_from, (int)o->verbose, &err) != 0) {
         free(state);
         rt_loaded_free(&d);
-        return report(bin, 1, err.msg);
+        return rt_cli_report(bin, 1, err.msg);
     }
     memset(&fo, 0, sizeof fo);
     fo.epochs = (int)o->epochs;
@@ -310,14 +299,15 @@ static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
     fo.series_stats = is_series(m) ? &d.series.stats : NULL;
     rc = state ? rt_fit(m, state, &fo, &d.train, &d.val, &err) : rt_fail(&err, "out of memory for the model state");
     if (rc != RT_FIT_OK) {
-        report(bin, 1, err.msg);
+        rt_cli_report(bin, 1, err.msg);
     } else if (d.test.n > 0) {
         const cgrt_series *s = &d.series;
         double loss, metrics[CGRT_MAX_METRICS];
         rt_evaluate(m, state, &d.test, &loss, metrics);
-        print_figures(m, "test: ", loss, metrics);
-        if (is_series(m) && print_forecast_errors(m, state, s, &s->stats, s->train + s->val, s->test, "test: ", &err) != 0) {
-            report(bin, 1, err.msg);
+        rt_cli_print_figures(m, "test: ", loss, metrics);
+        if (is_series(m) &&
+            rt_cli_print_forecast_errors(m, state, s, &s->stats, s->train + s->val, s->test, "test: ", &err) != 0) {
+            rt_cli_report(bin, 1, err.msg);
             rc = RT_FIT_ERROR;
         }
     }
@@ -329,7 +319,7 @@ static int cmd_fit(const cgrt_model *m, const cli_opts *o, const char *bin)
 /* ---- evaluate ---------------------------------------------------------------- */
 
 /* Allocates a state and loads the checkpoint into it; NULL with err set on failure. */
-static void *state_from_checkpoint(const cgrt_model *m, const char *weights, cgrt_error *err)
+void *rt_cli_state_from_checkpoint(const cgrt_model *m, const char *weights, cgrt_error *err)
 {
     void *state = state_new(m, 42, m->default_lr);
     if (!state) {
@@ -344,30 +334,30 @@ static void *state_from_checkpoint(const cgrt_model *m, const char *weights, cgr
 }
 
 /* evaluate: loss and metric of a checkpoint on the test split (or all the data without one). */
-static int cmd_evaluate(const cgrt_model *m, const cli_opts *o, const char *bin)
+static int cmd_evaluate(const cgrt_model *m, const rt_cli_opts *o, const char *bin)
 {
     cgrt_dataset train, test;
     cgrt_error err;
     double loss, metrics[CGRT_MAX_METRICS];
     void *state;
     if (!o->weights)
-        return report(bin, 2, "evaluate needs --weights FILE");
+        return rt_cli_report(bin, 2, "evaluate needs --weights FILE");
     if (!o->data)
-        return report(bin, 2, "no --data given and the model has no default dataset");
-    state = state_from_checkpoint(m, o->weights, &err);
+        return rt_cli_report(bin, 2, "no --data given and the model has no default dataset");
+    state = rt_cli_state_from_checkpoint(m, o->weights, &err);
     if (!state)
-        return report(bin, 1, err.msg);
+        return rt_cli_report(bin, 1, err.msg);
     if (is_series(m)) {
-        int rc = evaluate_series(m, o, state, &err);
+        int rc = rt_cli_evaluate_series(m, o, state, &err);
         free(state);
-        return rc != 0 ? report(bin, 1, err.msg) : 0;
+        return rc != 0 ? rt_cli_report(bin, 1, err.msg) : 0;
     }
     if (cgrt_load_data(m, o->data, &train, &test, &err) != 0) {
         free(state);
-        return report(bin, 1, err.msg);
+        return rt_cli_report(bin, 1, err.msg);
     }
     rt_evaluate(m, state, test.n > 0 ? &test : &train, &loss, metrics);
-    print_figures(m, "", loss, metrics);
+    rt_cli_print_figures(m, "", loss, metrics);
     free(state);
     cgrt_dataset_free(&train);
     cgrt_dataset_free(&test);
@@ -411,7 +401,7 @@ static int predict_all(const cgrt_model *m, void *state, const cgrt_dataset *d, 
 }
 
 /* predict: writes the predictions of a checkpoint for every sample of --input. */
-static int cmd_predict(const cgrt_model *m, const cli_opts *o, const char *bin)
+static int cmd_predict(const cgrt_model *m, const rt_cli_opts *o, const char *bin)
 {
     rt_loaded d;
     cgrt_error err;
@@ -419,17 +409,17 @@ static int cmd_predict(const cgrt_model *m, const cli_opts *o, const char *bin)
     void *state;
     int rc = 0;
     if (is_series(m))
-        return predict_series(m, o, bin);
+        return rt_cli_predict_series(m, o, bin);
     if (o->data != m->data.path) /* given on the command line */
-        return report(bin, 2, "flag --data does not apply to predict (give --input FILE)");
+        return rt_cli_report(bin, 2, "flag --data does not apply to predict (give --input FILE)");
     if (!o->weights || !o->input)
-        return report(bin, 2, "predict needs --weights FILE and --input FILE");
-    state = state_from_checkpoint(m, o->weights, &err);
+        return rt_cli_report(bin, 2, "predict needs --weights FILE and --input FILE");
+    state = rt_cli_state_from_checkpoint(m, o->weights, &err);
     if (!state)
-        return report(bin, 1, err.msg);
+        return rt_cli_report(bin, 1, err.msg);
     if (rt_load(m, o->input, RT_ROLE_INPUT, &d, &err) != 0) {
         free(state);
-        return report(bin, 1, err.msg);
+        return rt_cli_report(bin, 1, err.msg);
     }
     if (o->output && !(f = fopen(o->output, "w"))) {
         rt_fail(&err, "%s: cannot write: %s", o->output, strerror(errno));
@@ -447,168 +437,7 @@ static int cmd_predict(const cgrt_model *m, const cli_opts *o, const char *bin)
     }
     free(state);
     rt_loaded_free(&d);
-    return rc ? report(bin, 1, err.msg) : 0;
-}
-
-/* ---- time series -------------------------------------------------------------- */
-
-/* 1 when the model forecasts a time series. */
-static int is_series(const cgrt_model *m)
-{
-    return m->data.series.window > 0;
-}
-
-/* Prints the time-series part of the usage text. */
-static void usage_series(FILE *f, const char *bin, const cgrt_model *m)
-{
-    const cgrt_series_spec *sp = &m->data.series;
-    if (sp->column)
-        fprintf(f, "time series: column \"%s\"", sp->column);
-    else
-        fprintf(f, "time series: column %d", sp->column_index);
-    fprintf(f, ", window %d, horizon %d, %d validation and %d test targets, season %d\n"
-               "       %s predict  --weights FILE [--data PATH] [--output FILE]   forecasts the test part\n"
-               "       (--input FILE: forecasts from every window of a CSV of raw values)\n",
-            sp->window, sp->horizon > 0 ? sp->horizon : 1, sp->val_steps, sp->test_steps, sp->season, bin);
-}
-
-/* Prints how fit cut the series (and how many missing values it filled), and its training statistics. */
-static void print_series_parts(const cgrt_model *m, const cgrt_series *s)
-{
-    printf("series: %d values", s->n);
-    if (s->filled > 0)
-        printf(" (%d missing, filled %s)", s->filled,
-               m->data.series.missing == CGRT_MISSING_PREVIOUS ? "with the value before" : "by linear interpolation");
-    printf("; %d training, %d validation, %d test samples; training mean %.6g, std %.6g\n", s->train, s->val,
-           s->test, s->stats.mean, s->stats.std);
-    fflush(stdout);
-}
-
-/* Prints, after prefix, the forecast errors in original units over samples
- * [first, first + count) and those of the seasonal-naive forecast. */
-static int print_forecast_errors(const cgrt_model *m, void *state, const cgrt_series *s, const cgrt_series_stats *st,
-                                 int first, int count, const char *prefix, cgrt_error *err)
-{
-    cgrt_forecast_errors e;
-    char what[64], naive[64];
-    int w;
-    if (cgrt_series_forecast(m, state, s, st, first, count, NULL, &e, err) != 0)
-        return -1;
-    if (first == s->train + s->val && count == s->test)
-        snprintf(what, sizeof what, "original units (%d test targets):", e.count);
-    else
-        snprintf(what, sizeof what, "original units (%d targets):", e.count);
-    snprintf(naive, sizeof naive, "seasonal naive (season %d):", s->season);
-    w = (int)(strlen(what) > strlen(naive) ? strlen(what) : strlen(naive));
-    printf("%s%-*s rmse=%.4f mae=%.4f\n", prefix, w, what, e.rmse, e.mae);
-    if (s->season > 0 && e.has_naive)
-        printf("%s%-*s rmse=%.4f mae=%.4f\n", prefix, w, naive, e.naive_rmse, e.naive_mae);
-    else if (s->season > 0)
-        printf("%s%s none: a target has no value %d steps before it in the series\n", prefix, naive,
-               (s->horizon + s->season - 1) / s->season * s->season);
-    fflush(stdout);
-    return 0;
-}
-
-/* evaluate of a time series: loss and metric (standardised) on the test part
- * (all samples without one), then the errors in original units. */
-static int evaluate_series(const cgrt_model *m, const cli_opts *o, void *state, cgrt_error *err)
-{
-    rt_loaded ld;
-    const cgrt_series *s = &ld.series;
-    cgrt_series_stats st;
-    cgrt_dataset d;
-    double loss, metrics[CGRT_MAX_METRICS];
-    int first, count, rc;
-    if (cgrt_load_series_stats(o->weights, &st, err) != 0 || cgrt_check_series_model(m, err) != 0 ||
-        cgrt_check_series_checkpoint(m, o->weights, err) != 0 || rt_load(m, o->data, RT_ROLE_DATA, &ld, err) != 0)
-        return -1;
-    first = s->test > 0 ? s->train + s->val : 0;
-    count = s->test > 0 ? s->test : s->samples;
-    if (cgrt_series_windows(s, first, count, &st, &d, err) != 0) {
-        rt_loaded_free(&ld);
-        return -1;
-    }
-    rt_evaluate(m, state, &d, &loss, metrics);
-    print_figures(m, "", loss, metrics);
-    rc = print_forecast_errors(m, state, s, &st, first, count, "", err);
-    cgrt_dataset_free(&d);
-    rt_loaded_free(&ld);
-    return rc;
-}
-
-/* Writes one CSV line per forecast: the target's index in the series, the
- * forecast, the actual value and the seasonal-naive forecast (empty when unknown). */
-static void write_forecasts(FILE *f, const cgrt_series *s, int first, int count, const float *fc)
-{
-    int i;
-    fprintf(f, "index,forecast,actual,seasonal_naive\n");
-    for (i = 0; i < count; i++) {
-        int t = cgrt_series_target(s, first + i);
-        float v;
-        fprintf(f, "%d,%.6g,", t, (double)fc[i]);
-        if (t < s->n)
-            fprintf(f, "%.6g", (double)s->values[t]);
-        fputc(',', f);
-        if (cgrt_series_naive(s, t, &v))
-            fprintf(f, "%.6g", (double)v);
-        fputc('\n', f);
-    }
-}
-
-/* predict of a time series: forecasts, in original units, of the test part of
- * --data (all samples without one), or of every window of --input. */
-static int predict_series(const cgrt_model *m, const cli_opts *o, const char *bin)
-{
-    rt_loaded ld;
-    const cgrt_series *s = &ld.series;
-    cgrt_series_stats st;
-    cgrt_forecast_errors e;
-    cgrt_error err;
-    FILE *f = stdout;
-    float *fc = NULL;
-    void *state;
-    int first, count, rc = 1;
-    if (!o->weights)
-        return report(bin, 2, "predict needs --weights FILE");
-    if (!o->input && !o->data)
-        return report(bin, 2, "predict needs --input FILE or --data PATH (the model has no default dataset)");
-    memset(&ld, 0, sizeof ld);
-    state = state_from_checkpoint(m, o->weights, &err);
-    if (!state)
-        return report(bin, 1, err.msg);
-    if (cgrt_load_series_stats(o->weights, &st, &err) != 0 || cgrt_check_series_model(m, &err) != 0 ||
-        cgrt_check_series_checkpoint(m, o->weights, &err) != 0 ||
-        rt_load(m, o->input ? o->input : o->data, o->input ? RT_ROLE_INPUT : RT_ROLE_DATA, &ld, &err) != 0)
-        goto done;
-    first = o->input || s->test == 0 ? 0 : s->train + s->val;
-    count = o->input ? s->n - s->window + 1 : s->test > 0 ? s->test : s->samples;
-    fc = rt_alloc_array((size_t)count, sizeof(float));
-    if (!fc) {
-        rt_fail(&err, "out of memory for %d forecasts", count);
-        goto done;
-    }
-    if (cgrt_series_forecast(m, state, s, &st, first, count, fc, &e, &err) != 0)
-        goto done;
-    if (o->output && !(f = fopen(o->output, "w"))) {
-        rt_fail(&err, "%s: cannot write: %s", o->output, strerror(errno));
-        goto done;
-    }
-    write_forecasts(f, s, first, count, fc);
-    rc = 0;
-    if ((fflush(f) != 0 || ferror(f)) && rc == 0) {
-        rt_fail(&err, "%s: cannot write: %s", o->output ? o->output : "stdout", strerror(errno));
-        rc = 1;
-    }
-    if (f != stdout && fclose(f) != 0 && rc == 0) {
-        rt_fail(&err, "%s: cannot write: %s", o->output, strerror(errno));
-        rc = 1;
-    }
-done:
-    free(fc);
-    free(state);
-    rt_loaded_free(&ld);
-    return rc ? report(bin, 1, err.msg) : 0;
+    return rc ? rt_cli_report(bin, 1, err.msg) : 0;
 }
 
 /* ---- bench -------------------------------------------------------------------- */
@@ -629,7 +458,7 @@ static void random_batch(const cgrt_model *m, int b, float *x, float *y)
 }
 
 /* bench: times train steps (samples/s) and predict calls (microseconds per sample). */
-static int cmd_bench(const cgrt_model *m, const cli_opts *o, const char *bin)
+static int cmd_bench(const cgrt_model *m, const rt_cli_opts *o, const char *bin)
 {
     int b = o->batch ? (int)o->batch : (m->max_batch < 64 ? m->max_batch : 64), i, calls;
     float *x = rt_alloc_array((size_t)b * (size_t)m->in_features, sizeof(float));
@@ -643,7 +472,7 @@ static int cmd_bench(const cgrt_model *m, const cli_opts *o, const char *bin)
         free(y);
         free(out);
         free(state);
-        return report(bin, 1, "out of memory for the benchmark");
+        return rt_cli_report(bin, 1, "out of memory for the benchmark");
     }
     random_batch(m, b, x, y);
     for (i = 0; i < 10; i++)
@@ -681,7 +510,7 @@ int cgrt_main(int argc, char **argv, const cgrt_model *m)
     const char *bin = bin_name(argc, argv, m);
     cgrt_model labelled;
     cgrt_error err;
-    cli_opts o;
+    rt_cli_opts o;
     size_t c;
     if (m->num_metrics < 0 || m->num_metrics > CGRT_MAX_METRICS) {
         fprintf(stderr, "%s: model %s reports %d metrics; this runtime handles at most %d\n", bin, m->name,
@@ -708,10 +537,10 @@ int cgrt_main(int argc, char **argv, const cgrt_model *m)
     if (cmds[c].cmd == CMD_BENCH)
         o.batch = 0; /* bench's own default: min(64, max_batch) */
     if (parse_flags(argc, argv, 2, cmds[c].cmd, cmds[c].name, &o, &err) != 0)
-        return report(bin, 2, err.msg);
+        return rt_cli_report(bin, 2, err.msg);
     if (o.label_column && m->data.series.window > 0)
-        return report(bin, 2, "--label-column does not apply to a time series (its column is .series.column, set "
-                              "in cg_compile)");
+        return rt_cli_report(bin, 2, "--label-column does not apply to a time series (its column is "
+                                     ".series.column, set in cg_compile)");
     if (o.label_column) {   /* the loaders read the label column from the model's data spec */
         labelled = *m;
         labelled.data.label_column = o.label_column;

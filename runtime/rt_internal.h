@@ -5,7 +5,7 @@
  * (csv.c), datasets and their checks against a model (dataset.c), IDX and NPY
  * files (data.c), CSV datasets (csv_data.c), the data-format table
  * (formats.c), time series (series.c), progress bar (progress.c), training
- * loop (fit.c).
+ * loop (fit.c), command line (cli.c, cli_series.c).
  */
 #ifndef CGRAD_RT_INTERNAL_H
 #define CGRAD_RT_INTERNAL_H
@@ -281,5 +281,35 @@ int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_da
 /* Evaluates state on d in batches of m->max_batch: sample-weighted means of
  * the loss and of each of the m->num_metrics metrics. */
 void rt_evaluate(const cgrt_model *m, void *state, const cgrt_dataset *d, double *loss, double *metrics);
+
+/* ---- cli.c, cli_series.c: the command line ------------------------------ */
+
+/* Every option of every subcommand, after parsing. */
+typedef struct rt_cli_opts {
+    const char *data, *val_data, *save, *history, *weights, *input, *output, *init_from, *label_column;
+    long epochs, batch, verbose, patience, iters;
+    double lr, val_split;
+    uint64_t seed;
+} rt_cli_opts;
+
+/* Prints "BIN: msg" to stderr and returns status. */
+int rt_cli_report(const char *bin, int status, const char *msg);
+/* Prints "PREFIXloss=x accuracy=y ..." (the loss and the model's metrics). */
+void rt_cli_print_figures(const cgrt_model *m, const char *prefix, double loss, const double *metrics);
+/* Allocates a state and loads the checkpoint into it; NULL with err set on failure. */
+void *rt_cli_state_from_checkpoint(const cgrt_model *m, const char *weights, cgrt_error *err);
+
+/* The time-series lines of the usage text. */
+void rt_cli_usage_series(FILE *f, const char *bin, const cgrt_model *m);
+/* What fit says of the series: its parts, the values it filled, its training statistics. */
+void rt_cli_print_series_parts(const cgrt_model *m, const cgrt_series *s);
+/* Prints, after prefix, the forecast errors of samples [first, first + count)
+ * in original units and those of the seasonal-naive forecast. */
+int rt_cli_print_forecast_errors(const cgrt_model *m, void *state, const cgrt_series *s, const cgrt_series_stats *st,
+                                 int first, int count, const char *prefix, cgrt_error *err);
+/* evaluate of a forecaster: figures on the test part, then in original units. */
+int rt_cli_evaluate_series(const cgrt_model *m, const rt_cli_opts *o, void *state, cgrt_error *err);
+/* predict of a forecaster: forecasts of the test part of --data, or of every window of --input. */
+int rt_cli_predict_series(const cgrt_model *m, const rt_cli_opts *o, const char *bin);
 
 #endif
