@@ -45,17 +45,39 @@ static void name_gradient(cg_graph *g, int id, int grad) {
     gn->name = graph_unique_name(g, buf);
 }
 
-/* Builds the gradients of `loss` for vars[] (node ids of variables). */
+/* Makes gid the gradient of variable node v, named "d_<v>". It must own a
+ * buffer in the gradient block: it is copied when it is a constant, a view,
+ * a leaf or another variable's gradient (the copy is a BROADCAST to the same
+ * shape; axes holds the variable index only to keep it apart from other
+ * copies). Returns the gradient's node, -1 on error. */
+static int own_gradient(cg_graph *g, int v, int gid) {
+    bool shared = false;
+    for (int j = 0; j < g->nvars; j++)
+        shared = shared || (g->vars[j].grad == gid && j != g->nodes[v].var);
+    op_category cat = op_table[g->nodes[gid].op].cat;
+    if (shared || cat == CAT_LEAF || g->nodes[gid].op == OP_RESHAPE || !g->nodes[gid].backward) {
+        node cp = {.op = OP_BROADCAST, .nin = 1, .in = {gid}, .sh = g->nodes[v].sh,
+                   .axes = (unsigned)g->nodes[v].var + 1, .src = g->nodes[v].src};
+        g->in_backward = true;
+        gid = graph_add(g, cp);
+        g->in_backward = false;
+        if (gid < 0)
+            return -1;
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "d_%s", g->nodes[v].name);
+    if (strcmp(g->nodes[gid].name, buf))
+        g->nodes[gid].name = graph_unique_name(g, buf);
+    g->vars[g->nodes[v].var].grad = gid;
+    return gid;
+}
+
+/* Builds the gradients of `loss` for vars[] (node ids of variables); the
+ * request (ad_request) checked the loss and the leaves. */
 int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars) {
     if (g->failed || loss < 0)
         return -1;
-    if (check_nodes(g, 1))   /* leaves made by cg_placeholder and cg_variable were not checked */
-        return -1;
     node ln = g->nodes[loss];
-    char sb[64];
-    if (shape_size(&ln.sh, 1) != 1 || (ln.sh.rank > 0 && shape_batched(&ln.sh)))
-        return graph_error(g, ln.src, ln.layer, "the loss must be a scalar, got shape %s",
-                           shape_str(&ln.sh, sb, sizeof sb));
     int count = loss + 1;
     bool *needs = calloc((size_t)count, sizeof(bool));   /* depends on a wanted variable */
     int *grad = malloc(sizeof(int) * (size_t)count);
@@ -103,29 +125,8 @@ int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars) {
             graph_error(g, g->nodes[v].src, g->nodes[v].layer, "variable %s is not reachable from the loss", vr->name);
             break;
         }
-        int gid = grad[v];
-        /* The gradient must own a buffer in the gradient block: copy it when
-         * it is a constant, a view, a leaf or another variable's gradient.
-         * The copy is a BROADCAST to the same shape; axes holds the variable
-         * index only to keep it distinct from other copies. */
-        bool shared = false;
-        for (int j = 0; j < g->nvars; j++)
-            shared = shared || (g->vars[j].grad == gid && j != g->nodes[v].var);
-        op_category cat = op_table[g->nodes[gid].op].cat;
-        if (shared || cat == CAT_LEAF || g->nodes[gid].op == OP_RESHAPE || !g->nodes[gid].backward) {
-            node cp = {.op = OP_BROADCAST, .nin = 1, .in = {gid}, .sh = g->nodes[v].sh,
-                       .axes = (unsigned)g->nodes[v].var + 1, .src = g->nodes[v].src};
-            g->in_backward = true;
-            gid = graph_add(g, cp);
-            g->in_backward = false;
-            if (gid < 0)
-                break;
-        }
-        char buf[256];
-        snprintf(buf, sizeof buf, "d_%s", g->nodes[v].name);
-        if (strcmp(g->nodes[gid].name, buf))
-            g->nodes[gid].name = graph_unique_name(g, buf);
-        vr->grad = gid;
+        if (own_gradient(g, v, grad[v]) < 0)
+            break;
     }
     free(needs);
     free(grad);

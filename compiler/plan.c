@@ -58,22 +58,11 @@ static int buf_cmp(const void *a, const void *b) {
     return x->first != y->first ? x->first - y->first : (x->last > y->last) - (x->last < y->last);
 }
 
-int plan_entry(cg_graph *g, entry *e) {
+/* The schedule of entry e: every node its outputs (and the variables'
+ * gradients, and the moving averages it updates) need, in id order; live[]
+ * marks them. Offsets start at -1. */
+static void schedule(cg_graph *g, entry *e, bool *live) {
     int nn = g->nnodes;
-    bool *live = calloc((size_t)nn, sizeof(bool));
-    int *last = malloc(sizeof(int) * (size_t)nn);
-    buf *bufs = malloc(sizeof(buf) * (size_t)nn * 2);
-    free(e->sched);
-    free(e->offset);
-    free(e->scratch);
-    e->sched = malloc(sizeof(int) * (size_t)nn);
-    e->offset = malloc(sizeof(long) * (size_t)nn);
-    e->scratch = malloc(sizeof(long) * (size_t)nn);
-    if (!live || !last || !bufs || !e->sched || !e->offset || !e->scratch) {
-        free(live), free(last), free(bufs);
-        return graph_error(g, (cg_src){0}, -1, "out of memory");
-    }
-    /* Liveness from the outputs (and the variables' gradients) back. */
     for (int k = 0; k < e->nout; k++)
         live[e->out[k]] = true;
     if (e->want_grads)
@@ -88,14 +77,20 @@ int plan_entry(cg_graph *g, entry *e) {
                 live[g->nodes[id].in[i]] = true;
     e->nsched = 0;
     for (int id = 0; id < nn; id++) {
-        last[id] = -1;
         e->offset[id] = -1;
         e->scratch[id] = -1;
         if (live[id])
             e->sched[e->nsched++] = id;
     }
-    /* Last use of each storage root; outputs live to the end. */
-    for (int k = 0; k < e->nsched; k++) {
+}
+
+/* The buffers of entry e with their lifetimes (schedule steps, from the
+ * step that writes one to the last that reads it), into bufs[]; returns how
+ * many, -1 when one is too large for the emitted int indices. */
+static int lifetimes(cg_graph *g, entry *e, int *last, buf *bufs) {
+    for (int id = 0; id < g->nnodes; id++)
+        last[id] = -1;
+    for (int k = 0; k < e->nsched; k++) {   /* last use of each storage root; outputs live to the end */
         int id = e->sched[k];
         for (int i = 0; i < g->nodes[id].nin; i++) {
             int r = plan_storage_root(g, g->nodes[id].in[i]);
@@ -115,23 +110,27 @@ int plan_entry(cg_graph *g, entry *e) {
         if (elems > INT_MAX || scratch > INT_MAX) {   /* emitted loops count with int */
             const node *bad = &g->nodes[id];
             char sb[64];
-            graph_error(g, bad->src, bad->layer, "%s %s holds %ld floats at batch %d, more than the emitted code "
-                        "can index (2^31 - 1)", bad->name, shape_str(&bad->sh, sb, sizeof sb),
-                        elems > scratch ? elems : scratch, g->max_batch);
-            break;
+            return graph_error(g, bad->src, bad->layer, "%s %s holds %ld floats at batch %d, more than the emitted "
+                               "code can index (2^31 - 1)", bad->name, shape_str(&bad->sh, sb, sizeof sb),
+                               elems > scratch ? elems : scratch, g->max_batch);
         }
         if (scratch > 0)
             bufs[nb++] = (buf){id, &e->scratch[id], (scratch + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN, k, k};
         if (!in_arena(g, e, id))
             continue;
-        long size = shape_size(&g->nodes[id].sh, g->max_batch);
-        size = (size + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+        long size = (elems + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
         int first = plan_unpacked(g, id) ? 0 : k;   /* unpacked before the first kernel runs */
         bufs[nb++] = (buf){id, &e->offset[id], size, first, last[id] < k ? k : last[id]};
     }
+    return nb;
+}
+
+/* First fit, largest first, among the already placed buffers that overlap
+ * in time; then checks that no two buffers live at once share a float.
+ * Returns the arena's size in floats. */
+static size_t place(cg_graph *g, buf *bufs, int nb) {
+    size_t arena = 0;
     qsort(bufs, (size_t)nb, sizeof(buf), buf_cmp);
-    /* First fit among the already placed buffers that overlap in time. */
-    e->arena_floats = 0;
     for (int i = 0; i < nb; i++) {
         long off = 0;
         for (bool moved = true; moved;) {
@@ -146,10 +145,9 @@ int plan_entry(cg_graph *g, entry *e) {
             }
         }
         *bufs[i].dst = off;
-        if ((size_t)(off + bufs[i].size) > e->arena_floats)
-            e->arena_floats = (size_t)(off + bufs[i].size);
+        if ((size_t)(off + bufs[i].size) > arena)
+            arena = (size_t)(off + bufs[i].size);
     }
-    /* Check: no two buffers live at the same time share a float. */
     for (int i = 0; i < nb; i++)
         for (int j = i + 1; j < nb; j++) {
             long oi = *bufs[i].dst, oj = *bufs[j].dst;
@@ -158,6 +156,27 @@ int plan_entry(cg_graph *g, entry *e) {
                 graph_error(g, (cg_src){0}, -1, "internal: planner overlapped %s and %s",
                             g->nodes[bufs[i].id].name, g->nodes[bufs[j].id].name);
         }
+    return arena;
+}
+
+int plan_entry(cg_graph *g, entry *e) {
+    int nn = g->nnodes;
+    bool *live = calloc((size_t)nn, sizeof(bool));
+    int *last = malloc(sizeof(int) * (size_t)nn);
+    buf *bufs = malloc(sizeof(buf) * (size_t)nn * 2);
+    free(e->sched);
+    free(e->offset);
+    free(e->scratch);
+    e->sched = malloc(sizeof(int) * (size_t)nn);
+    e->offset = malloc(sizeof(long) * (size_t)nn);
+    e->scratch = malloc(sizeof(long) * (size_t)nn);
+    if (!live || !last || !bufs || !e->sched || !e->offset || !e->scratch) {
+        free(live), free(last), free(bufs);
+        return graph_error(g, (cg_src){0}, -1, "out of memory");
+    }
+    schedule(g, e, live);
+    int nb = lifetimes(g, e, last, bufs);
+    e->arena_floats = nb < 0 ? 0 : place(g, bufs, nb);
     for (int id = 0; id < nn; id++)   /* views share their root's offset */
         if (live[id] && g->nodes[id].op == OP_RESHAPE)
             e->offset[id] = e->offset[plan_storage_root(g, id)];

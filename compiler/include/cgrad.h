@@ -178,13 +178,21 @@ cg_shape cg_shape_of(cg_t t);
 /* Elementwise binary cross-entropy of sigmoid(logits) against labels. */
 #define cg_sigmoid_cross_entropy(logits, labels) cg_binary_at(CG_HERE, CG_OP_SIGMOID_BCE, logits, labels)
 
-/* Op codes of the generic entry points above. */
+/* The op codes of the generic entry points above, one list: X(NAME, KIND)
+ * for each, NAME the graph op it makes (compiler/ops/ops.def), KIND the entry
+ * point that takes it (BINARY: cg_binary_at, UNARY: cg_unary_at, REDUCE:
+ * cg_reduce_at). New codes go at the end: the values are part of the ABI. */
+#define CG_PUBLIC_OPS(X) \
+    X(ADD, BINARY) X(SUB, BINARY) X(MUL, BINARY) X(DIV, BINARY) X(MAXIMUM, BINARY) X(MINIMUM, BINARY) \
+    X(GREATER, BINARY) X(LESS, BINARY) X(EQUAL, BINARY) X(SIGMOID_BCE, BINARY) \
+    X(NEG, UNARY) X(EXP, UNARY) X(LOG, UNARY) X(SQRT, UNARY) X(SQUARE, UNARY) X(ABS, UNARY) \
+    X(TANH, UNARY) X(SIGMOID, UNARY) X(RELU, UNARY) X(SOFTMAX, UNARY) X(LOG_SOFTMAX, UNARY) \
+    X(SUM, REDUCE) X(MEAN, REDUCE) X(MAX, REDUCE)
+
 typedef enum cg_op_code {
-    CG_OP_ADD, CG_OP_SUB, CG_OP_MUL, CG_OP_DIV, CG_OP_MAXIMUM, CG_OP_MINIMUM,
-    CG_OP_GREATER, CG_OP_LESS, CG_OP_EQUAL, CG_OP_SIGMOID_BCE,
-    CG_OP_NEG, CG_OP_EXP, CG_OP_LOG, CG_OP_SQRT, CG_OP_SQUARE, CG_OP_ABS,
-    CG_OP_TANH, CG_OP_SIGMOID, CG_OP_RELU, CG_OP_SOFTMAX, CG_OP_LOG_SOFTMAX,
-    CG_OP_SUM, CG_OP_MEAN, CG_OP_MAX,
+#define CG_OP_CODE_(name, kind) CG_OP_##name,
+    CG_PUBLIC_OPS(CG_OP_CODE_)
+#undef CG_OP_CODE_
 } cg_op_code;
 
 cg_t cg_binary_at(cg_src src, cg_op_code op, cg_t a, cg_t b);
@@ -329,7 +337,6 @@ typedef enum cg_layer_kind {
     CG_LAYER_LSTM,
     CG_LAYER_GRU,
     CG_LAYER_EMBEDDING,
-    CG_LAYER_KIND_COUNT,       /* not a layer: the number of kinds (compiler/layers/layers.def has a row for each) */
 } cg_layer_kind;
 
 /* A custom layer, as Keras' Layer subclass: call() composes builder ops on
@@ -581,9 +588,6 @@ typedef struct cg_data_opts {
     float test_split;          /* hold out this last fraction as the test set when the data has none */
     int class_range[2];        /* {lo, hi}: train on classes lo..hi only, relabelled 0..hi-lo ({0, 0}: all) */
     cg_series_opts series;     /* .series.window > 0: path is a CSV file holding a time series */
-    const char *label;         /* CSV with a header: the name of the label column, anywhere in the row; text
-                                  labels are class names, numbered in order of first appearance. NULL: the
-                                  labels are the last column(s) */
 } cg_data_opts;
 
 /* A custom loss or metric, composed from ops: the batch's scalar value from

@@ -116,22 +116,29 @@ int op_activation(cg_graph *g, cg_src src, cg_activation act, float alpha, int x
 
 /* ---- public builders ------------------------------------------------------- */
 
-static const op_kind public_ops[] = {
-    [CG_OP_ADD] = OP_ADD, [CG_OP_SUB] = OP_SUB, [CG_OP_MUL] = OP_MUL, [CG_OP_DIV] = OP_DIV,
-    [CG_OP_MAXIMUM] = OP_MAXIMUM, [CG_OP_MINIMUM] = OP_MINIMUM, [CG_OP_GREATER] = OP_GREATER,
-    [CG_OP_LESS] = OP_LESS, [CG_OP_EQUAL] = OP_EQUAL, [CG_OP_SIGMOID_BCE] = OP_SIGMOID_BCE,
-    [CG_OP_NEG] = OP_NEG, [CG_OP_EXP] = OP_EXP, [CG_OP_LOG] = OP_LOG, [CG_OP_SQRT] = OP_SQRT,
-    [CG_OP_SQUARE] = OP_SQUARE, [CG_OP_ABS] = OP_ABS, [CG_OP_TANH] = OP_TANH, [CG_OP_SIGMOID] = OP_SIGMOID,
-    [CG_OP_RELU] = OP_RELU, [CG_OP_SOFTMAX] = OP_SOFTMAX, [CG_OP_LOG_SOFTMAX] = OP_LOG_SOFTMAX,
-    [CG_OP_SUM] = OP_SUM, [CG_OP_MEAN] = OP_MEAN, [CG_OP_MAX] = OP_MAX,
+/* Each public op code's graph op and entry point, from the one list in cgrad.h. */
+static const struct {
+    op_kind op;
+    public_kind kind;
+} public_ops[] = {
+#define PUBLIC_OP(name, kind) [CG_OP_##name] = {OP_##name, PUBLIC_##kind},
+    CG_PUBLIC_OPS(PUBLIC_OP)
+#undef PUBLIC_OP
 };
 
 /* The op code's name for messages: "ADD", or its number when it is none. */
 static const char *code_name(cg_op_code op, char *buf, size_t size) {
     if ((unsigned)op < sizeof public_ops / sizeof public_ops[0])
-        return op_table[public_ops[op]].name;
+        return op_table[public_ops[op].op].name;
     snprintf(buf, size, "op code %d", (int)op);
     return buf;
+}
+
+/* The graph op of public op code op when the entry point `kind` takes it, else -1. */
+int op_from_public(cg_op_code op, public_kind kind) {
+    if ((unsigned)op >= sizeof public_ops / sizeof public_ops[0] || public_ops[op].kind != kind)
+        return -1;
+    return (int)public_ops[op].op;
 }
 
 cg_t cg_binary_at(cg_src src, cg_op_code op, cg_t a, cg_t b) {
@@ -140,9 +147,10 @@ cg_t cg_binary_at(cg_src src, cg_op_code op, cg_t a, cg_t b) {
     cg_graph *g = operands_graph(src, name, (cg_t[]){a, b}, 2);
     if (!g)
         return (cg_t){a.g, -1};
-    if ((unsigned)op > CG_OP_SIGMOID_BCE)
+    int kind = op_from_public(op, PUBLIC_BINARY);
+    if (kind < 0)
         return (cg_t){g, graph_error(g, src, g->cur_layer, "cg_binary_at: %s is not a binary op", name)};
-    return (cg_t){g, op_binary(g, src, public_ops[op], a.id, b.id)};
+    return (cg_t){g, op_binary(g, src, (op_kind)kind, a.id, b.id)};
 }
 
 cg_t cg_unary_at(cg_src src, cg_op_code op, cg_t x) {
@@ -151,9 +159,10 @@ cg_t cg_unary_at(cg_src src, cg_op_code op, cg_t x) {
     cg_graph *g = operands_graph(src, name, &x, 1);
     if (!g)
         return (cg_t){x.g, -1};
-    if (!(op >= CG_OP_NEG && op <= CG_OP_LOG_SOFTMAX))
+    int kind = op_from_public(op, PUBLIC_UNARY);
+    if (kind < 0)
         return (cg_t){g, graph_error(g, src, g->cur_layer, "cg_unary_at: %s is not a unary op", name)};
-    return (cg_t){g, op_unary(g, src, public_ops[op], x.id)};
+    return (cg_t){g, op_unary(g, src, (op_kind)kind, x.id)};
 }
 
 cg_t cg_leaky_relu_at(cg_src src, cg_t x, float alpha) {
@@ -170,8 +179,6 @@ cg_t cg_where_at(cg_src src, cg_t c, cg_t a, cg_t b) {
     return (cg_t){g, op_where(g, src, c.id, a.id, b.id)};
 }
 
-/* Maps a public op code to the IR op (used by the reduce builder). */
-op_kind op_from_public(cg_op_code op) { return public_ops[op]; }
 
 /* ---- gradient rules --------------------------------------------------------- */
 

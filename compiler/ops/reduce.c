@@ -3,7 +3,6 @@
 
 #include <string.h>
 
-op_kind op_from_public(cg_op_code op);
 
 /* Reduction of x over the axes in the bit set (0: all axes). */
 int op_reduce(cg_graph *g, cg_src src, op_kind op, int x, unsigned axes, bool keepdims) {
@@ -33,10 +32,11 @@ cg_t cg_reduce_at(cg_src src, cg_op_code op, cg_t x, unsigned axes, bool keepdim
     cg_graph *g = operands_graph(src, "reduction", &x, 1);
     if (!g)
         return (cg_t){x.g, -1};
-    if (!(op >= CG_OP_SUM && op <= CG_OP_MAX))
+    int kind = op_from_public(op, PUBLIC_REDUCE);
+    if (kind < 0)
         return (cg_t){g, graph_error(g, src, g->cur_layer, "cg_reduce_at: op code %d is not a reduction (sum, mean "
                                      "or max)", (int)op)};
-    return (cg_t){g, op_reduce(g, src, op_from_public(op), x.id, axes, keepdims)};
+    return (cg_t){g, op_reduce(g, src, (op_kind)kind, x.id, axes, keepdims)};
 }
 
 /* Number of elements one output of a reduction averages: a constant, or

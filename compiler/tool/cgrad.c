@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,115 +111,130 @@ static int usage(void) {
     return 2;
 }
 
-int main(int argc, char **argv) {
+/* Appends the n words to the command line. */
+static void args(argv_list *l, const char *const *words, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        arg(l, words[i]);
+}
+#define ARGS(l, ...) args(l, (const char *const[]){__VA_ARGS__}, sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *))
+
+/* What `cgrad build` was asked to do. */
+typedef struct build_opts {
+    const char *model, *dir, *flavour, *cc;
+    int verbose;
+    char model_buf[4200], dir_buf[4200];
+} build_opts;
+
+/* Reads the command line into o; returns 0, or the exit status of a mistake. */
+static int parse_args(int argc, char **argv, build_opts *o) {
     if (argc < 3 || strcmp(argv[1], "build"))
         return usage();
-    const char *model = argv[2], *dir = ".", *flavour = "host", *cc = getenv("CC");
-    int verbose = 0;
-    if (!cc || !*cc)
-        cc = "cc";
+    o->model = argv[2], o->dir = ".", o->flavour = "host", o->cc = getenv("CC");
+    if (!o->cc || !*o->cc)
+        o->cc = "cc";
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc)
-            dir = argv[++i];
+            o->dir = argv[++i];
         else if (!strcmp(argv[i], "--flavour") && i + 1 < argc)
-            flavour = argv[++i];
+            o->flavour = argv[++i];
         else if (!strcmp(argv[i], "--cc") && i + 1 < argc)
-            cc = argv[++i];
+            o->cc = argv[++i];
         else if (!strcmp(argv[i], "-v"))
-            verbose = 1;
+            o->verbose = 1;
         else
             return usage();
     }
-    if (strcmp(flavour, "host") && strcmp(flavour, "portable")) {
-        fprintf(stderr, "cgrad: unknown flavour '%s' (host or portable)\n", flavour);
+    if (strcmp(o->flavour, "host") && strcmp(o->flavour, "portable")) {
+        fprintf(stderr, "cgrad: unknown flavour '%s' (host or portable)\n", o->flavour);
         return 2;
     }
-    if (!is_file(model)) {
-        fprintf(stderr, "cgrad: %s: no such file\n", model);
+    if (!is_file(o->model)) {
+        fprintf(stderr, "cgrad: %s: no such file\n", o->model);
         return 1;
     }
-    char model_buf[4200], dir_buf[4200];
-    model = not_option(model, model_buf, sizeof model_buf);
-    dir = not_option(dir, dir_buf, sizeof dir_buf);
-    if (mkdir(dir, 0777) && errno != EEXIST) {
-        fprintf(stderr, "cgrad: cannot make %s: %s\n", dir, strerror(errno));
+    o->model = not_option(o->model, o->model_buf, sizeof o->model_buf);
+    o->dir = not_option(o->dir, o->dir_buf, sizeof o->dir_buf);
+    return 0;
+}
+
+/* Steps 1 and 2: compiles the model-definition program and runs it, which
+ * writes the C into the folder; reads back the model's name into name. */
+static int emit_sources(const build_opts *o, char *name, size_t size) {
+    char gen[4200], name_file[4200];
+    if (join(gen, sizeof gen, o->dir, "/.cgrad_gen") || join(name_file, sizeof name_file, o->dir, "/.cgrad_name"))
         return 1;
-    }
-    char gen[4200], name_file[4200], name[256] = "";
-    if (join(gen, sizeof gen, dir, "/.cgrad_gen") || join(name_file, sizeof name_file, dir, "/.cgrad_name"))
-        return 1;
-    /* 1. the model-definition program */
     argv_list c = {0};
-    arg_cc(&c, cc);
-    const char *gen_flags[] = {"-std=c99", "-O1", "-g", "-I", CGRAD_INCLUDE_DIR, model, CGRAD_LIB, "-lm", "-o", gen};
-    for (size_t i = 0; i < sizeof gen_flags / sizeof gen_flags[0]; i++)
-        arg(&c, gen_flags[i]);
-    if (run(&c, verbose)) {
-        fprintf(stderr, "cgrad: %s: the model program does not compile\n", model);
+    arg_cc(&c, o->cc);
+    ARGS(&c, "-std=c99", "-O1", "-g", "-I", CGRAD_INCLUDE_DIR, o->model, CGRAD_LIB, "-lm", "-o", gen);
+    if (run(&c, o->verbose)) {
+        fprintf(stderr, "cgrad: %s: the model program does not compile\n", o->model);
         return 1;
     }
-    /* 2. run it: emits the C */
     remove(name_file);
     argv_list r = {0};
-    const char *gen_args[] = {gen, "-o", dir, "--flavour", flavour, "--name-file", name_file};
-    for (size_t i = 0; i < sizeof gen_args / sizeof gen_args[0]; i++)
-        arg(&r, gen_args[i]);
-    if (run(&r, verbose)) {
-        fprintf(stderr, "cgrad: %s: the model program failed (its message is above)\n", model);
+    ARGS(&r, gen, "-o", o->dir, "--flavour", o->flavour, "--name-file", name_file);
+    if (run(&r, o->verbose)) {
+        fprintf(stderr, "cgrad: %s: the model program failed (its message is above)\n", o->model);
         return 1;
     }
     FILE *f = fopen(name_file, "r");
-    if (!f || !fgets(name, sizeof name, f)) {
-        fprintf(stderr, "cgrad: %s: the model program emitted nothing (does it call cg_main?)\n", model);
-        if (f)
-            fclose(f);
+    bool got = f && fgets(name, (int)size, f);
+    if (f)
+        fclose(f);
+    if (!got) {
+        fprintf(stderr, "cgrad: %s: the model program emitted nothing (does it call cg_main?)\n", o->model);
         return 1;
     }
-    fclose(f);
     name[strcspn(name, "\n")] = 0;
     if (!name_ok(name)) {
-        fprintf(stderr, "cgrad: %s: the model program reported a model name that is not an identifier\n", model);
+        fprintf(stderr, "cgrad: %s: the model program reported a model name that is not an identifier\n", o->model);
         return 1;
     }
-    /* 3. the training binary, when the model has a main driver */
-    int host = !strcmp(flavour, "host");
+    return 0;
+}
+
+/* Step 3: compiles the emitted code: the training binary DIR/NAME when the
+ * model has a main driver (host: with the GEMM shim and OpenBLAS), else the
+ * object DIR/NAME.o. */
+static int build_output(const build_opts *o, const char *name) {
     char main_c[4400], src_c[4400], out[4400], stem[4400];
-    if (join(stem, sizeof stem, dir, "/") || join(stem, sizeof stem, stem, name) ||
+    if (join(stem, sizeof stem, o->dir, "/") || join(stem, sizeof stem, stem, name) ||
         join(main_c, sizeof main_c, stem, "_main.c") || join(src_c, sizeof src_c, stem, ".c") ||
-        join(out, sizeof out, stem, ""))
+        join(out, sizeof out, stem, is_file(main_c) ? "" : ".o"))
         return 1;
     argv_list b = {0};
-    arg_cc(&b, cc);
-    const char *warn[] = {"-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror"};
-    for (size_t i = 0; i < sizeof warn / sizeof warn[0]; i++)
-        arg(&b, warn[i]);
+    arg_cc(&b, o->cc);
+    ARGS(&b, "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror");
     if (!is_file(main_c)) {
-        join(out, sizeof out, stem, ".o");
-        const char *obj[] = {"-O2", "-I", CGRAD_RT_INCLUDE_DIR, "-c", src_c, "-o", out};
-        for (size_t i = 0; i < sizeof obj / sizeof obj[0]; i++)
-            arg(&b, obj[i]);
-        if (run(&b, verbose))
+        ARGS(&b, "-O2", "-I", CGRAD_RT_INCLUDE_DIR, "-c", src_c, "-o", out);
+        if (run(&b, o->verbose))
             return 1;
-        printf("%s/%s.h, %s and %s (no training binary: the model has no compile step)\n", dir, name, src_c, out);
+        printf("%s.h, %s and %s (no training binary: the model has no compile step)\n", stem, src_c, out);
         return 0;
     }
-    /* host: the GEMM shim and OpenBLAS; portable: nothing but libm */
-    const char *bin[] = {"-O3", "-I", CGRAD_RT_INCLUDE_DIR, "-I", BLAS_INCLUDE_DIR, src_c, main_c, CGRAD_RT_LIB};
-    for (size_t i = 0; i < sizeof bin / sizeof bin[0]; i++)
-        arg(&b, bin[i]);
-    if (host) {
-        const char *blas[] = {"-march=native", "-fno-math-errno", CGRAD_GEMM_LIB, "-L", BLAS_LIB_DIR, "-lopenblas",
-                              "-lpthread"};
-        for (size_t i = 0; i < sizeof blas / sizeof blas[0]; i++)
-            arg(&b, blas[i]);
-    }
-    const char *tail[] = {"-lz", "-lm", "-o", out};
-    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
-        arg(&b, tail[i]);
-    if (run(&b, verbose)) {
+    ARGS(&b, "-O3", "-I", CGRAD_RT_INCLUDE_DIR, "-I", BLAS_INCLUDE_DIR, src_c, main_c, CGRAD_RT_LIB);
+    if (!strcmp(o->flavour, "host"))
+        ARGS(&b, "-march=native", "-fno-math-errno", CGRAD_GEMM_LIB, "-L", BLAS_LIB_DIR, "-lopenblas", "-lpthread");
+    ARGS(&b, "-lz", "-lm", "-o", out);
+    if (run(&b, o->verbose)) {
         fprintf(stderr, "cgrad: the emitted code of %s does not compile\n", name);
         return 1;
     }
     printf("%s\n", out);
     return 0;
+}
+
+int main(int argc, char **argv) {
+    build_opts o = {0};
+    char name[256] = "";
+    int rc = parse_args(argc, argv, &o);
+    if (rc)
+        return rc;
+    if (mkdir(o.dir, 0777) && errno != EEXIST) {
+        fprintf(stderr, "cgrad: cannot make %s: %s\n", o.dir, strerror(errno));
+        return 1;
+    }
+    if (emit_sources(&o, name, sizeof name))
+        return 1;
+    return build_output(&o, name);
 }
