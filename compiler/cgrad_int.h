@@ -485,26 +485,29 @@ long node_flops(cg_graph *g, int id);           /* floating-point operations, ba
 /* The summary text of a compiled graph. */
 const char *graph_summary(cg_graph *g);
 
-/* ---- layers/ ---------------------------------------------------------------------- */
+/* ---- layers/: one build function per row of layers/layers.def -------------------- */
+
+/* What a layer's build function is given: the layer, its inputs, the mode. */
+typedef struct layer_call {
+    cg_graph *g;
+    cg_model *m;           /* the model being built (BatchNormalization records its updates there) */
+    const cg_layer *l;     /* the layer: its kind, the user's line (src) and its options */
+    int x;                 /* its input, xs[0] */
+    const int *xs;         /* every input (a merge's; x, then a recurrent layer's initial states) */
+    int nx;
+    bool training;         /* building the training-mode graph: Dropout active, BatchNormalization on batch statistics */
+} layer_call;
+
+#define LAYER(kind, keras, prefix, opts, inputs, build) int build(const layer_call *lc);
+#include "layers/layers.def"
+#undef LAYER
 
 /* Names node id "<layer>_<role>" ("_infer" added in the inference pass) when
  * the current layer application made it. */
 void layer_name_role(cg_graph *g, int id, const char *role);
-int layer_dense(cg_graph *g, const cg_dense_opts *o, cg_src src, int x);
 int layer_bias_activation(cg_graph *g, cg_src src, int y, const char *role, int units, bool use_bias, cg_init bias_init,
                           cg_activation act, float alpha);
 int layer_activation(cg_graph *g, cg_activation act, cg_src src, int x);
-int layer_conv2d(cg_graph *g, const cg_conv_opts *o, bool depthwise, cg_src src, int x);
-int layer_pool2d(cg_graph *g, const cg_pool_opts *o, op_kind op, cg_src src, int x);
-int layer_global_avg_pool(cg_graph *g, cg_src src, int x);
-int layer_reshape(cg_graph *g, cg_src src, int x, const cg_shape *target);
-int layer_batch_norm(cg_graph *g, const cg_misc_opts *o, bool training, cg_src src, int x, cg_model *m);
-int layer_layer_norm(cg_graph *g, const cg_misc_opts *o, cg_src src, int x);
-int layer_dropout(cg_graph *g, const cg_misc_opts *o, bool training, cg_src src, int x);
-/* SimpleRNN, LSTM, GRU on x (n, T, F), from the initial states states[0 .. nstates) (none: zeros). */
-int layer_recurrent(cg_graph *g, const cg_rnn_opts *o, cg_layer_kind kind, cg_src src, int x, const int *states,
-                    int nstates);
-int layer_embedding(cg_graph *g, const cg_embedding_opts *o, cg_src src, int x);
 
 /* ---- model.c: Sequential and functional models; compile.c: cg_compile -------------- */
 

@@ -337,6 +337,7 @@ typedef enum cg_layer_kind {
     CG_LAYER_LSTM,
     CG_LAYER_GRU,
     CG_LAYER_EMBEDDING,
+    CG_LAYER_KIND_COUNT,       /* not a layer: the number of kinds (compiler/layers/layers.def has a row for each) */
 } cg_layer_kind;
 
 /* A custom layer, as Keras' Layer subclass: call() composes builder ops on
@@ -588,6 +589,9 @@ typedef struct cg_data_opts {
     float test_split;          /* hold out this last fraction as the test set when the data has none */
     int class_range[2];        /* {lo, hi}: train on classes lo..hi only, relabelled 0..hi-lo ({0, 0}: all) */
     cg_series_opts series;     /* .series.window > 0: path is a CSV file holding a time series */
+    const char *label;         /* CSV with a header: the name of the label column, anywhere in the row; text
+                                  labels are class names, numbered in order of first appearance. NULL: the
+                                  labels are the last column(s) */
 } cg_data_opts;
 
 /* A custom loss or metric, composed from ops: the batch's scalar value from
