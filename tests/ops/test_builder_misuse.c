@@ -116,15 +116,15 @@ Test(misuse, optimizer_hyperparameters_nan_or_infinite) {
         {cg_sgd(NAN, 0.0f, false), "learning rate"},
         {cg_sgd(0.1f, NAN, false), "momentum"},
         {cg_rmsprop(NAN), "learning rate"},
-        {{CG_ADAM, 1e-3f, 0, false, NAN, 0.999f, 0, 1e-7f}, "beta_1"},
-        {{CG_ADAM, 1e-3f, 0, false, 0.9f, NAN, 0, 1e-7f}, "beta_2"},
-        {{CG_ADAM, 1e-3f, 0, false, 0.9f, 0.999f, 0, NAN}, "epsilon"},
-        {{CG_ADAM, 1e-3f, 0, false, 0.9f, 0.999f, 0, INFINITY}, "epsilon"},
-        {{CG_ADAM, 1e-3f, 0, false, 0.9f, 0.999f, 0, -1e-7f}, "epsilon"},
-        {{CG_RMSPROP, 1e-3f, 0, false, 0, 0, NAN, 1e-7f}, "rho"},
-        {{CG_RMSPROP, 1e-3f, 0, false, 0, 0, 1.5f, 1e-7f}, "rho"},
-        {{CG_RMSPROP, 1e-3f, NAN, false, 0, 0, 0.9f, 1e-7f}, "momentum"},
-        {{CG_RMSPROP, 1e-3f, 0, false, 0, 0, 0.9f, NAN}, "epsilon"},
+        {{.kind = CG_ADAM, .lr = 1e-3f, .beta_1 = NAN, .beta_2 = 0.999f, .epsilon = 1e-7f}, "beta_1"},
+        {{.kind = CG_ADAM, .lr = 1e-3f, .beta_1 = 0.9f, .beta_2 = NAN, .epsilon = 1e-7f}, "beta_2"},
+        {{.kind = CG_ADAM, .lr = 1e-3f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = NAN}, "epsilon"},
+        {{.kind = CG_ADAM, .lr = 1e-3f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = INFINITY}, "epsilon"},
+        {{.kind = CG_ADAM, .lr = 1e-3f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = -1e-7f}, "epsilon"},
+        {{.kind = CG_RMSPROP, .lr = 1e-3f, .rho = NAN, .epsilon = 1e-7f}, "rho"},
+        {{.kind = CG_RMSPROP, .lr = 1e-3f, .rho = 1.5f, .epsilon = 1e-7f}, "rho"},
+        {{.kind = CG_RMSPROP, .lr = 1e-3f, .momentum = NAN, .rho = 0.9f, .epsilon = 1e-7f}, "momentum"},
+        {{.kind = CG_RMSPROP, .lr = 1e-3f, .rho = 0.9f, .epsilon = NAN}, "epsilon"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cg_model *m = small_model();
@@ -137,8 +137,10 @@ Test(misuse, optimizer_hyperparameters_nan_or_infinite) {
 }
 
 Test(misuse, apply_gradients_hyperparameters_nan) {
-    cg_optimizer bad[] = {cg_adam(NAN), cg_sgd(0.1f, NAN, false), {CG_ADAM, 1e-3f, 0, false, NAN, 0.999f, 0, 1e-7f},
-                          {CG_RMSPROP, 1e-3f, 0, false, 0, 0, NAN, 1e-7f}, {CG_ADAM, 1e-3f, 0, false, 0.9f, 0.999f, 0, NAN}};
+    cg_optimizer bad[] = {cg_adam(NAN), cg_sgd(0.1f, NAN, false),
+                          {.kind = CG_ADAM, .lr = 1e-3f, .beta_1 = NAN, .beta_2 = 0.999f, .epsilon = 1e-7f},
+                          {.kind = CG_RMSPROP, .lr = 1e-3f, .rho = NAN, .epsilon = 1e-7f},
+                          {.kind = CG_ADAM, .lr = 1e-3f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = NAN}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cg_graph *g = cg_graph_new("tape");
         cg_t w = cg_variable(g, "w", CG_SHAPE(2), cg_ones());

@@ -1,14 +1,25 @@
-/* test_optimizers.c: the optimizers.
+/* test_optimizers.c: the optimizers of compiler/optimizers.def.
  *
  *   golden     what each optimizer puts into the emitted code (the header's
  *              optimizer lines, the update function, the update call, the
  *              tape's NAME_apply_gradients), both flavours, against
  *              tests/ops/golden/optimizers/; CGRAD_UPDATE_GOLDEN=1 rewrites
  *              them. Other changes to the emitted code (kernels, entry
- *              points) do not show here: tests/ops/golden/ has those.
+ *              points) do not show here: tests/ops/golden/ has those. The
+ *              files of SGD, momentum, Nesterov, Adam and RMSprop were
+ *              written before the optimizers became one table.
+ *   adamw_*    AdamW: its constructor's defaults (Keras'); weight decay, betas
+ *              and epsilon refused when NaN, infinite or out of range, at the
+ *              user's line, by cg_compile and cg_apply_gradients;
+ *              NAME_apply_gradients of a tape graph against the update
+ *              written out here in double precision (decay first, then
+ *              Adam's step); and a Dense model trained for several steps
+ *              against torch.optim.AdamW (tests/ops/torch_optim.py, skipped
+ *              without torch), both flavours.
  */
 #include <criterion/criterion.h>
 
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +48,10 @@ static const golden_case golden_cases[] = {
     {"adam", {.kind = CG_ADAM, .lr = 1e-3f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = 1e-7f}, false},
     {"rmsprop", {.kind = CG_RMSPROP, .lr = 1e-3f, .momentum = 0.5f, .rho = 0.9f, .epsilon = 1e-7f}, false},
     {"tape_adam", {.kind = CG_ADAM, .lr = 0.01f, .beta_1 = 0.8f, .beta_2 = 0.99f, .epsilon = 1e-6f}, true},
+    {"adamw", {.kind = CG_ADAMW, .lr = 1e-3f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = 1e-7f, .weight_decay = 0.004f},
+     false},
+    {"tape_adamw", {.kind = CG_ADAMW, .lr = 0.01f, .beta_1 = 0.8f, .beta_2 = 0.99f, .epsilon = 1e-6f,
+                    .weight_decay = 0.05f}, true},
 };
 
 /* Emits golden case c into dir; returns cgrad's status. */
@@ -157,4 +172,276 @@ Test(optimizers, golden) {
         check_optimizer_golden(&golden_cases[i], CG_PORTABLE);
         check_optimizer_golden(&golden_cases[i], CG_HOST);
     }
+}
+
+/* ---- AdamW: options ------------------------------------------------------------------------- */
+
+/* The graph's error names line `line` of this file and holds every needle. */
+static void expect_error(cg_graph *g, int line, const char *a, const char *b) {
+    char at[64];
+    snprintf(at, sizeof at, "test_optimizers.c:%d: ", line);
+    const char *err = cg_error(g);
+    cr_expect(cg_failed(g), "no error (wanted one about %s)", b);
+    cr_expect(err && strstr(err, at) && strstr(err, a) && strstr(err, b), "error \"%s\": wanted %s, \"%s\", \"%s\"",
+              err ? err : "(none)", at, a, b);
+}
+
+/* 4 -> Dense(2), compiled with opt; returns the line of the cg_compile call. */
+static int compile_small(cg_model **m, cg_optimizer opt) {
+    *m = cg_sequential("small", CG_SHAPE(4));
+    cg_model_add(*m, cg_dense(2));
+    cg_compile(*m, .optimizer = opt, .loss = CG_MSE); return __LINE__;
+}
+
+Test(optimizers, adamw_defaults) {
+    cg_optimizer o = cg_adamw(1e-3f), w = cg_adamw(2e-3f, 0.01f);
+    cr_expect(o.kind == CG_ADAMW && o.lr == 1e-3f && o.weight_decay == 0.004f && o.beta_1 == 0.9f &&
+              o.beta_2 == 0.999f && o.epsilon == 1e-7f, "cg_adamw(1e-3f): lr %g weight_decay %g beta_1 %g beta_2 %g "
+              "epsilon %g", (double)o.lr, (double)o.weight_decay, (double)o.beta_1, (double)o.beta_2, (double)o.epsilon);
+    cr_expect(w.kind == CG_ADAMW && w.lr == 2e-3f && w.weight_decay == 0.01f && w.beta_1 == 0.9f && w.epsilon == 1e-7f,
+              "cg_adamw(2e-3f, 0.01f): lr %g weight_decay %g", (double)w.lr, (double)w.weight_decay);
+    /* no decay is AdamW still, and accepted */
+    cg_model *m;
+    compile_small(&m, cg_adamw(1e-3f, 0.0f));
+    cr_expect(!cg_failed(cg_model_graph(m)), "weight_decay 0 refused: %s", cg_error(cg_model_graph(m)));
+    cg_model_free(m);
+}
+
+Test(optimizers, adamw_bad_options) {
+    struct {
+        cg_optimizer opt;
+        const char *needle;
+    } cases[] = {
+        {cg_adamw(1e-3f, NAN), "AdamW's weight_decay must be finite and at least 0, got nan"},
+        {cg_adamw(1e-3f, -0.01f), "AdamW's weight_decay must be finite and at least 0, got -0.01"},
+        {cg_adamw(1e-3f, INFINITY), "AdamW's weight_decay must be finite and at least 0, got inf"},
+        {cg_adamw(NAN), "the learning rate must be positive and finite"},
+        {cg_adamw(0.0f), "the learning rate must be positive and finite"},
+        {{.kind = CG_ADAMW, .lr = 1e-3f, .beta_1 = NAN, .beta_2 = 0.999f, .epsilon = 1e-7f}, "AdamW's beta_1"},
+        {{.kind = CG_ADAMW, .lr = 1e-3f, .beta_1 = 0.9f, .beta_2 = 1.0f, .epsilon = 1e-7f}, "AdamW's beta_2"},
+        {{.kind = CG_ADAMW, .lr = 1e-3f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = -1.0f}, "AdamW's epsilon"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cg_model *m;
+        int line = compile_small(&m, cases[i].opt);
+        expect_error(cg_model_graph(m), line, "small: ", cases[i].needle);
+        cg_model_free(m);
+        cg_graph *g = cg_graph_new("tape");
+        cg_t w = cg_variable(g, "w", CG_SHAPE(2), cg_ones());
+        cg_gradients(g, cg_sum(cg_square(w)), w);
+        int rc = cg_apply_gradients(g, cases[i].opt); line = __LINE__;
+        cr_expect(rc != 0, "cg_apply_gradients accepted case %zu", i);
+        expect_error(g, line, "cg_apply_gradients: ", cases[i].needle);
+        cg_graph_free(g);
+    }
+}
+
+/* ---- AdamW through the tape: NAME_apply_gradients against the formula ------------------------ */
+
+#define TAPE_F 5
+#define TAPE_STEPS 6
+
+/* One AdamW step in double precision: decay (decay_first) before or after Adam's step, or none (wd 0). */
+static void adamw_ref(double *p, double *m, double *v, const float *g, int count, double lr, double wd, int t,
+                      bool decay_first) {
+    const double b1 = 0.8, b2 = 0.99, eps = 1e-6;
+    for (int i = 0; i < count; i++) {
+        m[i] = b1 * m[i] + (1 - b1) * g[i];
+        v[i] = b2 * v[i] + (1 - b2) * (double)g[i] * g[i];
+        double u = lr / (1 - pow(b1, t)) * m[i] / (sqrt(v[i] / (1 - pow(b2, t))) + eps);
+        p[i] = decay_first ? p[i] * (1 - lr * wd) - u : (p[i] - u) * (1 - lr * wd);
+    }
+}
+
+/* loss = mean((x w - t)^2) over a batch, w (F); AdamW through cg_apply_gradients; TAPE_STEPS steps of
+ * NAME_gradients then NAME_apply_gradients, each against adamw_ref from the same gradients and the
+ * parameters before the step (|c - ref| <= 1e-6 + 1e-5 |ref|). The same steps with the decay after
+ * Adam's step, or none, end far from the result: the test sees both. */
+static void check_tape_adamw(cg_flavour flavour) {
+    const float lr = 0.1f, wd = 0.5f;
+    cg_graph *g = cg_graph_new("tape_adamw_steps");
+    cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, TAPE_F));
+    cg_t t = cg_placeholder(g, "t", CG_SHAPE(CG_BATCH, 1));
+    cg_t w = cg_variable(g, "w", CG_SHAPE(TAPE_F, 1), cg_glorot_uniform());
+    cg_gradients(g, cg_mean(cg_square(cg_sub(cg_matmul(x, w), t))), w);
+    cg_optimizer opt = cg_adamw(lr, wd);
+    opt.beta_1 = 0.8f, opt.beta_2 = 0.99f, opt.epsilon = 1e-6f;
+    cr_assert(cg_apply_gradients(g, opt) == 0, "%s", cg_error(g));
+    hx_module mod;
+    cr_assert(hx_build_graph(&mod, g, 2, flavour, NULL) == 0, "%s", mod.err);
+    cr_assert_eq(mod.opt_floats, 2 * TAPE_F, "AdamW keeps m and v: %ld floats of state", mod.opt_floats);
+    void (*apply)(void *s);
+    void *addr = dlsym(mod.so, "tape_adamw_steps_apply_gradients");
+    cr_assert_not_null(addr, "no tape_adamw_steps_apply_gradients");
+    memcpy(&apply, &addr, sizeof apply);
+    cr_expect_eq(*mod.lr, lr, "init sets lr %g", (double)*mod.lr);
+
+    double p[3][TAPE_F], m[3][TAPE_F] = {{0}}, v[3][TAPE_F] = {{0}};   /* decay first, decay after, none */
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < TAPE_F; i++)
+            p[r][i] = mod.params[i];
+    uint64_t s = 2024;
+    float xs[4 * TAPE_F], ts[4];
+    for (int step = 1; step <= TAPE_STEPS; step++) {
+        for (int i = 0; i < 4 * TAPE_F + 4; i++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            float u = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f;
+            if (i < 4 * TAPE_F)
+                xs[i] = u;
+            else
+                ts[i - 4 * TAPE_F] = u;
+        }
+        mod.gradients(mod.state, 4, (const float *[]){xs, ts});
+        float before[TAPE_F];
+        memcpy(before, mod.params, sizeof before);
+        for (int i = 0; i < TAPE_F; i++)   /* the reference continues from cgrad's parameters */
+            p[0][i] = before[i];
+        apply(mod.state);
+        adamw_ref(p[0], m[0], v[0], mod.grads, TAPE_F, lr, wd, step, true);
+        adamw_ref(p[1], m[1], v[1], mod.grads, TAPE_F, lr, wd, step, false);
+        adamw_ref(p[2], m[2], v[2], mod.grads, TAPE_F, lr, 0.0, step, true);
+        for (int i = 0; i < TAPE_F; i++)
+            cr_expect(fabs(mod.params[i] - p[0][i]) <= 1e-6 + 1e-5 * fabs(p[0][i]),
+                      "%s, step %d: w[%d] = %.9g after apply_gradients, AdamW gives %.9g (from %.9g, gradient %.9g)",
+                      flavour == CG_HOST ? "host" : "portable", step, i, (double)mod.params[i], p[0][i],
+                      (double)before[i], (double)mod.grads[i]);
+    }
+    double after = 0, none = 0;
+    for (int i = 0; i < TAPE_F; i++) {
+        after = fmax(after, fabs(mod.params[i] - p[1][i]));
+        none = fmax(none, fabs(mod.params[i] - p[2][i]));
+    }
+    cr_expect(after > 1e-4 && none > 1e-3, "the decay's place and the decay itself leave no trace: %g and %g", after,
+              none);
+    hx_close(&mod);
+    cg_graph_free(g);
+}
+
+Test(optimizers, adamw_tape_portable) { check_tape_adamw(CG_PORTABLE); }
+Test(optimizers, adamw_tape_host) { check_tape_adamw(CG_HOST); }
+
+/* ---- AdamW against torch.optim.AdamW ------------------------------------------------------------ */
+
+#define REF_N 8
+#define REF_STEPS 6
+#define REF_IN 5
+#define REF_OUT 3
+
+/* cgrad's side of one flavour, kept until torch has run. */
+typedef struct adamw_run {
+    hx_module mod;
+    cg_model *m;
+    float loss[REF_STEPS];
+} adamw_run;
+
+static void write_floats(const char *dir, const char *file, const float *v, long count) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    FILE *f = fopen(path, "wb");
+    cr_assert(f && fwrite(v, sizeof(float), (size_t)count, f) == (size_t)count && fclose(f) == 0, "cannot write %s",
+              path);
+}
+
+/* 5 -> Dense(8, tanh) -> Dense(3), MSE, AdamW (lr 0.01, weight decay 0.5): writes spec.txt, the parameters
+ * before training, a batch per step, and takes the REF_STEPS steps. */
+static void adamw_prepare(adamw_run *run, cg_flavour flavour, float lr, float wd) {
+    cg_model *m = cg_sequential(flavour == CG_HOST ? "adamw_ref_host" : "adamw_ref", CG_SHAPE(REF_IN));
+    cg_model_add(m, cg_dense(8, .activation = CG_TANH));
+    cg_model_add(m, cg_dense(REF_OUT));
+    cg_compile(m, .optimizer = cg_adamw(lr, wd), .loss = CG_MSE, .batch_size = REF_N);
+    cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
+    run->m = m;
+    hx_module *mod = &run->mod;
+    cr_assert(hx_build_model(mod, m, flavour, NULL) == 0, "%s", mod->err);
+    char path[512];
+    cr_assert(snprintf(path, sizeof path, "%s/spec.txt", mod->dir) < (int)sizeof path);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fprintf(f, "steps %d\nn %d\nin %d\nloss mse\noptimizer adamw %.9g %.9g 0.9 0.999 1e-7\n", REF_STEPS, REF_N, REF_IN,
+            (double)lr, (double)wd);
+    fprintf(f, "layer dense dense_1 8 tanh\nlayer dense dense_2 %d linear\n", REF_OUT);
+    const int dims[2][2] = {{REF_IN, 8}, {8, REF_OUT}};
+    for (int l = 0; l < 2; l++) {
+        char name[64];
+        long count, off;
+        snprintf(name, sizeof name, "dense_%d/kernel", l + 1);
+        cr_assert((off = hx_param(mod, name, &count)) >= 0, "no %s", name);
+        fprintf(f, "param %s %ld %ld %d %d\n", name, off, count, dims[l][0], dims[l][1]);
+        snprintf(name, sizeof name, "dense_%d/bias", l + 1);
+        cr_assert((off = hx_param(mod, name, &count)) >= 0, "no %s", name);
+        fprintf(f, "param %s %ld %ld %d\n", name, off, count, dims[l][1]);
+    }
+    cr_assert(fclose(f) == 0);
+    write_floats(mod->dir, "params.bin", mod->params, mod->param_floats);
+    static float x[REF_STEPS * REF_N * REF_IN], y[REF_STEPS * REF_N * REF_OUT];
+    uint64_t s = 777;
+    for (int i = 0; i < REF_STEPS * REF_N * (REF_IN + REF_OUT); i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        float u = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f;
+        if (i < REF_STEPS * REF_N * REF_IN)
+            x[i] = u;
+        else
+            y[i - REF_STEPS * REF_N * REF_IN] = u;
+    }
+    write_floats(mod->dir, "x.bin", x, REF_STEPS * REF_N * REF_IN);
+    write_floats(mod->dir, "y.bin", y, REF_STEPS * REF_N * REF_OUT);
+    for (int k = 0; k < REF_STEPS; k++) {
+        float metric;
+        mod->train_step(mod->state, REF_N, x + k * REF_N * REF_IN, y + k * REF_N * REF_OUT, &run->loss[k], &metric);
+    }
+}
+
+/* Compares run with torch's out.bin: per-step losses, then every parameter after the last step
+ * (|c - torch| <= 1e-5 + 1e-4 |torch|); torch's Adam without decay must lie outside that tolerance. */
+static void adamw_verify(adamw_run *run, const char *fl) {
+    hx_module *mod = &run->mod;
+    char path[512];
+    size_t bytes;
+    cr_assert(snprintf(path, sizeof path, "%s/out.bin", mod->dir) < (int)sizeof path);
+    float *ref = (float *)hx_read_file(path, &bytes);
+    long want = REF_STEPS + 2 * mod->param_floats;
+    cr_assert(ref && bytes == sizeof(float) * (size_t)want, "%s: out.bin has %zu bytes, expected %ld", fl, bytes,
+              want * 4);
+    for (int k = 0; k < REF_STEPS; k++)
+        cr_expect(fabsf(run->loss[k] - ref[k]) <= 1e-6f + 1e-4f * fabsf(ref[k]), "%s: step %d: loss %.8g, torch %.8g",
+                  fl, k + 1, (double)run->loss[k], (double)ref[k]);
+    double worst = -1, adam_gap = 0;
+    long wi = 0;
+    const float *after = ref + REF_STEPS, *adam = after + mod->param_floats;
+    for (long i = 0; i < mod->param_floats; i++) {
+        double r = fabs((double)mod->params[i] - after[i]) / (1e-5 + 1e-4 * fabs((double)after[i]));
+        if (!(r <= worst))
+            worst = isnan(r) ? INFINITY : r, wi = i;
+        adam_gap = fmax(adam_gap, fabs((double)adam[i] - after[i]) / (1e-5 + 1e-4 * fabs((double)after[i])));
+    }
+    cr_expect(worst <= 1.0, "%s: after %d AdamW steps: parameter %ld is %.8g in cgrad, %.8g in torch (allowed 1e-5 + "
+              "1e-4 |torch|)", fl, REF_STEPS, wi, (double)mod->params[wi], (double)after[wi]);
+    cr_expect(adam_gap > 10.0, "%s: torch's Adam ends within %.3g tolerances of AdamW: the decay is not visible", fl,
+              adam_gap);
+    free(ref);
+    hx_close(mod);
+    cg_model_free(run->m);
+}
+
+/* Six AdamW steps of a small Dense model, in both flavours, against torch.optim.AdamW from the same
+ * initial parameters and batches. */
+Test(optimizers, adamw_torch, .timeout = 120) {
+    static adamw_run runs[2];
+    const char *dirs[2];
+    for (int k = 0; k < 2; k++) {
+        adamw_prepare(&runs[k], k ? CG_HOST : CG_PORTABLE, 0.01f, 0.5f);
+        dirs[k] = runs[k].mod.dir;
+    }
+    char log[4096];
+    int status = hx_run_python(OPS_SOURCE_DIR "/torch_optim.py", dirs, 2, log, sizeof log);
+    if (status == 77) {
+        for (int k = 0; k < 2; k++) {
+            hx_close(&runs[k].mod);
+            cg_model_free(runs[k].m);
+        }
+        cr_skip_test("torch not installed");
+    }
+    cr_assert(status == 0, "torch_optim.py failed:\n%s", log);
+    for (int k = 0; k < 2; k++)
+        adamw_verify(&runs[k], k ? "host" : "portable");
 }
