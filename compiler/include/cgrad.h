@@ -512,17 +512,33 @@ typedef struct cg_optimizer {
     float lr;
     float momentum;            /* SGD and RMSprop */
     bool nesterov;             /* SGD */
-    float beta_1, beta_2;      /* Adam */
+    float beta_1, beta_2;      /* Adam and AdamW */
     float rho;                 /* RMSprop */
-    float epsilon;             /* Adam and RMSprop */
+    float epsilon;             /* Adam, RMSprop and AdamW */
+    float weight_decay;        /* AdamW */
 } cg_optimizer;
 
-/* Keras defaults. */
+/* Keras defaults. Set fields by name (.beta_2 = 0.99f): the struct grows
+ * with the optimizers. */
 static inline cg_optimizer cg_sgd(float lr, float momentum, bool nesterov) {
-    return (cg_optimizer){CG_SGD, lr, momentum, nesterov, 0, 0, 0, 0};
+    return (cg_optimizer){.kind = CG_SGD, .lr = lr, .momentum = momentum, .nesterov = nesterov};
 }
-static inline cg_optimizer cg_adam(float lr) { return (cg_optimizer){CG_ADAM, lr, 0, false, 0.9f, 0.999f, 0, 1e-7f}; }
-static inline cg_optimizer cg_rmsprop(float lr) { return (cg_optimizer){CG_RMSPROP, lr, 0, false, 0, 0, 0.9f, 1e-7f}; }
+static inline cg_optimizer cg_adam(float lr) {
+    return (cg_optimizer){.kind = CG_ADAM, .lr = lr, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = 1e-7f};
+}
+static inline cg_optimizer cg_rmsprop(float lr) {
+    return (cg_optimizer){.kind = CG_RMSPROP, .lr = lr, .rho = 0.9f, .epsilon = 1e-7f};
+}
+/* AdamW: Adam with decoupled weight decay (Keras' and PyTorch's AdamW): each
+ * step first shrinks every trainable parameter, biases too, by
+ * p -= lr weight_decay p, then takes Adam's step. cg_adamw(lr) decays by
+ * Keras' default 0.004; cg_adamw(lr, weight_decay) says by how much. */
+#define cg_adamw(...) cg_adamw_pick_(__VA_ARGS__, 0.004f, 0)
+#define cg_adamw_pick_(lr, weight_decay, ...) cg_adamw_make_(lr, weight_decay)
+static inline cg_optimizer cg_adamw_make_(float lr, float weight_decay) {
+    return (cg_optimizer){.kind = CG_ADAMW, .lr = lr, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = 1e-7f,
+                          .weight_decay = weight_decay};
+}
 
 /* Gradient tape: also emits NAME_apply_gradients(s), one step of `optimizer`
  * on the parameters from the gradients in s->grads, for a hand-written loop
