@@ -125,48 +125,35 @@ static int check_series(cg_model *m, cg_src src, const cg_compile_opts *o) {
     return 0;
 }
 
-/* Public: loss, metric and optimizer; builds labels, loss and the backward graph. */
-int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
-    if (!m || cg_failed(m->g))
-        return -1;
+/* Checks the .data options that do not depend on the model: the scale, the
+ * test split and the label column. */
+static int check_data(cg_model *m, cg_src src, const cg_compile_opts *o) {
     cg_graph *g = m->g;
-    if (m->compiled)
-        return graph_error(g, src, -1, "%s: compiled twice", m->name);
-    if (!m->functional && !m->nml)
-        return graph_error(g, src, -1, "%s: the model has no layers", m->name);
-    if (m->functional && !m->noutputs)
-        return graph_error(g, src, -1, "%s: set the outputs (cg_set_outputs) before compile", m->name);
-    if (o.optimizer.lr == 0.0f && o.optimizer.kind == CG_SGD && o.optimizer.momentum == 0.0f)
-        o.optimizer = cg_sgd(0.01f, 0.0f, false);    /* Keras' default SGD */
-    if (check_optimizer(g, src, m->name, &o.optimizer))
-        return -1;
-    if (!(o.data.scale >= 0.0f && isfinite(o.data.scale)))   /* NaN fails */
+    if (!(o->data.scale >= 0.0f && isfinite(o->data.scale)))   /* NaN fails */
         return graph_error(g, src, -1, "%s: .data.scale must be positive and finite (0 for 1), got %g", m->name,
-                           (double)o.data.scale);
-    if (!(o.data.test_split >= 0.0f && o.data.test_split < 1.0f))
+                           (double)o->data.scale);
+    if (!(o->data.test_split >= 0.0f && o->data.test_split < 1.0f))
         return graph_error(g, src, -1, "%s: .data.test_split must lie in [0, 1), got %g", m->name,
-                           (double)o.data.test_split);
-    if (o.data.label && !o.data.label[0])
+                           (double)o->data.test_split);
+    if (o->data.label && !o->data.label[0])
         return graph_error(g, src, -1, "%s: .data.label is empty: give the header name of the label column, or "
                            "leave it out for labels in the last column", m->name);
-    if (o.data.label && o.data.series.window > 0)
+    if (o->data.label && o->data.series.window > 0)
         return graph_error(g, src, -1, "%s: .data.label does not apply to a time series (its values and targets "
                            "are .series.column)", m->name);
-    if (o.data.label && o.data.path && !ends_with(o.data.path, ".csv") && !ends_with(o.data.path, ".csv.gz"))
+    if (o->data.label && o->data.path && !ends_with(o->data.path, ".csv") && !ends_with(o->data.path, ".csv.gz"))
         return graph_error(g, src, -1, "%s: .data.label names a column of a CSV file with a header, and %s is not "
-                           "a .csv or .csv.gz file", m->name, o.data.path);
-    if (o.batch_size <= 0)
-        o.batch_size = 32;
-    if (o.max_batch <= 0)
-        o.max_batch = o.batch_size;
-    if (o.max_batch < o.batch_size)
-        return graph_error(g, src, -1, "%s: batch_size %d is larger than max_batch %d", m->name, o.batch_size, o.max_batch);
-    if (o.epochs <= 0)
-        o.epochs = 1;
-    m->opts = o;
-    g->has_opt = true;
-    g->opt = o.optimizer;
-    g->max_batch = o.max_batch;
+                           "a .csv or .csv.gz file", m->name, o->data.path);
+    return 0;
+}
+
+/* The model's inputs and outputs as the entry points pass them: a
+ * Sequential model's one input x and one output; a functional model's
+ * inputs packed per sample (m->input: the one input's shape, or all inputs'
+ * floats in a row). Checks that the packed sample and outputs stay within
+ * the int indices of the emitted code. */
+static int pack_inputs_outputs(cg_model *m, cg_src src) {
+    cg_graph *g = m->g;
     if (m->functional) {   /* the packed sample: the one input's shape, or all inputs' floats in a row */
         m->input = g->nodes[m->inputs[0]].sh;
         m->input.rank--;
@@ -189,10 +176,20 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
         m->output_names[0] = g->layers[g->nlayers - 1].name;
         m->noutputs = 1;
     }
-    if (check_series(m, src, &o))
-        return -1;
+    for (int k = 0, packed = 0; k < m->noutputs; k++) {   /* the outputs are packed per sample like x */
+        long size = shape_elems(&g->nodes[m->outputs_infer[k]].sh, 1);
+        if (size < 0 || !int_add(packed, (int)size, &packed))
+            return graph_error(g, src, -1, "%s: the outputs hold more than %ld floats per sample, past the int indices "
+                               "of the emitted code", m->name, ELEMS_MAX);
+    }
+    return 0;
+}
+
+/* Checks that every output named in .outputs is one of the model's. */
+static int check_output_names(cg_model *m, cg_src src, const cg_compile_opts *o) {
+    cg_graph *g = m->g;
     for (int j = 0; j < CG_MAX_OUTPUTS; j++) {   /* every named loss must have its output */
-        const char *nm = o.outputs[j].name;
+        const char *nm = o->outputs[j].name;
         bool found = !nm;
         for (int k = 0; k < m->noutputs && !found; k++)
             found = !strcmp(nm, m->output_names[k]);
@@ -206,16 +203,14 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
                                m->name, nm, list);
         }
     }
-    for (int k = 0, packed = 0; k < m->noutputs; k++) {   /* the outputs are packed per sample like x */
-        long size = shape_elems(&g->nodes[m->outputs_infer[k]].sh, 1);
-        if (size < 0 || !int_add(packed, (int)size, &packed))
-            return graph_error(g, src, -1, "%s: the outputs hold more than %ld floats per sample, past the int indices "
-                               "of the emitted code", m->name, ELEMS_MAX);
-    }
-    for (int k = 0; k < m->noutputs; k++)
-        if (resolve_output(m, src, &o, k))
-            return -1;
-    const int *cr = o.data.class_range;
+    return 0;
+}
+
+/* Checks .data.class_range against the model: one classifier output with
+ * as many classes as the range keeps. */
+static int check_class_range(cg_model *m, cg_src src, const cg_compile_opts *o) {
+    cg_graph *g = m->g;
+    const int *cr = o->data.class_range;
     if (cr[0] || cr[1]) {   /* a range of classes, relabelled from 0: a classifier with that many classes */
         const shape *os = &g->nodes[m->outputs_infer[0]].sh;
         bool classify = m->spec[0].loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY ||
@@ -229,6 +224,13 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
                                "output of %ld classes with a categorical cross-entropy", m->name, cr[0], cr[1], kept,
                                kept);
     }
+    return 0;
+}
+
+/* Makes the label placeholder of each output: y for a Sequential model,
+ * <output>_label for a functional one (class indices for a sparse loss). */
+static int make_labels(cg_model *m, cg_src src) {
+    cg_graph *g = m->g;
     for (int k = 0; k < m->noutputs; k++) {   /* label placeholders: y, or <output>_label */
         const shape *os = &g->nodes[m->outputs_infer[k]].sh;
         cg_shape ys = {os->rank, {0}};
@@ -243,6 +245,13 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
             return -1;
     }
     m->y = m->functional ? -1 : m->labels[0];
+    return 0;
+}
+
+/* Builds the loss and metrics in both modes, asks for the gradients of the
+ * loss and records the entry points predict, eval_step and train_step. */
+static int build_entries(cg_model *m, cg_src src) {
+    cg_graph *g = m->g;
     /* loss and metrics in training mode (train_step) and in inference mode
      * (eval_step); one node each when the model has no mode-dependent layer */
     int train_out[MODEL_MAX_METRICS + 1], eval_out[MODEL_MAX_METRICS + 1];
@@ -283,9 +292,49 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
     g->entries[g->nentries++] = predict;
     g->entries[g->nentries++] = eval;
     g->entries[g->nentries++] = train;
+    return 0;
+}
+
+/* Public: loss, metric and optimizer; builds labels, loss and the backward graph. */
+int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
+    if (!m || cg_failed(m->g))
+        return -1;
+    cg_graph *g = m->g;
+    if (m->compiled)
+        return graph_error(g, src, -1, "%s: compiled twice", m->name);
+    if (!m->functional && !m->nml)
+        return graph_error(g, src, -1, "%s: the model has no layers", m->name);
+    if (m->functional && !m->noutputs)
+        return graph_error(g, src, -1, "%s: set the outputs (cg_set_outputs) before compile", m->name);
+    if (o.optimizer.lr == 0.0f && o.optimizer.kind == CG_SGD && o.optimizer.momentum == 0.0f)
+        o.optimizer = cg_sgd(0.01f, 0.0f, false);    /* Keras' default SGD */
+    if (check_optimizer(g, src, m->name, &o.optimizer))
+        return -1;
+    if (check_data(m, src, &o))
+        return -1;
+    if (o.batch_size <= 0)
+        o.batch_size = 32;
+    if (o.max_batch <= 0)
+        o.max_batch = o.batch_size;
+    if (o.max_batch < o.batch_size)
+        return graph_error(g, src, -1, "%s: batch_size %d is larger than max_batch %d", m->name, o.batch_size, o.max_batch);
+    if (o.epochs <= 0)
+        o.epochs = 1;
+    m->opts = o;
+    g->has_opt = true;
+    g->opt = o.optimizer;
+    g->max_batch = o.max_batch;
+    if (pack_inputs_outputs(m, src) || check_series(m, src, &o) || check_output_names(m, src, &o))
+        return -1;
+    for (int k = 0; k < m->noutputs; k++)
+        if (resolve_output(m, src, &o, k))
+            return -1;
+    if (check_class_range(m, src, &o) || make_labels(m, src) || build_entries(m, src))
+        return -1;
     m->compiled = true;
     return 0;
 }
+
 /* Public: writes the emitted files of a compiled model into dir. */
 int cg_emit_model(cg_model *m, const char *dir, cg_flavour flavour) {
     if (!m || cg_failed(m->g))
