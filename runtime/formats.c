@@ -194,9 +194,9 @@ static const rt_format formats[] = {
     {"time series", "a CSV column cut into windows (.data.series)", probe_series, load_series},
     {"CSV with a label column", "a .csv[.gz] file whose header names the label column (.data.label, --label-column)",
      probe_csv_named, load_csv_named},
-    {"IDX", "train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz] in a folder; predict: an images file",
+    {"IDX", "train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz] in a folder (predict: an images file)",
      probe_idx, load_idx},
-    {"NPY", "x_train.npy + y_train.npy in a folder; predict: a .npy[.gz] file", probe_npy, load_npy},
+    {"NPY", "x_train.npy + y_train.npy in a folder (predict: a .npy[.gz] file)", probe_npy, load_npy},
     {"CSV", "a .csv[.gz] file, the labels in its last columns", probe_csv, load_csv},
 };
 #define NUM_FORMATS ((int)(sizeof formats / sizeof formats[0]))
