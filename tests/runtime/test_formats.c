@@ -114,7 +114,8 @@ Test(csv_named, missing_or_doubled_column_and_no_header)
     cgrt_error err;
     cr_assert_eq(load_text(&m, dir, "a.csv", "\n  \nbill,flipper,mass,year,island\n1,2,3,4,0\n", RT_ROLE_DATA, &d,
                            &err), -1);
-    assert_says(err, "a.csv: no column named \"species\"; the header (line 3) names: bill, flipper, mass, year, island");
+    assert_says(err, "a.csv: no column named \"species\"; the header (line 3) names: bill, flipper, mass, year, "
+                     "island");
     cr_assert_eq(load_text(&m, dir, "b.csv", "species,a,b,species,c\n0,1,2,0,3\n", RT_ROLE_DATA, &d, &err), -1);
     assert_says(err, "b.csv: the header (line 1) names \"species\" twice (columns 1 and 4)");
     cr_assert_eq(load_text(&m, dir, "c.csv", "1,2,3,4,0\n", RT_ROLE_DATA, &d, &err), -1);
