@@ -282,6 +282,9 @@ int rt_load(const cgrt_model *m, const char *path, int role, rt_loaded *out, cgr
     }
     if (role == RT_ROLE_DATA && out->test.n == 0 && m->data.test_split > 0.0f &&
         rt_hold_out_test(&out->train, m->data.test_split, &out->test, err) != 0) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        rt_fail(err, "%s: the model's test split: %s", path, why);
         rt_loaded_free(out);
         return -1;
     }

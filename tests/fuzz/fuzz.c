@@ -118,7 +118,12 @@ static void check_error(int rc, const cgrt_error *err, const char *path, const c
     if (rc != -1 || !memchr(err->msg, '\0', sizeof err->msg) || !err->msg[0]) {
         fuzz_fail("a load returned %d without a message", rc);
     }
-    if (names && !strstr(err->msg, path) && !(path2 && strstr(err->msg, path2))) {
+    char dir[512];   /* a folder of IDX or NPY files is named by the folder */
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    if (names && !strstr(err->msg, path) && !(path2 && strstr(err->msg, path2)) && !strstr(err->msg, dir)) {
         fuzz_fail("the message does not name the file %s: %s", path, err->msg);
     }
 }
@@ -130,12 +135,7 @@ void fuzz_check_error(int rc, const cgrt_error *err, const char *path, const cha
 
 void fuzz_check_load_data(int rc, const cgrt_error *err, const char *path, const char *path2)
 {
-    static int strict = -1;
-    if (strict < 0) {
-        const char *s = getenv("CGRAD_FUZZ_STRICT");
-        strict = s && strcmp(s, "1") == 0;
-    }
-    check_error(rc, err, path, path2, strict);
+    check_error(rc, err, path, path2, 1);
 }
 
 void fuzz_check(int rc, const cgrt_dataset *d, const cgrt_error *err, const char *path, const char *path2)

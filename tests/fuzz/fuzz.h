@@ -39,9 +39,9 @@ void fuzz_check(int rc, const cgrt_dataset *d, const cgrt_error *err, const char
  * with a message naming path (or path2). */
 void fuzz_check_error(int rc, const cgrt_error *err, const char *path, const char *path2);
 
-/* fuzz_check_error for rt_load_data, whose last steps (checks against the
- * model, the test split) are not all file loaders: the message must name
- * path (or path2) only when the environment sets CGRAD_FUZZ_STRICT=1. */
+/* fuzz_check_error for rt_load_data: its messages, those of the steps after
+ * the readers too (checks against the model, the test split), name path,
+ * path2 or the folder holding path. */
 void fuzz_check_load_data(int rc, const cgrt_error *err, const char *path, const char *path2);
 
 /* A classifier descriptor for the dataset checks of rt_load_data: `features`
