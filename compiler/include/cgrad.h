@@ -242,13 +242,16 @@ typedef struct cg_dense_opts {
 typedef enum cg_padding {
     CG_VALID,                  /* no padding: the window stays inside the input */
     CG_SAME,                   /* zero padding so that the output has ceil(input / stride) positions */
+    CG_CAUSAL,                 /* Conv1D only: (kernel_size - 1) dilation zeros before the sequence, none after,
+                                  so output step t sees the inputs up to step t */
 } cg_padding;
 
-/* Conv2D and DepthwiseConv2D, channels last: input (n, height, width, channels). */
+/* Conv2D and DepthwiseConv2D, channels last: input (n, height, width, channels);
+ * Conv1D: input (n, steps, channels), output (n, new_steps, filters), kernel (kernel_size, channels, filters). */
 typedef struct cg_conv_opts {
     int _;
-    int filters;               /* Conv2D only */
-    int kernel_size;           /* square kernel; .kernel_w for another width */
+    int filters;               /* Conv2D and Conv1D */
+    int kernel_size;           /* square kernel; .kernel_w for another width (Conv2D) */
     int kernel_w;
     int strides;               /* default 1 */
     cg_padding padding;
@@ -337,6 +340,7 @@ typedef enum cg_layer_kind {
     CG_LAYER_LSTM,
     CG_LAYER_GRU,
     CG_LAYER_EMBEDDING,
+    CG_LAYER_CONV1D,
     CG_LAYER_KIND_COUNT,       /* not a layer: the number of kinds (compiler/layers/layers.def has a row for each) */
 } cg_layer_kind;
 
@@ -378,6 +382,10 @@ typedef struct cg_layer {
 /* cg_conv2d(32, 3, .activation = CG_RELU, .padding = CG_SAME, .strides = 2) */
 #define cg_conv2d(...) \
     ((cg_layer){.kind = CG_LAYER_CONV2D, .src = CG_HERE, \
+                .conv = CG_OPTS_(cg_conv_opts, ._ = 0, .use_bias = true, .alpha = 0.3f, .filters = __VA_ARGS__)})
+/* cg_conv1d(32, 3, .padding = CG_SAME, .activation = CG_RELU): on (n, steps, channels); .padding = CG_CAUSAL too */
+#define cg_conv1d(...) \
+    ((cg_layer){.kind = CG_LAYER_CONV1D, .src = CG_HERE, \
                 .conv = CG_OPTS_(cg_conv_opts, ._ = 0, .use_bias = true, .alpha = 0.3f, .filters = __VA_ARGS__)})
 /* cg_depthwise_conv2d(3, .padding = CG_SAME): one kernel per input channel */
 #define cg_depthwise_conv2d(...) \

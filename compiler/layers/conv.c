@@ -1,6 +1,7 @@
-/* layers/conv.c: Conv2D, DepthwiseConv2D, MaxPooling2D, AveragePooling2D,
- * GlobalAveragePooling2D, Flatten and Reshape (Keras semantics, channels
- * last). Each builds ops on the layer's input and returns its output. */
+/* layers/conv.c: Conv2D, DepthwiseConv2D, Conv1D, MaxPooling2D,
+ * AveragePooling2D, GlobalAveragePooling2D, Flatten and Reshape (Keras
+ * semantics, channels last). Each builds ops on the layer's input and
+ * returns its output. */
 #include "../cgrad_int.h"
 
 /* Window attributes from the layer's options; window size set by the caller. */
@@ -16,8 +17,10 @@ static void same_padding(const shape *x, spatial *sp) {
     conv_out_size(x->d[2], sp->win[1], sp->stride[1], sp->dil[1], true, &sp->pad[1], &sp->pad[3]);
 }
 
-/* Checks that the options are sensible before any op is made. */
-static int check_conv_opts(cg_graph *g, cg_src src, const cg_conv_opts *o, bool depthwise, const shape *x) {
+/* Checks that the options of a Conv2D, DepthwiseConv2D or Conv1D (kind) are
+ * sensible, and its input's rank, before any op is made. */
+static int check_conv_opts(cg_graph *g, cg_src src, const cg_conv_opts *o, cg_layer_kind kind, const shape *x) {
+    bool depthwise = kind == CG_LAYER_DEPTHWISE_CONV2D, conv1d = kind == CG_LAYER_CONV1D;
     char sb[64];
     if (!depthwise && o->filters <= 0)
         return graph_error(g, src, g->cur_layer, "filters must be positive, got %d", o->filters);
@@ -28,11 +31,20 @@ static int check_conv_opts(cg_graph *g, cg_src src, const cg_conv_opts *o, bool 
                            o->dilation);
     if ((o->strides > 1) && (o->dilation > 1))
         return graph_error(g, src, g->cur_layer, "strides and dilation cannot both exceed 1 (as in Keras)");
-    if ((unsigned)o->padding > CG_SAME)
-        return graph_error(g, src, g->cur_layer, "unknown padding %d (CG_VALID or CG_SAME)", (int)o->padding);
+    if (conv1d && o->kernel_w)
+        return graph_error(g, src, g->cur_layer, "kernel_w is for Conv2D; a Conv1D kernel spans kernel_size steps");
+    if (o->padding == CG_CAUSAL && !conv1d)
+        return graph_error(g, src, g->cur_layer, "causal padding is for Conv1D (CG_VALID or CG_SAME here)");
+    if ((unsigned)o->padding > CG_CAUSAL)
+        return graph_error(g, src, g->cur_layer, "unknown padding %d (%s)", (int)o->padding,
+                           conv1d ? "CG_VALID, CG_SAME or CG_CAUSAL" : "CG_VALID or CG_SAME");
     if ((unsigned)o->activation > CG_LEAKY_RELU)
         return graph_error(g, src, g->cur_layer, "unknown activation %d", (int)o->activation);
-    if (x->rank != 4)
+    if (conv1d && x->rank != 3)
+        return graph_error(g, src, g->cur_layer, "input has shape %s; Conv1D needs (n, steps, channels)%s",
+                           shape_str(x, sb, sizeof sb),
+                           x->rank == 2 ? ": reshape one channel per step to (steps, 1)" : "");
+    if (!conv1d && x->rank != 4)
         return graph_error(g, src, g->cur_layer, "input has shape %s; this layer needs (n, height, width, channels)",
                            shape_str(x, sb, sizeof sb));
     return 0;
@@ -41,7 +53,7 @@ static int check_conv_opts(cg_graph *g, cg_src src, const cg_conv_opts *o, bool 
 /* Conv2D or DepthwiseConv2D: kernel, optional bias, activation. */
 static int conv2d(cg_graph *g, const cg_conv_opts *o, bool depthwise, cg_src src, int x) {
     const shape *xs = &g->nodes[x].sh;
-    if (check_conv_opts(g, src, o, depthwise, xs))
+    if (check_conv_opts(g, src, o, depthwise ? CG_LAYER_DEPTHWISE_CONV2D : CG_LAYER_CONV2D, xs))
         return -1;
     spatial sp = conv_spatial(o);
     sp.win[0] = o->kernel_size;
@@ -63,6 +75,61 @@ int layer_conv2d(const layer_call *lc) { return conv2d(lc->g, &lc->l->conv, fals
 /* DepthwiseConv2D: one kernel per input channel. */
 int layer_depthwise_conv2d(const layer_call *lc) { return conv2d(lc->g, &lc->l->conv, true, lc->l->src, lc->x); }
 
+/* The window of a Conv1D as a Conv2D's over (n, 1, steps, channels): 1 x
+ * kernel_size, and its padding along the steps (sp->pad[1] before, [3]
+ * after). Returns 0, or an error when the dilated kernel's span overflows
+ * int or, with "valid" padding, is longer than the sequence. */
+static int conv1d_window(cg_graph *g, cg_src src, const cg_conv_opts *o, const shape *xs, spatial *sp) {
+    char sb[64];
+    int k = o->kernel_size, steps = xs->d[1], span;
+    *sp = conv_spatial(o);
+    sp->win[0] = sp->stride[0] = sp->dil[0] = 1;
+    sp->win[1] = k;
+    if (!int_mul(k - 1, sp->dil[1], &span) || !int_add(span, 1, &span))
+        return graph_error(g, src, g->cur_layer, "kernel_size %d with dilation %d spans more steps than an int counts",
+                           k, sp->dil[1]);
+    if (o->padding == CG_VALID && span > steps)
+        return graph_error(g, src, g->cur_layer, "kernel_size %d (dilation %d, %d steps) is longer than the input %s "
+                           "with valid padding: no output (CG_SAME or CG_CAUSAL pad the sequence)", k, sp->dil[1], span,
+                           shape_str(xs, sb, sizeof sb));
+    if (o->padding == CG_SAME)
+        conv_out_size(steps, k, sp->stride[1], sp->dil[1], true, &sp->pad[1], &sp->pad[3]);
+    if (o->padding == CG_CAUSAL)
+        sp->pad[1] = span - 1;
+    return 0;
+}
+
+/* Conv1D on x (n, steps, channels), as Keras: kernel (kernel_size, channels,
+ * filters), optional bias, activation; output (n, new_steps, filters). Built
+ * as a Conv2D of the view (n, 1, steps, channels) with the kernel's view
+ * (1, kernel_size, channels, filters), the same floats, so its gradient is
+ * Conv2D's. */
+int layer_conv1d(const layer_call *lc) {
+    cg_graph *g = lc->g;
+    const cg_conv_opts *o = &lc->l->conv;
+    cg_src src = lc->l->src;
+    const shape *xs = &g->nodes[lc->x].sh;
+    spatial sp;
+    if (check_conv_opts(g, src, o, CG_LAYER_CONV1D, xs) || conv1d_window(g, src, o, xs, &sp))
+        return -1;
+    int k = o->kernel_size, c = xs->d[2], f = o->filters;
+    cg_init ki = o->kernel_initializer.kind == CG_INIT_DEFAULT ? cg_glorot_uniform() : o->kernel_initializer;
+    cg_init bi = o->bias_initializer.kind == CG_INIT_DEFAULT ? cg_zeros() : o->bias_initializer;
+    int x2 = op_reshape(g, src, lc->x, (shape){4, {CG_BATCH, 1, xs->d[1], c}});
+    layer_name_role(g, x2, "x_2d");
+    int kernel = weight_add(g, src, "kernel", &(shape){3, {k, c, f}}, ki);
+    int k2 = op_reshape(g, src, kernel, (shape){4, {1, k, c, f}});
+    layer_name_role(g, k2, "kernel_2d");
+    int y = op_conv2d(g, src, x2, k2, &sp, false);
+    y = layer_bias_activation(g, src, y, "conv", f, o->use_bias, bi, o->activation, o->alpha);
+    if (y < 0)
+        return -1;
+    layer_name_role(g, y, "out_2d");
+    y = op_reshape(g, src, y, (shape){3, {CG_BATCH, g->nodes[y].sh.d[2], f}});
+    layer_name_role(g, y, "out");
+    return y;
+}
+
 /* MaxPooling2D or AveragePooling2D. */
 static int pool2d(cg_graph *g, const cg_pool_opts *o, op_kind op, cg_src src, int x) {
     const shape *xs = &g->nodes[x].sh;
@@ -71,6 +138,8 @@ static int pool2d(cg_graph *g, const cg_pool_opts *o, op_kind op, cg_src src, in
     if (o->pool_size < 0 || o->strides < 0)
         return graph_error(g, src, g->cur_layer, "pool size and strides must be positive, got %d and %d", o->pool_size,
                            o->strides);
+    if (o->padding == CG_CAUSAL)
+        return graph_error(g, src, g->cur_layer, "causal padding is for Conv1D (CG_VALID or CG_SAME here)");
     if ((unsigned)o->padding > CG_SAME)
         return graph_error(g, src, g->cur_layer, "unknown padding %d (CG_VALID or CG_SAME)", (int)o->padding);
     if (xs->rank != 4)

@@ -19,7 +19,11 @@
  * mode; for those, "parameters after the step" includes the updated moving
  * averages (torch_ref.py computes the moving variance from the biased batch
  * variance, as Keras, not torch's running_var). Their moving averages and
- * gammas/betas start away from their initial values.
+ * gammas/betas start away from their initial values. Conv1D models (valid,
+ * same and causal padding, strides, dilation) run against torch.nn.Conv1d,
+ * whose weight (filters, channels, kernel_size) is the Keras kernel
+ * (kernel_size, channels, filters) permuted, in both flavours, and compare
+ * NAME_predict's output too.
  *
  * Recurrent models (rnn_models[], "arch rnn") run in both flavours against the
  * kernels of torch's nn.LSTM, nn.GRU and nn.RNN with the Keras weights mapped to
@@ -220,7 +224,7 @@ static void verify(const char *name, ref_run *run) {
 /* ---- convolutional models ---------------------------------------------------------- */
 
 /* One layer of a convolutional reference model: both the cgrad layer and its spec.txt line come from it. */
-typedef enum lkind { L_CONV, L_DEPTHWISE, L_MAXPOOL, L_AVGPOOL, L_GAP, L_FLATTEN, L_DENSE, L_BN, L_RELU } lkind;
+typedef enum lkind { L_CONV, L_DEPTHWISE, L_MAXPOOL, L_AVGPOOL, L_GAP, L_FLATTEN, L_DENSE, L_BN, L_RELU, L_CONV1D } lkind;
 
 typedef struct lspec {
     lkind kind;
@@ -228,22 +232,25 @@ typedef struct lspec {
     int k, kw;          /* kernel or pool size; kernel width (0: k) */
     int stride, dil;    /* 0: 1 (pools: 0 = k) */
     bool same, bias;
+    bool causal;        /* Conv1D: causal padding */
     cg_activation act;
     float momentum;     /* BatchNormalization */
 } lspec;
 
 typedef struct cnn_ref {
     const char *name;
-    int in[3];          /* H, W, C */
+    int in[3];          /* H, W, C; or T, C, 0 for a sequence */
     int nlayers;
     lspec layers[10];
     int classes;
+    bool host;          /* the host flavour, else portable */
 } cnn_ref;
 
 /* Applies layer l to m and writes its spec line; names come from cgrad's defaults, counted per kind here. */
 static void add_cnn_layer(cg_model *m, const lspec *l, int *count, FILE *f) {
     static const char *prefix[] = {"conv2d", "depthwise_conv2d", "max_pooling2d", "average_pooling2d",
-                                   "global_average_pooling2d", "flatten", "dense", "batch_normalization", "activation"};
+                                   "global_average_pooling2d", "flatten", "dense", "batch_normalization", "activation",
+                                   "conv1d"};
     char name[64];
     snprintf(name, sizeof name, "%s_%d", prefix[l->kind], ++count[l->kind]);
     int kw = l->kw ? l->kw : l->k, stride = l->stride ? l->stride : 1, dil = l->dil ? l->dil : 1;
@@ -291,6 +298,12 @@ static void add_cnn_layer(cg_model *m, const lspec *l, int *count, FILE *f) {
         cg_model_add(m, cg_activation_layer(CG_RELU));
         fprintf(f, "layer activation relu\n");
         break;
+    case L_CONV1D:
+        cg_model_add(m, cg_conv1d(l->units, l->k, .strides = stride, .dilation = dil, .use_bias = l->bias,
+                                  .padding = l->causal ? CG_CAUSAL : l->same ? CG_SAME : CG_VALID, .activation = l->act));
+        fprintf(f, "layer conv1d %s %d %d %d %d %s %d %s\n", name, l->units, l->k, stride, dil,
+                l->causal ? "causal" : pad, l->bias, act_name(l->act));
+        break;
     }
 }
 
@@ -302,17 +315,20 @@ static void prepare_cnn(const cnn_ref *r, ref_run *run) {
     size_t spec_len = 0;
     FILE *f = open_memstream(&spec_text, &spec_len);
     cr_assert(f);
-    cg_model *m = cg_sequential_at(CG_HERE, r->name, CG_SHAPE(r->in[0], r->in[1], r->in[2]));
+    bool seq = r->in[2] == 0;   /* (T, C) */
+    cg_model *m = cg_sequential_at(CG_HERE, r->name, seq ? CG_SHAPE(r->in[0], r->in[1]) : CG_SHAPE(r->in[0], r->in[1], r->in[2]));
     int count[16] = {0};
-    fprintf(f, "arch cnn\nn %d\nin %d %d %d\nout %d\nlr %.9g\nloss sparse_ce_logits\n", N, r->in[0], r->in[1], r->in[2],
-            r->classes, (double)LR);
+    fprintf(f, "arch cnn\nn %d\nin %d %d", N, r->in[0], r->in[1]);
+    if (!seq)
+        fprintf(f, " %d", r->in[2]);
+    fprintf(f, "\nout %d\nlr %.9g\nloss sparse_ce_logits\n", r->classes, (double)LR);
     for (int i = 0; i < r->nlayers; i++)
         add_cnn_layer(m, &r->layers[i], count, f);
     cg_compile(m, .optimizer = cg_adam(LR), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY, .from_logits = true,
                .metric = CG_ACCURACY, .batch_size = 8);
     cr_assert(!cg_failed(cg_model_graph(m)), "%s: %s", r->name, cg_error(cg_model_graph(m)));
     run->m = m;
-    int rc = hx_build_model(&run->mod, m, CG_PORTABLE, NULL);
+    int rc = hx_build_model(&run->mod, m, r->host ? CG_HOST : CG_PORTABLE, NULL);
     cr_assert(rc == 0, "%s: %s", r->name, run->mod.err);
     hx_module *mod = &run->mod;
     /* spec.txt: every parameter with its Keras shape; BatchNormalization vectors set away from their defaults */
@@ -353,7 +369,7 @@ static void prepare_cnn(const cnn_ref *r, ref_run *run) {
     cr_assert(o && fwrite(spec_text, 1, spec_len, o) == spec_len && fclose(o) == 0, "cannot write %s", path);
     free(spec_text);
 
-    long xn = (long)N * r->in[0] * r->in[1] * r->in[2];
+    long xn = (long)N * r->in[0] * r->in[1] * (seq ? 1 : r->in[2]);
     float *x = malloc(sizeof(float) * (size_t)xn), y[N];
     for (long i = 0; i < xn; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
@@ -366,6 +382,15 @@ static void prepare_cnn(const cnn_ref *r, ref_run *run) {
     write_floats(mod->dir, "params.bin", mod->params, mod->param_floats);
     write_floats(mod->dir, "x.bin", x, xn);
     write_floats(mod->dir, "y.bin", y, N);
+    bool modes_alike = true;   /* no BatchNormalization: torch's output (training mode) is predict's */
+    for (int i = 0; i < r->nlayers; i++)
+        modes_alike = modes_alike && r->layers[i].kind != L_BN;
+    if (modes_alike) {   /* the output before the step */
+        run->pred_count = (long)N * r->classes;
+        run->pred = malloc(sizeof(float) * (size_t)run->pred_count);
+        cr_assert(run->pred);
+        mod->predict(mod->state, N, x, run->pred);
+    }
     float loss, metric;
     *mod->lr = LR;
     mod->train_step(mod->state, N, x, y, &loss, &metric);
@@ -374,20 +399,24 @@ static void prepare_cnn(const cnn_ref *r, ref_run *run) {
 }
 
 #define CONV(f_, k_, ...) {.kind = L_CONV, .units = (f_), .k = (k_), __VA_ARGS__}
+#define CONV1D(f_, k_, ...) {.kind = L_CONV1D, .units = (f_), .k = (k_), __VA_ARGS__}
+#define CONV1D_STACK \
+    {CONV1D(4, 3, .same = true, .bias = true, .act = CG_RELU), CONV1D(5, 3, .causal = true, .dil = 2, .bias = true, \
+     .act = CG_TANH), CONV1D(3, 2, .stride = 2), {.kind = L_FLATTEN}, {.kind = L_DENSE, .units = 3, .bias = true}}
 static const cnn_ref cnn_models[] = {
     /* Conv2D same + relu, MaxPool, Conv2D valid, AvgPool, Flatten (NHWC order), Dense */
     {"ref_cnn", {10, 10, 2}, 6,
      {CONV(4, 3, .same = true, .bias = true, .act = CG_RELU), {.kind = L_MAXPOOL, .k = 2},
       CONV(3, 2, .bias = true, .act = CG_RELU), {.kind = L_AVGPOOL, .k = 2}, {.kind = L_FLATTEN},
       {.kind = L_DENSE, .units = 3, .bias = true}},
-     3},
+     3, false},
     /* strides, dilation, a non-square kernel, depthwise, "same" pooling (uneven padding), global average pooling */
     {"ref_cnn_windows", {9, 8, 3}, 6,
      {CONV(4, 3, .kw = 2, .stride = 2, .same = true, .bias = true, .act = CG_TANH),
       {.kind = L_DEPTHWISE, .k = 2, .same = true, .bias = true, .act = CG_RELU},
       {.kind = L_MAXPOOL, .k = 2, .stride = 1, .same = true}, {.kind = L_AVGPOOL, .k = 3, .stride = 2, .same = true},
       CONV(5, 2, .dil = 2, .same = true, .act = CG_LINEAR), {.kind = L_GAP}},
-     5},
+     5, false},
     /* BatchNormalization in training mode, on an image and on a vector. (Dense(8) before the second one has an
      * activation: without one, the second normalization makes the gradient reaching the first one's beta
      * sum to zero over the batch wherever the relu passes everything, and Adam's first step of a gradient
@@ -396,7 +425,11 @@ static const cnn_ref cnn_models[] = {
      {CONV(4, 3, .bias = false), {.kind = L_BN, .momentum = 0.9f}, {.kind = L_RELU}, {.kind = L_MAXPOOL, .k = 2},
       {.kind = L_FLATTEN}, {.kind = L_DENSE, .units = 8, .act = CG_TANH}, {.kind = L_BN, .momentum = 0.99f},
       {.kind = L_DENSE, .units = 3, .bias = true}},
-     3},
+     3, false},
+    /* Conv1D on (12 steps, 3 channels): same + relu, causal with dilation 2 + tanh, valid with stride 2 and no
+     * bias; Flatten, Dense; in both flavours */
+    {"ref_conv1d", {12, 3, 0}, 5, CONV1D_STACK, 3, false},
+    {"ref_conv1d_host", {12, 3, 0}, 5, CONV1D_STACK, 3, true},
 };
 #define NCNN (int)(sizeof cnn_models / sizeof cnn_models[0])
 

@@ -30,11 +30,17 @@ rnn spec.txt lines (after "arch rnn"):
   param NAME OFFSET COUNT DIMS...
 
 A spec.txt that starts with "arch cnn" describes a convolutional model
-(run_cnn): x is NHWC (n, H, W, C) as cgrad has it; each op converts to
-torch's NCHW and back, Keras kernels (KH, KW, C, F) become torch weights
-(F, C, KH, KW) and depthwise kernels (KH, KW, C) weights (C, 1, KH, KW) with
-groups = C; "same" padding is TensorFlow's (the odd pixel at the bottom and
-right), applied with F.pad. BatchNormalization runs torch's batch_norm in
+(run_cnn): x is NHWC (n, H, W, C) as cgrad has it, or a sequence (n, T, C);
+each op converts to torch's NCHW (NCT) and back, Keras kernels (KH, KW, C, F)
+become torch weights (F, C, KH, KW) and depthwise kernels (KH, KW, C) weights
+(C, 1, KH, KW) with groups = C; "same" padding is TensorFlow's (the odd pixel
+at the bottom and right), applied with F.pad. Conv1D runs a torch.nn.Conv1d
+(torch.nn.utils.stateless.functional_call) whose weight (F, C, K) is the
+Keras kernel (K, C, F) permuted, and whose input is padded as Keras does:
+"same" as above, "causal" with (K - 1) DIL zeros before the sequence. It
+also writes DIR/pred.bin, the model's output before the step (in training
+mode: the test compares it with NAME_predict only for models whose layers
+behave alike in both modes). BatchNormalization runs torch's batch_norm in
 training mode with momentum = 1 - keras_momentum and the moving averages
 updated as Keras does: moving_mean from torch's running_mean, and
 moving_variance from the BIASED batch variance (torch's running_var uses the
@@ -42,8 +48,9 @@ unbiased one; it is checked against that formula too). The moving averages
 go into "params after the step" at their offsets.
 
 cnn spec.txt lines (after "arch cnn"):
-  n N / in H W C / out K / lr LR / loss sparse_ce_logits | mse
+  n N / in H W C (or in T C) / out K / lr LR / loss sparse_ce_logits | mse
   layer conv2d NAME F KH KW STRIDE DIL valid|same BIAS ACT
+  layer conv1d NAME F K STRIDE DIL valid|same|causal BIAS ACT
   layer depthwise NAME KH KW STRIDE DIL valid|same BIAS ACT
   layer maxpool|avgpool K STRIDE valid|same
   layer gap | layer flatten | layer activation ACT
@@ -63,6 +70,7 @@ try:
     import numpy as np
     import torch
     import torch.nn.functional as F
+    from torch.nn.utils import stateless
 except ImportError:
     sys.exit(77)
 
@@ -95,6 +103,22 @@ def pad_nchw(h, kh, kw, stride, dil, padding, value=0.0):
     t, b = same_pad(h.shape[2], kh, stride, dil)
     l, r = same_pad(h.shape[3], kw, stride, dil)
     return F.pad(h, (l, r, t, b), value=value)
+
+
+def conv1d(h, kernel, bias, stride, dil, padding):
+    """Keras' Conv1D of h (n, T, C) through torch.nn.Conv1d: the weight (F, C,
+    K) is the Keras kernel (K, C, F) permuted, the padding Keras'."""
+    k, c, f = kernel.shape
+    conv = torch.nn.Conv1d(c, f, k, stride=stride, dilation=dil, bias=bias is not None)
+    weights = {"weight": kernel.permute(2, 1, 0)}
+    if bias is not None:
+        weights["bias"] = bias
+    z = h.permute(0, 2, 1)                                  # (n, C, T)
+    if padding == "same":
+        z = F.pad(z, same_pad(z.shape[2], k, stride, dil))
+    elif padding == "causal":
+        z = F.pad(z, (dil * (k - 1), 0))
+    return stateless.functional_call(conv, weights, (z,)).permute(0, 2, 1)
 
 
 def adam_step_and_write(d, loss, trainable, flat, after, lr):
@@ -141,9 +165,9 @@ def parse_layered(lines):
 def run_cnn(d, lines):
     spec, layers, params = parse_layered(lines)
     n = int(spec["n"][0])
-    hh, ww, cc = (int(v) for v in spec["in"])
+    dims = [int(v) for v in spec["in"]]
     flat = np.fromfile(f"{d}/params.bin", dtype=np.float32)
-    x = torch.from_numpy(np.fromfile(f"{d}/x.bin", dtype=np.float32).reshape(n, hh, ww, cc))
+    x = torch.from_numpy(np.fromfile(f"{d}/x.bin", dtype=np.float32).reshape(n, *dims))
     y = torch.from_numpy(np.fromfile(f"{d}/y.bin", dtype=np.float32))
     tensors = {}
     trainable = []
@@ -175,6 +199,10 @@ def run_cnn(d, lines):
             if bias == "1":
                 h = h + tensors[f"{name}/bias"]
             h = activation(h, act)
+        elif kind == "conv1d":
+            name, f, k, stride, dil, padding, bias, act = L[1:]
+            b = tensors[f"{name}/bias"] if bias == "1" else None
+            h = activation(conv1d(h, tensors[f"{name}/kernel"], b, int(stride), int(dil), padding), act)
         elif kind in ("maxpool", "avgpool"):
             k, stride, padding = int(L[1]), int(L[2]), L[3]
             z = h.permute(0, 3, 1, 2)
@@ -220,6 +248,7 @@ def run_cnn(d, lines):
             h = z.permute(0, 2, 3, 1) if h.dim() == 4 else z
         else:
             raise SystemExit(f"unknown layer {kind}")
+    h.detach().numpy().astype(np.float32).tofile(f"{d}/pred.bin")
     loss = sparse_ce_or_mse(spec["loss"][0], h, y)
     adam_step_and_write(d, loss, trainable, flat, after, float(spec["lr"][0]))
 
