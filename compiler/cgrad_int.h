@@ -195,9 +195,9 @@ typedef struct node {
     bool ta, tb;           /* matmul transposes */
     bool sparse;           /* xent, argmax_eq: labels are class indices */
     bool per_n;            /* CONST: the value is alpha / n */
-    cg_activation act;     /* DENSE epilogue, ACT_BWD; recurrent ops: the activation (tanh) */
+    cg_activation act;     /* ACT, ACT_BWD(_X), epilogues, MAX_POOL_BWD; recurrent ops: the activation (tanh) */
     cg_activation ract;    /* recurrent ops: the gates' recurrent activation (sigmoid) */
-    float alpha;           /* CONST value, leaky relu slope, dropout rate */
+    float alpha;           /* CONST value, an activation's parameter (leaky relu, elu), dropout rate */
     spatial sp;            /* convolution and pooling windows */
     int uid;               /* keeps otherwise identical random nodes apart (dropout masks) */
     int axis, begin;       /* SLICE, UNSLICE, CONCAT: the axis; SLICE, UNSLICE: where the slice starts */
@@ -352,10 +352,11 @@ void lower_elementwise(emit_ctx *e, int id);
 bool elementwise_flat(cg_graph *g, int id);
 void lower_conv(emit_ctx *e, int id);
 bool seq_needs_math(cg_graph *g);
-/* The epilogue expression applying activation act to v; returns its name (ops/matmul.c). */
+/* The epilogue expression of activation act on v; returns its name, NULL when out is too small (ops/activation.c). */
 const char *emit_activation(cg_activation act, float alpha, char *out, size_t size);
-/* The C expression of dy * act'(.), written with the activation's output y (ops/elementwise.c). */
-const char *emit_act_grad(cg_activation act, float alpha, const char *y, const char *dy, char *out, size_t size);
+/* The C expression of dy * act'(.), written with `at`, the activation's output y or its input x as its row of
+ * activations.def says; NULL when out is too small (ops/activation.c). */
+const char *emit_act_grad(cg_activation act, float alpha, const char *at, const char *dy, char *out, size_t size);
 /* The rows of the axes before `axis` as C text: "n * 12", "n", "4". */
 const char *outer_rows(const shape *s, int axis, char *buf, size_t size);
 /* Floats of scratch memory node id's kernel needs at the maximum batch (im2col). */
@@ -385,6 +386,35 @@ int rnn_hprev_offset(op_kind op, int units);
 int rnn_c_offset(int units);
 /* Embedding lookup: ids (n, T) into table (V, D) -> (n, T, D). */
 int op_embedding(cg_graph *g, cg_src src, int ids, int table);
+
+/* ---- ops/activation.c: the rows of activations.def ------------------------------ */
+
+typedef enum act_from { ACT_FROM_Y, ACT_FROM_X, ACT_FROM_ROW } act_from;   /* its column "from": Y, X, ROW */
+typedef struct act_info {  /* a row of activations.def, which says what each column holds */
+    const char *name, *forward, *derivative, *cell_host;
+    act_from from;
+    float alpha;           /* its parameter's default, 0 when it has none */
+} act_info;
+enum {
+#define CG_ACT(name, ...) ACT_INDEX_##name,
+#include "activations.def"
+#undef CG_ACT
+    ACT_COUNT              /* rows, the values of cg_activation */
+};
+extern const act_info act_table[ACT_COUNT];
+#define ACT_TEXT_MAX 2048  /* room for an activation's C text with its operands put in */
+
+/* The activation node n applies (ACT, RELU, SIGMOID, TANH, LEAKY_RELU); CG_LINEAR for other nodes. */
+cg_activation act_of_node(const node *n);
+/* The gradient of activation node id given dy: ACT_BWD from its output, or ACT_BWD_X from its input. */
+int op_act_grad(cg_graph *g, int id, int dy);
+/* C text, NULL when it does not fit: act applied to the expression x; in recurrent cells, as factors of a
+ * product with the row's default alpha, act(v) (host: vectorised) and act'(.) from the output y; and the
+ * names of the rows written with y ("linear, relu, ... or elu"). */
+const char *emit_act_forward(cg_activation act, float alpha, const char *x, char *out, size_t size);
+const char *act_cell_text(cg_activation a, const char *v, bool host, char *buf, size_t size);
+const char *act_cell_grad(cg_activation a, const char *y, char *buf, size_t size);
+const char *act_from_output_list(char *buf, size_t size);
 
 /* ---- autodiff.c ----------------------------------------------------------------- */
 

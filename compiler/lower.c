@@ -132,10 +132,8 @@ bool node_has_kernel(cg_graph *g, int id) {
     return op_table[op].cat != CAT_LEAF && op != OP_RESHAPE;
 }
 
-const char *emit_act_name(cg_activation a) {
-    static const char *names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
-    return names[a];
-}
+/* The name of activation a in banners and comments ("gelu"; activations.def). */
+const char *emit_act_name(cg_activation a) { return (unsigned)a < ACT_COUNT ? act_table[a].name : "unknown"; }
 
 /* The name of node id's kernel: "<buffer>_fwd" or "<buffer>_bwd". */
 const char *kernel_name(cg_graph *g, int id, char *buf, size_t size) {

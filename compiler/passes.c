@@ -46,23 +46,20 @@ static int uses_of(cg_graph *g, int target) {
 /* Fuses act(X W + b) into one DENSE node, and act(conv2d(X, K) + b) into one
  * CONV2D_BIAS_ACT node, in place of the activation (or of the addition when
  * there is none), when nothing else reads the product or the sum; and the
- * activation's gradient into the max pooling gradient that feeds it. */
+ * activation's gradient into the max pooling gradient that feeds it. An
+ * activation whose derivative is written with its input (gelu, swish) keeps
+ * the sum alive for its gradient, so in training it stays an ACT node after
+ * a DENSE (or CONV2D_BIAS_ACT) without activation. */
 int pass_fuse(cg_graph *g) {
     for (int round = 0; round < 2; round++)   /* with an activation first, then bare additions */
     for (int id = 0; id < g->nnodes; id++) {
         node *n = &g->nodes[id];
         if ((n->op == OP_ADD) != (round == 1))
             continue;
-        cg_activation act;
-        int add;
-        switch (n->op) {
-        case OP_RELU: act = CG_RELU; add = n->in[0]; break;
-        case OP_SIGMOID: act = CG_SIGMOID; add = n->in[0]; break;
-        case OP_TANH: act = CG_TANH; add = n->in[0]; break;
-        case OP_LEAKY_RELU: act = CG_LEAKY_RELU; add = n->in[0]; break;
-        case OP_ADD: act = CG_LINEAR; add = id; break;
-        default: continue;
-        }
+        cg_activation act = act_of_node(n);   /* an activation of activations.def, or a bare addition */
+        int add = n->op == OP_ADD ? id : n->in[0];
+        if (act == CG_LINEAR && n->op != OP_ADD)
+            continue;
         node *a = &g->nodes[add];
         if (a->op != OP_ADD || a->backward || (add == id && uses_of(g, id) == 0))
             continue;

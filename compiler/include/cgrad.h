@@ -146,6 +146,9 @@ cg_shape cg_shape_of(cg_t t);
 #define cg_sigmoid(x) cg_unary_at(CG_HERE, CG_OP_SIGMOID, x)
 #define cg_relu(x) cg_unary_at(CG_HERE, CG_OP_RELU, x)
 #define cg_leaky_relu(x, alpha) cg_leaky_relu_at(CG_HERE, x, alpha)
+/* Any activation (cg_activation, below): cg_act(x, CG_GELU); cg_act_alpha(x, CG_ELU, 0.5f) sets its parameter. */
+#define cg_act(x, act) cg_act_at(CG_HERE, x, act, CG_ALPHA_DEFAULT)
+#define cg_act_alpha(x, act, alpha) cg_act_at(CG_HERE, x, act, alpha)
 #define cg_where(cond, a, b) cg_where_at(CG_HERE, cond, a, b)   /* cond != 0 ? a : b */
 
 /* Reductions over a bit set of axes (CG_AXIS(1) | CG_AXIS(2)); cg_sum(x) etc. reduce everything. */
@@ -219,20 +222,30 @@ int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nv
 
 /* ---- Layers and models ------------------------------------------------------ */
 
+/* Activations, Keras' own: one member per row of compiler/activations.def,
+ * which says what each computes (CG_LINEAR, the identity, CG_RELU, CG_SIGMOID,
+ * CG_TANH, CG_SOFTMAX, CG_LEAKY_RELU, CG_GELU, CG_GELU_TANH, CG_ELU,
+ * CG_SWISH, ...). Layers take one as .activation; cg_act(x, act) applies one
+ * to a tensor. */
 typedef enum cg_activation {
-    CG_LINEAR,                 /* identity */
-    CG_RELU,
-    CG_SIGMOID,
-    CG_TANH,
-    CG_SOFTMAX,
-    CG_LEAKY_RELU,             /* max(x, alpha x), alpha from .alpha (default 0.3, as Keras) */
+#define CG_ACT(name, member, ...) member,
+#include "../activations.def"
+#undef CG_ACT
 } cg_activation;
+
+/* The .alpha of Dense and Conv2D when not given, and cg_act's: a NaN that
+ * stands for the activation's own default (0.3 for leaky relu, 1.0 for elu,
+ * as Keras). A given alpha must be finite and >= 0. */
+#define CG_ALPHA_DEFAULT __builtin_nanf("")
+
+/* cg_act and cg_act_alpha (Ops, above). */
+cg_t cg_act_at(cg_src src, cg_t x, cg_activation act, float alpha);
 
 typedef struct cg_dense_opts {
     int _;
     int units;
     cg_activation activation;
-    float alpha;               /* leaky relu slope */
+    float alpha;               /* the activation's parameter (leaky relu, elu); default CG_ALPHA_DEFAULT */
     bool use_bias;             /* default true */
     const char *name;          /* default dense_1, dense_2, ... */
     cg_init kernel_initializer;
@@ -377,20 +390,20 @@ typedef struct cg_layer {
 /* cg_dense(128, .activation = CG_RELU, .use_bias = false, .name = "hidden") */
 #define cg_dense(...) \
     ((cg_layer){.kind = CG_LAYER_DENSE, .src = CG_HERE, \
-                .dense = CG_OPTS_(cg_dense_opts, ._ = 0, .use_bias = true, .alpha = 0.3f, .units = __VA_ARGS__)})
+                .dense = CG_OPTS_(cg_dense_opts, ._ = 0, .use_bias = true, .alpha = CG_ALPHA_DEFAULT, .units = __VA_ARGS__)})
 #define cg_activation_layer(act) ((cg_layer){.kind = CG_LAYER_ACTIVATION, .src = CG_HERE, .activation = (act)})
 /* cg_conv2d(32, 3, .activation = CG_RELU, .padding = CG_SAME, .strides = 2) */
 #define cg_conv2d(...) \
     ((cg_layer){.kind = CG_LAYER_CONV2D, .src = CG_HERE, \
-                .conv = CG_OPTS_(cg_conv_opts, ._ = 0, .use_bias = true, .alpha = 0.3f, .filters = __VA_ARGS__)})
+                .conv = CG_OPTS_(cg_conv_opts, ._ = 0, .use_bias = true, .alpha = CG_ALPHA_DEFAULT, .filters = __VA_ARGS__)})
 /* cg_conv1d(32, 3, .padding = CG_SAME, .activation = CG_RELU): on (n, steps, channels); .padding = CG_CAUSAL too */
 #define cg_conv1d(...) \
     ((cg_layer){.kind = CG_LAYER_CONV1D, .src = CG_HERE, \
-                .conv = CG_OPTS_(cg_conv_opts, ._ = 0, .use_bias = true, .alpha = 0.3f, .filters = __VA_ARGS__)})
+                .conv = CG_OPTS_(cg_conv_opts, ._ = 0, .use_bias = true, .alpha = CG_ALPHA_DEFAULT, .filters = __VA_ARGS__)})
 /* cg_depthwise_conv2d(3, .padding = CG_SAME): one kernel per input channel */
 #define cg_depthwise_conv2d(...) \
     ((cg_layer){.kind = CG_LAYER_DEPTHWISE_CONV2D, .src = CG_HERE, \
-                .conv = CG_OPTS_(cg_conv_opts, ._ = 0, .use_bias = true, .alpha = 0.3f, .kernel_size = __VA_ARGS__)})
+                .conv = CG_OPTS_(cg_conv_opts, ._ = 0, .use_bias = true, .alpha = CG_ALPHA_DEFAULT, .kernel_size = __VA_ARGS__)})
 /* cg_max_pooling2d(2), cg_average_pooling2d(3, .strides = 2, .padding = CG_SAME) */
 #define cg_max_pooling2d(...) \
     ((cg_layer){.kind = CG_LAYER_MAX_POOL2D, .src = CG_HERE, .pool = CG_OPTS_(cg_pool_opts, ._ = 0, .pool_size = __VA_ARGS__)})

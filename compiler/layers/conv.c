@@ -38,7 +38,7 @@ static int check_conv_opts(cg_graph *g, cg_src src, const cg_conv_opts *o, cg_la
     if ((unsigned)o->padding > CG_CAUSAL)
         return graph_error(g, src, g->cur_layer, "unknown padding %d (%s)", (int)o->padding,
                            conv1d ? "CG_VALID, CG_SAME or CG_CAUSAL" : "CG_VALID or CG_SAME");
-    if ((unsigned)o->activation > CG_LEAKY_RELU)
+    if ((unsigned)o->activation >= ACT_COUNT)
         return graph_error(g, src, g->cur_layer, "unknown activation %d", (int)o->activation);
     if (conv1d && x->rank != 3)
         return graph_error(g, src, g->cur_layer, "input has shape %s; Conv1D needs (n, steps, channels)%s",

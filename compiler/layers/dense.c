@@ -30,7 +30,7 @@ int layer_dense(const layer_call *lc) {
     if (xs->rank != 2 && xs->rank != 3)
         return graph_error(g, src, g->cur_layer, "input has shape %s; Dense needs (batch, features) or a sequence "
                            "(batch, timesteps, features): flatten it first", shape_str(xs, sb, sizeof sb));
-    if ((unsigned)o->activation > CG_LEAKY_RELU)
+    if ((unsigned)o->activation >= ACT_COUNT)
         return graph_error(g, src, g->cur_layer, "unknown activation %d", (int)o->activation);
     cg_init ki = o->kernel_initializer.kind == CG_INIT_DEFAULT ? cg_glorot_uniform() : o->kernel_initializer;
     cg_init bi = o->bias_initializer.kind == CG_INIT_DEFAULT ? cg_zeros() : o->bias_initializer;
@@ -57,9 +57,9 @@ int layer_bias_activation(cg_graph *g, cg_src src, int y, const char *role, int 
     return y;
 }
 
-/* Applies an activation layer. */
+/* Applies an activation layer (its parameter, if any, at its default). */
 int layer_activation(cg_graph *g, cg_activation act, cg_src src, int x) {
-    int y = op_activation(g, src, act, 0.3f, x);
+    int y = op_activation(g, src, act, CG_ALPHA_DEFAULT, x);
     layer_name_role(g, y, "out");
     return y;
 }

@@ -17,7 +17,9 @@ static op_kind kind_op(cg_layer_kind kind) {
     return kind == CG_LAYER_LSTM ? OP_LSTM : kind == CG_LAYER_GRU ? OP_GRU : OP_SIMPLE_RNN;
 }
 
-static bool act_ok(cg_activation a) { return a == CG_LINEAR || a == CG_RELU || a == CG_SIGMOID || a == CG_TANH; }
+/* True when the cells can apply activation a: one written with its output
+ * (the cells keep each gate's value after its activation, not before). */
+static bool act_ok(cg_activation a) { return (unsigned)a < ACT_COUNT && act_table[a].from == ACT_FROM_Y; }
 
 /* Checks the initial state of recurrent op op, the layer's inputs after x
  * ([h0], or LSTM's [h0, c0], each (n, units)), and sets *s0 to the one input
@@ -63,15 +65,15 @@ int layer_recurrent(const layer_call *lc) {
                            shape_str(xs, sb, sizeof sb), what,
                            xs->rank == 2 ? ": reshape one feature per step to (timesteps, 1), or embed token ids "
                                            "with an Embedding layer" : "");
-    static const char *names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
     for (int k = 0; k < 2; k++) {
         cg_activation a = k ? o->recurrent_activation : o->activation;
+        char list[256];
         if (k && kind == CG_LAYER_SIMPLE_RNN)
             break;
         if (!act_ok(a))
-            return graph_error(g, src, g->cur_layer, "%s: %s %s is not supported (linear, relu, sigmoid or tanh)",
-                               what, k ? "recurrent_activation" : "activation",
-                               (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "unknown");
+            return graph_error(g, src, g->cur_layer, "%s: %s %s is not supported (%s)", what,
+                               k ? "recurrent_activation" : "activation", emit_act_name(a),
+                               act_from_output_list(list, sizeof list));
     }
     op_kind op = kind_op(kind);
     int s0 = -1;

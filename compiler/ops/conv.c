@@ -290,9 +290,12 @@ void lower_conv(emit_ctx *e, int id) {
     char pb[16], pr[16];
     snprintf(pb, sizeof pb, "%d", n->sp.pad[2]);
     snprintf(pr, sizeof pr, "%d", n->sp.pad[3]);
-    char act[64], grad[128];
+    char act[ACT_TEXT_MAX], grad[ACT_TEXT_MAX];
     const char *act_name = emit_activation(n->act, n->alpha, act, sizeof act);
-    emit_act_grad(n->act, n->alpha, "best[c]", "dy[c]", grad, sizeof grad);   /* MAX_POOL_BWD */
+    if (!act_name || !emit_act_grad(n->act, n->alpha, "best[c]", "dy[c]", grad, sizeof grad)) {   /* MAX_POOL_BWD */
+        graph_error(g, n->src, n->layer, "internal: the activation's text does not fit");
+        return;
+    }
     const char *kv[] = {"N", k.nb, "ACT", act, "ACT_NAME", act_name, "H", k.h, "W", k.w, "C", k.c, "OH", k.oh, "OW", k.ow, "F", k.f, "KH", k.kh, "KW", k.kw,
                         "SH", k.sh, "SW", k.sw, "DH", k.dh, "DW", k.dw, "PT", k.pt, "PL", k.pl, "PB", pb, "PR", pr,
                         "KKC", k.kkc, "B0", b0, "B1", b1, "ROWS", rows, "ROW0", row0, "GRAD", grad, NULL};

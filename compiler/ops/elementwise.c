@@ -82,38 +82,6 @@ int op_where(cg_graph *g, cg_src src, int c, int a, int b) {
     return node_add(g, &nd);
 }
 
-/* The backward of an activation, written with its output y. */
-int op_act_bwd(cg_graph *g, cg_activation act, float alpha, int y, int dy) {
-    if (y < 0 || dy < 0)
-        return -1;
-    if (act == CG_LINEAR)
-        return dy;
-    node nd = {.op = OP_ACT_BWD, .nin = 2, .in = {y, dy}, .sh = g->nodes[y].sh, .act = act, .alpha = alpha,
-               .src = g->nodes[y].src};
-    return node_add(g, &nd);
-}
-
-/* Applies a Keras activation to x. */
-int op_activation(cg_graph *g, cg_src src, cg_activation act, float alpha, int x) {
-    switch (act) {
-    case CG_LINEAR: return x;
-    case CG_RELU: return op_unary(g, src, OP_RELU, x);
-    case CG_SIGMOID: return op_unary(g, src, OP_SIGMOID, x);
-    case CG_TANH: return op_unary(g, src, OP_TANH, x);
-    case CG_SOFTMAX: return op_unary(g, src, OP_SOFTMAX, x);
-    case CG_LEAKY_RELU: {
-        if (x < 0)
-            return -1;
-        if (!isfinite(alpha))
-            return graph_error(g, src, g->cur_layer, "leaky relu: alpha is %g; the slope must be a finite number",
-                               (double)alpha);
-        node nd = {.op = OP_LEAKY_RELU, .nin = 1, .in = {x}, .sh = g->nodes[x].sh, .alpha = alpha, .src = src};
-        return node_add(g, &nd);
-    }
-    }
-    return graph_error(g, src, g->cur_layer, "unknown activation %d", (int)act);
-}
-
 /* ---- public builders ------------------------------------------------------- */
 
 /* Each public op code's graph op and entry point, from the one list in cgrad.h. */
@@ -165,13 +133,6 @@ cg_t cg_unary_at(cg_src src, cg_op_code op, cg_t x) {
     return (cg_t){g, op_unary(g, src, (op_kind)kind, x.id)};
 }
 
-cg_t cg_leaky_relu_at(cg_src src, cg_t x, float alpha) {
-    cg_graph *g = operands_graph(src, "LEAKY_RELU", &x, 1);
-    if (!g)
-        return (cg_t){x.g, -1};
-    return (cg_t){g, op_activation(g, src, CG_LEAKY_RELU, alpha, x.id)};
-}
-
 cg_t cg_where_at(cg_src src, cg_t c, cg_t a, cg_t b) {
     cg_graph *g = operands_graph(src, "WHERE", (cg_t[]){c, a, b}, 3);
     if (!g)
@@ -201,10 +162,9 @@ static int grad_elementwise(cg_graph *g, int id, int dy, int dx[3]) {
         break;
     case OP_ABS: dx[0] = op_binary(g, s, OP_MUL, dy, op_unary(g, s, OP_SIGN, a)); break;  /* sign(x) dy */
     case OP_SIGN: case OP_GREATER: case OP_LESS: case OP_EQUAL: break;                  /* piecewise constant */
-    case OP_TANH: dx[0] = op_act_bwd(g, CG_TANH, 0, id, dy); break;                     /* (1 - y^2) dy */
-    case OP_SIGMOID: dx[0] = op_act_bwd(g, CG_SIGMOID, 0, id, dy); break;               /* y (1 - y) dy */
-    case OP_RELU: dx[0] = op_act_bwd(g, CG_RELU, 0, id, dy); break;                     /* [y > 0] dy */
-    case OP_LEAKY_RELU: dx[0] = op_act_bwd(g, CG_LEAKY_RELU, n.alpha, id, dy); break;   /* [y > 0 ? 1 : alpha] dy */
+    case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_LEAKY_RELU: case OP_ACT:   /* dy act'(.) */
+        dx[0] = op_act_grad(g, id, dy);
+        break;
     case OP_ADD: dx[0] = dy; dx[1] = dy; break;
     case OP_SUB: dx[0] = dy; dx[1] = op_unary(g, s, OP_NEG, dy); break;
     case OP_MUL: dx[0] = op_binary(g, s, OP_MUL, dy, b); dx[1] = op_binary(g, s, OP_MUL, dy, a); break;
@@ -237,24 +197,8 @@ static int grad_elementwise(cg_graph *g, int id, int dy, int dx[3]) {
 
 /* ---- lowering ------------------------------------------------------------------ */
 
-/* The C expression of dy * act'(.), written with the activation's output y. */
-const char *emit_act_grad(cg_activation act, float alpha, const char *y, const char *dy, char *out, size_t size) {
-    char al[32];
-    emit_float(alpha, al, sizeof al);
-    switch (act) {
-    case CG_RELU: snprintf(out, size, "%s > 0.0f ? %s : 0.0f", y, dy); break;
-    case CG_LEAKY_RELU: snprintf(out, size, "%s > 0.0f ? %s : %s * %s", y, dy, al, dy); break;
-    case CG_SIGMOID: snprintf(out, size, "%s * %s * (1.0f - %s)", dy, y, y); break;
-    case CG_TANH: snprintf(out, size, "%s * (1.0f - %s * %s)", dy, y, y); break;
-    default: snprintf(out, size, "%s", dy); break;
-    }
-    return out;
-}
-
 /* The C expression of node id's value from its input expressions. */
 static void elem_expr(emit_ctx *e, const node *n, const char *in[3], char *out, size_t size) {
-    char al[32];
-    emit_float(n->alpha, al, sizeof al);
     const char *a = in[0], *b = in[1], *c = in[2];
     switch (n->op) {
     case OP_NEG: snprintf(out, size, "-%s", a); break;
@@ -264,10 +208,10 @@ static void elem_expr(emit_ctx *e, const node *n, const char *in[3], char *out, 
     case OP_SQUARE: snprintf(out, size, "%s * %s", a, a); break;
     case OP_ABS: snprintf(out, size, "fabsf(%s)", a); break;
     case OP_SIGN: snprintf(out, size, "(float)((%s > 0.0f) - (%s < 0.0f))", a, a); break;
-    case OP_TANH: snprintf(out, size, "tanhf(%s)", a); break;
-    case OP_SIGMOID: snprintf(out, size, "1.0f / (1.0f + expf(-%s))", a); break;
-    case OP_RELU: snprintf(out, size, "%s > 0.0f ? %s : 0.0f", a, a); break;
-    case OP_LEAKY_RELU: snprintf(out, size, "%s > 0.0f ? %s : %s * %s", a, a, al, a); break;
+    case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_LEAKY_RELU: case OP_ACT:   /* activations.def */
+        if (!emit_act_forward(act_of_node(n), n->alpha, a, out, size))
+            graph_error(e->g, n->src, n->layer, "internal: the %s text does not fit", emit_act_name(act_of_node(n)));
+        break;
     case OP_ADD: snprintf(out, size, "%s + %s", a, b); break;
     case OP_SUB: snprintf(out, size, "%s - %s", a, b); break;
     case OP_MUL: snprintf(out, size, "%s * %s", a, b); break;
@@ -280,10 +224,12 @@ static void elem_expr(emit_ctx *e, const node *n, const char *in[3], char *out, 
     case OP_WHERE: snprintf(out, size, "%s != 0.0f ? %s : %s", a, b, c); break;
     case OP_SIGMOID_BCE: snprintf(out, size, "fmaxf(%s, 0.0f) - %s * %s + log1pf(expf(-fabsf(%s)))", a, a, b, a); break;
     case OP_BROADCAST: snprintf(out, size, "%s", a); break;
-    case OP_ACT_BWD: emit_act_grad(n->act, n->alpha, a, b, out, size); break;
+    case OP_ACT_BWD: case OP_ACT_BWD_X:
+        if (!emit_act_grad(n->act, n->alpha, a, b, out, size))
+            graph_error(e->g, n->src, n->layer, "internal: the %s' text does not fit", emit_act_name(n->act));
+        break;
     default: snprintf(out, size, "0.0f /* no lowering for %s */", op_table[n->op].name); break;
     }
-    (void)e;
 }
 
 /* True when node id's kernel is one flat loop: no input is broadcast. */
@@ -304,7 +250,7 @@ void lower_elementwise(emit_ctx *e, int id) {
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     bool flat = elementwise_flat(g, id);
-    char idx[3][128], ebuf[3][160], expr[640], dim[16];
+    char idx[3][128], ebuf[3][160], expr[ACT_TEXT_MAX], dim[16];
     const char *ins[3] = {NULL, NULL, NULL};
     if (flat) {
         char count[64] = "";
@@ -336,12 +282,17 @@ void lower_elementwise(emit_ctx *e, int id) {
     text_printf(e->t, "%*sY[%s] = %s;\n", 4 * (n->sh.rank + 1), "", yidx, expr);
 }
 
-/* One line for the banner of ACT_BWD, in buffer names; false for the other ops (their formula). */
+/* One line for the banner of ACT, ACT_BWD and ACT_BWD_X, in buffer names, naming the activation; false for
+ * the other ops (their formula). */
 static bool describe_elementwise(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size) {
     const node *n = &e->g->nodes[id];
-    if (n->op != OP_ACT_BWD)
+    if (n->op == OP_ACT)
+        snprintf(buf, size, "%s = %s(%s)", n->name, emit_act_name(n->act), in[0]);
+    else if (n->op == OP_ACT_BWD || n->op == OP_ACT_BWD_X)
+        snprintf(buf, size, "%s = %s * %s'(.), from the %s %s", n->name, in[1], emit_act_name(n->act),
+                 n->op == OP_ACT_BWD ? "output" : "input", in[0]);
+    else
         return false;
-    snprintf(buf, size, "%s = %s * %s'(.), from the output %s", n->name, in[1], emit_act_name(n->act), in[0]);
     return true;
 }
 

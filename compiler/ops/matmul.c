@@ -89,27 +89,16 @@ static void gemm_dims(emit_ctx *e, const node *n, char *m, char *nn, char *k, si
     emit_dim(&n->sh, n->sh.rank - 1, nn, size);
 }
 
-/* The epilogue expression applying activation act to v; returns its name. */
-const char *emit_activation(cg_activation act, float alpha, char *out, size_t size) {
-    static const char *names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
-    char al[32];
-    emit_float(alpha, al, sizeof al);
-    switch (act) {
-    case CG_RELU: snprintf(out, size, "v > 0.0f ? v : 0.0f"); break;
-    case CG_LEAKY_RELU: snprintf(out, size, "v > 0.0f ? v : %s * v", al); break;
-    case CG_SIGMOID: snprintf(out, size, "1.0f / (1.0f + expf(-v))"); break;
-    case CG_TANH: snprintf(out, size, "tanhf(v)"); break;
-    default: snprintf(out, size, "v"); break;
-    }
-    return names[act];
-}
-
 /* Lowers MATMUL and DENSE from the kernel templates of the flavour. */
 static void lower_matmul(emit_ctx *e, int id) {
     const node *n = &e->g->nodes[id];
-    char m[48], nn[48], k[48], act[64];
+    char m[48], nn[48], k[48], act[ACT_TEXT_MAX];
     gemm_dims(e, n, m, nn, k, sizeof m);
     const char *act_name = emit_activation(n->act, n->alpha, act, sizeof act);
+    if (!act_name) {
+        graph_error(e->g, n->src, n->layer, "internal: the activation's text does not fit");
+        return;
+    }
     bool host = e->flavour == CG_HOST;
     /* Row-major element access of op(A)[i][p] and op(B)[p][j]. */
     char a_at[96], b_at[96], lda[48], ldb[48];

@@ -198,34 +198,6 @@ static long seq_flops(cg_graph *g, int id) {
 
 /* ---- lowering ------------------------------------------------------------------ */
 
-/* act(v) as C text, v a variable name; host code calls the inline
- * functions of kernels/rnn_math_host, which its gate loops vectorise. */
-static const char *act_text(cg_activation a, const char *v, bool host, char *buf, size_t size) {
-    switch (a) {
-    case CG_SIGMOID: snprintf(buf, size, host ? "rnn_sigmoid(%s)" : "1.0f / (1.0f + expf(-%s))", v); break;
-    case CG_TANH: snprintf(buf, size, host ? "rnn_tanh(%s)" : "tanhf(%s)", v); break;
-    case CG_RELU: snprintf(buf, size, "%s > 0.0f ? %s : 0.0f", v, v); break;
-    default: snprintf(buf, size, "%s", v); break;
-    }
-    return buf;
-}
-
-/* act'(x) as C text, written with the activation's output y = act(x). */
-static const char *dact_text(cg_activation a, const char *y, char *buf, size_t size) {
-    switch (a) {
-    case CG_SIGMOID: snprintf(buf, size, "%s * (1.0f - %s)", y, y); break;
-    case CG_TANH: snprintf(buf, size, "(1.0f - %s * %s)", y, y); break;
-    case CG_RELU: snprintf(buf, size, "(%s > 0.0f ? 1.0f : 0.0f)", y); break;
-    default: snprintf(buf, size, "1.0f"); break;
-    }
-    return buf;
-}
-
-static const char *act_label(cg_activation a) {
-    static const char *names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
-    return names[a];
-}
-
 /* The per-step product with R of a recurrent kernel, for every sample:
  * Y[b, t, c_off + j] (+)= sum_k Y[b, t, a_off + k] R[k][j] (forward), or with
  * R^T (backward: j < U, k < kU). Host: one GEMM over the batch, rows T * width
@@ -263,11 +235,34 @@ bool seq_needs_math(cg_graph *g) {
     return false;
 }
 
+#define CELL_TEXT 256
+
+/* The activations' C text in the cells of a recurrent kernel (activation a,
+ * recurrent activation ra, from activations.def), as the template's values
+ * RACT, ACT, ACT_C (act(.)), then DACT_TC ... DACT_H (act'(.), from the
+ * output) into ex[0 .. 12). Returns 0, or -1 when one does not fit. */
+static int cell_texts(cg_activation a, cg_activation ra, bool host, int u, char ex[12][CELL_TEXT]) {
+    static const struct {
+        bool rec;          /* the recurrent activation ra, else a */
+        const char *at;    /* its operand; NULL: SimpleRNN's h_t as saved, s[U + j] */
+    } cell[12] = {{true, "v"}, {false, "v"}, {false, "c"}, {false, "tc"}, {true, "i"}, {true, "f"}, {false, "g"},
+                  {true, "o"}, {false, "hh"}, {true, "z"}, {true, "r"}, {false, NULL}};
+    char h_at[32];
+    snprintf(h_at, sizeof h_at, "s[%d + j]", u);
+    for (int i = 0; i < 12; i++) {
+        cg_activation which = cell[i].rec ? ra : a;
+        const char *at = cell[i].at ? cell[i].at : h_at;
+        if (!(i < 3 ? act_cell_text(which, at, host, ex[i], CELL_TEXT) : act_cell_grad(which, at, ex[i], CELL_TEXT)))
+            return -1;
+    }
+    return 0;
+}
+
 /* Lowers a recurrence, its backward op, or the embedding ops. */
 static void lower_seq(emit_ctx *e, int id) {
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
-    char num[24][24], ex[12][96], rb[3][64], count[48];
+    char num[24][24], ex[12][CELL_TEXT], rb[3][64], count[48];
     const char *tmpl = NULL;
     if (n->op == OP_EMBEDDING || n->op == OP_EMBEDDING_BWD) {
         const shape *ids = &g->nodes[n->in[0]].sh;
@@ -327,25 +322,12 @@ static void lower_seq(emit_ctx *e, int id) {
         else
             snprintf(s0[i], sizeof s0[i], "0.0f");
     }
-    bool host = e->flavour == CG_HOST;
-    act_text(ra, "v", host, ex[0], sizeof ex[0]);
-    act_text(a, "v", host, ex[1], sizeof ex[1]);
-    act_text(a, "c", host, ex[2], sizeof ex[2]);
-    dact_text(a, "tc", ex[3], sizeof ex[3]);
-    dact_text(ra, "i", ex[4], sizeof ex[4]);
-    dact_text(ra, "f", ex[5], sizeof ex[5]);
-    dact_text(a, "g", ex[6], sizeof ex[6]);
-    dact_text(ra, "o", ex[7], sizeof ex[7]);
-    dact_text(a, "hh", ex[8], sizeof ex[8]);
-    dact_text(ra, "z", ex[9], sizeof ex[9]);
-    dact_text(ra, "r", ex[10], sizeof ex[10]);
-    char h_at[32];   /* SimpleRNN's h_t as saved */
-    snprintf(h_at, sizeof h_at, "s[%d + j]", u);
-    dact_text(a, h_at, ex[11], sizeof ex[11]);
+    if (cell_texts(a, ra, e->flavour == CG_HOST, u, ex))
+        graph_error(g, n->src, n->layer, "internal: an activation's text does not fit");
     const char *kv[] = {"N", "n", "T", num[0], "U", num[1], "U2", num[2], "U3", num[3], "K", num[4], "W", num[5],
                         "WB", num[6], "H", num[7], "HP", num[8], "U4", num[9], "U5", num[10], "U6", num[11],
                         "U7", num[12], "TW", num[13], "TWB", num[14],
-                        "ACT_NAME", act_label(a), "RACT_NAME", act_label(ra),
+                        "ACT_NAME", emit_act_name(a), "RACT_NAME", emit_act_name(ra),
                         "RACT", ex[0], "ACT", ex[1], "ACT_C", ex[2], "DACT_TC", ex[3], "DRACT_I", ex[4],
                         "DRACT_F", ex[5], "DACT_G", ex[6], "DRACT_O", ex[7], "DACT_HH", ex[8], "DRACT_Z", ex[9],
                         "DRACT_R", ex[10], "DACT_H", ex[11], "RB_Z", rb[0], "RB_R", rb[1], "RB_H", rb[2],

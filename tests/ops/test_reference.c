@@ -67,10 +67,8 @@ typedef struct ref_model {
     const char *torch_loss;   /* torch_ref.py's name of the loss */
 } ref_model;
 
-static const char *act_name(cg_activation a) {
-    static const char *names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu"};
-    return names[a];
-}
+/* The name torch_ref.py knows an activation by: its row's in compiler/activations.def. */
+static const char *act_name(cg_activation a) { return emit_act_name(a); }
 
 static void write_floats(const char *dir, const char *file, const float *v, long count) {
     char path[512];

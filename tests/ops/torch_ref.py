@@ -1,12 +1,13 @@
 #!/usr/bin/python3
-"""torch_ref.py DIR...: the PyTorch reference of test_reference.c.
+"""torch_ref.py DIR...: the PyTorch reference of test_reference.c and test_activations.c.
 
 Reads DIR/spec.txt (the model), DIR/params.bin (cgrad's parameter block,
 float32), DIR/x.bin and DIR/y.bin (the batch); rebuilds the same model in
 torch (a Keras kernel (in, out) is torch's weight transposed, so it is used
 as x @ kernel directly), computes the batch-mean loss and the gradients, takes
 one torch.optim.Adam step (eps=1e-7, as Keras), and writes DIR/out.bin:
-float32 [loss, grads (trainable floats), params after the step (param floats)].
+float32 [loss, grads (trainable floats), params after the step (param floats)],
+and DIR/pred.bin, the model's output before the step (dense and rnn specs).
 Exits with status 77 when torch cannot be imported (the test is skipped).
 
 A spec.txt that starts with "arch rnn" describes a recurrent model (run_rnn):
@@ -61,7 +62,7 @@ cnn spec.txt lines (after "arch cnn"):
 spec.txt lines:
   n N / in K / out K / lr LR
   loss sparse_ce_logits | cce_probs | bce_logits | bce_probs | mse
-  dense UNITS ACTIVATION            (in order)
+  dense UNITS ACTIVATION [ALPHA]    (in order; ALPHA: the activation's parameter, else its default)
   param NAME OFFSET COUNT D0 [D1]   (in order: kernel then bias per dense)
 """
 import sys
@@ -75,18 +76,26 @@ except ImportError:
     sys.exit(77)
 
 
-def activation(h, act):
-    if act == "relu":
-        return torch.relu(h)
-    if act == "tanh":
-        return torch.tanh(h)
-    if act == "sigmoid":
-        return torch.sigmoid(h)
-    if act == "softmax":
-        return torch.softmax(h, dim=-1)
-    if act != "linear":
-        raise SystemExit(f"unknown activation {act}")
-    return h
+# torch's form of each activation of compiler/activations.def, by its name there; alpha: its parameter (None:
+# cgrad's default, Keras': 0.3 for leaky_relu, 1.0 for elu)
+ACTIVATIONS = {
+    "linear": lambda h, a: h,
+    "relu": lambda h, a: torch.relu(h),
+    "sigmoid": lambda h, a: torch.sigmoid(h),
+    "tanh": lambda h, a: torch.tanh(h),
+    "softmax": lambda h, a: torch.softmax(h, dim=-1),
+    "leaky_relu": lambda h, a: F.leaky_relu(h, 0.3 if a is None else a),
+    "gelu": lambda h, a: F.gelu(h, approximate="none"),
+    "gelu_tanh": lambda h, a: F.gelu(h, approximate="tanh"),
+    "elu": lambda h, a: F.elu(h, 1.0 if a is None else a),
+    "swish": lambda h, a: F.silu(h),
+}
+
+
+def activation(h, act, alpha=None):
+    if act not in ACTIVATIONS:
+        raise SystemExit(f"unknown activation {act}: add its torch form to ACTIVATIONS in torch_ref.py")
+    return ACTIVATIONS[act](h, alpha)
 
 
 def same_pad(size, k, stride, dil):
@@ -353,19 +362,10 @@ def main(d):
         params.append((off, count, t))
     eps = 1e-7
     h = x
-    for i, (units, act) in enumerate(spec["dense"]):
+    for i, (units, act, *alpha) in enumerate(spec["dense"]):
         kernel, bias = params[2 * i][2], params[2 * i + 1][2]
-        h = h @ kernel + bias
-        if act == "relu":
-            h = torch.relu(h)
-        elif act == "tanh":
-            h = torch.tanh(h)
-        elif act == "sigmoid":
-            h = torch.sigmoid(h)
-        elif act == "softmax":
-            h = torch.softmax(h, dim=1)
-        elif act != "linear":
-            raise SystemExit(f"unknown activation {act}")
+        h = activation(h @ kernel + bias, act, float(alpha[0]) if alpha else None)
+    h.detach().numpy().astype(np.float32).tofile(f"{d}/pred.bin")
     loss_kind = spec["loss"]
     if loss_kind == "sparse_ce_logits":
         loss = F.cross_entropy(h, y.long())
