@@ -189,10 +189,8 @@ static int apply_layer(cg_model *m, const cg_layer *l, const int *xs, int nx, bo
     return layer_kinds[l->kind].build(&lc);
 }
 
-/* The node that holds in inference mode what node id holds in training
- * mode. Layers record it for their outputs; for raw ops between them it is
- * made here, a copy of the node over its inputs' inference values (or the
- * node itself when those are the same). */
+/* Grows m->infer_of to cover every node of the graph (new entries -1, not
+ * known yet); 0, or -1 when out of memory. */
 static int infer_grow(cg_model *m) {
     cg_graph *g = m->g;
     if (m->infer_cap >= g->nnodes)
@@ -208,6 +206,10 @@ static int infer_grow(cg_model *m) {
     return 0;
 }
 
+/* The node that holds in inference mode what node id holds in training
+ * mode. Layers record it for their outputs; for raw ops between them it is
+ * made here, a copy of the node over its inputs' inference values (or the
+ * node itself when those are the same). -1 after an error. */
 static int model_infer(cg_model *m, int id) {
     cg_graph *g = m->g;
     if (id < 0 || g->failed || infer_grow(m))
