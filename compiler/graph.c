@@ -416,7 +416,8 @@ void graph_dump(cg_graph *g, text *t) {
             text_printf(t, " axis=%d begin=%d", n->axis, n->begin);
         if (n->op == OP_MATMUL || n->op == OP_DENSE)
             text_printf(t, "%s%s", n->ta ? " ta" : "", n->tb ? " tb" : "");
-        if (n->op == OP_DENSE || n->op == OP_ACT_BWD || (n->op == OP_MAX_POOL_BWD && n->act != CG_LINEAR))
+        if (n->op == OP_DENSE || n->op == OP_ACT_BWD || n->op == OP_ACT || n->op == OP_ACT_BWD_X ||
+            (n->op == OP_MAX_POOL_BWD && n->act != CG_LINEAR))
             text_printf(t, " act=%d", (int)n->act);
         if (op_table[n->op].cat == CAT_SEQ && n->op != OP_EMBEDDING && n->op != OP_EMBEDDING_BWD)
             text_printf(t, " act=%d ract=%d", (int)n->act, (int)n->ract);
