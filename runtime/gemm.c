@@ -67,7 +67,8 @@ typedef struct job {
 #define TICKET_NEXT(t) ((int)((t)&0xffffff))
 
 static struct {
-    int threads;               /* 0: not started */
+    int threads;               /* 0: not sized yet */
+    int started;               /* the workers are running */
     pthread_t workers[MAX_THREADS];
     unsigned gen;              /* job generation, bumped per job; workers sleep on it */
     unsigned long long ticket; /* the current job's ticket */
@@ -276,12 +277,20 @@ static int openblas_asked(void)
     return gemm && !strcmp(gemm, "openblas");
 }
 
-/* Starts the workers once; OpenBLAS itself then runs single-threaded. */
+/* Sizes the pool once; OpenBLAS itself then runs single-threaded. The
+ * workers start with the first job that needs them, so a program whose
+ * products all stay on the caller keeps a single thread. */
 static void pool_start(void)
 {
-    int t = gemm_pool_size(getenv("CGRAD_THREADS"), gemm_affinity_cpus(), gemm_cgroup_quota());
+    pool.threads = gemm_pool_size(getenv("CGRAD_THREADS"), gemm_affinity_cpus(), gemm_cgroup_quota());
     pool.blas_only = openblas_asked();
     openblas_set_num_threads(1);
+}
+
+/* Starts the workers (fewer if the system refuses some). */
+static void start_workers(void)
+{
+    int t = pool.threads;
     pool.threads = 1;
     for (int p = 1; p < t; p++) {
         if (pthread_create(&pool.workers[p], NULL, worker, NULL))
@@ -289,6 +298,7 @@ static void pool_start(void)
         pthread_detach(pool.workers[p]);
         pool.threads = p + 1;
     }
+    pool.started = 1;
 }
 
 /* Runs job j on the pool and returns when all pieces are done. The caller
@@ -297,6 +307,8 @@ static void pool_start(void)
 static void pool_run(const job *j)
 {
     pthread_once(&pool_once, pool_start);
+    if (!pool.started)
+        start_workers();
     if (pool.threads == 1) {
         run_part(j, 0, 1);
         return;
