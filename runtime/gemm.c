@@ -14,8 +14,9 @@
  * busy machine a spinning thread takes the core that another of the
  * program's threads (or another program) needs, so nothing spins longer.
  *
- * T is CGRAD_THREADS when set, otherwise the CPUs the process may run on
- * (its affinity mask), fewer under a cgroup CPU quota (gemm_pool_size). */
+ * T is CGRAD_THREADS when it is a whole number, otherwise the CPUs the
+ * process may run on (its affinity mask), fewer under a cgroup CPU quota
+ * (gemm_pool_size). The workers start with the first job split. */
 #define _GNU_SOURCE   /* sched_getaffinity, CPU_COUNT, syscall */
 #include "cgrad_gemm.h"
 #include "gemm_internal.h"
