@@ -49,7 +49,8 @@ int text_template(text *t, const char *name, const char *const *kv);
 /* The embedded template text called name (generated templates.c). */
 const char *template_find(const char *name);
 
-/* The builders' guards (util.c, end). Every size a shape rule computes goes
+/* Sizes (util.c: int_mul, int_add; graph.c: shape_elems, check_elems) and the
+ * builders' guards (check.c; optim.c: check_optimizer). Every size a shape rule computes goes
  * through int_mul/int_add, so no int overflows. The emitted kernels index
  * tensors with C int loop variables (`for (int i = 0; i < n * 784; i++)`,
  * im2col's `((b * OH + i) * OW + j) * KKC`), so a tensor holds at most
@@ -484,6 +485,12 @@ bool node_has_kernel(cg_graph *g, int id);
 const char *emit_act_name(cg_activation a);
 /* The inputs a kernel takes as arrays (not constants): their positions, and how many. */
 int kernel_inputs(cg_graph *g, int id, int which[3]);
+
+/* ---- emit*.c: the files -------------------------------------------------------------- */
+
+/* emit_kernel.c: one line saying what node id computes; the kernel function of node id. */
+void emit_describe(emit_ctx *e, int id, char *buf, size_t size);
+void emit_kernel(emit_ctx *e, int id);
 typedef enum kernel_params_mode {
     KP_SIGNATURE,          /* "int n, const float *restrict X, float *restrict Y" */
     KP_CALL,               /* "n, dense_1_out, dense_2_out": the buffers of an entry point */
@@ -491,12 +498,6 @@ typedef enum kernel_params_mode {
 } kernel_params_mode;
 /* Appends node id's kernel parameter list in the given form (e: the calling entry, KP_CALL). */
 void kernel_params(emit_ctx *ec, int id, kernel_params_mode mode, const entry *e);
-
-/* ---- emit*.c: the files -------------------------------------------------------------- */
-
-/* emit_kernel.c: one line saying what node id computes; the kernel function of node id. */
-void emit_describe(emit_ctx *e, int id, char *buf, size_t size);
-void emit_kernel(emit_ctx *e, int id);
 /* emit_entry.c: an entry point, its checked form, the optimizer call, the header's declarations. */
 void emit_entry(emit_ctx *ec, const entry *e);
 void emit_checked(emit_ctx *ec, const entry *e);

@@ -37,6 +37,42 @@ void emit_describe(emit_ctx *e, int id, char *buf, size_t size) {
     }
 }
 
+/* Appends node id's kernel parameters, the one list behind its signature
+ * (KP_SIGNATURE: "int n, const float *restrict X, float *restrict Y"), the
+ * call of entry e (KP_CALL: "n, dense_1_out, dense_2_out"), and the input
+ * arrays handed to the pool (KP_POOL_INPUTS: "X, W"). */
+void kernel_params(emit_ctx *ec, int id, kernel_params_mode mode, const entry *e) {
+    cg_graph *g = ec->g;
+    const node *n = &g->nodes[id];
+    text *t = ec->t;
+    int which[3], count = kernel_inputs(g, id, which);
+    const char *sep = "";
+    char an[16];
+    if (mode != KP_POOL_INPUTS && kernel_needs_n(g, id)) {
+        text_puts(t, mode == KP_SIGNATURE ? "int n" : "n");
+        sep = ", ";
+    }
+    if (mode != KP_POOL_INPUTS && n->op == OP_DROPOUT_MASK) {
+        text_printf(t, "%s%s", sep, mode == KP_SIGNATURE ? "uint64_t *restrict rng" : "&s->rng");
+        sep = ", ";
+    }
+    for (int j = 0; j < count; j++) {
+        kernel_arg_name(n, which[j], an, sizeof an);
+        if (mode == KP_SIGNATURE)
+            text_printf(t, "%sconst float *restrict %s", sep, an);
+        else
+            text_printf(t, "%s%s", sep, mode == KP_CALL ? g->nodes[n->in[which[j]]].name : an);
+        sep = ", ";
+    }
+    if (mode == KP_SIGNATURE)
+        text_printf(t, "%sfloat *restrict Y%s", sep, conv_scratch(g, id) > 0 ? ", float *restrict cols" : "");
+    else if (mode == KP_CALL) {
+        text_printf(t, "%s%s", sep, n->name);
+        if (e->scratch[id] >= 0)
+            text_printf(t, ", %s_cols", n->name);
+    }
+}
+
 /* How a host kernel shares its work with the pool: 0 not at all; 1 by
  * samples (window ops, see conv_batch_parallel); 2 by elements (large flat
  * elementwise loops). *tail: work after the split loop. */

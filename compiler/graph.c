@@ -378,14 +378,6 @@ int graph_layer_variable(cg_graph *g, cg_src src, const char *role, shape sh, cg
     return make_variable(g, src, name, sh, init);
 }
 
-/* Public: a scalar constant. */
-cg_t cg_scalar_at(cg_src src, cg_graph *g, float value) {
-    (void)src;
-    if (!g || g->failed)
-        return (cg_t){g, -1};
-    return (cg_t){g, op_const(g, value, false)};
-}
-
 /* Public: the static shape of a tensor (batch as CG_BATCH). */
 cg_shape cg_shape_of(cg_t t) {
     cg_shape s = {0, {0}};
@@ -425,4 +417,37 @@ void graph_dump(cg_graph *g, text *t) {
             text_puts(t, " [bwd]");
         text_puts(t, "\n");
     }
+}
+
+/* Elements of s with the batch dimension as `batch`: counted in int, since
+ * nothing past ELEMS_MAX (INT_MAX) is valid; -1 past it or for a size below 1. */
+long shape_elems(const shape *s, int batch) {
+    int n = 1;
+    for (int i = 0; i < s->rank; i++) {
+        int d = s->d[i] == CG_BATCH ? batch : s->d[i];
+        if (d < 1 || !int_mul(n, d, &n))
+            return -1;
+    }
+    return n;
+}
+
+/* Records why `what` (shape s) does not fit the emitted code at `batch`
+ * samples; 0 when it fits. */
+int check_elems(cg_graph *g, cg_src src, int layer, const char *what, const shape *s, int batch) {
+    if (shape_elems(s, batch) >= 0)
+        return 0;
+    char sb[64];
+    for (int i = 0; i < s->rank; i++)
+        if (s->d[i] < 1 && !(i == 0 && s->d[i] == CG_BATCH))
+            return graph_error(g, src, layer, "%s has shape %s: sizes must be positive", what,
+                               shape_str(s, sb, sizeof sb));
+    if (!shape_batched(s))
+        return graph_error(g, src, layer, "%s has shape %s: more than %ld elements, past the int indices of the "
+                           "emitted code", what, shape_str(s, sb, sizeof sb), ELEMS_MAX);
+    if (batch == 1)
+        return graph_error(g, src, layer, "%s has shape %s: more than %ld elements per sample, past the int indices "
+                           "of the emitted code", what, shape_str(s, sb, sizeof sb), ELEMS_MAX);
+    return graph_error(g, src, layer, "%s has shape %s: more than %ld elements at the maximum batch %d, past the int "
+                       "indices of the emitted code (lower max_batch)", what, shape_str(s, sb, sizeof sb), ELEMS_MAX,
+                       batch);
 }

@@ -84,6 +84,14 @@ int op_where(cg_graph *g, cg_src src, int c, int a, int b) {
 
 /* ---- public builders ------------------------------------------------------- */
 
+/* Public: a scalar constant. */
+cg_t cg_scalar_at(cg_src src, cg_graph *g, float value) {
+    (void)src;
+    if (!g || g->failed)
+        return (cg_t){g, -1};
+    return (cg_t){g, op_const(g, value, false)};
+}
+
 /* Each public op code's graph op and entry point, from the one list in cgrad.h. */
 static const struct {
     op_kind op;
