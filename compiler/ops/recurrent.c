@@ -258,24 +258,32 @@ static int cell_texts(cg_activation a, cg_activation ra, bool host, int u, char 
     return 0;
 }
 
+/* Lowers EMBEDDING (a lookup of rows) and EMBEDDING_BWD (their scatter-add). */
+static void lower_embedding(emit_ctx *e, int id) {
+    cg_graph *g = e->g;
+    const node *n = &g->nodes[id];
+    char num[4][24], count[48];
+    const shape *ids = &g->nodes[n->in[0]].sh;
+    const shape *tab = n->op == OP_EMBEDDING ? &g->nodes[n->in[1]].sh : &n->sh;
+    outer_rows(ids, ids->rank, count, sizeof count);
+    snprintf(num[0], sizeof num[0], "%d", tab->d[0]);
+    emit_float((float)tab->d[0], num[1], sizeof num[1]);
+    snprintf(num[2], sizeof num[2], "%d", tab->d[1]);
+    snprintf(num[3], sizeof num[3], "%ld", (long)tab->d[0] * tab->d[1]);
+    const char *kv[] = {"COUNT", count, "V", num[0], "VF", num[1], "D", num[2], "VD", num[3], NULL};
+    const char *tmpl = n->op == OP_EMBEDDING ? "kernels/embedding" : "kernels/embedding_bwd";
+    if (text_template(e->t, tmpl, kv))
+        graph_error(g, n->src, n->layer, "internal: template %s failed", tmpl);
+}
+
 /* Lowers a recurrence, its backward op, or the embedding ops. */
 static void lower_seq(emit_ctx *e, int id) {
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
-    char num[24][24], ex[12][CELL_TEXT], rb[3][64], count[48];
+    char num[24][24], ex[12][CELL_TEXT], rb[3][64];
     const char *tmpl = NULL;
     if (n->op == OP_EMBEDDING || n->op == OP_EMBEDDING_BWD) {
-        const shape *ids = &g->nodes[n->in[0]].sh;
-        const shape *tab = n->op == OP_EMBEDDING ? &g->nodes[n->in[1]].sh : &n->sh;
-        outer_rows(ids, ids->rank, count, sizeof count);
-        snprintf(num[0], sizeof num[0], "%d", tab->d[0]);
-        emit_float((float)tab->d[0], num[1], sizeof num[1]);
-        snprintf(num[2], sizeof num[2], "%d", tab->d[1]);
-        snprintf(num[3], sizeof num[3], "%ld", (long)tab->d[0] * tab->d[1]);
-        const char *kv[] = {"COUNT", count, "V", num[0], "VF", num[1], "D", num[2], "VD", num[3], NULL};
-        tmpl = n->op == OP_EMBEDDING ? "kernels/embedding" : "kernels/embedding_bwd";
-        if (text_template(e->t, tmpl, kv))
-            graph_error(g, n->src, n->layer, "internal: template %s failed", tmpl);
+        lower_embedding(e, id);
         return;
     }
     bool bwd = n->op == OP_SIMPLE_RNN_BWD || n->op == OP_LSTM_BWD || n->op == OP_GRU_BWD;
