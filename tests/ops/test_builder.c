@@ -10,27 +10,14 @@
 
 #include <cgrad.h>
 
-/* Asserts that err contains "test_builder.c:<line>:" and each of the needles. */
+#include "../support/builder_errors.h"
+
+/* Asserts that err names this file's line and mentions each needle. */
 static void expect_error(const char *err, int line, const char *const *needles, int n) {
-    char where[64];
-    snprintf(where, sizeof where, "test_builder.c:%d:", line);
-    cr_expect(strstr(err, where) != NULL, "error \"%s\" does not name the line: expected %s", err, where);
-    for (int i = 0; i < n; i++)
-        cr_expect(strstr(err, needles[i]) != NULL, "error \"%s\" does not mention \"%s\"", err, needles[i]);
+    be_expect_error(err, __FILE__, line, needles, n);
 }
-
-/* Everything the library writes to stdout or stderr is captured: it must write nothing. */
-static void quiet(void) {
-    cr_redirect_stdout();
-    cr_redirect_stderr();
-}
-
-static void nothing_printed(void) {
-    fflush(stdout);
-    fflush(stderr);
-    cr_expect_stdout_eq_str("", "the library printed to stdout");
-    cr_expect_stderr_eq_str("", "the library printed to stderr");
-}
+#define quiet be_quiet
+#define nothing_printed be_nothing_printed
 
 TestSuite(builder, .init = quiet);
 

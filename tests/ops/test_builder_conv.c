@@ -12,28 +12,11 @@
 
 #include <cgrad.h>
 #include "../../compiler/cgrad_int.h"
+#include "../support/builder_errors.h"
 
-static void expect_error(const char *err, int line, const char *const *needles, int n) {
-    char where[64];
-    snprintf(where, sizeof where, "test_builder_conv.c:%d:", line);
-    cr_expect(strstr(err, where) != NULL, "error \"%s\" does not name the line: expected %s", err, where);
-    for (int i = 0; i < n; i++)
-        cr_expect(strstr(err, needles[i]) != NULL, "error \"%s\" does not mention \"%s\"", err, needles[i]);
-}
-#define EXPECT_ERROR(err, line, ...) \
-    expect_error(err, line, (const char *[]){__VA_ARGS__}, (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *)))
-
-static void quiet(void) {
-    cr_redirect_stdout();
-    cr_redirect_stderr();
-}
-
-static void nothing_printed(void) {
-    fflush(stdout);
-    fflush(stderr);
-    cr_expect_stdout_eq_str("", "the library printed to stdout");
-    cr_expect_stderr_eq_str("", "the library printed to stderr");
-}
+#define EXPECT_ERROR(err, line, ...) be_expect_error(err, __FILE__, line, BE_NEEDLES(__VA_ARGS__))
+#define quiet be_quiet
+#define nothing_printed be_nothing_printed
 
 TestSuite(builder_conv, .init = quiet);
 
@@ -43,7 +26,7 @@ static void fails(cg_model *m, int rc, int line, const char *const *needles, int
     cr_expect(rc != 0 && cg_failed(g), "the layer was accepted");
     char first[512];
     snprintf(first, sizeof first, "%s", cg_error(g));
-    expect_error(first, line, needles, n);
+    be_expect_error(first, __FILE__, line, needles, n);
     /* sticky: a valid layer afterwards fails too and keeps the first message */
     cr_expect(cg_model_add(m, cg_flatten()) != 0, "a layer after the error was accepted");
     cr_expect_str_eq(cg_error(g), first, "the first message was replaced");

@@ -24,31 +24,16 @@
 
 #include <cgrad.h>
 #include "../../compiler/cgrad_int.h"
+#include "../support/builder_errors.h"
 
 /* Asserts that g failed with an error naming this file's `line` and each needle. */
 static void expect_failed(cg_graph *g, int line, const char *const *needles, int n) {
     cr_expect(cg_failed(g), "the call at line %d was accepted", line);
-    const char *err = cg_error(g);
-    char where[64];
-    snprintf(where, sizeof where, "test_builder_misuse.c:%d:", line);
-    cr_expect(strstr(err, where) != NULL, "error \"%s\" does not name the line: expected %s", err, where);
-    for (int i = 0; i < n; i++)
-        cr_expect(strstr(err, needles[i]) != NULL, "error \"%s\" does not mention \"%s\"", err, needles[i]);
+    be_expect_error(cg_error(g), __FILE__, line, needles, n);
 }
-#define FAILED(g, line, ...) \
-    expect_failed(g, line, (const char *[]){__VA_ARGS__}, (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *)))
-
-static void quiet(void) {
-    cr_redirect_stdout();
-    cr_redirect_stderr();
-}
-
-static void nothing_printed(void) {
-    fflush(stdout);
-    fflush(stderr);
-    cr_expect_stdout_eq_str("", "the library printed to stdout");
-    cr_expect_stderr_eq_str("", "the library printed to stderr");
-}
+#define FAILED(g, line, ...) expect_failed(g, line, BE_NEEDLES(__VA_ARGS__))
+#define quiet be_quiet
+#define nothing_printed be_nothing_printed
 
 TestSuite(misuse, .init = quiet);
 

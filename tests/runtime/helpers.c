@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -229,4 +230,26 @@ void t_write_series(const char *path, int n, double *v)
             v[i] = atof(cell);
     }
     fclose(f);
+}
+
+/* Runs cgrt_main on the NULL-terminated argument list with stdout and stderr
+ * sent to files in dir; returns the status, *out and *errs get their text. */
+int t_run_cli(const cgrt_model *m, const char *dir, char **out, char **errs, const char *const *args)
+{
+    char *argv[64];
+    int argc = 0, rc;
+    argv[argc++] = (char *)"tiny_bin";
+    while (*args)
+        argv[argc++] = (char *)*args++;
+    argv[argc] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    cr_assert_not_null(freopen(t_path(dir, "stdout.txt"), "w", stdout));
+    cr_assert_not_null(freopen(t_path(dir, "stderr.txt"), "w", stderr));
+    rc = cgrt_main(argc, argv, m);
+    fflush(stdout);
+    fflush(stderr);
+    *out = t_read(t_path(dir, "stdout.txt"), NULL);
+    *errs = t_read(t_path(dir, "stderr.txt"), NULL);
+    return rc;
 }

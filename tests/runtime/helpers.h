@@ -50,4 +50,8 @@ typedef struct tiny_state {
  * features) into dir as x_train.npy, y_train.npy (and x_test/y_test when n_test > 0). */
 void t_write_blobs_npy(const char *dir, int n_train, int n_test, unsigned seed);
 
+/* Runs cgrt_main for m ("tiny_bin" then the NULL-terminated args) with stdout
+ * and stderr sent to files in dir; returns its status, *out and *errs get the text. */
+int t_run_cli(const cgrt_model *m, const char *dir, char **out, char **errs, const char *const *args);
+
 #endif

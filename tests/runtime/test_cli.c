@@ -10,27 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Runs cgrt_main on the NULL-terminated argument list with stdout and stderr
- * sent to files in dir; returns the status, *out and *errs get their text. */
-static int run(const cgrt_model *m, const char *dir, char **out, char **errs, const char *const *args)
-{
-    char *argv[64];
-    int argc = 0, rc;
-    argv[argc++] = (char *)"tiny_bin";
-    while (*args)
-        argv[argc++] = (char *)*args++;
-    argv[argc] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    cr_assert_not_null(freopen(t_path(dir, "stdout.txt"), "w", stdout));
-    cr_assert_not_null(freopen(t_path(dir, "stderr.txt"), "w", stderr));
-    rc = cgrt_main(argc, argv, m);
-    fflush(stdout);
-    fflush(stderr);
-    *out = t_read(t_path(dir, "stdout.txt"), NULL);
-    *errs = t_read(t_path(dir, "stderr.txt"), NULL);
-    return rc;
-}
 
 /* Returns the loss column of history row `row` (1-based) of the CSV text. */
 static double history_loss(const char *text, int row)
@@ -52,7 +31,7 @@ Test(cli, fit_history_checkpoint_and_evaluate)
                          "--save", ck, "--verbose", "2", "--validation-split", "0.2", NULL};
     const char *ev[] = {"evaluate", "--weights", ck, "--data", dir, NULL};
     t_write_blobs_npy(dir, 200, 60, 11);
-    cr_assert_eq(run(&tiny_model, dir, &out, &errs, fit), 0, "stderr: %s", errs);
+    cr_assert_eq(t_run_cli(&tiny_model, dir, &out, &errs, fit), 0, "stderr: %s", errs);
     cr_assert_str_eq(errs, "");
     cr_assert(strstr(out, "Epoch 1/6 - ") != NULL, "%s", out);
     cr_assert(strstr(out, " - val_accuracy: ") != NULL, "%s", out);
@@ -67,7 +46,7 @@ Test(cli, fit_history_checkpoint_and_evaluate)
     cr_assert_gt(atof(strstr(test_line, "accuracy=") + 9), 0.8, "%s", test_line);
     free(out);
     free(errs);
-    cr_assert_eq(run(&tiny_model, dir, &out, &errs, ev), 0, "stderr: %s", errs);
+    cr_assert_eq(t_run_cli(&tiny_model, dir, &out, &errs, ev), 0, "stderr: %s", errs);
     cr_assert_str_eq(t_last_line(out), test_line + 6, "evaluate: \"%s\", fit: \"%s\"", t_last_line(out), test_line);
     free(out);
     free(errs);
@@ -87,7 +66,7 @@ Test(cli, history_without_validation_and_csv_test_split)
         fprintf(f, "%d,%d,0.5,1,%d\n", i % 3 == 0, i % 3 == 1, i % 3);
     fclose(f);
     m.data.test_split = 0.25f;
-    cr_assert_eq(run(&m, dir, &out, &errs, fit), 0, "stderr: %s", errs);
+    cr_assert_eq(t_run_cli(&m, dir, &out, &errs, fit), 0, "stderr: %s", errs);
     cr_assert_eq(t_count_lines(out), 1, "verbose 0 prints only the test line: %s", out);
     cr_assert(strncmp(out, "test: loss=", 11) == 0, "%s", out);
     h = t_read(hist, NULL);
@@ -107,14 +86,14 @@ Test(cli, early_stopping_and_nan)
                          "2", NULL};
     const char *nan[] = {"fit", "--data", dir, "--epochs", "3", "--batch-size", "16", NULL};
     t_write_blobs_npy(dir, 64, 0, 5);
-    cr_assert_eq(run(&tiny_flat_model, dir, &out, &errs, fit), 0, "stderr: %s", errs);
+    cr_assert_eq(t_run_cli(&tiny_flat_model, dir, &out, &errs, fit), 0, "stderr: %s", errs);
     cr_assert(strstr(out, "early stopping: loss did not improve for 2 epochs") != NULL, "%s", out);
     h = t_read(hist, NULL);
     cr_assert_eq(t_count_lines(h), 4, "%s", h);
     free(h);
     free(out);
     free(errs);
-    cr_assert_eq(run(&tiny_nan_model, dir, &out, &errs, nan), 1);
+    cr_assert_eq(t_run_cli(&tiny_nan_model, dir, &out, &errs, nan), 1);
     cr_assert_str_eq(errs, "tiny_bin: stopping: loss is nan at epoch 1, batch 3\n");
     free(out);
     free(errs);
@@ -132,7 +111,7 @@ Test(cli, predict_csv_and_npy)
     params[12 + 2] = 1.0f; /* bias favours class 2 */
     cr_assert_eq(cgrt_save_checkpoint(&tiny_model, params, ck, &err), 0, "%s", err.msg);
     t_write(in, "1,2,3,4\n5,6,7,8\n0,0,0,0\n", 24);
-    cr_assert_eq(run(&tiny_model, dir, &out, &errs, pr), 0, "stderr: %s", errs);
+    cr_assert_eq(t_run_cli(&tiny_model, dir, &out, &errs, pr), 0, "stderr: %s", errs);
     p = t_read(res, NULL);
     cr_assert_eq(t_count_lines(p), 3);
     cr_assert_str_eq(t_last_line(p), "0.211942,0.211942,0.576117,2");
@@ -140,12 +119,12 @@ Test(cli, predict_csv_and_npy)
     free(out);
     free(errs);
     t_write_blobs_npy(dir, 7, 0, 1);
-    cr_assert_eq(run(&tiny_model, dir, &out, &errs, pr2), 0, "stderr: %s", errs);
+    cr_assert_eq(t_run_cli(&tiny_model, dir, &out, &errs, pr2), 0, "stderr: %s", errs);
     cr_assert_eq(t_count_lines(out), 7);
     free(out);
     free(errs);
     t_write(in, "1,2,3\n", 6);
-    cr_assert_eq(run(&tiny_model, dir, &out, &errs, pr), 1);
+    cr_assert_eq(t_run_cli(&tiny_model, dir, &out, &errs, pr), 1);
     cr_assert(strstr(errs, "in.csv: samples have 3 features, model tiny expects 4") != NULL, "%s", errs);
     free(out);
     free(errs);
@@ -160,7 +139,7 @@ Test(cli, evaluate_with_a_checkpoint_of_another_model)
     cgrt_error err;
     t_write_blobs_npy(dir, 10, 0, 1);
     cr_assert_eq(cgrt_save_checkpoint(&tiny5_model, params, ck, &err), 0, "%s", err.msg);
-    cr_assert_eq(run(&tiny_model, dir, &out, &errs, ev), 1);
+    cr_assert_eq(t_run_cli(&tiny_model, dir, &out, &errs, ev), 1);
     cr_assert(strstr(errs, "has shape [5,3] in file but model tiny expects [4,3]") != NULL, "%s", errs);
     free(out);
     free(errs);
@@ -171,7 +150,7 @@ Test(cli, bench)
     const char *dir = t_tmpdir();
     char *out, *errs;
     const char *b[] = {"bench", "--iters", "5", NULL};
-    cr_assert_eq(run(&tiny_model, dir, &out, &errs, b), 0, "stderr: %s", errs);
+    cr_assert_eq(t_run_cli(&tiny_model, dir, &out, &errs, b), 0, "stderr: %s", errs);
     cr_assert(strstr(out, "train_samples_per_sec=") != NULL, "%s", out);
     cr_assert(strstr(out, "\npredict_us_per_sample=") != NULL, "%s", out);
     free(out);
@@ -214,7 +193,7 @@ Test(cli, bad_command_lines)
     size_t i;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out, *errs;
-        int rc = run(&tiny_model, dir, &out, &errs, cases[i].args);
+        int rc = t_run_cli(&tiny_model, dir, &out, &errs, cases[i].args);
         cr_assert_eq(rc, cases[i].status, "case %zu: status %d, stderr %s", i, rc, errs);
         cr_assert(strstr(errs, cases[i].msg) != NULL, "case %zu: stderr \"%s\" lacks \"%s\"", i, errs, cases[i].msg);
         free(out);
@@ -262,13 +241,13 @@ Test(cli, series_fit_evaluate_predict_in_original_units)
     cgrt_error err;
     int i, k = 60 - 4 - 2 + 1 - 6 - 8 + 4 + 2 - 1; /* values up to the last training target */
     t_write_series(csv, 60, v);
-    cr_assert_eq(run(&tiny_series_model, dir, &out, &errs, fit), 0, "stderr: %s", errs);
+    cr_assert_eq(t_run_cli(&tiny_series_model, dir, &out, &errs, fit), 0, "stderr: %s", errs);
     cr_assert_eq(t_count_lines(out), 3, "%s", out);
     cr_assert(strncmp(out, "test: loss=", 11) == 0 && strstr(out, " mae=") != NULL, "%s", out);
     cr_assert(strstr(out, "\ntest: original units (8 test targets): rmse=") != NULL, "%s", out);
     cr_assert(strstr(out, "\ntest: seasonal naive (season 6):       rmse=") != NULL, "%s", out);
     /* evaluate, in a separate call, gives the same figures from the checkpoint */
-    cr_assert_eq(run(&tiny_series_model, dir, &ev_out, &errs, ev), 0, "stderr: %s", errs);
+    cr_assert_eq(t_run_cli(&tiny_series_model, dir, &ev_out, &errs, ev), 0, "stderr: %s", errs);
     free(errs);
     cr_assert_eq(t_count_lines(ev_out), 3, "%s", ev_out);
     for (i = 0; i < 3; i++) {
@@ -308,7 +287,7 @@ Test(cli, series_fit_evaluate_predict_in_original_units)
     free(out);
     free(ev_out);
     /* predict: the test part, one line per target, in original units */
-    cr_assert_eq(run(&tiny_series_model, dir, &out, &errs, pr), 0, "stderr: %s", errs);
+    cr_assert_eq(t_run_cli(&tiny_series_model, dir, &out, &errs, pr), 0, "stderr: %s", errs);
     cr_assert_str_eq(out, "");
     p = t_read(pred, NULL);
     cr_assert_eq(t_count_lines(p), 9, "%s", p);
@@ -341,13 +320,13 @@ Test(cli, series_predict_input_and_errors)
     char *out, *errs;
     cgrt_error err;
     t_write_series(csv, 60, NULL);
-    cr_assert_eq(run(&tiny_series_model, dir, &out, &errs, fit), 0, "stderr: %s", errs);
+    cr_assert_eq(t_run_cli(&tiny_series_model, dir, &out, &errs, fit), 0, "stderr: %s", errs);
     free(out);
     free(errs);
     /* 6 raw values: 3 windows; the first target (index 5) is known, the others lie past the end;
      * the seasonal-naive value (6 back) exists from index 6 on */
     t_write(in, "10\n11\n12\n13\n14\n15\n", 18);
-    cr_assert_eq(run(&tiny_series_model, dir, &out, &errs, pr), 0, "stderr: %s", errs);
+    cr_assert_eq(t_run_cli(&tiny_series_model, dir, &out, &errs, pr), 0, "stderr: %s", errs);
     cr_assert_eq(t_count_lines(out), 4, "%s", out);
     cr_assert(strncmp(out, "index,forecast,actual,seasonal_naive\n5,", 39) == 0, "%s", out);
     cr_assert(strstr(out, ",15,\n6,") != NULL, "index 5: actual 15, no naive value: %s", out);
@@ -356,13 +335,13 @@ Test(cli, series_predict_input_and_errors)
     free(out);
     free(errs);
     t_write(in, "10\n11\n12\n", 9);
-    cr_assert_eq(run(&tiny_series_model, dir, &out, &errs, pr), 1);
+    cr_assert_eq(t_run_cli(&tiny_series_model, dir, &out, &errs, pr), 1);
     cr_assert(strstr(errs, "in.csv: holds 3 values, fewer than the window of 4 values") != NULL, "%s", errs);
     cr_assert_eq(t_count_lines(errs), 1);
     free(out);
     free(errs);
     cr_assert_eq(cgrt_save_checkpoint(&tiny_series_model, params, plain, &err), 0, "%s", err.msg);
-    cr_assert_eq(run(&tiny_series_model, dir, &out, &errs, ev_plain), 1);
+    cr_assert_eq(t_run_cli(&tiny_series_model, dir, &out, &errs, ev_plain), 1);
     cr_assert(strstr(errs, "plain.safetensors: holds no time-series statistics") != NULL, "%s", errs);
     free(out);
     free(errs);
@@ -373,7 +352,7 @@ Test(cli, series_predict_input_and_errors)
         };
         size_t i;
         for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-            int rc = run(&tiny_series_model, dir, &out, &errs, cases[i].args);
+            int rc = t_run_cli(&tiny_series_model, dir, &out, &errs, cases[i].args);
             cr_assert_eq(rc, cases[i].status, "case %zu: status %d, stderr %s", i, rc, errs);
             cr_assert(strstr(errs, cases[i].msg) != NULL, "case %zu: \"%s\" lacks \"%s\"", i, errs, cases[i].msg);
             free(out);
@@ -382,7 +361,7 @@ Test(cli, series_predict_input_and_errors)
     }
     {
         const char *pd[] = {"predict", "--weights", ck, "--data", csv, NULL};
-        cr_assert_eq(run(&tiny_model, dir, &out, &errs, pd), 2);
+        cr_assert_eq(t_run_cli(&tiny_model, dir, &out, &errs, pd), 2);
         cr_assert(strstr(errs, "flag --data does not apply to predict") != NULL, "%s", errs);
         free(out);
         free(errs);

@@ -241,26 +241,6 @@ Test(formats, predict_input_by_magic_number_or_suffix)
 
 /* ---- --label-column on the command line ---- */
 
-/* Runs cgrt_main with stdout and stderr in files of dir; *errs gets stderr. */
-static int run_cli(const cgrt_model *m, const char *dir, char **out, char **errs, const char *const *args)
-{
-    char *argv[32];
-    int argc = 0, rc;
-    argv[argc++] = (char *)"tiny_bin";
-    while (*args)
-        argv[argc++] = (char *)*args++;
-    argv[argc] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    cr_assert_not_null(freopen(t_path(dir, "stdout.txt"), "w", stdout));
-    cr_assert_not_null(freopen(t_path(dir, "stderr.txt"), "w", stderr));
-    rc = cgrt_main(argc, argv, m);
-    fflush(stdout);
-    fflush(stderr);
-    *out = t_read(t_path(dir, "stdout.txt"), NULL);
-    *errs = t_read(t_path(dir, "stderr.txt"), NULL);
-    return rc;
-}
 
 Test(csv_named, label_column_flag_overrides_the_spec)
 {
@@ -282,28 +262,28 @@ Test(csv_named, label_column_flag_overrides_the_spec)
     }
     fclose(f);
     m.data.test_split = 0.2f;
-    cr_assert_eq(run_cli(&m, dir, &out, &errs, fit), 0, "stderr: %s", errs);
+    cr_assert_eq(t_run_cli(&m, dir, &out, &errs, fit), 0, "stderr: %s", errs);
     cr_assert(strstr(out, "labels: column \"kind\" names 3 classes: low=0, mid=1, high=2\n") != NULL, "%s", out);
     cr_assert(strncmp(t_last_line(out), "test: loss=", 11) == 0, "%s", out);
     cr_assert_gt(atof(strstr(t_last_line(out), "accuracy=") + 9), 0.9, "%s", t_last_line(out));
     free(out);
     free(errs);
-    cr_assert_eq(run_cli(&m, dir, &out, &errs, ev), 0, "stderr: %s", errs);
+    cr_assert_eq(t_run_cli(&m, dir, &out, &errs, ev), 0, "stderr: %s", errs);
     cr_assert_gt(atof(strstr(out, "accuracy=") + 9), 0.9, "%s", out);
     free(out);
     free(errs);
-    cr_assert_eq(run_cli(&m, dir, &out, &errs, ev_plain), 1, "without the flag the labels are the last column");
+    cr_assert_eq(t_run_cli(&m, dir, &out, &errs, ev_plain), 1, "without the flag the labels are the last column");
     cr_assert(strstr(errs, "blobs.csv:") != NULL, "%s", errs);
     free(out);
     free(errs);
-    cr_assert_eq(run_cli(&m, dir, &out, &errs, pr), 0, "stderr: %s", errs);
+    cr_assert_eq(t_run_cli(&m, dir, &out, &errs, pr), 0, "stderr: %s", errs);
     cr_assert_eq(t_count_lines(out), 90, "%s", out);
     cr_assert(strstr(out, ",0\n") && strstr(out, ",1\n") && strstr(out, ",2\n"), "every class predicted: %s", out);
     free(out);
     free(errs);
     {
         const char *bad[] = {"fit", "--data", csv, "--label-column", "kind", NULL};
-        cr_assert_eq(run_cli(&tiny_series_model, dir, &out, &errs, bad), 2);
+        cr_assert_eq(t_run_cli(&tiny_series_model, dir, &out, &errs, bad), 2);
         cr_assert(strstr(errs, "--label-column does not apply to a time series") != NULL, "%s", errs);
         free(out);
         free(errs);
