@@ -74,7 +74,7 @@ static int own_gradient(cg_graph *g, int v, int gid) {
 
 /* Builds the gradients of `loss` for vars[] (node ids of variables); the
  * request (ad_request) checked the loss and the leaves. */
-int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars) {
+static int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars) {
     if (g->failed || loss < 0)
         return -1;
     node ln = g->nodes[loss];

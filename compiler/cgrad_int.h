@@ -419,10 +419,9 @@ const char *act_from_output_list(char *buf, size_t size);
 
 /* ---- autodiff.c ----------------------------------------------------------------- */
 
-/* Builds the backward graph of the scalar `loss` for the variables vars[]
- * (node ids); fills var.grad. */
-int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars);
-/* Asks the autodiff pass (pass_autodiff, the pipeline's first) to build them. */
+/* Asks the autodiff pass (pass_autodiff, the pipeline's first) to build the
+ * backward graph of the scalar `loss` for the variables vars[] (node ids),
+ * which fills var.grad; checks the loss at once. */
 int ad_request(cg_graph *g, int loss, const int *vars, int nvars);
 int pass_autodiff(cg_graph *g);
 
