@@ -159,12 +159,14 @@ typedef struct layer_kind_info {
 
 enum { LAYER_ONE = 0, LAYER_MANY = 1 };
 
+/* clang-format off */
 static const layer_kind_info layer_kinds[] = {
 #define LAYER(kind, keras, prefix, opts, inputs, build) \
     [CG_LAYER_##kind] = {keras, prefix, LAYER_##inputs, build},
 #include "layers/layers.def"
 #undef LAYER
 };
+/* clang-format on */
 
 /* A compile-time check that every member of cg_layer_kind has its row. */
 typedef char layer_kinds_cover_the_enum[sizeof layer_kinds / sizeof layer_kinds[0] == CG_LAYER_KIND_COUNT ? 1 : -1];
@@ -172,10 +174,12 @@ typedef char layer_kinds_cover_the_enum[sizeof layer_kinds / sizeof layer_kinds[
 /* The user's name for layer l (the .name of its options), or NULL. */
 static const char *user_name(const cg_layer *l) {
     switch (l->kind) {
+/* clang-format off */
 #define LAYER(kind, keras, prefix, opts, inputs, build) \
     case CG_LAYER_##kind: return l->opts.name;
 #include "layers/layers.def"
 #undef LAYER
+/* clang-format on */
     default: return NULL;
     }
 }

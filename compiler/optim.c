@@ -28,12 +28,14 @@ enum {
 };
 
 #define OPTIM_LIST_(...) __VA_ARGS__
+/* clang-format off */
 static const optim_row optim_rows[] = {
 #define CG_OPTIMIZER(id, kind, when, slots, portable, host, options, keys, update, step, words)              \
     [OPTIM_##id] = {#id, kind, slots, {[CG_HOST] = host, [CG_PORTABLE] = portable}, options,                \
                     (const char *const[]){OPTIM_LIST_ keys}, update, step, words},
 #include "optimizers.def"
 };
+/* clang-format on */
 
 /* The first row of o's kind whose condition holds for o; NULL for an unknown kind. */
 const optim_row *optim_row_of(const cg_optimizer *o) {

@@ -117,6 +117,7 @@ __attribute__((noinline)) static void tile(int kc, const float *restrict a, long
                  int ldc, float beta, int rows, int cols)
 {
     const float *restrict a0 = a, *restrict a4 = a + 4 * ra, *restrict a8 = a + 8 * ra;
+/* clang-format off */
 #define ACC(r) __m512 c##r##a = _mm512_setzero_ps(), c##r##b = _mm512_setzero_ps()
     ACC(0); ACC(1); ACC(2); ACC(3); ACC(4); ACC(5); ACC(6); ACC(7); ACC(8); ACC(9); ACC(10); ACC(11);
 #undef ACC
@@ -132,6 +133,7 @@ __attribute__((noinline)) static void tile(int kc, const float *restrict a, long
         FMA(4, a4, 0); FMA(5, a4, 1); FMA(6, a4, 2); FMA(7, a4, 3);
         FMA(8, a8, 0); FMA(9, a8, 1); FMA(10, a8, 2); FMA(11, a8, 3);
 #undef FMA
+/* clang-format on */
     }
     __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
     __mmask16 m1 = (__mmask16)(cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (1u << (cols - 16)) - 1);

@@ -68,9 +68,11 @@ typedef struct cg_src {
 #else
 #define CG_IGNORE_OVERRIDE_ _Pragma("GCC diagnostic ignored \"-Woverride-init\"")
 #endif
+/* clang-format off */
 #define CG_OPTS_(type, ...) \
     (__extension__({ _Pragma("GCC diagnostic push") CG_IGNORE_OVERRIDE_ \
         type cg_opts_ = {__VA_ARGS__}; _Pragma("GCC diagnostic pop") cg_opts_; }))
+/* clang-format on */
 
 /* ---- Graphs and tensors -------------------------------------------------- */
 
@@ -185,12 +187,14 @@ cg_shape cg_shape_of(cg_t t);
  * for each, NAME the graph op it makes (compiler/ops/ops.def), KIND the entry
  * point that takes it (BINARY: cg_binary_at, UNARY: cg_unary_at, REDUCE:
  * cg_reduce_at). New codes go at the end: the values are part of the ABI. */
+/* clang-format off */
 #define CG_PUBLIC_OPS(X) \
     X(ADD, BINARY) X(SUB, BINARY) X(MUL, BINARY) X(DIV, BINARY) X(MAXIMUM, BINARY) X(MINIMUM, BINARY) \
     X(GREATER, BINARY) X(LESS, BINARY) X(EQUAL, BINARY) X(SIGMOID_BCE, BINARY) \
     X(NEG, UNARY) X(EXP, UNARY) X(LOG, UNARY) X(SQRT, UNARY) X(SQUARE, UNARY) X(ABS, UNARY) \
     X(TANH, UNARY) X(SIGMOID, UNARY) X(RELU, UNARY) X(SOFTMAX, UNARY) X(LOG_SOFTMAX, UNARY) \
     X(SUM, REDUCE) X(MEAN, REDUCE) X(MAX, REDUCE)
+/* clang-format on */
 
 typedef enum cg_op_code {
 #define CG_OP_CODE_(name, kind) CG_OP_##name,
@@ -383,6 +387,7 @@ typedef struct cg_layer {
     void *self;
 } cg_layer;
 
+/* clang-format off */
 /* cg_custom_layer("MyDense", my_dense_call, &my_dense): self is passed to call. */
 #define cg_custom_layer(kind_name, call_fn, self_ptr) \
     ((cg_layer){.kind = CG_LAYER_CUSTOM, .src = CG_HERE, .custom_kind = (kind_name), .call = (call_fn), .self = (self_ptr)})
@@ -566,6 +571,7 @@ static inline cg_optimizer cg_adamw_make_(float lr, float weight_decay) {
  * that may change the gradients first (clipping, say). After cg_gradients. */
 #define cg_apply_gradients(g, optimizer) cg_apply_gradients_at(CG_HERE, g, optimizer)
 int cg_apply_gradients_at(cg_src src, cg_graph *g, cg_optimizer optimizer);
+/* clang-format on */
 
 typedef enum cg_loss {
     CG_LOSS_NONE,

@@ -574,20 +574,23 @@ Test(activations, builder_checks) {
     for (size_t i = 0; i < COUNT(bad); i++) {
         g = cg_graph_new("checks");
         x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
-        cg_t y = cg_act_alpha(x, bad[i].act, bad[i].alpha); int line = __LINE__;
+        int line = __LINE__ + 1;
+        cg_t y = cg_act_alpha(x, bad[i].act, bad[i].alpha);
         cr_expect(y.id < 0, "case %zu: accepted", i);
         failed_with(g, line, bad[i].a, bad[i].b);
         cg_graph_free(g);
     }
     g = cg_graph_new("checks");
     x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
-    cg_t y = cg_leaky_relu(x, -0.5f); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t y = cg_leaky_relu(x, -0.5f);
     cr_expect(y.id < 0, "a negative leaky relu slope was accepted");
     failed_with(g, line, "alpha", ">= 0");
     cg_graph_free(g);
 
     cg_model *m = cg_sequential("checks", CG_SHAPE(4));
-    int rc = cg_model_add(m, cg_dense(3, .activation = CG_ELU, .alpha = -2.0f)); line = __LINE__;
+    line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_dense(3, .activation = CG_ELU, .alpha = -2.0f));
     cr_expect(rc != 0, "Dense accepted elu with alpha -2");
     failed_with(cg_model_graph(m), line, "dense_1: ", "elu: alpha is -2");
     cg_model_free(m);
@@ -597,12 +600,14 @@ Test(activations, builder_checks) {
  * naming it and the ones that work. */
 Test(activations, recurrent_refuses_input_based) {
     cg_model *m = cg_sequential("rnn_checks", CG_SHAPE(5, 2));
-    int rc = cg_model_add(m, cg_lstm(4, .activation = CG_GELU)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_lstm(4, .activation = CG_GELU));
     cr_expect(rc != 0);
     failed_with(cg_model_graph(m), line, "lstm_1: LSTM: activation gelu is not supported", "tanh, leaky_relu or elu)");
     cg_model_free(m);
     m = cg_sequential("rnn_checks", CG_SHAPE(5, 2));
-    rc = cg_model_add(m, cg_gru(4, .recurrent_activation = CG_SWISH)); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_model_add(m, cg_gru(4, .recurrent_activation = CG_SWISH));
     cr_expect(rc != 0);
     failed_with(cg_model_graph(m), line, "recurrent_activation swish is not supported", NULL);
     cg_model_free(m);

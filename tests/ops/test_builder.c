@@ -25,7 +25,8 @@ Test(builder, matmul_shapes) {
     cg_graph *g = cg_graph_new("mm");
     cg_t a = cg_placeholder(g, "a", CG_SHAPE(CG_BATCH, 3));
     cg_t b = cg_variable(g, "b", CG_SHAPE(4, 5), cg_zeros());
-    cg_t c = cg_matmul(a, b); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t c = cg_matmul(a, b);
     cr_expect(c.id < 0, "cg_matmul of (n, 3) and (4, 5) returned node %d", c.id);
     cr_expect(cg_failed(g));
     expect_error(cg_error(g), line, (const char *[]){"(n, 3)", "(4, 5)"}, 2);
@@ -37,7 +38,8 @@ Test(builder, sticky) {
     cg_graph *g = cg_graph_new("sticky");
     cg_t a = cg_variable(g, "a", CG_SHAPE(2, 3), cg_zeros());
     cg_t b = cg_variable(g, "b", CG_SHAPE(4), cg_zeros());
-    cg_t bad = cg_add(a, b); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t bad = cg_add(a, b);
     char first[512];
     snprintf(first, sizeof first, "%s", cg_error(g));
     expect_error(first, line, (const char *[]){"(2, 3)", "(4)"}, 2);
@@ -68,7 +70,8 @@ Test(builder, no_error_is_empty) {
 Test(builder, dense_wrong_rank) {
     /* a sequence (n, T, F) is fine (every step, as Keras); an image is not */
     cg_model *m = cg_sequential("dense_rank", CG_SHAPE(4, 5, 2));
-    int rc = cg_model_add(m, cg_dense(3)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_dense(3));
     cr_expect(rc != 0, "Dense on a rank-4 input (n, 4, 5, 2) was accepted");
     expect_error(cg_error(cg_model_graph(m)), line, (const char *[]){"dense_1", "(n, 4, 5, 2)"}, 2);
     nothing_printed();
@@ -78,7 +81,8 @@ Test(builder, dense_wrong_rank) {
 Test(builder, compile_loss_metric_mismatch) {
     cg_model *m = cg_sequential("mismatch", CG_SHAPE(4));
     cg_model_add(m, cg_dense(3));
-    int rc = cg_compile(m, .optimizer = cg_sgd(0.1f, 0.0f, false), .loss = CG_CATEGORICAL_CROSSENTROPY, .metric = CG_SPARSE_CATEGORICAL_ACCURACY); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_compile(m, .optimizer = cg_sgd(0.1f, 0.0f, false), .loss = CG_CATEGORICAL_CROSSENTROPY, .metric = CG_SPARSE_CATEGORICAL_ACCURACY);
     cr_expect(rc != 0, "sparse accuracy with categorical crossentropy was accepted");
     expect_error(cg_error(cg_model_graph(m)), line,
                  (const char *[]){"sparse_categorical_accuracy", "categorical_crossentropy"}, 2);
@@ -90,8 +94,10 @@ Test(builder, unreachable_variable) {
     cg_graph *g = cg_graph_new("unreach");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 2));
     cg_t w = cg_variable(g, "w", CG_SHAPE(2, 1), cg_zeros());
-    cg_t lonely = cg_variable(g, "lonely", CG_SHAPE(3), cg_zeros()); int vline = __LINE__;
-    int rc = cg_gradients(g, cg_mean(cg_matmul(x, w)), w, lonely); int line = __LINE__;
+    int vline = __LINE__ + 1;
+    cg_t lonely = cg_variable(g, "lonely", CG_SHAPE(3), cg_zeros());
+    int line = __LINE__ + 1;
+    int rc = cg_gradients(g, cg_mean(cg_matmul(x, w)), w, lonely);
     cr_expect(rc != 0, "a variable the loss does not depend on was accepted");
     const char *err = cg_error(g);
     char at_call[64], at_var[64];
@@ -107,7 +113,8 @@ Test(builder, unreachable_variable) {
 Test(builder, loss_not_scalar) {
     cg_graph *g = cg_graph_new("notscalar");
     cg_t w = cg_variable(g, "w", CG_SHAPE(2, 3), cg_zeros());
-    int rc = cg_gradients(g, cg_square(w), w); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_gradients(g, cg_square(w), w);
     cr_expect(rc != 0);
     expect_error(cg_error(g), line, (const char *[]){"(2, 3)"}, 1);
     nothing_printed();
@@ -116,7 +123,8 @@ Test(builder, loss_not_scalar) {
 
 Test(builder, batch_only_first) {
     cg_graph *g = cg_graph_new("batchpos");
-    cg_t x = cg_placeholder(g, "x", CG_SHAPE(3, CG_BATCH)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t x = cg_placeholder(g, "x", CG_SHAPE(3, CG_BATCH));
     cr_expect(x.id < 0);
     expect_error(cg_error(g), line, NULL, 0);
     nothing_printed();
@@ -125,7 +133,8 @@ Test(builder, batch_only_first) {
 
 Test(builder, variable_with_batch) {
     cg_graph *g = cg_graph_new("varbatch");
-    cg_t v = cg_variable(g, "v", CG_SHAPE(CG_BATCH, 3), cg_zeros()); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t v = cg_variable(g, "v", CG_SHAPE(CG_BATCH, 3), cg_zeros());
     cr_expect(v.id < 0);
     expect_error(cg_error(g), line, (const char *[]){"v"}, 1);
     nothing_printed();
@@ -135,7 +144,8 @@ Test(builder, variable_with_batch) {
 Test(builder, transpose_of_batch) {
     cg_graph *g = cg_graph_new("tbatch");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
-    cg_t t = cg_transpose(x); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t t = cg_transpose(x);
     cr_expect(t.id < 0);
     expect_error(cg_error(g), line, (const char *[]){"(n, 3)"}, 1);
     nothing_printed();
@@ -146,7 +156,8 @@ Test(builder, xent_label_shape) {
     cg_graph *g = cg_graph_new("xent");
     cg_t z = cg_placeholder(g, "z", CG_SHAPE(CG_BATCH, 4));
     cg_t t = cg_placeholder(g, "t", CG_SHAPE(CG_BATCH, 3));
-    cg_t l = cg_softmax_cross_entropy(z, t, false); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t l = cg_softmax_cross_entropy(z, t, false);
     cr_expect(l.id < 0);
     expect_error(cg_error(g), line, (const char *[]){"labels have shape (n, 3)", "need labels of shape (n, 4)"}, 2);
     nothing_printed();
@@ -156,7 +167,8 @@ Test(builder, xent_label_shape) {
 Test(builder, layer_error_names_layer) {
     cg_model *m = cg_sequential("named", CG_SHAPE(4));
     cg_model_add(m, cg_dense(3, .name = "hidden"));
-    int rc = cg_model_add(m, cg_dense(0, .name = "broken")); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_dense(0, .name = "broken"));
     cr_expect(rc != 0, "Dense with 0 units was accepted");
     expect_error(cg_error(cg_model_graph(m)), line, (const char *[]){"broken"}, 1);
     nothing_printed();
@@ -166,7 +178,8 @@ Test(builder, layer_error_names_layer) {
 Test(builder, apply_gradients_needs_gradients_first) {
     cg_graph *g = cg_graph_new("opt");
     cg_t w = cg_variable(g, "w", CG_SHAPE(2), cg_ones());
-    int rc = cg_apply_gradients(g, cg_adam(0.01f)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_apply_gradients(g, cg_adam(0.01f));
     cr_expect(rc != 0, "cg_apply_gradients before cg_gradients was accepted");
     expect_error(cg_error(g), line, (const char *[]){"cg_gradients first"}, 1);
     nothing_printed();
@@ -178,7 +191,8 @@ Test(builder, apply_gradients_learning_rate) {
     cg_graph *g = cg_graph_new("opt2");
     cg_t w = cg_variable(g, "w", CG_SHAPE(2), cg_ones());
     cg_gradients(g, cg_sum(cg_square(w)), w);
-    int rc = cg_apply_gradients(g, cg_adam(-1.0f)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_apply_gradients(g, cg_adam(-1.0f));
     cr_expect(rc != 0, "a negative learning rate was accepted");
     expect_error(cg_error(g), line, (const char *[]){"learning rate must be positive", "-1"}, 2);
     nothing_printed();
@@ -200,7 +214,8 @@ static cg_t owning_call(cg_layer_ctx *layer, cg_t x, void *self) {
 Test(builder, custom_layer_uses_another_layers_weight) {
     cg_model *m = cg_sequential("borrow", CG_SHAPE(4));
     cg_model_add(m, cg_custom_layer("Owner", owning_call, NULL));
-    int rc = cg_model_add(m, cg_custom_layer("Borrower", borrowing_call, NULL)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_custom_layer("Borrower", borrowing_call, NULL));
     cr_expect(rc != 0, "a custom layer using another layer's weight was accepted");
     expect_error(cg_error(cg_model_graph(m)), line, (const char *[]){"borrower_1", "owner_1/kernel"}, 2);
     nothing_printed();

@@ -38,83 +38,96 @@ static void fails(cg_model *m, int rc, int line, const char *const *needles, int
 
 Test(builder_conv, kernel_larger_than_input) {
     cg_model *m = cg_sequential("big_kernel", CG_SHAPE(4, 4, 1));
-    int rc = cg_model_add(m, cg_conv2d(2, 5)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_conv2d(2, 5));
     FAILS(m, rc, line, "conv2d_1: ", "5x5", "(n, 4, 4, 1)", "no output");
 }
 
 Test(builder_conv, dilated_kernel_larger_than_input) {
     cg_model *m = cg_sequential("dilated", CG_SHAPE(6, 9, 2));
     cg_model_add(m, cg_conv2d(2, 3, .padding = CG_SAME));
-    int rc = cg_model_add(m, cg_depthwise_conv2d(3, .kernel_w = 2, .dilation = 3, .name = "dw")); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_depthwise_conv2d(3, .kernel_w = 2, .dilation = 3, .name = "dw"));
     FAILS(m, rc, line, "dw: ", "3x2", "dilation 3x3", "(n, 6, 9, 2)");
 }
 
 Test(builder_conv, negative_stride) {
     cg_model *m = cg_sequential("neg_stride", CG_SHAPE(8, 8, 1));
-    int rc = cg_model_add(m, cg_conv2d(4, 3, .strides = -1)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_conv2d(4, 3, .strides = -1));
     FAILS(m, rc, line, "conv2d_1: ", "strides", "-1");
 }
 
 Test(builder_conv, stride_and_dilation_together) {
     cg_model *m = cg_sequential("both", CG_SHAPE(8, 8, 1));
-    int rc = cg_model_add(m, cg_conv2d(4, 3, .strides = 2, .dilation = 2, .name = "strided")); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_conv2d(4, 3, .strides = 2, .dilation = 2, .name = "strided"));
     FAILS(m, rc, line, "strided: ", "strides", "dilation");
 }
 
 Test(builder_conv, pooling_window_leaves_no_output) {
     cg_model *m = cg_sequential("pool", CG_SHAPE(4, 4, 2));
-    int rc = cg_model_add(m, cg_max_pooling2d(5)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_max_pooling2d(5));
     FAILS(m, rc, line, "max_pooling2d_1: ", "5x5", "(n, 4, 4, 2)", "no output");
 }
 
 Test(builder_conv, average_pooling_after_shrinking) {
     cg_model *m = cg_sequential("pool2", CG_SHAPE(6, 6, 2));
     cg_model_add(m, cg_conv2d(3, 3, .strides = 2));
-    int rc = cg_model_add(m, cg_average_pooling2d(3)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_average_pooling2d(3));
     FAILS(m, rc, line, "average_pooling2d_1: ", "3x3", "(n, 2, 2, 3)");
 }
 
 Test(builder_conv, dense_on_an_image) {
     cg_model *m = cg_sequential("no_flatten", CG_SHAPE(5, 5, 1));
     cg_model_add(m, cg_conv2d(2, 3));
-    int rc = cg_model_add(m, cg_dense(10)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_dense(10));
     FAILS(m, rc, line, "dense_1: ", "(n, 3, 3, 2)", "Dense", "flatten");
 }
 
 Test(builder_conv, conv_on_a_vector) {
     cg_model *m = cg_sequential("flat", CG_SHAPE(4, 4, 2));
     cg_model_add(m, cg_flatten());
-    int rc = cg_model_add(m, cg_conv2d(2, 3)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_conv2d(2, 3));
     FAILS(m, rc, line, "conv2d_1: ", "(n, 32)", "(n, height, width, channels)");
 }
 
 Test(builder_conv, pooling_on_a_vector) {
     cg_model *m = cg_sequential("flat_pool", CG_SHAPE(16));
-    int rc = cg_model_add(m, cg_average_pooling2d(2)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_average_pooling2d(2));
     FAILS(m, rc, line, "average_pooling2d_1: ", "(n, 16)");
 }
 
 Test(builder_conv, global_pooling_on_a_vector) {
     cg_model *m = cg_sequential("flat_gap", CG_SHAPE(16));
-    int rc = cg_model_add(m, cg_global_average_pooling2d()); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_global_average_pooling2d());
     FAILS(m, rc, line, "global_average_pooling2d_1: ", "(n, 16)");
 }
 
 Test(builder_conv, reshape_to_another_size) {
     cg_model *m = cg_sequential("reshape", CG_SHAPE(4, 4, 2));
-    int rc = cg_model_add(m, cg_reshape_layer(CG_SHAPE(5, 5, 1))); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_reshape_layer(CG_SHAPE(5, 5, 1)));
     FAILS(m, rc, line, "reshape_1: ", "(n, 4, 4, 2)", "(n, 5, 5, 1)");
 }
 
 Test(builder_conv, dropout_rate_of_one) {
     cg_model *m = cg_sequential("drop", CG_SHAPE(4));
-    int rc = cg_model_add(m, cg_dropout(1.0f)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_dropout(1.0f));
     FAILS(m, rc, line, "dropout_1: ", "rate", "1");
 }
 
 Test(builder_conv, batch_norm_momentum_of_one) {
     cg_model *m = cg_sequential("bn", CG_SHAPE(4));
-    int rc = cg_model_add(m, cg_batch_normalization(.momentum = 1.0f)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_batch_normalization(.momentum = 1.0f));
     FAILS(m, rc, line, "batch_normalization_1: ", "momentum");
 }
 
@@ -125,7 +138,8 @@ Test(builder_conv, op_conv2d_stride_zero) {
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 6, 6, 2));
     cg_t k = cg_variable(g, "k", CG_SHAPE(3, 3, 2, 4), cg_zeros());
     spatial sp = {{3, 3}, {0, 1}, {1, 1}, {0, 0, 0, 0}};
-    int y = op_conv2d(g, CG_HERE, x.id, k.id, &sp, false); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int y = op_conv2d(g, CG_HERE, x.id, k.id, &sp, false);
     cr_expect(y < 0 && cg_failed(g), "op_conv2d accepted a stride of 0");
     EXPECT_ERROR(cg_error(g), line, "conv2d", "stride 0");
     nothing_printed();
@@ -136,7 +150,8 @@ Test(builder_conv, op_pool_stride_zero) {
     cg_graph *g = cg_graph_new("pool_stride0");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 6, 6, 2));
     spatial sp = {{2, 2}, {2, 0}, {1, 1}, {0, 0, 0, 0}};
-    int y = op_pool(g, CG_HERE, OP_MAX_POOL, x.id, &sp); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int y = op_pool(g, CG_HERE, OP_MAX_POOL, x.id, &sp);
     cr_expect(y < 0 && cg_failed(g), "op_pool accepted a stride of 0");
     EXPECT_ERROR(cg_error(g), line, "max_pool", "stride 0");
     nothing_printed();
@@ -148,7 +163,8 @@ Test(builder_conv, op_conv2d_channel_mismatch) {
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 5, 5, 3));
     cg_t k = cg_variable(g, "k", CG_SHAPE(3, 3, 2, 4), cg_zeros());
     spatial sp = {{3, 3}, {1, 1}, {1, 1}, {0, 0, 0, 0}};
-    int y = op_conv2d(g, CG_HERE, x.id, k.id, &sp, false); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int y = op_conv2d(g, CG_HERE, x.id, k.id, &sp, false);
     cr_expect(y < 0 && cg_failed(g), "op_conv2d accepted 3 input channels against a kernel for 2");
     EXPECT_ERROR(cg_error(g), line, "conv2d", "(n, 5, 5, 3)", "(3, 3, 2, 4)", "3 channels", "expects 2");
     nothing_printed();
@@ -160,7 +176,8 @@ Test(builder_conv, op_depthwise_channel_mismatch) {
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 5, 5, 3));
     cg_t k = cg_variable(g, "k", CG_SHAPE(3, 3, 4), cg_zeros());
     spatial sp = {{3, 3}, {1, 1}, {1, 1}, {0, 0, 0, 0}};
-    int y = op_conv2d(g, CG_HERE, x.id, k.id, &sp, true); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int y = op_conv2d(g, CG_HERE, x.id, k.id, &sp, true);
     cr_expect(y < 0 && cg_failed(g));
     EXPECT_ERROR(cg_error(g), line, "depthwise_conv2d", "(n, 5, 5, 3)", "(3, 3, 4)");
     nothing_printed();
@@ -172,7 +189,8 @@ Test(builder_conv, op_conv2d_kernel_rank) {
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 5, 5, 3));
     cg_t k = cg_variable(g, "k", CG_SHAPE(3, 3, 3), cg_zeros());
     spatial sp = {{3, 3}, {1, 1}, {1, 1}, {0, 0, 0, 0}};
-    int y = op_conv2d(g, CG_HERE, x.id, k.id, &sp, false); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int y = op_conv2d(g, CG_HERE, x.id, k.id, &sp, false);
     cr_expect(y < 0 && cg_failed(g));
     EXPECT_ERROR(cg_error(g), line, "conv2d", "(3, 3, 3)", "filters");
     nothing_printed();
@@ -182,7 +200,8 @@ Test(builder_conv, op_conv2d_kernel_rank) {
 Test(builder_conv, op_pad_negative) {
     cg_graph *g = cg_graph_new("pad");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 5, 5, 3));
-    int y = op_pad(g, CG_HERE, x.id, (const int[4]){1, -1, 0, 0}); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int y = op_pad(g, CG_HERE, x.id, (const int[4]){1, -1, 0, 0});
     cr_expect(y < 0 && cg_failed(g));
     EXPECT_ERROR(cg_error(g), line, "pad", "-1");
     nothing_printed();

@@ -48,7 +48,8 @@ static cg_model *small_model(void) {
 
 Test(misuse, dropout_rate_nan) {
     cg_model *m = cg_sequential("drop", CG_SHAPE(4));
-    int rc = cg_model_add(m, cg_dropout(NAN)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_dropout(NAN));
     cr_expect(rc != 0, "a NaN dropout rate was accepted");
     FAILED(cg_model_graph(m), line, "dropout_1: ", "rate", "nan");
     nothing_printed();
@@ -57,17 +58,20 @@ Test(misuse, dropout_rate_nan) {
 
 Test(misuse, batch_norm_momentum_and_epsilon_nan_or_infinite) {
     cg_model *m = cg_sequential("bn", CG_SHAPE(4));
-    int rc = cg_model_add(m, cg_batch_normalization(.momentum = NAN)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_batch_normalization(.momentum = NAN));
     cr_expect(rc != 0);
     FAILED(cg_model_graph(m), line, "batch_normalization_1: ", "momentum");
     cg_model_free(m);
     m = cg_sequential("bn", CG_SHAPE(4));
-    rc = cg_model_add(m, cg_batch_normalization(.epsilon = NAN)); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_model_add(m, cg_batch_normalization(.epsilon = NAN));
     cr_expect(rc != 0);
     FAILED(cg_model_graph(m), line, "epsilon");
     cg_model_free(m);
     m = cg_sequential("bn", CG_SHAPE(4));
-    rc = cg_model_add(m, cg_batch_normalization(.epsilon = INFINITY)); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_model_add(m, cg_batch_normalization(.epsilon = INFINITY));
     cr_expect(rc != 0);
     FAILED(cg_model_graph(m), line, "epsilon");
     cg_model_free(m);
@@ -78,7 +82,8 @@ Test(misuse, layer_norm_epsilon_nan_or_infinite) {
     float bad[] = {NAN, INFINITY};
     for (int i = 0; i < 2; i++) {
         cg_model *m = cg_sequential("ln", CG_SHAPE(4));
-        int rc = cg_model_add(m, cg_layer_normalization(.epsilon = bad[i])); int line = __LINE__;
+        int line = __LINE__ + 1;
+        int rc = cg_model_add(m, cg_layer_normalization(.epsilon = bad[i]));
         cr_expect(rc != 0, "LayerNormalization accepted epsilon %g", (double)bad[i]);
         FAILED(cg_model_graph(m), line, "layer_normalization_1: ", "epsilon");
         cg_model_free(m);
@@ -88,7 +93,9 @@ Test(misuse, layer_norm_epsilon_nan_or_infinite) {
 
 /* Compiles small_model() with `opt`; returns the line of the cg_compile call. */
 static int compile_with_optimizer(cg_model *m, cg_optimizer opt) {
-    cg_compile(m, .optimizer = opt, .loss = CG_MSE); return __LINE__;
+    int line = __LINE__ + 1;
+    cg_compile(m, .optimizer = opt, .loss = CG_MSE);
+    return line;
 }
 
 Test(misuse, optimizer_hyperparameters_nan_or_infinite) {
@@ -130,7 +137,8 @@ Test(misuse, apply_gradients_hyperparameters_nan) {
         cg_graph *g = cg_graph_new("tape");
         cg_t w = cg_variable(g, "w", CG_SHAPE(2), cg_ones());
         cg_gradients(g, cg_sum(cg_square(w)), w);
-        int rc = cg_apply_gradients(g, bad[i]); int line = __LINE__;
+        int line = __LINE__ + 1;
+        int rc = cg_apply_gradients(g, bad[i]);
         cr_expect(rc != 0, "cg_apply_gradients accepted optimizer case %zu", i);
         FAILED(g, line, "cg_apply_gradients");
         cg_graph_free(g);
@@ -157,7 +165,8 @@ Test(misuse, data_scale_and_test_split_nan_or_out_of_range) {
     const char *needle[] = {"scale", "scale", "scale", "test_split", "test_split", "test_split"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cg_model *m = small_model();
-        int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = bad[i]); int line = __LINE__;
+        int line = __LINE__ + 1;
+        int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = bad[i]);
         cr_expect(rc != 0, "data option case %zu was accepted", i);
         FAILED(cg_model_graph(m), line, needle[i]);
         cg_model_free(m);
@@ -168,12 +177,14 @@ Test(misuse, data_scale_and_test_split_nan_or_out_of_range) {
 Test(misuse, leaky_relu_alpha_nan_or_infinite) {
     cg_graph *g = cg_graph_new("leaky");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
-    cg_t y = cg_leaky_relu(x, NAN); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t y = cg_leaky_relu(x, NAN);
     cr_expect(y.id < 0);
     FAILED(g, line, "alpha");
     cg_graph_free(g);
     cg_model *m = cg_sequential("leaky", CG_SHAPE(4));
-    int rc = cg_model_add(m, cg_dense(3, .activation = CG_LEAKY_RELU, .alpha = INFINITY)); line = __LINE__;
+    line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_dense(3, .activation = CG_LEAKY_RELU, .alpha = INFINITY));
     cr_expect(rc != 0, "an infinite leaky ReLU slope was accepted");
     FAILED(cg_model_graph(m), line, "dense_1: ", "alpha");
     cg_model_free(m);
@@ -185,7 +196,8 @@ Test(misuse, initializer_parameters) {
                      cg_uniform(-INFINITY, 0.0f), cg_constant_init(INFINITY), cg_constant_init(NAN)};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cg_model *m = cg_sequential("init", CG_SHAPE(4));
-        int rc = cg_model_add(m, cg_dense(3, .kernel_initializer = bad[i])); int line = __LINE__;
+        int line = __LINE__ + 1;
+        int rc = cg_model_add(m, cg_dense(3, .kernel_initializer = bad[i]));
         cr_expect(rc != 0, "initializer case %zu was accepted", i);
         FAILED(cg_model_graph(m), line, "dense_1: ", "initializer");
         cg_model_free(m);
@@ -198,7 +210,8 @@ Test(misuse, initializer_parameters) {
 Test(misuse, slice_past_int_max) {
     cg_graph *g = cg_graph_new("slice");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 4));
-    cg_t y = cg_slice(x, 1, INT_MAX, 2); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t y = cg_slice(x, 1, INT_MAX, 2);
     cr_expect(y.id < 0, "slice [INT_MAX, INT_MAX + 2) of (n, 4) was accepted");
     FAILED(g, line, "slice");
     nothing_printed();
@@ -210,7 +223,8 @@ Test(misuse, huge_dilation) {
     int dils[] = {INT_MAX, 1 << 30};
     for (int i = 0; i < 4; i++) {
         cg_model *m = cg_sequential("dil", CG_SHAPE(8, 8, 1));
-        int rc = cg_model_add(m, cg_conv2d(2, 3, .dilation = dils[i / 2], .padding = i % 2 ? CG_SAME : CG_VALID)); int line = __LINE__;
+        int line = __LINE__ + 1;
+        int rc = cg_model_add(m, cg_conv2d(2, 3, .dilation = dils[i / 2], .padding = i % 2 ? CG_SAME : CG_VALID));
         cr_expect(rc != 0, "a dilation of %d was accepted (padding %d)", dils[i / 2], i % 2);
         FAILED(cg_model_graph(m), line, "conv2d_1: ", "dilation");
         cg_model_free(m);
@@ -221,7 +235,8 @@ Test(misuse, huge_dilation) {
 Test(misuse, pad_sums) {
     cg_graph *g = cg_graph_new("pad");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 4, 4, 1));
-    int line = __LINE__; int y = op_pad(g, CG_HERE, x.id, (const int[]){INT_MAX, 0, 1, 0});
+    int line = __LINE__ + 1;
+    int y = op_pad(g, CG_HERE, x.id, (const int[]){INT_MAX, 0, 1, 0});
     cr_expect(y < 0, "padding the height to 4 + INT_MAX + 1 was accepted");
     FAILED(g, line, "pad");
     nothing_printed();
@@ -232,7 +247,8 @@ Test(misuse, concat_sum) {
     cg_graph *g = cg_graph_new("cat");
     cg_t a = cg_placeholder(g, "a", CG_SHAPE(CG_BATCH, 1 << 30));
     cg_t b = cg_placeholder(g, "b", CG_SHAPE(CG_BATCH, 1 << 30));
-    cg_t c = cg_concat(a, b, 1); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t c = cg_concat(a, b, 1);
     cr_expect(c.id < 0, "a concatenation of 2^31 features was accepted");
     FAILED(g, line, "concatenate");
     nothing_printed();
@@ -243,19 +259,22 @@ Test(misuse, reshape_product) {
     /* 12648448 * 65537 * 22253377 = 2^16 (2^48 + 1) wraps to 2^16 = 256 * 256 in 64 bits */
     cg_graph *g = cg_graph_new("resh");
     cg_t w = cg_placeholder(g, "w", CG_SHAPE(256, 256));
-    cg_t r = cg_reshape(w, CG_SHAPE(12648448, 65537, 22253377)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t r = cg_reshape(w, CG_SHAPE(12648448, 65537, 22253377));
     cr_expect(r.id < 0, "a reshape into 2^16 (2^48 + 1) elements was accepted");
     FAILED(g, line, "reshape");
     cg_graph_free(g);
     /* negative sizes whose product matches */
     g = cg_graph_new("resh");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 4));
-    r = cg_reshape(x, CG_SHAPE(CG_BATCH, -2, -2)); line = __LINE__;
+    line = __LINE__ + 1;
+    r = cg_reshape(x, CG_SHAPE(CG_BATCH, -2, -2));
     cr_expect(r.id < 0, "a reshape into (n, -2, -2) was accepted");
     FAILED(g, line, "reshape", "-2");
     cg_graph_free(g);
     cg_model *m = cg_sequential("resh", CG_SHAPE(4));
-    int rc = cg_model_add(m, cg_reshape_layer(CG_SHAPE(-1, -4))); line = __LINE__;
+    line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_reshape_layer(CG_SHAPE(-1, -4)));
     cr_expect(rc != 0, "a Reshape layer into (-1, -4) was accepted");
     FAILED(cg_model_graph(m), line, "reshape_1: ");
     cg_model_free(m);
@@ -265,17 +284,20 @@ Test(misuse, reshape_product) {
 Test(misuse, weights_past_int_max) {
     /* Dense kernel 4096 x 2^20, Conv2D kernel 3 x 3 x 65536 x 8192, an Embedding table 2^20 x 4096 */
     cg_model *m = cg_sequential("big", CG_SHAPE(4096));
-    int rc = cg_model_add(m, cg_dense(1 << 20)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_dense(1 << 20));
     cr_expect(rc != 0, "a Dense kernel of 2^32 floats was accepted");
     FAILED(cg_model_graph(m), line, "dense_1: ", "kernel");
     cg_model_free(m);
     m = cg_sequential("big", CG_SHAPE(8, 8, 65536));
-    rc = cg_model_add(m, cg_conv2d(8192, 3)); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_model_add(m, cg_conv2d(8192, 3));
     cr_expect(rc != 0, "a Conv2D kernel of 4.8e9 floats was accepted");
     FAILED(cg_model_graph(m), line, "conv2d_1: ", "kernel");
     cg_model_free(m);
     m = cg_sequential("big", CG_SHAPE(5));
-    rc = cg_model_add(m, cg_embedding(1 << 20, 4096)); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_model_add(m, cg_embedding(1 << 20, 4096));
     cr_expect(rc != 0, "an Embedding table of 2^32 floats was accepted");
     FAILED(cg_model_graph(m), line, "embedding_1: ", "embeddings");
     cg_model_free(m);
@@ -318,7 +340,8 @@ Test(misuse, custom_weight_of_65536_to_the_4) {
 Test(misuse, variable_past_int_max_in_the_tape) {
     /* 2^32 + 2^16 floats: the emitted loops index with int */
     cg_graph *g = cg_graph_new("tape");
-    cg_t w = cg_variable(g, "w", CG_SHAPE(65536, 65537), cg_zeros()); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t w = cg_variable(g, "w", CG_SHAPE(65536, 65537), cg_zeros());
     int rc = cg_gradients(g, cg_sum(w), w);
     cr_expect(rc != 0, "a variable of 2^33 floats was accepted");
     FAILED(g, line, "w", "2147483647");
@@ -328,7 +351,8 @@ Test(misuse, variable_past_int_max_in_the_tape) {
 
 Test(misuse, tensor_past_int_max_at_the_maximum_batch) {
     /* 2^25 floats per sample fit int; 64 samples of them do not */
-    cg_model *m = cg_sequential("wide", CG_SHAPE(1 << 15, 1 << 10)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_model *m = cg_sequential("wide", CG_SHAPE(1 << 15, 1 << 10));
     cg_model_add(m, cg_flatten());
     cg_model_add(m, cg_dense(1));
     cg_compile(m, .optimizer = cg_sgd(0.1f, 0.0f, false), .loss = CG_MSE, .batch_size = 64);
@@ -340,11 +364,13 @@ Test(misuse, tensor_past_int_max_at_the_maximum_batch) {
 }
 
 Test(misuse, input_past_int_max_per_sample) {
-    cg_model *m = cg_sequential("wide", CG_SHAPE(1 << 16, 1 << 15)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_model *m = cg_sequential("wide", CG_SHAPE(1 << 16, 1 << 15));
     FAILED(cg_model_graph(m), line, "2147483647");
     cg_model_free(m);
     m = cg_functional("wide");
-    cg_input(m, "a", CG_SHAPE(65536, 65536)); line = __LINE__;
+    line = __LINE__ + 1;
+    cg_input(m, "a", CG_SHAPE(65536, 65536));
     FAILED(cg_model_graph(m), line, "2147483647");
     cg_model_free(m);
     nothing_printed();
@@ -356,7 +382,8 @@ Test(misuse, packed_inputs_past_int_max) {
     cg_t a = cg_input(m, "a", CG_SHAPE(1 << 30));
     cg_t b = cg_input(m, "b", CG_SHAPE(1 << 30));
     cg_set_outputs(m, cg_apply(m, cg_add_layer(), a, b));
-    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .batch_size = 1); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .batch_size = 1);
     cr_expect(rc != 0, "a packed sample of 2^31 floats was accepted");
     FAILED(cg_model_graph(m), line, "2147483647");
     nothing_printed();
@@ -367,7 +394,8 @@ Test(misuse, class_range_up_to_int_max) {
     /* {0, INT_MAX} keeps INT_MAX + 1 classes: counted without overflow */
     cg_model *m = cg_sequential("classes", CG_SHAPE(4));
     cg_model_add(m, cg_dense(3));
-    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY, .data = {.class_range = {0, INT_MAX}}); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY, .data = {.class_range = {0, INT_MAX}});
     cr_expect(rc != 0);
     FAILED(cg_model_graph(m), line, "keeps 2147483648 classes");
     nothing_printed();
@@ -378,26 +406,30 @@ Test(misuse, class_range_up_to_int_max) {
 
 Test(misuse, unknown_metric_loss_optimizer) {
     cg_model *m = small_model();
-    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .metric = (cg_metric)99); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .metric = (cg_metric)99);
     cr_expect(rc != 0, "metric 99 was accepted");
     FAILED(cg_model_graph(m), line, "metric", "99");
     cg_model_free(m);
     m = small_model();
-    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = (cg_loss)42); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = (cg_loss)42);
     cr_expect(rc != 0, "loss 42 was accepted");
     FAILED(cg_model_graph(m), line, "loss", "42");
     cg_model_free(m);
     m = small_model();
     cg_optimizer odd = cg_adam(1e-3f);
     odd.kind = (cg_optimizer_kind)7;
-    rc = cg_compile(m, .optimizer = odd, .loss = CG_MSE); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_compile(m, .optimizer = odd, .loss = CG_MSE);
     cr_expect(rc != 0, "optimizer kind 7 was accepted");
     FAILED(cg_model_graph(m), line, "optimizer", "7");
     cg_model_free(m);
     cg_graph *g = cg_graph_new("tape");
     cg_t w = cg_variable(g, "w", CG_SHAPE(2), cg_ones());
     cg_gradients(g, cg_sum(cg_square(w)), w);
-    rc = cg_apply_gradients(g, odd); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_apply_gradients(g, odd);
     cr_expect(rc != 0, "cg_apply_gradients accepted optimizer kind 7");
     FAILED(g, line, "optimizer", "7");
     cg_graph_free(g);
@@ -419,27 +451,32 @@ Test(misuse, unknown_metric_in_outputs) {
 
 Test(misuse, unknown_activation_padding_init) {
     cg_model *m = cg_sequential("enums", CG_SHAPE(8, 8, 1));
-    int rc = cg_model_add(m, cg_conv2d(2, 3, .padding = (cg_padding)5)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_conv2d(2, 3, .padding = (cg_padding)5));
     cr_expect(rc != 0, "padding 5 was accepted");
     FAILED(cg_model_graph(m), line, "conv2d_1: ", "padding", "5");
     cg_model_free(m);
     m = cg_sequential("enums", CG_SHAPE(8, 8, 1));
-    rc = cg_model_add(m, cg_max_pooling2d(2, .padding = (cg_padding)-1)); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_model_add(m, cg_max_pooling2d(2, .padding = (cg_padding)-1));
     cr_expect(rc != 0, "padding -1 was accepted");
     FAILED(cg_model_graph(m), line, "max_pooling2d_1: ", "padding", "-1");
     cg_model_free(m);
     m = cg_sequential("enums", CG_SHAPE(8, 8, 1));
-    rc = cg_model_add(m, cg_conv2d(2, 3, .activation = (cg_activation)77)); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_model_add(m, cg_conv2d(2, 3, .activation = (cg_activation)77));
     cr_expect(rc != 0, "activation 77 was accepted");
     FAILED(cg_model_graph(m), line, "conv2d_1: ", "activation", "77");
     cg_model_free(m);
     m = cg_sequential("enums", CG_SHAPE(4));
-    rc = cg_model_add(m, cg_dense(3, .bias_initializer = (cg_init){(cg_init_kind)42, 0, 0})); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_model_add(m, cg_dense(3, .bias_initializer = (cg_init){(cg_init_kind)42, 0, 0}));
     cr_expect(rc != 0, "initializer kind 42 was accepted");
     FAILED(cg_model_graph(m), line, "dense_1: ", "initializer", "42");
     cg_model_free(m);
     m = cg_sequential("enums", CG_SHAPE(3, 2));
-    rc = cg_model_add(m, cg_lstm(4, .recurrent_initializer = (cg_init){(cg_init_kind)-1, 0, 0})); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_model_add(m, cg_lstm(4, .recurrent_initializer = (cg_init){(cg_init_kind)-1, 0, 0}));
     cr_expect(rc != 0, "initializer kind -1 was accepted");
     FAILED(cg_model_graph(m), line, "lstm_1: ", "initializer");
     cg_model_free(m);
@@ -448,7 +485,8 @@ Test(misuse, unknown_activation_padding_init) {
 
 Test(misuse, unknown_initializer_of_a_raw_variable) {
     cg_graph *g = cg_graph_new("tape");
-    cg_t w = cg_variable(g, "w", CG_SHAPE(2), ((cg_init){(cg_init_kind)42, 0, 0})); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t w = cg_variable(g, "w", CG_SHAPE(2), ((cg_init){(cg_init_kind)42, 0, 0}));
     int rc = cg_gradients(g, cg_sum(cg_square(w)), w);
     cr_expect(rc != 0, "initializer kind 42 was accepted");
     FAILED(g, line, "w", "initializer", "42");
@@ -459,25 +497,29 @@ Test(misuse, unknown_initializer_of_a_raw_variable) {
 Test(misuse, unknown_op_codes) {
     cg_graph *g = cg_graph_new("codes");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
-    cg_t y = cg_binary_at(CG_HERE, (cg_op_code)77, x, x); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t y = cg_binary_at(CG_HERE, (cg_op_code)77, x, x);
     cr_expect(y.id < 0);
     FAILED(g, line, "77");
     cg_graph_free(g);
     g = cg_graph_new("codes");
     x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
-    y = cg_unary_at(CG_HERE, CG_OP_ADD, x); line = __LINE__;
+    line = __LINE__ + 1;
+    y = cg_unary_at(CG_HERE, CG_OP_ADD, x);
     cr_expect(y.id < 0, "cg_unary_at accepted the binary op ADD");
     FAILED(g, line, "unary");
     cg_graph_free(g);
     g = cg_graph_new("codes");
     x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
-    y = cg_reduce_at(CG_HERE, CG_OP_EXP, x, 0, false); line = __LINE__;
+    line = __LINE__ + 1;
+    y = cg_reduce_at(CG_HERE, CG_OP_EXP, x, 0, false);
     cr_expect(y.id < 0, "cg_reduce_at accepted EXP");
     FAILED(g, line, "reduction");
     cg_graph_free(g);
     g = cg_graph_new("codes");
     x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
-    y = cg_binary_at(CG_HERE, CG_OP_SUM, x, x); line = __LINE__;
+    line = __LINE__ + 1;
+    y = cg_binary_at(CG_HERE, CG_OP_SUM, x, x);
     cr_expect(y.id < 0, "cg_binary_at accepted SUM");
     FAILED(g, line, "binary");
     cg_graph_free(g);
@@ -507,19 +549,22 @@ Test(misuse, layer_reference_never_made) {
     cg_model *m = cg_functional("refs");
     cg_t x = cg_input(m, "features", CG_SHAPE(4));
     cg_layer_ref d = cg_make_layer(m, cg_dense(2));
-    cg_t y = cg_call(((cg_layer_ref){m, 12345}), x); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t y = cg_call(((cg_layer_ref){m, 12345}), x);
     cr_expect(y.id < 0, "layer reference 12345 was accepted");
     FAILED(cg_model_graph(m), line, "cg_call");
     cg_model_free(m);
     m = cg_functional("refs");
     x = cg_input(m, "features", CG_SHAPE(4));
-    y = cg_call(((cg_layer_ref){m, -7}), x); line = __LINE__;
+    line = __LINE__ + 1;
+    y = cg_call(((cg_layer_ref){m, -7}), x);
     cr_expect(y.id < 0, "layer reference -7 was accepted");
     FAILED(cg_model_graph(m), line, "cg_call");
     cg_model_free(m);
     m = cg_functional("refs");
     x = cg_input(m, "features", CG_SHAPE(4));
-    y = cg_call(((cg_layer_ref){NULL, 0}), x); line = __LINE__;
+    line = __LINE__ + 1;
+    y = cg_call(((cg_layer_ref){NULL, 0}), x);
     cr_expect(y.id < 0, "an empty layer reference was accepted");
     FAILED(cg_model_graph(m), line, "cg_call");
     cg_model_free(m);
@@ -532,7 +577,8 @@ Test(misuse, layer_of_another_model) {
     cg_t x = cg_input(a, "features", CG_SHAPE(4));
     cg_input(b, "features", CG_SHAPE(4));
     cg_layer_ref theirs = cg_make_layer(b, cg_dense(2, .name = "theirs"));
-    cg_t y = cg_call(theirs, x); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t y = cg_call(theirs, x);
     cr_expect(y.id < 0);
     /* the model being built (the tensor's) fails, naming the call */
     FAILED(cg_model_graph(a), line, "theirs", "two");
@@ -578,19 +624,22 @@ Test(misuse, null_arrays) {
     cg_model *m = cg_functional("nulls");
     cg_t x = cg_input(m, "features", CG_SHAPE(4));
     cg_layer_ref d = cg_make_layer(m, cg_dense(2));
-    int line = __LINE__; cg_t y = cg_call_at(CG_HERE, d, NULL, 1);
+    int line = __LINE__ + 1;
+    cg_t y = cg_call_at(CG_HERE, d, NULL, 1);
     cr_expect(y.id < 0);
     FAILED(cg_model_graph(m), line, "cg_call");
     cg_model_free(m);
     m = cg_functional("nulls");
     x = cg_input(m, "features", CG_SHAPE(4));
-    line = __LINE__; int rc = cg_set_outputs_at(CG_HERE, m, NULL, 1);
+    line = __LINE__ + 1;
+    int rc = cg_set_outputs_at(CG_HERE, m, NULL, 1);
     cr_expect(rc != 0);
     FAILED(cg_model_graph(m), line, "cg_set_outputs");
     cg_model_free(m);
     cg_graph *g = cg_graph_new("nulls");
     cg_t w = cg_variable(g, "w", CG_SHAPE(2), cg_ones());
-    line = __LINE__; rc = cg_gradients_at(CG_HERE, g, cg_sum(w), NULL, 1);
+    line = __LINE__ + 1;
+    rc = cg_gradients_at(CG_HERE, g, cg_sum(w), NULL, 1);
     cr_expect(rc != 0);
     FAILED(g, line, "cg_gradients");
     cg_graph_free(g);
@@ -615,62 +664,72 @@ Test(misuse, tensor_ids_past_the_end) {
     (void)unused;
     int line;
     cg_t y;
-    y = cg_sum(bogus); line = __LINE__;
+    line = __LINE__ + 1;
+    y = cg_sum(bogus);
     cr_expect(y.id < 0);
     FAILED(g, line, "not a tensor");
     cg_graph_free(g);
 
     g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
-    y = cg_slice(bogus, 1, 0, 1); line = __LINE__;
+    line = __LINE__ + 1;
+    y = cg_slice(bogus, 1, 0, 1);
     cr_expect(y.id < 0);
     FAILED(g, line, "not a tensor");
     cg_graph_free(g);
 
     g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
-    y = cg_concat(x, bogus, 1); line = __LINE__;
+    line = __LINE__ + 1;
+    y = cg_concat(x, bogus, 1);
     cr_expect(y.id < 0);
     FAILED(g, line, "not a tensor");
     cg_graph_free(g);
 
     g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
-    y = cg_reshape(bogus, CG_SHAPE(CG_BATCH, 3)); line = __LINE__;
+    line = __LINE__ + 1;
+    y = cg_reshape(bogus, CG_SHAPE(CG_BATCH, 3));
     cr_expect(y.id < 0);
     FAILED(g, line, "not a tensor");
     cg_graph_free(g);
 
     g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
-    y = cg_transpose(bogus); line = __LINE__;
+    line = __LINE__ + 1;
+    y = cg_transpose(bogus);
     cr_expect(y.id < 0);
     FAILED(g, line, "not a tensor");
     cg_graph_free(g);
 
     g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
-    y = cg_matmul(x, bogus); line = __LINE__;
+    line = __LINE__ + 1;
+    y = cg_matmul(x, bogus);
     cr_expect(y.id < 0);
     FAILED(g, line, "not a tensor");
     cg_graph_free(g);
 
     g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
-    y = cg_softmax_cross_entropy(x, bogus, true); line = __LINE__;
+    line = __LINE__ + 1;
+    y = cg_softmax_cross_entropy(x, bogus, true);
     cr_expect(y.id < 0);
     FAILED(g, line, "not a tensor");
     cg_graph_free(g);
 
     g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
-    int rc = cg_gradients(g, bogus, x); line = __LINE__;
+    line = __LINE__ + 1;
+    int rc = cg_gradients(g, bogus, x);
     cr_expect(rc != 0);
     FAILED(g, line, "cg_gradients");
     cg_graph_free(g);
 
     g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
-    rc = cg_gradients(g, cg_sum(x), bogus); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_gradients(g, cg_sum(x), bogus);
     cr_expect(rc != 0);
     FAILED(g, line, "cg_gradients");
     cg_graph_free(g);
 
     cg_model *m = cg_functional("ids");
     x = cg_input(m, "features", CG_SHAPE(4));
-    rc = cg_set_outputs(m, ((cg_t){cg_model_graph(m), 99999})); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_set_outputs(m, ((cg_t){cg_model_graph(m), 99999}));
     cr_expect(rc != 0);
     FAILED(cg_model_graph(m), line, "output 1");
     cg_model_free(m);
@@ -682,7 +741,8 @@ Test(misuse, tensors_of_two_graphs_in_one_op) {
     cg_t a = cg_placeholder(g, "a", CG_SHAPE(CG_BATCH, 3));
     cg_t w = cg_variable(h, "w", CG_SHAPE(3, 2), cg_zeros());
     cg_t t = cg_placeholder(h, "t", CG_SHAPE(CG_BATCH));
-    cg_t y = cg_matmul(a, w); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t y = cg_matmul(a, w);
     cr_expect(y.id < 0, "a matmul across two graphs was accepted");
     FAILED(g, line, "graph");
     FAILED(h, line, "graph");
@@ -692,7 +752,8 @@ Test(misuse, tensors_of_two_graphs_in_one_op) {
     g = cg_graph_new("one"), h = cg_graph_new("two");
     a = cg_placeholder(g, "a", CG_SHAPE(CG_BATCH, 3));
     t = cg_placeholder(h, "t", CG_SHAPE(CG_BATCH));
-    y = cg_softmax_cross_entropy(a, t, true); line = __LINE__;
+    line = __LINE__ + 1;
+    y = cg_softmax_cross_entropy(a, t, true);
     cr_expect(y.id < 0, "a cross-entropy across two graphs was accepted");
     FAILED(g, line, "graph");
     cg_graph_free(g);
@@ -701,13 +762,15 @@ Test(misuse, tensors_of_two_graphs_in_one_op) {
     /* an empty tensor first: the error goes to the graph of the other operand */
     g = cg_graph_new("one");
     a = cg_placeholder(g, "a", CG_SHAPE(CG_BATCH, 3));
-    y = cg_add(((cg_t){NULL, -1}), a); line = __LINE__;
+    line = __LINE__ + 1;
+    y = cg_add(((cg_t){NULL, -1}), a);
     cr_expect(y.id < 0);
     FAILED(g, line, "operand 1");
     cg_graph_free(g);
     g = cg_graph_new("one");
     a = cg_placeholder(g, "a", CG_SHAPE(CG_BATCH, 3));
-    y = cg_concat(((cg_t){NULL, -1}), a, 1); line = __LINE__;
+    line = __LINE__ + 1;
+    y = cg_concat(((cg_t){NULL, -1}), a, 1);
     cr_expect(y.id < 0);
     FAILED(g, line, "operand 1");
     cg_graph_free(g);
@@ -718,7 +781,8 @@ Test(misuse, tensors_of_two_graphs_in_one_op) {
  * before any size check; now its shape is refused at the call. */
 Test(misuse, raw_variable_of_65536_cubed) {
     cg_graph *g = cg_graph_new("raw");
-    cg_t v = cg_variable(g, "v", CG_SHAPE(65536, 65536, 65536), cg_glorot_uniform()); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t v = cg_variable(g, "v", CG_SHAPE(65536, 65536, 65536), cg_glorot_uniform());
     cr_expect(v.id < 0, "a variable of 65536^3 floats was accepted");
     FAILED(g, line, "elements");
     nothing_printed();

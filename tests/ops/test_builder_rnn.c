@@ -39,13 +39,15 @@ static void fails(cg_model *m, int rc, int line, const char *const *needles, int
 
 Test(builder_rnn, lstm_on_a_vector) {
     cg_model *m = cg_sequential("flat", CG_SHAPE(12));
-    int rc = cg_model_add(m, cg_lstm(8)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_lstm(8));
     FAILS(m, rc, line, "lstm_1: ", "(n, 12)", "LSTM", "(batch, timesteps, features)", "Embedding");
 }
 
 Test(builder_rnn, gru_on_an_image) {
     cg_model *m = cg_sequential("image", CG_SHAPE(4, 4, 2));
-    int rc = cg_model_add(m, cg_gru(8, .name = "encoder")); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_gru(8, .name = "encoder"));
     FAILS(m, rc, line, "encoder: ", "(n, 4, 4, 2)", "GRU", "(batch, timesteps, features)");
 }
 
@@ -53,37 +55,43 @@ Test(builder_rnn, simple_rnn_after_the_last_step) {
     /* the first LSTM returns only its last step (n, 4): the second one has no sequence to read */
     cg_model *m = cg_sequential("stack", CG_SHAPE(6, 3));
     cg_model_add(m, cg_lstm(4));
-    int rc = cg_model_add(m, cg_simple_rnn(4)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_simple_rnn(4));
     FAILS(m, rc, line, "simple_rnn_1: ", "(n, 4)", "SimpleRNN");
 }
 
 Test(builder_rnn, zero_units) {
     cg_model *m = cg_sequential("zero", CG_SHAPE(6, 3));
-    int rc = cg_model_add(m, cg_lstm(0)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_lstm(0));
     FAILS(m, rc, line, "lstm_1: ", "units must be positive", "0");
 }
 
 Test(builder_rnn, negative_units) {
     cg_model *m = cg_sequential("neg", CG_SHAPE(6, 3));
-    int rc = cg_model_add(m, cg_gru(-3)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_gru(-3));
     FAILS(m, rc, line, "gru_1: ", "units must be positive", "-3");
 }
 
 Test(builder_rnn, softmax_activation) {
     cg_model *m = cg_sequential("softmax", CG_SHAPE(6, 3));
-    int rc = cg_model_add(m, cg_lstm(4, .activation = CG_SOFTMAX)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_lstm(4, .activation = CG_SOFTMAX));
     FAILS(m, rc, line, "lstm_1: ", "activation", "softmax");
 }
 
 Test(builder_rnn, embedding_on_a_sequence_of_vectors) {
     cg_model *m = cg_sequential("vectors", CG_SHAPE(5, 3));
-    int rc = cg_model_add(m, cg_embedding(100, 8)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_embedding(100, 8));
     FAILS(m, rc, line, "embedding_1: ", "(n, 5, 3)", "Embedding", "(batch, timesteps)");
 }
 
 Test(builder_rnn, embedding_sizes) {
     cg_model *m = cg_sequential("sizes", CG_SHAPE(5));
-    int rc = cg_model_add(m, cg_embedding(0, 8, .name = "tokens")); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_embedding(0, 8, .name = "tokens"));
     FAILS(m, rc, line, "tokens: ", "input_dim", "positive", "0");
 }
 
@@ -91,7 +99,8 @@ Test(builder_rnn, state_of_a_dense_layer) {
     cg_model *m = cg_sequential("state", CG_SHAPE(5, 2));
     cg_model_add(m, cg_gru(3, .return_sequences = true));
     cg_model_add(m, cg_dense(2));
-    cg_t c = cg_rnn_state(m, "dense_1", CG_STATE_H); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t c = cg_rnn_state(m, "dense_1", CG_STATE_H);
     cr_expect(c.id < 0);
     FAILS(m, -1, line, "dense_1: ", "not recurrent");
 }
@@ -99,7 +108,8 @@ Test(builder_rnn, state_of_a_dense_layer) {
 Test(builder_rnn, cell_state_of_a_gru) {
     cg_model *m = cg_sequential("state", CG_SHAPE(5, 2));
     cg_model_add(m, cg_gru(3));
-    cg_t c = cg_rnn_state(m, "gru_1", CG_STATE_C); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t c = cg_rnn_state(m, "gru_1", CG_STATE_C);
     cr_expect(c.id < 0);
     FAILS(m, -1, line, "gru_1: ", "only LSTM has a cell state");
 }
@@ -107,7 +117,8 @@ Test(builder_rnn, cell_state_of_a_gru) {
 Test(builder_rnn, state_of_an_unknown_layer) {
     cg_model *m = cg_sequential("state", CG_SHAPE(5, 2));
     cg_model_add(m, cg_lstm(3));
-    cg_t c = cg_rnn_state(m, "lstm_9", CG_STATE_H); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t c = cg_rnn_state(m, "lstm_9", CG_STATE_H);
     cr_expect(c.id < 0);
     FAILS(m, -1, line, "no layer named lstm_9");
 }
@@ -136,7 +147,8 @@ Test(builder_rnn, shapes) {
 Test(builder_rnn, initial_state_of_the_wrong_shape) {
     cg_model *m = cg_functional("state_shape");
     cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), h0 = cg_input(m, "h0", CG_SHAPE(5));
-    cg_t y = cg_apply(m, cg_gru(4, .name = "decoder"), x, h0); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t y = cg_apply(m, cg_gru(4, .name = "decoder"), x, h0);
     cr_expect(y.id < 0);
     FAILS(m, -1, line, "decoder: ", "initial state h", "(n, 5)", "GRU(4)", "(n, 4)");
 }
@@ -145,7 +157,8 @@ Test(builder_rnn, initial_cell_state_of_the_wrong_shape) {
     cg_model *m = cg_functional("state_shape");
     cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), h0 = cg_input(m, "h0", CG_SHAPE(4));
     cg_t c0 = cg_input(m, "c0", CG_SHAPE(4, 1));
-    cg_t y = cg_apply(m, cg_lstm(4), x, h0, c0); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t y = cg_apply(m, cg_lstm(4), x, h0, c0);
     cr_expect(y.id < 0);
     FAILS(m, -1, line, "lstm_1: ", "initial state c", "(n, 4, 1)", "LSTM(4)", "(n, 4)");
 }
@@ -153,7 +166,8 @@ Test(builder_rnn, initial_cell_state_of_the_wrong_shape) {
 Test(builder_rnn, three_states_for_an_lstm) {
     cg_model *m = cg_functional("three_states");
     cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), h0 = cg_input(m, "h0", CG_SHAPE(4));
-    cg_t y = cg_apply(m, cg_lstm(4), x, h0, h0, h0); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t y = cg_apply(m, cg_lstm(4), x, h0, h0, h0);
     cr_expect(y.id < 0);
     FAILS(m, -1, line, "lstm_1: ", "LSTM", "two tensors [h, c]", "got 3 states");
 }
@@ -162,7 +176,8 @@ Test(builder_rnn, one_state_for_an_lstm) {
     cg_model *m = cg_functional("one_state");
     cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), h0 = cg_input(m, "h0", CG_SHAPE(4));
     cg_layer_ref lstm = cg_make_layer(m, cg_lstm(4, .name = "enc"));
-    cg_t y = cg_call(lstm, x, h0); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t y = cg_call(lstm, x, h0);
     cr_expect(y.id < 0);
     FAILS(m, -1, line, "enc: ", "LSTM", "two tensors [h, c]", "got 1 state");
 }
@@ -170,7 +185,8 @@ Test(builder_rnn, one_state_for_an_lstm) {
 Test(builder_rnn, two_states_for_a_simple_rnn) {
     cg_model *m = cg_functional("two_states");
     cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), h0 = cg_input(m, "h0", CG_SHAPE(4));
-    cg_t y = cg_apply(m, cg_simple_rnn(4), x, h0, h0); int line = __LINE__;
+    int line = __LINE__ + 1;
+    cg_t y = cg_apply(m, cg_simple_rnn(4), x, h0, h0);
     cr_expect(y.id < 0);
     FAILS(m, -1, line, "simple_rnn_1: ", "SimpleRNN", "one tensor h", "got 2 states");
 }

@@ -42,7 +42,8 @@ static cg_model *forecaster(cg_shape input, int out) {
 
 Test(builder_series, window_must_match_the_input) {
     cg_model *m = forecaster(CG_SHAPE(12), 1);
-    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.path = "s.csv", .series = {.window = 6}}); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.path = "s.csv", .series = {.window = 6}});
     cr_expect(rc != 0);
     EXPECT_ERROR(m, line, "fc: the series window is 6 values", "(6) or (6, 1)", "got (12)");
     cg_model_free(m);
@@ -58,7 +59,8 @@ Test(builder_series, input_of_shape_window_by_one_is_accepted_window_by_two_is_n
     m = cg_sequential("seq2", CG_SHAPE(3, 2));
     cg_model_add(m, cg_flatten());
     cg_model_add(m, cg_dense(1));
-    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.series = {.window = 6}}); int line = __LINE__;
+    int line = __LINE__ + 1;
+    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.series = {.window = 6}});
     cr_expect(rc != 0, "a (3, 2) input holds 6 values but is not a window");
     EXPECT_ERROR(m, line, "got (3, 2)");
     cg_model_free(m);
@@ -66,17 +68,20 @@ Test(builder_series, input_of_shape_window_by_one_is_accepted_window_by_two_is_n
 
 Test(builder_series, one_output_and_a_regression_loss) {
     cg_model *m = forecaster(CG_SHAPE(4), 2);
-    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.series = {.window = 4}}); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.series = {.window = 4}});
     cr_expect(rc != 0);
     EXPECT_ERROR(m, line, "fc: a forecaster predicts one value per sample", "(n, 2)");
     cg_model_free(m);
     m = forecaster(CG_SHAPE(4), 1);
-    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_BINARY_CROSSENTROPY, .data = {.series = {.window = 4}}); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_BINARY_CROSSENTROPY, .data = {.series = {.window = 4}});
     cr_expect(rc != 0);
     EXPECT_ERROR(m, line, "loss binary_crossentropy is not a regression loss", "CG_MSE");
     cg_model_free(m);
     m = forecaster(CG_SHAPE(4), 1);
-    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MAE, .metric = CG_ACCURACY, .data = {.series = {.window = 4}}); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MAE, .metric = CG_ACCURACY, .data = {.series = {.window = 4}});
     cr_expect(rc != 0);
     EXPECT_ERROR(m, line, "metric accuracy does not fit a forecaster");
     cg_model_free(m);
@@ -84,7 +89,8 @@ Test(builder_series, one_output_and_a_regression_loss) {
 
 Test(builder_series, a_horizon_that_would_overflow_the_indices) {
     cg_model *m = forecaster(CG_SHAPE(4), 1);
-    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.series = {.window = 4, .horizon = 2147483640}}); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.series = {.window = 4, .horizon = 2147483640}});
     cr_expect(rc != 0);
     EXPECT_ERROR(m, line, "window, horizon, val_steps, test_steps and season must be at most 16777216");
     cg_model_free(m);
@@ -92,27 +98,32 @@ Test(builder_series, a_horizon_that_would_overflow_the_indices) {
 
 Test(builder_series, option_mistakes) {
     cg_model *m = forecaster(CG_SHAPE(4), 1);
-    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.series = {.column = "v", .test_steps = 4}}); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.series = {.column = "v", .test_steps = 4}});
     cr_expect(rc != 0);
     EXPECT_ERROR(m, line, ".data.series needs a .window");
     cg_model_free(m);
     m = forecaster(CG_SHAPE(4), 1);
-    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.series = {.window = 4, .val_steps = -1}}); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.series = {.window = 4, .val_steps = -1}});
     cr_expect(rc != 0);
     EXPECT_ERROR(m, line, "must not be negative", "val_steps (-1)");
     cg_model_free(m);
     m = forecaster(CG_SHAPE(4), 1);
-    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.series = {.window = 4, .column = "v", .column_index = 2}}); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.series = {.window = 4, .column = "v", .column_index = 2}});
     cr_expect(rc != 0);
     EXPECT_ERROR(m, line, "either .column", ".column_index");
     cg_model_free(m);
     m = forecaster(CG_SHAPE(4), 1);
-    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.path = "x.csv", .test_split = 0.2f, .series = {.window = 4}}); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.path = "x.csv", .test_split = 0.2f, .series = {.window = 4}});
     cr_expect(rc != 0);
     EXPECT_ERROR(m, line, "do not apply to a time series");
     cg_model_free(m);
     m = forecaster(CG_SHAPE(4), 1);
-    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.path = "/data/fashion", .series = {.window = 4}}); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.path = "/data/fashion", .series = {.window = 4}});
     cr_expect(rc != 0);
     EXPECT_ERROR(m, line, "a time series is read from a .csv or .csv.gz file, not /data/fashion");
     cg_model_free(m);
@@ -171,17 +182,20 @@ static cg_model *classifier(void) {
 
 Test(builder_series, label_must_name_a_column_of_a_csv_file) {
     cg_model *m = classifier();
-    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.path = "p.csv", .label = ""}); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.path = "p.csv", .label = ""});
     cr_expect(rc != 0);
     EXPECT_ERROR(m, line, "cls: .data.label is empty");
     cg_model_free(m);
     m = classifier();
-    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.path = "/data/fashion", .label = "species"}); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.path = "/data/fashion", .label = "species"});
     cr_expect(rc != 0);
     EXPECT_ERROR(m, line, "cls: .data.label names a column of a CSV file", "/data/fashion is not a .csv or .csv.gz");
     cg_model_free(m);
     m = forecaster(CG_SHAPE(4), 1);
-    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.label = "y", .series = {.window = 4}}); line = __LINE__;
+    line = __LINE__ + 1;
+    rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .data = {.label = "y", .series = {.window = 4}});
     cr_expect(rc != 0);
     EXPECT_ERROR(m, line, "fc: .data.label does not apply to a time series");
     cg_model_free(m);

@@ -116,55 +116,64 @@ Test(conv1d_builder, keras_weights) {
 
 Test(conv1d_builder, input_without_channels) {
     cg_model *m = cg_sequential("flat", CG_SHAPE(16));
-    int rc = cg_model_add(m, cg_conv1d(4, 3)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_conv1d(4, 3));
     FAILS(m, rc, line, "conv1d_1: ", "(n, 16)", "Conv1D needs (n, steps, channels)", "(steps, 1)");
 }
 
 Test(conv1d_builder, input_an_image) {
     cg_model *m = cg_sequential("image", CG_SHAPE(6, 6, 2));
-    int rc = cg_model_add(m, cg_conv1d(4, 3, .name = "temporal")); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_conv1d(4, 3, .name = "temporal"));
     FAILS(m, rc, line, "temporal: ", "(n, 6, 6, 2)", "(n, steps, channels)");
 }
 
 Test(conv1d_builder, kernel_longer_than_sequence) {
     cg_model *m = cg_sequential("short", CG_SHAPE(4, 2));
-    int rc = cg_model_add(m, cg_conv1d(3, 5)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_conv1d(3, 5));
     FAILS(m, rc, line, "conv1d_1: ", "kernel_size 5", "(n, 4, 2)", "valid", "no output");
 }
 
 Test(conv1d_builder, dilated_kernel_longer_than_sequence) {
     cg_model *m = cg_sequential("dilated", CG_SHAPE(6, 1));
-    int rc = cg_model_add(m, cg_conv1d(2, 3, .dilation = 3)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_conv1d(2, 3, .dilation = 3));
     FAILS(m, rc, line, "conv1d_1: ", "kernel_size 3", "dilation 3", "7 steps", "(n, 6, 1)");
 }
 
 Test(conv1d_builder, causal_padding_on_conv2d) {
     cg_model *m = cg_sequential("causal2d", CG_SHAPE(6, 6, 2));
-    int rc = cg_model_add(m, cg_conv2d(4, 3, .padding = CG_CAUSAL)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_conv2d(4, 3, .padding = CG_CAUSAL));
     FAILS(m, rc, line, "conv2d_1: ", "causal", "Conv1D");
 }
 
 Test(conv1d_builder, causal_padding_on_pooling) {
     cg_model *m = cg_sequential("causal_pool", CG_SHAPE(6, 6, 2));
-    int rc = cg_model_add(m, cg_max_pooling2d(2, .padding = CG_CAUSAL)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_max_pooling2d(2, .padding = CG_CAUSAL));
     FAILS(m, rc, line, "max_pooling2d_1: ", "causal", "Conv1D");
 }
 
 Test(conv1d_builder, kernel_width) {
     cg_model *m = cg_sequential("width", CG_SHAPE(8, 2));
-    int rc = cg_model_add(m, cg_conv1d(4, 3, .kernel_w = 2)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_conv1d(4, 3, .kernel_w = 2));
     FAILS(m, rc, line, "conv1d_1: ", "kernel_w");
 }
 
 Test(conv1d_builder, no_filters) {
     cg_model *m = cg_sequential("nofilters", CG_SHAPE(8, 2));
-    int rc = cg_model_add(m, cg_conv1d(0, 3)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_conv1d(0, 3));
     FAILS(m, rc, line, "conv1d_1: ", "filters", "0");
 }
 
 Test(conv1d_builder, unknown_padding) {
     cg_model *m = cg_sequential("pad", CG_SHAPE(8, 2));
-    int rc = cg_model_add(m, cg_conv1d(4, 3, .padding = (cg_padding)7)); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_model_add(m, cg_conv1d(4, 3, .padding = (cg_padding)7));
     FAILS(m, rc, line, "conv1d_1: ", "padding 7", "CG_CAUSAL");
 }
 

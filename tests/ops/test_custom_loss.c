@@ -66,7 +66,8 @@ Test(custom_loss, equals_the_builtin_it_spells_out, .timeout = 60) {
 Test(custom_loss, must_be_a_scalar) {
     cg_model *m = cg_sequential("bad_loss", CG_SHAPE(3));
     cg_model_add(m, cg_dense(2));
-    int rc = cg_compile(m, .optimizer = cg_adam(0.01f), .custom_loss = per_sample); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_compile(m, .optimizer = cg_adam(0.01f), .custom_loss = per_sample);
     cr_expect(rc != 0, "a per-sample custom loss was accepted");
     char want[64];
     snprintf(want, sizeof want, "test_custom_loss.c:%d:", line);

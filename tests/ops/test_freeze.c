@@ -86,7 +86,8 @@ Test(freeze, frozen_layer_has_no_gradient_state_or_update, .timeout = 60) {
 Test(freeze, unknown_layer_is_refused) {
     cg_model *m = cg_sequential("nolayer", CG_SHAPE(4));
     cg_model_add(m, cg_dense(2));
-    int rc = cg_set_trainable(m, "dense_9", false); int line = __LINE__;
+    int line = __LINE__ + 1;
+    int rc = cg_set_trainable(m, "dense_9", false);
     cr_expect(rc != 0);
     char want[64];
     snprintf(want, sizeof want, "test_freeze.c:%d:", line);

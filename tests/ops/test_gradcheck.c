@@ -315,7 +315,8 @@ Test(emit, reserved_variable_names_are_refused) {
     for (int i = 0; i < 4; i++) {
         cg_graph *g = cg_graph_new("collide");
         cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 2));
-        int line = __LINE__; cg_t v = cg_variable(g, names[i], CG_SHAPE(2), cg_ones());
+        int line = __LINE__ + 1;
+        cg_t v = cg_variable(g, names[i], CG_SHAPE(2), cg_ones());
         cr_expect(v.id < 0 && cg_failed(g), "a variable named \"%s\" was accepted", names[i]);
         char want[64];
         snprintf(want, sizeof want, "test_gradcheck.c:%d:", line);
@@ -515,6 +516,7 @@ static cg_t build_softmax(gc *c, int arg) {
 
 /* ---- the case table ---------------------------------------------------------------------------- */
 
+/* clang-format off */
 #define BIN(name, op, pat) {name, build_binary, (op) * 16 + (pat), CG_PORTABLE, L_SUM_R}
 #define BIN_ALL(op, s)                                                                                       \
     BIN(s "_same", op, P_SAME), BIN(s "_mk_k", op, P_ROW), BIN(s "_m1_mk", op, P_COL),                      \
@@ -534,7 +536,9 @@ static gc_case binary_cases[] = {
     {"mul_n1_nk_sum", build_binary, CG_OP_MUL * 16 + P_BATCH_COL, CG_PORTABLE, L_SUM},
     {"sub_mk_1_mean", build_binary, CG_OP_SUB * 16 + P_SCALAR_VAR, CG_PORTABLE, L_MEAN},
 };
+/* clang-format on */
 
+/* clang-format off */
 #define UN(name, op) {name, build_unary, (op) * 2, CG_PORTABLE, L_SUM_R}, {name "_batched", build_unary, (op) * 2 + 1, CG_PORTABLE, L_SUM_R}
 static gc_case unary_cases[] = {
     UN("neg", CG_OP_NEG), UN("exp", CG_OP_EXP), UN("log", CG_OP_LOG), UN("sqrt", CG_OP_SQRT),
@@ -543,7 +547,9 @@ static gc_case unary_cases[] = {
     {"leaky_relu", build_leaky, 0, CG_PORTABLE, L_SUM_R},
     {"leaky_relu_batched", build_leaky, 1, CG_PORTABLE, L_SUM_R},
 };
+/* clang-format on */
 
+/* clang-format off */
 #define RED1(s, op, axes, keep) {s, build_reduce, (op) * 64 + (keep) * 32 + (axes), CG_PORTABLE, L_SUM_R}
 #define RED(s, op)                                                                                                 \
     RED1(s "_0", op, 1, 0), RED1(s "_1", op, 2, 0), RED1(s "_2", op, 4, 0), RED1(s "_12", op, 6, 0),                \
@@ -551,7 +557,9 @@ static gc_case unary_cases[] = {
     RED1(s "_batch_0", op, 16 + 1, 0), RED1(s "_batch_12", op, 16 + 6, 0), RED1(s "_batch_01_keep", op, 16 + 3, 1),   \
     RED1(s "_batch_all", op, 16, 0)
 static gc_case reduce_cases[] = {RED("sum", CG_OP_SUM), RED("mean", CG_OP_MEAN), RED("max", CG_OP_MAX)};
+/* clang-format on */
 
+/* clang-format off */
 #define MM(s, arg) {s, build_matmul, arg, CG_PORTABLE, L_SUM_R}, {s "_host", build_matmul, arg, CG_HOST, L_SUM_R}
 static gc_case matmul_cases[] = {
     MM("matmul_nn", 0), MM("matmul_tn", 1), MM("matmul_nt", 2), MM("matmul_tt", 3), MM("matmul_batch", 4),
@@ -559,6 +567,7 @@ static gc_case matmul_cases[] = {
     {"matmul_batch_mean", build_matmul, 4, CG_PORTABLE, L_MEAN_R},
     {"dense_relu_plain_mean", build_matmul, 7, CG_PORTABLE, L_MEAN},
 };
+/* clang-format on */
 
 static gc_case movement_cases[] = {
     {"reshape", build_movement, 0, CG_PORTABLE, L_SUM_R},

@@ -329,6 +329,7 @@ static void build_unbatched(gc *c) {
     term(c, pool(c, OP_AVG_POOL, x, 2, 2, 2, 2, false));
 }
 
+/* clang-format off */
 #define OPC(s, fn) {s, fn, CG_PORTABLE}, {s "_host", fn, CG_HOST}
 static const op_case op_cases[] = {
     OPC("conv", build_conv),
@@ -340,6 +341,7 @@ static const op_case op_cases[] = {
     {"pad", build_pad, CG_PORTABLE},
     {"gap_flatten", build_gap_flatten, CG_PORTABLE},
 };
+/* clang-format on */
 
 /* ---- model cases: Sequential models through train_step ---------------------------- */
 
@@ -440,6 +442,7 @@ static void run_model_case(const model_case *k) {
     cg_model_free(m);
 }
 
+/* clang-format off */
 #define MC(s, fn, in0, in1, in2, out) {s, fn, CG_PORTABLE, {in0, in1, in2}, out}, {s "_host", fn, CG_HOST, {in0, in1, in2}, out}
 static const model_case model_cases[] = {
     MC("bn_conv", model_bn_conv, 4, 4, 2, 2),
@@ -447,6 +450,7 @@ static const model_case model_cases[] = {
     MC("conv_layers", model_conv_layers, 6, 5, 2, 2),
     MC("conv_layers_nobias", model_conv_layers_nobias, 6, 5, 2, 2),
 };
+/* clang-format on */
 
 ParameterizedTestParameters(gradcheck_conv, ops) { return fd_case_indices(COUNT(op_cases)); }
 ParameterizedTest(int *i, gradcheck_conv, ops) { run_op_case(&op_cases[*i]); }

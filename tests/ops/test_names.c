@@ -67,7 +67,8 @@ Test(names, model_names) {
     char *big = long_name();
     for (int i = 0; i <= NHOSTILE; i++) {
         const char *h = i < NHOSTILE ? hostile[i] : big;
-        cg_model *m = cg_sequential(h, CG_SHAPE(3)); int line = __LINE__;
+        int line = __LINE__ + 1;
+        cg_model *m = cg_sequential(h, CG_SHAPE(3));
         cr_assert_not_null(m);
         cr_expect(cg_failed(cg_model_graph(m)), "model name #%d was accepted", i);
         refused_at(cg_error(cg_model_graph(m)), line, "model name");
@@ -84,7 +85,8 @@ Test(names, layer_names) {
     char *big = long_name();
     for (int i = 0; i <= NHOSTILE; i++) {
         cg_model *m = cg_sequential("net", CG_SHAPE(3));
-        cg_model_add(m, cg_dense(2, .name = i < NHOSTILE ? hostile[i] : big)); int line = __LINE__;
+        int line = __LINE__ + 1;
+        cg_model_add(m, cg_dense(2, .name = i < NHOSTILE ? hostile[i] : big));
         cr_expect(cg_failed(cg_model_graph(m)), "layer name #%d was accepted", i);
         refused_at(cg_error(cg_model_graph(m)), line, "layer name");
         cg_model_free(m);
@@ -109,7 +111,8 @@ Test(names, weight_names_and_custom_kinds) {
         cg_model_free(m);
 
         m = cg_sequential("net", CG_SHAPE(3));
-        cg_model_add(m, cg_custom_layer(h, named_weight_call, "kernel")); int line = __LINE__;
+        int line = __LINE__ + 1;
+        cg_model_add(m, cg_custom_layer(h, named_weight_call, "kernel"));
         cr_expect(cg_failed(cg_model_graph(m)), "custom layer kind #%d was accepted", i);
         refused_at(cg_error(cg_model_graph(m)), line, "custom layer kind name");
         cg_model_free(m);
@@ -123,14 +126,16 @@ Test(names, inputs_placeholders_variables) {
         const char *h = i < NHOSTILE ? hostile[i] : big;
         bool slash_ok = !strcmp(h, "a/b");   /* inputs and variables may be called "layer/role" */
         cg_model *m = cg_functional("net");
-        cg_t x = cg_input(m, h, CG_SHAPE(3)); int line = __LINE__;
+        int line = __LINE__ + 1;
+        cg_t x = cg_input(m, h, CG_SHAPE(3));
         cr_expect((x.id >= 0) == slash_ok, "input name #%d: id %d", i, x.id);
         if (!slash_ok)
             refused_at(cg_error(cg_model_graph(m)), line, "placeholder name");
         cg_model_free(m);
 
         cg_graph *g = cg_graph_new("tape");
-        cg_t v = cg_variable(g, h, CG_SHAPE(2), cg_zeros()); line = __LINE__;
+        line = __LINE__ + 1;
+        cg_t v = cg_variable(g, h, CG_SHAPE(2), cg_zeros());
         cr_expect((v.id >= 0) == slash_ok, "variable name #%d: id %d", i, v.id);
         if (!slash_ok)
             refused_at(cg_error(g), line, "variable name");
@@ -148,14 +153,16 @@ Test(names, custom_loss_and_metric_names) {
     for (int i = 0; i < NHOSTILE; i++) {
         cg_model *m = cg_sequential("net", CG_SHAPE(3));
         cg_model_add(m, cg_dense(1));
-        cg_compile(m, .custom_loss = abs_error, .custom_loss_name = hostile[i]); int line = __LINE__;
+        int line = __LINE__ + 1;
+        cg_compile(m, .custom_loss = abs_error, .custom_loss_name = hostile[i]);
         cr_expect(cg_failed(cg_model_graph(m)), "loss name #%d was accepted", i);
         refused_at(cg_error(cg_model_graph(m)), line, "custom loss name");
         cg_model_free(m);
 
         m = cg_sequential("net", CG_SHAPE(3));
         cg_model_add(m, cg_dense(1));
-        cg_compile(m, .loss = CG_MSE, .custom_metric = abs_error, .custom_metric_name = hostile[i]); line = __LINE__;
+        line = __LINE__ + 1;
+        cg_compile(m, .loss = CG_MSE, .custom_metric = abs_error, .custom_metric_name = hostile[i]);
         cr_expect(cg_failed(cg_model_graph(m)), "metric name #%d was accepted", i);
         refused_at(cg_error(cg_model_graph(m)), line, "custom metric name");
         cg_model_free(m);

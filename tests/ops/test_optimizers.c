@@ -190,7 +190,9 @@ static void expect_error(cg_graph *g, int line, const char *a, const char *b) {
 static int compile_small(cg_model **m, cg_optimizer opt) {
     *m = cg_sequential("small", CG_SHAPE(4));
     cg_model_add(*m, cg_dense(2));
-    cg_compile(*m, .optimizer = opt, .loss = CG_MSE); return __LINE__;
+    int line = __LINE__ + 1;
+    cg_compile(*m, .optimizer = opt, .loss = CG_MSE);
+    return line;
 }
 
 Test(optimizers, adamw_defaults) {
@@ -229,7 +231,8 @@ Test(optimizers, adamw_bad_options) {
         cg_graph *g = cg_graph_new("tape");
         cg_t w = cg_variable(g, "w", CG_SHAPE(2), cg_ones());
         cg_gradients(g, cg_sum(cg_square(w)), w);
-        int rc = cg_apply_gradients(g, cases[i].opt); line = __LINE__;
+        line = __LINE__ + 1;
+        int rc = cg_apply_gradients(g, cases[i].opt);
         cr_expect(rc != 0, "cg_apply_gradients accepted case %zu", i);
         expect_error(g, line, "cg_apply_gradients: ", cases[i].needle);
         cg_graph_free(g);

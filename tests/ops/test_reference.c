@@ -396,6 +396,7 @@ static void prepare_cnn(const cnn_ref *r, ref_run *run) {
     free(x);
 }
 
+/* clang-format off */
 #define CONV(f_, k_, ...) {.kind = L_CONV, .units = (f_), .k = (k_), __VA_ARGS__}
 #define CONV1D(f_, k_, ...) {.kind = L_CONV1D, .units = (f_), .k = (k_), __VA_ARGS__}
 #define CONV1D_STACK \
@@ -429,6 +430,7 @@ static const cnn_ref cnn_models[] = {
     {"ref_conv1d", {12, 3, 0}, 5, CONV1D_STACK, 3, false},
     {"ref_conv1d_host", {12, 3, 0}, 5, CONV1D_STACK, 3, true},
 };
+/* clang-format on */
 #define NCNN (int)(sizeof cnn_models / sizeof cnn_models[0])
 
 /* ---- recurrent models ------------------------------------------------------------------- */
@@ -564,6 +566,7 @@ static void prepare_rnn(const rnn_ref *r, ref_run *run) {
     free(y);
 }
 
+/* clang-format off */
 #define RNN_REF(name, ...) {name, CG_PORTABLE, __VA_ARGS__}, {name "_host", CG_HOST, __VA_ARGS__}
 static const rnn_ref rnn_models[] = {
     /* stacked LSTMs: every step, then the last */
@@ -584,6 +587,7 @@ static const rnn_ref rnn_models[] = {
     RNN_REF("ref_gru_state", 5, 3, 2, {{R_GRU, 4, false, true, 0, 0}, {R_DENSE, 3, false, true, 0, CG_LINEAR}},
             true, true),
 };
+/* clang-format on */
 #define NRNN (int)(sizeof rnn_models / sizeof rnn_models[0])
 
 /* Recurrent models against torch's nn.LSTM, nn.GRU, nn.RNN and F.embedding, both flavours: predict, the loss,

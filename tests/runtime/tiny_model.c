@@ -136,6 +136,7 @@ static const cgrt_param extra_params_desc[] = {
 static const char *const tiny_metric_names[] = {"accuracy"};
 static const cgrt_output tiny_outputs[] = {{"dense", K, 1, K}};
 
+/* clang-format off */
 #define TINY_COMMON                                                                                        \
     16, 1, {IN, 0, 0, 0}, IN, K, CGRT_LABEL_SPARSE, 1, K, "sparse_categorical_crossentropy", 1,             \
         tiny_metric_names, 1, tiny_outputs, 0.5f, 3, 8, {NULL, 0.0f, 0.0f, {0, 0}, {NULL, 0, 0, 0, 0, 0, 0, CGRT_MISSING_ERROR}, NULL}, sizeof(tiny_state)
@@ -153,6 +154,7 @@ const cgrt_model tiny_nan_model = {"tiny_nan", TINY_COMMON, 15, 2, tiny_params_d
                                    tiny_set_lr, NULL, nan_train, tiny_eval, tiny_predict};
 const cgrt_model tiny_flat_model = {"tiny_flat", TINY_COMMON, 15, 2, tiny_params_desc, tiny_init, tiny_params,
                                     tiny_set_lr, NULL, flat_step, flat_step, tiny_predict};
+/* clang-format on */
 
 /* ---- tiny_series: a forecaster over windows of 4 values ---------------------- */
 
