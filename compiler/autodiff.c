@@ -8,7 +8,8 @@
 #include <string.h>
 
 /* The gradient rule of an op: its family's. */
-static int apply_rule(cg_graph *g, int id, int dy, int dx[3]) {
+static int apply_rule(cg_graph *g, int id, int dy, int dx[3])
+{
     const op_family *f = op_table[g->nodes[id].op].family;
     if (!f->grad)
         return graph_error(g, g->nodes[id].src, g->nodes[id].layer, "%s: the op %s has no gradient rule",
@@ -18,11 +19,12 @@ static int apply_rule(cg_graph *g, int id, int dy, int dx[3]) {
 
 /* Gives a constant gradient a buffer of the node's shape when the rule's
  * kernels read it as an array (matmul, transpose, softmax): a fill node. */
-static int materialize(cg_graph *g, int id, int dy) {
+static int materialize(cg_graph *g, int id, int dy)
+{
     op_kind op = g->nodes[id].op;
     bool array_reader = op_table[op].cat == CAT_CONTRACT || op_table[op].cat == CAT_CONV ||
-                        op_table[op].cat == CAT_SEQ || op == OP_TRANSPOSE ||
-                        op == OP_SLICE || op == OP_CONCAT || op == OP_SOFTMAX || op == OP_LOG_SOFTMAX;
+                        op_table[op].cat == CAT_SEQ || op == OP_TRANSPOSE || op == OP_SLICE || op == OP_CONCAT ||
+                        op == OP_SOFTMAX || op == OP_LOG_SOFTMAX;
     /* a broadcasting elementwise op sums its gradient back over the broadcast
      * axes: that sum must see one value per output element */
     if (op_table[op].cat == CAT_ELEMWISE)
@@ -36,7 +38,8 @@ static int materialize(cg_graph *g, int id, int dy) {
 
 /* Names the total gradient of forward node id "d_<name>" when the node was
  * made by autodiff and has no such name yet. */
-static void name_gradient(cg_graph *g, int id, int grad) {
+static void name_gradient(cg_graph *g, int id, int grad)
+{
     node *gn = &g->nodes[grad];
     if (!gn->backward || !strncmp(gn->name, "d_", 2) || gn->op == OP_CONST)
         return;
@@ -50,14 +53,19 @@ static void name_gradient(cg_graph *g, int id, int grad) {
  * a leaf or another variable's gradient (the copy is a BROADCAST to the same
  * shape; axes holds the variable index only to keep it apart from other
  * copies). Returns the gradient's node, -1 on error. */
-static int own_gradient(cg_graph *g, int v, int gid) {
+static int own_gradient(cg_graph *g, int v, int gid)
+{
     bool shared = false;
     for (int j = 0; j < g->nvars; j++)
         shared = shared || (g->vars[j].grad == gid && j != g->nodes[v].var);
     op_category cat = op_table[g->nodes[gid].op].cat;
     if (shared || cat == CAT_LEAF || g->nodes[gid].op == OP_RESHAPE || !g->nodes[gid].backward) {
-        node cp = {.op = OP_BROADCAST, .nin = 1, .in = {gid}, .sh = g->nodes[v].sh,
-                   .axes = (unsigned)g->nodes[v].var + 1, .src = g->nodes[v].src};
+        node cp = {.op = OP_BROADCAST,
+                   .nin = 1,
+                   .in = {gid},
+                   .sh = g->nodes[v].sh,
+                   .axes = (unsigned)g->nodes[v].var + 1,
+                   .src = g->nodes[v].src};
         g->in_backward = true;
         gid = graph_add(g, cp);
         g->in_backward = false;
@@ -74,12 +82,13 @@ static int own_gradient(cg_graph *g, int v, int gid) {
 
 /* Builds the gradients of `loss` for vars[] (node ids of variables); the
  * request (ad_request) checked the loss and the leaves. */
-static int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars) {
+static int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars)
+{
     if (g->failed || loss < 0)
         return -1;
     node ln = g->nodes[loss];
     int count = loss + 1;
-    bool *needs = calloc((size_t)count, sizeof(bool));   /* depends on a wanted variable */
+    bool *needs = calloc((size_t)count, sizeof(bool)); /* depends on a wanted variable */
     int *grad = malloc(sizeof(int) * (size_t)count);
     if (!needs || !grad) {
         free(needs);
@@ -134,15 +143,16 @@ static int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars) {
 }
 
 /* Records the gradients the autodiff pass must build. */
-int ad_request(cg_graph *g, int loss, const int *vars, int nvars) {
-    if (check_nodes(g, 1))   /* leaves made by cg_placeholder and cg_variable were not checked */
+int ad_request(cg_graph *g, int loss, const int *vars, int nvars)
+{
+    if (check_nodes(g, 1)) /* leaves made by cg_placeholder and cg_variable were not checked */
         return -1;
     const node *ln = &g->nodes[loss];
     char sb[64];
     if (shape_size(&ln->sh, 1) != 1 || (ln->sh.rank > 0 && shape_batched(&ln->sh)))
         return graph_error(g, ln->src, ln->layer, "the loss must be a scalar, got shape %s",
                            shape_str(&ln->sh, sb, sizeof sb));
-    bool *feeds = calloc((size_t)loss + 1, sizeof(bool));   /* the loss reads it, directly or not */
+    bool *feeds = calloc((size_t)loss + 1, sizeof(bool)); /* the loss reads it, directly or not */
     if (!feeds)
         return graph_error(g, ln->src, -1, "out of memory");
     feeds[loss] = true;
@@ -171,7 +181,8 @@ int ad_request(cg_graph *g, int loss, const int *vars, int nvars) {
 
 /* The autodiff pass: builds the backward graph that was asked for, once
  * (a graph compiled again for the other flavour keeps it). */
-int pass_autodiff(cg_graph *g) {
+int pass_autodiff(cg_graph *g)
+{
     if (!g->ad_pending)
         return 0;
     g->ad_pending = false;
@@ -179,7 +190,8 @@ int pass_autodiff(cg_graph *g) {
 }
 
 /* Public: the gradient tape. Records what to emit: NAME_loss and NAME_gradients. */
-int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nvars) {
+int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nvars)
+{
     if (!g || g->failed)
         return -1;
     if (loss.g != g || loss.id < 0 || loss.id >= g->nnodes)
@@ -199,13 +211,14 @@ int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nv
     if (ad_request(g, loss.id, ids, nvars))
         return -1;
     g->entries[g->nentries++] = (entry){.kind = ENTRY_LOSS, .fname = "loss", .out = {loss.id}, .nout = 1};
-    g->entries[g->nentries++] =
-        (entry){.kind = ENTRY_GRADIENTS, .fname = "gradients", .out = {loss.id}, .nout = 1, .want_grads = true};
+    g->entries[g->nentries++] = (entry){
+        .kind = ENTRY_GRADIENTS, .fname = "gradients", .out = {loss.id}, .nout = 1, .want_grads = true};
     return 0;
 }
 
 /* Public: the optimizer of NAME_apply_gradients. */
-int cg_apply_gradients_at(cg_src src, cg_graph *g, cg_optimizer opt) {
+int cg_apply_gradients_at(cg_src src, cg_graph *g, cg_optimizer opt)
+{
     if (!g || g->failed)
         return -1;
     if (g->model || !g->nentries)

@@ -24,7 +24,7 @@ typedef struct arena {
     arena_chunk *head;
 } arena;
 
-void *arena_alloc(arena *a, size_t size);          /* zeroed; NULL when out of memory */
+void *arena_alloc(arena *a, size_t size); /* zeroed; NULL when out of memory */
 char *arena_strdup(arena *a, const char *s);
 char *arena_printf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void arena_free(arena *a);
@@ -60,8 +60,8 @@ const char *template_find(const char *name);
 #define ELEMS_MAX 2147483647L
 struct shape;
 struct node;
-bool int_mul(int a, int b, int *out);   /* *out = a * b; false, *out untouched, when that overflows int */
-bool int_add(int a, int b, int *out);   /* *out = a + b; likewise */
+bool int_mul(int a, int b, int *out); /* *out = a * b; false, *out untouched, when that overflows int */
+bool int_add(int a, int b, int *out); /* *out = a + b; likewise */
 /* Elements of s with the batch dimension as `batch`; -1 past ELEMS_MAX or for a size below 1. */
 long shape_elems(const struct shape *s, int batch);
 /* 0, or an error naming src that `what`, of shape s, is past ELEMS_MAX at `batch` samples. */
@@ -83,29 +83,29 @@ enum {
 #include "optimizers.def"
     OPTION_COUNT
 };
-#define CG_OPTION(id) (1u << OPTION_BIT_##id)             /* a row's options column */
-#define OPTIONS_EVERY (CG_OPTION(LR) | CG_OPTION(MOMENTUM))  /* checked for every optimizer */
+#define CG_OPTION(id) (1u << OPTION_BIT_##id)               /* a row's options column */
+#define OPTIONS_EVERY (CG_OPTION(LR) | CG_OPTION(MOMENTUM)) /* checked for every optimizer */
 
-typedef struct optim_option {   /* a hyperparameter: a float field of cg_optimizer */
-    size_t offset;              /* of the field */
-    const char *key;            /* the template's {{KEY}} for its value; NULL: none */
-    const char *label;          /* "beta_1" */
-    float lo, hi;               /* the check: !(value >= lo && value < hi) */
-    const char *range;          /* "must lie in [0, 1)" */
+typedef struct optim_option { /* a hyperparameter: a float field of cg_optimizer */
+    size_t offset;            /* of the field */
+    const char *key;          /* the template's {{KEY}} for its value; NULL: none */
+    const char *label;        /* "beta_1" */
+    float lo, hi;             /* the check: !(value >= lo && value < hi) */
+    const char *range;        /* "must lie in [0, 1)" */
 } optim_option;
 
 extern const optim_option optim_options[OPTION_COUNT];
 
-typedef struct optim_row {   /* one way of emitting an optimizer */
-    const char *id;            /* "adam" */
+typedef struct optim_row { /* one way of emitting an optimizer */
+    const char *id;        /* "adam" */
     cg_optimizer_kind kind;
-    int slots;                 /* floats of state per trainable float */
-    const char *tmpl[2];       /* its update function's template, by flavour: [CG_HOST], [CG_PORTABLE] */
-    unsigned options;          /* CG_OPTION bits: checked (besides OPTIONS_EVERY) and given to the template */
-    const char *const *keys;   /* further template keys and values, NULL-terminated */
-    const char *update;        /* the update function: "adam_update" */
-    bool step;                 /* the call passes s->step after s->lr */
-    const char *words;         /* the state in words: "Adam: m and v" */
+    int slots;               /* floats of state per trainable float */
+    const char *tmpl[2];     /* its update function's template, by flavour: [CG_HOST], [CG_PORTABLE] */
+    unsigned options;        /* CG_OPTION bits: checked (besides OPTIONS_EVERY) and given to the template */
+    const char *const *keys; /* further template keys and values, NULL-terminated */
+    const char *update;      /* the update function: "adam_update" */
+    bool step;               /* the call passes s->step after s->lr */
+    const char *words;       /* the state in words: "Adam: m and v" */
 } optim_row;
 
 /* The row that emits optimizer o; NULL for an unknown kind. */
@@ -133,14 +133,14 @@ typedef enum op_kind {
 } op_kind;
 
 typedef enum op_category {
-    CAT_LEAF,          /* placeholder, variable, constant */
-    CAT_ELEMWISE,      /* one output element from the same element of each input */
-    CAT_REDUCE,        /* sum, mean, max over axes */
-    CAT_MOVE,          /* reshape, transpose, broadcast */
-    CAT_CONTRACT,      /* matmul */
-    CAT_CONV,          /* convolution and pooling windows */
-    CAT_FUSED,         /* ops with a written gradient rule */
-    CAT_SEQ,           /* sequence ops: embedding lookup, recurrences over time with their backward loops */
+    CAT_LEAF,     /* placeholder, variable, constant */
+    CAT_ELEMWISE, /* one output element from the same element of each input */
+    CAT_REDUCE,   /* sum, mean, max over axes */
+    CAT_MOVE,     /* reshape, transpose, broadcast */
+    CAT_CONTRACT, /* matmul */
+    CAT_CONV,     /* convolution and pooling windows */
+    CAT_FUSED,    /* ops with a written gradient rule */
+    CAT_SEQ,      /* sequence ops: embedding lookup, recurrences over time with their backward loops */
 } op_category;
 
 typedef struct emit_ctx emit_ctx;
@@ -149,12 +149,12 @@ typedef struct emit_ctx emit_ctx;
  * ops, each entry taking the node id. NULL entries: nothing to do (leaves
  * have no gradient and no kernel). */
 typedef struct op_family {
-    const char *name;                                      /* "elementwise" */
-    int (*grad)(cg_graph *g, int id, int dy, int dx[3]);  /* dx[i]: the vector-Jacobian product of input i, -1 none */
-    void (*lower)(emit_ctx *e, int id);                    /* writes the kernel's body */
-    long (*flops)(cg_graph *g, int id);                   /* floating-point operations for one sample */
+    const char *name;                                    /* "elementwise" */
+    int (*grad)(cg_graph *g, int id, int dy, int dx[3]); /* dx[i]: the vector-Jacobian product of input i, -1 none */
+    void (*lower)(emit_ctx *e, int id);                  /* writes the kernel's body */
+    long (*flops)(cg_graph *g, int id);                  /* floating-point operations for one sample */
     bool (*describe)(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size);
-                                                           /* a banner line in buffer names; false: the formula's */
+    /* a banner line in buffer names; false: the formula's */
 } op_family;
 
 #define OP(name, arity, cat, family, args, formula) extern const op_family op_family_##family;
@@ -162,27 +162,27 @@ typedef struct op_family {
 #undef OP
 
 typedef struct op_info {
-    const char *name;      /* "MATMUL" */
+    const char *name; /* "MATMUL" */
     int arity;
     op_category cat;
     const op_family *family;
-    const char *args;      /* kernel argument names, "A,B" */
-    const char *formula;   /* one-line formula for banners */
+    const char *args;    /* kernel argument names, "A,B" */
+    const char *formula; /* one-line formula for banners */
 } op_info;
 
 extern const op_info op_table[OP_COUNT];
 
 typedef struct shape {
     int rank;
-    int d[CG_MAX_RANK];    /* d[0] == CG_BATCH: the run-time batch n */
+    int d[CG_MAX_RANK]; /* d[0] == CG_BATCH: the run-time batch n */
 } shape;
 
 /* Window attributes of convolutions and pooling (NHWC). */
 typedef struct spatial {
-    int win[2];            /* kernel or pooling window: height, width */
+    int win[2]; /* kernel or pooling window: height, width */
     int stride[2];
-    int dil[2];            /* dilation */
-    int pad[4];            /* zero padding: top, left, bottom, right */
+    int dil[2]; /* dilation */
+    int pad[4]; /* zero padding: top, left, bottom, right */
 } spatial;
 
 typedef struct node {
@@ -191,66 +191,66 @@ typedef struct node {
     int in[3];
     shape sh;
     /* attributes */
-    unsigned axes;         /* reductions: bit set of reduced axes */
+    unsigned axes; /* reductions: bit set of reduced axes */
     bool keepdims;
-    bool ta, tb;           /* matmul transposes */
-    bool sparse;           /* xent, argmax_eq: labels are class indices */
-    bool per_n;            /* CONST: the value is alpha / n */
-    cg_activation act;     /* ACT, ACT_BWD(_X), epilogues, MAX_POOL_BWD; recurrent ops: the activation (tanh) */
-    cg_activation ract;    /* recurrent ops: the gates' recurrent activation (sigmoid) */
-    float alpha;           /* CONST value, an activation's parameter (leaky relu, elu), dropout rate */
-    spatial sp;            /* convolution and pooling windows */
-    int uid;               /* keeps otherwise identical random nodes apart (dropout masks) */
-    int axis, begin;       /* SLICE, UNSLICE, CONCAT: the axis; SLICE, UNSLICE: where the slice starts */
+    bool ta, tb;        /* matmul transposes */
+    bool sparse;        /* xent, argmax_eq: labels are class indices */
+    bool per_n;         /* CONST: the value is alpha / n */
+    cg_activation act;  /* ACT, ACT_BWD(_X), epilogues, MAX_POOL_BWD; recurrent ops: the activation (tanh) */
+    cg_activation ract; /* recurrent ops: the gates' recurrent activation (sigmoid) */
+    float alpha;        /* CONST value, an activation's parameter (leaky relu, elu), dropout rate */
+    spatial sp;         /* convolution and pooling windows */
+    int uid;            /* keeps otherwise identical random nodes apart (dropout masks) */
+    int axis, begin;    /* SLICE, UNSLICE, CONCAT: the axis; SLICE, UNSLICE: where the slice starts */
     /* identity */
-    const char *name;      /* C identifier of its buffer: "dense_1_out", "d_dense_1_kernel" */
-    int layer;             /* index into graph.layers, -1 outside layers */
-    cg_src src;            /* the builder call that made it */
-    int var;               /* VARIABLE: index into graph.vars; PLACEHOLDER: into graph.inputs */
-    bool backward;         /* made by autodiff */
+    const char *name; /* C identifier of its buffer: "dense_1_out", "d_dense_1_kernel" */
+    int layer;        /* index into graph.layers, -1 outside layers */
+    cg_src src;       /* the builder call that made it */
+    int var;          /* VARIABLE: index into graph.vars; PLACEHOLDER: into graph.inputs */
+    bool backward;    /* made by autodiff */
 } node;
 
 /* A parameter tensor. */
 typedef struct var {
     int node;
-    const char *name;      /* "dense_1/kernel" */
+    const char *name; /* "dense_1/kernel" */
     cg_init init;
     int fan_in, fan_out;
     bool trainable;
-    size_t offset, count;  /* in floats, within the parameter block */
-    int ones_begin, ones_count;   /* after init, ones in [begin, begin + count): LSTM's unit_forget_bias */
-    int grad;              /* node holding its gradient, -1 when none was asked for */
+    size_t offset, count;       /* in floats, within the parameter block */
+    int ones_begin, ones_count; /* after init, ones in [begin, begin + count): LSTM's unit_forget_bias */
+    int grad;                   /* node holding its gradient, -1 when none was asked for */
 } var;
 
 /* A layer, for names, errors and the summary. */
 typedef struct layer {
-    const char *name;      /* "dense_1" */
-    const char *kind;      /* "Dense" */
+    const char *name; /* "dense_1" */
+    const char *kind; /* "Dense" */
     cg_src src;
-    int out;               /* its output node */
+    int out; /* its output node */
 } layer;
 
 /* What an emitted entry point computes. */
 typedef enum entry_kind {
-    ENTRY_PREDICT,         /* x -> model output */
-    ENTRY_EVAL,            /* x, labels -> loss, metric */
-    ENTRY_TRAIN,           /* x, labels -> loss, metric; gradients; optimizer update */
-    ENTRY_LOSS,            /* tape: inputs -> loss */
-    ENTRY_GRADIENTS,       /* tape: inputs -> loss and gradients */
+    ENTRY_PREDICT,   /* x -> model output */
+    ENTRY_EVAL,      /* x, labels -> loss, metric */
+    ENTRY_TRAIN,     /* x, labels -> loss, metric; gradients; optimizer update */
+    ENTRY_LOSS,      /* tape: inputs -> loss */
+    ENTRY_GRADIENTS, /* tape: inputs -> loss and gradients */
 } entry_kind;
 
 typedef struct entry {
     entry_kind kind;
-    const char *fname;     /* "predict", "train_step" */
-    int out[2 * CG_MAX_OUTPUTS + 1];   /* nodes returned: the outputs; or the loss, then the metrics */
+    const char *fname;               /* "predict", "train_step" */
+    int out[2 * CG_MAX_OUTPUTS + 1]; /* nodes returned: the outputs; or the loss, then the metrics */
     int nout;
-    bool want_grads;       /* computes the gradient nodes of the variables */
-    int upd_var[32], upd_val[32];   /* after the step: variable node <- value node (moving averages) */
+    bool want_grads;              /* computes the gradient nodes of the variables */
+    int upd_var[32], upd_val[32]; /* after the step: variable node <- value node (moving averages) */
     int nupd;
-    int *sched;            /* nodes computed, in order (plan pass) */
+    int *sched; /* nodes computed, in order (plan pass) */
     int nsched;
-    long *offset;          /* arena offset in floats per node id, -1: not in the arena */
-    long *scratch;         /* arena offset of node id's kernel scratch (im2col), -1: none */
+    long *offset;  /* arena offset in floats per node id, -1: not in the arena */
+    long *scratch; /* arena offset of node id's kernel scratch (im2col), -1: none */
     size_t arena_floats;
 } entry;
 
@@ -259,29 +259,29 @@ struct cg_graph {
     const char *name;
     node *nodes;
     int nnodes, cap;
-    int *htab;             /* hash-consing table: node ids, -1 empty */
+    int *htab; /* hash-consing table: node ids, -1 empty */
     int hcap;
     var *vars;
     int nvars, vcap;
-    int inputs[24];        /* placeholder nodes, in the order the caller passes them (a model's inputs, labels) */
+    int inputs[24]; /* placeholder nodes, in the order the caller passes them (a model's inputs, labels) */
     int ninputs;
     layer *layers;
     int nlayers, lcap;
-    int cur_layer;         /* layer that new nodes belong to, -1 none */
-    bool in_backward;      /* autodiff is making nodes */
-    bool infer_pass;       /* layers are being applied in inference mode */
-    int layer_first_node;  /* first node made by the current layer application */
+    int cur_layer;        /* layer that new nodes belong to, -1 none */
+    bool in_backward;     /* autodiff is making nodes */
+    bool infer_pass;      /* layers are being applied in inference mode */
+    int layer_first_node; /* first node made by the current layer application */
     int max_batch;
     entry entries[5];
     int nentries;
     bool compiled;
     size_t param_floats, opt_floats;
-    cg_model *model;       /* the model built on this graph, if any */
-    cg_flavour flavour;    /* of the code being planned and emitted */
-    bool ad_pending;       /* the autodiff pass has gradients to build: of ad_loss for ad_vars[0 .. ad_nvars) */
+    cg_model *model;    /* the model built on this graph, if any */
+    cg_flavour flavour; /* of the code being planned and emitted */
+    bool ad_pending;    /* the autodiff pass has gradients to build: of ad_loss for ad_vars[0 .. ad_nvars) */
     int ad_loss, ad_nvars;
     const int *ad_vars;
-    bool has_opt;          /* an optimizer was given (compile, or cg_apply_gradients) */
+    bool has_opt; /* an optimizer was given (compile, or cg_apply_gradients) */
     cg_optimizer opt;
     bool failed;
     char err[512];
@@ -308,7 +308,7 @@ void graph_dump(cg_graph *g, text *t);
 
 /* ---- shape.c: shapes ------------------------------------------------------- */
 
-long shape_size(const shape *s, int batch);       /* elements, with the batch dimension = batch */
+long shape_size(const shape *s, int batch); /* elements, with the batch dimension = batch */
 bool shape_equal(const shape *a, const shape *b);
 bool shape_batched(const shape *s);
 /* "(n, 784)" into buf. */
@@ -390,20 +390,20 @@ int op_embedding(cg_graph *g, cg_src src, int ids, int table);
 
 /* ---- ops/activation.c: the rows of activations.def ------------------------------ */
 
-typedef enum act_from { ACT_FROM_Y, ACT_FROM_X, ACT_FROM_ROW } act_from;   /* its column "from": Y, X, ROW */
-typedef struct act_info {  /* a row of activations.def, which says what each column holds */
+typedef enum act_from { ACT_FROM_Y, ACT_FROM_X, ACT_FROM_ROW } act_from; /* its column "from": Y, X, ROW */
+typedef struct act_info { /* a row of activations.def, which says what each column holds */
     const char *name, *forward, *derivative, *cell_host;
     act_from from;
-    float alpha;           /* its parameter's default, 0 when it has none */
+    float alpha; /* its parameter's default, 0 when it has none */
 } act_info;
 enum {
 #define CG_ACT(name, ...) ACT_INDEX_##name,
 #include "activations.def"
 #undef CG_ACT
-    ACT_COUNT              /* rows, the values of cg_activation */
+    ACT_COUNT /* rows, the values of cg_activation */
 };
 extern const act_info act_table[ACT_COUNT];
-#define ACT_TEXT_MAX 2048  /* room for an activation's C text with its operands put in */
+#define ACT_TEXT_MAX 2048 /* room for an activation's C text with its operands put in */
 
 /* The activation node n applies (ACT, RELU, SIGMOID, TANH, LEAKY_RELU); CG_LINEAR for other nodes. */
 cg_activation act_of_node(const node *n);
@@ -428,8 +428,8 @@ int pass_autodiff(cg_graph *g);
 /* ---- passes.c: the pipeline ---------------------------------------------------- */
 
 int pass_verify(cg_graph *g);
-int pass_fuse(cg_graph *g);         /* matmul + bias + activation -> DENSE */
-int pass_plan(cg_graph *g);         /* liveness and first-fit arena offsets */
+int pass_fuse(cg_graph *g); /* matmul + bias + activation -> DENSE */
+int pass_plan(cg_graph *g); /* liveness and first-fit arena offsets */
 /* Runs the pipeline for flavour (again when the graph was planned for the
  * other one); after the pass named dump_after, dumps the graph into dump. */
 int compile_graph(cg_graph *g, cg_flavour flavour, const char *dump_after, text *dump);
@@ -451,12 +451,12 @@ struct emit_ctx {
     cg_graph *g;
     text *t;
     cg_flavour flavour;
-    const char *prefix;    /* model name, the prefix of every public symbol */
-    int part;              /* lowering a whole kernel (0), the per-sample piece of a host kernel whose
+    const char *prefix;  /* model name, the prefix of every public symbol */
+    int part;            /* lowering a whole kernel (0), the per-sample piece of a host kernel whose
                               samples run on the pool (1), or what follows that loop (2) */
-    const char *uprefix;   /* the prefix in capitals, of the header's macros */
-    const char *source;    /* the user's file, escaped, for banners */
-    bool uses_blas;        /* host code calls the GEMM shim */
+    const char *uprefix; /* the prefix in capitals, of the header's macros */
+    const char *source;  /* the user's file, escaped, for banners */
+    bool uses_blas;      /* host code calls the GEMM shim */
 };
 
 /* The C expression of input k of node id inside its kernel: "A[i]" or a literal. */
@@ -491,9 +491,9 @@ int kernel_inputs(cg_graph *g, int id, int which[3]);
 void emit_describe(emit_ctx *e, int id, char *buf, size_t size);
 void emit_kernel(emit_ctx *e, int id);
 typedef enum kernel_params_mode {
-    KP_SIGNATURE,          /* "int n, const float *restrict X, float *restrict Y" */
-    KP_CALL,               /* "n, dense_1_out, dense_2_out": the buffers of an entry point */
-    KP_POOL_INPUTS,        /* "X, W": the inputs handed to the pool */
+    KP_SIGNATURE,   /* "int n, const float *restrict X, float *restrict Y" */
+    KP_CALL,        /* "n, dense_1_out, dense_2_out": the buffers of an entry point */
+    KP_POOL_INPUTS, /* "X, W": the inputs handed to the pool */
 } kernel_params_mode;
 /* Appends node id's kernel parameter list in the given form (e: the calling entry, KP_CALL). */
 void kernel_params(emit_ctx *ec, int id, kernel_params_mode mode, const entry *e);
@@ -511,7 +511,7 @@ int emit_files(cg_graph *g, const char *dir);
 
 /* ---- summary.c -------------------------------------------------------------------------- */
 
-long node_flops(cg_graph *g, int id);           /* floating-point operations, batch 1 */
+long node_flops(cg_graph *g, int id); /* floating-point operations, batch 1 */
 /* The summary text of a compiled graph. */
 const char *graph_summary(cg_graph *g);
 
@@ -520,12 +520,12 @@ const char *graph_summary(cg_graph *g);
 /* What a layer's build function is given: the layer, its inputs, the mode. */
 typedef struct layer_call {
     cg_graph *g;
-    cg_model *m;           /* the model being built (BatchNormalization records its updates there) */
-    const cg_layer *l;     /* the layer: its kind, the user's line (src) and its options */
-    int x;                 /* its input, xs[0] */
-    const int *xs;         /* every input (a merge's; x, then a recurrent layer's initial states) */
+    cg_model *m;       /* the model being built (BatchNormalization records its updates there) */
+    const cg_layer *l; /* the layer: its kind, the user's line (src) and its options */
+    int x;             /* its input, xs[0] */
+    const int *xs;     /* every input (a merge's; x, then a recurrent layer's initial states) */
     int nx;
-    bool training;         /* building the training-mode graph: Dropout active, BatchNormalization on batch statistics */
+    bool training; /* building the training-mode graph: Dropout active, BatchNormalization on batch statistics */
 } layer_call;
 
 #define LAYER(kind, keras, prefix, opts, inputs, build) int build(const layer_call *lc);
@@ -544,7 +544,7 @@ int layer_activation(cg_graph *g, cg_activation act, cg_src src, int x);
 /* A layer object: made once, called once or several times (shared weights). */
 typedef struct model_layer {
     cg_layer spec;
-    int li;                /* its entry in graph.layers */
+    int li; /* its entry in graph.layers */
     int calls;
 } model_layer;
 
@@ -554,29 +554,29 @@ struct cg_model {
     cg_graph *g;
     const char *name;
     cg_src src;
-    bool functional;       /* inputs and labels packed per sample; unpacked by the entry points */
-    shape input;           /* per sample (Sequential) */
-    int x, y;              /* Sequential: input and label placeholders */
-    int out;               /* Sequential: model output, inference mode */
-    int out_train;         /* Sequential: model output, training mode (differs after Dropout, BatchNormalization) */
-    int inputs[8], ninputs;                  /* input placeholders, in the order of the packed x */
-    int outputs[CG_MAX_OUTPUTS];             /* outputs, training mode */
-    int outputs_infer[CG_MAX_OUTPUTS];       /* the same in inference mode */
-    int labels[CG_MAX_OUTPUTS];              /* label placeholder of each output */
+    bool functional;        /* inputs and labels packed per sample; unpacked by the entry points */
+    shape input;            /* per sample (Sequential) */
+    int x, y;               /* Sequential: input and label placeholders */
+    int out;                /* Sequential: model output, inference mode */
+    int out_train;          /* Sequential: model output, training mode (differs after Dropout, BatchNormalization) */
+    int inputs[8], ninputs; /* input placeholders, in the order of the packed x */
+    int outputs[CG_MAX_OUTPUTS];       /* outputs, training mode */
+    int outputs_infer[CG_MAX_OUTPUTS]; /* the same in inference mode */
+    int labels[CG_MAX_OUTPUTS];        /* label placeholder of each output */
     const char *output_names[CG_MAX_OUTPUTS];
     int noutputs;
-    model_layer *ml;       /* layer objects */
+    model_layer *ml; /* layer objects */
     int nml, mlcap;
-    int *infer_of;         /* node id -> the same value in inference mode, -1: not known yet */
+    int *infer_of; /* node id -> the same value in inference mode, -1: not known yet */
     int infer_cap;
-    int upd_var[32], upd_val[32];   /* moving-average updates of the training step */
+    int upd_var[32], upd_val[32]; /* moving-average updates of the training step */
     int nupd;
-    int loss;              /* total loss, training mode */
-    int metrics[MODEL_MAX_METRICS];     /* reported beside the loss, training mode */
+    int loss;                       /* total loss, training mode */
+    int metrics[MODEL_MAX_METRICS]; /* reported beside the loss, training mode */
     const char *metric_names[MODEL_MAX_METRICS];
     int nmetrics;
-    cg_output_opts spec[CG_MAX_OUTPUTS];     /* loss and metric of each output, resolved */
-    cg_metric user_metric[CG_MAX_OUTPUTS];   /* the metric as the user named it ("accuracy") */
+    cg_output_opts spec[CG_MAX_OUTPUTS];   /* loss and metric of each output, resolved */
+    cg_metric user_metric[CG_MAX_OUTPUTS]; /* the metric as the user named it ("accuracy") */
     cg_compile_opts opts;
     bool compiled;
     char *summary;

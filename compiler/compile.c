@@ -9,14 +9,16 @@
 #include <string.h>
 
 /* Checks a name that goes into the history header and into C strings. */
-static int check_report_name(cg_model *m, cg_src src, const char *what, const char *nm) {
+static int check_report_name(cg_model *m, cg_src src, const char *what, const char *nm)
+{
     return nm ? graph_check_name(m->g, src, what, nm, 0) : 0;
 }
 
 /* Resolves the loss and metric of output k into m->spec[k]: from
  * .outputs when given, else from the top-level options; checks them
  * against the output's shape. */
-static int resolve_output(cg_model *m, cg_src src, const cg_compile_opts *o, int k) {
+static int resolve_output(cg_model *m, cg_src src, const cg_compile_opts *o, int k)
+{
     cg_graph *g = m->g;
     cg_output_opts sp = {0};
     bool given = false;
@@ -28,14 +30,22 @@ static int resolve_output(cg_model *m, cg_src src, const cg_compile_opts *o, int
     if (!given) {
         if (o->outputs[0].name)
             return graph_error(g, src, -1, "%s: output %s has no loss in .outputs", m->name, m->output_names[k]);
-        sp = (cg_output_opts){m->output_names[k], o->loss, o->from_logits, 1.0f, o->metric,
-                              o->custom_loss, o->custom_loss_self, o->custom_loss_name,
-                              o->custom_metric, o->custom_metric_self, o->custom_metric_name};
+        sp = (cg_output_opts){m->output_names[k],
+                              o->loss,
+                              o->from_logits,
+                              1.0f,
+                              o->metric,
+                              o->custom_loss,
+                              o->custom_loss_self,
+                              o->custom_loss_name,
+                              o->custom_metric,
+                              o->custom_metric_self,
+                              o->custom_metric_name};
     }
     if (sp.loss_weight == 0.0f)
         sp.loss_weight = 1.0f;
     m->user_metric[k] = sp.metric;
-    if (!(sp.loss_weight > 0.0f && isfinite(sp.loss_weight)))   /* NaN fails */
+    if (!(sp.loss_weight > 0.0f && isfinite(sp.loss_weight))) /* NaN fails */
         return graph_error(g, src, -1, "%s: output %s: the loss weight must be positive and finite, got %g", m->name,
                            sp.name, (double)sp.loss_weight);
     if ((unsigned)sp.loss > CG_SPARSE_CATEGORICAL_CROSSENTROPY)
@@ -56,26 +66,30 @@ static int resolve_output(cg_model *m, cg_src src, const cg_compile_opts *o, int
     char sb[64];
     if (!sp.custom_metric) {
         sp.metric = loss_resolve_metric(sp.metric, sp.loss);
-        if (sp.metric == CG_ACCURACY)   /* accuracy with a regression loss: decide from the output */
+        if (sp.metric == CG_ACCURACY) /* accuracy with a regression loss: decide from the output */
             sp.metric = os->rank == 2 && os->d[1] == 1 ? CG_BINARY_ACCURACY : CG_CATEGORICAL_ACCURACY;
     }
     bool classify = sp.loss == CG_CATEGORICAL_CROSSENTROPY || sp.loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
     if (classify && (os->rank != 2 || os->d[1] < 2))
-        return graph_error(g, src, -1, "%s: loss %s needs an output of shape (n, classes) with 2 or more classes, "
-                           "got %s%s%s", m->name, loss_name(sp.loss), shape_str(os, sb, sizeof sb),
+        return graph_error(g, src, -1,
+                           "%s: loss %s needs an output of shape (n, classes) with 2 or more classes, "
+                           "got %s%s%s",
+                           m->name, loss_name(sp.loss), shape_str(os, sb, sizeof sb),
                            m->noutputs > 1 ? " for output " : "", m->noutputs > 1 ? sp.name : "");
     m->spec[k] = sp;
     return 0;
 }
 /* True when s ends with suffix. */
-static bool ends_with(const char *s, const char *suffix) {
+static bool ends_with(const char *s, const char *suffix)
+{
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
 /* Checks .data.series against the model: a window of the input's size, one
  * output, a regression loss; the other data options do not mix with it. */
-static int check_series(cg_model *m, cg_src src, const cg_compile_opts *o) {
+static int check_series(cg_model *m, cg_src src, const cg_compile_opts *o)
+{
     const cg_series_opts *s = &o->data.series;
     cg_graph *g = m->g;
     char sb[64];
@@ -84,41 +98,56 @@ static int check_series(cg_model *m, cg_src src, const cg_compile_opts *o) {
             return graph_error(g, src, -1, "%s: .data.series needs a .window (the values per input sample)", m->name);
         return 0;
     }
-    if (s->window < 0 || s->horizon < 0 || s->val_steps < 0 || s->test_steps < 0 || s->season < 0 || s->column_index < 0)
-        return graph_error(g, src, -1, "%s: .data.series: window (%d), horizon (%d), val_steps (%d), test_steps (%d), "
-                           "season (%d) and column_index (%d) must not be negative", m->name, s->window, s->horizon,
-                           s->val_steps, s->test_steps, s->season, s->column_index);
+    if (s->window < 0 || s->horizon < 0 || s->val_steps < 0 || s->test_steps < 0 || s->season < 0 ||
+        s->column_index < 0)
+        return graph_error(g, src, -1,
+                           "%s: .data.series: window (%d), horizon (%d), val_steps (%d), test_steps (%d), "
+                           "season (%d) and column_index (%d) must not be negative",
+                           m->name, s->window, s->horizon, s->val_steps, s->test_steps, s->season, s->column_index);
     if (s->missing != CG_MISSING_ERROR && s->missing != CG_MISSING_INTERPOLATE && s->missing != CG_MISSING_PREVIOUS)
-        return graph_error(g, src, -1, "%s: .data.series.missing is %d: use CG_MISSING_ERROR, CG_MISSING_INTERPOLATE "
-                           "or CG_MISSING_PREVIOUS", m->name, (int)s->missing);
-    const int most = 1 << 24;   /* the runtime's CGRT_SERIES_MAX */
+        return graph_error(g, src, -1,
+                           "%s: .data.series.missing is %d: use CG_MISSING_ERROR, CG_MISSING_INTERPOLATE "
+                           "or CG_MISSING_PREVIOUS",
+                           m->name, (int)s->missing);
+    const int most = 1 << 24; /* the runtime's CGRT_SERIES_MAX */
     if (s->window > most || s->horizon > most || s->val_steps > most || s->test_steps > most || s->season > most)
-        return graph_error(g, src, -1, "%s: .data.series: window, horizon, val_steps, test_steps and season must be "
-                           "at most %d", m->name, most);
+        return graph_error(g, src, -1,
+                           "%s: .data.series: window, horizon, val_steps, test_steps and season must be "
+                           "at most %d",
+                           m->name, most);
     if (s->column && s->column_index)
-        return graph_error(g, src, -1, "%s: .data.series: give either .column (a header name) or .column_index, "
-                           "not both", m->name);
+        return graph_error(g, src, -1,
+                           "%s: .data.series: give either .column (a header name) or .column_index, "
+                           "not both",
+                           m->name);
     if (s->column && !s->column[0])
         return graph_error(g, src, -1, "%s: .data.series: the column name is empty", m->name);
     if (o->data.scale != 0.0f || o->data.test_split != 0.0f)
-        return graph_error(g, src, -1, "%s: .data.scale and .data.test_split do not apply to a time series (it is "
-                           "standardised, and .series.test_steps holds out its last targets)", m->name);
+        return graph_error(g, src, -1,
+                           "%s: .data.scale and .data.test_split do not apply to a time series (it is "
+                           "standardised, and .series.test_steps holds out its last targets)",
+                           m->name);
     if (o->data.path && !ends_with(o->data.path, ".csv") && !ends_with(o->data.path, ".csv.gz"))
         return graph_error(g, src, -1, "%s: a time series is read from a .csv or .csv.gz file, not %s", m->name,
                            o->data.path);
     if (shape_size(&m->input, 0) != s->window || m->input.rank > 2 || (m->input.rank == 2 && m->input.d[1] != 1))
-        return graph_error(g, src, -1, "%s: the series window is %d values, so the input must have shape (%d) or "
-                           "(%d, 1), got %s", m->name, s->window, s->window, s->window,
-                           shape_str(&m->input, sb, sizeof sb));
+        return graph_error(g, src, -1,
+                           "%s: the series window is %d values, so the input must have shape (%d) or "
+                           "(%d, 1), got %s",
+                           m->name, s->window, s->window, s->window, shape_str(&m->input, sb, sizeof sb));
     const shape *os = &g->nodes[m->outputs_infer[0]].sh;
     if (m->noutputs != 1)
         return graph_error(g, src, -1, "%s: a forecaster has one output, the model has %d", m->name, m->noutputs);
     if (os->rank != 2 || os->d[1] != 1)
-        return graph_error(g, src, -1, "%s: a forecaster predicts one value per sample: the output must have shape "
-                           "(n, 1), got %s", m->name, shape_str(os, sb, sizeof sb));
+        return graph_error(g, src, -1,
+                           "%s: a forecaster predicts one value per sample: the output must have shape "
+                           "(n, 1), got %s",
+                           m->name, shape_str(os, sb, sizeof sb));
     if (!o->custom_loss && o->loss != CG_MSE && o->loss != CG_MAE)
-        return graph_error(g, src, -1, "%s: loss %s is not a regression loss; a forecaster needs CG_MSE or CG_MAE "
-                           "(or a custom loss)", m->name, loss_name(o->loss));
+        return graph_error(g, src, -1,
+                           "%s: loss %s is not a regression loss; a forecaster needs CG_MSE or CG_MAE "
+                           "(or a custom loss)",
+                           m->name, loss_name(o->loss));
     if (!o->custom_metric && o->metric != CG_METRIC_NONE && o->metric != CG_METRIC_MAE && o->metric != CG_METRIC_MSE)
         return graph_error(g, src, -1, "%s: metric %s does not fit a forecaster; use CG_METRIC_MAE or CG_METRIC_MSE",
                            m->name, metric_name(o->metric));
@@ -127,23 +156,30 @@ static int check_series(cg_model *m, cg_src src, const cg_compile_opts *o) {
 
 /* Checks the .data options that do not depend on the model: the scale, the
  * test split and the label column. */
-static int check_data(cg_model *m, cg_src src, const cg_compile_opts *o) {
+static int check_data(cg_model *m, cg_src src, const cg_compile_opts *o)
+{
     cg_graph *g = m->g;
-    if (!(o->data.scale >= 0.0f && isfinite(o->data.scale)))   /* NaN fails */
+    if (!(o->data.scale >= 0.0f && isfinite(o->data.scale))) /* NaN fails */
         return graph_error(g, src, -1, "%s: .data.scale must be positive and finite (0 for 1), got %g", m->name,
                            (double)o->data.scale);
     if (!(o->data.test_split >= 0.0f && o->data.test_split < 1.0f))
         return graph_error(g, src, -1, "%s: .data.test_split must lie in [0, 1), got %g", m->name,
                            (double)o->data.test_split);
     if (o->data.label && !o->data.label[0])
-        return graph_error(g, src, -1, "%s: .data.label is empty: give the header name of the label column, or "
-                           "leave it out for labels in the last column", m->name);
+        return graph_error(g, src, -1,
+                           "%s: .data.label is empty: give the header name of the label column, or "
+                           "leave it out for labels in the last column",
+                           m->name);
     if (o->data.label && o->data.series.window > 0)
-        return graph_error(g, src, -1, "%s: .data.label does not apply to a time series (its values and targets "
-                           "are .series.column)", m->name);
+        return graph_error(g, src, -1,
+                           "%s: .data.label does not apply to a time series (its values and targets "
+                           "are .series.column)",
+                           m->name);
     if (o->data.label && o->data.path && !ends_with(o->data.path, ".csv") && !ends_with(o->data.path, ".csv.gz"))
-        return graph_error(g, src, -1, "%s: .data.label names a column of a CSV file with a header, and %s is not "
-                           "a .csv or .csv.gz file", m->name, o->data.path);
+        return graph_error(g, src, -1,
+                           "%s: .data.label names a column of a CSV file with a header, and %s is not "
+                           "a .csv or .csv.gz file",
+                           m->name, o->data.path);
     return 0;
 }
 
@@ -152,9 +188,10 @@ static int check_data(cg_model *m, cg_src src, const cg_compile_opts *o) {
  * inputs packed per sample (m->input: the one input's shape, or all inputs'
  * floats in a row). Checks that the packed sample and outputs stay within
  * the int indices of the emitted code. */
-static int pack_inputs_outputs(cg_model *m, cg_src src) {
+static int pack_inputs_outputs(cg_model *m, cg_src src)
+{
     cg_graph *g = m->g;
-    if (m->functional) {   /* the packed sample: the one input's shape, or all inputs' floats in a row */
+    if (m->functional) { /* the packed sample: the one input's shape, or all inputs' floats in a row */
         m->input = g->nodes[m->inputs[0]].sh;
         m->input.rank--;
         memmove(m->input.d, m->input.d + 1, sizeof(int) * (size_t)m->input.rank);
@@ -163,12 +200,14 @@ static int pack_inputs_outputs(cg_model *m, cg_src src) {
             for (int i = 0; i < m->ninputs; i++) {
                 long size = shape_elems(&g->nodes[m->inputs[i]].sh, 1);
                 if (size < 0 || !int_add(total, (int)size, &total))
-                    return graph_error(g, src, -1, "%s: the packed sample x (every input's floats in a row) holds more "
-                                       "than %ld floats, past the int indices of the emitted code", m->name, ELEMS_MAX);
+                    return graph_error(g, src, -1,
+                                       "%s: the packed sample x (every input's floats in a row) holds more "
+                                       "than %ld floats, past the int indices of the emitted code",
+                                       m->name, ELEMS_MAX);
             }
             m->input = (shape){1, {total}};
         }
-    } else {   /* a Sequential model: one input x, one output, labels y */
+    } else { /* a Sequential model: one input x, one output, labels y */
         m->inputs[0] = m->x;
         m->ninputs = 1;
         m->outputs[0] = m->out_train;
@@ -176,19 +215,22 @@ static int pack_inputs_outputs(cg_model *m, cg_src src) {
         m->output_names[0] = g->layers[g->nlayers - 1].name;
         m->noutputs = 1;
     }
-    for (int k = 0, packed = 0; k < m->noutputs; k++) {   /* the outputs are packed per sample like x */
+    for (int k = 0, packed = 0; k < m->noutputs; k++) { /* the outputs are packed per sample like x */
         long size = shape_elems(&g->nodes[m->outputs_infer[k]].sh, 1);
         if (size < 0 || !int_add(packed, (int)size, &packed))
-            return graph_error(g, src, -1, "%s: the outputs hold more than %ld floats per sample, past the int indices "
-                               "of the emitted code", m->name, ELEMS_MAX);
+            return graph_error(g, src, -1,
+                               "%s: the outputs hold more than %ld floats per sample, past the int indices "
+                               "of the emitted code",
+                               m->name, ELEMS_MAX);
     }
     return 0;
 }
 
 /* Checks that every output named in .outputs is one of the model's. */
-static int check_output_names(cg_model *m, cg_src src, const cg_compile_opts *o) {
+static int check_output_names(cg_model *m, cg_src src, const cg_compile_opts *o)
+{
     cg_graph *g = m->g;
-    for (int j = 0; j < CG_MAX_OUTPUTS; j++) {   /* every named loss must have its output */
+    for (int j = 0; j < CG_MAX_OUTPUTS; j++) { /* every named loss must have its output */
         const char *nm = o->outputs[j].name;
         bool found = !nm;
         for (int k = 0; k < m->noutputs && !found; k++)
@@ -208,30 +250,33 @@ static int check_output_names(cg_model *m, cg_src src, const cg_compile_opts *o)
 
 /* Checks .data.class_range against the model: one classifier output with
  * as many classes as the range keeps. */
-static int check_class_range(cg_model *m, cg_src src, const cg_compile_opts *o) {
+static int check_class_range(cg_model *m, cg_src src, const cg_compile_opts *o)
+{
     cg_graph *g = m->g;
     const int *cr = o->data.class_range;
-    if (cr[0] || cr[1]) {   /* a range of classes, relabelled from 0: a classifier with that many classes */
+    if (cr[0] || cr[1]) { /* a range of classes, relabelled from 0: a classifier with that many classes */
         const shape *os = &g->nodes[m->outputs_infer[0]].sh;
         bool classify = m->spec[0].loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY ||
                         m->spec[0].loss == CG_CATEGORICAL_CROSSENTROPY;
         if (cr[0] < 0 || cr[1] <= cr[0])
             return graph_error(g, src, -1, "%s: .data.class_range {%d, %d} is not a range lo..hi with 0 <= lo < hi",
                                m->name, cr[0], cr[1]);
-        long kept = (long)cr[1] - cr[0] + 1;   /* {0, INT_MAX} keeps INT_MAX + 1 */
+        long kept = (long)cr[1] - cr[0] + 1; /* {0, INT_MAX} keeps INT_MAX + 1 */
         if (m->noutputs != 1 || !classify || os->rank != 2 || os->d[1] != kept)
-            return graph_error(g, src, -1, "%s: .data.class_range {%d, %d} keeps %ld classes, so the model needs one "
-                               "output of %ld classes with a categorical cross-entropy", m->name, cr[0], cr[1], kept,
-                               kept);
+            return graph_error(g, src, -1,
+                               "%s: .data.class_range {%d, %d} keeps %ld classes, so the model needs one "
+                               "output of %ld classes with a categorical cross-entropy",
+                               m->name, cr[0], cr[1], kept, kept);
     }
     return 0;
 }
 
 /* Makes the label placeholder of each output: y for a Sequential model,
  * <output>_label for a functional one (class indices for a sparse loss). */
-static int make_labels(cg_model *m, cg_src src) {
+static int make_labels(cg_model *m, cg_src src)
+{
     cg_graph *g = m->g;
-    for (int k = 0; k < m->noutputs; k++) {   /* label placeholders: y, or <output>_label */
+    for (int k = 0; k < m->noutputs; k++) { /* label placeholders: y, or <output>_label */
         const shape *os = &g->nodes[m->outputs_infer[k]].sh;
         cg_shape ys = {os->rank, {0}};
         for (int i = 0; i < os->rank; i++)
@@ -250,7 +295,8 @@ static int make_labels(cg_model *m, cg_src src) {
 
 /* Builds the loss and metrics in both modes, asks for the gradients of the
  * loss and records the entry points predict, eval_step and train_step. */
-static int build_entries(cg_model *m, cg_src src) {
+static int build_entries(cg_model *m, cg_src src)
+{
     cg_graph *g = m->g;
     /* loss and metrics in training mode (train_step) and in inference mode
      * (eval_step); one node each when the model has no mode-dependent layer */
@@ -261,7 +307,7 @@ static int build_entries(cg_model *m, cg_src src) {
         return -1;
     m->loss = train_out[0];
     m->nmetrics = nm;
-    for (int i = 0; i <= nm; i++) {   /* buffers named after what they report; a single metric is "metric" */
+    for (int i = 0; i <= nm; i++) { /* buffers named after what they report; a single metric is "metric" */
         const char *nn = i > 0 && m->noutputs == 1 ? "metric" : names[i];
         g->nodes[train_out[i]].name = graph_unique_name(g, nn);
         if (eval_out[i] != train_out[i])
@@ -296,7 +342,8 @@ static int build_entries(cg_model *m, cg_src src) {
 }
 
 /* Public: loss, metric and optimizer; builds labels, loss and the backward graph. */
-int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
+int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o)
+{
     if (!m || cg_failed(m->g))
         return -1;
     cg_graph *g = m->g;
@@ -307,7 +354,7 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
     if (m->functional && !m->noutputs)
         return graph_error(g, src, -1, "%s: set the outputs (cg_set_outputs) before compile", m->name);
     if (o.optimizer.lr == 0.0f && o.optimizer.kind == CG_SGD && o.optimizer.momentum == 0.0f)
-        o.optimizer = cg_sgd(0.01f, 0.0f, false);    /* Keras' default SGD */
+        o.optimizer = cg_sgd(0.01f, 0.0f, false); /* Keras' default SGD */
     if (check_optimizer(g, src, m->name, &o.optimizer))
         return -1;
     if (check_data(m, src, &o))
@@ -317,7 +364,8 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
     if (o.max_batch <= 0)
         o.max_batch = o.batch_size;
     if (o.max_batch < o.batch_size)
-        return graph_error(g, src, -1, "%s: batch_size %d is larger than max_batch %d", m->name, o.batch_size, o.max_batch);
+        return graph_error(g, src, -1, "%s: batch_size %d is larger than max_batch %d", m->name, o.batch_size,
+                           o.max_batch);
     if (o.epochs <= 0)
         o.epochs = 1;
     m->opts = o;
@@ -336,7 +384,8 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o) {
 }
 
 /* Public: writes the emitted files of a compiled model into dir. */
-int cg_emit_model(cg_model *m, const char *dir, cg_flavour flavour) {
+int cg_emit_model(cg_model *m, const char *dir, cg_flavour flavour)
+{
     if (!m || cg_failed(m->g))
         return -1;
     if (!dir)

@@ -9,7 +9,8 @@
 #include <string.h>
 
 /* Writes text t to DIR/FILE, replacing it only when complete. */
-static int write_file(cg_graph *g, const char *dir, const char *file, text *t) {
+static int write_file(cg_graph *g, const char *dir, const char *file, text *t)
+{
     char path[1024], tmp[1100];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -29,25 +30,27 @@ static int write_file(cg_graph *g, const char *dir, const char *file, text *t) {
 
 /* True when host code calls the GEMM shim for some product (the main
  * program then tunes OpenBLAS). */
-static bool uses_blas(const cg_graph *g) {
+static bool uses_blas(const cg_graph *g)
+{
     for (int k = 0; k < g->nentries; k++)
         for (int j = 0; j < g->entries[k].nsched; j++) {
             op_kind op = g->nodes[g->entries[k].sched[j]].op;
-            if (g->flavour == CG_HOST && (op == OP_MATMUL || op == OP_DENSE || op_table[op].cat == CAT_CONV ||
-                                          op_table[op].cat == CAT_SEQ))
+            if (g->flavour == CG_HOST &&
+                (op == OP_MATMUL || op == OP_DENSE || op_table[op].cat == CAT_CONV || op_table[op].cat == CAT_SEQ))
                 return true;
         }
     return false;
 }
 
 /* Writes the files of the compiled graph g into dir. */
-int emit_files(cg_graph *g, const char *dir) {
+int emit_files(cg_graph *g, const char *dir)
+{
     if (!g->compiled)
         return graph_error(g, (cg_src){0}, -1, "internal: %s is emitted before it is compiled", g->name);
     char pu[128], file[512];
     const char *src = g->model ? g->model->src.file : g->nnodes ? g->nodes[0].src.file : NULL;
-    emit_ctx ec = {g, NULL, g->flavour, g->name, 0, emit_upper(g->name, pu, sizeof pu), emit_source_file(g, src),
-                   uses_blas(g)};
+    emit_ctx ec = {
+        g, NULL, g->flavour, g->name, 0, emit_upper(g->name, pu, sizeof pu), emit_source_file(g, src), uses_blas(g)};
     text h = {0}, c = {0}, mt = {0};
     if (emit_header(&ec, &h) | emit_source(&ec, &c) | (g->model ? emit_main(&ec, &mt) : 0))
         graph_error(g, (cg_src){0}, -1, "internal: a template failed to expand");
@@ -62,7 +65,8 @@ int emit_files(cg_graph *g, const char *dir) {
 }
 
 /* Public: compiles the tape graph g for flavour and emits it into dir. */
-int cg_emit_graph(cg_graph *g, const char *dir, cg_flavour flavour) {
+int cg_emit_graph(cg_graph *g, const char *dir, cg_flavour flavour)
+{
     if (!g || g->failed)
         return -1;
     if (!dir)

@@ -8,13 +8,15 @@
 
 /* The C expression of node id's storage: every buffer, and every view, is a
  * pointer named after its node. */
-static const char *storage(emit_ctx *ec, int id, char *buf, size_t size) {
+static const char *storage(emit_ctx *ec, int id, char *buf, size_t size)
+{
     snprintf(buf, size, "%s", ec->g->nodes[id].name);
     return buf;
 }
 
 /* Declares the pointer of every buffer entry e touches, named after the node. */
-static void emit_buffers(emit_ctx *ec, const entry *e) {
+static void emit_buffers(emit_ctx *ec, const entry *e)
+{
     cg_graph *g = ec->g;
     char sb[64], up[128], pu[128];
     emit_upper(ec->prefix, pu, sizeof pu);
@@ -46,7 +48,7 @@ static void emit_buffers(emit_ctx *ec, const entry *e) {
             text_printf(ec->t, "    float *%s_cols = s->arena + %ld; /* im2col scratch of %s, %ld floats */\n", n->name,
                         e->scratch[id], n->name, conv_scratch(g, id));
     }
-    for (int k = 0; k < e->nsched; k++) {   /* views: another shape over the same floats */
+    for (int k = 0; k < e->nsched; k++) { /* views: another shape over the same floats */
         const node *n = &g->nodes[e->sched[k]];
         if (n->op == OP_RESHAPE)
             text_printf(ec->t, "    const float *%s = %s; /* %s, a view of %s: no copy */\n", n->name,
@@ -55,7 +57,8 @@ static void emit_buffers(emit_ctx *ec, const entry *e) {
 }
 
 /* Calls the kernels of entry e in schedule order, forward then backward. */
-static void emit_calls(emit_ctx *ec, const entry *e) {
+static void emit_calls(emit_ctx *ec, const entry *e)
+{
     cg_graph *g = ec->g;
     bool in_bwd = false;
     text_puts(ec->t, "\n    /* forward */\n");
@@ -77,15 +80,18 @@ static void emit_calls(emit_ctx *ec, const entry *e) {
 }
 
 /* The optimizer call after the backward pass of a training step. */
-void emit_update(emit_ctx *ec) {
+void emit_update(emit_ctx *ec)
+{
     char pu[128];
     emit_upper(ec->prefix, pu, sizeof pu);
     const optim_row *r = optim_row_of(&ec->g->opt);
     if (!r)
         return;
-    text_printf(ec->t, "\n    /* optimizer: one flat loop over the parameter block */\n    s->step += 1;\n"
-                "    %s(s->params, s->grads", r->update);
-    for (int k = 0; k < r->slots; k++)   /* slot k of the state block */
+    text_printf(ec->t,
+                "\n    /* optimizer: one flat loop over the parameter block */\n    s->step += 1;\n"
+                "    %s(s->params, s->grads",
+                r->update);
+    for (int k = 0; k < r->slots; k++) /* slot k of the state block */
         if (k == 0)
             text_puts(ec->t, ", s->opt");
         else if (k == 1)
@@ -97,7 +103,8 @@ void emit_update(emit_ctx *ec) {
 
 /* Copies between a packed array (per sample: tensor 0's floats, then
  * tensor 1's, ...) and the tensors' own buffers. */
-static void emit_packing(emit_ctx *ec, const entry *e, const int *ids, int count, const char *packed, bool unpack) {
+static void emit_packing(emit_ctx *ec, const entry *e, const int *ids, int count, const char *packed, bool unpack)
+{
     cg_graph *g = ec->g;
     long width = 0, off = 0;
     char sb[64];
@@ -112,7 +119,7 @@ static void emit_packing(emit_ctx *ec, const entry *e, const int *ids, int count
         const node *t = &g->nodes[ids[k]];
         long w = shape_size(&t->sh, 1);
         char dst[160], src[160];
-        if (e->offset[ids[k]] < 0 && unpack) {   /* not used by this entry (a custom loss without labels) */
+        if (e->offset[ids[k]] < 0 && unpack) { /* not used by this entry (a custom loss without labels) */
             off += w;
             continue;
         }
@@ -127,7 +134,8 @@ static void emit_packing(emit_ctx *ec, const entry *e, const int *ids, int count
 
 /* A functional model's entry points unpack x (and y) into the buffers of
  * the input (and label) placeholders. */
-static void emit_unpack(emit_ctx *ec, const entry *e) {
+static void emit_unpack(emit_ctx *ec, const entry *e)
+{
     cg_model *m = ec->g->model;
     emit_packing(ec, e, m->inputs, m->ninputs, "x", true);
     if (e->kind != ENTRY_PREDICT)
@@ -138,9 +146,12 @@ static void emit_unpack(emit_ctx *ec, const entry *e) {
  * net_predict(net_state *s, int n, const float *x, float *out)", "int
  * net_predict_checked(...)"; a tape's checked form hands back the loss
  * through a last argument. */
-static void entry_signature(emit_ctx *ec, const entry *e, bool checked, text *t) {
+static void entry_signature(emit_ctx *ec, const entry *e, bool checked, text *t)
+{
     cg_graph *g = ec->g;
-    const char *p = ec->prefix, *ret = checked ? "int" : e->kind == ENTRY_LOSS || e->kind == ENTRY_GRADIENTS ? "float" : "void";
+    const char *p = ec->prefix, *ret = checked                                               ? "int"
+                                       : e->kind == ENTRY_LOSS || e->kind == ENTRY_GRADIENTS ? "float"
+                                                                                             : "void";
     text_printf(t, "%s %s_%s%s(%s_state *s, int n", ret, p, e->fname, checked ? "_checked" : "", p);
     switch (e->kind) {
     case ENTRY_PREDICT: text_puts(t, ", const float *x, float *out)"); break;
@@ -154,23 +165,26 @@ static void entry_signature(emit_ctx *ec, const entry *e, bool checked, text *t)
 }
 
 /* Writes one entry point. */
-void emit_entry(emit_ctx *ec, const entry *e) {
+void emit_entry(emit_ctx *ec, const entry *e)
+{
     cg_graph *g = ec->g;
     char sb[128], up[128];
     emit_upper(ec->prefix, up, sizeof up);
     switch (e->kind) {
     case ENTRY_PREDICT:
-        text_printf(ec->t, "/* The model's output for n <= %s_MAX_BATCH samples: out[n * %s_OUT_FEATURES]. */\n", up, up);
+        text_printf(ec->t, "/* The model's output for n <= %s_MAX_BATCH samples: out[n * %s_OUT_FEATURES]. */\n", up,
+                    up);
         break;
     case ENTRY_EVAL: text_puts(ec->t, "/* Loss and metric, averaged over the batch, without training. */\n"); break;
     case ENTRY_TRAIN:
         text_puts(ec->t, "/* One training step: forward, backward, optimizer update. Returns the\n"
-                  " * batch's mean loss and metric as they were before the update. */\n");
+                         " * batch's mean loss and metric as they were before the update. */\n");
         break;
     case ENTRY_LOSS:
     case ENTRY_GRADIENTS:
-        text_printf(ec->t, "/* %s */\n", e->kind == ENTRY_LOSS ? "The loss, forward only."
-                                                               : "The loss, and the gradient of each chosen variable in s->grads.");
+        text_printf(ec->t, "/* %s */\n",
+                    e->kind == ENTRY_LOSS ? "The loss, forward only."
+                                          : "The loss, and the gradient of each chosen variable in s->grads.");
         break;
     }
     entry_signature(ec, e, false, ec->t);
@@ -190,16 +204,16 @@ void emit_entry(emit_ctx *ec, const entry *e) {
         const node *v = &g->nodes[e->upd_var[i]];
         if (i == 0)
             text_puts(ec->t, "\n    /* moving averages: not trained, but updated from this batch's statistics */\n");
-        text_printf(ec->t, "    for (int i = 0; i < %ld; i++)\n        %s[i] = %s[i];\n", shape_size(&v->sh, 1), v->name,
-                    storage(ec, e->upd_val[i], sb, sizeof sb));
+        text_printf(ec->t, "    for (int i = 0; i < %ld; i++)\n        %s[i] = %s[i];\n", shape_size(&v->sh, 1),
+                    v->name, storage(ec, e->upd_val[i], sb, sizeof sb));
     }
     text_puts(ec->t, "\n");
     switch (e->kind) {
     case ENTRY_PREDICT:
         if (e->nout == 1) {
             const node *o = &g->nodes[e->out[0]];
-            text_printf(ec->t, "    for (int i = 0; i < n * %ld; i++)\n        out[i] = %s[i];\n", shape_size(&o->sh, 1),
-                        storage(ec, e->out[0], sb, sizeof sb));
+            text_printf(ec->t, "    for (int i = 0; i < n * %ld; i++)\n        out[i] = %s[i];\n",
+                        shape_size(&o->sh, 1), storage(ec, e->out[0], sb, sizeof sb));
         } else
             emit_packing(ec, e, e->out, e->nout, "out", false);
         break;
@@ -207,13 +221,12 @@ void emit_entry(emit_ctx *ec, const entry *e) {
     case ENTRY_TRAIN:
         text_printf(ec->t, "    *batch_loss = %s[0];\n", storage(ec, e->out[0], sb, sizeof sb));
         for (int i = 1; i < e->nout; i++)
-            text_printf(ec->t, "    batch_metrics[%d] = %s[0]; /* %s */\n", i - 1, storage(ec, e->out[i], sb, sizeof sb),
-                        g->model->metric_names[i - 1]);
+            text_printf(ec->t, "    batch_metrics[%d] = %s[0]; /* %s */\n", i - 1,
+                        storage(ec, e->out[i], sb, sizeof sb), g->model->metric_names[i - 1]);
         if (e->nout == 1)
             text_puts(ec->t, "    (void)batch_metrics; /* the model has no metric */\n");
         break;
-    default:
-        text_printf(ec->t, "    return %s[0];\n", storage(ec, e->out[0], sb, sizeof sb));
+    default: text_printf(ec->t, "    return %s[0];\n", storage(ec, e->out[0], sb, sizeof sb));
     }
     text_puts(ec->t, "}\n\n");
 }
@@ -221,7 +234,8 @@ void emit_entry(emit_ctx *ec, const entry *e) {
 /* Where the caller passes placeholder ph to entry e: the array's name and
  * the column of a sample where ph's floats start, in *col, of *width per
  * sample. False when the caller does not pass it (a model's label to predict). */
-static bool caller_array(cg_graph *g, const entry *e, int ph, const char **array, long *col, long *width) {
+static bool caller_array(cg_graph *g, const entry *e, int ph, const char **array, long *col, long *width)
+{
     cg_model *m = g->model;
     if (!m) {
         *array = g->nodes[ph].name;
@@ -251,7 +265,8 @@ static bool caller_array(cg_graph *g, const entry *e, int ph, const char **array
 /* The checks of entry e's arguments: NULL pointers, the batch size, and
  * every class label (of a sparse cross-entropy) the caller passes, which
  * the kernels use as an index. */
-static void emit_checks(emit_ctx *ec, const entry *e, const char *up) {
+static void emit_checks(emit_ctx *ec, const entry *e, const char *up)
+{
     cg_graph *g = ec->g;
     text *t = ec->t;
     text_puts(t, "    if (!s");
@@ -261,8 +276,8 @@ static void emit_checks(emit_ctx *ec, const entry *e, const char *up) {
         text_printf(t, " || !x || !y || !batch_loss || (!batch_metrics && %s_NUM_METRICS > 0)", up);
     for (int i = 0; !g->model && i < g->ninputs; i++)
         text_printf(t, " || !%s", g->nodes[g->inputs[i]].name);
-    text_printf(t, ")\n        return %s_ERR_NULL;\n    if (n < 1 || n > %s_MAX_BATCH)\n        return %s_ERR_BATCH;\n", up,
-                up, up);
+    text_printf(t, ")\n        return %s_ERR_NULL;\n    if (n < 1 || n > %s_MAX_BATCH)\n        return %s_ERR_BATCH;\n",
+                up, up, up);
     for (int j = 0; j < e->nsched; j++) {
         const node *n = &g->nodes[e->sched[j]];
         const char *array;
@@ -278,15 +293,18 @@ static void emit_checks(emit_ctx *ec, const entry *e, const char *up) {
             text_printf(t, "        float label = %s[i];\n", array);
         else
             text_printf(t, "        float label = %s[i / %ld * %ld + %ld + i %% %ld];\n", array, per, width, col, per);
-        text_printf(t, "        if (!(label >= 0.0f && label < %ld.0f) || label != (float)(int)label)\n"
-                    "            return %s_ERR_LABEL;\n    }\n", classes, up);
+        text_printf(t,
+                    "        if (!(label >= 0.0f && label < %ld.0f) || label != (float)(int)label)\n"
+                    "            return %s_ERR_LABEL;\n    }\n",
+                    classes, up);
     }
 }
 
 /* Writes the checked form of entry e: the same computation, after checking
  * what the caller passes; it returns UNAME_OK or the first thing found wrong
  * (and then computes nothing). */
-void emit_checked(emit_ctx *ec, const entry *e) {
+void emit_checked(emit_ctx *ec, const entry *e)
+{
     cg_graph *g = ec->g;
     const char *p = ec->prefix;
     char up[128];
@@ -312,7 +330,8 @@ void emit_checked(emit_ctx *ec, const entry *e) {
 
 /* Appends the header's declarations of the entry points, then of their
  * checked forms with the status codes, then a tape's apply_gradients. */
-void emit_prototypes(emit_ctx *ec, text *t) {
+void emit_prototypes(emit_ctx *ec, text *t)
+{
     cg_graph *g = ec->g;
     const char *p = ec->prefix;
     char pu[128];
@@ -321,17 +340,20 @@ void emit_prototypes(emit_ctx *ec, text *t) {
         entry_signature(ec, &g->entries[k], false, t);
         text_puts(t, ";\n");
     }
-    text_printf(t, "\n/* The same entry points with their arguments checked first (NULL pointers, 1 <= n <= %s_MAX_BATCH,\n"
-                " * class labels in range): they return %s_OK, or an error code and compute nothing. */\n"
-                "#define %s_OK 0\n#define %s_ERR_NULL 1   /* a NULL pointer */\n"
-                "#define %s_ERR_BATCH 2  /* n outside 1..%s_MAX_BATCH */\n"
-                "#define %s_ERR_LABEL 3  /* a class label that is not an integer in [0, classes) */\n",
-                pu, pu, pu, pu, pu, pu, pu);
+    text_printf(
+        t,
+        "\n/* The same entry points with their arguments checked first (NULL pointers, 1 <= n <= %s_MAX_BATCH,\n"
+        " * class labels in range): they return %s_OK, or an error code and compute nothing. */\n"
+        "#define %s_OK 0\n#define %s_ERR_NULL 1   /* a NULL pointer */\n"
+        "#define %s_ERR_BATCH 2  /* n outside 1..%s_MAX_BATCH */\n"
+        "#define %s_ERR_LABEL 3  /* a class label that is not an integer in [0, classes) */\n",
+        pu, pu, pu, pu, pu, pu, pu);
     for (int k = 0; k < g->nentries; k++) {
         entry_signature(ec, &g->entries[k], true, t);
         text_puts(t, ";\n");
     }
     if (!g->model && g->has_opt)
-        text_printf(t, "/* One optimizer step from the gradients in s->grads. */\nvoid %s_apply_gradients(%s_state *s);\n",
+        text_printf(t,
+                    "/* One optimizer step from the gradients in s->grads. */\nvoid %s_apply_gradients(%s_state *s);\n",
                     p, p);
 }

@@ -6,7 +6,8 @@
 #include <string.h>
 
 /* Appends "#define UNAME_VAR offset" lines for every parameter. */
-static void emit_offsets(emit_ctx *ec, text *t, const char *pu) {
+static void emit_offsets(emit_ctx *ec, text *t, const char *pu)
+{
     cg_graph *g = ec->g;
     char up[128], sb[64];
     for (int i = 0; i < g->nvars; i++) {
@@ -18,7 +19,8 @@ static void emit_offsets(emit_ctx *ec, text *t, const char *pu) {
 }
 
 /* The header comment: the summary with " * " before each line. */
-static void comment_lines(text *t, const char *s) {
+static void comment_lines(text *t, const char *s)
+{
     while (s && *s) {
         size_t len = strcspn(s, "\n");
         text_printf(t, " * %.*s\n", (int)len, s);
@@ -27,14 +29,16 @@ static void comment_lines(text *t, const char *s) {
 }
 
 /* The optimizer's state, in words, for the header. */
-static const char *opt_words(const cg_graph *g) {
+static const char *opt_words(const cg_graph *g)
+{
     const optim_row *r = g->has_opt ? optim_row_of(&g->opt) : NULL;
     return r ? r->words : "none: the caller updates the parameters";
 }
 
 /* What a sample is: the model's input, output and label, or each
  * placeholder of a tape graph. */
-static void emit_io_defines(emit_ctx *ec, text *io) {
+static void emit_io_defines(emit_ctx *ec, text *io)
+{
     cg_graph *g = ec->g;
     cg_model *m = g->model;
     const char *pu = ec->uprefix;
@@ -44,11 +48,13 @@ static void emit_io_defines(emit_ctx *ec, text *io) {
             out_features += (int)shape_size(&g->nodes[m->outputs_infer[k]].sh, 1);
             label_features += (int)shape_size(&g->nodes[m->labels[k]].sh, 1);
         }
-        text_printf(io, "#define %s_IN_FEATURES %d          /* floats per input sample */\n"
-                    "#define %s_OUT_FEATURES %d        /* floats per output sample */\n"
-                    "#define %s_LABEL_FEATURES %d    /* floats per label */\n"
-                    "#define %s_NUM_METRICS %d       /* values beside the loss that train_step and eval_step report */\n",
-                    pu, (int)shape_size(&m->input, 1), pu, out_features, pu, label_features, pu, m->nmetrics);
+        text_printf(
+            io,
+            "#define %s_IN_FEATURES %d          /* floats per input sample */\n"
+            "#define %s_OUT_FEATURES %d        /* floats per output sample */\n"
+            "#define %s_LABEL_FEATURES %d    /* floats per label */\n"
+            "#define %s_NUM_METRICS %d       /* values beside the loss that train_step and eval_step report */\n",
+            pu, (int)shape_size(&m->input, 1), pu, out_features, pu, label_features, pu, m->nmetrics);
     }
     for (int i = 0; !m && i < g->ninputs; i++) {
         const node *ph = &g->nodes[g->inputs[i]];
@@ -61,7 +67,8 @@ static void emit_io_defines(emit_ctx *ec, text *io) {
 }
 
 /* Writes NAME.h into h; returns -1 when a template failed. */
-int emit_header(emit_ctx *ec, text *h) {
+int emit_header(emit_ctx *ec, text *h)
+{
     cg_graph *g = ec->g;
     const char *p = ec->prefix, *pu = ec->uprefix;
     text summary = {0}, offsets = {0}, protos = {0}, io = {0};
@@ -89,13 +96,43 @@ int emit_header(emit_ctx *ec, text *h) {
     snprintf(num[3], 48, "%zu", g->opt_floats);
     snprintf(num[4], 48, "%zu", arena_floats);
     snprintf(num[5], 48, "%d", g->nvars);
-    const char *kv[] = {"NAME", p, "UNAME", pu, "VERSION", CG_VERSION, "SOURCE", ec->source,
-                        "SUMMARY", summary.s ? summary.s : "", "GUARD", guard, "MAX_BATCH", num[0],
-                        "IO_DEFINES", io.s ? io.s : "", "PARAM_FLOATS", num[1], "TRAINABLE_FLOATS", num[2],
-                        "OPT_FLOATS", num[3], "ARENA_FLOATS", num[4], "NUM_PARAMS", num[5], "OPTIMIZER", opt_words(g),
-                        "OFFSETS", offsets.s ? offsets.s : "", "OPT_FIELD", opt_field,
-                        "PROTOTYPES", protos.s ? protos.s : "",
-                        "RNG_FIELD", has_dropout ? "    uint64_t rng;  /* generator of the dropout masks */\n" : "", NULL};
+    const char *kv[] = {"NAME",
+                        p,
+                        "UNAME",
+                        pu,
+                        "VERSION",
+                        CG_VERSION,
+                        "SOURCE",
+                        ec->source,
+                        "SUMMARY",
+                        summary.s ? summary.s : "",
+                        "GUARD",
+                        guard,
+                        "MAX_BATCH",
+                        num[0],
+                        "IO_DEFINES",
+                        io.s ? io.s : "",
+                        "PARAM_FLOATS",
+                        num[1],
+                        "TRAINABLE_FLOATS",
+                        num[2],
+                        "OPT_FLOATS",
+                        num[3],
+                        "ARENA_FLOATS",
+                        num[4],
+                        "NUM_PARAMS",
+                        num[5],
+                        "OPTIMIZER",
+                        opt_words(g),
+                        "OFFSETS",
+                        offsets.s ? offsets.s : "",
+                        "OPT_FIELD",
+                        opt_field,
+                        "PROTOTYPES",
+                        protos.s ? protos.s : "",
+                        "RNG_FIELD",
+                        has_dropout ? "    uint64_t rng;  /* generator of the dropout masks */\n" : "",
+                        NULL};
     int rc = text_template(h, "header", kv);
     text_free(&summary), text_free(&offsets), text_free(&protos), text_free(&io);
     return rc;

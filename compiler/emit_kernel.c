@@ -8,7 +8,8 @@
 #include <string.h>
 
 /* One line saying what node id computes, in its buffers' names. */
-void emit_describe(emit_ctx *e, int id, char *buf, size_t size) {
+void emit_describe(emit_ctx *e, int id, char *buf, size_t size)
+{
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     const char *in[3] = {"", "", ""};
@@ -41,7 +42,8 @@ void emit_describe(emit_ctx *e, int id, char *buf, size_t size) {
  * (KP_SIGNATURE: "int n, const float *restrict X, float *restrict Y"), the
  * call of entry e (KP_CALL: "n, dense_1_out, dense_2_out"), and the input
  * arrays handed to the pool (KP_POOL_INPUTS: "X, W"). */
-void kernel_params(emit_ctx *ec, int id, kernel_params_mode mode, const entry *e) {
+void kernel_params(emit_ctx *ec, int id, kernel_params_mode mode, const entry *e)
+{
     cg_graph *g = ec->g;
     const node *n = &g->nodes[id];
     text *t = ec->t;
@@ -76,7 +78,8 @@ void kernel_params(emit_ctx *ec, int id, kernel_params_mode mode, const entry *e
 /* How a host kernel shares its work with the pool: 0 not at all; 1 by
  * samples (window ops, see conv_batch_parallel); 2 by elements (large flat
  * elementwise loops). *tail: work after the split loop. */
-static int kernel_split(cg_graph *g, int id, bool *tail) {
+static int kernel_split(cg_graph *g, int id, bool *tail)
+{
     const node *n = &g->nodes[id];
     *tail = false;
     if (conv_batch_parallel(g, id, tail))
@@ -86,12 +89,13 @@ static int kernel_split(cg_graph *g, int id, bool *tail) {
         return 0;
     for (int i = 0; i < n->nin; i++)
         if (g->nodes[n->in[i]].op == OP_CONST && g->nodes[n->in[i]].per_n)
-            return 0;   /* its literal needs n */
+            return 0; /* its literal needs n */
     return 2;
 }
 
 /* True when identifier name appears in s as a whole word. */
-static bool uses_word(const char *s, const char *name) {
+static bool uses_word(const char *s, const char *name)
+{
     size_t len = strlen(name);
     for (const char *p = strstr(s, name); p; p = strstr(p + 1, name)) {
         bool start = p == s || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
@@ -104,7 +108,8 @@ static bool uses_word(const char *s, const char *name) {
 
 /* Writes NAME_piece(arg, lo, hi): the kernel over samples [lo, hi), which
  * the kernel itself hands to the pool (host flavour). */
-static void emit_kernel_piece(emit_ctx *e, int id) {
+static void emit_kernel_piece(emit_ctx *e, int id)
+{
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     char kn[256], an[16];
@@ -121,7 +126,8 @@ static void emit_kernel_piece(emit_ctx *e, int id) {
     e->t = out;
     text_printf(out, "/* %s over %s [lo, hi): one piece of the work, on one thread */\n",
                 kernel_name(g, id, kn, sizeof kn), split == 1 ? "samples" : "elements");
-    text_printf(out, "static void %s_piece(void *arg, long lo, long hi)\n{\n    const cgrt_kernel_args *a = arg;\n", kn);
+    text_printf(out, "static void %s_piece(void *arg, long lo, long hi)\n{\n    const cgrt_kernel_args *a = arg;\n",
+                kn);
     int which[3], count = kernel_inputs(g, id, which);
     for (int k = 0; k < count; k++) {
         kernel_arg_name(n, which[k], an, sizeof an);
@@ -138,13 +144,14 @@ static void emit_kernel_piece(emit_ctx *e, int id) {
 }
 
 /* Writes the static kernel function of node id. */
-void emit_kernel(emit_ctx *e, int id) {
+void emit_kernel(emit_ctx *e, int id)
+{
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     char kn[256], sb[64], an[16], what[512];
     bool tail = false;
     int split = kernel_split(g, id, &tail);
-    if (split)   /* its piece first: the banner stays on the kernel the entry points call */
+    if (split) /* its piece first: the banner stays on the kernel the entry points call */
         emit_kernel_piece(e, id);
     emit_describe(e, id, what, sizeof what);
     const char *lname = n->layer >= 0 ? g->layers[n->layer].name : g->name;
@@ -157,19 +164,21 @@ void emit_kernel(emit_ctx *e, int id) {
         kernel_arg_name(n, i, an, sizeof an);
         text_printf(e->t, " %s %s,", an, shape_str(&in->sh, sb, sizeof sb));
     }
-    e->t->len--;   /* drop the last comma */
+    e->t->len--; /* drop the last comma */
     text_printf(e->t, " -> Y %s */\n", shape_str(&n->sh, sb, sizeof sb));
     text_printf(e->t, "static void %s(", kernel_name(g, id, kn, sizeof kn));
     kernel_params(e, id, KP_SIGNATURE, NULL);
     text_puts(e->t, ")\n{\n");
-    if (split) {   /* the samples, or the elements, run as pieces on the pool */
+    if (split) { /* the samples, or the elements, run as pieces on the pool */
         text_puts(e->t, "    cgrt_kernel_args a = {{");
         kernel_params(e, id, KP_POOL_INPUTS, NULL);
         text_printf(e->t, "}, Y, %s};\n", conv_scratch(g, id) > 0 ? "cols" : "0");
         if (split == 1)
-            text_printf(e->t, "    cgrt_parallel_for(n, 1, %s_piece, &a); /* samples split across the threads */\n", kn);
+            text_printf(e->t, "    cgrt_parallel_for(n, 1, %s_piece, &a); /* samples split across the threads */\n",
+                        kn);
         else
-            text_printf(e->t, "    cgrt_parallel_for(n * %ld, 4096, %s_piece, &a); /* elements split across the threads */\n",
+            text_printf(e->t,
+                        "    cgrt_parallel_for(n * %ld, 4096, %s_piece, &a); /* elements split across the threads */\n",
                         shape_size(&n->sh, 1), kn);
         if (tail) {
             e->part = 2;

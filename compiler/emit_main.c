@@ -6,29 +6,34 @@
 #include <string.h>
 
 /* The .series initializer of NAME_main.c's data spec ("" when the data is not a time series). */
-static void emit_series(text *t, const cg_series_opts *s) {
+static void emit_series(text *t, const cg_series_opts *s)
+{
     if (s->window <= 0)
         return;
     text_puts(t, ",\n                  .series = { .column = ");
     emit_c_string(t, s->column);
-    text_printf(t, ", .column_index = %d, .window = %d, .horizon = %d,\n                              "
+    text_printf(t,
+                ", .column_index = %d, .window = %d, .horizon = %d,\n                              "
                 ".val_steps = %d, .test_steps = %d, .season = %d%s }",
                 s->column_index, s->window, s->horizon > 0 ? s->horizon : 1, s->val_steps, s->test_steps, s->season,
                 s->missing == CG_MISSING_INTERPOLATE ? ", .missing = CGRT_MISSING_INTERPOLATE"
-                : s->missing == CG_MISSING_PREVIOUS  ? ", .missing = CGRT_MISSING_PREVIOUS" : "");
+                : s->missing == CG_MISSING_PREVIOUS  ? ", .missing = CGRT_MISSING_PREVIOUS"
+                                                     : "");
 }
 
 /* Writes NAME_main.c into mt; returns -1 when the template failed. */
-int emit_main(emit_ctx *ec, text *mt) {
+int emit_main(emit_ctx *ec, text *mt)
+{
     cg_graph *g = ec->g;
     cg_model *m = g->model;
     text path = {0}, series = {0}, names = {0}, outs = {0};
-    char dims[64] = "", scale[48], split[48], classes[16], epochs[16], batch[16], rank[8], counts[2][8], range[80], lr[48];
+    char dims[64] = "", scale[48], split[48], classes[16], epochs[16], batch[16], rank[8], counts[2][8], range[80],
+         lr[48];
     size_t len = 0;
     for (int i = 0; i < m->input.rank; i++)
         len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%d", i ? ", " : "", m->input.d[i]);
     emit_c_string(&path, m->opts.data.path);
-    if (m->opts.data.label) {   /* only when set: other models' files stay byte-identical */
+    if (m->opts.data.label) { /* only when set: other models' files stay byte-identical */
         text_puts(&series, ",\n                  .label_column = ");
         emit_c_string(&series, m->opts.data.label);
     }
@@ -62,19 +67,59 @@ int emit_main(emit_ctx *ec, text *mt) {
                     sp ? shape_size(&o->sh, 1) : 0L);
     }
     const char *loss = m->noutputs > 1 ? "weighted_sum"
-                       : m->spec[0].custom_loss ? (m->spec[0].custom_loss_name ? m->spec[0].custom_loss_name : "custom_loss")
-                       : loss_name(m->spec[0].loss);
-    const char *kv[] = {"NAME", ec->prefix, "UNAME", ec->uprefix, "VERSION", CG_VERSION, "SOURCE", ec->source,
-                        "IN_RANK", rank, "IN_DIMS", dims, "LABEL_KIND", sparse ? "CGRT_LABEL_SPARSE" : "CGRT_LABEL_DENSE",
-                        "NUM_CLASSES", classes, "LOSS", loss, "NUM_METRICS", counts[0],
-                        "METRIC_NAMES", names.s ? names.s : "0", "NUM_OUTPUTS", counts[1],
-                        "OUTPUTS", outs.s ? outs.s : "", "LR", lr,
-                        "EPOCHS", epochs, "BATCH", batch, "DATA_PATH", path.s ? path.s : "0", "DATA_SCALE", scale,
-                        "TEST_SPLIT", split, "CLASS_RANGE", range, "SERIES", series.s ? series.s : "",
-                        "BLAS_INCLUDE", ec->uses_blas ? "#include <cblas.h>\n#include <cgrad_gemm.h>\n" : "",
-                        "BLAS_TUNE", ec->uses_blas ? "    if (cgrt_gemm_uses_openblas())   /* else the shim's own kernel runs every product */\n"
-                                                     "        cgrt_tune_openblas(argv, openblas_get_corename());\n" : "",
-                        NULL};
+                       : m->spec[0].custom_loss
+                           ? (m->spec[0].custom_loss_name ? m->spec[0].custom_loss_name : "custom_loss")
+                           : loss_name(m->spec[0].loss);
+    const char *kv[] = {
+        "NAME",
+        ec->prefix,
+        "UNAME",
+        ec->uprefix,
+        "VERSION",
+        CG_VERSION,
+        "SOURCE",
+        ec->source,
+        "IN_RANK",
+        rank,
+        "IN_DIMS",
+        dims,
+        "LABEL_KIND",
+        sparse ? "CGRT_LABEL_SPARSE" : "CGRT_LABEL_DENSE",
+        "NUM_CLASSES",
+        classes,
+        "LOSS",
+        loss,
+        "NUM_METRICS",
+        counts[0],
+        "METRIC_NAMES",
+        names.s ? names.s : "0",
+        "NUM_OUTPUTS",
+        counts[1],
+        "OUTPUTS",
+        outs.s ? outs.s : "",
+        "LR",
+        lr,
+        "EPOCHS",
+        epochs,
+        "BATCH",
+        batch,
+        "DATA_PATH",
+        path.s ? path.s : "0",
+        "DATA_SCALE",
+        scale,
+        "TEST_SPLIT",
+        split,
+        "CLASS_RANGE",
+        range,
+        "SERIES",
+        series.s ? series.s : "",
+        "BLAS_INCLUDE",
+        ec->uses_blas ? "#include <cblas.h>\n#include <cgrad_gemm.h>\n" : "",
+        "BLAS_TUNE",
+        ec->uses_blas ? "    if (cgrt_gemm_uses_openblas())   /* else the shim's own kernel runs every product */\n"
+                        "        cgrt_tune_openblas(argv, openblas_get_corename());\n"
+                      : "",
+        NULL};
     int rc = text_template(mt, "main", kv);
     text_free(&names), text_free(&outs), text_free(&path), text_free(&series);
     return rc;

@@ -8,7 +8,8 @@
 
 /* One initialisation call per parameter, each from its own seeded stream. */
 static void emit_init_calls(emit_ctx *ec, text *t, const char *pu, bool *used_uniform, bool *used_normal,
-                            bool *used_orthogonal) {
+                            bool *used_orthogonal)
+{
     cg_graph *g = ec->g;
     char up[128], a[48], b[48], sb[64];
     for (int i = 0; i < g->nvars; i++) {
@@ -20,9 +21,7 @@ static void emit_init_calls(emit_ctx *ec, text *t, const char *pu, bool *used_un
                     shape_str(&n->sh, sb, sizeof sb));
         switch (v->init.kind) {
         case CG_INIT_ZEROS:
-        case CG_INIT_DEFAULT:
-            text_printf(t, "    init_constant(%s, 0.0f);\n", dst);
-            break;
+        case CG_INIT_DEFAULT: text_printf(t, "    init_constant(%s, 0.0f);\n", dst); break;
         case CG_INIT_ONES: text_printf(t, "    init_constant(%s, 1.0f);\n", dst); break;
         case CG_INIT_CONSTANT:
             text_printf(t, "    init_constant(%s, %s);\n", dst, emit_float(v->init.a, a, sizeof a));
@@ -39,44 +38,49 @@ static void emit_init_calls(emit_ctx *ec, text *t, const char *pu, bool *used_un
             break;
         case CG_INIT_GLOROT_UNIFORM: {
             float limit = sqrtf(6.0f / (float)(v->fan_in + v->fan_out));
-            text_printf(t, "    /* Glorot uniform: limit sqrt(6 / (fan_in %d + fan_out %d)) */\n", v->fan_in, v->fan_out);
+            text_printf(t, "    /* Glorot uniform: limit sqrt(6 / (fan_in %d + fan_out %d)) */\n", v->fan_in,
+                        v->fan_out);
             text_printf(t, "    init_uniform(%s, -%s, %s, &rng);\n", dst, emit_float(limit, a, sizeof a), a);
             *used_uniform = true;
             break;
         }
         case CG_INIT_HE_NORMAL: {
             float std = sqrtf(2.0f / (float)v->fan_in) / 0.87962566f;
-            text_printf(t, "    /* He normal: truncated N(0, 2 / fan_in %d), rescaled for the truncation */\n", v->fan_in);
+            text_printf(t, "    /* He normal: truncated N(0, 2 / fan_in %d), rescaled for the truncation */\n",
+                        v->fan_in);
             text_printf(t, "    init_normal(%s, 0.0f, %s, 1, &rng);\n", dst, emit_float(std, a, sizeof a));
             *used_normal = true;
             break;
         }
         case CG_INIT_ORTHOGONAL: {
             long rows = n->sh.rank >= 2 ? (long)v->count / n->sh.d[n->sh.rank - 1] : 1;
-            text_printf(t, "    init_orthogonal(s->params + %s_%s, %ld, %ld, &rng);\n", pu, emit_upper(n->name, up, sizeof up),
-                        rows, (long)v->count / rows);
+            text_printf(t, "    init_orthogonal(s->params + %s_%s, %ld, %ld, &rng);\n", pu,
+                        emit_upper(n->name, up, sizeof up), rows, (long)v->count / rows);
             *used_orthogonal = true;
             break;
         }
         }
         if (v->ones_count > 0)
-            text_printf(t, "    init_constant(s->params + %s_%s + %d, %d, 1.0f); /* unit_forget_bias: the forget gate's "
-                        "bias starts at 1 */\n", pu, emit_upper(n->name, up, sizeof up), v->ones_begin, v->ones_count);
+            text_printf(t,
+                        "    init_constant(s->params + %s_%s + %d, %d, 1.0f); /* unit_forget_bias: the forget gate's "
+                        "bias starts at 1 */\n",
+                        pu, emit_upper(n->name, up, sizeof up), v->ones_begin, v->ones_count);
     }
 }
 
 /* The parameter table (NAME_params_info) and NAME_init, with only the
  * initialisers the parameters use. */
-static int emit_init(emit_ctx *ec, text *c) {
+static int emit_init(emit_ctx *ec, text *c)
+{
     cg_graph *g = ec->g;
     const char *p = ec->prefix, *pu = ec->uprefix;
     text_printf(c, "\nconst %s_param_info %s_params_info[%s_NUM_PARAMS] = {\n", p, p, pu);
     for (int i = 0; i < g->nvars; i++) {
         const var *v = &g->vars[i];
         const shape *s = &g->nodes[v->node].sh;
-        text_printf(c, "    {\"%s\", %d, {%d, %d, %d, %d}, %zu, %zu, %d},\n", v->name, s->rank, s->rank > 0 ? s->d[0] : 1,
-                    s->rank > 1 ? s->d[1] : 1, s->rank > 2 ? s->d[2] : 1, s->rank > 3 ? s->d[3] : 1, v->offset,
-                    v->count, v->trainable);
+        text_printf(c, "    {\"%s\", %d, {%d, %d, %d, %d}, %zu, %zu, %d},\n", v->name, s->rank,
+                    s->rank > 0 ? s->d[0] : 1, s->rank > 1 ? s->d[1] : 1, s->rank > 2 ? s->d[2] : 1,
+                    s->rank > 3 ? s->d[3] : 1, v->offset, v->count, v->trainable);
     }
     text_puts(c, "};\n\n");
     text calls = {0}, opt_zero = {0}, init_calls = {0};
@@ -84,7 +88,7 @@ static int emit_init(emit_ctx *ec, text *c) {
     emit_init_calls(ec, &calls, pu, &used_uniform, &used_normal, &used_orthogonal);
     bool streams = used_uniform || used_normal || used_orthogonal;
     text_puts(&init_calls, streams ? "    uint64_t rng;\n" : "    (void)seed;\n");
-    for (char *line = calls.s; line && *line;) {   /* no stream needed: drop the rng lines */
+    for (char *line = calls.s; line && *line;) { /* no stream needed: drop the rng lines */
         char *end = strchr(line, '\n');
         size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
         if (streams || strncmp(line, "    rng = ", 10))
@@ -98,9 +102,13 @@ static int emit_init(emit_ctx *ec, text *c) {
         has_dropout = has_dropout || g->nodes[id].op == OP_DROPOUT_MASK;
     char lr[48];
     emit_float(g->has_opt ? g->opt.lr : 0.01f, lr, sizeof lr);
-    const char *kv[] = {"NAME", p, "UNAME", pu, "INIT_CALLS", init_calls.s ? init_calls.s : "",
-                        "OPT_ZERO", opt_zero.s ? opt_zero.s : "", "LR", lr,
-                        "RNG_INIT", has_dropout ? "    s->rng = seed ^ 0x2545F4914F6CDD1Dull;\n" : "", NULL};
+    const char *kv[] = {"NAME",       p,
+                        "UNAME",      pu,
+                        "INIT_CALLS", init_calls.s ? init_calls.s : "",
+                        "OPT_ZERO",   opt_zero.s ? opt_zero.s : "",
+                        "LR",         lr,
+                        "RNG_INIT",   has_dropout ? "    s->rng = seed ^ 0x2545F4914F6CDD1Dull;\n" : "",
+                        NULL};
     int rc = 0;
     if (streams)
         rc |= text_template(c, "init/rng", kv);
@@ -118,7 +126,8 @@ static int emit_init(emit_ctx *ec, text *c) {
 
 /* The optimizer's update function, from its row's template: its
  * hyperparameters as keys, then the row's own keys. */
-static int emit_optimizer(emit_ctx *ec, text *c) {
+static int emit_optimizer(emit_ctx *ec, text *c)
+{
     const cg_optimizer *o = &ec->g->opt;
     const optim_row *r = optim_row_of(o);
     const char *kv[2 * OPTION_COUNT + 33];
@@ -137,14 +146,23 @@ static int emit_optimizer(emit_ctx *ec, text *c) {
 }
 
 /* Writes NAME.c into c; returns -1 when a template failed. */
-int emit_source(emit_ctx *ec, text *c) {
+int emit_source(emit_ctx *ec, text *c)
+{
     cg_graph *g = ec->g;
     const char *p = ec->prefix;
     /* host code may call the shim from any kernel (GEMMs, split loops, sums of rows) and the optimizer */
-    const char *kv[] = {"NAME", p, "VERSION", CG_VERSION, "SOURCE", ec->source,
-                        "FLAVOUR", ec->flavour == CG_HOST ? "host (GEMM shim over OpenBLAS, fused epilogues)"
-                                                          : "portable (plain loops: no heap, no stdio, no BLAS)",
-                        "INCLUDES", ec->flavour == CG_HOST ? "#include <cgrad_gemm.h>\n" : "", NULL};
+    const char *kv[] = {"NAME",
+                        p,
+                        "VERSION",
+                        CG_VERSION,
+                        "SOURCE",
+                        ec->source,
+                        "FLAVOUR",
+                        ec->flavour == CG_HOST ? "host (GEMM shim over OpenBLAS, fused epilogues)"
+                                               : "portable (plain loops: no heap, no stdio, no BLAS)",
+                        "INCLUDES",
+                        ec->flavour == CG_HOST ? "#include <cgrad_gemm.h>\n" : "",
+                        NULL};
     int rc = text_template(c, "source_head", kv);
     rc |= emit_init(ec, c);
     if (g->has_opt)
@@ -168,16 +186,18 @@ int emit_source(emit_ctx *ec, text *c) {
         emit_entry(ec, &g->entries[k]);
     for (int k = 0; k < g->nentries; k++)
         emit_checked(ec, &g->entries[k]);
-    if (!g->model && g->has_opt) {   /* the tape's optimizer, for the caller's own loop */
-        text_printf(c, "/* Applies the optimizer to the parameters, from the gradients in s->grads:\n"
+    if (!g->model && g->has_opt) { /* the tape's optimizer, for the caller's own loop */
+        text_printf(c,
+                    "/* Applies the optimizer to the parameters, from the gradients in s->grads:\n"
                     " * call it after %s_gradients (and after any change made to s->grads). */\n"
-                    "void %s_apply_gradients(%s_state *s)\n{", p, p, p);
+                    "void %s_apply_gradients(%s_state *s)\n{",
+                    p, p, p);
         emit_update(ec);
         text_puts(c, "}\n\n");
     }
     ec->t = out;
     if (!c->oom && c->s) {
-        c->len -= c->len > 1 && c->s[c->len - 2] == '\n';   /* one newline at the end */
+        c->len -= c->len > 1 && c->s[c->len - 2] == '\n'; /* one newline at the end */
         c->s[c->len] = 0;
     }
     return rc;

@@ -18,13 +18,15 @@ const op_info op_table[OP_COUNT] = {
 };
 
 /* Public: a new, empty graph. NULL when out of memory. */
-cg_graph *cg_graph_new(const char *name) {
+cg_graph *cg_graph_new(const char *name)
+{
     return graph_new((cg_src){0}, "graph", name);
 }
 
 /* A new, empty graph called name, which must be a valid model name (else
  * the graph is called "net" and holds the error, at src). */
-cg_graph *graph_new(cg_src src, const char *what, const char *name) {
+cg_graph *graph_new(cg_src src, const char *what, const char *name)
+{
     cg_graph *g = calloc(1, sizeof *g);
     if (!g)
         return NULL;
@@ -41,7 +43,8 @@ cg_graph *graph_new(cg_src src, const char *what, const char *name) {
 }
 
 /* Public: frees the graph and everything made from it. */
-void cg_graph_free(cg_graph *g) {
+void cg_graph_free(cg_graph *g)
+{
     if (!g)
         return;
     for (int i = 0; i < g->nentries; i++) {
@@ -57,15 +60,23 @@ void cg_graph_free(cg_graph *g) {
     free(g);
 }
 
-bool cg_failed(const cg_graph *g) { return !g || g->failed; }
-const char *cg_error(const cg_graph *g) { return !g ? "out of memory" : g->err; }
-void cg_set_max_batch(cg_graph *g, int max_batch) {
+bool cg_failed(const cg_graph *g)
+{
+    return !g || g->failed;
+}
+const char *cg_error(const cg_graph *g)
+{
+    return !g ? "out of memory" : g->err;
+}
+void cg_set_max_batch(cg_graph *g, int max_batch)
+{
     if (g && max_batch > 0)
         g->max_batch = max_batch;
 }
 
 /* Records the first error as "file:line: layer: message". */
-int graph_error(cg_graph *g, cg_src src, int layer, const char *fmt, ...) {
+int graph_error(cg_graph *g, cg_src src, int layer, const char *fmt, ...)
+{
     if (g->failed)
         return -1;
     g->failed = true;
@@ -82,10 +93,14 @@ int graph_error(cg_graph *g, cg_src src, int layer, const char *fmt, ...) {
     return -1;
 }
 
-node *graph_node(cg_graph *g, int id) { return &g->nodes[id]; }
+node *graph_node(cg_graph *g, int id)
+{
+    return &g->nodes[id];
+}
 
 /* Hash of the fields that make two nodes the same computation. */
-static unsigned node_hash(const node *n) {
+static unsigned node_hash(const node *n)
+{
     unsigned h = 2166136261u;
 #define MIX(v) (h = (h ^ (unsigned)(v)) * 16777619u)
     MIX(n->op);
@@ -110,11 +125,12 @@ static unsigned node_hash(const node *n) {
 }
 
 /* True when a and b compute the same thing. */
-static bool node_same(const node *a, const node *b) {
+static bool node_same(const node *a, const node *b)
+{
     if (a->op != b->op || a->nin != b->nin || a->axes != b->axes || a->keepdims != b->keepdims || a->ta != b->ta ||
-        a->tb != b->tb || a->sparse != b->sparse || a->per_n != b->per_n || a->act != b->act ||
-        a->alpha != b->alpha || a->ract != b->ract || !shape_equal(&a->sh, &b->sh) || a->uid != b->uid ||
-        a->axis != b->axis || a->begin != b->begin || memcmp(&a->sp, &b->sp, sizeof a->sp))
+        a->tb != b->tb || a->sparse != b->sparse || a->per_n != b->per_n || a->act != b->act || a->alpha != b->alpha ||
+        a->ract != b->ract || !shape_equal(&a->sh, &b->sh) || a->uid != b->uid || a->axis != b->axis ||
+        a->begin != b->begin || memcmp(&a->sp, &b->sp, sizeof a->sp))
         return false;
     for (int i = 0; i < a->nin; i++)
         if (a->in[i] != b->in[i])
@@ -123,7 +139,8 @@ static bool node_same(const node *a, const node *b) {
 }
 
 /* Grows the hash table and re-inserts every node that may be shared. */
-static int htab_grow(cg_graph *g) {
+static int htab_grow(cg_graph *g)
+{
     int cap = g->hcap ? g->hcap * 2 : 1024;
     int *t = malloc(sizeof(int) * (size_t)cap);
     if (!t)
@@ -145,8 +162,9 @@ static int htab_grow(cg_graph *g) {
 }
 
 /* Returns a name not used by any node: base, base_2, base_3, ... */
-const char *graph_unique_name(cg_graph *g, const char *base) {
-    size_t size = strlen(base) + 16;   /* never cut: a cut name could repeat for ever */
+const char *graph_unique_name(cg_graph *g, const char *base)
+{
+    size_t size = strlen(base) + 16; /* never cut: a cut name could repeat for ever */
     char *buf = arena_alloc(&g->a, size);
     if (!buf)
         return NULL;
@@ -165,19 +183,21 @@ const char *graph_unique_name(cg_graph *g, const char *base) {
 }
 
 /* Default buffer name: layer and op, "dense_1_matmul". */
-static const char *default_name(cg_graph *g, const node *n) {
+static const char *default_name(cg_graph *g, const node *n)
+{
     char base[256], op[32];
     size_t i = 0;
     for (const char *p = op_table[n->op].name; *p && i + 1 < sizeof op; p++)
         op[i++] = (char)tolower((unsigned char)*p);
     op[i] = 0;
     const char *scope = g->cur_layer >= 0 ? g->layers[g->cur_layer].name : "t";
-    snprintf(base, sizeof base, "%s_%s", scope, op);   /* kernels add _fwd or _bwd */
+    snprintf(base, sizeof base, "%s_%s", scope, op); /* kernels add _fwd or _bwd */
     return graph_unique_name(g, base);
 }
 
 /* Adds node nd (or finds an identical one); returns its id, -1 on error. */
-int graph_add(cg_graph *g, node nd) {
+int graph_add(cg_graph *g, node nd)
+{
     if (g->failed)
         return -1;
     bool shareable = op_table[nd.op].arity > 0 || nd.op == OP_CONST;
@@ -189,7 +209,7 @@ int graph_add(cg_graph *g, node nd) {
         for (; g->htab[h] >= 0; h = (h + 1) & (unsigned)(g->hcap - 1))
             if (node_same(&g->nodes[g->htab[h]], &nd))
                 return g->htab[h];
-        slot = h;   /* filled once the node exists */
+        slot = h; /* filled once the node exists */
     }
     if (g->nnodes == g->cap) {
         int cap = g->cap ? g->cap * 2 : 256;
@@ -210,7 +230,8 @@ int graph_add(cg_graph *g, node nd) {
 }
 
 /* Starts a layer: new nodes are named after it. Returns its index. */
-int graph_begin_layer(cg_graph *g, const char *kind, const char *name, cg_src src) {
+int graph_begin_layer(cg_graph *g, const char *kind, const char *name, cg_src src)
+{
     if (g->nlayers == g->lcap) {
         int cap = g->lcap ? g->lcap * 2 : 16;
         layer *l = realloc(g->layers, sizeof(layer) * (size_t)cap);
@@ -229,17 +250,19 @@ int graph_begin_layer(cg_graph *g, const char *kind, const char *name, cg_src sr
 
 /* Names the emitted code uses itself, and C's keywords: not for users. */
 static const char *const reserved[] = {
-    "s", "n", "out", "batch_loss", "batch_metrics", "rng", "cols", "i", "j", "auto", "break", "case", "char", "const",
-    "continue", "default", "do", "double", "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int",
-    "long", "register", "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
-    "union", "unsigned", "void", "volatile", "while",
+    "s",      "n",        "out",      "batch_loss", "batch_metrics", "rng",      "cols",    "i",      "j",
+    "auto",   "break",    "case",     "char",       "const",         "continue", "default", "do",     "double",
+    "else",   "enum",     "extern",   "float",      "for",           "goto",     "if",      "inline", "int",
+    "long",   "register", "restrict", "return",     "short",         "signed",   "sizeof",  "static", "struct",
+    "switch", "typedef",  "union",    "unsigned",   "void",          "volatile", "while",
 };
 
 /* What is wrong with name as a C identifier of the emitted code (flags:
  * NAME_SLASH lets '/' separate parts, which the emitter maps to '_';
  * NAME_BARE: the name is used alone, so the emitted code's own names and C's
  * keywords are refused), written into why; 0 when nothing is. */
-static int name_problem(const char *name, unsigned flags, char *why, size_t size) {
+static int name_problem(const char *name, unsigned flags, char *why, size_t size)
+{
     size_t len = name ? strlen(name) : 0;
     if (!name || !len)
         return snprintf(why, size, "is empty"), -1;
@@ -254,7 +277,8 @@ static int name_problem(const char *name, unsigned flags, char *why, size_t size
             char ch[16];
             snprintf(ch, sizeof ch, c > 0x20 && c < 0x7f ? "'%c'" : "byte 0x%02x", c);
             return snprintf(why, size, "holds %s at character %zu: a name is letters, digits and _%s", ch, i + 1,
-                            flags & NAME_SLASH ? " (parts joined by /)" : ""), -1;
+                            flags & NAME_SLASH ? " (parts joined by /)" : ""),
+                   -1;
         }
         if (part_start && isdigit(c))
             return snprintf(why, size, "starts with a digit"), -1;
@@ -269,7 +293,8 @@ static int name_problem(const char *name, unsigned flags, char *why, size_t size
 
 /* Checks a user's name (name_problem); records "WHAT name "..." is not
  * valid: why" at src and returns -1 when it is not valid. */
-int graph_check_name(cg_graph *g, cg_src src, const char *what, const char *name, unsigned flags) {
+int graph_check_name(cg_graph *g, cg_src src, const char *what, const char *name, unsigned flags)
+{
     char why[128];
     if (!name_problem(name, flags, why, sizeof why))
         return 0;
@@ -278,7 +303,8 @@ int graph_check_name(cg_graph *g, cg_src src, const char *what, const char *name
 }
 
 /* The C identifier of a user name: '/' becomes '_'. */
-static const char *c_ident(cg_graph *g, const char *name) {
+static const char *c_ident(cg_graph *g, const char *name)
+{
     char *s = arena_strdup(&g->a, name);
     for (char *p = s; p && *p; p++)
         if (*p == '/')
@@ -287,22 +313,26 @@ static const char *c_ident(cg_graph *g, const char *name) {
 }
 
 /* Checks a user shape: rank 0..4, positive dims, batch only first. */
-static int check_shape(cg_graph *g, cg_src src, const char *what, cg_shape s, shape *out) {
+static int check_shape(cg_graph *g, cg_src src, const char *what, cg_shape s, shape *out)
+{
     if (s.rank < 0 || s.rank > CG_MAX_RANK)
         return graph_error(g, src, g->cur_layer, "%s: rank %d, at most %d dimensions are supported", what, s.rank,
                            CG_MAX_RANK);
     out->rank = s.rank;
     for (int i = 0; i < s.rank; i++) {
         if (s.dims[i] <= 0 && !(i == 0 && s.dims[i] == CG_BATCH))
-            return graph_error(g, src, g->cur_layer, "%s: dimension %d is %d; sizes must be positive "
-                               "(and only the first may be CG_BATCH)", what, i, s.dims[i]);
+            return graph_error(g, src, g->cur_layer,
+                               "%s: dimension %d is %d; sizes must be positive "
+                               "(and only the first may be CG_BATCH)",
+                               what, i, s.dims[i]);
         out->d[i] = s.dims[i];
     }
-    return check_elems(g, src, g->cur_layer, what, out, 1);   /* fan-in, fan-out and sizes then fit */
+    return check_elems(g, src, g->cur_layer, what, out, 1); /* fan-in, fan-out and sizes then fit */
 }
 
 /* Public: an input fed by the caller. */
-cg_t cg_placeholder_at(cg_src src, cg_graph *g, const char *name, cg_shape s) {
+cg_t cg_placeholder_at(cg_src src, cg_graph *g, const char *name, cg_shape s)
+{
     if (!g || g->failed)
         return (cg_t){g, -1};
     node nd = {.op = OP_PLACEHOLDER, .src = src};
@@ -321,7 +351,8 @@ cg_t cg_placeholder_at(cg_src src, cg_graph *g, const char *name, cg_shape s) {
 }
 
 /* Makes a variable node; fan_in and fan_out as Keras computes them. */
-static int make_variable(cg_graph *g, cg_src src, const char *name, shape sh, cg_init init) {
+static int make_variable(cg_graph *g, cg_src src, const char *name, shape sh, cg_init init)
+{
     if (g->nvars == g->vcap) {
         int cap = g->vcap ? g->vcap * 2 : 32;
         var *v = realloc(g->vars, sizeof(var) * (size_t)cap);
@@ -344,13 +375,14 @@ static int make_variable(cg_graph *g, cg_src src, const char *name, shape sh, cg
     int id = graph_add(g, nd);
     if (id < 0)
         return -1;
-    g->vars[g->nvars++] = (var){id, arena_strdup(&g->a, name), init, fan_in, fan_out, true, 0,
-                                (size_t)shape_size(&sh, 1), 0, 0, -1};
+    g->vars[g->nvars++] = (var){id, arena_strdup(&g->a, name),  init, fan_in, fan_out, true,
+                                0,  (size_t)shape_size(&sh, 1), 0,    0,      -1};
     return id;
 }
 
 /* Public: a trainable variable. */
-cg_t cg_variable_at(cg_src src, cg_graph *g, const char *name, cg_shape s, cg_init init) {
+cg_t cg_variable_at(cg_src src, cg_graph *g, const char *name, cg_shape s, cg_init init)
+{
     if (!g || g->failed)
         return (cg_t){g, -1};
     if (graph_check_name(g, src, "variable", name, NAME_SLASH | NAME_BARE))
@@ -364,22 +396,25 @@ cg_t cg_variable_at(cg_src src, cg_graph *g, const char *name, cg_shape s, cg_in
 }
 
 /* Layers make their weights through this: name "layer/role". */
-int graph_layer_variable(cg_graph *g, cg_src src, const char *role, shape sh, cg_init init) {
+int graph_layer_variable(cg_graph *g, cg_src src, const char *role, shape sh, cg_init init)
+{
     const char *lname = g->cur_layer >= 0 ? g->layers[g->cur_layer].name : g->name;
     const char *name = arena_printf(&g->a, "%s/%s", lname, role);
-    for (int i = 0; i < g->nvars; i++)   /* the layer applied again (other mode, shared layer): same weight */
+    for (int i = 0; i < g->nvars; i++) /* the layer applied again (other mode, shared layer): same weight */
         if (!strcmp(g->vars[i].name, name)) {
             char s1[64], s2[64];
             if (!shape_equal(&g->nodes[g->vars[i].node].sh, &sh))
                 return graph_error(g, src, g->cur_layer, "weight %s has shape %s, now asked for %s", name,
-                                   shape_str(&g->nodes[g->vars[i].node].sh, s1, sizeof s1), shape_str(&sh, s2, sizeof s2));
+                                   shape_str(&g->nodes[g->vars[i].node].sh, s1, sizeof s1),
+                                   shape_str(&sh, s2, sizeof s2));
             return g->vars[i].node;
         }
     return make_variable(g, src, name, sh, init);
 }
 
 /* Public: the static shape of a tensor (batch as CG_BATCH). */
-cg_shape cg_shape_of(cg_t t) {
+cg_shape cg_shape_of(cg_t t)
+{
     cg_shape s = {0, {0}};
     if (!t.g || t.id < 0 || t.id >= t.g->nnodes)
         return s;
@@ -391,7 +426,8 @@ cg_shape cg_shape_of(cg_t t) {
 }
 
 /* Writes one line per node: id, name, op, inputs, shape, attributes. */
-void graph_dump(cg_graph *g, text *t) {
+void graph_dump(cg_graph *g, text *t)
+{
     text_printf(t, "graph %s\n", g->name);
     for (int id = 0; id < g->nnodes; id++) {
         node *n = &g->nodes[id];
@@ -421,7 +457,8 @@ void graph_dump(cg_graph *g, text *t) {
 
 /* Elements of s with the batch dimension as `batch`: counted in int, since
  * nothing past ELEMS_MAX (INT_MAX) is valid; -1 past it or for a size below 1. */
-long shape_elems(const shape *s, int batch) {
+long shape_elems(const shape *s, int batch)
+{
     int n = 1;
     for (int i = 0; i < s->rank; i++) {
         int d = s->d[i] == CG_BATCH ? batch : s->d[i];
@@ -433,7 +470,8 @@ long shape_elems(const shape *s, int batch) {
 
 /* Records why `what` (shape s) does not fit the emitted code at `batch`
  * samples; 0 when it fits. */
-int check_elems(cg_graph *g, cg_src src, int layer, const char *what, const shape *s, int batch) {
+int check_elems(cg_graph *g, cg_src src, int layer, const char *what, const shape *s, int batch)
+{
     if (shape_elems(s, batch) >= 0)
         return 0;
     char sb[64];
@@ -442,12 +480,17 @@ int check_elems(cg_graph *g, cg_src src, int layer, const char *what, const shap
             return graph_error(g, src, layer, "%s has shape %s: sizes must be positive", what,
                                shape_str(s, sb, sizeof sb));
     if (!shape_batched(s))
-        return graph_error(g, src, layer, "%s has shape %s: more than %ld elements, past the int indices of the "
-                           "emitted code", what, shape_str(s, sb, sizeof sb), ELEMS_MAX);
+        return graph_error(g, src, layer,
+                           "%s has shape %s: more than %ld elements, past the int indices of the "
+                           "emitted code",
+                           what, shape_str(s, sb, sizeof sb), ELEMS_MAX);
     if (batch == 1)
-        return graph_error(g, src, layer, "%s has shape %s: more than %ld elements per sample, past the int indices "
-                           "of the emitted code", what, shape_str(s, sb, sizeof sb), ELEMS_MAX);
-    return graph_error(g, src, layer, "%s has shape %s: more than %ld elements at the maximum batch %d, past the int "
-                       "indices of the emitted code (lower max_batch)", what, shape_str(s, sb, sizeof sb), ELEMS_MAX,
-                       batch);
+        return graph_error(g, src, layer,
+                           "%s has shape %s: more than %ld elements per sample, past the int indices "
+                           "of the emitted code",
+                           what, shape_str(s, sb, sizeof sb), ELEMS_MAX);
+    return graph_error(g, src, layer,
+                       "%s has shape %s: more than %ld elements at the maximum batch %d, past the int "
+                       "indices of the emitted code (lower max_batch)",
+                       what, shape_str(s, sb, sizeof sb), ELEMS_MAX, batch);
 }

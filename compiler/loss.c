@@ -5,19 +5,26 @@
 #include <string.h>
 
 /* The Keras name of loss l ("sparse_categorical_crossentropy"), "?" if unknown. */
-const char *loss_name(cg_loss l) {
-    static const char *names[] = {"none", "mean_squared_error", "mean_absolute_error", "binary_crossentropy",
-                                  "categorical_crossentropy", "sparse_categorical_crossentropy"};
+const char *loss_name(cg_loss l)
+{
+    static const char *names[] = {"none",
+                                  "mean_squared_error",
+                                  "mean_absolute_error",
+                                  "binary_crossentropy",
+                                  "categorical_crossentropy",
+                                  "sparse_categorical_crossentropy"};
     return (unsigned)l < sizeof names / sizeof names[0] ? names[l] : "?";
 }
 /* The Keras name of metric m ("accuracy"), "?" if unknown. */
-const char *metric_name(cg_metric m) {
-    static const char *names[] = {"none", "accuracy", "binary_accuracy", "categorical_accuracy",
-                                  "sparse_categorical_accuracy", "mae", "mse"};
+const char *metric_name(cg_metric m)
+{
+    static const char *names[] = {
+        "none", "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "mae", "mse"};
     return (unsigned)m < sizeof names / sizeof names[0] ? names[m] : "?";
 }
 /* The metric "accuracy" resolved as Keras does, from the loss. */
-cg_metric loss_resolve_metric(cg_metric m, cg_loss l) {
+cg_metric loss_resolve_metric(cg_metric m, cg_loss l)
+{
     if (m != CG_ACCURACY)
         return m;
     switch (l) {
@@ -29,7 +36,8 @@ cg_metric loss_resolve_metric(cg_metric m, cg_loss l) {
 }
 
 /* Calls a user's loss or metric function and checks that it gave a scalar. */
-static int build_custom(cg_model *m, cg_src src, cg_loss_fn fn, void *self, const char *what, int out, int y) {
+static int build_custom(cg_model *m, cg_src src, cg_loss_fn fn, void *self, const char *what, int out, int y)
+{
     cg_graph *g = m->g;
     cg_t v = fn((cg_t){g, y}, (cg_t){g, out}, self);
     char sb[64];
@@ -45,19 +53,22 @@ static int build_custom(cg_model *m, cg_src src, cg_loss_fn fn, void *self, cons
 }
 
 /* Builds the per-batch mean loss of output out against labels y. */
-static int build_loss(cg_model *m, cg_src src, const cg_output_opts *o, int out, int y) {
+static int build_loss(cg_model *m, cg_src src, const cg_output_opts *o, int out, int y)
+{
     cg_graph *g = m->g;
     if (o->custom_loss)
         return build_custom(m, src, o->custom_loss, o->custom_loss_self, "loss", out, y);
     bool logits = o->from_logits;
     int eps = op_const(g, 1e-7f, false), one_minus = op_const(g, 1.0f - 1e-7f, false);
     switch (o->loss) {
-    case CG_MSE: return op_reduce(g, src, OP_MEAN, op_unary(g, src, OP_SQUARE, op_binary(g, src, OP_SUB, out, y)), 0, false);
-    case CG_MAE: return op_reduce(g, src, OP_MEAN, op_unary(g, src, OP_ABS, op_binary(g, src, OP_SUB, out, y)), 0, false);
+    case CG_MSE:
+        return op_reduce(g, src, OP_MEAN, op_unary(g, src, OP_SQUARE, op_binary(g, src, OP_SUB, out, y)), 0, false);
+    case CG_MAE:
+        return op_reduce(g, src, OP_MEAN, op_unary(g, src, OP_ABS, op_binary(g, src, OP_SUB, out, y)), 0, false);
     case CG_BINARY_CROSSENTROPY:
         if (logits)
             return op_reduce(g, src, OP_MEAN, op_binary(g, src, OP_SIGMOID_BCE, out, y), 0, false);
-        else {   /* -(y log p + (1 - y) log(1 - p)), p clipped to [eps, 1 - eps] as Keras does */
+        else { /* -(y log p + (1 - y) log(1 - p)), p clipped to [eps, 1 - eps] as Keras does */
             int p = op_binary(g, src, OP_MINIMUM, op_binary(g, src, OP_MAXIMUM, out, eps), one_minus);
             int one = op_const(g, 1.0f, false);
             int t1 = op_binary(g, src, OP_MUL, y, op_unary(g, src, OP_LOG, p));
@@ -73,7 +84,8 @@ static int build_loss(cg_model *m, cg_src src, const cg_output_opts *o, int out,
         /* from probabilities: -sum t log(clip(p)) per sample, then the mean */
         int t = sparse ? op_one_hot(g, src, y, g->nodes[out].sh.d[1]) : y;
         int p = op_binary(g, src, OP_MINIMUM, op_binary(g, src, OP_MAXIMUM, out, eps), one_minus);
-        int per = op_reduce(g, src, OP_SUM, op_binary(g, src, OP_MUL, t, op_unary(g, src, OP_LOG, p)), CG_AXIS(1), false);
+        int per = op_reduce(g, src, OP_SUM, op_binary(g, src, OP_MUL, t, op_unary(g, src, OP_LOG, p)), CG_AXIS(1),
+                            false);
         return op_unary(g, src, OP_NEG, op_reduce(g, src, OP_MEAN, per, 0, false));
     }
     default: return graph_error(g, src, -1, "%s: compile needs a loss", m->name);
@@ -81,7 +93,8 @@ static int build_loss(cg_model *m, cg_src src, const cg_output_opts *o, int out,
 }
 
 /* Builds the batch-mean metric of one output (o->metric already resolved). */
-static int build_metric(cg_model *m, cg_src src, const cg_output_opts *o, int out, int y) {
+static int build_metric(cg_model *m, cg_src src, const cg_output_opts *o, int out, int y)
+{
     cg_graph *g = m->g;
     if (o->custom_metric)
         return build_custom(m, src, o->custom_metric, o->custom_metric_self, "metric", out, y);
@@ -92,9 +105,12 @@ static int build_metric(cg_model *m, cg_src src, const cg_output_opts *o, int ou
     case CG_BINARY_ACCURACY: {
         int thr = op_const(g, o->from_logits ? 0.0f : 0.5f, false);
         if (sparse_labels)
-            return graph_error(g, src, -1, "%s: binary accuracy needs labels shaped like the output, but the loss %s "
-                               "takes class indices", m->name, loss_name(o->loss));
-        return op_reduce(g, src, OP_MEAN, op_binary(g, src, OP_EQUAL, op_binary(g, src, OP_GREATER, out, thr), y), 0, false);
+            return graph_error(g, src, -1,
+                               "%s: binary accuracy needs labels shaped like the output, but the loss %s "
+                               "takes class indices",
+                               m->name, loss_name(o->loss));
+        return op_reduce(g, src, OP_MEAN, op_binary(g, src, OP_EQUAL, op_binary(g, src, OP_GREATER, out, thr), y), 0,
+                         false);
     }
     case CG_CATEGORICAL_ACCURACY:
     case CG_SPARSE_CATEGORICAL_ACCURACY:
@@ -102,14 +118,17 @@ static int build_metric(cg_model *m, cg_src src, const cg_output_opts *o, int ou
             return graph_error(g, src, -1, "%s: metric %s does not fit the loss %s (%s labels)", m->name,
                                metric_name(o->metric), loss_name(o->loss), sparse_labels ? "class-index" : "one-hot");
         return op_reduce(g, src, OP_MEAN, op_argmax_eq(g, src, out, y, sparse_labels), 0, false);
-    case CG_METRIC_MAE: return op_reduce(g, src, OP_MEAN, op_unary(g, src, OP_ABS, op_binary(g, src, OP_SUB, out, y)), 0, false);
-    case CG_METRIC_MSE: return op_reduce(g, src, OP_MEAN, op_unary(g, src, OP_SQUARE, op_binary(g, src, OP_SUB, out, y)), 0, false);
+    case CG_METRIC_MAE:
+        return op_reduce(g, src, OP_MEAN, op_unary(g, src, OP_ABS, op_binary(g, src, OP_SUB, out, y)), 0, false);
+    case CG_METRIC_MSE:
+        return op_reduce(g, src, OP_MEAN, op_unary(g, src, OP_SQUARE, op_binary(g, src, OP_SUB, out, y)), 0, false);
     }
     return -1;
 }
 /* The name a metric is reported under: the user's word ("accuracy"), or
  * the custom metric's name. */
-static const char *report_name(const cg_output_opts *sp, cg_metric as_given) {
+static const char *report_name(const cg_output_opts *sp, cg_metric as_given)
+{
     if (sp->custom_metric)
         return sp->custom_metric_name ? sp->custom_metric_name : "custom_metric";
     return metric_name(as_given);
@@ -118,7 +137,8 @@ static const char *report_name(const cg_output_opts *sp, cg_metric as_given) {
 /* Builds the losses and metrics of every output in one mode: out[0] the
  * total loss, then what is reported beside it (each output's loss when
  * there are several, then the metrics); names[] what each is called. */
-int loss_build_objectives(cg_model *m, cg_src src, bool infer, int *out, const char **names) {
+int loss_build_objectives(cg_model *m, cg_src src, bool infer, int *out, const char **names)
+{
     cg_graph *g = m->g;
     int nm = 0, total = -1;
     int losses[CG_MAX_OUTPUTS], metrics[CG_MAX_OUTPUTS];
@@ -141,8 +161,9 @@ int loss_build_objectives(cg_model *m, cg_src src, bool infer, int *out, const c
         }
         if (losses[k] < 0)
             return -1;
-        int weighted = sp->loss_weight == 1.0f ? losses[k]
-                                               : op_binary(g, src, OP_MUL, losses[k], op_const(g, sp->loss_weight, false));
+        int weighted = sp->loss_weight == 1.0f
+                           ? losses[k]
+                           : op_binary(g, src, OP_MUL, losses[k], op_const(g, sp->loss_weight, false));
         total = total < 0 ? weighted : op_binary(g, src, OP_ADD, total, weighted);
     }
     g->infer_pass = false;

@@ -10,7 +10,8 @@
 #include <string.h>
 
 /* "n" for the batch dimension, else the number. */
-const char *emit_dim(const shape *s, int axis, char *buf, size_t size) {
+const char *emit_dim(const shape *s, int axis, char *buf, size_t size)
+{
     if (s->d[axis] == CG_BATCH)
         snprintf(buf, size, "n");
     else
@@ -19,14 +20,15 @@ const char *emit_dim(const shape *s, int axis, char *buf, size_t size) {
 }
 
 /* A float literal that reads back to the same float. */
-const char *emit_float(float v, char *buf, size_t size) {
+const char *emit_float(float v, char *buf, size_t size)
+{
     char tmp[48];
-    if (!isfinite(v)) {   /* from folding constants, x / 0 */
+    if (!isfinite(v)) { /* from folding constants, x / 0 */
         snprintf(buf, size, "%s", isnan(v) ? "NAN" : v > 0 ? "INFINITY" : "(-INFINITY)");
         return buf;
     }
     snprintf(tmp, sizeof tmp, "%.9g", (double)v);
-    for (int p = 1; p < 9; p++) {   /* the shortest form that reads back */
+    for (int p = 1; p < 9; p++) { /* the shortest form that reads back */
         char t2[48];
         snprintf(t2, sizeof t2, "%.*g", p, (double)v);
         if (strtof(t2, NULL) == v) {
@@ -41,7 +43,8 @@ const char *emit_float(float v, char *buf, size_t size) {
 
 /* Appends s to t as a C string literal (quotes, backslashes, question marks
  * and unprintable bytes escaped), or 0 for NULL. */
-void emit_c_string(text *t, const char *s) {
+void emit_c_string(text *t, const char *s)
+{
     if (!s) {
         text_puts(t, "0");
         return;
@@ -52,7 +55,8 @@ void emit_c_string(text *t, const char *s) {
 }
 
 /* Index of `in` broadcast against `out` over loop variables i0.. (row-major). */
-const char *emit_bcast_index(const shape *in, const shape *out, char *buf, size_t size) {
+const char *emit_bcast_index(const shape *in, const shape *out, char *buf, size_t size)
+{
     size_t len = 0;
     buf[0] = 0;
     int off = out->rank - in->rank;
@@ -80,7 +84,8 @@ const char *emit_bcast_index(const shape *in, const shape *out, char *buf, size_
 }
 
 /* The kernel argument name of input k of node n. */
-void kernel_arg_name(const node *n, int k, char *buf, size_t size) {
+void kernel_arg_name(const node *n, int k, char *buf, size_t size)
+{
     const char *p = op_table[n->op].args;
     for (int i = 0; i < k && p; i++) {
         p = strchr(p, ',');
@@ -95,7 +100,8 @@ void kernel_arg_name(const node *n, int k, char *buf, size_t size) {
 }
 
 /* Input k of node id inside its kernel: "A[index]", or a constant literal. */
-const char *emit_input(emit_ctx *e, int id, int k, const char *index, char *buf, size_t size) {
+const char *emit_input(emit_ctx *e, int id, int k, const char *index, char *buf, size_t size)
+{
     const node *n = &e->g->nodes[id];
     const node *in = &e->g->nodes[n->in[k]];
     if (in->op == OP_CONST) {
@@ -104,7 +110,7 @@ const char *emit_input(emit_ctx *e, int id, int k, const char *index, char *buf,
         if (in->per_n)
             snprintf(buf, size, "(%s / (float)n)", lit);
         else
-            snprintf(buf, size, in->alpha < 0 ? "(%s)" : "%s", lit);   /* -x of a negative constant stays C */
+            snprintf(buf, size, in->alpha < 0 ? "(%s)" : "%s", lit); /* -x of a negative constant stays C */
         return buf;
     }
     char name[16];
@@ -114,7 +120,8 @@ const char *emit_input(emit_ctx *e, int id, int k, const char *index, char *buf,
 }
 
 /* True when node id's kernel needs the batch size n. */
-bool kernel_needs_n(cg_graph *g, int id) {
+bool kernel_needs_n(cg_graph *g, int id)
+{
     const node *n = &g->nodes[id];
     if (shape_batched(&n->sh))
         return true;
@@ -127,28 +134,35 @@ bool kernel_needs_n(cg_graph *g, int id) {
 }
 
 /* True when node id is computed by a kernel function. */
-bool node_has_kernel(cg_graph *g, int id) {
+bool node_has_kernel(cg_graph *g, int id)
+{
     op_kind op = g->nodes[id].op;
     return op_table[op].cat != CAT_LEAF && op != OP_RESHAPE;
 }
 
 /* The name of activation a in banners and comments ("gelu"; activations.def). */
-const char *emit_act_name(cg_activation a) { return (unsigned)a < ACT_COUNT ? act_table[a].name : "unknown"; }
+const char *emit_act_name(cg_activation a)
+{
+    return (unsigned)a < ACT_COUNT ? act_table[a].name : "unknown";
+}
 
 /* The name of node id's kernel: "<buffer>_fwd" or "<buffer>_bwd". */
-const char *kernel_name(cg_graph *g, int id, char *buf, size_t size) {
+const char *kernel_name(cg_graph *g, int id, char *buf, size_t size)
+{
     snprintf(buf, size, "%s_%s", g->nodes[id].name, g->nodes[id].backward ? "bwd" : "fwd");
     return buf;
 }
 
 /* The user's file name without folders, escaped for a comment. */
-const char *emit_source_file(cg_graph *g, const char *path) {
+const char *emit_source_file(cg_graph *g, const char *path)
+{
     const char *s = path ? strrchr(path, '/') : NULL;
     return arena_escaped(&g->a, s ? s + 1 : (path ? path : "?"), 200);
 }
 
 /* Upper-case copy of s into buf. */
-const char *emit_upper(const char *s, char *buf, size_t size) {
+const char *emit_upper(const char *s, char *buf, size_t size)
+{
     size_t i = 0;
     for (; s[i] && i + 1 < size; i++)
         buf[i] = (char)toupper((unsigned char)s[i]);
@@ -158,7 +172,8 @@ const char *emit_upper(const char *s, char *buf, size_t size) {
 
 /* The positions of node id's inputs that its kernel takes as arrays (its
  * constants are literals in the body) into which[]; returns how many. */
-int kernel_inputs(cg_graph *g, int id, int which[3]) {
+int kernel_inputs(cg_graph *g, int id, int which[3])
+{
     const node *n = &g->nodes[id];
     int k = 0;
     for (int i = 0; i < n->nin; i++)

@@ -8,14 +8,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int usage(const char *prog) {
+static int usage(const char *prog)
+{
     fprintf(stderr, "usage: %s [-o DIR] [--flavour host|portable] [--summary] [--dump-after PASS] [--name-file FILE]\n",
             prog);
     return 2;
 }
 
 /* Parses the options, compiles, emits; prints the summary or the error. */
-static int run(cg_graph *g, int argc, char **argv) {
+static int run(cg_graph *g, int argc, char **argv)
+{
     const char *dir = ".", *dump_after = NULL, *name_file = NULL;
     cg_flavour flavour = CG_HOST;
     bool summary = false;
@@ -72,7 +74,7 @@ static int run(cg_graph *g, int argc, char **argv) {
     }
     if (summary)
         fputs(graph_summary(g), stdout);
-    if (name_file) {   /* tells the cgrad tool what was emitted */
+    if (name_file) { /* tells the cgrad tool what was emitted */
         FILE *f = fopen(name_file, "w");
         if (!f || fprintf(f, "%s\n", g->name) < 0 || fclose(f)) {
             fprintf(stderr, "%s: cannot write %s\n", argv[0], name_file);
@@ -82,7 +84,8 @@ static int run(cg_graph *g, int argc, char **argv) {
     return 0;
 }
 
-int cg_main(cg_model *m, int argc, char **argv) {
+int cg_main(cg_model *m, int argc, char **argv)
+{
     if (!m) {
         fprintf(stderr, "%s: out of memory\n", argv[0]);
         return 1;
@@ -92,7 +95,8 @@ int cg_main(cg_model *m, int argc, char **argv) {
     return rc;
 }
 
-int cg_main_graph(cg_graph *g, int argc, char **argv) {
+int cg_main_graph(cg_graph *g, int argc, char **argv)
+{
     if (!g) {
         fprintf(stderr, "%s: out of memory\n", argv[0]);
         return 1;

@@ -8,7 +8,8 @@
 #include <string.h>
 
 /* A model with an empty graph. */
-static cg_model *model_new(cg_src src, const char *name) {
+static cg_model *model_new(cg_src src, const char *name)
+{
     cg_model *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
@@ -25,13 +26,14 @@ static cg_model *model_new(cg_src src, const char *name) {
 }
 
 /* Public: a Sequential model over samples of shape `input`. */
-cg_model *cg_sequential_at(cg_src src, const char *name, cg_shape input) {
+cg_model *cg_sequential_at(cg_src src, const char *name, cg_shape input)
+{
     cg_model *m = model_new(src, name);
     if (!m)
         return NULL;
     if (input.rank < 1 || input.rank >= CG_MAX_RANK) {
-        graph_error(m->g, src, -1, "%s: the input shape needs 1 to %d dimensions (without the batch), got %d",
-                    m->name, CG_MAX_RANK - 1, input.rank);
+        graph_error(m->g, src, -1, "%s: the input shape needs 1 to %d dimensions (without the batch), got %d", m->name,
+                    CG_MAX_RANK - 1, input.rank);
         return m;
     }
     cg_shape with_batch = {input.rank + 1, {CG_BATCH}};
@@ -50,7 +52,8 @@ cg_model *cg_sequential_at(cg_src src, const char *name, cg_shape input) {
 }
 
 /* Public: a functional model; inputs come from cg_input. */
-cg_model *cg_functional_at(cg_src src, const char *name) {
+cg_model *cg_functional_at(cg_src src, const char *name)
+{
     cg_model *m = model_new(src, name);
     if (m)
         m->functional = true;
@@ -58,18 +61,23 @@ cg_model *cg_functional_at(cg_src src, const char *name) {
 }
 
 /* Public: an input of a functional model, shape per sample. */
-cg_t cg_input_at(cg_src src, cg_model *m, const char *name, cg_shape s) {
+cg_t cg_input_at(cg_src src, cg_model *m, const char *name, cg_shape s)
+{
     if (!m || cg_failed(m->g))
         return (cg_t){m ? m->g : NULL, -1};
     cg_graph *g = m->g;
     if (!m->functional)
-        return (cg_t){g, graph_error(g, src, -1, "%s: cg_input is for functional models; a Sequential model has "
-                                     "its input from cg_sequential", m->name)};
+        return (cg_t){g, graph_error(g, src, -1,
+                                     "%s: cg_input is for functional models; a Sequential model has "
+                                     "its input from cg_sequential",
+                                     m->name)};
     if (m->noutputs)
         return (cg_t){g, graph_error(g, src, -1, "%s: add inputs before cg_set_outputs", m->name)};
     if (name && (!strcmp(name, "x") || !strcmp(name, "y")))
-        return (cg_t){g, graph_error(g, src, -1, "%s: an input may not be called %s: x and y are the packed "
-                                     "arguments of the emitted entry points", m->name, name)};
+        return (cg_t){g, graph_error(g, src, -1,
+                                     "%s: an input may not be called %s: x and y are the packed "
+                                     "arguments of the emitted entry points",
+                                     m->name, name)};
     if (s.rank < 1 || s.rank >= CG_MAX_RANK)
         return (cg_t){g, graph_error(g, src, -1, "%s: input %s needs 1 to %d dimensions (without the batch), got %d",
                                      m->name, name ? name : "?", CG_MAX_RANK - 1, s.rank)};
@@ -87,11 +95,15 @@ cg_t cg_input_at(cg_src src, cg_model *m, const char *name, cg_shape s) {
 }
 
 /* Public: the graph a model is built on. */
-cg_graph *cg_model_graph(cg_model *m) { return m ? m->g : NULL; }
+cg_graph *cg_model_graph(cg_model *m)
+{
+    return m ? m->g : NULL;
+}
 
 /* Public: marks every weight of a layer trainable or frozen. Moving averages
  * (BatchNormalization) stay non-trainable either way. */
-int cg_set_trainable_at(cg_src src, cg_model *m, const char *layer_name, bool trainable) {
+int cg_set_trainable_at(cg_src src, cg_model *m, const char *layer_name, bool trainable)
+{
     if (!m || cg_failed(m->g))
         return -1;
     cg_graph *g = m->g;
@@ -118,9 +130,13 @@ int cg_set_trainable_at(cg_src src, cg_model *m, const char *layer_name, bool tr
     return 0;
 }
 /* Public: the model's output (inference mode); a Sequential model's last layer. */
-cg_t cg_model_output(cg_model *m) { return (cg_t){m ? m->g : NULL, m ? m->out : -1}; }
+cg_t cg_model_output(cg_model *m)
+{
+    return (cg_t){m ? m->g : NULL, m ? m->out : -1};
+}
 /* Public: frees the model and its graph. */
-void cg_model_free(cg_model *m) {
+void cg_model_free(cg_model *m)
+{
     if (!m)
         return;
     cg_graph_free(m->g);
@@ -131,7 +147,8 @@ void cg_model_free(cg_model *m) {
 }
 
 /* Counts layers of one kind, for default names: dense_1, dense_2, ... */
-static int count_kind(cg_graph *g, const char *kind) {
+static int count_kind(cg_graph *g, const char *kind)
+{
     int k = 0;
     for (int i = 0; i < g->nlayers; i++)
         k += !strcmp(g->layers[i].kind, kind);
@@ -139,7 +156,8 @@ static int count_kind(cg_graph *g, const char *kind) {
 }
 
 /* Records an update of the training step: variable node var <- node value. */
-int model_add_update(cg_model *m, cg_src src, int var, int value) {
+int model_add_update(cg_model *m, cg_src src, int var, int value)
+{
     if (value < 0)
         return -1;
     if (m->nupd == (int)(sizeof m->upd_var / sizeof m->upd_var[0]))
@@ -151,9 +169,9 @@ int model_add_update(cg_model *m, cg_src src, int var, int value) {
 
 /* The layer kinds, one row per cg_layer_kind, from layers/layers.def. */
 typedef struct layer_kind_info {
-    const char *kind;      /* the Keras class name: "Dense" */
-    const char *prefix;    /* the stem of default names: dense_1, dense_2, ... */
-    bool many_inputs;      /* build checks the inputs itself (merges, recurrent layers' initial states) */
+    const char *kind;   /* the Keras class name: "Dense" */
+    const char *prefix; /* the stem of default names: dense_1, dense_2, ... */
+    bool many_inputs;   /* build checks the inputs itself (merges, recurrent layers' initial states) */
     int (*build)(const layer_call *lc);
 } layer_kind_info;
 
@@ -172,20 +190,22 @@ static const layer_kind_info layer_kinds[] = {
 typedef char layer_kinds_cover_the_enum[sizeof layer_kinds / sizeof layer_kinds[0] == CG_LAYER_KIND_COUNT ? 1 : -1];
 
 /* The user's name for layer l (the .name of its options), or NULL. */
-static const char *user_name(const cg_layer *l) {
+static const char *user_name(const cg_layer *l)
+{
     switch (l->kind) {
 /* clang-format off */
 #define LAYER(kind, keras, prefix, opts, inputs, build) \
     case CG_LAYER_##kind: return l->opts.name;
 #include "layers/layers.def"
 #undef LAYER
-/* clang-format on */
+        /* clang-format on */
     default: return NULL;
     }
 }
 
 /* Builds layer l on its inputs in one mode; returns its output. */
-static int apply_layer(cg_model *m, const cg_layer *l, const int *xs, int nx, bool training) {
+static int apply_layer(cg_model *m, const cg_layer *l, const int *xs, int nx, bool training)
+{
     cg_graph *g = m->g;
     if (nx != 1 && !layer_kinds[l->kind].many_inputs)
         return graph_error(g, l->src, g->cur_layer, "the layer takes one input, got %d", nx);
@@ -195,7 +215,8 @@ static int apply_layer(cg_model *m, const cg_layer *l, const int *xs, int nx, bo
 
 /* Grows m->infer_of to cover every node of the graph (new entries -1, not
  * known yet); 0, or -1 when out of memory. */
-static int infer_grow(cg_model *m) {
+static int infer_grow(cg_model *m)
+{
     cg_graph *g = m->g;
     if (m->infer_cap >= g->nnodes)
         return 0;
@@ -214,7 +235,8 @@ static int infer_grow(cg_model *m) {
  * mode. Layers record it for their outputs; for raw ops between them it is
  * made here, a copy of the node over its inputs' inference values (or the
  * node itself when those are the same). -1 after an error. */
-static int model_infer(cg_model *m, int id) {
+static int model_infer(cg_model *m, int id)
+{
     cg_graph *g = m->g;
     if (id < 0 || g->failed || infer_grow(m))
         return -1;
@@ -247,7 +269,8 @@ static int model_infer(cg_model *m, int id) {
 }
 
 /* Public: a layer object of model m. */
-cg_layer_ref cg_make_layer_at(cg_model *m, cg_layer l) {
+cg_layer_ref cg_make_layer_at(cg_model *m, cg_layer l)
+{
     cg_layer_ref ref = {m, -1};
     if (!m || cg_failed(m->g))
         return ref;
@@ -258,11 +281,12 @@ cg_layer_ref cg_make_layer_at(cg_model *m, cg_layer l) {
         return graph_error(g, l.src, -1, "%s: cannot add layers after compile", m->name), ref;
     const char *kind = layer_kinds[l.kind].kind;
     if ((user_name(&l) && graph_check_name(g, l.src, "layer", user_name(&l), 0)) ||
-        (l.kind == CG_LAYER_CUSTOM && l.custom_kind && graph_check_name(g, l.src, "custom layer kind", l.custom_kind, 0)))
+        (l.kind == CG_LAYER_CUSTOM && l.custom_kind &&
+         graph_check_name(g, l.src, "custom layer kind", l.custom_kind, 0)))
         return ref;
     char name[2 * CG_MAX_NAME + 32], prefix[CG_MAX_NAME + 16];
     snprintf(prefix, sizeof prefix, "%s", layer_kinds[l.kind].prefix);
-    if (l.kind == CG_LAYER_CUSTOM && l.custom_kind) {   /* "MyDense" -> kind MyDense, names my_dense_1 */
+    if (l.kind == CG_LAYER_CUSTOM && l.custom_kind) { /* "MyDense" -> kind MyDense, names my_dense_1 */
         kind = arena_strdup(&g->a, l.custom_kind);
         size_t k = 0;
         for (const char *c = l.custom_kind; *c && k + 2 < sizeof prefix; c++) {
@@ -279,7 +303,8 @@ cg_layer_ref cg_make_layer_at(cg_model *m, cg_layer l) {
     for (int i = 0; i < g->nlayers; i++)
         if (!strcmp(g->layers[i].name, name))
             return graph_error(g, l.src, -1, "%s: a layer named %s already exists (line %d)", name, name,
-                               g->layers[i].src.line), ref;
+                               g->layers[i].src.line),
+                   ref;
     if (m->nml == m->mlcap) {
         int cap = m->mlcap ? m->mlcap * 2 : 16;
         model_layer *p = realloc(m->ml, sizeof *p * (size_t)cap);
@@ -299,7 +324,8 @@ cg_layer_ref cg_make_layer_at(cg_model *m, cg_layer l) {
 
 /* Calls layer object ref on inputs (training-mode nodes) in both modes;
  * returns the training-mode output. */
-static int model_call(cg_model *m, cg_src src, int ref, const int *xs, int nx) {
+static int model_call(cg_model *m, cg_src src, int ref, const int *xs, int nx)
+{
     cg_graph *g = m->g;
     int infer_in[8];
     if (nx < 1 || nx > 8)
@@ -312,7 +338,7 @@ static int model_call(cg_model *m, cg_src src, int ref, const int *xs, int nx) {
     }
     model_layer *ml = &m->ml[ref];
     cg_layer spec = ml->spec;
-    spec.src = src;   /* errors and banners point at this call */
+    spec.src = src; /* errors and banners point at this call */
     g->cur_layer = ml->li;
     g->infer_pass = false;
     g->layer_first_node = g->nnodes;
@@ -333,10 +359,11 @@ static int model_call(cg_model *m, cg_src src, int ref, const int *xs, int nx) {
 }
 
 /* Public: calls a layer object on tensors of its model. */
-cg_t cg_call_at(cg_src src, cg_layer_ref ref, const cg_t *inputs, int ninputs) {
+cg_t cg_call_at(cg_src src, cg_layer_ref ref, const cg_t *inputs, int ninputs)
+{
     cg_model *m = ref.m;
-    cg_graph *at = inputs && ninputs > 0 ? inputs[0].g : NULL;   /* the graph of the tensors called on */
-    if (!m) {   /* no model to blame: the tensors' one fails */
+    cg_graph *at = inputs && ninputs > 0 ? inputs[0].g : NULL; /* the graph of the tensors called on */
+    if (!m) {                                                  /* no model to blame: the tensors' one fails */
         if (at)
             graph_error(at, src, -1, "cg_call: the layer reference is empty (layers come from cg_make_layer)");
         return (cg_t){at, -1};
@@ -345,8 +372,10 @@ cg_t cg_call_at(cg_src src, cg_layer_ref ref, const cg_t *inputs, int ninputs) {
         return (cg_t){m->g, -1};
     cg_graph *g = m->g;
     if (ref.id < 0 || ref.id >= m->nml)
-        return (cg_t){g, graph_error(g, src, -1, "cg_call: %d is not a layer of model %s (layers come from "
-                                     "cg_make_layer)", ref.id, m->name)};
+        return (cg_t){g, graph_error(g, src, -1,
+                                     "cg_call: %d is not a layer of model %s (layers come from "
+                                     "cg_make_layer)",
+                                     ref.id, m->name)};
     if (!inputs)
         return (cg_t){g, graph_error(g, src, m->ml[ref.id].li, "cg_call: the inputs are NULL")};
     if (m->compiled)
@@ -354,16 +383,17 @@ cg_t cg_call_at(cg_src src, cg_layer_ref ref, const cg_t *inputs, int ninputs) {
     if (!m->functional)
         return (cg_t){g, graph_error(g, src, -1, "%s: a Sequential model takes its layers from cg_model_add", m->name)};
     if (g->cur_layer >= 0)
-        return (cg_t){g, graph_error(g, src, g->cur_layer, "a layer cannot be called inside another layer's call(); "
+        return (cg_t){g, graph_error(g, src, g->cur_layer,
+                                     "a layer cannot be called inside another layer's call(); "
                                      "compose ops there, or wire the layers in a custom model's call()")};
     int xs[8];
     for (int i = 0; i < ninputs && i < 8; i++) {
         if (inputs[i].g != g || inputs[i].id < 0) {
-            if (inputs[i].g && inputs[i].g != g)   /* the tensor's model, the one being built, fails too */
+            if (inputs[i].g && inputs[i].g != g) /* the tensor's model, the one being built, fails too */
                 graph_error(inputs[i].g, src, -1, "cg_call: layer %s of model %s called on a tensor of this model",
                             g->layers[m->ml[ref.id].li].name, m->name);
-            return (cg_t){g, graph_error(g, src, m->ml[ref.id].li, "input %d is not a tensor of model %s", i + 1,
-                                         m->name)};
+            return (cg_t){
+                g, graph_error(g, src, m->ml[ref.id].li, "input %d is not a tensor of model %s", i + 1, m->name)};
         }
         xs[i] = inputs[i].id;
     }
@@ -371,7 +401,8 @@ cg_t cg_call_at(cg_src src, cg_layer_ref ref, const cg_t *inputs, int ninputs) {
 }
 
 /* True when node id depends on placeholder ph. */
-static bool depends_on(cg_graph *g, int id, int ph, char *seen) {
+static bool depends_on(cg_graph *g, int id, int ph, char *seen)
+{
     if (id == ph)
         return true;
     if (seen[id])
@@ -384,7 +415,8 @@ static bool depends_on(cg_graph *g, int id, int ph, char *seen) {
 }
 
 /* Public: the outputs of a functional model; each is named after its layer. */
-int cg_set_outputs_at(cg_src src, cg_model *m, const cg_t *outs, int nout) {
+int cg_set_outputs_at(cg_src src, cg_model *m, const cg_t *outs, int nout)
+{
     if (!m || cg_failed(m->g))
         return -1;
     cg_graph *g = m->g;
@@ -409,7 +441,7 @@ int cg_set_outputs_at(cg_src src, cg_model *m, const cg_t *outs, int nout) {
         }
         const node *n = &g->nodes[id];
         const char *name = n->layer >= 0 && g->layers[n->layer].out >= 0 ? g->layers[n->layer].name : n->name;
-        for (int j = 0; j < k; j++)   /* two calls of one shared layer: the second goes by its node's name */
+        for (int j = 0; j < k; j++) /* two calls of one shared layer: the second goes by its node's name */
             if (outs[j].id != id && !strcmp(m->output_names[j], name))
                 name = n->name;
         bool any = false;
@@ -425,7 +457,7 @@ int cg_set_outputs_at(cg_src src, cg_model *m, const cg_t *outs, int nout) {
         m->outputs[k] = id;
         m->output_names[k] = name;
     }
-    for (int i = 0; i < m->ninputs && !g->failed; i++) {   /* every input must feed some output */
+    for (int i = 0; i < m->ninputs && !g->failed; i++) { /* every input must feed some output */
         bool used = false;
         for (int k = 0; k < nout && !used; k++) {
             memset(seen, 0, (size_t)g->nnodes);
@@ -436,7 +468,7 @@ int cg_set_outputs_at(cg_src src, cg_model *m, const cg_t *outs, int nout) {
                         g->nodes[m->inputs[i]].name);
     }
     free(seen);
-    for (int k = 0; k < nout && !g->failed; k++)   /* may add nodes: after the walks over seen[] */
+    for (int k = 0; k < nout && !g->failed; k++) /* may add nodes: after the walks over seen[] */
         m->outputs_infer[k] = model_infer(m, m->outputs[k]);
     if (g->failed)
         return -1;
@@ -446,7 +478,8 @@ int cg_set_outputs_at(cg_src src, cg_model *m, const cg_t *outs, int nout) {
 
 /* Public: a custom model: init() makes its layers, call() wires them. */
 cg_model *cg_custom_model_at(cg_src src, const char *name, cg_shape input, cg_model_init_fn init, cg_model_call_fn call,
-                             void *self) {
+                             void *self)
+{
     cg_model *m = cg_functional_at(src, name);
     if (!m || cg_failed(m->g))
         return m;
@@ -468,7 +501,8 @@ cg_model *cg_custom_model_at(cg_src src, const char *name, cg_shape input, cg_mo
 /* Public: appends a layer to a Sequential model and builds it at once, in
  * training mode and in inference mode; where the two agree, hash-consing
  * makes them one graph. */
-int cg_model_add(cg_model *m, cg_layer l) {
+int cg_model_add(cg_model *m, cg_layer l)
+{
     if (!m || cg_failed(m->g))
         return -1;
     if (m->functional)

@@ -38,36 +38,43 @@ static const optim_row optim_rows[] = {
 /* clang-format on */
 
 /* The first row of o's kind whose condition holds for o; NULL for an unknown kind. */
-const optim_row *optim_row_of(const cg_optimizer *o) {
+const optim_row *optim_row_of(const cg_optimizer *o)
+{
 #define CG_OPTIMIZER(id, kind_, when, ...) \
-    if (o->kind == kind_ && (when))       \
+    if (o->kind == kind_ && (when))        \
         return &optim_rows[OPTIM_##id];
 #include "optimizers.def"
     return NULL;
 }
 
 /* The value of hyperparameter `option` of o. */
-float optim_value(const cg_optimizer *o, int option) {
+float optim_value(const cg_optimizer *o, int option)
+{
     float v;
     memcpy(&v, (const char *)o + optim_options[option].offset, sizeof v);
     return v;
 }
 
 /* Floats of optimizer state per trainable float: the row's slots. */
-size_t optim_slots(const cg_graph *g) {
+size_t optim_slots(const cg_graph *g)
+{
     const optim_row *r = g->has_opt ? optim_row_of(&g->opt) : NULL;
     return r ? (size_t)r->slots : 0;
 }
 
 /* Checks an optimizer: a known kind, then each hyperparameter of its row
  * (and those of every optimizer) in its range; NaN fails every range. */
-int check_optimizer(cg_graph *g, cg_src src, const char *who, const cg_optimizer *o) {
+int check_optimizer(cg_graph *g, cg_src src, const char *who, const cg_optimizer *o)
+{
     const optim_row *r = optim_row_of(o);
     if (!r) {
-        char kinds[256] = "";   /* "CG_SGD, CG_ADAM or CG_RMSPROP" */
+        char kinds[256] = ""; /* "CG_SGD, CG_ADAM or CG_RMSPROP" */
         for (size_t k = 0, len = 0; k < OPTIM_KINDS && len < sizeof kinds; k++)
             len += (size_t)snprintf(kinds + len, sizeof kinds - len, "%s%s",
-                                    k == 0 ? "" : k + 1 < OPTIM_KINDS ? ", " : " or ", optim_kinds[k].member);
+                                    k == 0                ? ""
+                                    : k + 1 < OPTIM_KINDS ? ", "
+                                                          : " or ",
+                                    optim_kinds[k].member);
         return graph_error(g, src, -1, "%s: unknown optimizer kind %d (%s)", who, (int)o->kind, kinds);
     }
     for (int k = 0; k < OPTION_COUNT; k++) {

@@ -7,7 +7,8 @@
 /* Checks every node: inputs made before it, shapes as its rule says, and
  * sizes that the emitted int indices reach at the maximum batch (tensors,
  * and the im2col buffers of host convolutions). */
-int pass_verify(cg_graph *g) {
+int pass_verify(cg_graph *g)
+{
     if (check_nodes(g, g->max_batch))
         return -1;
     for (int id = 0; id < g->nnodes; id++) {
@@ -21,16 +22,18 @@ int pass_verify(cg_graph *g) {
         for (int i = 1; i < n->sh.rank; i++)
             if (n->sh.d[i] == CG_BATCH)
                 return graph_error(g, n->src, n->layer, "internal: %s has the batch dimension at axis %d", n->name, i);
-        if (conv_scratch(g, id) > ELEMS_MAX)   /* its factors fit: every tensor does */
-            return graph_error(g, n->src, n->layer, "%s: its im2col buffer holds %ld floats at the maximum batch %d, "
-                               "more than %ld, past the int indices of the emitted code (lower max_batch)", n->name,
-                               conv_scratch(g, id), g->max_batch, ELEMS_MAX);
+        if (conv_scratch(g, id) > ELEMS_MAX) /* its factors fit: every tensor does */
+            return graph_error(g, n->src, n->layer,
+                               "%s: its im2col buffer holds %ld floats at the maximum batch %d, "
+                               "more than %ld, past the int indices of the emitted code (lower max_batch)",
+                               n->name, conv_scratch(g, id), g->max_batch, ELEMS_MAX);
     }
     return 0;
 }
 
 /* Number of live uses of each node over all entry points (after planning). */
-static int uses_of(cg_graph *g, int target) {
+static int uses_of(cg_graph *g, int target)
+{
     int count = 0;
     for (int id = 0; id < g->nnodes; id++)
         for (int i = 0; i < g->nodes[id].nin; i++)
@@ -50,38 +53,39 @@ static int uses_of(cg_graph *g, int target) {
  * activation whose derivative is written with its input (gelu, swish) keeps
  * the sum alive for its gradient, so in training it stays an ACT node after
  * a DENSE (or CONV2D_BIAS_ACT) without activation. */
-int pass_fuse(cg_graph *g) {
-    for (int round = 0; round < 2; round++)   /* with an activation first, then bare additions */
-    for (int id = 0; id < g->nnodes; id++) {
-        node *n = &g->nodes[id];
-        if ((n->op == OP_ADD) != (round == 1))
-            continue;
-        cg_activation act = act_of_node(n);   /* an activation of activations.def, or a bare addition */
-        int add = n->op == OP_ADD ? id : n->in[0];
-        if (act == CG_LINEAR && n->op != OP_ADD)
-            continue;
-        node *a = &g->nodes[add];
-        if (a->op != OP_ADD || a->backward || (add == id && uses_of(g, id) == 0))
-            continue;
-        int mm = a->in[0], bias = a->in[1];
-        node *m = &g->nodes[mm];
-        int last = m->sh.rank - 1;
-        bool conv = m->op == OP_CONV2D;
-        if (!(m->op == OP_MATMUL && !m->ta && !m->tb) && !conv)
-            continue;
-        if (g->nodes[bias].sh.rank != 1 || g->nodes[bias].sh.d[0] != m->sh.d[last] || !shape_equal(&a->sh, &m->sh))
-            continue;
-        if (uses_of(g, mm) != 1 || (add != id && uses_of(g, add) != 1))
-            continue;
-        if (conv)
-            n->sp = m->sp;
-        n->op = conv ? OP_CONV2D_BIAS_ACT : OP_DENSE;
-        n->nin = 3;
-        n->in[0] = m->in[0];
-        n->in[1] = m->in[1];
-        n->in[2] = bias;
-        n->act = act;
-    }
+int pass_fuse(cg_graph *g)
+{
+    for (int round = 0; round < 2; round++) /* with an activation first, then bare additions */
+        for (int id = 0; id < g->nnodes; id++) {
+            node *n = &g->nodes[id];
+            if ((n->op == OP_ADD) != (round == 1))
+                continue;
+            cg_activation act = act_of_node(n); /* an activation of activations.def, or a bare addition */
+            int add = n->op == OP_ADD ? id : n->in[0];
+            if (act == CG_LINEAR && n->op != OP_ADD)
+                continue;
+            node *a = &g->nodes[add];
+            if (a->op != OP_ADD || a->backward || (add == id && uses_of(g, id) == 0))
+                continue;
+            int mm = a->in[0], bias = a->in[1];
+            node *m = &g->nodes[mm];
+            int last = m->sh.rank - 1;
+            bool conv = m->op == OP_CONV2D;
+            if (!(m->op == OP_MATMUL && !m->ta && !m->tb) && !conv)
+                continue;
+            if (g->nodes[bias].sh.rank != 1 || g->nodes[bias].sh.d[0] != m->sh.d[last] || !shape_equal(&a->sh, &m->sh))
+                continue;
+            if (uses_of(g, mm) != 1 || (add != id && uses_of(g, add) != 1))
+                continue;
+            if (conv)
+                n->sp = m->sp;
+            n->op = conv ? OP_CONV2D_BIAS_ACT : OP_DENSE;
+            n->nin = 3;
+            n->in[0] = m->in[0];
+            n->in[1] = m->in[1];
+            n->in[2] = bias;
+            n->act = act;
+        }
     /* act'(.) dY with dY the gradient of a max pooling over the activation's
      * output: one MAX_POOL_BWD that multiplies by act' at each maximum (the
      * other elements get 0 either way), saving a pass over the larger tensor */
@@ -101,7 +105,8 @@ int pass_fuse(cg_graph *g) {
 }
 
 /* Plans every entry point: schedule (dead code dropped), arena offsets. */
-int pass_plan(cg_graph *g) {
+int pass_plan(cg_graph *g)
+{
     for (int k = 0; k < g->nentries; k++)
         if (plan_entry(g, &g->entries[k]))
             return -1;
@@ -109,7 +114,8 @@ int pass_plan(cg_graph *g) {
 }
 
 /* Lays out the parameter block (trainable first) and the optimizer state. */
-static int pass_layout(cg_graph *g) {
+static int pass_layout(cg_graph *g)
+{
     size_t off = 0, trainable = 0;
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < g->nvars; i++)
@@ -131,17 +137,14 @@ typedef struct pass {
 
 /* The recipe. */
 static const pass pipeline[] = {
-    {"autodiff", pass_autodiff},
-    {"verify", pass_verify},
-    {"fuse", pass_fuse},
-    {"verify", pass_verify},
-    {"layout", pass_layout},
-    {"plan", pass_plan},
+    {"autodiff", pass_autodiff}, {"verify", pass_verify}, {"fuse", pass_fuse},
+    {"verify", pass_verify},     {"layout", pass_layout}, {"plan", pass_plan},
 };
 
 /* True when the pipeline has a pass called name; the passes' names,
  * comma-separated, into list. */
-bool pass_exists(const char *name, char *list, size_t size) {
+bool pass_exists(const char *name, char *list, size_t size)
+{
     bool found = false;
     size_t len = 0;
     list[0] = 0;
@@ -154,13 +157,15 @@ bool pass_exists(const char *name, char *list, size_t size) {
 }
 
 /* Runs the pipeline; after the pass named dump_after, dumps the graph into dump. */
-int compile_graph(cg_graph *g, cg_flavour flavour, const char *dump_after, text *dump) {
+int compile_graph(cg_graph *g, cg_flavour flavour, const char *dump_after, text *dump)
+{
     if (g->failed)
         return -1;
     if ((unsigned)flavour > CG_PORTABLE)
-        return graph_error(g, (cg_src){0}, -1, "%s: unknown flavour %d (CG_HOST or CG_PORTABLE)", g->name, (int)flavour);
+        return graph_error(g, (cg_src){0}, -1, "%s: unknown flavour %d (CG_HOST or CG_PORTABLE)", g->name,
+                           (int)flavour);
     if (g->compiled && g->flavour != flavour)
-        g->compiled = false;   /* planned for the other flavour (scratch differs): plan again */
+        g->compiled = false; /* planned for the other flavour (scratch differs): plan again */
     g->flavour = flavour;
     if (g->compiled)
         return 0;
@@ -169,8 +174,7 @@ int compile_graph(cg_graph *g, cg_flavour flavour, const char *dump_after, text 
         return graph_error(g, (cg_src){0}, -1, "--dump-after: no pass is called \"%s\" (the passes: %s)",
                            arena_escaped(&g->a, dump_after, 40), names);
     if (!g->nentries)
-        return graph_error(g, (cg_src){0}, -1, "%s: nothing to emit: compile the model or ask for gradients",
-                           g->name);
+        return graph_error(g, (cg_src){0}, -1, "%s: nothing to emit: compile the model or ask for gradients", g->name);
     for (size_t i = 0; i < sizeof pipeline / sizeof pipeline[0]; i++) {
         if (pipeline[i].run(g))
             return -1;

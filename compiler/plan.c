@@ -8,17 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PLAN_ALIGN 16   /* floats: 64-byte aligned buffers */
+#define PLAN_ALIGN 16 /* floats: 64-byte aligned buffers */
 
 /* Follows views (reshapes) to the node that owns the storage. */
-int plan_storage_root(cg_graph *g, int id) {
+int plan_storage_root(cg_graph *g, int id)
+{
     while (g->nodes[id].op == OP_RESHAPE)
         id = g->nodes[id].in[0];
     return id;
 }
 
 /* True when node id's buffer is a variable's gradient (in the gradient block). */
-static bool is_grad_home(cg_graph *g, int id) {
+static bool is_grad_home(cg_graph *g, int id)
+{
     for (int i = 0; i < g->nvars; i++)
         if (g->vars[i].grad == id)
             return true;
@@ -27,12 +29,14 @@ static bool is_grad_home(cg_graph *g, int id) {
 
 /* True when placeholder id is unpacked into a buffer of its own at the
  * start of an entry point (a functional model's inputs and labels). */
-bool plan_unpacked(cg_graph *g, int id) {
+bool plan_unpacked(cg_graph *g, int id)
+{
     return g->nodes[id].op == OP_PLACEHOLDER && g->model && g->model->functional;
 }
 
 /* True when node id gets a buffer in the arena. */
-static bool in_arena(cg_graph *g, const entry *e, int id) {
+static bool in_arena(cg_graph *g, const entry *e, int id)
+{
     op_kind op = g->nodes[id].op;
     if (plan_unpacked(g, id))
         return true;
@@ -43,13 +47,14 @@ static bool in_arena(cg_graph *g, const entry *e, int id) {
 
 typedef struct buf {
     int id;
-    long *dst;        /* where its offset goes */
-    long size;        /* floats, rounded up to PLAN_ALIGN */
-    int first, last;  /* schedule positions where it is written and last read */
+    long *dst;       /* where its offset goes */
+    long size;       /* floats, rounded up to PLAN_ALIGN */
+    int first, last; /* schedule positions where it is written and last read */
 } buf;
 
 /* Largest first; ties by id so that plans are reproducible. */
-static int buf_cmp(const void *a, const void *b) {
+static int buf_cmp(const void *a, const void *b)
+{
     const buf *x = a, *y = b;
     if (x->size != y->size)
         return x->size > y->size ? -1 : 1;
@@ -61,7 +66,8 @@ static int buf_cmp(const void *a, const void *b) {
 /* The schedule of entry e: every node its outputs (and the variables'
  * gradients, and the moving averages it updates) need, in id order; live[]
  * marks them. Offsets start at -1. */
-static void schedule(cg_graph *g, entry *e, bool *live) {
+static void schedule(cg_graph *g, entry *e, bool *live)
+{
     int nn = g->nnodes;
     for (int k = 0; k < e->nout; k++)
         live[e->out[k]] = true;
@@ -87,10 +93,11 @@ static void schedule(cg_graph *g, entry *e, bool *live) {
 /* The buffers of entry e with their lifetimes (schedule steps, from the
  * step that writes one to the last that reads it), into bufs[]; returns how
  * many, -1 when one is too large for the emitted int indices. */
-static int lifetimes(cg_graph *g, entry *e, int *last, buf *bufs) {
+static int lifetimes(cg_graph *g, entry *e, int *last, buf *bufs)
+{
     for (int id = 0; id < g->nnodes; id++)
         last[id] = -1;
-    for (int k = 0; k < e->nsched; k++) {   /* last use of each storage root; outputs live to the end */
+    for (int k = 0; k < e->nsched; k++) { /* last use of each storage root; outputs live to the end */
         int id = e->sched[k];
         for (int i = 0; i < g->nodes[id].nin; i++) {
             int r = plan_storage_root(g, g->nodes[id].in[i]);
@@ -100,26 +107,28 @@ static int lifetimes(cg_graph *g, entry *e, int *last, buf *bufs) {
     }
     for (int k = 0; k < e->nout; k++)
         last[plan_storage_root(g, e->out[k])] = e->nsched;
-    for (int i = 0; i < e->nupd; i++)   /* moving averages are copied after the step */
+    for (int i = 0; i < e->nupd; i++) /* moving averages are copied after the step */
         last[plan_storage_root(g, e->upd_val[i])] = e->nsched;
     int nb = 0;
     for (int k = 0; k < e->nsched; k++) {
         int id = e->sched[k];
-        long scratch = conv_scratch(g, id);   /* a kernel's own working memory, live while it runs */
+        long scratch = conv_scratch(g, id); /* a kernel's own working memory, live while it runs */
         long elems = shape_size(&g->nodes[id].sh, g->max_batch);
-        if (elems > INT_MAX || scratch > INT_MAX) {   /* emitted loops count with int */
+        if (elems > INT_MAX || scratch > INT_MAX) { /* emitted loops count with int */
             const node *bad = &g->nodes[id];
             char sb[64];
-            return graph_error(g, bad->src, bad->layer, "%s %s holds %ld floats at batch %d, more than the emitted "
-                               "code can index (2^31 - 1)", bad->name, shape_str(&bad->sh, sb, sizeof sb),
-                               elems > scratch ? elems : scratch, g->max_batch);
+            return graph_error(g, bad->src, bad->layer,
+                               "%s %s holds %ld floats at batch %d, more than the emitted "
+                               "code can index (2^31 - 1)",
+                               bad->name, shape_str(&bad->sh, sb, sizeof sb), elems > scratch ? elems : scratch,
+                               g->max_batch);
         }
         if (scratch > 0)
             bufs[nb++] = (buf){id, &e->scratch[id], (scratch + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN, k, k};
         if (!in_arena(g, e, id))
             continue;
         long size = (elems + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
-        int first = plan_unpacked(g, id) ? 0 : k;   /* unpacked before the first kernel runs */
+        int first = plan_unpacked(g, id) ? 0 : k; /* unpacked before the first kernel runs */
         bufs[nb++] = (buf){id, &e->offset[id], size, first, last[id] < k ? k : last[id]};
     }
     return nb;
@@ -128,7 +137,8 @@ static int lifetimes(cg_graph *g, entry *e, int *last, buf *bufs) {
 /* First fit, largest first, among the already placed buffers that overlap
  * in time; then checks that no two buffers live at once share a float.
  * Returns the arena's size in floats. */
-static size_t place(cg_graph *g, buf *bufs, int nb) {
+static size_t place(cg_graph *g, buf *bufs, int nb)
+{
     size_t arena = 0;
     qsort(bufs, (size_t)nb, sizeof(buf), buf_cmp);
     for (int i = 0; i < nb; i++) {
@@ -153,13 +163,14 @@ static size_t place(cg_graph *g, buf *bufs, int nb) {
             long oi = *bufs[i].dst, oj = *bufs[j].dst;
             if (bufs[j].first <= bufs[i].last && bufs[i].first <= bufs[j].last && oi < oj + bufs[j].size &&
                 oj < oi + bufs[i].size)
-                graph_error(g, (cg_src){0}, -1, "internal: planner overlapped %s and %s",
-                            g->nodes[bufs[i].id].name, g->nodes[bufs[j].id].name);
+                graph_error(g, (cg_src){0}, -1, "internal: planner overlapped %s and %s", g->nodes[bufs[i].id].name,
+                            g->nodes[bufs[j].id].name);
         }
     return arena;
 }
 
-int plan_entry(cg_graph *g, entry *e) {
+int plan_entry(cg_graph *g, entry *e)
+{
     int nn = g->nnodes;
     bool *live = calloc((size_t)nn, sizeof(bool));
     int *last = malloc(sizeof(int) * (size_t)nn);
@@ -177,7 +188,7 @@ int plan_entry(cg_graph *g, entry *e) {
     schedule(g, e, live);
     int nb = lifetimes(g, e, last, bufs);
     e->arena_floats = nb < 0 ? 0 : place(g, bufs, nb);
-    for (int id = 0; id < nn; id++)   /* views share their root's offset */
+    for (int id = 0; id < nn; id++) /* views share their root's offset */
         if (live[id] && g->nodes[id].op == OP_RESHAPE)
             e->offset[id] = e->offset[plan_storage_root(g, id)];
     free(live), free(last), free(bufs);

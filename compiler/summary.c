@@ -7,13 +7,15 @@
 #include <string.h>
 
 /* Floating-point operations of node id for one sample (batch 1): its family's count. */
-long node_flops(cg_graph *g, int id) {
+long node_flops(cg_graph *g, int id)
+{
     const op_family *f = op_table[g->nodes[id].op].family;
     return f->flops ? f->flops(g, id) : 0;
 }
 
 /* "1,234,567" */
-static const char *commas(long v, char *buf, size_t size) {
+static const char *commas(long v, char *buf, size_t size)
+{
     char tmp[32];
     snprintf(tmp, sizeof tmp, "%ld", v < 0 ? -v : v);
     size_t len = strlen(tmp), o = 0;
@@ -29,7 +31,8 @@ static const char *commas(long v, char *buf, size_t size) {
 }
 
 /* Builds the summary text of a compiled graph (owned by the graph's arena). */
-const char *graph_summary(cg_graph *g) {
+const char *graph_summary(cg_graph *g)
+{
     if (!g->compiled)
         return "";
     const entry *train = NULL;
@@ -69,7 +72,7 @@ const char *graph_summary(cg_graph *g) {
         }
         bool aux = li < 0 || !strcmp(g->layers[li].kind, "Loss") || !strcmp(g->layers[li].kind, "Metric");
         if (aux && !fwd && !bwd && !params && !act)
-            continue;   /* graph-level nodes, or the inference-mode loss (counted in eval_step, not here) */
+            continue; /* graph-level nodes, or the inference-mode loss (counted in eval_step, not here) */
         char label[64];
         const char *shp = "";
         if (li >= 0) {
@@ -94,7 +97,8 @@ const char *graph_summary(cg_graph *g) {
     for (int k = 0; k < g->nentries; k++)
         if (g->entries[k].arena_floats > arena)
             arena = g->entries[k].arena_floats;
-    text_printf(&t, "Memory: parameters %s B, gradients %s B, optimizer state %s B, activation arena %s B "
+    text_printf(&t,
+                "Memory: parameters %s B, gradients %s B, optimizer state %s B, activation arena %s B "
                 "(sum of buffers %s B, shared by liveness)\n",
                 commas((long)g->param_floats * 4, a, sizeof a), commas(trainable * 4, b, sizeof b),
                 commas((long)g->opt_floats * 4, c, sizeof c), commas((long)arena * 4, d, sizeof d),
@@ -105,7 +109,8 @@ const char *graph_summary(cg_graph *g) {
     return s ? s : "";
 }
 
-const char *cg_summary(cg_model *m) {
+const char *cg_summary(cg_model *m)
+{
     if (!m || cg_failed(m->g))
         return "";
     if (!m->compiled || compile_graph(m->g, m->g->compiled ? m->g->flavour : CG_HOST, NULL, NULL))

@@ -12,12 +12,13 @@
 struct arena_chunk {
     arena_chunk *next;
     size_t used, cap;
-    size_t pad_;   /* keeps data 16-byte aligned on LP64 */
+    size_t pad_; /* keeps data 16-byte aligned on LP64 */
     unsigned char data[];
 };
 
 /* Returns size zeroed bytes, 16-byte aligned, or NULL when out of memory. */
-void *arena_alloc(arena *a, size_t size) {
+void *arena_alloc(arena *a, size_t size)
+{
     size = (size + 15) & ~(size_t)15;
     arena_chunk *c = a->head;
     if (!c || c->used + size > c->cap) {
@@ -35,7 +36,8 @@ void *arena_alloc(arena *a, size_t size) {
 }
 
 /* Copies s into the arena. */
-char *arena_strdup(arena *a, const char *s) {
+char *arena_strdup(arena *a, const char *s)
+{
     size_t n = strlen(s) + 1;
     char *p = arena_alloc(a, n);
     if (p)
@@ -44,7 +46,8 @@ char *arena_strdup(arena *a, const char *s) {
 }
 
 /* printf into a new arena string. */
-char *arena_printf(arena *a, const char *fmt, ...) {
+char *arena_printf(arena *a, const char *fmt, ...)
+{
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -54,7 +57,8 @@ char *arena_printf(arena *a, const char *fmt, ...) {
 }
 
 /* Frees every chunk at once. */
-void arena_free(arena *a) {
+void arena_free(arena *a)
+{
     for (arena_chunk *c = a->head, *next; c; c = next) {
         next = c->next;
         free(c);
@@ -65,7 +69,8 @@ void arena_free(arena *a) {
 /* ---- text ----------------------------------------------------------------- */
 
 /* Makes room for n more bytes; sets oom on failure. */
-static bool text_reserve(text *t, size_t n) {
+static bool text_reserve(text *t, size_t n)
+{
     if (t->oom)
         return false;
     if (t->len + n + 1 <= t->cap)
@@ -84,7 +89,8 @@ static bool text_reserve(text *t, size_t n) {
 }
 
 /* Appends formatted text. */
-void text_printf(text *t, const char *fmt, ...) {
+void text_printf(text *t, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
@@ -98,7 +104,8 @@ void text_printf(text *t, const char *fmt, ...) {
 }
 
 /* Appends s as it is. */
-void text_puts(text *t, const char *s) {
+void text_puts(text *t, const char *s)
+{
     size_t n = strlen(s);
     if (!text_reserve(t, n))
         return;
@@ -111,7 +118,8 @@ void text_puts(text *t, const char *s) {
  * '?' (no trigraph can form) are escaped; newlines, tabs, other control bytes
  * and non-ASCII bytes become escapes; a '/' next to a '*' becomes \057, so
  * neither a comment's end nor a nested opener can appear. */
-static void escape_n(text *t, const char *s, size_t n) {
+static void escape_n(text *t, const char *s, size_t n)
+{
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         bool by_star = (i > 0 && s[i - 1] == '*') || s[i + 1] == '*';
@@ -130,14 +138,16 @@ static void escape_n(text *t, const char *s, size_t n) {
 
 /* Appends s escaped (escape_n): the one function through which user strings
  * (paths, file names, column names) reach emitted text. */
-void text_escaped(text *t, const char *s) {
+void text_escaped(text *t, const char *s)
+{
     if (s)
         escape_n(t, s, strlen(s));
 }
 
 /* s escaped as by text_escaped, cut after max_len bytes (then "..."), as an
  * arena string; for user strings in emitted comments and in messages. */
-const char *arena_escaped(arena *a, const char *s, size_t max_len) {
+const char *arena_escaped(arena *a, const char *s, size_t max_len)
+{
     text t = {0};
     size_t len = s ? strlen(s) : 0;
     escape_n(&t, s ? s : "", len < max_len ? len : max_len);
@@ -148,14 +158,16 @@ const char *arena_escaped(arena *a, const char *s, size_t max_len) {
     return r ? r : "?";
 }
 
-void text_free(text *t) {
+void text_free(text *t)
+{
     free(t->s);
     *t = (text){0};
 }
 
 /* Appends template `name`, replacing each {{KEY}} by its value in kv
  * (key, value, key, value, ..., NULL). */
-int text_template(text *t, const char *name, const char *const *kv) {
+int text_template(text *t, const char *name, const char *const *kv)
+{
     const char *p = template_find(name);
     if (!p)
         return -1;
@@ -189,7 +201,8 @@ int text_template(text *t, const char *name, const char *const *kv) {
  * behaviour of a signed overflow; every size a shape rule derives from the
  * user's numbers (a dilated window, padding, a concatenation, gates times
  * units) goes through these. */
-bool int_mul(int a, int b, int *out) {
+bool int_mul(int a, int b, int *out)
+{
     int r;
     if (__builtin_mul_overflow(a, b, &r))
         return false;
@@ -197,7 +210,8 @@ bool int_mul(int a, int b, int *out) {
     return true;
 }
 
-bool int_add(int a, int b, int *out) {
+bool int_add(int a, int b, int *out)
+{
     int r;
     if (__builtin_add_overflow(a, b, &r))
         return false;

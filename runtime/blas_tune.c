@@ -35,5 +35,5 @@ void cgrt_tune_openblas(char **argv, const char *corename)
     if (setenv("OPENBLAS_CORETYPE", "SkylakeX", 1))
         return;
     execv("/proc/self/exe", argv);
-    unsetenv("OPENBLAS_CORETYPE");   /* exec failed: carry on with the AVX2 kernels */
+    unsetenv("OPENBLAS_CORETYPE"); /* exec failed: carry on with the AVX2 kernels */
 }

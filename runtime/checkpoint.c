@@ -37,8 +37,8 @@
 #define ST_MAX_HEADER ((uint64_t)100 << 20) /* larger headers are not safetensors headers */
 #define ST_MAX_RANK 8
 #define ST_NAME 256
-#define TMP_RANDOM 6           /* random characters that end a temporary file's name */
-#define TMP_TRIES 100          /* names tried before a save gives up creating its temporary file */
+#define TMP_RANDOM 6  /* random characters that end a temporary file's name */
+#define TMP_TRIES 100 /* names tried before a save gives up creating its temporary file */
 
 /* ---- string builder (header text) --------------------------------------- */
 
@@ -123,8 +123,7 @@ static void series_metadata(sbuf *b, const cgrt_model *m, const cgrt_series_stat
     } else {
         sb_printf(b, "\"%d\"", sp->column_index);
     }
-    sb_printf(b, ",\"series_window\":\"%d\",\"series_horizon\":\"%d\"", sp->window,
-              sp->horizon > 0 ? sp->horizon : 1);
+    sb_printf(b, ",\"series_window\":\"%d\",\"series_horizon\":\"%d\"", sp->window, sp->horizon > 0 ? sp->horizon : 1);
 }
 
 /* Builds the JSON header (padded to a multiple of 8) for the model's tensors
@@ -312,8 +311,8 @@ int cgrt_save_checkpoint(const cgrt_model *m, const float *params, const char *p
 }
 
 /* Writes the parameter block (and the series statistics st, when not NULL) as a safetensors file, atomically. */
-int cgrt_save_checkpoint_series(const cgrt_model *m, const float *params, const cgrt_series_stats *st,
-                                const char *path, cgrt_error *err)
+int cgrt_save_checkpoint_series(const cgrt_model *m, const float *params, const cgrt_series_stats *st, const char *path,
+                                cgrt_error *err)
 {
     sbuf h = {NULL, 0, 0, 0};
     const char *base;
@@ -374,7 +373,7 @@ fail:
 /* Parser state over the header text [s, e). */
 typedef struct jp {
     const char *s, *p, *e;
-    const char *what;          /* first error, NULL while all is well */
+    const char *what; /* first error, NULL while all is well */
 } jp;
 
 /* One tensor entry of the header. */
@@ -593,9 +592,9 @@ static int jp_tensor(jp *j, st_entry *t)
 
 /* What the reader keeps of the metadata. */
 typedef struct st_meta {
-    char model[128];           /* "model": the model's name */
-    char mean[64], std[64];    /* "series_mean", "series_std"; "" when absent */
-    char column[128], window[16], horizon[16];   /* "series_column", "_window", "_horizon"; "" when absent */
+    char model[128];                           /* "model": the model's name */
+    char mean[64], std[64];                    /* "series_mean", "series_std"; "" when absent */
+    char column[128], window[16], horizon[16]; /* "series_column", "_window", "_horizon"; "" when absent */
 } st_meta;
 
 /* Parses the metadata object into meta. */
@@ -606,12 +605,9 @@ static int jp_metadata(jp *j, st_meta *meta)
         char *dst;
         size_t cap;
     } fields[] = {
-        {"model", meta->model, sizeof meta->model},
-        {"series_mean", meta->mean, sizeof meta->mean},
-        {"series_std", meta->std, sizeof meta->std},
-        {"series_column", meta->column, sizeof meta->column},
-        {"series_window", meta->window, sizeof meta->window},
-        {"series_horizon", meta->horizon, sizeof meta->horizon},
+        {"model", meta->model, sizeof meta->model},           {"series_mean", meta->mean, sizeof meta->mean},
+        {"series_std", meta->std, sizeof meta->std},          {"series_column", meta->column, sizeof meta->column},
+        {"series_window", meta->window, sizeof meta->window}, {"series_horizon", meta->horizon, sizeof meta->horizon},
     };
     if (jp_expect(j, '{') != 0)
         return -1;
@@ -724,8 +720,10 @@ static int check_entry(const cgrt_model *m, const cgrt_param *p, const st_entry 
                        m->name, ms);
     }
     if (t->off[0] > t->off[1] || t->off[1] > data_size)
-        return rt_fail(err, "%s: truncated or corrupt: tensor \"%s\" data offsets [%lld,%lld] are out of range "
-                            "(the file holds %lld data bytes)", path, p->name, t->off[0], t->off[1], data_size);
+        return rt_fail(err,
+                       "%s: truncated or corrupt: tensor \"%s\" data offsets [%lld,%lld] are out of range "
+                       "(the file holds %lld data bytes)",
+                       path, p->name, t->off[0], t->off[1], data_size);
     if ((unsigned long long)(t->off[1] - t->off[0]) != 4 * (unsigned long long)p->count)
         return rt_fail(err, "%s: tensor \"%s\" data offsets [%lld,%lld] do not hold its %zu floats", path, p->name,
                        t->off[0], t->off[1], p->count);
@@ -817,8 +815,7 @@ static void list_add(char *buf, size_t size, const char *name)
 /* Checks every model tensor against the header, then reads them all into
  * params. by_name: only the tensors the file has are read (rep says which). */
 static int load_tensors(const cgrt_model *m, float *params, FILE *f, const char *path, const st_entry *v, int n,
-                        const char *model, long data_start, long long data_size, cgrt_load_report *rep,
-                        cgrt_error *err)
+                        const char *model, long data_start, long long data_size, cgrt_load_report *rep, cgrt_error *err)
 {
     int i;
     for (i = 0; i < m->num_params; i++) {
@@ -850,7 +847,7 @@ static int load_tensors(const cgrt_model *m, float *params, FILE *f, const char 
             list_add(rep->loaded_names, sizeof rep->loaded_names, p->name);
         }
     }
-    for (i = 0; rep && i < n; i++) {   /* the file's tensors this model has no use for */
+    for (i = 0; rep && i < n; i++) { /* the file's tensors this model has no use for */
         int j, used = 0;
         for (j = 0; j < m->num_params && !used; j++)
             used = strcmp(m->params[j].name, v[i].name) == 0;
@@ -868,7 +865,7 @@ static int open_checkpoint(const char *path, FILE **fp, st_entry **v, int *n, st
                            long long *data_size, cgrt_error *err)
 {
     long long bytes;
-    int fd = rt_open_regular(path, "a checkpoint file", &bytes, err);   /* a FIFO would block fopen */
+    int fd = rt_open_regular(path, "a checkpoint file", &bytes, err); /* a FIFO would block fopen */
     FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     char *h;
     uint64_t hlen;
@@ -909,8 +906,7 @@ static int open_checkpoint(const char *path, FILE **fp, st_entry **v, int *n, st
 }
 
 /* Reads a checkpoint: every tensor (rep NULL) or those with matching names. */
-static int load_checkpoint(const cgrt_model *m, float *params, const char *path, cgrt_load_report *rep,
-                           cgrt_error *err)
+static int load_checkpoint(const cgrt_model *m, float *params, const char *path, cgrt_load_report *rep, cgrt_error *err)
 {
     FILE *f;
     st_entry *v;
@@ -950,8 +946,10 @@ static int meta_number(const char *path, const char *name, const char *text, dou
 {
     char *end;
     if (!text[0])
-        return rt_fail(err, "%s: holds no time-series statistics (no \"%s\" in __metadata__); it was not saved by "
-                            "fit of a time-series model", path, name);
+        return rt_fail(err,
+                       "%s: holds no time-series statistics (no \"%s\" in __metadata__); it was not saved by "
+                       "fit of a time-series model",
+                       path, name);
     *x = strtod(text, &end);
     if (end == text || *end || !isfinite(*x))
         return rt_fail(err, "%s: \"%s\" in __metadata__ is \"%s\", not a number", path, name, text);
@@ -990,9 +988,10 @@ int cgrt_check_series_checkpoint(const cgrt_model *m, const char *path, cgrt_err
     snprintf(horizon, sizeof horizon, "%d", sp->horizon > 0 ? sp->horizon : 1);
     if ((meta.column[0] && strcmp(meta.column, column) != 0) || (meta.window[0] && strcmp(meta.window, window) != 0) ||
         (meta.horizon[0] && strcmp(meta.horizon, horizon) != 0))
-        return rt_fail(err, "%s: trained on column %s, window %s, horizon %s; model %s reads column %s, window %s, "
-                            "horizon %s", path, meta.column, meta.window, meta.horizon, m->name, column, window,
-                       horizon);
+        return rt_fail(err,
+                       "%s: trained on column %s, window %s, horizon %s; model %s reads column %s, window %s, "
+                       "horizon %s",
+                       path, meta.column, meta.window, meta.horizon, m->name, column, window, horizon);
     return 0;
 }
 

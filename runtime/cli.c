@@ -15,10 +15,10 @@
 
 /* Subcommands, as bits so a flag can list where it applies. */
 enum {
-    CMD_FIT = 1,               /* train */
-    CMD_EVAL = 2,              /* evaluate a checkpoint */
-    CMD_PREDICT = 4,           /* write predictions */
-    CMD_BENCH = 8,             /* time train and predict steps */
+    CMD_FIT = 1,     /* train */
+    CMD_EVAL = 2,    /* evaluate a checkpoint */
+    CMD_PREDICT = 4, /* write predictions */
+    CMD_BENCH = 8,   /* time train and predict steps */
 };
 
 /* One flag: its name, value kind ('s' string, 'i' integer, 'f' number, 'u'
@@ -74,8 +74,8 @@ static void usage(FILE *f, const char *bin, const cgrt_model *m)
             "       %s predict  --weights FILE --input FILE [--output FILE] [--label-column NAME]\n"
             "       %s bench    [--batch-size N] [--iters N]\n"
             "model %s: data %s, epochs %d, batch size %d (at most %d), lr %g, seed 42\n",
-            bin, bin, bin, bin, m->name, m->data.path ? m->data.path : "(none)", m->default_epochs,
-            m->default_batch, m->max_batch, (double)m->default_lr);
+            bin, bin, bin, bin, m->name, m->data.path ? m->data.path : "(none)", m->default_epochs, m->default_batch,
+            m->max_batch, (double)m->default_lr);
     if (m->data.label_column)
         fprintf(f, "labels: the CSV column named \"%s\"\n", m->data.label_column);
     if (m->data.series.window > 0)
@@ -244,8 +244,7 @@ static int init_from(const cgrt_model *m, void *state, const char *path, int ver
     if (cgrt_load_checkpoint_by_name(m, m->param_block(state), path, &rep, err) != 0)
         return -1;
     if (verbose > 0) {
-        printf("init-from %s: loaded %d tensor%s (%s)", path, rep.loaded, rep.loaded == 1 ? "" : "s",
-               rep.loaded_names);
+        printf("init-from %s: loaded %d tensor%s (%s)", path, rep.loaded, rep.loaded == 1 ? "" : "s", rep.loaded_names);
         if (rep.kept)
             printf("; kept initial values: %s", rep.kept_names);
         if (rep.unused)
@@ -269,8 +268,9 @@ static int cmd_fit(const cgrt_model *m, const rt_cli_opts *o, const char *bin)
     if (o->val_data && o->val_split > 0.0)
         return rt_cli_report(bin, 2, "give either --validation-split or --validation-data, not both");
     if (is_series(m) && (o->val_data || o->val_split > 0.0))
-        return rt_cli_report(bin, 2, "a time series validates on its val_steps targets (set in cg_compile); "
-                                     "--validation-split and --validation-data do not apply");
+        return rt_cli_report(bin, 2,
+                             "a time series validates on its val_steps targets (set in cg_compile); "
+                             "--validation-split and --validation-data do not apply");
     if (rt_load(m, o->data, RT_ROLE_DATA, &d, &err) != 0)
         return rt_cli_report(bin, 1, err.msg);
     if (is_series(m) && o->verbose > 0)
@@ -529,8 +529,8 @@ int cgrt_main(int argc, char **argv, const cgrt_model *m)
         if (strcmp(argv[1], cmds[c].name) == 0)
             break;
     if (c == sizeof cmds / sizeof cmds[0]) {
-        fprintf(stderr, "%s: unknown command '%s' (use fit, evaluate, predict or bench; see %s --help)\n", bin,
-                argv[1], bin);
+        fprintf(stderr, "%s: unknown command '%s' (use fit, evaluate, predict or bench; see %s --help)\n", bin, argv[1],
+                bin);
         return 2;
     }
     default_opts(m, &o);
@@ -539,9 +539,10 @@ int cgrt_main(int argc, char **argv, const cgrt_model *m)
     if (parse_flags(argc, argv, 2, cmds[c].cmd, cmds[c].name, &o, &err) != 0)
         return rt_cli_report(bin, 2, err.msg);
     if (o.label_column && m->data.series.window > 0)
-        return rt_cli_report(bin, 2, "--label-column does not apply to a time series (its column is "
-                                     ".series.column, set in cg_compile)");
-    if (o.label_column) {   /* the loaders read the label column from the model's data spec */
+        return rt_cli_report(bin, 2,
+                             "--label-column does not apply to a time series (its column is "
+                             ".series.column, set in cg_compile)");
+    if (o.label_column) { /* the loaders read the label column from the model's data spec */
         labelled = *m;
         labelled.data.label_column = o.label_column;
         m = &labelled;
@@ -552,13 +553,9 @@ int cgrt_main(int argc, char **argv, const cgrt_model *m)
         return 2;
     }
     switch (cmds[c].cmd) {
-    case CMD_FIT:
-        return cmd_fit(m, &o, bin);
-    case CMD_EVAL:
-        return cmd_evaluate(m, &o, bin);
-    case CMD_PREDICT:
-        return cmd_predict(m, &o, bin);
-    default:
-        return cmd_bench(m, &o, bin);
+    case CMD_FIT: return cmd_fit(m, &o, bin);
+    case CMD_EVAL: return cmd_evaluate(m, &o, bin);
+    case CMD_PREDICT: return cmd_predict(m, &o, bin);
+    default: return cmd_bench(m, &o, bin);
     }
 }

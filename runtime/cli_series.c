@@ -16,9 +16,10 @@ void rt_cli_usage_series(FILE *f, const char *bin, const cgrt_model *m)
         fprintf(f, "time series: column \"%s\"", sp->column);
     else
         fprintf(f, "time series: column %d", sp->column_index);
-    fprintf(f, ", window %d, horizon %d, %d validation and %d test targets, season %d\n"
-               "       %s predict  --weights FILE [--data PATH] [--output FILE]   forecasts the test part\n"
-               "       (--input FILE: forecasts from every window of a CSV of raw values)\n",
+    fprintf(f,
+            ", window %d, horizon %d, %d validation and %d test targets, season %d\n"
+            "       %s predict  --weights FILE [--data PATH] [--output FILE]   forecasts the test part\n"
+            "       (--input FILE: forecasts from every window of a CSV of raw values)\n",
             sp->window, sp->horizon > 0 ? sp->horizon : 1, sp->val_steps, sp->test_steps, sp->season, bin);
 }
 
@@ -29,8 +30,8 @@ void rt_cli_print_series_parts(const cgrt_model *m, const cgrt_series *s)
     if (s->filled > 0)
         printf(" (%d missing, filled %s)", s->filled,
                m->data.series.missing == CGRT_MISSING_PREVIOUS ? "with the value before" : "by linear interpolation");
-    printf("; %d training, %d validation, %d test samples; training mean %.6g, std %.6g\n", s->train, s->val,
-           s->test, s->stats.mean, s->stats.std);
+    printf("; %d training, %d validation, %d test samples; training mean %.6g, std %.6g\n", s->train, s->val, s->test,
+           s->stats.mean, s->stats.std);
     fflush(stdout);
 }
 

@@ -110,7 +110,7 @@ long long rt_file_read(rt_file *f, void *buf, size_t n, cgrt_error *err)
         if (got == 0) {
             int code;
             gzerror(f->gz, &code);
-            if (code == Z_BUF_ERROR) {   /* zlib's "unexpected end of file": the stream was cut short */
+            if (code == Z_BUF_ERROR) { /* zlib's "unexpected end of file": the stream was cut short */
                 rt_fail(err, "%s: truncated gzip data (the stream ends early)", f->path);
                 return -1;
             }
@@ -212,8 +212,7 @@ int rt_csv_line(rt_csv *c, const char **s, const char **e, cgrt_error *err)
     c->p = p < c->end ? p + 1 : p;
     c->lineno++;
     if (quotes % 2)
-        return rt_fail(err, "%s:%d: a double quote opens a cell that does not close on its line", c->path,
-                       c->lineno);
+        return rt_fail(err, "%s:%d: a double quote opens a cell that does not close on its line", c->path, c->lineno);
     return 1;
 }
 
@@ -314,16 +313,11 @@ int rt_csv_number(const char *s, const char *e, float *out)
 const char *rt_csv_problem(int kind)
 {
     switch (kind) {
-    case RT_CELL_EMPTY:
-        return "is empty";
-    case RT_CELL_MISSING:
-        return "marks a missing value";
-    case RT_CELL_INFINITE:
-        return "is not finite";
-    case RT_CELL_TOO_BIG:
-        return "does not fit a 32-bit float (whose largest magnitude is 3.4e38)";
-    default:
-        return "is not a number";
+    case RT_CELL_EMPTY: return "is empty";
+    case RT_CELL_MISSING: return "marks a missing value";
+    case RT_CELL_INFINITE: return "is not finite";
+    case RT_CELL_TOO_BIG: return "does not fit a 32-bit float (whose largest magnitude is 3.4e38)";
+    default: return "is not a number";
     }
 }
 

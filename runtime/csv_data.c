@@ -60,8 +60,8 @@ static int csv_parse(rt_csv *c, fvec *vals, int *rows, int *cols, cgrt_error *er
             *cols = n;
             ref_line = c->lineno;
         } else if (n != *cols) {
-            return rt_fail(err, "%s:%d: row has %d columns, expected %d (as on line %d)", c->path, c->lineno, n,
-                           *cols, ref_line);
+            return rt_fail(err, "%s:%d: row has %d columns, expected %d (as on line %d)", c->path, c->lineno, n, *cols,
+                           ref_line);
         }
         if (csv_parse_line(c->path, c->lineno, s, e, vals, err) != 0)
             return -1;
@@ -127,17 +127,17 @@ typedef struct cell_text {
 /* A CSV file read by the names of its header. */
 typedef struct named_csv {
     rt_csv c;
-    const char *label;         /* the label column's name */
-    cell_text *head;           /* the header's cells, width of them */
-    int width;                 /* cells per row */
-    int col;                   /* 0-based index of the label column; -1 when the header lacks it */
+    const char *label; /* the label column's name */
+    cell_text *head;   /* the header's cells, width of them */
+    int width;         /* cells per row */
+    int col;           /* 0-based index of the label column; -1 when the header lacks it */
     int header_line;
-    const char *rows;          /* the text after the header line */
-    int rows_line;             /* the line number before it */
-    int text;                  /* 1 when the label column holds class names */
-    cell_text first_text;      /* the first of them, and its line */
+    const char *rows;     /* the text after the header line */
+    int rows_line;        /* the line number before it */
+    int text;             /* 1 when the label column holds class names */
+    cell_text first_text; /* the first of them, and its line */
     int first_text_line;
-    cell_text *classes;        /* class names in order of first appearance */
+    cell_text *classes; /* class names in order of first appearance */
     int nclasses, max_classes;
 } named_csv;
 
@@ -205,8 +205,10 @@ static int read_header(named_csv *r, int want_labels, cgrt_error *err)
                        r->header_line, names);
     }
     if (r->col >= 0 && r->width < 2)
-        return rt_fail(err, "%s: the header names only the label column \"%.100s\"; samples need at least one "
-                            "feature column", r->c.path, r->label);
+        return rt_fail(err,
+                       "%s: the header names only the label column \"%.100s\"; samples need at least one "
+                       "feature column",
+                       r->c.path, r->label);
     return 0;
 }
 
@@ -229,8 +231,8 @@ static int scan_rows(named_csv *r, int *rows, cgrt_error *err)
             ;
         n = rt_csv_count_cells(s, e);
         if (n != r->width)
-            return rt_fail(err, "%s:%d: row has %d columns, the header (line %d) names %d", r->c.path, r->c.lineno,
-                           n, r->header_line, r->width);
+            return rt_fail(err, "%s:%d: row has %d columns, the header (line %d) names %d", r->c.path, r->c.lineno, n,
+                           r->header_line, r->width);
         if (!r->text && rt_csv_number(cs, ce, &v) == RT_CELL_TEXT) {
             r->text = 1;
             r->first_text.s = cs;
@@ -264,9 +266,10 @@ static int class_index(named_csv *r, int lineno, const char *s, const char *e, f
         for (k = 0; k < r->nclasses && len < sizeof known; k++)
             len += (size_t)snprintf(known + len, sizeof known - len, "%s%.*s", k ? ", " : "", r->classes[k].n,
                                     r->classes[k].s);
-        return rt_fail(err, "%s:%d: column \"%.100s\" names more classes than the %d the model has: \"%.*s\" comes "
-                            "after %s", r->c.path, lineno, r->label, r->max_classes, (int)(e - s > 40 ? 40 : e - s),
-                       s, known);
+        return rt_fail(err,
+                       "%s:%d: column \"%.100s\" names more classes than the %d the model has: \"%.*s\" comes "
+                       "after %s",
+                       r->c.path, lineno, r->label, r->max_classes, (int)(e - s > 40 ? 40 : e - s), s, known);
     }
     r->classes[r->nclasses].s = s;
     r->classes[r->nclasses].n = (int)(e - s);
@@ -344,7 +347,7 @@ int rt_load_csv_named(const char *path, const char *label, int max_classes, int 
         return -1;
     if (read_header(&r, want_labels, err) != 0)
         goto done;
-    if (r.col < 0) {   /* predict input without the label column: every column is a feature */
+    if (r.col < 0) { /* predict input without the label column: every column is a feature */
         rt_csv_close(&r.c);
         free(r.head);
         return cgrt_load_csv(path, 0, scale, out, err);
@@ -352,9 +355,10 @@ int rt_load_csv_named(const char *path, const char *label, int max_classes, int 
     if (scan_rows(&r, &rows, err) != 0)
         goto done;
     if (want_labels && r.text && max_classes < 1) {
-        rt_fail(err, "%s:%d: column \"%.100s\" holds \"%.*s\", which is not a number; class names need a "
-                     "classifier, and this model's labels are numbers", path, r.first_text_line, label,
-                r.first_text.n > 40 ? 40 : r.first_text.n, r.first_text.s);
+        rt_fail(err,
+                "%s:%d: column \"%.100s\" holds \"%.*s\", which is not a number; class names need a "
+                "classifier, and this model's labels are numbers",
+                path, r.first_text_line, label, r.first_text.n > 40 ? 40 : r.first_text.n, r.first_text.s);
         goto done;
     }
     if (r.text && want_labels && !(r.classes = rt_alloc_array((size_t)max_classes, sizeof *r.classes))) {

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #define RT_CHUNK (1u << 16)
-#define RT_MAX_VALUES ((long long)1 << 34)   /* the most values one file may hold (64 GB of floats) */
-#define RT_FIRST_VALUES ((size_t)1 << 22)   /* values taken for gzip data before the stream shows more */
+#define RT_MAX_VALUES ((long long)1 << 34) /* the most values one file may hold (64 GB of floats) */
+#define RT_FIRST_VALUES ((size_t)1 << 22)  /* values taken for gzip data before the stream shows more */
 
 /* ---- values of IDX and NPY files ------------------------------------------- */
 
@@ -106,7 +106,7 @@ static float *read_values(rt_file *f, long long count, elem_type t, float scale,
     while (done < n) {
         size_t want = n - done < per ? n - done : per, i;
         long long got;
-        if (done + want > cap) {   /* gzip: more room once the stream has shown it holds more */
+        if (done + want > cap) { /* gzip: more room once the stream has shown it holds more */
             size_t grown = cap * 2 < n ? cap * 2 : n;
             float *more = realloc(out, grown * sizeof(float));
             if (!more) {
@@ -167,8 +167,7 @@ static int idx_open(rt_file *f, const char *path, int want_images, int *rank, lo
         goto fail;
     }
     if (head[0] != 0 || head[1] != 0 || head[3] < 1 || head[3] > 4) {
-        rt_fail(err, "%s: not an IDX file (magic number 0x%02x%02x%02x%02x)", path, head[0], head[1], head[2],
-                head[3]);
+        rt_fail(err, "%s: not an IDX file (magic number 0x%02x%02x%02x%02x)", path, head[0], head[1], head[2], head[3]);
         goto fail;
     }
     if (head[2] != 0x08) {
@@ -229,7 +228,7 @@ int rt_load_idx_images(const char *path, float scale, cgrt_dataset *out, cgrt_er
         scale = 1.0f;
     if (idx_open(&f, path, 1, &rank, dims, err) != 0)
         return -1;
-    for (i = 1; i < rank; i++) {   /* each dimension is at most INT_MAX: stop before the product overflows */
+    for (i = 1; i < rank; i++) { /* each dimension is at most INT_MAX: stop before the product overflows */
         if (dims[i] > 0 && features > RT_MAX_VALUES / dims[i]) {
             char shape[96];
             shape_str(dims, rank, shape, sizeof shape);
@@ -440,8 +439,8 @@ int cgrt_load_npy(const char *path, float **data, int *rank, int dims[CGRT_MAX_R
             char shape[96];
             shape_str(ldims, *rank, shape, sizeof shape);
             rt_file_close(&f);
-            return rt_fail(err, "%s: shape %s is absurd (more than %lld values, or a dimension above %d)", path,
-                           shape, RT_MAX_VALUES, INT_MAX);
+            return rt_fail(err, "%s: shape %s is absurd (more than %lld values, or a dimension above %d)", path, shape,
+                           RT_MAX_VALUES, INT_MAX);
         }
         if (ldims[i] == 0)
             zero = 1;
@@ -508,4 +507,3 @@ int rt_load_npy_pair(const char *xpath, const char *ypath, float scale, cgrt_dat
     out->y = lab.x;
     return 0;
 }
-

@@ -143,11 +143,11 @@ int rt_check_dataset(const cgrt_model *m, cgrt_dataset *d, const char *xpath, co
         return one_hot(d, m->label_width, ypath, err);
     }
     if (d->label_width != m->label_width)
-        return rt_fail(err, "%s: labels have %d values per sample, model %s expects %d", ypath, d->label_width,
-                       m->name, m->label_width);
+        return rt_fail(err, "%s: labels have %d values per sample, model %s expects %d", ypath, d->label_width, m->name,
+                       m->label_width);
     if (m->loss_name && strcmp(m->loss_name, "binary_crossentropy") == 0)
         return check_probabilities(d, ypath, err);
-    if (m->num_outputs > 1) {   /* several outputs: each class-index column in its range */
+    if (m->num_outputs > 1) { /* several outputs: each class-index column in its range */
         int k, col = 0;
         for (k = 0; k < m->num_outputs; k++) {
             if (m->outputs[k].num_classes > 0 &&
@@ -169,7 +169,7 @@ int rt_model_classes(const cgrt_model *m)
         classes = m->num_classes;
     else if (m->label_width == 1 && m->loss_name && strcmp(m->loss_name, "binary_crossentropy") == 0)
         return 2;
-    if (classes > 0 && m->data.class_range[1] > 0)   /* the file numbers classes 0..hi; the model keeps lo..hi */
+    if (classes > 0 && m->data.class_range[1] > 0) /* the file numbers classes 0..hi; the model keeps lo..hi */
         return m->data.class_range[1] + 1;
     return classes;
 }

@@ -97,8 +97,7 @@ static int bufs_alloc(fit_bufs *b, const cgrt_model *m, const cgrt_dataset *trai
     int i;
     b->idx = rt_alloc_array((size_t)train->n, sizeof(int));
     b->x = rt_alloc_array((size_t)m->max_batch * (size_t)train->features, sizeof(float));
-    b->y = rt_alloc_array((size_t)m->max_batch * (size_t)(train->label_width ? train->label_width : 1),
-                          sizeof(float));
+    b->y = rt_alloc_array((size_t)m->max_batch * (size_t)(train->label_width ? train->label_width : 1), sizeof(float));
     if (!b->idx || !b->x || !b->y)
         return rt_fail(err, "out of memory for the batch buffers");
     for (i = 0; i < train->n; i++)
@@ -108,8 +107,8 @@ static int bufs_alloc(fit_bufs *b, const cgrt_model *m, const cgrt_dataset *trai
 
 /* Runs one shuffled training pass; fills s->loss, metric, seconds, samples_per_sec.
  * Returns RT_FIT_NONFINITE (err set) when a batch loss is nan or inf. */
-static int train_epoch(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_dataset *train,
-                       fit_bufs *b, int epoch, rt_progress *p, rt_epoch_stats *s, cgrt_error *err)
+static int train_epoch(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_dataset *train, fit_bufs *b,
+                       int epoch, rt_progress *p, rt_epoch_stats *s, cgrt_error *err)
 {
     int steps = (train->n + o->batch - 1) / o->batch, k, j;
     double sl = 0.0, sm[CGRT_MAX_METRICS] = {0.0}, mean[CGRT_MAX_METRICS], t0 = rt_now();
@@ -140,8 +139,8 @@ static int train_epoch(const cgrt_model *m, void *state, const rt_fit_opts *o, c
 }
 
 /* Trains for o->epochs (or until early stopping), validating on val when it holds samples. */
-int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_dataset *train,
-           const cgrt_dataset *val, cgrt_error *err)
+int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_dataset *train, const cgrt_dataset *val,
+           cgrt_error *err)
 {
     fit_bufs b = {NULL, NULL, NULL};
     FILE *hist = NULL;

@@ -162,8 +162,10 @@ static int load_csv_named(const rt_source *src, rt_loaded *out, cgrt_error *err)
     const cgrt_model *m = src->m;
     int labels = src->role != RT_ROLE_INPUT;
     if (src->is_dir || !has_suffix(src, csv_suffixes))
-        return rt_fail(err, "%s: the labels are the column named \"%.100s\" of a CSV file with a header, and this is "
-                            "not a .csv or .csv.gz file", src->path, m->data.label_column);
+        return rt_fail(err,
+                       "%s: the labels are the column named \"%.100s\" of a CSV file with a header, and this is "
+                       "not a .csv or .csv.gz file",
+                       src->path, m->data.label_column);
     if (rt_load_csv_named(src->path, m->data.label_column, rt_model_classes(m), labels, scale_of(src), &out->train,
                           out->note, sizeof out->note, err) != 0)
         return -1;

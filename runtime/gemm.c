@@ -17,7 +17,7 @@
  * T is CGRAD_THREADS when it is a whole number, otherwise the CPUs the
  * process may run on (its affinity mask), fewer under a cgroup CPU quota
  * (gemm_pool_size). The workers start with the first job split. */
-#define _GNU_SOURCE   /* sched_getaffinity, CPU_COUNT, syscall */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT, syscall */
 #include "cgrad_gemm.h"
 #include "gemm_internal.h"
 
@@ -36,9 +36,9 @@
 #endif
 
 #define MAX_THREADS 8
-#define SPIN_NS 50000L                /* how long a thread polls before it sleeps */
-#define MIN_PARALLEL_MACS (1L << 22)  /* smaller products (under ~40 us) run on the caller alone */
-#define MIN_PARALLEL_GEMV (1L << 16)  /* a GEMV splits from 256 KB of weights: it is memory-bound */
+#define SPIN_NS 50000L               /* how long a thread polls before it sleeps */
+#define MIN_PARALLEL_MACS (1L << 22) /* smaller products (under ~40 us) run on the caller alone */
+#define MIN_PARALLEL_GEMV (1L << 16) /* a GEMV splits from 256 KB of weights: it is memory-bound */
 
 /* How a product is cut into pieces: by blocks of rows of C, of columns of C,
  * or of the depth k (each piece then sums into its own partial C, added up
@@ -52,9 +52,9 @@ typedef struct job {
     const float *a, *b;
     float *c;
     float beta;
-    int split;                 /* how a product is cut: SPLIT_ROWS, SPLIT_COLS or SPLIT_DEPTH */
-    int gemv;                  /* 1: cgrt_sgemv_rows */
-    void (*body)(void *arg, long lo, long hi);   /* cgrt_parallel_for */
+    int split;                                 /* how a product is cut: SPLIT_ROWS, SPLIT_COLS or SPLIT_DEPTH */
+    int gemv;                                  /* 1: cgrt_sgemv_rows */
+    void (*body)(void *arg, long lo, long hi); /* cgrt_parallel_for */
     void *arg;
     long count, grain;
 } job;
@@ -68,8 +68,8 @@ typedef struct job {
 #define TICKET_NEXT(t) ((int)((t)&0xffffff))
 
 static struct {
-    int threads;               /* 0: not sized yet */
-    int started;               /* the workers are running */
+    int threads; /* 0: not sized yet */
+    int started; /* the workers are running */
     pthread_t workers[MAX_THREADS];
     unsigned gen;              /* job generation, bumped per job; workers sleep on it */
     unsigned long long ticket; /* the current job's ticket */
@@ -78,9 +78,9 @@ static struct {
     int caller_asleep;         /* the caller is asleep (or about to be) on done */
     int busy;                  /* a job is running: products called from its pieces stay on their thread */
     job j;
-    float *partial[MAX_THREADS];   /* per-piece partial sums of a GEMV or of a product split by depth */
+    float *partial[MAX_THREADS]; /* per-piece partial sums of a GEMV or of a product split by depth */
     long partial_len;
-    int blas_only;             /* CGRAD_GEMM=openblas: every product through OpenBLAS */
+    int blas_only; /* CGRAD_GEMM=openblas: every product through OpenBLAS */
 } pool;
 
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
@@ -109,7 +109,7 @@ static unsigned spin_while(const unsigned *word, unsigned value)
     long long start = 0;
     for (int polls = 0; (v = __atomic_load_n(word, __ATOMIC_ACQUIRE)) == value; polls++) {
         cpu_relax();
-        if ((polls & 255) == 255) {   /* reading the clock costs about as much as 100 polls */
+        if ((polls & 255) == 255) { /* reading the clock costs about as much as 100 polls */
             long long t = now_ns();
             if (!start)
                 start = t;
@@ -147,7 +147,7 @@ static void sleep_while(unsigned *word, unsigned value)
 static void wake_all(unsigned *word)
 {
     (void)word;
-    pthread_mutex_lock(&sleep_mu);   /* a sleeper is either before its check or in the wait */
+    pthread_mutex_lock(&sleep_mu); /* a sleeper is either before its check or in the wait */
     pthread_cond_broadcast(&sleep_cv);
     pthread_mutex_unlock(&sleep_mu);
 }
@@ -174,34 +174,35 @@ static void product(int ta, int tb, int m, int n, int k, const float *a, int lda
         gemm_kernel(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda,
-                b, ldb, beta, c, ldc);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b,
+                ldb, beta, c, ldc);
 }
 
 /* Runs piece p of job j cut into `parts` pieces. */
 static void run_part(const job *j, int p, int parts)
 {
     int lo, hi;
-    if (j->body) {   /* a piece of a parallel loop, in multiples of the grain */
-        long g = j->grain, blocks = (j->count + g - 1) / g, a = blocks * p / parts * g, b = blocks * (p + 1) / parts * g;
+    if (j->body) { /* a piece of a parallel loop, in multiples of the grain */
+        long g = j->grain, blocks = (j->count + g - 1) / g, a = blocks * p / parts * g,
+             b = blocks * (p + 1) / parts * g;
         if (b > j->count)
             b = j->count;
         if (b > a)
             j->body(j->arg, a, b);
         return;
     }
-    if (j->gemv) {   /* rows [lo, hi) of w: piece 0 adds into y, piece p into its own partial sum */
+    if (j->gemv) { /* rows [lo, hi) of w: piece 0 adds into y, piece p into its own partial sum */
         part_range(j->k, parts, p, 4, &lo, &hi);
         long n = j->n;
         float *restrict y = p == 0 ? j->c : pool.partial[p];
-        const float *restrict x = j->a;   /* NULL: all ones (cgrt_sum_rows) */
+        const float *restrict x = j->a; /* NULL: all ones (cgrt_sum_rows) */
         if (p > 0)
             for (long c = 0; c < n; c++)
                 y[c] = 0.0f;
         long r = lo;
         for (; r + 4 <= hi; r += 4) {
             const float *restrict w0 = j->b + r * n, *restrict w1 = w0 + n, *restrict w2 = w1 + n,
-                              *restrict w3 = w2 + n;
+                                  *restrict w3 = w2 + n;
             if (x)
                 for (long c = 0; c < n; c++)
                     y[c] += x[r] * w0[c] + x[r + 1] * w1[c] + x[r + 2] * w2[c] + x[r + 3] * w3[c];
@@ -214,17 +215,17 @@ static void run_part(const job *j, int p, int parts)
                 y[c] += (x ? x[r] : 1.0f) * j->b[r * n + c];
         return;
     }
-    if (j->split == SPLIT_ROWS) {   /* rows lo..hi of C need rows lo..hi of op(A); whole tiles of 12 rows */
+    if (j->split == SPLIT_ROWS) { /* rows lo..hi of C need rows lo..hi of op(A); whole tiles of 12 rows */
         part_range(j->m, parts, p, 12, &lo, &hi);
         if (hi > lo)
             product(j->ta, j->tb, hi - lo, j->n, j->k, j->a + (j->ta ? lo : (long)lo * j->lda), j->lda, j->b, j->ldb,
                     j->beta, j->c + (long)lo * j->ldc, j->ldc);
-    } else if (j->split == SPLIT_COLS) {   /* columns lo..hi of C need columns lo..hi of op(B); tiles of 32 */
+    } else if (j->split == SPLIT_COLS) { /* columns lo..hi of C need columns lo..hi of op(B); tiles of 32 */
         part_range(j->n, parts, p, 32, &lo, &hi);
         if (hi > lo)
             product(j->ta, j->tb, j->m, hi - lo, j->k, j->a, j->lda, j->b + (j->tb ? (long)lo * j->ldb : lo), j->ldb,
                     j->beta, j->c + lo, j->ldc);
-    } else {   /* depths lo..hi: piece 0 into C, piece p into its own partial C (ldc n) */
+    } else { /* depths lo..hi: piece 0 into C, piece p into its own partial C (ldc n) */
         part_range(j->k, parts, p, 16, &lo, &hi);
         float *c = p == 0 ? j->c : pool.partial[p];
         int ldc = p == 0 ? j->ldc : j->n;
@@ -258,7 +259,7 @@ static void *worker(void *arg)
     unsigned seen = 0;
     for (;;) {
         unsigned g = spin_while(&pool.gen, seen);
-        while (g == seen) {   /* no job for SPIN_NS: sleep until the caller posts one */
+        while (g == seen) { /* no job for SPIN_NS: sleep until the caller posts one */
             __atomic_add_fetch(&pool.sleepers, 1, __ATOMIC_SEQ_CST);
             if (__atomic_load_n(&pool.gen, __ATOMIC_SEQ_CST) == seen)
                 sleep_while(&pool.gen, seen);
@@ -390,12 +391,12 @@ void cgrt_sgemm(int ta, int tb, int m, int n, int k, const float *a, int lda, co
                     c[(long)i * ldc + q] += pool.partial[p][(long)i * n + q];
 }
 
-void cgrt_sgemm_here(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-                     float beta, float *c, int ldc)
+void cgrt_sgemm_here(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta,
+                     float *c, int ldc)
 {
     job j = {ta, tb, m, n, k, lda, ldb, ldc, a, b, c, beta, SPLIT_ROWS, 0, NULL, NULL, 0, 0};
     pthread_once(&pool_once, pool_start);
-    if (!pool.busy) {   /* a loop too short to split ran whole on the caller: the product may use the pool */
+    if (!pool.busy) { /* a loop too short to split ran whole on the caller: the product may use the pool */
         cgrt_sgemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
         return;
     }
@@ -481,10 +482,10 @@ int gemm_pool_size(const char *env, int cpus, double quota)
 {
     long long t;
     const char *s = env;
-    if (s && read_number(&s, &t) && only_blanks(s) && t >= 1)   /* an explicit count wins */
+    if (s && read_number(&s, &t) && only_blanks(s) && t >= 1) /* an explicit count wins */
         return t > MAX_THREADS ? MAX_THREADS : (int)t;
     t = cpus > 1 ? cpus : 1;
-    if (quota > 0.0 && quota < (double)t) {   /* 1.5 CPUs of quota: 2 threads */
+    if (quota > 0.0 && quota < (double)t) { /* 1.5 CPUs of quota: 2 threads */
         t = (long long)quota;
         if ((double)t < quota)
             t++;
@@ -544,7 +545,7 @@ static double quota_up(const char *mount, const char *dir0, int v2)
         char *slash = strrchr(dir, '/');
         if (strlen(dir) <= root || !slash || slash < dir + root)
             break;
-        *slash = '\0';   /* up one level */
+        *slash = '\0'; /* up one level */
     }
     return best;
 }

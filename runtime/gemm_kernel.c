@@ -27,11 +27,11 @@
 #include <immintrin.h>
 #include <stdlib.h>
 
-#define MR 12      /* rows of a tile: 12 x 2 accumulators + 2 B vectors + 1 broadcast fit 32 registers */
-#define NR 32      /* columns of a tile: two vectors of 16 floats */
-#define KC 256     /* depth of a block: an A panel (12 KB) and a B panel (32 KB) stay in L1 */
-#define MC 192     /* rows of a packed A block (192 KB, in L2) */
-#define NC 2048    /* columns of a packed B block (2 MB) */
+#define MR 12   /* rows of a tile: 12 x 2 accumulators + 2 B vectors + 1 broadcast fit 32 registers */
+#define NR 32   /* columns of a tile: two vectors of 16 floats */
+#define KC 256  /* depth of a block: an A panel (12 KB) and a B panel (32 KB) stay in L1 */
+#define MC 192  /* rows of a packed A block (192 KB, in L2) */
+#define NC 2048 /* columns of a packed B block (2 MB) */
 
 /* Each thread packs into its own buffers, allocated on its first product. */
 static __thread float *pack_a, *pack_b;
@@ -58,12 +58,12 @@ static void pack_a_block(int ta, const float *a, int lda, int i0, int mc, int p0
 {
     for (int r0 = 0; r0 < mc; r0 += MR, dst += MR * kc) {
         int rows = mc - r0 < MR ? mc - r0 : MR;
-        if (ta) {   /* op(A)[i][p] = a[p][i]: the MR values of a depth are contiguous */
+        if (ta) { /* op(A)[i][p] = a[p][i]: the MR values of a depth are contiguous */
             __mmask16 m = (__mmask16)((1u << rows) - 1);
             for (int p = 0; p < kc; p++)
                 _mm512_mask_storeu_ps(dst + p * MR, (__mmask16)((1u << MR) - 1),
                                       _mm512_maskz_loadu_ps(m, a + (long)(p0 + p) * lda + i0 + r0));
-        } else {    /* op(A)[i][p] = a[i][p]: a row of A is contiguous */
+        } else { /* op(A)[i][p] = a[i][p]: a row of A is contiguous */
             for (int r = 0; r < MR; r++) {
                 const float *src = r < rows ? a + (long)(i0 + r0 + r) * lda + p0 : NULL;
                 for (int p = 0; p < kc; p++)
@@ -80,13 +80,13 @@ static void pack_b_block(int tb, const float *b, int ldb, int p0, int kc, int j0
 {
     for (int c0 = 0; c0 < nc; c0 += NR, dst += NR * kc) {
         int cols = nc - c0 < NR ? nc - c0 : NR;
-        if (tb) {   /* op(B)[p][j] = b[j][p]: a column of op(B) is a contiguous row of b */
+        if (tb) { /* op(B)[p][j] = b[j][p]: a column of op(B) is a contiguous row of b */
             for (int c = 0; c < NR; c++) {
                 const float *src = c < cols ? b + (long)(j0 + c0 + c) * ldb + p0 : NULL;
                 for (int p = 0; p < kc; p++)
                     dst[p * NR + c] = src ? src[p] : 0.0f;
             }
-        } else {    /* op(B)[p][j] = b[p][j]: the NR values of a depth are contiguous */
+        } else { /* op(B)[p][j] = b[p][j]: the NR values of a depth are contiguous */
             __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
             __mmask16 m1 = (__mmask16)(cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (1u << (cols - 16)) - 1);
             for (int p = 0; p < kc; p++) {
@@ -113,8 +113,8 @@ static inline void store_row(float *c, __m512 v0, __m512 v1, float beta, __mmask
 /* One tile: C[rows x cols] = beta C + A (MR x kc) . B panel (kc x NR).
  * Row r of A at depth p is a[r * ra + p * ca]: a packed panel (ra 1,
  * ca MR) or MR whole rows of a row-major A read in place (ra lda, ca 1). */
-__attribute__((noinline)) static void tile(int kc, const float *restrict a, long ra, long ca, const float *restrict bp, long rb, float *c,
-                 int ldc, float beta, int rows, int cols)
+__attribute__((noinline)) static void tile(int kc, const float *restrict a, long ra, long ca, const float *restrict bp,
+                                           long rb, float *c, int ldc, float beta, int rows, int cols)
 {
     const float *restrict a0 = a, *restrict a4 = a + 4 * ra, *restrict a8 = a + 8 * ra;
 /* clang-format off */
@@ -133,16 +133,26 @@ __attribute__((noinline)) static void tile(int kc, const float *restrict a, long
         FMA(4, a4, 0); FMA(5, a4, 1); FMA(6, a4, 2); FMA(7, a4, 3);
         FMA(8, a8, 0); FMA(9, a8, 1); FMA(10, a8, 2); FMA(11, a8, 3);
 #undef FMA
-/* clang-format on */
+        /* clang-format on */
     }
     __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
     __mmask16 m1 = (__mmask16)(cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (1u << (cols - 16)) - 1);
-#define STORE(r)                                                                                                     \
-    do {                                                                                                             \
-        if (r < rows)                                                                                                \
-            store_row(c + (long)(r) * ldc, c##r##a, c##r##b, beta, m0, m1);                                          \
+#define STORE(r)                                                          \
+    do {                                                                  \
+        if (r < rows)                                                     \
+            store_row(c + (long)(r)*ldc, c##r##a, c##r##b, beta, m0, m1); \
     } while (0)
-    STORE(0); STORE(1); STORE(2); STORE(3); STORE(4); STORE(5); STORE(6); STORE(7); STORE(8); STORE(9); STORE(10);
+    STORE(0);
+    STORE(1);
+    STORE(2);
+    STORE(3);
+    STORE(4);
+    STORE(5);
+    STORE(6);
+    STORE(7);
+    STORE(8);
+    STORE(9);
+    STORE(10);
     STORE(11);
 #undef STORE
 }
@@ -150,7 +160,7 @@ __attribute__((noinline)) static void tile(int kc, const float *restrict a, long
 void gemm_kernel(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta,
                  float *c, int ldc)
 {
-    if (k == 0) {   /* no products: C = beta C */
+    if (k == 0) { /* no products: C = beta C */
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
                 c[(long)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(long)i * ldc + j];
@@ -160,7 +170,7 @@ void gemm_kernel(int ta, int tb, int m, int n, int k, const float *a, int lda, c
         int nc = n - j0 < NC ? n - j0 : NC;
         for (int p0 = 0; p0 < k; p0 += KC) {
             int kc = k - p0 < KC ? k - p0 : KC;
-            float bk = p0 == 0 ? beta : 1.0f;   /* later depth blocks add onto the first */
+            float bk = p0 == 0 ? beta : 1.0f; /* later depth blocks add onto the first */
             /* likewise a row-major B is read in place, but for a last partial panel */
             int b_in_place = tb ? 0 : nc / NR * NR;
             pack_b_block(tb, b, ldb, p0, kc, j0 + b_in_place, nc - b_in_place, pack_b);
@@ -172,7 +182,8 @@ void gemm_kernel(int ta, int tb, int m, int n, int k, const float *a, int lda, c
                 pack_a_block(ta, a, lda, i0 + in_place, mc - in_place, p0, kc, pack_a);
                 for (int c0 = 0; c0 < nc; c0 += NR) {
                     int cols = nc - c0 < NR ? nc - c0 : NR;
-                    const float *bp = c0 < b_in_place ? b + (long)p0 * ldb + j0 + c0 : pack_b + (long)(c0 - b_in_place) * kc;
+                    const float *bp = c0 < b_in_place ? b + (long)p0 * ldb + j0 + c0
+                                                      : pack_b + (long)(c0 - b_in_place) * kc;
                     long rb = c0 < b_in_place ? ldb : NR;
                     for (int r0 = 0; r0 < mc; r0 += MR) {
                         int rows = mc - r0 < MR ? mc - r0 : MR;

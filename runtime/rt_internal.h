@@ -41,8 +41,8 @@ struct gzFile_s;
 typedef struct rt_file {
     struct gzFile_s *gz;
     const char *path;
-    long long size;            /* bytes on disk */
-    long long consumed;        /* bytes read so far (decompressed) */
+    long long size;     /* bytes on disk */
+    long long consumed; /* bytes read so far (decompressed) */
 } rt_file;
 
 /* Opens path for reading without ever blocking (a FIFO without a writer
@@ -64,9 +64,9 @@ long long rt_file_room(const rt_file *f, int *exact);
 /* A CSV file in memory and the reader's position in it. */
 typedef struct rt_csv {
     const char *path;
-    char *text;                /* the whole file, NUL-terminated */
-    const char *p, *end;       /* the next line; the end of the text */
-    int lineno;                /* 1-based number of the line last returned */
+    char *text;          /* the whole file, NUL-terminated */
+    const char *p, *end; /* the next line; the end of the text */
+    int lineno;          /* 1-based number of the line last returned */
 } rt_csv;
 
 /* Reads path (plain or gzip) into c, past a UTF-8 byte-order mark. */
@@ -89,12 +89,12 @@ int rt_csv_count_cells(const char *s, const char *e);
 
 /* Kinds of cell, as rt_csv_number reads them. */
 enum {
-    RT_CELL_NUMBER,            /* a finite number that fits a float */
-    RT_CELL_EMPTY,             /* nothing between the commas */
-    RT_CELL_MISSING,           /* NA or nan: a missing value */
-    RT_CELL_TEXT,              /* not a number at all (a header name, a typo) */
-    RT_CELL_INFINITE,          /* inf, -Infinity */
-    RT_CELL_TOO_BIG,           /* a number beyond a float's range (1e39) */
+    RT_CELL_NUMBER,   /* a finite number that fits a float */
+    RT_CELL_EMPTY,    /* nothing between the commas */
+    RT_CELL_MISSING,  /* NA or nan: a missing value */
+    RT_CELL_TEXT,     /* not a number at all (a header name, a typo) */
+    RT_CELL_INFINITE, /* inf, -Infinity */
+    RT_CELL_TOO_BIG,  /* a number beyond a float's range (1e39) */
 };
 /* Reads the trimmed cell [s, e) into *out (when a number); returns its kind. */
 int rt_csv_number(const char *s, const char *e, float *out);
@@ -164,36 +164,36 @@ int rt_load_csv_named(const char *path, const char *label, int max_classes, int 
 
 /* What a data path is read for. */
 enum {
-    RT_ROLE_DATA,              /* fit's or evaluate's --data: labelled; a test part held out when asked */
-    RT_ROLE_VALIDATION,        /* --validation-data: labelled, all of it */
-    RT_ROLE_INPUT,             /* predict's --input: samples without labels (a series: its values) */
+    RT_ROLE_DATA,       /* fit's or evaluate's --data: labelled; a test part held out when asked */
+    RT_ROLE_VALIDATION, /* --validation-data: labelled, all of it */
+    RT_ROLE_INPUT,      /* predict's --input: samples without labels (a series: its values) */
 };
 
 /* A path to read, as the probes of the format table see it. */
 typedef struct rt_source {
-    const cgrt_model *m;       /* the model: its data spec says the label column, the series, the scale */
+    const cgrt_model *m; /* the model: its data spec says the label column, the series, the scale */
     const char *path;
-    int role;                  /* RT_ROLE_* */
-    int is_dir;                /* path is a directory */
-    unsigned char head[8];     /* a file's first bytes, decompressed: where magic numbers are */
+    int role;              /* RT_ROLE_* */
+    int is_dir;            /* path is a directory */
+    unsigned char head[8]; /* a file's first bytes, decompressed: where magic numbers are */
     int head_len;
 } rt_source;
 
 /* What a load gives. */
 typedef struct rt_loaded {
-    cgrt_dataset train;        /* the samples (predict input: unlabelled) */
-    cgrt_dataset val;          /* a time series' validation part; else empty */
-    cgrt_dataset test;         /* the test part, when the data has one or one was held out */
-    cgrt_series series;        /* a time series' values; n == 0 for other data */
-    char note[256];            /* a line for fit to print (the classes of a text label column); "" */
+    cgrt_dataset train; /* the samples (predict input: unlabelled) */
+    cgrt_dataset val;   /* a time series' validation part; else empty */
+    cgrt_dataset test;  /* the test part, when the data has one or one was held out */
+    cgrt_series series; /* a time series' values; n == 0 for other data */
+    char note[256];     /* a line for fit to print (the classes of a text label column); "" */
 } rt_loaded;
 
 /* One data format: its row in the table (formats.c). */
 typedef struct rt_format {
-    const char *name;          /* "CSV", "IDX", ... */
-    const char *describe;      /* one line for --help and messages: what a path of the format looks like */
-    int (*probe)(const rt_source *src);                      /* 1 when src is of this format */
-    int (*load)(const rt_source *src, rt_loaded *out, cgrt_error *err);   /* reads it into out */
+    const char *name;                   /* "CSV", "IDX", ... */
+    const char *describe;               /* one line for --help and messages: what a path of the format looks like */
+    int (*probe)(const rt_source *src); /* 1 when src is of this format */
+    int (*load)(const rt_source *src, rt_loaded *out, cgrt_error *err); /* reads it into out */
 } rt_format;
 
 /* Reads path for m in the given role through the first row of the format
@@ -233,14 +233,14 @@ typedef struct rt_epoch_stats {
 
 /* State of the progress display of one fit. */
 typedef struct rt_progress {
-    int verbose;               /* 0, 1 (live bar, TTY only) or 2 (one line per epoch) */
-    int live;                  /* 1 when the live bar is drawn (verbose 1 on a TTY) */
+    int verbose; /* 0, 1 (live bar, TTY only) or 2 (one line per epoch) */
+    int live;    /* 1 when the live bar is drawn (verbose 1 on a TTY) */
     int num_metrics;
     const char *const *metric_names;
     FILE *out;
     int epoch, epochs, steps;
     double t0, last_draw;
-    int last_len;              /* length of the last live line, to blank leftovers */
+    int last_len; /* length of the last live line, to blank leftovers */
 } rt_progress;
 
 void rt_progress_init(rt_progress *p, int verbose, const cgrt_model *m, FILE *out);
@@ -260,23 +260,23 @@ typedef struct rt_fit_opts {
     int batch;
     uint64_t seed;
     int verbose;
-    int patience;              /* 0: no early stopping */
-    const char *save_path;     /* NULL: no checkpoints */
-    const char *history_path;  /* NULL: no history file */
-    const cgrt_series_stats *series_stats;  /* time series: saved in every checkpoint; else NULL */
-    const char *bin;           /* program name for messages */
+    int patience;                          /* 0: no early stopping */
+    const char *save_path;                 /* NULL: no checkpoints */
+    const char *history_path;              /* NULL: no history file */
+    const cgrt_series_stats *series_stats; /* time series: saved in every checkpoint; else NULL */
+    const char *bin;                       /* program name for messages */
 } rt_fit_opts;
 
 /* Status codes of rt_fit. */
 enum {
-    RT_FIT_OK = 0,             /* all epochs done, or stopped early */
-    RT_FIT_ERROR = -1,         /* I/O failure: err says what */
-    RT_FIT_NONFINITE = -2,     /* loss became nan or inf: err says where */
+    RT_FIT_OK = 0,         /* all epochs done, or stopped early */
+    RT_FIT_ERROR = -1,     /* I/O failure: err says what */
+    RT_FIT_NONFINITE = -2, /* loss became nan or inf: err says where */
 };
 
 /* Trains state on train for o->epochs, validating on val when val->n > 0. */
-int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_dataset *train,
-           const cgrt_dataset *val, cgrt_error *err);
+int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_dataset *train, const cgrt_dataset *val,
+           cgrt_error *err);
 
 /* Evaluates state on d in batches of m->max_batch: sample-weighted means of
  * the loss and of each of the m->num_metrics metrics. */

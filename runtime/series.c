@@ -51,7 +51,7 @@ static int find_column(const char *path, const cgrt_series_spec *spec, const cha
         no_text &= rt_csv_number(cs, ce, &v) != RT_CELL_TEXT;
     }
     *header = 0;
-    if (n == 1 && no_text) {   /* a single unnamed column: the series, whatever the spec names */
+    if (n == 1 && no_text) { /* a single unnamed column: the series, whatever the spec names */
         *col = 0;
         snprintf(label, size, "column 0");
         return 0;
@@ -75,8 +75,8 @@ static int find_column(const char *path, const cgrt_series_spec *spec, const cha
                        names);
     }
     if (spec->column_index < 0 || spec->column_index >= n)
-        return rt_fail(err, "%s:%d: no column %d (0-based): the line has %d column%s", path, lineno,
-                       spec->column_index, n, n == 1 ? "" : "s");
+        return rt_fail(err, "%s:%d: no column %d (0-based): the line has %d column%s", path, lineno, spec->column_index,
+                       n, n == 1 ? "" : "s");
     *col = spec->column_index;
     line_cells(s, e, *col, &cs, &ce);
     *header = rt_csv_number(cs, ce, &v) == RT_CELL_TEXT;
@@ -91,10 +91,10 @@ static int find_column(const char *path, const cgrt_series_spec *spec, const cha
 typedef struct column_reader {
     const char *path;
     const cgrt_series_spec *spec;
-    char label[160];           /* how messages name the column */
-    int gap;                   /* missing values since the last known one, waiting for the next (interpolation) */
-    int gap_line;              /* line of the first of them */
-    int filled;                /* missing values filled so far */
+    char label[160]; /* how messages name the column */
+    int gap;         /* missing values since the last known one, waiting for the next (interpolation) */
+    int gap_line;    /* line of the first of them */
+    int filled;      /* missing values filled so far */
 } column_reader;
 
 /* The name of a policy of .series.missing, as the user wrote it. */
@@ -111,12 +111,15 @@ static int take_missing(column_reader *r, int lineno, const char *what, rt_fvec 
 {
     int policy = r->spec->missing;
     if (policy == CGRT_MISSING_ERROR)
-        return rt_fail(err, "%s:%d: %s %s, a missing value; compile with .series.missing = CG_MISSING_INTERPOLATE "
-                            "or CG_MISSING_PREVIOUS to fill it", r->path, lineno, r->label, what);
+        return rt_fail(err,
+                       "%s:%d: %s %s, a missing value; compile with .series.missing = CG_MISSING_INTERPOLATE "
+                       "or CG_MISSING_PREVIOUS to fill it",
+                       r->path, lineno, r->label, what);
     if (vals->n == 0)
-        return rt_fail(err, "%s:%d: %s %s before the first value, which .series.missing = %s cannot fill (no value "
-                            "before it); trim the start of the file", r->path, lineno, r->label, what,
-                       missing_name(policy));
+        return rt_fail(err,
+                       "%s:%d: %s %s before the first value, which .series.missing = %s cannot fill (no value "
+                       "before it); trim the start of the file",
+                       r->path, lineno, r->label, what, missing_name(policy));
     if (vals->n >= INT_MAX)
         return rt_fail(err, "%s: too many values", r->path);
     if (policy == CGRT_MISSING_INTERPOLATE && r->gap++ == 0)
@@ -132,7 +135,7 @@ static int take_missing(column_reader *r, int lineno, const char *what, rt_fvec 
 static int take_value(column_reader *r, float v, rt_fvec *vals, cgrt_error *err)
 {
     if (r->gap > 0) {
-        size_t last = vals->n - (size_t)r->gap - 1, k;   /* the known value before the gap */
+        size_t last = vals->n - (size_t)r->gap - 1, k; /* the known value before the gap */
         double a = (double)vals->v[last], step = ((double)v - a) / (r->gap + 1);
         for (k = 1; k <= (size_t)r->gap; k++)
             vals->v[last + k] = (float)(a + step * (double)k);
@@ -200,8 +203,9 @@ static int parse_column(rt_csv *c, const cgrt_series_spec *spec, rt_fvec *vals, 
     if (got < 0)
         return -1;
     if (r.gap > 0)
-        return rt_fail(err, "%s:%d: %s: %d missing value%s from here to the end, which .series.missing = "
-                            "CG_MISSING_INTERPOLATE cannot fill (no value after them); trim the end of the file",
+        return rt_fail(err,
+                       "%s:%d: %s: %d missing value%s from here to the end, which .series.missing = "
+                       "CG_MISSING_INTERPOLATE cannot fill (no value after them); trim the end of the file",
                        c->path, r.gap_line, r.label, r.gap, r.gap == 1 ? "" : "s");
     if (vals->n == 0)
         return rt_fail(err, "%s: holds no values%s%s", c->path, r.label[0] ? " in " : "", r.label);
@@ -233,8 +237,10 @@ int cgrt_read_series(const char *path, const cgrt_series_spec *spec, cgrt_series
                        spec->window, spec->horizon, spec->season, CGRT_SERIES_MAX);
     if (spec->missing != CGRT_MISSING_ERROR && spec->missing != CGRT_MISSING_INTERPOLATE &&
         spec->missing != CGRT_MISSING_PREVIOUS)
-        return rt_fail(err, "%s: bad series spec (missing %d is none of CG_MISSING_ERROR, CG_MISSING_INTERPOLATE "
-                            "and CG_MISSING_PREVIOUS)", path, spec->missing);
+        return rt_fail(err,
+                       "%s: bad series spec (missing %d is none of CG_MISSING_ERROR, CG_MISSING_INTERPOLATE "
+                       "and CG_MISSING_PREVIOUS)",
+                       path, spec->missing);
     if (rt_csv_open(&c, path, err) != 0)
         return -1;
     rc = parse_column(&c, spec, &vals, &filled, err);
@@ -283,8 +289,8 @@ int cgrt_load_series(const char *path, const cgrt_series_spec *spec, cgrt_series
     if (spec->val_steps < 0 || spec->test_steps < 0 || spec->val_steps > CGRT_SERIES_MAX ||
         spec->test_steps > CGRT_SERIES_MAX) {
         memset(s, 0, sizeof *s);
-        return rt_fail(err, "%s: bad series spec (val_steps %d, test_steps %d; each at most %d)", path,
-                       spec->val_steps, spec->test_steps, CGRT_SERIES_MAX);
+        return rt_fail(err, "%s: bad series spec (val_steps %d, test_steps %d; each at most %d)", path, spec->val_steps,
+                       spec->test_steps, CGRT_SERIES_MAX);
     }
     if (cgrt_read_series(path, spec, s, err) != 0)
         return -1;
@@ -292,9 +298,10 @@ int cgrt_load_series(const char *path, const cgrt_series_spec *spec, cgrt_series
     if (s->n < need) {
         int n = s->n, h = s->horizon;
         cgrt_series_free(s);
-        return rt_fail(err, "%s: holds %d values, too few for a window of %d, horizon %d, %d validation and %d test "
-                            "targets: one training sample needs at least %lld values", path, n, spec->window, h,
-                       spec->val_steps, spec->test_steps, need);
+        return rt_fail(err,
+                       "%s: holds %d values, too few for a window of %d, horizon %d, %d validation and %d test "
+                       "targets: one training sample needs at least %lld values",
+                       path, n, spec->window, h, spec->val_steps, spec->test_steps, need);
     }
     s->test = spec->test_steps;
     s->val = spec->val_steps;
@@ -382,8 +389,8 @@ int cgrt_check_series_model(const cgrt_model *m, cgrt_error *err)
     if (sp->window < 1)
         return rt_fail(err, "model %s is not a time-series model (it has no series window)", m->name);
     if (m->in_features != sp->window)
-        return rt_fail(err, "model %s takes %d values per sample, but its series window is %d", m->name,
-                       m->in_features, sp->window);
+        return rt_fail(err, "model %s takes %d values per sample, but its series window is %d", m->name, m->in_features,
+                       sp->window);
     if (m->out_features != 1 || m->label_kind != CGRT_LABEL_DENSE || m->label_width != 1)
         return rt_fail(err, "model %s has %d outputs and %d label values per sample; a forecaster has one of each",
                        m->name, m->out_features, m->label_width);
@@ -418,8 +425,8 @@ int rt_load_series_data(const cgrt_model *m, const char *path, cgrt_dataset *tra
 }
 
 /* Forecasts samples [first, first + count) in original units and measures them. */
-int cgrt_series_forecast(const cgrt_model *m, void *state, const cgrt_series *s, const cgrt_series_stats *st,
-                         int first, int count, float *forecast, cgrt_forecast_errors *e, cgrt_error *err)
+int cgrt_series_forecast(const cgrt_model *m, void *state, const cgrt_series *s, const cgrt_series_stats *st, int first,
+                         int count, float *forecast, cgrt_forecast_errors *e, cgrt_error *err)
 {
     double se = 0.0, ae = 0.0, nse = 0.0, nae = 0.0;
     int i, b, j, naive_all = 1;

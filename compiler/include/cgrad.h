@@ -35,7 +35,7 @@
 
 #define CG_VERSION "0.1.0"
 #define CG_MAX_RANK 4
-#define CG_BATCH (-1)          /* the batch dimension: sized at run time, at most max_batch */
+#define CG_BATCH (-1) /* the batch dimension: sized at run time, at most max_batch */
 /* Names (models, layers, weights, inputs, custom losses and metrics) become C
  * identifiers and file names: [A-Za-z_][A-Za-z0-9_]*, at most CG_MAX_NAME
  * characters, no leading "__" or "_" + capital (reserved to C). Anything else
@@ -46,7 +46,7 @@
 
 typedef struct cg_shape {
     int rank;
-    int dims[CG_MAX_RANK];     /* dims[0] may be CG_BATCH */
+    int dims[CG_MAX_RANK]; /* dims[0] may be CG_BATCH */
 } cg_shape;
 
 /* CG_SHAPE(CG_BATCH, 784): a shape from a list of dimensions. */
@@ -86,15 +86,15 @@ typedef struct cg_t {
 
 /* Weight initializers (Keras names). The seed mixes with the run-time --seed. */
 typedef enum cg_init_kind {
-    CG_INIT_DEFAULT,           /* what the layer chooses: Glorot uniform kernels, zero biases */
+    CG_INIT_DEFAULT, /* what the layer chooses: Glorot uniform kernels, zero biases */
     CG_INIT_ZEROS,
     CG_INIT_ONES,
-    CG_INIT_CONSTANT,          /* a */
-    CG_INIT_NORMAL,            /* mean a, standard deviation b */
-    CG_INIT_UNIFORM,           /* in [a, b) */
-    CG_INIT_GLOROT_UNIFORM,    /* U(-l, l), l = sqrt(6 / (fan_in + fan_out)) */
-    CG_INIT_HE_NORMAL,         /* truncated N(0, 2 / fan_in) */
-    CG_INIT_ORTHOGONAL,        /* a random orthogonal matrix (rows, or columns, orthonormal), gain 1 */
+    CG_INIT_CONSTANT,       /* a */
+    CG_INIT_NORMAL,         /* mean a, standard deviation b */
+    CG_INIT_UNIFORM,        /* in [a, b) */
+    CG_INIT_GLOROT_UNIFORM, /* U(-l, l), l = sqrt(6 / (fan_in + fan_out)) */
+    CG_INIT_HE_NORMAL,      /* truncated N(0, 2 / fan_in) */
+    CG_INIT_ORTHOGONAL,     /* a random orthogonal matrix (rows, or columns, orthonormal), gain 1 */
 } cg_init_kind;
 
 typedef struct cg_init {
@@ -102,19 +102,43 @@ typedef struct cg_init {
     float a, b;
 } cg_init;
 
-static inline cg_init cg_zeros(void) { return (cg_init){CG_INIT_ZEROS, 0, 0}; }
-static inline cg_init cg_ones(void) { return (cg_init){CG_INIT_ONES, 0, 0}; }
-static inline cg_init cg_constant_init(float v) { return (cg_init){CG_INIT_CONSTANT, v, 0}; }
-static inline cg_init cg_normal(float mean, float stddev) { return (cg_init){CG_INIT_NORMAL, mean, stddev}; }
-static inline cg_init cg_uniform(float lo, float hi) { return (cg_init){CG_INIT_UNIFORM, lo, hi}; }
-static inline cg_init cg_glorot_uniform(void) { return (cg_init){CG_INIT_GLOROT_UNIFORM, 0, 0}; }
-static inline cg_init cg_he_normal(void) { return (cg_init){CG_INIT_HE_NORMAL, 0, 0}; }
-static inline cg_init cg_orthogonal(void) { return (cg_init){CG_INIT_ORTHOGONAL, 0, 0}; }
+static inline cg_init cg_zeros(void)
+{
+    return (cg_init){CG_INIT_ZEROS, 0, 0};
+}
+static inline cg_init cg_ones(void)
+{
+    return (cg_init){CG_INIT_ONES, 0, 0};
+}
+static inline cg_init cg_constant_init(float v)
+{
+    return (cg_init){CG_INIT_CONSTANT, v, 0};
+}
+static inline cg_init cg_normal(float mean, float stddev)
+{
+    return (cg_init){CG_INIT_NORMAL, mean, stddev};
+}
+static inline cg_init cg_uniform(float lo, float hi)
+{
+    return (cg_init){CG_INIT_UNIFORM, lo, hi};
+}
+static inline cg_init cg_glorot_uniform(void)
+{
+    return (cg_init){CG_INIT_GLOROT_UNIFORM, 0, 0};
+}
+static inline cg_init cg_he_normal(void)
+{
+    return (cg_init){CG_INIT_HE_NORMAL, 0, 0};
+}
+static inline cg_init cg_orthogonal(void)
+{
+    return (cg_init){CG_INIT_ORTHOGONAL, 0, 0};
+}
 
 cg_graph *cg_graph_new(const char *name);
 void cg_graph_free(cg_graph *g);
 bool cg_failed(const cg_graph *g);
-const char *cg_error(const cg_graph *g);          /* "" when nothing failed */
+const char *cg_error(const cg_graph *g); /* "" when nothing failed */
 /* Largest batch the emitted code is planned for (default 64). */
 void cg_set_max_batch(cg_graph *g, int max_batch);
 
@@ -135,7 +159,7 @@ cg_shape cg_shape_of(cg_t t);
 #define cg_div(a, b) cg_binary_at(CG_HERE, CG_OP_DIV, a, b)
 #define cg_maximum(a, b) cg_binary_at(CG_HERE, CG_OP_MAXIMUM, a, b)
 #define cg_minimum(a, b) cg_binary_at(CG_HERE, CG_OP_MINIMUM, a, b)
-#define cg_greater(a, b) cg_binary_at(CG_HERE, CG_OP_GREATER, a, b)   /* 1 where a > b, else 0 */
+#define cg_greater(a, b) cg_binary_at(CG_HERE, CG_OP_GREATER, a, b) /* 1 where a > b, else 0 */
 #define cg_less(a, b) cg_binary_at(CG_HERE, CG_OP_LESS, a, b)
 #define cg_equal(a, b) cg_binary_at(CG_HERE, CG_OP_EQUAL, a, b)
 #define cg_neg(x) cg_unary_at(CG_HERE, CG_OP_NEG, x)
@@ -151,7 +175,7 @@ cg_shape cg_shape_of(cg_t t);
 /* Any activation (cg_activation, below): cg_act(x, CG_GELU); cg_act_alpha(x, CG_ELU, 0.5f) sets its parameter. */
 #define cg_act(x, act) cg_act_at(CG_HERE, x, act, CG_ALPHA_DEFAULT)
 #define cg_act_alpha(x, act, alpha) cg_act_at(CG_HERE, x, act, alpha)
-#define cg_where(cond, a, b) cg_where_at(CG_HERE, cond, a, b)   /* cond != 0 ? a : b */
+#define cg_where(cond, a, b) cg_where_at(CG_HERE, cond, a, b) /* cond != 0 ? a : b */
 
 /* Reductions over a bit set of axes (CG_AXIS(1) | CG_AXIS(2)); cg_sum(x) etc. reduce everything. */
 #define CG_AXIS(k) (1u << (k))
@@ -168,15 +192,15 @@ cg_shape cg_shape_of(cg_t t);
 
 /* Movement. */
 #define cg_reshape(x, shape) cg_reshape_at(CG_HERE, x, shape)
-#define cg_transpose(x) cg_transpose_at(CG_HERE, x)      /* swaps the last two axes of a rank-2 tensor */
+#define cg_transpose(x) cg_transpose_at(CG_HERE, x) /* swaps the last two axes of a rank-2 tensor */
 /* size elements from begin along axis (negative axes count from the end; not the batch axis) */
 #define cg_slice(x, axis, begin, size) cg_slice_at(CG_HERE, x, axis, begin, size)
 /* a then b along axis; every other dimension must agree */
 #define cg_concat(a, b, axis) cg_concat_at(CG_HERE, a, b, axis)
 
 /* Fused ops with their own gradient rules (numerically stable forms). */
-#define cg_softmax(x) cg_unary_at(CG_HERE, CG_OP_SOFTMAX, x)          /* over the last axis */
-#define cg_log_softmax(x) cg_unary_at(CG_HERE, CG_OP_LOG_SOFTMAX, x)  /* over the last axis */
+#define cg_softmax(x) cg_unary_at(CG_HERE, CG_OP_SOFTMAX, x)         /* over the last axis */
+#define cg_log_softmax(x) cg_unary_at(CG_HERE, CG_OP_LOG_SOFTMAX, x) /* over the last axis */
 /* Per-sample cross-entropy of softmax(logits) against class indices (sparse)
  * or against a distribution of the logits' shape. Result (batch). */
 #define cg_softmax_cross_entropy(logits, labels, sparse) cg_softmax_xent_at(CG_HERE, logits, labels, sparse)
@@ -220,8 +244,9 @@ cg_t cg_softmax_xent_at(cg_src src, cg_t logits, cg_t labels, bool sparse);
  * variables. The emitted code then has NAME_loss() (forward only) and
  * NAME_gradients() (loss, and d_<var> for each listed variable, in the
  * gradient block at the variable's offset). */
-#define cg_gradients(g, loss, ...) \
-    cg_gradients_at(CG_HERE, g, loss, (const cg_t[]){__VA_ARGS__}, (int)(sizeof((const cg_t[]){__VA_ARGS__}) / sizeof(cg_t)))
+#define cg_gradients(g, loss, ...)                                 \
+    cg_gradients_at(CG_HERE, g, loss, (const cg_t[]){__VA_ARGS__}, \
+                    (int)(sizeof((const cg_t[]){__VA_ARGS__}) / sizeof(cg_t)))
 int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nvars);
 
 /* ---- Layers and models ------------------------------------------------------ */
@@ -249,17 +274,17 @@ typedef struct cg_dense_opts {
     int _;
     int units;
     cg_activation activation;
-    float alpha;               /* the activation's parameter (leaky relu, elu); default CG_ALPHA_DEFAULT */
-    bool use_bias;             /* default true */
-    const char *name;          /* default dense_1, dense_2, ... */
+    float alpha;      /* the activation's parameter (leaky relu, elu); default CG_ALPHA_DEFAULT */
+    bool use_bias;    /* default true */
+    const char *name; /* default dense_1, dense_2, ... */
     cg_init kernel_initializer;
     cg_init bias_initializer;
 } cg_dense_opts;
 
 typedef enum cg_padding {
-    CG_VALID,                  /* no padding: the window stays inside the input */
-    CG_SAME,                   /* zero padding so that the output has ceil(input / stride) positions */
-    CG_CAUSAL,                 /* Conv1D only: (kernel_size - 1) dilation zeros before the sequence, none after,
+    CG_VALID,  /* no padding: the window stays inside the input */
+    CG_SAME,   /* zero padding so that the output has ceil(input / stride) positions */
+    CG_CAUSAL, /* Conv1D only: (kernel_size - 1) dilation zeros before the sequence, none after,
                                   so output step t sees the inputs up to step t */
 } cg_padding;
 
@@ -267,15 +292,15 @@ typedef enum cg_padding {
  * Conv1D: input (n, steps, channels), output (n, new_steps, filters), kernel (kernel_size, channels, filters). */
 typedef struct cg_conv_opts {
     int _;
-    int filters;               /* Conv2D and Conv1D */
-    int kernel_size;           /* square kernel; .kernel_w for another width (Conv2D) */
+    int filters;     /* Conv2D and Conv1D */
+    int kernel_size; /* square kernel; .kernel_w for another width (Conv2D) */
     int kernel_w;
-    int strides;               /* default 1 */
+    int strides; /* default 1 */
     cg_padding padding;
-    int dilation;              /* default 1 */
+    int dilation; /* default 1 */
     cg_activation activation;
     float alpha;
-    bool use_bias;             /* default true */
+    bool use_bias; /* default true */
     const char *name;
     cg_init kernel_initializer;
     cg_init bias_initializer;
@@ -284,8 +309,8 @@ typedef struct cg_conv_opts {
 /* MaxPooling2D, AveragePooling2D. */
 typedef struct cg_pool_opts {
     int _;
-    int pool_size;             /* default 2 */
-    int strides;               /* default: pool_size */
+    int pool_size; /* default 2 */
+    int strides;   /* default: pool_size */
     cg_padding padding;
     const char *name;
 } cg_pool_opts;
@@ -294,11 +319,11 @@ typedef struct cg_pool_opts {
  * (over the last axis), Dropout, Flatten, Reshape, GlobalAveragePooling2D. */
 typedef struct cg_misc_opts {
     int _;
-    float rate;                /* Dropout: the fraction of inputs zeroed in training */
-    float momentum;            /* BatchNormalization: of the moving averages (default 0.99) */
-    float epsilon;             /* BatchNormalization, LayerNormalization (default 0.001) */
-    cg_shape target_shape;     /* Reshape, without the batch dimension */
-    int axis;                  /* Concatenate: default -1, the last; negative axes count from the end */
+    float rate;            /* Dropout: the fraction of inputs zeroed in training */
+    float momentum;        /* BatchNormalization: of the moving averages (default 0.99) */
+    float epsilon;         /* BatchNormalization, LayerNormalization (default 0.001) */
+    cg_shape target_shape; /* Reshape, without the batch dimension */
+    int axis;              /* Concatenate: default -1, the last; negative axes count from the end */
     const char *name;
 } cg_misc_opts;
 
@@ -314,15 +339,15 @@ typedef struct cg_misc_opts {
 typedef struct cg_rnn_opts {
     int _;
     int units;
-    cg_activation activation;            /* default tanh */
-    cg_activation recurrent_activation;  /* LSTM and GRU gates: default sigmoid */
-    bool use_bias;                       /* default true */
-    bool return_sequences;               /* every step's h (n, timesteps, units); default: the last */
-    bool unit_forget_bias;               /* LSTM: the forget gate's bias starts at 1 (default true) */
-    const char *name;                    /* default simple_rnn_1, lstm_1, gru_1, ... */
-    cg_init kernel_initializer;          /* default Glorot uniform */
-    cg_init recurrent_initializer;       /* default orthogonal */
-    cg_init bias_initializer;            /* default zeros */
+    cg_activation activation;           /* default tanh */
+    cg_activation recurrent_activation; /* LSTM and GRU gates: default sigmoid */
+    bool use_bias;                      /* default true */
+    bool return_sequences;              /* every step's h (n, timesteps, units); default: the last */
+    bool unit_forget_bias;              /* LSTM: the forget gate's bias starts at 1 (default true) */
+    const char *name;                   /* default simple_rnn_1, lstm_1, gru_1, ... */
+    cg_init kernel_initializer;         /* default Glorot uniform */
+    cg_init recurrent_initializer;      /* default orthogonal */
+    cg_init bias_initializer;           /* default zeros */
 } cg_rnn_opts;
 
 /* Embedding: token ids (n, timesteps), integers stored as floats, into rows of a trainable table
@@ -330,10 +355,10 @@ typedef struct cg_rnn_opts {
  * [0, input_dim) (or NaN) gives a row of zeros and no gradient (no out-of-bounds read). */
 typedef struct cg_embedding_opts {
     int _;
-    int input_dim;                       /* vocabulary size */
+    int input_dim; /* vocabulary size */
     int output_dim;
     const char *name;
-    cg_init embeddings_initializer;      /* default uniform(-0.05, 0.05), as Keras */
+    cg_init embeddings_initializer; /* default uniform(-0.05, 0.05), as Keras */
 } cg_embedding_opts;
 
 typedef enum cg_layer_kind {
@@ -350,15 +375,15 @@ typedef enum cg_layer_kind {
     CG_LAYER_BATCH_NORM,
     CG_LAYER_LAYER_NORM,
     CG_LAYER_CUSTOM,
-    CG_LAYER_ADD,              /* merge layers: two or more inputs of one shape */
+    CG_LAYER_ADD, /* merge layers: two or more inputs of one shape */
     CG_LAYER_MULTIPLY,
-    CG_LAYER_CONCATENATE,      /* along .axis (default -1, the last) */
+    CG_LAYER_CONCATENATE, /* along .axis (default -1, the last) */
     CG_LAYER_SIMPLE_RNN,
     CG_LAYER_LSTM,
     CG_LAYER_GRU,
     CG_LAYER_EMBEDDING,
     CG_LAYER_CONV1D,
-    CG_LAYER_KIND_COUNT,       /* not a layer: the number of kinds (compiler/layers/layers.def has a row for each) */
+    CG_LAYER_KIND_COUNT, /* not a layer: the number of kinds (compiler/layers/layers.def has a row for each) */
 } cg_layer_kind;
 
 /* A custom layer, as Keras' Layer subclass: call() composes builder ops on
@@ -381,8 +406,8 @@ typedef struct cg_layer {
     cg_misc_opts misc;
     cg_rnn_opts rnn;
     cg_embedding_opts embedding;
-    cg_activation activation;  /* CG_LAYER_ACTIVATION */
-    const char *custom_kind;   /* CG_LAYER_CUSTOM: shown in the summary, and the default name's stem */
+    cg_activation activation; /* CG_LAYER_ACTIVATION */
+    const char *custom_kind;  /* CG_LAYER_CUSTOM: shown in the summary, and the default name's stem */
     cg_call_fn call;
     void *self;
 } cg_layer;
@@ -584,7 +609,7 @@ typedef enum cg_loss {
 
 typedef enum cg_metric {
     CG_METRIC_NONE,
-    CG_ACCURACY,               /* binary, categorical or sparse, chosen from the loss as Keras does */
+    CG_ACCURACY, /* binary, categorical or sparse, chosen from the loss as Keras does */
     CG_BINARY_ACCURACY,
     CG_CATEGORICAL_ACCURACY,
     CG_SPARSE_CATEGORICAL_ACCURACY,
@@ -609,30 +634,30 @@ typedef enum cg_metric {
  * empty line between two values) is an error naming the line unless
  * .missing says how to fill it. */
 typedef enum cg_missing {
-    CG_MISSING_ERROR,          /* refuse the file, naming the line (the default) */
-    CG_MISSING_INTERPOLATE,    /* linear between the known values on either side; missing at either end: error */
-    CG_MISSING_PREVIOUS,       /* the last known value carried forward; missing before the first value: error */
+    CG_MISSING_ERROR,       /* refuse the file, naming the line (the default) */
+    CG_MISSING_INTERPOLATE, /* linear between the known values on either side; missing at either end: error */
+    CG_MISSING_PREVIOUS,    /* the last known value carried forward; missing before the first value: error */
 } cg_missing;
 
 typedef struct cg_series_opts {
-    const char *column;        /* header name of the value column; NULL: .column_index */
-    int column_index;          /* 0-based column, when .column is NULL (default 0) */
-    int window;                /* values per input sample; > 0 makes the data a time series */
-    int horizon;               /* steps from the window's last value to the target (default 1: the next value) */
-    int val_steps;             /* validation targets, just before the test part */
-    int test_steps;            /* test targets, the last of the series */
-    int season;                /* period of the seasonal-naive baseline (12 for monthly data); 0: no baseline */
-    cg_missing missing;        /* what to do with missing values (default CG_MISSING_ERROR) */
+    const char *column; /* header name of the value column; NULL: .column_index */
+    int column_index;   /* 0-based column, when .column is NULL (default 0) */
+    int window;         /* values per input sample; > 0 makes the data a time series */
+    int horizon;        /* steps from the window's last value to the target (default 1: the next value) */
+    int val_steps;      /* validation targets, just before the test part */
+    int test_steps;     /* test targets, the last of the series */
+    int season;         /* period of the seasonal-naive baseline (12 for monthly data); 0: no baseline */
+    cg_missing missing; /* what to do with missing values (default CG_MISSING_ERROR) */
 } cg_series_opts;
 
 /* Where the training binary finds its data by default, and how to scale it. */
 typedef struct cg_data_opts {
-    const char *path;          /* IDX directory, CSV file or NPY directory */
-    float scale;               /* multiply inputs by this (1/255.0 for images); 0 means 1 */
-    float test_split;          /* hold out this last fraction as the test set when the data has none */
-    int class_range[2];        /* {lo, hi}: train on classes lo..hi only, relabelled 0..hi-lo ({0, 0}: all) */
-    cg_series_opts series;     /* .series.window > 0: path is a CSV file holding a time series */
-    const char *label;         /* CSV with a header: the name of the label column, anywhere in the row; text
+    const char *path;      /* IDX directory, CSV file or NPY directory */
+    float scale;           /* multiply inputs by this (1/255.0 for images); 0 means 1 */
+    float test_split;      /* hold out this last fraction as the test set when the data has none */
+    int class_range[2];    /* {lo, hi}: train on classes lo..hi only, relabelled 0..hi-lo ({0, 0}: all) */
+    cg_series_opts series; /* .series.window > 0: path is a CSV file holding a time series */
+    const char *label;     /* CSV with a header: the name of the label column, anywhere in the row; text
                                   labels are class names, numbered in order of first appearance. NULL: the
                                   labels are the last column(s) */
 } cg_data_opts;
@@ -643,15 +668,15 @@ typedef cg_t (*cg_loss_fn)(cg_t y_true, cg_t y_pred, void *self);
 
 /* The loss and metric of one output of a functional model. */
 typedef struct cg_output_opts {
-    const char *name;          /* the output: the name of the layer that makes it */
+    const char *name; /* the output: the name of the layer that makes it */
     cg_loss loss;
     bool from_logits;
-    float loss_weight;         /* its weight in the total loss; 0 means 1 */
+    float loss_weight; /* its weight in the total loss; 0 means 1 */
     cg_metric metric;
-    cg_loss_fn custom_loss;    /* instead of .loss */
+    cg_loss_fn custom_loss; /* instead of .loss */
     void *custom_loss_self;
     const char *custom_loss_name;
-    cg_loss_fn custom_metric;  /* instead of .metric */
+    cg_loss_fn custom_metric; /* instead of .metric */
     void *custom_metric_self;
     const char *custom_metric_name;
 } cg_output_opts;
@@ -667,15 +692,15 @@ typedef struct cg_compile_opts {
     cg_loss loss;
     bool from_logits;
     cg_metric metric;
-    cg_loss_fn custom_loss;    /* instead of .loss; .custom_loss_self is passed to it */
+    cg_loss_fn custom_loss; /* instead of .loss; .custom_loss_self is passed to it */
     void *custom_loss_self;
-    const char *custom_loss_name;   /* default "custom_loss" */
-    cg_loss_fn custom_metric;  /* instead of .metric */
+    const char *custom_loss_name; /* default "custom_loss" */
+    cg_loss_fn custom_metric;     /* instead of .metric */
     void *custom_metric_self;
     const char *custom_metric_name; /* default "custom_metric" */
-    int batch_size;            /* default batch for fit (default 32, as Keras) */
-    int max_batch;             /* largest batch planned for (default: batch_size) */
-    int epochs;                /* default epochs for fit (default 1) */
+    int batch_size;                 /* default batch for fit (default 32, as Keras) */
+    int max_batch;                  /* largest batch planned for (default: batch_size) */
+    int epochs;                     /* default epochs for fit (default 1) */
     cg_data_opts data;
 } cg_compile_opts;
 
@@ -685,8 +710,8 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o);
 /* ---- Emission ---------------------------------------------------------------- */
 
 typedef enum cg_flavour {
-    CG_HOST,                   /* cblas_sgemm, fused epilogues */
-    CG_PORTABLE,               /* plain loops: no heap, no stdio, no BLAS */
+    CG_HOST,     /* cblas_sgemm, fused epilogues */
+    CG_PORTABLE, /* plain loops: no heap, no stdio, no BLAS */
 } cg_flavour;
 
 /* Writes DIR/NAME.h and DIR/NAME.c (and DIR/NAME_main.c for compiled models). */

@@ -5,21 +5,26 @@
 #include "../cgrad_int.h"
 
 /* Window attributes from the layer's options; window size set by the caller. */
-static spatial conv_spatial(const cg_conv_opts *o) {
-    spatial sp = {{0, 0}, {o->strides > 0 ? o->strides : 1, o->strides > 0 ? o->strides : 1},
-                  {o->dilation > 0 ? o->dilation : 1, o->dilation > 0 ? o->dilation : 1}, {0, 0, 0, 0}};
+static spatial conv_spatial(const cg_conv_opts *o)
+{
+    spatial sp = {{0, 0},
+                  {o->strides > 0 ? o->strides : 1, o->strides > 0 ? o->strides : 1},
+                  {o->dilation > 0 ? o->dilation : 1, o->dilation > 0 ? o->dilation : 1},
+                  {0, 0, 0, 0}};
     return sp;
 }
 
 /* Fills sp.pad for "same" padding of input x (n, H, W, C). */
-static void same_padding(const shape *x, spatial *sp) {
+static void same_padding(const shape *x, spatial *sp)
+{
     conv_out_size(x->d[1], sp->win[0], sp->stride[0], sp->dil[0], true, &sp->pad[0], &sp->pad[2]);
     conv_out_size(x->d[2], sp->win[1], sp->stride[1], sp->dil[1], true, &sp->pad[1], &sp->pad[3]);
 }
 
 /* Checks that the options of a Conv2D, DepthwiseConv2D or Conv1D (kind) are
  * sensible, and its input's rank, before any op is made. */
-static int check_conv_opts(cg_graph *g, cg_src src, const cg_conv_opts *o, cg_layer_kind kind, const shape *x) {
+static int check_conv_opts(cg_graph *g, cg_src src, const cg_conv_opts *o, cg_layer_kind kind, const shape *x)
+{
     bool depthwise = kind == CG_LAYER_DEPTHWISE_CONV2D, conv1d = kind == CG_LAYER_CONV1D;
     char sb[64];
     if (!depthwise && o->filters <= 0)
@@ -51,7 +56,8 @@ static int check_conv_opts(cg_graph *g, cg_src src, const cg_conv_opts *o, cg_la
 }
 
 /* Conv2D or DepthwiseConv2D: kernel, optional bias, activation. */
-static int conv2d(cg_graph *g, const cg_conv_opts *o, bool depthwise, cg_src src, int x) {
+static int conv2d(cg_graph *g, const cg_conv_opts *o, bool depthwise, cg_src src, int x)
+{
     const shape *xs = &g->nodes[x].sh;
     if (check_conv_opts(g, src, o, depthwise ? CG_LAYER_DEPTHWISE_CONV2D : CG_LAYER_CONV2D, xs))
         return -1;
@@ -70,16 +76,23 @@ static int conv2d(cg_graph *g, const cg_conv_opts *o, bool depthwise, cg_src src
 }
 
 /* Conv2D on x (n, height, width, channels). */
-int layer_conv2d(const layer_call *lc) { return conv2d(lc->g, &lc->l->conv, false, lc->l->src, lc->x); }
+int layer_conv2d(const layer_call *lc)
+{
+    return conv2d(lc->g, &lc->l->conv, false, lc->l->src, lc->x);
+}
 
 /* DepthwiseConv2D: one kernel per input channel. */
-int layer_depthwise_conv2d(const layer_call *lc) { return conv2d(lc->g, &lc->l->conv, true, lc->l->src, lc->x); }
+int layer_depthwise_conv2d(const layer_call *lc)
+{
+    return conv2d(lc->g, &lc->l->conv, true, lc->l->src, lc->x);
+}
 
 /* The window of a Conv1D as a Conv2D's over (n, 1, steps, channels): 1 x
  * kernel_size, and its padding along the steps (sp->pad[1] before, [3]
  * after). Returns 0, or an error when the dilated kernel's span overflows
  * int or, with "valid" padding, is longer than the sequence. */
-static int conv1d_window(cg_graph *g, cg_src src, const cg_conv_opts *o, const shape *xs, spatial *sp) {
+static int conv1d_window(cg_graph *g, cg_src src, const cg_conv_opts *o, const shape *xs, spatial *sp)
+{
     char sb[64];
     int k = o->kernel_size, steps = xs->d[1], span;
     *sp = conv_spatial(o);
@@ -89,9 +102,10 @@ static int conv1d_window(cg_graph *g, cg_src src, const cg_conv_opts *o, const s
         return graph_error(g, src, g->cur_layer, "kernel_size %d with dilation %d spans more steps than an int counts",
                            k, sp->dil[1]);
     if (o->padding == CG_VALID && span > steps)
-        return graph_error(g, src, g->cur_layer, "kernel_size %d (dilation %d, %d steps) is longer than the input %s "
-                           "with valid padding: no output (CG_SAME or CG_CAUSAL pad the sequence)", k, sp->dil[1], span,
-                           shape_str(xs, sb, sizeof sb));
+        return graph_error(g, src, g->cur_layer,
+                           "kernel_size %d (dilation %d, %d steps) is longer than the input %s "
+                           "with valid padding: no output (CG_SAME or CG_CAUSAL pad the sequence)",
+                           k, sp->dil[1], span, shape_str(xs, sb, sizeof sb));
     if (o->padding == CG_SAME)
         conv_out_size(steps, k, sp->stride[1], sp->dil[1], true, &sp->pad[1], &sp->pad[3]);
     if (o->padding == CG_CAUSAL)
@@ -104,7 +118,8 @@ static int conv1d_window(cg_graph *g, cg_src src, const cg_conv_opts *o, const s
  * as a Conv2D of the view (n, 1, steps, channels) with the kernel's view
  * (1, kernel_size, channels, filters), the same floats, so its gradient is
  * Conv2D's. */
-int layer_conv1d(const layer_call *lc) {
+int layer_conv1d(const layer_call *lc)
+{
     cg_graph *g = lc->g;
     const cg_conv_opts *o = &lc->l->conv;
     cg_src src = lc->l->src;
@@ -131,7 +146,8 @@ int layer_conv1d(const layer_call *lc) {
 }
 
 /* MaxPooling2D or AveragePooling2D. */
-static int pool2d(cg_graph *g, const cg_pool_opts *o, op_kind op, cg_src src, int x) {
+static int pool2d(cg_graph *g, const cg_pool_opts *o, op_kind op, cg_src src, int x)
+{
     const shape *xs = &g->nodes[x].sh;
     char sb[64];
     int size = o->pool_size > 0 ? o->pool_size : 2, stride = o->strides > 0 ? o->strides : size;
@@ -154,13 +170,20 @@ static int pool2d(cg_graph *g, const cg_pool_opts *o, op_kind op, cg_src src, in
 }
 
 /* MaxPooling2D. */
-int layer_max_pool2d(const layer_call *lc) { return pool2d(lc->g, &lc->l->pool, OP_MAX_POOL, lc->l->src, lc->x); }
+int layer_max_pool2d(const layer_call *lc)
+{
+    return pool2d(lc->g, &lc->l->pool, OP_MAX_POOL, lc->l->src, lc->x);
+}
 
 /* AveragePooling2D. */
-int layer_avg_pool2d(const layer_call *lc) { return pool2d(lc->g, &lc->l->pool, OP_AVG_POOL, lc->l->src, lc->x); }
+int layer_avg_pool2d(const layer_call *lc)
+{
+    return pool2d(lc->g, &lc->l->pool, OP_AVG_POOL, lc->l->src, lc->x);
+}
 
 /* GlobalAveragePooling2D: the mean over height and width. */
-int layer_global_avg_pool(const layer_call *lc) {
+int layer_global_avg_pool(const layer_call *lc)
+{
     cg_graph *g = lc->g;
     cg_src src = lc->l->src;
     int x = lc->x;
@@ -174,7 +197,8 @@ int layer_global_avg_pool(const layer_call *lc) {
 }
 
 /* Flatten: (n, ...) -> (n, product); Reshape: (n, ...) -> (n, target). */
-static int reshape(cg_graph *g, cg_src src, int x, const cg_shape *target) {
+static int reshape(cg_graph *g, cg_src src, int x, const cg_shape *target)
+{
     const shape *xs = &g->nodes[x].sh;
     shape to = {1, {CG_BATCH}};
     if (!target) {
@@ -193,7 +217,13 @@ static int reshape(cg_graph *g, cg_src src, int x, const cg_shape *target) {
 }
 
 /* Flatten: (n, ...) -> (n, product). */
-int layer_flatten(const layer_call *lc) { return reshape(lc->g, lc->l->src, lc->x, NULL); }
+int layer_flatten(const layer_call *lc)
+{
+    return reshape(lc->g, lc->l->src, lc->x, NULL);
+}
 
 /* Reshape: (n, ...) -> (n, target_shape). */
-int layer_reshape(const layer_call *lc) { return reshape(lc->g, lc->l->src, lc->x, &lc->l->misc.target_shape); }
+int layer_reshape(const layer_call *lc)
+{
+    return reshape(lc->g, lc->l->src, lc->x, &lc->l->misc.target_shape);
+}

@@ -10,7 +10,8 @@ struct cg_layer_ctx {
 };
 
 /* Public: a weight of the custom layer being called, "layer/name". */
-cg_t cg_add_weight_at(cg_src src, cg_layer_ctx *l, const char *name, cg_shape s, cg_init init, bool trainable) {
+cg_t cg_add_weight_at(cg_src src, cg_layer_ctx *l, const char *name, cg_shape s, cg_init init, bool trainable)
+{
     if (!l || l->g->failed)
         return (cg_t){l ? l->g : NULL, -1};
     cg_graph *g = l->g;
@@ -33,7 +34,8 @@ cg_t cg_add_weight_at(cg_src src, cg_layer_ctx *l, const char *name, cg_shape s,
 /* Applies a custom layer: its call(), then a check that every weight it
  * used is its own (a weight of another layer must be shared through a layer
  * used twice, not taken from inside it). */
-int layer_custom(const layer_call *lc) {
+int layer_custom(const layer_call *lc)
+{
     cg_graph *g = lc->g;
     const cg_layer *l = lc->l;
     int x = lc->x;
@@ -50,7 +52,8 @@ int layer_custom(const layer_call *lc) {
         for (int i = 0; i < g->nodes[id].nin; i++) {
             const node *in = &g->nodes[g->nodes[id].in[i]];
             if (in->op == OP_VARIABLE && in->layer != g->cur_layer)
-                return graph_error(g, l->src, g->cur_layer, "call() uses the weight %s of layer %s; a custom layer "
+                return graph_error(g, l->src, g->cur_layer,
+                                   "call() uses the weight %s of layer %s; a custom layer "
                                    "may only use the weights it declares with cg_add_weight",
                                    g->vars[in->var].name, in->layer >= 0 ? g->layers[in->layer].name : "(none)");
         }

@@ -4,7 +4,8 @@
 
 /* A merge layer: Add and Multiply need inputs of one shape; Concatenate
  * joins them along its axis. */
-int layer_merge(const layer_call *lc) {
+int layer_merge(const layer_call *lc)
+{
     cg_graph *g = lc->g;
     const cg_layer *l = lc->l;
     const int *xs = lc->xs;

@@ -8,10 +8,14 @@
 #include <math.h>
 
 /* Axes of everything but the last (BatchNormalization's statistics). */
-static unsigned all_but_last(const shape *s) { return (1u << (s->rank - 1)) - 1; }
+static unsigned all_but_last(const shape *s)
+{
+    return (1u << (s->rank - 1)) - 1;
+}
 
 /* gamma * (x - mean) / sqrt(var + eps) + beta, the statistics kept-dims. */
-static int normalize(cg_graph *g, cg_src src, int x, int mean, int var, float eps, int gamma, int beta) {
+static int normalize(cg_graph *g, cg_src src, int x, int mean, int var, float eps, int gamma, int beta)
+{
     int centered = op_binary(g, src, OP_SUB, x, mean);
     int inv_std = op_binary(g, src, OP_DIV, op_const(g, 1.0f, false),
                             op_unary(g, src, OP_SQRT, op_binary(g, src, OP_ADD, var, op_const(g, eps, false))));
@@ -21,7 +25,8 @@ static int normalize(cg_graph *g, cg_src src, int x, int mean, int var, float ep
 
 /* BatchNormalization over all axes but the last. In training: batch
  * statistics, and the moving averages' new values recorded as updates. */
-int layer_batch_norm(const layer_call *lc) {
+int layer_batch_norm(const layer_call *lc)
+{
     cg_graph *g = lc->g;
     const cg_misc_opts *o = &lc->l->misc;
     cg_src src = lc->l->src;
@@ -31,9 +36,11 @@ int layer_batch_norm(const layer_call *lc) {
     if (xs->rank < 2 || !shape_batched(xs))
         return graph_error(g, src, g->cur_layer, "input has shape %s; BatchNormalization needs (n, ..., channels)",
                            shape_str(xs, sb, sizeof sb));
-    if (!(o->momentum >= 0.0f && o->momentum < 1.0f) || !(o->epsilon > 0.0f && isfinite(o->epsilon)))   /* NaN fails */
-        return graph_error(g, src, g->cur_layer, "momentum must lie in [0, 1) and epsilon be positive and finite, got "
-                           "%g and %g", (double)o->momentum, (double)o->epsilon);
+    if (!(o->momentum >= 0.0f && o->momentum < 1.0f) || !(o->epsilon > 0.0f && isfinite(o->epsilon))) /* NaN fails */
+        return graph_error(g, src, g->cur_layer,
+                           "momentum must lie in [0, 1) and epsilon be positive and finite, got "
+                           "%g and %g",
+                           (double)o->momentum, (double)o->epsilon);
     int c = xs->d[xs->rank - 1];
     shape cs = {1, {c}};
     int gamma = graph_layer_variable(g, src, "gamma", cs, cg_ones());
@@ -70,7 +77,8 @@ int layer_batch_norm(const layer_call *lc) {
 }
 
 /* LayerNormalization over the last axis, the same in both modes. */
-int layer_layer_norm(const layer_call *lc) {
+int layer_layer_norm(const layer_call *lc)
+{
     cg_graph *g = lc->g;
     const cg_misc_opts *o = &lc->l->misc;
     cg_src src = lc->l->src;
@@ -95,12 +103,13 @@ int layer_layer_norm(const layer_call *lc) {
 }
 
 /* Dropout: x times a fresh random mask in training, x itself in inference. */
-int layer_dropout(const layer_call *lc) {
+int layer_dropout(const layer_call *lc)
+{
     cg_graph *g = lc->g;
     const cg_misc_opts *o = &lc->l->misc;
     cg_src src = lc->l->src;
     int x = lc->x;
-    if (!(o->rate >= 0.0f && o->rate < 1.0f))   /* written so that NaN fails */
+    if (!(o->rate >= 0.0f && o->rate < 1.0f)) /* written so that NaN fails */
         return graph_error(g, src, g->cur_layer, "rate must lie in [0, 1), got %g", (double)o->rate);
     if (!lc->training || o->rate == 0.0f)
         return x;

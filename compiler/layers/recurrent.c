@@ -13,19 +13,24 @@
 #include <string.h>
 
 /* The op of a recurrent layer kind, and its gates per unit. */
-static op_kind kind_op(cg_layer_kind kind) {
+static op_kind kind_op(cg_layer_kind kind)
+{
     return kind == CG_LAYER_LSTM ? OP_LSTM : kind == CG_LAYER_GRU ? OP_GRU : OP_SIMPLE_RNN;
 }
 
 /* True when the cells can apply activation a: one written with its output
  * (the cells keep each gate's value after its activation, not before). */
-static bool act_ok(cg_activation a) { return (unsigned)a < ACT_COUNT && act_table[a].from == ACT_FROM_Y; }
+static bool act_ok(cg_activation a)
+{
+    return (unsigned)a < ACT_COUNT && act_table[a].from == ACT_FROM_Y;
+}
 
 /* Checks the initial state of recurrent op op, the layer's inputs after x
  * ([h0], or LSTM's [h0, c0], each (n, units)), and sets *s0 to the one input
  * the op takes ([h0], or [h0 | c0]; -1 when none is given: zeros). Returns
  * 0, or -1 after an error. */
-static int initial_state(const layer_call *lc, op_kind op, int *s0) {
+static int initial_state(const layer_call *lc, op_kind op, int *s0)
+{
     cg_graph *g = lc->g;
     cg_src src = lc->l->src;
     const char *what = g->layers[g->cur_layer].kind;
@@ -49,7 +54,8 @@ static int initial_state(const layer_call *lc, op_kind op, int *s0) {
 /* Applies SimpleRNN, LSTM or GRU to x (n, T, F), from the initial state
  * given by the inputs after x ([h0], or LSTM's [h0, c0], each (n, units);
  * none: zeros); returns the output node. */
-int layer_recurrent(const layer_call *lc) {
+int layer_recurrent(const layer_call *lc)
+{
     cg_graph *g = lc->g;
     const cg_rnn_opts *o = &lc->l->rnn;
     cg_layer_kind kind = lc->l->kind;
@@ -64,7 +70,8 @@ int layer_recurrent(const layer_call *lc) {
         return graph_error(g, src, g->cur_layer, "input has shape %s; %s needs (batch, timesteps, features)%s",
                            shape_str(xs, sb, sizeof sb), what,
                            xs->rank == 2 ? ": reshape one feature per step to (timesteps, 1), or embed token ids "
-                                           "with an Embedding layer" : "");
+                                           "with an Embedding layer"
+                                         : "");
     for (int k = 0; k < 2; k++) {
         cg_activation a = k ? o->recurrent_activation : o->activation;
         char list[256];
@@ -80,9 +87,11 @@ int layer_recurrent(const layer_call *lc) {
     if (initial_state(lc, op, &s0))
         return -1;
     int u = o->units, k = op == OP_LSTM ? 4 : op == OP_GRU ? 3 : 1, f = xs->d[2], steps = xs->d[1], ku, width;
-    if (!int_mul(k, u, &ku) || !int_mul(op == OP_SIMPLE_RNN ? 2 : 8, u, &width))   /* rnn_width: the saved sequence */
-        return graph_error(g, src, g->cur_layer, "%d units overflow int: the kernels have %d x units columns, the "
-                           "saved sequence %d x units floats per step", u, k, op == OP_SIMPLE_RNN ? 2 : 8);
+    if (!int_mul(k, u, &ku) || !int_mul(op == OP_SIMPLE_RNN ? 2 : 8, u, &width)) /* rnn_width: the saved sequence */
+        return graph_error(g, src, g->cur_layer,
+                           "%d units overflow int: the kernels have %d x units columns, the "
+                           "saved sequence %d x units floats per step",
+                           u, k, op == OP_SIMPLE_RNN ? 2 : 8);
     cg_init ki = o->kernel_initializer.kind == CG_INIT_DEFAULT ? cg_glorot_uniform() : o->kernel_initializer;
     cg_init ri = o->recurrent_initializer.kind == CG_INIT_DEFAULT ? cg_orthogonal() : o->recurrent_initializer;
     cg_init bi = o->bias_initializer.kind == CG_INIT_DEFAULT ? cg_zeros() : o->bias_initializer;
@@ -93,12 +102,12 @@ int layer_recurrent(const layer_call *lc) {
     if (o->use_bias) {
         shape bs = op == OP_GRU ? (shape){2, {2, ku}} : (shape){1, {ku}};
         int bias = weight_add(g, src, "bias", &bs, bi);
-        if (bias >= 0 && op == OP_LSTM && o->unit_forget_bias) {   /* ones at [U, 2U): the forget gate */
+        if (bias >= 0 && op == OP_LSTM && o->unit_forget_bias) { /* ones at [U, 2U): the forget gate */
             g->vars[g->nodes[bias].var].ones_begin = u;
             g->vars[g->nodes[bias].var].ones_count = u;
         }
         int b = bias;
-        if (op == OP_GRU) {   /* row 0: the input bias, added to xw; row 1: the recurrent one, inside the loop */
+        if (op == OP_GRU) { /* row 0: the input bias, added to xw; row 1: the recurrent one, inside the loop */
             shape row = {1, {ku}};
             b = op_reshape(g, src, op_slice(g, src, bias, 0, 0, 1), row);
             rb = op_reshape(g, src, op_slice(g, src, bias, 0, 1, 1), row);
@@ -127,7 +136,8 @@ int layer_recurrent(const layer_call *lc) {
 }
 
 /* Applies Embedding to token ids x (n, T); returns (n, T, output_dim). */
-int layer_embedding(const layer_call *lc) {
+int layer_embedding(const layer_call *lc)
+{
     cg_graph *g = lc->g;
     const cg_embedding_opts *o = &lc->l->embedding;
     cg_src src = lc->l->src;
@@ -140,7 +150,8 @@ int layer_embedding(const layer_call *lc) {
     if (xs->rank != 2)
         return graph_error(g, src, g->cur_layer, "input has shape %s; Embedding needs token ids (batch, timesteps)",
                            shape_str(xs, sb, sizeof sb));
-    cg_init ei = o->embeddings_initializer.kind == CG_INIT_DEFAULT ? cg_uniform(-0.05f, 0.05f) : o->embeddings_initializer;
+    cg_init ei = o->embeddings_initializer.kind == CG_INIT_DEFAULT ? cg_uniform(-0.05f, 0.05f)
+                                                                   : o->embeddings_initializer;
     int table = weight_add(g, src, "embeddings", &(shape){2, {o->input_dim, o->output_dim}}, ei);
     int y = op_embedding(g, src, x, table);
     layer_name_role(g, y, "out");
@@ -149,7 +160,8 @@ int layer_embedding(const layer_call *lc) {
 
 /* Public: the final h or c of a recurrent layer (Keras' return_state), sliced
  * out of its saved sequence; named "<layer>_state_h" / "_state_c". */
-cg_t cg_rnn_state_at(cg_src src, cg_model *m, const char *layer_name, cg_rnn_state which) {
+cg_t cg_rnn_state_at(cg_src src, cg_model *m, const char *layer_name, cg_rnn_state which)
+{
     if (!m || cg_failed(m->g))
         return (cg_t){m ? m->g : NULL, -1};
     cg_graph *g = m->g;

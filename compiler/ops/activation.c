@@ -24,17 +24,19 @@ const act_info act_table[ACT_COUNT] = {
  * keys of kv (a NULL-terminated key/value list) replaced by its value;
  * numbers (0.5f, 1e-3f) are copied as they are. Returns out, or NULL when
  * the text does not fit. */
-static const char *act_expand(const char *t, const char *const *kv, char *out, size_t size) {
+static const char *act_expand(const char *t, const char *const *kv, char *out, size_t size)
+{
     size_t len = 0;
     while (*t) {
         const char *start = t;
         const char *value = NULL;
         size_t n;
-        if (isdigit((unsigned char)*t) || (*t == '.' && isdigit((unsigned char)t[1]))) {   /* a number */
+        if (isdigit((unsigned char)*t) || (*t == '.' && isdigit((unsigned char)t[1]))) { /* a number */
             for (t++; isalnum((unsigned char)*t) || *t == '.' || *t == '_' ||
-                      ((*t == '-' || *t == '+') && strchr("eEpP", t[-1])); t++)
+                      ((*t == '-' || *t == '+') && strchr("eEpP", t[-1]));
+                 t++)
                 ;
-        } else if (isalpha((unsigned char)*t) || *t == '_') {   /* an identifier */
+        } else if (isalpha((unsigned char)*t) || *t == '_') { /* an identifier */
             for (t++; isalnum((unsigned char)*t) || *t == '_'; t++)
                 ;
             for (int k = 0; kv[k]; k += 2)
@@ -58,10 +60,11 @@ static const char *act_expand(const char *t, const char *const *kv, char *out, s
 /* True when C expression e has an operator that binds less tightly than *
  * outside parentheses (+, -, comparisons, ?:, logic), so that "k * e" would
  * not multiply all of it. */
-static bool loose(const char *e) {
+static bool loose(const char *e)
+{
     int depth = 0;
     for (const char *p = e; *p; p++) {
-        if (isdigit((unsigned char)*p) || (*p == '.' && isdigit((unsigned char)p[1]))) {   /* skip 1e-3f */
+        if (isdigit((unsigned char)*p) || (*p == '.' && isdigit((unsigned char)p[1]))) { /* skip 1e-3f */
             while (isalnum((unsigned char)p[1]) || p[1] == '.' || ((p[1] == '-' || p[1] == '+') && strchr("eE", *p)))
                 p++;
             continue;
@@ -75,7 +78,8 @@ static bool loose(const char *e) {
 
 /* Puts e in parentheses in place (buf[size] holds it) when it is loose;
  * returns buf, or NULL when that does not fit. */
-static const char *as_factor(char *buf, size_t size) {
+static const char *as_factor(char *buf, size_t size)
+{
     size_t len = strlen(buf);
     if (!loose(buf))
         return buf;
@@ -89,22 +93,27 @@ static const char *as_factor(char *buf, size_t size) {
 }
 
 /* The known activation a's row, or NULL. */
-static const act_info *row_of(cg_activation a) { return (unsigned)a < ACT_COUNT ? &act_table[a] : NULL; }
+static const act_info *row_of(cg_activation a)
+{
+    return (unsigned)a < ACT_COUNT ? &act_table[a] : NULL;
+}
 
 /* The epilogue expression applying activation act to v; returns its name
  * (NULL when the text does not fit out). */
-const char *emit_activation(cg_activation act, float alpha, char *out, size_t size) {
+const char *emit_activation(cg_activation act, float alpha, char *out, size_t size)
+{
     const act_info *r = row_of(act);
     char al[32];
     emit_float(alpha, al, sizeof al);
     const char *kv[] = {"v", "v", "alpha", al, NULL};
-    if (!r || r->from == ACT_FROM_ROW)   /* never fused into an epilogue */
+    if (!r || r->from == ACT_FROM_ROW) /* never fused into an epilogue */
         r = &act_table[CG_LINEAR];
     return act_expand(r->forward, kv, out, size) ? r->name : NULL;
 }
 
 /* The value of activation act applied to the C expression x; NULL when it does not fit. */
-const char *emit_act_forward(cg_activation act, float alpha, const char *x, char *out, size_t size) {
+const char *emit_act_forward(cg_activation act, float alpha, const char *x, char *out, size_t size)
+{
     const act_info *r = row_of(act);
     char al[32];
     emit_float(alpha, al, sizeof al);
@@ -114,7 +123,8 @@ const char *emit_act_forward(cg_activation act, float alpha, const char *x, char
 
 /* The C expression of dy * act'(.), written with `at`: the activation's
  * output y or its input x, as its row says. NULL when it does not fit. */
-const char *emit_act_grad(cg_activation act, float alpha, const char *at, const char *dy, char *out, size_t size) {
+const char *emit_act_grad(cg_activation act, float alpha, const char *at, const char *dy, char *out, size_t size)
+{
     const act_info *r = row_of(act);
     char al[32];
     emit_float(alpha, al, sizeof al);
@@ -127,7 +137,8 @@ const char *emit_act_grad(cg_activation act, float alpha, const char *at, const 
 /* act(v) in a recurrent cell, v a variable, as a factor of a product (in
  * parentheses when loose: h_t = o act(c_t)); host code uses the row's
  * vectorised form where it has one. Alpha is the row's default. */
-const char *act_cell_text(cg_activation a, const char *v, bool host, char *buf, size_t size) {
+const char *act_cell_text(cg_activation a, const char *v, bool host, char *buf, size_t size)
+{
     const act_info *r = row_of(a);
     if (!r || r->from != ACT_FROM_Y)
         r = &act_table[CG_LINEAR];
@@ -142,7 +153,8 @@ const char *act_cell_text(cg_activation a, const char *v, bool host, char *buf, 
 /* act'(.) alone in a recurrent cell, from the output y, as a factor of a
  * product: the row's derivative after its leading "dy * ", or, without one,
  * at dy = 1.0f; in parentheses when loose. */
-const char *act_cell_grad(cg_activation a, const char *y, char *buf, size_t size) {
+const char *act_cell_grad(cg_activation a, const char *y, char *buf, size_t size)
+{
     const act_info *r = row_of(a);
     if (!r || r->from != ACT_FROM_Y)
         r = &act_table[CG_LINEAR];
@@ -156,7 +168,8 @@ const char *act_cell_grad(cg_activation a, const char *y, char *buf, size_t size
 }
 
 /* "linear, relu, ... or elu": the activations written with their output. */
-const char *act_from_output_list(char *buf, size_t size) {
+const char *act_from_output_list(char *buf, size_t size)
+{
     int count = 0, k = 0;
     for (int a = 0; a < ACT_COUNT; a++)
         count += act_table[a].from == ACT_FROM_Y;
@@ -172,7 +185,8 @@ const char *act_from_output_list(char *buf, size_t size) {
 /* ---- ops ------------------------------------------------------------------------ */
 
 /* The IR op that applies activation a: the op it had before the table, or ACT. */
-static op_kind op_of(cg_activation a) {
+static op_kind op_of(cg_activation a)
+{
     switch (a) {
     case CG_RELU: return OP_RELU;
     case CG_SIGMOID: return OP_SIGMOID;
@@ -184,7 +198,8 @@ static op_kind op_of(cg_activation a) {
 }
 
 /* The activation node n applies; CG_LINEAR for any other node. */
-cg_activation act_of_node(const node *n) {
+cg_activation act_of_node(const node *n)
+{
     switch (n->op) {
     case OP_RELU: return CG_RELU;
     case OP_SIGMOID: return CG_SIGMOID;
@@ -199,7 +214,8 @@ cg_activation act_of_node(const node *n) {
  * default; a given one must be finite and >= 0 (the derivatives written with
  * the output need that: leaky relu and elu are then positive where x is).
  * Returns the node, or -1 with the error set. */
-int op_activation(cg_graph *g, cg_src src, cg_activation act, float alpha, int x) {
+int op_activation(cg_graph *g, cg_src src, cg_activation act, float alpha, int x)
+{
     const act_info *r = row_of(act);
     if (!r)
         return graph_error(g, src, g->cur_layer, "unknown activation %d", (int)act);
@@ -217,40 +233,53 @@ int op_activation(cg_graph *g, cg_src src, cg_activation act, float alpha, int x
     op_kind op = op_of(act);
     if (op == OP_SOFTMAX)
         return op_unary(g, src, op, x);
-    node nd = {.op = op, .nin = 1, .in = {x}, .sh = g->nodes[x].sh, .act = op == OP_ACT ? act : CG_LINEAR,
-               .alpha = alpha, .src = src};
+    node nd = {.op = op,
+               .nin = 1,
+               .in = {x},
+               .sh = g->nodes[x].sh,
+               .act = op == OP_ACT ? act : CG_LINEAR,
+               .alpha = alpha,
+               .src = src};
     return node_add(g, &nd);
 }
 
 /* The backward of an activation, written with its output y. */
-int op_act_bwd(cg_graph *g, cg_activation act, float alpha, int y, int dy) {
+int op_act_bwd(cg_graph *g, cg_activation act, float alpha, int y, int dy)
+{
     if (y < 0 || dy < 0)
         return -1;
     if (act == CG_LINEAR)
         return dy;
-    node nd = {.op = OP_ACT_BWD, .nin = 2, .in = {y, dy}, .sh = g->nodes[y].sh, .act = act, .alpha = alpha,
+    node nd = {.op = OP_ACT_BWD,
+               .nin = 2,
+               .in = {y, dy},
+               .sh = g->nodes[y].sh,
+               .act = act,
+               .alpha = alpha,
                .src = g->nodes[y].src};
     return node_add(g, &nd);
 }
 
 /* The gradient of activation node id given dy: ACT_BWD from its output, or
  * ACT_BWD_X from its input, as its row says. */
-int op_act_grad(cg_graph *g, int id, int dy) {
+int op_act_grad(cg_graph *g, int id, int dy)
+{
     const node *n = &g->nodes[id];
     cg_activation act = act_of_node(n);
     if (act_table[act].from == ACT_FROM_Y)
         return op_act_bwd(g, act, n->alpha, id, dy);
     if (dy < 0)
         return -1;
-    node nd = {.op = OP_ACT_BWD_X, .nin = 2, .in = {n->in[0], dy}, .sh = n->sh, .act = act, .alpha = n->alpha,
-               .src = n->src};
+    node nd = {
+        .op = OP_ACT_BWD_X, .nin = 2, .in = {n->in[0], dy}, .sh = n->sh, .act = act, .alpha = n->alpha, .src = n->src};
     return node_add(g, &nd);
 }
 
 /* ---- public builders ----------------------------------------------------------------- */
 
 /* Public: activation act on x (cg_act, cg_act_alpha); alpha NaN: the row's default. */
-cg_t cg_act_at(cg_src src, cg_t x, cg_activation act, float alpha) {
+cg_t cg_act_at(cg_src src, cg_t x, cg_activation act, float alpha)
+{
     cg_graph *g = operands_graph(src, "cg_act", &x, 1);
     if (!g)
         return (cg_t){x.g, -1};
@@ -258,11 +287,12 @@ cg_t cg_act_at(cg_src src, cg_t x, cg_activation act, float alpha) {
 }
 
 /* Public: leaky relu of x with slope alpha (cg_leaky_relu), which must be given. */
-cg_t cg_leaky_relu_at(cg_src src, cg_t x, float alpha) {
+cg_t cg_leaky_relu_at(cg_src src, cg_t x, float alpha)
+{
     cg_graph *g = operands_graph(src, "LEAKY_RELU", &x, 1);
     if (!g)
         return (cg_t){x.g, -1};
-    if (isnan(alpha))   /* here a NaN is no request for the default */
+    if (isnan(alpha)) /* here a NaN is no request for the default */
         return (cg_t){g, graph_error(g, src, g->cur_layer, "leaky_relu: alpha is nan; it must be finite and >= 0")};
     return (cg_t){g, op_activation(g, src, CG_LEAKY_RELU, alpha, x.id)};
 }

@@ -9,7 +9,8 @@
 
 /* Positions a window of win taps spaced dil apart covers, (win - 1) dil + 1;
  * -1 when that overflows int (a huge dilation). */
-static int window_span(int win, int dil) {
+static int window_span(int win, int dil)
+{
     int span;
     return int_mul(win - 1, dil, &span) && int_add(span, 1, &span) ? span : -1;
 }
@@ -17,14 +18,15 @@ static int window_span(int win, int dil) {
 /* Output size of one spatial axis, and its padding ("same": the output has
  * ceil(in / stride) positions, extra padding at the end, as TensorFlow).
  * -1, and no padding, when the window's span or the padding overflows int. */
-int conv_out_size(int in, int win, int stride, int dil, bool same, int *pad_lo, int *pad_hi) {
+int conv_out_size(int in, int win, int stride, int dil, bool same, int *pad_lo, int *pad_hi)
+{
     int span = window_span(win, dil);
     *pad_lo = *pad_hi = 0;
     if (span < 0)
         return -1;
     if (!same)
         return in < span ? 0 : (in - span) / stride + 1;
-    int out = in / stride + (in % stride != 0);   /* ceil(in / stride), without forming in + stride - 1 */
+    int out = in / stride + (in % stride != 0); /* ceil(in / stride), without forming in + stride - 1 */
     long total = (long)(out - 1) * stride + span - in;
     if (total > ELEMS_MAX)
         return -1;
@@ -38,7 +40,8 @@ int conv_out_size(int in, int win, int stride, int dil, bool same, int *pad_lo, 
 /* Output height and width of a window op on input shape x; false when a
  * window's span or a padded side overflows int. A window longer than the
  * padded side gives 0. */
-static bool window_out(const shape *x, const spatial *sp, int *oh, int *ow) {
+static bool window_out(const shape *x, const spatial *sp, int *oh, int *ow)
+{
     int out[2];
     for (int i = 0; i < 2; i++) {
         int span = window_span(sp->win[i], sp->dil[i]), side;
@@ -52,7 +55,8 @@ static bool window_out(const shape *x, const spatial *sp, int *oh, int *ow) {
 }
 
 /* Checks the window attributes against input x; 0 or an error. */
-static int check_window(cg_graph *g, cg_src src, const char *what, const shape *x, const spatial *sp) {
+static int check_window(cg_graph *g, cg_src src, const char *what, const shape *x, const spatial *sp)
+{
     char sb[64];
     if (x->rank != 4)
         return graph_error(g, src, g->cur_layer, "%s needs an input of shape (n, height, width, channels), got %s",
@@ -70,20 +74,23 @@ static int check_window(cg_graph *g, cg_src src, const char *what, const shape *
             return graph_error(g, src, g->cur_layer, "%s: padding %d is negative", what, sp->pad[i]);
     int oh, ow;
     if (!window_out(x, sp, &oh, &ow))
-        return graph_error(g, src, g->cur_layer, "%s: a %dx%d window with dilation %dx%d and padding (%d, %d, %d, %d) "
-                           "on the input %s spans more positions than an int counts", what, sp->win[0], sp->win[1],
-                           sp->dil[0], sp->dil[1], sp->pad[0], sp->pad[1], sp->pad[2], sp->pad[3],
-                           shape_str(x, sb, sizeof sb));
+        return graph_error(g, src, g->cur_layer,
+                           "%s: a %dx%d window with dilation %dx%d and padding (%d, %d, %d, %d) "
+                           "on the input %s spans more positions than an int counts",
+                           what, sp->win[0], sp->win[1], sp->dil[0], sp->dil[1], sp->pad[0], sp->pad[1], sp->pad[2],
+                           sp->pad[3], shape_str(x, sb, sizeof sb));
     if (oh < 1 || ow < 1)
-        return graph_error(g, src, g->cur_layer, "%s: a %dx%d window (dilation %dx%d) does not fit the input %s: "
-                           "no output", what, sp->win[0], sp->win[1], sp->dil[0], sp->dil[1],
-                           shape_str(x, sb, sizeof sb));
+        return graph_error(g, src, g->cur_layer,
+                           "%s: a %dx%d window (dilation %dx%d) does not fit the input %s: "
+                           "no output",
+                           what, sp->win[0], sp->win[1], sp->dil[0], sp->dil[1], shape_str(x, sb, sizeof sb));
     return 0;
 }
 
 /* Convolution of x (n, H, W, C) with k (KH, KW, C, F), or depthwise with
  * k (KH, KW, C). sp->win is taken from k. */
-int op_conv2d(cg_graph *g, cg_src src, int x, int k, const spatial *sp_in, bool depthwise) {
+int op_conv2d(cg_graph *g, cg_src src, int x, int k, const spatial *sp_in, bool depthwise)
+{
     if (x < 0 || k < 0)
         return -1;
     const shape *xs = &g->nodes[x].sh, *ks = &g->nodes[k].sh;
@@ -102,13 +109,18 @@ int op_conv2d(cg_graph *g, cg_src src, int x, int k, const spatial *sp_in, bool 
                            shape_str(xs, s1, sizeof s1), xs->d[3], shape_str(ks, s2, sizeof s2), ks->d[2]);
     int oh = 0, ow = 0;
     window_out(xs, &sp, &oh, &ow);
-    node nd = {.op = depthwise ? OP_DEPTHWISE_CONV2D : OP_CONV2D, .nin = 2, .in = {x, k}, .sp = sp,
-               .sh = {4, {xs->d[0], oh, ow, depthwise ? xs->d[3] : ks->d[3]}}, .src = src};
+    node nd = {.op = depthwise ? OP_DEPTHWISE_CONV2D : OP_CONV2D,
+               .nin = 2,
+               .in = {x, k},
+               .sp = sp,
+               .sh = {4, {xs->d[0], oh, ow, depthwise ? xs->d[3] : ks->d[3]}},
+               .src = src};
     return node_add(g, &nd);
 }
 
 /* Max or average pooling of x with the window, strides and padding of sp. */
-int op_pool(cg_graph *g, cg_src src, op_kind op, int x, const spatial *sp) {
+int op_pool(cg_graph *g, cg_src src, op_kind op, int x, const spatial *sp)
+{
     if (x < 0)
         return -1;
     const shape *xs = &g->nodes[x].sh;
@@ -121,7 +133,8 @@ int op_pool(cg_graph *g, cg_src src, op_kind op, int x, const spatial *sp) {
 }
 
 /* Zero padding of the height and width of x: top, left, bottom, right. */
-int op_pad(cg_graph *g, cg_src src, int x, const int pad[4]) {
+int op_pad(cg_graph *g, cg_src src, int x, const int pad[4])
+{
     if (x < 0)
         return -1;
     const shape *xs = &g->nodes[x].sh;
@@ -135,14 +148,17 @@ int op_pad(cg_graph *g, cg_src src, int x, const int pad[4]) {
     node nd = {.op = OP_PAD, .nin = 1, .in = {x}, .src = src, .sh = *xs};
     for (int i = 0; i < 2; i++)
         if (!int_add(xs->d[1 + i], pad[i], &nd.sh.d[1 + i]) || !int_add(nd.sh.d[1 + i], pad[2 + i], &nd.sh.d[1 + i]))
-            return graph_error(g, src, g->cur_layer, "pad: padding %s by %d and %d gives more positions than an int "
-                               "counts", shape_str(xs, sb, sizeof sb), pad[i], pad[2 + i]);
+            return graph_error(g, src, g->cur_layer,
+                               "pad: padding %s by %d and %d gives more positions than an int "
+                               "counts",
+                               shape_str(xs, sb, sizeof sb), pad[i], pad[2 + i]);
     memcpy(nd.sp.pad, pad, sizeof nd.sp.pad);
     return node_add(g, &nd);
 }
 
 /* A backward op of the family: same window attributes, output shape `sh`. */
-static int bwd_node(cg_graph *g, const node *fwd, op_kind op, int a, int b, shape sh) {
+static int bwd_node(cg_graph *g, const node *fwd, op_kind op, int a, int b, shape sh)
+{
     node nd = {.op = op, .nin = b < 0 ? 1 : 2, .in = {a, b}, .sp = fwd->sp, .sh = sh, .src = fwd->src};
     if (b < 0)
         nd.in[1] = 0;
@@ -150,7 +166,8 @@ static int bwd_node(cg_graph *g, const node *fwd, op_kind op, int a, int b, shap
 }
 
 /* Gradients: each forward op has its backward ops, written as kernels. */
-static int grad_conv(cg_graph *g, int id, int dy, int dx[3]) {
+static int grad_conv(cg_graph *g, int id, int dy, int dx[3])
+{
     node n = g->nodes[id];
     int x = n.in[0];
     shape xs = g->nodes[x].sh;
@@ -172,15 +189,19 @@ static int grad_conv(cg_graph *g, int id, int dy, int dx[3]) {
 }
 
 /* Scratch floats of the host im2col kernels at the maximum batch. */
-long conv_scratch(cg_graph *g, int id) {
+long conv_scratch(cg_graph *g, int id)
+{
     const node *n = &g->nodes[id];
     if (g->flavour != CG_HOST)
         return 0;
     const shape *x;
-    long positions;   /* rows of the im2col matrix */
+    long positions; /* rows of the im2col matrix */
     switch (n->op) {
     case OP_CONV2D:
-    case OP_CONV2D_BIAS_ACT: x = &g->nodes[n->in[0]].sh; positions = shape_size(&n->sh, g->max_batch) / n->sh.d[3]; break;
+    case OP_CONV2D_BIAS_ACT:
+        x = &g->nodes[n->in[0]].sh;
+        positions = shape_size(&n->sh, g->max_batch) / n->sh.d[3];
+        break;
     case OP_CONV2D_BWD_FILTER:
     case OP_CONV2D_BWD_INPUT: {
         const shape *dy = &g->nodes[n->op == OP_CONV2D_BWD_FILTER ? n->in[1] : n->in[0]].sh;
@@ -196,7 +217,8 @@ long conv_scratch(cg_graph *g, int id) {
 /* Host kernels whose samples are independent run them as pieces on the
  * pool: every window op but the depthwise filter gradient (which sums over
  * samples); the filter gradient splits its im2col, then one GEMM. */
-bool conv_batch_parallel(cg_graph *g, int id, bool *tail) {
+bool conv_batch_parallel(cg_graph *g, int id, bool *tail)
+{
     const node *n = &g->nodes[id];
     *tail = n->op == OP_CONV2D_BWD_FILTER;
     return g->flavour == CG_HOST && op_table[n->op].cat == CAT_CONV && n->op != OP_DEPTHWISE_BWD_FILTER &&
@@ -207,12 +229,13 @@ bool conv_batch_parallel(cg_graph *g, int id, bool *tail) {
 
 /* The numbers every window kernel uses, as template keys. */
 typedef struct window_keys {
-    char nb[8], h[16], w[16], c[16], oh[16], ow[16], f[16], kh[16], kw[16], sh[16], sw[16], dh[16], dw[16],
-        pt[16], pl[16], kkc[32];
+    char nb[8], h[16], w[16], c[16], oh[16], ow[16], f[16], kh[16], kw[16], sh[16], sw[16], dh[16], dw[16], pt[16],
+        pl[16], kkc[32];
 } window_keys;
 
 /* Fills the keys from input shape in (n, H, W, C), output shape out (n, OH, OW, F|C). */
-static void fill_keys(window_keys *k, const node *n, const shape *in, const shape *out) {
+static void fill_keys(window_keys *k, const node *n, const shape *in, const shape *out)
+{
     if (shape_batched(in))
         snprintf(k->nb, sizeof k->nb, "n");
     else
@@ -236,17 +259,24 @@ static void fill_keys(window_keys *k, const node *n, const shape *in, const shap
 
 /* Lowers a window op from its template: the forward input shape and the
  * forward output shape decide every bound. */
-void lower_conv(emit_ctx *e, int id) {
+void lower_conv(emit_ctx *e, int id)
+{
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     const shape *in, *out;
     switch (n->op) {
-    case OP_CONV2D: case OP_CONV2D_BIAS_ACT: case OP_DEPTHWISE_CONV2D: case OP_MAX_POOL: case OP_AVG_POOL: case OP_PAD:
-        in = &g->nodes[n->in[0]].sh, out = &n->sh; break;
-    case OP_CONV2D_BWD_FILTER: case OP_DEPTHWISE_BWD_FILTER: case OP_MAX_POOL_BWD:
-        in = &g->nodes[n->in[0]].sh, out = &g->nodes[n->in[1]].sh; break;
-    default:   /* *_BWD_INPUT, AVG_POOL_BWD, PAD_BWD: dY first, output dX */
-        in = &n->sh, out = &g->nodes[n->in[0]].sh; break;
+    case OP_CONV2D:
+    case OP_CONV2D_BIAS_ACT:
+    case OP_DEPTHWISE_CONV2D:
+    case OP_MAX_POOL:
+    case OP_AVG_POOL:
+    case OP_PAD: in = &g->nodes[n->in[0]].sh, out = &n->sh; break;
+    case OP_CONV2D_BWD_FILTER:
+    case OP_DEPTHWISE_BWD_FILTER:
+    case OP_MAX_POOL_BWD: in = &g->nodes[n->in[0]].sh, out = &g->nodes[n->in[1]].sh; break;
+    default: /* *_BWD_INPUT, AVG_POOL_BWD, PAD_BWD: dY first, output dX */
+        in = &n->sh, out = &g->nodes[n->in[0]].sh;
+        break;
     }
     window_keys k;
     fill_keys(&k, n, in, out);
@@ -292,13 +322,14 @@ void lower_conv(emit_ctx *e, int id) {
     snprintf(pr, sizeof pr, "%d", n->sp.pad[3]);
     char act[ACT_TEXT_MAX], grad[ACT_TEXT_MAX];
     const char *act_name = emit_activation(n->act, n->alpha, act, sizeof act);
-    if (!act_name || !emit_act_grad(n->act, n->alpha, "best[c]", "dy[c]", grad, sizeof grad)) {   /* MAX_POOL_BWD */
+    if (!act_name || !emit_act_grad(n->act, n->alpha, "best[c]", "dy[c]", grad, sizeof grad)) { /* MAX_POOL_BWD */
         graph_error(g, n->src, n->layer, "internal: the activation's text does not fit");
         return;
     }
-    const char *kv[] = {"N", k.nb, "ACT", act, "ACT_NAME", act_name, "H", k.h, "W", k.w, "C", k.c, "OH", k.oh, "OW", k.ow, "F", k.f, "KH", k.kh, "KW", k.kw,
-                        "SH", k.sh, "SW", k.sw, "DH", k.dh, "DW", k.dw, "PT", k.pt, "PL", k.pl, "PB", pb, "PR", pr,
-                        "KKC", k.kkc, "B0", b0, "B1", b1, "ROWS", rows, "ROW0", row0, "GRAD", grad, NULL};
+    const char *kv[] = {"N",   k.nb, "ACT", act,  "ACT_NAME", act_name, "H",  k.h,    "W",  k.w,    "C",  k.c,  "OH",
+                        k.oh,  "OW", k.ow,  "F",  k.f,        "KH",     k.kh, "KW",   k.kw, "SH",   k.sh, "SW", k.sw,
+                        "DH",  k.dh, "DW",  k.dw, "PT",       k.pt,     "PL", k.pl,   "PB", pb,     "PR", pr,   "KKC",
+                        k.kkc, "B0", b0,    "B1", b1,         "ROWS",   rows, "ROW0", row0, "GRAD", grad, NULL};
     /* host convolutions copy windows first (im2col); the filter gradient's
      * copy is the split loop (part 1) and its GEMM what follows (part 2) */
     bool im2col = host && (n->op == OP_CONV2D || n->op == OP_CONV2D_BIAS_ACT ||
@@ -315,7 +346,8 @@ void lower_conv(emit_ctx *e, int id) {
 
 /* The fused convolution, and max pooling's gradient with an activation's fused in, in buffer names;
  * false for the others (their formula). */
-static bool describe_conv(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size) {
+static bool describe_conv(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size)
+{
     const node *n = &e->g->nodes[id];
     const char *act = emit_act_name(n->act);
     if (n->op == OP_CONV2D_BIAS_ACT)
@@ -323,15 +355,18 @@ static bool describe_conv(emit_ctx *e, int id, const char *const in[3], char *bu
                  act, in[0], in[1], in[2], n->sp.stride[0], n->sp.stride[1], n->sp.dil[0], n->sp.dil[1], n->sp.pad[0],
                  n->sp.pad[1], n->sp.pad[2], n->sp.pad[3]);
     else if (n->op == OP_MAX_POOL_BWD && n->act != CG_LINEAR)
-        snprintf(buf, size, "%s: dX gets dY[b,i,j,c] * %s'(X) at the first maximum of each window (0 elsewhere), "
-                 "with X = %s (the %s output), dY = %s", n->name, act, in[0], act, in[1]);
+        snprintf(buf, size,
+                 "%s: dX gets dY[b,i,j,c] * %s'(X) at the first maximum of each window (0 elsewhere), "
+                 "with X = %s (the %s output), dY = %s",
+                 n->name, act, in[0], act, in[1]);
     else
         return false;
     return true;
 }
 
 /* Multiply-adds count twice; a backward op costs what its forward did; padding only moves data. */
-static long flops_conv(cg_graph *g, int id) {
+static long flops_conv(cg_graph *g, int id)
+{
     const node *n = &g->nodes[id];
     long out = shape_size(&n->sh, 1), win = (long)n->sp.win[0] * n->sp.win[1];
     bool dy_second = n->op == OP_CONV2D_BWD_FILTER || n->op == OP_DEPTHWISE_BWD_FILTER || n->op == OP_MAX_POOL_BWD;
@@ -342,9 +377,12 @@ static long flops_conv(cg_graph *g, int id) {
     case OP_CONV2D_BWD_INPUT: return 2 * dy * win * n->sh.d[3];
     case OP_CONV2D_BWD_FILTER: return 2 * dy * win * g->nodes[n->in[0]].sh.d[3];
     case OP_DEPTHWISE_CONV2D: return 2 * out * win;
-    case OP_DEPTHWISE_BWD_INPUT: case OP_DEPTHWISE_BWD_FILTER: return 2 * dy * win;
-    case OP_MAX_POOL: case OP_AVG_POOL: return out * win;
-    case OP_MAX_POOL_BWD: case OP_AVG_POOL_BWD: return dy * win;
+    case OP_DEPTHWISE_BWD_INPUT:
+    case OP_DEPTHWISE_BWD_FILTER: return 2 * dy * win;
+    case OP_MAX_POOL:
+    case OP_AVG_POOL: return out * win;
+    case OP_MAX_POOL_BWD:
+    case OP_AVG_POOL_BWD: return dy * win;
     default: return 0;
     }
 }

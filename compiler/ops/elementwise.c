@@ -6,7 +6,8 @@
 #include <string.h>
 
 /* Makes a constant (a scalar, broadcast wherever it is used). */
-int op_const(cg_graph *g, float value, bool per_n) {
+int op_const(cg_graph *g, float value, bool per_n)
+{
     node nd = {.op = OP_CONST, .alpha = value, .per_n = per_n, .sh = shape_scalar()};
     char buf[64];
     snprintf(buf, sizeof buf, "const_%d", g->nnodes);
@@ -15,12 +16,14 @@ int op_const(cg_graph *g, float value, bool per_n) {
 }
 
 /* True when id is a constant with value v (not per_n). */
-static bool is_const(cg_graph *g, int id, float v) {
+static bool is_const(cg_graph *g, int id, float v)
+{
     return g->nodes[id].op == OP_CONST && !g->nodes[id].per_n && g->nodes[id].alpha == v;
 }
 
 /* Unary elementwise op: the shape of x. */
-int op_unary(cg_graph *g, cg_src src, op_kind op, int x) {
+int op_unary(cg_graph *g, cg_src src, op_kind op, int x)
+{
     if (x < 0)
         return -1;
     if (op == OP_SOFTMAX || op == OP_LOG_SOFTMAX) {
@@ -36,7 +39,8 @@ int op_unary(cg_graph *g, cg_src src, op_kind op, int x) {
 
 /* Binary elementwise op with broadcasting; folds constants and identities
  * (x * 1, x + 0) so gradient graphs stay small. */
-int op_binary(cg_graph *g, cg_src src, op_kind op, int a, int b) {
+int op_binary(cg_graph *g, cg_src src, op_kind op, int a, int b)
+{
     if (a < 0 || b < 0)
         return -1;
     node nd = {.op = op, .nin = 2, .in = {a, b}, .src = src};
@@ -68,7 +72,8 @@ int op_binary(cg_graph *g, cg_src src, op_kind op, int a, int b) {
 }
 
 /* where(c, a, b): all three broadcast together. */
-int op_where(cg_graph *g, cg_src src, int c, int a, int b) {
+int op_where(cg_graph *g, cg_src src, int c, int a, int b)
+{
     if (c < 0 || a < 0 || b < 0)
         return -1;
     node nd = {.op = OP_WHERE, .nin = 3, .in = {c, a, b}, .src = src};
@@ -85,7 +90,8 @@ int op_where(cg_graph *g, cg_src src, int c, int a, int b) {
 /* ---- public builders ------------------------------------------------------- */
 
 /* Public: a scalar constant. */
-cg_t cg_scalar_at(cg_src src, cg_graph *g, float value) {
+cg_t cg_scalar_at(cg_src src, cg_graph *g, float value)
+{
     (void)src;
     if (!g || g->failed)
         return (cg_t){g, -1};
@@ -103,7 +109,8 @@ static const struct {
 };
 
 /* The op code's name for messages: "ADD", or its number when it is none. */
-static const char *code_name(cg_op_code op, char *buf, size_t size) {
+static const char *code_name(cg_op_code op, char *buf, size_t size)
+{
     if ((unsigned)op < sizeof public_ops / sizeof public_ops[0])
         return op_table[public_ops[op].op].name;
     snprintf(buf, size, "op code %d", (int)op);
@@ -111,13 +118,15 @@ static const char *code_name(cg_op_code op, char *buf, size_t size) {
 }
 
 /* The graph op of public op code op when the entry point `kind` takes it, else -1. */
-int op_from_public(cg_op_code op, public_kind kind) {
+int op_from_public(cg_op_code op, public_kind kind)
+{
     if ((unsigned)op >= sizeof public_ops / sizeof public_ops[0] || public_ops[op].kind != kind)
         return -1;
     return (int)public_ops[op].op;
 }
 
-cg_t cg_binary_at(cg_src src, cg_op_code op, cg_t a, cg_t b) {
+cg_t cg_binary_at(cg_src src, cg_op_code op, cg_t a, cg_t b)
+{
     char buf[32];
     const char *name = code_name(op, buf, sizeof buf);
     cg_graph *g = operands_graph(src, name, (cg_t[]){a, b}, 2);
@@ -129,7 +138,8 @@ cg_t cg_binary_at(cg_src src, cg_op_code op, cg_t a, cg_t b) {
     return (cg_t){g, op_binary(g, src, (op_kind)kind, a.id, b.id)};
 }
 
-cg_t cg_unary_at(cg_src src, cg_op_code op, cg_t x) {
+cg_t cg_unary_at(cg_src src, cg_op_code op, cg_t x)
+{
     char buf[32];
     const char *name = code_name(op, buf, sizeof buf);
     cg_graph *g = operands_graph(src, name, &x, 1);
@@ -141,7 +151,8 @@ cg_t cg_unary_at(cg_src src, cg_op_code op, cg_t x) {
     return (cg_t){g, op_unary(g, src, (op_kind)kind, x.id)};
 }
 
-cg_t cg_where_at(cg_src src, cg_t c, cg_t a, cg_t b) {
+cg_t cg_where_at(cg_src src, cg_t c, cg_t a, cg_t b)
+{
     cg_graph *g = operands_graph(src, "WHERE", (cg_t[]){c, a, b}, 3);
     if (!g)
         return (cg_t){a.g, -1};
@@ -153,34 +164,50 @@ cg_t cg_where_at(cg_src src, cg_t c, cg_t a, cg_t b) {
 
 /* Gradient of an elementwise op: one rule per op, each returning the
  * vector-Jacobian product for each input, summed back over broadcasting. */
-static int grad_elementwise(cg_graph *g, int id, int dy, int dx[3]) {
+static int grad_elementwise(cg_graph *g, int id, int dy, int dx[3])
+{
     node n = g->nodes[id];
     cg_src s = n.src;
     int a = n.in[0], b = n.in[1];
     int zero = op_const(g, 0.0f, false);
     switch (n.op) {
     case OP_NEG: dx[0] = op_unary(g, s, OP_NEG, dy); break;
-    case OP_EXP: dx[0] = op_binary(g, s, OP_MUL, dy, id); break;                       /* dy e^x */
-    case OP_LOG: dx[0] = op_binary(g, s, OP_DIV, dy, a); break;                        /* dy / x */
-    case OP_SQRT:                                                                       /* dy / (2 sqrt x) */
+    case OP_EXP: dx[0] = op_binary(g, s, OP_MUL, dy, id); break; /* dy e^x */
+    case OP_LOG: dx[0] = op_binary(g, s, OP_DIV, dy, a); break;  /* dy / x */
+    case OP_SQRT:                                                /* dy / (2 sqrt x) */
         dx[0] = op_binary(g, s, OP_DIV, op_binary(g, s, OP_MUL, dy, op_const(g, 0.5f, false)), id);
         break;
-    case OP_SQUARE:                                                                     /* 2 x dy */
+    case OP_SQUARE: /* 2 x dy */
         dx[0] = op_binary(g, s, OP_MUL, dy, op_binary(g, s, OP_MUL, a, op_const(g, 2.0f, false)));
         break;
-    case OP_ABS: dx[0] = op_binary(g, s, OP_MUL, dy, op_unary(g, s, OP_SIGN, a)); break;  /* sign(x) dy */
-    case OP_SIGN: case OP_GREATER: case OP_LESS: case OP_EQUAL: break;                  /* piecewise constant */
-    case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_LEAKY_RELU: case OP_ACT:   /* dy act'(.) */
-        dx[0] = op_act_grad(g, id, dy);
+    case OP_ABS: dx[0] = op_binary(g, s, OP_MUL, dy, op_unary(g, s, OP_SIGN, a)); break; /* sign(x) dy */
+    case OP_SIGN:
+    case OP_GREATER:
+    case OP_LESS:
+    case OP_EQUAL: break; /* piecewise constant */
+    case OP_TANH:
+    case OP_SIGMOID:
+    case OP_RELU:
+    case OP_LEAKY_RELU:
+    case OP_ACT: /* dy act'(.) */ dx[0] = op_act_grad(g, id, dy); break;
+    case OP_ADD:
+        dx[0] = dy;
+        dx[1] = dy;
         break;
-    case OP_ADD: dx[0] = dy; dx[1] = dy; break;
-    case OP_SUB: dx[0] = dy; dx[1] = op_unary(g, s, OP_NEG, dy); break;
-    case OP_MUL: dx[0] = op_binary(g, s, OP_MUL, dy, b); dx[1] = op_binary(g, s, OP_MUL, dy, a); break;
-    case OP_DIV:                                                                        /* dy / b, -dy a / b^2 */
+    case OP_SUB:
+        dx[0] = dy;
+        dx[1] = op_unary(g, s, OP_NEG, dy);
+        break;
+    case OP_MUL:
+        dx[0] = op_binary(g, s, OP_MUL, dy, b);
+        dx[1] = op_binary(g, s, OP_MUL, dy, a);
+        break;
+    case OP_DIV: /* dy / b, -dy a / b^2 */
         dx[0] = op_binary(g, s, OP_DIV, dy, b);
         dx[1] = op_unary(g, s, OP_NEG, op_binary(g, s, OP_DIV, op_binary(g, s, OP_MUL, dy, id), b));
         break;
-    case OP_MAXIMUM: case OP_MINIMUM: {                                                 /* to the winner; ties to a */
+    case OP_MAXIMUM:
+    case OP_MINIMUM: { /* to the winner; ties to a */
         int b_wins = op_binary(g, s, n.op == OP_MAXIMUM ? OP_LESS : OP_GREATER, a, b);
         dx[0] = op_where(g, s, b_wins, zero, dy);
         dx[1] = op_where(g, s, b_wins, dy, zero);
@@ -190,12 +217,11 @@ static int grad_elementwise(cg_graph *g, int id, int dy, int dx[3]) {
         dx[1] = op_where(g, s, a, dy, zero);
         dx[2] = op_where(g, s, a, zero, dy);
         break;
-    case OP_SIGMOID_BCE:                                                                /* dy (sigmoid(z) - t) */
+    case OP_SIGMOID_BCE: /* dy (sigmoid(z) - t) */
         dx[0] = op_binary(g, s, OP_MUL, dy, op_binary(g, s, OP_SUB, op_unary(g, s, OP_SIGMOID, a), b));
         dx[1] = op_binary(g, s, OP_MUL, dy, op_unary(g, s, OP_NEG, a));
         break;
-    default:
-        return graph_error(g, s, n.layer, "no gradient rule for %s", op_table[n.op].name);
+    default: return graph_error(g, s, n.layer, "no gradient rule for %s", op_table[n.op].name);
     }
     for (int i = 0; i < n.nin; i++)
         if (dx[i] >= 0)
@@ -206,7 +232,8 @@ static int grad_elementwise(cg_graph *g, int id, int dy, int dx[3]) {
 /* ---- lowering ------------------------------------------------------------------ */
 
 /* The C expression of node id's value from its input expressions. */
-static void elem_expr(emit_ctx *e, const node *n, const char *in[3], char *out, size_t size) {
+static void elem_expr(emit_ctx *e, const node *n, const char *in[3], char *out, size_t size)
+{
     const char *a = in[0], *b = in[1], *c = in[2];
     switch (n->op) {
     case OP_NEG: snprintf(out, size, "-%s", a); break;
@@ -216,7 +243,11 @@ static void elem_expr(emit_ctx *e, const node *n, const char *in[3], char *out, 
     case OP_SQUARE: snprintf(out, size, "%s * %s", a, a); break;
     case OP_ABS: snprintf(out, size, "fabsf(%s)", a); break;
     case OP_SIGN: snprintf(out, size, "(float)((%s > 0.0f) - (%s < 0.0f))", a, a); break;
-    case OP_TANH: case OP_SIGMOID: case OP_RELU: case OP_LEAKY_RELU: case OP_ACT:   /* activations.def */
+    case OP_TANH:
+    case OP_SIGMOID:
+    case OP_RELU:
+    case OP_LEAKY_RELU:
+    case OP_ACT: /* activations.def */
         if (!emit_act_forward(act_of_node(n), n->alpha, a, out, size))
             graph_error(e->g, n->src, n->layer, "internal: the %s text does not fit", emit_act_name(act_of_node(n)));
         break;
@@ -232,7 +263,8 @@ static void elem_expr(emit_ctx *e, const node *n, const char *in[3], char *out, 
     case OP_WHERE: snprintf(out, size, "%s != 0.0f ? %s : %s", a, b, c); break;
     case OP_SIGMOID_BCE: snprintf(out, size, "fmaxf(%s, 0.0f) - %s * %s + log1pf(expf(-fabsf(%s)))", a, a, b, a); break;
     case OP_BROADCAST: snprintf(out, size, "%s", a); break;
-    case OP_ACT_BWD: case OP_ACT_BWD_X:
+    case OP_ACT_BWD:
+    case OP_ACT_BWD_X:
         if (!emit_act_grad(n->act, n->alpha, a, b, out, size))
             graph_error(e->g, n->src, n->layer, "internal: the %s' text does not fit", emit_act_name(n->act));
         break;
@@ -241,7 +273,8 @@ static void elem_expr(emit_ctx *e, const node *n, const char *in[3], char *out, 
 }
 
 /* True when node id's kernel is one flat loop: no input is broadcast. */
-bool elementwise_flat(cg_graph *g, int id) {
+bool elementwise_flat(cg_graph *g, int id)
+{
     const node *n = &g->nodes[id];
     for (int k = 0; k < n->nin; k++) {
         const node *in = &g->nodes[n->in[k]];
@@ -254,7 +287,8 @@ bool elementwise_flat(cg_graph *g, int id) {
 /* Lowers an elementwise op (and BROADCAST) to one flat loop when no input is
  * broadcast, else to a loop nest with one index expression per input. In a
  * host kernel split across the pool (part 1) the flat loop covers [lo, hi). */
-void lower_elementwise(emit_ctx *e, int id) {
+void lower_elementwise(emit_ctx *e, int id)
+{
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     bool flat = elementwise_flat(g, id);
@@ -292,7 +326,8 @@ void lower_elementwise(emit_ctx *e, int id) {
 
 /* One line for the banner of ACT, ACT_BWD and ACT_BWD_X, in buffer names, naming the activation; false for
  * the other ops (their formula). */
-static bool describe_elementwise(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size) {
+static bool describe_elementwise(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size)
+{
     const node *n = &e->g->nodes[id];
     if (n->op == OP_ACT)
         snprintf(buf, size, "%s = %s(%s)", n->name, emit_act_name(n->act), in[0]);
@@ -305,7 +340,10 @@ static bool describe_elementwise(emit_ctx *e, int id, const char *const in[3], c
 }
 
 /* One operation per output element. */
-static long flops_elementwise(cg_graph *g, int id) { return shape_size(&g->nodes[id].sh, 1); }
+static long flops_elementwise(cg_graph *g, int id)
+{
+    return shape_size(&g->nodes[id].sh, 1);
+}
 
 const op_family op_family_elementwise = {"elementwise", grad_elementwise, lower_elementwise, flops_elementwise,
                                          describe_elementwise};

@@ -10,7 +10,8 @@
  * every step. A^T B with A (n, T, K) and B (n, T, N) contracts over the batch
  * and the steps: (K, N), a weight gradient. Only A's rows may hold the batch
  * in the result. */
-int op_matmul(cg_graph *g, cg_src src, int a, int b, bool ta, bool tb) {
+int op_matmul(cg_graph *g, cg_src src, int a, int b, bool ta, bool tb)
+{
     if (a < 0 || b < 0)
         return -1;
     const shape *sa = &g->nodes[a].sh, *sb = &g->nodes[b].sh;
@@ -18,24 +19,25 @@ int op_matmul(cg_graph *g, cg_src src, int a, int b, bool ta, bool tb) {
     if (sa->rank < 2 || sb->rank < 2)
         return graph_error(g, src, g->cur_layer, "matmul needs operands of rank 2 or more, got %s and %s",
                            shape_str(sa, s1, sizeof s1), shape_str(sb, s2, sizeof s2));
-    bool contract_rows = ta && !tb;   /* A^T B: both contracted over their rows */
+    bool contract_rows = ta && !tb; /* A^T B: both contracted over their rows */
     if ((sa->rank > 2 && ta && !contract_rows) || (sb->rank > 2 && !contract_rows))
-        return graph_error(g, src, g->cur_layer, "matmul: %s%s times %s%s: an operand of rank 3 or more must be "
+        return graph_error(g, src, g->cur_layer,
+                           "matmul: %s%s times %s%s: an operand of rank 3 or more must be "
                            "A (rows of A, then B) or both operands contracted over their rows (A^T B)",
                            shape_str(sa, s1, sizeof s1), ta ? "^T" : "", shape_str(sb, s2, sizeof s2), tb ? "^T" : "");
     shape out = {0, {0}};
     bool ok;
-    if (contract_rows) {   /* the leading dimensions of A and B are contracted: they must agree */
+    if (contract_rows) { /* the leading dimensions of A and B are contracted: they must agree */
         ok = sa->rank == sb->rank;
         for (int i = 0; ok && i < sa->rank - 1; i++)
             ok = sa->d[i] == sb->d[i];
         out = (shape){2, {sa->d[sa->rank - 1], sb->d[sb->rank - 1]}};
-    } else if (!ta) {      /* A's rows stay rows: (..., K) op(B) (K, N) -> (..., N) */
+    } else if (!ta) { /* A's rows stay rows: (..., K) op(B) (K, N) -> (..., N) */
         int k = sa->d[sa->rank - 1], kb = tb ? sb->d[1] : sb->d[0], nn = tb ? sb->d[0] : sb->d[1];
         ok = k == kb;
         out = *sa;
         out.d[out.rank - 1] = nn;
-    } else {               /* A^T B^T, rank 2 */
+    } else { /* A^T B^T, rank 2 */
         ok = sa->d[0] == sb->d[1];
         out = (shape){2, {sa->d[1], sb->d[0]}};
     }
@@ -49,7 +51,8 @@ int op_matmul(cg_graph *g, cg_src src, int a, int b, bool ta, bool tb) {
     return node_add(g, &nd);
 }
 
-cg_t cg_matmul_at(cg_src src, cg_t a, cg_t b, bool ta, bool tb) {
+cg_t cg_matmul_at(cg_src src, cg_t a, cg_t b, bool ta, bool tb)
+{
     cg_graph *g = operands_graph(src, "MATMUL", (cg_t[]){a, b}, 2);
     if (!g)
         return (cg_t){a.g ? a.g : b.g, -1};
@@ -57,20 +60,21 @@ cg_t cg_matmul_at(cg_src src, cg_t a, cg_t b, bool ta, bool tb) {
 }
 
 /* dA and dB for each combination of transposes. */
-static int grad_matmul(cg_graph *g, int id, int dy, int dx[3]) {
+static int grad_matmul(cg_graph *g, int id, int dy, int dx[3])
+{
     node n = g->nodes[id];
     int a = n.in[0], b = n.in[1];
     cg_src s = n.src;
-    if (!n.ta && !n.tb) {        /* Y = A B:     dA = dY B^T,   dB = A^T dY */
+    if (!n.ta && !n.tb) { /* Y = A B:     dA = dY B^T,   dB = A^T dY */
         dx[0] = op_matmul(g, s, dy, b, false, true);
         dx[1] = op_matmul(g, s, a, dy, true, false);
-    } else if (!n.ta && n.tb) {  /* Y = A B^T:   dA = dY B,     dB = dY^T A */
+    } else if (!n.ta && n.tb) { /* Y = A B^T:   dA = dY B,     dB = dY^T A */
         dx[0] = op_matmul(g, s, dy, b, false, false);
         dx[1] = op_matmul(g, s, dy, a, true, false);
-    } else if (n.ta && !n.tb) {  /* Y = A^T B:   dA = B dY^T,   dB = A dY */
+    } else if (n.ta && !n.tb) { /* Y = A^T B:   dA = B dY^T,   dB = A dY */
         dx[0] = op_matmul(g, s, b, dy, false, true);
         dx[1] = op_matmul(g, s, a, dy, false, false);
-    } else {                     /* Y = A^T B^T: dA = B^T dY^T, dB = dY^T A^T */
+    } else { /* Y = A^T B^T: dA = B^T dY^T, dB = dY^T A^T */
         dx[0] = op_matmul(g, s, b, dy, true, true);
         dx[1] = op_matmul(g, s, dy, a, true, true);
     }
@@ -79,7 +83,8 @@ static int grad_matmul(cg_graph *g, int id, int dy, int dx[3]) {
 
 /* The GEMM sizes of node id: Y (M, N) = op(A) (M, K) op(B) (K, N), A seen
  * as rows (all its dimensions but the last, "n * 12") by its last dimension. */
-static void gemm_dims(emit_ctx *e, const node *n, char *m, char *nn, char *k, size_t size) {
+static void gemm_dims(emit_ctx *e, const node *n, char *m, char *nn, char *k, size_t size)
+{
     const shape *sa = &e->g->nodes[n->in[0]].sh;
     char rows[48], cols[16];
     outer_rows(sa, sa->rank - 1, rows, sizeof rows);
@@ -90,7 +95,8 @@ static void gemm_dims(emit_ctx *e, const node *n, char *m, char *nn, char *k, si
 }
 
 /* Lowers MATMUL and DENSE from the kernel templates of the flavour. */
-static void lower_matmul(emit_ctx *e, int id) {
+static void lower_matmul(emit_ctx *e, int id)
+{
     const node *n = &e->g->nodes[id];
     char m[48], nn[48], k[48], act[ACT_TEXT_MAX];
     gemm_dims(e, n, m, nn, k, sizeof m);
@@ -110,11 +116,22 @@ static void lower_matmul(emit_ctx *e, int id) {
         snprintf(a_at, sizeof a_at, "X[i * %s + p]", k);
         snprintf(b_at, sizeof b_at, "W[p * %s + j]", nn);
     }
-    const char *kv[] = {"TA_FLAG", n->ta ? "1" : "0", "TB_FLAG", n->tb ? "1" : "0", "M", m, "N", nn, "K", k, "A_AT", a_at, "B_AT", b_at, "LDA", lda, "LDB", ldb,
-                        "ACT", act, "ACT_NAME", act_name, NULL};
+    const char *kv[] = {"TA_FLAG",  n->ta ? "1" : "0",
+                        "TB_FLAG",  n->tb ? "1" : "0",
+                        "M",        m,
+                        "N",        nn,
+                        "K",        k,
+                        "A_AT",     a_at,
+                        "B_AT",     b_at,
+                        "LDA",      lda,
+                        "LDB",      ldb,
+                        "ACT",      act,
+                        "ACT_NAME", act_name,
+                        NULL};
     const char *tmpl;
     if (n->op == OP_DENSE)
-        tmpl = host ? (strcmp(m, "n") == 0 ? "kernels/dense_host_gemv" : "kernels/dense_host") : "kernels/dense_portable";
+        tmpl = host ? (strcmp(m, "n") == 0 ? "kernels/dense_host_gemv" : "kernels/dense_host")
+                    : "kernels/dense_portable";
     else
         tmpl = host ? "kernels/matmul_host" : "kernels/matmul_portable";
     if (text_template(e->t, tmpl, kv))
@@ -122,7 +139,8 @@ static void lower_matmul(emit_ctx *e, int id) {
 }
 
 /* "y = a . b^T", "y = relu(x . w + b)" */
-static bool describe_matmul(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size) {
+static bool describe_matmul(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size)
+{
     const node *n = &e->g->nodes[id];
     if (n->op == OP_DENSE)
         snprintf(buf, size, "%s = %s(%s . %s + %s)", n->name, emit_act_name(n->act), in[0], in[1], in[2]);
@@ -133,7 +151,8 @@ static bool describe_matmul(emit_ctx *e, int id, const char *const in[3], char *
 
 /* 2 M N K for one sample (a contraction over the batch, or the steps, counts one sample); DENSE adds
  * the bias and the activation. */
-static long flops_matmul(cg_graph *g, int id) {
+static long flops_matmul(cg_graph *g, int id)
+{
     const node *n = &g->nodes[id];
     const shape *a = &g->nodes[n->in[0]].sh;
     long out = shape_size(&n->sh, 1);

@@ -3,23 +3,27 @@
 #include "../cgrad_int.h"
 
 /* Reshape: same number of elements; the batch dimension stays first. */
-int op_reshape(cg_graph *g, cg_src src, int x, shape to) {
+int op_reshape(cg_graph *g, cg_src src, int x, shape to)
+{
     if (x < 0)
         return -1;
     const shape *from = &g->nodes[x].sh;
-    if (shape_equal(from, &to) || g->nodes[x].op == OP_CONST)   /* constants broadcast to any shape */
+    if (shape_equal(from, &to) || g->nodes[x].op == OP_CONST) /* constants broadcast to any shape */
         return x;
     char sa[64], sb[64];
     for (int i = 0; i < to.rank; i++)
         if (to.d[i] < 1 && !(i == 0 && to.d[i] == CG_BATCH))
-            return graph_error(g, src, g->cur_layer, "cannot reshape %s into %s: dimension %d is %d; sizes must be "
-                               "positive (and only the first may be the batch)", shape_str(from, sa, sizeof sa),
-                               shape_str(&to, sb, sizeof sb), i, to.d[i]);
+            return graph_error(g, src, g->cur_layer,
+                               "cannot reshape %s into %s: dimension %d is %d; sizes must be "
+                               "positive (and only the first may be the batch)",
+                               shape_str(from, sa, sizeof sa), shape_str(&to, sb, sizeof sb), i, to.d[i]);
     long nfrom = shape_elems(from, 1), nto = shape_elems(&to, 1);
     if (nfrom < 0 || nto < 0)
-        return graph_error(g, src, g->cur_layer, "cannot reshape %s into %s: more than %ld elements%s, past the int "
-                           "indices of the emitted code", shape_str(from, sa, sizeof sa), shape_str(&to, sb, sizeof sb),
-                           ELEMS_MAX, shape_batched(&to) ? " per sample" : "");
+        return graph_error(g, src, g->cur_layer,
+                           "cannot reshape %s into %s: more than %ld elements%s, past the int "
+                           "indices of the emitted code",
+                           shape_str(from, sa, sizeof sa), shape_str(&to, sb, sizeof sb), ELEMS_MAX,
+                           shape_batched(&to) ? " per sample" : "");
     if (shape_batched(from) != shape_batched(&to) || nfrom != nto)
         return graph_error(g, src, g->cur_layer, "cannot reshape %s into %s", shape_str(from, sa, sizeof sa),
                            shape_str(&to, sb, sizeof sb));
@@ -30,7 +34,8 @@ int op_reshape(cg_graph *g, cg_src src, int x, shape to) {
 }
 
 /* Transpose of a rank-2 tensor without a batch dimension. */
-int op_transpose(cg_graph *g, cg_src src, int x) {
+int op_transpose(cg_graph *g, cg_src src, int x)
+{
     if (x < 0)
         return -1;
     const shape *s = &g->nodes[x].sh;
@@ -43,7 +48,8 @@ int op_transpose(cg_graph *g, cg_src src, int x) {
 }
 
 /* Broadcast x to shape `to` (numpy rules). Constants stay constants. */
-int op_broadcast(cg_graph *g, cg_src src, int x, shape to) {
+int op_broadcast(cg_graph *g, cg_src src, int x, shape to)
+{
     if (x < 0)
         return -1;
     if (g->nodes[x].op == OP_CONST)
@@ -60,7 +66,8 @@ int op_broadcast(cg_graph *g, cg_src src, int x, shape to) {
 }
 
 /* Slice: size elements of x from begin along axis (not the batch axis). */
-int op_slice(cg_graph *g, cg_src src, int x, int axis, int begin, int size) {
+int op_slice(cg_graph *g, cg_src src, int x, int axis, int begin, int size)
+{
     if (x < 0)
         return -1;
     const shape *s = &g->nodes[x].sh;
@@ -68,7 +75,8 @@ int op_slice(cg_graph *g, cg_src src, int x, int axis, int begin, int size) {
     if (axis < 0 || axis >= s->rank || s->d[axis] == CG_BATCH)
         return graph_error(g, src, g->cur_layer, "slice: axis %d is not a sliceable axis of %s", axis,
                            shape_str(s, sb, sizeof sb));
-    if (begin < 0 || size <= 0 || begin > s->d[axis] || size > s->d[axis] - begin)   /* no begin + size: it may overflow */
+    if (begin < 0 || size <= 0 || begin > s->d[axis] ||
+        size > s->d[axis] - begin) /* no begin + size: it may overflow */
         return graph_error(g, src, g->cur_layer, "slice: [%d, %ld) lies outside axis %d of %s", begin,
                            (long)begin + size, axis, shape_str(s, sb, sizeof sb));
     if (size == s->d[axis])
@@ -79,13 +87,15 @@ int op_slice(cg_graph *g, cg_src src, int x, int axis, int begin, int size) {
 }
 
 /* The gradient of a slice: dy written into zeros of the sliced input's shape. */
-static int op_unslice(cg_graph *g, cg_src src, int dy, int axis, int begin, const shape *full) {
+static int op_unslice(cg_graph *g, cg_src src, int dy, int axis, int begin, const shape *full)
+{
     node nd = {.op = OP_UNSLICE, .nin = 1, .in = {dy}, .sh = *full, .axis = axis, .begin = begin, .src = src};
     return node_add(g, &nd);
 }
 
 /* Concatenation of a and b along axis; every other dimension must agree. */
-int op_concat(cg_graph *g, cg_src src, int a, int b, int axis) {
+int op_concat(cg_graph *g, cg_src src, int a, int b, int axis)
+{
     if (a < 0 || b < 0)
         return -1;
     const shape *sa = &g->nodes[a].sh, *sb = &g->nodes[b].sh;
@@ -98,30 +108,38 @@ int op_concat(cg_graph *g, cg_src src, int a, int b, int axis) {
                            shape_str(sa, s1, sizeof s1), shape_str(sb, s2, sizeof s2), axis);
     node nd = {.op = OP_CONCAT, .nin = 2, .in = {a, b}, .sh = *sa, .axis = axis, .src = src};
     if (!int_add(sa->d[axis], sb->d[axis], &nd.sh.d[axis]))
-        return graph_error(g, src, g->cur_layer, "cannot concatenate %s and %s along axis %d: %ld positions, past "
-                           "the int sizes of the emitted code", shape_str(sa, s1, sizeof s1), shape_str(sb, s2, sizeof s2),
-                           axis, (long)sa->d[axis] + sb->d[axis]);
+        return graph_error(g, src, g->cur_layer,
+                           "cannot concatenate %s and %s along axis %d: %ld positions, past "
+                           "the int sizes of the emitted code",
+                           shape_str(sa, s1, sizeof s1), shape_str(sb, s2, sizeof s2), axis,
+                           (long)sa->d[axis] + sb->d[axis]);
     return node_add(g, &nd);
 }
 
 /* A negative axis counts from the end, as in numpy. */
-static int axis_of(cg_t x, int axis) { return axis < 0 ? x.g->nodes[x.id].sh.rank + axis : axis; }
+static int axis_of(cg_t x, int axis)
+{
+    return axis < 0 ? x.g->nodes[x.id].sh.rank + axis : axis;
+}
 
-cg_t cg_slice_at(cg_src src, cg_t x, int axis, int begin, int size) {
+cg_t cg_slice_at(cg_src src, cg_t x, int axis, int begin, int size)
+{
     cg_graph *g = operands_graph(src, "slice", &x, 1);
     if (!g)
         return (cg_t){x.g, -1};
     return (cg_t){g, op_slice(g, src, x.id, axis_of(x, axis), begin, size)};
 }
 
-cg_t cg_concat_at(cg_src src, cg_t a, cg_t b, int axis) {
+cg_t cg_concat_at(cg_src src, cg_t a, cg_t b, int axis)
+{
     cg_graph *g = operands_graph(src, "concatenate", (cg_t[]){a, b}, 2);
     if (!g)
         return (cg_t){a.g ? a.g : b.g, -1};
     return (cg_t){g, op_concat(g, src, a.id, b.id, axis_of(a, axis))};
 }
 
-cg_t cg_reshape_at(cg_src src, cg_t x, cg_shape s) {
+cg_t cg_reshape_at(cg_src src, cg_t x, cg_shape s)
+{
     cg_graph *g = operands_graph(src, "reshape", &x, 1);
     if (!g)
         return (cg_t){x.g, -1};
@@ -133,7 +151,8 @@ cg_t cg_reshape_at(cg_src src, cg_t x, cg_shape s) {
     return (cg_t){g, op_reshape(g, src, x.id, to)};
 }
 
-cg_t cg_transpose_at(cg_src src, cg_t x) {
+cg_t cg_transpose_at(cg_src src, cg_t x)
+{
     cg_graph *g = operands_graph(src, "transpose", &x, 1);
     if (!g)
         return (cg_t){x.g, -1};
@@ -142,7 +161,8 @@ cg_t cg_transpose_at(cg_src src, cg_t x) {
 
 /* Gradients: reshape back, transpose back, sum back; a slice's gradient is
  * put back in place among zeros; a concatenation's is sliced apart. */
-static int grad_movement(cg_graph *g, int id, int dy, int dx[3]) {
+static int grad_movement(cg_graph *g, int id, int dy, int dx[3])
+{
     node n = g->nodes[id];
     const shape xs = g->nodes[n.in[0]].sh;
     switch (n.op) {
@@ -161,7 +181,8 @@ static int grad_movement(cg_graph *g, int id, int dy, int dx[3]) {
 
 /* The rows of an axis: the product of the dimensions before it, as C text
  * ("n * 12", "n", "4"). */
-const char *outer_rows(const shape *s, int axis, char *buf, size_t size) {
+const char *outer_rows(const shape *s, int axis, char *buf, size_t size)
+{
     long fixed = 1;
     bool batched = false;
     for (int i = 0; i < axis; i++) {
@@ -180,7 +201,8 @@ const char *outer_rows(const shape *s, int axis, char *buf, size_t size) {
 }
 
 /* "r * width + j" with an offset added when it is not 0. */
-static const char *idx(char *buf, size_t size, long width, long offset) {
+static const char *idx(char *buf, size_t size, long width, long offset)
+{
     if (offset)
         snprintf(buf, size, "r * %ld + j %c %ld", width, offset < 0 ? '-' : '+', offset < 0 ? -offset : offset);
     else
@@ -190,7 +212,8 @@ static const char *idx(char *buf, size_t size, long width, long offset) {
 
 /* Slicing and concatenation, seen as rows (the axes before `axis`) of
  * blocks (that axis and the ones after it, contiguous). */
-static void lower_slice_concat(emit_ctx *e, int id) {
+static void lower_slice_concat(emit_ctx *e, int id)
+{
     const node *n = &e->g->nodes[id];
     const shape *xs = &e->g->nodes[n->in[0]].sh;
     long inner = 1;
@@ -205,7 +228,8 @@ static void lower_slice_concat(emit_ctx *e, int id) {
                     "    for (int r = 0; r < %s; r++)\n"
                     "        for (int j = 0; j < %ld; j++)\n"
                     "            Y[r * %ld + j] = %s;\n",
-                    rows, out_w, out_w, emit_input(e, id, 0, idx(ia, sizeof ia, in_w, (long)n->begin * inner), a, sizeof a));
+                    rows, out_w, out_w,
+                    emit_input(e, id, 0, idx(ia, sizeof ia, in_w, (long)n->begin * inner), a, sizeof a));
         break;
     case OP_UNSLICE:
         text_printf(e->t,
@@ -216,7 +240,7 @@ static void lower_slice_concat(emit_ctx *e, int id) {
                     (long)n->begin * inner + in_w,
                     emit_input(e, id, 0, idx(ia, sizeof ia, in_w, -(long)n->begin * inner), a, sizeof a));
         break;
-    default: {   /* CONCAT */
+    default: { /* CONCAT */
         long bw = e->g->nodes[n->in[1]].sh.d[n->axis] * inner;
         text_printf(e->t,
                     "    for (int r = 0; r < %s; r++) {\n"
@@ -233,7 +257,8 @@ static void lower_slice_concat(emit_ctx *e, int id) {
 
 /* Lowers transpose, slice and concatenation (reshape needs no code;
  * broadcast is elementwise). */
-static void lower_movement(emit_ctx *e, int id) {
+static void lower_movement(emit_ctx *e, int id)
+{
     const node *n = &e->g->nodes[id];
     if (n->op == OP_BROADCAST) {
         lower_elementwise(e, id);

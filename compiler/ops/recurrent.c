@@ -47,36 +47,61 @@
 #include <string.h>
 
 /* Gates per unit: k in the (F, k U) kernels. */
-static int gates_of(op_kind op) { return op == OP_LSTM ? 4 : op == OP_GRU ? 3 : 1; }
+static int gates_of(op_kind op)
+{
+    return op == OP_LSTM ? 4 : op == OP_GRU ? 3 : 1;
+}
 
-int rnn_width(op_kind op, int u) { return op == OP_SIMPLE_RNN ? 2 * u : 8 * u; }
-int rnn_h_offset(op_kind op, int u) { return op == OP_SIMPLE_RNN ? u : 7 * u; }
-int rnn_hprev_offset(op_kind op, int u) { return op == OP_SIMPLE_RNN ? 0 : 6 * u; }
-int rnn_c_offset(int u) { return 5 * u; }
+int rnn_width(op_kind op, int u)
+{
+    return op == OP_SIMPLE_RNN ? 2 * u : 8 * u;
+}
+int rnn_h_offset(op_kind op, int u)
+{
+    return op == OP_SIMPLE_RNN ? u : 7 * u;
+}
+int rnn_hprev_offset(op_kind op, int u)
+{
+    return op == OP_SIMPLE_RNN ? 0 : 6 * u;
+}
+int rnn_c_offset(int u)
+{
+    return 5 * u;
+}
 
 /* Floats per sample and step of the backward op's output. */
-static int bwd_width(op_kind op, int u) { return op == OP_LSTM ? 6 * u : op == OP_GRU ? 7 * u : 2 * u; }
+static int bwd_width(op_kind op, int u)
+{
+    return op == OP_LSTM ? 6 * u : op == OP_GRU ? 7 * u : 2 * u;
+}
 
 /* The backward op of a recurrent op. */
-static op_kind bwd_of(op_kind op) {
+static op_kind bwd_of(op_kind op)
+{
     return op == OP_LSTM ? OP_LSTM_BWD : op == OP_GRU ? OP_GRU_BWD : OP_SIMPLE_RNN_BWD;
 }
 
 /* The forward op of a recurrent op or of its backward op. */
-static op_kind fwd_of(op_kind op) {
+static op_kind fwd_of(op_kind op)
+{
     return op == OP_LSTM_BWD ? OP_LSTM : op == OP_GRU_BWD ? OP_GRU : op == OP_SIMPLE_RNN_BWD ? OP_SIMPLE_RNN : op;
 }
 
-int rnn_units(const cg_graph *g, int id) {
+int rnn_units(const cg_graph *g, int id)
+{
     const node *n = &g->nodes[id];
     return g->nodes[n->in[1]].sh.d[1] / gates_of(fwd_of(n->op));
 }
 
 /* Floats per sample of the initial state: [h0], or LSTM's [h0 | c0]. */
-static int state_width(op_kind op, int u) { return op == OP_LSTM ? 2 * u : u; }
+static int state_width(op_kind op, int u)
+{
+    return op == OP_LSTM ? 2 * u : u;
+}
 
 int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, int s0, cg_activation act,
-                 cg_activation ract) {
+                 cg_activation ract)
+{
     if (xw < 0 || r < 0 || (op == OP_GRU && rb < 0))
         return -1;
     const shape *xs = &g->nodes[xw].sh, *rs = &g->nodes[r].sh;
@@ -87,18 +112,21 @@ int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, int
                            what, shape_str(xs, s1, sizeof s1));
     int k = gates_of(op), ku = -1, width;
     if (rs->rank == 2 && (!int_mul(k, rs->d[0], &ku) || !int_mul(op == OP_SIMPLE_RNN ? 2 : 8, rs->d[0], &width)))
-        return graph_error(g, src, g->cur_layer, "%s: %d units overflow int: %d x units gate columns, %d x units "
-                           "floats per step saved", what, rs->d[0], k, op == OP_SIMPLE_RNN ? 2 : 8);
+        return graph_error(g, src, g->cur_layer,
+                           "%s: %d units overflow int: %d x units gate columns, %d x units "
+                           "floats per step saved",
+                           what, rs->d[0], k, op == OP_SIMPLE_RNN ? 2 : 8);
     if (rs->rank != 2 || rs->d[1] != ku || xs->d[2] != rs->d[1])
-        return graph_error(g, src, g->cur_layer, "%s: recurrent kernel %s does not fit the input projection %s "
-                           "(expected (units, %d units))", what, shape_str(rs, s1, sizeof s1),
-                           shape_str(xs, s2, sizeof s2), k);
+        return graph_error(g, src, g->cur_layer,
+                           "%s: recurrent kernel %s does not fit the input projection %s "
+                           "(expected (units, %d units))",
+                           what, shape_str(rs, s1, sizeof s1), shape_str(xs, s2, sizeof s2), k);
     int u = rs->d[0];
     if (op == OP_GRU && g->nodes[rb].op != OP_CONST) {
         if (g->nodes[rb].sh.rank != 1 || g->nodes[rb].sh.d[0] != rs->d[1])
             return graph_error(g, src, g->cur_layer, "GRU: recurrent bias %s, expected (%d)",
                                shape_str(&g->nodes[rb].sh, s1, sizeof s1), rs->d[1]);
-        r = op_concat(g, src, r, op_reshape(g, src, rb, (shape){2, {1, k * u}}), 0);   /* R's last row: rb */
+        r = op_concat(g, src, r, op_reshape(g, src, rb, (shape){2, {1, k * u}}), 0); /* R's last row: rb */
     }
     if (s0 >= 0) {
         const shape *ss = &g->nodes[s0].sh;
@@ -110,25 +138,34 @@ int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, int
     }
     if (r < 0 || s0 < 0)
         return -1;
-    node nd = {.op = op, .nin = 3, .in = {xw, r, s0}, .act = act, .ract = ract,
-               .sh = {3, {xs->d[0], xs->d[1], rnn_width(op, u)}}, .src = src};
+    node nd = {.op = op,
+               .nin = 3,
+               .in = {xw, r, s0},
+               .act = act,
+               .ract = ract,
+               .sh = {3, {xs->d[0], xs->d[1], rnn_width(op, u)}},
+               .src = src};
     return node_add(g, &nd);
 }
 
-int op_embedding(cg_graph *g, cg_src src, int ids, int table) {
+int op_embedding(cg_graph *g, cg_src src, int ids, int table)
+{
     if (ids < 0 || table < 0)
         return -1;
     const shape *is = &g->nodes[ids].sh, *ts = &g->nodes[table].sh;
     char s1[64], s2[64];
     if (is->rank != 2 || !shape_batched(is) || ts->rank != 2 || shape_batched(ts))
-        return graph_error(g, src, g->cur_layer, "embedding needs token ids (n, timesteps) and a table (vocabulary, "
-                           "dimensions), got %s and %s", shape_str(is, s1, sizeof s1), shape_str(ts, s2, sizeof s2));
+        return graph_error(g, src, g->cur_layer,
+                           "embedding needs token ids (n, timesteps) and a table (vocabulary, "
+                           "dimensions), got %s and %s",
+                           shape_str(is, s1, sizeof s1), shape_str(ts, s2, sizeof s2));
     node nd = {.op = OP_EMBEDDING, .nin = 2, .in = {ids, table}, .sh = {3, {is->d[0], is->d[1], ts->d[1]}}, .src = src};
     return node_add(g, &nd);
 }
 
 /* A backward node named base (unique), unless an identical one exists. */
-static int named_node(cg_graph *g, node nd, const char *base) {
+static int named_node(cg_graph *g, node nd, const char *base)
+{
     nd.name = graph_unique_name(g, base);
     return node_add(g, &nd);
 }
@@ -137,7 +174,8 @@ static int named_node(cg_graph *g, node nd, const char *base) {
  * (one matmul over every sample and step; H_prev holds h0 at t = 0), GRU's
  * drb = sum of dGh over samples and steps (R's last row), dH0 = step 0's
  * [dh_{t-1} (| dc_{t-1})]. Embedding: the scatter-add into the table. */
-static int grad_seq(cg_graph *g, int id, int dy, int dx[3]) {
+static int grad_seq(cg_graph *g, int id, int dy, int dx[3])
+{
     node n = g->nodes[id];
     cg_src s = n.src;
     char base[256];
@@ -152,22 +190,32 @@ static int grad_seq(cg_graph *g, int id, int dy, int dx[3]) {
     int u = rnn_units(g, id), ku = gates_of(n.op) * u;
     const char *lname = n.layer >= 0 ? g->layers[n.layer].name : "rnn";
     snprintf(base, sizeof base, "%s_bptt", lname);
-    node b = {.op = bwd_of(n.op), .nin = 3, .in = {id, n.in[1], dy}, .act = n.act, .ract = n.ract, .src = s,
+    node b = {.op = bwd_of(n.op),
+              .nin = 3,
+              .in = {id, n.in[1], dy},
+              .act = n.act,
+              .ract = n.ract,
+              .src = s,
               .sh = {3, {n.sh.d[0], n.sh.d[1], bwd_width(n.op, u)}}};
     int bwd = named_node(g, b, base);
     int dgx = op_slice(g, s, bwd, 2, 0, ku);
     int dgh = n.op == OP_GRU ? op_slice(g, s, bwd, 2, ku, ku) : dgx;
     snprintf(base, sizeof base, "%s_h_prev", lname);
-    node hp = {.op = OP_SLICE, .nin = 1, .in = {id}, .axis = 2, .begin = rnn_hprev_offset(n.op, u), .src = s,
+    node hp = {.op = OP_SLICE,
+               .nin = 1,
+               .in = {id},
+               .axis = 2,
+               .begin = rnn_hprev_offset(n.op, u),
+               .src = s,
                .sh = {3, {n.sh.d[0], n.sh.d[1], u}}};
     int hprev = named_node(g, hp, base);
     dx[0] = dgx;
     dx[1] = op_matmul(g, s, hprev, dgh, true, false);
-    if (n.op == OP_GRU && g->nodes[n.in[1]].sh.d[0] == u + 1) {   /* R's last row, rb: drb = sum of dGh */
+    if (n.op == OP_GRU && g->nodes[n.in[1]].sh.d[0] == u + 1) { /* R's last row, rb: drb = sum of dGh */
         int drb = op_reduce(g, s, OP_SUM, dgh, CG_AXIS(0) | CG_AXIS(1), false);
         dx[1] = op_concat(g, s, dx[1], op_reshape(g, s, drb, (shape){2, {1, ku}}), 0);
     }
-    if (g->nodes[n.in[2]].op != OP_CONST) {   /* the initial state: step 0's [dh_{t-1} (| dc_{t-1})] */
+    if (g->nodes[n.in[2]].op != OP_CONST) { /* the initial state: step 0's [dh_{t-1} (| dc_{t-1})] */
         int off = n.op == OP_LSTM ? 4 * u : n.op == OP_GRU ? 6 * u : u, sw = state_width(n.op, u);
         int d0 = op_slice(g, s, op_slice(g, s, bwd, 1, 0, 1), 2, off, sw);
         dx[2] = op_reshape(g, s, d0, (shape){2, {CG_BATCH, sw}});
@@ -177,15 +225,16 @@ static int grad_seq(cg_graph *g, int id, int dy, int dx[3]) {
 
 /* Floating-point operations of a sequence op for one sample: multiply-adds
  * count two, each activation, addition and product one. */
-static long seq_flops(cg_graph *g, int id) {
+static long seq_flops(cg_graph *g, int id)
+{
     const node *n = &g->nodes[id];
     long t = n->sh.d[1];
     if (n->op == OP_EMBEDDING)
-        return 0;   /* a copy of rows */
+        return 0; /* a copy of rows */
     if (n->op == OP_EMBEDDING_BWD)
-        return shape_size(&g->nodes[n->in[1]].sh, 1);   /* one addition per element of dY */
+        return shape_size(&g->nodes[n->in[1]].sh, 1); /* one addition per element of dY */
     long u = rnn_units(g, id);
-    switch (n->op) {   /* per step: h_{t-1} R (or dG R^T), then the gates */
+    switch (n->op) { /* per step: h_{t-1} R (or dG R^T), then the gates */
     case OP_SIMPLE_RNN: return t * (2 * u * u + 2 * u);
     case OP_SIMPLE_RNN_BWD: return t * (2 * u * u + 3 * u);
     case OP_LSTM: return t * (2 * u * 4 * u + 4 * u + 4 * u + 3 * u + 2 * u);
@@ -203,7 +252,8 @@ static long seq_flops(cg_graph *g, int id) {
  * R^T (backward: j < U, k < kU). Host: one GEMM over the batch, rows T * width
  * floats apart; portable: the loops. */
 static void step_product(emit_ctx *e, text *t, int steps, int width, int u, int ku, bool transpose, int a_off,
-                         int c_off, bool accumulate, const char *what) {
+                         int c_off, bool accumulate, const char *what)
+{
     char nb[8] = "n", tt[16], w[16], cols[16], inner[16], k[16], ao[16], co[16], init[160], r_at[64];
     snprintf(tt, sizeof tt, "%d", steps);
     snprintf(w, sizeof w, "%d", width);
@@ -217,9 +267,20 @@ static void step_product(emit_ctx *e, text *t, int steps, int width, int u, int 
     else
         snprintf(init, sizeof init, "0.0f");
     snprintf(r_at, sizeof r_at, transpose ? "R[j * %d + k]" : "R[k * %d + j]", ku);
-    const char *kv[] = {"N", nb, "T", tt, "W", w, "COLS", cols, "INNER", inner, "K", k, "A_OFF", ao, "C_OFF", co,
-                        "INIT", init, "R_AT", r_at, "TB", transpose ? "1" : "0", "BETA", accumulate ? "1.0f" : "0.0f",
-                        "WHAT", what, NULL};
+    const char *kv[] = {"N",     nb,
+                        "T",     tt,
+                        "W",     w,
+                        "COLS",  cols,
+                        "INNER", inner,
+                        "K",     k,
+                        "A_OFF", ao,
+                        "C_OFF", co,
+                        "INIT",  init,
+                        "R_AT",  r_at,
+                        "TB",    transpose ? "1" : "0",
+                        "BETA",  accumulate ? "1.0f" : "0.0f",
+                        "WHAT",  what,
+                        NULL};
     const char *tmpl = e->flavour == CG_HOST ? "kernels/rnn_step_product_host" : "kernels/rnn_step_product";
     if (text_template(t, tmpl, kv))
         graph_error(e->g, e->g->nodes[0].src, -1, "internal: template %s failed", tmpl);
@@ -227,7 +288,8 @@ static void step_product(emit_ctx *e, text *t, int steps, int width, int u, int 
 
 /* True when the graph's code has a recurrence (host code then gets the
  * activations of kernels/rnn_math_host). */
-bool seq_needs_math(cg_graph *g) {
+bool seq_needs_math(cg_graph *g)
+{
     for (int id = 0; id < g->nnodes; id++)
         if (op_table[g->nodes[id].op].cat == CAT_SEQ && g->nodes[id].op != OP_EMBEDDING &&
             g->nodes[id].op != OP_EMBEDDING_BWD)
@@ -241,12 +303,13 @@ bool seq_needs_math(cg_graph *g) {
  * recurrent activation ra, from activations.def), as the template's values
  * RACT, ACT, ACT_C (act(.)), then DACT_TC ... DACT_H (act'(.), from the
  * output) into ex[0 .. 12). Returns 0, or -1 when one does not fit. */
-static int cell_texts(cg_activation a, cg_activation ra, bool host, int u, char ex[12][CELL_TEXT]) {
+static int cell_texts(cg_activation a, cg_activation ra, bool host, int u, char ex[12][CELL_TEXT])
+{
     static const struct {
-        bool rec;          /* the recurrent activation ra, else a */
-        const char *at;    /* its operand; NULL: SimpleRNN's h_t as saved, s[U + j] */
-    } cell[12] = {{true, "v"}, {false, "v"}, {false, "c"}, {false, "tc"}, {true, "i"}, {true, "f"}, {false, "g"},
-                  {true, "o"}, {false, "hh"}, {true, "z"}, {true, "r"}, {false, NULL}};
+        bool rec;       /* the recurrent activation ra, else a */
+        const char *at; /* its operand; NULL: SimpleRNN's h_t as saved, s[U + j] */
+    } cell[12] = {{true, "v"},  {false, "v"}, {false, "c"},  {false, "tc"}, {true, "i"}, {true, "f"},
+                  {false, "g"}, {true, "o"},  {false, "hh"}, {true, "z"},   {true, "r"}, {false, NULL}};
     char h_at[32];
     snprintf(h_at, sizeof h_at, "s[%d + j]", u);
     for (int i = 0; i < 12; i++) {
@@ -259,7 +322,8 @@ static int cell_texts(cg_activation a, cg_activation ra, bool host, int u, char 
 }
 
 /* Lowers EMBEDDING (a lookup of rows) and EMBEDDING_BWD (their scatter-add). */
-static void lower_embedding(emit_ctx *e, int id) {
+static void lower_embedding(emit_ctx *e, int id)
+{
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     char num[4][24], count[48];
@@ -277,7 +341,8 @@ static void lower_embedding(emit_ctx *e, int id) {
 }
 
 /* Lowers a recurrence, its backward op, or the embedding ops. */
-static void lower_seq(emit_ctx *e, int id) {
+static void lower_seq(emit_ctx *e, int id)
+{
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     char num[24][24], ex[12][CELL_TEXT], rb[3][64];
@@ -290,18 +355,17 @@ static void lower_seq(emit_ctx *e, int id) {
     op_kind fwd = !bwd ? n->op : n->op == OP_LSTM_BWD ? OP_LSTM : n->op == OP_GRU_BWD ? OP_GRU : OP_SIMPLE_RNN;
     int u = rnn_units(g, id), k = gates_of(fwd) * u, steps = n->sh.d[1];
     int w = rnn_width(fwd, u), wb = bwd_width(fwd, u);
-    int vals[] = {steps, u, 2 * u, 3 * u, k, w, wb, rnn_h_offset(fwd, u), rnn_hprev_offset(fwd, u), 4 * u, 5 * u,
-                  6 * u, 7 * u, steps * w, steps * wb};
+    int vals[] = {steps, u,     2 * u, 3 * u, k,         w,         wb, rnn_h_offset(fwd, u), rnn_hprev_offset(fwd, u),
+                  4 * u, 5 * u, 6 * u, 7 * u, steps * w, steps * wb};
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
         snprintf(num[i], sizeof num[i], "%d", vals[i]);
     cg_activation a = n->act, ra = n->ract;
     text prod = {0};
     char what[160];
     if (!bwd) {
-        int c_off = fwd == OP_GRU ? 3 * u : fwd == OP_SIMPLE_RNN ? rnn_h_offset(fwd, u) : 0;   /* where h R goes */
+        int c_off = fwd == OP_GRU ? 3 * u : fwd == OP_SIMPLE_RNN ? rnn_h_offset(fwd, u) : 0; /* where h R goes */
         snprintf(what, sizeof what, "%s h_{t-1} R, all samples", fwd == OP_GRU ? "rec_t =" : "G_t +=");
-        step_product(e, &prod, steps, w, u, k, false, rnn_hprev_offset(fwd, u), c_off,
-                     fwd == OP_LSTM, what);
+        step_product(e, &prod, steps, w, u, k, false, rnn_hprev_offset(fwd, u), c_off, fwd == OP_LSTM, what);
     } else {
         int a_off = fwd == OP_GRU ? k : 0;
         snprintf(what, sizeof what, "dh_{t-1} %s dG%s_t R^T, all samples", fwd == OP_GRU ? "+=" : "=",
@@ -332,14 +396,44 @@ static void lower_seq(emit_ctx *e, int id) {
     }
     if (cell_texts(a, ra, e->flavour == CG_HOST, u, ex))
         graph_error(g, n->src, n->layer, "internal: an activation's text does not fit");
-    const char *kv[] = {"N", "n", "T", num[0], "U", num[1], "U2", num[2], "U3", num[3], "K", num[4], "W", num[5],
-                        "WB", num[6], "H", num[7], "HP", num[8], "U4", num[9], "U5", num[10], "U6", num[11],
-                        "U7", num[12], "TW", num[13], "TWB", num[14],
-                        "ACT_NAME", emit_act_name(a), "RACT_NAME", emit_act_name(ra),
-                        "RACT", ex[0], "ACT", ex[1], "ACT_C", ex[2], "DACT_TC", ex[3], "DRACT_I", ex[4],
-                        "DRACT_F", ex[5], "DACT_G", ex[6], "DRACT_O", ex[7], "DACT_HH", ex[8], "DRACT_Z", ex[9],
-                        "DRACT_R", ex[10], "DACT_H", ex[11], "RB_Z", rb[0], "RB_R", rb[1], "RB_H", rb[2],
-                        "RB_NOTE", rb_note, "H0", s0[0], "C0", s0[1], "PRODUCT", prod.s ? prod.s : "", NULL};
+    const char *kv[] = {"N",         "n",
+                        "T",         num[0],
+                        "U",         num[1],
+                        "U2",        num[2],
+                        "U3",        num[3],
+                        "K",         num[4],
+                        "W",         num[5],
+                        "WB",        num[6],
+                        "H",         num[7],
+                        "HP",        num[8],
+                        "U4",        num[9],
+                        "U5",        num[10],
+                        "U6",        num[11],
+                        "U7",        num[12],
+                        "TW",        num[13],
+                        "TWB",       num[14],
+                        "ACT_NAME",  emit_act_name(a),
+                        "RACT_NAME", emit_act_name(ra),
+                        "RACT",      ex[0],
+                        "ACT",       ex[1],
+                        "ACT_C",     ex[2],
+                        "DACT_TC",   ex[3],
+                        "DRACT_I",   ex[4],
+                        "DRACT_F",   ex[5],
+                        "DACT_G",    ex[6],
+                        "DRACT_O",   ex[7],
+                        "DACT_HH",   ex[8],
+                        "DRACT_Z",   ex[9],
+                        "DRACT_R",   ex[10],
+                        "DACT_H",    ex[11],
+                        "RB_Z",      rb[0],
+                        "RB_R",      rb[1],
+                        "RB_H",      rb[2],
+                        "RB_NOTE",   rb_note,
+                        "H0",        s0[0],
+                        "C0",        s0[1],
+                        "PRODUCT",   prod.s ? prod.s : "",
+                        NULL};
     switch (n->op) {
     case OP_SIMPLE_RNN: tmpl = "kernels/simple_rnn"; break;
     case OP_SIMPLE_RNN_BWD: tmpl = "kernels/simple_rnn_bwd"; break;

@@ -5,7 +5,8 @@
 
 
 /* Reduction of x over the axes in the bit set (0: all axes). */
-int op_reduce(cg_graph *g, cg_src src, op_kind op, int x, unsigned axes, bool keepdims) {
+int op_reduce(cg_graph *g, cg_src src, op_kind op, int x, unsigned axes, bool keepdims)
+{
     if (x < 0)
         return -1;
     const shape *in = &g->nodes[x].sh;
@@ -28,20 +29,24 @@ int op_reduce(cg_graph *g, cg_src src, op_kind op, int x, unsigned axes, bool ke
     return node_add(g, &nd);
 }
 
-cg_t cg_reduce_at(cg_src src, cg_op_code op, cg_t x, unsigned axes, bool keepdims) {
+cg_t cg_reduce_at(cg_src src, cg_op_code op, cg_t x, unsigned axes, bool keepdims)
+{
     cg_graph *g = operands_graph(src, "reduction", &x, 1);
     if (!g)
         return (cg_t){x.g, -1};
     int kind = op_from_public(op, PUBLIC_REDUCE);
     if (kind < 0)
-        return (cg_t){g, graph_error(g, src, g->cur_layer, "cg_reduce_at: op code %d is not a reduction (sum, mean "
-                                     "or max)", (int)op)};
+        return (cg_t){g, graph_error(g, src, g->cur_layer,
+                                     "cg_reduce_at: op code %d is not a reduction (sum, mean "
+                                     "or max)",
+                                     (int)op)};
     return (cg_t){g, op_reduce(g, src, (op_kind)kind, x.id, axes, keepdims)};
 }
 
 /* Number of elements one output of a reduction averages: a constant, or
  * one that holds n when the batch axis is reduced. */
-static int reduce_count(cg_graph *g, const node *n) {
+static int reduce_count(cg_graph *g, const node *n)
+{
     const shape *in = &g->nodes[n->in[0]].sh;
     float count = 1;
     bool per_n = false;
@@ -57,7 +62,8 @@ static int reduce_count(cg_graph *g, const node *n) {
 
 /* Gradient: the output gradient broadcast back over the reduced axes
  * (divided by the count for mean; routed to the maxima for max). */
-static int grad_reduce(cg_graph *g, int id, int dy, int dx[3]) {
+static int grad_reduce(cg_graph *g, int id, int dy, int dx[3])
+{
     node n = g->nodes[id];
     const shape xs = g->nodes[n.in[0]].sh;
     shape kept = xs;
@@ -78,7 +84,8 @@ static int grad_reduce(cg_graph *g, int id, int dy, int dx[3]) {
 }
 
 /* Sums grad over the axes where `to` was broadcast, then gives it `to`'s shape. */
-int grad_unbroadcast(cg_graph *g, int grad, const shape *to) {
+int grad_unbroadcast(cg_graph *g, int grad, const shape *to)
+{
     if (grad < 0)
         return -1;
     const shape *from = &g->nodes[grad].sh;
@@ -104,7 +111,8 @@ int grad_unbroadcast(cg_graph *g, int grad, const shape *to) {
 
 /* Lowers a reduction: initialise each output, accumulate over a loop nest of
  * the input, then scale for mean. */
-static void lower_reduce(emit_ctx *e, int id) {
+static void lower_reduce(emit_ctx *e, int id)
+{
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     const shape *in = &g->nodes[n->in[0]].sh;
@@ -122,12 +130,11 @@ static void lower_reduce(emit_ctx *e, int id) {
                                  emit_dim(&n->sh, i, dim, sizeof dim));
     if (!olen)
         snprintf(out_count, sizeof out_count, "1");
-    if (!len)   /* no axis reduced (a rank-0 input): a count of one */
+    if (!len) /* no axis reduced (a rank-0 input): a count of one */
         snprintf(count, sizeof count, "1");
     /* a large sum over every axis but the last (a bias gradient) splits its rows across the pool */
-    bool rows = g->flavour == CG_HOST && n->op != OP_MAX && in->rank >= 2 &&
-                n->axes == (1u << (in->rank - 1)) - 1 && shape_batched(in) &&
-                shape_size(in, g->max_batch) >= (1L << 16);
+    bool rows = g->flavour == CG_HOST && n->op != OP_MAX && in->rank >= 2 && n->axes == (1u << (in->rank - 1)) - 1 &&
+                shape_batched(in) && shape_size(in, g->max_batch) >= (1L << 16);
     if (rows) {
         text_printf(e->t, "    /* Y[c] = sum of X[r][c] over its %s rows, split across the threads */\n", count);
         text_printf(e->t, "    cgrt_sum_rows(%s, %s, X, Y);\n", count, out_count);
@@ -155,19 +162,26 @@ static void lower_reduce(emit_ctx *e, int id) {
 }
 
 /* "y = sum of x over axes {0,1}" */
-static bool describe_reduce(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size) {
+static bool describe_reduce(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size)
+{
     const node *n = &e->g->nodes[id];
     char axes[32] = "";
     size_t len = 0;
     for (int i = 0; i < CG_MAX_RANK; i++)
         if (n->axes & (1u << i))
             len += (size_t)snprintf(axes + len, sizeof axes - len, "%s%d", len ? "," : "", i);
-    snprintf(buf, size, "%s = %s of %s over axes {%s}", n->name, n->op == OP_SUM ? "sum" : n->op == OP_MEAN ? "mean" : "max",
+    snprintf(buf, size, "%s = %s of %s over axes {%s}", n->name,
+             n->op == OP_SUM    ? "sum"
+             : n->op == OP_MEAN ? "mean"
+                                : "max",
              in[0], axes);
     return true;
 }
 
 /* One operation per input element. */
-static long flops_reduce(cg_graph *g, int id) { return shape_size(&g->nodes[g->nodes[id].in[0]].sh, 1); }
+static long flops_reduce(cg_graph *g, int id)
+{
+    return shape_size(&g->nodes[g->nodes[id].in[0]].sh, 1);
+}
 
 const op_family op_family_reduce = {"reduce", grad_reduce, lower_reduce, flops_reduce, describe_reduce};

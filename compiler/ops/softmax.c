@@ -5,7 +5,8 @@
 
 /* Per-sample cross-entropy of softmax(z) against t: class indices (sparse,
  * shape of z without its last axis) or a distribution (z's shape). */
-int op_softmax_xent(cg_graph *g, cg_src src, int z, int t, bool sparse) {
+int op_softmax_xent(cg_graph *g, cg_src src, int z, int t, bool sparse)
+{
     if (z < 0 || t < 0)
         return -1;
     const shape *sz = &g->nodes[z].sh, *st = &g->nodes[t].sh;
@@ -22,7 +23,8 @@ int op_softmax_xent(cg_graph *g, cg_src src, int z, int t, bool sparse) {
     return node_add(g, &nd);
 }
 
-cg_t cg_softmax_xent_at(cg_src src, cg_t logits, cg_t labels, bool sparse) {
+cg_t cg_softmax_xent_at(cg_src src, cg_t logits, cg_t labels, bool sparse)
+{
     cg_graph *g = operands_graph(src, "softmax_cross_entropy", (cg_t[]){logits, labels}, 2);
     if (!g)
         return (cg_t){logits.g ? logits.g : labels.g, -1};
@@ -30,7 +32,8 @@ cg_t cg_softmax_xent_at(cg_src src, cg_t logits, cg_t labels, bool sparse) {
 }
 
 /* One-hot rows of `classes` from class indices t. */
-int op_one_hot(cg_graph *g, cg_src src, int t, int classes) {
+int op_one_hot(cg_graph *g, cg_src src, int t, int classes)
+{
     if (t < 0)
         return -1;
     node nd = {.op = OP_ONE_HOT, .nin = 1, .in = {t}, .sh = g->nodes[t].sh, .src = src};
@@ -41,7 +44,8 @@ int op_one_hot(cg_graph *g, cg_src src, int t, int classes) {
 }
 
 /* 1 where argmax of p's last axis equals the label (an index, or argmax of t). */
-int op_argmax_eq(cg_graph *g, cg_src src, int p, int t, bool sparse) {
+int op_argmax_eq(cg_graph *g, cg_src src, int p, int t, bool sparse)
+{
     if (p < 0 || t < 0)
         return -1;
     node nd = {.op = OP_ARGMAX_EQ, .nin = 2, .in = {p, t}, .sparse = sparse, .sh = g->nodes[p].sh, .src = src};
@@ -50,35 +54,42 @@ int op_argmax_eq(cg_graph *g, cg_src src, int p, int t, bool sparse) {
 }
 
 /* Gradient rules of the softmax family. */
-static int grad_softmax(cg_graph *g, int id, int dy, int dx[3]) {
+static int grad_softmax(cg_graph *g, int id, int dy, int dx[3])
+{
     node n = g->nodes[id];
     cg_src s = n.src;
     unsigned last = 1u << (n.sh.rank - 1);
     switch (n.op) {
-    case OP_SOFTMAX: {   /* dx = y (dy - sum(dy y)) */
+    case OP_SOFTMAX: { /* dx = y (dy - sum(dy y)) */
         int dot = op_reduce(g, s, OP_SUM, op_binary(g, s, OP_MUL, dy, id), last, true);
         dx[0] = op_binary(g, s, OP_MUL, id, op_binary(g, s, OP_SUB, dy, dot));
         break;
     }
-    case OP_LOG_SOFTMAX: {   /* dx = dy - exp(y) sum(dy) */
+    case OP_LOG_SOFTMAX: { /* dx = dy - exp(y) sum(dy) */
         int sum = op_reduce(g, s, OP_SUM, dy, last, true);
         dx[0] = op_binary(g, s, OP_SUB, dy, op_binary(g, s, OP_MUL, op_unary(g, s, OP_EXP, id), sum));
         break;
     }
-    case OP_SOFTMAX_XENT: {  /* dz = dy (softmax(z) - t) */
-        node nd = {.op = OP_SOFTMAX_XENT_BWD, .nin = 3, .in = {n.in[0], n.in[1], dy}, .sparse = n.sparse,
-                   .sh = g->nodes[n.in[0]].sh, .src = s};
+    case OP_SOFTMAX_XENT: { /* dz = dy (softmax(z) - t) */
+        node nd = {.op = OP_SOFTMAX_XENT_BWD,
+                   .nin = 3,
+                   .in = {n.in[0], n.in[1], dy},
+                   .sparse = n.sparse,
+                   .sh = g->nodes[n.in[0]].sh,
+                   .src = s};
         dx[0] = node_add(g, &nd);
         break;
     }
-    case OP_ONE_HOT: case OP_ARGMAX_EQ: break;   /* integer-valued: no gradient */
+    case OP_ONE_HOT:
+    case OP_ARGMAX_EQ: break; /* integer-valued: no gradient */
     default: return graph_error(g, s, n.layer, "no gradient rule for %s", op_table[n.op].name);
     }
     return g->failed ? -1 : 0;
 }
 
 /* Lowers the family from templates with ROWS and K filled in. */
-static void lower_softmax(emit_ctx *e, int id) {
+static void lower_softmax(emit_ctx *e, int id)
+{
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     const shape *z = &g->nodes[n->in[0]].sh;
@@ -108,7 +119,8 @@ static void lower_softmax(emit_ctx *e, int id) {
 }
 
 /* The cross-entropy and its gradient in buffer names; false for the others (their formula). */
-static bool describe_softmax(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size) {
+static bool describe_softmax(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size)
+{
     const node *n = &e->g->nodes[id];
     if (n->op == OP_SOFTMAX_XENT)
         snprintf(buf, size, "%s = cross-entropy of softmax(%s) against %s", n->name, in[0], in[1]);
@@ -118,6 +130,9 @@ static bool describe_softmax(emit_ctx *e, int id, const char *const in[3], char 
 }
 
 /* About five operations per input element (max, exp, sum, log or divide). */
-static long flops_softmax(cg_graph *g, int id) { return 5 * shape_size(&g->nodes[g->nodes[id].in[0]].sh, 1); }
+static long flops_softmax(cg_graph *g, int id)
+{
+    return 5 * shape_size(&g->nodes[g->nodes[id].in[0]].sh, 1);
+}
 
 const op_family op_family_softmax = {"softmax", grad_softmax, lower_softmax, flops_softmax, describe_softmax};

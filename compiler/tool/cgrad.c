@@ -29,17 +29,19 @@ extern char **environ;
 typedef struct argv_list {
     const char *a[MAX_ARGS + 1];
     int n;
-    char cc_words[1024];   /* the compiler command, split at spaces ("ccache gcc") */
+    char cc_words[1024]; /* the compiler command, split at spaces ("ccache gcc") */
 } argv_list;
 
-static void arg(argv_list *l, const char *word) {
+static void arg(argv_list *l, const char *word)
+{
     if (l->n < MAX_ARGS)
         l->a[l->n++] = word;
     l->a[l->n] = NULL;
 }
 
 /* Starts a command line with the compiler cc, split at blanks. */
-static void arg_cc(argv_list *l, const char *cc) {
+static void arg_cc(argv_list *l, const char *cc)
+{
     snprintf(l->cc_words, sizeof l->cc_words, "%s", cc);
     for (char *w = strtok(l->cc_words, " \t"); w; w = strtok(NULL, " \t"))
         arg(l, w);
@@ -47,7 +49,8 @@ static void arg_cc(argv_list *l, const char *cc) {
 
 /* Runs the command (argv[0] looked up in PATH, no shell), echoing it when
  * verbose; returns its exit status (127: it could not be started). */
-static int run(argv_list *l, int verbose) {
+static int run(argv_list *l, int verbose)
+{
     if (l->n >= MAX_ARGS || l->n == 0)
         return 127;
     if (verbose) {
@@ -70,34 +73,38 @@ static int run(argv_list *l, int verbose) {
 }
 
 /* True when path names a regular file. */
-static int is_file(const char *path) {
+static int is_file(const char *path)
+{
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 /* path, with "./" before it when it starts with '-' (so that no compiler
  * takes a file for an option), in buf. */
-static const char *not_option(const char *path, char *buf, size_t size) {
+static const char *not_option(const char *path, char *buf, size_t size)
+{
     snprintf(buf, size, "%s%s", path[0] == '-' ? "./" : "", path);
     return buf;
 }
 
 /* "a" + "b" into buf; -1 (with a message) when it does not fit. */
-static int join(char *buf, size_t size, const char *a, const char *b) {
+static int join(char *buf, size_t size, const char *a, const char *b)
+{
     size_t n = strlen(a) + strlen(b);
     if (n >= size) {
         fprintf(stderr, "cgrad: the path %.40s... is too long\n", a);
         return -1;
     }
     size_t la = strlen(a);
-    memmove(buf, a, la);   /* a may be buf itself */
+    memmove(buf, a, la); /* a may be buf itself */
     memmove(buf + la, b, strlen(b) + 1);
     return 0;
 }
 
 /* True when name (read back from the model program) is a plain identifier,
  * so that it can name files inside DIR and nothing else. */
-static int name_ok(const char *name) {
+static int name_ok(const char *name)
+{
     if (!*name || isdigit((unsigned char)*name) || strlen(name) > 64)
         return 0;
     for (const char *c = name; *c; c++)
@@ -106,17 +113,20 @@ static int name_ok(const char *name) {
     return 1;
 }
 
-static int usage(void) {
+static int usage(void)
+{
     fprintf(stderr, "usage: cgrad build MODEL.c [-o DIR] [--flavour host|portable] [--cc CC] [-v]\n");
     return 2;
 }
 
 /* Appends the n words to the command line. */
-static void args(argv_list *l, const char *const *words, size_t n) {
+static void args(argv_list *l, const char *const *words, size_t n)
+{
     for (size_t i = 0; i < n; i++)
         arg(l, words[i]);
 }
-#define ARGS(l, ...) args(l, (const char *const[]){__VA_ARGS__}, sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *))
+#define ARGS(l, ...) \
+    args(l, (const char *const[]){__VA_ARGS__}, sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *))
 
 /* What `cgrad build` was asked to do. */
 typedef struct build_opts {
@@ -126,7 +136,8 @@ typedef struct build_opts {
 } build_opts;
 
 /* Reads the command line into o; returns 0, or the exit status of a mistake. */
-static int parse_args(int argc, char **argv, build_opts *o) {
+static int parse_args(int argc, char **argv, build_opts *o)
+{
     if (argc < 3 || strcmp(argv[1], "build"))
         return usage();
     o->model = argv[2], o->dir = ".", o->flavour = "host", o->cc = getenv("CC");
@@ -159,7 +170,8 @@ static int parse_args(int argc, char **argv, build_opts *o) {
 
 /* Steps 1 and 2: compiles the model-definition program and runs it, which
  * writes the C into the folder; reads back the model's name into name. */
-static int emit_sources(const build_opts *o, char *name, size_t size) {
+static int emit_sources(const build_opts *o, char *name, size_t size)
+{
     char gen[4200], name_file[4200];
     if (join(gen, sizeof gen, o->dir, "/.cgrad_gen") || join(name_file, sizeof name_file, o->dir, "/.cgrad_name"))
         return 1;
@@ -196,7 +208,8 @@ static int emit_sources(const build_opts *o, char *name, size_t size) {
 /* Step 3: compiles the emitted code: the training binary DIR/NAME when the
  * model has a main driver (host: with the GEMM shim and OpenBLAS), else the
  * object DIR/NAME.o. */
-static int build_output(const build_opts *o, const char *name) {
+static int build_output(const build_opts *o, const char *name)
+{
     char main_c[4400], src_c[4400], out[4400], stem[4400];
     if (join(stem, sizeof stem, o->dir, "/") || join(stem, sizeof stem, stem, name) ||
         join(main_c, sizeof main_c, stem, "_main.c") || join(src_c, sizeof src_c, stem, ".c") ||
@@ -224,7 +237,8 @@ static int build_output(const build_opts *o, const char *name) {
     return 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     build_opts o = {0};
     char name[256] = "";
     int rc = parse_args(argc, argv, &o);

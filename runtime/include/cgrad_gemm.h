@@ -20,8 +20,8 @@
  * (no AVX-512), or CGRAD_GEMM=openblas. */
 int cgrt_gemm_uses_openblas(void);
 
-void cgrt_sgemm(int transpose_a, int transpose_b, int m, int n, int k, const float *a, int lda, const float *b,
-                int ldb, float beta, float *c, int ldc);
+void cgrt_sgemm(int transpose_a, int transpose_b, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                float beta, float *c, int ldc);
 
 /* y[n] = x[k] . W[k][n] + y for one row x, W row-major (k, n): the one-sample
  * Dense product, split by columns across the pool. */

@@ -24,18 +24,18 @@
 #include <stdio.h>
 
 #define CGRT_MAX_RANK 4
-#define CGRT_MAX_METRICS 16        /* values reported beside the loss */
+#define CGRT_MAX_METRICS 16 /* values reported beside the loss */
 
 /* ---- Model descriptor (filled by the emitted net_main.c) ---------------- */
 
 /* One named tensor of the parameter block: what checkpoints save and load. */
 typedef struct cgrt_param {
-    const char *name;          /* "dense_1/kernel" */
+    const char *name; /* "dense_1/kernel" */
     int rank;
     int dims[CGRT_MAX_RANK];
-    size_t offset;             /* in floats, from the start of the parameter block */
-    size_t count;              /* number of floats */
-    int trainable;             /* 0 for non-trainable state (moving averages) */
+    size_t offset; /* in floats, from the start of the parameter block */
+    size_t count;  /* number of floats */
+    int trainable; /* 0 for non-trainable state (moving averages) */
 } cgrt_param;
 
 /* A time series: one numeric column of a CSV file cut into samples, as Keras'
@@ -54,61 +54,61 @@ typedef struct cgrt_param {
  * (and, in a file of one column, an empty line before the last value).
  * The same numbers as cgrad.h's CG_MISSING_*. */
 enum {
-    CGRT_MISSING_ERROR = 0,    /* refuse the file, naming the line (the default) */
-    CGRT_MISSING_INTERPOLATE,  /* linear between the known values on either side; missing at either end: error */
-    CGRT_MISSING_PREVIOUS,     /* the last known value carried forward; missing before the first value: error */
+    CGRT_MISSING_ERROR = 0,   /* refuse the file, naming the line (the default) */
+    CGRT_MISSING_INTERPOLATE, /* linear between the known values on either side; missing at either end: error */
+    CGRT_MISSING_PREVIOUS,    /* the last known value carried forward; missing before the first value: error */
 };
 
 typedef struct cgrt_series_spec {
-    const char *column;        /* header name of the value column; NULL: column_index */
-    int column_index;          /* 0-based column, used when column is NULL */
-    int window;                /* values per input sample; 0: not a time series */
-    int horizon;               /* steps from the window's last value to the target; 0 means 1 */
-    int val_steps;             /* targets before the test part that form the validation part */
-    int test_steps;            /* the last targets, which form the test part */
-    int season;                /* period of the seasonal-naive baseline (12 for monthly data); 0: none */
-    int missing;               /* CGRT_MISSING_ERROR, _INTERPOLATE or _PREVIOUS */
+    const char *column; /* header name of the value column; NULL: column_index */
+    int column_index;   /* 0-based column, used when column is NULL */
+    int window;         /* values per input sample; 0: not a time series */
+    int horizon;        /* steps from the window's last value to the target; 0 means 1 */
+    int val_steps;      /* targets before the test part that form the validation part */
+    int test_steps;     /* the last targets, which form the test part */
+    int season;         /* period of the seasonal-naive baseline (12 for monthly data); 0: none */
+    int missing;        /* CGRT_MISSING_ERROR, _INTERPOLATE or _PREVIOUS */
 } cgrt_series_spec;
 
 /* Where the default dataset is and how to read it. */
 typedef struct cgrt_data_spec {
-    const char *path;          /* default --data: an IDX directory, a .csv/.csv.gz file or an NPY directory */
-    float scale;               /* every input value is multiplied by this on load (1/255 for images); 0 = 1 */
-    float test_split;          /* for files without a test part: fraction held out as test (a seeded random sample) */
-    int class_range[2];        /* {lo, hi}, hi > 0: only samples of classes lo..hi, relabelled 0..hi-lo */
-    cgrt_series_spec series;   /* series.window > 0: path is a CSV file holding a time series */
-    const char *label_column;  /* header name of a CSV file's label column (anywhere in the row; text
+    const char *path;         /* default --data: an IDX directory, a .csv/.csv.gz file or an NPY directory */
+    float scale;              /* every input value is multiplied by this on load (1/255 for images); 0 = 1 */
+    float test_split;         /* for files without a test part: fraction held out as test (a seeded random sample) */
+    int class_range[2];       /* {lo, hi}, hi > 0: only samples of classes lo..hi, relabelled 0..hi-lo */
+    cgrt_series_spec series;  /* series.window > 0: path is a CSV file holding a time series */
+    const char *label_column; /* header name of a CSV file's label column (anywhere in the row; text
                                   labels are class names); NULL: the labels are the last columns */
 } cgrt_data_spec;
 
 /* One output of the model (a functional model may have several, packed per
  * sample in the order given: predictions and labels alike). */
 typedef struct cgrt_output {
-    const char *name;          /* the layer that makes it */
-    int features;              /* floats per prediction */
-    int label_width;           /* floats per label */
-    int num_classes;           /* > 0: the label is a class index in [0, num_classes) */
+    const char *name; /* the layer that makes it */
+    int features;     /* floats per prediction */
+    int label_width;  /* floats per label */
+    int num_classes;  /* > 0: the label is a class index in [0, num_classes) */
 } cgrt_output;
 
 /* Label kinds. */
 enum {
-    CGRT_LABEL_SPARSE,         /* one class index per sample, stored as a float */
-    CGRT_LABEL_DENSE,          /* label_width floats per sample (one-hot, targets) */
+    CGRT_LABEL_SPARSE, /* one class index per sample, stored as a float */
+    CGRT_LABEL_DENSE,  /* label_width floats per sample (one-hot, targets) */
 };
 
 typedef struct cgrt_model {
-    const char *name;          /* model name, "fashion_mlp" */
-    int max_batch;             /* largest batch the emitted code was planned for */
-    int in_rank;               /* per-sample input shape (without the batch dimension) */
+    const char *name; /* model name, "fashion_mlp" */
+    int max_batch;    /* largest batch the emitted code was planned for */
+    int in_rank;      /* per-sample input shape (without the batch dimension) */
     int in_dims[CGRT_MAX_RANK];
-    int in_features;           /* floats per input sample */
-    int out_features;          /* floats per prediction */
-    int label_kind;            /* CGRT_LABEL_SPARSE or CGRT_LABEL_DENSE */
-    int label_width;           /* floats per label: 1 for sparse labels */
-    int num_classes;           /* sparse labels must lie in [0, num_classes) */
-    const char *loss_name;     /* "sparse_categorical_crossentropy" */
-    int num_metrics;           /* values beside the loss: 0 .. CGRT_MAX_METRICS */
-    const char *const *metric_names;   /* "accuracy", "mae", "digit_loss", ... */
+    int in_features;                 /* floats per input sample */
+    int out_features;                /* floats per prediction */
+    int label_kind;                  /* CGRT_LABEL_SPARSE or CGRT_LABEL_DENSE */
+    int label_width;                 /* floats per label: 1 for sparse labels */
+    int num_classes;                 /* sparse labels must lie in [0, num_classes) */
+    const char *loss_name;           /* "sparse_categorical_crossentropy" */
+    int num_metrics;                 /* values beside the loss: 0 .. CGRT_MAX_METRICS */
+    const char *const *metric_names; /* "accuracy", "mae", "digit_loss", ... */
     int num_outputs;
     const cgrt_output *outputs;
     float default_lr;
@@ -116,8 +116,8 @@ typedef struct cgrt_model {
     int default_batch;
     cgrt_data_spec data;
 
-    size_t state_bytes;        /* sizeof the emitted state struct */
-    size_t param_floats;       /* size of the parameter block */
+    size_t state_bytes;  /* sizeof the emitted state struct */
+    size_t param_floats; /* size of the parameter block */
     int num_params;
     const cgrt_param *params;
 
@@ -125,10 +125,10 @@ typedef struct cgrt_model {
      * train_step and eval_step write the MEAN loss and metrics (num_metrics
      * floats) over the n samples of the batch; the runtime weights them by n
      * across batches. */
-    void (*init)(void *state, uint64_t seed);          /* initialise weights, zero optimizer state */
-    float *(*param_block)(void *state);                /* the parameter block */
+    void (*init)(void *state, uint64_t seed); /* initialise weights, zero optimizer state */
+    float *(*param_block)(void *state);       /* the parameter block */
     void (*set_lr)(void *state, float lr);
-    void (*set_seed)(void *state, uint64_t seed);      /* seeds in-graph randomness (dropout); may be NULL */
+    void (*set_seed)(void *state, uint64_t seed); /* seeds in-graph randomness (dropout); may be NULL */
     void (*train_step)(void *state, int n, const float *x, const float *y, float *loss, float *metrics);
     void (*eval_step)(void *state, int n, const float *x, const float *y, float *loss, float *metrics);
     void (*predict)(void *state, int n, const float *x, float *out);
@@ -141,8 +141,8 @@ typedef struct cgrt_dataset {
     int n;
     int features;
     int label_width;
-    float *x;                  /* n * features */
-    float *y;                  /* n * label_width; NULL for unlabelled input */
+    float *x; /* n * features */
+    float *y; /* n * label_width; NULL for unlabelled input */
 } cgrt_dataset;
 
 /* Errors: every runtime function that can fail returns 0 on success and -1 on
@@ -171,8 +171,7 @@ int cgrt_load_npy(const char *path, float **data, int *rank, int dims[CGRT_MAX_R
  * For a time-series model (data.series.window > 0): the training and test
  * parts of the series, standardised (the validation part is in neither; see
  * cgrt_load_series and cgrt_series_parts). */
-int cgrt_load_data(const cgrt_model *m, const char *path, cgrt_dataset *train, cgrt_dataset *test,
-                   cgrt_error *err);
+int cgrt_load_data(const cgrt_model *m, const char *path, cgrt_dataset *train, cgrt_dataset *test, cgrt_error *err);
 
 /* Splits off the last `fraction` of d into val (copies), shrinking d. */
 int cgrt_split_tail(cgrt_dataset *d, float fraction, cgrt_dataset *val, cgrt_error *err);
@@ -183,18 +182,18 @@ int cgrt_split_tail(cgrt_dataset *d, float fraction, cgrt_dataset *val, cgrt_err
  * checkpoints, so evaluate and predict scale as fit did. */
 typedef struct cgrt_series_stats {
     double mean;
-    double std;                /* population standard deviation; 1 when the training values are all equal */
+    double std; /* population standard deviation; 1 when the training values are all equal */
 } cgrt_series_stats;
 
 /* A time series in memory, with its parts (see cgrt_series_spec). */
 typedef struct cgrt_series {
-    int n;                     /* values */
-    float *values;             /* the column's values in file order, original units */
-    int filled;                /* of them, missing in the file and filled as spec.missing says */
+    int n;         /* values */
+    float *values; /* the column's values in file order, original units */
+    int filled;    /* of them, missing in the file and filled as spec.missing says */
     int window, horizon, season;
-    int samples;               /* windows that have a target: n - window - horizon + 1 */
-    int train, val, test;      /* samples of each part, in time order: train, val, test */
-    cgrt_series_stats stats;   /* of values 0 .. (target of the last training sample) */
+    int samples;             /* windows that have a target: n - window - horizon + 1 */
+    int train, val, test;    /* samples of each part, in time order: train, val, test */
+    cgrt_series_stats stats; /* of values 0 .. (target of the last training sample) */
 } cgrt_series;
 
 /* Reads the spec's column of a CSV file (plain or gzip) into s, splits it into
@@ -232,24 +231,26 @@ int cgrt_series_parts(const cgrt_series *s, const cgrt_series_stats *st, cgrt_da
 /* Forecast errors in original units over the samples that have a target,
  * and those of the seasonal-naive forecast on the same targets. */
 typedef struct cgrt_forecast_errors {
-    int count;                 /* targets compared */
+    int count; /* targets compared */
     double rmse, mae;
-    int has_naive;             /* 1 when every one of those targets has a seasonal-naive forecast */
+    int has_naive; /* 1 when every one of those targets has a seasonal-naive forecast */
     double naive_rmse, naive_mae;
 } cgrt_forecast_errors;
 
 /* Forecasts samples [first, first + count) of s with the model (its output
  * mapped back to original units with st) into forecast (count floats; may be
  * NULL) and measures them into e. The windows must lie inside the series. */
-int cgrt_series_forecast(const cgrt_model *m, void *state, const cgrt_series *s, const cgrt_series_stats *st,
-                         int first, int count, float *forecast, cgrt_forecast_errors *e, cgrt_error *err);
+int cgrt_series_forecast(const cgrt_model *m, void *state, const cgrt_series *s, const cgrt_series_stats *st, int first,
+                         int count, float *forecast, cgrt_forecast_errors *e, cgrt_error *err);
 
 /* Checks that model m can forecast its series: window values in, one value
  * out, one dense label. */
 int cgrt_check_series_model(const cgrt_model *m, cgrt_error *err);
 
 /* Seeded generator (splitmix64 / xoshiro-style) and Fisher-Yates shuffle. */
-typedef struct cgrt_rng { uint64_t s; } cgrt_rng;
+typedef struct cgrt_rng {
+    uint64_t s;
+} cgrt_rng;
 uint64_t cgrt_rng_next(cgrt_rng *r);
 void cgrt_shuffle(int *idx, int n, cgrt_rng *r);
 

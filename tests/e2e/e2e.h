@@ -13,11 +13,11 @@
 
 /* The outcome of one process run. */
 typedef struct e2e_run {
-    int status;        /* exit status; 128 + signal when killed by a signal; 127 when exec failed */
-    int signal;        /* the signal that ended it, 0 when it exited */
-    bool timed_out;    /* killed after the time limit */
-    char *out;         /* everything it wrote to stdout (NUL-terminated; never NULL) */
-    char *err;         /* everything it wrote to stderr */
+    int status;     /* exit status; 128 + signal when killed by a signal; 127 when exec failed */
+    int signal;     /* the signal that ended it, 0 when it exited */
+    bool timed_out; /* killed after the time limit */
+    char *out;      /* everything it wrote to stdout (NUL-terminated; never NULL) */
+    char *err;      /* everything it wrote to stderr */
 } e2e_run;
 
 /* Runs argv (argv[0] is a path or a name looked up in PATH) in folder cwd
@@ -65,6 +65,7 @@ void e2e_write_gz(const char *path, const void *data, size_t len);
  * `status`, wrote exactly one line to stderr, and that line contains every
  * one of the (NULL-terminated) phrases. */
 void e2e_assert_clean_failure(const e2e_run *r, int status, const char *const *phrases);
-#define E2E_ASSERT_FAILS(r, status, ...) e2e_assert_clean_failure(&(r), status, (const char *const[]){__VA_ARGS__, NULL})
+#define E2E_ASSERT_FAILS(r, status, ...) \
+    e2e_assert_clean_failure(&(r), status, (const char *const[]){__VA_ARGS__, NULL})
 
 #endif

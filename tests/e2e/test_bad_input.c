@@ -346,8 +346,7 @@ static const char *digits_checkpoint(const char *tmp, const char *name);
 static void write_npy_f4(const char *path, int n, int features, int k, float v)
 {
     char head[192];
-    int len = snprintf(head, sizeof head, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", n,
-                       features);
+    int len = snprintf(head, sizeof head, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", n, features);
     while ((10 + len + 1) % 64)
         head[len++] = ' ';
     head[len++] = '\n';
@@ -414,7 +413,8 @@ Test(bad_input, fifo_or_device_as_data)
     const char *fifo = e2e_path(tmp, "pipe.csv"), *zero = e2e_path(tmp, "zero.csv");
     cr_assert_eq(mkfifo(fifo, 0600), 0);
     cr_assert_eq(symlink("/dev/zero", zero), 0);
-    e2e_run r = e2e_exec(tmp, tmp, 30, (const char *const[]){DIGITS_MLP, "fit", "--data", fifo, "--verbose", "0", NULL});
+    e2e_run r = e2e_exec(tmp, tmp, 30,
+                         (const char *const[]){DIGITS_MLP, "fit", "--data", fifo, "--verbose", "0", NULL});
     E2E_ASSERT_FAILS(r, 1, fifo, "not a regular file");
     e2e_run_free(&r);
     r = e2e_exec(tmp, tmp, 30, (const char *const[]){DIGITS_MLP, "fit", "--data", zero, "--verbose", "0", NULL});
@@ -501,7 +501,8 @@ Test(bad_input, series_missing_value)
                      ".series.missing = CG_MISSING_INTERPOLATE or CG_MISSING_PREVIOUS");
     e2e_run_free(&r);
 
-    const char *bin = build_model(tmp, "elec_fill", series_model("elec_fill", "gap.csv", ", .missing = CG_MISSING_INTERPOLATE"), &r);
+    const char *bin = build_model(tmp, "elec_fill",
+                                  series_model("elec_fill", "gap.csv", ", .missing = CG_MISSING_INTERPOLATE"), &r);
     cr_assert_not_null(bin, "cgrad build failed (%d): %.1000s%.1000s", r.status, r.out, r.err);
     e2e_run_free(&r);
     char *main_c = e2e_read(e2e_path(e2e_path(tmp, "out"), "elec_fill_main.c"), NULL);
@@ -528,18 +529,19 @@ Test(bad_input, binary_labels_outside_0_1)
 {
     const char *tmp = e2e_tmpdir();
     e2e_run r;
-    const char *bin = build_model(tmp, "bce",
-                                  "#include <cgrad.h>\n"
-                                  "int main(int argc, char **argv)\n"
-                                  "{\n"
-                                  "    cg_model *m = cg_sequential(\"bce\", CG_SHAPE(4));\n"
-                                  "    cg_model_add(m, cg_dense(1));\n"
-                                  "    cg_compile(m, .optimizer = cg_adam(1e-2f), .loss = CG_BINARY_CROSSENTROPY,\n"
-                                  "               .from_logits = true, .metric = CG_ACCURACY, .batch_size = 8, .epochs = 1,\n"
-                                  "               .data = {.path = \"b.csv\"});\n"
-                                  "    return cg_main(m, argc, argv);\n"
-                                  "}\n",
-                                  &r);
+    const char *bin = build_model(
+        tmp, "bce",
+        "#include <cgrad.h>\n"
+        "int main(int argc, char **argv)\n"
+        "{\n"
+        "    cg_model *m = cg_sequential(\"bce\", CG_SHAPE(4));\n"
+        "    cg_model_add(m, cg_dense(1));\n"
+        "    cg_compile(m, .optimizer = cg_adam(1e-2f), .loss = CG_BINARY_CROSSENTROPY,\n"
+        "               .from_logits = true, .metric = CG_ACCURACY, .batch_size = 8, .epochs = 1,\n"
+        "               .data = {.path = \"b.csv\"});\n"
+        "    return cg_main(m, argc, argv);\n"
+        "}\n",
+        &r);
     cr_assert_not_null(bin, "cgrad build failed (%d): %.1000s%.1000s", r.status, r.out, r.err);
     e2e_run_free(&r);
     const char *path = e2e_path(tmp, "b.csv");

@@ -18,7 +18,7 @@
 
 #define NTRAIN 2048
 #define NTEST 512
-#define CNN_NTRAIN 10000   /* fashion_cnn's slice */
+#define CNN_NTRAIN 10000 /* fashion_cnn's slice */
 #define CNN_NTEST 2000
 
 TestSuite(cnn, .timeout = 120, .fini = e2e_cleanup);
@@ -74,7 +74,8 @@ static const char *small_fashion(const char *tmp)
 }
 
 /* A tensor of a safetensors file: its float data (pointing into the file) and its length. */
-static const float *tensor(const unsigned char *st, size_t len, const char *name, long *count, char *shape, size_t ssize)
+static const float *tensor(const unsigned char *st, size_t len, const char *name, long *count, char *shape,
+                           size_t ssize)
 {
     unsigned long long hlen = 0;
     for (int i = 7; i >= 0; i--)
@@ -91,7 +92,8 @@ static const float *tensor(const unsigned char *st, size_t len, const char *name
     snprintf(shape, ssize, "%.*s]", (int)n, sh + 8);
     unsigned long long a, b;
     cr_assert_eq(sscanf(off + 15, "[%llu,%llu]", &a, &b), 2, "%s: bad data_offsets: %s", name, off);
-    cr_assert(b > a && 8 + hlen + b <= len && (b - a) % 4 == 0, "%s: offsets [%llu, %llu] outside the file", name, a, b);
+    cr_assert(b > a && 8 + hlen + b <= len && (b - a) % 4 == 0, "%s: offsets [%llu, %llu] outside the file", name, a,
+              b);
     cr_assert_not_null(strstr(p, "\"F32\""), "%s is not F32", name);
     free(header);
     *count = (long)((b - a) / 4);
@@ -127,7 +129,8 @@ Test(cnn, fashion_cnn_bn_checkpoint_keeps_moving_averages)
     const char *tmp = e2e_tmpdir();
     const char *data = small_fashion(tmp);
     const char *w = e2e_path(tmp, "w.safetensors");
-    e2e_run fit = E2E_RUN(tmp, tmp, FASHION_CNN_BN, "fit", "--data", data, "--epochs", "1", "--verbose", "0", "--save", w);
+    e2e_run fit = E2E_RUN(tmp, tmp, FASHION_CNN_BN, "fit", "--data", data, "--epochs", "1", "--verbose", "0", "--save",
+                          w);
     cr_assert_eq(fit.status, 0, "fit failed (%d): %s", fit.status, fit.err);
     char fit_line[256];
     snprintf(fit_line, sizeof fit_line, "%s", e2e_last_line(fit.out));

@@ -28,8 +28,8 @@ static const char *digits_wrapper(const char *tmp)
 }
 
 /* cgrad build MODEL -o TMP/OUT --flavour F --cc CC; asserts success; returns the binary's path. */
-static const char *cgrad_build(const char *tmp, const char *model, const char *out, const char *flavour,
-                               const char *cc, const char *name)
+static const char *cgrad_build(const char *tmp, const char *model, const char *out, const char *flavour, const char *cc,
+                               const char *name)
 {
     const char *dir = e2e_path(tmp, out);
     e2e_run r = E2E_RUN(tmp, tmp, CGRAD_TOOL, "build", model, "-o", dir, "--flavour", flavour, "--cc", cc);
@@ -117,10 +117,22 @@ static void build_and_fit_five_epochs(const char *cc, const char *flavour)
 
 TestSuite(e2e, .timeout = 200, .fini = e2e_cleanup);
 
-Test(e2e, digits_gcc_host) { build_and_fit_five_epochs("gcc", "host"); }
-Test(e2e, digits_gcc_portable) { build_and_fit_five_epochs("gcc", "portable"); }
-Test(e2e, digits_clang_host) { build_and_fit_five_epochs("clang", "host"); }
-Test(e2e, digits_clang_portable) { build_and_fit_five_epochs("clang", "portable"); }
+Test(e2e, digits_gcc_host)
+{
+    build_and_fit_five_epochs("gcc", "host");
+}
+Test(e2e, digits_gcc_portable)
+{
+    build_and_fit_five_epochs("gcc", "portable");
+}
+Test(e2e, digits_clang_host)
+{
+    build_and_fit_five_epochs("clang", "host");
+}
+Test(e2e, digits_clang_portable)
+{
+    build_and_fit_five_epochs("clang", "portable");
+}
 
 /* The examples' model programs build as they are, as their comments say
  * (`cgrad build examples/fashion_mlp/model.c`). */
@@ -196,11 +208,26 @@ static void emits_identically(const char *gen, const char *name, const char *fla
     }
 }
 
-Test(e2e, deterministic_digits_host) { emits_identically(DIGITS_MLP_GEN, "digits_mlp", "host"); }
-Test(e2e, deterministic_digits_portable) { emits_identically(DIGITS_MLP_GEN, "digits_mlp", "portable"); }
-Test(e2e, deterministic_fashion_host) { emits_identically(FASHION_MLP_GEN, "fashion_mlp", "host"); }
-Test(e2e, deterministic_fashion_portable) { emits_identically(FASHION_MLP_GEN, "fashion_mlp", "portable"); }
-Test(e2e, deterministic_elec_host) { emits_identically(ELEC_MLP_GEN, "elec_mlp", "host"); }
+Test(e2e, deterministic_digits_host)
+{
+    emits_identically(DIGITS_MLP_GEN, "digits_mlp", "host");
+}
+Test(e2e, deterministic_digits_portable)
+{
+    emits_identically(DIGITS_MLP_GEN, "digits_mlp", "portable");
+}
+Test(e2e, deterministic_fashion_host)
+{
+    emits_identically(FASHION_MLP_GEN, "fashion_mlp", "host");
+}
+Test(e2e, deterministic_fashion_portable)
+{
+    emits_identically(FASHION_MLP_GEN, "fashion_mlp", "portable");
+}
+Test(e2e, deterministic_elec_host)
+{
+    emits_identically(ELEC_MLP_GEN, "elec_mlp", "host");
+}
 
 /* The emitted code does not depend on which compiler built the model program.
  * Every builder call of this model fits on one line: for a macro call that
@@ -210,18 +237,19 @@ Test(e2e, emission_independent_of_the_compiler)
 {
     const char *tmp = e2e_tmpdir();
     const char *model = e2e_path(tmp, "model.c");
-    e2e_write_str(model,
-                  "#include <cgrad.h>\n"
-                  "int main(int argc, char **argv)\n"
-                  "{\n"
-                  "    cg_model *m = cg_sequential(\"digits_mlp\", CG_SHAPE(64));\n"
-                  "    cg_model_add(m, cg_dense(64, .activation = CG_RELU));\n"
-                  "    cg_model_add(m, cg_dense(10, .kernel_initializer = cg_normal(0.0f, 0.05f)));\n"
-                  "    cg_compile(m, .optimizer = cg_rmsprop(1e-3f), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY, "
-                  ".from_logits = true, .metric = CG_ACCURACY, .batch_size = 32, .epochs = 3, .data = {.path = \""
-                  DIGITS_DATA "\", .scale = 1.0f / 16.0f, .test_split = 0.2f});\n"
-                  "    return cg_main(m, argc, argv);\n"
-                  "}\n");
+    e2e_write_str(
+        model,
+        "#include <cgrad.h>\n"
+        "int main(int argc, char **argv)\n"
+        "{\n"
+        "    cg_model *m = cg_sequential(\"digits_mlp\", CG_SHAPE(64));\n"
+        "    cg_model_add(m, cg_dense(64, .activation = CG_RELU));\n"
+        "    cg_model_add(m, cg_dense(10, .kernel_initializer = cg_normal(0.0f, 0.05f)));\n"
+        "    cg_compile(m, .optimizer = cg_rmsprop(1e-3f), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY, "
+        ".from_logits = true, .metric = CG_ACCURACY, .batch_size = 32, .epochs = 3, .data = {.path = \"" DIGITS_DATA
+        "\", .scale = 1.0f / 16.0f, .test_split = 0.2f});\n"
+        "    return cg_main(m, argc, argv);\n"
+        "}\n");
     const char *bins[2] = {cgrad_build(tmp, model, "gcc", "portable", "gcc", "digits_mlp"),
                            cgrad_build(tmp, model, "clang", "portable", "clang", "digits_mlp")};
     static const char *const files[] = {"digits_mlp.h", "digits_mlp.c", "digits_mlp_main.c"};
@@ -390,8 +418,11 @@ Test(e2e, functional_model_trains_both_outputs)
     double loss, wl, sl, mae, acc;
     const char *line = strstr(r.out, "test: loss=");
     cr_assert_not_null(line, "no test line:\n%s", r.out);
-    cr_assert_eq(sscanf(line, "test: loss=%lf petal_width_loss=%lf species_loss=%lf petal_width_mae=%lf "
-                        "species_accuracy=%lf", &loss, &wl, &sl, &mae, &acc), 5, "bad test line: %s", line);
+    cr_assert_eq(sscanf(line,
+                        "test: loss=%lf petal_width_loss=%lf species_loss=%lf petal_width_mae=%lf "
+                        "species_accuracy=%lf",
+                        &loss, &wl, &sl, &mae, &acc),
+                 5, "bad test line: %s", line);
     cr_expect_float_eq(loss, wl + sl, 2e-4, "the total loss %g is not the sum of %g and %g", loss, wl, sl);
     cr_expect_geq(acc, 0.9, "species accuracy %.4f, expected 0.9 or more", acc);
     cr_expect_leq(mae, 0.25, "petal width MAE %.4f cm, expected 0.25 or less", mae);
@@ -427,10 +458,12 @@ Test(e2e, transfer_fine_tunes_a_new_head)
     cr_assert_eq(r.status, 0, "transfer fit exited %d: %s%s", r.status, r.out, r.err);
     cr_expect_not_null(strstr(r.out, ": loaded 4 tensors (features_1/kernel, features_1/bias, features_2/kernel, "
                                      "features_2/bias); kept initial values: new_head/kernel, new_head/bias; not in "
-                                     "this model: base_head/kernel, base_head/bias\n"), "output:\n%s", r.out);
+                                     "this model: base_head/kernel, base_head/bias\n"),
+                       "output:\n%s", r.out);
     double loss = 0, acc = 0;
     cr_assert(e2e_parse_figures(e2e_last_line(r.out), "test: ", &loss, &acc), "bad last line: %s", r.out);
-    cr_expect_geq(acc, 0.88, "the fine-tuned head reached accuracy %.4f on the digits 5..9, expected 0.88 or more", acc);
+    cr_expect_geq(acc, 0.88, "the fine-tuned head reached accuracy %.4f on the digits 5..9, expected 0.88 or more",
+                  acc);
     e2e_run_free(&r);
 
     /* a tensor with a matching name but another shape is an error naming both shapes */
@@ -448,7 +481,8 @@ Test(e2e, transfer_fine_tunes_a_new_head)
     r = E2E_RUN(tmp, tmp, TRANSFER, "fit", "--verbose", "0", "--epochs", "1", "--init-from", bad);
     cr_expect_eq(r.status, 1, "a mismatched checkpoint gave status %d", r.status);
     cr_expect_not_null(strstr(r.err, "bad.safetensors: tensor \"features_1/kernel\" has shape [2,3] in file but "
-                                     "model transfer expects [64,64]"), "stderr: %s", r.err);
+                                     "model transfer expects [64,64]"),
+                       "stderr: %s", r.err);
     e2e_run_free(&r);
     /* a checkpoint that shares no name with the model */
     r = E2E_RUN(tmp, tmp, DIGITS_MLP, "fit", "--verbose", "0", "--epochs", "1", "--init-from", tuned);
@@ -504,9 +538,10 @@ static void check_firmware_rules(const char *path, const char *own_header)
         cr_assert(ok, "%s: %s is not allowed in portable code", path, inc);
     }
     strip_comments_and_strings(src);
-    static const char *const banned[] = {"malloc", "calloc", "realloc", "free", "alloca", "printf", "fprintf",
-                                         "sprintf", "snprintf", "puts", "fopen", "FILE", "stdout", "stderr",
-                                         "exit", "abort", "cblas_sgemm", "cblas_sgemv", "CblasRowMajor"};
+    static const char *const banned[] = {"malloc", "calloc",      "realloc",     "free",         "alloca",
+                                         "printf", "fprintf",     "sprintf",     "snprintf",     "puts",
+                                         "fopen",  "FILE",        "stdout",      "stderr",       "exit",
+                                         "abort",  "cblas_sgemm", "cblas_sgemv", "CblasRowMajor"};
     for (char *p = src; *p;) {
         if (isalpha((unsigned char)*p) || *p == '_') {
             char id[128];
@@ -529,10 +564,10 @@ static void check_firmware_rules(const char *path, const char *own_header)
 /* Undefined symbols a freestanding object may need: <math.h> and what compilers emit for copies. */
 static bool allowed_undefined(const char *sym)
 {
-    static const char *const ok[] = {"memcpy", "memset", "memmove", "exp", "expf", "log", "logf", "sqrt",
-                                     "sqrtf", "tanh", "tanhf", "fabs", "fabsf", "fmax", "fmaxf", "fmin", "fminf",
-                                     "pow", "powf", "floor", "floorf", "ceil", "ceilf", "log1p", "log1pf", "expm1",
-                                     "expm1f", "erf", "erff", "sin", "sinf", "cos", "cosf"};
+    static const char *const ok[] = {
+        "memcpy", "memset", "memmove", "exp",   "expf",   "log",   "logf", "sqrt", "sqrtf", "tanh",   "tanhf",
+        "fabs",   "fabsf",  "fmax",    "fmaxf", "fmin",   "fminf", "pow",  "powf", "floor", "floorf", "ceil",
+        "ceilf",  "log1p",  "log1pf",  "expm1", "expm1f", "erf",   "erff", "sin",  "sinf",  "cos",    "cosf"};
     for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++)
         if (!strcmp(sym, ok[k]))
             return true;
@@ -576,8 +611,14 @@ static void portable_rules(const char *gen, const char *name)
     compiles_freestanding(tmp, "clang", e2e_path(tmp, file));
 }
 
-Test(e2e, portable_digits_no_heap_stdio_blas) { portable_rules(DIGITS_MLP_GEN, "digits_mlp"); }
-Test(e2e, portable_fashion_no_heap_stdio_blas) { portable_rules(FASHION_MLP_GEN, "fashion_mlp"); }
+Test(e2e, portable_digits_no_heap_stdio_blas)
+{
+    portable_rules(DIGITS_MLP_GEN, "digits_mlp");
+}
+Test(e2e, portable_fashion_no_heap_stdio_blas)
+{
+    portable_rules(FASHION_MLP_GEN, "fashion_mlp");
+}
 
 Test(e2e, portable_linreg_no_heap_stdio_blas)
 {

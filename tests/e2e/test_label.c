@@ -39,10 +39,10 @@ static void write_iris_named(const char *path, int true_class[150])
     int cls[150], n = 0;
     char *text = e2e_read(IRIS_DATA, NULL), *p;
     cr_assert_not_null(text, "cannot read %s", IRIS_DATA);
-    p = strchr(text, '\n') + 1;   /* past scikit-learn's header line */
+    p = strchr(text, '\n') + 1; /* past scikit-learn's header line */
     while (*p && n < 150) {
-        cr_assert_eq(sscanf(p, "%lf,%lf,%lf,%lf,%d", &v[n][0], &v[n][1], &v[n][2], &v[n][3], &cls[n]), 5,
-                     "%s: line %d", IRIS_DATA, n + 2);
+        cr_assert_eq(sscanf(p, "%lf,%lf,%lf,%lf,%d", &v[n][0], &v[n][1], &v[n][2], &v[n][3], &cls[n]), 5, "%s: line %d",
+                     IRIS_DATA, n + 2);
         n++;
         p = strchr(p, '\n');
         if (!p)
@@ -116,7 +116,7 @@ Test(label, trains_on_a_named_text_label_column_in_the_middle)
     cr_assert_eq(r.status, 0, "predict exited %d: %.1000s", r.status, r.err);
     e2e_run_free(&r);
     char *pred = e2e_read(e2e_path(tmp, "p.csv"), NULL), *p = pred;
-    static const int number[3] = {1, 2, 0};   /* iris class -> the number its name got */
+    static const int number[3] = {1, 2, 0}; /* iris class -> the number its name got */
     int right = 0;
     cr_assert_not_null(pred);
     cr_assert_eq(e2e_count_lines(pred), 150);

@@ -98,17 +98,18 @@ Test(model_errors, duplicate_layer_names)
 
 Test(model_errors, sparse_crossentropy_on_one_unit)
 {
-    FAILS_AT_MARKER("#include <cgrad.h>\n"
-                    "int main(int argc, char **argv)\n"
-                    "{\n"
-                    "    cg_model *m = cg_sequential(\"one_unit\", CG_SHAPE(4));\n"
-                    "    cg_model_add(m, cg_dense(8, .activation = CG_RELU));\n"
-                    "    cg_model_add(m, cg_dense(1));\n"
-                    "    cg_compile(m, .optimizer = cg_adam(1e-3f), /* HERE */\n"
-                    "               .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY, .from_logits = true, .batch_size = 8);\n"
-                    "    return cg_main(m, argc, argv);\n"
-                    "}\n",
-                    "one_unit: ", "sparse_categorical_crossentropy", "(n, 1)");
+    FAILS_AT_MARKER(
+        "#include <cgrad.h>\n"
+        "int main(int argc, char **argv)\n"
+        "{\n"
+        "    cg_model *m = cg_sequential(\"one_unit\", CG_SHAPE(4));\n"
+        "    cg_model_add(m, cg_dense(8, .activation = CG_RELU));\n"
+        "    cg_model_add(m, cg_dense(1));\n"
+        "    cg_compile(m, .optimizer = cg_adam(1e-3f), /* HERE */\n"
+        "               .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY, .from_logits = true, .batch_size = 8);\n"
+        "    return cg_main(m, argc, argv);\n"
+        "}\n",
+        "one_unit: ", "sparse_categorical_crossentropy", "(n, 1)");
 }
 
 Test(model_errors, metric_that_does_not_fit_the_loss)
@@ -154,15 +155,16 @@ Test(model_errors, learning_rate_of_zero)
  * cg_adam and cg_rmsprop report. */
 Test(model_errors, negative_sgd_learning_rate)
 {
-    FAILS_AT_MARKER("#include <cgrad.h>\n"
-                    "int main(int argc, char **argv)\n"
-                    "{\n"
-                    "    cg_model *m = cg_sequential(\"ascent\", CG_SHAPE(4));\n"
-                    "    cg_model_add(m, cg_dense(3));\n"
-                    "    cg_compile(m, .optimizer = cg_sgd(-0.1f, 0.0f, false), .loss = CG_MSE, .batch_size = 8); /* HERE */\n"
-                    "    return cg_main(m, argc, argv);\n"
-                    "}\n",
-                    "ascent: ", "learning rate", "-0.1");
+    FAILS_AT_MARKER(
+        "#include <cgrad.h>\n"
+        "int main(int argc, char **argv)\n"
+        "{\n"
+        "    cg_model *m = cg_sequential(\"ascent\", CG_SHAPE(4));\n"
+        "    cg_model_add(m, cg_dense(3));\n"
+        "    cg_compile(m, .optimizer = cg_sgd(-0.1f, 0.0f, false), .loss = CG_MSE, .batch_size = 8); /* HERE */\n"
+        "    return cg_main(m, argc, argv);\n"
+        "}\n",
+        "ascent: ", "learning rate", "-0.1");
 }
 
 Test(model_errors, batch_size_above_max_batch)

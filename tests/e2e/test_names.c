@@ -102,7 +102,7 @@ Test(names, model_name_path)
 Test(names, data_path_bytes_reach_the_binary)
 {
     const char *tmp = e2e_tmpdir();
-    char odd[1024];   /* the folders make "*" + "/" and "??" + "/" */
+    char odd[1024]; /* the folders make "*" + "/" and "??" + "/" */
     snprintf(odd, sizeof odd, "%s", e2e_path(tmp, "q\"b\\s*"));
     e2e_mkdir(odd);
     snprintf(odd, sizeof odd, "%s", e2e_path(odd, " ?\?"));

@@ -106,8 +106,8 @@ static void fit_and_evaluate(const char *bin, const char *epochs)
     for (i = 0; i < train_values; i++)
         std += (v[i] - mean) * (v[i] - mean) / train_values;
     std = sqrt(std);
-    cr_assert_float_eq(rmse, sqrt(loss) * std, 0.01 * rmse, "rmse %g but sqrt(loss %g) * std %g = %g", rmse, loss,
-                       std, sqrt(loss) * std);
+    cr_assert_float_eq(rmse, sqrt(loss) * std, 0.01 * rmse, "rmse %g but sqrt(loss %g) * std %g = %g", rmse, loss, std,
+                       sqrt(loss) * std);
     /* it learned: within reach of the seasonal-naive forecast, far better than repeating last month */
     cr_assert_lt(rmse, 1.5 * nrmse, "test rmse %g, seasonal naive %g", rmse, nrmse);
     cr_assert_lt(rmse, 0.5 * sqrt(pse / 24), "test rmse %g, last month's value %g", rmse, sqrt(pse / 24));
@@ -181,7 +181,8 @@ Test(series, bad_input_is_one_clear_line)
     E2E_ASSERT_FAILS(r, 1, "word.csv:50: column \"" ELEC_COLUMN "\" holds \"n/a\", which is not a number");
     e2e_run_free(&r);
     r = E2E_RUN(tmp, tmp, ELEC_MLP, "fit", "--data", renamed);
-    E2E_ASSERT_FAILS(r, 1, "renamed.csv: no column named \"" ELEC_COLUMN "\"", "the header (line 1) names: DATE, VALUE");
+    E2E_ASSERT_FAILS(r, 1, "renamed.csv: no column named \"" ELEC_COLUMN "\"",
+                     "the header (line 1) names: DATE, VALUE");
     e2e_run_free(&r);
     r = E2E_RUN(tmp, tmp, ELEC_MLP, "fit", "--data", cut);
     E2E_ASSERT_FAILS(r, 1, "cut.csv: holds 39 values, too few for a window of 12, horizon 1, 24 validation and 24 test",

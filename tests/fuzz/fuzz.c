@@ -118,7 +118,7 @@ static void check_error(int rc, const cgrt_error *err, const char *path, const c
     if (rc != -1 || !memchr(err->msg, '\0', sizeof err->msg) || !err->msg[0]) {
         fuzz_fail("a load returned %d without a message", rc);
     }
-    char dir[512];   /* a folder of IDX or NPY files is named by the folder */
+    char dir[512]; /* a folder of IDX or NPY files is named by the folder */
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash)

@@ -50,7 +50,8 @@
 /* act(x) into *f and act'(x) into *d, in double, for the activation called
  * name; *smooth: its derivative is continuous (finite differences hold across
  * 0). False for a name it does not know. */
-static bool ref_act(const char *name, double x, double alpha, double *f, double *d, bool *smooth) {
+static bool ref_act(const char *name, double x, double alpha, double *f, double *d, bool *smooth)
+{
     double s = 1.0 / (1.0 + exp(-x)), c = sqrt(2.0 / PI);
     *smooth = true;
     if (!strcmp(name, "linear"))
@@ -63,13 +64,13 @@ static bool ref_act(const char *name, double x, double alpha, double *f, double 
         *f = tanh(x), *d = 1.0 - tanh(x) * tanh(x);
     else if (!strcmp(name, "leaky_relu"))
         *f = x > 0 ? x : alpha * x, *d = x > 0 ? 1.0 : alpha, *smooth = false;
-    else if (!strcmp(name, "gelu"))   /* x Phi(x): Phi + x phi */
+    else if (!strcmp(name, "gelu")) /* x Phi(x): Phi + x phi */
         *f = 0.5 * x * erfc(-x / sqrt(2.0)), *d = 0.5 * erfc(-x / sqrt(2.0)) + x * exp(-0.5 * x * x) / sqrt(2.0 * PI);
     else if (!strcmp(name, "gelu_tanh")) {
         double t = tanh(c * (x + 0.044715 * x * x * x));
         *f = 0.5 * x * (1.0 + t);
         *d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * x * x);
-    } else if (!strcmp(name, "elu"))   /* C1 at 0 only for alpha = 1 */
+    } else if (!strcmp(name, "elu")) /* C1 at 0 only for alpha = 1 */
         *f = x > 0 ? x : alpha * expm1(x), *d = x > 0 ? 1.0 : alpha * exp(x), *smooth = alpha == 1.0;
     else if (!strcmp(name, "swish"))
         *f = x * s, *d = s + x * s * (1.0 - s);
@@ -79,7 +80,8 @@ static bool ref_act(const char *name, double x, double alpha, double *f, double 
 }
 
 /* The rows that apply elementwise (not softmax's), in order. */
-static int elementwise_rows(cg_activation out[ACT_COUNT]) {
+static int elementwise_rows(cg_activation out[ACT_COUNT])
+{
     int k = 0;
     for (int a = 0; a < ACT_COUNT; a++)
         if (act_table[a].from != ACT_FROM_ROW)
@@ -88,19 +90,23 @@ static int elementwise_rows(cg_activation out[ACT_COUNT]) {
 }
 
 /* True when row a has a reference here, and whether its derivative is smooth. */
-static bool known(cg_activation a, bool *smooth) {
+static bool known(cg_activation a, bool *smooth)
+{
     double f, d;
     return ref_act(act_table[a].name, 0.5, 1.0, &f, &d, smooth);
 }
 
-Test(activations, every_row_has_a_reference) {
+Test(activations, every_row_has_a_reference)
+{
     cg_activation rows[ACT_COUNT];
     int n = elementwise_rows(rows);
     cr_assert(n >= 9, "only %d elementwise activations", n);
     for (int i = 0; i < n; i++) {
         bool smooth;
-        cr_expect(known(rows[i], &smooth), "activation %s has no reference: add its value and derivative to ref_act "
-                  "in test_activations.c (and its torch form to torch_ref.py)", act_table[rows[i]].name);
+        cr_expect(known(rows[i], &smooth),
+                  "activation %s has no reference: add its value and derivative to ref_act "
+                  "in test_activations.c (and its torch form to torch_ref.py)",
+                  act_table[rows[i]].name);
     }
 }
 
@@ -109,7 +115,8 @@ Test(activations, every_row_has_a_reference) {
 static const float points[12] = {-3.5f, -2.2f, -1.3f, -0.7f, -0.3f, -0.05f, 0.05f, 0.3f, 0.8f, 1.4f, 2.5f, 4.0f};
 
 /* The emitted act(x) and act'(x) at the points: d_w and d_x of sum(act(x) * w), w = 1. */
-static void emitted_values(cg_activation a, float alpha, cg_flavour fl, float *f, float *d) {
+static void emitted_values(cg_activation a, float alpha, cg_flavour fl, float *f, float *d)
+{
     char name[64];
     snprintf(name, sizeof name, "values_%s", act_table[a].name);
     cg_graph *g = cg_graph_new(name);
@@ -118,7 +125,7 @@ static void emitted_values(cg_activation a, float alpha, cg_flavour fl, float *f
     cg_gradients(g, cg_sum(cg_mul(y, w)), x, w);
     cr_assert(!cg_failed(g), "%s: %s", name, cg_error(g));
     hx_module mod;
-    hx_extra_cflags = "-Wno-unused-parameter";   /* no batched input: `n` unused (test_gradcheck.c says why) */
+    hx_extra_cflags = "-Wno-unused-parameter"; /* no batched input: `n` unused (test_gradcheck.c says why) */
     cr_assert(hx_build_graph(&mod, g, 0, fl, NULL) == 0, "%s: %s", name, mod.err);
     hx_extra_cflags = "";
     long ox = hx_param(&mod, "x", NULL), ow = hx_param(&mod, "w", NULL);
@@ -131,7 +138,8 @@ static void emitted_values(cg_activation a, float alpha, cg_flavour fl, float *f
 }
 
 /* Compares the emitted values of row a (alpha NaN: its default) with ref_act. */
-static void check_values(cg_activation a, float alpha, cg_flavour fl) {
+static void check_values(cg_activation a, float alpha, cg_flavour fl)
+{
     const char *name = act_table[a].name, *fls = fl == CG_HOST ? "host" : "portable";
     double al = isnan(alpha) ? act_table[a].alpha : alpha;
     float f[12], d[12];
@@ -142,17 +150,21 @@ static void check_values(cg_activation a, float alpha, cg_flavour fl) {
         cr_assert(ref_act(name, points[i], al, &rf, &rd, &smooth), "%s: no reference", name);
         cr_expect(fabs(f[i] - rf) <= 1e-5 + 1e-5 * fabs(rf), "%s (%s, alpha %g): %s(%g) = %.9g, want %.9g", name, fls,
                   al, name, (double)points[i], (double)f[i], rf);
-        cr_expect(fabs(d[i] - rd) <= 1e-5 + 1e-5 * fabs(rd), "%s (%s, alpha %g): %s'(%g) = %.9g, want %.9g", name,
-                  fls, al, name, (double)points[i], (double)d[i], rd);
+        cr_expect(fabs(d[i] - rd) <= 1e-5 + 1e-5 * fabs(rd), "%s (%s, alpha %g): %s'(%g) = %.9g, want %.9g", name, fls,
+                  al, name, (double)points[i], (double)d[i], rd);
     }
 }
 
-ParameterizedTestParameters(activations, values) { return fd_case_indices(ACT_COUNT); }
-ParameterizedTest(int *i, activations, values) {
+ParameterizedTestParameters(activations, values)
+{
+    return fd_case_indices(ACT_COUNT);
+}
+ParameterizedTest(int *i, activations, values)
+{
     cg_activation a = (cg_activation)*i;
     bool smooth;
     if (act_table[a].from == ACT_FROM_ROW || !known(a, &smooth))
-        return;   /* softmax: its own suites; unknown rows: every_row_has_a_reference */
+        return; /* softmax: its own suites; unknown rows: every_row_has_a_reference */
     for (int fl = 0; fl < 2; fl++) {
         check_values(a, NAN, fl ? CG_HOST : CG_PORTABLE);
         if (act_table[a].alpha != 0.0f)
@@ -169,13 +181,15 @@ typedef struct tape_ctx {
     const float *const *inputs;
 } tape_ctx;
 
-static double tape_loss(void *p) {
+static double tape_loss(void *p)
+{
     tape_ctx *c = p;
     return c->mod->loss(c->mod->state, c->n, c->inputs);
 }
 
 /* U(lo, hi) away from 0 by at least 0.1 when the row has a kink there. */
-static void fill_away(uint64_t *s, float *v, long count, float lo, float hi, bool smooth) {
+static void fill_away(uint64_t *s, float *v, long count, float lo, float hi, bool smooth)
+{
     fd_fill(s, v, count, lo, hi);
     for (long i = 0; !smooth && i < count; i++)
         if (fabsf(v[i]) < 0.1f)
@@ -183,7 +197,8 @@ static void fill_away(uint64_t *s, float *v, long count, float lo, float hi, boo
 }
 
 /* The op on a batch: loss = sum(act(X + u) * R), X (n, 5) and R placeholders, u (5) checked. */
-static void gradcheck_op(cg_activation a, cg_flavour fl) {
+static void gradcheck_op(cg_activation a, cg_flavour fl)
+{
     char name[64];
     snprintf(name, sizeof name, "op_%s", act_table[a].name);
     bool smooth;
@@ -216,7 +231,8 @@ static void gradcheck_op(cg_activation a, cg_flavour fl) {
 }
 
 /* A compiled model: random parameters and batch, then fd_check_model. */
-static void gradcheck_model(cg_model *m, const char *what, cg_flavour fl, long in, int out) {
+static void gradcheck_model(cg_model *m, const char *what, cg_flavour fl, long in, int out)
+{
     cg_compile(m, .optimizer = cg_sgd(0.1f, 0.0f, false), .loss = CG_MSE, .batch_size = 8);
     cr_assert(!cg_failed(cg_model_graph(m)), "%s: %s", what, cg_error(cg_model_graph(m)));
     hx_module mod;
@@ -237,7 +253,8 @@ static void gradcheck_model(cg_model *m, const char *what, cg_flavour fl, long i
 /* Dense (4 -> 5, the activation) then Dense (2); Conv2D (3 filters, 3x3, same, the activation) on (5, 4, 2),
  * Flatten, Dense (2). Rows whose derivative has a kink at 0 are covered by test_gradcheck*.c (inputs kept
  * away from the kink there). */
-static void gradcheck_layers(cg_activation a, cg_flavour fl) {
+static void gradcheck_layers(cg_activation a, cg_flavour fl)
+{
     char name[64], what[96];
     const char *fls = fl == CG_HOST ? "host" : "portable";
     snprintf(name, sizeof name, "dense_%s", act_table[a].name);
@@ -255,8 +272,12 @@ static void gradcheck_layers(cg_activation a, cg_flavour fl) {
     gradcheck_model(m, what, fl, 5 * 4 * 2, 2);
 }
 
-ParameterizedTestParameters(activations, gradcheck) { return fd_case_indices(ACT_COUNT); }
-ParameterizedTest(int *i, activations, gradcheck) {
+ParameterizedTestParameters(activations, gradcheck)
+{
+    return fd_case_indices(ACT_COUNT);
+}
+ParameterizedTest(int *i, activations, gradcheck)
+{
     cg_activation a = (cg_activation)*i;
     bool smooth;
     if (act_table[a].from == ACT_FROM_ROW || !known(a, &smooth))
@@ -271,14 +292,16 @@ ParameterizedTest(int *i, activations, gradcheck) {
 /* Max pooling over the activation's output: act(X + u), X distinct values (a shuffled ramp, away from 0), so
  * that a monotone activation keeps every window's maximum where it is under the perturbation of u. Rows
  * written with their output get the fused gradient (MAX_POOL_BWD with the activation). */
-static void gradcheck_max_pool(cg_activation a, cg_flavour fl) {
+static void gradcheck_max_pool(cg_activation a, cg_flavour fl)
+{
     char name[64], what[96];
     snprintf(name, sizeof name, "pool_%s", act_table[a].name);
     snprintf(what, sizeof what, "%s (%s)", name, fl == CG_HOST ? "host" : "portable");
     enum { N = 2, H = 4, W = 5, C = 2, COUNT = N * H * W * C };
     cg_graph *g = cg_graph_new(name);
     cg_set_max_batch(g, 4);
-    cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, H, W, C)), r = cg_placeholder(g, "r", CG_SHAPE(CG_BATCH, 2, 2, C));
+    cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, H, W, C)),
+         r = cg_placeholder(g, "r", CG_SHAPE(CG_BATCH, 2, 2, C));
     cg_t u = cg_variable(g, "u", CG_SHAPE(C), cg_zeros());
     spatial sp = {{2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}};
     cg_t y = {g, op_pool(g, CG_HERE, OP_MAX_POOL, cg_act(cg_add(x, u), a).id, &sp)};
@@ -296,7 +319,7 @@ static void gradcheck_max_pool(cg_activation a, cg_flavour fl) {
     free(src);
     uint64_t s = fd_seed(name);
     float xs[COUNT], rs[N * 2 * 2 * C];
-    for (int i = 0; i < COUNT; i++)   /* a ramp with steps of 0.04, away from 0 by 0.1, where gelu and swish rise */
+    for (int i = 0; i < COUNT; i++) /* a ramp with steps of 0.04, away from 0 by 0.1, where gelu and swish rise */
         xs[i] = -0.6f + 0.04f * (float)i + (i < 15 ? -0.1f : 0.1f);
     for (int i = COUNT - 1; i > 0; i--) {
         int j = (int)(fd_next(&s) % (uint64_t)(i + 1));
@@ -316,8 +339,12 @@ static void gradcheck_max_pool(cg_activation a, cg_flavour fl) {
     cg_graph_free(g);
 }
 
-ParameterizedTestParameters(activations, max_pool) { return fd_case_indices(ACT_COUNT); }
-ParameterizedTest(int *i, activations, max_pool) {
+ParameterizedTestParameters(activations, max_pool)
+{
+    return fd_case_indices(ACT_COUNT);
+}
+ParameterizedTest(int *i, activations, max_pool)
+{
     cg_activation a = (cg_activation)*i;
     if (act_table[a].from == ACT_FROM_ROW || a == CG_LINEAR)
         return;
@@ -327,8 +354,12 @@ ParameterizedTest(int *i, activations, max_pool) {
 
 /* SimpleRNN and LSTM with the activation, GRU with it as the recurrent activation (its gates): every row
  * written with its output, which the cells can use. */
-ParameterizedTestParameters(activations, recurrent) { return fd_case_indices(ACT_COUNT); }
-ParameterizedTest(int *i, activations, recurrent) {
+ParameterizedTestParameters(activations, recurrent)
+{
+    return fd_case_indices(ACT_COUNT);
+}
+ParameterizedTest(int *i, activations, recurrent)
+{
     cg_activation a = (cg_activation)*i;
     bool smooth;
     if (act_table[a].from != ACT_FROM_Y || a == CG_LINEAR || !known(a, &smooth))
@@ -354,7 +385,8 @@ ParameterizedTest(int *i, activations, recurrent) {
 /* ---- fusion ------------------------------------------------------------------------------ */
 
 /* The emitted NAME.c of module mod (malloc'd). */
-static char *source_of(const hx_module *mod) {
+static char *source_of(const hx_module *mod)
+{
     char path[512];
     snprintf(path, sizeof path, "%s/%s.c", mod->dir, mod->name);
     char *src = hx_read_file(path, NULL);
@@ -364,7 +396,8 @@ static char *source_of(const hx_module *mod) {
 
 /* sum(act(X W + b) * V) with the gradient of V alone: nothing reads act's input but act, so even a row written
  * with its input goes into the DENSE epilogue; d_V = act(X W + b), against ref_act. */
-static void fused_dense(cg_activation a, cg_flavour fl) {
+static void fused_dense(cg_activation a, cg_flavour fl)
+{
     char name[64], what[96];
     snprintf(name, sizeof name, "fused_%s", act_table[a].name);
     snprintf(what, sizeof what, "%s (%s)", name, fl == CG_HOST ? "host" : "portable");
@@ -406,7 +439,8 @@ static void fused_dense(cg_activation a, cg_flavour fl) {
 }
 
 /* The same through conv2d(X, K) + b (valid, 3x3 on 4x4): one CONV2D_BIAS_ACT; d_V = act(conv + b) at n = 1. */
-static void fused_conv(cg_activation a, cg_flavour fl) {
+static void fused_conv(cg_activation a, cg_flavour fl)
+{
     char name[64], what[96];
     snprintf(name, sizeof name, "fusedconv_%s", act_table[a].name);
     snprintf(what, sizeof what, "%s (%s)", name, fl == CG_HOST ? "host" : "portable");
@@ -452,8 +486,12 @@ static void fused_conv(cg_activation a, cg_flavour fl) {
     cg_graph_free(g);
 }
 
-ParameterizedTestParameters(activations, fused_epilogues) { return fd_case_indices(ACT_COUNT); }
-ParameterizedTest(int *i, activations, fused_epilogues) {
+ParameterizedTestParameters(activations, fused_epilogues)
+{
+    return fd_case_indices(ACT_COUNT);
+}
+ParameterizedTest(int *i, activations, fused_epilogues)
+{
     cg_activation a = (cg_activation)*i;
     bool smooth;
     if (act_table[a].from == ACT_FROM_ROW || a == CG_LINEAR || !known(a, &smooth))
@@ -467,7 +505,8 @@ ParameterizedTest(int *i, activations, fused_epilogues) {
 /* ---- names and alpha defaults ------------------------------------------------------------- */
 
 /* The portable NAME.c of a compiled model (malloc'd); frees the model. */
-static char *model_source(cg_model *m) {
+static char *model_source(cg_model *m)
+{
     cg_compile(m, .optimizer = cg_sgd(0.1f, 0.0f, false), .loss = CG_MSE);
     cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
     hx_module mod;
@@ -480,7 +519,8 @@ static char *model_source(cg_model *m) {
 
 /* Banners and comments say which activation: gelu (written with its input) is an ACT node after the DENSE, and
  * its gradient reads that input; elu (with its output) is in the DENSE epilogue, its gradient reads the output. */
-Test(activations, names_in_emitted_code) {
+Test(activations, names_in_emitted_code)
+{
     cg_model *m = cg_sequential("named", CG_SHAPE(4));
     cg_model_add(m, cg_dense(5, .activation = CG_GELU));
     cg_model_add(m, cg_dense(3, .activation = CG_ELU));
@@ -488,10 +528,13 @@ Test(activations, names_in_emitted_code) {
     cg_model_add(m, cg_dense(2));
     char *src = model_source(m);
     static const char *want[] = {
-        "dense_1: ACT (", " *   dense_1_out = gelu(dense_1_z)\n",
+        "dense_1: ACT (",
+        " *   dense_1_out = gelu(dense_1_z)\n",
         " *   d_dense_1_z = d_dense_1_out * gelu'(.), from the input dense_1_z\n",
         "dense_1: ACT_BWD_X, backward (",
-        "dense_2: DENSE (", " *   dense_2_out = elu(dense_1_out . dense_2_kernel + dense_2_bias)\n", "/* elu */",
+        "dense_2: DENSE (",
+        " *   dense_2_out = elu(dense_1_out . dense_2_kernel + dense_2_bias)\n",
+        "/* elu */",
         " *   d_dense_2_z = d_dense_2_out * elu'(.), from the output dense_2_out\n",
         " *   activation_1_out = swish(dense_2_out)\n",
         " *   d_dense_2_out = d_activation_1_out * swish'(.), from the input dense_2_out\n",
@@ -503,10 +546,11 @@ Test(activations, names_in_emitted_code) {
 
 /* Keras' defaults: elu's alpha 1.0 and leaky relu's 0.3 in Dense, Conv2D and the Activation layer unless
  * .alpha is given; the C text shows the value used. */
-Test(activations, alpha_defaults) {
+Test(activations, alpha_defaults)
+{
     static const struct {
         cg_activation act;
-        float alpha;          /* NaN: not given */
+        float alpha; /* NaN: not given */
         bool conv;
         const char *want;
     } cases[] = {
@@ -537,14 +581,16 @@ Test(activations, alpha_defaults) {
     cg_model_add(m, cg_activation_layer(CG_ELU));
     cg_model_add(m, cg_dense(1));
     char *src = model_source(m);
-    cr_expect(strstr(src, "Y[i] = X[i] > 0.0f ? X[i] : 1.0f * expm1f(X[i]);"), "cg_activation_layer(CG_ELU): alpha is not 1");
+    cr_expect(strstr(src, "Y[i] = X[i] > 0.0f ? X[i] : 1.0f * expm1f(X[i]);"),
+              "cg_activation_layer(CG_ELU): alpha is not 1");
     free(src);
 }
 
 /* ---- builder checks ------------------------------------------------------------------------- */
 
 /* The graph failed, and its message holds "test_activations.c:LINE: " and each needle. */
-static void failed_with(const cg_graph *g, int line, const char *a, const char *b) {
+static void failed_with(const cg_graph *g, int line, const char *a, const char *b)
+{
     char at[64];
     snprintf(at, sizeof at, "test_activations.c:%d: ", line);
     cr_expect(cg_failed(g), "line %d: no error", line);
@@ -552,7 +598,8 @@ static void failed_with(const cg_graph *g, int line, const char *a, const char *
               "message \"%s\" lacks \"%s\", \"%s\" or \"%s\"", cg_error(g), at, a, b ? b : "");
 }
 
-Test(activations, builder_checks) {
+Test(activations, builder_checks)
+{
     cg_graph *g = cg_graph_new("checks");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
     cr_expect(cg_act(x, CG_LINEAR).id == x.id, "linear made a node");
@@ -598,7 +645,8 @@ Test(activations, builder_checks) {
 
 /* The cells keep each gate after its activation, so an activation written with its input is refused there,
  * naming it and the ones that work. */
-Test(activations, recurrent_refuses_input_based) {
+Test(activations, recurrent_refuses_input_based)
+{
     cg_model *m = cg_sequential("rnn_checks", CG_SHAPE(5, 2));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_lstm(4, .activation = CG_GELU));
@@ -628,7 +676,8 @@ typedef struct torch_run {
 /* Dense (4 -> 6, activation a; alpha NaN: its default) then Dense (2), MSE, Adam from cgrad's initial
  * weights: runs predict and one train_step, and writes spec.txt, params.bin, x.bin and y.bin for
  * torch_ref.py into the module's folder. */
-static void torch_prepare(cg_activation a, float alpha, torch_run *run) {
+static void torch_prepare(cg_activation a, float alpha, torch_run *run)
+{
     snprintf(run->what, sizeof run->what, "torch_%s%s", act_table[a].name, isnan(alpha) ? "" : "_alpha");
     cg_model *m = cg_sequential_at(CG_HERE, run->what, CG_SHAPE(TIN));
     cg_model_add(m, cg_dense(THID, .activation = a, .alpha = alpha));
@@ -672,7 +721,8 @@ static void torch_prepare(cg_activation a, float alpha, torch_run *run) {
 }
 
 /* got[count] against torch's want[count]: |got - want| <= 1e-5 + 1e-4 |want|, reporting the worst entry. */
-static void torch_compare(const char *what, const char *part, const float *got, const float *want, long count) {
+static void torch_compare(const char *what, const char *part, const float *got, const float *want, long count)
+{
     double worst = -1;
     long wi = 0;
     for (long i = 0; i < count; i++) {
@@ -685,7 +735,8 @@ static void torch_compare(const char *what, const char *part, const float *got, 
 }
 
 /* Compares run with torch_ref.py's out.bin (loss, gradients, parameters after the Adam step) and pred.bin. */
-static void torch_verify(torch_run *run) {
+static void torch_verify(torch_run *run)
+{
     char path[512];
     size_t bytes;
     snprintf(path, sizeof path, "%s/out.bin", run->mod.dir);
@@ -708,7 +759,8 @@ static void torch_verify(torch_run *run) {
 
 /* Every elementwise activation (and those with a parameter once more with a given alpha) in a small Dense model:
  * the outputs, the loss, the gradients and one Adam step against torch.nn.functional (torch_ref.py). */
-Test(activations, against_torch) {
+Test(activations, against_torch)
+{
     static torch_run runs[2 * ACT_COUNT];
     const char *dirs[2 * ACT_COUNT];
     int n = 0;

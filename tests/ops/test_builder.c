@@ -13,7 +13,8 @@
 #include "../support/builder_errors.h"
 
 /* Asserts that err names this file's line and mentions each needle. */
-static void expect_error(const char *err, int line, const char *const *needles, int n) {
+static void expect_error(const char *err, int line, const char *const *needles, int n)
+{
     be_expect_error(err, __FILE__, line, needles, n);
 }
 #define quiet be_quiet
@@ -21,7 +22,8 @@ static void expect_error(const char *err, int line, const char *const *needles, 
 
 TestSuite(builder, .init = quiet);
 
-Test(builder, matmul_shapes) {
+Test(builder, matmul_shapes)
+{
     cg_graph *g = cg_graph_new("mm");
     cg_t a = cg_placeholder(g, "a", CG_SHAPE(CG_BATCH, 3));
     cg_t b = cg_variable(g, "b", CG_SHAPE(4, 5), cg_zeros());
@@ -34,7 +36,8 @@ Test(builder, matmul_shapes) {
     cg_graph_free(g);
 }
 
-Test(builder, sticky) {
+Test(builder, sticky)
+{
     cg_graph *g = cg_graph_new("sticky");
     cg_t a = cg_variable(g, "a", CG_SHAPE(2, 3), cg_zeros());
     cg_t b = cg_variable(g, "b", CG_SHAPE(4), cg_zeros());
@@ -60,14 +63,16 @@ Test(builder, sticky) {
     cg_graph_free(g);
 }
 
-Test(builder, no_error_is_empty) {
+Test(builder, no_error_is_empty)
+{
     cg_graph *g = cg_graph_new("fine");
     cr_expect(!cg_failed(g));
     cr_expect_str_eq(cg_error(g), "");
     cg_graph_free(g);
 }
 
-Test(builder, dense_wrong_rank) {
+Test(builder, dense_wrong_rank)
+{
     /* a sequence (n, T, F) is fine (every step, as Keras); an image is not */
     cg_model *m = cg_sequential("dense_rank", CG_SHAPE(4, 5, 2));
     int line = __LINE__ + 1;
@@ -78,11 +83,13 @@ Test(builder, dense_wrong_rank) {
     cg_model_free(m);
 }
 
-Test(builder, compile_loss_metric_mismatch) {
+Test(builder, compile_loss_metric_mismatch)
+{
     cg_model *m = cg_sequential("mismatch", CG_SHAPE(4));
     cg_model_add(m, cg_dense(3));
     int line = __LINE__ + 1;
-    int rc = cg_compile(m, .optimizer = cg_sgd(0.1f, 0.0f, false), .loss = CG_CATEGORICAL_CROSSENTROPY, .metric = CG_SPARSE_CATEGORICAL_ACCURACY);
+    int rc = cg_compile(m, .optimizer = cg_sgd(0.1f, 0.0f, false), .loss = CG_CATEGORICAL_CROSSENTROPY,
+                        .metric = CG_SPARSE_CATEGORICAL_ACCURACY);
     cr_expect(rc != 0, "sparse accuracy with categorical crossentropy was accepted");
     expect_error(cg_error(cg_model_graph(m)), line,
                  (const char *[]){"sparse_categorical_accuracy", "categorical_crossentropy"}, 2);
@@ -90,7 +97,8 @@ Test(builder, compile_loss_metric_mismatch) {
     cg_model_free(m);
 }
 
-Test(builder, unreachable_variable) {
+Test(builder, unreachable_variable)
+{
     cg_graph *g = cg_graph_new("unreach");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 2));
     cg_t w = cg_variable(g, "w", CG_SHAPE(2, 1), cg_zeros());
@@ -103,14 +111,15 @@ Test(builder, unreachable_variable) {
     char at_call[64], at_var[64];
     snprintf(at_call, sizeof at_call, "test_builder.c:%d:", line);
     snprintf(at_var, sizeof at_var, "test_builder.c:%d:", vline);
-    cr_expect(strstr(err, at_call) || strstr(err, at_var), "error \"%s\" names neither the call (%s) nor the variable (%s)",
-              err, at_call, at_var);
+    cr_expect(strstr(err, at_call) || strstr(err, at_var),
+              "error \"%s\" names neither the call (%s) nor the variable (%s)", err, at_call, at_var);
     cr_expect(strstr(err, "lonely") != NULL, "error \"%s\" does not name the variable", err);
     nothing_printed();
     cg_graph_free(g);
 }
 
-Test(builder, loss_not_scalar) {
+Test(builder, loss_not_scalar)
+{
     cg_graph *g = cg_graph_new("notscalar");
     cg_t w = cg_variable(g, "w", CG_SHAPE(2, 3), cg_zeros());
     int line = __LINE__ + 1;
@@ -121,7 +130,8 @@ Test(builder, loss_not_scalar) {
     cg_graph_free(g);
 }
 
-Test(builder, batch_only_first) {
+Test(builder, batch_only_first)
+{
     cg_graph *g = cg_graph_new("batchpos");
     int line = __LINE__ + 1;
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(3, CG_BATCH));
@@ -131,7 +141,8 @@ Test(builder, batch_only_first) {
     cg_graph_free(g);
 }
 
-Test(builder, variable_with_batch) {
+Test(builder, variable_with_batch)
+{
     cg_graph *g = cg_graph_new("varbatch");
     int line = __LINE__ + 1;
     cg_t v = cg_variable(g, "v", CG_SHAPE(CG_BATCH, 3), cg_zeros());
@@ -141,7 +152,8 @@ Test(builder, variable_with_batch) {
     cg_graph_free(g);
 }
 
-Test(builder, transpose_of_batch) {
+Test(builder, transpose_of_batch)
+{
     cg_graph *g = cg_graph_new("tbatch");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
     int line = __LINE__ + 1;
@@ -152,7 +164,8 @@ Test(builder, transpose_of_batch) {
     cg_graph_free(g);
 }
 
-Test(builder, xent_label_shape) {
+Test(builder, xent_label_shape)
+{
     cg_graph *g = cg_graph_new("xent");
     cg_t z = cg_placeholder(g, "z", CG_SHAPE(CG_BATCH, 4));
     cg_t t = cg_placeholder(g, "t", CG_SHAPE(CG_BATCH, 3));
@@ -164,7 +177,8 @@ Test(builder, xent_label_shape) {
     cg_graph_free(g);
 }
 
-Test(builder, layer_error_names_layer) {
+Test(builder, layer_error_names_layer)
+{
     cg_model *m = cg_sequential("named", CG_SHAPE(4));
     cg_model_add(m, cg_dense(3, .name = "hidden"));
     int line = __LINE__ + 1;
@@ -175,7 +189,8 @@ Test(builder, layer_error_names_layer) {
     cg_model_free(m);
 }
 
-Test(builder, apply_gradients_needs_gradients_first) {
+Test(builder, apply_gradients_needs_gradients_first)
+{
     cg_graph *g = cg_graph_new("opt");
     cg_t w = cg_variable(g, "w", CG_SHAPE(2), cg_ones());
     int line = __LINE__ + 1;
@@ -187,7 +202,8 @@ Test(builder, apply_gradients_needs_gradients_first) {
     (void)w;
 }
 
-Test(builder, apply_gradients_learning_rate) {
+Test(builder, apply_gradients_learning_rate)
+{
     cg_graph *g = cg_graph_new("opt2");
     cg_t w = cg_variable(g, "w", CG_SHAPE(2), cg_ones());
     cg_gradients(g, cg_sum(cg_square(w)), w);
@@ -201,17 +217,20 @@ Test(builder, apply_gradients_learning_rate) {
 
 /* A custom layer whose call() reaches for another layer's weight. */
 static cg_t borrowed_kernel;
-static cg_t borrowing_call(cg_layer_ctx *layer, cg_t x, void *self) {
+static cg_t borrowing_call(cg_layer_ctx *layer, cg_t x, void *self)
+{
     (void)layer, (void)self;
     return cg_matmul(x, borrowed_kernel);
 }
-static cg_t owning_call(cg_layer_ctx *layer, cg_t x, void *self) {
+static cg_t owning_call(cg_layer_ctx *layer, cg_t x, void *self)
+{
     (void)self;
     borrowed_kernel = cg_add_weight(layer, "kernel", CG_SHAPE(4, 4), cg_ones(), true);
     return cg_matmul(x, borrowed_kernel);
 }
 
-Test(builder, custom_layer_uses_another_layers_weight) {
+Test(builder, custom_layer_uses_another_layers_weight)
+{
     cg_model *m = cg_sequential("borrow", CG_SHAPE(4));
     cg_model_add(m, cg_custom_layer("Owner", owning_call, NULL));
     int line = __LINE__ + 1;

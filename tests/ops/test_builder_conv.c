@@ -21,7 +21,8 @@
 TestSuite(builder_conv, .init = quiet);
 
 /* A model whose last add fails; checks rc, the message and stickiness. */
-static void fails(cg_model *m, int rc, int line, const char *const *needles, int n) {
+static void fails(cg_model *m, int rc, int line, const char *const *needles, int n)
+{
     cg_graph *g = cg_model_graph(m);
     cr_expect(rc != 0 && cg_failed(g), "the layer was accepted");
     char first[512];
@@ -36,14 +37,16 @@ static void fails(cg_model *m, int rc, int line, const char *const *needles, int
 #define FAILS(m, rc, line, ...) \
     fails(m, rc, line, (const char *[]){__VA_ARGS__}, (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *)))
 
-Test(builder_conv, kernel_larger_than_input) {
+Test(builder_conv, kernel_larger_than_input)
+{
     cg_model *m = cg_sequential("big_kernel", CG_SHAPE(4, 4, 1));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_conv2d(2, 5));
     FAILS(m, rc, line, "conv2d_1: ", "5x5", "(n, 4, 4, 1)", "no output");
 }
 
-Test(builder_conv, dilated_kernel_larger_than_input) {
+Test(builder_conv, dilated_kernel_larger_than_input)
+{
     cg_model *m = cg_sequential("dilated", CG_SHAPE(6, 9, 2));
     cg_model_add(m, cg_conv2d(2, 3, .padding = CG_SAME));
     int line = __LINE__ + 1;
@@ -51,28 +54,32 @@ Test(builder_conv, dilated_kernel_larger_than_input) {
     FAILS(m, rc, line, "dw: ", "3x2", "dilation 3x3", "(n, 6, 9, 2)");
 }
 
-Test(builder_conv, negative_stride) {
+Test(builder_conv, negative_stride)
+{
     cg_model *m = cg_sequential("neg_stride", CG_SHAPE(8, 8, 1));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_conv2d(4, 3, .strides = -1));
     FAILS(m, rc, line, "conv2d_1: ", "strides", "-1");
 }
 
-Test(builder_conv, stride_and_dilation_together) {
+Test(builder_conv, stride_and_dilation_together)
+{
     cg_model *m = cg_sequential("both", CG_SHAPE(8, 8, 1));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_conv2d(4, 3, .strides = 2, .dilation = 2, .name = "strided"));
     FAILS(m, rc, line, "strided: ", "strides", "dilation");
 }
 
-Test(builder_conv, pooling_window_leaves_no_output) {
+Test(builder_conv, pooling_window_leaves_no_output)
+{
     cg_model *m = cg_sequential("pool", CG_SHAPE(4, 4, 2));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_max_pooling2d(5));
     FAILS(m, rc, line, "max_pooling2d_1: ", "5x5", "(n, 4, 4, 2)", "no output");
 }
 
-Test(builder_conv, average_pooling_after_shrinking) {
+Test(builder_conv, average_pooling_after_shrinking)
+{
     cg_model *m = cg_sequential("pool2", CG_SHAPE(6, 6, 2));
     cg_model_add(m, cg_conv2d(3, 3, .strides = 2));
     int line = __LINE__ + 1;
@@ -80,7 +87,8 @@ Test(builder_conv, average_pooling_after_shrinking) {
     FAILS(m, rc, line, "average_pooling2d_1: ", "3x3", "(n, 2, 2, 3)");
 }
 
-Test(builder_conv, dense_on_an_image) {
+Test(builder_conv, dense_on_an_image)
+{
     cg_model *m = cg_sequential("no_flatten", CG_SHAPE(5, 5, 1));
     cg_model_add(m, cg_conv2d(2, 3));
     int line = __LINE__ + 1;
@@ -88,7 +96,8 @@ Test(builder_conv, dense_on_an_image) {
     FAILS(m, rc, line, "dense_1: ", "(n, 3, 3, 2)", "Dense", "flatten");
 }
 
-Test(builder_conv, conv_on_a_vector) {
+Test(builder_conv, conv_on_a_vector)
+{
     cg_model *m = cg_sequential("flat", CG_SHAPE(4, 4, 2));
     cg_model_add(m, cg_flatten());
     int line = __LINE__ + 1;
@@ -96,35 +105,40 @@ Test(builder_conv, conv_on_a_vector) {
     FAILS(m, rc, line, "conv2d_1: ", "(n, 32)", "(n, height, width, channels)");
 }
 
-Test(builder_conv, pooling_on_a_vector) {
+Test(builder_conv, pooling_on_a_vector)
+{
     cg_model *m = cg_sequential("flat_pool", CG_SHAPE(16));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_average_pooling2d(2));
     FAILS(m, rc, line, "average_pooling2d_1: ", "(n, 16)");
 }
 
-Test(builder_conv, global_pooling_on_a_vector) {
+Test(builder_conv, global_pooling_on_a_vector)
+{
     cg_model *m = cg_sequential("flat_gap", CG_SHAPE(16));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_global_average_pooling2d());
     FAILS(m, rc, line, "global_average_pooling2d_1: ", "(n, 16)");
 }
 
-Test(builder_conv, reshape_to_another_size) {
+Test(builder_conv, reshape_to_another_size)
+{
     cg_model *m = cg_sequential("reshape", CG_SHAPE(4, 4, 2));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_reshape_layer(CG_SHAPE(5, 5, 1)));
     FAILS(m, rc, line, "reshape_1: ", "(n, 4, 4, 2)", "(n, 5, 5, 1)");
 }
 
-Test(builder_conv, dropout_rate_of_one) {
+Test(builder_conv, dropout_rate_of_one)
+{
     cg_model *m = cg_sequential("drop", CG_SHAPE(4));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_dropout(1.0f));
     FAILS(m, rc, line, "dropout_1: ", "rate", "1");
 }
 
-Test(builder_conv, batch_norm_momentum_of_one) {
+Test(builder_conv, batch_norm_momentum_of_one)
+{
     cg_model *m = cg_sequential("bn", CG_SHAPE(4));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_batch_normalization(.momentum = 1.0f));
@@ -133,7 +147,8 @@ Test(builder_conv, batch_norm_momentum_of_one) {
 
 /* ---- the internal ops --------------------------------------------------------------------- */
 
-Test(builder_conv, op_conv2d_stride_zero) {
+Test(builder_conv, op_conv2d_stride_zero)
+{
     cg_graph *g = cg_graph_new("stride0");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 6, 6, 2));
     cg_t k = cg_variable(g, "k", CG_SHAPE(3, 3, 2, 4), cg_zeros());
@@ -146,7 +161,8 @@ Test(builder_conv, op_conv2d_stride_zero) {
     cg_graph_free(g);
 }
 
-Test(builder_conv, op_pool_stride_zero) {
+Test(builder_conv, op_pool_stride_zero)
+{
     cg_graph *g = cg_graph_new("pool_stride0");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 6, 6, 2));
     spatial sp = {{2, 2}, {2, 0}, {1, 1}, {0, 0, 0, 0}};
@@ -158,7 +174,8 @@ Test(builder_conv, op_pool_stride_zero) {
     cg_graph_free(g);
 }
 
-Test(builder_conv, op_conv2d_channel_mismatch) {
+Test(builder_conv, op_conv2d_channel_mismatch)
+{
     cg_graph *g = cg_graph_new("channels");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 5, 5, 3));
     cg_t k = cg_variable(g, "k", CG_SHAPE(3, 3, 2, 4), cg_zeros());
@@ -171,7 +188,8 @@ Test(builder_conv, op_conv2d_channel_mismatch) {
     cg_graph_free(g);
 }
 
-Test(builder_conv, op_depthwise_channel_mismatch) {
+Test(builder_conv, op_depthwise_channel_mismatch)
+{
     cg_graph *g = cg_graph_new("dw_channels");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 5, 5, 3));
     cg_t k = cg_variable(g, "k", CG_SHAPE(3, 3, 4), cg_zeros());
@@ -184,7 +202,8 @@ Test(builder_conv, op_depthwise_channel_mismatch) {
     cg_graph_free(g);
 }
 
-Test(builder_conv, op_conv2d_kernel_rank) {
+Test(builder_conv, op_conv2d_kernel_rank)
+{
     cg_graph *g = cg_graph_new("kernel_rank");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 5, 5, 3));
     cg_t k = cg_variable(g, "k", CG_SHAPE(3, 3, 3), cg_zeros());
@@ -197,7 +216,8 @@ Test(builder_conv, op_conv2d_kernel_rank) {
     cg_graph_free(g);
 }
 
-Test(builder_conv, op_pad_negative) {
+Test(builder_conv, op_pad_negative)
+{
     cg_graph *g = cg_graph_new("pad");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 5, 5, 3));
     int line = __LINE__ + 1;

@@ -27,7 +27,8 @@
 #include "../support/builder_errors.h"
 
 /* Asserts that g failed with an error naming this file's `line` and each needle. */
-static void expect_failed(cg_graph *g, int line, const char *const *needles, int n) {
+static void expect_failed(cg_graph *g, int line, const char *const *needles, int n)
+{
     cr_expect(cg_failed(g), "the call at line %d was accepted", line);
     be_expect_error(cg_error(g), __FILE__, line, needles, n);
 }
@@ -40,13 +41,15 @@ TestSuite(misuse, .init = quiet);
 /* ---- float options: NaN and infinities ------------------------------------ */
 
 /* A small Sequential model: 4 features, one Dense layer. */
-static cg_model *small_model(void) {
+static cg_model *small_model(void)
+{
     cg_model *m = cg_sequential("small", CG_SHAPE(4));
     cg_model_add(m, cg_dense(2));
     return m;
 }
 
-Test(misuse, dropout_rate_nan) {
+Test(misuse, dropout_rate_nan)
+{
     cg_model *m = cg_sequential("drop", CG_SHAPE(4));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_dropout(NAN));
@@ -56,7 +59,8 @@ Test(misuse, dropout_rate_nan) {
     cg_model_free(m);
 }
 
-Test(misuse, batch_norm_momentum_and_epsilon_nan_or_infinite) {
+Test(misuse, batch_norm_momentum_and_epsilon_nan_or_infinite)
+{
     cg_model *m = cg_sequential("bn", CG_SHAPE(4));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_batch_normalization(.momentum = NAN));
@@ -78,7 +82,8 @@ Test(misuse, batch_norm_momentum_and_epsilon_nan_or_infinite) {
     nothing_printed();
 }
 
-Test(misuse, layer_norm_epsilon_nan_or_infinite) {
+Test(misuse, layer_norm_epsilon_nan_or_infinite)
+{
     float bad[] = {NAN, INFINITY};
     for (int i = 0; i < 2; i++) {
         cg_model *m = cg_sequential("ln", CG_SHAPE(4));
@@ -92,13 +97,15 @@ Test(misuse, layer_norm_epsilon_nan_or_infinite) {
 }
 
 /* Compiles small_model() with `opt`; returns the line of the cg_compile call. */
-static int compile_with_optimizer(cg_model *m, cg_optimizer opt) {
+static int compile_with_optimizer(cg_model *m, cg_optimizer opt)
+{
     int line = __LINE__ + 1;
     cg_compile(m, .optimizer = opt, .loss = CG_MSE);
     return line;
 }
 
-Test(misuse, optimizer_hyperparameters_nan_or_infinite) {
+Test(misuse, optimizer_hyperparameters_nan_or_infinite)
+{
     struct {
         cg_optimizer opt;
         const char *needle;
@@ -128,8 +135,10 @@ Test(misuse, optimizer_hyperparameters_nan_or_infinite) {
     nothing_printed();
 }
 
-Test(misuse, apply_gradients_hyperparameters_nan) {
-    cg_optimizer bad[] = {cg_adam(NAN), cg_sgd(0.1f, NAN, false),
+Test(misuse, apply_gradients_hyperparameters_nan)
+{
+    cg_optimizer bad[] = {cg_adam(NAN),
+                          cg_sgd(0.1f, NAN, false),
                           {.kind = CG_ADAM, .lr = 1e-3f, .beta_1 = NAN, .beta_2 = 0.999f, .epsilon = 1e-7f},
                           {.kind = CG_RMSPROP, .lr = 1e-3f, .rho = NAN, .epsilon = 1e-7f},
                           {.kind = CG_ADAM, .lr = 1e-3f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = NAN}};
@@ -146,22 +155,25 @@ Test(misuse, apply_gradients_hyperparameters_nan) {
     nothing_printed();
 }
 
-Test(misuse, loss_weight_infinite) {
+Test(misuse, loss_weight_infinite)
+{
     cg_model *m = cg_functional("two");
     cg_t x = cg_input(m, "features", CG_SHAPE(4));
     cg_set_outputs(m, cg_apply(m, cg_dense(1, .name = "a"), x), cg_apply(m, cg_dense(1, .name = "b"), x));
     int line = __LINE__ + 1;
-    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f),
-                        .outputs = {{.name = "a", .loss = CG_MSE, .loss_weight = INFINITY}, {.name = "b", .loss = CG_MSE}});
+    int rc = cg_compile(
+        m, .optimizer = cg_adam(1e-3f),
+        .outputs = {{.name = "a", .loss = CG_MSE, .loss_weight = INFINITY}, {.name = "b", .loss = CG_MSE}});
     cr_expect(rc != 0, "an infinite loss weight was accepted");
     FAILED(cg_model_graph(m), line, "loss weight");
     nothing_printed();
     cg_model_free(m);
 }
 
-Test(misuse, data_scale_and_test_split_nan_or_out_of_range) {
-    cg_data_opts bad[] = {{.scale = NAN}, {.scale = INFINITY}, {.scale = -1.0f}, {.test_split = NAN},
-                          {.test_split = 1.5f}, {.test_split = -0.25f}};
+Test(misuse, data_scale_and_test_split_nan_or_out_of_range)
+{
+    cg_data_opts bad[] = {{.scale = NAN},      {.scale = INFINITY},  {.scale = -1.0f},
+                          {.test_split = NAN}, {.test_split = 1.5f}, {.test_split = -0.25f}};
     const char *needle[] = {"scale", "scale", "scale", "test_split", "test_split", "test_split"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cg_model *m = small_model();
@@ -174,7 +186,8 @@ Test(misuse, data_scale_and_test_split_nan_or_out_of_range) {
     nothing_printed();
 }
 
-Test(misuse, leaky_relu_alpha_nan_or_infinite) {
+Test(misuse, leaky_relu_alpha_nan_or_infinite)
+{
     cg_graph *g = cg_graph_new("leaky");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
     int line = __LINE__ + 1;
@@ -191,9 +204,11 @@ Test(misuse, leaky_relu_alpha_nan_or_infinite) {
     nothing_printed();
 }
 
-Test(misuse, initializer_parameters) {
-    cg_init bad[] = {cg_normal(0.0f, NAN), cg_normal(NAN, 1.0f), cg_normal(0.0f, -1.0f), cg_uniform(1.0f, -1.0f),
-                     cg_uniform(-INFINITY, 0.0f), cg_constant_init(INFINITY), cg_constant_init(NAN)};
+Test(misuse, initializer_parameters)
+{
+    cg_init bad[] = {cg_normal(0.0f, NAN),    cg_normal(NAN, 1.0f),        cg_normal(0.0f, -1.0f),
+                     cg_uniform(1.0f, -1.0f), cg_uniform(-INFINITY, 0.0f), cg_constant_init(INFINITY),
+                     cg_constant_init(NAN)};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cg_model *m = cg_sequential("init", CG_SHAPE(4));
         int line = __LINE__ + 1;
@@ -207,7 +222,8 @@ Test(misuse, initializer_parameters) {
 
 /* ---- sizes that overflow int --------------------------------------------- */
 
-Test(misuse, slice_past_int_max) {
+Test(misuse, slice_past_int_max)
+{
     cg_graph *g = cg_graph_new("slice");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 4));
     int line = __LINE__ + 1;
@@ -218,7 +234,8 @@ Test(misuse, slice_past_int_max) {
     cg_graph_free(g);
 }
 
-Test(misuse, huge_dilation) {
+Test(misuse, huge_dilation)
+{
     /* (3 - 1) x dilation + 1 taps overflow int */
     int dils[] = {INT_MAX, 1 << 30};
     for (int i = 0; i < 4; i++) {
@@ -232,7 +249,8 @@ Test(misuse, huge_dilation) {
     nothing_printed();
 }
 
-Test(misuse, pad_sums) {
+Test(misuse, pad_sums)
+{
     cg_graph *g = cg_graph_new("pad");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 4, 4, 1));
     int line = __LINE__ + 1;
@@ -243,7 +261,8 @@ Test(misuse, pad_sums) {
     cg_graph_free(g);
 }
 
-Test(misuse, concat_sum) {
+Test(misuse, concat_sum)
+{
     cg_graph *g = cg_graph_new("cat");
     cg_t a = cg_placeholder(g, "a", CG_SHAPE(CG_BATCH, 1 << 30));
     cg_t b = cg_placeholder(g, "b", CG_SHAPE(CG_BATCH, 1 << 30));
@@ -255,7 +274,8 @@ Test(misuse, concat_sum) {
     cg_graph_free(g);
 }
 
-Test(misuse, reshape_product) {
+Test(misuse, reshape_product)
+{
     /* 12648448 * 65537 * 22253377 = 2^16 (2^48 + 1) wraps to 2^16 = 256 * 256 in 64 bits */
     cg_graph *g = cg_graph_new("resh");
     cg_t w = cg_placeholder(g, "w", CG_SHAPE(256, 256));
@@ -281,7 +301,8 @@ Test(misuse, reshape_product) {
     nothing_printed();
 }
 
-Test(misuse, weights_past_int_max) {
+Test(misuse, weights_past_int_max)
+{
     /* Dense kernel 4096 x 2^20, Conv2D kernel 3 x 3 x 65536 x 8192, an Embedding table 2^20 x 4096 */
     cg_model *m = cg_sequential("big", CG_SHAPE(4096));
     int line = __LINE__ + 1;
@@ -304,12 +325,14 @@ Test(misuse, weights_past_int_max) {
     nothing_printed();
 }
 
-Test(misuse, recurrent_units_times_gates) {
+Test(misuse, recurrent_units_times_gates)
+{
     /* LSTM: 4 x 2^29 gate columns overflow int; GRU: its saved sequence is 8 x 2^29 wide; SimpleRNN: 2 x 2^30 */
     struct {
         cg_layer layer;
         const char *name;
-    } cases[] = {{cg_lstm(1 << 29), "lstm_1: "}, {cg_gru(1 << 29), "gru_1: "}, {cg_simple_rnn(1 << 30), "simple_rnn_1: "}};
+    } cases[] = {
+        {cg_lstm(1 << 29), "lstm_1: "}, {cg_gru(1 << 29), "gru_1: "}, {cg_simple_rnn(1 << 30), "simple_rnn_1: "}};
     for (int i = 0; i < 3; i++) {
         cg_model *m = cg_sequential("rnn", CG_SHAPE(3, 1));
         int rc = cg_model_add(m, cases[i].layer);
@@ -321,13 +344,15 @@ Test(misuse, recurrent_units_times_gates) {
 }
 
 /* A weight of 65536^4 floats (2^64: past long) declared by a custom layer. */
-static cg_t huge_weight_call(cg_layer_ctx *layer, cg_t x, void *self) {
+static cg_t huge_weight_call(cg_layer_ctx *layer, cg_t x, void *self)
+{
     *(int *)self = __LINE__ + 1;
     cg_t w = cg_add_weight(layer, "w", CG_SHAPE(65536, 65536, 65536, 65536), cg_zeros(), true);
     return cg_add(x, cg_sum(w));
 }
 
-Test(misuse, custom_weight_of_65536_to_the_4) {
+Test(misuse, custom_weight_of_65536_to_the_4)
+{
     cg_model *m = cg_sequential("huge", CG_SHAPE(4));
     int line = 0;
     int rc = cg_model_add(m, cg_custom_layer("Huge", huge_weight_call, &line));
@@ -337,7 +362,8 @@ Test(misuse, custom_weight_of_65536_to_the_4) {
     cg_model_free(m);
 }
 
-Test(misuse, variable_past_int_max_in_the_tape) {
+Test(misuse, variable_past_int_max_in_the_tape)
+{
     /* 2^32 + 2^16 floats: the emitted loops index with int */
     cg_graph *g = cg_graph_new("tape");
     int line = __LINE__ + 1;
@@ -349,7 +375,8 @@ Test(misuse, variable_past_int_max_in_the_tape) {
     cg_graph_free(g);
 }
 
-Test(misuse, tensor_past_int_max_at_the_maximum_batch) {
+Test(misuse, tensor_past_int_max_at_the_maximum_batch)
+{
     /* 2^25 floats per sample fit int; 64 samples of them do not */
     int line = __LINE__ + 1;
     cg_model *m = cg_sequential("wide", CG_SHAPE(1 << 15, 1 << 10));
@@ -363,7 +390,8 @@ Test(misuse, tensor_past_int_max_at_the_maximum_batch) {
     cg_model_free(m);
 }
 
-Test(misuse, input_past_int_max_per_sample) {
+Test(misuse, input_past_int_max_per_sample)
+{
     int line = __LINE__ + 1;
     cg_model *m = cg_sequential("wide", CG_SHAPE(1 << 16, 1 << 15));
     FAILED(cg_model_graph(m), line, "2147483647");
@@ -376,7 +404,8 @@ Test(misuse, input_past_int_max_per_sample) {
     nothing_printed();
 }
 
-Test(misuse, packed_inputs_past_int_max) {
+Test(misuse, packed_inputs_past_int_max)
+{
     /* two inputs of 2^30 floats: the packed sample x holds 2^31 */
     cg_model *m = cg_functional("packed");
     cg_t a = cg_input(m, "a", CG_SHAPE(1 << 30));
@@ -390,12 +419,14 @@ Test(misuse, packed_inputs_past_int_max) {
     cg_model_free(m);
 }
 
-Test(misuse, class_range_up_to_int_max) {
+Test(misuse, class_range_up_to_int_max)
+{
     /* {0, INT_MAX} keeps INT_MAX + 1 classes: counted without overflow */
     cg_model *m = cg_sequential("classes", CG_SHAPE(4));
     cg_model_add(m, cg_dense(3));
     int line = __LINE__ + 1;
-    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY, .data = {.class_range = {0, INT_MAX}});
+    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY,
+                        .data = {.class_range = {0, INT_MAX}});
     cr_expect(rc != 0);
     FAILED(cg_model_graph(m), line, "keeps 2147483648 classes");
     nothing_printed();
@@ -404,7 +435,8 @@ Test(misuse, class_range_up_to_int_max) {
 
 /* ---- enum values out of range -------------------------------------------- */
 
-Test(misuse, unknown_metric_loss_optimizer) {
+Test(misuse, unknown_metric_loss_optimizer)
+{
     cg_model *m = small_model();
     int line = __LINE__ + 1;
     int rc = cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE, .metric = (cg_metric)99);
@@ -436,20 +468,23 @@ Test(misuse, unknown_metric_loss_optimizer) {
     nothing_printed();
 }
 
-Test(misuse, unknown_metric_in_outputs) {
+Test(misuse, unknown_metric_in_outputs)
+{
     cg_model *m = cg_functional("two");
     cg_t x = cg_input(m, "features", CG_SHAPE(4));
     cg_set_outputs(m, cg_apply(m, cg_dense(1, .name = "a"), x), cg_apply(m, cg_dense(1, .name = "b"), x));
     int line = __LINE__ + 1;
-    int rc = cg_compile(m, .optimizer = cg_adam(1e-3f),
-                        .outputs = {{.name = "a", .loss = CG_MSE}, {.name = "b", .loss = CG_MAE, .metric = (cg_metric)-3}});
+    int rc = cg_compile(
+        m, .optimizer = cg_adam(1e-3f),
+        .outputs = {{.name = "a", .loss = CG_MSE}, {.name = "b", .loss = CG_MAE, .metric = (cg_metric)-3}});
     cr_expect(rc != 0, "metric -3 was accepted");
     FAILED(cg_model_graph(m), line, "metric", "-3");
     nothing_printed();
     cg_model_free(m);
 }
 
-Test(misuse, unknown_activation_padding_init) {
+Test(misuse, unknown_activation_padding_init)
+{
     cg_model *m = cg_sequential("enums", CG_SHAPE(8, 8, 1));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_conv2d(2, 3, .padding = (cg_padding)5));
@@ -483,7 +518,8 @@ Test(misuse, unknown_activation_padding_init) {
     nothing_printed();
 }
 
-Test(misuse, unknown_initializer_of_a_raw_variable) {
+Test(misuse, unknown_initializer_of_a_raw_variable)
+{
     cg_graph *g = cg_graph_new("tape");
     int line = __LINE__ + 1;
     cg_t w = cg_variable(g, "w", CG_SHAPE(2), ((cg_init){(cg_init_kind)42, 0, 0}));
@@ -494,7 +530,8 @@ Test(misuse, unknown_initializer_of_a_raw_variable) {
     cg_graph_free(g);
 }
 
-Test(misuse, unknown_op_codes) {
+Test(misuse, unknown_op_codes)
+{
     cg_graph *g = cg_graph_new("codes");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
     int line = __LINE__ + 1;
@@ -526,7 +563,8 @@ Test(misuse, unknown_op_codes) {
     nothing_printed();
 }
 
-Test(misuse, unknown_flavour) {
+Test(misuse, unknown_flavour)
+{
     cg_model *m = small_model();
     cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_MSE);
     int rc = cg_emit_model(m, "/nonexistent-dir", (cg_flavour)3);
@@ -545,7 +583,8 @@ Test(misuse, unknown_flavour) {
 
 /* ---- layer references ----------------------------------------------------- */
 
-Test(misuse, layer_reference_never_made) {
+Test(misuse, layer_reference_never_made)
+{
     cg_model *m = cg_functional("refs");
     cg_t x = cg_input(m, "features", CG_SHAPE(4));
     cg_layer_ref d = cg_make_layer(m, cg_dense(2));
@@ -572,7 +611,8 @@ Test(misuse, layer_reference_never_made) {
     nothing_printed();
 }
 
-Test(misuse, layer_of_another_model) {
+Test(misuse, layer_of_another_model)
+{
     cg_model *a = cg_functional("one"), *b = cg_functional("two");
     cg_t x = cg_input(a, "features", CG_SHAPE(4));
     cg_input(b, "features", CG_SHAPE(4));
@@ -589,7 +629,8 @@ Test(misuse, layer_of_another_model) {
 
 /* ---- NULL pointers, foreign tensors, ids past the end ----------------------- */
 
-Test(misuse, null_model_and_graph_are_no_ops) {
+Test(misuse, null_model_and_graph_are_no_ops)
+{
     cg_t none = {NULL, -1};
     cr_expect(cg_model_add(NULL, cg_dense(2)) != 0);
     cr_expect(cg_compile(NULL, .optimizer = cg_adam(1e-3f), .loss = CG_MSE) != 0);
@@ -620,7 +661,8 @@ Test(misuse, null_model_and_graph_are_no_ops) {
     nothing_printed();
 }
 
-Test(misuse, null_arrays) {
+Test(misuse, null_arrays)
+{
     cg_model *m = cg_functional("nulls");
     cg_t x = cg_input(m, "features", CG_SHAPE(4));
     cg_layer_ref d = cg_make_layer(m, cg_dense(2));
@@ -653,7 +695,8 @@ Test(misuse, null_arrays) {
     nothing_printed();
 }
 
-Test(misuse, tensor_ids_past_the_end) {
+Test(misuse, tensor_ids_past_the_end)
+{
     cg_graph *g = cg_graph_new("ids");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
     cg_t bogus = {g, 99999};
@@ -670,56 +713,72 @@ Test(misuse, tensor_ids_past_the_end) {
     FAILED(g, line, "not a tensor");
     cg_graph_free(g);
 
-    g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
+    g = cg_graph_new("ids");
+    x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
+    bogus = (cg_t){g, 99999};
     line = __LINE__ + 1;
     y = cg_slice(bogus, 1, 0, 1);
     cr_expect(y.id < 0);
     FAILED(g, line, "not a tensor");
     cg_graph_free(g);
 
-    g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
+    g = cg_graph_new("ids");
+    x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
+    bogus = (cg_t){g, 99999};
     line = __LINE__ + 1;
     y = cg_concat(x, bogus, 1);
     cr_expect(y.id < 0);
     FAILED(g, line, "not a tensor");
     cg_graph_free(g);
 
-    g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
+    g = cg_graph_new("ids");
+    x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
+    bogus = (cg_t){g, 99999};
     line = __LINE__ + 1;
     y = cg_reshape(bogus, CG_SHAPE(CG_BATCH, 3));
     cr_expect(y.id < 0);
     FAILED(g, line, "not a tensor");
     cg_graph_free(g);
 
-    g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
+    g = cg_graph_new("ids");
+    x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
+    bogus = (cg_t){g, 99999};
     line = __LINE__ + 1;
     y = cg_transpose(bogus);
     cr_expect(y.id < 0);
     FAILED(g, line, "not a tensor");
     cg_graph_free(g);
 
-    g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
+    g = cg_graph_new("ids");
+    x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
+    bogus = (cg_t){g, 99999};
     line = __LINE__ + 1;
     y = cg_matmul(x, bogus);
     cr_expect(y.id < 0);
     FAILED(g, line, "not a tensor");
     cg_graph_free(g);
 
-    g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
+    g = cg_graph_new("ids");
+    x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
+    bogus = (cg_t){g, 99999};
     line = __LINE__ + 1;
     y = cg_softmax_cross_entropy(x, bogus, true);
     cr_expect(y.id < 0);
     FAILED(g, line, "not a tensor");
     cg_graph_free(g);
 
-    g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
+    g = cg_graph_new("ids");
+    x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
+    bogus = (cg_t){g, 99999};
     line = __LINE__ + 1;
     int rc = cg_gradients(g, bogus, x);
     cr_expect(rc != 0);
     FAILED(g, line, "cg_gradients");
     cg_graph_free(g);
 
-    g = cg_graph_new("ids"); x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3)); bogus = (cg_t){g, 99999};
+    g = cg_graph_new("ids");
+    x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
+    bogus = (cg_t){g, 99999};
     line = __LINE__ + 1;
     rc = cg_gradients(g, cg_sum(x), bogus);
     cr_expect(rc != 0);
@@ -736,7 +795,8 @@ Test(misuse, tensor_ids_past_the_end) {
     nothing_printed();
 }
 
-Test(misuse, tensors_of_two_graphs_in_one_op) {
+Test(misuse, tensors_of_two_graphs_in_one_op)
+{
     cg_graph *g = cg_graph_new("one"), *h = cg_graph_new("two");
     cg_t a = cg_placeholder(g, "a", CG_SHAPE(CG_BATCH, 3));
     cg_t w = cg_variable(h, "w", CG_SHAPE(3, 2), cg_zeros());
@@ -779,7 +839,8 @@ Test(misuse, tensors_of_two_graphs_in_one_op) {
 
 /* A raw variable of 65536^3 floats: its fan-in (65536^2) overflowed an int
  * before any size check; now its shape is refused at the call. */
-Test(misuse, raw_variable_of_65536_cubed) {
+Test(misuse, raw_variable_of_65536_cubed)
+{
     cg_graph *g = cg_graph_new("raw");
     int line = __LINE__ + 1;
     cg_t v = cg_variable(g, "v", CG_SHAPE(65536, 65536, 65536), cg_glorot_uniform());

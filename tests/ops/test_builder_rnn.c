@@ -9,7 +9,8 @@
 
 #include <cgrad.h>
 
-static void quiet(void) {
+static void quiet(void)
+{
     cr_redirect_stdout();
     cr_redirect_stderr();
 }
@@ -17,7 +18,8 @@ static void quiet(void) {
 TestSuite(builder_rnn, .init = quiet);
 
 /* A model whose last add (or call) failed: checks rc, the message and stickiness. */
-static void fails(cg_model *m, int rc, int line, const char *const *needles, int n) {
+static void fails(cg_model *m, int rc, int line, const char *const *needles, int n)
+{
     cg_graph *g = cg_model_graph(m);
     cr_expect(rc != 0 && cg_failed(g), "the layer was accepted");
     char first[512], where[64];
@@ -37,21 +39,24 @@ static void fails(cg_model *m, int rc, int line, const char *const *needles, int
 #define FAILS(m, rc, line, ...) \
     fails(m, rc, line, (const char *[]){__VA_ARGS__}, (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *)))
 
-Test(builder_rnn, lstm_on_a_vector) {
+Test(builder_rnn, lstm_on_a_vector)
+{
     cg_model *m = cg_sequential("flat", CG_SHAPE(12));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_lstm(8));
     FAILS(m, rc, line, "lstm_1: ", "(n, 12)", "LSTM", "(batch, timesteps, features)", "Embedding");
 }
 
-Test(builder_rnn, gru_on_an_image) {
+Test(builder_rnn, gru_on_an_image)
+{
     cg_model *m = cg_sequential("image", CG_SHAPE(4, 4, 2));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_gru(8, .name = "encoder"));
     FAILS(m, rc, line, "encoder: ", "(n, 4, 4, 2)", "GRU", "(batch, timesteps, features)");
 }
 
-Test(builder_rnn, simple_rnn_after_the_last_step) {
+Test(builder_rnn, simple_rnn_after_the_last_step)
+{
     /* the first LSTM returns only its last step (n, 4): the second one has no sequence to read */
     cg_model *m = cg_sequential("stack", CG_SHAPE(6, 3));
     cg_model_add(m, cg_lstm(4));
@@ -60,42 +65,48 @@ Test(builder_rnn, simple_rnn_after_the_last_step) {
     FAILS(m, rc, line, "simple_rnn_1: ", "(n, 4)", "SimpleRNN");
 }
 
-Test(builder_rnn, zero_units) {
+Test(builder_rnn, zero_units)
+{
     cg_model *m = cg_sequential("zero", CG_SHAPE(6, 3));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_lstm(0));
     FAILS(m, rc, line, "lstm_1: ", "units must be positive", "0");
 }
 
-Test(builder_rnn, negative_units) {
+Test(builder_rnn, negative_units)
+{
     cg_model *m = cg_sequential("neg", CG_SHAPE(6, 3));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_gru(-3));
     FAILS(m, rc, line, "gru_1: ", "units must be positive", "-3");
 }
 
-Test(builder_rnn, softmax_activation) {
+Test(builder_rnn, softmax_activation)
+{
     cg_model *m = cg_sequential("softmax", CG_SHAPE(6, 3));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_lstm(4, .activation = CG_SOFTMAX));
     FAILS(m, rc, line, "lstm_1: ", "activation", "softmax");
 }
 
-Test(builder_rnn, embedding_on_a_sequence_of_vectors) {
+Test(builder_rnn, embedding_on_a_sequence_of_vectors)
+{
     cg_model *m = cg_sequential("vectors", CG_SHAPE(5, 3));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_embedding(100, 8));
     FAILS(m, rc, line, "embedding_1: ", "(n, 5, 3)", "Embedding", "(batch, timesteps)");
 }
 
-Test(builder_rnn, embedding_sizes) {
+Test(builder_rnn, embedding_sizes)
+{
     cg_model *m = cg_sequential("sizes", CG_SHAPE(5));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_embedding(0, 8, .name = "tokens"));
     FAILS(m, rc, line, "tokens: ", "input_dim", "positive", "0");
 }
 
-Test(builder_rnn, state_of_a_dense_layer) {
+Test(builder_rnn, state_of_a_dense_layer)
+{
     cg_model *m = cg_sequential("state", CG_SHAPE(5, 2));
     cg_model_add(m, cg_gru(3, .return_sequences = true));
     cg_model_add(m, cg_dense(2));
@@ -105,7 +116,8 @@ Test(builder_rnn, state_of_a_dense_layer) {
     FAILS(m, -1, line, "dense_1: ", "not recurrent");
 }
 
-Test(builder_rnn, cell_state_of_a_gru) {
+Test(builder_rnn, cell_state_of_a_gru)
+{
     cg_model *m = cg_sequential("state", CG_SHAPE(5, 2));
     cg_model_add(m, cg_gru(3));
     int line = __LINE__ + 1;
@@ -114,7 +126,8 @@ Test(builder_rnn, cell_state_of_a_gru) {
     FAILS(m, -1, line, "gru_1: ", "only LSTM has a cell state");
 }
 
-Test(builder_rnn, state_of_an_unknown_layer) {
+Test(builder_rnn, state_of_an_unknown_layer)
+{
     cg_model *m = cg_sequential("state", CG_SHAPE(5, 2));
     cg_model_add(m, cg_lstm(3));
     int line = __LINE__ + 1;
@@ -124,7 +137,8 @@ Test(builder_rnn, state_of_an_unknown_layer) {
 }
 
 /* What works: shapes of outputs and states. */
-Test(builder_rnn, shapes) {
+Test(builder_rnn, shapes)
+{
     cg_model *m = cg_sequential("ok", CG_SHAPE(7));
     cg_model_add(m, cg_embedding(50, 6));
     cr_expect(cg_shape_of(cg_model_output(m)).rank == 3 && cg_shape_of(cg_model_output(m)).dims[2] == 6);
@@ -144,7 +158,8 @@ Test(builder_rnn, shapes) {
 }
 
 /* Initial states (Keras' initial_state): each (n, units), one for SimpleRNN and GRU, two for LSTM. */
-Test(builder_rnn, initial_state_of_the_wrong_shape) {
+Test(builder_rnn, initial_state_of_the_wrong_shape)
+{
     cg_model *m = cg_functional("state_shape");
     cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), h0 = cg_input(m, "h0", CG_SHAPE(5));
     int line = __LINE__ + 1;
@@ -153,7 +168,8 @@ Test(builder_rnn, initial_state_of_the_wrong_shape) {
     FAILS(m, -1, line, "decoder: ", "initial state h", "(n, 5)", "GRU(4)", "(n, 4)");
 }
 
-Test(builder_rnn, initial_cell_state_of_the_wrong_shape) {
+Test(builder_rnn, initial_cell_state_of_the_wrong_shape)
+{
     cg_model *m = cg_functional("state_shape");
     cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), h0 = cg_input(m, "h0", CG_SHAPE(4));
     cg_t c0 = cg_input(m, "c0", CG_SHAPE(4, 1));
@@ -163,7 +179,8 @@ Test(builder_rnn, initial_cell_state_of_the_wrong_shape) {
     FAILS(m, -1, line, "lstm_1: ", "initial state c", "(n, 4, 1)", "LSTM(4)", "(n, 4)");
 }
 
-Test(builder_rnn, three_states_for_an_lstm) {
+Test(builder_rnn, three_states_for_an_lstm)
+{
     cg_model *m = cg_functional("three_states");
     cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), h0 = cg_input(m, "h0", CG_SHAPE(4));
     int line = __LINE__ + 1;
@@ -172,7 +189,8 @@ Test(builder_rnn, three_states_for_an_lstm) {
     FAILS(m, -1, line, "lstm_1: ", "LSTM", "two tensors [h, c]", "got 3 states");
 }
 
-Test(builder_rnn, one_state_for_an_lstm) {
+Test(builder_rnn, one_state_for_an_lstm)
+{
     cg_model *m = cg_functional("one_state");
     cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), h0 = cg_input(m, "h0", CG_SHAPE(4));
     cg_layer_ref lstm = cg_make_layer(m, cg_lstm(4, .name = "enc"));
@@ -182,7 +200,8 @@ Test(builder_rnn, one_state_for_an_lstm) {
     FAILS(m, -1, line, "enc: ", "LSTM", "two tensors [h, c]", "got 1 state");
 }
 
-Test(builder_rnn, two_states_for_a_simple_rnn) {
+Test(builder_rnn, two_states_for_a_simple_rnn)
+{
     cg_model *m = cg_functional("two_states");
     cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), h0 = cg_input(m, "h0", CG_SHAPE(4));
     int line = __LINE__ + 1;
@@ -192,7 +211,8 @@ Test(builder_rnn, two_states_for_a_simple_rnn) {
 }
 
 /* What works: a state of the right shape, and the output shapes that follow. */
-Test(builder_rnn, initial_states) {
+Test(builder_rnn, initial_states)
+{
     cg_model *m = cg_functional("states");
     cg_t x = cg_input(m, "seq", CG_SHAPE(6, 3)), z = cg_input(m, "z", CG_SHAPE(2));
     cg_t h0 = cg_apply(m, cg_dense(4), z), c0 = cg_apply(m, cg_dense(4), z);

@@ -22,7 +22,8 @@ typedef int (*predict_fn)(void *s, int n, const float *x, float *out);
 
 /* Looks up `NAME_what_checked` in mod into the function pointer *fp (through
  * memcpy: ISO C has no cast from an object pointer to a function pointer). */
-static void checked(hx_module *mod, const char *what, void *fp, size_t size) {
+static void checked(hx_module *mod, const char *what, void *fp, size_t size)
+{
     char sym[256];
     snprintf(sym, sizeof sym, "%s_%s_checked", mod->name, what);
     void *f = dlsym(mod->so, sym);
@@ -32,7 +33,8 @@ static void checked(hx_module *mod, const char *what, void *fp, size_t size) {
 }
 
 /* Copies the state so that a refused call can be shown to change nothing. */
-static void *snapshot(const hx_module *mod) {
+static void *snapshot(const hx_module *mod)
+{
     void *c = malloc(mod->state_size);
     cr_assert_not_null(c);
     memcpy(c, mod->state, mod->state_size);
@@ -40,7 +42,8 @@ static void *snapshot(const hx_module *mod) {
 }
 
 /* A Sequential classifier over 4 features, 3 classes, max batch 8. */
-static cg_model *classifier(void) {
+static cg_model *classifier(void)
+{
     cg_model *m = cg_sequential("clf", CG_SHAPE(4));
     cg_model_add(m, cg_dense(5, .activation = CG_TANH));
     cg_model_add(m, cg_dense(3));
@@ -50,7 +53,8 @@ static cg_model *classifier(void) {
     return m;
 }
 
-static void classifier_checks(cg_flavour flavour) {
+static void classifier_checks(cg_flavour flavour)
+{
     cg_model *m = classifier();
     hx_module mod;
     cr_assert(hx_build_model(&mod, m, flavour, hx_default_cc()) == 0, "%s", mod.err);
@@ -93,12 +97,19 @@ static void classifier_checks(cg_flavour flavour) {
     cg_model_free(m);
 }
 
-Test(checked, classifier_portable) { classifier_checks(CG_PORTABLE); }
-Test(checked, classifier_host) { classifier_checks(CG_HOST); }
+Test(checked, classifier_portable)
+{
+    classifier_checks(CG_PORTABLE);
+}
+Test(checked, classifier_host)
+{
+    classifier_checks(CG_HOST);
+}
 
 /* Two outputs: y = cls's class, then reg's 2 values. Only the class column
  * is checked as a label. */
-Test(checked, functional_label_column) {
+Test(checked, functional_label_column)
+{
     cg_model *m = tm_two_in_two_out("two");
     hx_module mod;
     cr_assert(hx_build_model(&mod, m, CG_PORTABLE, hx_default_cc()) == 0, "%s", mod.err);
@@ -116,7 +127,8 @@ Test(checked, functional_label_column) {
 }
 
 /* A tape graph: the checked form takes the placeholders and hands the loss back. */
-Test(checked, tape_sparse_labels) {
+Test(checked, tape_sparse_labels)
+{
     cg_graph *g = cg_graph_new("tape");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
     cg_t t = cg_placeholder(g, "t", CG_SHAPE(CG_BATCH));

@@ -38,7 +38,8 @@
 /* ---- builder ------------------------------------------------------------------------------ */
 
 /* Expects the model's graph to have failed at line with an error that names every needle. */
-static void expect_failed(cg_model *m, int rc, int line, const char *const *needles, int n) {
+static void expect_failed(cg_model *m, int rc, int line, const char *const *needles, int n)
+{
     cg_graph *g = cg_model_graph(m);
     cr_expect(rc != 0 && cg_failed(g), "the layer was accepted");
     char where[64], first[512];
@@ -55,10 +56,12 @@ static void expect_failed(cg_model *m, int rc, int line, const char *const *need
     cr_expect_stderr_eq_str("", "the library printed to stderr");
     cg_model_free(m);
 }
-#define FAILS(m, rc, line, ...) \
-    expect_failed(m, rc, line, (const char *[]){__VA_ARGS__}, (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *)))
+#define FAILS(m, rc, line, ...)                               \
+    expect_failed(m, rc, line, (const char *[]){__VA_ARGS__}, \
+                  (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *)))
 
-static void quiet(void) {
+static void quiet(void)
+{
     cr_redirect_stdout();
     cr_redirect_stderr();
 }
@@ -66,7 +69,8 @@ static void quiet(void) {
 TestSuite(conv1d_builder, .init = quiet);
 
 /* The output shape of the model's last layer, (n, steps, filters) expected. */
-static void expect_output(cg_model *m, int steps, int filters, const char *what) {
+static void expect_output(cg_model *m, int steps, int filters, const char *what)
+{
     cr_assert(!cg_failed(cg_model_graph(m)), "%s: %s", what, cg_error(cg_model_graph(m)));
     cg_shape s = cg_shape_of(cg_model_output(m));
     cr_expect(s.rank == 3 && s.dims[0] == CG_BATCH && s.dims[1] == steps && s.dims[2] == filters,
@@ -74,7 +78,8 @@ static void expect_output(cg_model *m, int steps, int filters, const char *what)
               filters);
 }
 
-Test(conv1d_builder, output_shapes) {
+Test(conv1d_builder, output_shapes)
+{
     cg_model *m = cg_sequential("shapes", CG_SHAPE(10, 3));
     cg_model_add(m, cg_conv1d(4, 3));
     expect_output(m, 8, 4, "valid, kernel 3 on 10 steps");
@@ -90,7 +95,8 @@ Test(conv1d_builder, output_shapes) {
 }
 
 /* Keras' weight names and shapes, so checkpoints match: kernel (kernel_size, channels, filters), bias (filters). */
-Test(conv1d_builder, keras_weights) {
+Test(conv1d_builder, keras_weights)
+{
     cg_model *m = cg_sequential("weights", CG_SHAPE(9, 2));
     cg_model_add(m, cg_conv1d(4, 3, .padding = CG_SAME));
     cg_model_add(m, cg_conv1d(5, 2, .use_bias = false, .name = "temporal"));
@@ -114,63 +120,72 @@ Test(conv1d_builder, keras_weights) {
     cg_model_free(m);
 }
 
-Test(conv1d_builder, input_without_channels) {
+Test(conv1d_builder, input_without_channels)
+{
     cg_model *m = cg_sequential("flat", CG_SHAPE(16));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_conv1d(4, 3));
     FAILS(m, rc, line, "conv1d_1: ", "(n, 16)", "Conv1D needs (n, steps, channels)", "(steps, 1)");
 }
 
-Test(conv1d_builder, input_an_image) {
+Test(conv1d_builder, input_an_image)
+{
     cg_model *m = cg_sequential("image", CG_SHAPE(6, 6, 2));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_conv1d(4, 3, .name = "temporal"));
     FAILS(m, rc, line, "temporal: ", "(n, 6, 6, 2)", "(n, steps, channels)");
 }
 
-Test(conv1d_builder, kernel_longer_than_sequence) {
+Test(conv1d_builder, kernel_longer_than_sequence)
+{
     cg_model *m = cg_sequential("short", CG_SHAPE(4, 2));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_conv1d(3, 5));
     FAILS(m, rc, line, "conv1d_1: ", "kernel_size 5", "(n, 4, 2)", "valid", "no output");
 }
 
-Test(conv1d_builder, dilated_kernel_longer_than_sequence) {
+Test(conv1d_builder, dilated_kernel_longer_than_sequence)
+{
     cg_model *m = cg_sequential("dilated", CG_SHAPE(6, 1));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_conv1d(2, 3, .dilation = 3));
     FAILS(m, rc, line, "conv1d_1: ", "kernel_size 3", "dilation 3", "7 steps", "(n, 6, 1)");
 }
 
-Test(conv1d_builder, causal_padding_on_conv2d) {
+Test(conv1d_builder, causal_padding_on_conv2d)
+{
     cg_model *m = cg_sequential("causal2d", CG_SHAPE(6, 6, 2));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_conv2d(4, 3, .padding = CG_CAUSAL));
     FAILS(m, rc, line, "conv2d_1: ", "causal", "Conv1D");
 }
 
-Test(conv1d_builder, causal_padding_on_pooling) {
+Test(conv1d_builder, causal_padding_on_pooling)
+{
     cg_model *m = cg_sequential("causal_pool", CG_SHAPE(6, 6, 2));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_max_pooling2d(2, .padding = CG_CAUSAL));
     FAILS(m, rc, line, "max_pooling2d_1: ", "causal", "Conv1D");
 }
 
-Test(conv1d_builder, kernel_width) {
+Test(conv1d_builder, kernel_width)
+{
     cg_model *m = cg_sequential("width", CG_SHAPE(8, 2));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_conv1d(4, 3, .kernel_w = 2));
     FAILS(m, rc, line, "conv1d_1: ", "kernel_w");
 }
 
-Test(conv1d_builder, no_filters) {
+Test(conv1d_builder, no_filters)
+{
     cg_model *m = cg_sequential("nofilters", CG_SHAPE(8, 2));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_conv1d(0, 3));
     FAILS(m, rc, line, "conv1d_1: ", "filters", "0");
 }
 
-Test(conv1d_builder, unknown_padding) {
+Test(conv1d_builder, unknown_padding)
+{
     cg_model *m = cg_sequential("pad", CG_SHAPE(8, 2));
     int line = __LINE__ + 1;
     int rc = cg_model_add(m, cg_conv1d(4, 3, .padding = (cg_padding)7));
@@ -186,7 +201,8 @@ typedef struct c1_cfg {
 } c1_cfg;
 
 /* Output steps and the zeros before the sequence, from Keras' definition of each padding. */
-static int c1_out(const c1_cfg *q, int *pad_lo) {
+static int c1_out(const c1_cfg *q, int *pad_lo)
+{
     int span = q->dil * (q->k - 1) + 1;
     *pad_lo = 0;
     if (q->padding == CG_VALID)
@@ -202,7 +218,8 @@ static int c1_out(const c1_cfg *q, int *pad_lo) {
 
 /* y[b, t, f] = bias[f] + sum over taps j and channels ch of x[b, t stride + j dil - pad, ch] kernel[j, ch, f]. */
 static void c1_naive(const c1_cfg *q, const float *x, const float *kernel, const float *bias, float *y, int out,
-                     int pad) {
+                     int pad)
+{
     for (int b = 0; b < q->n; b++)
         for (int t = 0; t < out; t++)
             for (int f = 0; f < q->f; f++) {
@@ -217,7 +234,8 @@ static void c1_naive(const c1_cfg *q, const float *x, const float *kernel, const
 }
 
 /* Worst |got - want| / max(1, |want|); its index in *at. */
-static double worst_diff(const float *got, const float *want, long count, long *at) {
+static double worst_diff(const float *got, const float *want, long count, long *at)
+{
     double worst = 0;
     *at = 0;
     for (long i = 0; i < count; i++) {
@@ -229,7 +247,8 @@ static double worst_diff(const float *got, const float *want, long count, long *
 }
 
 /* One configuration in one flavour: random parameters and input, predict against c1_naive. */
-static void check_forward(const c1_cfg *q, cg_flavour fl) {
+static void check_forward(const c1_cfg *q, cg_flavour fl)
+{
     static const char *pads[] = {"valid", "same", "causal"};
     char cfg[160];
     snprintf(cfg, sizeof cfg, "%d steps x %d, %d filters of %d, stride %d, dilation %d, %s, %s (%s)", q->steps, q->c,
@@ -237,8 +256,8 @@ static void check_forward(const c1_cfg *q, cg_flavour fl) {
              fl == CG_HOST ? "host" : "portable");
     int pad, out = c1_out(q, &pad);
     cg_model *m = cg_sequential("fwd_conv1d", CG_SHAPE(q->steps, q->c));
-    cg_model_add(m, cg_conv1d(q->f, q->k, .strides = q->stride, .dilation = q->dil, .padding = q->padding,
-                              .use_bias = q->bias));
+    cg_model_add(
+        m, cg_conv1d(q->f, q->k, .strides = q->stride, .dilation = q->dil, .padding = q->padding, .use_bias = q->bias));
     cg_compile(m, .optimizer = cg_sgd(0.01f, 0, false), .loss = CG_MSE, .batch_size = 4);
     expect_output(m, out, q->f, cfg);
     hx_module mod;
@@ -263,14 +282,15 @@ static void check_forward(const c1_cfg *q, cg_flavour fl) {
     cg_model_free(m);
 }
 
-Test(conv1d, matches_direct_loop) {
+Test(conv1d, matches_direct_loop)
+{
     static const c1_cfg cases[] = {
         {9, 2, 3, 3, 1, 1, 3, CG_VALID, true},
-        {8, 3, 2, 4, 1, 1, 2, CG_SAME, true},      /* even kernel: the odd zero goes after the sequence */
-        {10, 2, 4, 3, 3, 1, 3, CG_SAME, false},    /* stride 3 */
-        {7, 3, 2, 3, 1, 2, 2, CG_CAUSAL, true},    /* 4 zeros before, none after */
-        {9, 1, 3, 2, 2, 1, 4, CG_CAUSAL, false},   /* causal with a stride */
-        {11, 2, 2, 3, 1, 3, 1, CG_VALID, true},    /* dilation 3 */
+        {8, 3, 2, 4, 1, 1, 2, CG_SAME, true},    /* even kernel: the odd zero goes after the sequence */
+        {10, 2, 4, 3, 3, 1, 3, CG_SAME, false},  /* stride 3 */
+        {7, 3, 2, 3, 1, 2, 2, CG_CAUSAL, true},  /* 4 zeros before, none after */
+        {9, 1, 3, 2, 2, 1, 4, CG_CAUSAL, false}, /* causal with a stride */
+        {11, 2, 2, 3, 1, 3, 1, CG_VALID, true},  /* dilation 3 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int fl = 0; fl < 2; fl++)
@@ -284,7 +304,8 @@ Test(conv1d, matches_direct_loop) {
 #define OUTS 2
 
 /* Causal with dilation 2 and a bias, same with stride 2, valid without bias, then Dense. */
-static cg_model *grad_model(const char *name) {
+static cg_model *grad_model(const char *name)
+{
     cg_model *m = cg_sequential(name, CG_SHAPE(STEPS, CHANNELS));
     cg_model_add(m, cg_conv1d(3, 3, .padding = CG_CAUSAL, .dilation = 2, .activation = CG_TANH));
     cg_model_add(m, cg_conv1d(4, 2, .padding = CG_SAME, .strides = 2, .activation = CG_TANH));
@@ -295,7 +316,8 @@ static cg_model *grad_model(const char *name) {
     return m;
 }
 
-static void check_gradients(cg_flavour fl) {
+static void check_gradients(cg_flavour fl)
+{
     const char *what = fl == CG_HOST ? "conv1d stack (host)" : "conv1d stack (portable)";
     cg_model *m = grad_model(fl == CG_HOST ? "gc_conv1d_host" : "gc_conv1d");
     cg_compile(m, .optimizer = cg_sgd(0.1f, 0.0f, false), .loss = CG_MSE, .batch_size = 6);
@@ -313,5 +335,11 @@ static void check_gradients(cg_flavour fl) {
     cg_model_free(m);
 }
 
-Test(conv1d, gradients_portable) { check_gradients(CG_PORTABLE); }
-Test(conv1d, gradients_host) { check_gradients(CG_HOST); }
+Test(conv1d, gradients_portable)
+{
+    check_gradients(CG_PORTABLE);
+}
+Test(conv1d, gradients_host)
+{
+    check_gradients(CG_HOST);
+}

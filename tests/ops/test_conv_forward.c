@@ -26,15 +26,20 @@
 #include "fdcheck.h"
 #include "harness.h"
 
-static int rnd_int(uint64_t *s, int lo, int hi) { return lo + (int)(fd_next(s) % (uint64_t)(hi - lo + 1)); }
+static int rnd_int(uint64_t *s, int lo, int hi)
+{
+    return lo + (int)(fd_next(s) % (uint64_t)(hi - lo + 1));
+}
 
-static void fill(uint64_t *s, float *v, long count, float lo, float hi) {
+static void fill(uint64_t *s, float *v, long count, float lo, float hi)
+{
     for (long i = 0; i < count; i++)
         v[i] = fd_unif(s, lo, hi);
 }
 
 /* Worst |got - want| / max(1, |want|) over count entries; its index in *at. */
-static double worst_diff(const float *got, const float *want, long count, long *at) {
+static double worst_diff(const float *got, const float *want, long count, long *at)
+{
     double worst = 0;
     *at = 0;
     for (long i = 0; i < count; i++) {
@@ -53,7 +58,8 @@ static double worst_diff(const float *got, const float *want, long count, long *
 #define NB 7
 #define CLASSES 5
 
-static cg_model *small_cnn(void) {
+static cg_model *small_cnn(void)
+{
     cg_model *m = cg_sequential("fwd_cnn", CG_SHAPE(H, W, C));
     cg_model_add(m, cg_conv2d(4, 3, .padding = CG_SAME, .activation = CG_RELU));
     cg_model_add(m, cg_max_pooling2d(2));
@@ -68,7 +74,8 @@ static cg_model *small_cnn(void) {
     return m;
 }
 
-Test(conv_forward, host_matches_portable) {
+Test(conv_forward, host_matches_portable)
+{
     hx_module mod[2];
     cg_model *m[2];
     static const cg_flavour fl[2] = {CG_HOST, CG_PORTABLE};
@@ -100,9 +107,10 @@ Test(conv_forward, host_matches_portable) {
     float loss[2], metric[2];
     for (int k = 0; k < 2; k++)
         mod[k].eval_step(mod[k].state, NB, x, y, &loss[k], &metric[k]);
-    cr_expect(fabsf(loss[0] - loss[1]) <= 1e-4f * fmaxf(1.0f, fabsf(loss[0])), "eval_step loss: host %.8g, portable %.8g",
-              (double)loss[0], (double)loss[1]);
-    cr_expect_eq(metric[0], metric[1], "eval_step accuracy: host %g, portable %g", (double)metric[0], (double)metric[1]);
+    cr_expect(fabsf(loss[0] - loss[1]) <= 1e-4f * fmaxf(1.0f, fabsf(loss[0])),
+              "eval_step loss: host %.8g, portable %.8g", (double)loss[0], (double)loss[1]);
+    cr_expect_eq(metric[0], metric[1], "eval_step accuracy: host %g, portable %g", (double)metric[0],
+                 (double)metric[1]);
     for (int k = 0; k < 2; k++)
         mod[k].train_step(mod[k].state, NB, x, y, &loss[k], &metric[k]);
     cr_expect(fabsf(loss[0] - loss[1]) <= 1e-4f * fmaxf(1.0f, fabsf(loss[0])),
@@ -128,7 +136,8 @@ typedef struct conv_cfg {
 } conv_cfg;
 
 /* Output size and leading padding of one axis, written from TensorFlow's documentation. */
-static int out_size(int in, int k, int stride, int dil, bool same, int *pad_lo) {
+static int out_size(int in, int k, int stride, int dil, bool same, int *pad_lo)
+{
     int span = dil * (k - 1) + 1;
     if (!same) {
         *pad_lo = 0;
@@ -140,7 +149,8 @@ static int out_size(int in, int k, int stride, int dil, bool same, int *pad_lo) 
 }
 
 static void naive_conv(const conv_cfg *q, const float *x, const float *k, const float *b, float *y, int oh, int ow,
-                       int pt, int pl) {
+                       int pt, int pl)
+{
     for (int n = 0; n < q->n; n++)
         for (int i = 0; i < oh; i++)
             for (int j = 0; j < ow; j++)
@@ -161,24 +171,33 @@ static void naive_conv(const conv_cfg *q, const float *x, const float *k, const 
                 }
 }
 
-static void check_naive(uint64_t seed) {
+static void check_naive(uint64_t seed)
+{
     uint64_t s = seed;
-    conv_cfg q = {.h = rnd_int(&s, 5, 9), .w = rnd_int(&s, 5, 9), .c = rnd_int(&s, 1, 4), .f = rnd_int(&s, 1, 5),
-                  .kh = rnd_int(&s, 1, 4), .kw = rnd_int(&s, 1, 4), .stride = 1, .dil = 1, .n = rnd_int(&s, 1, 4)};
+    conv_cfg q = {.h = rnd_int(&s, 5, 9),
+                  .w = rnd_int(&s, 5, 9),
+                  .c = rnd_int(&s, 1, 4),
+                  .f = rnd_int(&s, 1, 5),
+                  .kh = rnd_int(&s, 1, 4),
+                  .kw = rnd_int(&s, 1, 4),
+                  .stride = 1,
+                  .dil = 1,
+                  .n = rnd_int(&s, 1, 4)};
     if (rnd_int(&s, 0, 1))
         q.stride = rnd_int(&s, 2, 3);
     else
         q.dil = rnd_int(&s, 1, 2);
     q.same = rnd_int(&s, 0, 1);
     if (q.dil * (q.kh - 1) + 1 > q.h || q.dil * (q.kw - 1) + 1 > q.w)
-        q.same = true;   /* a valid window must fit */
+        q.same = true; /* a valid window must fit */
     q.bias = rnd_int(&s, 0, 1);
     q.relu = rnd_int(&s, 0, 1);
     char cfg[256];
     snprintf(cfg, sizeof cfg, "input %dx%dx%d, %d filters %dx%d, stride %d, dilation %d, %s, %s, %s, n=%d", q.h, q.w,
              q.c, q.f, q.kh, q.kw, q.stride, q.dil, q.same ? "same" : "valid", q.bias ? "bias" : "no bias",
              q.relu ? "relu" : "linear", q.n);
-    int pt, pl, oh = out_size(q.h, q.kh, q.stride, q.dil, q.same, &pt), ow = out_size(q.w, q.kw, q.stride, q.dil, q.same, &pl);
+    int pt, pl, oh = out_size(q.h, q.kh, q.stride, q.dil, q.same, &pt),
+                ow = out_size(q.w, q.kw, q.stride, q.dil, q.same, &pl);
     cr_assert(oh > 0 && ow > 0, "bad random configuration: %s", cfg);
     cr_log_info("conv2d_matches_naive: %s", cfg);
     long xn = (long)q.n * q.h * q.w * q.c, yn = (long)q.n * oh * ow * q.f;
@@ -195,8 +214,8 @@ static void check_naive(uint64_t seed) {
         cr_assert(!cg_failed(cg_model_graph(m)), "%s: %s", cfg, cg_error(cg_model_graph(m)));
         cg_shape os = cg_shape_of(cg_model_output(m));
         cr_assert(os.rank == 4 && os.dims[1] == oh && os.dims[2] == ow && os.dims[3] == q.f,
-                  "%s: output (n, %d, %d, %d), expected (n, %d, %d, %d)", cfg, os.dims[1], os.dims[2], os.dims[3], oh, ow,
-                  q.f);
+                  "%s: output (n, %d, %d, %d), expected (n, %d, %d, %d)", cfg, os.dims[1], os.dims[2], os.dims[3], oh,
+                  ow, q.f);
         hx_module mod;
         cr_assert(hx_build_model(&mod, m, fl, NULL) == 0, "%s: %s", cfg, mod.err);
         long kc, bc = 0, ko = hx_param(&mod, "conv2d_1/kernel", &kc), bo = hx_param(&mod, "conv2d_1/bias", &bc);
@@ -218,9 +237,10 @@ static void check_naive(uint64_t seed) {
     free(got);
 }
 
-Test(conv_forward, conv2d_matches_naive) {
-    check_naive(2024);    /* 6x7x4, one 3x4 filter, same, bias, relu */
-    check_naive(31337);   /* 8x8x2, 4x3 kernel, stride 2, same (uneven padding) */
-    check_naive(8);       /* 7x7x2, 3x1 kernel, dilation 2, valid, bias */
-    check_naive(9);       /* 8x6x3, 2x3 kernel, stride 3, same, relu, n = 1 */
+Test(conv_forward, conv2d_matches_naive)
+{
+    check_naive(2024);  /* 6x7x4, one 3x4 filter, same, bias, relu */
+    check_naive(31337); /* 8x8x2, 4x3 kernel, stride 2, same (uneven padding) */
+    check_naive(8);     /* 7x7x2, 3x1 kernel, dilation 2, valid, bias */
+    check_naive(9);     /* 8x6x3, 2x3 kernel, stride 3, same, relu, n = 1 */
 }

@@ -11,22 +11,26 @@
 #include "harness.h"
 
 /* Mean squared error and mean absolute error, written by hand. */
-static cg_t my_mse(cg_t y_true, cg_t y_pred, void *self) {
+static cg_t my_mse(cg_t y_true, cg_t y_pred, void *self)
+{
     (void)self;
     return cg_mean(cg_square(cg_sub(y_pred, y_true)));
 }
-static cg_t my_mae(cg_t y_true, cg_t y_pred, void *self) {
+static cg_t my_mae(cg_t y_true, cg_t y_pred, void *self)
+{
     (void)self;
     return cg_mean(cg_abs(cg_sub(y_pred, y_true)));
 }
 /* Not a loss: one value per sample. */
-static cg_t per_sample(cg_t y_true, cg_t y_pred, void *self) {
+static cg_t per_sample(cg_t y_true, cg_t y_pred, void *self)
+{
     (void)self;
     return cg_sum_axes(cg_square(cg_sub(y_pred, y_true)), CG_AXIS(1), false);
 }
 
 /* A small regression model, with either the built-in or the custom pieces. */
-static cg_model *regressor(bool custom) {
+static cg_model *regressor(bool custom)
+{
     cg_model *m = cg_sequential(custom ? "custom_reg" : "builtin_reg", CG_SHAPE(3));
     cg_model_add(m, cg_dense(8, .activation = CG_TANH));
     cg_model_add(m, cg_dense(2));
@@ -38,13 +42,14 @@ static cg_model *regressor(bool custom) {
     return m;
 }
 
-Test(custom_loss, equals_the_builtin_it_spells_out, .timeout = 60) {
+Test(custom_loss, equals_the_builtin_it_spells_out, .timeout = 60)
+{
     hx_module a, b;
     cg_model *ma = regressor(false), *mb = regressor(true);
     cr_assert_eq(hx_build_model(&a, ma, CG_PORTABLE, NULL), 0, "%s", a.err);
     cr_assert_eq(hx_build_model(&b, mb, CG_PORTABLE, NULL), 0, "%s", b.err);
     cr_assert_eq(a.param_floats, b.param_floats);
-    memcpy(b.params, a.params, sizeof(float) * (size_t)a.param_floats);   /* the same start */
+    memcpy(b.params, a.params, sizeof(float) * (size_t)a.param_floats); /* the same start */
     float x[8 * 3], y[8 * 2];
     for (int i = 0; i < 8 * 3; i++)
         x[i] = sinf((float)i);
@@ -63,7 +68,8 @@ Test(custom_loss, equals_the_builtin_it_spells_out, .timeout = 60) {
     cg_model_free(mb);
 }
 
-Test(custom_loss, must_be_a_scalar) {
+Test(custom_loss, must_be_a_scalar)
+{
     cg_model *m = cg_sequential("bad_loss", CG_SHAPE(3));
     cg_model_add(m, cg_dense(2));
     int line = __LINE__ + 1;

@@ -12,7 +12,8 @@
 #include "harness.h"
 
 /* 4 -> Dense(8, relu) -> Dense(3), Adam, optionally with dense_1 frozen. */
-static cg_model *mlp(const char *name, bool freeze) {
+static cg_model *mlp(const char *name, bool freeze)
+{
     cg_model *m = cg_sequential(name, CG_SHAPE(4));
     cg_model_add(m, cg_dense(8, .activation = CG_RELU));
     cg_model_add(m, cg_dense(3));
@@ -24,7 +25,8 @@ static cg_model *mlp(const char *name, bool freeze) {
 }
 
 /* The number after "label" in the summary text. */
-static long summary_number(const char *summary, const char *label) {
+static long summary_number(const char *summary, const char *label)
+{
     const char *p = strstr(summary, label);
     cr_assert_not_null(p, "no \"%s\" in the summary:\n%s", label, summary);
     char digits[32];
@@ -38,7 +40,8 @@ static long summary_number(const char *summary, const char *label) {
     return atol(digits);
 }
 
-Test(freeze, frozen_layer_has_no_gradient_state_or_update, .timeout = 60) {
+Test(freeze, frozen_layer_has_no_gradient_state_or_update, .timeout = 60)
+{
     cg_model *m = mlp("frozen", true), *full = mlp("unfrozen", false);
     const char *sf = cg_summary(m), *su = cg_summary(full);
     cr_expect_eq(summary_number(sf, "Trainable params: "), 27, "summary:\n%s", sf);
@@ -83,7 +86,8 @@ Test(freeze, frozen_layer_has_no_gradient_state_or_update, .timeout = 60) {
     cg_model_free(full);
 }
 
-Test(freeze, unknown_layer_is_refused) {
+Test(freeze, unknown_layer_is_refused)
+{
     cg_model *m = cg_sequential("nolayer", CG_SHAPE(4));
     cg_model_add(m, cg_dense(2));
     int line = __LINE__ + 1;

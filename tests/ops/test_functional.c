@@ -25,14 +25,19 @@
 #define N 6
 
 static uint64_t rng_state = 20261127u;
-static float unif(float lo, float hi) { return fd_unif(&rng_state, lo, hi); }
+static float unif(float lo, float hi)
+{
+    return fd_unif(&rng_state, lo, hi);
+}
 
 /* Checks every trainable float of mod (see fdcheck.h). */
-static void check_model_gradients(hx_module *mod, const float *x, const float *y) {
+static void check_model_gradients(hx_module *mod, const float *x, const float *y)
+{
     fd_check_model(mod->name, mod, N, x, y, EPS, TOL, false);
 }
 
-static void functional_gradients(cg_flavour flavour) {
+static void functional_gradients(cg_flavour flavour)
+{
     cg_model *m = tm_two_in_two_out(flavour == CG_HOST ? "fn_host" : "fn_portable");
     cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
     hx_module mod;
@@ -42,7 +47,7 @@ static void functional_gradients(cg_flavour flavour) {
     float x[N * 8], y[N * 3];
     for (int i = 0; i < N * 8; i++)
         x[i] = unif(-1, 1);
-    for (int i = 0; i < N; i++) {   /* packed labels: cls (a class index), then reg (2 values) */
+    for (int i = 0; i < N; i++) { /* packed labels: cls (a class index), then reg (2 values) */
         y[i * 3] = (float)(i % 3);
         y[i * 3 + 1] = unif(-1, 1);
         y[i * 3 + 2] = unif(-1, 1);
@@ -55,11 +60,12 @@ static void functional_gradients(cg_flavour flavour) {
     cr_expect(metrics[2] >= 0.0f && metrics[2] <= 1.0f, "cls_accuracy %g", (double)metrics[2]);
     float out[N * 5];
     mod.predict(mod.state, N, x, out);
-    double mae = 0;   /* reg's MAE from the packed predictions (cls 3 floats, then reg 2) */
+    double mae = 0; /* reg's MAE from the packed predictions (cls 3 floats, then reg 2) */
     for (int i = 0; i < N; i++)
         for (int j = 0; j < 2; j++)
             mae += fabs(out[i * 5 + 3 + j] - y[i * 3 + 1 + j]);
-    cr_expect_float_eq(metrics[3], mae / (N * 2), 1e-5, "reg_mae %g, from predict %g", (double)metrics[3], mae / (N * 2));
+    cr_expect_float_eq(metrics[3], mae / (N * 2), 1e-5, "reg_mae %g, from predict %g", (double)metrics[3],
+                       mae / (N * 2));
     check_model_gradients(&mod, x, y);
     char path[512];
     snprintf(path, sizeof path, "%s/%s_main.c", mod.dir, mod.name);
@@ -71,12 +77,19 @@ static void functional_gradients(cg_flavour flavour) {
     cg_model_free(m);
 }
 
-Test(functional, two_inputs_two_outputs_gradients_portable, .timeout = 60) { functional_gradients(CG_PORTABLE); }
-Test(functional, two_inputs_two_outputs_gradients_host, .timeout = 60) { functional_gradients(CG_HOST); }
+Test(functional, two_inputs_two_outputs_gradients_portable, .timeout = 60)
+{
+    functional_gradients(CG_PORTABLE);
+}
+Test(functional, two_inputs_two_outputs_gradients_host, .timeout = 60)
+{
+    functional_gradients(CG_HOST);
+}
 
 /* The custom model of models.h: a stem, one residual block called twice
  * (shared weights), a head. */
-Test(custom_model, residual_shared_block_gradients, .timeout = 60) {
+Test(custom_model, residual_shared_block_gradients, .timeout = 60)
+{
     cg_model *m = tm_residual("resnet");
     cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
     const char *summary = cg_summary(m);
@@ -98,13 +111,16 @@ Test(custom_model, residual_shared_block_gradients, .timeout = 60) {
  * no bias; tanh instead of relu, whose kink the finite differences would
  * straddle) inside a functional model: applied once, and as a layer object
  * called on two branches (one kernel for both). */
-static cg_t my_dense_call(cg_layer_ctx *layer, cg_t inputs, void *self) {
+static cg_t my_dense_call(cg_layer_ctx *layer, cg_t inputs, void *self)
+{
     int units = *(const int *)self;
-    cg_t kernel = cg_add_weight(layer, "kernel", CG_SHAPE(cg_shape_of(inputs).dims[1], units), cg_glorot_uniform(), true);
+    cg_t kernel = cg_add_weight(layer, "kernel", CG_SHAPE(cg_shape_of(inputs).dims[1], units), cg_glorot_uniform(),
+                                true);
     return cg_tanh(cg_matmul(inputs, kernel));
 }
 
-Test(functional, custom_layer_in_a_functional_model, .timeout = 60) {
+Test(functional, custom_layer_in_a_functional_model, .timeout = 60)
+{
     static int four = 4, three = 3;
     cg_model *m = cg_functional("fn_custom");
     cg_t a = cg_input(m, "a", CG_SHAPE(3));
@@ -133,12 +149,13 @@ Test(functional, custom_layer_in_a_functional_model, .timeout = 60) {
 /* A raw op after Dropout must use the inference-mode value in predict and
  * eval_step: those are deterministic and agree with each other, while the
  * training step (which draws masks) sees another loss. */
-Test(functional, raw_op_after_dropout_uses_inference_mode, .timeout = 60) {
+Test(functional, raw_op_after_dropout_uses_inference_mode, .timeout = 60)
+{
     cg_model *m = cg_functional("drop_raw");
     cg_t x = cg_input(m, "features", CG_SHAPE(8));
     cg_t h = cg_apply(m, cg_dense(16, .activation = CG_RELU), x);
     h = cg_apply(m, cg_dropout(0.5f), h);
-    cg_t z = cg_mul(h, cg_scalar(cg_model_graph(m), 2.0f));   /* raw op on a mode-dependent tensor */
+    cg_t z = cg_mul(h, cg_scalar(cg_model_graph(m), 2.0f)); /* raw op on a mode-dependent tensor */
     cg_t out = cg_apply(m, cg_dense(1, .name = "out"), z);
     cg_set_outputs(m, out);
     cg_compile(m, .optimizer = cg_sgd(1e-9f, 0.0f, false), .loss = CG_MSE, .batch_size = 8);
@@ -161,7 +178,7 @@ Test(functional, raw_op_after_dropout_uses_inference_mode, .timeout = 60) {
     cr_expect_float_eq(eval_loss, mse / N, 1e-4 * fmax(1.0, mse / N), "eval loss %g, predict's MSE %g",
                        (double)eval_loss, mse / N);
     bool differs = false;
-    for (int k = 0; k < 4 && !differs; k++) {   /* with lr 1e-9 the weights stay put; masks change the loss */
+    for (int k = 0; k < 4 && !differs; k++) { /* with lr 1e-9 the weights stay put; masks change the loss */
         mod.train_step(mod.state, N, xs, y, &train_loss, metrics);
         differs = fabsf(train_loss - eval_loss) > 1e-4f * fmaxf(1.0f, eval_loss);
     }
@@ -173,19 +190,22 @@ Test(functional, raw_op_after_dropout_uses_inference_mode, .timeout = 60) {
 
 /* A custom layer whose call() calls a layer object (not allowed). */
 static int nested_line;
-static cg_t nested_call(cg_layer_ctx *layer, cg_t inputs, void *self) {
+static cg_t nested_call(cg_layer_ctx *layer, cg_t inputs, void *self)
+{
     (void)layer;
     nested_line = __LINE__ + 1;
     return cg_call(*(cg_layer_ref *)self, inputs);
 }
 
 /* The builder error of the model made by make(), which must fail. */
-static const char *error_of(cg_model *m) {
+static const char *error_of(cg_model *m)
+{
     cr_assert(cg_failed(cg_model_graph(m)), "the model was accepted");
     return cg_error(cg_model_graph(m));
 }
 
-static void expect_error(cg_model *m, const char *part, int line) {
+static void expect_error(cg_model *m, const char *part, int line)
+{
     const char *e = error_of(m);
     char where[64];
     snprintf(where, sizeof where, "test_functional.c:%d:", line);
@@ -194,7 +214,8 @@ static void expect_error(cg_model *m, const char *part, int line) {
     cg_model_free(m);
 }
 
-Test(functional_errors, output_that_does_not_depend_on_an_input) {
+Test(functional_errors, output_that_does_not_depend_on_an_input)
+{
     cg_model *m = cg_functional("bad");
     cg_t x = cg_input(m, "features", CG_SHAPE(4));
     cg_apply(m, cg_dense(2), x);
@@ -204,7 +225,8 @@ Test(functional_errors, output_that_does_not_depend_on_an_input) {
     expect_error(m, "does not depend on any input", line);
 }
 
-Test(functional_errors, unused_input) {
+Test(functional_errors, unused_input)
+{
     cg_model *m = cg_functional("bad");
     cg_t x = cg_input(m, "features", CG_SHAPE(4));
     int line = __LINE__ + 1;
@@ -214,7 +236,8 @@ Test(functional_errors, unused_input) {
     expect_error(m, "input extra is not used by any output", line);
 }
 
-Test(functional_errors, loss_for_an_output_that_does_not_exist) {
+Test(functional_errors, loss_for_an_output_that_does_not_exist)
+{
     cg_model *m = cg_functional("bad");
     cg_t x = cg_input(m, "features", CG_SHAPE(4));
     cg_t y = cg_apply(m, cg_dense(2, .name = "score"), x);
@@ -224,7 +247,8 @@ Test(functional_errors, loss_for_an_output_that_does_not_exist) {
     expect_error(m, "a loss is given for output scores, but the model's outputs are: score", line);
 }
 
-Test(functional_errors, output_without_a_loss) {
+Test(functional_errors, output_without_a_loss)
+{
     cg_model *m = cg_functional("bad");
     cg_t x = cg_input(m, "features", CG_SHAPE(4));
     cg_t a = cg_apply(m, cg_dense(2, .name = "first"), x);
@@ -235,7 +259,8 @@ Test(functional_errors, output_without_a_loss) {
     expect_error(m, "output second has no loss", line);
 }
 
-Test(functional_errors, two_layers_with_one_name) {
+Test(functional_errors, two_layers_with_one_name)
+{
     cg_model *m = cg_functional("bad");
     cg_t x = cg_input(m, "features", CG_SHAPE(4));
     cg_t h = cg_apply(m, cg_dense(3, .name = "hidden"), x);
@@ -244,7 +269,8 @@ Test(functional_errors, two_layers_with_one_name) {
     expect_error(m, "a layer named hidden already exists", line);
 }
 
-Test(functional_errors, merge_of_different_shapes) {
+Test(functional_errors, merge_of_different_shapes)
+{
     cg_model *m = cg_functional("bad");
     cg_t x = cg_input(m, "features", CG_SHAPE(4));
     cg_t a = cg_apply(m, cg_dense(3), x);
@@ -254,7 +280,8 @@ Test(functional_errors, merge_of_different_shapes) {
     expect_error(m, "input 2 has shape (n, 2), input 1 has (n, 3): Add needs one shape", line);
 }
 
-Test(functional_errors, input_named_x_and_layer_calls_on_sequential) {
+Test(functional_errors, input_named_x_and_layer_calls_on_sequential)
+{
     cg_model *m = cg_functional("bad");
     int line = __LINE__ + 1;
     cg_input(m, "x", CG_SHAPE(4));
@@ -266,7 +293,8 @@ Test(functional_errors, input_named_x_and_layer_calls_on_sequential) {
     expect_error(s, "a Sequential model takes its layers from cg_model_add", line);
 }
 
-Test(functional_errors, raw_output_after_dropout_and_shared_layer_outputs) {
+Test(functional_errors, raw_output_after_dropout_and_shared_layer_outputs)
+{
     /* an output that is a raw op over a mode-dependent tensor (its inference
      * value is made while the outputs are set), and two outputs from two
      * calls of one shared layer (the second goes by its node's name) */
@@ -289,7 +317,8 @@ Test(functional_errors, raw_output_after_dropout_and_shared_layer_outputs) {
     cg_model_free(m);
 }
 
-Test(functional_errors, layer_called_inside_a_custom_layer) {
+Test(functional_errors, layer_called_inside_a_custom_layer)
+{
     cg_model *m = cg_functional("bad");
     cg_t x = cg_input(m, "features", CG_SHAPE(4));
     static cg_layer_ref inner;
@@ -298,15 +327,18 @@ Test(functional_errors, layer_called_inside_a_custom_layer) {
     expect_error(m, "a layer cannot be called inside another layer's call()", nested_line);
 }
 
-Test(functional_errors, class_range_that_does_not_fit_the_output) {
+Test(functional_errors, class_range_that_does_not_fit_the_output)
+{
     cg_model *m = cg_sequential("bad", CG_SHAPE(4));
     cg_model_add(m, cg_dense(3));
     int line = __LINE__ + 1;
-    cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY, .data = {.class_range = {5, 9}});
+    cg_compile(m, .optimizer = cg_adam(1e-3f), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY,
+               .data = {.class_range = {5, 9}});
     expect_error(m, "keeps 5 classes, so the model needs one output of 5 classes", line);
 }
 
-Test(functional_errors, shared_layer_called_on_a_wrong_shape_names_the_call) {
+Test(functional_errors, shared_layer_called_on_a_wrong_shape_names_the_call)
+{
     cg_model *m = cg_functional("bad");
     cg_t a = cg_input(m, "a", CG_SHAPE(4));
     cg_t b = cg_input(m, "b", CG_SHAPE(4, 2));
@@ -317,7 +349,8 @@ Test(functional_errors, shared_layer_called_on_a_wrong_shape_names_the_call) {
     expect_error(m, "d: weight d/kernel has shape (4, 2), now asked for (2, 2)", line);
 }
 
-Test(functional_errors, tensor_of_another_model) {
+Test(functional_errors, tensor_of_another_model)
+{
     cg_model *m = cg_functional("one"), *other = cg_functional("two");
     cg_t x = cg_input(other, "features", CG_SHAPE(4));
     cg_input(m, "features", CG_SHAPE(4));

@@ -28,16 +28,19 @@
 #define OPS_SOURCE_DIR "."
 #endif
 
-static cg_model *tiny_mlp(void) {
+static cg_model *tiny_mlp(void)
+{
     cg_model *m = cg_sequential("tiny_mlp", CG_SHAPE(4));
     cg_model_add(m, cg_dense(3, .activation = CG_RELU));
     cg_model_add(m, cg_dense(2));
     /* one line: gcc and clang give a multi-line macro call different __LINE__s, and the line is in the output */
-    cg_compile(m, .optimizer = cg_sgd(0.05f, 0.9f, false), .loss = CG_CATEGORICAL_CROSSENTROPY, .from_logits = true, .metric = CG_ACCURACY, .batch_size = 8);
+    cg_compile(m, .optimizer = cg_sgd(0.05f, 0.9f, false), .loss = CG_CATEGORICAL_CROSSENTROPY, .from_logits = true,
+               .metric = CG_ACCURACY, .batch_size = 8);
     return m;
 }
 
-static cg_graph *tiny_tape(void) {
+static cg_graph *tiny_tape(void)
+{
     cg_graph *g = cg_graph_new("tiny_tape");
     cg_set_max_batch(g, 16);
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 3));
@@ -50,7 +53,8 @@ static cg_graph *tiny_tape(void) {
 }
 
 /* Emits a fresh copy of the named graph into dir; returns cgrad's status. */
-static int emit(const char *name, const char *dir, cg_flavour flavour) {
+static int emit(const char *name, const char *dir, cg_flavour flavour)
+{
     int rc;
     if (!strcmp(name, "tiny_mlp")) {
         cg_model *m = tiny_mlp();
@@ -67,7 +71,8 @@ static int emit(const char *name, const char *dir, cg_flavour flavour) {
 }
 
 /* Compares text got with want; on a difference, describes the first differing line into msg. */
-static bool same_text(const char *got, const char *want, char *msg, size_t size) {
+static bool same_text(const char *got, const char *want, char *msg, size_t size)
+{
     if (!strcmp(got, want))
         return true;
     int line = 1;
@@ -85,7 +90,8 @@ static bool same_text(const char *got, const char *want, char *msg, size_t size)
 }
 
 /* Emits name in flavour and compares every emitted file with golden/<flavour>/. */
-static void check_golden(const char *name, cg_flavour flavour) {
+static void check_golden(const char *name, cg_flavour flavour)
+{
     const char *fl = flavour == CG_HOST ? "host" : "portable";
     static const char *suffixes[] = {".h", ".c", "_main.c"};
     bool update = getenv("CGRAD_UPDATE_GOLDEN") && !strcmp(getenv("CGRAD_UPDATE_GOLDEN"), "1");
@@ -97,7 +103,7 @@ static void check_golden(const char *name, cg_flavour flavour) {
         snprintf(path, sizeof path, "%s/%s%s", dir, name, suffixes[i]);
         snprintf(gpath, sizeof gpath, "%s/golden/%s/%s%s", OPS_SOURCE_DIR, fl, name, suffixes[i]);
         char *got = hx_read_file(path, NULL);
-        if (!got)   /* tape graphs have no NAME_main.c */
+        if (!got) /* tape graphs have no NAME_main.c */
             continue;
         snprintf(path, sizeof path, "%s/%s%s", dir2, name, suffixes[i]);
         char *again = hx_read_file(path, NULL);
@@ -125,13 +131,26 @@ static void check_golden(const char *name, cg_flavour flavour) {
     hx_rmdir(dir2);
 }
 
-Test(golden, tiny_mlp_portable) { check_golden("tiny_mlp", CG_PORTABLE); }
-Test(golden, tiny_mlp_host) { check_golden("tiny_mlp", CG_HOST); }
-Test(golden, tiny_tape_portable) { check_golden("tiny_tape", CG_PORTABLE); }
-Test(golden, tiny_tape_host) { check_golden("tiny_tape", CG_HOST); }
+Test(golden, tiny_mlp_portable)
+{
+    check_golden("tiny_mlp", CG_PORTABLE);
+}
+Test(golden, tiny_mlp_host)
+{
+    check_golden("tiny_mlp", CG_HOST);
+}
+Test(golden, tiny_tape_portable)
+{
+    check_golden("tiny_tape", CG_PORTABLE);
+}
+Test(golden, tiny_tape_host)
+{
+    check_golden("tiny_tape", CG_HOST);
+}
 
 /* Emitting one graph object twice (the second call reuses the compiled graph) gives the same files. */
-Test(golden, emit_same_graph_twice) {
+Test(golden, emit_same_graph_twice)
+{
     char dir[256], dir2[256], path[512], msg[1024];
     cr_assert(hx_tmpdir(dir, sizeof dir) == 0 && hx_tmpdir(dir2, sizeof dir2) == 0);
     cg_model *m = tiny_mlp();

@@ -41,17 +41,17 @@
 
 /* Value domains: where a tensor's entries are drawn from. */
 typedef enum dom {
-    D_ANY,        /* U(-1, 1) */
-    D_WIDE,       /* U(-2, 2): logits */
-    D_POS,        /* U(0.5, 2): log, sqrt, divisors */
-    D_AWAY,       /* |x| in [0.2, 1], random sign: relu, abs, leaky relu */
-    D_SMALL,      /* U(-0.05, 0.05): a batched offset that keeps the variable's domain */
-    D_GRID,       /* multiples of 0.2 in [-1.2, 1.2]: maximum/minimum against D_GRID_HALF */
-    D_GRID_HALF,  /* multiples of 0.2 plus 0.1: never within 0.1 of a D_GRID value */
-    D_DISTINCT,   /* a shuffled ramp with steps of 0.3: no ties for max */
-    D_UNIT,       /* U(0, 1): labels of binary cross-entropy */
-    D_BIT,        /* 0 or 1: conditions of where */
-    D_PROBS,      /* rows (last axis) summing to 1: dense cross-entropy labels */
+    D_ANY,       /* U(-1, 1) */
+    D_WIDE,      /* U(-2, 2): logits */
+    D_POS,       /* U(0.5, 2): log, sqrt, divisors */
+    D_AWAY,      /* |x| in [0.2, 1], random sign: relu, abs, leaky relu */
+    D_SMALL,     /* U(-0.05, 0.05): a batched offset that keeps the variable's domain */
+    D_GRID,      /* multiples of 0.2 in [-1.2, 1.2]: maximum/minimum against D_GRID_HALF */
+    D_GRID_HALF, /* multiples of 0.2 plus 0.1: never within 0.1 of a D_GRID value */
+    D_DISTINCT,  /* a shuffled ramp with steps of 0.3: no ties for max */
+    D_UNIT,      /* U(0, 1): labels of binary cross-entropy */
+    D_BIT,       /* 0 or 1: conditions of where */
+    D_PROBS,     /* rows (last axis) summing to 1: dense cross-entropy labels */
 } dom;
 
 /* One tensor fed to the graph: a variable (in the parameter block) or a placeholder. */
@@ -59,18 +59,18 @@ typedef struct gc_tensor {
     char name[64];
     cg_t t;
     float *data;
-    long count;       /* at batch n */
-    bool grad;        /* a variable whose gradient is checked */
+    long count; /* at batch n */
+    bool grad;  /* a variable whose gradient is checked */
 } gc_tensor;
 
 /* A case under construction. */
 typedef struct gc {
     cg_graph *g;
     uint64_t rng;
-    int n;            /* the run-time batch */
+    int n; /* the run-time batch */
     gc_tensor var[MAXT], in[MAXT];
     int nvar, nin;
-    bool batched;     /* some placeholder has the batch dimension */
+    bool batched; /* some placeholder has the batch dimension */
 } gc;
 
 typedef cg_t (*gc_build)(gc *c, int arg);
@@ -81,24 +81,31 @@ typedef struct gc_case {
     gc_build build;
     int arg;
     cg_flavour flavour;
-    int loss;         /* how the op's output becomes the scalar loss */
+    int loss; /* how the op's output becomes the scalar loss */
 } gc_case;
 
 enum {
-    L_SUM_R,          /* sum(op * R), R a random placeholder */
-    L_MEAN_R,         /* mean(op * R) */
-    L_SUM,            /* sum(op): the gradient arriving is a constant */
-    L_MEAN,           /* mean(op) */
+    L_SUM_R,  /* sum(op * R), R a random placeholder */
+    L_MEAN_R, /* mean(op * R) */
+    L_SUM,    /* sum(op): the gradient arriving is a constant */
+    L_MEAN,   /* mean(op) */
 };
 
 /* ---- random values ------------------------------------------------------ */
 
-static float rnd_unif(gc *c, float lo, float hi) { return fd_unif(&c->rng, lo, hi); }
+static float rnd_unif(gc *c, float lo, float hi)
+{
+    return fd_unif(&c->rng, lo, hi);
+}
 
-static int rnd_dim(gc *c, int lo, int hi) { return lo + (int)(fd_next(&c->rng) % (uint64_t)(hi - lo + 1)); }
+static int rnd_dim(gc *c, int lo, int hi)
+{
+    return lo + (int)(fd_next(&c->rng) % (uint64_t)(hi - lo + 1));
+}
 
 /* Fills data[count] (rows of `last` entries) from the domain. */
-static void fill(gc *c, float *data, long count, int last, dom d) {
+static void fill(gc *c, float *data, long count, int last, dom d)
+{
     for (long i = 0; i < count; i++) {
         float u = rnd_unif(c, 0.0f, 1.0f);
         switch (d) {
@@ -115,7 +122,7 @@ static void fill(gc *c, float *data, long count, int last, dom d) {
         case D_PROBS: data[i] = 0.1f + u; break;
         }
     }
-    if (d == D_DISTINCT)   /* shuffle the ramp */
+    if (d == D_DISTINCT) /* shuffle the ramp */
         for (long i = count - 1; i > 0; i--) {
             long j = (long)(fd_next(&c->rng) % (uint64_t)(i + 1));
             float t = data[i];
@@ -133,14 +140,16 @@ static void fill(gc *c, float *data, long count, int last, dom d) {
 }
 
 /* Elements of shape sh with the batch dimension = n. */
-static long count_of(cg_shape sh, int n) {
+static long count_of(cg_shape sh, int n)
+{
     long k = 1;
     for (int i = 0; i < sh.rank; i++)
         k *= sh.dims[i] == CG_BATCH ? n : sh.dims[i];
     return k;
 }
 
-static gc_tensor *add_tensor(gc *c, gc_tensor *arr, int *len, const char *name, cg_shape sh, dom d) {
+static gc_tensor *add_tensor(gc *c, gc_tensor *arr, int *len, const char *name, cg_shape sh, dom d)
+{
     cr_assert(*len < MAXT, "too many tensors");
     gc_tensor *t = &arr[(*len)++];
     snprintf(t->name, sizeof t->name, "%s", name);
@@ -151,21 +160,24 @@ static gc_tensor *add_tensor(gc *c, gc_tensor *arr, int *len, const char *name, 
 }
 
 /* A variable whose gradient is checked. */
-static cg_t var(gc *c, const char *name, cg_shape sh, dom d) {
+static cg_t var(gc *c, const char *name, cg_shape sh, dom d)
+{
     gc_tensor *t = add_tensor(c, c->var, &c->nvar, name, sh, d);
     t->grad = true;
     return t->t = cg_variable(c->g, name, sh, cg_zeros());
 }
 
 /* A placeholder (batched when sh.dims[0] == CG_BATCH). */
-static cg_t input(gc *c, const char *name, cg_shape sh, dom d) {
+static cg_t input(gc *c, const char *name, cg_shape sh, dom d)
+{
     gc_tensor *t = add_tensor(c, c->in, &c->nin, name, sh, d);
     c->batched |= sh.rank > 0 && sh.dims[0] == CG_BATCH;
     return t->t = cg_placeholder(c->g, name, sh);
 }
 
 /* A batched tensor (n, k) that depends on a variable: X * u, X a placeholder. */
-static cg_t batched(gc *c, const char *xname, const char *uname, int k, dom xd, dom ud) {
+static cg_t batched(gc *c, const char *xname, const char *uname, int k, dom xd, dom ud)
+{
     return cg_mul(input(c, xname, CG_SHAPE(CG_BATCH, k), xd), var(c, uname, CG_SHAPE(k), ud));
 }
 
@@ -173,7 +185,8 @@ static cg_t batched(gc *c, const char *xname, const char *uname, int k, dom xd, 
 
 /* Seeds the generator from the case name, so every case has its own shapes. */
 
-static void run_case(const gc_case *k) {
+static void run_case(const gc_case *k)
+{
     gc c = {.g = cg_graph_new(k->name), .rng = fd_seed(k->name)};
     cr_assert(c.g, "out of memory");
     cg_set_max_batch(c.g, MAX_BATCH);
@@ -230,14 +243,14 @@ static void run_case(const gc_case *k) {
             p[j] = save;
             double num = (lp - lm) / (2.0 * (double)EPS);
             double err = fabs(a - num) / fmax(1.0, fmax(fabs(a), fabs(num)));
-            if (!(err <= worst) ) {   /* also catches nan */
+            if (!(err <= worst)) { /* also catches nan */
                 worst = isnan(err) ? INFINITY : err;
                 wa = a, wn = num, wname = c.var[i].name, widx = j;
             }
         }
     }
-    cr_expect(worst <= TOL, "%s (%s, n=%d): maxdiff %.3g at d_%s[%ld]: analytic %.6g vs numeric %.6g (tol %g)",
-              k->name, k->flavour == CG_HOST ? "host" : "portable", c.n, worst, wname, widx, wa, wn, TOL);
+    cr_expect(worst <= TOL, "%s (%s, n=%d): maxdiff %.3g at d_%s[%ld]: analytic %.6g vs numeric %.6g (tol %g)", k->name,
+              k->flavour == CG_HOST ? "host" : "portable", c.n, worst, wname, widx, wa, wn, TOL);
     hx_close(&mod);
     for (int i = 0; i < c.nvar; i++)
         free(c.var[i].data);
@@ -248,7 +261,8 @@ static void run_case(const gc_case *k) {
 
 /* The emitted code of a graph without a batched input must compile with the
  * strict flags too (today NAME_loss and NAME_gradients leave `n` unused). */
-Test(emit, unbatched_graph_warning_free) {
+Test(emit, unbatched_graph_warning_free)
+{
     cg_graph *g = cg_graph_new("unbatched");
     cg_t v = cg_variable(g, "v", CG_SHAPE(2, 3), cg_ones());
     cg_gradients(g, cg_sum(cg_square(v)), v);
@@ -268,7 +282,8 @@ Test(emit, unbatched_graph_warning_free) {
  * last (a bias gradient's shape) calls the GEMM shim's cgrt_sum_rows, with
  * no GEMM anywhere: the emitted code must still declare it, and the sums
  * (split across the pool, MEAN's division after) must be right. */
-Test(emit, host_sum_of_rows) {
+Test(emit, host_sum_of_rows)
+{
     enum { N = 300, C = 256 };
     cg_graph *g = cg_graph_new("sum_rows");
     cg_set_max_batch(g, N);
@@ -292,7 +307,7 @@ Test(emit, host_sum_of_rows) {
             xs[r * C + c] = (float)((r * 7 + c * 3) % 11) / 11.0f - 0.4f;
             col += xs[r * C + c];
         }
-        want_g[c] = col;   /* d loss / d w[c] = the column's sum */
+        want_g[c] = col; /* d loss / d w[c] = the column's sum */
         want_loss += col + (col / (N * 2)) * (col / (N * 2));
     }
     float loss = mod.gradients(mod.state, N, (const float *[]){xs});
@@ -310,7 +325,8 @@ Test(emit, host_sum_of_rows) {
 /* Names the emitted code uses itself (the state s, the batch n, ...) are
  * refused at the builder call with a message naming them, instead of
  * emitting code that does not compile. */
-Test(emit, reserved_variable_names_are_refused) {
+Test(emit, reserved_variable_names_are_refused)
+{
     static const char *names[] = {"s", "n", "out", "for"};
     for (int i = 0; i < 4; i++) {
         cg_graph *g = cg_graph_new("collide");
@@ -332,7 +348,8 @@ Test(emit, reserved_variable_names_are_refused) {
 enum { P_SAME, P_ROW, P_COL, P_SCALAR_VAR, P_CONST_RIGHT, P_CONST_LEFT, P_BATCH_ROW, P_BATCH_COL, P_RANK3 };
 
 /* The binary case arg = op * 16 + pattern: a op b with the pattern's shapes. */
-static cg_t build_binary(gc *c, int arg) {
+static cg_t build_binary(gc *c, int arg)
+{
     cg_op_code op = (cg_op_code)(arg / 16);
     int pat = arg % 16, m = rnd_dim(c, 2, 4), k = rnd_dim(c, 2, 5);
     bool minmax = op == CG_OP_MAXIMUM || op == CG_OP_MINIMUM;
@@ -346,14 +363,14 @@ static cg_t build_binary(gc *c, int arg) {
     case P_CONST_RIGHT: a = var(c, "a", CG_SHAPE(m, k), da), b = cg_scalar(c->g, minmax ? 0.1f : 1.7f); break;
     case P_CONST_LEFT: a = cg_scalar(c->g, minmax ? 0.0f : 0.6f), b = var(c, "b", CG_SHAPE(m, k), db); break;
     case P_RANK3: a = var(c, "a", CG_SHAPE(2, m, k), da), b = var(c, "b", CG_SHAPE(m, 1), db); break;
-    case P_BATCH_ROW:   /* (n, k) op (k); the (n, k) side is X + u or X * u */
+    case P_BATCH_ROW: /* (n, k) op (k); the (n, k) side is X + u or X * u */
         if (minmax)
             a = cg_add(input(c, "x", CG_SHAPE(CG_BATCH, k), D_GRID), var(c, "u", CG_SHAPE(k), D_GRID));
         else
             a = batched(c, "x", "u", k, D_ANY, D_ANY);
         b = var(c, "b", CG_SHAPE(k), db);
         break;
-    default:            /* P_BATCH_COL: (n, 1) op (n, k) */
+    default: /* P_BATCH_COL: (n, 1) op (n, k) */
         if (minmax) {
             a = cg_add(input(c, "x1", CG_SHAPE(CG_BATCH, 1), D_GRID), var(c, "sc", CG_SHAPE(1), D_GRID));
             b = cg_add(input(c, "x2", CG_SHAPE(CG_BATCH, k), D_GRID), var(c, "u", CG_SHAPE(k), D_GRID_HALF));
@@ -366,7 +383,8 @@ static cg_t build_binary(gc *c, int arg) {
 }
 
 /* where(C, a, b): arg 0 without batch, 1 batched (C (n, k), a = X u, b (1)). */
-static cg_t build_where(gc *c, int arg) {
+static cg_t build_where(gc *c, int arg)
+{
     int m = rnd_dim(c, 2, 4), k = rnd_dim(c, 2, 5);
     if (!arg)
         return cg_where(input(c, "cond", CG_SHAPE(m, k), D_BIT), var(c, "a", CG_SHAPE(m, k), D_ANY),
@@ -376,7 +394,8 @@ static cg_t build_where(gc *c, int arg) {
 }
 
 /* where with a computed condition: where(a > 0, a^2, -b a), nothing flows into the comparison. */
-static cg_t build_where_cmp(gc *c, int arg) {
+static cg_t build_where_cmp(gc *c, int arg)
+{
     (void)arg;
     int m = rnd_dim(c, 2, 4), k = rnd_dim(c, 2, 5);
     cg_t a = var(c, "a", CG_SHAPE(m, k), D_AWAY), b = var(c, "b", CG_SHAPE(k), D_ANY);
@@ -385,16 +404,20 @@ static cg_t build_where_cmp(gc *c, int arg) {
 
 /* ---- elementwise, unary ---------------------------------------------------------- */
 
-static dom unary_domain(cg_op_code op) {
+static dom unary_domain(cg_op_code op)
+{
     switch (op) {
-    case CG_OP_LOG: case CG_OP_SQRT: return D_POS;
-    case CG_OP_ABS: case CG_OP_RELU: return D_AWAY;
+    case CG_OP_LOG:
+    case CG_OP_SQRT: return D_POS;
+    case CG_OP_ABS:
+    case CG_OP_RELU: return D_AWAY;
     default: return D_ANY;
     }
 }
 
 /* arg = op * 2 + batched: op(v) for v (m, k), or op(X + u) for X (n, k) small and u (k). */
-static cg_t build_unary(gc *c, int arg) {
+static cg_t build_unary(gc *c, int arg)
+{
     cg_op_code op = (cg_op_code)(arg / 2);
     int m = rnd_dim(c, 2, 4), k = rnd_dim(c, 2, 5);
     cg_t x = arg % 2 ? cg_add(input(c, "x", CG_SHAPE(CG_BATCH, k), D_SMALL), var(c, "u", CG_SHAPE(k), unary_domain(op)))
@@ -403,7 +426,8 @@ static cg_t build_unary(gc *c, int arg) {
 }
 
 /* leaky_relu with alpha = 0.1 (arg 0) or 0.3 batched (arg 1). */
-static cg_t build_leaky(gc *c, int arg) {
+static cg_t build_leaky(gc *c, int arg)
+{
     int m = rnd_dim(c, 2, 4), k = rnd_dim(c, 2, 5);
     if (!arg)
         return cg_leaky_relu(var(c, "v", CG_SHAPE(m, k), D_AWAY), 0.1f);
@@ -414,7 +438,8 @@ static cg_t build_leaky(gc *c, int arg) {
 
 /* arg = op * 64 + keepdims * 32 + batched * 16 + axes: a rank-3 variable (a, b, d), or X + u with X (n, a, b)
  * batched, reduced over the axes' bit set (0: all). */
-static cg_t build_reduce(gc *c, int arg) {
+static cg_t build_reduce(gc *c, int arg)
+{
     cg_op_code op = (cg_op_code)(arg / 64);
     bool keep = arg & 32, batch = arg & 16;
     unsigned axes = (unsigned)arg & 7u;
@@ -423,7 +448,7 @@ static cg_t build_reduce(gc *c, int arg) {
     cg_t x;
     if (!batch)
         x = var(c, "v", CG_SHAPE(a, b, d), dv);
-    else   /* X + u with u (a, b) small and X (n, a, b) a ramp: no ties for max */
+    else /* X + u with u (a, b) small and X (n, a, b) a ramp: no ties for max */
         x = cg_add(input(c, "x", CG_SHAPE(CG_BATCH, a, b), dv), var(c, "u", CG_SHAPE(a, b), D_SMALL));
     return cg_reduce_at(CG_HERE, op, x, axes, keep);
 }
@@ -433,13 +458,15 @@ static cg_t build_reduce(gc *c, int arg) {
 /* arg: 0..3 variables with transposes ta = arg & 1, tb = arg & 2; 4: X u (n, k) . W (k, p);
  * 5: X u (n, k) . W^T with W (p, k); 6: (X u)^T (n, m) . (X2 v) (n, p), a sum over the batch;
  * 7: relu(X W + b) and 8: tanh((X W) + b) as the fuse pass sees them. */
-static cg_t build_matmul(gc *c, int arg) {
+static cg_t build_matmul(gc *c, int arg)
+{
     int m = rnd_dim(c, 2, 5), k = rnd_dim(c, 2, 6), p = rnd_dim(c, 2, 5);
     bool ta = arg & 1, tb = arg & 2;
     switch (arg) {
     case 4: return cg_matmul(batched(c, "x", "u", k, D_ANY, D_ANY), var(c, "w", CG_SHAPE(k, p), D_ANY));
     case 5: return cg_matmul_t(batched(c, "x", "u", k, D_ANY, D_ANY), var(c, "w", CG_SHAPE(p, k), D_ANY), false, true);
-    case 6: return cg_matmul_t(batched(c, "x", "u", m, D_ANY, D_ANY), batched(c, "x2", "v", p, D_ANY, D_ANY), true, false);
+    case 6:
+        return cg_matmul_t(batched(c, "x", "u", m, D_ANY, D_ANY), batched(c, "x2", "v", p, D_ANY, D_ANY), true, false);
     case 7:
     case 8: {
         cg_t z = cg_add(cg_matmul(input(c, "x", CG_SHAPE(CG_BATCH, k), D_ANY), var(c, "w", CG_SHAPE(k, p), D_ANY)),
@@ -459,13 +486,16 @@ static cg_t build_matmul(gc *c, int arg) {
  * 5: a batched slice of the last axis; 6: concatenation of a variable and a batched tensor along
  * the last axis; 7: concatenation along the middle axis; 8: a slice under a plain sum (constant
  * gradient); 9: a tensor concatenated with itself. */
-static cg_t build_movement(gc *c, int arg) {
+static cg_t build_movement(gc *c, int arg)
+{
     int a = rnd_dim(c, 2, 4), b = rnd_dim(c, 2, 3), d = rnd_dim(c, 2, 3);
     switch (arg) {
     case 0: return cg_reshape(cg_square(var(c, "v", CG_SHAPE(a, b, d), D_ANY)), CG_SHAPE(a * b, d));
     case 1: return cg_reshape(cg_tanh(batched(c, "x", "u", 6, D_ANY, D_ANY)), CG_SHAPE(CG_BATCH, 2, 3));
     case 2: return cg_transpose(cg_square(var(c, "v", CG_SHAPE(a, b), D_ANY)));
-    case 3: return cg_matmul(cg_transpose(var(c, "w", CG_SHAPE(b, d), D_ANY)), cg_transpose(var(c, "v", CG_SHAPE(a, b), D_ANY)));
+    case 3:
+        return cg_matmul(cg_transpose(var(c, "w", CG_SHAPE(b, d), D_ANY)),
+                         cg_transpose(var(c, "v", CG_SHAPE(a, b), D_ANY)));
     case 4: return cg_slice(cg_square(var(c, "v", CG_SHAPE(a, b + 2, d), D_ANY)), 1, 1, b);
     case 5: return cg_slice(cg_tanh(batched(c, "x", "u", 7, D_ANY, D_ANY)), -1, 2, 4);
     case 6: {
@@ -473,7 +503,8 @@ static cg_t build_movement(gc *c, int arg) {
         cg_t w = var(c, "w", CG_SHAPE(3, b), D_ANY);
         return cg_concat(cg_square(cg_matmul(x, w)), x, -1);
     }
-    case 7: return cg_concat(cg_square(var(c, "v", CG_SHAPE(a, b, d), D_ANY)), var(c, "w", CG_SHAPE(a, 1, d), D_ANY), 1);
+    case 7:
+        return cg_concat(cg_square(var(c, "v", CG_SHAPE(a, b, d), D_ANY)), var(c, "w", CG_SHAPE(a, 1, d), D_ANY), 1);
     case 8: return cg_slice(cg_exp(var(c, "v", CG_SHAPE(a, d + 3), D_ANY)), 1, 3, d);
     default: {
         cg_t v = var(c, "v", CG_SHAPE(a, b), D_ANY);
@@ -488,7 +519,8 @@ static cg_t build_movement(gc *c, int arg) {
  * 4 sparse cross-entropy, 5 dense cross-entropy (logits X W + b, labels a placeholder);
  * 6 sparse cross-entropy of a (m, k) variable; 7, 8 sigmoid cross-entropy (m, k) and batched;
  * 9 softmax over a rank-3 tensor's last axis. */
-static cg_t build_softmax(gc *c, int arg) {
+static cg_t build_softmax(gc *c, int arg)
+{
     int m = rnd_dim(c, 2, 4), k = rnd_dim(c, 2, 5), d = rnd_dim(c, 2, 4);
     cg_t z;
     if (arg == 0 || arg == 2 || arg == 6 || arg == 7)
@@ -499,9 +531,13 @@ static cg_t build_softmax(gc *c, int arg) {
         z = cg_add(cg_matmul(input(c, "x", CG_SHAPE(CG_BATCH, d), D_ANY), var(c, "w", CG_SHAPE(d, k), D_WIDE)),
                    var(c, "b", CG_SHAPE(k), D_ANY));
     switch (arg) {
-    case 0: case 1: case 9: return cg_softmax(z);
-    case 2: case 3: return cg_log_softmax(z);
-    case 4: case 6: {
+    case 0:
+    case 1:
+    case 9: return cg_softmax(z);
+    case 2:
+    case 3: return cg_log_softmax(z);
+    case 4:
+    case 6: {
         gc_tensor *t = add_tensor(c, c->in, &c->nin, "labels", arg == 4 ? CG_SHAPE(CG_BATCH) : CG_SHAPE(m), D_ANY);
         for (long i = 0; i < t->count; i++)
             t->data[i] = (float)(fd_next(&c->rng) % (uint64_t)k);
@@ -602,9 +638,15 @@ static gc_case softmax_cases[] = {
     {"sigmoid_xent_batched_mean", build_softmax, 8, CG_PORTABLE, L_MEAN_R},
 };
 
-#define GRADCHECK(family)                                                                   \
-    ParameterizedTestParameters(gradcheck, family) { return fd_case_indices(COUNT(family##_cases)); } \
-    ParameterizedTest(int *i, gradcheck, family) { run_case(&family##_cases[*i]); }
+#define GRADCHECK(family)                              \
+    ParameterizedTestParameters(gradcheck, family)     \
+    {                                                  \
+        return fd_case_indices(COUNT(family##_cases)); \
+    }                                                  \
+    ParameterizedTest(int *i, gradcheck, family)       \
+    {                                                  \
+        run_case(&family##_cases[*i]);                 \
+    }
 
 GRADCHECK(binary)
 GRADCHECK(unary)

@@ -49,10 +49,10 @@
 #define MAXT 24
 
 typedef enum dom {
-    D_ANY,        /* U(-1, 1) */
-    D_SMALL,      /* U(-0.05, 0.05) */
-    D_DISTINCT,   /* a shuffled ramp with steps of 0.3: no ties for max */
-    D_POS,        /* U(0.5, 1.5) */
+    D_ANY,      /* U(-1, 1) */
+    D_SMALL,    /* U(-0.05, 0.05) */
+    D_DISTINCT, /* a shuffled ramp with steps of 0.3: no ties for max */
+    D_POS,      /* U(0.5, 1.5) */
 } dom;
 
 typedef struct gc_tensor {
@@ -68,14 +68,15 @@ typedef struct gc {
     int n;
     gc_tensor var[MAXT], in[MAXT];
     int nvar, nin;
-    cg_t loss;         /* running sum of the terms */
-    bool batched;      /* some placeholder has the batch dimension */
+    cg_t loss;    /* running sum of the terms */
+    bool batched; /* some placeholder has the batch dimension */
     int nterms;
 } gc;
 
 /* ---- random values ------------------------------------------------------ */
 
-static void fill(uint64_t *rng, float *data, long count, dom d) {
+static void fill(uint64_t *rng, float *data, long count, dom d)
+{
     for (long i = 0; i < count; i++) {
         float u = fd_unif(rng, 0.0f, 1.0f);
         switch (d) {
@@ -94,14 +95,16 @@ static void fill(uint64_t *rng, float *data, long count, dom d) {
         }
 }
 
-static long count_of(cg_shape sh, int n) {
+static long count_of(cg_shape sh, int n)
+{
     long k = 1;
     for (int i = 0; i < sh.rank; i++)
         k *= sh.dims[i] == CG_BATCH ? n : sh.dims[i];
     return k;
 }
 
-static gc_tensor *add_tensor(gc *c, gc_tensor *arr, int *len, const char *name, cg_shape sh, dom d) {
+static gc_tensor *add_tensor(gc *c, gc_tensor *arr, int *len, const char *name, cg_shape sh, dom d)
+{
     cr_assert(*len < MAXT, "too many tensors");
     gc_tensor *t = &arr[(*len)++];
     snprintf(t->name, sizeof t->name, "%s", name);
@@ -111,12 +114,14 @@ static gc_tensor *add_tensor(gc *c, gc_tensor *arr, int *len, const char *name, 
     return t;
 }
 
-static cg_t param(gc *c, const char *name, cg_shape sh, dom d) {
+static cg_t param(gc *c, const char *name, cg_shape sh, dom d)
+{
     gc_tensor *t = add_tensor(c, c->var, &c->nvar, name, sh, d);
     return t->t = cg_variable(c->g, name, sh, cg_zeros());
 }
 
-static cg_t input(gc *c, const char *name, cg_shape sh, dom d) {
+static cg_t input(gc *c, const char *name, cg_shape sh, dom d)
+{
     gc_tensor *t = add_tensor(c, c->in, &c->nin, name, sh, d);
     c->batched |= sh.rank > 0 && sh.dims[0] == CG_BATCH;
     return t->t = cg_placeholder(c->g, name, sh);
@@ -124,7 +129,8 @@ static cg_t input(gc *c, const char *name, cg_shape sh, dom d) {
 
 /* A batched image X * U: X (n, h, w, ch) a placeholder from domain xd, U (h, w, ch) a variable from ud.
  * With xd = D_DISTINCT the image is X + U instead (max pooling: no ties). */
-static cg_t image(gc *c, const char *name, int h, int w, int ch, dom xd, dom ud) {
+static cg_t image(gc *c, const char *name, int h, int w, int ch, dom xd, dom ud)
+{
     char xn[40], un[40];
     snprintf(xn, sizeof xn, "%s_x", name);
     snprintf(un, sizeof un, "%s_u", name);
@@ -134,7 +140,8 @@ static cg_t image(gc *c, const char *name, int h, int w, int ch, dom xd, dom ud)
 }
 
 /* Adds sum(y * R) to the loss, R a fresh random placeholder of y's shape. */
-static void term(gc *c, cg_t y) {
+static void term(gc *c, cg_t y)
+{
     cr_assert(!cg_failed(c->g), "builder failed: %s", cg_error(c->g));
     char rn[16];
     snprintf(rn, sizeof rn, "r%d", c->nterms++);
@@ -142,10 +149,14 @@ static void term(gc *c, cg_t y) {
     c->loss = c->nterms == 1 ? t : cg_add(c->loss, t);
 }
 
-static cg_t T(cg_graph *g, int id) { return (cg_t){g, id}; }
+static cg_t T(cg_graph *g, int id)
+{
+    return (cg_t){g, id};
+}
 
 /* Window attributes: kernel kh x kw, strides, dilations, valid or same padding of input x. */
-static spatial window(cg_t x, int kh, int kw, int sh, int sw, int dil, bool same) {
+static spatial window(cg_t x, int kh, int kw, int sh, int sw, int dil, bool same)
+{
     spatial sp = {{kh, kw}, {sh, sw}, {dil, dil}, {0, 0, 0, 0}};
     cg_shape s = cg_shape_of(x);
     conv_out_size(s.dims[1], kh, sh, dil, same, &sp.pad[0], &sp.pad[2]);
@@ -154,14 +165,16 @@ static spatial window(cg_t x, int kh, int kw, int sh, int sw, int dil, bool same
 }
 
 /* conv2d(x, K) with a kernel variable K (kh, kw, C, f) (depthwise: (kh, kw, C)). */
-static cg_t conv(gc *c, const char *kname, cg_t x, int kh, int kw, int f, int stride, int dil, bool same, bool dw) {
+static cg_t conv(gc *c, const char *kname, cg_t x, int kh, int kw, int f, int stride, int dil, bool same, bool dw)
+{
     int ch = cg_shape_of(x).dims[3];
     cg_t k = param(c, kname, dw ? CG_SHAPE(kh, kw, ch) : CG_SHAPE(kh, kw, ch, f), D_ANY);
     spatial sp = window(x, kh, kw, stride, stride, dil, same);
     return T(c->g, op_conv2d(c->g, CG_HERE, x.id, k.id, &sp, dw));
 }
 
-static cg_t pool(gc *c, op_kind op, cg_t x, int kh, int kw, int sh, int sw, bool same) {
+static cg_t pool(gc *c, op_kind op, cg_t x, int kh, int kw, int sh, int sw, bool same)
+{
     spatial sp = window(x, kh, kw, sh, sw, 1, same);
     return T(c->g, op_pool(c->g, CG_HERE, op, x.id, &sp));
 }
@@ -182,19 +195,21 @@ typedef struct tape_ctx {
     const float **inputs;
 } tape_ctx;
 
-static double tape_loss(void *p) {
+static double tape_loss(void *p)
+{
     tape_ctx *t = p;
     return t->mod->loss(t->mod->state, t->n, t->inputs);
 }
 
-static void run_op_case(const op_case *k) {
+static void run_op_case(const op_case *k)
+{
     const char *fl = k->flavour == CG_HOST ? "host" : "portable";
     char what[128];
     snprintf(what, sizeof what, "%s (%s)", k->name, fl);
     gc c = {.g = cg_graph_new(k->name), .rng = fd_seed(k->name)};
     cr_assert(c.g, "out of memory");
     cg_set_max_batch(c.g, MAX_BATCH);
-    c.n = 2 + (int)(fd_next(&c.rng) % 2);   /* 2 or 3, below the maximum batch */
+    c.n = 2 + (int)(fd_next(&c.rng) % 2); /* 2 or 3, below the maximum batch */
     k->build(&c);
     cr_assert(!cg_failed(c.g) && c.nterms > 0, "%s: builder failed: %s", what, cg_error(c.g));
     cg_t vars[MAXT];
@@ -243,7 +258,8 @@ static void run_op_case(const op_case *k) {
 /* conv2d, no bias: valid; same with stride 2 and a 3x2 kernel; valid and same with dilation 2; a 1x3 kernel
  * with stride 2 valid; and a chain conv(tanh(conv(x))) so that the input gradient of an inner node is checked
  * through the outer one. */
-static void build_conv(gc *c) {
+static void build_conv(gc *c)
+{
     cg_t x = image(c, "x", 6, 5, 2, D_ANY, D_ANY);
     term(c, conv(c, "k_valid", x, 3, 3, 3, 1, 1, false, false));
     term(c, conv(c, "k_same_s2_3x2", x, 3, 2, 2, 2, 1, true, false));
@@ -256,7 +272,8 @@ static void build_conv(gc *c) {
 
 /* conv2d with a bias (and an activation): what Conv2D layers make; the fuse pass turns
  * act(conv + b) into CONV2D_BIAS_ACT, and a bare conv + b as well. */
-static void build_conv_bias(gc *c) {
+static void build_conv_bias(gc *c)
+{
     cg_t x = image(c, "x", 5, 6, 2, D_ANY, D_ANY);
     cg_t b1 = param(c, "b1", CG_SHAPE(3), D_ANY), b2 = param(c, "b2", CG_SHAPE(2), D_ANY);
     term(c, cg_tanh(cg_add(conv(c, "k_tanh", x, 3, 3, 3, 1, 1, true, false), b1)));
@@ -264,7 +281,8 @@ static void build_conv_bias(gc *c) {
 }
 
 /* depthwise conv2d: valid; same with stride 2 and a 3x2 kernel; same with dilation 2. */
-static void build_depthwise(gc *c) {
+static void build_depthwise(gc *c)
+{
     cg_t x = image(c, "x", 6, 6, 3, D_ANY, D_ANY);
     term(c, conv(c, "k_valid", x, 3, 3, 0, 1, 1, false, true));
     term(c, conv(c, "k_same_s2_3x2", x, 3, 2, 0, 2, 1, true, true));
@@ -273,7 +291,8 @@ static void build_depthwise(gc *c) {
 
 /* max pooling (no ties): 2x2 stride 2 valid, 3x3 stride 2 same (the padding never wins),
  * 3x3 stride 1 valid (overlapping windows), 2x3 with strides 1 and 2. */
-static void build_max_pool(gc *c) {
+static void build_max_pool(gc *c)
+{
     cg_t x = image(c, "x", 6, 5, 2, D_DISTINCT, D_SMALL);
     term(c, pool(c, OP_MAX_POOL, x, 2, 2, 2, 2, false));
     term(c, pool(c, OP_MAX_POOL, x, 3, 3, 2, 2, true));
@@ -284,7 +303,8 @@ static void build_max_pool(gc *c) {
 /* max pooling over an activation's output: the compiler fuses the
  * activation's gradient into the pooling's (each window's maximum gets
  * dY * act'(X)); monotone activations keep the input's values distinct. */
-static void build_max_pool_act(gc *c) {
+static void build_max_pool_act(gc *c)
+{
     cg_t x = image(c, "x", 6, 5, 2, D_DISTINCT, D_SMALL);
     term(c, pool(c, OP_MAX_POOL, cg_sigmoid(x), 2, 2, 2, 2, false));
     term(c, pool(c, OP_MAX_POOL, cg_tanh(x), 3, 3, 1, 1, false));
@@ -292,7 +312,8 @@ static void build_max_pool_act(gc *c) {
 }
 
 /* average pooling: the same windows; "same" padding is not counted in the mean. */
-static void build_avg_pool(gc *c) {
+static void build_avg_pool(gc *c)
+{
     cg_t x = image(c, "x", 6, 5, 2, D_ANY, D_ANY);
     term(c, pool(c, OP_AVG_POOL, x, 2, 2, 2, 2, false));
     term(c, pool(c, OP_AVG_POOL, x, 3, 3, 2, 2, true));
@@ -301,7 +322,8 @@ static void build_avg_pool(gc *c) {
 }
 
 /* zero padding, alone and under a convolution and a max pooling that read the zeros. */
-static void build_pad(gc *c) {
+static void build_pad(gc *c)
+{
     cg_t x = image(c, "x", 4, 3, 2, D_ANY, D_ANY);
     cg_t p = T(c->g, op_pad(c->g, CG_HERE, x.id, (const int[4]){1, 0, 2, 1}));
     term(c, p);
@@ -311,7 +333,8 @@ static void build_pad(gc *c) {
 }
 
 /* global average pooling (the mean over height and width), flatten and reshape of an image. */
-static void build_gap_flatten(gc *c) {
+static void build_gap_flatten(gc *c)
+{
     cg_t x = image(c, "x", 4, 3, 2, D_ANY, D_ANY);
     term(c, cg_mean_axes(cg_tanh(x), CG_AXIS(1) | CG_AXIS(2), false));
     cg_t flat = cg_reshape(x, CG_SHAPE(CG_BATCH, 24));
@@ -323,7 +346,8 @@ static void build_gap_flatten(gc *c) {
  * templates loop over `n` (the run-time batch), which the emitted kernel only has when a shape is
  * batched; here it is not, and the code does not compile ("'n' undeclared"). Not reachable through the
  * public API today (layers always see a batched input), but it will be with a public conv builder. */
-static void build_unbatched(gc *c) {
+static void build_unbatched(gc *c)
+{
     cg_t x = param(c, "x", CG_SHAPE(2, 5, 4, 2), D_ANY);
     term(c, conv(c, "k", x, 3, 3, 2, 1, 1, true, false));
     term(c, pool(c, OP_AVG_POOL, x, 2, 2, 2, 2, false));
@@ -351,13 +375,14 @@ typedef struct model_case {
     const char *name;
     model_build build;
     cg_flavour flavour;
-    int in[3];         /* one sample's shape */
-    int out;           /* units of the output */
+    int in[3]; /* one sample's shape */
+    int out;   /* units of the output */
 } model_case;
 
 /* BatchNormalization in training mode after a convolution: the gradient reaches the kernel through the
  * batch mean and variance. */
-static cg_model *model_bn_conv(void) {
+static cg_model *model_bn_conv(void)
+{
     cg_model *m = cg_sequential("gc_bn_conv", CG_SHAPE(4, 4, 2));
     cg_model_add(m, cg_conv2d(3, 3, .padding = CG_SAME, .use_bias = false));
     cg_model_add(m, cg_batch_normalization(.momentum = 0.9f));
@@ -368,7 +393,8 @@ static cg_model *model_bn_conv(void) {
 }
 
 /* BatchNormalization of a rank-2 tensor (after Dense), and LayerNormalization of an image and a vector. */
-static cg_model *model_norms(void) {
+static cg_model *model_norms(void)
+{
     cg_model *m = cg_sequential("gc_norms", CG_SHAPE(4, 3, 2));
     cg_model_add(m, cg_conv2d(6, 2, .use_bias = false));
     cg_model_add(m, cg_layer_normalization());
@@ -383,7 +409,8 @@ static cg_model *model_norms(void) {
 
 /* The convolution layers together: Conv2D (bias, tanh, stride 2, same), DepthwiseConv2D, AveragePooling2D
  * (same), Reshape (3, 3, 3) -> (3, 9, 1), Conv2D with dilation 2, GlobalAveragePooling2D, Dense. */
-static cg_model *model_conv_layers(void) {
+static cg_model *model_conv_layers(void)
+{
     cg_model *m = cg_sequential("gc_conv_layers", CG_SHAPE(6, 5, 2));
     cg_model_add(m, cg_conv2d(3, 3, .kernel_w = 2, .strides = 2, .padding = CG_SAME, .activation = CG_TANH));
     cg_model_add(m, cg_depthwise_conv2d(2, .padding = CG_SAME, .activation = CG_TANH));
@@ -396,7 +423,8 @@ static cg_model *model_conv_layers(void) {
 }
 
 /* The same without any bias (nothing to fuse). */
-static cg_model *model_conv_layers_nobias(void) {
+static cg_model *model_conv_layers_nobias(void)
+{
     cg_model *m = cg_sequential("gc_conv_nobias", CG_SHAPE(6, 5, 2));
     cg_model_add(m, cg_conv2d(3, 3, .kernel_w = 2, .strides = 2, .padding = CG_SAME, .use_bias = false));
     cg_model_add(m, cg_activation_layer(CG_TANH));
@@ -408,7 +436,8 @@ static cg_model *model_conv_layers_nobias(void) {
     return m;
 }
 
-static void run_model_case(const model_case *k) {
+static void run_model_case(const model_case *k)
+{
     const char *fl = k->flavour == CG_HOST ? "host" : "portable";
     char what[128];
     snprintf(what, sizeof what, "%s (%s)", k->name, fl);
@@ -452,13 +481,26 @@ static const model_case model_cases[] = {
 };
 /* clang-format on */
 
-ParameterizedTestParameters(gradcheck_conv, ops) { return fd_case_indices(COUNT(op_cases)); }
-ParameterizedTest(int *i, gradcheck_conv, ops) { run_op_case(&op_cases[*i]); }
+ParameterizedTestParameters(gradcheck_conv, ops)
+{
+    return fd_case_indices(COUNT(op_cases));
+}
+ParameterizedTest(int *i, gradcheck_conv, ops)
+{
+    run_op_case(&op_cases[*i]);
+}
 
-Test(gradcheck_conv, unbatched_image) {
+Test(gradcheck_conv, unbatched_image)
+{
     static const op_case k = {"unbatched", build_unbatched, CG_PORTABLE};
     run_op_case(&k);
 }
 
-ParameterizedTestParameters(gradcheck_conv, layers) { return fd_case_indices(COUNT(model_cases)); }
-ParameterizedTest(int *i, gradcheck_conv, layers) { run_model_case(&model_cases[*i]); }
+ParameterizedTestParameters(gradcheck_conv, layers)
+{
+    return fd_case_indices(COUNT(model_cases));
+}
+ParameterizedTest(int *i, gradcheck_conv, layers)
+{
+    run_model_case(&model_cases[*i]);
+}

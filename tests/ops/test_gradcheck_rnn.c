@@ -40,7 +40,8 @@
 /* ---- the models --------------------------------------------------------------- */
 
 /* Scale: y = x * u, u one sample's shape, initialised to ones (randomised by the test). */
-static cg_t scale_call(cg_layer_ctx *l, cg_t x, void *self) {
+static cg_t scale_call(cg_layer_ctx *l, cg_t x, void *self)
+{
     (void)self;
     cg_shape s = cg_shape_of(x), w = {s.rank - 1, {0}};
     for (int i = 1; i < s.rank; i++)
@@ -55,14 +56,15 @@ typedef struct model_case {
     const char *name;
     model_build build;
     cg_flavour flavour;
-    int steps, features;   /* one sample: (steps, features), or (steps) token ids when features is 0 */
-    int vocab;             /* token ids: draw from [-1, vocab + 1] (some out of range) */
-    int out[2];            /* the label of one sample: out[0] (, out[1]) */
-    int extra;             /* floats of one sample's second input (functional models), after the sequence */
+    int steps, features; /* one sample: (steps, features), or (steps) token ids when features is 0 */
+    int vocab;           /* token ids: draw from [-1, vocab + 1] (some out of range) */
+    int out[2];          /* the label of one sample: out[0] (, out[1]) */
+    int extra;           /* floats of one sample's second input (functional models), after the sequence */
 } model_case;
 
 /* Two stacked LSTMs (every step, then the last) over a scaled input. */
-static cg_model *model_lstm(void) {
+static cg_model *model_lstm(void)
+{
     cg_model *m = cg_sequential("gc_lstm", CG_SHAPE(4, 3));
     cg_model_add(m, SCALE());
     cg_model_add(m, cg_lstm(3, .return_sequences = true));
@@ -72,7 +74,8 @@ static cg_model *model_lstm(void) {
 }
 
 /* LSTM without bias, other activations (sigmoid cell, tanh gates), every step into a Dense on the sequence. */
-static cg_model *model_lstm_nobias(void) {
+static cg_model *model_lstm_nobias(void)
+{
     cg_model *m = cg_sequential("gc_lstm_nobias", CG_SHAPE(5, 2));
     cg_model_add(m, SCALE());
     cg_model_add(m, cg_lstm(3, .use_bias = false, .return_sequences = true, .activation = CG_SIGMOID,
@@ -82,13 +85,15 @@ static cg_model *model_lstm_nobias(void) {
 }
 
 /* LSTM's final cell state in the loss (Keras' return_state): the gradient enters at c_T too. */
-static cg_t state_loss(cg_t y_true, cg_t y_pred, void *self) {
+static cg_t state_loss(cg_t y_true, cg_t y_pred, void *self)
+{
     cg_t c = *(cg_t *)self;
     cg_t mse = cg_mean(cg_square(cg_sub(y_pred, y_true)));
     return cg_add(mse, cg_mean(cg_mul(c, cg_tanh(c))));
 }
 
-static cg_model *model_lstm_state(void) {
+static cg_model *model_lstm_state(void)
+{
     static cg_t c;
     cg_model *m = cg_sequential("gc_lstm_state", CG_SHAPE(4, 2));
     cg_model_add(m, SCALE());
@@ -100,7 +105,8 @@ static cg_model *model_lstm_state(void) {
     return m;
 }
 
-static cg_model *model_gru(void) {
+static cg_model *model_gru(void)
+{
     cg_model *m = cg_sequential("gc_gru", CG_SHAPE(4, 3));
     cg_model_add(m, SCALE());
     cg_model_add(m, cg_gru(3, .return_sequences = true));
@@ -110,7 +116,8 @@ static cg_model *model_gru(void) {
 }
 
 /* GRU without bias (no recurrent bias either), linear candidate, every step into a Dense on the sequence. */
-static cg_model *model_gru_nobias(void) {
+static cg_model *model_gru_nobias(void)
+{
     cg_model *m = cg_sequential("gc_gru_nobias", CG_SHAPE(5, 2));
     cg_model_add(m, SCALE());
     cg_model_add(m, cg_gru(3, .use_bias = false, .return_sequences = true, .activation = CG_LINEAR));
@@ -118,7 +125,8 @@ static cg_model *model_gru_nobias(void) {
     return m;
 }
 
-static cg_model *model_simple_rnn(void) {
+static cg_model *model_simple_rnn(void)
+{
     cg_model *m = cg_sequential("gc_simple_rnn", CG_SHAPE(4, 3));
     cg_model_add(m, SCALE());
     cg_model_add(m, cg_simple_rnn(3, .return_sequences = true));
@@ -128,7 +136,8 @@ static cg_model *model_simple_rnn(void) {
 }
 
 /* Token ids (some outside the vocabulary) into an Embedding, then an LSTM and a GRU. */
-static cg_model *model_embedding(void) {
+static cg_model *model_embedding(void)
+{
     cg_model *m = cg_sequential("gc_embedding", CG_SHAPE(5));
     cg_model_add(m, cg_embedding(6, 3));
     cg_model_add(m, cg_lstm(3, .return_sequences = true));
@@ -139,7 +148,8 @@ static cg_model *model_embedding(void) {
 
 /* Initial states (Keras' initial_state): functional models whose states come from a second input z through
  * Dense layers, so that the states' gradients reach those layers' weights. */
-static cg_model *model_lstm_initial(void) {
+static cg_model *model_lstm_initial(void)
+{
     cg_model *m = cg_functional("gc_lstm_initial");
     cg_t x = cg_input(m, "seq", CG_SHAPE(4, 3)), z = cg_input(m, "z", CG_SHAPE(2));
     cg_t h0 = cg_apply(m, cg_dense(3, .activation = CG_TANH), z);
@@ -152,7 +162,8 @@ static cg_model *model_lstm_initial(void) {
 }
 
 /* Two GRUs: with both biases (rb packed into R), and without bias. */
-static cg_model *model_gru_initial(void) {
+static cg_model *model_gru_initial(void)
+{
     cg_model *m = cg_functional("gc_gru_initial");
     cg_t x = cg_input(m, "seq", CG_SHAPE(4, 3)), z = cg_input(m, "z", CG_SHAPE(2));
     cg_t h0 = cg_apply(m, cg_dense(3, .activation = CG_TANH), z);
@@ -163,7 +174,8 @@ static cg_model *model_gru_initial(void) {
 }
 
 /* SimpleRNN through cg_make_layer / cg_call, every step into a Dense on the sequence. */
-static cg_model *model_simple_rnn_initial(void) {
+static cg_model *model_simple_rnn_initial(void)
+{
     cg_model *m = cg_functional("gc_simple_rnn_initial");
     cg_t x = cg_input(m, "seq", CG_SHAPE(5, 2)), z = cg_input(m, "z", CG_SHAPE(2));
     cg_t h0 = cg_apply(m, cg_dense(3, .activation = CG_TANH), z);
@@ -173,12 +185,13 @@ static cg_model *model_simple_rnn_initial(void) {
     return m;
 }
 
-static void run_model_case(const model_case *k) {
+static void run_model_case(const model_case *k)
+{
     const char *fl = k->flavour == CG_HOST ? "host" : "portable";
     char what[128];
     snprintf(what, sizeof what, "%s (%s)", k->name, fl);
     cg_model *m = k->build();
-    if (strcmp(k->name, "lstm_state") && strcmp(k->name, "lstm_state_host"))   /* that one compiles itself */
+    if (strcmp(k->name, "lstm_state") && strcmp(k->name, "lstm_state_host")) /* that one compiles itself */
         cg_compile(m, .optimizer = cg_sgd(0.1f, 0.0f, false), .loss = CG_MSE, .batch_size = BATCH);
     cr_assert(!cg_failed(cg_model_graph(m)), "%s: %s", what, cg_error(cg_model_graph(m)));
     hx_module mod;
@@ -189,11 +202,12 @@ static void run_model_case(const model_case *k) {
     int n = BATCH;
     for (int i = 0; i < mod.nparams; i++)
         fd_fill(&rng, mod.params + mod.param_offset(i), mod.param_count(i), -1.0f, 1.0f);
-    long xin = (long)k->steps * (k->features ? k->features : 1) + k->extra, yout = (long)k->out[0] * (k->out[1] ? k->out[1] : 1);
+    long xin = (long)k->steps * (k->features ? k->features : 1) + k->extra,
+         yout = (long)k->out[0] * (k->out[1] ? k->out[1] : 1);
     float *x = malloc(sizeof(float) * (size_t)(n * xin)), *y = malloc(sizeof(float) * (size_t)(n * yout));
     if (k->features)
         fd_fill(&rng, x, n * xin, -1.0f, 1.0f);
-    else   /* ids from -1 to vocab + 1: both ends out of range */
+    else /* ids from -1 to vocab + 1: both ends out of range */
         for (long i = 0; i < n * xin; i++)
             x[i] = (float)(fd_next(&rng) % (uint64_t)(k->vocab + 3)) - 1.0f;
     fd_fill(&rng, y, n * yout, -1.0f, 1.0f);
@@ -205,10 +219,16 @@ static void run_model_case(const model_case *k) {
     cg_model_free(m);
 }
 
-#define MC(s, fn, steps, feat, vocab, o0, o1) \
-    {s, fn, CG_PORTABLE, steps, feat, vocab, {o0, o1}, 0}, {s "_host", fn, CG_HOST, steps, feat, vocab, {o0, o1}, 0}
-#define MCX(s, fn, steps, feat, o0, o1, extra) \
-    {s, fn, CG_PORTABLE, steps, feat, 0, {o0, o1}, extra}, {s "_host", fn, CG_HOST, steps, feat, 0, {o0, o1}, extra}
+#define MC(s, fn, steps, feat, vocab, o0, o1)                   \
+    {s, fn, CG_PORTABLE, steps, feat, vocab, {o0, o1}, 0},      \
+    {                                                           \
+        s "_host", fn, CG_HOST, steps, feat, vocab, {o0, o1}, 0 \
+    }
+#define MCX(s, fn, steps, feat, o0, o1, extra)                  \
+    {s, fn, CG_PORTABLE, steps, feat, 0, {o0, o1}, extra},      \
+    {                                                           \
+        s "_host", fn, CG_HOST, steps, feat, 0, {o0, o1}, extra \
+    }
 static const model_case model_cases[] = {
     MC("lstm", model_lstm, 4, 3, 0, 2, 0),
     MC("lstm_nobias", model_lstm_nobias, 5, 2, 0, 5, 2),
@@ -222,5 +242,11 @@ static const model_case model_cases[] = {
     MCX("simple_rnn_initial", model_simple_rnn_initial, 5, 2, 5, 2, 2),
 };
 
-ParameterizedTestParameters(gradcheck_rnn, layers) { return fd_case_indices(COUNT(model_cases)); }
-ParameterizedTest(int *i, gradcheck_rnn, layers, .timeout = 120) { run_model_case(&model_cases[*i]); }
+ParameterizedTestParameters(gradcheck_rnn, layers)
+{
+    return fd_case_indices(COUNT(model_cases));
+}
+ParameterizedTest(int *i, gradcheck_rnn, layers, .timeout = 120)
+{
+    run_model_case(&model_cases[*i]);
+}

@@ -38,7 +38,8 @@ static const char *const hostile[] = {
 #define NHOSTILE (int)(sizeof hostile / sizeof hostile[0])
 
 /* A 10,000-character name (letters only: refused for its length alone). */
-static char *long_name(void) {
+static char *long_name(void)
+{
     char *s = malloc(10001);
     cr_assert_not_null(s);
     memset(s, 'a', 10000);
@@ -47,7 +48,8 @@ static char *long_name(void) {
 }
 
 /* Asserts err names this file and line and says which name was refused. */
-static void refused_at(const char *err, int line, const char *what) {
+static void refused_at(const char *err, int line, const char *what)
+{
     char where[64];
     snprintf(where, sizeof where, "test_names.c:%d:", line);
     cr_expect(strstr(err, where) != NULL, "error \"%s\" does not name the line %s", err, where);
@@ -56,14 +58,16 @@ static void refused_at(const char *err, int line, const char *what) {
     cr_expect(strlen(err) < 400, "error of %zu characters", strlen(err));
 }
 
-static void quiet(void) {
+static void quiet(void)
+{
     cr_redirect_stdout();
     cr_redirect_stderr();
 }
 
 TestSuite(names, .init = quiet, .timeout = 120);
 
-Test(names, model_names) {
+Test(names, model_names)
+{
     char *big = long_name();
     for (int i = 0; i <= NHOSTILE; i++) {
         const char *h = i < NHOSTILE ? hostile[i] : big;
@@ -81,7 +85,8 @@ Test(names, model_names) {
     free(big);
 }
 
-Test(names, layer_names) {
+Test(names, layer_names)
+{
     char *big = long_name();
     for (int i = 0; i <= NHOSTILE; i++) {
         cg_model *m = cg_sequential("net", CG_SHAPE(3));
@@ -95,12 +100,14 @@ Test(names, layer_names) {
 }
 
 /* A custom layer whose weight is named by self. */
-static cg_t named_weight_call(cg_layer_ctx *l, cg_t x, void *self) {
+static cg_t named_weight_call(cg_layer_ctx *l, cg_t x, void *self)
+{
     cg_t w = cg_add_weight(l, (const char *)self, CG_SHAPE(3, 2), cg_glorot_uniform(), true);
     return cg_matmul(x, w);
 }
 
-Test(names, weight_names_and_custom_kinds) {
+Test(names, weight_names_and_custom_kinds)
+{
     char *big = long_name();
     for (int i = 0; i <= NHOSTILE; i++) {
         const char *h = i < NHOSTILE ? hostile[i] : big;
@@ -120,11 +127,12 @@ Test(names, weight_names_and_custom_kinds) {
     free(big);
 }
 
-Test(names, inputs_placeholders_variables) {
+Test(names, inputs_placeholders_variables)
+{
     char *big = long_name();
     for (int i = 0; i <= NHOSTILE; i++) {
         const char *h = i < NHOSTILE ? hostile[i] : big;
-        bool slash_ok = !strcmp(h, "a/b");   /* inputs and variables may be called "layer/role" */
+        bool slash_ok = !strcmp(h, "a/b"); /* inputs and variables may be called "layer/role" */
         cg_model *m = cg_functional("net");
         int line = __LINE__ + 1;
         cg_t x = cg_input(m, h, CG_SHAPE(3));
@@ -144,12 +152,14 @@ Test(names, inputs_placeholders_variables) {
     free(big);
 }
 
-static cg_t abs_error(cg_t y, cg_t p, void *self) {
+static cg_t abs_error(cg_t y, cg_t p, void *self)
+{
     (void)self;
     return cg_mean(cg_abs(cg_sub(y, p)));
 }
 
-Test(names, custom_loss_and_metric_names) {
+Test(names, custom_loss_and_metric_names)
+{
     for (int i = 0; i < NHOSTILE; i++) {
         cg_model *m = cg_sequential("net", CG_SHAPE(3));
         cg_model_add(m, cg_dense(1));
@@ -172,7 +182,8 @@ Test(names, custom_loss_and_metric_names) {
 /* The longest allowed names work, and two of them that differ only in their
  * last character stay two layers (naming them once looped for ever when
  * buffer names were cut at 255 characters). */
-Test(names, longest_names) {
+Test(names, longest_names)
+{
     char a[CG_MAX_NAME + 1], b[CG_MAX_NAME + 1];
     memset(a, 'l', CG_MAX_NAME);
     a[CG_MAX_NAME] = 0;
@@ -194,7 +205,8 @@ Test(names, longest_names) {
  * comment's end, a newline, a directive and a trigraph must stay inside the
  * comment: the code compiles under -Werror and computes the same loss as
  * the same graph made from a plain file name. */
-static float tape_loss(const char *file, int *status) {
+static float tape_loss(const char *file, int *status)
+{
     cg_src src = {file, 7};
     cg_graph *g = cg_graph_new("tape");
     cg_t x = cg_placeholder_at(src, g, "x", CG_SHAPE(CG_BATCH, 2));
@@ -218,15 +230,12 @@ static float tape_loss(const char *file, int *status) {
     return loss;
 }
 
-Test(names, source_file_names_are_escaped) {
+Test(names, source_file_names_are_escaped)
+{
     int st;
     float plain = tape_loss("model.c", &st);
     const char *evil[] = {
-        "dir/m\n#include <stdlib.h>\nint evil = 1; *",
-        "x?\?/\nint y;",
-        "caf\xc3\xa9 \"q\" \\ \t.c",
-        "x*/*.c",
-        "*",
+        "dir/m\n#include <stdlib.h>\nint evil = 1; *", "x?\?/\nint y;", "caf\xc3\xa9 \"q\" \\ \t.c", "x*/*.c", "*",
     };
     for (size_t i = 0; i < sizeof evil / sizeof evil[0]; i++)
         cr_expect_float_eq(tape_loss(evil[i], &st), plain, 1e-6f, "file name #%zu", i);

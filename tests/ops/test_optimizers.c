@@ -48,14 +48,17 @@ static const golden_case golden_cases[] = {
     {"adam", {.kind = CG_ADAM, .lr = 1e-3f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = 1e-7f}, false},
     {"rmsprop", {.kind = CG_RMSPROP, .lr = 1e-3f, .momentum = 0.5f, .rho = 0.9f, .epsilon = 1e-7f}, false},
     {"tape_adam", {.kind = CG_ADAM, .lr = 0.01f, .beta_1 = 0.8f, .beta_2 = 0.99f, .epsilon = 1e-6f}, true},
-    {"adamw", {.kind = CG_ADAMW, .lr = 1e-3f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = 1e-7f, .weight_decay = 0.004f},
+    {"adamw",
+     {.kind = CG_ADAMW, .lr = 1e-3f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = 1e-7f, .weight_decay = 0.004f},
      false},
-    {"tape_adamw", {.kind = CG_ADAMW, .lr = 0.01f, .beta_1 = 0.8f, .beta_2 = 0.99f, .epsilon = 1e-6f,
-                    .weight_decay = 0.05f}, true},
+    {"tape_adamw",
+     {.kind = CG_ADAMW, .lr = 0.01f, .beta_1 = 0.8f, .beta_2 = 0.99f, .epsilon = 1e-6f, .weight_decay = 0.05f},
+     true},
 };
 
 /* Emits golden case c into dir; returns cgrad's status. */
-static int emit_case(const golden_case *c, const char *dir, cg_flavour flavour) {
+static int emit_case(const golden_case *c, const char *dir, cg_flavour flavour)
+{
     int rc;
     if (c->tape) {
         cg_graph *g = cg_graph_new(c->name);
@@ -78,7 +81,8 @@ static int emit_case(const golden_case *c, const char *dir, cg_flavour flavour) 
 }
 
 /* True when the n bytes at p hold s. */
-static bool line_has(const char *p, size_t n, const char *s) {
+static bool line_has(const char *p, size_t n, const char *s)
+{
     for (size_t k = strlen(s), i = 0; i + k <= n; i++)
         if (!memcmp(p + i, s, k))
             return true;
@@ -87,7 +91,8 @@ static bool line_has(const char *p, size_t n, const char *s) {
 
 /* Writes to f the lines of text from the first that starts with `from` up to the first (after it)
  * that starts with `to` (excluded), or, when `to` is NULL, that contains `last` (included). */
-static void take_lines(FILE *f, const char *text, const char *from, const char *to, const char *last) {
+static void take_lines(FILE *f, const char *text, const char *from, const char *to, const char *last)
+{
     bool in = false;
     for (const char *p = text; *p;) {
         size_t n = strcspn(p, "\n") + (p[strcspn(p, "\n")] == '\n');
@@ -105,7 +110,8 @@ static void take_lines(FILE *f, const char *text, const char *from, const char *
 
 /* The optimizer's part of the emitted files of case c: the header's lines naming optimizer
  * state, the update function, the update call (and the tape's NAME_apply_gradients). */
-static char *optimizer_text(const golden_case *c, const char *dir) {
+static char *optimizer_text(const golden_case *c, const char *dir)
+{
     char path[512], *h, *src, *out = NULL;
     size_t len = 0;
     snprintf(path, sizeof path, "%s/%s.h", dir, c->name);
@@ -117,7 +123,8 @@ static char *optimizer_text(const golden_case *c, const char *dir) {
     fprintf(f, "== %s.h\n", c->name);
     for (const char *p = h; *p;) {
         size_t n = strcspn(p, "\n") + (p[strcspn(p, "\n")] == '\n');
-        if (line_has(p, n, "_OPT_") || line_has(p, n, "opt[") || line_has(p, n, "Memory:") || line_has(p, n, "apply_gradients"))
+        if (line_has(p, n, "_OPT_") || line_has(p, n, "opt[") || line_has(p, n, "Memory:") ||
+            line_has(p, n, "apply_gradients"))
             fwrite(p, 1, n, f);
         p += n;
     }
@@ -133,7 +140,8 @@ static char *optimizer_text(const golden_case *c, const char *dir) {
 }
 
 /* Compares case c in flavour with golden/optimizers/<flavour>/<name>.txt (or writes it). */
-static void check_optimizer_golden(const golden_case *c, cg_flavour flavour) {
+static void check_optimizer_golden(const golden_case *c, cg_flavour flavour)
+{
     const char *fl = flavour == CG_HOST ? "host" : "portable";
     char dir[256], gpath[512];
     cr_assert(hx_tmpdir(dir, sizeof dir) == 0);
@@ -167,7 +175,8 @@ static void check_optimizer_golden(const golden_case *c, cg_flavour flavour) {
     hx_rmdir(dir);
 }
 
-Test(optimizers, golden) {
+Test(optimizers, golden)
+{
     for (size_t i = 0; i < sizeof golden_cases / sizeof golden_cases[0]; i++) {
         check_optimizer_golden(&golden_cases[i], CG_PORTABLE);
         check_optimizer_golden(&golden_cases[i], CG_HOST);
@@ -177,7 +186,8 @@ Test(optimizers, golden) {
 /* ---- AdamW: options ------------------------------------------------------------------------- */
 
 /* The graph's error names line `line` of this file and holds every needle. */
-static void expect_error(cg_graph *g, int line, const char *a, const char *b) {
+static void expect_error(cg_graph *g, int line, const char *a, const char *b)
+{
     char at[64];
     snprintf(at, sizeof at, "test_optimizers.c:%d: ", line);
     const char *err = cg_error(g);
@@ -187,7 +197,8 @@ static void expect_error(cg_graph *g, int line, const char *a, const char *b) {
 }
 
 /* 4 -> Dense(2), compiled with opt; returns the line of the cg_compile call. */
-static int compile_small(cg_model **m, cg_optimizer opt) {
+static int compile_small(cg_model **m, cg_optimizer opt)
+{
     *m = cg_sequential("small", CG_SHAPE(4));
     cg_model_add(*m, cg_dense(2));
     int line = __LINE__ + 1;
@@ -195,11 +206,14 @@ static int compile_small(cg_model **m, cg_optimizer opt) {
     return line;
 }
 
-Test(optimizers, adamw_defaults) {
+Test(optimizers, adamw_defaults)
+{
     cg_optimizer o = cg_adamw(1e-3f), w = cg_adamw(2e-3f, 0.01f);
     cr_expect(o.kind == CG_ADAMW && o.lr == 1e-3f && o.weight_decay == 0.004f && o.beta_1 == 0.9f &&
-              o.beta_2 == 0.999f && o.epsilon == 1e-7f, "cg_adamw(1e-3f): lr %g weight_decay %g beta_1 %g beta_2 %g "
-              "epsilon %g", (double)o.lr, (double)o.weight_decay, (double)o.beta_1, (double)o.beta_2, (double)o.epsilon);
+                  o.beta_2 == 0.999f && o.epsilon == 1e-7f,
+              "cg_adamw(1e-3f): lr %g weight_decay %g beta_1 %g beta_2 %g "
+              "epsilon %g",
+              (double)o.lr, (double)o.weight_decay, (double)o.beta_1, (double)o.beta_2, (double)o.epsilon);
     cr_expect(w.kind == CG_ADAMW && w.lr == 2e-3f && w.weight_decay == 0.01f && w.beta_1 == 0.9f && w.epsilon == 1e-7f,
               "cg_adamw(2e-3f, 0.01f): lr %g weight_decay %g", (double)w.lr, (double)w.weight_decay);
     /* no decay is AdamW still, and accepted */
@@ -209,7 +223,8 @@ Test(optimizers, adamw_defaults) {
     cg_model_free(m);
 }
 
-Test(optimizers, adamw_bad_options) {
+Test(optimizers, adamw_bad_options)
+{
     struct {
         cg_optimizer opt;
         const char *needle;
@@ -246,7 +261,8 @@ Test(optimizers, adamw_bad_options) {
 
 /* One AdamW step in double precision: decay (decay_first) before or after Adam's step, or none (wd 0). */
 static void adamw_ref(double *p, double *m, double *v, const float *g, int count, double lr, double wd, int t,
-                      bool decay_first) {
+                      bool decay_first)
+{
     const double b1 = 0.8, b2 = 0.99, eps = 1e-6;
     for (int i = 0; i < count; i++) {
         m[i] = b1 * m[i] + (1 - b1) * g[i];
@@ -260,7 +276,8 @@ static void adamw_ref(double *p, double *m, double *v, const float *g, int count
  * NAME_gradients then NAME_apply_gradients, each against adamw_ref from the same gradients and the
  * parameters before the step (|c - ref| <= 1e-6 + 1e-5 |ref|). The same steps with the decay after
  * Adam's step, or none, end far from the result: the test sees both. */
-static void check_tape_adamw(cg_flavour flavour) {
+static void check_tape_adamw(cg_flavour flavour)
+{
     const float lr = 0.1f, wd = 0.5f;
     cg_graph *g = cg_graph_new("tape_adamw_steps");
     cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, TAPE_F));
@@ -279,7 +296,7 @@ static void check_tape_adamw(cg_flavour flavour) {
     memcpy(&apply, &addr, sizeof apply);
     cr_expect_eq(*mod.lr, lr, "init sets lr %g", (double)*mod.lr);
 
-    double p[3][TAPE_F], m[3][TAPE_F] = {{0}}, v[3][TAPE_F] = {{0}};   /* decay first, decay after, none */
+    double p[3][TAPE_F], m[3][TAPE_F] = {{0}}, v[3][TAPE_F] = {{0}}; /* decay first, decay after, none */
     for (int r = 0; r < 3; r++)
         for (int i = 0; i < TAPE_F; i++)
             p[r][i] = mod.params[i];
@@ -297,7 +314,7 @@ static void check_tape_adamw(cg_flavour flavour) {
         mod.gradients(mod.state, 4, (const float *[]){xs, ts});
         float before[TAPE_F];
         memcpy(before, mod.params, sizeof before);
-        for (int i = 0; i < TAPE_F; i++)   /* the reference continues from cgrad's parameters */
+        for (int i = 0; i < TAPE_F; i++) /* the reference continues from cgrad's parameters */
             p[0][i] = before[i];
         apply(mod.state);
         adamw_ref(p[0], m[0], v[0], mod.grads, TAPE_F, lr, wd, step, true);
@@ -320,8 +337,14 @@ static void check_tape_adamw(cg_flavour flavour) {
     cg_graph_free(g);
 }
 
-Test(optimizers, adamw_tape_portable) { check_tape_adamw(CG_PORTABLE); }
-Test(optimizers, adamw_tape_host) { check_tape_adamw(CG_HOST); }
+Test(optimizers, adamw_tape_portable)
+{
+    check_tape_adamw(CG_PORTABLE);
+}
+Test(optimizers, adamw_tape_host)
+{
+    check_tape_adamw(CG_HOST);
+}
 
 /* ---- AdamW against torch.optim.AdamW ------------------------------------------------------------ */
 
@@ -337,7 +360,8 @@ typedef struct adamw_run {
     float loss[REF_STEPS];
 } adamw_run;
 
-static void write_floats(const char *dir, const char *file, const float *v, long count) {
+static void write_floats(const char *dir, const char *file, const float *v, long count)
+{
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     FILE *f = fopen(path, "wb");
@@ -347,7 +371,8 @@ static void write_floats(const char *dir, const char *file, const float *v, long
 
 /* 5 -> Dense(8, tanh) -> Dense(3), MSE, AdamW (lr 0.01, weight decay 0.5): writes spec.txt, the parameters
  * before training, a batch per step, and takes the REF_STEPS steps. */
-static void adamw_prepare(adamw_run *run, cg_flavour flavour, float lr, float wd) {
+static void adamw_prepare(adamw_run *run, cg_flavour flavour, float lr, float wd)
+{
     cg_model *m = cg_sequential(flavour == CG_HOST ? "adamw_ref_host" : "adamw_ref", CG_SHAPE(REF_IN));
     cg_model_add(m, cg_dense(8, .activation = CG_TANH));
     cg_model_add(m, cg_dense(REF_OUT));
@@ -396,7 +421,8 @@ static void adamw_prepare(adamw_run *run, cg_flavour flavour, float lr, float wd
 
 /* Compares run with torch's out.bin: per-step losses, then every parameter after the last step
  * (|c - torch| <= 1e-5 + 1e-4 |torch|); torch's Adam without decay must lie outside that tolerance. */
-static void adamw_verify(adamw_run *run, const char *fl) {
+static void adamw_verify(adamw_run *run, const char *fl)
+{
     hx_module *mod = &run->mod;
     char path[512];
     size_t bytes;
@@ -417,8 +443,10 @@ static void adamw_verify(adamw_run *run, const char *fl) {
             worst = isnan(r) ? INFINITY : r, wi = i;
         adam_gap = fmax(adam_gap, fabs((double)adam[i] - after[i]) / (1e-5 + 1e-4 * fabs((double)after[i])));
     }
-    cr_expect(worst <= 1.0, "%s: after %d AdamW steps: parameter %ld is %.8g in cgrad, %.8g in torch (allowed 1e-5 + "
-              "1e-4 |torch|)", fl, REF_STEPS, wi, (double)mod->params[wi], (double)after[wi]);
+    cr_expect(worst <= 1.0,
+              "%s: after %d AdamW steps: parameter %ld is %.8g in cgrad, %.8g in torch (allowed 1e-5 + "
+              "1e-4 |torch|)",
+              fl, REF_STEPS, wi, (double)mod->params[wi], (double)after[wi]);
     cr_expect(adam_gap > 10.0, "%s: torch's Adam ends within %.3g tolerances of AdamW: the decay is not visible", fl,
               adam_gap);
     free(ref);
@@ -428,7 +456,8 @@ static void adamw_verify(adamw_run *run, const char *fl) {
 
 /* Six AdamW steps of a small Dense model, in both flavours, against torch.optim.AdamW from the same
  * initial parameters and batches. */
-Test(optimizers, adamw_torch, .timeout = 120) {
+Test(optimizers, adamw_torch, .timeout = 120)
+{
     static adamw_run runs[2];
     const char *dirs[2];
     for (int k = 0; k < 2; k++) {

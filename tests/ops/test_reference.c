@@ -64,21 +64,27 @@ typedef struct ref_model {
     layer_spec layers[3];
     cg_loss loss;
     bool from_logits;
-    const char *torch_loss;   /* torch_ref.py's name of the loss */
+    const char *torch_loss; /* torch_ref.py's name of the loss */
 } ref_model;
 
 /* The name torch_ref.py knows an activation by: its row's in compiler/activations.def. */
-static const char *act_name(cg_activation a) { return emit_act_name(a); }
+static const char *act_name(cg_activation a)
+{
+    return emit_act_name(a);
+}
 
-static void write_floats(const char *dir, const char *file, const float *v, long count) {
+static void write_floats(const char *dir, const char *file, const float *v, long count)
+{
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     FILE *f = fopen(path, "wb");
-    cr_assert(f && fwrite(v, sizeof(float), (size_t)count, f) == (size_t)count && fclose(f) == 0, "cannot write %s", path);
+    cr_assert(f && fwrite(v, sizeof(float), (size_t)count, f) == (size_t)count && fclose(f) == 0, "cannot write %s",
+              path);
 }
 
 /* Names the parameter holding flat index i ("dense_1/kernel[17]"). */
-static void where(const hx_module *mod, long i, char *buf, size_t size) {
+static void where(const hx_module *mod, long i, char *buf, size_t size)
+{
     for (int p = 0; p < mod->nparams; p++)
         if (i >= mod->param_offset(p) && i < mod->param_offset(p) + mod->param_count(p)) {
             snprintf(buf, size, "%s[%ld]", mod->param_name(p), i - mod->param_offset(p));
@@ -89,7 +95,8 @@ static void where(const hx_module *mod, long i, char *buf, size_t size) {
 
 /* Compares got[count] with want[count]; reports the worst entry. */
 static void compare(const hx_module *mod, const char *model, const char *what, const float *got, const float *want,
-                    long count) {
+                    long count)
+{
     double worst = -1, wg = 0, ww = 0;
     long wi = 0;
     for (long i = 0; i < count; i++) {
@@ -100,8 +107,8 @@ static void compare(const hx_module *mod, const char *model, const char *what, c
     }
     char at[160];
     where(mod, wi, at, sizeof at);
-    cr_expect(worst <= 1.0, "%s: %s: maxdiff %.3g at %s%s: cgrad %.8g vs torch %.8g (allowed 1e-5 + 1e-4 |torch|)", model,
-              what, fabs(wg - ww), strcmp(what, "gradients") ? "" : "d_", at, wg, ww);
+    cr_expect(worst <= 1.0, "%s: %s: maxdiff %.3g at %s%s: cgrad %.8g vs torch %.8g (allowed 1e-5 + 1e-4 |torch|)",
+              model, what, fabs(wg - ww), strcmp(what, "gradients") ? "" : "d_", at, wg, ww);
 }
 
 /* What cgrad computed for one model, kept until torch has run. */
@@ -109,12 +116,13 @@ typedef struct ref_run {
     hx_module mod;
     cg_model *m;
     float loss;
-    float *pred;       /* recurrent models: NAME_predict before the step, compared with torch's pred.bin */
+    float *pred; /* recurrent models: NAME_predict before the step, compared with torch's pred.bin */
     long pred_count;
 } ref_run;
 
 /* Builds model r, runs one training step, writes the files torch_ref.py reads into run->mod.dir. */
-static void prepare(const ref_model *r, ref_run *run) {
+static void prepare(const ref_model *r, ref_run *run)
+{
     cg_model *m = cg_sequential_at(CG_HERE, r->name, CG_SHAPE(r->in));
     for (int i = 0; i < r->nlayers; i++)
         cg_model_add(m, cg_dense(r->layers[i].units, .activation = r->layers[i].act));
@@ -138,7 +146,7 @@ static void prepare(const ref_model *r, ref_run *run) {
         float u = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f;
         switch (r->loss) {
         case CG_SPARSE_CATEGORICAL_CROSSENTROPY: y[i] = (float)((s >> 20) % (uint64_t)out); break;
-        case CG_CATEGORICAL_CROSSENTROPY: y[i] = 0.0f; break;   /* one-hot rows below */
+        case CG_CATEGORICAL_CROSSENTROPY: y[i] = 0.0f; break; /* one-hot rows below */
         case CG_BINARY_CROSSENTROPY: y[i] = u < 0.5f ? 0.0f : 1.0f; break;
         default: y[i] = 2.0f * u - 1.0f;
         }
@@ -178,12 +186,14 @@ static void prepare(const ref_model *r, ref_run *run) {
     *run->mod.lr = LR;
     run->mod.eval_step(run->mod.state, N, x, y, &eval_loss, &metric);
     run->mod.train_step(run->mod.state, N, x, y, &loss, &metric);
-    cr_expect(eval_loss == loss, "%s: eval_step loss %.9g but train_step %.9g", r->name, (double)eval_loss, (double)loss);
+    cr_expect(eval_loss == loss, "%s: eval_step loss %.9g but train_step %.9g", r->name, (double)eval_loss,
+              (double)loss);
     run->loss = loss;
 }
 
 /* Compares run with torch's DIR/out.bin. */
-static void verify(const char *name, ref_run *run) {
+static void verify(const char *name, ref_run *run)
+{
     char path[512];
     float loss = run->loss;
     cr_assert(snprintf(path, sizeof path, "%s/out.bin", run->mod.dir) < (int)sizeof path);
@@ -196,9 +206,10 @@ static void verify(const char *name, ref_run *run) {
     cr_expect(fabsf(loss - ref[0]) <= 1e-4f * fabsf(ref[0]), "%s: loss: cgrad %.8g vs torch %.8g", name, (double)loss,
               (double)ref[0]);
     compare(&run->mod, name, "gradients", run->mod.grads, ref + 1, run->mod.trainable_floats);
-    compare(&run->mod, name, "parameters after one Adam step", run->mod.params, ref + 1 + run->mod.param_floats, run->mod.param_floats);
+    compare(&run->mod, name, "parameters after one Adam step", run->mod.params, ref + 1 + run->mod.param_floats,
+            run->mod.param_floats);
     free(ref);
-    if (run->pred) {   /* the forward output itself */
+    if (run->pred) { /* the forward output itself */
         cr_assert(snprintf(path, sizeof path, "%s/pred.bin", run->mod.dir) < (int)sizeof path);
         float *want = (float *)hx_read_file(path, &bytes);
         cr_assert(want && bytes == sizeof(float) * (size_t)run->pred_count, "%s: pred.bin has %zu bytes, expected %ld",
@@ -222,32 +233,51 @@ static void verify(const char *name, ref_run *run) {
 /* ---- convolutional models ---------------------------------------------------------- */
 
 /* One layer of a convolutional reference model: both the cgrad layer and its spec.txt line come from it. */
-typedef enum lkind { L_CONV, L_DEPTHWISE, L_MAXPOOL, L_AVGPOOL, L_GAP, L_FLATTEN, L_DENSE, L_BN, L_RELU, L_CONV1D } lkind;
+typedef enum lkind {
+    L_CONV,
+    L_DEPTHWISE,
+    L_MAXPOOL,
+    L_AVGPOOL,
+    L_GAP,
+    L_FLATTEN,
+    L_DENSE,
+    L_BN,
+    L_RELU,
+    L_CONV1D
+} lkind;
 
 typedef struct lspec {
     lkind kind;
-    int units;          /* filters, units */
-    int k, kw;          /* kernel or pool size; kernel width (0: k) */
-    int stride, dil;    /* 0: 1 (pools: 0 = k) */
+    int units;       /* filters, units */
+    int k, kw;       /* kernel or pool size; kernel width (0: k) */
+    int stride, dil; /* 0: 1 (pools: 0 = k) */
     bool same, bias;
-    bool causal;        /* Conv1D: causal padding */
+    bool causal; /* Conv1D: causal padding */
     cg_activation act;
-    float momentum;     /* BatchNormalization */
+    float momentum; /* BatchNormalization */
 } lspec;
 
 typedef struct cnn_ref {
     const char *name;
-    int in[3];          /* H, W, C; or T, C, 0 for a sequence */
+    int in[3]; /* H, W, C; or T, C, 0 for a sequence */
     int nlayers;
     lspec layers[10];
     int classes;
-    bool host;          /* the host flavour, else portable */
+    bool host; /* the host flavour, else portable */
 } cnn_ref;
 
 /* Applies layer l to m and writes its spec line; names come from cgrad's defaults, counted per kind here. */
-static void add_cnn_layer(cg_model *m, const lspec *l, int *count, FILE *f) {
-    static const char *prefix[] = {"conv2d", "depthwise_conv2d", "max_pooling2d", "average_pooling2d",
-                                   "global_average_pooling2d", "flatten", "dense", "batch_normalization", "activation",
+static void add_cnn_layer(cg_model *m, const lspec *l, int *count, FILE *f)
+{
+    static const char *prefix[] = {"conv2d",
+                                   "depthwise_conv2d",
+                                   "max_pooling2d",
+                                   "average_pooling2d",
+                                   "global_average_pooling2d",
+                                   "flatten",
+                                   "dense",
+                                   "batch_normalization",
+                                   "activation",
                                    "conv1d"};
     char name[64];
     snprintf(name, sizeof name, "%s_%d", prefix[l->kind], ++count[l->kind]);
@@ -298,7 +328,10 @@ static void add_cnn_layer(cg_model *m, const lspec *l, int *count, FILE *f) {
         break;
     case L_CONV1D:
         cg_model_add(m, cg_conv1d(l->units, l->k, .strides = stride, .dilation = dil, .use_bias = l->bias,
-                                  .padding = l->causal ? CG_CAUSAL : l->same ? CG_SAME : CG_VALID, .activation = l->act));
+                                  .padding = l->causal ? CG_CAUSAL
+                                             : l->same ? CG_SAME
+                                                       : CG_VALID,
+                                  .activation = l->act));
         fprintf(f, "layer conv1d %s %d %d %d %d %s %d %s\n", name, l->units, l->k, stride, dil,
                 l->causal ? "causal" : pad, l->bias, act_name(l->act));
         break;
@@ -307,14 +340,16 @@ static void add_cnn_layer(cg_model *m, const lspec *l, int *count, FILE *f) {
 
 /* Builds CNN model r (sparse cross-entropy from logits, Adam), runs one training step, writes spec.txt,
  * params.bin, x.bin, y.bin into run->mod.dir. The moving averages start away from 0 and 1. */
-static void prepare_cnn(const cnn_ref *r, ref_run *run) {
+static void prepare_cnn(const cnn_ref *r, ref_run *run)
+{
     char path[512];
-    char *spec_text = NULL;   /* spec.txt is written before the module's folder exists: into memory first */
+    char *spec_text = NULL; /* spec.txt is written before the module's folder exists: into memory first */
     size_t spec_len = 0;
     FILE *f = open_memstream(&spec_text, &spec_len);
     cr_assert(f);
-    bool seq = r->in[2] == 0;   /* (T, C) */
-    cg_model *m = cg_sequential_at(CG_HERE, r->name, seq ? CG_SHAPE(r->in[0], r->in[1]) : CG_SHAPE(r->in[0], r->in[1], r->in[2]));
+    bool seq = r->in[2] == 0; /* (T, C) */
+    cg_model *m = cg_sequential_at(CG_HERE, r->name,
+                                   seq ? CG_SHAPE(r->in[0], r->in[1]) : CG_SHAPE(r->in[0], r->in[1], r->in[2]));
     int count[16] = {0};
     fprintf(f, "arch cnn\nn %d\nin %d %d", N, r->in[0], r->in[1]);
     if (!seq)
@@ -380,10 +415,10 @@ static void prepare_cnn(const cnn_ref *r, ref_run *run) {
     write_floats(mod->dir, "params.bin", mod->params, mod->param_floats);
     write_floats(mod->dir, "x.bin", x, xn);
     write_floats(mod->dir, "y.bin", y, N);
-    bool modes_alike = true;   /* no BatchNormalization: torch's output (training mode) is predict's */
+    bool modes_alike = true; /* no BatchNormalization: torch's output (training mode) is predict's */
     for (int i = 0; i < r->nlayers; i++)
         modes_alike = modes_alike && r->layers[i].kind != L_BN;
-    if (modes_alike) {   /* the output before the step */
+    if (modes_alike) { /* the output before the step */
         run->pred_count = (long)N * r->classes;
         run->pred = malloc(sizeof(float) * (size_t)run->pred_count);
         cr_assert(run->pred);
@@ -440,33 +475,34 @@ typedef enum rkind { R_LSTM, R_GRU, R_SIMPLE_RNN, R_EMBEDDING, R_DENSE } rkind;
 
 typedef struct rspec {
     rkind kind;
-    int units;          /* units; Embedding: the vocabulary */
-    bool seq, bias;     /* return_sequences, use_bias */
-    int dim;            /* Embedding: output_dim */
-    cg_activation act;  /* Dense */
+    int units;         /* units; Embedding: the vocabulary */
+    bool seq, bias;    /* return_sequences, use_bias */
+    int dim;           /* Embedding: output_dim */
+    cg_activation act; /* Dense */
 } rspec;
 
 typedef struct rnn_ref {
     const char *name;
     cg_flavour flavour;
-    int steps, feats;   /* feats 0: token ids */
+    int steps, feats; /* feats 0: token ids */
     int nlayers;
     rspec layers[4];
-    bool sparse;        /* sparse cross-entropy from logits, else MSE */
-    bool state;         /* a functional model whose first layer starts from inputs h0 (and c0), Keras' initial_state */
+    bool sparse; /* sparse cross-entropy from logits, else MSE */
+    bool state;  /* a functional model whose first layer starts from inputs h0 (and c0), Keras' initial_state */
 } rnn_ref;
 
 /* Builds recurrent model r (Adam), writes spec.txt, params.bin, x.bin, y.bin, runs predict and one training
  * step. The biases are set to random values (GRU's two rows differ); the rest is cgrad's initialisation
  * (Glorot kernels, orthogonal recurrent kernels). */
-static void prepare_rnn(const rnn_ref *r, ref_run *run) {
+static void prepare_rnn(const rnn_ref *r, ref_run *run)
+{
     static const char *kinds[] = {"lstm", "gru", "simple_rnn", "embedding", "dense"};
     char *spec_text = NULL, path[512];
     size_t spec_len = 0;
     FILE *f = open_memstream(&spec_text, &spec_len);
     cr_assert(f);
     cg_model *m;
-    cg_t t = {0}, st[2] = {{0}, {0}};   /* functional: the running tensor, the initial states */
+    cg_t t = {0}, st[2] = {{0}, {0}}; /* functional: the running tensor, the initial states */
     int nstates = r->state ? (r->layers[0].kind == R_LSTM ? 2 : 1) : 0, state_floats = nstates * r->layers[0].units;
     if (r->state) {
         m = cg_functional_at(CG_HERE, r->name);
@@ -536,21 +572,22 @@ static void prepare_rnn(const rnn_ref *r, ref_run *run) {
     cr_assert(o && fwrite(spec_text, 1, spec_len, o) == spec_len && fclose(o) == 0, "cannot write %s", path);
     free(spec_text);
 
-    long xn = (long)N * (r->steps * (r->feats ? r->feats : 1) + state_floats);   /* per sample: [seq | h0 (| c0)] */
+    long xn = (long)N * (r->steps * (r->feats ? r->feats : 1) + state_floats); /* per sample: [seq | h0 (| c0)] */
     cg_shape os = cg_shape_of(r->state ? t : cg_model_output(m));
     long out = 1;
     for (int d = 1; d < os.rank; d++)
         out *= os.dims[d];
     long yn = r->sparse ? N : N * out;
     float *x = malloc(sizeof(float) * (size_t)xn), *y = malloc(sizeof(float) * (size_t)yn);
-    for (long i = 0; i < xn; i++) {   /* features in (-1, 1); token ids from -1 to V (both ends out of range) */
+    for (long i = 0; i < xn; i++) { /* features in (-1, 1); token ids from -1 to V (both ends out of range) */
         s = s * 6364136223846793005ull + 1442695040888963407ull;
         x[i] = r->feats ? (float)((s >> 40) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f
                         : (float)((s >> 20) % (uint64_t)(r->layers[0].units + 2)) - 1.0f;
     }
     for (long i = 0; i < yn; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
-        y[i] = r->sparse ? (float)((s >> 20) % (uint64_t)out) : (float)((s >> 40) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f;
+        y[i] = r->sparse ? (float)((s >> 20) % (uint64_t)out)
+                         : (float)((s >> 40) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f;
     }
     write_floats(mod->dir, "params.bin", mod->params, mod->param_floats);
     write_floats(mod->dir, "x.bin", x, xn);
@@ -592,7 +629,8 @@ static const rnn_ref rnn_models[] = {
 
 /* Recurrent models against torch's nn.LSTM, nn.GRU, nn.RNN and F.embedding, both flavours: predict, the loss,
  * every gradient, and the parameters after one Adam step. */
-Test(reference, recurrent) {
+Test(reference, recurrent)
+{
     static ref_run runs[NRNN];
     const char *dirs[NRNN];
     for (int i = 0; i < NRNN; i++) {
@@ -619,7 +657,8 @@ static const ref_model models[] = {
 #define NMODELS (int)(sizeof models / sizeof models[0])
 
 /* One test for all models: importing torch takes seconds, so torch_ref.py runs once over every folder. */
-Test(reference, torch) {
+Test(reference, torch)
+{
     static ref_run runs[NMODELS + NCNN];
     const char *dirs[NMODELS + NCNN];
     for (int i = 0; i < NMODELS + NCNN; i++) {
@@ -646,7 +685,8 @@ Test(reference, torch) {
  * zero labels, the loss is (kept fraction) / (1 - rate); over 8 x 256 draws the kept fraction is within
  * 0.04 (4 standard deviations) of 1 - rate. Each step draws a new mask (the bias gradient, the mask's
  * column sums, changes). */
-Test(reference, dropout) {
+Test(reference, dropout)
+{
     cg_model *m[2];
     hx_module mod[2];
     for (int k = 0; k < 2; k++) {
@@ -673,14 +713,16 @@ Test(reference, dropout) {
         mod[k].eval_step(mod[k].state, 8, x, y, &loss[k], &metric[k]);
         mod[k].predict(mod[k].state, 8, x, out[k]);
     }
-    cr_expect(loss[0] == loss[1] && metric[0] == metric[1], "eval_step with Dropout: loss %.9g accuracy %g; without: %.9g %g",
-              (double)loss[0], (double)metric[0], (double)loss[1], (double)metric[1]);
+    cr_expect(loss[0] == loss[1] && metric[0] == metric[1],
+              "eval_step with Dropout: loss %.9g accuracy %g; without: %.9g %g", (double)loss[0], (double)metric[0],
+              (double)loss[1], (double)metric[1]);
     cr_expect(!memcmp(out[0], out[1], sizeof out[0]), "predict with Dropout differs from predict without it");
     /* in training the loss differs (a mask was drawn) */
     float tl[2];
     for (int k = 0; k < 2; k++)
         mod[k].train_step(mod[k].state, 8, x, y, &tl[k], &metric[k]);
-    cr_expect(tl[1] == loss[1], "train_step without Dropout: loss %.9g, eval_step %.9g", (double)tl[1], (double)loss[1]);
+    cr_expect(tl[1] == loss[1], "train_step without Dropout: loss %.9g, eval_step %.9g", (double)tl[1],
+              (double)loss[1]);
     cr_expect(tl[0] != loss[0], "train_step with Dropout(0.5) gave the inference loss %.9g", (double)tl[0]);
     for (int k = 0; k < 2; k++) {
         hx_close(&mod[k]);
@@ -709,8 +751,10 @@ Test(reference, dropout) {
         cr_expect(fabs(kept - (1.0 - rate)) <= 0.04, "step %d: kept fraction %.4f, expected about %.2f", step, kept,
                   1.0 - rate);
         double units = kept * 8 * 256;
-        cr_expect(fabs(units - round(units)) < 0.02, "step %d: kept %.3f of 2048 inputs: a mask value is neither 0 "
-                  "nor 1 / (1 - rate)", step, units);
+        cr_expect(fabs(units - round(units)) < 0.02,
+                  "step %d: kept %.3f of 2048 inputs: a mask value is neither 0 "
+                  "nor 1 / (1 - rate)",
+                  step, units);
         /* d bias[j] = (kept entries of column j) / (1 - rate) / 2048: the mask's column counts */
         cr_expect(step == 0 || memcmp(prev_grad, dm.grads + boff, sizeof prev_grad),
                   "step %d drew the same mask as the step before", step);

@@ -57,7 +57,8 @@ typedef struct my_dense {
     int units;
 } my_dense;
 
-static cg_t my_dense_call(cg_layer_ctx *layer, cg_t inputs, void *self) {
+static cg_t my_dense_call(cg_layer_ctx *layer, cg_t inputs, void *self)
+{
     const my_dense *d = self;
     int in_features = cg_shape_of(inputs).dims[1];
     cg_t kernel = cg_add_weight(layer, "kernel", CG_SHAPE(in_features, d->units), cg_glorot_uniform(), true);
@@ -65,7 +66,8 @@ static cg_t my_dense_call(cg_layer_ctx *layer, cg_t inputs, void *self) {
 }
 
 /* Sequential: MyDense(8), MyDense(5), Dense(3) on 6 features; sparse cross-entropy from logits. */
-static cg_model *seq_my_dense(const char *name) {
+static cg_model *seq_my_dense(const char *name)
+{
     static my_dense hidden_1 = {8}, hidden_2 = {5};
     cg_model *m = cg_sequential(name, CG_SHAPE(6));
     cg_model_add(m, cg_custom_layer("MyDense", my_dense_call, &hidden_1));
@@ -78,12 +80,12 @@ static cg_model *seq_my_dense(const char *name) {
 
 /* One model as the test runs it; the packed sizes are per sample. */
 typedef struct ref_case {
-    const char *kind;           /* torch_models.py's name of the computation */
-    const char *name;           /* the emitted model's name */
+    const char *kind; /* torch_models.py's name of the computation */
+    const char *name; /* the emitted model's name */
     cg_model *(*build)(const char *name);
     cg_flavour flavour;
     int x_width, y_width, out_width, nmetrics;
-    long trainable;             /* the trainable floats (a shared layer counts once) */
+    long trainable; /* the trainable floats (a shared layer counts once) */
 } ref_case;
 
 static const ref_case cases[] = {
@@ -102,30 +104,34 @@ static const ref_case cases[] = {
 /* What cgrad computed for one case, kept until torch has run. */
 typedef struct ref_run {
     const ref_case *c;
-    char label[160];            /* "ref_two_in_two_out (host)" */
+    char label[160]; /* "ref_two_in_two_out (host)" */
     hx_module mod;
     cg_model *m;
     float loss, metrics[4];
-    float out[N * 5];           /* predict */
-    float *grad;                /* p_before - p_after, trainable floats */
+    float out[N * 5]; /* predict */
+    float *grad;      /* p_before - p_after, trainable floats */
 } ref_run;
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-static float unif(float lo, float hi) {
+static float unif(float lo, float hi)
+{
     rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
     return lo + (hi - lo) * (float)((rng_state >> 40) / 16777216.0);
 }
 
-static void write_floats(const char *dir, const char *file, const float *v, long count) {
+static void write_floats(const char *dir, const char *file, const float *v, long count)
+{
     char path[512];
     cr_assert(snprintf(path, sizeof path, "%s/%s", dir, file) < (int)sizeof path);
     FILE *f = fopen(path, "wb");
-    cr_assert(f && fwrite(v, sizeof(float), (size_t)count, f) == (size_t)count && fclose(f) == 0, "cannot write %s", path);
+    cr_assert(f && fwrite(v, sizeof(float), (size_t)count, f) == (size_t)count && fclose(f) == 0, "cannot write %s",
+              path);
 }
 
 /* Builds case c, writes spec.txt, params.bin, x.bin, y.bin into its folder, and records eval_step,
  * predict and the gradient of one SGD step. */
-static void prepare(const ref_case *c, ref_run *run) {
+static void prepare(const ref_case *c, ref_run *run)
+{
     run->c = c;
     snprintf(run->label, sizeof run->label, "%s (%s)", c->name, c->flavour == CG_HOST ? "host" : "portable");
     cg_model *m = c->build(c->name);
@@ -180,10 +186,11 @@ static void prepare(const ref_case *c, ref_run *run) {
 
 /* ---- comparing with torch --------------------------------------------------------------------- */
 
-static double max_abs_diff, max_rel_diff;   /* over one run's comparisons, for the log */
+static double max_abs_diff, max_rel_diff; /* over one run's comparisons, for the log */
 
 /* Names flat parameter index i by its gradient ("d_shared/kernel[5]"). */
-static void param_at(const ref_run *run, long i, char *buf, size_t size) {
+static void param_at(const ref_run *run, long i, char *buf, size_t size)
+{
     const hx_module *mod = &run->mod;
     for (int p = 0; p < mod->nparams; p++)
         if (i >= mod->param_offset(p) && i < mod->param_offset(p) + mod->param_count(p)) {
@@ -196,7 +203,8 @@ static void param_at(const ref_run *run, long i, char *buf, size_t size) {
 /* Compares got[count] with want[count] (what: "gradients", "outputs", ...); reports the worst entry,
  * named by name_of (NULL for a single value). */
 static void compare(const ref_run *run, const char *what, const float *got, const double *want, long count,
-                    void (*name_of)(const ref_run *, long, char *, size_t)) {
+                    void (*name_of)(const ref_run *, long, char *, size_t))
+{
     double worst = -1, wg = 0, ww = 0;
     long wi = 0;
     for (long i = 0; i < count; i++) {
@@ -217,13 +225,15 @@ static void compare(const ref_run *run, const char *what, const float *got, cons
 }
 
 /* Names the metric at index i, in Keras' order. */
-static void metric_at(const ref_run *run, long i, char *buf, size_t size) {
+static void metric_at(const ref_run *run, long i, char *buf, size_t size)
+{
     static const char *one[] = {"accuracy"}, *two[] = {"cls_loss", "reg_loss", "cls_accuracy", "reg_mae"};
     snprintf(buf, size, "%s", run->c->nmetrics == 1 ? one[0] : two[i]);
 }
 
 /* Names the packed output at index i ("sample 3 reg[1]"). */
-static void output_at(const ref_run *run, long i, char *buf, size_t size) {
+static void output_at(const ref_run *run, long i, char *buf, size_t size)
+{
     int w = run->c->out_width, j = (int)(i % w);
     if (w == 5)
         snprintf(buf, size, "sample %ld %s[%d]", i / w, j < 3 ? "cls" : "reg", j < 3 ? j : j - 3);
@@ -232,7 +242,8 @@ static void output_at(const ref_run *run, long i, char *buf, size_t size) {
 }
 
 /* Compares run with torch's DIR/out.bin: float64 [loss, metrics, gradients (param floats), outputs]. */
-static void verify(ref_run *run) {
+static void verify(ref_run *run)
+{
     const ref_case *c = run->c;
     char path[512];
     cr_assert(snprintf(path, sizeof path, "%s/out.bin", run->mod.dir) < (int)sizeof path);
@@ -255,7 +266,8 @@ static void verify(ref_run *run) {
     cg_model_free(run->m);
 }
 
-Test(reference_models, torch, .timeout = 240) {
+Test(reference_models, torch, .timeout = 240)
+{
     static ref_run runs[NCASES];
     const char *dirs[NCASES];
     for (int i = 0; i < NCASES; i++) {

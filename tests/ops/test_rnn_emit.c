@@ -24,7 +24,8 @@
 #include "harness.h"
 
 /* Input (steps, 1) -> LSTM(32) -> Dense(1), MSE: the benchmark model. */
-static cg_model *lstm_model(int steps) {
+static cg_model *lstm_model(int steps)
+{
     cg_model *m = cg_sequential(steps == 12 ? "lstm12" : "lstm48", CG_SHAPE(steps, 1));
     cg_model_add(m, cg_lstm(32));
     cg_model_add(m, cg_dense(1));
@@ -34,7 +35,8 @@ static cg_model *lstm_model(int steps) {
 }
 
 /* Lines of text (newlines). */
-static long count_lines(const char *s, size_t len) {
+static long count_lines(const char *s, size_t len)
+{
     long k = 0;
     for (size_t i = 0; i < len; i++)
         k += s[i] == '\n';
@@ -42,7 +44,8 @@ static long count_lines(const char *s, size_t len) {
 }
 
 /* Occurrences of needle in s. */
-static int count_of(const char *s, const char *needle) {
+static int count_of(const char *s, const char *needle)
+{
     int k = 0;
     for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
         k++;
@@ -50,7 +53,8 @@ static int count_of(const char *s, const char *needle) {
 }
 
 /* Builds the model with cc and reads back its NAME.c. */
-static char *emitted(cg_model *m, cg_flavour flavour, const char *cc, size_t *len) {
+static char *emitted(cg_model *m, cg_flavour flavour, const char *cc, size_t *len)
+{
     hx_module mod;
     int rc = hx_build_model(&mod, m, flavour, cc);
     cr_assert(rc == 0, "%s", mod.err);
@@ -62,7 +66,8 @@ static char *emitted(cg_model *m, cg_flavour flavour, const char *cc, size_t *le
     return text;
 }
 
-Test(rnn_emit, size_does_not_grow, .timeout = 120) {
+Test(rnn_emit, size_does_not_grow, .timeout = 120)
+{
     for (int fl = 0; fl < 2; fl++) {
         cg_flavour flavour = fl ? CG_HOST : CG_PORTABLE;
         size_t len12, len48;
@@ -70,7 +75,8 @@ Test(rnn_emit, size_does_not_grow, .timeout = 120) {
         char *c12 = emitted(m12, flavour, NULL, &len12), *c48 = emitted(m48, flavour, NULL, &len48);
         long l12 = count_lines(c12, len12), l48 = count_lines(c48, len48);
         if (getenv("RNN_VERBOSE"))
-            fprintf(stderr, "%s: LSTM(32) emitted NAME.c: 12 steps %ld lines (%zu bytes), 48 steps %ld lines (%zu bytes)\n",
+            fprintf(stderr,
+                    "%s: LSTM(32) emitted NAME.c: 12 steps %ld lines (%zu bytes), 48 steps %ld lines (%zu bytes)\n",
                     fl ? "host" : "portable", l12, len12, l48, len48);
         cr_expect(l48 <= l12 + 4, "%s: 48 steps emit %ld lines, 12 steps %ld: the code grows with the sequence",
                   fl ? "host" : "portable", l48, l12);
@@ -88,7 +94,8 @@ Test(rnn_emit, size_does_not_grow, .timeout = 120) {
     }
 }
 
-Test(rnn_emit, byte_identical, .timeout = 120) {
+Test(rnn_emit, byte_identical, .timeout = 120)
+{
     for (int fl = 0; fl < 2; fl++) {
         size_t len[2];
         char *c[2];
@@ -106,7 +113,8 @@ Test(rnn_emit, byte_identical, .timeout = 120) {
 
 /* Every recurrent kernel in one model: ids -> Embedding -> LSTM -> GRU (every step) -> Dense on the sequence
  * -> SimpleRNN -> Dense. */
-static cg_model *all_kernels(void) {
+static cg_model *all_kernels(void)
+{
     cg_model *m = cg_sequential("rnn_all", CG_SHAPE(7));
     cg_model_add(m, cg_embedding(20, 4));
     cg_model_add(m, cg_lstm(6, .return_sequences = true));
@@ -120,7 +128,8 @@ static cg_model *all_kernels(void) {
     return m;
 }
 
-Test(rnn_emit, strict_compilers, .timeout = 240) {
+Test(rnn_emit, strict_compilers, .timeout = 240)
+{
     const char *ccs[] = {"gcc", "clang"};
     for (int c = 0; c < 2; c++) {
         char probe[64];
@@ -148,13 +157,15 @@ Test(rnn_emit, strict_compilers, .timeout = 240) {
 
 static uint64_t rng_state = 2024;
 
-static float unif(void) {
+static float unif(void)
+{
     rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
     return (float)((rng_state >> 40) & 0xFFFFFF) / 16777216.0f;
 }
 
 /* n sequences of the adding problem: (value, marker) per step, exactly two markers; y = the marked sum. */
-static void adding_batch(int n, int steps, float *x, float *y) {
+static void adding_batch(int n, int steps, float *x, float *y)
+{
     for (int b = 0; b < n; b++) {
         int i = (int)(unif() * (float)steps) % steps, j;
         do
@@ -171,7 +182,8 @@ static void adding_batch(int n, int steps, float *x, float *y) {
     }
 }
 
-Test(rnn_train, adding_problem, .timeout = 180) {
+Test(rnn_train, adding_problem, .timeout = 180)
+{
     enum { STEPS = 10, BATCH = 32, TEST = 256, ITERS = 800 };
     cg_model *m = cg_sequential("adding", CG_SHAPE(STEPS, 2));
     cg_model_add(m, cg_lstm(16));
@@ -194,8 +206,10 @@ Test(rnn_train, adding_problem, .timeout = 180) {
     if (getenv("RNN_VERBOSE"))
         fprintf(stderr, "adding problem: held-out MSE %.4f before, %.4f after %d steps\n", (double)before,
                 (double)after, ITERS);
-    cr_expect(after < 0.01f, "the LSTM did not learn the adding problem: held-out MSE %.4f (before training %.4f; "
-              "without memory about 0.17)", (double)after, (double)before);
+    cr_expect(after < 0.01f,
+              "the LSTM did not learn the adding problem: held-out MSE %.4f (before training %.4f; "
+              "without memory about 0.17)",
+              (double)after, (double)before);
     hx_close(&mod);
     cg_model_free(m);
 }

@@ -120,8 +120,7 @@ unsigned char *t_idx(int rank, const int *dims, const unsigned char *data, size_
 }
 
 /* Writes an NPY version 1 file. */
-void t_write_npy(const char *path, const char *descr, int fortran, const char *shape, const void *data,
-                 size_t nbytes)
+void t_write_npy(const char *path, const char *descr, int fortran, const char *shape, const void *data, size_t nbytes)
 {
     char head[256];
     int n = snprintf(head, sizeof head, "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }", descr,

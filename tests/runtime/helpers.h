@@ -18,8 +18,7 @@ char *t_read(const char *path, size_t *len);
 /* Builds an IDX file (unsigned bytes) of the given dims in memory; *len gets its size. */
 unsigned char *t_idx(int rank, const int *dims, const unsigned char *data, size_t *len);
 /* Writes an NPY v1 file: descr like "<f4", shape text like "(2, 3)", raw data bytes. */
-void t_write_npy(const char *path, const char *descr, int fortran, const char *shape, const void *data,
-                 size_t nbytes);
+void t_write_npy(const char *path, const char *descr, int fortran, const char *shape, const void *data, size_t nbytes);
 /* Writes a seasonal series of n values (period 6, with a trend) as CSV with the
  * header "date,value"; v (if not NULL) gets the values as written. */
 void t_write_series(const char *path, int n, double *v);

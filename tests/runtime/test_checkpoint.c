@@ -58,7 +58,8 @@ Test(checkpoint, other_shape_names_tensor_and_shapes)
     cr_assert_eq(cgrt_save_checkpoint(&tiny_model, a, p, &err), 0, "%s", err.msg);
     cr_assert_eq(cgrt_load_checkpoint(&tiny5_model, a, p, &err), -1);
     cr_assert(strstr(err.msg, "w.safetensors: tensor \"dense/kernel\" has shape [4,3] in file but model tiny5 "
-                              "expects [5,3]") != NULL, "%s", err.msg);
+                              "expects [5,3]") != NULL,
+              "%s", err.msg);
 }
 
 Test(checkpoint, missing_tensor_is_named)
@@ -69,7 +70,8 @@ Test(checkpoint, missing_tensor_is_named)
     cr_assert_eq(cgrt_save_checkpoint(&tiny_model, a, p, &err), 0, "%s", err.msg);
     cr_assert_eq(cgrt_load_checkpoint(&tiny_extra_model, a, p, &err), -1);
     cr_assert(strstr(err.msg, "tensor \"dense_2/kernel\" is missing (the checkpoint seems to be from model tiny, not "
-                              "tiny_extra)") != NULL, "%s", err.msg);
+                              "tiny_extra)") != NULL,
+              "%s", err.msg);
 }
 
 Test(checkpoint, truncated_and_garbage_files)
@@ -354,7 +356,8 @@ Test(checkpoint, fifo_device_or_folder_refused_at_once, .timeout = 20)
     cr_assert_eq(symlink("/dev/zero", zero), 0);
     cr_assert_eq(cgrt_load_checkpoint(&tiny_model, a, fifo, &err), -1);
     cr_assert(strstr(err.msg, "w.safetensors: not a regular file (a device, FIFO or socket); give a checkpoint file") !=
-                  NULL, "%s", err.msg);
+                  NULL,
+              "%s", err.msg);
     cr_assert_eq(cgrt_load_checkpoint_by_name(&tiny_model, a, fifo, &rep, &err), -1);
     cr_assert(strstr(err.msg, "w.safetensors: not a regular file") != NULL, "%s", err.msg);
     cr_assert_eq(cgrt_load_series_stats(fifo, &st, &err), -1);

@@ -27,8 +27,8 @@ Test(cli, fit_history_checkpoint_and_evaluate)
     const char *dir = t_tmpdir();
     const char *hist = t_path(dir, "h.csv"), *ck = t_path(dir, "w.safetensors");
     char *out, *errs, *h, test_line[256];
-    const char *fit[] = {"fit", "--data", dir, "--epochs", "6", "--batch-size", "8", "--lr=0.2", "--history", hist,
-                         "--save", ck, "--verbose", "2", "--validation-split", "0.2", NULL};
+    const char *fit[] = {"fit", "--data", dir, "--epochs",  "6", "--batch-size",       "8",   "--lr=0.2", "--history",
+                         hist,  "--save", ck,  "--verbose", "2", "--validation-split", "0.2", NULL};
     const char *ev[] = {"evaluate", "--weights", ck, "--data", dir, NULL};
     t_write_blobs_npy(dir, 200, 60, 11);
     cr_assert_eq(t_run_cli(&tiny_model, dir, &out, &errs, fit), 0, "stderr: %s", errs);
@@ -82,8 +82,8 @@ Test(cli, early_stopping_and_nan)
 {
     const char *dir = t_tmpdir(), *hist = t_path(dir, "h.csv");
     char *out, *errs, *h;
-    const char *fit[] = {"fit", "--data", dir, "--epochs", "10", "--patience", "2", "--history", hist, "--verbose",
-                         "2", NULL};
+    const char *fit[] = {"fit", "--data",    dir,  "--epochs",  "10", "--patience",
+                         "2",   "--history", hist, "--verbose", "2",  NULL};
     const char *nan[] = {"fit", "--data", dir, "--epochs", "3", "--batch-size", "16", NULL};
     t_write_blobs_npy(dir, 64, 0, 5);
     cr_assert_eq(t_run_cli(&tiny_flat_model, dir, &out, &errs, fit), 0, "stderr: %s", errs);

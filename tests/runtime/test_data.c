@@ -10,10 +10,10 @@
 #include <sys/stat.h>
 
 /* Asserts that err mentions both the file and the phrase. */
-#define assert_msg(err, file, phrase)                                                                          \
-    do {                                                                                                       \
-        cr_assert(strstr((err).msg, (file)) != NULL, "message \"%s\" does not name %s", (err).msg, (file));    \
-        cr_assert(strstr((err).msg, (phrase)) != NULL, "message \"%s\" lacks \"%s\"", (err).msg, (phrase));    \
+#define assert_msg(err, file, phrase)                                                                       \
+    do {                                                                                                    \
+        cr_assert(strstr((err).msg, (file)) != NULL, "message \"%s\" does not name %s", (err).msg, (file)); \
+        cr_assert(strstr((err).msg, (phrase)) != NULL, "message \"%s\" lacks \"%s\"", (err).msg, (phrase)); \
     } while (0)
 
 static const int img_dims[3] = {3, 2, 2};
@@ -350,7 +350,7 @@ Test(load_data, idx_directory)
      * exactly one part, with its own label, and the split repeats. */
     float seen = tr.x[0] + te.x[0] + te.x[4];
     cr_assert_eq(seen, 0.0f + 2.0f + 4.0f, "first pixels of the 3 images: got sum %g", (double)seen);
-    for (int i = 0; i < te.n; i++) {   /* first pixels 0, 2, 4 carry labels 2, 0, 1 */
+    for (int i = 0; i < te.n; i++) { /* first pixels 0, 2, 4 carry labels 2, 0, 1 */
         float p = te.x[i * 4], label = p == 0.0f ? 2.0f : p == 2.0f ? 0.0f : 1.0f;
         cr_assert_eq(te.y[i], label, "sample %d lost its label", i);
     }
@@ -499,7 +499,10 @@ Test(csv, a_first_row_with_a_bad_cell_is_data_not_a_header)
 Test(csv, byte_order_mark_is_not_a_header)
 {
     const char *dir = t_tmpdir();
-    const char *plain = "\xEF\xBB\xBF" "1,2,3,0\n4,5,6,1\n", *headed = "\xEF\xBB\xBF" "a,b,c,label\n1,2,3,0\n";
+    const char *plain = "\xEF\xBB\xBF"
+                        "1,2,3,0\n4,5,6,1\n",
+               *headed = "\xEF\xBB\xBF"
+                         "a,b,c,label\n1,2,3,0\n";
     cgrt_dataset d;
     cgrt_error err;
     cr_assert_eq(load_csv_text(dir, "bom.csv", plain, strlen(plain), &d, &err), 0, "%s", err.msg);
@@ -514,15 +517,24 @@ Test(csv, byte_order_mark_is_not_a_header)
     cr_assert_eq(d.n, 1);
     cgrt_dataset_free(&d);
     /* UTF-16 is not read as garbage */
-    cr_assert_eq(load_csv_text(dir, "utf16.csv", "\xFF\xFE" "1\0,\0" "2\0", 8, &d, &err), -1);
+    cr_assert_eq(load_csv_text(dir, "utf16.csv",
+                               "\xFF\xFE"
+                               "1\0,\0"
+                               "2\0",
+                               8, &d, &err),
+                 -1);
     assert_msg(err, "utf16.csv", "UTF-16");
 }
 
 Test(csv, values_that_do_not_fit_a_float_and_non_finite_values)
 {
     static const char *const cells[] = {"1e39", "-3.5e38", "inf", "-Infinity", "nan", "NA"};
-    static const char *const why[] = {"does not fit a 32-bit float", "does not fit a 32-bit float", "is not finite",
-                                      "is not finite", "missing value", "missing value"};
+    static const char *const why[] = {"does not fit a 32-bit float",
+                                      "does not fit a 32-bit float",
+                                      "is not finite",
+                                      "is not finite",
+                                      "missing value",
+                                      "missing value"};
     const char *dir = t_tmpdir();
     cgrt_dataset d;
     cgrt_error err;

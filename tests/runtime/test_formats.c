@@ -20,8 +20,8 @@ static cgrt_model named_model(const char *label)
 }
 
 /* Writes text to dir/name and loads it through the table for m; returns the status. */
-static int load_text(const cgrt_model *m, const char *dir, const char *name, const char *text, int role,
-                     rt_loaded *d, cgrt_error *err)
+static int load_text(const cgrt_model *m, const char *dir, const char *name, const char *text, int role, rt_loaded *d,
+                     cgrt_error *err)
 {
     t_write(t_path(dir, name), text, strlen(text));
     return rt_load(m, t_path(dir, name), role, d, err);
@@ -32,18 +32,18 @@ static void assert_sample(const cgrt_dataset *d, int i, float x0, float x1, floa
 {
     const float *x = d->x + (size_t)i * 4;
     cr_assert_eq(d->features, 4);
-    cr_assert(x[0] == x0 && x[1] == x1 && x[2] == x2 && x[3] == x3, "sample %d: features %g %g %g %g", i,
-              (double)x[0], (double)x[1], (double)x[2], (double)x[3]);
+    cr_assert(x[0] == x0 && x[1] == x1 && x[2] == x2 && x[3] == x3, "sample %d: features %g %g %g %g", i, (double)x[0],
+              (double)x[1], (double)x[2], (double)x[3]);
     cr_assert_eq(d->y[i], y, "sample %d: label %g, expected %g", i, (double)d->y[i], (double)y);
 }
 
 /* Asserts that err names every one of the phrases. */
-#define assert_says(err, ...)                                                                                  \
-    do {                                                                                                       \
-        const char *const phrases_[] = {__VA_ARGS__, NULL};                                                    \
-        for (int k_ = 0; phrases_[k_]; k_++)                                                                   \
-            cr_assert(strstr((err).msg, phrases_[k_]) != NULL, "message \"%s\" lacks \"%s\"", (err).msg,        \
-                      phrases_[k_]);                                                                           \
+#define assert_says(err, ...)                                                                            \
+    do {                                                                                                 \
+        const char *const phrases_[] = {__VA_ARGS__, NULL};                                              \
+        for (int k_ = 0; phrases_[k_]; k_++)                                                             \
+            cr_assert(strstr((err).msg, phrases_[k_]) != NULL, "message \"%s\" lacks \"%s\"", (err).msg, \
+                      phrases_[k_]);                                                                     \
     } while (0)
 
 Test(csv_named, label_first_middle_or_last)
@@ -84,10 +84,10 @@ Test(csv_named, text_labels_numbered_in_order_of_first_appearance)
     t_write_gz(t_path(dir, "p.csv.gz"), text, strlen(text));
     cr_assert_eq(rt_load(&m, t_path(dir, "p.csv.gz"), RT_ROLE_DATA, &d, &err), 0, "%s", err.msg);
     cr_assert_eq(d.train.n, 5);
-    assert_sample(&d.train, 0, 0.5f, 1, 1.5f, 2, 0);   /* Gentoo, met first */
-    assert_sample(&d.train, 1, 2.5f, 3, 3.5f, 4, 1);   /* Adelie */
+    assert_sample(&d.train, 0, 0.5f, 1, 1.5f, 2, 0); /* Gentoo, met first */
+    assert_sample(&d.train, 1, 2.5f, 3, 3.5f, 4, 1); /* Adelie */
     assert_sample(&d.train, 2, 4.5f, 0.5f, 0.5f, 0.5f, 0);
-    assert_sample(&d.train, 3, 0, 0, 0, 0, 2);         /* Chinstrap */
+    assert_sample(&d.train, 3, 0, 0, 0, 0, 2); /* Chinstrap */
     assert_sample(&d.train, 4, 1, 1, 1, 1, 1);
     cr_assert_str_eq(d.note, "column \"species\" names 3 classes: Gentoo=0, Adelie=1, Chinstrap=2");
     rt_loaded_free(&d);
@@ -112,8 +112,8 @@ Test(csv_named, missing_or_doubled_column_and_no_header)
     cgrt_model m = named_model("species");
     rt_loaded d;
     cgrt_error err;
-    cr_assert_eq(load_text(&m, dir, "a.csv", "\n  \nbill,flipper,mass,year,island\n1,2,3,4,0\n", RT_ROLE_DATA, &d,
-                           &err), -1);
+    cr_assert_eq(
+        load_text(&m, dir, "a.csv", "\n  \nbill,flipper,mass,year,island\n1,2,3,4,0\n", RT_ROLE_DATA, &d, &err), -1);
     assert_says(err, "a.csv: no column named \"species\"; the header (line 3) names: bill, flipper, mass, year, "
                      "island");
     cr_assert_eq(load_text(&m, dir, "b.csv", "species,a,b,species,c\n0,1,2,0,3\n", RT_ROLE_DATA, &d, &err), -1);
@@ -157,16 +157,14 @@ Test(csv_named, bad_cells_name_the_line_and_the_column)
     assert_says(err, "f.csv:3: column 2 (\"b\"): \"x\" is not a number");
     cr_assert_eq(load_text(&m, dir, "g.csv", "a,b,kind,c,d\n1,2,,3,4\n", RT_ROLE_DATA, &d, &err), -1);
     assert_says(err, "g.csv:2: column 3 (\"kind\") is empty");
-    cr_assert_eq(load_text(&m, dir, "h.csv", "a,b,kind,c,d\n1,2,Adelie,3,4\n1,2,NA,3,4\n", RT_ROLE_DATA, &d, &err),
-                 -1);
+    cr_assert_eq(load_text(&m, dir, "h.csv", "a,b,kind,c,d\n1,2,Adelie,3,4\n1,2,NA,3,4\n", RT_ROLE_DATA, &d, &err), -1);
     assert_says(err, "h.csv:3: column 3 (\"kind\"): \"NA\" marks a missing value");
     cr_assert_eq(load_text(&m, dir, "i.csv", "a,b,kind,c,d\n1,2,7,3,4\n", RT_ROLE_DATA, &d, &err), -1);
     assert_says(err, "i.csv: label 7 at sample 0 is outside 0..2");
-    m.label_kind = CGRT_LABEL_DENSE;   /* a regression: labels are numbers, never names */
+    m.label_kind = CGRT_LABEL_DENSE; /* a regression: labels are numbers, never names */
     m.num_classes = 0;
     m.loss_name = "mean_squared_error";
-    cr_assert_eq(load_text(&m, dir, "j.csv", "a,b,kind,c,d\n1,2,0.5,3,4\n1,2,tall,3,4\n", RT_ROLE_DATA, &d, &err),
-                 -1);
+    cr_assert_eq(load_text(&m, dir, "j.csv", "a,b,kind,c,d\n1,2,0.5,3,4\n1,2,tall,3,4\n", RT_ROLE_DATA, &d, &err), -1);
     assert_says(err, "j.csv:3: column \"kind\" holds \"tall\", which is not a number");
 }
 
@@ -221,7 +219,7 @@ Test(formats, predict_input_by_magic_number_or_suffix)
     cgrt_error err;
     size_t n;
     unsigned char *idx = t_idx(3, dims, px, &n);
-    t_write_gz(t_path(dir, "images"), idx, n);   /* no suffix: an IDX images file by its first bytes */
+    t_write_gz(t_path(dir, "images"), idx, n); /* no suffix: an IDX images file by its first bytes */
     free(idx);
     cr_assert_eq(rt_load(&m, t_path(dir, "images"), RT_ROLE_INPUT, &d, &err), 0, "%s", err.msg);
     cr_assert_eq(d.train.n, 2);
@@ -245,8 +243,8 @@ Test(formats, predict_input_by_magic_number_or_suffix)
 Test(csv_named, label_column_flag_overrides_the_spec)
 {
     const char *dir = t_tmpdir(), *csv = t_path(dir, "blobs.csv"), *ck = t_path(dir, "w.safetensors");
-    const char *fit[] = {"fit", "--data", csv, "--label-column", "kind", "--epochs", "8", "--lr", "0.3", "--save", ck,
-                         "--verbose", "2", NULL};
+    const char *fit[] = {"fit", "--data", csv, "--label-column", "kind", "--epochs", "8", "--lr",
+                         "0.3", "--save", ck,  "--verbose",      "2",    NULL};
     const char *ev[] = {"evaluate", "--data", csv, "--weights", ck, "--label-column", "kind", NULL};
     const char *ev_plain[] = {"evaluate", "--data", csv, "--weights", ck, NULL};
     const char *pr[] = {"predict", "--input", csv, "--weights", ck, "--label-column", "kind", NULL};
@@ -256,7 +254,7 @@ Test(csv_named, label_column_flag_overrides_the_spec)
     cgrt_model m = tiny_model;
     cr_assert_not_null(f);
     fprintf(f, "x0,kind,x1,x2,x3\n");
-    for (int i = 0; i < 90; i++) {   /* three well separated blobs; class c at (2c, -2c, c, 1) */
+    for (int i = 0; i < 90; i++) { /* three well separated blobs; class c at (2c, -2c, c, 1) */
         int c = i % 3;
         fprintf(f, "%g,%s,%g,%g,1\n", 2.0 * c + 0.1 * (i % 5), names[c], -2.0 * c, 0.5 * c);
     }

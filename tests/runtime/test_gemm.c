@@ -14,7 +14,7 @@
  * CGRAD_THREADS and pinned to one CPU; workers held in a signal handler
  * leave their pieces to the caller instead of stalling it; idle workers
  * sleep. */
-#define _GNU_SOURCE   /* sched_setaffinity, CPU_SET */
+#define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
 #include "cgrad_gemm.h"
 #include "../../runtime/gemm_internal.h"
 
@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GUARD 777.0f   /* the value around a C that is a block of a bigger matrix */
+#define GUARD 777.0f /* the value around a C that is a block of a bigger matrix */
 
 /* The edge shapes: MR = 12 rows, NR = 32 columns, KC = 256 depths, MC = 192 rows. */
 static const int ms[] = {1, 5, 12, 13, 121, 200, 385};
@@ -78,7 +78,7 @@ typedef struct prod {
     int ta, tb, m, n, k, lda, ldb, ldc, guard, crows;
     float beta;
     float *a, *b, *cbuf, *c;
-    double *want, *tol;   /* m x n: the reference C and each element's tolerance */
+    double *want, *tol; /* m x n: the reference C and each element's tolerance */
 } prod;
 
 static float *alloc_floats(long n)
@@ -187,8 +187,8 @@ static void prod_check(const prod *p, const char *what)
         cr_assert(worst <= 1.0,
                   "%s: ta %d tb %d m %d n %d k %d lda %d ldb %d ldc %d beta %g threads %s: C[%d][%d] = %.9g, want "
                   "%.9g (error %.3g, tolerance %.3g)",
-                  what, p->ta, p->tb, p->m, p->n, p->k, p->lda, p->ldb, p->ldc, (double)p->beta, threads_text(), wi,
-                  wj, (double)p->c[(long)wi * p->ldc + wj], p->want[(long)wi * p->n + wj], worst_err,
+                  what, p->ta, p->tb, p->m, p->n, p->k, p->lda, p->ldb, p->ldc, (double)p->beta, threads_text(), wi, wj,
+                  (double)p->c[(long)wi * p->ldc + wj], p->want[(long)wi * p->n + wj], worst_err,
                   p->tol[(long)wi * p->n + wj]);
     if (p->guard) {
         long bad = 0, first = -1;
@@ -204,8 +204,8 @@ static void prod_check(const prod *p, const char *what)
         cr_assert_eq(bad, 0,
                      "%s: ta %d tb %d m %d n %d k %d beta %g threads %s: %ld elements around C changed, the first "
                      "at row %ld column %ld of the bigger matrix (now %g)",
-                     what, p->ta, p->tb, p->m, p->n, p->k, (double)p->beta, threads_text(), bad,
-                     first / p->ldc, first % p->ldc, first >= 0 ? (double)p->cbuf[first] : 0.0);
+                     what, p->ta, p->tb, p->m, p->n, p->k, (double)p->beta, threads_text(), bad, first / p->ldc,
+                     first % p->ldc, first >= 0 ? (double)p->cbuf[first] : 0.0);
     }
 }
 
@@ -287,15 +287,15 @@ static int pool_threads(void)
 static void large_products(gemm_fn fn, const char *what)
 {
     static const int shapes[][5] = {
-        {0, 0, 7744, 64, 288},   /* rows */
-        {0, 1, 7744, 288, 64},   /* rows */
-        {1, 0, 288, 64, 7744},   /* depth */
-        {1, 0, 9, 32, 43264},    /* depth */
-        {0, 0, 25, 40, 8001},    /* depth, each transpose pair */
-        {0, 1, 25, 40, 8001},    /* depth */
-        {1, 1, 25, 40, 8001},    /* depth */
-        {1, 1, 100, 4001, 64},   /* columns, more than NC = 2048 of them */
-        {0, 0, 64, 2100, 130},   /* columns */
+        {0, 0, 7744, 64, 288}, /* rows */
+        {0, 1, 7744, 288, 64}, /* rows */
+        {1, 0, 288, 64, 7744}, /* depth */
+        {1, 0, 9, 32, 43264},  /* depth */
+        {0, 0, 25, 40, 8001},  /* depth, each transpose pair */
+        {0, 1, 25, 40, 8001},  /* depth */
+        {1, 1, 25, 40, 8001},  /* depth */
+        {1, 1, 100, 4001, 64}, /* columns, more than NC = 2048 of them */
+        {0, 0, 64, 2100, 130}, /* columns */
     };
     for (int s = 0; s < COUNT(shapes); s++) {
         const int *x = shapes[s];
@@ -312,7 +312,8 @@ typedef struct sweep_case {
 
 ParameterizedTestParameters(sgemm, shapes)
 {
-    static sweep_case cases[] = {{1, 0, 0}, {1, 0, 1}, {1, 1, 0}, {1, 1, 1}, {2, 0, 0}, {2, 0, 1}, {2, 1, 0}, {2, 1, 1}};
+    static sweep_case cases[] = {{1, 0, 0}, {1, 0, 1}, {1, 1, 0}, {1, 1, 1},
+                                 {2, 0, 0}, {2, 0, 1}, {2, 1, 0}, {2, 1, 1}};
     return cr_make_param_array(sweep_case, cases, sizeof cases / sizeof cases[0]);
 }
 
@@ -417,8 +418,8 @@ static void rows_body(void *arg, long lo, long hi)
 {
     prod *p = arg;
     const float *a = p->ta ? p->a + lo : p->a + lo * p->lda;
-    cgrt_sgemm_here(p->ta, p->tb, (int)(hi - lo), p->n, p->k, a, p->lda, p->b, p->ldb, p->beta,
-                    p->c + lo * p->ldc, p->ldc);
+    cgrt_sgemm_here(p->ta, p->tb, (int)(hi - lo), p->n, p->k, a, p->lda, p->b, p->ldb, p->beta, p->c + lo * p->ldc,
+                    p->ldc);
 }
 
 static void rows_in_loop(int m, int n, int k, long grain)
@@ -437,7 +438,7 @@ Test(sgemm_here, inside_a_loop_1_thread)
 {
     use("1", 0);
     rows_in_loop(301, 70, 257, 12);
-    rows_in_loop(200, 100, 600, 128);   /* too short to split: runs whole on the caller */
+    rows_in_loop(200, 100, 600, 128); /* too short to split: runs whole on the caller */
 }
 
 Test(sgemm_here, inside_a_loop_2_threads)
@@ -445,7 +446,7 @@ Test(sgemm_here, inside_a_loop_2_threads)
     use("2", 0);
     rows_in_loop(301, 70, 257, 12);
     rows_in_loop(1000, 33, 600, 1);
-    rows_in_loop(200, 100, 600, 128);   /* too short to split: the product itself may use the pool */
+    rows_in_loop(200, 100, 600, 128); /* too short to split: the product itself may use the pool */
 }
 
 Test(sgemm_here, inside_a_loop_3_threads)
@@ -460,7 +461,7 @@ Test(sgemm_here, inside_a_loop_3_threads)
  * grains is one call on the caller. */
 static void check_cover(int threads)
 {
-    static const long cases[][2] = {{0, 4},  {1, 1},    {5, 4},  {7, 4},    {8, 4},     {9, 4},      {1000, 1},
+    static const long cases[][2] = {{0, 4},     {1, 1},   {5, 4},  {7, 4}, {8, 4},       {9, 4},       {1000, 1},
                                     {1003, 10}, {37, 16}, {10, 0}, {2, 1}, {100000, 64}, {12345, 100}, {3, 1}};
     pthread_t self = pthread_self();
     for (int s = 0; s < COUNT(cases); s++) {
@@ -482,8 +483,10 @@ static void check_cover(int threads)
             cr_assert_eq(cv.lo[c] % g, 0, "count %ld grain %ld threads %d: piece [%ld, %ld) off the grain", count,
                          grain, threads, cv.lo[c], cv.hi[c]);
             if (threads == 1)
-                cr_assert(pthread_equal(cv.thread[c], self), "count %ld grain %ld: a piece off the caller with 1 "
-                          "thread", count, grain);
+                cr_assert(pthread_equal(cv.thread[c], self),
+                          "count %ld grain %ld: a piece off the caller with 1 "
+                          "thread",
+                          count, grain);
         }
         if (count < 2 * g) {
             cr_assert_eq(cv.calls, 1, "count %ld grain %ld threads %d: %d calls", count, grain, threads, cv.calls);
@@ -492,8 +495,7 @@ static void check_cover(int threads)
         } else {
             long blocks = (count + g - 1) / g;
             int want = blocks >= threads ? threads : -1;
-            cr_assert(cv.calls <= threads, "count %ld grain %ld threads %d: %d calls", count, grain, threads,
-                      cv.calls);
+            cr_assert(cv.calls <= threads, "count %ld grain %ld threads %d: %d calls", count, grain, threads, cv.calls);
             if (want > 0)
                 cr_assert_eq(cv.calls, want, "count %ld grain %ld threads %d: %d calls", count, grain, threads,
                              cv.calls);
@@ -547,8 +549,10 @@ static void check_gemv(int k, int n)
         for (int c = 0; c < n; c++) {
             double want = y0[c] + round * xw[c], tol = 1e-5 * (round * t[c] + fabs(y0[c])) + 1e-6;
             double err = fabs(y[c] - want);
-            cr_assert(err <= tol, "sgemv_rows k %d n %d threads %s call %d: y[%d] = %.9g, want %.9g (error %.3g, "
-                      "tolerance %.3g)", k, n, threads_text(), round, c, (double)y[c], want, err, tol);
+            cr_assert(err <= tol,
+                      "sgemv_rows k %d n %d threads %s call %d: y[%d] = %.9g, want %.9g (error %.3g, "
+                      "tolerance %.3g)",
+                      k, n, threads_text(), round, c, (double)y[c], want, err, tol);
         }
         cr_assert(ybuf[0] == GUARD && ybuf[n + 1] == GUARD, "sgemv_rows k %d n %d: wrote outside y", k, n);
     }
@@ -562,7 +566,7 @@ static void check_gemv(int k, int n)
 
 static void gemv_sizes(void)
 {
-    static const int sizes[][2] = {{1, 1},     {3, 5},     {4, 16},    {7, 33},   {100, 10},
+    static const int sizes[][2] = {{1, 1},     {3, 5},     {4, 16},    {7, 33},    {100, 10},
                                    {255, 255}, {1600, 64}, {784, 256}, {1603, 70}, {4099, 17}};
     for (int s = 0; s < COUNT(sizes); s++)
         check_gemv(sizes[s][0], sizes[s][1]);
@@ -592,13 +596,13 @@ Test(sgemv_rows, partials_shared_with_depth_split)
 {
     use("2", 0);
     /* products of at least 4M multiply-adds, which the pool splits */
-    run(cgrt_sgemm, 1, 0, 16, 16, 20000, 0.5f, 7, 1, "depth split");   /* partials of 256 */
+    run(cgrt_sgemm, 1, 0, 16, 16, 20000, 0.5f, 7, 1, "depth split"); /* partials of 256 */
     check_gemv(1600, 64);
     check_gemv(784, 256);
-    run(cgrt_sgemm, 1, 0, 8, 40, 16384, 0.0f, 0, 0, "depth split");   /* partials of 320 */
-    check_gemv(280, 300);                                              /* within them */
+    run(cgrt_sgemm, 1, 0, 8, 40, 16384, 0.0f, 0, 0, "depth split"); /* partials of 320 */
+    check_gemv(280, 300);                                           /* within them */
     run(cgrt_sgemm, 0, 1, 12, 20, 20000, 1.0f, 7, 1, "depth split");
-    check_gemv(200, 400);                                              /* grows them to 400 */
+    check_gemv(200, 400); /* grows them to 400 */
     check_gemv(1600, 64);
 }
 
@@ -667,20 +671,20 @@ Test(pool_size, from_env_affinity_and_quota)
         int want;
     } cases[] = {
         {NULL, 2, NULL, NULL, NULL, 2},
-        {NULL, 1, NULL, NULL, NULL, 1},                     /* taskset -c 0 */
-        {NULL, 0, NULL, NULL, NULL, 1},                     /* a mask that could not be read */
-        {NULL, 64, NULL, NULL, NULL, 8},                    /* at most 8 */
-        {NULL, 4, "max 100000\n", NULL, NULL, 4},           /* v2 without a quota */
-        {NULL, 4, "100000 100000\n", NULL, NULL, 1},        /* one CPU's worth */
-        {NULL, 4, "50000 100000\n", NULL, NULL, 1},         /* half a CPU: still one thread */
-        {NULL, 4, "150000 100000\n", NULL, NULL, 2},        /* 1.5 CPUs: rounded up */
+        {NULL, 1, NULL, NULL, NULL, 1},              /* taskset -c 0 */
+        {NULL, 0, NULL, NULL, NULL, 1},              /* a mask that could not be read */
+        {NULL, 64, NULL, NULL, NULL, 8},             /* at most 8 */
+        {NULL, 4, "max 100000\n", NULL, NULL, 4},    /* v2 without a quota */
+        {NULL, 4, "100000 100000\n", NULL, NULL, 1}, /* one CPU's worth */
+        {NULL, 4, "50000 100000\n", NULL, NULL, 1},  /* half a CPU: still one thread */
+        {NULL, 4, "150000 100000\n", NULL, NULL, 2}, /* 1.5 CPUs: rounded up */
         {NULL, 4, "200000 100000", NULL, NULL, 2},
-        {NULL, 2, "800000 100000\n", NULL, NULL, 2},        /* a quota above the mask */
-        {NULL, 4, NULL, "-1\n", "100000\n", 4},             /* v1 without a quota */
+        {NULL, 2, "800000 100000\n", NULL, NULL, 2}, /* a quota above the mask */
+        {NULL, 4, NULL, "-1\n", "100000\n", 4},      /* v1 without a quota */
         {NULL, 4, NULL, "250000\n", "100000\n", 3},
-        {NULL, 8, "300000 100000\n", "100000\n", "100000\n", 1},   /* both set: the smaller */
+        {NULL, 8, "300000 100000\n", "100000\n", "100000\n", 1}, /* both set: the smaller */
         {NULL, 8, "100000 100000\n", "300000\n", "100000\n", 1},
-        {NULL, 4, "", NULL, NULL, 4},                       /* garbage: ignored */
+        {NULL, 4, "", NULL, NULL, 4}, /* garbage: ignored */
         {NULL, 4, "max\n", NULL, NULL, 4},
         {NULL, 4, "banana 100000\n", NULL, NULL, 4},
         {NULL, 4, "100000\n", NULL, NULL, 4},
@@ -694,12 +698,12 @@ Test(pool_size, from_env_affinity_and_quota)
         {NULL, 4, NULL, "100000\n", NULL, 4},
         {NULL, 4, NULL, "100000\n", "0\n", 4},
         {NULL, 4, NULL, "100000 5\n", "100000\n", 4},
-        {"1", 4, NULL, NULL, NULL, 1},                      /* CGRAD_THREADS wins */
+        {"1", 4, NULL, NULL, NULL, 1}, /* CGRAD_THREADS wins */
         {"3", 1, NULL, NULL, NULL, 3},
         {"3", 4, "100000 100000\n", NULL, NULL, 3},
         {" 2\n", 1, NULL, NULL, NULL, 2},
         {"12", 2, NULL, NULL, NULL, 8},
-        {"0", 2, NULL, NULL, NULL, 2},                      /* not a count: ignored */
+        {"0", 2, NULL, NULL, NULL, 2}, /* not a count: ignored */
         {"-1", 2, NULL, NULL, NULL, 2},
         {"two", 2, NULL, NULL, NULL, 2},
         {"2x", 1, NULL, NULL, NULL, 1},
@@ -796,12 +800,12 @@ static void exact_sum_rows(int rows, int cols)
  * on the calling thread. */
 static void pool_round(int threads, int caller_only)
 {
-    exact_product(0, 0, 600, 64, 128, 0.0f);     /* rows */
-    exact_product(1, 1, 600, 64, 128, 1.0f);     /* rows */
-    exact_product(0, 1, 64, 600, 128, 1.0f);     /* columns */
-    exact_product(1, 0, 64, 600, 128, 0.0f);     /* columns */
-    exact_product(1, 0, 32, 32, 8192, 0.0f);     /* depth */
-    exact_product(0, 1, 24, 40, 8192, 1.0f);     /* depth */
+    exact_product(0, 0, 600, 64, 128, 0.0f); /* rows */
+    exact_product(1, 1, 600, 64, 128, 1.0f); /* rows */
+    exact_product(0, 1, 64, 600, 128, 1.0f); /* columns */
+    exact_product(1, 0, 64, 600, 128, 0.0f); /* columns */
+    exact_product(1, 0, 32, 32, 8192, 0.0f); /* depth */
+    exact_product(0, 1, 24, 40, 8192, 1.0f); /* depth */
     exact_sum_rows(4096, 64);
     cover cv;
     memset(&cv, 0, sizeof cv);
@@ -902,7 +906,7 @@ static char task_state(int tid)
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
-    const char *paren = strrchr(buf, ')');   /* the name in parentheses may hold anything */
+    const char *paren = strrchr(buf, ')'); /* the name in parentheses may hold anything */
     return paren && paren[1] == ' ' ? paren[2] : '?';
 }
 

@@ -95,8 +95,7 @@ Test(series, windows_targets_and_parts)
                 for (j = 0; j < 4; j++)
                     cr_assert_float_eq(parts[k]->x[i * 4 + j], (v[smp + j] - mean) / std, 1e-6,
                                        "part %d sample %d input %d", k, i, j);
-                cr_assert_float_eq(parts[k]->y[i], (v[smp + 5] - mean) / std, 1e-6, "part %d sample %d label", k,
-                                   i);
+                cr_assert_float_eq(parts[k]->y[i], (v[smp + 5] - mean) / std, 1e-6, "part %d sample %d label", k, i);
                 cr_assert_eq(cgrt_series_target(&s, smp), smp + 5);
             }
     }
@@ -243,8 +242,8 @@ Test(series, the_example_data_file)
     cgrt_error err;
     cr_assert_eq(cgrt_load_series(SOURCE_DIR "/examples/data/elec_equip.csv", &sp, &s, &err), 0, "%s", err.msg);
     cr_assert_eq(s.n, 257);
-    cr_assert_eq(s.values[0], 66.19f);      /* Jan-1-1995 */
-    cr_assert_eq(s.values[256], 97.86f);    /* May-1-2016 */
+    cr_assert_eq(s.values[0], 66.19f);   /* Jan-1-1995 */
+    cr_assert_eq(s.values[256], 97.86f); /* May-1-2016 */
     cr_assert_eq(s.samples, 245);
     cr_assert_eq(s.train, 197);
     cgrt_series_free(&s);
@@ -314,8 +313,10 @@ Test(series, byte_order_mark_and_carriage_returns)
 {
     const char *dir = t_tmpdir();
     static const float want[4] = {1.5f, -2.0f, 300.0f, 0.25f};
-    const char *named = "\xEF\xBB\xBF" "value,date\n1.5,d1\n-2,d2\n300,d3\n0.25,d4\n";
-    const char *bare = "\xEF\xBB\xBF" "1.5\n-2\n300\n0.25\n";
+    const char *named = "\xEF\xBB\xBF"
+                        "value,date\n1.5,d1\n-2,d2\n300,d3\n0.25,d4\n";
+    const char *bare = "\xEF\xBB\xBF"
+                       "1.5\n-2\n300\n0.25\n";
     const char *cr = "date,value\rd1,1.5\rd2,-2\r\rd3,300\rd4,0.25";
     t_write(t_path(dir, "named.csv"), named, strlen(named));
     t_write(t_path(dir, "bare.csv"), bare, strlen(bare));
@@ -347,7 +348,8 @@ Test(series, missing_values_are_refused_by_default_naming_the_option)
     load_fails(dir, "blank.csv", "1\n2\n\n4\n", sp, "blank.csv:3: column 0 is empty (an empty line), a missing value");
     /* infinities and values beyond a float are never taken for missing ones */
     sp = with_missing(sp, CGRT_MISSING_INTERPOLATE);
-    load_fails(dir, "inf.csv", "t,v\na,1\nb,-inf\nc,3\n", sp, "inf.csv:3: column \"v\" holds \"-inf\", which is not finite");
+    load_fails(dir, "inf.csv", "t,v\na,1\nb,-inf\nc,3\n", sp,
+               "inf.csv:3: column \"v\" holds \"-inf\", which is not finite");
     load_fails(dir, "big.csv", "t,v\na,1\nb,2e38\nc,4e38\n", sp,
                "big.csv:4: column \"v\" holds \"4e38\", which does not fit a 32-bit float");
     /* an unknown policy */
@@ -402,7 +404,7 @@ Test(series, missing_policy_of_the_model_reaches_the_loader)
     double v[40];
     char *text, *cell;
     t_write_series(p, 40, v);
-    text = t_read(p, NULL);   /* blank the value of d10 */
+    text = t_read(p, NULL); /* blank the value of d10 */
     cell = strstr(text, "\nd10,") + 5;
     memmove(cell, strchr(cell, '\n'), strlen(strchr(cell, '\n')) + 1);
     t_write(p, text, strlen(text));
@@ -451,13 +453,13 @@ Test(series, forecast_errors_and_seasonal_naive_against_a_loop)
     mean_std(v, s.train + 4 + 2 - 1, &mean, &std);
     tiny_series_model.init(&st, 1);
     st.params[0] = 0.25f; /* forecast: the window's last value + 0.25 std */
-    cr_assert_eq(cgrt_series_forecast(&tiny_series_model, &st, &s, &s.stats, s.train + s.val, s.test, fc, &e, &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(cgrt_series_forecast(&tiny_series_model, &st, &s, &s.stats, s.train + s.val, s.test, fc, &e, &err), 0,
+                 "%s", err.msg);
     cr_assert_eq(e.count, 8);
     for (i = 0; i < 8; i++) {
-        int t = 60 - 8 + i;                      /* the test targets are the last 8 values */
-        double f = v[t - 2] + 0.25 * std;        /* horizon 2: the window ends 2 steps before */
-        double naive = v[t - 6];                 /* season 6 */
+        int t = 60 - 8 + i;               /* the test targets are the last 8 values */
+        double f = v[t - 2] + 0.25 * std; /* horizon 2: the window ends 2 steps before */
+        double naive = v[t - 6];          /* season 6 */
         cr_assert_float_eq(fc[i], f, 1e-4, "forecast %d: %g, expected %g", i, (double)fc[i], f);
         se += (f - v[t]) * (f - v[t]);
         ae += fabs(f - v[t]);
@@ -467,8 +469,7 @@ Test(series, forecast_errors_and_seasonal_naive_against_a_loop)
     cr_assert_float_eq(e.rmse, sqrt(se / 8), 1e-4, "rmse %g, expected %g", e.rmse, sqrt(se / 8));
     cr_assert_float_eq(e.mae, ae / 8, 1e-4, "mae %g, expected %g", e.mae, ae / 8);
     cr_assert(e.has_naive);
-    cr_assert_float_eq(e.naive_rmse, sqrt(nse / 8), 1e-5, "naive rmse %g, expected %g", e.naive_rmse,
-                       sqrt(nse / 8));
+    cr_assert_float_eq(e.naive_rmse, sqrt(nse / 8), 1e-5, "naive rmse %g, expected %g", e.naive_rmse, sqrt(nse / 8));
     cr_assert_float_eq(e.naive_mae, nae / 8, 1e-5);
     cr_assert_gt(fabs(e.rmse - e.naive_rmse), 1e-3, "the model and the baseline should differ here");
     cgrt_series_free(&s);
@@ -530,7 +531,8 @@ Test(series, checkpoint_of_another_series_is_refused)
     other.data.series.horizon = 3;
     cr_assert_eq(cgrt_check_series_checkpoint(&other, ck, &err), -1);
     cr_expect(strstr(err.msg, "w.safetensors: trained on column value, window 4, horizon 2; model tiny_series reads "
-                              "column value, window 4, horizon 3") != NULL, "%s", err.msg);
+                              "column value, window 4, horizon 3") != NULL,
+              "%s", err.msg);
     other = tiny_series_model;
     other.data.series.column = "other";
     cr_assert_eq(cgrt_check_series_checkpoint(&other, ck, &err), -1);

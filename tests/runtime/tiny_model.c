@@ -120,17 +120,17 @@ static void flat_step(void *state, int n, const float *x, const float *y, float 
 }
 
 static const cgrt_param tiny_params_desc[] = {
-    {"dense/kernel", 2, {IN, K, 0, 0}, 0, IN * K, 1},
-    {"dense/bias", 1, {K, 0, 0, 0}, IN * K, K, 1},
+    {"dense/kernel", 2, {IN, K, 0, 0}, 0, IN *K, 1},
+    {"dense/bias", 1, {K, 0, 0, 0}, IN *K, K, 1},
 };
 static const cgrt_param tiny5_params_desc[] = {
     {"dense/kernel", 2, {5, K, 0, 0}, 0, 5 * K, 1},
     {"dense/bias", 1, {K, 0, 0, 0}, 5 * K, K, 1},
 };
 static const cgrt_param extra_params_desc[] = {
-    {"dense/kernel", 2, {IN, K, 0, 0}, 0, IN * K, 1},
-    {"dense/bias", 1, {K, 0, 0, 0}, IN * K, K, 1},
-    {"dense_2/kernel", 2, {K, 2, 0, 0}, IN * K + K, K * 2, 1},
+    {"dense/kernel", 2, {IN, K, 0, 0}, 0, IN *K, 1},
+    {"dense/bias", 1, {K, 0, 0, 0}, IN *K, K, 1},
+    {"dense_2/kernel", 2, {K, 2, 0, 0}, IN *K + K, K * 2, 1},
 };
 
 static const char *const tiny_metric_names[] = {"accuracy"};
@@ -212,8 +212,33 @@ static const cgrt_param series_params_desc[] = {
 static const char *const series_metric_names[] = {"mae"};
 static const cgrt_output series_outputs[] = {{"dense", 1, 1, 0}};
 
-const cgrt_model tiny_series_model = {"tiny_series", 16, 2, {SW, 1, 0, 0}, SW, 1, CGRT_LABEL_DENSE, 1, 0,
-                                      "mean_squared_error", 1, series_metric_names, 1, series_outputs, 0.1f, 5, 8,
-                                      {NULL, 0.0f, 0.0f, {0, 0}, {"value", 0, SW, 2, 6, 8, 6, CGRT_MISSING_ERROR}, NULL}, sizeof(tiny_state), 1, 1,
-                                      series_params_desc, series_init, tiny_params, tiny_set_lr, NULL, series_train,
-                                      series_eval, series_predict};
+const cgrt_model tiny_series_model = {
+    "tiny_series",
+    16,
+    2,
+    {SW, 1, 0, 0},
+    SW,
+    1,
+    CGRT_LABEL_DENSE,
+    1,
+    0,
+    "mean_squared_error",
+    1,
+    series_metric_names,
+    1,
+    series_outputs,
+    0.1f,
+    5,
+    8,
+    {NULL, 0.0f, 0.0f, {0, 0}, {"value", 0, SW, 2, 6, 8, 6, CGRT_MISSING_ERROR}, NULL},
+    sizeof(tiny_state),
+    1,
+    1,
+    series_params_desc,
+    series_init,
+    tiny_params,
+    tiny_set_lr,
+    NULL,
+    series_train,
+    series_eval,
+    series_predict};

@@ -12,7 +12,8 @@
 #include <string.h>
 
 /* Asserts that err contains "<file's base name>:<line>:" and each of the n needles. */
-static inline void be_expect_error(const char *err, const char *file, int line, const char *const *needles, int n) {
+static inline void be_expect_error(const char *err, const char *file, int line, const char *const *needles, int n)
+{
     const char *base = strrchr(file, '/');
     char where[128];
     snprintf(where, sizeof where, "%s:%d:", base ? base + 1 : file, line);
@@ -23,13 +24,15 @@ static inline void be_expect_error(const char *err, const char *file, int line, 
 #define BE_NEEDLES(...) (const char *[]){__VA_ARGS__}, (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *))
 
 /* Captures stdout and stderr (a suite's .init): the library must write nothing. */
-static inline void be_quiet(void) {
+static inline void be_quiet(void)
+{
     cr_redirect_stdout();
     cr_redirect_stderr();
 }
 
 /* Asserts that nothing was written to stdout or stderr since be_quiet. */
-static inline void be_nothing_printed(void) {
+static inline void be_nothing_printed(void)
+{
     fflush(stdout);
     fflush(stderr);
     cr_expect_stdout_eq_str("", "the library printed to stdout");

@@ -9,21 +9,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t fd_next(uint64_t *s) {
+uint64_t fd_next(uint64_t *s)
+{
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
 
-float fd_unif(uint64_t *s, float lo, float hi) { return lo + (hi - lo) * (float)(fd_next(s) >> 40) / 16777216.0f; }
+float fd_unif(uint64_t *s, float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(fd_next(s) >> 40) / 16777216.0f;
+}
 
-void fd_fill(uint64_t *s, float *data, long count, float lo, float hi) {
+void fd_fill(uint64_t *s, float *data, long count, float lo, float hi)
+{
     for (long i = 0; i < count; i++)
         data[i] = fd_unif(s, lo, hi);
 }
 
-uint64_t fd_seed(const char *name) {
+uint64_t fd_seed(const char *name)
+{
     uint64_t h = 1469598103934665603ull;
     for (; *name; name++)
         h = (h ^ (unsigned char)*name) * 1099511628211ull;
@@ -31,7 +37,8 @@ uint64_t fd_seed(const char *name) {
 }
 
 void fd_check(const char *what, const fd_target *t, int nt, fd_loss_fn f, void *ctx, double eps, double tol,
-              bool each_must_matter) {
+              bool each_must_matter)
+{
     double worst = -1, wa = 0, wn = 0;
     const char *wname = "";
     long widx = 0, total = 0;
@@ -70,11 +77,12 @@ typedef struct model_ctx {
     hx_module *mod;
     int n;
     const float *x, *y;
-    void *saved;       /* a copy of the state, restored after every step */
+    void *saved; /* a copy of the state, restored after every step */
 } model_ctx;
 
 /* train_step's loss at the parameters in mod->state, which is restored afterwards. */
-static double model_loss(void *p) {
+static double model_loss(void *p)
+{
     model_ctx *c = p;
     float loss, metrics[32];
     memcpy(c->saved, c->mod->state, c->mod->state_size);
@@ -84,7 +92,8 @@ static double model_loss(void *p) {
 }
 
 void fd_check_model(const char *what, hx_module *mod, int n, const float *x, const float *y, double eps, double tol,
-                    bool each_must_matter) {
+                    bool each_must_matter)
+{
     model_ctx ctx = {mod, n, x, y, malloc(mod->state_size)};
     float *grads = malloc(sizeof(float) * (size_t)(mod->trainable_floats ? mod->trainable_floats : 1));
     cr_assert(ctx.saved && grads);
@@ -101,7 +110,7 @@ void fd_check_model(const char *what, hx_module *mod, int n, const float *x, con
     int nt = 0;
     for (int i = 0; i < mod->nparams && nt < 64; i++) {
         long off = mod->param_offset(i);
-        if (off < mod->trainable_floats)   /* trainable parameters come first in the block */
+        if (off < mod->trainable_floats) /* trainable parameters come first in the block */
             t[nt++] = (fd_target){mod->param_name(i), mod->params + off, grads + off, mod->param_count(i)};
     }
     fd_check(what, t, nt, model_loss, &ctx, eps, tol, each_must_matter);

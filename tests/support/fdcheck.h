@@ -22,10 +22,10 @@
  * differ), so the tests take an index into the table, never a pointer. */
 struct criterion_test_params fd_case_indices(size_t n);
 
-uint64_t fd_next(uint64_t *s);                                    /* splitmix64 */
-float fd_unif(uint64_t *s, float lo, float hi);                   /* 24 random bits in [lo, hi) */
+uint64_t fd_next(uint64_t *s);                  /* splitmix64 */
+float fd_unif(uint64_t *s, float lo, float hi); /* 24 random bits in [lo, hi) */
 void fd_fill(uint64_t *s, float *data, long count, float lo, float hi);
-uint64_t fd_seed(const char *name);                               /* FNV-1a of a case's name */
+uint64_t fd_seed(const char *name); /* FNV-1a of a case's name */
 
 /* One parameter whose gradient is checked: its floats in the module's
  * state (perturbed in place, then restored) and its analytic gradient. */

@@ -23,18 +23,21 @@
 
 const char *hx_extra_cflags = "";
 
-const char *hx_default_cc(void) {
+const char *hx_default_cc(void)
+{
     const char *cc = getenv("CGRAD_TEST_CC");
     return cc && *cc ? cc : "cc";
 }
 
-int hx_tmpdir(char *dir, size_t size) {
+int hx_tmpdir(char *dir, size_t size)
+{
     const char *base = getenv("TMPDIR");
     snprintf(dir, size, "%s/cgrad-test-XXXXXX", base && *base ? base : "/tmp");
     return mkdtemp(dir) ? 0 : -1;
 }
 
-void hx_rmdir(const char *dir) {
+void hx_rmdir(const char *dir)
+{
     if (!dir[0] || getenv("CGRAD_KEEP_TMP"))
         return;
     DIR *d = opendir(dir);
@@ -51,7 +54,8 @@ void hx_rmdir(const char *dir) {
     remove(dir);
 }
 
-char *hx_read_file(const char *path, size_t *len) {
+char *hx_read_file(const char *path, size_t *len)
+{
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
@@ -75,7 +79,8 @@ char *hx_read_file(const char *path, size_t *len) {
 }
 
 /* printf into mod->err; returns -1. */
-static int fail(hx_module *mod, const char *fmt, ...) {
+static int fail(hx_module *mod, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(mod->err, sizeof mod->err, fmt, ap);
@@ -84,7 +89,8 @@ static int fail(hx_module *mod, const char *fmt, ...) {
 }
 
 /* Writes the driver: accessors with fixed names around the emitted NAME.h. */
-static int write_driver(hx_module *mod, bool tape) {
+static int write_driver(hx_module *mod, bool tape)
+{
     char path[512], up[128];
     size_t i = 0;
     for (; mod->name[i] && i + 1 < sizeof up; i++)
@@ -96,13 +102,17 @@ static int write_driver(hx_module *mod, bool tape) {
         return fail(mod, "cannot write %s", path);
     const char *p = mod->name;
     /* NAME.c is included, not compiled apart: one compiler run instead of two */
-    fprintf(f, "/* hx_driver.c: generic accessors for the test harness. */\n#include \"%s.c\"\n\n#include <stddef.h>\n\n", p);
+    fprintf(f,
+            "/* hx_driver.c: generic accessors for the test harness. */\n#include \"%s.c\"\n\n#include <stddef.h>\n\n",
+            p);
     fprintf(f, "size_t hx_state_size(void) { return sizeof(%s_state); }\n", p);
     fprintf(f, "float *hx_params(void *s) { return ((%s_state *)s)->params; }\n", p);
     fprintf(f, "float *hx_grads(void *s) { return ((%s_state *)s)->grads; }\n", p);
     fprintf(f, "float *hx_lr(void *s) { return &((%s_state *)s)->lr; }\n", p);
-    fprintf(f, "float *hx_opt(void *s)\n{\n#if %s_OPT_FLOATS > 0\n    return ((%s_state *)s)->opt;\n#else\n"
-               "    (void)s;\n    return NULL;\n#endif\n}\n", up, p);
+    fprintf(f,
+            "float *hx_opt(void *s)\n{\n#if %s_OPT_FLOATS > 0\n    return ((%s_state *)s)->opt;\n#else\n"
+            "    (void)s;\n    return NULL;\n#endif\n}\n",
+            up, p);
     fprintf(f, "long hx_param_floats(void) { return %s_PARAM_FLOATS; }\n", up);
     fprintf(f, "long hx_trainable_floats(void) { return %s_TRAINABLE_FLOATS; }\n", up);
     fprintf(f, "long hx_opt_floats(void) { return %s_OPT_FLOATS; }\n", up);
@@ -121,17 +131,22 @@ static int write_driver(hx_module *mod, bool tape) {
             fprintf(f, ");\n}\n");
         }
     } else {
-        fprintf(f, "void hx_train_step(void *s, int n, const float *x, const float *y, float *l, float *m)"
-                   " { %s_train_step(s, n, x, y, l, m); }\n", p);
-        fprintf(f, "void hx_eval_step(void *s, int n, const float *x, const float *y, float *l, float *m)"
-                   " { %s_eval_step(s, n, x, y, l, m); }\n", p);
+        fprintf(f,
+                "void hx_train_step(void *s, int n, const float *x, const float *y, float *l, float *m)"
+                " { %s_train_step(s, n, x, y, l, m); }\n",
+                p);
+        fprintf(f,
+                "void hx_eval_step(void *s, int n, const float *x, const float *y, float *l, float *m)"
+                " { %s_eval_step(s, n, x, y, l, m); }\n",
+                p);
         fprintf(f, "void hx_predict(void *s, int n, const float *x, float *out) { %s_predict(s, n, x, out); }\n", p);
     }
     return fclose(f) ? fail(mod, "cannot write %s", path) : 0;
 }
 
 /* Runs the compiler over the driver (which includes NAME.c) into NAME.so; its output goes to mod->err. */
-static int compile(hx_module *mod, cg_flavour flavour, const char *cc) {
+static int compile(hx_module *mod, cg_flavour flavour, const char *cc)
+{
     char cmd[2048];
     bool host = flavour == CG_HOST;
     snprintf(cmd, sizeof cmd,
@@ -151,12 +166,13 @@ static int compile(hx_module *mod, cg_flavour flavour, const char *cc) {
         ;
     int rc = pclose(p);
     if (rc != 0)
-        return -1;   /* the command and the compiler's output are in err */
+        return -1; /* the command and the compiler's output are in err */
     mod->err[0] = '\0';
     return 0;
 }
 
-int hx_run_python(const char *script, const char *const *dirs, int n, char *log, size_t size) {
+int hx_run_python(const char *script, const char *const *dirs, int n, char *log, size_t size)
+{
     char cmd[8192];
     int len = snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s'", script);
     for (int i = 0; i < n && len > 0 && (size_t)len < sizeof cmd; i++)
@@ -183,14 +199,15 @@ int hx_run_python(const char *script, const char *const *dirs, int n, char *log,
 }
 
 /* dlsym into a function pointer without the object-to-function cast ISO C forbids. */
-#define LOOKUP(mod, field, sym)                                   \
-    do {                                                          \
-        void *addr_ = dlsym((mod)->so, sym);                      \
-        memcpy(&(mod)->field, &addr_, sizeof addr_);              \
+#define LOOKUP(mod, field, sym)                      \
+    do {                                             \
+        void *addr_ = dlsym((mod)->so, sym);         \
+        memcpy(&(mod)->field, &addr_, sizeof addr_); \
     } while (0)
 
 /* Loads NAME.so, fetches the accessors, allocates and initialises the state. */
-static int load(hx_module *mod) {
+static int load(hx_module *mod)
+{
     char path[512];
     snprintf(path, sizeof path, "%s/%s.so", mod->dir, mod->name);
     mod->so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -242,7 +259,8 @@ static int load(hx_module *mod) {
 }
 
 /* Emits (through emit, which returns cgrad's status), writes the driver, compiles, loads. */
-static int build(hx_module *mod, cg_graph *g, bool tape, int rc_emit, cg_flavour flavour, const char *cc) {
+static int build(hx_module *mod, cg_graph *g, bool tape, int rc_emit, cg_flavour flavour, const char *cc)
+{
     if (rc_emit)
         return fail(mod, "emit failed: %s", cg_error(g));
     /* the graph's name is not public: read it back from the emitted header, NAME.h */
@@ -262,7 +280,8 @@ static int build(hx_module *mod, cg_graph *g, bool tape, int rc_emit, cg_flavour
 }
 
 /* Resets mod and makes its folder. */
-static int start(hx_module *mod, const char *name) {
+static int start(hx_module *mod, const char *name)
+{
     memset(mod, 0, sizeof *mod);
     snprintf(mod->name, sizeof mod->name, "%s", name);
     if (hx_tmpdir(mod->dir, sizeof mod->dir))
@@ -270,7 +289,8 @@ static int start(hx_module *mod, const char *name) {
     return 0;
 }
 
-int hx_build_graph(hx_module *mod, cg_graph *g, int ninputs, cg_flavour flavour, const char *cc) {
+int hx_build_graph(hx_module *mod, cg_graph *g, int ninputs, cg_flavour flavour, const char *cc)
+{
     if (start(mod, "?"))
         return -1;
     if (!g || cg_failed(g))
@@ -280,7 +300,8 @@ int hx_build_graph(hx_module *mod, cg_graph *g, int ninputs, cg_flavour flavour,
     return build(mod, g, true, rc, flavour, cc);
 }
 
-int hx_build_model(hx_module *mod, cg_model *m, cg_flavour flavour, const char *cc) {
+int hx_build_model(hx_module *mod, cg_model *m, cg_flavour flavour, const char *cc)
+{
     if (start(mod, "?"))
         return -1;
     cg_graph *g = cg_model_graph(m);
@@ -290,7 +311,8 @@ int hx_build_model(hx_module *mod, cg_model *m, cg_flavour flavour, const char *
     return build(mod, g, false, rc, flavour, cc);
 }
 
-void hx_close(hx_module *mod) {
+void hx_close(hx_module *mod)
+{
     /* No dlclose: host code's GEMM shim keeps worker threads (spinning, then
      * sleeping) inside the object; unmapping it under them would crash. The
      * test process is short-lived, so the handle just stays open. */
@@ -299,7 +321,8 @@ void hx_close(hx_module *mod) {
     memset(mod, 0, sizeof *mod);
 }
 
-long hx_param(const hx_module *mod, const char *name, long *count) {
+long hx_param(const hx_module *mod, const char *name, long *count)
+{
     for (int i = 0; i < mod->nparams; i++)
         if (!strcmp(mod->param_name(i), name)) {
             if (count)

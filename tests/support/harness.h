@@ -22,20 +22,20 @@
 #include <stdint.h>
 
 typedef struct hx_module {
-    char dir[256];             /* the temporary folder with NAME.h, NAME.c, driver.c, NAME.so */
-    char name[128];            /* the graph's name */
-    char err[8192];            /* why hx_build_* failed: the builder error or the compiler's output */
-    void *so;                  /* dlopen handle */
-    void *state;               /* a zeroed NAME_state, initialised with seed 1 */
+    char dir[256];  /* the temporary folder with NAME.h, NAME.c, driver.c, NAME.so */
+    char name[128]; /* the graph's name */
+    char err[8192]; /* why hx_build_* failed: the builder error or the compiler's output */
+    void *so;       /* dlopen handle */
+    void *state;    /* a zeroed NAME_state, initialised with seed 1 */
     size_t state_size;
-    float *params, *grads, *opt;   /* into state; opt is NULL without optimizer state */
+    float *params, *grads, *opt; /* into state; opt is NULL without optimizer state */
     long param_floats, trainable_floats, opt_floats;
-    int ninputs;               /* tape graphs: placeholders, in creation order */
-    float *lr;                 /* the state's learning rate */
+    int ninputs; /* tape graphs: placeholders, in creation order */
+    float *lr;   /* the state's learning rate */
     /* entry points, NULL when the emitted code has none */
     void (*init)(void *s, uint64_t seed);
-    float (*loss)(void *s, int n, const float *const *inputs);        /* tape */
-    float (*gradients)(void *s, int n, const float *const *inputs);   /* tape: fills grads */
+    float (*loss)(void *s, int n, const float *const *inputs);      /* tape */
+    float (*gradients)(void *s, int n, const float *const *inputs); /* tape: fills grads */
     void (*train_step)(void *s, int n, const float *x, const float *y, float *loss, float *metric);
     void (*eval_step)(void *s, int n, const float *x, const float *y, float *loss, float *metric);
     void (*predict)(void *s, int n, const float *x, float *out);
