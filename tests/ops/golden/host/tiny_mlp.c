@@ -83,7 +83,7 @@ static void sgd_momentum_update(float *restrict p, const float *restrict g, floa
 
 /* ---- kernels: one per node ------------------------------------------------ */
 
-/* dense_1: DENSE (test_golden.c:33)
+/* dense_1: DENSE (test_golden.c:34)
  *   dense_1_out = relu(x . dense_1_kernel + dense_1_bias)
  *   X (n, 4), W (4, 3), b (3) -> Y (n, 3) */
 static void dense_1_out_fwd(int n, const float *restrict X, const float *restrict W, const float *restrict b, float *restrict Y)
@@ -108,7 +108,7 @@ static void dense_1_out_fwd(int n, const float *restrict X, const float *restric
         }
 }
 
-/* dense_2: DENSE (test_golden.c:34)
+/* dense_2: DENSE (test_golden.c:35)
  *   dense_2_out = linear(dense_1_out . dense_2_kernel + dense_2_bias)
  *   X (n, 3), W (3, 2), b (2) -> Y (n, 2) */
 static void dense_2_out_fwd(int n, const float *restrict X, const float *restrict W, const float *restrict b, float *restrict Y)
@@ -133,7 +133,7 @@ static void dense_2_out_fwd(int n, const float *restrict X, const float *restric
         }
 }
 
-/* loss: SOFTMAX_XENT (test_golden.c:36)
+/* loss: SOFTMAX_XENT (test_golden.c:37)
  *   loss_softmax_xent = cross-entropy of softmax(dense_2_out) against y
  *   Z (n, 2), T (n, 2) -> Y (n) */
 static void loss_softmax_xent_fwd(int n, const float *restrict Z, const float *restrict T, float *restrict Y)
@@ -153,7 +153,7 @@ static void loss_softmax_xent_fwd(int n, const float *restrict Z, const float *r
     } /* i */
 }
 
-/* loss: MEAN (test_golden.c:36)
+/* loss: MEAN (test_golden.c:37)
  *   loss = mean of loss_softmax_xent over axes {0}
  *   X (n) -> Y () */
 static void loss_fwd(int n, const float *restrict X, float *restrict Y)
@@ -164,7 +164,7 @@ static void loss_fwd(int n, const float *restrict X, float *restrict Y)
     Y[0] /= (float)(n);
 }
 
-/* metric: ARGMAX_EQ (test_golden.c:36)
+/* metric: ARGMAX_EQ (test_golden.c:37)
  *   metric_argmax_eq: Y[i] = argmax P[i] == T[i] (T a class index, or argmax of a dense T), with P = dense_2_out, T = y
  *   P (n, 2), T (n, 2) -> Y (n) */
 static void metric_argmax_eq_fwd(int n, const float *restrict P, const float *restrict T, float *restrict Y)
@@ -182,7 +182,7 @@ static void metric_argmax_eq_fwd(int n, const float *restrict P, const float *re
     } /* i */
 }
 
-/* metric: MEAN (test_golden.c:36)
+/* metric: MEAN (test_golden.c:37)
  *   metric = mean of metric_argmax_eq over axes {0}
  *   X (n) -> Y () */
 static void metric_fwd(int n, const float *restrict X, float *restrict Y)
@@ -193,7 +193,7 @@ static void metric_fwd(int n, const float *restrict X, float *restrict Y)
     Y[0] /= (float)(n);
 }
 
-/* loss: SOFTMAX_XENT_BWD, backward (test_golden.c:36)
+/* loss: SOFTMAX_XENT_BWD, backward (test_golden.c:37)
  *   d_dense_2_out = 1.0f / n * (softmax(dense_2_out) - y)
  *   Z (n, 2), T (n, 2) -> Y (n, 2) */
 static void d_dense_2_out_bwd(int n, const float *restrict Z, const float *restrict T, float *restrict Y)
@@ -215,7 +215,7 @@ static void d_dense_2_out_bwd(int n, const float *restrict Z, const float *restr
     } /* i */
 }
 
-/* dense_2: SUM, backward (test_golden.c:36)
+/* dense_2: SUM, backward (test_golden.c:37)
  *   d_dense_2_bias = sum of d_dense_2_out over axes {0}
  *   X (n, 2) -> Y (2) */
 static void d_dense_2_bias_bwd(int n, const float *restrict X, float *restrict Y)
@@ -227,7 +227,7 @@ static void d_dense_2_bias_bwd(int n, const float *restrict X, float *restrict Y
             Y[i1] += X[i0 * 2 + i1];
 }
 
-/* dense_2: MATMUL, backward (test_golden.c:34)
+/* dense_2: MATMUL, backward (test_golden.c:35)
  *   d_dense_1_out = d_dense_2_out . dense_2_kernel^T
  *   A (n, 2), B (3, 2) -> Y (n, 3) */
 static void d_dense_1_out_bwd(int n, const float *restrict A, const float *restrict B, float *restrict Y)
@@ -235,7 +235,7 @@ static void d_dense_1_out_bwd(int n, const float *restrict A, const float *restr
     cgrt_sgemm(0, 1, n, 3, 2, A, 2, B, 2, 0.0f, Y, 3);
 }
 
-/* dense_2: MATMUL, backward (test_golden.c:34)
+/* dense_2: MATMUL, backward (test_golden.c:35)
  *   d_dense_2_kernel = dense_1_out^T . d_dense_2_out
  *   A (n, 3), B (n, 2) -> Y (3, 2) */
 static void d_dense_2_kernel_bwd(int n, const float *restrict A, const float *restrict B, float *restrict Y)
@@ -243,7 +243,7 @@ static void d_dense_2_kernel_bwd(int n, const float *restrict A, const float *re
     cgrt_sgemm(1, 0, 3, 2, n, A, 3, B, 2, 0.0f, Y, 2);
 }
 
-/* dense_1: ACT_BWD, backward (test_golden.c:33)
+/* dense_1: ACT_BWD, backward (test_golden.c:34)
  *   d_dense_1_z = d_dense_1_out * relu'(.), from the output dense_1_out
  *   Y_fwd (n, 3), dY (n, 3) -> Y (n, 3) */
 static void d_dense_1_z_bwd(int n, const float *restrict Y_fwd, const float *restrict dY, float *restrict Y)
@@ -252,7 +252,7 @@ static void d_dense_1_z_bwd(int n, const float *restrict Y_fwd, const float *res
         Y[i] = Y_fwd[i] > 0.0f ? dY[i] : 0.0f;
 }
 
-/* dense_1: SUM, backward (test_golden.c:33)
+/* dense_1: SUM, backward (test_golden.c:34)
  *   d_dense_1_bias = sum of d_dense_1_z over axes {0}
  *   X (n, 3) -> Y (3) */
 static void d_dense_1_bias_bwd(int n, const float *restrict X, float *restrict Y)
@@ -264,7 +264,7 @@ static void d_dense_1_bias_bwd(int n, const float *restrict X, float *restrict Y
             Y[i1] += X[i0 * 3 + i1];
 }
 
-/* dense_1: MATMUL, backward (test_golden.c:33)
+/* dense_1: MATMUL, backward (test_golden.c:34)
  *   d_dense_1_kernel = x^T . d_dense_1_z
  *   A (n, 4), B (n, 3) -> Y (4, 3) */
 static void d_dense_1_kernel_bwd(int n, const float *restrict A, const float *restrict B, float *restrict Y)

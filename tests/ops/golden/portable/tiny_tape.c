@@ -62,7 +62,7 @@ void tiny_tape_init(tiny_tape_state *s, uint64_t seed)
 
 /* ---- kernels: one per node ------------------------------------------------ */
 
-/* tiny_tape: DENSE (test_golden.c:47)
+/* tiny_tape: DENSE (test_golden.c:50)
  *   t_tanh = tanh(x . w + b)
  *   X (n, 3), W (3, 2), b (2) -> Y (n, 2) */
 static void t_tanh_fwd(int n, const float *restrict X, const float *restrict W, const float *restrict b, float *restrict Y)
@@ -77,7 +77,7 @@ static void t_tanh_fwd(int n, const float *restrict X, const float *restrict W, 
     } /* i */
 }
 
-/* tiny_tape: SUB (test_golden.c:48)
+/* tiny_tape: SUB (test_golden.c:51)
  *   t_sub: Y = A - B, with A = t_tanh, B = t
  *   A (n, 2), B (n, 2) -> Y (n, 2) */
 static void t_sub_fwd(int n, const float *restrict A, const float *restrict B, float *restrict Y)
@@ -86,7 +86,7 @@ static void t_sub_fwd(int n, const float *restrict A, const float *restrict B, f
         Y[i] = A[i] - B[i];
 }
 
-/* tiny_tape: SQUARE (test_golden.c:48)
+/* tiny_tape: SQUARE (test_golden.c:51)
  *   t_square: Y = X * X, with X = t_sub
  *   X (n, 2) -> Y (n, 2) */
 static void t_square_fwd(int n, const float *restrict X, float *restrict Y)
@@ -95,7 +95,7 @@ static void t_square_fwd(int n, const float *restrict X, float *restrict Y)
         Y[i] = X[i] * X[i];
 }
 
-/* tiny_tape: MEAN (test_golden.c:48)
+/* tiny_tape: MEAN (test_golden.c:51)
  *   t_mean = mean of t_square over axes {0,1}
  *   X (n, 2) -> Y () */
 static void t_mean_fwd(int n, const float *restrict X, float *restrict Y)
@@ -107,7 +107,7 @@ static void t_mean_fwd(int n, const float *restrict X, float *restrict Y)
     Y[0] /= (float)(n * 2);
 }
 
-/* tiny_tape: MUL, backward (test_golden.c:48)
+/* tiny_tape: MUL, backward (test_golden.c:51)
  *   t_mul: Y = A * B, with A = t_sub, B = 2.0f
  *   A (n, 2) -> Y (n, 2) */
 static void t_mul_bwd(int n, const float *restrict A, float *restrict Y)
@@ -116,7 +116,7 @@ static void t_mul_bwd(int n, const float *restrict A, float *restrict Y)
         Y[i] = A[i] * 2.0f;
 }
 
-/* tiny_tape: MUL, backward (test_golden.c:48)
+/* tiny_tape: MUL, backward (test_golden.c:51)
  *   d_t_sub: Y = A * B, with A = 0.5f / n, B = t_mul
  *   B (n, 2) -> Y (n, 2) */
 static void d_t_sub_bwd(int n, const float *restrict B, float *restrict Y)
@@ -125,7 +125,7 @@ static void d_t_sub_bwd(int n, const float *restrict B, float *restrict Y)
         Y[i] = (0.5f / (float)n) * B[i];
 }
 
-/* tiny_tape: ACT_BWD, backward (test_golden.c:47)
+/* tiny_tape: ACT_BWD, backward (test_golden.c:50)
  *   d_t_add = d_t_sub * tanh'(.), from the output t_tanh
  *   Y_fwd (n, 2), dY (n, 2) -> Y (n, 2) */
 static void d_t_add_bwd(int n, const float *restrict Y_fwd, const float *restrict dY, float *restrict Y)
@@ -134,7 +134,7 @@ static void d_t_add_bwd(int n, const float *restrict Y_fwd, const float *restric
         Y[i] = dY[i] * (1.0f - Y_fwd[i] * Y_fwd[i]);
 }
 
-/* tiny_tape: SUM, backward (test_golden.c:47)
+/* tiny_tape: SUM, backward (test_golden.c:50)
  *   d_b = sum of d_t_add over axes {0}
  *   X (n, 2) -> Y (2) */
 static void d_b_bwd(int n, const float *restrict X, float *restrict Y)
@@ -146,7 +146,7 @@ static void d_b_bwd(int n, const float *restrict X, float *restrict Y)
             Y[i1] += X[i0 * 2 + i1];
 }
 
-/* tiny_tape: MATMUL, backward (test_golden.c:47)
+/* tiny_tape: MATMUL, backward (test_golden.c:50)
  *   d_w = x^T . d_t_add
  *   A (n, 3), B (n, 2) -> Y (3, 2) */
 static void d_w_bwd(int n, const float *restrict A, const float *restrict B, float *restrict Y)
