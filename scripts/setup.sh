@@ -27,7 +27,7 @@ for arg in "$@"; do
     esac
 done
 
-REQUIRED=(meson ninja-build gcc clang libclang-rt-dev pkg-config zlib1g-dev libopenblas-dev
+REQUIRED=(meson ninja-build gcc clang clang-format libclang-rt-dev pkg-config zlib1g-dev libopenblas-dev
           libcriterion-dev dataset-fashion-mnist)
 OPTIONAL=(python3-torch python3-numpy)
 
