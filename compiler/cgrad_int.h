@@ -249,10 +249,24 @@ typedef struct entry {
     int nupd;
     int *sched; /* nodes computed, in order (plan pass) */
     int nsched;
-    long *offset;  /* arena offset in floats per node id, -1: not in the arena */
-    long *scratch; /* arena offset of node id's kernel scratch (im2col), -1: none */
+    long *offset;      /* arena offset in floats per node id, -1: not in the arena */
+    long *scratch;     /* arena offset of node id's kernel scratch (im2col), -1: none */
+    int *first, *last; /* per node id: the schedule steps that write its buffer and read it last */
     size_t arena_floats;
 } entry;
+
+/* Where the emitted code goes (the model program's --target, --mode,
+ * --weights, --max-ram; --max-batch sets max_batch): deploy.c. */
+typedef struct deploy {
+    bool firmware;        /* portable flavour, no NAME_main.c */
+    bool predict_only;    /* the predict entry point alone, its arena only */
+    const float *weights; /* the parameter block read from a checkpoint: const arrays; NULL: in RAM */
+    const char *weights_path;
+    bool has_stats; /* a series model's standardisation, from the checkpoint */
+    double series_mean, series_std;
+    long long max_ram; /* bytes the state may take; 0: no limit */
+    size_t train_ram;  /* predict_only: the state a training build would take */
+} deploy;
 
 struct cg_graph {
     arena a;
@@ -275,14 +289,15 @@ struct cg_graph {
     entry entries[5];
     int nentries;
     bool compiled;
-    size_t param_floats, opt_floats;
-    cg_model *model;    /* the model built on this graph, if any */
-    cg_flavour flavour; /* of the code being planned and emitted */
-    bool ad_pending;    /* the autodiff pass has gradients to build: of ad_loss for ad_vars[0 .. ad_nvars) */
+    size_t param_floats, trainable_floats, opt_floats; /* the layout pass's */
+    cg_model *model;                                   /* the model built on this graph, if any */
+    cg_flavour flavour;                                /* of the code being planned and emitted */
+    bool ad_pending; /* the autodiff pass has gradients to build: of ad_loss for ad_vars[0 .. ad_nvars) */
     int ad_loss, ad_nvars;
     const int *ad_vars;
     bool has_opt; /* an optimizer was given (compile, or cg_apply_gradients) */
     cg_optimizer opt;
+    deploy dep;
     bool failed;
     char err[512];
 };
@@ -378,7 +393,15 @@ int op_pad(cg_graph *g, cg_src src, int x, const int pad[4]);
  * output: the saved sequence. */
 int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, int s0, cg_activation act,
                  cg_activation ract);
-/* Units of a recurrent op or of its backward op. */
+/* The inference form of recurrence op (OP_SIMPLE_RNN, OP_LSTM, OP_GRU): the
+ * same xw, r and s0 (-1: zeros; GRU: must be -1), GRU's recurrent bias read
+ * in place from row 1 of its bias b (2, 3 U) (-1: none); output h of every
+ * step (n, T, U) when sequences, else of the last (n, U). Nothing is saved. */
+int op_recurrent_infer(cg_graph *g, cg_src src, op_kind op, int xw, int r, int b, int s0, cg_activation act,
+                       cg_activation ract, bool sequences);
+/* Bytes of the locals of an inference form's kernel (one sample's state and gates); 0 for other nodes. */
+long rnn_infer_stack_bytes(const cg_graph *g, int id);
+/* Units of a recurrent op, of its backward op or of its inference form. */
 int rnn_units(const cg_graph *g, int id);
 /* Floats per sample and step of a recurrent op's saved sequence, and where h, h_prev and c sit in it. */
 int rnn_width(op_kind op, int units);
@@ -445,69 +468,9 @@ int plan_storage_root(cg_graph *g, int id);
 /* True when placeholder id is unpacked from the packed x or y into its own buffer. */
 bool plan_unpacked(cg_graph *g, int id);
 
-/* ---- lower.c: what kernels are written with (used by ops/ and the emitter) ---- */
+/* ---- the emitter: lower.c (what kernels are written with), emit*.c, deploy.c ---- */
 
-struct emit_ctx {
-    cg_graph *g;
-    text *t;
-    cg_flavour flavour;
-    const char *prefix;  /* model name, the prefix of every public symbol */
-    int part;            /* lowering a whole kernel (0), the per-sample piece of a host kernel whose
-                              samples run on the pool (1), or what follows that loop (2) */
-    const char *uprefix; /* the prefix in capitals, of the header's macros */
-    const char *source;  /* the user's file, escaped, for banners */
-    bool uses_blas;      /* host code calls the GEMM shim */
-};
-
-/* The C expression of input k of node id inside its kernel: "A[i]" or a literal. */
-const char *emit_input(emit_ctx *e, int id, int k, const char *index, char *buf, size_t size);
-/* Loop nest helpers: dimension text ("n" or "256"). */
-const char *emit_dim(const shape *s, int axis, char *buf, size_t size);
-/* A float literal that reads back exactly: "0.001f". */
-const char *emit_float(float v, char *buf, size_t size);
-/* Index expression of an input of shape in, broadcast to out, over loop
- * variables i0, i1, ...: "i0 * 256 + i1" ("0" for a scalar). */
-const char *emit_bcast_index(const shape *in, const shape *out, char *buf, size_t size);
-/* s as a C string literal (escaped by text_escaped), or 0 for NULL. */
-void emit_c_string(text *t, const char *s);
-/* Upper-case copy of s into buf. */
-const char *emit_upper(const char *s, char *buf, size_t size);
-/* The user's file name without folders, escaped for a comment. */
-const char *emit_source_file(cg_graph *g, const char *path);
-/* The textbook name of input k of node n inside its kernel ("X", "W"). */
-void kernel_arg_name(const node *n, int k, char *buf, size_t size);
-/* "<buffer>_fwd" or "<buffer>_bwd". */
-const char *kernel_name(cg_graph *g, int id, char *buf, size_t size);
-/* True when node id's kernel needs the batch size n; when a kernel function computes node id at all. */
-bool kernel_needs_n(cg_graph *g, int id);
-bool node_has_kernel(cg_graph *g, int id);
-const char *emit_act_name(cg_activation a);
-/* The inputs a kernel takes as arrays (not constants): their positions, and how many. */
-int kernel_inputs(cg_graph *g, int id, int which[3]);
-
-/* ---- emit*.c: the files -------------------------------------------------------------- */
-
-/* emit_kernel.c: one line saying what node id computes; the kernel function of node id. */
-void emit_describe(emit_ctx *e, int id, char *buf, size_t size);
-void emit_kernel(emit_ctx *e, int id);
-typedef enum kernel_params_mode {
-    KP_SIGNATURE,   /* "int n, const float *restrict X, float *restrict Y" */
-    KP_CALL,        /* "n, dense_1_out, dense_2_out": the buffers of an entry point */
-    KP_POOL_INPUTS, /* "X, W": the inputs handed to the pool */
-} kernel_params_mode;
-/* Appends node id's kernel parameter list in the given form (e: the calling entry, KP_CALL). */
-void kernel_params(emit_ctx *ec, int id, kernel_params_mode mode, const entry *e);
-/* emit_entry.c: an entry point, its checked form, the optimizer call, the header's declarations. */
-void emit_entry(emit_ctx *ec, const entry *e);
-void emit_checked(emit_ctx *ec, const entry *e);
-void emit_update(emit_ctx *ec);
-void emit_prototypes(emit_ctx *ec, text *t);
-/* emit_header.c, emit_source.c, emit_main.c: NAME.h, NAME.c, NAME_main.c (-1: a template failed). */
-int emit_header(emit_ctx *ec, text *h);
-int emit_source(emit_ctx *ec, text *c);
-int emit_main(emit_ctx *ec, text *mt);
-/* emit.c: writes the files of the compiled graph g into dir. */
-int emit_files(cg_graph *g, const char *dir);
+#include "emit.h"
 
 /* ---- summary.c -------------------------------------------------------------------------- */
 

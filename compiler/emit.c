@@ -1,7 +1,8 @@
 /* emit.c: the emitter's driver. From a compiled graph it writes NAME.h
  * (emit_header.c), NAME.c (emit_source.c: kernels from emit_kernel.c, entry
  * points from emit_entry.c) and, for a compiled model, NAME_main.c
- * (emit_main.c). Output depends only on the graph: the same model emits
+ * (emit_main.c; not for firmware), and with const weights NAME_weights.c
+ * (deploy.c). Output depends only on the graph: the same model emits
  * byte-identical files. */
 #include "cgrad_int.h"
 
@@ -51,16 +52,25 @@ int emit_files(cg_graph *g, const char *dir)
     const char *src = g->model ? g->model->src.file : g->nnodes ? g->nodes[0].src.file : NULL;
     emit_ctx ec = {
         g, NULL, g->flavour, g->name, 0, emit_upper(g->name, pu, sizeof pu), emit_source_file(g, src), uses_blas(g)};
-    text h = {0}, c = {0}, mt = {0};
-    if (emit_header(&ec, &h) | emit_source(&ec, &c) | (g->model ? emit_main(&ec, &mt) : 0))
+    text h = {0}, c = {0}, mt = {0}, w = {0};
+    bool main_file = g->model && !g->dep.firmware, weights = g->dep.weights != NULL;
+    if (emit_header(&ec, &h) | emit_source(&ec, &c) | (main_file ? emit_main(&ec, &mt) : 0) |
+        (weights ? emit_weights(&ec, &w) : 0))
         graph_error(g, (cg_src){0}, -1, "internal: a template failed to expand");
-    const char *suffix[3] = {".h", ".c", "_main.c"};
-    text *files[3] = {&h, &c, &mt};
-    for (int i = 0; i < (g->model ? 3 : 2) && !g->failed; i++) {
+    const char *suffix[4] = {".h", ".c", "_main.c", "_weights.c"};
+    text *files[4] = {&h, &c, &mt, &w};
+    bool wanted[4] = {true, true, main_file, weights};
+    for (int i = 0; i < 4 && !g->failed; i++) {
         snprintf(file, sizeof file, "%s%s", g->name, suffix[i]);
-        write_file(g, dir, file, files[i]);
+        if (wanted[i])
+            write_file(g, dir, file, files[i]);
+        else if (i >= 2) { /* a file of an earlier build into dir would no longer match */
+            char path[1100];
+            snprintf(path, sizeof path, "%s/%s", dir, file);
+            remove(path);
+        }
     }
-    text_free(&h), text_free(&c), text_free(&mt);
+    text_free(&h), text_free(&c), text_free(&mt), text_free(&w);
     return g->failed ? -1 : 0;
 }
 

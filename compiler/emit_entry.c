@@ -23,7 +23,10 @@ static void emit_buffers(emit_ctx *ec, const entry *e)
     text_puts(ec->t, "    /* parameters */\n");
     for (int k = 0; k < e->nsched; k++) {
         const node *n = &g->nodes[e->sched[k]];
-        if (n->op == OP_VARIABLE)
+        if (n->op == OP_VARIABLE && g->dep.weights && g->dep.predict_only) /* in flash */
+            text_printf(ec->t, "    const float *%s = %s_%s; /* %s */\n", n->name, ec->prefix, n->name,
+                        shape_str(&n->sh, sb, sizeof sb));
+        else if (n->op == OP_VARIABLE)
             text_printf(ec->t, "    float *%s = s->params + %s_%s; /* %s */\n", n->name, pu,
                         emit_upper(n->name, up, sizeof up), shape_str(&n->sh, sb, sizeof sb));
     }
@@ -198,7 +201,7 @@ void emit_entry(emit_ctx *ec, const entry *e)
     if (g->model && g->model->functional)
         emit_unpack(ec, e);
     emit_calls(ec, e);
-    if (e->kind == ENTRY_TRAIN)
+    if (e->kind == ENTRY_TRAIN && deploy_updates(g))
         emit_update(ec);
     for (int i = 0; i < e->nupd; i++) {
         const node *v = &g->nodes[e->upd_var[i]];
@@ -352,7 +355,7 @@ void emit_prototypes(emit_ctx *ec, text *t)
         entry_signature(ec, &g->entries[k], true, t);
         text_puts(t, ";\n");
     }
-    if (!g->model && g->has_opt)
+    if (!g->model && deploy_updates(g))
         text_printf(t,
                     "/* One optimizer step from the gradients in s->grads. */\nvoid %s_apply_gradients(%s_state *s);\n",
                     p, p);

@@ -66,6 +66,49 @@ static void emit_io_defines(emit_ctx *ec, text *io)
     }
 }
 
+/* The members of the state struct: those the build uses (a predict-only
+ * build has no gradients, optimizer state or step; const weights are not
+ * in it; a model with nothing to train has no gradient block). */
+static void state_fields(emit_ctx *ec, text *t)
+{
+    cg_graph *g = ec->g;
+    const char *pu = ec->uprefix;
+    bool po = g->dep.predict_only, dropout = false;
+    for (int id = 0; id < g->nnodes; id++)
+        dropout = dropout || g->nodes[id].op == OP_DROPOUT_MASK;
+    if (!(po && g->dep.weights))
+        text_printf(t, "    float params[%s_PARAM_FLOATS];\n", pu);
+    if (!po && g->trainable_floats)
+        text_printf(t, "    float grads[%s_TRAINABLE_FLOATS];\n", pu);
+    if (!po && g->opt_floats)
+        text_printf(t, "    float opt[%s_OPT_FLOATS];\n", pu);
+    text_printf(t, "    float arena[%s_ARENA_FLOATS];\n", pu);
+    if (!po)
+        text_puts(t, "    float lr;      /* learning rate */\n    int step;      /* optimizer steps taken */\n");
+    if (!po && dropout)
+        text_puts(t, "    uint64_t rng;  /* generator of the dropout masks */\n");
+}
+
+/* The declaration of NAME_init (none when the weights are const and
+ * predict is all there is), after that of the const weights. */
+static void init_declaration(emit_ctx *ec, text *t)
+{
+    cg_graph *g = ec->g;
+    if (g->dep.weights)
+        deploy_weight_decls(ec, t);
+    if (g->dep.weights && g->dep.predict_only)
+        return;
+    if (g->dep.weights)
+        text_puts(t, "/* Copies the weights above into s->params, zeroes gradients and optimizer state;\n"
+                     " * seed is not used. */\n");
+    else if (g->dep.predict_only)
+        text_puts(t, "/* Initialises the weights from seed (as the model asked: Glorot, He, ...). */\n");
+    else
+        text_puts(t, "/* Initialises the weights from seed (as the model asked: Glorot, He, ...),\n"
+                     " * zeroes gradients and optimizer state. */\n");
+    text_printf(t, "void %s_init(%s_state *s, uint64_t seed);\n", ec->prefix, ec->prefix);
+}
+
 /* Writes NAME.h into h; returns -1 when a template failed. */
 int emit_header(emit_ctx *ec, text *h)
 {
@@ -76,23 +119,19 @@ int emit_header(emit_ctx *ec, text *h)
     emit_offsets(ec, &offsets, pu);
     emit_prototypes(ec, &protos);
     emit_io_defines(ec, &io);
-    size_t trainable = 0, arena_floats = 1;
-    for (int i = 0; i < g->nvars; i++)
-        if (g->vars[i].trainable)
-            trainable += g->vars[i].count;
+    size_t arena_floats = 1;
     for (int k = 0; k < g->nentries; k++)
         if (g->entries[k].arena_floats > arena_floats)
             arena_floats = g->entries[k].arena_floats;
-    bool has_dropout = false;
-    for (int id = 0; id < g->nnodes; id++)
-        has_dropout = has_dropout || g->nodes[id].op == OP_DROPOUT_MASK;
-    char guard[256], opt_field[256] = "", num[6][48];
+    text fields = {0}, sheet = {0}, init = {0};
+    state_fields(ec, &fields);
+    deploy_datasheet(ec, &sheet);
+    init_declaration(ec, &init);
+    char guard[256], num[6][48];
     snprintf(guard, sizeof guard, "%s_H", pu);
-    if (g->opt_floats)
-        snprintf(opt_field, sizeof opt_field, "    float opt[%s_OPT_FLOATS];\n", pu);
     snprintf(num[0], 48, "%d", g->max_batch);
     snprintf(num[1], 48, "%zu", g->param_floats);
-    snprintf(num[2], 48, "%zu", trainable);
+    snprintf(num[2], 48, "%zu", g->trainable_floats);
     snprintf(num[3], 48, "%zu", g->opt_floats);
     snprintf(num[4], 48, "%zu", arena_floats);
     snprintf(num[5], 48, "%d", g->nvars);
@@ -126,14 +165,17 @@ int emit_header(emit_ctx *ec, text *h)
                         opt_words(g),
                         "OFFSETS",
                         offsets.s ? offsets.s : "",
-                        "OPT_FIELD",
-                        opt_field,
+                        "STATE_FIELDS",
+                        fields.s ? fields.s : "",
                         "PROTOTYPES",
                         protos.s ? protos.s : "",
-                        "RNG_FIELD",
-                        has_dropout ? "    uint64_t rng;  /* generator of the dropout masks */\n" : "",
+                        "DATASHEET",
+                        sheet.s ? sheet.s : "",
+                        "INIT_DECL",
+                        init.s ? init.s : "",
                         NULL};
     int rc = text_template(h, "header", kv);
     text_free(&summary), text_free(&offsets), text_free(&protos), text_free(&io);
+    text_free(&fields), text_free(&sheet), text_free(&init);
     return rc;
 }

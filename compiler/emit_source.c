@@ -68,6 +68,22 @@ static void emit_init_calls(emit_ctx *ec, text *t, const char *pu, bool *used_un
     }
 }
 
+/* NAME_init's body when the weights are const arrays: a copy of each into
+ * the parameter block (training on the device starts from them). */
+static void weight_copies(emit_ctx *ec, text *t)
+{
+    cg_graph *g = ec->g;
+    char up[128], sb[64];
+    text_puts(t, "    (void)seed; /* the weights come from the checkpoint, not from a seed */\n");
+    for (int i = 0; i < g->nvars; i++) {
+        const var *v = &g->vars[i];
+        const node *n = &g->nodes[v->node];
+        text_printf(t, "    for (long i = 0; i < %zu; i++) /* %s %s */\n        s->params[%s_%s + i] = %s_%s[i];\n",
+                    v->count, v->name, shape_str(&n->sh, sb, sizeof sb), ec->uprefix,
+                    emit_upper(n->name, up, sizeof up), ec->prefix, n->name);
+    }
+}
+
 /* The parameter table (NAME_params_info) and NAME_init, with only the
  * initialisers the parameters use. */
 static int emit_init(emit_ctx *ec, text *c)
@@ -83,11 +99,17 @@ static int emit_init(emit_ctx *ec, text *c)
                     s->rank > 3 ? s->d[3] : 1, v->offset, v->count, v->trainable);
     }
     text_puts(c, "};\n\n");
-    text calls = {0}, opt_zero = {0}, init_calls = {0};
+    if (g->dep.predict_only && g->dep.weights)
+        return 0; /* const weights and nothing to train: nothing to initialise */
+    text calls = {0}, zero = {0}, init_calls = {0};
     bool used_uniform = false, used_normal = false, used_orthogonal = false;
-    emit_init_calls(ec, &calls, pu, &used_uniform, &used_normal, &used_orthogonal);
+    if (g->dep.weights)
+        weight_copies(ec, &init_calls);
+    else
+        emit_init_calls(ec, &calls, pu, &used_uniform, &used_normal, &used_orthogonal);
     bool streams = used_uniform || used_normal || used_orthogonal;
-    text_puts(&init_calls, streams ? "    uint64_t rng;\n" : "    (void)seed;\n");
+    if (!g->dep.weights)
+        text_puts(&init_calls, streams ? "    uint64_t rng;\n" : "    (void)seed;\n");
     for (char *line = calls.s; line && *line;) { /* no stream needed: drop the rng lines */
         char *end = strchr(line, '\n');
         size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
@@ -95,19 +117,22 @@ static int emit_init(emit_ctx *ec, text *c)
             text_printf(&init_calls, "%.*s", (int)len, line);
         line += len;
     }
-    if (g->opt_floats)
-        text_printf(&opt_zero, "    init_constant(s->opt, %s_OPT_FLOATS, 0.0f);\n", pu);
-    bool has_dropout = false;
+    bool po = g->dep.predict_only, has_dropout = false;
     for (int id = 0; id < g->nnodes; id++)
         has_dropout = has_dropout || g->nodes[id].op == OP_DROPOUT_MASK;
-    char lr[48];
+    if (!po && g->trainable_floats)
+        text_printf(&zero, "    init_constant(s->grads, %s_TRAINABLE_FLOATS, 0.0f);\n", pu);
+    if (!po && g->opt_floats)
+        text_printf(&zero, "    init_constant(s->opt, %s_OPT_FLOATS, 0.0f);\n", pu);
+    char lr[48], state[128];
     emit_float(g->has_opt ? g->opt.lr : 0.01f, lr, sizeof lr);
+    snprintf(state, sizeof state, po ? "" : "    s->lr = %s;\n    s->step = 0;\n", lr);
     const char *kv[] = {"NAME",       p,
                         "UNAME",      pu,
                         "INIT_CALLS", init_calls.s ? init_calls.s : "",
-                        "OPT_ZERO",   opt_zero.s ? opt_zero.s : "",
-                        "LR",         lr,
-                        "RNG_INIT",   has_dropout ? "    s->rng = seed ^ 0x2545F4914F6CDD1Dull;\n" : "",
+                        "ZERO",       zero.s ? zero.s : "",
+                        "STATE_INIT", state,
+                        "RNG_INIT",   has_dropout && !po ? "    s->rng = seed ^ 0x2545F4914F6CDD1Dull;\n" : "",
                         NULL};
     int rc = 0;
     if (streams)
@@ -118,9 +143,10 @@ static int emit_init(emit_ctx *ec, text *c)
         rc |= text_template(c, "init/normal", kv);
     if (used_orthogonal)
         rc |= text_template(c, "init/orthogonal", kv);
-    rc |= text_template(c, "init/constant", kv);
+    if ((init_calls.s && strstr(init_calls.s, "init_constant(")) || zero.s)
+        rc |= text_template(c, "init/constant", kv);
     rc |= text_template(c, "init/body", kv);
-    text_free(&calls), text_free(&opt_zero), text_free(&init_calls);
+    text_free(&calls), text_free(&zero), text_free(&init_calls);
     return rc;
 }
 
@@ -165,7 +191,7 @@ int emit_source(emit_ctx *ec, text *c)
                         NULL};
     int rc = text_template(c, "source_head", kv);
     rc |= emit_init(ec, c);
-    if (g->has_opt)
+    if (deploy_updates(g))
         rc |= emit_optimizer(ec, c);
     if (ec->flavour == CG_HOST && seq_needs_math(g))
         rc |= text_template(c, "kernels/rnn_math_host", kv);
@@ -186,7 +212,7 @@ int emit_source(emit_ctx *ec, text *c)
         emit_entry(ec, &g->entries[k]);
     for (int k = 0; k < g->nentries; k++)
         emit_checked(ec, &g->entries[k]);
-    if (!g->model && g->has_opt) { /* the tape's optimizer, for the caller's own loop */
+    if (!g->model && deploy_updates(g)) { /* the tape's optimizer, for the caller's own loop */
         text_printf(c,
                     "/* Applies the optimizer to the parameters, from the gradients in s->grads:\n"
                     " * call it after %s_gradients (and after any change made to s->grads). */\n"

@@ -51,6 +51,8 @@ void cg_graph_free(cg_graph *g)
         free(g->entries[i].sched);
         free(g->entries[i].offset);
         free(g->entries[i].scratch);
+        free(g->entries[i].first);
+        free(g->entries[i].last);
     }
     free(g->nodes);
     free(g->htab);

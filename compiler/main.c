@@ -10,45 +10,132 @@
 
 static int usage(const char *prog)
 {
-    fprintf(stderr, "usage: %s [-o DIR] [--flavour host|portable] [--summary] [--dump-after PASS] [--name-file FILE]\n",
+    fprintf(stderr,
+            "usage: %s [-o DIR] [--flavour host|portable] [--summary] [--dump-after PASS] [--name-file FILE]\n"
+            "       [--max-batch N] [--max-ram BYTES] [--target host|firmware] [--mode predict|train]\n"
+            "       [--weights CHECKPOINT]\n",
             prog);
     return 2;
+}
+
+/* The model program's options. */
+typedef struct gen_opts {
+    const char *dir, *dump_after, *name_file, *weights, *flavour_name;
+    cg_flavour flavour;
+    bool summary, firmware, predict;
+    long long max_batch, max_ram; /* 0: not given */
+} gen_opts;
+
+/* A positive whole number for flag; prints what is wrong and returns -1 otherwise. */
+static long long positive(const char *prog, const char *flag, const char *text, long long max)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < 1 || v > max) {
+        fprintf(stderr, "%s: %s: \"%s\" is not a whole number from 1 to %lld\n", prog, flag, text, max);
+        return -1;
+    }
+    return v;
+}
+
+/* The value of a flag taking one of two words: 0 for the first, 1 for the second, -1 (printed) otherwise. */
+static int choice(const char *prog, const char *flag, const char *text, const char *a, const char *b)
+{
+    if (!strcmp(text, a) || !strcmp(text, b))
+        return strcmp(text, a) != 0;
+    fprintf(stderr, "%s: unknown %s '%s' (%s or %s)\n", prog, flag, text, a, b);
+    return -1;
+}
+
+/* Takes flag a's value v into o; 0, or the exit status after printing what is wrong. */
+static int take(const char *prog, const char *a, const char *v, gen_opts *o)
+{
+    int c = 0;
+    if (!strcmp(a, "-o") || !strcmp(a, "--out"))
+        o->dir = v;
+    else if (!strcmp(a, "--dump-after"))
+        o->dump_after = v;
+    else if (!strcmp(a, "--name-file"))
+        o->name_file = v;
+    else if (!strcmp(a, "--weights"))
+        o->weights = v;
+    else if (!strcmp(a, "--flavour") && (c = choice(prog, "flavour", v, "host", "portable")) >= 0) {
+        o->flavour = c ? CG_PORTABLE : CG_HOST;
+        o->flavour_name = v;
+    } else if (!strcmp(a, "--target") && (c = choice(prog, "target", v, "host", "firmware")) >= 0)
+        o->firmware = c;
+    else if (!strcmp(a, "--mode") && (c = choice(prog, "mode", v, "train", "predict")) >= 0)
+        o->predict = c;
+    else if (c < 0) /* --flavour, --target or --mode with another word */
+        return 2;
+    else if (!strcmp(a, "--max-batch"))
+        c = (o->max_batch = positive(prog, a, v, 1 << 24)) < 0 ? -1 : 0;
+    else if (!strcmp(a, "--max-ram"))
+        c = (o->max_ram = positive(prog, a, v, 1LL << 40)) < 0 ? -1 : 0;
+    else
+        return usage(prog);
+    return c < 0 ? 2 : 0;
+}
+
+/* Parses argv into o; 0, or the exit status after printing what is wrong. */
+static int parse(int argc, char **argv, gen_opts *o)
+{
+    *o = (gen_opts){.dir = ".", .flavour = CG_HOST};
+    for (int i = 1; i < argc; i++) {
+        int status = 0;
+        if (!strcmp(argv[i], "--summary"))
+            o->summary = true;
+        else if (!strncmp(argv[i], "--dump-after=", 13))
+            o->dump_after = argv[i] + 13;
+        else if (i + 1 == argc)
+            return usage(argv[0]);
+        else if ((status = take(argv[0], argv[i], argv[i + 1], o)) != 0)
+            return status;
+        else
+            i++;
+    }
+    if (o->firmware && o->flavour_name && o->flavour == CG_HOST) {
+        fprintf(stderr, "%s: --target firmware emits the portable flavour, not --flavour host\n", argv[0]);
+        return 2;
+    }
+    if (!o->firmware && (o->predict || o->weights)) {
+        fprintf(stderr, "%s: --mode and --weights shape firmware builds: add --target firmware\n", argv[0]);
+        return 2;
+    }
+    if (o->firmware)
+        o->flavour = CG_PORTABLE;
+    return 0;
+}
+
+/* Compiles for the options: the pipeline, then what deployment asks
+ * (predict alone, the checkpoint's weights, the RAM budget). */
+static int compile(cg_graph *g, const gen_opts *o, text *dump)
+{
+    if (o->max_batch)
+        g->max_batch = (int)o->max_batch;
+    g->dep.firmware = o->firmware;
+    g->dep.max_ram = o->max_ram;
+    if (compile_graph(g, o->flavour, o->dump_after, dump))
+        return -1;
+    g->dep.predict_only = o->predict;
+    if (o->predict && deploy_keep_predict(g))
+        return -1;
+    if (o->weights && deploy_read_weights(g, o->weights))
+        return -1;
+    return deploy_check_ram(g);
 }
 
 /* Parses the options, compiles, emits; prints the summary or the error. */
 static int run(cg_graph *g, int argc, char **argv)
 {
-    const char *dir = ".", *dump_after = NULL, *name_file = NULL;
-    cg_flavour flavour = CG_HOST;
-    bool summary = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if ((!strcmp(a, "-o") || !strcmp(a, "--out")) && i + 1 < argc)
-            dir = argv[++i];
-        else if (!strcmp(a, "--flavour") && i + 1 < argc) {
-            const char *f = argv[++i];
-            if (!strcmp(f, "host"))
-                flavour = CG_HOST;
-            else if (!strcmp(f, "portable"))
-                flavour = CG_PORTABLE;
-            else {
-                fprintf(stderr, "%s: unknown flavour '%s' (host or portable)\n", argv[0], f);
-                return 2;
-            }
-        } else if (!strcmp(a, "--summary"))
-            summary = true;
-        else if (!strcmp(a, "--dump-after") && i + 1 < argc)
-            dump_after = argv[++i];
-        else if (!strncmp(a, "--dump-after=", 13))
-            dump_after = a + 13;
-        else if (!strcmp(a, "--name-file") && i + 1 < argc)
-            name_file = argv[++i];
-        else
-            return usage(argv[0]);
-    }
+    gen_opts o;
+    int status = parse(argc, argv, &o);
+    if (status)
+        return status;
     char passes[128];
-    if (dump_after && !pass_exists(dump_after, passes, sizeof passes)) {
-        fprintf(stderr, "%s: --dump-after: no pass is called \"%s\" (the passes: %s)\n", argv[0], dump_after, passes);
+    if (o.dump_after && !pass_exists(o.dump_after, passes, sizeof passes)) {
+        fprintf(stderr, "%s: --dump-after: no pass is called \"%s\" (the passes: %s)\n", argv[0], o.dump_after, passes);
         return 2;
     }
     if (g->failed) {
@@ -56,7 +143,7 @@ static int run(cg_graph *g, int argc, char **argv)
         return 1;
     }
     text dump = {0};
-    if (compile_graph(g, flavour, dump_after, &dump)) {
+    if (compile(g, &o, &dump)) {
         fprintf(stderr, "%s\n", g->err);
         text_free(&dump);
         return 1;
@@ -64,20 +151,20 @@ static int run(cg_graph *g, int argc, char **argv)
     if (dump.s)
         fputs(dump.s, stdout);
     text_free(&dump);
-    if (mkdir(dir, 0777) && errno != EEXIST) {
-        fprintf(stderr, "%s: cannot make %s: %s\n", argv[0], dir, strerror(errno));
+    if (mkdir(o.dir, 0777) && errno != EEXIST) {
+        fprintf(stderr, "%s: cannot make %s: %s\n", argv[0], o.dir, strerror(errno));
         return 1;
     }
-    if (emit_files(g, dir)) {
+    if (emit_files(g, o.dir)) {
         fprintf(stderr, "%s\n", g->err);
         return 1;
     }
-    if (summary)
+    if (o.summary)
         fputs(graph_summary(g), stdout);
-    if (name_file) { /* tells the cgrad tool what was emitted */
-        FILE *f = fopen(name_file, "w");
+    if (o.name_file) { /* tells the cgrad tool what was emitted */
+        FILE *f = fopen(o.name_file, "w");
         if (!f || fprintf(f, "%s\n", g->name) < 0 || fclose(f)) {
-            fprintf(stderr, "%s: cannot write %s\n", argv[0], name_file);
+            fprintf(stderr, "%s: cannot write %s\n", argv[0], o.name_file);
             return 1;
         }
     }

@@ -126,6 +126,7 @@ static int pass_layout(cg_graph *g)
     g->param_floats = off;
     for (int i = 0; i < g->nvars; i++)
         trainable += g->vars[i].trainable ? g->vars[i].count : 0;
+    g->trainable_floats = trainable;
     g->opt_floats = optim_slots(g) * trainable;
     return 0;
 }

@@ -85,6 +85,7 @@ static void schedule(cg_graph *g, entry *e, bool *live)
     for (int id = 0; id < nn; id++) {
         e->offset[id] = -1;
         e->scratch[id] = -1;
+        e->first[id] = e->last[id] = -1;
         if (live[id])
             e->sched[e->nsched++] = id;
     }
@@ -130,6 +131,8 @@ static int lifetimes(cg_graph *g, entry *e, int *last, buf *bufs)
         long size = (elems + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
         int first = plan_unpacked(g, id) ? 0 : k; /* unpacked before the first kernel runs */
         bufs[nb++] = (buf){id, &e->offset[id], size, first, last[id] < k ? k : last[id]};
+        e->first[id] = first;
+        e->last[id] = last[id] < k ? k : last[id];
     }
     return nb;
 }
@@ -178,10 +181,14 @@ int plan_entry(cg_graph *g, entry *e)
     free(e->sched);
     free(e->offset);
     free(e->scratch);
+    free(e->first);
+    free(e->last);
     e->sched = malloc(sizeof(int) * (size_t)nn);
     e->offset = malloc(sizeof(long) * (size_t)nn);
     e->scratch = malloc(sizeof(long) * (size_t)nn);
-    if (!live || !last || !bufs || !e->sched || !e->offset || !e->scratch) {
+    e->first = malloc(sizeof(int) * (size_t)nn);
+    e->last = malloc(sizeof(int) * (size_t)nn);
+    if (!live || !last || !bufs || !e->sched || !e->offset || !e->scratch || !e->first || !e->last) {
         free(live), free(last), free(bufs);
         return graph_error(g, (cg_src){0}, -1, "out of memory");
     }

@@ -5,7 +5,13 @@
  * compiles the model-definition program MODEL.c against libcgrad, runs it to
  * emit NAME.h/NAME.c (and NAME_main.c), and compiles those with the runtime
  * into the training binary DIR/NAME. Paths of the headers and libraries are
- * those of the build tree this tool was built in. */
+ * those of the build tree this tool was built in.
+ *
+ *   cgrad check [--engine flags|clang] [--cc CC] DIR
+ *
+ * checks that the C files in DIR keep the firmware rules (check.c). */
+#include "check.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <spawn.h>
@@ -115,7 +121,9 @@ static int name_ok(const char *name)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: cgrad build MODEL.c [-o DIR] [--flavour host|portable] [--cc CC] [-v]\n");
+    fprintf(stderr, "usage: cgrad build MODEL.c [-o DIR] [--flavour host|portable] [--cc CC] [-v]\n"
+                    "                   [--target host|firmware] [--mode predict|train] [--weights CHECKPOINT]\n"
+                    "                   [--max-batch N] [--max-ram BYTES]\n");
     return 2;
 }
 
@@ -132,8 +140,21 @@ static void args(argv_list *l, const char *const *words, size_t n)
 typedef struct build_opts {
     const char *model, *dir, *flavour, *cc;
     int verbose;
-    char model_buf[4200], dir_buf[4200];
+    bool firmware;          /* --target firmware: sources only, checked by the host compiler */
+    const char *deploy[10]; /* --target, --mode, --weights, --max-batch, --max-ram: for the model program */
+    int ndeploy;
+    char model_buf[4200], dir_buf[4200], weights_buf[4200];
 } build_opts;
+
+/* True when flag is one the model program takes with a value and checks itself. */
+static bool deploy_flag(const char *flag)
+{
+    static const char *const flags[] = {"--target", "--mode", "--weights", "--max-batch", "--max-ram"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (!strcmp(flag, flags[i]))
+            return true;
+    return false;
+}
 
 /* Reads the command line into o; returns 0, or the exit status of a mistake. */
 static int parse_args(int argc, char **argv, build_opts *o)
@@ -152,9 +173,18 @@ static int parse_args(int argc, char **argv, build_opts *o)
             o->cc = argv[++i];
         else if (!strcmp(argv[i], "-v"))
             o->verbose = 1;
-        else
+        else if (deploy_flag(argv[i]) && i + 1 < argc && o->ndeploy < 10) {
+            o->firmware = o->firmware || (!strcmp(argv[i], "--target") && !strcmp(argv[i + 1], "firmware"));
+            o->deploy[o->ndeploy++] = argv[i];
+            o->deploy[o->ndeploy++] = !strcmp(argv[i], "--weights")
+                                          ? not_option(argv[i + 1], o->weights_buf, sizeof o->weights_buf)
+                                          : argv[i + 1];
+            i++;
+        } else
             return usage();
     }
+    if (o->firmware)
+        o->flavour = "portable";
     if (strcmp(o->flavour, "host") && strcmp(o->flavour, "portable")) {
         fprintf(stderr, "cgrad: unknown flavour '%s' (host or portable)\n", o->flavour);
         return 2;
@@ -177,7 +207,8 @@ static int emit_sources(const build_opts *o, char *name, size_t size)
         return 1;
     argv_list c = {0};
     arg_cc(&c, o->cc);
-    ARGS(&c, "-std=c99", "-O1", "-g", "-I", CGRAD_INCLUDE_DIR, o->model, CGRAD_LIB, "-lm", "-o", gen);
+    ARGS(&c, "-std=c99", "-O1", "-g", "-I", CGRAD_INCLUDE_DIR, o->model, CGRAD_LIB, CGRAD_RT_LIB, "-lz", "-lm", "-o",
+         gen);
     if (run(&c, o->verbose)) {
         fprintf(stderr, "cgrad: %s: the model program does not compile\n", o->model);
         return 1;
@@ -185,6 +216,7 @@ static int emit_sources(const build_opts *o, char *name, size_t size)
     remove(name_file);
     argv_list r = {0};
     ARGS(&r, gen, "-o", o->dir, "--flavour", o->flavour, "--name-file", name_file);
+    args(&r, o->deploy, (size_t)o->ndeploy);
     if (run(&r, o->verbose)) {
         fprintf(stderr, "cgrad: %s: the model program failed (its message is above)\n", o->model);
         return 1;
@@ -205,6 +237,28 @@ static int emit_sources(const build_opts *o, char *name, size_t size)
     return 0;
 }
 
+/* Step 3 for firmware: checks that the emitted sources compile warning-free
+ * as C99 (the firmware's own toolchain builds them). */
+static int check_firmware(const build_opts *o, const char *stem)
+{
+    char src_c[4400], weights_c[4400];
+    if (join(src_c, sizeof src_c, stem, ".c") || join(weights_c, sizeof weights_c, stem, "_weights.c"))
+        return 1;
+    argv_list b = {0};
+    arg_cc(&b, o->cc);
+    ARGS(&b, "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Wvla", "-Wdouble-promotion", "-Werror", "-fsyntax-only",
+         src_c);
+    if (is_file(weights_c))
+        arg(&b, weights_c);
+    if (run(&b, o->verbose)) {
+        fprintf(stderr, "cgrad: the emitted firmware code does not compile cleanly\n");
+        return 1;
+    }
+    printf("%s.h, %s%s%s (firmware sources)\n", stem, src_c, is_file(weights_c) ? " and " : "",
+           is_file(weights_c) ? weights_c : "");
+    return 0;
+}
+
 /* Step 3: compiles the emitted code: the training binary DIR/NAME when the
  * model has a main driver (host: with the GEMM shim and OpenBLAS), else the
  * object DIR/NAME.o. */
@@ -215,6 +269,8 @@ static int build_output(const build_opts *o, const char *name)
         join(main_c, sizeof main_c, stem, "_main.c") || join(src_c, sizeof src_c, stem, ".c") ||
         join(out, sizeof out, stem, is_file(main_c) ? "" : ".o"))
         return 1;
+    if (o->firmware)
+        return check_firmware(o, stem);
     argv_list b = {0};
     arg_cc(&b, o->cc);
     ARGS(&b, "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror");
@@ -241,6 +297,8 @@ int main(int argc, char **argv)
 {
     build_opts o = {0};
     char name[256] = "";
+    if (argc >= 2 && !strcmp(argv[1], "check"))
+        return check_main(argc, argv);
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc;

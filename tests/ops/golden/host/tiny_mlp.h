@@ -33,6 +33,53 @@
 #define TINY_MLP_OPT_BYTES (TINY_MLP_OPT_FLOATS * 4)
 #define TINY_MLP_ARENA_BYTES (TINY_MLP_ARENA_FLOATS * 4)
 
+/* The datasheet of this build (training and predict, weights in RAM): bytes, all known at compile time.
+ * RAM is the state struct, which the caller places (static storage in firmware: .bss). */
+#define TINY_MLP_FLASH_BYTES                       0 /* const weights (NAME_weights.c); the code's .text comes on top */
+#define TINY_MLP_RAM_BYTES                       796 /* sizeof the state struct below */
+#define TINY_MLP_RAM_PARAM_BYTES                  92 /* of it: parameters */
+#define TINY_MLP_RAM_GRAD_BYTES                   92 /* gradients */
+#define TINY_MLP_RAM_OPT_BYTES                    92 /* optimizer state */
+#define TINY_MLP_RAM_ARENA_BYTES                 512 /* activation arena */
+#define TINY_MLP_RAM_SCALAR_BYTES                  8 /* lr, step (and the dropout generator), with padding */
+#define TINY_MLP_PREDICT_RAM_BYTES               284 /* a --mode predict build */
+#define TINY_MLP_TRAIN_RAM_BYTES                 796 /* a --mode train build (weights in RAM) */
+#define TINY_MLP_STACK_PREDICT_BYTES             320 /* estimated stack: 2 frames of <= 160 B + kernel arrays */
+#define TINY_MLP_STACK_EVAL_STEP_BYTES           320 /* estimated stack: 2 frames of <= 160 B + kernel arrays */
+#define TINY_MLP_STACK_TRAIN_STEP_BYTES          320 /* estimated stack: 2 frames of <= 160 B + kernel arrays */
+/* The preprocessing the model was trained with: feed x = raw * TINY_MLP_INPUT_SCALE + TINY_MLP_INPUT_OFFSET. */
+#define TINY_MLP_INPUT_SCALE 1.0f
+#define TINY_MLP_INPUT_OFFSET 0.0f
+/* The memory plan: every buffer of the activation arena, where it lives in the arena
+ * and from which kernel call (step) to which it is live; a buffer is reused once dead.
+ *
+ * predict: 192 B of arena at batch 8, 7 steps
+ *   buffer                                    bytes  live (steps)     offset B
+ *   dense_1_out                                  96           4-7            0
+ *   dense_2_out                                  64         7-end          128
+ *
+ * eval_step: 192 B of arena at batch 8, 12 steps
+ *   buffer                                    bytes  live (steps)     offset B
+ *   dense_1_out                                  96           4-7            0
+ *   dense_2_out                                  64          7-11          128
+ *   loss_softmax_xent                            32          9-10            0
+ *   loss                                          4        10-end           64
+ *   metric_argmax_eq                             32         11-12            0
+ *   metric                                        4        12-end          128
+ *
+ * train_step: 512 B of arena at batch 8, 20 steps
+ *   buffer                                    bytes  live (steps)     offset B
+ *   dense_1_out                                  96          4-18            0
+ *   dense_2_out                                  64          7-14          128
+ *   loss_softmax_xent                            32          9-10          192
+ *   loss                                          4        10-end          384
+ *   metric_argmax_eq                             32         11-12          192
+ *   metric                                        4        12-end          448
+ *   d_dense_2_out                                64         14-17          256
+ *   d_dense_1_out                                96         16-18          128
+ *   d_dense_1_z                                  96         18-20          256
+ */
+
 /* Offsets of the parameters in the parameter block (and of their gradients
  * in the gradient block). */
 #define TINY_MLP_DENSE_1_KERNEL 0 /* dense_1/kernel (4, 3) */

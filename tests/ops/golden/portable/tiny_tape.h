@@ -28,6 +28,39 @@
 #define TINY_TAPE_OPT_BYTES (TINY_TAPE_OPT_FLOATS * 4)
 #define TINY_TAPE_ARENA_BYTES (TINY_TAPE_ARENA_FLOATS * 4)
 
+/* The datasheet of this build (training and predict, weights in RAM): bytes, all known at compile time.
+ * RAM is the state struct, which the caller places (static storage in firmware: .bss). */
+#define TINY_TAPE_FLASH_BYTES                      0 /* const weights (NAME_weights.c); the code's .text comes on top */
+#define TINY_TAPE_RAM_BYTES                      520 /* sizeof the state struct below */
+#define TINY_TAPE_RAM_PARAM_BYTES                 32 /* of it: parameters */
+#define TINY_TAPE_RAM_GRAD_BYTES                  32 /* gradients */
+#define TINY_TAPE_RAM_OPT_BYTES                    0 /* optimizer state */
+#define TINY_TAPE_RAM_ARENA_BYTES                448 /* activation arena */
+#define TINY_TAPE_RAM_SCALAR_BYTES                 8 /* lr, step (and the dropout generator), with padding */
+#define TINY_TAPE_TRAIN_RAM_BYTES                520 /* a --mode train build (weights in RAM) */
+#define TINY_TAPE_STACK_LOSS_BYTES               320 /* estimated stack: 2 frames of <= 160 B + kernel arrays */
+#define TINY_TAPE_STACK_GRADIENTS_BYTES          320 /* estimated stack: 2 frames of <= 160 B + kernel arrays */
+/* The memory plan: every buffer of the activation arena, where it lives in the arena
+ * and from which kernel call (step) to which it is live; a buffer is reused once dead.
+ *
+ * loss: 256 B of arena at batch 16, 8 steps
+ *   buffer                                    bytes  live (steps)     offset B
+ *   t_tanh                                      128           5-6            0
+ *   t_sub                                       128           6-7          128
+ *   t_square                                    128           7-8            0
+ *   t_mean                                        4         8-end          128
+ *
+ * gradients: 448 B of arena at batch 16, 15 steps
+ *   buffer                                    bytes  live (steps)     offset B
+ *   t_tanh                                      128          5-13            0
+ *   t_sub                                       128          6-11          128
+ *   t_square                                    128           7-8          256
+ *   t_mean                                        4         8-end          384
+ *   t_mul                                       128         11-12          256
+ *   d_t_sub                                     128         12-13          128
+ *   d_t_add                                     128         13-15          256
+ */
+
 /* Offsets of the parameters in the parameter block (and of their gradients
  * in the gradient block). */
 #define TINY_TAPE_W 0 /* w (3, 2) */

@@ -1,0 +1,96 @@
+/* emit.h: the emitter's declarations (included by cgrad_int.h): lower.c,
+ * what ops write kernels with; emit*.c, the files; deploy.c, firmware
+ * deployment. */
+#ifndef CGRAD_EMIT_H
+#define CGRAD_EMIT_H
+
+/* ---- lower.c: what kernels are written with (used by ops/ and the emitter) ---- */
+
+struct emit_ctx {
+    cg_graph *g;
+    text *t;
+    cg_flavour flavour;
+    const char *prefix;  /* model name, the prefix of every public symbol */
+    int part;            /* lowering a whole kernel (0), the per-sample piece of a host kernel whose
+                              samples run on the pool (1), or what follows that loop (2) */
+    const char *uprefix; /* the prefix in capitals, of the header's macros */
+    const char *source;  /* the user's file, escaped, for banners */
+    bool uses_blas;      /* host code calls the GEMM shim */
+};
+
+/* The C expression of input k of node id inside its kernel: "A[i]" or a literal. */
+const char *emit_input(emit_ctx *e, int id, int k, const char *index, char *buf, size_t size);
+/* Loop nest helpers: dimension text ("n" or "256"). */
+const char *emit_dim(const shape *s, int axis, char *buf, size_t size);
+/* A float literal that reads back exactly: "0.001f". */
+const char *emit_float(float v, char *buf, size_t size);
+/* Index expression of an input of shape in, broadcast to out, over loop
+ * variables i0, i1, ...: "i0 * 256 + i1" ("0" for a scalar). */
+const char *emit_bcast_index(const shape *in, const shape *out, char *buf, size_t size);
+/* s as a C string literal (escaped by text_escaped), or 0 for NULL. */
+void emit_c_string(text *t, const char *s);
+/* Upper-case copy of s into buf. */
+const char *emit_upper(const char *s, char *buf, size_t size);
+/* The user's file name without folders, escaped for a comment. */
+const char *emit_source_file(cg_graph *g, const char *path);
+/* The textbook name of input k of node n inside its kernel ("X", "W"). */
+void kernel_arg_name(const node *n, int k, char *buf, size_t size);
+/* "<buffer>_fwd" or "<buffer>_bwd". */
+const char *kernel_name(cg_graph *g, int id, char *buf, size_t size);
+/* True when node id's kernel needs the batch size n; when a kernel function computes node id at all. */
+bool kernel_needs_n(cg_graph *g, int id);
+bool node_has_kernel(cg_graph *g, int id);
+const char *emit_act_name(cg_activation a);
+/* The inputs a kernel takes as arrays (not constants): their positions, and how many. */
+int kernel_inputs(cg_graph *g, int id, int which[3]);
+
+/* ---- emit*.c: the files -------------------------------------------------------------- */
+
+/* emit_kernel.c: one line saying what node id computes; the kernel function of node id. */
+void emit_describe(emit_ctx *e, int id, char *buf, size_t size);
+void emit_kernel(emit_ctx *e, int id);
+typedef enum kernel_params_mode {
+    KP_SIGNATURE,   /* "int n, const float *restrict X, float *restrict Y" */
+    KP_CALL,        /* "n, dense_1_out, dense_2_out": the buffers of an entry point */
+    KP_POOL_INPUTS, /* "X, W": the inputs handed to the pool */
+} kernel_params_mode;
+/* Appends node id's kernel parameter list in the given form (e: the calling entry, KP_CALL). */
+void kernel_params(emit_ctx *ec, int id, kernel_params_mode mode, const entry *e);
+/* emit_entry.c: an entry point, its checked form, the optimizer call, the header's declarations. */
+void emit_entry(emit_ctx *ec, const entry *e);
+void emit_checked(emit_ctx *ec, const entry *e);
+void emit_update(emit_ctx *ec);
+void emit_prototypes(emit_ctx *ec, text *t);
+/* emit_header.c, emit_source.c, emit_main.c: NAME.h, NAME.c, NAME_main.c (-1: a template failed). */
+int emit_header(emit_ctx *ec, text *h);
+int emit_source(emit_ctx *ec, text *c);
+int emit_main(emit_ctx *ec, text *mt);
+/* emit.c: writes the files of the compiled graph g into dir. */
+int emit_files(cg_graph *g, const char *dir);
+
+/* ---- deploy.c: firmware deployment ------------------------------------------------ */
+
+/* Reads the parameter block from checkpoint path (after the layout pass):
+ * every parameter of the model, by name and shape, finite. */
+int deploy_read_weights(cg_graph *g, const char *path);
+/* The bytes of the state, part by part, of a predict-only or a training build. */
+typedef struct ram_parts {
+    size_t params, grads, opt, arena, scalars, total; /* scalars: lr, step (and rng), with padding */
+} ram_parts;
+ram_parts deploy_ram(const cg_graph *g, bool predict_only);
+/* True when the build updates parameters (an optimizer, something trainable, training entry points). */
+bool deploy_updates(const cg_graph *g);
+/* After compiling for --mode predict: records what a training build would
+ * take, then keeps the predict entry point alone (its kernels, its arena). */
+int deploy_keep_predict(cg_graph *g);
+/* Fails, naming each part and the buffers live at the arena's peak, when
+ * the build's state exceeds --max-ram. */
+int deploy_check_ram(cg_graph *g);
+/* The header's datasheet: RAM, flash, stack and preprocessing #defines,
+ * and the memory plan of each entry point as a comment table. */
+void deploy_datasheet(emit_ctx *ec, text *t);
+/* NAME_weights.c: every parameter as a const array; and the header's declarations of them. */
+int emit_weights(emit_ctx *ec, text *w);
+void deploy_weight_decls(emit_ctx *ec, text *t);
+
+#endif
