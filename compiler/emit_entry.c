@@ -265,6 +265,31 @@ static bool caller_array(cg_graph *g, const entry *e, int ph, const char **array
     return false;
 }
 
+/* The check that every value the caller passes for placeholder ph (when
+ * it does pass it to entry e) is a whole number in [0, limit): a class label
+ * or a token id that a kernel uses as a row index. */
+static void emit_index_check(emit_ctx *ec, const entry *e, int ph, long limit, const char *what, const char *var,
+                             const char *err)
+{
+    cg_graph *g = ec->g;
+    const char *array;
+    long col, width;
+    if (g->nodes[ph].op != OP_PLACEHOLDER || !caller_array(g, e, ph, &array, &col, &width))
+        return;
+    long per = shape_size(&g->nodes[ph].sh, 1);
+    text_printf(ec->t, "    for (int i = 0; i < n * %ld; i++) { /* %s: %s in [0, %ld) */\n", per, g->nodes[ph].name,
+                what, limit);
+    if (per == width)
+        text_printf(ec->t, "        float %s = %s[i];\n", var, array);
+    else
+        text_printf(ec->t, "        float %s = %s[i / %ld * %ld + %ld + i %% %ld];\n", var, array, per, width, col,
+                    per);
+    text_printf(ec->t,
+                "        if (!(%s >= 0.0f && %s < %ld.0f) || %s != (float)(int)%s)\n"
+                "            return %s_%s;\n    }\n",
+                var, var, limit, var, var, ec->uprefix, err);
+}
+
 /* The checks of entry e's arguments: NULL pointers, the batch size, and
  * every class label (of a sparse cross-entropy) the caller passes, which
  * the kernels use as an index. */
@@ -283,23 +308,11 @@ static void emit_checks(emit_ctx *ec, const entry *e, const char *up)
                 up, up, up);
     for (int j = 0; j < e->nsched; j++) {
         const node *n = &g->nodes[e->sched[j]];
-        const char *array;
-        long col, width;
-        if (n->op != OP_SOFTMAX_XENT || !n->sparse || g->nodes[n->in[1]].op != OP_PLACEHOLDER ||
-            !caller_array(g, e, n->in[1], &array, &col, &width))
-            continue;
-        const shape *zs = &g->nodes[n->in[0]].sh;
-        long classes = zs->d[zs->rank - 1], per = shape_size(&g->nodes[n->in[1]].sh, 1);
-        text_printf(t, "    for (int i = 0; i < n * %ld; i++) { /* %s: class indices in [0, %ld) */\n", per,
-                    g->nodes[n->in[1]].name, classes);
-        if (per == width)
-            text_printf(t, "        float label = %s[i];\n", array);
-        else
-            text_printf(t, "        float label = %s[i / %ld * %ld + %ld + i %% %ld];\n", array, per, width, col, per);
-        text_printf(t,
-                    "        if (!(label >= 0.0f && label < %ld.0f) || label != (float)(int)label)\n"
-                    "            return %s_ERR_LABEL;\n    }\n",
-                    classes, up);
+        if (n->op == OP_SOFTMAX_XENT && n->sparse) { /* class labels: the rows of the logits */
+            const shape *zs = &g->nodes[n->in[0]].sh;
+            emit_index_check(ec, e, n->in[1], zs->d[zs->rank - 1], "class indices", "label", "ERR_LABEL");
+        } else if (n->op == OP_EMBEDDING) /* token ids: the rows of the table */
+            emit_index_check(ec, e, n->in[0], g->nodes[n->in[1]].sh.d[0], "token ids", "id", "ERR_ID");
     }
 }
 
@@ -346,11 +359,12 @@ void emit_prototypes(emit_ctx *ec, text *t)
     text_printf(
         t,
         "\n/* The same entry points with their arguments checked first (NULL pointers, 1 <= n <= %s_MAX_BATCH,\n"
-        " * class labels in range): they return %s_OK, or an error code and compute nothing. */\n"
+        " * class labels and token ids in range): they return %s_OK, or an error code and compute nothing. */\n"
         "#define %s_OK 0\n#define %s_ERR_NULL 1   /* a NULL pointer */\n"
         "#define %s_ERR_BATCH 2  /* n outside 1..%s_MAX_BATCH */\n"
-        "#define %s_ERR_LABEL 3  /* a class label that is not an integer in [0, classes) */\n",
-        pu, pu, pu, pu, pu, pu, pu);
+        "#define %s_ERR_LABEL 3  /* a class label that is not an integer in [0, classes) */\n"
+        "#define %s_ERR_ID 4     /* a token id that is not an integer in [0, the embedding's rows) */\n",
+        pu, pu, pu, pu, pu, pu, pu, pu);
     for (int k = 0; k < g->nentries; k++) {
         entry_signature(ec, &g->entries[k], true, t);
         text_puts(t, ";\n");

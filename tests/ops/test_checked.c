@@ -149,3 +149,39 @@ Test(checked, tape_sparse_labels)
     hx_close(&mod);
     cg_graph_free(g);
 }
+
+/* An Embedding's token ids are row indices too: the checked forms refuse an
+ * id outside [0, vocabulary) or not whole (ERR_ID, 4) in every entry point,
+ * and accept the same batch with good ids. */
+Test(checked, embedding_token_ids)
+{
+    cg_model *m = cg_sequential("tokens", CG_SHAPE(3));
+    cg_model_add(m, cg_embedding(5, 4));
+    cg_model_add(m, cg_flatten());
+    cg_model_add(m, cg_dense(2));
+    cg_compile(m, .optimizer = cg_sgd(0.1f, 0, false), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY, .from_logits = true,
+               .batch_size = 4);
+    cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
+    hx_module mod;
+    cr_assert(hx_build_model(&mod, m, CG_PORTABLE, hx_default_cc()) == 0, "%s", mod.err);
+    step_fn train;
+    predict_fn predict;
+    checked(&mod, "train_step", &train, sizeof train);
+    checked(&mod, "predict", &predict, sizeof predict);
+    float x[2 * 3] = {0, 1, 4, 3, 2, 0}, y[2] = {1, 0}, out[2 * 2], loss, metric;
+    void *before = snapshot(&mod);
+    const float bad[] = {5.0f, -1.0f, 2.5f, NAN, 1e9f};
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        float xb[2 * 3];
+        memcpy(xb, x, sizeof xb);
+        xb[b % 6] = bad[b];
+        cr_expect_eq(predict(mod.state, 2, xb, out), 4, "predict, id %g", (double)bad[b]);
+        cr_expect_eq(train(mod.state, 2, xb, y, &loss, &metric), 4, "train_step, id %g", (double)bad[b]);
+    }
+    cr_expect(memcmp(before, mod.state, mod.state_size) == 0, "a refused call changed the state");
+    cr_expect_eq(predict(mod.state, 2, x, out), 0);
+    cr_expect_eq(train(mod.state, 2, x, y, &loss, &metric), 0);
+    free(before);
+    hx_close(&mod);
+    cg_model_free(m);
+}

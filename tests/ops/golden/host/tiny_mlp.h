@@ -118,11 +118,12 @@ void tiny_mlp_eval_step(tiny_mlp_state *s, int n, const float *x, const float *y
 void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics);
 
 /* The same entry points with their arguments checked first (NULL pointers, 1 <= n <= TINY_MLP_MAX_BATCH,
- * class labels in range): they return TINY_MLP_OK, or an error code and compute nothing. */
+ * class labels and token ids in range): they return TINY_MLP_OK, or an error code and compute nothing. */
 #define TINY_MLP_OK 0
 #define TINY_MLP_ERR_NULL 1   /* a NULL pointer */
 #define TINY_MLP_ERR_BATCH 2  /* n outside 1..TINY_MLP_MAX_BATCH */
 #define TINY_MLP_ERR_LABEL 3  /* a class label that is not an integer in [0, classes) */
+#define TINY_MLP_ERR_ID 4     /* a token id that is not an integer in [0, the embedding's rows) */
 int tiny_mlp_predict_checked(tiny_mlp_state *s, int n, const float *x, float *out);
 int tiny_mlp_eval_step_checked(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics);
 int tiny_mlp_train_step_checked(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics);

@@ -95,11 +95,12 @@ float tiny_tape_loss(tiny_tape_state *s, int n, const float *x, const float *t);
 float tiny_tape_gradients(tiny_tape_state *s, int n, const float *x, const float *t);
 
 /* The same entry points with their arguments checked first (NULL pointers, 1 <= n <= TINY_TAPE_MAX_BATCH,
- * class labels in range): they return TINY_TAPE_OK, or an error code and compute nothing. */
+ * class labels and token ids in range): they return TINY_TAPE_OK, or an error code and compute nothing. */
 #define TINY_TAPE_OK 0
 #define TINY_TAPE_ERR_NULL 1   /* a NULL pointer */
 #define TINY_TAPE_ERR_BATCH 2  /* n outside 1..TINY_TAPE_MAX_BATCH */
 #define TINY_TAPE_ERR_LABEL 3  /* a class label that is not an integer in [0, classes) */
+#define TINY_TAPE_ERR_ID 4     /* a token id that is not an integer in [0, the embedding's rows) */
 int tiny_tape_loss_checked(tiny_tape_state *s, int n, const float *x, const float *t, float *loss);
 int tiny_tape_gradients_checked(tiny_tape_state *s, int n, const float *x, const float *t, float *loss);
 
