@@ -99,3 +99,36 @@ Test(freeze, unknown_layer_is_refused)
               cg_error(cg_model_graph(m)));
     cg_model_free(m);
 }
+
+/* Every layer frozen, with SGD: nothing to train, so no gradient block
+ * (ISO C has no zero-length array: "float grads[0]" failed -Wpedantic) and no
+ * optimizer; the training step still computes the loss, and the parameters
+ * stay as they are. */
+Test(freeze, everything_frozen_with_sgd)
+{
+    cg_model *m = cg_sequential("frozen", CG_SHAPE(4));
+    cg_model_add(m, cg_dense(8, .activation = CG_RELU));
+    cg_model_add(m, cg_dense(3));
+    cg_set_trainable(m, "dense_1", false);
+    cg_set_trainable(m, "dense_2", false);
+    cg_compile(m, .optimizer = cg_sgd(0.1f, 0.0f, false), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY,
+               .from_logits = true, .batch_size = 8);
+    cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
+    for (int f = 0; f < 2; f++) {
+        hx_module mod;
+        cr_assert(hx_build_model(&mod, m, f ? CG_HOST : CG_PORTABLE, hx_default_cc()) == 0, "%s", mod.err);
+        cr_expect_eq(mod.trainable_floats, 0);
+        float x[8 * 4], y[8], loss = -1, metric;
+        for (int i = 0; i < 8 * 4; i++)
+            x[i] = (float)(i % 5) - 2.0f;
+        for (int i = 0; i < 8; i++)
+            y[i] = (float)(i % 3);
+        float before[4 * 8 + 8 + 8 * 3 + 3];
+        memcpy(before, mod.params, sizeof before);
+        mod.train_step(mod.state, 8, x, y, &loss, &metric);
+        cr_expect(loss > 0.0f && isfinite(loss), "loss %g", (double)loss);
+        cr_expect(memcmp(before, mod.params, sizeof before) == 0, "a frozen parameter moved");
+        hx_close(&mod);
+    }
+    cg_model_free(m);
+}

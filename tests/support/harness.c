@@ -107,7 +107,10 @@ static int write_driver(hx_module *mod, bool tape)
             p);
     fprintf(f, "size_t hx_state_size(void) { return sizeof(%s_state); }\n", p);
     fprintf(f, "float *hx_params(void *s) { return ((%s_state *)s)->params; }\n", p);
-    fprintf(f, "float *hx_grads(void *s) { return ((%s_state *)s)->grads; }\n", p);
+    fprintf(f,
+            "float *hx_grads(void *s)\n{\n#if %s_TRAINABLE_FLOATS > 0\n    return ((%s_state *)s)->grads;\n#else\n"
+            "    (void)s;\n    return NULL;\n#endif\n}\n",
+            up, p);
     fprintf(f, "float *hx_lr(void *s) { return &((%s_state *)s)->lr; }\n", p);
     fprintf(f,
             "float *hx_opt(void *s)\n{\n#if %s_OPT_FLOATS > 0\n    return ((%s_state *)s)->opt;\n#else\n"
