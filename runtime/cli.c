@@ -1,56 +1,17 @@
-/* cli.c: cgrt_main, the command line of every training binary: flag parsing
- * and validation, then the fit, evaluate, predict and bench subcommands
- * (those of a time series in cli_series.c). Data paths are read through the
- * format table (rt_load, formats.c).
+/* cli.c: cgrt_main, the command line of every training binary: the command,
+ * its flags (parsed by cli_args.c from the flag table there) and their
+ * checks, then the fit, evaluate, predict and bench subcommands (those of a
+ * time series in cli_series.c); help, version and usage errors are written
+ * by cli_help.c. Data paths are read through the format table (rt_load,
+ * formats.c).
  * This is the command-line layer: it prints results to stdout and errors to
  * stderr as one line "BIN: FILE: what is wrong". Exit status: 0 success,
- * 1 data or runtime error, 2 usage error. */
+ * 1 data or runtime error, 2 usage error (its line ends with the usage). */
 #include "rt_internal.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Subcommands, as bits so a flag can list where it applies. */
-enum {
-    CMD_FIT = 1,     /* train */
-    CMD_EVAL = 2,    /* evaluate a checkpoint */
-    CMD_PREDICT = 4, /* write predictions */
-    CMD_BENCH = 8,   /* time train and predict steps */
-};
-
-/* One flag: its name, value kind ('s' string, 'i' integer, 'f' number, 'u'
- * unsigned 64-bit), where it is stored, its valid range and subcommands. */
-typedef struct flag_def {
-    const char *name;
-    char kind;
-    size_t offset;
-    double lo, hi;
-    unsigned cmds;
-} flag_def;
-
-#define OPT(field) offsetof(rt_cli_opts, field)
-static const flag_def flags[] = {
-    {"data", 's', OPT(data), 0, 0, CMD_FIT | CMD_EVAL | CMD_PREDICT},
-    {"epochs", 'i', OPT(epochs), 1, 1e9, CMD_FIT},
-    {"batch-size", 'i', OPT(batch), 1, INT_MAX, CMD_FIT | CMD_BENCH},
-    {"lr", 'f', OPT(lr), 0, 1e9, CMD_FIT},
-    {"seed", 'u', OPT(seed), 0, 0, CMD_FIT},
-    {"validation-split", 'f', OPT(val_split), 0, 1, CMD_FIT},
-    {"validation-data", 's', OPT(val_data), 0, 0, CMD_FIT},
-    {"save", 's', OPT(save), 0, 0, CMD_FIT},
-    {"init-from", 's', OPT(init_from), 0, 0, CMD_FIT},
-    {"history", 's', OPT(history), 0, 0, CMD_FIT},
-    {"verbose", 'i', OPT(verbose), 0, 2, CMD_FIT},
-    {"patience", 'i', OPT(patience), 0, 1e9, CMD_FIT},
-    {"weights", 's', OPT(weights), 0, 0, CMD_EVAL | CMD_PREDICT},
-    {"input", 's', OPT(input), 0, 0, CMD_PREDICT},
-    {"output", 's', OPT(output), 0, 0, CMD_PREDICT},
-    {"iters", 'i', OPT(iters), 1, 1e9, CMD_BENCH},
-    {"label-column", 's', OPT(label_column), 0, 0, CMD_FIT | CMD_EVAL | CMD_PREDICT},
-};
 
 /* Returns the last path component of argv[0] (the name used in messages). */
 static const char *bin_name(int argc, char **argv, const cgrt_model *m)
@@ -62,126 +23,11 @@ static const char *bin_name(int argc, char **argv, const cgrt_model *m)
     return s ? s + 1 : argv[0];
 }
 
-/* Prints the usage text and the model's defaults to f. */
-static void usage(FILE *f, const char *bin, const cgrt_model *m)
-{
-    fprintf(f,
-            "usage: %s fit      [--data PATH] [--epochs N] [--batch-size N] [--lr X] [--seed N]\n"
-            "                   [--validation-split F] [--validation-data PATH] [--save FILE]\n"
-            "                   [--history FILE.csv] [--verbose 0|1|2] [--patience N] [--init-from FILE]\n"
-            "                   [--label-column NAME]\n"
-            "       %s evaluate --weights FILE [--data PATH] [--label-column NAME]\n"
-            "       %s predict  --weights FILE --input FILE [--output FILE] [--label-column NAME]\n"
-            "       %s bench    [--batch-size N] [--iters N]\n"
-            "model %s: data %s, epochs %d, batch size %d (at most %d), lr %g, seed 42\n",
-            bin, bin, bin, bin, m->name, m->data.path ? m->data.path : "(none)", m->default_epochs, m->default_batch,
-            m->max_batch, (double)m->default_lr);
-    if (m->data.label_column)
-        fprintf(f, "labels: the CSV column named \"%s\"\n", m->data.label_column);
-    if (m->data.series.window > 0)
-        rt_cli_usage_series(f, bin, m);
-    rt_formats_usage(f);
-}
-
 /* Prints "BIN: msg" to stderr and returns status. */
 int rt_cli_report(const char *bin, int status, const char *msg)
 {
     fprintf(stderr, "%s: %s\n", bin, msg);
     return status;
-}
-
-/* Parses text as the flag's kind into o; returns 0, or -1 with err set. */
-static int parse_value(const flag_def *fd, const char *text, rt_cli_opts *o, cgrt_error *err)
-{
-    char *base = (char *)o + fd->offset, *end;
-    double v;
-    errno = 0;
-    if (fd->kind == 's') {
-        if (!text[0])
-            return rt_fail(err, "--%s needs a non-empty value", fd->name);
-        memcpy(base, &text, sizeof text);
-        return 0;
-    }
-    if (fd->kind == 'u') {
-        unsigned long long u = strtoull(text, &end, 10);
-        uint64_t u64;
-        if (end == text || *end || errno || text[0] == '-' || text[0] == '+' || text[0] == ' ')
-            return rt_fail(err, "--%s: '%s' is not a non-negative integer", fd->name, text);
-        u64 = (uint64_t)u;
-        memcpy(base, &u64, sizeof u64);
-        return 0;
-    }
-    if (fd->kind == 'i') {
-        long l = strtol(text, &end, 10);
-        if (end == text || *end || errno || text[0] == ' ')
-            return rt_fail(err, "--%s: '%s' is not an integer", fd->name, text);
-        if ((double)l < fd->lo || (double)l > fd->hi)
-            return rt_fail(err, "--%s: %ld is outside %.0f..%.0f", fd->name, l, fd->lo, fd->hi);
-        memcpy(base, &l, sizeof l);
-        return 0;
-    }
-    v = strtod(text, &end);
-    if (end == text || *end || errno || !isfinite(v) || text[0] == ' ')
-        return rt_fail(err, "--%s: '%s' is not a number", fd->name, text);
-    if (v < fd->lo || v > fd->hi || (fd->offset == OPT(lr) && v <= 0.0) || (fd->offset == OPT(val_split) && v >= 1.0))
-        return rt_fail(err, "--%s: %g is out of range", fd->name, v);
-    memcpy(base, &v, sizeof v);
-    return 0;
-}
-
-/* Finds the definition of flag `name` (name without "--", length n), or NULL. */
-static const flag_def *find_flag(const char *name, size_t n)
-{
-    size_t i;
-    for (i = 0; i < sizeof flags / sizeof flags[0]; i++)
-        if (strlen(flags[i].name) == n && strncmp(flags[i].name, name, n) == 0)
-            return &flags[i];
-    return NULL;
-}
-
-/* Parses argv[first..argc) ("--flag value" or "--flag=value") for subcommand cmd. */
-static int parse_flags(int argc, char **argv, int first, unsigned cmd, const char *cmd_name, rt_cli_opts *o,
-                       cgrt_error *err)
-{
-    int i;
-    for (i = first; i < argc; i++) {
-        const char *a = argv[i], *eq, *val;
-        const flag_def *fd;
-        size_t n;
-        if (strncmp(a, "--", 2) != 0)
-            return rt_fail(err, "unexpected argument '%s' (flags start with --)", a);
-        eq = strchr(a + 2, '=');
-        n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        fd = find_flag(a + 2, n);
-        if (!fd)
-            return rt_fail(err, "unknown flag %.*s", (int)(n + 2), a);
-        if (!(fd->cmds & cmd))
-            return rt_fail(err, "flag --%s does not apply to %s", fd->name, cmd_name);
-        if (eq) {
-            val = eq + 1;
-        } else {
-            if (i + 1 >= argc)
-                return rt_fail(err, "--%s needs a value", fd->name);
-            val = argv[++i];
-        }
-        if (parse_value(fd, val, o, err) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* Fills o with the model's defaults. */
-static void default_opts(const cgrt_model *m, rt_cli_opts *o)
-{
-    memset(o, 0, sizeof *o);
-    o->data = m->data.path;
-    o->epochs = m->default_epochs > 0 ? m->default_epochs : 1;
-    o->batch = m->default_batch > 0 && m->default_batch <= m->max_batch ? m->default_batch
-                                                                        : (m->max_batch < 32 ? m->max_batch : 32);
-    o->lr = m->default_lr > 0.0f ? m->default_lr : 0.01;
-    o->seed = 42;
-    o->verbose = 1;
-    o->iters = 200;
 }
 
 /* Allocates a 64-byte aligned, zeroed model state and initialises it; NULL when out of memory. */
@@ -264,13 +110,13 @@ static int cmd_fit(const cgrt_model *m, const rt_cli_opts *o, const char *bin)
     void *state;
     int rc;
     if (!o->data)
-        return rt_cli_report(bin, 2, "no --data given and the model has no default dataset");
+        return rt_cli_usage_error(bin, "fit", "no --data given and the model has no default dataset");
     if (o->val_data && o->val_split > 0.0)
-        return rt_cli_report(bin, 2, "give either --validation-split or --validation-data, not both");
+        return rt_cli_usage_error(bin, "fit", "give either --validation-split or --validation-data, not both");
     if (is_series(m) && (o->val_data || o->val_split > 0.0))
-        return rt_cli_report(bin, 2,
-                             "a time series validates on its val_steps targets (set in cg_compile); "
-                             "--validation-split and --validation-data do not apply");
+        return rt_cli_usage_error(bin, "fit",
+                                  "a time series validates on its val_steps targets (set in cg_compile); "
+                                  "--validation-split and --validation-data do not apply");
     if (rt_load(m, o->data, RT_ROLE_DATA, &d, &err) != 0)
         return rt_cli_report(bin, 1, err.msg);
     if (is_series(m) && o->verbose > 0)
@@ -341,9 +187,9 @@ static int cmd_evaluate(const cgrt_model *m, const rt_cli_opts *o, const char *b
     double loss, metrics[CGRT_MAX_METRICS];
     void *state;
     if (!o->weights)
-        return rt_cli_report(bin, 2, "evaluate needs --weights FILE");
+        return rt_cli_usage_error(bin, "evaluate", "evaluate needs --weights FILE");
     if (!o->data)
-        return rt_cli_report(bin, 2, "no --data given and the model has no default dataset");
+        return rt_cli_usage_error(bin, "evaluate", "no --data given and the model has no default dataset");
     state = rt_cli_state_from_checkpoint(m, o->weights, &err);
     if (!state)
         return rt_cli_report(bin, 1, err.msg);
@@ -411,9 +257,9 @@ static int cmd_predict(const cgrt_model *m, const rt_cli_opts *o, const char *bi
     if (is_series(m))
         return rt_cli_predict_series(m, o, bin);
     if (o->data != m->data.path) /* given on the command line */
-        return rt_cli_report(bin, 2, "flag --data does not apply to predict (give --input FILE)");
+        return rt_cli_usage_error(bin, "predict", "flag --data does not apply to predict (give --input FILE)");
     if (!o->weights || !o->input)
-        return rt_cli_report(bin, 2, "predict needs --weights FILE and --input FILE");
+        return rt_cli_usage_error(bin, "predict", "predict needs --weights FILE and --input FILE");
     state = rt_cli_state_from_checkpoint(m, o->weights, &err);
     if (!state)
         return rt_cli_report(bin, 1, err.msg);
@@ -500,62 +346,80 @@ static int cmd_bench(const cgrt_model *m, const rt_cli_opts *o, const char *bin)
 
 /* ---- entry point ---------------------------------------------------------------- */
 
+/* BIN help [COMMAND] (or --help, -h): the help on stdout; returns the exit status. */
+static int help(int argc, char **argv, const char *bin, const cgrt_model *m)
+{
+    const rt_cli_cmd *c;
+    char msg[256];
+    if (argc < 3) {
+        rt_cli_help(stdout, bin, m);
+        return 0;
+    }
+    if (!(c = rt_cli_find_cmd(argv[2]))) {
+        snprintf(msg, sizeof msg, "%s: unknown command '%.100s'", argv[1], argv[2]);
+        return rt_cli_usage_error(bin, NULL, msg);
+    }
+    rt_cli_help_cmd(stdout, bin, m, c);
+    return 0;
+}
+
 /* Runs the command line of a training binary; returns the exit status. */
 int cgrt_main(int argc, char **argv, const cgrt_model *m)
 {
-    static const struct {
-        const char *name;
-        unsigned cmd;
-    } cmds[] = {{"fit", CMD_FIT}, {"evaluate", CMD_EVAL}, {"predict", CMD_PREDICT}, {"bench", CMD_BENCH}};
     const char *bin = bin_name(argc, argv, m);
+    const rt_cli_cmd *c;
     cgrt_model labelled;
     cgrt_error err;
     rt_cli_opts o;
-    size_t c;
+    char msg[256];
+    int rc;
     if (m->num_metrics < 0 || m->num_metrics > CGRT_MAX_METRICS) {
         fprintf(stderr, "%s: model %s reports %d metrics; this runtime handles at most %d\n", bin, m->name,
                 m->num_metrics, CGRT_MAX_METRICS);
         return 1;
     }
     if (argc < 2) {
-        usage(stderr, bin, m);
+        rt_cli_usage(stderr, bin, m);
         return 2;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(stdout, bin, m);
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
+        return help(argc, argv, bin, m);
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        rt_cli_version(stdout, m);
         return 0;
     }
-    for (c = 0; c < sizeof cmds / sizeof cmds[0]; c++)
-        if (strcmp(argv[1], cmds[c].name) == 0)
-            break;
-    if (c == sizeof cmds / sizeof cmds[0]) {
-        fprintf(stderr, "%s: unknown command '%s' (use fit, evaluate, predict or bench; see %s --help)\n", bin, argv[1],
-                bin);
-        return 2;
+    if (!(c = rt_cli_find_cmd(argv[1]))) {
+        snprintf(msg, sizeof msg, "unknown command '%.100s' (fit, evaluate, predict, bench, help or version)", argv[1]);
+        return rt_cli_usage_error(bin, NULL, msg);
     }
-    default_opts(m, &o);
-    if (cmds[c].cmd == CMD_BENCH)
-        o.batch = 0; /* bench's own default: min(64, max_batch) */
-    if (parse_flags(argc, argv, 2, cmds[c].cmd, cmds[c].name, &o, &err) != 0)
-        return rt_cli_report(bin, 2, err.msg);
-    if (o.label_column && m->data.series.window > 0)
-        return rt_cli_report(bin, 2,
-                             "--label-column does not apply to a time series (its column is "
-                             ".series.column, set in cg_compile)");
+    rt_cli_defaults(m, c, &o);
+    rc = rt_cli_parse(argc, argv, 2, c, &o, &err);
+    if (rc < 0)
+        return rt_cli_usage_error(bin, c->name, err.msg);
+    if (rc == RT_CLI_HELP)
+        rt_cli_help_cmd(stdout, bin, m, c);
+    if (rc == RT_CLI_VERSION)
+        rt_cli_version(stdout, m);
+    if (rc != RT_CLI_RUN)
+        return 0;
+    if (o.label_column && o.label_column != m->data.label_column && m->data.series.window > 0)
+        return rt_cli_usage_error(bin, c->name,
+                                  "--label-column does not apply to a time series (its column is "
+                                  ".series.column, set in cg_compile)");
     if (o.label_column) { /* the loaders read the label column from the model's data spec */
         labelled = *m;
         labelled.data.label_column = o.label_column;
         m = &labelled;
     }
-    if ((cmds[c].cmd & (CMD_FIT | CMD_BENCH)) && o.batch > m->max_batch) {
-        fprintf(stderr, "%s: --batch-size %ld is larger than %d, the largest batch model %s was compiled for\n", bin,
-                o.batch, m->max_batch, m->name);
-        return 2;
+    if ((c->bit & (RT_CMD_FIT | RT_CMD_BENCH)) && o.batch > m->max_batch) {
+        snprintf(msg, sizeof msg, "--batch-size %ld is larger than %d, the largest batch model %.64s was compiled for",
+                 o.batch, m->max_batch, m->name);
+        return rt_cli_usage_error(bin, c->name, msg);
     }
-    switch (cmds[c].cmd) {
-    case CMD_FIT: return cmd_fit(m, &o, bin);
-    case CMD_EVAL: return cmd_evaluate(m, &o, bin);
-    case CMD_PREDICT: return cmd_predict(m, &o, bin);
+    switch (c->bit) {
+    case RT_CMD_FIT: return cmd_fit(m, &o, bin);
+    case RT_CMD_EVAL: return cmd_evaluate(m, &o, bin);
+    case RT_CMD_PREDICT: return cmd_predict(m, &o, bin);
     default: return cmd_bench(m, &o, bin);
     }
 }

@@ -121,9 +121,10 @@ int rt_cli_predict_series(const cgrt_model *m, const rt_cli_opts *o, const char 
     void *state;
     int first, count, rc = 1;
     if (!o->weights)
-        return rt_cli_report(bin, 2, "predict needs --weights FILE");
+        return rt_cli_usage_error(bin, "predict", "predict needs --weights FILE");
     if (!o->input && !o->data)
-        return rt_cli_report(bin, 2, "predict needs --input FILE or --data PATH (the model has no default dataset)");
+        return rt_cli_usage_error(bin, "predict",
+                                  "predict needs --input FILE or --data PATH (the model has no default dataset)");
     memset(&ld, 0, sizeof ld);
     state = rt_cli_state_from_checkpoint(m, o->weights, &err);
     if (!state)

@@ -5,7 +5,8 @@
  * (csv.c), datasets and their checks against a model (dataset.c), IDX and NPY
  * files (data.c), CSV datasets (csv_data.c), the data-format table
  * (formats.c), time series (series.c), progress bar (progress.c), training
- * loop (fit.c), command line (cli.c, cli_series.c).
+ * loop (fit.c), command line (cli.c, cli_series.c; its flags in cli_args.c,
+ * its help, version and model hash in cli_help.c).
  */
 #ifndef CGRAD_RT_INTERNAL_H
 #define CGRAD_RT_INTERNAL_H
@@ -282,7 +283,7 @@ int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_da
  * the loss and of each of the m->num_metrics metrics. */
 void rt_evaluate(const cgrt_model *m, void *state, const cgrt_dataset *d, double *loss, double *metrics);
 
-/* ---- cli.c, cli_series.c: the command line ------------------------------ */
+/* ---- cli.c, cli_series.c, cli_args.c, cli_help.c: the command line ------ */
 
 /* Every option of every subcommand, after parsing. */
 typedef struct rt_cli_opts {
@@ -292,8 +293,93 @@ typedef struct rt_cli_opts {
     uint64_t seed;
 } rt_cli_opts;
 
+/* Subcommands, as bits so a flag can list where it applies. */
+enum {
+    RT_CMD_FIT = 1,     /* train */
+    RT_CMD_EVAL = 2,    /* evaluate a checkpoint */
+    RT_CMD_PREDICT = 4, /* write predictions */
+    RT_CMD_BENCH = 8,   /* time train and predict steps */
+};
+
+/* One subcommand: its name, bit and one line for the help. */
+typedef struct rt_cli_cmd {
+    const char *name;
+    unsigned bit;
+    const char *help;
+} rt_cli_cmd;
+
+/* Kinds of flag value. */
+enum {
+    RT_FLAG_STRING = 's',  /* a non-empty string */
+    RT_FLAG_INT = 'i',     /* a long in [lo, hi] */
+    RT_FLAG_NUMBER = 'f',  /* a finite double in [lo, hi] */
+    RT_FLAG_UINT64 = 'u',  /* a uint64_t */
+    RT_FLAG_SET = 'n',     /* no value: stores lo into its long */
+    RT_FLAG_HELP = 'h',    /* no value: print the command's help */
+    RT_FLAG_VERSION = 'V', /* no value: print the version */
+};
+
+/* One flag: the row of the parser's table that the help prints too. */
+typedef struct rt_cli_flag {
+    const char *name; /* long name, without "--" */
+    char short_name;  /* the one-letter form, or 0 */
+    char kind;        /* RT_FLAG_* */
+    size_t offset;    /* of its field in rt_cli_opts */
+    double lo, hi;    /* valid range of numbers */
+    unsigned cmds;    /* RT_CMD_* bits where it applies */
+    unsigned needs;   /* RT_CMD_* bits where it is required (the usage line shows it unbracketed) */
+    const char *meta; /* what the help calls its value ("N", "FILE"); "" for none */
+    const char *help; /* one line: what it does */
+    const char *none; /* the default shown when its value is unset (NULL or 0); NULL: no default shown */
+} rt_cli_flag;
+
+/* The subcommands and the flags (cli_args.c). */
+extern const rt_cli_cmd rt_cli_cmds[];
+extern const int rt_cli_num_cmds;
+extern const rt_cli_flag rt_cli_flags[];
+extern const int rt_cli_num_flags;
+
+/* What rt_cli_parse found besides flags. */
+enum {
+    RT_CLI_RUN = 0,     /* flags parsed: run the command */
+    RT_CLI_HELP = 1,    /* --help or -h */
+    RT_CLI_VERSION = 2, /* --version */
+};
+
+/* The subcommand named name, or NULL. */
+const rt_cli_cmd *rt_cli_find_cmd(const char *name);
+/* Fills o with the defaults of command c for model m (the model's epochs,
+ * batch size, learning rate and data; the runtime's own for the rest). */
+void rt_cli_defaults(const cgrt_model *m, const rt_cli_cmd *c, rt_cli_opts *o);
+/* Parses argv[first..argc) for command c with getopt_long: long flags
+ * ("--flag value", "--flag=value", never abbreviated) and short ones ("-e 5",
+ * "-e5"). Returns RT_CLI_RUN, RT_CLI_HELP or RT_CLI_VERSION (at the first
+ * --help or --version), or -1 with err naming the flag and what is wrong. */
+int rt_cli_parse(int argc, char **argv, int first, const rt_cli_cmd *c, rt_cli_opts *o, cgrt_error *err);
+
+/* The usage lines of every command, the model's defaults and the data
+ * formats: what the binary prints without a command, and atop --help. */
+void rt_cli_usage(FILE *f, const char *bin, const cgrt_model *m);
+/* BIN --help: the usage, the commands, where each command's help is, and the environment. */
+void rt_cli_help(FILE *f, const char *bin, const cgrt_model *m);
+/* BIN COMMAND --help: the usage line, every flag of the command with what it
+ * does and its default for m, the data formats where data is read, and the
+ * environment. */
+void rt_cli_help_cmd(FILE *f, const char *bin, const cgrt_model *m, const rt_cli_cmd *c);
+/* BIN --version: cgrad's version (CGRT_VERSION) and the model's name and hash. */
+void rt_cli_version(FILE *f, const cgrt_model *m);
+/* A 64-bit FNV-1a hash of what defines m for its checkpoints:
+ * its name, input shape, largest batch, outputs, labels, loss, metrics and
+ * every parameter's name, shape, place and trainability (numbers hashed as
+ * decimal text, so the hash is the same on every host). */
+uint64_t rt_model_hash(const cgrt_model *m);
+
 /* Prints "BIN: msg" to stderr and returns status. */
 int rt_cli_report(const char *bin, int status, const char *msg);
+/* Prints a usage error on one line, "BIN: msg (usage: BIN CMD [FLAG]...;
+ * try 'BIN CMD --help')" (cmd NULL: the command is missing or unknown), and
+ * returns 2. */
+int rt_cli_usage_error(const char *bin, const char *cmd, const char *msg);
 /* Prints "PREFIXloss=x accuracy=y ..." (the loss and the model's metrics). */
 void rt_cli_print_figures(const cgrt_model *m, const char *prefix, double loss, const double *metrics);
 /* Allocates a state and loads the checkpoint into it; NULL with err set on failure. */

@@ -27,8 +27,9 @@ for arg in "$@"; do
     esac
 done
 
+# groff-base: the runtime tests render docs/man/cgrad-model.7 (a fresh Debian 12 image lacks it)
 REQUIRED=(meson ninja-build gcc clang clang-format libclang-rt-dev pkg-config zlib1g-dev libopenblas-dev
-          libcriterion-dev dataset-fashion-mnist)
+          libcriterion-dev dataset-fashion-mnist groff-base)
 OPTIONAL=(python3-torch python3-numpy)
 
 step() { printf '==> %s\n' "$*"; }

@@ -13,6 +13,11 @@
  *   BIN predict  --weights FILE --input FILE [--output FILE] [--label-column NAME]
  *   BIN predict  --weights FILE [--data PATH] [--output FILE]      (time series: the test part)
  *   BIN bench    [--batch-size N] [--iters N]
+ *   BIN --help | help [COMMAND] | COMMAND --help | --version | version
+ *
+ * Short forms: -d data, -e epochs, -b batch size, -s seed, -o save (fit) or
+ * output (predict), -w weights, -v verbose, -q quiet (verbose 0), -h help.
+ * docs/man/cgrad-model.7 is the manual page of this command line.
  *
  * Sections: model descriptor, datasets, time series, checkpoints, training loop, command line.
  */
@@ -23,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define CGRT_VERSION "0.1.0" /* cgrad's version, as CG_VERSION in cgrad.h (a test keeps them equal) */
 #define CGRT_MAX_RANK 4
 #define CGRT_MAX_METRICS 16 /* values reported beside the loss */
 
