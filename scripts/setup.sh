@@ -28,8 +28,9 @@ for arg in "$@"; do
 done
 
 # groff-base: the runtime tests render docs/man/cgrad-model.7 (a fresh Debian 12 image lacks it)
+# libclang-dev: the libclang engine of `cgrad check` (meson builds it when found)
 REQUIRED=(meson ninja-build gcc clang clang-format libclang-rt-dev pkg-config zlib1g-dev libopenblas-dev
-          libcriterion-dev dataset-fashion-mnist groff-base)
+          libcriterion-dev dataset-fashion-mnist groff-base libclang-dev)
 OPTIONAL=(python3-torch python3-numpy)
 
 step() { printf '==> %s\n' "$*"; }
