@@ -2,8 +2,9 @@
 # Set up a Debian 12 machine for cgrad and build the project into build/.
 #
 #   bash scripts/setup.sh            # build dependencies + dataset, configure, build
-#   bash scripts/setup.sh --torch    # also python3-torch/python3-numpy (optional; used
-#                                    # by the PyTorch-reference tests and bench/)
+#   bash scripts/setup.sh --torch    # also the optional packages: python3-torch/python3-numpy
+#                                    # (the PyTorch-reference tests and bench/), and the Arm
+#                                    # cross compiler, newlib and QEMU (tests/firmware)
 #
 # Idempotent: packages are installed only when `dpkg -s` says one is missing, so a
 # machine that already has everything does no network work. apt-get runs directly
@@ -22,7 +23,7 @@ want_torch=0
 for arg in "$@"; do
     case "$arg" in
         --torch) want_torch=1 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
     esac
 done
@@ -31,7 +32,8 @@ done
 # libclang-dev: the libclang engine of `cgrad check` (meson builds it when found)
 REQUIRED=(meson ninja-build gcc clang clang-format libclang-rt-dev pkg-config zlib1g-dev libopenblas-dev
           libcriterion-dev dataset-fashion-mnist groff-base libclang-dev)
-OPTIONAL=(python3-torch python3-numpy)
+# installed best-effort with --torch; the tests that need them skip without them
+OPTIONAL=(python3-torch python3-numpy gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
 
 step() { printf '==> %s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
@@ -100,10 +102,13 @@ else
         fi
         if [ "${#miss_opt[@]}" -gt 0 ]; then
             step "installing (optional): ${miss_opt[*]}"
-            if need_root "${miss_opt[@]}" && apt_install "${miss_opt[@]}"; then
-                :
+            # one at a time, so that a package missing from the archive costs only its own tests
+            if need_root "${miss_opt[@]}"; then
+                for p in "${miss_opt[@]}"; do
+                    apt_install "$p" || warn "could not install $p; the tests that need it will skip"
+                done
             else
-                warn "could not install ${miss_opt[*]}; PyTorch-reference tests will skip"
+                warn "could not install ${miss_opt[*]}; the PyTorch-reference and firmware tests will skip"
             fi
         fi
     fi
