@@ -213,7 +213,8 @@ static int finding_order(const void *pa, const void *pb)
 static int report(check_run *r)
 {
     int shown = 0;
-    qsort(r->finds, (size_t)r->nfinds, sizeof *r->finds, finding_order);
+    if (r->nfinds)
+        qsort(r->finds, (size_t)r->nfinds, sizeof *r->finds, finding_order);
     for (int i = 0; i < r->nfinds; i++) {
         const check_finding *f = &r->finds[i], *prev = i ? &r->finds[i - 1] : NULL;
         if (prev && !strcmp(prev->file, f->file) && prev->line == f->line && prev->rule == f->rule)

@@ -90,9 +90,10 @@ check_rule check_option_rule(const char *option);
  * warns about (GNU keywords, builtins, alloca, FILE) and which headers the
  * folder's files include. Returns 0, or -1 when a file cannot be read. */
 int check_scan(check_run *r);
-/* The first line of the folder's files (file first) where identifier name
- * appears outside comments and strings; 0 when it does not. */
-int check_find_ident(const check_run *r, const char *file, const char *name);
+/* Fills lines (at most max, in order) with the lines of the folder's file
+ * where identifier name appears outside comments and strings; returns how
+ * many. */
+int check_ident_lines(const check_run *r, const char *file, const char *name, int *lines, int max);
 
 /* The engines: each reads every .c file and every header that no file
  * includes, and fills r; returns 0, or -1 (with a message on stderr) when it

@@ -234,9 +234,8 @@ static void ci_node(check_run *r, const char *line)
 }
 
 /* An edge of the call graph: a call made in the folder is recorded, and a
- * call of a forbidden library function is a finding; the callee's name goes
- * into called (a list of names separated by spaces). */
-static void ci_edge(check_run *r, const char *line, char *called, size_t size)
+ * call of a forbidden library function is a finding. */
+static void ci_edge(check_run *r, const char *line)
 {
     char from[512], to[512], place[1024];
     int at = 0;
@@ -251,46 +250,56 @@ static void ci_edge(check_run *r, const char *line, char *called, size_t size)
         return;
     check_add(r, file, at, rule, 0, "calls %s%s%s%s", to, *advice ? " (" : "", advice,
               *advice ? " is the float one)" : "");
-    size_t used = strlen(called);
-    snprintf(called + used, size - used, " %s ", to);
 }
 
-/* Reads the call graph written for one file; the names of the library
- * functions called go into called. */
-static void read_callgraph(check_run *r, const char *ci_path, char *called, size_t size)
+/* Reads the call graph written for one file. */
+static void read_callgraph(check_run *r, const char *ci_path)
 {
     char *text = slurp(ci_path);
     for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
         if (!strncmp(line, "node:", 5))
             ci_node(r, line);
         else if (!strncmp(line, "edge:", 5))
-            ci_edge(r, line, called, size);
+            ci_edge(r, line);
     }
     free(text);
 }
 
-/* Lists the object's undefined symbols with nm -u: a forbidden one that no
- * call in the graph explains is a finding at the first line naming it.
- * Returns 0, or -1 when nm cannot run. */
-static int read_symbols(check_run *r, const char *obj, const char *nm_path, const char *err_path, const char *file,
-                        const char *called)
+/* Records a use of the forbidden symbol sym (nm -u) at every line of the
+ * file that names it, or of the first other file of the folder that does (a
+ * macro of a header); at line 1 of the file when none does. */
+static void symbol_uses(check_run *r, const char *file, const char *sym, check_rule rule, const char *advice)
+{
+    const char *name = strncmp(sym, "__isoc99_", 9) ? sym : sym + 9; /* glibc's C99 scanf */
+    int lines[64], n = check_ident_lines(r, file, name, lines, 64);
+    const char *where = file;
+    for (int i = 0; i < r->nfiles && !n; i++)
+        if (strcmp(r->files[i], file))
+            where = r->files[i], n = check_ident_lines(r, where, name, lines, 64);
+    if (!n)
+        where = file, lines[n++] = 1;
+    for (int k = 0; k < n; k++)
+        check_add(r, where, lines[k], rule, 0, "uses %s%s%s%s", name, *advice ? " (" : "", advice,
+                  *advice ? " is the float one)" : "");
+}
+
+/* Lists the object's undefined symbols with nm -u: each forbidden one is
+ * recorded wherever the file names it (the calls, already found in the call
+ * graph, keep their words). Returns 0, or -1 when nm cannot run. */
+static int read_symbols(check_run *r, const char *obj, const char *nm_path, const char *err_path, const char *file)
 {
     cmd c = {0};
     cmd_add(&c, (const char *const[]){"nm", "-u", obj, NULL});
     if (cmd_run(&c, nm_path, err_path))
         return -1;
-    char *text = slurp(nm_path), key[300];
+    char *text = slurp(nm_path);
     const char *advice;
     for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
         char *sym = strrchr(line, ' ');
         sym = sym ? sym + 1 : line;
         check_rule rule = check_forbidden(sym, &advice);
-        snprintf(key, sizeof key, " %s ", sym);
-        if (rule == CHECK_RULES || strstr(called, key))
-            continue;
-        int at = check_find_ident(r, file, sym);
-        check_add(r, file, at ? at : 1, rule, 0, "uses %s%s%s%s", sym, *advice ? " (" : "", advice,
-                  *advice ? " is the float one)" : "");
+        if (rule != CHECK_RULES)
+            symbol_uses(r, file, sym, rule, advice);
     }
     free(text);
     return 0;
@@ -300,7 +309,7 @@ static int read_symbols(check_run *r, const char *obj, const char *nm_path, cons
  * wrote; returns 0, or -1 when the compiler or nm could not do its work. */
 static int check_file(check_run *r, const char *tmp, int i)
 {
-    char src[4400], obj[4200], ci[4200], err[4200], out[4200], called[8192] = "";
+    char src[4400], obj[4200], ci[4200], err[4200], out[4200];
     const char *name = r->files[i];
     snprintf(src, sizeof src, "%s/%s", r->dir, name);
     snprintf(obj, sizeof obj, "%.4000s/f%d.o", tmp, i);
@@ -329,9 +338,9 @@ static int check_file(check_run *r, const char *tmp, int i)
         }
         return 0; /* the errors are findings; there is no object to read */
     }
-    read_callgraph(r, ci, called, sizeof called);
+    read_callgraph(r, ci);
     snprintf(out, sizeof out, "%.4000s/f%d.nm", tmp, i);
-    return read_symbols(r, obj, out, err, name, called);
+    return read_symbols(r, obj, out, err, name);
 }
 
 /* Removes the temporary folder and the files in it. */

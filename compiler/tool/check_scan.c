@@ -262,31 +262,27 @@ int check_scan(check_run *r)
     return 0;
 }
 
-/* The search of check_find_ident: the name, and the first line found. */
+/* The search of check_ident_lines: the name, and the lines found. */
 typedef struct ident_search {
     const char *name;
-    int line;
+    int *lines, n, max;
 } ident_search;
 
-/* scan_fn of the search: keeps the first line of the identifier. */
+/* scan_fn of the search: keeps the lines of the identifier. */
 static void ident_word(void *ctx, const char *word, size_t len, int line, int is_include)
 {
     ident_search *s = ctx;
-    if (!is_include && !s->line && strlen(s->name) == len && !memcmp(word, s->name, len))
-        s->line = line;
+    if (!is_include && s->n < s->max && strlen(s->name) == len && !memcmp(word, s->name, len) &&
+        (!s->n || s->lines[s->n - 1] != line))
+        s->lines[s->n++] = line;
 }
 
-int check_find_ident(const check_run *r, const char *file, const char *name)
+int check_ident_lines(const check_run *r, const char *file, const char *name, int *lines, int max)
 {
-    ident_search s = {name, 0};
+    ident_search s = {name, lines, 0, max};
     char *text = read_source(r, file);
     if (text)
         scan_text(text, ident_word, &s);
     free(text);
-    for (int i = 0; i < r->nfiles && !s.line; i++)
-        if (strcmp(r->files[i], file) && (text = read_source(r, r->files[i])) != NULL) {
-            scan_text(text, ident_word, &s);
-            free(text);
-        }
-    return s.line;
+    return s.n;
 }
