@@ -294,7 +294,8 @@ static int make_labels(cg_model *m, cg_src src)
 }
 
 /* Builds the loss and metrics in both modes, asks for the gradients of the
- * loss and records the entry points predict, eval_step and train_step. */
+ * loss and records the entry points predict, eval_step, gradients and
+ * train_step. */
 static int build_entries(cg_model *m, cg_src src)
 {
     cg_graph *g = m->g;
@@ -329,6 +330,8 @@ static int build_entries(cg_model *m, cg_src src)
     entry predict = {.kind = ENTRY_PREDICT, .fname = "predict", .nout = m->noutputs};
     entry eval = {.kind = ENTRY_EVAL, .fname = "eval_step", .nout = 1 + nm};
     entry train = {.kind = ENTRY_TRAIN, .fname = "train_step", .nout = 1 + nm, .want_grads = true, .nupd = m->nupd};
+    /* train_step without the optimizer and the moving averages, for checking gradients */
+    entry grads = {.kind = ENTRY_GRADIENTS, .fname = "gradients", .out = {m->loss}, .nout = 1, .want_grads = true};
     for (int k = 0; k < m->noutputs; k++)
         predict.out[k] = m->outputs_infer[k];
     for (int i = 0; i <= nm; i++)
@@ -337,6 +340,7 @@ static int build_entries(cg_model *m, cg_src src)
         train.upd_var[i] = m->upd_var[i], train.upd_val[i] = m->upd_val[i];
     g->entries[g->nentries++] = predict;
     g->entries[g->nentries++] = eval;
+    g->entries[g->nentries++] = grads;
     g->entries[g->nentries++] = train;
     return 0;
 }

@@ -152,19 +152,39 @@ static void emit_unpack(emit_ctx *ec, const entry *e)
 static void entry_signature(emit_ctx *ec, const entry *e, bool checked, text *t)
 {
     cg_graph *g = ec->g;
-    const char *p = ec->prefix, *ret = checked                                               ? "int"
-                                       : e->kind == ENTRY_LOSS || e->kind == ENTRY_GRADIENTS ? "float"
-                                                                                             : "void";
+    bool tape = !g->model; /* a tape's loss and gradients return the loss; a model's through batch_loss */
+    const char *p = ec->prefix, *ret = checked                                                         ? "int"
+                                       : tape && (e->kind == ENTRY_LOSS || e->kind == ENTRY_GRADIENTS) ? "float"
+                                                                                                       : "void";
     text_printf(t, "%s %s_%s%s(%s_state *s, int n", ret, p, e->fname, checked ? "_checked" : "", p);
     switch (e->kind) {
     case ENTRY_PREDICT: text_puts(t, ", const float *x, float *out)"); break;
     case ENTRY_EVAL:
     case ENTRY_TRAIN: text_puts(t, ", const float *x, const float *y, float *batch_loss, float *batch_metrics)"); break;
     default:
+        if (g->model) { /* a model's gradients: x and y as train_step takes them */
+            text_puts(t, ", const float *x, const float *y, float *batch_loss)");
+            break;
+        }
         for (int i = 0; i < g->ninputs; i++)
             text_printf(t, ", const float *%s", g->nodes[g->inputs[i]].name);
         text_puts(t, checked ? ", float *loss)" : ")");
     }
+}
+
+/* A model's gradients keep the dropout generator as they found it: saves
+ * s->rng before the forward pass (restore false) or puts it back after the
+ * backward pass (restore true), so that every call draws the same masks and
+ * the loss is one function of the parameters. Nothing without dropout. */
+static void emit_keep_rng(emit_ctx *ec, const entry *e, bool restore)
+{
+    bool dropout = false;
+    for (int k = 0; k < e->nsched; k++)
+        dropout = dropout || ec->g->nodes[e->sched[k]].op == OP_DROPOUT_MASK;
+    if (!dropout || !ec->g->model || e->kind != ENTRY_GRADIENTS)
+        return;
+    text_puts(ec->t, restore ? "\n    s->rng = rng; /* the next call draws the same dropout masks */\n"
+                             : "    const uint64_t rng = s->rng; /* put back at the end */\n");
 }
 
 /* Writes one entry point. */
@@ -185,6 +205,12 @@ void emit_entry(emit_ctx *ec, const entry *e)
         break;
     case ENTRY_LOSS:
     case ENTRY_GRADIENTS:
+        if (g->model && e->kind == ENTRY_GRADIENTS) {
+            text_puts(ec->t, "/* The training-mode loss of a batch (dropout masks, batch statistics) and its\n"
+                             " * gradient in s->grads, as train_step computes them, without the optimizer\n"
+                             " * update or the moving averages: nothing else in s changes. */\n");
+            break;
+        }
         text_printf(ec->t, "/* %s */\n",
                     e->kind == ENTRY_LOSS ? "The loss, forward only."
                                           : "The loss, and the gradient of each chosen variable in s->grads.");
@@ -200,7 +226,9 @@ void emit_entry(emit_ctx *ec, const entry *e)
     emit_buffers(ec, e);
     if (g->model && g->model->functional)
         emit_unpack(ec, e);
+    emit_keep_rng(ec, e, false);
     emit_calls(ec, e);
+    emit_keep_rng(ec, e, true);
     if (e->kind == ENTRY_TRAIN && deploy_updates(g))
         emit_update(ec);
     for (int i = 0; i < e->nupd; i++) {
@@ -229,7 +257,9 @@ void emit_entry(emit_ctx *ec, const entry *e)
         if (e->nout == 1)
             text_puts(ec->t, "    (void)batch_metrics; /* the model has no metric */\n");
         break;
-    default: text_printf(ec->t, "    return %s[0];\n", storage(ec, e->out[0], sb, sizeof sb));
+    default:
+        text_printf(ec->t, g->model ? "    *batch_loss = %s[0];\n" : "    return %s[0];\n",
+                    storage(ec, e->out[0], sb, sizeof sb));
     }
     text_puts(ec->t, "}\n\n");
 }
@@ -300,6 +330,8 @@ static void emit_checks(emit_ctx *ec, const entry *e, const char *up)
     text_puts(t, "    if (!s");
     if (g->model && e->kind == ENTRY_PREDICT)
         text_puts(t, " || !x || !out");
+    else if (g->model && e->kind == ENTRY_GRADIENTS)
+        text_puts(t, " || !x || !y || !batch_loss");
     else if (g->model)
         text_printf(t, " || !x || !y || !batch_loss || (!batch_metrics && %s_NUM_METRICS > 0)", up);
     for (int i = 0; !g->model && i < g->ninputs; i++)
@@ -336,6 +368,10 @@ void emit_checked(emit_ctx *ec, const entry *e)
     case ENTRY_EVAL:
     case ENTRY_TRAIN: text_printf(t, "    %s_%s(s, n, x, y, batch_loss, batch_metrics);\n", p, e->fname); break;
     default:
+        if (g->model) { /* a model's gradients */
+            text_printf(t, "    %s_gradients(s, n, x, y, batch_loss);\n", p);
+            break;
+        }
         text_printf(t, "    float value = %s_%s(s, n", p, e->fname);
         for (int i = 0; i < g->ninputs; i++)
             text_printf(t, ", %s", g->nodes[g->inputs[i]].name);

@@ -322,6 +322,48 @@ void tiny_mlp_eval_step(tiny_mlp_state *s, int n, const float *x, const float *y
     batch_metrics[0] = metric[0]; /* accuracy */
 }
 
+/* The training-mode loss of a batch (dropout masks, batch statistics) and its
+ * gradient in s->grads, as train_step computes them, without the optimizer
+ * update or the moving averages: nothing else in s changes. */
+void tiny_mlp_gradients(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss)
+{
+    /* parameters */
+    float *dense_1_kernel = s->params + TINY_MLP_DENSE_1_KERNEL; /* (4, 3) */
+    float *dense_1_bias = s->params + TINY_MLP_DENSE_1_BIAS; /* (3) */
+    float *dense_2_kernel = s->params + TINY_MLP_DENSE_2_KERNEL; /* (3, 2) */
+    float *dense_2_bias = s->params + TINY_MLP_DENSE_2_BIAS; /* (2) */
+    /* gradients, in the gradient block at their parameter's offset */
+    float *d_dense_1_kernel = s->grads + TINY_MLP_DENSE_1_KERNEL; /* (4, 3) */
+    float *d_dense_1_bias = s->grads + TINY_MLP_DENSE_1_BIAS; /* (3) */
+    float *d_dense_2_kernel = s->grads + TINY_MLP_DENSE_2_KERNEL; /* (3, 2) */
+    float *d_dense_2_bias = s->grads + TINY_MLP_DENSE_2_BIAS; /* (2) */
+    /* activations: one arena, offsets planned by liveness (112 floats at batch 8) */
+    float *dense_1_out = s->arena + 0; /* (n, 3) */
+    float *dense_2_out = s->arena + 32; /* (n, 2) */
+    float *loss_softmax_xent = s->arena + 48; /* (n) */
+    float *loss = s->arena + 96; /* () */
+    float *d_dense_2_out = s->arena + 64; /* (n, 2) */
+    float *d_dense_1_out = s->arena + 32; /* (n, 3) */
+    float *d_dense_1_z = s->arena + 64; /* (n, 3) */
+
+    /* forward */
+    dense_1_out_fwd(n, x, dense_1_kernel, dense_1_bias, dense_1_out); /* dense_1_out = relu(x . dense_1_kernel + dense_1_bias) */
+    dense_2_out_fwd(n, dense_1_out, dense_2_kernel, dense_2_bias, dense_2_out); /* dense_2_out = linear(dense_1_out . dense_2_kernel + dense_2_bias) */
+    loss_softmax_xent_fwd(n, dense_2_out, y, loss_softmax_xent); /* loss_softmax_xent = cross-entropy of softmax(dense_2_out) against y */
+    loss_fwd(n, loss_softmax_xent, loss); /* loss = mean of loss_softmax_xent over axes {0} */
+
+    /* backward: the chain rule, from the loss back to the parameters */
+    d_dense_2_out_bwd(n, dense_2_out, y, d_dense_2_out); /* d_dense_2_out = 1.0f / n * (softmax(dense_2_out) - y) */
+    d_dense_2_bias_bwd(n, d_dense_2_out, d_dense_2_bias); /* d_dense_2_bias = sum of d_dense_2_out over axes {0} */
+    d_dense_1_out_bwd(n, d_dense_2_out, dense_2_kernel, d_dense_1_out); /* d_dense_1_out = d_dense_2_out . dense_2_kernel^T */
+    d_dense_2_kernel_bwd(n, dense_1_out, d_dense_2_out, d_dense_2_kernel); /* d_dense_2_kernel = dense_1_out^T . d_dense_2_out */
+    d_dense_1_z_bwd(n, dense_1_out, d_dense_1_out, d_dense_1_z); /* d_dense_1_z = d_dense_1_out * relu'(.), from the output dense_1_out */
+    d_dense_1_bias_bwd(n, d_dense_1_z, d_dense_1_bias); /* d_dense_1_bias = sum of d_dense_1_z over axes {0} */
+    d_dense_1_kernel_bwd(n, x, d_dense_1_z, d_dense_1_kernel); /* d_dense_1_kernel = x^T . d_dense_1_z */
+
+    *batch_loss = loss[0];
+}
+
 /* One training step: forward, backward, optimizer update. Returns the
  * batch's mean loss and metric as they were before the update. */
 void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics)
@@ -391,6 +433,17 @@ int tiny_mlp_eval_step_checked(tiny_mlp_state *s, int n, const float *x, const f
     if (n < 1 || n > TINY_MLP_MAX_BATCH)
         return TINY_MLP_ERR_BATCH;
     tiny_mlp_eval_step(s, n, x, y, batch_loss, batch_metrics);
+    return TINY_MLP_OK;
+}
+
+/* tiny_mlp_gradients, after checking its arguments: TINY_MLP_OK, or what is wrong (and nothing is computed). */
+int tiny_mlp_gradients_checked(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss)
+{
+    if (!s || !x || !y || !batch_loss)
+        return TINY_MLP_ERR_NULL;
+    if (n < 1 || n > TINY_MLP_MAX_BATCH)
+        return TINY_MLP_ERR_BATCH;
+    tiny_mlp_gradients(s, n, x, y, batch_loss);
     return TINY_MLP_OK;
 }
 

@@ -46,6 +46,7 @@
 #define TINY_MLP_TRAIN_RAM_BYTES                 796 /* a --mode train build (weights in RAM) */
 #define TINY_MLP_STACK_PREDICT_BYTES             320 /* estimated stack: 2 frames of <= 160 B + kernel arrays */
 #define TINY_MLP_STACK_EVAL_STEP_BYTES           320 /* estimated stack: 2 frames of <= 160 B + kernel arrays */
+#define TINY_MLP_STACK_GRADIENTS_BYTES           320 /* estimated stack: 2 frames of <= 160 B + kernel arrays */
 #define TINY_MLP_STACK_TRAIN_STEP_BYTES          320 /* estimated stack: 2 frames of <= 160 B + kernel arrays */
 /* The preprocessing the model was trained with: feed x = raw * TINY_MLP_INPUT_SCALE + TINY_MLP_INPUT_OFFSET. */
 #define TINY_MLP_INPUT_SCALE 1.0f
@@ -66,6 +67,16 @@
  *   loss                                          4        10-end           64
  *   metric_argmax_eq                             32         11-12            0
  *   metric                                        4        12-end          128
+ *
+ * gradients: 448 B of arena at batch 8, 18 steps
+ *   buffer                                    bytes  live (steps)     offset B
+ *   dense_1_out                                  96          4-16            0
+ *   dense_2_out                                  64          7-12          128
+ *   loss_softmax_xent                            32          9-10          192
+ *   loss                                          4        10-end          384
+ *   d_dense_2_out                                64         12-15          256
+ *   d_dense_1_out                                96         14-16          128
+ *   d_dense_1_z                                  96         16-18          256
  *
  * train_step: 512 B of arena at batch 8, 20 steps
  *   buffer                                    bytes  live (steps)     offset B
@@ -115,6 +126,7 @@ extern const tiny_mlp_param_info tiny_mlp_params_info[TINY_MLP_NUM_PARAMS];
 void tiny_mlp_init(tiny_mlp_state *s, uint64_t seed);
 void tiny_mlp_predict(tiny_mlp_state *s, int n, const float *x, float *out);
 void tiny_mlp_eval_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics);
+void tiny_mlp_gradients(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss);
 void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics);
 
 /* The same entry points with their arguments checked first (NULL pointers, 1 <= n <= TINY_MLP_MAX_BATCH,
@@ -126,6 +138,7 @@ void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *
 #define TINY_MLP_ERR_ID 4     /* a token id that is not an integer in [0, the embedding's rows) */
 int tiny_mlp_predict_checked(tiny_mlp_state *s, int n, const float *x, float *out);
 int tiny_mlp_eval_step_checked(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics);
+int tiny_mlp_gradients_checked(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss);
 int tiny_mlp_train_step_checked(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics);
 
 #endif
