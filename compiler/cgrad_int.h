@@ -467,10 +467,26 @@ int plan_entry(cg_graph *g, entry *e);
 int plan_storage_root(cg_graph *g, int id);
 /* True when placeholder id is unpacked from the packed x or y into its own buffer. */
 bool plan_unpacked(cg_graph *g, int id);
+/* Appends entry e's memory plan, each line after lead (" * " in a comment): each arena buffer's bytes, live
+ * range (schedule steps) and offset; with timeline, a row per buffer over the steps. */
+void plan_describe(const cg_graph *g, const entry *e, const char *lead, bool timeline, text *t);
+/* Appends every entry point's plan with its timeline (the model program's --plan). */
+void plan_report(const cg_graph *g, text *t);
 
 /* ---- the emitter: lower.c (what kernels are written with), emit*.c, deploy.c ---- */
 
 #include "emit.h"
+
+/* ---- dot.c: the graph as a picture ---------------------------------------------------- */
+
+/* Appends compiled graph g in Graphviz's DOT language (forward and backward
+ * nodes in two colours, a cluster per layer, shapes on edges, saved
+ * activations bold, dashed edges from gradient nodes to the forward nodes
+ * their rules differentiate). */
+void dot_graph(cg_graph *g, text *t);
+/* Writes DIR/NAME.dot and, when Graphviz's dot is installed, DIR/NAME.svg
+ * (dot runs without a shell); 0, or -1 with the graph's error set. */
+int dot_write(cg_graph *g, const char *dir);
 
 /* ---- summary.c -------------------------------------------------------------------------- */
 

@@ -234,31 +234,6 @@ static long stack_estimate(const cg_graph *g, const entry *e)
     return 2 * 160 + arrays;
 }
 
-/* The memory plan of entry e as a comment table: each arena buffer, its
- * bytes, its live range (schedule steps) and its offset. */
-static void plan_table(const cg_graph *g, const entry *e, text *t)
-{
-    text_printf(t, " *\n * %s: %zu B of arena at batch %d, %d steps\n", e->fname, 4 * e->arena_floats, g->max_batch,
-                e->nsched);
-    text_printf(t, " *   %-34s %12s %13s %12s\n", "buffer", "bytes", "live (steps)", "offset B");
-    for (int k = 0; k < e->nsched; k++) {
-        int id = e->sched[k];
-        const node *n = &g->nodes[id];
-        char range[32];
-        if (e->offset[id] >= 0 && n->op != OP_RESHAPE) {
-            if (e->last[id] >= e->nsched) /* an output: read by the caller */
-                snprintf(range, sizeof range, "%d-end", e->first[id] + 1);
-            else
-                snprintf(range, sizeof range, "%d-%d", e->first[id] + 1, e->last[id] + 1);
-            text_printf(t, " *   %-34s %12ld %13s %12ld\n", n->name, 4 * shape_size(&n->sh, g->max_batch), range,
-                        4 * e->offset[id]);
-        }
-        if (e->scratch[id] >= 0)
-            text_printf(t, " *   %-28s_cols %12ld %13d %12ld\n", n->name, 4 * conv_scratch((cg_graph *)g, id), k + 1,
-                        4 * e->scratch[id]);
-    }
-}
-
 /* Appends one "#define UNAME_WHAT value /+ comment +/" line. */
 static void define(text *t, const char *pu, const char *what, size_t value, const char *comment)
 {
@@ -320,7 +295,7 @@ void deploy_datasheet(emit_ctx *ec, text *t)
     text_puts(t, "/* The memory plan: every buffer of the activation arena, where it lives in the arena\n"
                  " * and from which kernel call (step) to which it is live; a buffer is reused once dead.\n");
     for (int k = 0; k < g->nentries; k++)
-        plan_table(g, &g->entries[k], t);
+        plan_describe(g, &g->entries[k], " * ", false, t);
     text_puts(t, " */\n");
 }
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 /* Writes text t to DIR/FILE, replacing it only when complete. */
-static int write_file(cg_graph *g, const char *dir, const char *file, text *t)
+int emit_write_file(cg_graph *g, const char *dir, const char *file, text *t)
 {
     char path[1024], tmp[1100];
     snprintf(path, sizeof path, "%s/%s", dir, file);
@@ -63,7 +63,7 @@ int emit_files(cg_graph *g, const char *dir)
     for (int i = 0; i < 4 && !g->failed; i++) {
         snprintf(file, sizeof file, "%s%s", g->name, suffix[i]);
         if (wanted[i])
-            write_file(g, dir, file, files[i]);
+            emit_write_file(g, dir, file, files[i]);
         else if (i >= 2) { /* a file of an earlier build into dir would no longer match */
             char path[1100];
             snprintf(path, sizeof path, "%s/%s", dir, file);

@@ -67,6 +67,8 @@ int emit_source(emit_ctx *ec, text *c);
 int emit_main(emit_ctx *ec, text *mt);
 /* emit.c: writes the files of the compiled graph g into dir. */
 int emit_files(cg_graph *g, const char *dir);
+/* emit.c: writes text t to DIR/FILE through a temporary file; 0, or -1 with the graph's error. */
+int emit_write_file(cg_graph *g, const char *dir, const char *file, text *t);
 
 /* ---- deploy.c: firmware deployment ------------------------------------------------ */
 

@@ -427,7 +427,18 @@ cg_shape cg_shape_of(cg_t t)
     return s;
 }
 
-/* Writes one line per node: id, name, op, inputs, shape, attributes. */
+/* Appends entry e's memory plan and its schedule (node ids in order). */
+static void dump_entry(cg_graph *g, const entry *e, text *t)
+{
+    plan_describe(g, e, "", false, t);
+    text_printf(t, "  schedule of %s:", e->fname);
+    for (int k = 0; k < e->nsched; k++)
+        text_printf(t, " %%%d", e->sched[k]);
+    text_puts(t, "\n");
+}
+
+/* Writes one line per node: id, name, op, inputs, shape, attributes, layer;
+ * once planned, each entry point's schedule and memory plan. */
 void graph_dump(cg_graph *g, text *t)
 {
     text_printf(t, "graph %s\n", g->name);
@@ -448,13 +459,18 @@ void graph_dump(cg_graph *g, text *t)
             text_printf(t, "%s%s", n->ta ? " ta" : "", n->tb ? " tb" : "");
         if (n->op == OP_DENSE || n->op == OP_ACT_BWD || n->op == OP_ACT || n->op == OP_ACT_BWD_X ||
             (n->op == OP_MAX_POOL_BWD && n->act != CG_LINEAR))
-            text_printf(t, " act=%d", (int)n->act);
+            text_printf(t, " act=%s", emit_act_name(n->act));
         if (op_table[n->op].cat == CAT_SEQ && n->op != OP_EMBEDDING && n->op != OP_EMBEDDING_BWD)
-            text_printf(t, " act=%d ract=%d", (int)n->act, (int)n->ract);
+            text_printf(t, " act=%s ract=%s", emit_act_name(n->act), emit_act_name(n->ract));
+        if (n->layer >= 0 && n->layer < g->nlayers)
+            text_printf(t, " layer=%s", g->layers[n->layer].name);
         if (n->backward)
             text_puts(t, " [bwd]");
         text_puts(t, "\n");
     }
+    for (int k = 0; k < g->nentries; k++) /* planned: after the plan pass */
+        if (g->entries[k].sched)
+            dump_entry(g, &g->entries[k], t);
 }
 
 /* Elements of s with the batch dimension as `batch`: counted in int, since

@@ -11,7 +11,8 @@
 static int usage(const char *prog)
 {
     fprintf(stderr,
-            "usage: %s [-o DIR] [--flavour host|portable] [--summary] [--dump-after PASS] [--name-file FILE]\n"
+            "usage: %s [-o DIR] [--flavour host|portable] [--summary] [--plan] [--graph] [--dump-after PASS]\n"
+            "       [--name-file FILE]\n"
             "       [--max-batch N] [--max-ram BYTES] [--target host|firmware] [--mode predict|train]\n"
             "       [--weights CHECKPOINT]\n",
             prog);
@@ -23,6 +24,7 @@ typedef struct gen_opts {
     const char *dir, *dump_after, *name_file, *weights, *flavour_name;
     cg_flavour flavour;
     bool summary, firmware, predict;
+    bool plan, graph;             /* print the memory plans; write DIR/NAME.dot (and .svg) */
     long long max_batch, max_ram; /* 0: not given */
 } gen_opts;
 
@@ -86,6 +88,10 @@ static int parse(int argc, char **argv, gen_opts *o)
         int status = 0;
         if (!strcmp(argv[i], "--summary"))
             o->summary = true;
+        else if (!strcmp(argv[i], "--plan"))
+            o->plan = true;
+        else if (!strcmp(argv[i], "--graph"))
+            o->graph = true;
         else if (!strncmp(argv[i], "--dump-after=", 13))
             o->dump_after = argv[i] + 13;
         else if (i + 1 == argc)
@@ -126,6 +132,24 @@ static int compile(cg_graph *g, const gen_opts *o, text *dump)
     return deploy_check_ram(g);
 }
 
+/* Prints the memory plans (--plan) and writes the picture of the graph
+ * (--graph); 0, or 1 after printing the error. */
+static int show_plan_graph(cg_graph *g, const gen_opts *o)
+{
+    if (o->plan) {
+        text t = {0};
+        plan_report(g, &t);
+        if (t.s)
+            fputs(t.s, stdout);
+        text_free(&t);
+    }
+    if (o->graph && dot_write(g, o->dir)) {
+        fprintf(stderr, "%s\n", g->err);
+        return 1;
+    }
+    return 0;
+}
+
 /* Parses the options, compiles, emits; prints the summary or the error. */
 static int run(cg_graph *g, int argc, char **argv)
 {
@@ -161,6 +185,8 @@ static int run(cg_graph *g, int argc, char **argv)
     }
     if (o.summary)
         fputs(graph_summary(g), stdout);
+    if (show_plan_graph(g, &o))
+        return 1;
     if (o.name_file) { /* tells the cgrad tool what was emitted */
         FILE *f = fopen(o.name_file, "w");
         if (!f || fprintf(f, "%s\n", g->name) < 0 || fclose(f)) {

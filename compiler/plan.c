@@ -201,3 +201,111 @@ int plan_entry(cg_graph *g, entry *e)
     free(live), free(last), free(bufs);
     return g->failed ? -1 : 0;
 }
+
+/* One row of a printed plan: an arena buffer, or a kernel's scratch. */
+typedef struct plan_row {
+    char name[96];
+    long bytes, offset;
+    int first, last; /* schedule steps, 0-based; last == nsched: read by the caller after the step */
+    bool scratch;    /* a kernel's own working memory (im2col), live while it runs */
+} plan_row;
+
+/* The rows of entry e's plan in schedule order (a buffer, then its
+ * kernel's scratch), into a new array; their count into *n. NULL when out of memory. */
+static plan_row *plan_rows(const cg_graph *g, const entry *e, int *n)
+{
+    plan_row *rows = malloc(sizeof(plan_row) * (size_t)(2 * e->nsched + 1));
+    *n = 0;
+    for (int k = 0; rows && k < e->nsched; k++) {
+        int id = e->sched[k];
+        const node *nd = &g->nodes[id];
+        if (e->offset[id] >= 0 && nd->op != OP_RESHAPE) {
+            plan_row *r = &rows[(*n)++];
+            *r = (plan_row){.bytes = 4 * shape_size(&nd->sh, g->max_batch),
+                            .offset = 4 * e->offset[id],
+                            .first = e->first[id],
+                            .last = e->last[id] > e->nsched ? e->nsched : e->last[id]};
+            snprintf(r->name, sizeof r->name, "%s", nd->name);
+        }
+        if (e->scratch[id] >= 0) {
+            plan_row *r = &rows[(*n)++];
+            *r = (plan_row){.bytes = 4 * conv_scratch((cg_graph *)g, id),
+                            .offset = 4 * e->scratch[id],
+                            .first = k,
+                            .last = k,
+                            .scratch = true};
+            snprintf(r->name, sizeof r->name, "%s_cols", nd->name);
+        }
+    }
+    return rows;
+}
+
+/* Appends the timeline of rows[0 .. n) over the steps of entry e: a ruler
+ * of step numbers, then a row per buffer, '#' where it is live. */
+static void plan_timeline(const entry *e, const plan_row *rows, int n, const char *lead, text *t)
+{
+    int w = 34; /* the table's column, or the longest name */
+    for (int i = 0; i < n; i++)
+        w = (int)strlen(rows[i].name) > w ? (int)strlen(rows[i].name) : w;
+    text_printf(t, "%s  timeline: a row per buffer, a column per step; # live, > read by the caller after the last\n",
+                lead);
+    if (e->nsched >= 10) { /* the tens of every tenth step */
+        text_printf(t, "%s  %-*s ", lead, w, "");
+        for (int s = 1; s <= e->nsched / 10 * 10; s++)
+            text_printf(t, "%c", s % 10 ? ' ' : '0' + s / 10 % 10);
+        text_puts(t, "\n");
+    }
+    text_printf(t, "%s  %-*s ", lead, w, "step");
+    for (int s = 1; s <= e->nsched; s++)
+        text_printf(t, "%c", '0' + s % 10);
+    text_puts(t, "\n");
+    for (int i = 0; i < n; i++) {
+        text_printf(t, "%s  %-*s ", lead, w, rows[i].name);
+        for (int s = 0; s < e->nsched; s++)
+            text_puts(t, s >= rows[i].first && s <= rows[i].last ? "#" : ".");
+        text_puts(t, rows[i].last >= e->nsched ? ">\n" : "\n");
+    }
+}
+
+/* Appends the memory plan of entry e, each line after lead (" * " inside a
+ * comment): a title, then a table of each arena buffer with its bytes, its
+ * live range (schedule steps, from 1) and its offset; with timeline, the
+ * same buffers over the steps. */
+void plan_describe(const cg_graph *g, const entry *e, const char *lead, bool timeline, text *t)
+{
+    int n, blank = (int)strlen(lead);
+    while (blank > 0 && lead[blank - 1] == ' ')
+        blank--;
+    text_printf(t, "%.*s\n%s%s: %zu B of arena at batch %d, %d steps\n", blank, lead, lead, e->fname,
+                4 * e->arena_floats, g->max_batch, e->nsched);
+    text_printf(t, "%s  %-34s %12s %13s %12s\n", lead, "buffer", "bytes", "live (steps)", "offset B");
+    plan_row *rows = plan_rows(g, e, &n);
+    if (!rows) {
+        t->oom = true;
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        char range[32];
+        if (rows[i].scratch)
+            snprintf(range, sizeof range, "%d", rows[i].first + 1);
+        else if (rows[i].last >= e->nsched) /* an output: read by the caller */
+            snprintf(range, sizeof range, "%d-end", rows[i].first + 1);
+        else
+            snprintf(range, sizeof range, "%d-%d", rows[i].first + 1, rows[i].last + 1);
+        text_printf(t, "%s  %-34s %12ld %13s %12ld\n", lead, rows[i].name, rows[i].bytes, range, rows[i].offset);
+    }
+    if (timeline)
+        plan_timeline(e, rows, n, lead, t);
+    free(rows);
+}
+
+/* Appends the memory plan of every entry point of compiled graph g, with timelines (--plan). */
+void plan_report(const cg_graph *g, text *t)
+{
+    text_printf(t,
+                "memory plan of %s: one activation arena per entry point, planned at the maximum batch %d;\n"
+                "a step is a node of the schedule, in order; a buffer is reused once dead\n",
+                g->name, g->max_batch);
+    for (int k = 0; k < g->nentries; k++)
+        plan_describe(g, &g->entries[k], "", true, t);
+}

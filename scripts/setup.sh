@@ -3,8 +3,9 @@
 #
 #   bash scripts/setup.sh            # build dependencies + dataset, configure, build
 #   bash scripts/setup.sh --torch    # also the optional packages: python3-torch/python3-numpy
-#                                    # (the PyTorch-reference tests and bench/), and the Arm
-#                                    # cross compiler, newlib and QEMU (tests/firmware)
+#                                    # (the PyTorch-reference tests and bench/), the Arm
+#                                    # cross compiler, newlib and QEMU (tests/firmware), and
+#                                    # chromium (the e2e_pictures suite renders SVG in it)
 #
 # Idempotent: packages are installed only when `dpkg -s` says one is missing, so a
 # machine that already has everything does no network work. apt-get runs directly
@@ -23,17 +24,19 @@ want_torch=0
 for arg in "$@"; do
     case "$arg" in
         --torch) want_torch=1 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
     esac
 done
 
 # groff-base: the runtime tests render docs/man/cgrad-model.7 (a fresh Debian 12 image lacks it)
 # libclang-dev: the libclang engine of `cgrad check` (meson builds it when found)
+# graphviz: `--graph` has its dot draw NAME.svg beside NAME.dot
 REQUIRED=(meson ninja-build gcc clang clang-format libclang-rt-dev pkg-config zlib1g-dev libopenblas-dev
-          libcriterion-dev dataset-fashion-mnist groff-base libclang-dev)
+          libcriterion-dev dataset-fashion-mnist groff-base libclang-dev graphviz)
 # installed best-effort with --torch; the tests that need them skip without them
-OPTIONAL=(python3-torch python3-numpy gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
+# (chromium and the 14 packages it brings install in about a minute)
+OPTIONAL=(python3-torch python3-numpy gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm chromium)
 
 step() { printf '==> %s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }

@@ -721,8 +721,9 @@ int cg_emit_graph(cg_graph *g, const char *dir, cg_flavour flavour);
 const char *cg_summary(cg_model *m);
 
 /* Command-line front end for a model-definition program:
- *   PROG [-o DIR] [--flavour host|portable] [--summary] [--dump-after PASS]
- * Emits the code, prints the summary or the error, returns the exit status.
+ *   PROG [-o DIR] [--flavour host|portable] [--summary] [--plan] [--graph] [--dump-after PASS]
+ * Emits the code, prints the summary, the memory plans, a pass's dump or the
+ * error, draws the graph into DIR/NAME.dot (and .svg), returns the exit status.
  * Frees the model. */
 int cg_main(cg_model *m, int argc, char **argv);
 int cg_main_graph(cg_graph *g, int argc, char **argv);

@@ -5,7 +5,9 @@
  * compiles the model-definition program MODEL.c against libcgrad, runs it to
  * emit NAME.h/NAME.c (and NAME_main.c), and compiles those with the runtime
  * into the training binary DIR/NAME. Paths of the headers and libraries are
- * those of the build tree this tool was built in.
+ * those of the build tree this tool was built in. --summary, --plan, --graph
+ * and --dump-after PASS go to the model program, which prints the summary,
+ * the memory plans or a pass's dump, and draws DIR/NAME.dot (and .svg).
  *
  *   cgrad check [--engine flags|clang] [--cc CC] DIR
  *
@@ -123,7 +125,8 @@ static int usage(void)
 {
     fprintf(stderr, "usage: cgrad build MODEL.c [-o DIR] [--flavour host|portable] [--cc CC] [-v]\n"
                     "                   [--target host|firmware] [--mode predict|train] [--weights CHECKPOINT]\n"
-                    "                   [--max-batch N] [--max-ram BYTES]\n");
+                    "                   [--max-batch N] [--max-ram BYTES]\n"
+                    "                   [--summary] [--plan] [--graph] [--dump-after PASS]\n");
     return 2;
 }
 
@@ -141,7 +144,8 @@ typedef struct build_opts {
     const char *model, *dir, *flavour, *cc;
     int verbose;
     bool firmware;          /* --target firmware: sources only, checked by the host compiler */
-    const char *deploy[10]; /* --target, --mode, --weights, --max-batch, --max-ram: for the model program */
+    const char *deploy[16]; /* --target, --mode, --weights, --max-batch, --max-ram, --dump-after (with their
+                               values), --summary, --plan, --graph: for the model program */
     int ndeploy;
     char model_buf[4200], dir_buf[4200], weights_buf[4200];
 } build_opts;
@@ -149,7 +153,7 @@ typedef struct build_opts {
 /* True when flag is one the model program takes with a value and checks itself. */
 static bool deploy_flag(const char *flag)
 {
-    static const char *const flags[] = {"--target", "--mode", "--weights", "--max-batch", "--max-ram"};
+    static const char *const flags[] = {"--target", "--mode", "--weights", "--max-batch", "--max-ram", "--dump-after"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (!strcmp(flag, flags[i]))
             return true;
@@ -173,7 +177,10 @@ static int parse_args(int argc, char **argv, build_opts *o)
             o->cc = argv[++i];
         else if (!strcmp(argv[i], "-v"))
             o->verbose = 1;
-        else if (deploy_flag(argv[i]) && i + 1 < argc && o->ndeploy < 10) {
+        else if ((!strcmp(argv[i], "--summary") || !strcmp(argv[i], "--plan") || !strcmp(argv[i], "--graph")) &&
+                 o->ndeploy < 16)
+            o->deploy[o->ndeploy++] = argv[i];
+        else if (deploy_flag(argv[i]) && i + 1 < argc && o->ndeploy < 15) {
             o->firmware = o->firmware || (!strcmp(argv[i], "--target") && !strcmp(argv[i + 1], "firmware"));
             o->deploy[o->ndeploy++] = argv[i];
             o->deploy[o->ndeploy++] = !strcmp(argv[i], "--weights")
