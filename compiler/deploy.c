@@ -214,11 +214,12 @@ int deploy_check_ram(cg_graph *g)
 }
 
 /* The bytes of local arrays in node id's kernel (max pooling's backward
- * keeps a maximum and its position per channel; no other kernel has any). */
+ * keeps a maximum and its position per channel; a recurrence's inference
+ * form one sample's state and gates; no other kernel has any). */
 static long kernel_array_bytes(const cg_graph *g, int id)
 {
     const node *n = &g->nodes[id];
-    return n->op == OP_MAX_POOL_BWD ? 8L * n->sh.d[n->sh.rank - 1] : 0;
+    return n->op == OP_MAX_POOL_BWD ? 8L * n->sh.d[n->sh.rank - 1] : rnn_infer_stack_bytes(g, id);
 }
 
 /* The stack an entry point needs, estimated from the emitted code: two

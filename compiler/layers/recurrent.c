@@ -7,7 +7,11 @@
  *   out = h of the last step, or of every step, sliced out of seq
  *
  * and its gradient comes from the ops' rules: the recurrence's backward op
- * (the loop back through time), then matmuls and sums for the weights. */
+ * (the loop back through time), then matmuls and sums for the weights.
+ * Applied in inference mode, the layer's last two steps are one: the
+ * recurrence's inference form, which keeps only the state and writes h of
+ * the last step, or of every step (a GRU given an initial state keeps the
+ * training form: ops/recurrent.c says why). */
 #include "../cgrad_int.h"
 
 #include <string.h>
@@ -98,10 +102,10 @@ int layer_recurrent(const layer_call *lc)
     int kernel = weight_add(g, src, "kernel", &(shape){2, {f, ku}}, ki);
     int rec = weight_add(g, src, "recurrent_kernel", &(shape){2, {u, ku}}, ri);
     int xw = op_matmul(g, src, x, kernel, false, false);
-    int rb = op_const(g, 0.0f, false);
+    int rb = op_const(g, 0.0f, false), bias = -1;
     if (o->use_bias) {
         shape bs = op == OP_GRU ? (shape){2, {2, ku}} : (shape){1, {ku}};
-        int bias = weight_add(g, src, "bias", &bs, bi);
+        bias = weight_add(g, src, "bias", &bs, bi);
         if (bias >= 0 && op == OP_LSTM && o->unit_forget_bias) { /* ones at [U, 2U): the forget gate */
             g->vars[g->nodes[bias].var].ones_begin = u;
             g->vars[g->nodes[bias].var].ones_count = u;
@@ -116,6 +120,12 @@ int layer_recurrent(const layer_call *lc)
         xw = op_binary(g, src, OP_ADD, xw, b);
     }
     layer_name_role(g, xw, "xw");
+    if (!lc->training && !(op == OP_GRU && s0 >= 0)) { /* inference: the state alone, nothing kept for backward */
+        int y = op_recurrent_infer(g, src, op, xw, rec, op == OP_GRU ? bias : -1, s0, o->activation,
+                                   o->recurrent_activation, o->return_sequences);
+        layer_name_role(g, y, "out");
+        return y;
+    }
     int seq = op_recurrent(g, src, op, xw, rec, rb, s0, o->activation, o->recurrent_activation);
     layer_name_role(g, seq, "seq");
     if (seq < 0)

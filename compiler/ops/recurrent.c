@@ -1,4 +1,4 @@
-/* ops/recurrent.c: the sequence ops. SimpleRNN, LSTM and GRU recurrences run
+/* ops/recurrent.c: the recurrences. SimpleRNN, LSTM and GRU recurrences run
  * their whole loop over the T steps in one kernel, and their backward op runs
  * the loop back from t = T - 1 to 0 (backpropagation through time, derived
  * ahead of time: the emitted code has one loop each way, whatever T is).
@@ -40,11 +40,17 @@
  * the gate loops read everything at the same index without a condition:
  * the host compiler vectorises them.
  *
- * Embedding: a lookup of rows of the table E by token id, and its gradient,
- * a scatter-add into a zeroed table. */
+ * Inference (predict, eval_step) runs no backward, so a layer applied in
+ * inference mode uses the op's inference form (SIMPLE_RNN_INFER, LSTM_INFER,
+ * GRU_INFER) instead: the same XW and R, one sample at a time, its state h
+ * (and c) and the gates of one step held in the kernel's locals and updated
+ * in place; Y is h of every step (n, T, U) or of the last (n, U), and nothing
+ * (n, T, width) is kept. Each gate is summed in the order of the training
+ * forward's portable loops, so outputs agree with it to the bit. GRU reads
+ * rb in place, from row 1 of the layer's bias B (2, 3 U), instead of packing
+ * it under R: R is not copied. That takes the third operand, so a GRU given
+ * an initial state keeps the training form in inference too. */
 #include "../cgrad_int.h"
-
-#include <string.h>
 
 /* Gates per unit: k in the (F, k U) kernels. */
 static int gates_of(op_kind op)
@@ -81,10 +87,24 @@ static op_kind bwd_of(op_kind op)
     return op == OP_LSTM ? OP_LSTM_BWD : op == OP_GRU ? OP_GRU_BWD : OP_SIMPLE_RNN_BWD;
 }
 
-/* The forward op of a recurrent op or of its backward op. */
+/* The forward op of a recurrent op, of its backward op or of its inference form. */
 static op_kind fwd_of(op_kind op)
 {
-    return op == OP_LSTM_BWD ? OP_LSTM : op == OP_GRU_BWD ? OP_GRU : op == OP_SIMPLE_RNN_BWD ? OP_SIMPLE_RNN : op;
+    switch (op) {
+    case OP_LSTM_BWD:
+    case OP_LSTM_INFER: return OP_LSTM;
+    case OP_GRU_BWD:
+    case OP_GRU_INFER: return OP_GRU;
+    case OP_SIMPLE_RNN_BWD:
+    case OP_SIMPLE_RNN_INFER: return OP_SIMPLE_RNN;
+    default: return op;
+    }
+}
+
+/* True for the inference forms of the recurrences. */
+static bool is_infer(op_kind op)
+{
+    return op == OP_SIMPLE_RNN_INFER || op == OP_LSTM_INFER || op == OP_GRU_INFER;
 }
 
 int rnn_units(const cg_graph *g, int id)
@@ -99,11 +119,11 @@ static int state_width(op_kind op, int u)
     return op == OP_LSTM ? 2 * u : u;
 }
 
-int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, int s0, cg_activation act,
-                 cg_activation ract)
+/* The units of recurrence op over the input projection xw (n, T, k U) and
+ * the recurrent kernel r (U, k U), after checking that they fit; -1 after an
+ * error. */
+static int recurrent_units(cg_graph *g, cg_src src, op_kind op, int xw, int r)
 {
-    if (xw < 0 || r < 0 || (op == OP_GRU && rb < 0))
-        return -1;
     const shape *xs = &g->nodes[xw].sh, *rs = &g->nodes[r].sh;
     char s1[64], s2[64];
     const char *what = op_table[op].name;
@@ -121,21 +141,43 @@ int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, int
                            "%s: recurrent kernel %s does not fit the input projection %s "
                            "(expected (units, %d units))",
                            what, shape_str(rs, s1, sizeof s1), shape_str(xs, s2, sizeof s2), k);
-    int u = rs->d[0];
+    return rs->d[0];
+}
+
+/* 0 when s0, the initial state of recurrence op with u units, is -1 (none)
+ * or of shape (n, [h0 | c0] width); -1 after an error. */
+static int check_state(cg_graph *g, cg_src src, op_kind op, int u, int s0)
+{
+    char s1[64];
+    if (s0 < 0)
+        return 0;
+    const shape *ss = &g->nodes[s0].sh;
+    if (ss->rank != 2 || !shape_batched(ss) || ss->d[1] != state_width(op, u))
+        return graph_error(g, src, g->cur_layer, "%s: initial state %s, expected (n, %d)", op_table[op].name,
+                           shape_str(ss, s1, sizeof s1), state_width(op, u));
+    return 0;
+}
+
+int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, int s0, cg_activation act,
+                 cg_activation ract)
+{
+    if (xw < 0 || r < 0 || (op == OP_GRU && rb < 0))
+        return -1;
+    shape xs = g->nodes[xw].sh; /* a copy: making nodes may move g->nodes */
+    char s1[64];
+    int u = recurrent_units(g, src, op, xw, r), k = gates_of(op);
+    if (u < 0)
+        return -1;
     if (op == OP_GRU && g->nodes[rb].op != OP_CONST) {
-        if (g->nodes[rb].sh.rank != 1 || g->nodes[rb].sh.d[0] != rs->d[1])
+        if (g->nodes[rb].sh.rank != 1 || g->nodes[rb].sh.d[0] != k * u)
             return graph_error(g, src, g->cur_layer, "GRU: recurrent bias %s, expected (%d)",
-                               shape_str(&g->nodes[rb].sh, s1, sizeof s1), rs->d[1]);
+                               shape_str(&g->nodes[rb].sh, s1, sizeof s1), k * u);
         r = op_concat(g, src, r, op_reshape(g, src, rb, (shape){2, {1, k * u}}), 0); /* R's last row: rb */
     }
-    if (s0 >= 0) {
-        const shape *ss = &g->nodes[s0].sh;
-        if (ss->rank != 2 || !shape_batched(ss) || ss->d[1] != state_width(op, u))
-            return graph_error(g, src, g->cur_layer, "%s: initial state %s, expected (n, %d)", what,
-                               shape_str(ss, s1, sizeof s1), state_width(op, u));
-    } else {
+    if (check_state(g, src, op, u, s0))
+        return -1;
+    if (s0 < 0)
         s0 = op_const(g, 0.0f, false);
-    }
     if (r < 0 || s0 < 0)
         return -1;
     node nd = {.op = op,
@@ -143,23 +185,41 @@ int op_recurrent(cg_graph *g, cg_src src, op_kind op, int xw, int r, int rb, int
                .in = {xw, r, s0},
                .act = act,
                .ract = ract,
-               .sh = {3, {xs->d[0], xs->d[1], rnn_width(op, u)}},
+               .sh = {3, {xs.d[0], xs.d[1], rnn_width(op, u)}},
                .src = src};
     return node_add(g, &nd);
 }
 
-int op_embedding(cg_graph *g, cg_src src, int ids, int table)
+int op_recurrent_infer(cg_graph *g, cg_src src, op_kind op, int xw, int r, int b, int s0, cg_activation act,
+                       cg_activation ract, bool sequences)
 {
-    if (ids < 0 || table < 0)
+    if (xw < 0 || r < 0)
         return -1;
-    const shape *is = &g->nodes[ids].sh, *ts = &g->nodes[table].sh;
-    char s1[64], s2[64];
-    if (is->rank != 2 || !shape_batched(is) || ts->rank != 2 || shape_batched(ts))
-        return graph_error(g, src, g->cur_layer,
-                           "embedding needs token ids (n, timesteps) and a table (vocabulary, "
-                           "dimensions), got %s and %s",
-                           shape_str(is, s1, sizeof s1), shape_str(ts, s2, sizeof s2));
-    node nd = {.op = OP_EMBEDDING, .nin = 2, .in = {ids, table}, .sh = {3, {is->d[0], is->d[1], ts->d[1]}}, .src = src};
+    int u = recurrent_units(g, src, op, xw, r);
+    if (u < 0 || check_state(g, src, op, u, s0))
+        return -1;
+    int third = s0; /* H0, or GRU's bias B */
+    if (op == OP_GRU) {
+        char s1[64];
+        const shape *bs = b >= 0 ? &g->nodes[b].sh : NULL;
+        if (s0 >= 0)
+            return graph_error(g, src, g->cur_layer, "internal: the inference form of GRU takes no initial state");
+        if (bs && (bs->rank != 2 || bs->d[0] != 2 || bs->d[1] != 3 * u))
+            return graph_error(g, src, g->cur_layer, "GRU: bias %s, expected (2, %d)", shape_str(bs, s1, sizeof s1),
+                               3 * u);
+        third = b;
+    }
+    if (third < 0 && (third = op_const(g, 0.0f, false)) < 0)
+        return -1;
+    const shape *xs = &g->nodes[xw].sh;
+    op_kind form = op == OP_LSTM ? OP_LSTM_INFER : op == OP_GRU ? OP_GRU_INFER : OP_SIMPLE_RNN_INFER;
+    node nd = {.op = form,
+               .nin = 3,
+               .in = {xw, r, third},
+               .act = act,
+               .ract = ract,
+               .sh = sequences ? (shape){3, {xs->d[0], xs->d[1], u}} : (shape){2, {xs->d[0], u}},
+               .src = src};
     return node_add(g, &nd);
 }
 
@@ -173,18 +233,12 @@ static int named_node(cg_graph *g, node nd, const char *base)
 /* Gradients. A recurrence: its backward op, then dXW = dG, dR = H_prev^T dGh
  * (one matmul over every sample and step; H_prev holds h0 at t = 0), GRU's
  * drb = sum of dGh over samples and steps (R's last row), dH0 = step 0's
- * [dh_{t-1} (| dc_{t-1})]. Embedding: the scatter-add into the table. */
+ * [dh_{t-1} (| dc_{t-1})]. */
 static int grad_seq(cg_graph *g, int id, int dy, int dx[3])
 {
     node n = g->nodes[id];
     cg_src s = n.src;
     char base[256];
-    if (n.op == OP_EMBEDDING) {
-        snprintf(base, sizeof base, "d_%s", g->nodes[n.in[1]].name);
-        node nd = {.op = OP_EMBEDDING_BWD, .nin = 2, .in = {n.in[0], dy}, .sh = g->nodes[n.in[1]].sh, .src = s};
-        dx[1] = named_node(g, nd, base);
-        return g->failed ? -1 : 0;
-    }
     if (n.op != OP_SIMPLE_RNN && n.op != OP_LSTM && n.op != OP_GRU)
         return graph_error(g, s, n.layer, "no gradient rule for %s", op_table[n.op].name);
     int u = rnn_units(g, id), ku = gates_of(n.op) * u;
@@ -223,23 +277,22 @@ static int grad_seq(cg_graph *g, int id, int dy, int dx[3])
     return g->failed ? -1 : 0;
 }
 
-/* Floating-point operations of a sequence op for one sample: multiply-adds
+/* Floating-point operations of a recurrent op for one sample: multiply-adds
  * count two, each activation, addition and product one. */
 static long seq_flops(cg_graph *g, int id)
 {
     const node *n = &g->nodes[id];
-    long t = n->sh.d[1];
-    if (n->op == OP_EMBEDDING)
-        return 0; /* a copy of rows */
-    if (n->op == OP_EMBEDDING_BWD)
-        return shape_size(&g->nodes[n->in[1]].sh, 1); /* one addition per element of dY */
+    long t = g->nodes[n->in[0]].sh.d[1]; /* the steps, of XW or S */
     long u = rnn_units(g, id);
     switch (n->op) { /* per step: h_{t-1} R (or dG R^T), then the gates */
-    case OP_SIMPLE_RNN: return t * (2 * u * u + 2 * u);
+    case OP_SIMPLE_RNN:
+    case OP_SIMPLE_RNN_INFER: return t * (2 * u * u + 2 * u);
     case OP_SIMPLE_RNN_BWD: return t * (2 * u * u + 3 * u);
-    case OP_LSTM: return t * (2 * u * 4 * u + 4 * u + 4 * u + 3 * u + 2 * u);
+    case OP_LSTM:
+    case OP_LSTM_INFER: return t * (2 * u * 4 * u + 4 * u + 4 * u + 3 * u + 2 * u);
     case OP_LSTM_BWD: return t * (2 * u * 4 * u + 20 * u);
-    case OP_GRU: return t * (2 * u * 3 * u + 3 * u + 3 * u + 3 * u + 5 * u);
+    case OP_GRU:
+    case OP_GRU_INFER: return t * (2 * u * 3 * u + 3 * u + 3 * u + 3 * u + 5 * u);
     case OP_GRU_BWD: return t * (2 * u * 3 * u + 3 * u + 16 * u);
     default: return 0;
     }
@@ -291,8 +344,7 @@ static void step_product(emit_ctx *e, text *t, int steps, int width, int u, int 
 bool seq_needs_math(cg_graph *g)
 {
     for (int id = 0; id < g->nnodes; id++)
-        if (op_table[g->nodes[id].op].cat == CAT_SEQ && g->nodes[id].op != OP_EMBEDDING &&
-            g->nodes[id].op != OP_EMBEDDING_BWD)
+        if (op_table[g->nodes[id].op].family == &op_family_recurrent)
             return true;
     return false;
 }
@@ -321,34 +373,106 @@ static int cell_texts(cg_activation a, cg_activation ra, bool host, int u, char 
     return 0;
 }
 
-/* Lowers EMBEDDING (a lookup of rows) and EMBEDDING_BWD (their scatter-add). */
-static void lower_embedding(emit_ctx *e, int id)
+long rnn_infer_stack_bytes(const cg_graph *g, int id)
+{
+    op_kind fwd = fwd_of(g->nodes[id].op);
+    if (!is_infer(g->nodes[id].op))
+        return 0;
+    return 4L * rnn_units(g, id) * (fwd == OP_LSTM ? 2 + 4 : fwd == OP_GRU ? 1 + 3 : 1 + 1);
+}
+
+/* The product G = INIT + h_{t-1} R of one sample in an inference kernel
+ * (u units, k gate columns), summed over k in the order of the portable
+ * training loops (rnn_step_product); host: a row of R at a time, so that
+ * the loop over j vectorises (the same sums, in the same order). */
+static void infer_product(emit_ctx *e, text *t, int u, int k, bool from_xw)
+{
+    char nu[16], nk[16];
+    snprintf(nu, sizeof nu, "%d", u);
+    snprintf(nk, sizeof nk, "%d", k);
+    const char *kv[] = {"U",    nu,
+                        "K",    nk,
+                        "INIT", from_xw ? "xw[j]" : "0.0f",
+                        "WHAT", from_xw ? "G = XW_t + h_{t-1} R" : "G = h_{t-1} R",
+                        NULL};
+    const char *tmpl = e->flavour == CG_HOST ? "kernels/rnn_infer_product_host" : "kernels/rnn_infer_product";
+    if (text_template(t, tmpl, kv))
+        graph_error(e->g, e->g->nodes[0].src, -1, "internal: template %s failed", tmpl);
+}
+
+/* Lowers the inference form of a recurrence (SIMPLE_RNN_INFER, LSTM_INFER,
+ * GRU_INFER): its locals, its product, its cells and where Y gets h. */
+static void lower_infer(emit_ctx *e, int id)
 {
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
-    char num[4][24], count[48];
-    const shape *ids = &g->nodes[n->in[0]].sh;
-    const shape *tab = n->op == OP_EMBEDDING ? &g->nodes[n->in[1]].sh : &n->sh;
-    outer_rows(ids, ids->rank, count, sizeof count);
-    snprintf(num[0], sizeof num[0], "%d", tab->d[0]);
-    emit_float((float)tab->d[0], num[1], sizeof num[1]);
-    snprintf(num[2], sizeof num[2], "%d", tab->d[1]);
-    snprintf(num[3], sizeof num[3], "%ld", (long)tab->d[0] * tab->d[1]);
-    const char *kv[] = {"COUNT", count, "V", num[0], "VF", num[1], "D", num[2], "VD", num[3], NULL};
-    const char *tmpl = n->op == OP_EMBEDDING ? "kernels/embedding" : "kernels/embedding_bwd";
+    op_kind fwd = fwd_of(n->op);
+    int u = rnn_units(g, id), k = gates_of(fwd) * u, steps = g->nodes[n->in[0]].sh.d[1];
+    char num[6][24], ex[12][CELL_TEXT], rb[3][64], s0[2][64], idx[48], y_at[48], y_note[128];
+    int vals[] = {steps, u, 2 * u, 3 * u, k, (int)rnn_infer_stack_bytes(g, id)};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
+        snprintf(num[i], sizeof num[i], "%d", vals[i]);
+    for (int i = 0; i < 3; i++) { /* GRU's rb, row 1 of B; h0 and c0 of H0 */
+        snprintf(idx, sizeof idx, "%d + j", k + i * u);
+        emit_input(e, id, 2, idx, rb[i], sizeof rb[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf(idx, sizeof idx, i ? "b * %d + %d + j" : "b * %d + j", state_width(fwd, u), u);
+        emit_input(e, id, 2, idx, s0[i], sizeof s0[i]);
+    }
+    if (n->sh.rank == 3) {
+        snprintf(y_at, sizeof y_at, "(b * %d + t) * %d", steps, u);
+        snprintf(y_note, sizeof y_note, "(n, %d, %d): h_t of every step", steps, u);
+    } else {
+        snprintf(y_at, sizeof y_at, "b * %d", u);
+        snprintf(y_note, sizeof y_note, "(n, %d): h_t, written at every step (the last step's stays)", u);
+    }
+    if (cell_texts(n->act, n->ract, e->flavour == CG_HOST, u, ex))
+        graph_error(g, n->src, n->layer, "internal: an activation's text does not fit");
+    text prod = {0};
+    infer_product(e, &prod, u, k, fwd == OP_LSTM);
+    char rb_note[64] = "rb = 0";
+    if (fwd == OP_GRU && g->nodes[n->in[2]].op != OP_CONST)
+        snprintf(rb_note, sizeof rb_note, "rb = B's row 1, B (2, %d) the layer's bias", k);
+    const char *kv[] = {"N",         "n",
+                        "T",         num[0],
+                        "U",         num[1],
+                        "U2",        num[2],
+                        "U3",        num[3],
+                        "K",         num[4],
+                        "STACK",     num[5],
+                        "ACT_NAME",  emit_act_name(n->act),
+                        "RACT_NAME", emit_act_name(n->ract),
+                        "RACT",      ex[0],
+                        "ACT",       ex[1],
+                        "ACT_C",     ex[2],
+                        "H0",        s0[0],
+                        "C0",        s0[1],
+                        "RB_Z",      rb[0],
+                        "RB_R",      rb[1],
+                        "RB_H",      rb[2],
+                        "RB_NOTE",   rb_note,
+                        "Y_AT",      y_at,
+                        "Y_NOTE",    y_note,
+                        "PRODUCT",   prod.s ? prod.s : "",
+                        NULL};
+    const char *tmpl = fwd == OP_LSTM  ? "kernels/lstm_infer"
+                       : fwd == OP_GRU ? "kernels/gru_infer"
+                                       : "kernels/simple_rnn_infer";
     if (text_template(e->t, tmpl, kv))
         graph_error(g, n->src, n->layer, "internal: template %s failed", tmpl);
+    text_free(&prod);
 }
 
-/* Lowers a recurrence, its backward op, or the embedding ops. */
+/* Lowers a recurrence, its backward op or its inference form. */
 static void lower_seq(emit_ctx *e, int id)
 {
     cg_graph *g = e->g;
     const node *n = &g->nodes[id];
     char num[24][24], ex[12][CELL_TEXT], rb[3][64];
     const char *tmpl = NULL;
-    if (n->op == OP_EMBEDDING || n->op == OP_EMBEDDING_BWD) {
-        lower_embedding(e, id);
+    if (is_infer(n->op)) {
+        lower_infer(e, id);
         return;
     }
     bool bwd = n->op == OP_SIMPLE_RNN_BWD || n->op == OP_LSTM_BWD || n->op == OP_GRU_BWD;

@@ -3,7 +3,7 @@
  *   rnn_emit/size_does_not_grow   an LSTM(32) model over 12 and over 48 steps: the emitted NAME.c of the
  *                                 48-step model is no longer than the 12-step one plus a few lines (the
  *                                 loops over t are loops, not unrolled), in both flavours; each has one
- *                                 forward loop and one backward loop over t
+ *                                 forward loop over t for training, one for inference and one backward
  *   rnn_emit/byte_identical       two emissions of the 48-step model (from two builds) are byte-identical
  *   rnn_emit/strict_compilers     Embedding, LSTM, GRU, SimpleRNN and a Dense on the sequence compile with
  *                                 gcc and clang (when installed), -std=c99 -Wall -Wextra -Wpedantic -Werror
@@ -82,8 +82,8 @@ Test(rnn_emit, size_does_not_grow, .timeout = 120)
                   fl ? "host" : "portable", l48, l12);
         cr_expect(len48 <= len12 + 400, "%s: 48 steps emit %zu bytes, 12 steps %zu", fl ? "host" : "portable", len48,
                   len12);
-        /* one loop forward over t, one backward */
-        cr_expect_eq(count_of(c48, "for (int t = 0; t < 48; t++)"), 1, "forward loops over t: %d",
+        /* one loop forward over t in the training form, one in the inference form, one backward */
+        cr_expect_eq(count_of(c48, "for (int t = 0; t < 48; t++)"), 2, "forward loops over t: %d",
                      count_of(c48, "for (int t = 0; t < 48; t++)"));
         cr_expect_eq(count_of(c48, "for (int t = 48 - 1; t >= 0; t--)"), 1, "backward loops over t: %d",
                      count_of(c48, "for (int t = 48 - 1; t >= 0; t--)"));
