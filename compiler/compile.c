@@ -345,6 +345,49 @@ static int build_entries(cg_model *m, cg_src src)
     return 0;
 }
 
+/* Checks .callbacks against the model: the monitor must be a column of its
+ * history (loss, val_loss, a metric, val_ and a metric), the mode one of
+ * CG_MODE_*, the numbers in Keras' ranges (factor below 1, nothing negative). */
+static int check_callbacks(cg_model *m, cg_src src, const cg_compile_opts *o)
+{
+    const cg_callback_opts *c = &o->callbacks;
+    cg_graph *g = m->g;
+    if (c->monitor) {
+        const char *base = strncmp(c->monitor, "val_", 4) == 0 ? c->monitor + 4 : c->monitor;
+        bool found = !strcmp(base, "loss");
+        char list[512];
+        size_t len = (size_t)snprintf(list, sizeof list, "loss");
+        for (int k = 0; k < m->nmetrics && !found; k++)
+            found = !strcmp(base, m->metric_names[k]);
+        for (int k = 0; k < m->nmetrics; k++)
+            len += (size_t)snprintf(list + len, len < sizeof list ? sizeof list - len : 0, ", %s", m->metric_names[k]);
+        if (!found)
+            return graph_error(g, src, -1,
+                               "%s: .callbacks.monitor \"%s\" is not a column of the history: give one of %s, "
+                               "or val_ and one of them",
+                               m->name, arena_escaped(&g->a, c->monitor, 40), list);
+    }
+    if ((unsigned)c->mode > CG_MODE_MAX)
+        return graph_error(g, src, -1, "%s: .callbacks.mode is %d: use CG_MODE_AUTO, CG_MODE_MIN or CG_MODE_MAX",
+                           m->name, (int)c->mode);
+    if (!(c->min_delta >= 0.0f && c->reduce_lr_min_delta >= 0.0f && c->min_lr >= 0.0f) || !isfinite(c->min_delta) ||
+        !isfinite(c->reduce_lr_min_delta) || !isfinite(c->min_lr))
+        return graph_error(g, src, -1,
+                           "%s: .callbacks: min_delta (%g), reduce_lr_min_delta (%g) and min_lr (%g) must be finite "
+                           "and not negative",
+                           m->name, (double)c->min_delta, (double)c->reduce_lr_min_delta, (double)c->min_lr);
+    if (!(c->reduce_lr_factor >= 0.0f && c->reduce_lr_factor < 1.0f))
+        return graph_error(g, src, -1,
+                           "%s: .callbacks.reduce_lr_factor must lie in [0, 1) (0: a constant learning rate), got %g",
+                           m->name, (double)c->reduce_lr_factor);
+    if (c->patience < 0 || c->reduce_lr_patience < 0 || c->reduce_lr_cooldown < 0)
+        return graph_error(g, src, -1,
+                           "%s: .callbacks: patience (%d), reduce_lr_patience (%d) and reduce_lr_cooldown (%d) must "
+                           "not be negative",
+                           m->name, c->patience, c->reduce_lr_patience, c->reduce_lr_cooldown);
+    return 0;
+}
+
 /* Public: loss, metric and optimizer; builds labels, loss and the backward graph. */
 int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o)
 {
@@ -381,7 +424,7 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o)
     for (int k = 0; k < m->noutputs; k++)
         if (resolve_output(m, src, &o, k))
             return -1;
-    if (check_class_range(m, src, &o) || make_labels(m, src) || build_entries(m, src))
+    if (check_class_range(m, src, &o) || make_labels(m, src) || build_entries(m, src) || check_callbacks(m, src, &o))
         return -1;
     m->compiled = true;
     return 0;

@@ -21,12 +21,51 @@ static void emit_series(text *t, const cg_series_opts *s)
                                                      : "");
 }
 
+/* The .callbacks initializer of NAME_main.c's descriptor, one line with
+ * the fields that are set ("" when none is: the default callbacks). */
+static void emit_callbacks(text *t, const cg_callback_opts *c)
+{
+    static const char *const modes[] = {"CGRT_MODE_AUTO", "CGRT_MODE_MIN", "CGRT_MODE_MAX"};
+    const struct {
+        const char *name;
+        float v;
+    } floats[] = {{"min_delta", c->min_delta},
+                  {"reduce_lr_factor", c->reduce_lr_factor},
+                  {"reduce_lr_min_delta", c->reduce_lr_min_delta},
+                  {"min_lr", c->min_lr}};
+    const struct {
+        const char *name;
+        int v;
+    } ints[] = {{"patience", c->patience},
+                {"restore_best_weights", c->restore_best_weights},
+                {"save_best_only", c->save_best_only},
+                {"reduce_lr_patience", c->reduce_lr_patience},
+                {"reduce_lr_cooldown", c->reduce_lr_cooldown}};
+    const char *sep = "        .callbacks = { ";
+    char num[48];
+    if (c->monitor) {
+        text_printf(t, "%s.monitor = ", sep);
+        emit_c_string(t, c->monitor);
+        sep = ", ";
+    }
+    if (c->mode != CG_MODE_AUTO)
+        text_printf(t, "%s.mode = %s", sep, modes[c->mode]), sep = ", ";
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++)
+        if (floats[i].v != 0.0f)
+            text_printf(t, "%s.%s = %s", sep, floats[i].name, emit_float(floats[i].v, num, sizeof num)), sep = ", ";
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if (ints[i].v != 0)
+            text_printf(t, "%s.%s = %d", sep, ints[i].name, ints[i].v), sep = ", ";
+    if (strcmp(sep, ", ") == 0)
+        text_puts(t, " },\n");
+}
+
 /* Writes NAME_main.c into mt; returns -1 when the template failed. */
 int emit_main(emit_ctx *ec, text *mt)
 {
     cg_graph *g = ec->g;
     cg_model *m = g->model;
-    text path = {0}, series = {0}, names = {0}, outs = {0};
+    text path = {0}, series = {0}, names = {0}, outs = {0}, callbacks = {0};
     char dims[64] = "", scale[48], split[48], classes[16], epochs[16], batch[16], rank[8], counts[2][8], range[80],
          lr[48];
     size_t len = 0;
@@ -38,6 +77,7 @@ int emit_main(emit_ctx *ec, text *mt)
         emit_c_string(&series, m->opts.data.label);
     }
     emit_series(&series, &m->opts.data.series);
+    emit_callbacks(&callbacks, &m->opts.callbacks);
     emit_float(m->opts.data.scale, scale, sizeof scale);
     emit_float(m->opts.data.test_split, split, sizeof split);
     emit_float(g->has_opt ? g->opt.lr : 0.01f, lr, sizeof lr);
@@ -113,6 +153,8 @@ int emit_main(emit_ctx *ec, text *mt)
         range,
         "SERIES",
         series.s ? series.s : "",
+        "CALLBACKS",
+        callbacks.s ? callbacks.s : "",
         "BLAS_INCLUDE",
         ec->uses_blas ? "#include <cblas.h>\n#include <cgrad_gemm.h>\n" : "",
         "BLAS_TUNE",
@@ -121,6 +163,6 @@ int emit_main(emit_ctx *ec, text *mt)
                       : "",
         NULL};
     int rc = text_template(mt, "main", kv);
-    text_free(&names), text_free(&outs), text_free(&path), text_free(&series);
+    text_free(&names), text_free(&outs), text_free(&path), text_free(&series), text_free(&callbacks);
     return rc;
 }

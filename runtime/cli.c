@@ -101,6 +101,22 @@ static int init_from(const cgrt_model *m, void *state, const char *path, int ver
     return 0;
 }
 
+/* Resolves fit's callback flags into cb and checks the --save name's fields
+ * against the figures fit will have; -1 with err holding a usage error. */
+static int fit_callbacks(const cgrt_model *m, const rt_cli_opts *o, rt_callback_opts *cb, cgrt_error *err)
+{
+    int has_val = o->val_data || o->val_split > 0.0 || (is_series(m) && m->data.series.val_steps > 0);
+    rt_epoch_stats s;
+    char name[4096];
+    if (rt_callbacks_resolve(m, o, has_val, cb, err) != 0)
+        return -1;
+    if (!o->save)
+        return 0;
+    memset(&s, 0, sizeof s);
+    s.has_val = has_val;
+    return rt_checkpoint_name(o->save, m, o->epochs > 0, o->epochs > 0 ? &s : NULL, name, sizeof name, err);
+}
+
 /* fit: loads the data, trains, and evaluates the test split when there is one. */
 static int cmd_fit(const cgrt_model *m, const rt_cli_opts *o, const char *bin)
 {
@@ -117,6 +133,9 @@ static int cmd_fit(const cgrt_model *m, const rt_cli_opts *o, const char *bin)
         return rt_cli_usage_error(bin, "fit",
                                   "a time series validates on its val_steps targets (set in cg_compile); "
                                   "--validation-split and --validation-data do not apply");
+    memset(&fo, 0, sizeof fo);
+    if (fit_callbacks(m, o, &fo.cb, &err) != 0)
+        return rt_cli_usage_error(bin, "fit", err.msg);
     if (rt_load(m, o->data, RT_ROLE_DATA, &d, &err) != 0)
         return rt_cli_report(bin, 1, err.msg);
     if (is_series(m) && o->verbose > 0)
@@ -133,12 +152,11 @@ static int cmd_fit(const cgrt_model *m, const rt_cli_opts *o, const char *bin)
         rt_loaded_free(&d);
         return rt_cli_report(bin, 1, err.msg);
     }
-    memset(&fo, 0, sizeof fo);
     fo.epochs = (int)o->epochs;
     fo.batch = (int)o->batch;
     fo.seed = o->seed;
     fo.verbose = (int)o->verbose;
-    fo.patience = (int)o->patience;
+    fo.lr = (float)o->lr;
     fo.save_path = o->save;
     fo.history_path = o->history;
     fo.bin = bin;

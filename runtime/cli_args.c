@@ -37,7 +37,7 @@ const rt_cli_flag rt_cli_flags[] = {
     {"output", 'o', 's', OPT(output), 0, 0, PREDICT, 0, "FILE", "file to write the predictions to", "stdout"},
     {"data", 'd', 's', OPT(data), 0, 0, FIT | EVAL | PREDICT, 0, "PATH",
      "dataset: a folder or a file of a format below (predict: a forecaster's series only)", "none"},
-    {"epochs", 'e', 'i', OPT(epochs), 1, 1e9, FIT, 0, "N", "passes over the training data", NULL},
+    {"epochs", 'e', 'i', OPT(epochs), 0, 1e9, FIT, 0, "N", "passes over the training data (0: none; --save writes the initial weights)", NULL},
     {"batch-size", 'b', 'i', OPT(batch), 1, INT_MAX, FIT | BENCH, 0, "N",
      "samples per step, at most the batch the model was compiled for", NULL},
     {"iters", 0, 'i', OPT(iters), 1, 1e9, BENCH, 0, "N", "timed training steps (and at least as many predictions)", NULL},
@@ -47,12 +47,35 @@ const rt_cli_flag rt_cli_flags[] = {
      "fraction (below 1) of the training data, from its end, kept for validation", "0 (none)"},
     {"validation-data", 0, 's', OPT(val_data), 0, 0, FIT, 0, "PATH",
      "validation dataset, read as --data (instead of --validation-split)", "none"},
-    {"save", 'o', 's', OPT(save), 0, 0, FIT, 0, "FILE", "checkpoint written after every epoch (safetensors)", "none"},
+    {"save", 'o', 's', OPT(save), 0, 0, FIT, 0, "FILE",
+     "checkpoint written after every epoch (safetensors); fields such as {epoch:02d} or {val_loss:.4f} in FILE take the epoch's figures", "none"},
+    {"save-best-only", 0, 'n', OPT(save_best_only), 1, 0, FIT, 0, "",
+     "write --save only after an epoch whose monitored value beats every earlier one", NULL},
     {"init-from", 0, 's', OPT(init_from), 0, 0, FIT, 0, "FILE",
      "start from the tensors of a checkpoint that have this model's names", "none"},
     {"history", 0, 's', OPT(history), 0, 0, FIT, 0, "FILE.csv", "CSV file of every epoch's figures", "none"},
+    {"monitor", 0, 's', OPT(monitor), 0, 0, FIT, 0, "NAME",
+     "the history column that early stopping, --save-best-only and the learning-rate schedule watch: loss, val_loss, a metric or val_ and a metric",
+     "val_loss (loss without validation)"},
+    {"mode", 0, 's', OPT(mode), 0, 0, FIT, 0, "auto|min|max",
+     "whether the monitored value improves by falling (min) or rising (max); auto: max for accuracy, min otherwise", "auto"},
     {"patience", 0, 'i', OPT(patience), 0, 1e9, FIT, 0, "N",
-     "stop after N epochs without a lower val_loss (loss without validation)", "0 (never stop early)"},
+     "stop after N epochs in which the monitored value did not improve", "0 (never stop early)"},
+    {"min-delta", 0, 'f', OPT(min_delta), 0, 1e9, FIT, 0, "X",
+     "early stopping: an epoch improves only when it beats the best value by more than X", "0"},
+    {"restore-best-weights", 0, 'n', OPT(restore_best_weights), 1, 0, FIT, 0, "",
+     "when training ends, put back the weights of the epoch with the best monitored value (before the last --save and the test figures)", NULL},
+    {"reduce-lr-factor", 0, 'f', OPT(reduce_lr_factor), 0, 1, FIT, 0, "F",
+     "multiply the learning rate by F (below 1) when the monitored value stops improving", "0 (constant rate)"},
+    {"reduce-lr-patience", 0, 'i', OPT(reduce_lr_patience), 0, 1e9, FIT, 0, "N",
+     "epochs without improvement before the learning rate is reduced", "0"},
+    {"reduce-lr-min-delta", 0, 'f', OPT(reduce_lr_min_delta), 0, 1e9, FIT, 0, "X",
+     "the learning-rate schedule counts an improvement only when it beats the best value by more than X", "0"},
+    {"reduce-lr-cooldown", 0, 'i', OPT(reduce_lr_cooldown), 0, 1e9, FIT, 0, "N",
+     "epochs after a reduction in which the schedule waits before counting again", "0"},
+    {"min-lr", 0, 'f', OPT(min_lr), 0, 1e9, FIT, 0, "X", "the learning rate is never reduced below X", "0"},
+    {"shuffle", 0, 's', OPT(shuffle), 0, 0, FIT, 0, "true|false",
+     "shuffle the training samples before every epoch (false: their order in the data)", "true"},
     {"verbose", 'v', 'i', OPT(verbose), 0, 2, FIT, 0, "0|1|2",
      "0 silent, 1 progress bar (a line per epoch off a terminal), 2 a line per epoch", NULL},
     {"quiet", 'q', 'n', OPT(verbose), 0, 0, FIT, 0, "", "the same as --verbose 0", NULL},
@@ -74,6 +97,24 @@ const rt_cli_cmd *rt_cli_find_cmd(const char *name)
     return NULL;
 }
 
+/* Fills the callback flags of o with the model's defaults, and Keras' own
+ * where it gives none (ReduceLROnPlateau: patience 10, min_delta 1e-4). */
+static void callback_defaults(const cgrt_callbacks *cb, rt_cli_opts *o)
+{
+    static const char *const modes[] = {"auto", "min", "max"};
+    o->monitor = cb->monitor;
+    o->mode = cb->mode > CGRT_MODE_AUTO && cb->mode <= CGRT_MODE_MAX ? modes[cb->mode] : NULL;
+    o->min_delta = cb->min_delta;
+    o->patience = cb->patience;
+    o->restore_best_weights = cb->restore_best_weights != 0;
+    o->save_best_only = cb->save_best_only != 0;
+    o->reduce_lr_factor = cb->reduce_lr_factor;
+    o->reduce_lr_patience = cb->reduce_lr_patience > 0 ? cb->reduce_lr_patience : 10;
+    o->reduce_lr_min_delta = cb->reduce_lr_min_delta > 0.0f ? cb->reduce_lr_min_delta : 1e-4;
+    o->reduce_lr_cooldown = cb->reduce_lr_cooldown;
+    o->min_lr = cb->min_lr;
+}
+
 /* Fills o with the defaults of command c for model m. */
 void rt_cli_defaults(const cgrt_model *m, const rt_cli_cmd *c, rt_cli_opts *o)
 {
@@ -90,6 +131,7 @@ void rt_cli_defaults(const cgrt_model *m, const rt_cli_cmd *c, rt_cli_opts *o)
     o->seed = 42;
     o->verbose = 1;
     o->iters = 200;
+    callback_defaults(&m->callbacks, o);
 }
 
 /* Parses text as the flag's kind into o; returns 0, or -1 with err set. */
@@ -125,7 +167,8 @@ static int parse_value(const rt_cli_flag *fd, const char *text, rt_cli_opts *o, 
     v = strtod(text, &end);
     if (end == text || *end || errno || !isfinite(v) || text[0] == ' ')
         return rt_fail(err, "--%s: '%s' is not a number", fd->name, text);
-    if (v < fd->lo || v > fd->hi || (fd->offset == OPT(lr) && v <= 0.0) || (fd->offset == OPT(val_split) && v >= 1.0))
+    if (v < fd->lo || v > fd->hi || (fd->offset == OPT(lr) && v <= 0.0) ||
+        ((fd->offset == OPT(val_split) || fd->offset == OPT(reduce_lr_factor)) && v >= 1.0))
         return rt_fail(err, "--%s: %g is out of range", fd->name, v);
     memcpy(base, &v, sizeof v);
     return 0;

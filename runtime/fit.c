@@ -1,6 +1,9 @@
 /* fit.c: the training loop (shuffled batches through m->train_step, running
- * means, timing, validation, history CSV, per-epoch checkpoints, early
- * stopping and the stop on a non-finite loss) and batched evaluation.
+ * means, timing, validation, history CSV, the stop on a non-finite loss)
+ * with Keras' callbacks at the end of every epoch (checkpoints, or only the
+ * best; early stopping and the best weights put back; the learning rate
+ * reduced on a plateau: their decisions are callbacks.c's), and batched
+ * evaluation.
  *
  * train_step and eval_step return the MEAN loss and metric of their batch; the
  * loop weights them by the batch size, so a short last batch counts for what
@@ -43,8 +46,9 @@ void rt_evaluate(const cgrt_model *m, void *state, const cgrt_dataset *d, double
         metrics[k] = d->n ? sm[k] / d->n : 0.0;
 }
 
-/* Opens the history file and writes its header; NULL with err set on failure. */
-static FILE *history_open(const cgrt_model *m, const char *path, cgrt_error *err)
+/* Opens the history file and writes its header (with an lr column when the
+ * learning rate follows a schedule); NULL with err set on failure. */
+static FILE *history_open(const cgrt_model *m, const char *path, int has_lr, cgrt_error *err)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -58,7 +62,7 @@ static FILE *history_open(const cgrt_model *m, const char *path, cgrt_error *err
     fprintf(f, ",val_loss");
     for (k = 0; k < m->num_metrics; k++)
         fprintf(f, ",val_%s", m->metric_names[k]);
-    fprintf(f, ",seconds,samples_per_sec\n");
+    fprintf(f, "%s,seconds,samples_per_sec\n", has_lr ? ",lr" : "");
     fflush(f);
     return f;
 }
@@ -79,6 +83,8 @@ static int history_row(FILE *f, const cgrt_model *m, int epoch, const rt_epoch_s
         for (k = 0; k <= m->num_metrics; k++)
             fprintf(f, ",");
     }
+    if (s->has_lr)
+        fprintf(f, ",%.6g", s->lr);
     fprintf(f, ",%.3f,%.1f\n", s->seconds, s->samples_per_sec);
     if (fflush(f) != 0 || ferror(f))
         return rt_fail(err, "%s: cannot write history: %s", path, strerror(errno));
@@ -105,7 +111,7 @@ static int bufs_alloc(fit_bufs *b, const cgrt_model *m, const cgrt_dataset *trai
     return 0;
 }
 
-/* Runs one shuffled training pass; fills s->loss, metric, seconds, samples_per_sec.
+/* Runs one training pass; fills s->loss, metric, seconds, samples_per_sec.
  * Returns RT_FIT_NONFINITE (err set) when a batch loss is nan or inf. */
 static int train_epoch(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_dataset *train, fit_bufs *b,
                        int epoch, rt_progress *p, rt_epoch_stats *s, cgrt_error *err)
@@ -138,7 +144,98 @@ static int train_epoch(const cgrt_model *m, void *state, const rt_fit_opts *o, c
     return RT_FIT_OK;
 }
 
-/* Trains for o->epochs (or until early stopping), validating on val when it holds samples. */
+/* What the callbacks keep across the epochs of one fit. */
+typedef struct fit_cb {
+    rt_early_stop es;
+    rt_plateau plateau;
+    double ckpt_best;          /* the best monitored value a checkpoint was saved for (--save-best-only) */
+    float *best_params;        /* --restore-best-weights: the parameters of the best epoch */
+    rt_epoch_stats best_stats; /* and its figures, which name the last checkpoint */
+    float lr;                  /* the learning rate in effect */
+} fit_cb;
+
+/* Sets up the callbacks of o; -1 with err set when out of memory or the model cannot change its rate. */
+static int cb_begin(const cgrt_model *m, const rt_fit_opts *o, fit_cb *c, cgrt_error *err)
+{
+    const rt_callback_opts *cb = &o->cb;
+    memset(c, 0, sizeof *c);
+    rt_early_stop_init(&c->es, cb->max_mode, cb->min_delta, cb->patience);
+    rt_plateau_init(&c->plateau, cb->max_mode, cb->reduce_lr_factor, cb->reduce_lr_patience, cb->reduce_lr_min_delta,
+                    cb->reduce_lr_cooldown, cb->min_lr);
+    c->ckpt_best = cb->max_mode ? -INFINITY : INFINITY;
+    c->lr = o->lr;
+    if (cb->reduce_lr_factor > 0.0 && !m->set_lr)
+        return rt_fail(err, "model %s cannot change its learning rate (no set_lr)", m->name);
+    if (cb->restore_best_weights &&
+        !(c->best_params = rt_alloc_array(m->param_floats ? m->param_floats : 1, sizeof(float))))
+        return rt_fail(err, "out of memory for the best epoch's weights");
+    return 0;
+}
+
+/* Writes the checkpoint of epoch (its figures s; NULL before training) under the name --save gives it. */
+static int save(const cgrt_model *m, void *state, const rt_fit_opts *o, int epoch, const rt_epoch_stats *s,
+                cgrt_error *err)
+{
+    char path[4096];
+    if (rt_checkpoint_name(o->save_path, m, epoch, s, path, sizeof path, err) != 0)
+        return -1;
+    return cgrt_save_checkpoint_series(m, m->param_block(state), o->series_stats, path, err);
+}
+
+/* The callbacks after epoch (figures s), in Keras' order: the checkpoint
+ * (after every epoch, or with --save-best-only when the monitored value beats
+ * every earlier one), early stopping (keeping the best epoch's weights), the
+ * learning-rate schedule. Returns 1 to stop, 0 to go on, -1 on error. */
+static int cb_end_epoch(const cgrt_model *m, void *state, const rt_fit_opts *o, fit_cb *c, int epoch,
+                        const rt_epoch_stats *s, cgrt_error *err)
+{
+    const rt_callback_opts *cb = &o->cb;
+    double v = rt_column_value(s, cb->monitor);
+    int better = rt_improves(cb->max_mode, 0.0, v, c->ckpt_best), es;
+    if (better)
+        c->ckpt_best = v;
+    if (o->save_path && (better || !cb->save_best_only) && save(m, state, o, epoch, s, err) != 0)
+        return -1;
+    es = rt_early_stop_update(&c->es, epoch, v);
+    if ((es & RT_ES_BEST) && c->best_params) {
+        memcpy(c->best_params, m->param_block(state), m->param_floats * sizeof(float));
+        c->best_stats = *s;
+    }
+    if ((es & RT_ES_STOP) && o->verbose > 0)
+        printf("early stopping: %s did not improve for %d epochs\n", cb->monitor_name, c->es.wait);
+    if (cb->reduce_lr_factor > 0.0) {
+        float next = rt_plateau_update(&c->plateau, v, c->lr);
+        if (next != c->lr) {
+            m->set_lr(state, next);
+            if (o->verbose > 0)
+                printf("Epoch %d: ReduceLROnPlateau reducing learning rate to %g.\n", epoch, (double)next);
+            c->lr = next;
+        }
+    }
+    fflush(stdout);
+    return (es & RT_ES_STOP) != 0;
+}
+
+/* --restore-best-weights when training ends (early or after the last
+ * epoch, as Keras 3 does): puts back the best epoch's weights and, when they
+ * are not the last epoch's, writes its checkpoint again. */
+static int cb_end(const cgrt_model *m, void *state, const rt_fit_opts *o, fit_cb *c, int last, cgrt_error *err)
+{
+    if (!c->best_params || c->es.best_epoch == 0)
+        return 0;
+    memcpy(m->param_block(state), c->best_params, m->param_floats * sizeof(float));
+    if (o->verbose > 0) {
+        printf("Restoring model weights from the end of the best epoch: %d.\n", c->es.best_epoch);
+        fflush(stdout);
+    }
+    if (o->save_path && c->es.best_epoch != last)
+        return save(m, state, o, c->es.best_epoch, &c->best_stats, err);
+    return 0;
+}
+
+/* Trains for o->epochs (or until early stopping), validating on val when it
+ * holds samples, with the callbacks of o->cb; with 0 epochs only writes the
+ * initial weights to --save. */
 int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_dataset *train, const cgrt_dataset *val,
            cgrt_error *err)
 {
@@ -146,19 +243,27 @@ int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_da
     FILE *hist = NULL;
     rt_progress p;
     cgrt_rng rng;
-    double best = INFINITY;
-    int epoch, wait = 0, rc = RT_FIT_ERROR;
+    fit_cb c;
+    int epoch, stop = 0, rc = RT_FIT_ERROR;
+    float prev_lr;
     rng.s = o->seed;
     rt_progress_init(&p, o->verbose, m, stdout);
-    if (bufs_alloc(&b, m, train, err) != 0)
+    if (cb_begin(m, o, &c, err) != 0 || bufs_alloc(&b, m, train, err) != 0)
         goto done;
-    if (o->history_path && !(hist = history_open(m, o->history_path, err)))
+    if (o->history_path && !(hist = history_open(m, o->history_path, o->cb.reduce_lr_factor > 0.0, err)))
         goto done;
-    for (epoch = 1; epoch <= o->epochs; epoch++) {
+    if (o->epochs == 0 && o->save_path && save(m, state, o, 0, NULL, err) != 0)
+        goto done;
+    prev_lr = c.lr;
+    for (epoch = 1; epoch <= o->epochs && !stop; epoch++) {
         rt_epoch_stats s;
-        double monitor;
         memset(&s, 0, sizeof s);
-        cgrt_shuffle(b.idx, train->n, &rng);
+        s.lr = c.lr;
+        s.has_lr = o->cb.reduce_lr_factor > 0.0;
+        s.lr_changed = c.lr != prev_lr;
+        prev_lr = c.lr;
+        if (o->cb.shuffle)
+            cgrt_shuffle(b.idx, train->n, &rng);
         rc = train_epoch(m, state, o, train, &b, epoch, &p, &s, err);
         if (rc != RT_FIT_OK)
             goto done;
@@ -170,23 +275,16 @@ int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_da
         rt_progress_end_epoch(&p, &s);
         if (hist && history_row(hist, m, epoch, &s, o->history_path, err) != 0)
             goto done;
-        if (o->save_path &&
-            cgrt_save_checkpoint_series(m, m->param_block(state), o->series_stats, o->save_path, err) != 0)
+        if ((stop = cb_end_epoch(m, state, o, &c, epoch, &s, err)) < 0)
             goto done;
-        monitor = s.has_val ? s.val_loss : s.loss;
-        if (monitor < best) {
-            best = monitor;
-            wait = 0;
-        } else if (o->patience > 0 && ++wait >= o->patience) {
-            if (o->verbose > 0)
-                printf("early stopping: %s did not improve for %d epochs\n", s.has_val ? "val_loss" : "loss", wait);
-            break;
-        }
     }
+    if (cb_end(m, state, o, &c, epoch - 1, err) != 0)
+        goto done;
     rc = RT_FIT_OK;
 done:
     if (hist)
         fclose(hist);
+    free(c.best_params);
     free(b.idx);
     free(b.x);
     free(b.y);

@@ -109,15 +109,19 @@ void rt_progress_update(rt_progress *p, int step, double loss, const double *met
     p->last_len = n;
 }
 
-/* Prints " - val_loss: x - val_<metric>: y" when the epoch had validation. */
+/* Prints " - val_loss: x - val_<metric>: y" when the epoch had validation,
+ * then " - lr: z" when the learning rate changed before the epoch (as
+ * Keras' progress bar writes small values: 5.0000e-04). */
 static void print_val(const rt_progress *p, const rt_epoch_stats *s)
 {
     int i;
-    if (!s->has_val)
-        return;
-    fprintf(p->out, " - val_loss: %.4f", s->val_loss);
-    for (i = 0; i < p->num_metrics; i++)
-        fprintf(p->out, " - val_%s: %.4f", p->metric_names[i], s->val_metric[i]);
+    if (s->has_val) {
+        fprintf(p->out, " - val_loss: %.4f", s->val_loss);
+        for (i = 0; i < p->num_metrics; i++)
+            fprintf(p->out, " - val_%s: %.4f", p->metric_names[i], s->val_metric[i]);
+    }
+    if (s->lr_changed)
+        fprintf(p->out, s->lr > 1e-3 ? " - lr: %.4f" : " - lr: %.4e", s->lr);
 }
 
 /* Ends an epoch: the live line gets the validation figures, verbose 2 its one line. */

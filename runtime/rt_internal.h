@@ -4,8 +4,8 @@
  * Sections: errors and small helpers (util.c), data files and CSV text
  * (csv.c), datasets and their checks against a model (dataset.c), IDX and NPY
  * files (data.c), CSV datasets (csv_data.c), the data-format table
- * (formats.c), time series (series.c), progress bar (progress.c), training
- * loop (fit.c), command line (cli.c, cli_series.c; its flags in cli_args.c,
+ * (formats.c), time series (series.c), progress bar (progress.c), the
+ * callbacks' decisions (callbacks.c), training loop (fit.c), command line (cli.c, cli_series.c; its flags in cli_args.c,
  * its help, version and model hash in cli_help.c).
  */
 #ifndef CGRAD_RT_INTERNAL_H
@@ -230,6 +230,9 @@ typedef struct rt_epoch_stats {
     double val_loss, val_metric[CGRT_MAX_METRICS];
     double seconds;
     double samples_per_sec;
+    double lr;      /* the learning rate in effect during the epoch */
+    int has_lr;     /* 1 when a learning-rate schedule runs: the history has an lr column */
+    int lr_changed; /* 1 when lr differs from the previous epoch's: the progress line shows it */
 } rt_epoch_stats;
 
 /* State of the progress display of one fit. */
@@ -253,16 +256,101 @@ void rt_progress_abort(rt_progress *p);
 /* Formats a duration the Keras way ("3s", "1m 05s") into buf. */
 void rt_format_seconds(char *buf, size_t size, double seconds);
 
+/* ---- callbacks.c -------------------------------------------------------- */
+
+/* A column of the history: the loss (metric -1) or metric k, of the
+ * training pass or (val) of the validation pass. */
+typedef struct rt_column {
+    int val;
+    int metric;
+} rt_column;
+
+/* Finds the history column named name[0..len) of model m ("loss",
+ * "accuracy", "val_loss", "val_mae", ...) into *col; 0, or -1 when m has none. */
+int rt_find_column(const cgrt_model *m, const char *name, size_t len, rt_column *col);
+/* The value of column col in the figures of one epoch. */
+double rt_column_value(const rt_epoch_stats *s, rt_column col);
+/* 1 when a quantity named name improves upwards under mode (CGRT_MODE_*):
+ * auto says so for names ending in "accuracy", "acc" or "auc" (Keras). */
+int rt_mode_is_max(int mode, const char *name);
+/* Keras' rule: 1 when current beats best by more than min_delta (higher
+ * when max_mode, lower otherwise); never for NaN. */
+int rt_improves(int max_mode, double min_delta, double current, double best);
+
+/* EarlyStopping's state across epochs. */
+typedef struct rt_early_stop {
+    int max_mode, patience; /* patience 0: never stop */
+    double min_delta, best;
+    int best_epoch; /* 1-based; 0 before the first epoch */
+    int wait;       /* epochs since the last improvement */
+} rt_early_stop;
+
+/* What rt_early_stop_update says of an epoch (bits). */
+enum {
+    RT_ES_BEST = 1, /* the epoch is the best so far: keep its weights */
+    RT_ES_STOP = 2, /* patience is exhausted: stop training */
+};
+
+void rt_early_stop_init(rt_early_stop *es, int max_mode, double min_delta, int patience);
+/* Feeds the monitored value of epoch (1-based); returns RT_ES_* bits. */
+int rt_early_stop_update(rt_early_stop *es, int epoch, double current);
+
+/* ReduceLROnPlateau's state across epochs. */
+typedef struct rt_plateau {
+    int max_mode, patience, cooldown;
+    double factor, min_delta, min_lr, best;
+    int wait, cooldown_counter;
+} rt_plateau;
+
+void rt_plateau_init(rt_plateau *p, int max_mode, double factor, int patience, double min_delta, int cooldown,
+                     double min_lr);
+/* Feeds an epoch's monitored value and the learning rate in effect; returns
+ * the learning rate of the next epoch (lr, unless it was reduced). */
+float rt_plateau_update(rt_plateau *p, double current, float lr);
+
+/* The callbacks of one fit, resolved from the flags. */
+typedef struct rt_callback_opts {
+    rt_column monitor;     /* the column the callbacks watch */
+    char monitor_name[80]; /* its name, for messages */
+    int max_mode;          /* 1: higher is better */
+    double min_delta;      /* early stopping's threshold of improvement */
+    int patience;          /* early stopping; 0: never stop early */
+    int restore_best_weights, save_best_only;
+    double reduce_lr_factor; /* 0: no learning-rate schedule */
+    int reduce_lr_patience, reduce_lr_cooldown;
+    double reduce_lr_min_delta, min_lr;
+    int shuffle; /* 0: the training samples in their order, every epoch */
+} rt_callback_opts;
+
+struct rt_cli_opts;
+/* Resolves fit's callback flags o for model m into cb: the monitored
+ * column (a validation column falls back to its training column when fit
+ * has no validation, unless the command line named it), its direction and
+ * each callback's settings. has_val: fit validates. Returns 0, or -1 with
+ * err holding a usage error naming the flag. */
+int rt_callbacks_resolve(const cgrt_model *m, const struct rt_cli_opts *o, int has_val, rt_callback_opts *cb,
+                         cgrt_error *err);
+
+/* Writes into out the checkpoint name of pattern for epoch (1-based; 0:
+ * before training) with figures s: Keras' ModelCheckpoint file names, whose
+ * fields {epoch}, {loss}, {val_loss}, {<metric>}, {val_<metric>} and {lr}
+ * take Python's format specs [0][width][.precision][d|f|e|g] ({epoch:02d},
+ * {val_loss:.4f}); {{ and }} are braces. s NULL: only {epoch} has a value.
+ * Returns 0, or -1 with err naming the field and what is wrong. */
+int rt_checkpoint_name(const char *pattern, const cgrt_model *m, int epoch, const rt_epoch_stats *s, char *out,
+                       size_t size, cgrt_error *err);
+
 /* ---- fit.c -------------------------------------------------------------- */
 
 /* Options of one fit, already validated by the command line. */
 typedef struct rt_fit_opts {
-    int epochs;
+    int epochs; /* 0: nothing trained; --save writes the initial weights */
     int batch;
     uint64_t seed;
     int verbose;
-    int patience;                          /* 0: no early stopping */
-    const char *save_path;                 /* NULL: no checkpoints */
+    float lr;                              /* the learning rate at the start */
+    rt_callback_opts cb;                   /* early stopping, checkpoints, learning-rate schedule, shuffle */
+    const char *save_path;                 /* NULL: no checkpoints; may hold fields ({epoch:02d}) */
     const char *history_path;              /* NULL: no history file */
     const cgrt_series_stats *series_stats; /* time series: saved in every checkpoint; else NULL */
     const char *bin;                       /* program name for messages */
@@ -291,6 +379,10 @@ typedef struct rt_cli_opts {
     long epochs, batch, verbose, patience, iters;
     double lr, val_split;
     uint64_t seed;
+    const char *monitor, *mode, *shuffle;        /* NULL: val_loss, auto, true */
+    long restore_best_weights, save_best_only;   /* 0 or 1 */
+    long reduce_lr_patience, reduce_lr_cooldown; /* ReduceLROnPlateau */
+    double min_delta, reduce_lr_factor, reduce_lr_min_delta, min_lr;
 } rt_cli_opts;
 
 /* Subcommands, as bits so a flag can list where it applies. */
@@ -397,5 +489,6 @@ int rt_cli_print_forecast_errors(const cgrt_model *m, void *state, const cgrt_se
 int rt_cli_evaluate_series(const cgrt_model *m, const rt_cli_opts *o, void *state, cgrt_error *err);
 /* predict of a forecaster: forecasts of the test part of --data, or of every window of --input. */
 int rt_cli_predict_series(const cgrt_model *m, const rt_cli_opts *o, const char *bin);
+
 
 #endif

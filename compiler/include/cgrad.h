@@ -662,6 +662,34 @@ typedef struct cg_data_opts {
                                   labels are the last column(s) */
 } cg_data_opts;
 
+/* Which way a monitored quantity improves (Keras' mode). */
+typedef enum cg_monitor_mode {
+    CG_MODE_AUTO, /* max for names ending in "accuracy", "acc" or "auc", min otherwise */
+    CG_MODE_MIN,  /* lower is better (losses, errors) */
+    CG_MODE_MAX,  /* higher is better */
+} cg_monitor_mode;
+
+/* The training binary's default callbacks, Keras' EarlyStopping,
+ * ModelCheckpoint(save_best_only) and ReduceLROnPlateau; each field is a
+ * flag of fit, which overrides it (docs/man/cgrad-model.7). All zero: no
+ * early stopping, a checkpoint after every epoch, a constant learning rate.
+ *   .callbacks = {.monitor = "val_accuracy", .patience = 5, .restore_best_weights = true,
+ *                 .reduce_lr_factor = 0.5f, .reduce_lr_patience = 2} */
+typedef struct cg_callback_opts {
+    const char *monitor;       /* a column of the history: "loss", "val_loss", a metric, "val_" + a metric;
+                                  NULL: "val_loss" ("loss" when fit has no validation) */
+    cg_monitor_mode mode;      /* default CG_MODE_AUTO */
+    float min_delta;           /* early stopping: an improvement beats the best by more than this (default 0) */
+    int patience;              /* early stopping: epochs without improvement before stopping; 0: never stop */
+    bool restore_best_weights; /* when training ends, put back the weights of the best epoch */
+    bool save_best_only;       /* --save only after an epoch whose monitored value beats every earlier one */
+    float reduce_lr_factor;    /* on a plateau the learning rate is multiplied by this (0 < f < 1); 0: constant */
+    int reduce_lr_patience;    /* epochs without improvement before a reduction; 0 means Keras' 10 */
+    float reduce_lr_min_delta; /* the schedule's threshold of improvement; 0 means Keras' 1e-4 */
+    int reduce_lr_cooldown;    /* epochs after a reduction in which no plateau is counted (default 0) */
+    float min_lr;              /* the learning rate is never reduced below this (default 0) */
+} cg_callback_opts;
+
 /* A custom loss or metric, composed from ops: the batch's scalar value from
  * the labels (shaped like the output) and the model's output. */
 typedef cg_t (*cg_loss_fn)(cg_t y_true, cg_t y_pred, void *self);
@@ -702,6 +730,7 @@ typedef struct cg_compile_opts {
     int max_batch;                  /* largest batch planned for (default: batch_size) */
     int epochs;                     /* default epochs for fit (default 1) */
     cg_data_opts data;
+    cg_callback_opts callbacks; /* default callbacks of fit (default: none) */
 } cg_compile_opts;
 
 #define cg_compile(m, ...) cg_compile_at(CG_HERE, m, CG_OPTS_(cg_compile_opts, ._ = 0, __VA_ARGS__))

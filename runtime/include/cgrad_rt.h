@@ -8,7 +8,10 @@
  *   BIN fit      [--data PATH] [--epochs N] [--batch-size N] [--lr X] [--seed N]
  *                [--validation-split F] [--validation-data PATH] [--save FILE]
  *                [--history FILE.csv] [--verbose 0|1|2] [--patience N] [--init-from FILE]
- *                [--label-column NAME]
+ *                [--label-column NAME] [--monitor NAME] [--mode auto|min|max] [--min-delta X]
+ *                [--restore-best-weights] [--save-best-only] [--reduce-lr-factor F]
+ *                [--reduce-lr-patience N] [--reduce-lr-min-delta X] [--reduce-lr-cooldown N]
+ *                [--min-lr X] [--shuffle true|false]
  *   BIN evaluate --weights FILE [--data PATH] [--label-column NAME]
  *   BIN predict  --weights FILE --input FILE [--output FILE] [--label-column NAME]
  *   BIN predict  --weights FILE [--data PATH] [--output FILE]      (time series: the test part)
@@ -102,6 +105,32 @@ enum {
     CGRT_LABEL_DENSE,  /* label_width floats per sample (one-hot, targets) */
 };
 
+/* Which way a monitored quantity improves (Keras' mode). The same numbers as
+ * cgrad.h's CG_MODE_*. */
+enum {
+    CGRT_MODE_AUTO = 0, /* max for names ending in "accuracy", "acc" or "auc", min otherwise */
+    CGRT_MODE_MIN,      /* lower is better */
+    CGRT_MODE_MAX,      /* higher is better */
+};
+
+/* The model's defaults for fit's callbacks, Keras' EarlyStopping,
+ * ModelCheckpoint(save_best_only) and ReduceLROnPlateau (cg_compile's
+ * .callbacks); each has a flag of fit that overrides it. Zero everywhere:
+ * Keras' defaults, with early stopping and the learning-rate schedule off. */
+typedef struct cgrt_callbacks {
+    const char *monitor;       /* history column watched: "val_loss" when NULL ("loss" without validation) */
+    int mode;                  /* CGRT_MODE_* */
+    float min_delta;           /* early stopping: an epoch improves when it beats the best by more than this */
+    int patience;              /* early stopping: epochs without improvement before stopping; 0: never stop */
+    int restore_best_weights;  /* 1: when training ends, put back the weights of the best epoch */
+    int save_best_only;        /* 1: --save writes only after an epoch whose monitored value beats every earlier one */
+    float reduce_lr_factor;    /* on a plateau, lr *= factor (0 < factor < 1); 0: no schedule */
+    int reduce_lr_patience;    /* epochs without improvement before a reduction; 0: Keras' 10 */
+    float reduce_lr_min_delta; /* the schedule's threshold of improvement; 0: Keras' 1e-4 */
+    int reduce_lr_cooldown;    /* epochs after a reduction in which no plateau is counted */
+    float min_lr;              /* the learning rate is never reduced below this */
+} cgrt_callbacks;
+
 typedef struct cgrt_model {
     const char *name; /* model name, "fashion_mlp" */
     int max_batch;    /* largest batch the emitted code was planned for */
@@ -138,6 +167,7 @@ typedef struct cgrt_model {
     void (*train_step)(void *state, int n, const float *x, const float *y, float *loss, float *metrics);
     void (*eval_step)(void *state, int n, const float *x, const float *y, float *loss, float *metrics);
     void (*predict)(void *state, int n, const float *x, float *out);
+    cgrt_callbacks callbacks; /* defaults of fit's callbacks (all zero: none) */
 } cgrt_model;
 
 /* ---- Datasets ----------------------------------------------------------- */

@@ -740,7 +740,9 @@ Test(bad_input, bad_flags)
 {
     USAGE_ERROR("--epochs", "fit", "--epochs", "x");
     USAGE_ERROR("--epochs", "fit", "--epochs", "5x");
-    USAGE_ERROR("--epochs", "fit", "--epochs", "0");
+    USAGE_ERROR("--epochs", "fit", "--epochs", "-1");
+    USAGE_ERROR("--monitor", "fit", "--monitor", "val_bogus");
+    USAGE_ERROR("--shuffle", "fit", "--shuffle", "maybe");
     USAGE_ERROR("--batch-size", "fit", "--batch-size", "0");
     USAGE_ERROR("--batch-size", "fit", "--batch-size", "100000");
     USAGE_ERROR("--batch-size", "bench", "--batch-size", "100000");

@@ -172,7 +172,7 @@ Test(cli, bad_command_lines)
         {{"fit", "--epoch", "3", NULL}, 2, "unknown flag --epoch"},
         {{"fit", "--epochs", NULL}, 2, "--epochs needs a value"},
         {{"fit", "--epochs", "three", NULL}, 2, "--epochs: 'three' is not an integer"},
-        {{"fit", "--epochs", "0", NULL}, 2, "--epochs: 0 is outside 1.."},
+        {{"fit", "--epochs", "-1", NULL}, 2, "--epochs: -1 is outside 0.."},
         {{"fit", "--batch-size", "0", NULL}, 2, "--batch-size: 0 is outside"},
         {{"fit", "--batch-size", "17", NULL}, 2, "--batch-size 17 is larger than 16"},
         {{"fit", "--lr", "-1", NULL}, 2, "--lr: -1 is out of range"},
