@@ -42,6 +42,7 @@
 #include <zlib.h>
 
 #define FW_DIR SOURCE_DIR "/tests/firmware"
+#define BOARD_DIR SOURCE_DIR "/examples/firmware/board" /* startup, linker script, semihosting, print */
 #define DIGITS_CSV SOURCE_DIR "/examples/data/digits.csv.gz"
 
 #define PREDICT_SAMPLES 8 /* inputs per model, each predicted at batch 1 */
@@ -324,10 +325,10 @@ static const char *build_target(const char *tmp, const fw_model *m, const char *
     COMMAND_ADD(&c, "arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-Os",
                 "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-Wdouble-promotion",
                 train && m->orthogonal ? "-Wno-error=double-promotion" : "-Wdouble-promotion", "-Wvla",
-                "-ffunction-sections", "-fdata-sections", "-I" FW_DIR, FW_DIR "/fw_main.c", FW_DIR "/startup_mps2.c",
-                FW_DIR "/board_mps2.c", FW_DIR "/print.c");
+                "-ffunction-sections", "-fdata-sections", "-I" BOARD_DIR, FW_DIR "/fw_main.c",
+                BOARD_DIR "/startup_mps2.c", BOARD_DIR "/board_mps2.c", BOARD_DIR "/print.c");
     add_model_sources(&c, src, m, bufs);
-    COMMAND_ADD(&c, "-nostartfiles", "-T", FW_DIR "/mps2_an386.ld", "-Wl,--gc-sections", map, "-o", elf, "-lm");
+    COMMAND_ADD(&c, "-nostartfiles", "-T", BOARD_DIR "/mps2_an386.ld", "-Wl,--gc-sections", map, "-o", elf, "-lm");
     e2e_run r = e2e_exec(tmp, tmp, 240, c.argv);
     assert_ran(&r, "arm-none-eabi-gcc");
     if (r.err[0])
@@ -359,7 +360,7 @@ static char *run_host(const char *tmp, const fw_model *m, const char *src)
     const char *exe = e2e_path(tmp, "fw_host");
     command c = {{NULL}, 0};
     COMMAND_ADD(&c, "cc", "-std=c99", "-ffp-contract=off", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
-                "-I" FW_DIR, FW_DIR "/fw_main.c", FW_DIR "/board_host.c", FW_DIR "/print.c");
+                "-I" BOARD_DIR, FW_DIR "/fw_main.c", BOARD_DIR "/board_host.c", BOARD_DIR "/print.c");
     add_model_sources(&c, src, m, bufs);
     COMMAND_ADD(&c, "-o", exe, "-lm");
     e2e_run r = e2e_exec(tmp, tmp, 240, c.argv);
@@ -797,4 +798,36 @@ Test(firmware, digits_mlp_train)
 Test(firmware, sequence_sum_train)
 {
     check_train(&sequence_sum);
+}
+
+/* examples/firmware as its README says: the digits firmware built by its
+ * Makefile (main.c, the board files, the emitted model) runs on the board and
+ * gives each of its four readings (the first four rows of the digits data)
+ * the class the training binary predicts for them from the same checkpoint. */
+Test(firmware, example_makefile_builds_and_runs)
+{
+    const char *tmp = e2e_tmpdir();
+    need_toolchain(tmp);
+    if (!on_path("make"))
+        cr_skip_test("make is not installed (package make)");
+    samples s = load_samples(&digits, FIT_SAMPLES);
+    const char *ckpt = binary_checkpoint(tmp, &digits, &s);
+    const char *src = EMIT_FIRMWARE(tmp, &digits, "--mode", "predict", "--weights", ckpt, "--max-batch", "1");
+    char model[1100], out[1100];
+    snprintf(model, sizeof model, "MODEL=%s", src);
+    snprintf(out, sizeof out, "OUT=%s", tmp);
+    e2e_run r = E2E_RUN(tmp, SOURCE_DIR "/examples/firmware", "make", "-s", model, out, "run");
+    assert_ran(&r, "make run in examples/firmware");
+    samples rows = read_csv(DIGITS_CSV, 64, 4);
+    float scores[4 * 10];
+    int classes[4];
+    binary_predict(tmp, &digits, ckpt, &rows, 4, 10, scores, classes);
+    for (int i = 0; i < 4; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "reading %d: digit %d (", i, classes[i]);
+        cr_expect(strstr(r.out, want) || strstr(r.err, want), "the firmware lacks \"%s\":\n%s%s", want, r.out, r.err);
+    }
+    e2e_run_free(&r);
+    samples_free(&rows);
+    samples_free(&s);
 }
