@@ -35,8 +35,8 @@ done
 REQUIRED=(meson ninja-build gcc clang clang-format libclang-rt-dev pkg-config zlib1g-dev libopenblas-dev
           libcriterion-dev dataset-fashion-mnist groff-base libclang-dev graphviz)
 # installed best-effort with --torch; the tests that need them skip without them
-# (chromium and the 14 packages it brings install in about a minute)
-OPTIONAL=(python3-torch python3-numpy gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm chromium)
+# (chromium and the 14 packages it brings install in about a minute; make runs examples/firmware's Makefile)
+OPTIONAL=(python3-torch python3-numpy gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm make chromium)
 
 step() { printf '==> %s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
