@@ -198,34 +198,6 @@ ParameterizedTestParameters(e2e_check, example)
     return cr_make_param_array(int, index, sizeof gens / sizeof gens[0]);
 }
 
-/* Examples whose portable code still initialises recurrent kernels in
- * double (init_orthogonal): until its template computes in float, they may
- * fail, on the double rule alone and with the same findings under both
- * engines. */
-static const char *const double_init[] = {"sequence_sum", "timeseries_rnn"};
-
-/* Asserts that the findings of an example of double_init are all double
- * maths in NAME.c, the same under every engine. */
-static void expect_double_init(const char *name, const char *dir)
-{
-    char first[4096] = "", file[300];
-    snprintf(file, sizeof file, "%s.c:", name);
-    for (int e = 0; e < NUM_ENGINES; e++) {
-        e2e_run r = check(engines[e], dir);
-        const char *keys = finding_keys(r.out);
-        cr_expect(r.status == 0 ? strstr(e2e_last_line(r.out), CLEAN_TAIL) != NULL : r.status == 1 && keys[0],
-                  "%s: %s engine: exit %d\n%s%s", name, engines[e], r.status, r.out, r.err);
-        for (int k = 0; k < e2e_count_lines(keys); k++)
-            cr_expect(!strncmp(e2e_line(keys, k), file, strlen(file)) && strstr(e2e_line(keys, k), ": double"),
-                      "%s: %s engine: not double maths: %s", name, engines[e], e2e_line(keys, k));
-        if (e == 0)
-            snprintf(first, sizeof first, "%s", keys);
-        else
-            cr_expect_str_eq(keys, first, "%s: the engines disagree", name);
-        e2e_run_free(&r);
-    }
-}
-
 /* An example's portable sources, emitted by its model program, pass under
  * every engine with the same summary (2 files: NAME.h and NAME.c; the
  * training driver NAME_main.c, which calls the runtime, is not firmware). */
@@ -240,11 +212,6 @@ ParameterizedTest(int *i, e2e_check, example)
     cr_assert_eq(g.status, 0, "%s: exit %d: %s", *gen, g.status, g.err);
     e2e_run_free(&g);
     remove_drivers(dir);
-    for (size_t k = 0; k < sizeof double_init / sizeof double_init[0]; k++)
-        if (!strcmp(name, double_init[k])) {
-            expect_double_init(name, dir);
-            return;
-        }
     char first[512] = "";
     for (int e = 0; e < NUM_ENGINES; e++) {
         e2e_run r = check(engines[e], dir);
