@@ -73,21 +73,19 @@ typedef struct fw_model {
     const char *data; /* the CSV file, or the IDX folder */
     int features;     /* floats per input sample */
     bool recurrent;   /* calls expf/tanhf: RNN_ULPS instead of bit-exact */
-    bool orthogonal;  /* init draws orthogonal matrices in double (templates/init/orthogonal.c.in), which
-                         -Wdouble-promotion reports: in a train build that stays a warning, logged */
 } fw_model;
 
 /* clang-format off */
 static const fw_model digits = {"digits_mlp", "DIGITS_MLP", DIGITS_MLP_GEN, DIGITS_MLP,
-                                DATA_CSV, DIGITS_CSV, 64, false, false};
+                                DATA_CSV, DIGITS_CSV, 64, false};
 static const fw_model fashion_cnn = {"fashion_cnn", "FASHION_CNN", FASHION_CNN_GEN, FASHION_CNN,
-                                     DATA_IDX, FASHION_DATA, 784, false, false};
+                                     DATA_IDX, FASHION_DATA, 784, false};
 static const fw_model sequence_sum = {"sequence_sum", "SEQUENCE_SUM", SEQUENCE_SUM_GEN, SEQUENCE_SUM,
-                                      DATA_CSV, SEQUENCE_SUM_DATA, 12, true, true};
+                                      DATA_CSV, SEQUENCE_SUM_DATA, 12, true};
 static const fw_model fashion_mlp = {"fashion_mlp", "FASHION_MLP", FASHION_MLP_GEN, FASHION_MLP,
-                                     DATA_IDX, FASHION_DATA, 784, false, false};
+                                     DATA_IDX, FASHION_DATA, 784, false};
 static const fw_model sine = {"sine", "SINE", SINE_GEN, SINE,
-                              DATA_CSV, SINE_DATA, 1, false, false};
+                              DATA_CSV, SINE_DATA, 1, false};
 /* clang-format on */
 
 /* ---- tools ------------------------------------------------------------------------ */
@@ -314,17 +312,15 @@ static void add_model_sources(command *c, const char *src, const fw_model *m, ch
 /* Cross-compiles fw_main.c with the emitted sources in src and the MPS2
  * board files into tmp/fw.elf (and its map tmp/fw.map); returns its path.
  * libm is newlib's: the linker takes from it only what the model calls.
- * Warnings fail the build, but -Wdouble-promotion's in a train build of a
- * model with orthogonal init, which are logged. */
-static const char *build_target(const char *tmp, const fw_model *m, const char *src, bool train)
+ * Warnings fail the build (-Wdouble-promotion included). */
+static const char *build_target(const char *tmp, const fw_model *m, const char *src)
 {
     char bufs[3][1024], map[1024];
     const char *elf = e2e_path(tmp, "fw.elf");
     command c = {{NULL}, 0};
     snprintf(map, sizeof map, "-Wl,-Map=%s/fw.map", tmp);
     COMMAND_ADD(&c, "arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-Os",
-                "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-Wdouble-promotion",
-                train && m->orthogonal ? "-Wno-error=double-promotion" : "-Wdouble-promotion", "-Wvla",
+                "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-Wdouble-promotion", "-Wvla",
                 "-ffunction-sections", "-fdata-sections", "-I" BOARD_DIR, FW_DIR "/fw_main.c",
                 BOARD_DIR "/startup_mps2.c", BOARD_DIR "/board_mps2.c", BOARD_DIR "/print.c");
     add_model_sources(&c, src, m, bufs);
@@ -695,7 +691,7 @@ static void check_predict(const fw_model *m)
     const char *ckpt = binary_checkpoint(tmp, m, &s);
     const char *src = EMIT_FIRMWARE(tmp, m, "--mode", "predict", "--weights", ckpt, "--max-batch", "1");
     write_fw_model(src, m, &first, false);
-    const char *elf = build_target(tmp, m, src, false);
+    const char *elf = build_target(tmp, m, src);
     char *target = run_target(tmp, elf), *host = run_host(tmp, m, src);
     check_board_run(tmp, m, elf, target, "predict");
     unsigned long long flash = check_flash_bytes(tmp, m, src, elf);
@@ -734,7 +730,7 @@ static void check_train(const fw_model *m)
     samples s = load_samples(m, TRAIN_BATCH);
     const char *src = EMIT_FIRMWARE(tmp, m, "--mode", "train");
     write_fw_model(src, m, &s, true);
-    const char *elf = build_target(tmp, m, src, true);
+    const char *elf = build_target(tmp, m, src);
     char *target = run_target(tmp, elf), *host = run_host(tmp, m, src);
     check_board_run(tmp, m, elf, target, "train");
 
