@@ -142,6 +142,11 @@ Test(deploy, predict_only_const_weights_match_the_training_binary, .timeout = 30
                           "--max-batch", "1");
     const char *tr = EMIT(tmp, DIGITS_MLP_GEN, "tr", "--target", "firmware", "--weights", ckpt);
     cr_expect(!e2e_exists(e2e_path(po, "digits_mlp_main.c")), "a firmware build has no main program");
+    for (int e = 0; e < 2; e++) { /* the firmware rules hold for what was emitted, weights included */
+        e2e_run c = E2E_RUN(tmp, NULL, CGRAD_TOOL, "check", "--engine", e ? "clang" : "flags", po);
+        cr_expect(c.status == 0 || (e == 1 && strstr(c.err, "libclang")), "cgrad check %s: %s%s", po, c.out, c.err);
+        e2e_run_free(&c);
+    }
     write_main(po, "digits_mlp", "DIGITS_MLP");
     write_main(tr, "digits_mlp", "DIGITS_MLP");
     char *a = run_prog(tmp, build(tmp, po, "digits_mlp", false), rows);
