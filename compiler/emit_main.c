@@ -69,6 +69,9 @@ int emit_main(emit_ctx *ec, text *mt)
     char dims[64] = "", scale[48], split[48], classes[16], epochs[16], batch[16], rank[8], counts[2][8], range[80],
          lr[48];
     size_t len = 0;
+    char grads[160] = "0 /* nothing is trainable */"; /* the gradient block, which gradcheck reads */
+    if (g->trainable_floats)
+        snprintf(grads, sizeof grads, "((%s_state *)s)->grads", ec->prefix);
     for (int i = 0; i < m->input.rank; i++)
         len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%d", i ? ", " : "", m->input.d[i]);
     emit_c_string(&path, m->opts.data.path);
@@ -119,6 +122,8 @@ int emit_main(emit_ctx *ec, text *mt)
         CG_VERSION,
         "SOURCE",
         ec->source,
+        "GRAD_BLOCK",
+        grads,
         "IN_RANK",
         rank,
         "IN_DIMS",

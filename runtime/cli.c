@@ -407,7 +407,8 @@ int cgrt_main(int argc, char **argv, const cgrt_model *m)
         return 0;
     }
     if (!(c = rt_cli_find_cmd(argv[1]))) {
-        snprintf(msg, sizeof msg, "unknown command '%.100s' (fit, evaluate, predict, bench, help or version)", argv[1]);
+        snprintf(msg, sizeof msg,
+                 "unknown command '%.100s' (fit, evaluate, predict, bench, gradcheck, help or version)", argv[1]);
         return rt_cli_usage_error(bin, NULL, msg);
     }
     rt_cli_defaults(m, c, &o);
@@ -429,7 +430,7 @@ int cgrt_main(int argc, char **argv, const cgrt_model *m)
         labelled.data.label_column = o.label_column;
         m = &labelled;
     }
-    if ((c->bit & (RT_CMD_FIT | RT_CMD_BENCH)) && o.batch > m->max_batch) {
+    if ((c->bit & (RT_CMD_FIT | RT_CMD_BENCH | RT_CMD_GRADCHECK)) && o.batch > m->max_batch) {
         snprintf(msg, sizeof msg, "--batch-size %ld is larger than %d, the largest batch model %.64s was compiled for",
                  o.batch, m->max_batch, m->name);
         return rt_cli_usage_error(bin, c->name, msg);
@@ -438,6 +439,7 @@ int cgrt_main(int argc, char **argv, const cgrt_model *m)
     case RT_CMD_FIT: return cmd_fit(m, &o, bin);
     case RT_CMD_EVAL: return cmd_evaluate(m, &o, bin);
     case RT_CMD_PREDICT: return cmd_predict(m, &o, bin);
+    case RT_CMD_GRADCHECK: return rt_cli_gradcheck(m, &o, bin);
     default: return cmd_bench(m, &o, bin);
     }
 }

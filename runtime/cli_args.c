@@ -16,7 +16,8 @@
 #define EVAL RT_CMD_EVAL
 #define PREDICT RT_CMD_PREDICT
 #define BENCH RT_CMD_BENCH
-#define ALL (FIT | EVAL | PREDICT | BENCH)
+#define GRADCHECK RT_CMD_GRADCHECK
+#define ALL (FIT | EVAL | PREDICT | BENCH | GRADCHECK)
 #define OPT(field) offsetof(rt_cli_opts, field)
 
 /* clang-format off */
@@ -25,24 +26,25 @@ const rt_cli_cmd rt_cli_cmds[] = {
     {"evaluate", EVAL,    "loss and metrics of a checkpoint on the test part of --data (all of it without one)"},
     {"predict",  PREDICT, "one CSV line of predictions per sample of --input (a forecaster: of the test part of --data)"},
     {"bench",    BENCH,   "time training steps and predictions on random data"},
+    {"gradcheck", GRADCHECK, "every parameter's gradient against finite differences of the training loss on a batch of --data"},
 };
 const int rt_cli_num_cmds = (int)(sizeof rt_cli_cmds / sizeof rt_cli_cmds[0]);
 
 /* name, short, kind, field, lo, hi, commands, required in, value, help, default shown when unset */
 const rt_cli_flag rt_cli_flags[] = {
-    {"weights", 'w', 's', OPT(weights), 0, 0, EVAL | PREDICT, EVAL | PREDICT, "FILE",
-     "checkpoint to load (safetensors, as fit --save writes it)", NULL},
+    {"weights", 'w', 's', OPT(weights), 0, 0, EVAL | PREDICT | GRADCHECK, EVAL | PREDICT, "FILE",
+     "checkpoint to load (safetensors, as fit --save writes it)", "the initial weights of --seed"},
     {"input", 0, 's', OPT(input), 0, 0, PREDICT, PREDICT, "FILE",
      "samples to predict, without labels (a forecaster: raw values of its series)", NULL},
     {"output", 'o', 's', OPT(output), 0, 0, PREDICT, 0, "FILE", "file to write the predictions to", "stdout"},
-    {"data", 'd', 's', OPT(data), 0, 0, FIT | EVAL | PREDICT, 0, "PATH",
+    {"data", 'd', 's', OPT(data), 0, 0, FIT | EVAL | PREDICT | GRADCHECK, 0, "PATH",
      "dataset: a folder or a file of a format below (predict: a forecaster's series only)", "none"},
     {"epochs", 'e', 'i', OPT(epochs), 0, 1e9, FIT, 0, "N", "passes over the training data (0: none; --save writes the initial weights)", NULL},
-    {"batch-size", 'b', 'i', OPT(batch), 1, INT_MAX, FIT | BENCH, 0, "N",
+    {"batch-size", 'b', 'i', OPT(batch), 1, INT_MAX, FIT | BENCH | GRADCHECK, 0, "N",
      "samples per step, at most the batch the model was compiled for", NULL},
     {"iters", 0, 'i', OPT(iters), 1, 1e9, BENCH, 0, "N", "timed training steps (and at least as many predictions)", NULL},
     {"lr", 0, 'f', OPT(lr), 0, 1e9, FIT, 0, "X", "learning rate (greater than 0)", NULL},
-    {"seed", 's', 'u', OPT(seed), 0, 0, FIT, 0, "N", "seed of the initial weights, the shuffles and dropout", "0"},
+    {"seed", 's', 'u', OPT(seed), 0, 0, FIT | GRADCHECK, 0, "N", "seed of the initial weights, the shuffles and dropout", "0"},
     {"validation-split", 0, 'f', OPT(val_split), 0, 1, FIT, 0, "F",
      "fraction (below 1) of the training data, from its end, kept for validation", "0 (none)"},
     {"validation-data", 0, 's', OPT(val_data), 0, 0, FIT, 0, "PATH",
@@ -79,8 +81,10 @@ const rt_cli_flag rt_cli_flags[] = {
     {"verbose", 'v', 'i', OPT(verbose), 0, 2, FIT, 0, "0|1|2",
      "0 silent, 1 progress bar (a line per epoch off a terminal), 2 a line per epoch", NULL},
     {"quiet", 'q', 'n', OPT(verbose), 0, 0, FIT, 0, "", "the same as --verbose 0", NULL},
-    {"label-column", 0, 's', OPT(label_column), 0, 0, FIT | EVAL | PREDICT, 0, "NAME",
+    {"label-column", 0, 's', OPT(label_column), 0, 0, FIT | EVAL | PREDICT | GRADCHECK, 0, "NAME",
      "the CSV column that holds the labels (named in the file's header)", "the last columns"},
+    {"samples", 0, 'i', OPT(samples), 1, 1e6, GRADCHECK, 0, "N",
+     "coordinates checked per parameter (drawn with a fixed seed; every one of a smaller tensor)", NULL},
     {"help", 'h', 'h', 0, 0, 0, ALL, 0, "", "print this help and exit", NULL},
     {"version", 0, 'V', 0, 0, 0, ALL, 0, "", "print cgrad's version and the model's hash and exit", NULL},
 };
@@ -127,6 +131,9 @@ void rt_cli_defaults(const cgrt_model *m, const rt_cli_cmd *c, rt_cli_opts *o)
                                                                         : (m->max_batch < 32 ? m->max_batch : 32);
     if (c->bit == RT_CMD_BENCH)
         o->batch = bench;
+    if (c->bit == RT_CMD_GRADCHECK) /* a small batch: each checked coordinate costs two steps */
+        o->batch = m->max_batch < 8 ? m->max_batch : 8;
+    o->samples = 64;
     o->lr = m->default_lr > 0.0f ? m->default_lr : 0.01;
     o->seed = 42;
     o->verbose = 1;

@@ -184,6 +184,8 @@ void rt_cli_help_cmd(FILE *f, const char *bin, const cgrt_model *m, const rt_cli
                  fd->short_name ? fd->short_name : ' ', fd->short_name ? ',' : ' ', fd->name, fd->meta[0] ? " " : "",
                  fd->meta);
         flag_default(fd, &o, def, sizeof def);
+        if (fd->needs & c->bit) /* required here: no default */
+            def[0] = 0;
         snprintf(text, sizeof text, "%s%s%s%s", fd->help, def[0] ? " [default: " : "", def, def[0] ? "]" : "");
         fprintf(f, "  %-*s", w, left);
         wrap(f, w + 2, w + 2, text);

@@ -6,7 +6,8 @@
  * files (data.c), CSV datasets (csv_data.c), the data-format table
  * (formats.c), time series (series.c), progress bar (progress.c), the
  * callbacks' decisions (callbacks.c), training loop (fit.c), command line (cli.c, cli_series.c; its flags in cli_args.c,
- * its help, version and model hash in cli_help.c).
+ * its help, version and model hash in cli_help.c), the gradient check
+ * (gradcheck.c).
  */
 #ifndef CGRAD_RT_INTERNAL_H
 #define CGRAD_RT_INTERNAL_H
@@ -383,14 +384,16 @@ typedef struct rt_cli_opts {
     long restore_best_weights, save_best_only;   /* 0 or 1 */
     long reduce_lr_patience, reduce_lr_cooldown; /* ReduceLROnPlateau */
     double min_delta, reduce_lr_factor, reduce_lr_min_delta, min_lr;
+    long samples; /* gradcheck: coordinates checked per parameter */
 } rt_cli_opts;
 
 /* Subcommands, as bits so a flag can list where it applies. */
 enum {
-    RT_CMD_FIT = 1,     /* train */
-    RT_CMD_EVAL = 2,    /* evaluate a checkpoint */
-    RT_CMD_PREDICT = 4, /* write predictions */
-    RT_CMD_BENCH = 8,   /* time train and predict steps */
+    RT_CMD_FIT = 1,        /* train */
+    RT_CMD_EVAL = 2,       /* evaluate a checkpoint */
+    RT_CMD_PREDICT = 4,    /* write predictions */
+    RT_CMD_BENCH = 8,      /* time train and predict steps */
+    RT_CMD_GRADCHECK = 16, /* gradients against finite differences */
 };
 
 /* One subcommand: its name, bit and one line for the help. */
@@ -490,5 +493,12 @@ int rt_cli_evaluate_series(const cgrt_model *m, const rt_cli_opts *o, void *stat
 /* predict of a forecaster: forecasts of the test part of --data, or of every window of --input. */
 int rt_cli_predict_series(const cgrt_model *m, const rt_cli_opts *o, const char *bin);
 
+/* ---- gradcheck.c --------------------------------------------------------- */
+
+/* BIN gradcheck: every trainable parameter's gradient (m->gradients) against
+ * central finite differences of the training-mode loss on a batch of --data;
+ * prints a line per parameter and the verdict; returns the exit status
+ * (1 when a gradient disagrees or on an error). */
+int rt_cli_gradcheck(const cgrt_model *m, const rt_cli_opts *o, const char *bin);
 
 #endif

@@ -16,6 +16,8 @@
  *   BIN predict  --weights FILE --input FILE [--output FILE] [--label-column NAME]
  *   BIN predict  --weights FILE [--data PATH] [--output FILE]      (time series: the test part)
  *   BIN bench    [--batch-size N] [--iters N]
+ *   BIN gradcheck [--weights FILE] [--data PATH] [--batch-size N] [--samples N] [--seed N]
+ *                [--label-column NAME]
  *   BIN --help | help [COMMAND] | COMMAND --help | --version | version
  *
  * Short forms: -d data, -e epochs, -b batch size, -s seed, -o save (fit) or
@@ -168,6 +170,12 @@ typedef struct cgrt_model {
     void (*eval_step)(void *state, int n, const float *x, const float *y, float *loss, float *metrics);
     void (*predict)(void *state, int n, const float *x, float *out);
     cgrt_callbacks callbacks; /* defaults of fit's callbacks (all zero: none) */
+    /* The training-mode loss of the batch (Dropout's masks, the same at every
+     * call; BatchNormalization's batch statistics) into *loss and its gradient:
+     * returns the gradient block (the trainable parameters' gradients at their
+     * offsets in the parameter block; NULL when nothing is trainable). No
+     * optimizer step, no moving averages. */
+    const float *(*gradients)(void *state, int n, const float *x, const float *y, float *loss);
 } cgrt_model;
 
 /* ---- Datasets ----------------------------------------------------------- */
