@@ -170,9 +170,9 @@ void emit_kernel(emit_ctx *e, int id)
     kernel_params(e, id, KP_SIGNATURE, NULL);
     text_puts(e->t, ")\n{\n");
     if (split) { /* the samples, or the elements, run as pieces on the pool */
-        text_puts(e->t, "    cgrt_kernel_args a = {{");
+        text_puts(e->t, "    cgrt_kernel_args a = {.in = {");
         kernel_params(e, id, KP_POOL_INPUTS, NULL);
-        text_printf(e->t, "}, Y, %s};\n", conv_scratch(g, id) > 0 ? "cols" : "0");
+        text_printf(e->t, "}, .out = Y, .cols = %s};\n", conv_scratch(g, id) > 0 ? "cols" : "0");
         if (split == 1)
             text_printf(e->t, "    cgrt_parallel_for(n, 1, %s_piece, &a); /* samples split across the threads */\n",
                         kn);

@@ -17,8 +17,13 @@ static void emit_init_calls(emit_ctx *ec, text *t, const char *pu, bool *used_un
         const node *n = &g->nodes[v->node];
         char dst[384];
         snprintf(dst, sizeof dst, "s->params + %s_%s, %zu", pu, emit_upper(n->name, up, sizeof up), v->count);
-        text_printf(t, "    rng = seed * 0x9E3779B97F4A7C15ull + %d; /* %s %s */\n", i + 1, v->name,
-                    shape_str(&n->sh, sb, sizeof sb));
+        bool constant = v->init.kind == CG_INIT_ZEROS || v->init.kind == CG_INIT_DEFAULT ||
+                        v->init.kind == CG_INIT_ONES || v->init.kind == CG_INIT_CONSTANT;
+        if (constant) /* draws nothing: no stream */
+            text_printf(t, "    /* %s %s */\n", v->name, shape_str(&n->sh, sb, sizeof sb));
+        else
+            text_printf(t, "    rng = seed * 0x9E3779B97F4A7C15ull + %d; /* %s %s: its own stream */\n", i + 1, v->name,
+                        shape_str(&n->sh, sb, sizeof sb));
         switch (v->init.kind) {
         case CG_INIT_ZEROS:
         case CG_INIT_DEFAULT: text_printf(t, "    init_constant(%s, 0.0f);\n", dst); break;
@@ -110,13 +115,7 @@ static int emit_init(emit_ctx *ec, text *c)
     bool streams = used_uniform || used_normal || used_orthogonal;
     if (!g->dep.weights)
         text_puts(&init_calls, streams ? "    uint64_t rng;\n" : "    (void)seed;\n");
-    for (char *line = calls.s; line && *line;) { /* no stream needed: drop the rng lines */
-        char *end = strchr(line, '\n');
-        size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
-        if (streams || strncmp(line, "    rng = ", 10))
-            text_printf(&init_calls, "%.*s", (int)len, line);
-        line += len;
-    }
+    text_puts(&init_calls, calls.s ? calls.s : "");
     bool po = g->dep.predict_only, has_dropout = false;
     for (int id = 0; id < g->nnodes; id++)
         has_dropout = has_dropout || g->nodes[id].op == OP_DROPOUT_MASK;

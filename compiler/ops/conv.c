@@ -230,7 +230,10 @@ bool conv_batch_parallel(cg_graph *g, int id, bool *tail)
 /* The numbers every window kernel uses, as template keys. */
 typedef struct window_keys {
     char nb[8], h[16], w[16], c[16], oh[16], ow[16], f[16], kh[16], kw[16], sh[16], sw[16], dh[16], dw[16], pt[16],
-        pl[16], kkc[32];
+        pl[16], pb[16], pr[16], kkc[32];
+    /* the samples of a piece [b0, b1); its rows of the im2col matrix [row0, row0 + rows); the input side's
+     * elements [e0, e1); where its rows start in cols, Y and dY */
+    char b0[32], b1[32], rows[96], row0[64], e0[96], e1[96], cols_row[128], y_row[128], dy_row[128];
 } window_keys;
 
 /* Fills the keys from input shape in (n, H, W, C), output shape out (n, OH, OW, F|C). */
@@ -255,6 +258,49 @@ static void fill_keys(window_keys *k, const node *n, const shape *in, const shap
     snprintf(k->pt, sizeof k->pt, "%d", n->sp.pad[0]);
     snprintf(k->pl, sizeof k->pl, "%d", n->sp.pad[1]);
     snprintf(k->kkc, sizeof k->kkc, "%d", n->sp.win[0] * n->sp.win[1] * in->d[3]);
+    snprintf(k->pb, sizeof k->pb, "%d", n->sp.pad[2]);
+    snprintf(k->pr, sizeof k->pr, "%d", n->sp.pad[3]);
+}
+
+/* Fills the keys of the part of the kernel being written: a piece over
+ * samples [lo, hi) run on the pool (part 1), or the whole batch (no "0 *
+ * 26" then: the first sample's offsets are plain 0). */
+static void fill_piece_keys(window_keys *k, int part)
+{
+    bool piece = part == 1;
+    snprintf(k->b0, sizeof k->b0, piece ? "(int)lo" : "0");
+    snprintf(k->b1, sizeof k->b1, "%s", piece ? "(int)hi" : k->nb);
+    if (piece)
+        snprintf(k->rows, sizeof k->rows, "((int)hi - (int)lo) * %s * %s", k->oh, k->ow);
+    else
+        snprintf(k->rows, sizeof k->rows, "%s * %s * %s", k->nb, k->oh, k->ow);
+    snprintf(k->row0, sizeof k->row0, piece ? "lo * %s * %s" : "0", k->oh, k->ow);
+    snprintf(k->e0, sizeof k->e0, piece ? "%s * %s * %s * %s" : "0", k->b0, k->h, k->w, k->c);
+    snprintf(k->e1, sizeof k->e1, "%s * %s * %s * %s", k->b1, k->h, k->w, k->c);
+    snprintf(k->cols_row, sizeof k->cols_row, piece ? "cols + %s * %s" : "cols", k->row0, k->kkc);
+    snprintf(k->y_row, sizeof k->y_row, piece ? "Y + %s * %s" : "Y", k->row0, k->f);
+    snprintf(k->dy_row, sizeof k->dy_row, piece ? "dY + %s * %s" : "dY", k->row0, k->f);
+}
+
+/* The kernel template of window op `op` in the host or the portable flavour; NULL: none. */
+static const char *conv_template(op_kind op, bool host)
+{
+    switch (op) {
+    case OP_CONV2D: return host ? "kernels/conv2d_host" : "kernels/conv2d";
+    case OP_CONV2D_BIAS_ACT: return host ? "kernels/conv2d_bias_act_host" : "kernels/conv2d_bias_act";
+    case OP_CONV2D_BWD_INPUT: return host ? "kernels/conv2d_bwd_input_host" : "kernels/conv2d_bwd_input";
+    case OP_CONV2D_BWD_FILTER: return host ? "kernels/conv2d_bwd_filter_host" : "kernels/conv2d_bwd_filter";
+    case OP_DEPTHWISE_CONV2D: return "kernels/depthwise_conv2d";
+    case OP_DEPTHWISE_BWD_INPUT: return "kernels/depthwise_bwd_input";
+    case OP_DEPTHWISE_BWD_FILTER: return "kernels/depthwise_bwd_filter";
+    case OP_MAX_POOL: return "kernels/max_pool";
+    case OP_MAX_POOL_BWD: return "kernels/max_pool_bwd";
+    case OP_AVG_POOL: return "kernels/avg_pool";
+    case OP_AVG_POOL_BWD: return "kernels/avg_pool_bwd";
+    case OP_PAD: return "kernels/pad";
+    case OP_PAD_BWD: return "kernels/pad_bwd";
+    default: return NULL;
+    }
 }
 
 /* Lowers a window op from its template: the forward input shape and the
@@ -287,49 +333,21 @@ void lower_conv(emit_ctx *e, int id)
         snprintf(k.f, sizeof k.f, "%d", big->d[3]);
     }
     bool host = g->flavour == CG_HOST;
-    const char *tmpl = NULL;
-    switch (n->op) {
-    case OP_CONV2D: tmpl = host ? "kernels/conv2d_host" : "kernels/conv2d"; break;
-    case OP_CONV2D_BIAS_ACT: tmpl = host ? "kernels/conv2d_bias_act_host" : "kernels/conv2d_bias_act"; break;
-    case OP_CONV2D_BWD_INPUT: tmpl = host ? "kernels/conv2d_bwd_input_host" : "kernels/conv2d_bwd_input"; break;
-    case OP_CONV2D_BWD_FILTER: tmpl = host ? "kernels/conv2d_bwd_filter_host" : "kernels/conv2d_bwd_filter"; break;
-    case OP_DEPTHWISE_CONV2D: tmpl = "kernels/depthwise_conv2d"; break;
-    case OP_DEPTHWISE_BWD_INPUT: tmpl = "kernels/depthwise_bwd_input"; break;
-    case OP_DEPTHWISE_BWD_FILTER: tmpl = "kernels/depthwise_bwd_filter"; break;
-    case OP_MAX_POOL: tmpl = "kernels/max_pool"; break;
-    case OP_MAX_POOL_BWD: tmpl = "kernels/max_pool_bwd"; break;
-    case OP_AVG_POOL: tmpl = "kernels/avg_pool"; break;
-    case OP_AVG_POOL_BWD: tmpl = "kernels/avg_pool_bwd"; break;
-    case OP_PAD: tmpl = "kernels/pad"; break;
-    case OP_PAD_BWD: tmpl = "kernels/pad_bwd"; break;
-    default: break;
-    }
-    /* samples of this piece: [B0, B1); rows of the im2col matrix: [ROW0, ROW0 + ROWS) */
-    char b0[32], b1[32], rows[96], row0[64];
-    if (e->part == 1) {
-        snprintf(b0, sizeof b0, "(int)lo");
-        snprintf(b1, sizeof b1, "(int)hi");
-        snprintf(rows, sizeof rows, "((int)hi - (int)lo) * %s * %s", k.oh, k.ow);
-        snprintf(row0, sizeof row0, "lo * %s * %s", k.oh, k.ow);
-    } else {
-        snprintf(b0, sizeof b0, "0");
-        snprintf(b1, sizeof b1, "%s", k.nb);
-        snprintf(rows, sizeof rows, "%s * %s * %s", k.nb, k.oh, k.ow);
-        snprintf(row0, sizeof row0, "0");
-    }
-    char pb[16], pr[16];
-    snprintf(pb, sizeof pb, "%d", n->sp.pad[2]);
-    snprintf(pr, sizeof pr, "%d", n->sp.pad[3]);
+    const char *tmpl = conv_template(n->op, host);
+    fill_piece_keys(&k, e->part);
     char act[ACT_TEXT_MAX], grad[ACT_TEXT_MAX];
     const char *act_name = emit_activation(n->act, n->alpha, act, sizeof act);
     if (!act_name || !emit_act_grad(n->act, n->alpha, "best[c]", "dy[c]", grad, sizeof grad)) { /* MAX_POOL_BWD */
         graph_error(g, n->src, n->layer, "internal: the activation's text does not fit");
         return;
     }
-    const char *kv[] = {"N",   k.nb, "ACT", act,  "ACT_NAME", act_name, "H",  k.h,    "W",  k.w,    "C",  k.c,  "OH",
-                        k.oh,  "OW", k.ow,  "F",  k.f,        "KH",     k.kh, "KW",   k.kw, "SH",   k.sh, "SW", k.sw,
-                        "DH",  k.dh, "DW",  k.dw, "PT",       k.pt,     "PL", k.pl,   "PB", pb,     "PR", pr,   "KKC",
-                        k.kkc, "B0", b0,    "B1", b1,         "ROWS",   rows, "ROW0", row0, "GRAD", grad, NULL};
+    const char *kv[] = {"N",        k.nb,       "ACT",   act,     "ACT_NAME", act_name, "H",  k.h,  "W",
+                        k.w,        "C",        k.c,     "OH",    k.oh,       "OW",     k.ow, "F",  k.f,
+                        "KH",       k.kh,       "KW",    k.kw,    "SH",       k.sh,     "SW", k.sw, "DH",
+                        k.dh,       "DW",       k.dw,    "PT",    k.pt,       "PL",     k.pl, "PB", k.pb,
+                        "PR",       k.pr,       "KKC",   k.kkc,   "B0",       k.b0,     "B1", k.b1, "ROWS",
+                        k.rows,     "ROW0",     k.row0,  "GRAD",  grad,       "E0",     k.e0, "E1", k.e1,
+                        "COLS_ROW", k.cols_row, "Y_ROW", k.y_row, "DY_ROW",   k.dy_row, NULL};
     /* host convolutions copy windows first (im2col); the filter gradient's
      * copy is the split loop (part 1) and its GEMM what follows (part 2) */
     bool im2col = host && (n->op == OP_CONV2D || n->op == OP_CONV2D_BIAS_ACT ||

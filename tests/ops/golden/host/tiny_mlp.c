@@ -53,15 +53,15 @@ static void init_constant(float *w, long count, float v)
 void tiny_mlp_init(tiny_mlp_state *s, uint64_t seed)
 {
     uint64_t rng;
-    rng = seed * 0x9E3779B97F4A7C15ull + 1; /* dense_1/kernel (4, 3) */
+    rng = seed * 0x9E3779B97F4A7C15ull + 1; /* dense_1/kernel (4, 3): its own stream */
     /* Glorot uniform: limit sqrt(6 / (fan_in 4 + fan_out 3)) */
     init_uniform(s->params + TINY_MLP_DENSE_1_KERNEL, 12, -0.9258201f, 0.9258201f, &rng);
-    rng = seed * 0x9E3779B97F4A7C15ull + 2; /* dense_1/bias (3) */
+    /* dense_1/bias (3) */
     init_constant(s->params + TINY_MLP_DENSE_1_BIAS, 3, 0.0f);
-    rng = seed * 0x9E3779B97F4A7C15ull + 3; /* dense_2/kernel (3, 2) */
+    rng = seed * 0x9E3779B97F4A7C15ull + 3; /* dense_2/kernel (3, 2): its own stream */
     /* Glorot uniform: limit sqrt(6 / (fan_in 3 + fan_out 2)) */
     init_uniform(s->params + TINY_MLP_DENSE_2_KERNEL, 6, -1.0954452f, 1.0954452f, &rng);
-    rng = seed * 0x9E3779B97F4A7C15ull + 4; /* dense_2/bias (2) */
+    /* dense_2/bias (2) */
     init_constant(s->params + TINY_MLP_DENSE_2_BIAS, 2, 0.0f);
     init_constant(s->grads, TINY_MLP_TRAINABLE_FLOATS, 0.0f);
     init_constant(s->opt, TINY_MLP_OPT_FLOATS, 0.0f);

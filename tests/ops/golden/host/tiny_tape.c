@@ -51,10 +51,10 @@ static void init_constant(float *w, long count, float v)
 void tiny_tape_init(tiny_tape_state *s, uint64_t seed)
 {
     uint64_t rng;
-    rng = seed * 0x9E3779B97F4A7C15ull + 1; /* w (3, 2) */
+    rng = seed * 0x9E3779B97F4A7C15ull + 1; /* w (3, 2): its own stream */
     /* Glorot uniform: limit sqrt(6 / (fan_in 3 + fan_out 2)) */
     init_uniform(s->params + TINY_TAPE_W, 6, -1.0954452f, 1.0954452f, &rng);
-    rng = seed * 0x9E3779B97F4A7C15ull + 2; /* b (2) */
+    /* b (2) */
     init_constant(s->params + TINY_TAPE_B, 2, 0.0f);
     init_constant(s->grads, TINY_TAPE_TRAINABLE_FLOATS, 0.0f);
     s->lr = 0.01f;
