@@ -4,6 +4,7 @@
  * arrive by several paths. The result is more graph: the backward pass. */
 #include "cgrad_int.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,112 @@ static int apply_rule(cg_graph *g, int id, int dy, int dx[3])
         return graph_error(g, g->nodes[id].src, g->nodes[id].layer, "%s: the op %s has no gradient rule",
                            g->nodes[id].name, op_table[g->nodes[id].op].name);
     return f->grad(g, id, dy, dx);
+}
+
+/* Renames backward node id "d_<base><suffix>" (unique) unless it has a d_ name already. */
+static void name_backward(cg_graph *g, int id, const char *base, const char *suffix)
+{
+    if (!strncmp(g->nodes[id].name, "d_", 2))
+        return;
+    char buf[256];
+    snprintf(buf, sizeof buf, "d_%s%s", base, suffix);
+    const char *name = graph_unique_name(g, buf);
+    if (name)
+        g->nodes[id].name = name;
+}
+
+/* How partial gradients of x name its consumer c: c's layer when c is the
+ * one node of another layer that reads x; else c's own name, without its
+ * layer's prefix when x is of the same layer. */
+static const char *consumer_label(cg_graph *g, int x, int c)
+{
+    const node *cn = &g->nodes[c];
+    int readers = 0;
+    for (int id = 0; cn->layer >= 0 && id < g->nnodes; id++)
+        for (int i = 0; !g->nodes[id].backward && g->nodes[id].layer == cn->layer && i < g->nodes[id].nin; i++)
+            readers += g->nodes[id].in[i] == x;
+    if (cn->layer >= 0 && cn->layer != g->nodes[x].layer && readers == 1)
+        return g->layers[cn->layer].name;
+    size_t len = cn->layer >= 0 ? strlen(g->layers[cn->layer].name) : 0;
+    if (len && !strncmp(cn->name, g->layers[cn->layer].name, len) && cn->name[len] == '_' && cn->name[len + 1])
+        return cn->name + len + 1;
+    return cn->name;
+}
+
+/* True when node id has the name graph_add gives a node without one:
+ * "<layer>_<op>", maybe with a number after it ("dense_1_mul_2"). */
+static bool default_name(const cg_graph *g, int id)
+{
+    const node *n = &g->nodes[id];
+    const char *scope = n->layer >= 0 ? g->layers[n->layer].name : "t", *p = n->name;
+    size_t len = strlen(scope);
+    if (strncmp(p, scope, len) || p[len] != '_')
+        return false;
+    p += len + 1;
+    for (const char *op = op_table[n->op].name; *op; op++, p++)
+        if (*p != tolower((unsigned char)*op))
+            return false;
+    if (*p == '_')
+        for (p++; isdigit((unsigned char)*p); p++)
+            ;
+    return *p == 0;
+}
+
+/* Marks the nodes that the rule of node id made (ids first .. nnodes - 1):
+ * made by id's rule, each the gradient of an input (dx[k]) or a step, and
+ * names the steps "d_<input>_<op>" after the input they lead to (or after
+ * id, when they lead to several or none). */
+static void mark_rule(cg_graph *g, int id, int first, const int dx[3])
+{
+    int count = g->nnodes - first;
+    unsigned *toward = calloc((size_t)(count > 0 ? count : 1), sizeof(unsigned));
+    if (!toward)
+        return; /* names only: the gradients stay right */
+    for (int k = 2; k >= 0; k--)
+        if (dx[k] >= first)
+            toward[dx[k] - first] |= 1u << k;
+    for (int j = g->nnodes - 1; j >= first; j--)
+        for (int i = 0; i < g->nodes[j].nin; i++)
+            if (g->nodes[j].in[i] >= first)
+                toward[g->nodes[j].in[i] - first] |= toward[j - first];
+    for (int j = first; j < g->nnodes; j++) {
+        node *b = &g->nodes[j];
+        b->grad_of = id;
+        b->grad_role = GRAD_STEP;
+        for (int k = 2; k >= 0; k--)
+            if (dx[k] == j)
+                b->grad_role = GRAD_DX + k;
+        if (b->grad_role != GRAD_STEP || b->op == OP_CONST || !default_name(g, j))
+            continue; /* a rule that names a step keeps its name ("lstm_1_h_prev") */
+        unsigned t = toward[j - first];
+        int k = t == 1u ? 0 : t == 2u ? 1 : t == 4u ? 2 : -1;
+        char op[40] = "_";
+        for (size_t c = 0; op_table[b->op].name[c] && c + 2 < sizeof op; c++)
+            op[c + 1] = (char)tolower((unsigned char)op_table[b->op].name[c]), op[c + 2] = 0;
+        name_backward(g, j, g->nodes[k >= 0 ? g->nodes[id].in[k] : id].name, op);
+    }
+    free(toward);
+}
+
+/* Adds the gradient dx that the rule of node c gives node x to the one x
+ * has already (*sum): both are then partial gradients, named
+ * "d_<x>_via_<consumer>", and their sum is x's (named d_<x> once x's own
+ * rule runs). */
+static void add_partial(cg_graph *g, ad_rule *rules, int x, int c, int dx, int *sum)
+{
+    const node *old = &g->nodes[*sum];
+    if (old->backward && old->grad_role == GRAD_SUM && old->grad_of == x)
+        name_backward(g, *sum, g->nodes[x].name, "_partial");
+    else if (old->backward && rules[x].from >= 0)
+        name_backward(g, *sum, g->nodes[x].name, arena_printf(&g->a, "_via_%s", consumer_label(g, x, rules[x].from)));
+    if (g->nodes[dx].backward && g->nodes[dx].grad_of == c)
+        name_backward(g, dx, g->nodes[x].name, arena_printf(&g->a, "_via_%s", consumer_label(g, x, c)));
+    int first = g->nnodes;
+    *sum = op_binary(g, g->nodes[c].src, OP_ADD, *sum, dx);
+    if (*sum >= first) {
+        g->nodes[*sum].grad_of = x;
+        g->nodes[*sum].grad_role = GRAD_SUM;
+    }
 }
 
 /* Gives a constant gradient a buffer of the node's shape when the rule's
@@ -33,7 +140,13 @@ static int materialize(cg_graph *g, int id, int dy)
     if (!array_reader || g->nodes[dy].op != OP_CONST)
         return dy;
     node fill = {.op = OP_BROADCAST, .nin = 1, .in = {dy}, .sh = g->nodes[id].sh, .src = g->nodes[id].src};
-    return graph_add(g, fill);
+    int first = g->nnodes, f = graph_add(g, fill);
+    if (f >= first) { /* id's gradient, as an array its rule reads */
+        g->nodes[f].grad_of = id;
+        g->nodes[f].grad_role = GRAD_STEP;
+        name_backward(g, f, g->nodes[id].name, "");
+    }
+    return f;
 }
 
 /* Names the total gradient of forward node id "d_<name>" when the node was
@@ -71,6 +184,11 @@ static int own_gradient(cg_graph *g, int v, int gid)
         g->in_backward = false;
         if (gid < 0)
             return -1;
+        int c = g->ad_rules[v].from; /* the copy is the gradient the rule of v's consumer gives v */
+        g->nodes[gid].grad_of = c;
+        for (int k = c >= 0 ? g->nodes[c].nin - 1 : -1; k >= 0; k--)
+            if (g->nodes[c].in[k] == v)
+                g->nodes[gid].grad_role = GRAD_DX + k;
     }
     char buf[256];
     snprintf(buf, sizeof buf, "d_%s", g->nodes[v].name);
@@ -95,8 +213,18 @@ static int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars)
         free(grad);
         return graph_error(g, ln.src, -1, "out of memory");
     }
-    for (int i = 0; i < count; i++)
+    ad_rule *rules = arena_alloc(&g->a, sizeof(ad_rule) * (size_t)count);
+    if (!rules) {
+        free(needs);
+        free(grad);
+        return graph_error(g, ln.src, -1, "out of memory");
+    }
+    for (int i = 0; i < count; i++) {
         grad[i] = -1;
+        rules[i] = (ad_rule){-1, -1, 0};
+    }
+    g->ad_rules = rules;
+    g->ad_nrules = count;
     for (int k = 0; k < nvars; k++)
         if (vars[k] < count)
             needs[vars[k]] = true;
@@ -115,13 +243,21 @@ static int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars)
         g->cur_layer = n.layer;
         int dx[3] = {-1, -1, -1};
         grad[id] = materialize(g, id, grad[id]);
+        rules[id].dy = grad[id];
+        int first = g->nnodes;
         if (grad[id] < 0 || apply_rule(g, id, grad[id], dx))
             break;
+        mark_rule(g, id, first, dx);
         for (int i = 0; i < n.nin; i++) {
             int in = n.in[i];
             if (dx[i] < 0 || !needs[in])
                 continue;
-            grad[in] = grad[in] < 0 ? dx[i] : op_binary(g, n.src, OP_ADD, grad[in], dx[i]);
+            rules[id].inputs |= 1u << i;
+            if (grad[in] < 0) {
+                grad[in] = dx[i];
+                rules[in].from = id;
+            } else
+                add_partial(g, rules, in, id, dx[i], &grad[in]);
         }
     }
     g->in_backward = false;
@@ -140,6 +276,36 @@ static int ad_gradients(cg_graph *g, int loss, const int *vars, int nvars)
     free(needs);
     free(grad);
     return g->failed ? -1 : 0;
+}
+
+/* The fuse pass made node `fused` of the product mm, the bias addition add
+ * and, when fused != add, an activation: the backward nodes their rules made
+ * become the fused node's (X, W, b: the product's gradients of X and W, the
+ * addition's of the bias; the activation's gradient is dZ), and so do the
+ * inputs that were wanted. */
+void ad_fused(cg_graph *g, int fused, int add, int mm)
+{
+    for (int id = 0; id < g->nnodes; id++) {
+        node *b = &g->nodes[id];
+        if (!b->backward)
+            continue;
+        if (b->grad_of == fused && fused != add && b->grad_role == GRAD_DX)
+            b->grad_role = GRAD_DZ;
+        else if (b->grad_of == add && b->grad_role == GRAD_DX + 1)
+            b->grad_of = fused, b->grad_role = GRAD_DX + 2;
+        else if (b->grad_of == mm || b->grad_of == add)
+            b->grad_of = fused;
+    }
+    if (fused < g->ad_nrules && add < g->ad_nrules && mm < g->ad_nrules)
+        g->ad_rules[fused].inputs = (g->ad_rules[mm].inputs & 3u) | (g->ad_rules[add].inputs & 2u) << 1;
+}
+
+/* The fuse pass folded max pooling's gradient pool_bwd into the activation
+ * gradient id, which is now the pooling's rule's gradient of its input. */
+void ad_fused_pool(cg_graph *g, int id, int pool_bwd)
+{
+    g->nodes[id].grad_of = g->nodes[pool_bwd].grad_of;
+    g->nodes[id].grad_role = g->nodes[pool_bwd].grad_role;
 }
 
 /* Records the gradients the autodiff pass must build. */

@@ -155,7 +155,14 @@ typedef struct op_family {
     long (*flops)(cg_graph *g, int id);                  /* floating-point operations for one sample */
     bool (*describe)(emit_ctx *e, int id, const char *const in[3], char *buf, size_t size);
     /* a banner line in buffer names; false: the formula's */
+    bool (*words)(cg_graph *g, int id, unsigned inputs, char *buf, size_t size);
+    /* the gradient rule in its own words, in the names of the kernels it makes ("dA = dY . B^T; dB = A^T .
+     * dY"), for the inputs whose bit is set, into buf; false: none. Written beside the rule, so that the text
+     * cannot drift from it; the emitter prints it under each layer's backward kernels (emit_group.c) */
 } op_family;
+
+/* Appends "; " (when buf holds text) and the formatted term to buf[size] (lower.c). */
+void words_term(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #define OP(name, arity, cat, family, args, formula) extern const op_family op_family_##family;
 #include "ops/ops.def"
@@ -208,7 +215,24 @@ typedef struct node {
     cg_src src;       /* the builder call that made it */
     int var;          /* VARIABLE: index into graph.vars; PLACEHOLDER: into graph.inputs */
     bool backward;    /* made by autodiff */
+    int grad_of;      /* backward nodes: the forward node whose gradient rule made it (its layer's group) */
+    int grad_role;    /* backward nodes: what it is in that rule (enum grad_role) */
 } node;
+
+/* What a backward node is in the gradient rule that made it (node.grad_role). */
+enum grad_role {
+    GRAD_STEP, /* a step of the rule on the way to an input's gradient */
+    GRAD_DZ,   /* a fused layer's activation gradient, dZ (Dense, Conv2D with an activation) */
+    GRAD_SUM,  /* the sum of grad_of's gradients that arrive by several paths */
+    GRAD_DX,   /* GRAD_DX + k: the rule's gradient of input k */
+};
+
+/* What autodiff did with a forward node (graph.ad_rules, by node id). */
+typedef struct ad_rule {
+    int dy;          /* the gradient of its output that its rule was given; -1: not differentiated */
+    int from;        /* the node whose rule gave it its first gradient; -1: none (the loss) */
+    unsigned inputs; /* bit k: the gradient of input k was wanted */
+} ad_rule;
 
 /* A parameter tensor. */
 typedef struct var {
@@ -295,6 +319,8 @@ struct cg_graph {
     bool ad_pending; /* the autodiff pass has gradients to build: of ad_loss for ad_vars[0 .. ad_nvars) */
     int ad_loss, ad_nvars;
     const int *ad_vars;
+    ad_rule *ad_rules; /* per forward node id < ad_nrules: what its gradient rule was given and wanted */
+    int ad_nrules;
     bool has_opt; /* an optimizer was given (compile, or cg_apply_gradients) */
     cg_optimizer opt;
     deploy dep;
@@ -439,6 +465,8 @@ const char *emit_act_forward(cg_activation act, float alpha, const char *x, char
 const char *act_cell_text(cg_activation a, const char *v, bool host, char *buf, size_t size);
 const char *act_cell_grad(cg_activation a, const char *y, char *buf, size_t size);
 const char *act_from_output_list(char *buf, size_t size);
+/* dY act'(.) in words, written with `at` (Y or X, as the row says): "Y > 0 ? dY : 0"; NULL when it does not fit. */
+const char *act_grad_words(cg_activation act, float alpha, const char *at, char *buf, size_t size);
 
 /* ---- autodiff.c ----------------------------------------------------------------- */
 
@@ -447,6 +475,12 @@ const char *act_from_output_list(char *buf, size_t size);
  * which fills var.grad; checks the loss at once. */
 int ad_request(cg_graph *g, int loss, const int *vars, int nvars);
 int pass_autodiff(cg_graph *g);
+/* The fuse pass made node `fused` (DENSE, CONV2D_BIAS_ACT) of the product mm, the bias addition add and
+ * (when fused != add) an activation: the backward nodes of their rules become the fused node's. */
+void ad_fused(cg_graph *g, int fused, int add, int mm);
+/* The fuse pass folded max pooling's gradient pool_bwd into the activation gradient id: id is now the
+ * pooling's backward (its rule's gradient of the input), with the activation's derivative in it. */
+void ad_fused_pool(cg_graph *g, int id, int pool_bwd);
 
 /* ---- passes.c: the pipeline ---------------------------------------------------- */
 

@@ -35,6 +35,12 @@ const char *emit_upper(const char *s, char *buf, size_t size);
 const char *emit_source_file(cg_graph *g, const char *path);
 /* The textbook name of input k of node n inside its kernel ("X", "W"). */
 void kernel_arg_name(const node *n, int k, char *buf, size_t size);
+/* The names inside node id's kernel, of its inputs (0 .. 2) and output (3): the op's (ops.def) and Y, or for a
+ * backward kernel the names of the gradient rule that made it ("dZ, W -> dX"; emit_kernel.c). */
+void kernel_names(cg_graph *g, int id, char names[4][16]);
+/* Appends s (a formula, a rule's words) about node id to t in its kernel's names, "act" and "ract" written as
+ * the activations the node applies (emit_kernel.c). */
+void kernel_words(cg_graph *g, int id, const char *s, text *t);
 /* "<buffer>_fwd" or "<buffer>_bwd". */
 const char *kernel_name(cg_graph *g, int id, char *buf, size_t size);
 /* True when node id's kernel needs the batch size n; when a kernel function computes node id at all. */
@@ -56,6 +62,10 @@ typedef enum kernel_params_mode {
 } kernel_params_mode;
 /* Appends node id's kernel parameter list in the given form (e: the calling entry, KP_CALL). */
 void kernel_params(emit_ctx *ec, int id, kernel_params_mode mode, const entry *e);
+/* emit_group.c: the kernels of NAME.c under one banner per layer, in forward order, each layer's forward
+ * kernels, then its backward kernels and its chain rule in words; the seed of entry e's backward pass. */
+void emit_groups(emit_ctx *ec);
+void emit_seed(emit_ctx *ec, const entry *e);
 /* emit_entry.c: an entry point, its checked form, the optimizer call, the header's declarations. */
 void emit_entry(emit_ctx *ec, const entry *e);
 void emit_checked(emit_ctx *ec, const entry *e);

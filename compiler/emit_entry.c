@@ -72,6 +72,7 @@ static void emit_calls(emit_ctx *ec, const entry *e)
             continue;
         if (n->backward && !in_bwd) {
             text_puts(ec->t, "\n    /* backward: the chain rule, from the loss back to the parameters */\n");
+            emit_seed(ec, e);
             in_bwd = true;
         }
         char kn[256], what[512];

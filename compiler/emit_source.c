@@ -197,15 +197,8 @@ int emit_source(emit_ctx *ec, text *c)
     /* kernels: every node some entry computes, in graph order */
     text *out = ec->t;
     ec->t = c;
-    text_puts(c, "/* ---- kernels: one per node ------------------------------------------------ */\n\n");
-    for (int id = 0; id < g->nnodes; id++) {
-        bool used = false;
-        for (int k = 0; k < g->nentries && !used; k++)
-            for (int j = 0; j < g->entries[k].nsched && !used; j++)
-                used = g->entries[k].sched[j] == id;
-        if (used && node_has_kernel(g, id))
-            emit_kernel(ec, id);
-    }
+    text_puts(c, "/* ---- kernels: one per node, grouped by layer in forward order ------------- */\n\n");
+    emit_groups(ec);
     text_puts(c, "/* ---- entry points --------------------------------------------------------- */\n\n");
     for (int k = 0; k < g->nentries; k++)
         emit_entry(ec, &g->entries[k]);

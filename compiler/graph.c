@@ -9,7 +9,7 @@
 #include <string.h>
 
 /* Leaves (placeholders, variables, constants): no gradient rule, no kernel, no cost. */
-const op_family op_family_leaf = {"leaf", NULL, NULL, NULL, NULL};
+const op_family op_family_leaf = {"leaf", NULL, NULL, NULL, NULL, NULL};
 
 const op_info op_table[OP_COUNT] = {
 #define OP(name, arity, cat, family, args, formula) {#name, arity, CAT_##cat, &op_family_##family, args, formula},

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,6 +169,20 @@ const char *emit_upper(const char *s, char *buf, size_t size)
         buf[i] = (char)toupper((unsigned char)s[i]);
     buf[i] = 0;
     return buf;
+}
+
+/* Appends "; " (when buf holds text) and the formatted term to buf[size]:
+ * the terms of a gradient rule's words. */
+void words_term(char *buf, size_t size, const char *fmt, ...)
+{
+    size_t len = strlen(buf);
+    if (len && len + 2 < size)
+        len += (size_t)snprintf(buf + len, size - len, "; ");
+    va_list ap;
+    va_start(ap, fmt);
+    if (len < size)
+        vsnprintf(buf + len, size - len, fmt, ap);
+    va_end(ap);
 }
 
 /* The positions of node id's inputs that its kernel takes as arrays (its

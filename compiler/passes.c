@@ -79,6 +79,7 @@ int pass_fuse(cg_graph *g)
                 continue;
             if (conv)
                 n->sp = m->sp;
+            ad_fused(g, id, add, mm);
             n->op = conv ? OP_CONV2D_BIAS_ACT : OP_DENSE;
             n->nin = 3;
             n->in[0] = m->in[0];
@@ -97,6 +98,7 @@ int pass_fuse(cg_graph *g)
         const node *p = &g->nodes[pb];
         if (p->op != OP_MAX_POOL_BWD || p->act != CG_LINEAR || p->in[0] != n->in[0] || uses_of(g, pb) != 1)
             continue;
+        ad_fused_pool(g, id, pb);
         n->op = OP_MAX_POOL_BWD;
         n->sp = p->sp;
         n->in[1] = p->in[1];

@@ -134,6 +134,37 @@ const char *emit_act_grad(cg_activation act, float alpha, const char *at, const 
     return act_expand(r->derivative, kv, out, size);
 }
 
+/* dY act'(.) in words: the row's derivative written with `at` (Y or X, as
+ * the row says) and dY, its float literals without their suffix ("Y > 0 ?
+ * dY : 0", "dY * Y * (1 - Y)"). NULL when it does not fit. */
+const char *act_grad_words(cg_activation act, float alpha, const char *at, char *buf, size_t size)
+{
+    char c[ACT_TEXT_MAX];
+    if (!emit_act_grad(act, alpha, at, "dY", c, sizeof c))
+        return NULL;
+    size_t o = 0;
+    for (const char *p = c; *p; p++) {
+        bool lit_start = isdigit((unsigned char)*p) && (p == c || !(isalnum((unsigned char)p[-1]) || p[-1] == '_'));
+        if (!lit_start) {
+            if (o + 1 < size)
+                buf[o++] = *p;
+            continue;
+        }
+        const char *end = p;
+        while (isdigit((unsigned char)*end) || *end == '.' || *end == 'e' ||
+               ((*end == '-' || *end == '+') && end[-1] == 'e'))
+            end++;
+        size_t len = (size_t)(end - p);
+        if (len > 2 && !strncmp(end - 2, ".0", 2))
+            len -= 2; /* 1.0f: 1 */
+        if (o + len < size)
+            memcpy(buf + o, p, len), o += len;
+        p = *end == 'f' ? end : end - 1;
+    }
+    buf[o < size ? o : size - 1] = 0;
+    return o < size ? buf : NULL;
+}
+
 /* act(v) in a recurrent cell, v a variable, as a factor of a product (in
  * parentheses when loose: h_t = o act(c_t)); host code uses the row's
  * vectorised form where it has one. Alpha is the row's default. */

@@ -188,6 +188,43 @@ static int grad_conv(cg_graph *g, int id, int dy, int dx[3])
     return g->failed ? -1 : 0;
 }
 
+/* grad_conv's rules in words; CONV2D_BIAS_ACT's, which the fuse pass makes
+ * of an activation's, an addition's and a convolution's rules, with dZ. */
+static bool words_conv(cg_graph *g, int id, unsigned inputs, char *buf, size_t size)
+{
+    const node *n = &g->nodes[id];
+    char act[ACT_TEXT_MAX];
+    const char *dz = "dY";
+    buf[0] = 0;
+    switch (n->op) {
+    case OP_CONV2D_BIAS_ACT:
+        if (n->act != CG_LINEAR && act_grad_words(n->act, n->alpha, "Y", act, sizeof act)) {
+            words_term(buf, size, "dZ = %s", act);
+            dz = "dZ";
+        }
+        if (inputs >> 2 & 1)
+            words_term(buf, size, "dbias = sum_{n,i,j} %s", dz);
+        /* fall through */
+    case OP_CONV2D:
+        if (inputs >> 1 & 1)
+            words_term(buf, size, "dK[p,q,c,f] = sum_{n,i,j} X[n, i*sh + p*dh, j*sw + q*dw, c] %s[n,i,j,f]", dz);
+        if (inputs & 1)
+            words_term(buf, size, "dX[n, i*sh + p*dh, j*sw + q*dw, c] += sum_f %s[n,i,j,f] K[p,q,c,f]", dz);
+        break;
+    case OP_DEPTHWISE_CONV2D:
+        if (inputs >> 1 & 1)
+            words_term(buf, size, "dK[p,q,c] = sum_{n,i,j} X[n, i*sh + p*dh, j*sw + q*dw, c] dY[n,i,j,c]");
+        if (inputs & 1)
+            words_term(buf, size, "dX[n, i*sh + p*dh, j*sw + q*dw, c] += dY[n,i,j,c] K[p,q,c]");
+        break;
+    case OP_MAX_POOL: words_term(buf, size, "dX = dY at each window's first maximum, 0 elsewhere"); break;
+    case OP_AVG_POOL: words_term(buf, size, "dX = dY / count, spread over each window"); break;
+    case OP_PAD: words_term(buf, size, "dX = dY without the padding"); break;
+    default: break;
+    }
+    return buf[0] != 0;
+}
+
 /* Scratch floats of the host im2col kernels at the maximum batch. */
 long conv_scratch(cg_graph *g, int id)
 {
@@ -405,4 +442,4 @@ static long flops_conv(cg_graph *g, int id)
     }
 }
 
-const op_family op_family_conv = {"conv", grad_conv, lower_conv, flops_conv, describe_conv};
+const op_family op_family_conv = {"conv", grad_conv, lower_conv, flops_conv, describe_conv, words_conv};

@@ -229,6 +229,57 @@ static int grad_elementwise(cg_graph *g, int id, int dy, int dx[3])
     return g->failed ? -1 : 0;
 }
 
+/* grad_elementwise's rules in words, one row per case there, in the kernel's
+ * names (ops.def): the gradient of each input from dY, the output's. */
+static const struct {
+    op_kind op;
+    const char *d[3]; /* of inputs 0, 1, 2; NULL: none */
+} elem_words[] = {
+    {OP_NEG, {"-dY"}},
+    {OP_EXP, {"dY * Y"}},
+    {OP_LOG, {"dY / X"}},
+    {OP_SQRT, {"dY * 0.5 / Y"}},
+    {OP_SQUARE, {"dY * 2 X"}},
+    {OP_ABS, {"dY * sign(X)"}},
+    {OP_ADD, {"dY", "dY"}},
+    {OP_SUB, {"dY", "-dY"}},
+    {OP_MUL, {"dY * B", "dY * A"}},
+    {OP_DIV, {"dY / B", "-dY * Y / B"}},
+    {OP_MAXIMUM, {"A < B ? 0 : dY", "A < B ? dY : 0"}},
+    {OP_MINIMUM, {"A > B ? 0 : dY", "A > B ? dY : 0"}},
+    {OP_WHERE, {NULL, "C != 0 ? dY : 0", "C != 0 ? 0 : dY"}},
+    {OP_SIGMOID_BCE, {"dY * (sigmoid(Z) - T)", "-dY * Z"}},
+};
+
+/* The words of node id's rule for the inputs whose bit is set: "dA = dY;
+ * dB = dY, summed over the axes where B was broadcast". */
+static bool words_elementwise(cg_graph *g, int id, unsigned inputs, char *buf, size_t size)
+{
+    const node *n = &g->nodes[id];
+    char act[ACT_TEXT_MAX], an[16];
+    const char *d[3] = {NULL, NULL, NULL};
+    cg_activation a = act_of_node(n);
+    if (a != CG_LINEAR) { /* dy act'(.), from the activation's row */
+        if (!act_grad_words(a, n->alpha, act_table[a].from == ACT_FROM_X ? "X" : "Y", act, sizeof act))
+            return false;
+        d[0] = act;
+    }
+    for (size_t r = 0; r < sizeof elem_words / sizeof elem_words[0]; r++)
+        if (elem_words[r].op == n->op)
+            memcpy(d, elem_words[r].d, sizeof d);
+    buf[0] = 0;
+    for (int k = 0; k < n->nin; k++) {
+        if (!(inputs >> k & 1) || !d[k])
+            continue;
+        kernel_arg_name(n, k, an, sizeof an);
+        if (shape_equal(&g->nodes[n->in[k]].sh, &n->sh))
+            words_term(buf, size, "d%s = %s", an, d[k]);
+        else /* grad_unbroadcast */
+            words_term(buf, size, "d%s = %s, summed over the axes where %s was broadcast", an, d[k], an);
+    }
+    return buf[0] != 0;
+}
+
 /* ---- lowering ------------------------------------------------------------------ */
 
 /* The C expression of node id's value from its input expressions. */
@@ -345,5 +396,5 @@ static long flops_elementwise(cg_graph *g, int id)
     return shape_size(&g->nodes[id].sh, 1);
 }
 
-const op_family op_family_elementwise = {"elementwise", grad_elementwise, lower_elementwise, flops_elementwise,
-                                         describe_elementwise};
+const op_family op_family_elementwise = {"elementwise",     grad_elementwise,     lower_elementwise,
+                                         flops_elementwise, describe_elementwise, words_elementwise};

@@ -18,6 +18,15 @@ int op_embedding(cg_graph *g, cg_src src, int ids, int table)
     return node_add(g, &nd);
 }
 
+/* grad_embedding's rule in words: a scatter-add into a zeroed table. */
+static bool words_embedding(cg_graph *g, int id, unsigned inputs, char *buf, size_t size)
+{
+    if (g->nodes[id].op != OP_EMBEDDING || !(inputs >> 1 & 1))
+        return false;
+    snprintf(buf, size, "dE = zeros; dE[ids[b,t], :] += dY[b,t,:] (ids outside [0, V) add nothing)");
+    return true;
+}
+
 /* The gradient of the table: the scatter-add of dy, named d_<table>. */
 static int grad_embedding(cg_graph *g, int id, int dy, int dx[3])
 {
@@ -59,4 +68,5 @@ static void lower_embedding(emit_ctx *e, int id)
         graph_error(g, n->src, n->layer, "internal: template %s failed", tmpl);
 }
 
-const op_family op_family_embedding = {"embedding", grad_embedding, lower_embedding, embedding_flops, NULL};
+const op_family op_family_embedding = {"embedding",     grad_embedding, lower_embedding,
+                                       embedding_flops, NULL,           words_embedding};

@@ -59,26 +59,68 @@ cg_t cg_matmul_at(cg_src src, cg_t a, cg_t b, bool ta, bool tb)
     return (cg_t){g, op_matmul(g, src, a.id, b.id, ta, tb)};
 }
 
-/* dA and dB for each combination of transposes. */
+/* The rule of Y = op(A) op(B), per combination of transposes: dA and dB,
+ * each a product of two of A, B and dY ('Y') with its own transposes. The
+ * rule (grad_matmul) and its words (words_matmul) both read this table. */
+typedef struct mm_term {
+    char l, r;     /* the operands: 'A', 'B' or 'Y' (dY) */
+    bool l_t, r_t; /* transposed */
+} mm_term;
+
+static const mm_term mm_rules[4][2] = {
+    {{'Y', 'B', false, true}, {'A', 'Y', true, false}},  /* Y = A B:     dA = dY B^T,   dB = A^T dY */
+    {{'Y', 'B', false, false}, {'Y', 'A', true, false}}, /* Y = A B^T:   dA = dY B,     dB = dY^T A */
+    {{'B', 'Y', false, true}, {'A', 'Y', false, false}}, /* Y = A^T B:   dA = B dY^T,   dB = A dY */
+    {{'B', 'Y', true, true}, {'Y', 'A', true, true}},    /* Y = A^T B^T: dA = B^T dY^T, dB = dY^T A^T */
+};
+
+/* dA and dB for each combination of transposes (mm_rules). */
 static int grad_matmul(cg_graph *g, int id, int dy, int dx[3])
 {
     node n = g->nodes[id];
-    int a = n.in[0], b = n.in[1];
-    cg_src s = n.src;
-    if (!n.ta && !n.tb) { /* Y = A B:     dA = dY B^T,   dB = A^T dY */
-        dx[0] = op_matmul(g, s, dy, b, false, true);
-        dx[1] = op_matmul(g, s, a, dy, true, false);
-    } else if (!n.ta && n.tb) { /* Y = A B^T:   dA = dY B,     dB = dY^T A */
-        dx[0] = op_matmul(g, s, dy, b, false, false);
-        dx[1] = op_matmul(g, s, dy, a, true, false);
-    } else if (n.ta && !n.tb) { /* Y = A^T B:   dA = B dY^T,   dB = A dY */
-        dx[0] = op_matmul(g, s, b, dy, false, true);
-        dx[1] = op_matmul(g, s, a, dy, false, false);
-    } else { /* Y = A^T B^T: dA = B^T dY^T, dB = dY^T A^T */
-        dx[0] = op_matmul(g, s, b, dy, true, true);
-        dx[1] = op_matmul(g, s, dy, a, true, true);
+    for (int k = 0; k < 2; k++) {
+        const mm_term *t = &mm_rules[2 * n.ta + n.tb][k];
+        int l = t->l == 'A' ? n.in[0] : t->l == 'B' ? n.in[1] : dy;
+        int r = t->r == 'A' ? n.in[0] : t->r == 'B' ? n.in[1] : dy;
+        dx[k] = op_matmul(g, n.src, l, r, t->l_t, t->r_t);
     }
     return g->failed ? -1 : 0;
+}
+
+/* An operand of mm_rules as the words write it. */
+static const char *mm_operand(char c)
+{
+    return c == 'Y' ? "dY" : c == 'A' ? "A" : "B";
+}
+
+/* grad_matmul's rules in words, for the inputs whose bit is set; DENSE's,
+ * which the fuse pass makes of an activation's, an addition's and a
+ * product's rules: dZ = dY act'(.), db = dZ summed over the rows, then the
+ * product's with dZ for dY. */
+static bool words_matmul(cg_graph *g, int id, unsigned inputs, char *buf, size_t size)
+{
+    const node *n = &g->nodes[id];
+    buf[0] = 0;
+    if (n->op == OP_MATMUL) {
+        for (int k = 0; k < 2; k++) {
+            const mm_term *t = &mm_rules[2 * n->ta + n->tb][k];
+            const char *lt = t->l_t ? "^T" : "", *rt = t->r_t ? "^T" : "";
+            if (inputs >> k & 1)
+                words_term(buf, size, "d%s = %s%s . %s%s", k ? "B" : "A", mm_operand(t->l), lt, mm_operand(t->r), rt);
+        }
+        return true;
+    }
+    char act[ACT_TEXT_MAX];
+    const char *dz = n->act == CG_LINEAR ? "dY" : "dZ";
+    if (n->act != CG_LINEAR && act_grad_words(n->act, n->alpha, "Y", act, sizeof act))
+        words_term(buf, size, "dZ = %s", act);
+    if (inputs >> 2 & 1)
+        words_term(buf, size, "db = sum_%s %s", g->nodes[n->in[0]].sh.rank > 2 ? "{n,t}" : "n", dz);
+    if (inputs >> 1 & 1)
+        words_term(buf, size, "dW = X^T . %s", dz);
+    if (inputs & 1)
+        words_term(buf, size, "dX = %s . W^T", dz);
+    return true;
 }
 
 /* The GEMM sizes of node id: Y (M, N) = op(A) (M, K) op(B) (K, N), A seen
@@ -162,4 +204,4 @@ static long flops_matmul(cg_graph *g, int id)
     return 2 * out * k;
 }
 
-const op_family op_family_matmul = {"matmul", grad_matmul, lower_matmul, flops_matmul, describe_matmul};
+const op_family op_family_matmul = {"matmul", grad_matmul, lower_matmul, flops_matmul, describe_matmul, words_matmul};

@@ -179,6 +179,33 @@ static int grad_movement(cg_graph *g, int id, int dy, int dx[3])
     return g->failed ? -1 : 0;
 }
 
+/* grad_movement's rules in words. */
+static bool words_movement(cg_graph *g, int id, unsigned inputs, char *buf, size_t size)
+{
+    const node *n = &g->nodes[id];
+    char sb[64];
+    int a = n->axis, begin = n->begin, split = g->nodes[n->in[0]].sh.d[a];
+    buf[0] = 0;
+    switch (n->op) {
+    case OP_RESHAPE:
+        snprintf(buf, size, "dX = dY viewed as %s (no copy)", shape_str(&g->nodes[n->in[0]].sh, sb, sizeof sb));
+        break;
+    case OP_TRANSPOSE: snprintf(buf, size, "dX = dY^T"); break;
+    case OP_BROADCAST: snprintf(buf, size, "dX = dY, summed over the axes where X was broadcast"); break;
+    case OP_SLICE:
+        snprintf(buf, size, "dX = zeros, with dY written at [%d, %d) along axis %d", begin, begin + n->sh.d[a], a);
+        break;
+    case OP_CONCAT:
+        if (inputs & 1)
+            words_term(buf, size, "dA = dY[0, %d) along axis %d", split, a);
+        if (inputs >> 1 & 1)
+            words_term(buf, size, "dB = dY[%d, %d) along axis %d", split, n->sh.d[a], a);
+        break;
+    default: return false;
+    }
+    return (inputs & 1 || n->op == OP_CONCAT) && buf[0];
+}
+
 /* The rows of an axis: the product of the dimensions before it, as C text
  * ("n * 12", "n", "4"). */
 const char *outer_rows(const shape *s, int axis, char *buf, size_t size)
@@ -277,4 +304,4 @@ static void lower_movement(emit_ctx *e, int id)
 }
 
 /* Movement only moves data: no operations to count, the formula for a banner. */
-const op_family op_family_movement = {"movement", grad_movement, lower_movement, NULL, NULL};
+const op_family op_family_movement = {"movement", grad_movement, lower_movement, NULL, NULL, words_movement};

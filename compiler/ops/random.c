@@ -39,4 +39,4 @@ static long flops_random(cg_graph *g, int id)
     return shape_size(&g->nodes[id].sh, 1);
 }
 
-const op_family op_family_random = {"random", grad_random, lower_random, flops_random, NULL};
+const op_family op_family_random = {"random", grad_random, lower_random, flops_random, NULL, NULL};

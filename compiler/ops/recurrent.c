@@ -243,7 +243,7 @@ static int grad_seq(cg_graph *g, int id, int dy, int dx[3])
         return graph_error(g, s, n.layer, "no gradient rule for %s", op_table[n.op].name);
     int u = rnn_units(g, id), ku = gates_of(n.op) * u;
     const char *lname = n.layer >= 0 ? g->layers[n.layer].name : "rnn";
-    snprintf(base, sizeof base, "%s_bptt", lname);
+    snprintf(base, sizeof base, "d_%s_bptt", lname); /* backprop through time: dG_t, dh_{t-1} (dc_{t-1}) per step */
     node b = {.op = bwd_of(n.op),
               .nin = 3,
               .in = {id, n.in[1], dy},
@@ -275,6 +275,32 @@ static int grad_seq(cg_graph *g, int id, int dy, int dx[3])
         dx[2] = op_reshape(g, s, d0, (shape){2, {CG_BATCH, sw}});
     }
     return g->failed ? -1 : 0;
+}
+
+/* grad_seq's rule in words, for the inputs whose bit is set: its backward op's loop back over time (act, ract:
+ * the activations, which the emitter names), then dXW, dR, dH0. */
+static bool words_recurrent(cg_graph *g, int id, unsigned inputs, char *buf, size_t size)
+{
+    static const char *const loop[] = {
+        "from t = T-1 down to 0: dG_t = (dY_t + dh_t) act'(h_t), dh_{t-1} = dG_t R^T",
+        "from t = T-1 down to 0: dc_t += dh_t o act'(c_t); dG_t = [dc_t g ract'(i) | dc_t c_{t-1} ract'(f) | "
+        "dc_t i act'(g) | dh_t act(c_t) ract'(o)]; dc_{t-1} = dc_t f; dh_{t-1} = dG_t R^T",
+        "from t = T-1 down to 0: dG_t = [dz | dr | dhh act'(hh)] of the input side (ract' in dz, dr), dGh_t of the "
+        "recurrent side; dh_{t-1} = dh_t z + dGh_t R^T",
+    };
+    const node *n = &g->nodes[id];
+    if (n->op != OP_SIMPLE_RNN && n->op != OP_LSTM && n->op != OP_GRU)
+        return false;
+    bool packed = n->op == OP_GRU && g->nodes[n->in[1]].sh.d[0] == rnn_units(g, id) + 1;
+    snprintf(buf, size, "%s", loop[n->op == OP_SIMPLE_RNN ? 0 : n->op == OP_LSTM ? 1 : 2]);
+    if (inputs & 1)
+        words_term(buf, size, "dXW = dG_t of every step (dG's first %d columns)", gates_of(n->op) * rnn_units(g, id));
+    if (inputs >> 1 & 1)
+        words_term(buf, size, "dR = %sH_prev^T . %s%s, H_prev every step's h_{t-1}", packed ? "[" : "",
+                   n->op == OP_GRU ? "dGh (the next columns of dG)" : "dXW", packed ? " ; sum_{n,t} dGh]" : "");
+    if (inputs >> 2 & 1)
+        words_term(buf, size, "dH0 = step 0's dh_{t-1}%s", n->op == OP_LSTM ? " | dc_{t-1}" : "");
+    return true;
 }
 
 /* Floating-point operations of a recurrent op for one sample: multiply-adds
@@ -571,4 +597,4 @@ static void lower_seq(emit_ctx *e, int id)
     text_free(&prod);
 }
 
-const op_family op_family_recurrent = {"recurrent", grad_seq, lower_seq, seq_flops, NULL};
+const op_family op_family_recurrent = {"recurrent", grad_seq, lower_seq, seq_flops, NULL, words_recurrent};

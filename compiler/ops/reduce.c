@@ -83,6 +83,32 @@ static int grad_reduce(cg_graph *g, int id, int dy, int dx[3])
     return g->failed ? -1 : 0;
 }
 
+/* grad_reduce's rule in words: dY repeated over the reduced axes, divided
+ * by their count for a mean ("dX = dY / n"), at the maxima for max. */
+static bool words_reduce(cg_graph *g, int id, unsigned inputs, char *buf, size_t size)
+{
+    const node *n = &g->nodes[id];
+    const shape *in = &g->nodes[n->in[0]].sh;
+    char count[64] = "", dim[16];
+    size_t len = 0;
+    for (int i = 0; i < in->rank; i++)
+        if (n->axes & (1u << i))
+            len += (size_t)snprintf(count + len, sizeof count - len, "%s%s", len ? " * " : "",
+                                    emit_dim(in, i, dim, sizeof dim));
+    if (!(inputs & 1))
+        return false;
+    if (n->op == OP_SUM)
+        snprintf(buf, size, "dX = dY, repeated over the summed axes");
+    else if (n->op == OP_MEAN)
+        snprintf(buf, size,
+                 strchr(count, '*') ? "dX = dY / (%s), repeated over the averaged axes"
+                                    : "dX = dY / %s, repeated over the averaged axes",
+                 len ? count : "1");
+    else
+        snprintf(buf, size, "dX = dY where X equals its maximum Y, else 0");
+    return true;
+}
+
 /* Sums grad over the axes where `to` was broadcast, then gives it `to`'s shape. */
 int grad_unbroadcast(cg_graph *g, int grad, const shape *to)
 {
@@ -184,4 +210,4 @@ static long flops_reduce(cg_graph *g, int id)
     return shape_size(&g->nodes[g->nodes[id].in[0]].sh, 1);
 }
 
-const op_family op_family_reduce = {"reduce", grad_reduce, lower_reduce, flops_reduce, describe_reduce};
+const op_family op_family_reduce = {"reduce", grad_reduce, lower_reduce, flops_reduce, describe_reduce, words_reduce};

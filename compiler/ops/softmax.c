@@ -87,6 +87,21 @@ static int grad_softmax(cg_graph *g, int id, int dy, int dx[3])
     return g->failed ? -1 : 0;
 }
 
+/* grad_softmax's rules in words (over the last axis, k). */
+static bool words_softmax(cg_graph *g, int id, unsigned inputs, char *buf, size_t size)
+{
+    const node *n = &g->nodes[id];
+    if (!(inputs & 1))
+        return false;
+    switch (n->op) {
+    case OP_SOFTMAX: snprintf(buf, size, "dX = Y * (dY - sum_k dY * Y)"); break;
+    case OP_LOG_SOFTMAX: snprintf(buf, size, "dX = dY - exp(Y) * sum_k dY"); break;
+    case OP_SOFTMAX_XENT: snprintf(buf, size, "dZ = dY * (softmax(Z) - %s)", n->sparse ? "onehot(T)" : "T"); break;
+    default: return false;
+    }
+    return true;
+}
+
 /* Lowers the family from templates with ROWS and K filled in. */
 static void lower_softmax(emit_ctx *e, int id)
 {
@@ -135,4 +150,5 @@ static long flops_softmax(cg_graph *g, int id)
     return 5 * shape_size(&g->nodes[g->nodes[id].in[0]].sh, 1);
 }
 
-const op_family op_family_softmax = {"softmax", grad_softmax, lower_softmax, flops_softmax, describe_softmax};
+const op_family op_family_softmax = {"softmax",     grad_softmax,     lower_softmax,
+                                     flops_softmax, describe_softmax, words_softmax};

@@ -81,7 +81,9 @@ static void sgd_momentum_update(float *restrict p, const float *restrict g, floa
     }
 }
 
-/* ---- kernels: one per node ------------------------------------------------ */
+/* ---- kernels: one per node, grouped by layer in forward order ------------- */
+
+/* ==== dense_1 = Dense(3, relu) (test_golden.c:34) ======================== */
 
 /* dense_1: DENSE (test_golden.c:34)
  *   dense_1_out = relu(x . dense_1_kernel + dense_1_bias)
@@ -108,6 +110,43 @@ static void dense_1_out_fwd(int n, const float *restrict X, const float *restric
         }
 }
 
+/* dense_1: ACT_BWD, backward (test_golden.c:34)
+ *   d_dense_1_z = d_dense_1_out * relu'(.), from the output dense_1_out
+ *   Y (n, 3), dY (n, 3) -> dZ (n, 3) */
+static void d_dense_1_z_bwd(int n, const float *restrict Y, const float *restrict dY, float *restrict dZ)
+{
+    for (int i = 0; i < n * 3; i++)
+        dZ[i] = Y[i] > 0.0f ? dY[i] : 0.0f;
+}
+
+/* dense_1: SUM, backward (test_golden.c:34)
+ *   d_dense_1_bias = sum of d_dense_1_z over axes {0}
+ *   dZ (n, 3) -> db (3) */
+static void d_dense_1_bias_bwd(int n, const float *restrict dZ, float *restrict db)
+{
+    for (int i = 0; i < 3; i++)
+        db[i] = 0.0f;
+    for (int i0 = 0; i0 < n; i0++)
+        for (int i1 = 0; i1 < 3; i1++)
+            db[i1] += dZ[i0 * 3 + i1];
+}
+
+/* dense_1: MATMUL, backward (test_golden.c:34)
+ *   d_dense_1_kernel = x^T . d_dense_1_z
+ *   X (n, 4), dZ (n, 3) -> dW (4, 3) */
+static void d_dense_1_kernel_bwd(int n, const float *restrict X, const float *restrict dZ, float *restrict dW)
+{
+    cgrt_sgemm(1, 0, 4, 3, n, X, 4, dZ, 3, 0.0f, dW, 3);
+}
+
+/* dense_1, backward: the chain rule, in the words of each node's gradient rule
+ *   dense_1_out (DENSE): dZ = Y > 0 ? dY : 0; db = sum_n dZ; dW = X^T . dZ
+ *     with dZ = d_dense_1_z, Y = dense_1_out, dY = d_dense_1_out, db = d_dense_1_bias, dW = d_dense_1_kernel,
+ *          X = x
+ */
+
+/* ==== dense_2 = Dense(2) (test_golden.c:35) ============================== */
+
 /* dense_2: DENSE (test_golden.c:35)
  *   dense_2_out = linear(dense_1_out . dense_2_kernel + dense_2_bias)
  *   X (n, 3), W (3, 2), b (2) -> Y (n, 2) */
@@ -132,6 +171,42 @@ static void dense_2_out_fwd(int n, const float *restrict X, const float *restric
             Y[i * 2 + j] = v;
         }
 }
+
+/* dense_2: SUM, backward (test_golden.c:35)
+ *   d_dense_2_bias = sum of d_dense_2_out over axes {0}
+ *   dY (n, 2) -> db (2) */
+static void d_dense_2_bias_bwd(int n, const float *restrict dY, float *restrict db)
+{
+    for (int i = 0; i < 2; i++)
+        db[i] = 0.0f;
+    for (int i0 = 0; i0 < n; i0++)
+        for (int i1 = 0; i1 < 2; i1++)
+            db[i1] += dY[i0 * 2 + i1];
+}
+
+/* dense_2: MATMUL, backward (test_golden.c:35)
+ *   d_dense_1_out = d_dense_2_out . dense_2_kernel^T
+ *   dY (n, 2), W (3, 2) -> dX (n, 3) */
+static void d_dense_1_out_bwd(int n, const float *restrict dY, const float *restrict W, float *restrict dX)
+{
+    cgrt_sgemm(0, 1, n, 3, 2, dY, 2, W, 2, 0.0f, dX, 3);
+}
+
+/* dense_2: MATMUL, backward (test_golden.c:35)
+ *   d_dense_2_kernel = dense_1_out^T . d_dense_2_out
+ *   X (n, 3), dY (n, 2) -> dW (3, 2) */
+static void d_dense_2_kernel_bwd(int n, const float *restrict X, const float *restrict dY, float *restrict dW)
+{
+    cgrt_sgemm(1, 0, 3, 2, n, X, 3, dY, 2, 0.0f, dW, 2);
+}
+
+/* dense_2, backward: the chain rule, in the words of each node's gradient rule
+ *   dense_2_out (DENSE): db = sum_n dY; dW = X^T . dY; dX = dY . W^T
+ *     with db = d_dense_2_bias, dY = d_dense_2_out, dW = d_dense_2_kernel, X = dense_1_out,
+ *          dX = d_dense_1_out, W = dense_2_kernel
+ */
+
+/* ==== loss = Loss (test_golden.c:37) ===================================== */
 
 /* loss: SOFTMAX_XENT (test_golden.c:37)
  *   loss_softmax_xent = cross-entropy of softmax(dense_2_out) against y
@@ -164,6 +239,37 @@ static void loss_fwd(int n, const float *restrict X, float *restrict Y)
     Y[0] /= (float)(n);
 }
 
+/* loss: SOFTMAX_XENT_BWD, backward (test_golden.c:37)
+ *   d_dense_2_out = 1.0f / n * (softmax(dense_2_out) - y)
+ *   Z (n, 2), T (n, 2) -> dZ (n, 2) */
+static void d_dense_2_out_bwd(int n, const float *restrict Z, const float *restrict T, float *restrict dZ)
+{
+    /* dZ = dY (softmax(z) sum_k t_k - t) */
+    for (int i = 0; i < n; i++) {
+        const float *z = Z + i * 2, *t = T + i * 2;
+        float *dz = dZ + i * 2;
+        float max = z[0], sum = 0.0f, t_sum = 0.0f;
+        for (int k = 1; k < 2; k++)
+            max = z[k] > max ? z[k] : max;
+        for (int k = 0; k < 2; k++) {
+            dz[k] = expf(z[k] - max);
+            sum += dz[k];
+            t_sum += t[k];
+        }
+        for (int k = 0; k < 2; k++)
+            dz[k] = (1.0f / (float)n) * (dz[k] / sum * t_sum - t[k]);
+    } /* i */
+}
+
+/* loss, backward: the chain rule, in the words of each node's gradient rule
+ *   loss (MEAN): dX = dY / n, repeated over the averaged axes
+ *     with dX = 1.0f / n, dY = 1, the seed (d loss / d loss)
+ *   loss_softmax_xent (SOFTMAX_XENT): dZ = dY * (softmax(Z) - T)
+ *     with dZ = d_dense_2_out, dY = 1.0f / n, Z = dense_2_out, T = y
+ */
+
+/* ==== metric = Metric (test_golden.c:37) ================================= */
+
 /* metric: ARGMAX_EQ (test_golden.c:37)
  *   metric_argmax_eq: Y[i] = argmax P[i] == T[i] (T a class index, or argmax of a dense T), with P = dense_2_out, T = y
  *   P (n, 2), T (n, 2) -> Y (n) */
@@ -191,85 +297,6 @@ static void metric_fwd(int n, const float *restrict X, float *restrict Y)
     for (int i0 = 0; i0 < n; i0++)
         Y[0] += X[i0];
     Y[0] /= (float)(n);
-}
-
-/* loss: SOFTMAX_XENT_BWD, backward (test_golden.c:37)
- *   d_dense_2_out = 1.0f / n * (softmax(dense_2_out) - y)
- *   Z (n, 2), T (n, 2) -> Y (n, 2) */
-static void d_dense_2_out_bwd(int n, const float *restrict Z, const float *restrict T, float *restrict Y)
-{
-    /* dZ = dY (softmax(z) sum_k t_k - t) */
-    for (int i = 0; i < n; i++) {
-        const float *z = Z + i * 2, *t = T + i * 2;
-        float *dz = Y + i * 2;
-        float max = z[0], sum = 0.0f, t_sum = 0.0f;
-        for (int k = 1; k < 2; k++)
-            max = z[k] > max ? z[k] : max;
-        for (int k = 0; k < 2; k++) {
-            dz[k] = expf(z[k] - max);
-            sum += dz[k];
-            t_sum += t[k];
-        }
-        for (int k = 0; k < 2; k++)
-            dz[k] = (1.0f / (float)n) * (dz[k] / sum * t_sum - t[k]);
-    } /* i */
-}
-
-/* dense_2: SUM, backward (test_golden.c:37)
- *   d_dense_2_bias = sum of d_dense_2_out over axes {0}
- *   X (n, 2) -> Y (2) */
-static void d_dense_2_bias_bwd(int n, const float *restrict X, float *restrict Y)
-{
-    for (int i = 0; i < 2; i++)
-        Y[i] = 0.0f;
-    for (int i0 = 0; i0 < n; i0++)
-        for (int i1 = 0; i1 < 2; i1++)
-            Y[i1] += X[i0 * 2 + i1];
-}
-
-/* dense_2: MATMUL, backward (test_golden.c:35)
- *   d_dense_1_out = d_dense_2_out . dense_2_kernel^T
- *   A (n, 2), B (3, 2) -> Y (n, 3) */
-static void d_dense_1_out_bwd(int n, const float *restrict A, const float *restrict B, float *restrict Y)
-{
-    cgrt_sgemm(0, 1, n, 3, 2, A, 2, B, 2, 0.0f, Y, 3);
-}
-
-/* dense_2: MATMUL, backward (test_golden.c:35)
- *   d_dense_2_kernel = dense_1_out^T . d_dense_2_out
- *   A (n, 3), B (n, 2) -> Y (3, 2) */
-static void d_dense_2_kernel_bwd(int n, const float *restrict A, const float *restrict B, float *restrict Y)
-{
-    cgrt_sgemm(1, 0, 3, 2, n, A, 3, B, 2, 0.0f, Y, 2);
-}
-
-/* dense_1: ACT_BWD, backward (test_golden.c:34)
- *   d_dense_1_z = d_dense_1_out * relu'(.), from the output dense_1_out
- *   Y_fwd (n, 3), dY (n, 3) -> Y (n, 3) */
-static void d_dense_1_z_bwd(int n, const float *restrict Y_fwd, const float *restrict dY, float *restrict Y)
-{
-    for (int i = 0; i < n * 3; i++)
-        Y[i] = Y_fwd[i] > 0.0f ? dY[i] : 0.0f;
-}
-
-/* dense_1: SUM, backward (test_golden.c:34)
- *   d_dense_1_bias = sum of d_dense_1_z over axes {0}
- *   X (n, 3) -> Y (3) */
-static void d_dense_1_bias_bwd(int n, const float *restrict X, float *restrict Y)
-{
-    for (int i = 0; i < 3; i++)
-        Y[i] = 0.0f;
-    for (int i0 = 0; i0 < n; i0++)
-        for (int i1 = 0; i1 < 3; i1++)
-            Y[i1] += X[i0 * 3 + i1];
-}
-
-/* dense_1: MATMUL, backward (test_golden.c:34)
- *   d_dense_1_kernel = x^T . d_dense_1_z
- *   A (n, 4), B (n, 3) -> Y (4, 3) */
-static void d_dense_1_kernel_bwd(int n, const float *restrict A, const float *restrict B, float *restrict Y)
-{
-    cgrt_sgemm(1, 0, 4, 3, n, A, 4, B, 3, 0.0f, Y, 3);
 }
 
 /* ---- entry points --------------------------------------------------------- */
@@ -353,6 +380,9 @@ void tiny_mlp_gradients(tiny_mlp_state *s, int n, const float *x, const float *y
     loss_fwd(n, loss_softmax_xent, loss); /* loss = mean of loss_softmax_xent over axes {0} */
 
     /* backward: the chain rule, from the loss back to the parameters */
+    /* the seed: d_loss = 1.0f (d loss / d loss) */
+    /* d_loss_softmax_xent = 1.0f / n, by the rule of loss (MEAN): dX = dY / n, repeated over the averaged axes;
+     * a constant, so the kernels that read it have it as a literal */
     d_dense_2_out_bwd(n, dense_2_out, y, d_dense_2_out); /* d_dense_2_out = 1.0f / n * (softmax(dense_2_out) - y) */
     d_dense_2_bias_bwd(n, d_dense_2_out, d_dense_2_bias); /* d_dense_2_bias = sum of d_dense_2_out over axes {0} */
     d_dense_1_out_bwd(n, d_dense_2_out, dense_2_kernel, d_dense_1_out); /* d_dense_1_out = d_dense_2_out . dense_2_kernel^T */
@@ -398,6 +428,9 @@ void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *
     metric_fwd(n, metric_argmax_eq, metric); /* metric = mean of metric_argmax_eq over axes {0} */
 
     /* backward: the chain rule, from the loss back to the parameters */
+    /* the seed: d_loss = 1.0f (d loss / d loss) */
+    /* d_loss_softmax_xent = 1.0f / n, by the rule of loss (MEAN): dX = dY / n, repeated over the averaged axes;
+     * a constant, so the kernels that read it have it as a literal */
     d_dense_2_out_bwd(n, dense_2_out, y, d_dense_2_out); /* d_dense_2_out = 1.0f / n * (softmax(dense_2_out) - y) */
     d_dense_2_bias_bwd(n, d_dense_2_out, d_dense_2_bias); /* d_dense_2_bias = sum of d_dense_2_out over axes {0} */
     d_dense_1_out_bwd(n, d_dense_2_out, dense_2_kernel, d_dense_1_out); /* d_dense_1_out = d_dense_2_out . dense_2_kernel^T */

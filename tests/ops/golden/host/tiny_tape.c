@@ -61,7 +61,9 @@ void tiny_tape_init(tiny_tape_state *s, uint64_t seed)
     s->step = 0;
 }
 
-/* ---- kernels: one per node ------------------------------------------------ */
+/* ---- kernels: one per node, grouped by layer in forward order ------------- */
+
+/* ==== t_tanh: DENSE (test_golden.c:50) =================================== */
 
 /* tiny_tape: DENSE (test_golden.c:50)
  *   t_tanh = tanh(x . w + b)
@@ -88,6 +90,42 @@ static void t_tanh_fwd(int n, const float *restrict X, const float *restrict W, 
         }
 }
 
+/* tiny_tape: ACT_BWD, backward (test_golden.c:50)
+ *   d_t_add = d_t_sub * tanh'(.), from the output t_tanh
+ *   Y (n, 2), dY (n, 2) -> dZ (n, 2) */
+static void d_t_add_bwd(int n, const float *restrict Y, const float *restrict dY, float *restrict dZ)
+{
+    for (int i = 0; i < n * 2; i++)
+        dZ[i] = dY[i] * (1.0f - Y[i] * Y[i]);
+}
+
+/* tiny_tape: SUM, backward (test_golden.c:50)
+ *   d_b = sum of d_t_add over axes {0}
+ *   dZ (n, 2) -> db (2) */
+static void d_b_bwd(int n, const float *restrict dZ, float *restrict db)
+{
+    for (int i = 0; i < 2; i++)
+        db[i] = 0.0f;
+    for (int i0 = 0; i0 < n; i0++)
+        for (int i1 = 0; i1 < 2; i1++)
+            db[i1] += dZ[i0 * 2 + i1];
+}
+
+/* tiny_tape: MATMUL, backward (test_golden.c:50)
+ *   d_w = x^T . d_t_add
+ *   X (n, 3), dZ (n, 2) -> dW (3, 2) */
+static void d_w_bwd(int n, const float *restrict X, const float *restrict dZ, float *restrict dW)
+{
+    cgrt_sgemm(1, 0, 3, 2, n, X, 3, dZ, 2, 0.0f, dW, 2);
+}
+
+/* t_tanh, backward: the chain rule, in the words of each node's gradient rule
+ *   t_tanh (DENSE): dZ = dY * (1 - Y * Y); db = sum_n dZ; dW = X^T . dZ
+ *     with dZ = d_t_add, dY = d_t_sub, Y = t_tanh, db = d_b, dW = d_w, X = x
+ */
+
+/* ==== t_sub: SUB (test_golden.c:51) ====================================== */
+
 /* tiny_tape: SUB (test_golden.c:51)
  *   t_sub: Y = A - B, with A = t_tanh, B = t
  *   A (n, 2), B (n, 2) -> Y (n, 2) */
@@ -97,6 +135,13 @@ static void t_sub_fwd(int n, const float *restrict A, const float *restrict B, f
         Y[i] = A[i] - B[i];
 }
 
+/* t_sub, backward: the chain rule, in the words of each node's gradient rule
+ *   t_sub (SUB): dA = dY
+ *     with dY = d_t_sub
+ */
+
+/* ==== t_square: SQUARE (test_golden.c:51) ================================ */
+
 /* tiny_tape: SQUARE (test_golden.c:51)
  *   t_square: Y = X * X, with X = t_sub
  *   X (n, 2) -> Y (n, 2) */
@@ -105,6 +150,31 @@ static void t_square_fwd(int n, const float *restrict X, float *restrict Y)
     for (int i = 0; i < n * 2; i++)
         Y[i] = X[i] * X[i];
 }
+
+/* tiny_tape: MUL, backward (test_golden.c:51)
+ *   d_t_sub_mul: Y = A * B, with A = t_sub, B = 2.0f
+ *   A (n, 2) -> Y (n, 2) */
+static void d_t_sub_mul_bwd(int n, const float *restrict A, float *restrict Y)
+{
+    for (int i = 0; i < n * 2; i++)
+        Y[i] = A[i] * 2.0f;
+}
+
+/* tiny_tape: MUL, backward (test_golden.c:51)
+ *   d_t_sub: dX = dY * G1, with dY = 0.5f / n, G1 = d_t_sub_mul
+ *   G1 (n, 2) -> dX (n, 2) */
+static void d_t_sub_bwd(int n, const float *restrict G1, float *restrict dX)
+{
+    for (int i = 0; i < n * 2; i++)
+        dX[i] = (0.5f / (float)n) * G1[i];
+}
+
+/* t_square, backward: the chain rule, in the words of each node's gradient rule
+ *   t_square (SQUARE): dX = dY * 2 X
+ *     with dX = d_t_sub, dY = 0.5f / n, X = t_sub
+ */
+
+/* ==== t_mean: MEAN (test_golden.c:51) ==================================== */
 
 /* tiny_tape: MEAN (test_golden.c:51)
  *   t_mean = mean of t_square over axes {0,1}
@@ -118,52 +188,10 @@ static void t_mean_fwd(int n, const float *restrict X, float *restrict Y)
     Y[0] /= (float)(n * 2);
 }
 
-/* tiny_tape: MUL, backward (test_golden.c:51)
- *   t_mul: Y = A * B, with A = t_sub, B = 2.0f
- *   A (n, 2) -> Y (n, 2) */
-static void t_mul_bwd(int n, const float *restrict A, float *restrict Y)
-{
-    for (int i = 0; i < n * 2; i++)
-        Y[i] = A[i] * 2.0f;
-}
-
-/* tiny_tape: MUL, backward (test_golden.c:51)
- *   d_t_sub: Y = A * B, with A = 0.5f / n, B = t_mul
- *   B (n, 2) -> Y (n, 2) */
-static void d_t_sub_bwd(int n, const float *restrict B, float *restrict Y)
-{
-    for (int i = 0; i < n * 2; i++)
-        Y[i] = (0.5f / (float)n) * B[i];
-}
-
-/* tiny_tape: ACT_BWD, backward (test_golden.c:50)
- *   d_t_add = d_t_sub * tanh'(.), from the output t_tanh
- *   Y_fwd (n, 2), dY (n, 2) -> Y (n, 2) */
-static void d_t_add_bwd(int n, const float *restrict Y_fwd, const float *restrict dY, float *restrict Y)
-{
-    for (int i = 0; i < n * 2; i++)
-        Y[i] = dY[i] * (1.0f - Y_fwd[i] * Y_fwd[i]);
-}
-
-/* tiny_tape: SUM, backward (test_golden.c:50)
- *   d_b = sum of d_t_add over axes {0}
- *   X (n, 2) -> Y (2) */
-static void d_b_bwd(int n, const float *restrict X, float *restrict Y)
-{
-    for (int i = 0; i < 2; i++)
-        Y[i] = 0.0f;
-    for (int i0 = 0; i0 < n; i0++)
-        for (int i1 = 0; i1 < 2; i1++)
-            Y[i1] += X[i0 * 2 + i1];
-}
-
-/* tiny_tape: MATMUL, backward (test_golden.c:50)
- *   d_w = x^T . d_t_add
- *   A (n, 3), B (n, 2) -> Y (3, 2) */
-static void d_w_bwd(int n, const float *restrict A, const float *restrict B, float *restrict Y)
-{
-    cgrt_sgemm(1, 0, 3, 2, n, A, 3, B, 2, 0.0f, Y, 2);
-}
+/* t_mean, backward: the chain rule, in the words of each node's gradient rule
+ *   t_mean (MEAN): dX = dY / (n * 2), repeated over the averaged axes
+ *     with dX = 0.5f / n, dY = 1, the seed (d loss / d loss)
+ */
 
 /* ---- entry points --------------------------------------------------------- */
 
@@ -202,7 +230,7 @@ float tiny_tape_gradients(tiny_tape_state *s, int n, const float *x, const float
     float *t_sub = s->arena + 32; /* (n, 2) */
     float *t_square = s->arena + 64; /* (n, 2) */
     float *t_mean = s->arena + 96; /* () */
-    float *t_mul = s->arena + 64; /* (n, 2) */
+    float *d_t_sub_mul = s->arena + 64; /* (n, 2) */
     float *d_t_sub = s->arena + 32; /* (n, 2) */
     float *d_t_add = s->arena + 64; /* (n, 2) */
 
@@ -213,8 +241,11 @@ float tiny_tape_gradients(tiny_tape_state *s, int n, const float *x, const float
     t_mean_fwd(n, t_square, t_mean); /* t_mean = mean of t_square over axes {0,1} */
 
     /* backward: the chain rule, from the loss back to the parameters */
-    t_mul_bwd(n, t_sub, t_mul); /* t_mul: Y = A * B, with A = t_sub, B = 2.0f */
-    d_t_sub_bwd(n, t_mul, d_t_sub); /* d_t_sub: Y = A * B, with A = 0.5f / n, B = t_mul */
+    /* the seed: d_t_mean = 1.0f (d loss / d loss) */
+    /* d_t_square = 0.5f / n, by the rule of t_mean (MEAN): dX = dY / (n * 2), repeated over the averaged axes;
+     * a constant, so the kernels that read it have it as a literal */
+    d_t_sub_mul_bwd(n, t_sub, d_t_sub_mul); /* d_t_sub_mul: Y = A * B, with A = t_sub, B = 2.0f */
+    d_t_sub_bwd(n, d_t_sub_mul, d_t_sub); /* d_t_sub: dX = dY * G1, with dY = 0.5f / n, G1 = d_t_sub_mul */
     d_t_add_bwd(n, t_tanh, d_t_sub, d_t_add); /* d_t_add = d_t_sub * tanh'(.), from the output t_tanh */
     d_b_bwd(n, d_t_add, d_b); /* d_b = sum of d_t_add over axes {0} */
     d_w_bwd(n, x, d_t_add, d_w); /* d_w = x^T . d_t_add */
