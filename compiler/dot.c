@@ -4,7 +4,7 @@
  * backward nodes in orange, one cluster per layer, each edge labelled with
  * the shape it carries, the forward buffers that backward nodes read (the
  * saved activations) with a bold border, and a dashed edge from each
- * backward node to the forward node whose gradient rule made it. dot_graph
+ * backward node to the forward node it differentiates. dot_graph
  * returns the text; dot_write puts it in DIR/NAME.dot and, when Graphviz is
  * installed, has it drawn into DIR/NAME.svg. Nothing is printed. */
 #include "cgrad_int.h"
@@ -55,53 +55,18 @@ static void dot_escaped(text *t, const char *s)
     }
 }
 
-/* True when forward node f can own gradient nodes of layer `layer`: an op
- * (not a leaf) of that layer. */
-static bool rule_owner(const cg_graph *g, int f, int layer)
+/* The forward node each backward node differentiates, into owner[]: the
+ * node whose gradient rule made it, or for a sum of gradients that arrive by
+ * several paths the node they are the gradients of (node.grad_of, which the
+ * fuse pass moves to the fused node); -1 when it names no forward op. */
+static void gradient_owners(const cg_graph *g, int *owner)
 {
-    const node *n = &g->nodes[f];
-    return !n->backward && op_table[n->op].cat != CAT_LEAF && n->layer == layer;
-}
-
-/* True when node n reads node x. */
-static bool reads(const node *n, int x)
-{
-    for (int i = 0; i < n->nin; i++)
-        if (n->in[i] == x)
-            return true;
-    return false;
-}
-
-/* The forward node whose gradient rule made each backward node, into
- * owner[] (-1: none). The IR does not record it, so it is derived from
- * what autodiff leaves: it visits the forward nodes from the last to the
- * first and appends the nodes each rule makes, in the layer of the node
- * differentiated, so owners fall as ids rise; a rule reads its forward node
- * or that node's inputs, which points at the owner; a node that reads no
- * forward node (a sum of contributions) stays with the rule before it. */
-static void derive_owners(const cg_graph *g, int *owner)
-{
-    int cur = g->nnodes - 1;
     for (int id = 0; id < g->nnodes; id++) {
         const node *b = &g->nodes[id];
-        owner[id] = -1;
-        if (!b->backward || b->op == OP_CONST)
-            continue;
-        int best = -1;
-        for (int i = 0; i < b->nin; i++) {
-            int x = b->in[i];
-            if (g->nodes[x].backward || g->nodes[x].op == OP_CONST)
-                continue;
-            for (int f = x; f <= cur; f++) /* x itself, or an op reading x */
-                if ((f == x || reads(&g->nodes[f], x)) && f > best && rule_owner(g, f, b->layer))
-                    best = f;
-        }
-        for (int f = cur; best < 0 && f >= 0; f--)
-            if (rule_owner(g, f, b->layer))
-                best = f;
-        owner[id] = best;
-        if (best >= 0)
-            cur = best;
+        int f = b->grad_of;
+        bool op = b->backward && f >= 0 && f < g->nnodes && !g->nodes[f].backward &&
+                  op_table[g->nodes[f].op].cat != CAT_LEAF;
+        owner[id] = op ? f : -1;
     }
 }
 
@@ -113,16 +78,6 @@ static bool *drawn_nodes(const cg_graph *g)
         for (int j = 0; j < g->entries[k].nsched; j++)
             drawn[g->entries[k].sched[j]] = g->nodes[g->entries[k].sched[j]].op != OP_CONST;
     return drawn;
-}
-
-/* The drawn node that stands for forward node f: f itself, or the drawn
- * node of its layer after it that the fuse pass merged it into; -1: none. */
-static int drawn_owner(const cg_graph *g, const bool *drawn, int f)
-{
-    for (int k = f; f >= 0 && k < g->nnodes; k++)
-        if (drawn[k] && !g->nodes[k].backward && g->nodes[k].layer == g->nodes[f].layer)
-            return k;
-    return -1;
 }
 
 /* Appends node id's statement: its name, op and activation as the label, its colour; bold when saved. */
@@ -190,8 +145,8 @@ static void dot_edges(const cg_graph *g, const bool *drawn, const int *owner, te
                 text_printf(t, "  n%d -> n%d [label=\"%s\"];\n", in, id, shape_str(&g->nodes[in].sh, sb, sizeof sb));
         }
     for (int id = 0; id < g->nnodes; id++) {
-        int f = drawn[id] ? drawn_owner(g, drawn, owner[id]) : -1;
-        if (f >= 0)
+        int f = owner[id];
+        if (drawn[id] && f >= 0 && drawn[f])
             text_printf(t, "  n%d -> n%d [style=dashed, color=\"#888888\", arrowhead=empty, constraint=false];\n", id,
                         f);
     }
@@ -212,7 +167,7 @@ void dot_graph(cg_graph *g, text *t)
             const node *in = &g->nodes[g->nodes[id].in[i]];
             saved[g->nodes[id].in[i]] |= !in->backward && in->op != OP_VARIABLE && in->op != OP_CONST;
         }
-    derive_owners(g, owner);
+    gradient_owners(g, owner);
     const char *src = g->model ? g->model->src.file : g->nnodes ? g->nodes[0].src.file : NULL;
     const char *file = src ? strrchr(src, '/') : NULL;
     text_puts(t, "digraph \"");
@@ -225,7 +180,7 @@ void dot_graph(cg_graph *g, text *t)
         text_puts(t, ")");
     }
     text_puts(t, ": forward nodes blue, backward orange; edges carry shapes; a bold border: saved for the "
-                 "backward pass; dashed: from a gradient node to the node whose rule made it\"];\n"
+                 "backward pass; dashed: from a gradient node to the forward node it differentiates\"];\n"
                  "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10];\n"
                  "  edge [fontname=\"Helvetica\", fontsize=8];\n");
     dot_nodes(g, drawn, saved, t);

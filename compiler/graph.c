@@ -464,6 +464,8 @@ void graph_dump(cg_graph *g, text *t)
             text_printf(t, " act=%s ract=%s", emit_act_name(n->act), emit_act_name(n->ract));
         if (n->layer >= 0 && n->layer < g->nlayers)
             text_printf(t, " layer=%s", g->layers[n->layer].name);
+        if (n->backward && n->op != OP_CONST && n->grad_of >= 0 && n->grad_of < id && !g->nodes[n->grad_of].backward)
+            text_printf(t, " grad_of=%%%d", n->grad_of);
         if (n->backward)
             text_puts(t, " [bwd]");
         text_puts(t, "\n");

@@ -54,6 +54,7 @@ ParameterizedTestParameters(pictures, plan_of_every_example)
 typedef struct dnode {
     char name[128], op[40], shape[64], layer[96];
     int in[3], nin;
+    int grad_of;     /* backward nodes: the forward node differentiated (grad_of=%N), -1: none shown */
     bool bwd, drawn; /* made by autodiff; computed by an entry point and no constant */
 } dnode;
 
@@ -84,6 +85,8 @@ static bool parse_node_line(const char *line, graph_dump *d)
     if (l)
         sscanf(l + 7, "%95[A-Za-z0-9_]", n->layer);
     n->bwd = strstr(close, " [bwd]") != NULL;
+    const char *of = strstr(close, " grad_of=%");
+    n->grad_of = of ? atoi(of + 10) : -1;
     if (id >= d->count)
         d->count = id + 1;
     return true;
@@ -132,11 +135,12 @@ static void check_edge(const char *line, const graph_dump *d, picture *p)
     cr_assert_eq(sscanf(line, " n%d -> n%d", &a, &b), 2, "edge line: %s", line);
     cr_assert(a >= 0 && a < d->count && b >= 0 && b < d->count && p->fill[a] && p->fill[b],
               "edge between nodes not drawn: %s", line);
-    if (strstr(line, "style=dashed")) { /* a gradient node to the forward node of its rule, in its layer */
+    if (strstr(line, "style=dashed")) { /* a gradient node to the forward node it differentiates */
         p->dashed++;
         p->dashed_from[a]++;
         cr_expect(d->n[a].bwd && !d->n[b].bwd, "dashed edge not from a backward to a forward node: %s", line);
-        cr_expect_str_eq(p->cluster_of[a], p->cluster_of[b], "dashed edge across layers: %s", line);
+        cr_expect_eq(d->n[a].grad_of, b, "dashed edge from %s to %s, which the dump says differentiates %%%d: %s",
+                     d->n[a].name, d->n[b].name, d->n[a].grad_of, line);
         return;
     }
     p->solid++;
@@ -228,14 +232,15 @@ static char *out_file(const char *ext)
 
 /* Every drawn node in its layer's cluster with its colour, one cluster per
  * layer, an edge per input with its shape, the saved activations bold, and
- * a dashed edge from each gradient node of a layer to a forward node of it. */
+ * a dashed edge from each gradient node to the forward node it
+ * differentiates (grad_of in the dump), when that node is drawn. */
 ParameterizedTest(int *i, pictures, dot_of_every_example)
 {
     e2e_run r = run_gen(gens[*i], (const char *const[]){"--graph", "--dump-after", "plan"}, 3);
     graph_dump d = parse_dump(r.out);
     char *dot = out_file("dot");
     picture p = parse_picture(dot, &d);
-    int drawn = 0, fwd = 0, layers = 0, saved = 0, edges = 0, need_dashed = 0;
+    int drawn = 0, fwd = 0, layers = 0, saved = 0, edges = 0, need_dashed = 0, rules = 0;
     char seen[64][96];
     for (int id = 0; id < d.count; id++) {
         const dnode *n = &d.n[id];
@@ -248,21 +253,19 @@ ParameterizedTest(int *i, pictures, dot_of_every_example)
             known = !strcmp(seen[k], n->layer);
         if (!known && layers < 64)
             snprintf(seen[layers++], sizeof seen[0], "%s", n->layer);
-        bool read_by_bwd = false, layer_has_op = false;
-        for (int j = 0; j < d.count; j++) {
+        bool read_by_bwd = false;
+        for (int j = 0; j < d.count; j++)
             for (int k = 0; k < d.n[j].nin; k++)
                 read_by_bwd = read_by_bwd || (d.n[j].drawn && d.n[j].bwd && d.n[j].in[k] == id);
-            layer_has_op = layer_has_op || (d.n[j].drawn && !d.n[j].bwd && strcmp(d.n[j].op, "VARIABLE") &&
-                                            strcmp(d.n[j].op, "PLACEHOLDER") && !strcmp(d.n[j].layer, n->layer));
-        }
         saved += !n->bwd && strcmp(n->op, "VARIABLE") && read_by_bwd;
         for (int k = 0; k < n->nin; k++)
             edges += d.n[n->in[k]].drawn;
-        if (n->bwd && layer_has_op) {
-            need_dashed++;
-            cr_expect_eq(p.dashed_from[id], 1, "%s (layer %s) has %d dashed edges, expected 1", n->name, n->layer,
-                         p.dashed_from[id]);
-        }
+        const dnode *of = n->bwd && n->grad_of >= 0 ? &d.n[n->grad_of] : NULL;
+        bool op = of && of->drawn && strcmp(of->op, "VARIABLE") && strcmp(of->op, "PLACEHOLDER");
+        need_dashed += op;
+        cr_expect_eq(p.dashed_from[id], op, "%s (grad_of=%%%d) has %d dashed edges, expected %d", n->name, n->grad_of,
+                     p.dashed_from[id], op);
+        rules += n->bwd && n->grad_of >= 0;
     }
     cr_expect_eq(p.nodes, drawn, "%d nodes drawn, the schedules compute %d", p.nodes, drawn);
     cr_expect_eq(p.forward, fwd, "%d nodes in the forward colour, %d forward nodes", p.forward, fwd);
@@ -270,7 +273,9 @@ ParameterizedTest(int *i, pictures, dot_of_every_example)
     cr_expect_eq(p.clusters, layers, "%d clusters for %d layers", p.clusters, layers);
     cr_expect_eq(p.saved, saved, "%d nodes bold, %d saved activations", p.saved, saved);
     cr_expect_eq(p.solid, edges, "%d edges, %d inputs", p.solid, edges);
-    cr_expect_eq(p.dashed, need_dashed, "%d dashed edges, %d gradient nodes in layers", p.dashed, need_dashed);
+    cr_expect_eq(p.dashed, need_dashed, "%d dashed edges, %d gradient nodes of drawn forward ops", p.dashed,
+                 need_dashed);
+    cr_expect_gt(rules, 0, "the dump names no node's grad_of");
     cr_expect_gt(p.backward, 0, "no backward node drawn");
     cr_expect_gt(p.dashed, 0, "no dashed gradient edge");
     free(dot), free(d.n), free(p.cluster_of), free(p.fill), free(p.dashed_from);
@@ -561,7 +566,8 @@ Test(pictures, dumps_name_activations)
 {
     e2e_run r = run_gen(DIGITS_MLP_GEN, (const char *const[]){"--dump-after", "fuse"}, 2);
     cr_expect(strstr(r.out, "= DENSE %0, %1, %3 : (n, 64) act=relu layer=dense_1\n"), "%s", r.out);
-    cr_expect(strstr(r.out, "= ACT_BWD %5, ") && strstr(r.out, " act=relu layer=dense_1 [bwd]\n"), "%s", r.out);
+    cr_expect(strstr(r.out, "= ACT_BWD %5, ") && strstr(r.out, " act=relu layer=dense_1 grad_of=%5 [bwd]\n"), "%s",
+              r.out);
     for (const char *p = strstr(r.out, "act="); p; p = strstr(p + 1, "act="))
         cr_expect(p[4] < '0' || p[4] > '9', "an activation by number: %.40s", p);
     cr_expect_null(strstr(r.out, "schedule of"), "a schedule before the plan pass");
