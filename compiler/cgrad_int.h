@@ -273,9 +273,11 @@ typedef struct entry {
     int nupd;
     int *sched; /* nodes computed, in order (plan pass) */
     int nsched;
-    long *offset;      /* arena offset in floats per node id, -1: not in the arena */
-    long *scratch;     /* arena offset of node id's kernel scratch (im2col), -1: none */
-    int *first, *last; /* per node id: the schedule steps that write its buffer and read it last */
+    const char *fwd_name; /* the forward pass it calls ("forward_infer"), one per mode; NULL: none */
+    int fwd_steps;        /* the first fwd_steps steps of sched are that forward pass's */
+    long *offset;         /* arena offset in floats per node id, -1: not in the arena */
+    long *scratch;        /* arena offset of node id's kernel scratch (im2col), -1: none */
+    int *first, *last;    /* per node id: the schedule steps that write its buffer and read it last */
     size_t arena_floats;
 } entry;
 
@@ -497,6 +499,9 @@ bool pass_exists(const char *name, char *list, size_t size);
 
 /* Plans entry e: schedule, liveness, offsets. */
 int plan_entry(cg_graph *g, entry *e);
+/* Plans every entry point (the plan pass): a model's call the forward pass of their mode (entry.fwd_name),
+ * whose buffers have the same offsets in every entry point that calls it. */
+int plan_entries(cg_graph *g);
 /* The node whose storage id uses (follows reshapes). */
 int plan_storage_root(cg_graph *g, int id);
 /* True when placeholder id is unpacked from the packed x or y into its own buffer. */

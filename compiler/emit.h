@@ -66,7 +66,14 @@ void kernel_params(emit_ctx *ec, int id, kernel_params_mode mode, const entry *e
  * kernels, then its backward kernels and its chain rule in words; the seed of entry e's backward pass. */
 void emit_groups(emit_ctx *ec);
 void emit_seed(emit_ctx *ec, const entry *e);
-/* emit_entry.c: an entry point, its checked form, the optimizer call, the header's declarations. */
+/* emit_forward.c: the forward pass of each mode (a static function per mode); an entry point's pointers to
+ * the buffers it touches itself, and its computation (its forward pass, then its own kernels). */
+void emit_forwards(emit_ctx *ec);
+void emit_entry_pointers(emit_ctx *ec, const entry *e);
+void emit_entry_calls(emit_ctx *ec, const entry *e);
+/* emit_entry.c: an entry point, its checked form, the optimizer call, the header's declarations; the copies
+ * between a packed array (x, y, out: per sample, tensor after tensor) and the tensors' buffers. */
+void emit_packing(emit_ctx *ec, const entry *e, const int *ids, int count, const char *packed, bool unpack);
 void emit_entry(emit_ctx *ec, const entry *e);
 void emit_checked(emit_ctx *ec, const entry *e);
 void emit_update(emit_ctx *ec);

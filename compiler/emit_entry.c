@@ -1,7 +1,8 @@
 /* emit_entry.c: the entry points of NAME.c (predict, eval_step, train_step;
  * a tape's loss and gradients): each declares a pointer per buffer with its
- * shape, calls the kernels in schedule order (forward, then backward: the
- * chain rule) and the optimizer; and their checked forms. */
+ * shape, runs its forward pass and its own kernels in schedule order
+ * (emit_forward.c: the loss, backward: the chain rule), then the optimizer;
+ * and their checked forms. */
 #include "cgrad_int.h"
 
 #include <string.h>
@@ -12,75 +13,6 @@ static const char *storage(emit_ctx *ec, int id, char *buf, size_t size)
 {
     snprintf(buf, size, "%s", ec->g->nodes[id].name);
     return buf;
-}
-
-/* Declares the pointer of every buffer entry e touches, named after the node. */
-static void emit_buffers(emit_ctx *ec, const entry *e)
-{
-    cg_graph *g = ec->g;
-    char sb[64], up[128], pu[128];
-    emit_upper(ec->prefix, pu, sizeof pu);
-    text_puts(ec->t, "    /* parameters */\n");
-    for (int k = 0; k < e->nsched; k++) {
-        const node *n = &g->nodes[e->sched[k]];
-        if (n->op == OP_VARIABLE && g->dep.weights && g->dep.predict_only) /* in flash */
-            text_printf(ec->t, "    const float *%s = %s_%s; /* %s */\n", n->name, ec->prefix, n->name,
-                        shape_str(&n->sh, sb, sizeof sb));
-        else if (n->op == OP_VARIABLE)
-            text_printf(ec->t, "    float *%s = s->params + %s_%s; /* %s */\n", n->name, pu,
-                        emit_upper(n->name, up, sizeof up), shape_str(&n->sh, sb, sizeof sb));
-    }
-    if (e->want_grads) {
-        text_puts(ec->t, "    /* gradients, in the gradient block at their parameter's offset */\n");
-        for (int i = 0; i < g->nvars; i++)
-            if (g->vars[i].grad >= 0) {
-                const node *v = &g->nodes[g->vars[i].node];
-                text_printf(ec->t, "    float *%s = s->grads + %s_%s; /* %s */\n", g->nodes[g->vars[i].grad].name, pu,
-                            emit_upper(v->name, up, sizeof up), shape_str(&v->sh, sb, sizeof sb));
-            }
-    }
-    text_printf(ec->t, "    /* activations: one arena, offsets planned by liveness (%zu floats at batch %d) */\n",
-                e->arena_floats, g->max_batch);
-    for (int k = 0; k < e->nsched; k++) {
-        int id = e->sched[k];
-        const node *n = &g->nodes[id];
-        if (e->offset[id] >= 0 && n->op != OP_RESHAPE)
-            text_printf(ec->t, "    float *%s = s->arena + %ld; /* %s */\n", n->name, e->offset[id],
-                        shape_str(&n->sh, sb, sizeof sb));
-        if (e->scratch[id] >= 0)
-            text_printf(ec->t, "    float *%s_cols = s->arena + %ld; /* im2col scratch of %s, %ld floats */\n", n->name,
-                        e->scratch[id], n->name, conv_scratch(g, id));
-    }
-    for (int k = 0; k < e->nsched; k++) { /* views: another shape over the same floats */
-        const node *n = &g->nodes[e->sched[k]];
-        if (n->op == OP_RESHAPE)
-            text_printf(ec->t, "    const float *%s = %s; /* %s, a view of %s: no copy */\n", n->name,
-                        g->nodes[n->in[0]].name, shape_str(&n->sh, sb, sizeof sb), g->nodes[n->in[0]].name);
-    }
-}
-
-/* Calls the kernels of entry e in schedule order, forward then backward. */
-static void emit_calls(emit_ctx *ec, const entry *e)
-{
-    cg_graph *g = ec->g;
-    bool in_bwd = false;
-    text_puts(ec->t, "\n    /* forward */\n");
-    for (int k = 0; k < e->nsched; k++) {
-        int id = e->sched[k];
-        const node *n = &g->nodes[id];
-        if (!node_has_kernel(g, id))
-            continue;
-        if (n->backward && !in_bwd) {
-            text_puts(ec->t, "\n    /* backward: the chain rule, from the loss back to the parameters */\n");
-            emit_seed(ec, e);
-            in_bwd = true;
-        }
-        char kn[256], what[512];
-        emit_describe(ec, id, what, sizeof what);
-        text_printf(ec->t, "    %s(", kernel_name(g, id, kn, sizeof kn));
-        kernel_params(ec, id, KP_CALL, e);
-        text_printf(ec->t, "); /* %s */\n", what);
-    }
 }
 
 /* The optimizer call after the backward pass of a training step. */
@@ -107,7 +39,7 @@ void emit_update(emit_ctx *ec)
 
 /* Copies between a packed array (per sample: tensor 0's floats, then
  * tensor 1's, ...) and the tensors' own buffers. */
-static void emit_packing(emit_ctx *ec, const entry *e, const int *ids, int count, const char *packed, bool unpack)
+void emit_packing(emit_ctx *ec, const entry *e, const int *ids, int count, const char *packed, bool unpack)
 {
     cg_graph *g = ec->g;
     long width = 0, off = 0;
@@ -134,16 +66,6 @@ static void emit_packing(emit_ctx *ec, const entry *e, const int *ids, int count
         off += w;
     }
     text_puts(ec->t, "    }\n");
-}
-
-/* A functional model's entry points unpack x (and y) into the buffers of
- * the input (and label) placeholders. */
-static void emit_unpack(emit_ctx *ec, const entry *e)
-{
-    cg_model *m = ec->g->model;
-    emit_packing(ec, e, m->inputs, m->ninputs, "x", true);
-    if (e->kind != ENTRY_PREDICT)
-        emit_packing(ec, e, m->labels, m->noutputs, "y", true);
 }
 
 /* Appends the signature of entry e, or of its checked form: "void
@@ -219,16 +141,9 @@ void emit_entry(emit_ctx *ec, const entry *e)
     }
     entry_signature(ec, e, false, ec->t);
     text_puts(ec->t, "\n{\n");
-    bool uses_n = e->kind == ENTRY_PREDICT;
-    for (int k = 0; k < e->nsched; k++)
-        uses_n = uses_n || (node_has_kernel(g, e->sched[k]) && kernel_needs_n(g, e->sched[k]));
-    if (!uses_n)
-        text_puts(ec->t, "    (void)n; /* no tensor here has a batch dimension */\n");
-    emit_buffers(ec, e);
-    if (g->model && g->model->functional)
-        emit_unpack(ec, e);
+    emit_entry_pointers(ec, e);
     emit_keep_rng(ec, e, false);
-    emit_calls(ec, e);
+    emit_entry_calls(ec, e);
     emit_keep_rng(ec, e, true);
     if (e->kind == ENTRY_TRAIN && deploy_updates(g))
         emit_update(ec);

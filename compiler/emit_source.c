@@ -199,6 +199,9 @@ int emit_source(emit_ctx *ec, text *c)
     ec->t = c;
     text_puts(c, "/* ---- kernels: one per node, grouped by layer in forward order ------------- */\n\n");
     emit_groups(ec);
+    if (g->model)
+        text_puts(c, "/* ---- the forward pass of each mode --------------------------------------- */\n\n");
+    emit_forwards(ec);
     text_puts(c, "/* ---- entry points --------------------------------------------------------- */\n\n");
     for (int k = 0; k < g->nentries; k++)
         emit_entry(ec, &g->entries[k]);

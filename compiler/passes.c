@@ -109,10 +109,7 @@ int pass_fuse(cg_graph *g)
 /* Plans every entry point: schedule (dead code dropped), arena offsets. */
 int pass_plan(cg_graph *g)
 {
-    for (int k = 0; k < g->nentries; k++)
-        if (plan_entry(g, &g->entries[k]))
-            return -1;
-    return 0;
+    return plan_entries(g);
 }
 
 /* Lays out the parameter block (trainable first) and the optimizer state. */

@@ -50,12 +50,22 @@ typedef struct buf {
     long *dst;       /* where its offset goes */
     long size;       /* floats, rounded up to PLAN_ALIGN */
     int first, last; /* schedule positions where it is written and last read */
+    bool fixed;      /* placed already: a buffer of a forward pass shared with other entry points */
 } buf;
 
-/* Largest first; ties by id so that plans are reproducible. */
+/* What the plan of an entry point follows beyond its outputs (plan_with). */
+typedef struct plan_shape {
+    const bool *fwd;    /* the nodes of its forward pass, scheduled first; NULL: none */
+    const bool *keep;   /* nodes live after the forward pass (another caller reads them); NULL: none */
+    const entry *fixed; /* where the forward pass's buffers live (another entry's plan); NULL: anywhere */
+} plan_shape;
+
+/* Placed buffers first, then the largest; ties by id so that plans are reproducible. */
 static int buf_cmp(const void *a, const void *b)
 {
     const buf *x = a, *y = b;
+    if (x->fixed != y->fixed)
+        return x->fixed ? -1 : 1;
     if (x->size != y->size)
         return x->size > y->size ? -1 : 1;
     if (x->id != y->id)
@@ -64,11 +74,14 @@ static int buf_cmp(const void *a, const void *b)
 }
 
 /* The schedule of entry e: every node its outputs (and the variables'
- * gradients, and the moving averages it updates) need, in id order; live[]
- * marks them. Offsets start at -1. */
-static void schedule(cg_graph *g, entry *e, bool *live)
+ * gradients, and the moving averages it updates) need, and every node of
+ * its forward pass fwd (NULL: none); the forward pass's first, then the
+ * others, each in id order; live[] marks them. Offsets start at -1. */
+static void schedule(cg_graph *g, entry *e, bool *live, const bool *fwd)
 {
     int nn = g->nnodes;
+    for (int id = 0; fwd && id < nn; id++)
+        live[id] = fwd[id];
     for (int k = 0; k < e->nout; k++)
         live[e->out[k]] = true;
     if (e->want_grads)
@@ -82,19 +95,24 @@ static void schedule(cg_graph *g, entry *e, bool *live)
             for (int i = 0; i < g->nodes[id].nin; i++)
                 live[g->nodes[id].in[i]] = true;
     e->nsched = 0;
+    for (int pass = fwd ? 0 : 1; pass < 2; pass++) /* the forward pass's nodes, then the others */
+        for (int id = 0; id < nn; id++)
+            if (live[id] && (!fwd || fwd[id] == (pass == 0)))
+                e->sched[e->nsched++] = id;
     for (int id = 0; id < nn; id++) {
         e->offset[id] = -1;
         e->scratch[id] = -1;
         e->first[id] = e->last[id] = -1;
-        if (live[id])
-            e->sched[e->nsched++] = id;
     }
+    e->fwd_steps = 0;
+    while (fwd && e->fwd_steps < e->nsched && fwd[e->sched[e->fwd_steps]])
+        e->fwd_steps++;
 }
 
 /* The buffers of entry e with their lifetimes (schedule steps, from the
  * step that writes one to the last that reads it), into bufs[]; returns how
  * many, -1 when one is too large for the emitted int indices. */
-static int lifetimes(cg_graph *g, entry *e, int *last, buf *bufs)
+static int lifetimes(cg_graph *g, entry *e, int *last, buf *bufs, const plan_shape *ps)
 {
     for (int id = 0; id < g->nnodes; id++)
         last[id] = -1;
@@ -110,6 +128,9 @@ static int lifetimes(cg_graph *g, entry *e, int *last, buf *bufs)
         last[plan_storage_root(g, e->out[k])] = e->nsched;
     for (int i = 0; i < e->nupd; i++) /* moving averages are copied after the step */
         last[plan_storage_root(g, e->upd_val[i])] = e->nsched;
+    for (int id = 0; ps->keep && id < g->nnodes; id++) /* live after the forward pass */
+        if (ps->keep[id] && last[plan_storage_root(g, id)] < e->fwd_steps)
+            last[plan_storage_root(g, id)] = e->fwd_steps;
     int nb = 0;
     for (int k = 0; k < e->nsched; k++) {
         int id = e->sched[k];
@@ -124,13 +145,18 @@ static int lifetimes(cg_graph *g, entry *e, int *last, buf *bufs)
                                bad->name, shape_str(&bad->sh, sb, sizeof sb), elems > scratch ? elems : scratch,
                                g->max_batch);
         }
-        if (scratch > 0)
-            bufs[nb++] = (buf){id, &e->scratch[id], (scratch + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN, k, k};
+        bool fixed = ps->fixed && k < e->fwd_steps; /* where the shared forward pass puts it */
+        if (scratch > 0) {
+            e->scratch[id] = fixed ? ps->fixed->scratch[id] : -1;
+            bufs[nb++] = (buf){id, &e->scratch[id], (scratch + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN, k, k, fixed};
+        }
         if (!in_arena(g, e, id))
             continue;
         long size = (elems + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
-        int first = plan_unpacked(g, id) ? 0 : k; /* unpacked before the first kernel runs */
-        bufs[nb++] = (buf){id, &e->offset[id], size, first, last[id] < k ? k : last[id]};
+        /* unpacked before the first kernel runs; labels, after the forward pass */
+        int first = plan_unpacked(g, id) ? (k < e->fwd_steps ? 0 : e->fwd_steps) : k;
+        e->offset[id] = fixed ? ps->fixed->offset[id] : -1;
+        bufs[nb++] = (buf){id, &e->offset[id], size, first, last[id] < k ? k : last[id], fixed};
         e->first[id] = first;
         e->last[id] = last[id] < k ? k : last[id];
     }
@@ -145,8 +171,8 @@ static size_t place(cg_graph *g, buf *bufs, int nb)
     size_t arena = 0;
     qsort(bufs, (size_t)nb, sizeof(buf), buf_cmp);
     for (int i = 0; i < nb; i++) {
-        long off = 0;
-        for (bool moved = true; moved;) {
+        long off = bufs[i].fixed ? *bufs[i].dst : 0;
+        for (bool moved = !bufs[i].fixed; moved;) {
             moved = false;
             for (int j = 0; j < i; j++) {
                 bool overlap_time = bufs[j].first <= bufs[i].last && bufs[i].first <= bufs[j].last;
@@ -172,7 +198,10 @@ static size_t place(cg_graph *g, buf *bufs, int nb)
     return arena;
 }
 
-int plan_entry(cg_graph *g, entry *e)
+/* Plans entry e: its schedule (a forward pass's nodes first), lifetimes
+ * (nodes ps->keep live after the forward pass), offsets (a forward pass's
+ * where ps->fixed has them). */
+static int plan_with(cg_graph *g, entry *e, const plan_shape *ps)
 {
     int nn = g->nnodes;
     bool *live = calloc((size_t)nn, sizeof(bool));
@@ -192,14 +221,103 @@ int plan_entry(cg_graph *g, entry *e)
         free(live), free(last), free(bufs);
         return graph_error(g, (cg_src){0}, -1, "out of memory");
     }
-    schedule(g, e, live);
-    int nb = lifetimes(g, e, last, bufs);
+    schedule(g, e, live, ps->fwd);
+    int nb = lifetimes(g, e, last, bufs, ps);
     e->arena_floats = nb < 0 ? 0 : place(g, bufs, nb);
     for (int id = 0; id < nn; id++) /* views share their root's offset */
         if (live[id] && g->nodes[id].op == OP_RESHAPE)
             e->offset[id] = e->offset[plan_storage_root(g, id)];
     free(live), free(last), free(bufs);
     return g->failed ? -1 : 0;
+}
+
+int plan_entry(cg_graph *g, entry *e)
+{
+    return plan_with(g, e, &(plan_shape){0});
+}
+
+/* The forward pass entry e calls, named after its mode, with the model
+ * outputs it computes (*outs, *nouts): predict and eval_step run the model
+ * in inference mode, train_step and a model's gradients in training mode.
+ * NULL for a tape's entry points. */
+static const char *forward_of(const cg_graph *g, const entry *e, const int **outs, int *nouts)
+{
+    const cg_model *m = g->model;
+    *nouts = m ? m->noutputs : 0;
+    if (m && (e->kind == ENTRY_PREDICT || e->kind == ENTRY_EVAL)) {
+        *outs = m->outputs_infer;
+        return "forward_infer";
+    }
+    if (m && (e->kind == ENTRY_TRAIN || e->kind == ENTRY_GRADIENTS)) {
+        *outs = m->outputs;
+        return "forward_train";
+    }
+    return NULL;
+}
+
+/* Plans the entry points that call the forward pass `name`, computing
+ * outs[0 .. nouts): fwd[] marks its nodes. One caller plans as it likes;
+ * several share the forward pass's offsets: the first caller plans as it
+ * likes, keeping alive what any caller reads after the forward pass, and
+ * the others put their forward buffers where it did, the rest around them. */
+static int plan_forward(cg_graph *g, const char *name, const int *outs, int nouts, bool *fwd, bool *keep)
+{
+    int nn = g->nnodes, users = 0;
+    for (int id = 0; id < nn; id++)
+        fwd[id] = keep[id] = false;
+    for (int k = 0; k < nouts; k++)
+        fwd[outs[k]] = true;
+    for (int id = nn - 1; id >= 0; id--)
+        for (int i = 0; fwd[id] && i < g->nodes[id].nin; i++)
+            fwd[g->nodes[id].in[i]] = true;
+    entry *first = NULL;
+    for (int k = 0; k < g->nentries; k++) {
+        entry *e = &g->entries[k];
+        if (e->fwd_name != name)
+            continue;
+        users++;
+        first = first ? first : e;
+        if (plan_with(g, e, &(plan_shape){fwd, NULL, NULL})) /* to learn what it reads after the forward pass */
+            return -1;
+        for (int j = e->fwd_steps; j < e->nsched; j++)
+            for (int i = 0; i < g->nodes[e->sched[j]].nin; i++)
+                keep[plan_storage_root(g, g->nodes[e->sched[j]].in[i])] |= fwd[g->nodes[e->sched[j]].in[i]];
+        for (int i = 0; i < e->nout; i++)
+            keep[plan_storage_root(g, e->out[i])] |= fwd[e->out[i]];
+        for (int i = 0; i < e->nupd; i++)
+            keep[plan_storage_root(g, e->upd_val[i])] |= fwd[e->upd_val[i]];
+    }
+    if (users < 2)
+        return 0; /* planned above */
+    int rc = plan_with(g, first, &(plan_shape){fwd, keep, NULL});
+    for (int k = 0; !rc && k < g->nentries; k++)
+        if (g->entries[k].fwd_name == name && &g->entries[k] != first)
+            rc = plan_with(g, &g->entries[k], &(plan_shape){fwd, NULL, first});
+    return rc;
+}
+
+/* Plans every entry point; those of a model call the forward pass of their
+ * mode, whose buffers have the same offsets in each of them. */
+int plan_entries(cg_graph *g)
+{
+    bool *fwd = malloc(sizeof(bool) * (size_t)g->nnodes), *keep = malloc(sizeof(bool) * (size_t)g->nnodes);
+    int rc = fwd && keep ? 0 : graph_error(g, (cg_src){0}, -1, "out of memory");
+    const int *outs[8];
+    int nouts[8];
+    for (int k = 0; k < g->nentries && k < 8; k++)
+        g->entries[k].fwd_name = forward_of(g, &g->entries[k], &outs[k], &nouts[k]);
+    for (int k = 0; !rc && k < g->nentries; k++) {
+        const char *name = g->entries[k].fwd_name;
+        bool seen = false; /* planned with an earlier caller */
+        for (int j = 0; name && j < k; j++)
+            seen = seen || g->entries[j].fwd_name == name;
+        if (!name)
+            rc = plan_entry(g, &g->entries[k]);
+        else if (!seen)
+            rc = plan_forward(g, name, outs[k], nouts[k], fwd, keep);
+    }
+    free(fwd), free(keep);
+    return rc;
 }
 
 /* One row of a printed plan: an arena buffer, or a kernel's scratch. */

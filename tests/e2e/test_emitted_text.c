@@ -4,8 +4,8 @@
  * (ract'(.), "through ract, ract, act"), no expression that multiplies a
  * literal 0 ("for (int e = 0 * 11 * 11 * 64; ..."), and no dead store: each
  * stream "rng = seed * ..." of NAME_init is read by the initialiser after it. It also
- * holds what a reader is promised: a banner per layer and the chain rule in
- * the words of the rules. */
+ * holds what a reader is promised: a banner per layer, the chain rule in
+ * the words of the rules, and one forward pass per mode. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
@@ -79,7 +79,8 @@ ParameterizedTestParameters(e2e_emitted, text)
 }
 
 /* Every file an example's model program emits, in each flavour, is free of
- * artefacts; its NAME.c has layer banners and chain-rule blocks. */
+ * artefacts; its NAME.c has layer banners and chain-rule blocks, and a
+ * compiled model's has one forward pass per mode that its entry points call. */
 ParameterizedTest(int *i, e2e_emitted, text)
 {
     const char *gen = gens[*i / 2], *flavour = *i % 2 ? "portable" : "host";
@@ -104,6 +105,9 @@ ParameterizedTest(int *i, e2e_emitted, text)
             cr_expect_not_null(strstr(s, "/* ==== "), "%s (%s): no layer banner", gen, flavour);
             cr_expect_not_null(strstr(s, ", backward: the chain rule, in the words of each node's gradient rule"),
                                "%s (%s): no chain-rule block", gen, flavour);
+            bool model = strstr(s, "_predict(") != NULL;
+            cr_expect(!model || (strstr(s, "_forward_infer(s, n, x);") && strstr(s, "_forward_train(s, n, x);")),
+                      "%s (%s): the entry points do not call one forward pass per mode", gen, flavour);
         }
         free(s);
     }

@@ -299,23 +299,52 @@ static void metric_fwd(int n, const float *restrict X, float *restrict Y)
     Y[0] /= (float)(n);
 }
 
-/* ---- entry points --------------------------------------------------------- */
+/* ---- the forward pass of each mode --------------------------------------- */
 
-/* The model's output for n <= TINY_MLP_MAX_BATCH samples: out[n * TINY_MLP_OUT_FEATURES]. */
-void tiny_mlp_predict(tiny_mlp_state *s, int n, const float *x, float *out)
+/* The forward pass in inference mode, as predict and eval_step run it: every layer from the input x to the
+ * model's outputs, which stay in the arena for the caller, as do the buffers the loss reads next. */
+static void tiny_mlp_forward_infer(tiny_mlp_state *s, int n, const float *x)
 {
     /* parameters */
     float *dense_1_kernel = s->params + TINY_MLP_DENSE_1_KERNEL; /* (4, 3) */
     float *dense_1_bias = s->params + TINY_MLP_DENSE_1_BIAS; /* (3) */
     float *dense_2_kernel = s->params + TINY_MLP_DENSE_2_KERNEL; /* (3, 2) */
     float *dense_2_bias = s->params + TINY_MLP_DENSE_2_BIAS; /* (2) */
-    /* activations: one arena, offsets planned by liveness (48 floats at batch 8) */
+    /* activations: one arena, offsets planned for every entry point that calls this (48 floats at batch 8) */
     float *dense_1_out = s->arena + 0; /* (n, 3) */
     float *dense_2_out = s->arena + 32; /* (n, 2) */
 
-    /* forward */
     dense_1_out_fwd(n, x, dense_1_kernel, dense_1_bias, dense_1_out); /* dense_1_out = relu(x . dense_1_kernel + dense_1_bias) */
     dense_2_out_fwd(n, dense_1_out, dense_2_kernel, dense_2_bias, dense_2_out); /* dense_2_out = linear(dense_1_out . dense_2_kernel + dense_2_bias) */
+}
+
+/* The forward pass in training mode, as train_step and gradients run it: every layer from the input x to the
+ * model's outputs, which stay in the arena for the caller, as do the buffers backward reads next.
+ * Training mode: Dropout draws its masks, BatchNormalization uses the batch's statistics. */
+static void tiny_mlp_forward_train(tiny_mlp_state *s, int n, const float *x)
+{
+    /* parameters */
+    float *dense_1_kernel = s->params + TINY_MLP_DENSE_1_KERNEL; /* (4, 3) */
+    float *dense_1_bias = s->params + TINY_MLP_DENSE_1_BIAS; /* (3) */
+    float *dense_2_kernel = s->params + TINY_MLP_DENSE_2_KERNEL; /* (3, 2) */
+    float *dense_2_bias = s->params + TINY_MLP_DENSE_2_BIAS; /* (2) */
+    /* activations: one arena, offsets planned for every entry point that calls this (112 floats at batch 8) */
+    float *dense_1_out = s->arena + 0; /* (n, 3) */
+    float *dense_2_out = s->arena + 32; /* (n, 2) */
+
+    dense_1_out_fwd(n, x, dense_1_kernel, dense_1_bias, dense_1_out); /* dense_1_out = relu(x . dense_1_kernel + dense_1_bias) */
+    dense_2_out_fwd(n, dense_1_out, dense_2_kernel, dense_2_bias, dense_2_out); /* dense_2_out = linear(dense_1_out . dense_2_kernel + dense_2_bias) */
+}
+
+/* ---- entry points --------------------------------------------------------- */
+
+/* The model's output for n <= TINY_MLP_MAX_BATCH samples: out[n * TINY_MLP_OUT_FEATURES]. */
+void tiny_mlp_predict(tiny_mlp_state *s, int n, const float *x, float *out)
+{
+    /* activations: one arena, offsets planned by liveness, the forward pass's buffers where it puts them (48 floats at batch 8) */
+    float *dense_2_out = s->arena + 32; /* (n, 2) */
+
+    tiny_mlp_forward_infer(s, n, x); /* the model, layer by layer */
 
     for (int i = 0; i < n * 2; i++)
         out[i] = dense_2_out[i];
@@ -324,22 +353,16 @@ void tiny_mlp_predict(tiny_mlp_state *s, int n, const float *x, float *out)
 /* Loss and metric, averaged over the batch, without training. */
 void tiny_mlp_eval_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics)
 {
-    /* parameters */
-    float *dense_1_kernel = s->params + TINY_MLP_DENSE_1_KERNEL; /* (4, 3) */
-    float *dense_1_bias = s->params + TINY_MLP_DENSE_1_BIAS; /* (3) */
-    float *dense_2_kernel = s->params + TINY_MLP_DENSE_2_KERNEL; /* (3, 2) */
-    float *dense_2_bias = s->params + TINY_MLP_DENSE_2_BIAS; /* (2) */
-    /* activations: one arena, offsets planned by liveness (48 floats at batch 8) */
-    float *dense_1_out = s->arena + 0; /* (n, 3) */
+    /* activations: one arena, offsets planned by liveness, the forward pass's buffers where it puts them (48 floats at batch 8) */
     float *dense_2_out = s->arena + 32; /* (n, 2) */
     float *loss_softmax_xent = s->arena + 0; /* (n) */
     float *loss = s->arena + 16; /* () */
     float *metric_argmax_eq = s->arena + 0; /* (n) */
     float *metric = s->arena + 32; /* () */
 
-    /* forward */
-    dense_1_out_fwd(n, x, dense_1_kernel, dense_1_bias, dense_1_out); /* dense_1_out = relu(x . dense_1_kernel + dense_1_bias) */
-    dense_2_out_fwd(n, dense_1_out, dense_2_kernel, dense_2_bias, dense_2_out); /* dense_2_out = linear(dense_1_out . dense_2_kernel + dense_2_bias) */
+    tiny_mlp_forward_infer(s, n, x); /* the model, layer by layer */
+
+    /* the loss, and the metrics reported beside it */
     loss_softmax_xent_fwd(n, dense_2_out, y, loss_softmax_xent); /* loss_softmax_xent = cross-entropy of softmax(dense_2_out) against y */
     loss_fwd(n, loss_softmax_xent, loss); /* loss = mean of loss_softmax_xent over axes {0} */
     metric_argmax_eq_fwd(n, dense_2_out, y, metric_argmax_eq); /* metric_argmax_eq: Y[i] = argmax P[i] == T[i] (T a class index, or argmax of a dense T), with P = dense_2_out, T = y */
@@ -355,16 +378,13 @@ void tiny_mlp_eval_step(tiny_mlp_state *s, int n, const float *x, const float *y
 void tiny_mlp_gradients(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss)
 {
     /* parameters */
-    float *dense_1_kernel = s->params + TINY_MLP_DENSE_1_KERNEL; /* (4, 3) */
-    float *dense_1_bias = s->params + TINY_MLP_DENSE_1_BIAS; /* (3) */
     float *dense_2_kernel = s->params + TINY_MLP_DENSE_2_KERNEL; /* (3, 2) */
-    float *dense_2_bias = s->params + TINY_MLP_DENSE_2_BIAS; /* (2) */
     /* gradients, in the gradient block at their parameter's offset */
     float *d_dense_1_kernel = s->grads + TINY_MLP_DENSE_1_KERNEL; /* (4, 3) */
     float *d_dense_1_bias = s->grads + TINY_MLP_DENSE_1_BIAS; /* (3) */
     float *d_dense_2_kernel = s->grads + TINY_MLP_DENSE_2_KERNEL; /* (3, 2) */
     float *d_dense_2_bias = s->grads + TINY_MLP_DENSE_2_BIAS; /* (2) */
-    /* activations: one arena, offsets planned by liveness (112 floats at batch 8) */
+    /* activations: one arena, offsets planned by liveness, the forward pass's buffers where it puts them (112 floats at batch 8) */
     float *dense_1_out = s->arena + 0; /* (n, 3) */
     float *dense_2_out = s->arena + 32; /* (n, 2) */
     float *loss_softmax_xent = s->arena + 48; /* (n) */
@@ -373,9 +393,9 @@ void tiny_mlp_gradients(tiny_mlp_state *s, int n, const float *x, const float *y
     float *d_dense_1_out = s->arena + 32; /* (n, 3) */
     float *d_dense_1_z = s->arena + 64; /* (n, 3) */
 
-    /* forward */
-    dense_1_out_fwd(n, x, dense_1_kernel, dense_1_bias, dense_1_out); /* dense_1_out = relu(x . dense_1_kernel + dense_1_bias) */
-    dense_2_out_fwd(n, dense_1_out, dense_2_kernel, dense_2_bias, dense_2_out); /* dense_2_out = linear(dense_1_out . dense_2_kernel + dense_2_bias) */
+    tiny_mlp_forward_train(s, n, x); /* the model, layer by layer */
+
+    /* the loss */
     loss_softmax_xent_fwd(n, dense_2_out, y, loss_softmax_xent); /* loss_softmax_xent = cross-entropy of softmax(dense_2_out) against y */
     loss_fwd(n, loss_softmax_xent, loss); /* loss = mean of loss_softmax_xent over axes {0} */
 
@@ -399,16 +419,13 @@ void tiny_mlp_gradients(tiny_mlp_state *s, int n, const float *x, const float *y
 void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics)
 {
     /* parameters */
-    float *dense_1_kernel = s->params + TINY_MLP_DENSE_1_KERNEL; /* (4, 3) */
-    float *dense_1_bias = s->params + TINY_MLP_DENSE_1_BIAS; /* (3) */
     float *dense_2_kernel = s->params + TINY_MLP_DENSE_2_KERNEL; /* (3, 2) */
-    float *dense_2_bias = s->params + TINY_MLP_DENSE_2_BIAS; /* (2) */
     /* gradients, in the gradient block at their parameter's offset */
     float *d_dense_1_kernel = s->grads + TINY_MLP_DENSE_1_KERNEL; /* (4, 3) */
     float *d_dense_1_bias = s->grads + TINY_MLP_DENSE_1_BIAS; /* (3) */
     float *d_dense_2_kernel = s->grads + TINY_MLP_DENSE_2_KERNEL; /* (3, 2) */
     float *d_dense_2_bias = s->grads + TINY_MLP_DENSE_2_BIAS; /* (2) */
-    /* activations: one arena, offsets planned by liveness (128 floats at batch 8) */
+    /* activations: one arena, offsets planned by liveness, the forward pass's buffers where it puts them (128 floats at batch 8) */
     float *dense_1_out = s->arena + 0; /* (n, 3) */
     float *dense_2_out = s->arena + 32; /* (n, 2) */
     float *loss_softmax_xent = s->arena + 48; /* (n) */
@@ -419,9 +436,9 @@ void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *
     float *d_dense_1_out = s->arena + 32; /* (n, 3) */
     float *d_dense_1_z = s->arena + 64; /* (n, 3) */
 
-    /* forward */
-    dense_1_out_fwd(n, x, dense_1_kernel, dense_1_bias, dense_1_out); /* dense_1_out = relu(x . dense_1_kernel + dense_1_bias) */
-    dense_2_out_fwd(n, dense_1_out, dense_2_kernel, dense_2_bias, dense_2_out); /* dense_2_out = linear(dense_1_out . dense_2_kernel + dense_2_bias) */
+    tiny_mlp_forward_train(s, n, x); /* the model, layer by layer */
+
+    /* the loss, and the metrics reported beside it */
     loss_softmax_xent_fwd(n, dense_2_out, y, loss_softmax_xent); /* loss_softmax_xent = cross-entropy of softmax(dense_2_out) against y */
     loss_fwd(n, loss_softmax_xent, loss); /* loss = mean of loss_softmax_xent over axes {0} */
     metric_argmax_eq_fwd(n, dense_2_out, y, metric_argmax_eq); /* metric_argmax_eq: Y[i] = argmax P[i] == T[i] (T a class index, or argmax of a dense T), with P = dense_2_out, T = y */
