@@ -222,17 +222,24 @@ static long kernel_array_bytes(const cg_graph *g, int id)
     return n->op == OP_MAX_POOL_BWD ? 8L * n->sh.d[n->sh.rank - 1] : rnn_infer_stack_bytes(g, id);
 }
 
-/* The stack an entry point needs, estimated from the emitted code: two
- * frames (the entry point, then one kernel at a time: kernels call only
- * the maths library) of at most 160 bytes of saved registers and scalars
- * each, plus the largest local arrays of a kernel it calls. */
+/* The frames an entry point's stack holds at most: its own, its forward
+ * pass's when it calls one, and one kernel's (kernels call only the maths
+ * library). */
+static int stack_frames(const entry *e)
+{
+    return e->fwd_name ? 3 : 2;
+}
+
+/* The stack an entry point needs, estimated from the emitted code: its
+ * frames (stack_frames) of at most 160 bytes of saved registers and
+ * scalars each, plus the largest local arrays of a kernel it calls. */
 static long stack_estimate(const cg_graph *g, const entry *e)
 {
     long arrays = 0;
     for (int k = 0; k < e->nsched; k++)
         if (kernel_array_bytes(g, e->sched[k]) > arrays)
             arrays = kernel_array_bytes(g, e->sched[k]);
-    return 2 * 160 + arrays;
+    return stack_frames(e) * 160 + arrays;
 }
 
 /* Appends one "#define UNAME_WHAT value /+ comment +/" line. */
@@ -272,8 +279,10 @@ void deploy_datasheet(emit_ctx *ec, text *t)
     define(t, pu, "TRAIN_RAM_BYTES", po ? g->dep.train_ram : rt.total, "a --mode train build (weights in RAM)");
     for (int k = 0; k < g->nentries; k++) {
         snprintf(up, sizeof up, "STACK_%s_BYTES", emit_upper(g->entries[k].fname, note, sizeof note));
-        define(t, pu, up, (size_t)stack_estimate(g, &g->entries[k]),
-               "estimated stack: 2 frames of <= 160 B + kernel arrays");
+        char frames[80];
+        snprintf(frames, sizeof frames, "estimated stack: %d frames of <= 160 B + kernel arrays",
+                 stack_frames(&g->entries[k]));
+        define(t, pu, up, (size_t)stack_estimate(g, &g->entries[k]), frames);
     }
     if (g->model) {
         char scale[48];

@@ -44,10 +44,10 @@
 #define TINY_MLP_RAM_SCALAR_BYTES                  8 /* lr, step (and the dropout generator), with padding */
 #define TINY_MLP_PREDICT_RAM_BYTES               284 /* a --mode predict build */
 #define TINY_MLP_TRAIN_RAM_BYTES                 796 /* a --mode train build (weights in RAM) */
-#define TINY_MLP_STACK_PREDICT_BYTES             320 /* estimated stack: 2 frames of <= 160 B + kernel arrays */
-#define TINY_MLP_STACK_EVAL_STEP_BYTES           320 /* estimated stack: 2 frames of <= 160 B + kernel arrays */
-#define TINY_MLP_STACK_GRADIENTS_BYTES           320 /* estimated stack: 2 frames of <= 160 B + kernel arrays */
-#define TINY_MLP_STACK_TRAIN_STEP_BYTES          320 /* estimated stack: 2 frames of <= 160 B + kernel arrays */
+#define TINY_MLP_STACK_PREDICT_BYTES             480 /* estimated stack: 3 frames of <= 160 B + kernel arrays */
+#define TINY_MLP_STACK_EVAL_STEP_BYTES           480 /* estimated stack: 3 frames of <= 160 B + kernel arrays */
+#define TINY_MLP_STACK_GRADIENTS_BYTES           480 /* estimated stack: 3 frames of <= 160 B + kernel arrays */
+#define TINY_MLP_STACK_TRAIN_STEP_BYTES          480 /* estimated stack: 3 frames of <= 160 B + kernel arrays */
 /* The preprocessing the model was trained with: feed x = raw * TINY_MLP_INPUT_SCALE + TINY_MLP_INPUT_OFFSET. */
 #define TINY_MLP_INPUT_SCALE 1.0f
 #define TINY_MLP_INPUT_OFFSET 0.0f
