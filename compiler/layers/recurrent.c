@@ -55,17 +55,14 @@ static int initial_state(const layer_call *lc, op_kind op, int *s0)
     return 0;
 }
 
-/* Applies SimpleRNN, LSTM or GRU to x (n, T, F), from the initial state
- * given by the inputs after x ([h0], or LSTM's [h0, c0], each (n, units);
- * none: zeros); returns the output node. */
-int layer_recurrent(const layer_call *lc)
+/* Checks a recurrent layer's options against its input: units, the input's
+ * rank, the activations the cells support. */
+static int check_recurrent(const layer_call *lc)
 {
     cg_graph *g = lc->g;
     const cg_rnn_opts *o = &lc->l->rnn;
-    cg_layer_kind kind = lc->l->kind;
     cg_src src = lc->l->src;
-    int x = lc->x;
-    const shape *xs = &g->nodes[x].sh;
+    const shape *xs = &g->nodes[lc->x].sh;
     const char *what = g->layers[g->cur_layer].kind;
     char sb[64];
     if (o->units <= 0)
@@ -79,14 +76,29 @@ int layer_recurrent(const layer_call *lc)
     for (int k = 0; k < 2; k++) {
         cg_activation a = k ? o->recurrent_activation : o->activation;
         char list[256];
-        if (k && kind == CG_LAYER_SIMPLE_RNN)
+        if (k && lc->l->kind == CG_LAYER_SIMPLE_RNN)
             break;
         if (!act_ok(a))
             return graph_error(g, src, g->cur_layer, "%s: %s %s is not supported (%s)", what,
                                k ? "recurrent_activation" : "activation", emit_act_name(a),
                                act_from_output_list(list, sizeof list));
     }
-    op_kind op = kind_op(kind);
+    return 0;
+}
+
+/* Applies SimpleRNN, LSTM or GRU to x (n, T, F), from the initial state
+ * given by the inputs after x ([h0], or LSTM's [h0, c0], each (n, units);
+ * none: zeros); returns the output node. */
+int layer_recurrent(const layer_call *lc)
+{
+    cg_graph *g = lc->g;
+    const cg_rnn_opts *o = &lc->l->rnn;
+    cg_src src = lc->l->src;
+    int x = lc->x;
+    const shape *xs = &g->nodes[x].sh;
+    if (check_recurrent(lc))
+        return -1;
+    op_kind op = kind_op(lc->l->kind);
     int s0 = -1;
     if (initial_state(lc, op, &s0))
         return -1;
