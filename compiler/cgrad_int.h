@@ -516,23 +516,6 @@ void plan_report(const cg_graph *g, text *t);
 
 #include "emit.h"
 
-/* ---- dot.c: the graph as a picture ---------------------------------------------------- */
-
-/* Appends compiled graph g in Graphviz's DOT language (forward and backward
- * nodes in two colours, a cluster per layer, shapes on edges, saved
- * activations bold, dashed edges from gradient nodes to the forward nodes
- * their rules differentiate). */
-void dot_graph(cg_graph *g, text *t);
-/* Writes DIR/NAME.dot and, when Graphviz's dot is installed, DIR/NAME.svg
- * (dot runs without a shell); 0, or -1 with the graph's error set. */
-int dot_write(cg_graph *g, const char *dir);
-
-/* ---- summary.c -------------------------------------------------------------------------- */
-
-long node_flops(cg_graph *g, int id); /* floating-point operations, batch 1 */
-/* The summary text of a compiled graph. */
-const char *graph_summary(cg_graph *g);
-
 /* ---- layers/: one build function per row of layers/layers.def -------------------- */
 
 /* What a layer's build function is given: the layer, its inputs, the mode. */

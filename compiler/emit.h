@@ -1,6 +1,6 @@
 /* emit.h: the emitter's declarations (included by cgrad_int.h): lower.c,
  * what ops write kernels with; emit*.c, the files; deploy.c, firmware
- * deployment. */
+ * deployment; and the other views of a compiled graph: dot.c, summary.c. */
 #ifndef CGRAD_EMIT_H
 #define CGRAD_EMIT_H
 
@@ -111,5 +111,22 @@ void deploy_datasheet(emit_ctx *ec, text *t);
 /* NAME_weights.c: every parameter as a const array; and the header's declarations of them. */
 int emit_weights(emit_ctx *ec, text *w);
 void deploy_weight_decls(emit_ctx *ec, text *t);
+
+/* ---- dot.c: the graph as a picture ---------------------------------------------------- */
+
+/* Appends compiled graph g in Graphviz's DOT language (forward and backward
+ * nodes in two colours, a cluster per layer, shapes on edges, saved
+ * activations bold, dashed edges from gradient nodes to the forward nodes
+ * their rules differentiate). */
+void dot_graph(cg_graph *g, text *t);
+/* Writes DIR/NAME.dot and, when Graphviz's dot is installed, DIR/NAME.svg
+ * (dot runs without a shell); 0, or -1 with the graph's error set. */
+int dot_write(cg_graph *g, const char *dir);
+
+/* ---- summary.c -------------------------------------------------------------------------- */
+
+long node_flops(cg_graph *g, int id); /* floating-point operations, batch 1 */
+/* The summary text of a compiled graph. */
+const char *graph_summary(cg_graph *g);
 
 #endif
