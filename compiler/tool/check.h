@@ -81,6 +81,8 @@ void check_add_call(check_run *r, const char *from, const char *to, const char *
 const char *check_local(const check_run *r, const char *path);
 /* True when name ends in ".h". */
 int check_is_header(const char *name);
+/* The file at path, read whole into a NUL-terminated malloc'd buffer (NULL when it cannot be read). */
+char *check_slurp(const char *path);
 /* The rule a call to (or a use of) the library function name breaks, with
  * advice such as "sqrtf is the float one" in *advice; CHECK_RULES when none. */
 check_rule check_forbidden(const char *name, const char **advice);

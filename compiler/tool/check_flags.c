@@ -91,28 +91,6 @@ static int cmd_run(const cmd *c, const char *out_path, const char *err_path)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-/* A whole file into a NUL-terminated buffer; NULL when it cannot be read. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0, got;
-    char *text = malloc(cap + 1);
-    while (text && (got = fread(text + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *bigger = realloc(text, 2 * cap + 1);
-            if (!bigger)
-                free(text);
-            text = bigger, cap *= 2;
-        }
-    }
-    fclose(f);
-    if (text)
-        text[n] = '\0';
-    return text;
-}
 
 /* True when s is a non-empty run of digits. */
 static int all_digits(const char *s)
@@ -179,7 +157,7 @@ static int diag_line(check_run *r, char *line)
  * without one. */
 static int read_diagnostics(check_run *r, const char *err_path, const char *src)
 {
-    char *text = slurp(err_path);
+    char *text = check_slurp(err_path);
     int errors = 0, bad = 0;
     for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
         char copy[2048];
@@ -255,7 +233,7 @@ static void ci_edge(check_run *r, const char *line)
 /* Reads the call graph written for one file. */
 static void read_callgraph(check_run *r, const char *ci_path)
 {
-    char *text = slurp(ci_path);
+    char *text = check_slurp(ci_path);
     for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
         if (!strncmp(line, "node:", 5))
             ci_node(r, line);
@@ -292,7 +270,7 @@ static int read_symbols(check_run *r, const char *obj, const char *nm_path, cons
     cmd_add(&c, (const char *const[]){"nm", "-u", obj, NULL});
     if (cmd_run(&c, nm_path, err_path))
         return -1;
-    char *text = slurp(nm_path);
+    char *text = check_slurp(nm_path);
     const char *advice;
     for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
         char *sym = strrchr(line, ' ');

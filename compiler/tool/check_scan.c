@@ -116,6 +116,11 @@ static char *read_source(const check_run *r, const char *name)
 {
     char path[4400];
     snprintf(path, sizeof path, "%s/%s", r->dir, name);
+    return check_slurp(path);
+}
+
+char *check_slurp(const char *path)
+{
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
