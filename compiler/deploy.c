@@ -69,7 +69,7 @@ static const entry *predict_entry(const cg_graph *g)
 }
 
 /* True when the graph draws dropout masks (the state then holds a generator). */
-static bool has_dropout(const cg_graph *g)
+bool deploy_has_dropout(const cg_graph *g)
 {
     for (int id = 0; id < g->nnodes; id++)
         if (g->nodes[id].op == OP_DROPOUT_MASK)
@@ -100,7 +100,7 @@ ram_parts deploy_ram(const cg_graph *g, bool predict_only)
     }
     size_t floats = r.params + r.grads + r.opt + r.arena;
     r.total = floats + r.scalars;
-    if (!predict_only && has_dropout(g)) {
+    if (!predict_only && deploy_has_dropout(g)) {
         size_t at = (r.total + 7) / 8 * 8; /* uint64_t rng */
         r.total = at + 8;
         r.scalars = r.total - floats;

@@ -99,6 +99,8 @@ typedef struct ram_parts {
 ram_parts deploy_ram(const cg_graph *g, bool predict_only);
 /* True when the build updates parameters (an optimizer, something trainable, training entry points). */
 bool deploy_updates(const cg_graph *g);
+/* True when the graph draws dropout masks (a training state then holds their generator). */
+bool deploy_has_dropout(const cg_graph *g);
 /* After compiling for --mode predict: records what a training build would
  * take, then keeps the predict entry point alone (its kernels, its arena). */
 int deploy_keep_predict(cg_graph *g);

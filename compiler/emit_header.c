@@ -73,9 +73,7 @@ static void state_fields(emit_ctx *ec, text *t)
 {
     cg_graph *g = ec->g;
     const char *pu = ec->uprefix;
-    bool po = g->dep.predict_only, dropout = false;
-    for (int id = 0; id < g->nnodes; id++)
-        dropout = dropout || g->nodes[id].op == OP_DROPOUT_MASK;
+    bool po = g->dep.predict_only, dropout = deploy_has_dropout(g);
     if (!(po && g->dep.weights))
         text_printf(t, "    float params[%s_PARAM_FLOATS];\n", pu);
     if (!po && g->trainable_floats)

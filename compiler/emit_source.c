@@ -116,9 +116,7 @@ static int emit_init(emit_ctx *ec, text *c)
     if (!g->dep.weights)
         text_puts(&init_calls, streams ? "    uint64_t rng;\n" : "    (void)seed;\n");
     text_puts(&init_calls, calls.s ? calls.s : "");
-    bool po = g->dep.predict_only, has_dropout = false;
-    for (int id = 0; id < g->nnodes; id++)
-        has_dropout = has_dropout || g->nodes[id].op == OP_DROPOUT_MASK;
+    bool po = g->dep.predict_only, has_dropout = deploy_has_dropout(g);
     if (!po && g->trainable_floats)
         text_printf(&zero, "    init_constant(s->grads, %s_TRAINABLE_FLOATS, 0.0f);\n", pu);
     if (!po && g->opt_floats)
