@@ -86,6 +86,28 @@ best() {
         END { print (n ? b : "n/a") }'
 }
 
+# FLOPs per sample of a model, forward and backward ("FWD BWD"), from the summary in its emitted header
+# (the binary's NAME.h beside it), or "n/a n/a".
+flops_for() {
+    local h
+    h="$(dirname "$1")/$(basename "$1").h"
+    [ -f "$h" ] && sed -n 's/.*FLOPs per sample: forward \([0-9,]*\), backward \([0-9,]*\).*/\1 \2/p' "$h" \
+        | tr -d , | head -n 1 | grep . || echo "n/a n/a"
+}
+
+# GFLOP/s of a throughput: flops per sample times samples/s ("n/a" when either is missing).
+gflops_of() {
+    awk -v f="$1" -v r="$2" 'BEGIN {
+        if (f ~ /^[0-9.eE+]+$/ && r ~ /^[-+0-9.eE]+$/) printf "%.1f\n", f * r * 1e-9; else print "n/a" }'
+}
+
+# "G GFLOP/s = P% of peak" for G against a peak figure, or "n/a".
+of_peak() {
+    awk -v g="$1" -v p="$2" 'BEGIN {
+        if (g ~ /^[-+0-9.eE]+$/ && p ~ /^[-+0-9.eE]+$/ && p + 0 > 0) printf "%s GFLOP/s = %.1f%% of %s\n", g, 100 * g / p, p
+        else print "n/a" }'
+}
+
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f\n", b - a }'; }
 
@@ -125,9 +147,26 @@ echo "  epochs (fit, torch)   $epochs; bench iters: train $TRAIN_ITERS x batch 6
 echo "  raw logs              $BENCH_OUT/"
 echo
 
+# --- the machine's limit: FMA peak, AVX-512 and AVX2, 1 and 2 threads (bench/peak.c) --------
+peak1=n/a peak2=n/a
+if [ -x "$BUILD_DIR/bench/peak" ]; then
+    step "peak: $BUILD_DIR/bench/peak (FMA loops, GFLOP/s)"
+    "$BUILD_DIR/bench/peak" >"$BENCH_OUT/peak.log" 2>&1 || echo "  failed (exit $?), see $BENCH_OUT/peak.log"
+    sed 's/^/  /' "$BENCH_OUT/peak.log"
+    peak1=$(kv peak_avx512_1t_gflops "$BENCH_OUT/peak.log") peak2=$(kv peak_avx512_2t_gflops "$BENCH_OUT/peak.log")
+    if [ "$peak1" = n/a ]; then  # no AVX-512: the AVX2 figures are the limit
+        peak1=$(kv peak_avx2_1t_gflops "$BENCH_OUT/peak.log") peak2=$(kv peak_avx2_2t_gflops "$BENCH_OUT/peak.log")
+    fi
+    [ "$peak2" != n/a ] || peak2=$peak1
+    echo
+else
+    echo "skip peak: $BUILD_DIR/bench/peak is not built (x86-64 only)"
+    echo
+fi
+
 # --- measurements ------------------------------------------------------------------
 table=()
-row() { table+=("$(printf '%-4s %-22s %s' "$1" "$2" "$3")"); }
+row() { table+=("$(printf '%-4s %-24s %s' "$1" "$2" "$3")"); }
 
 for model in "${models[@]}"; do
     bin=$(binary_for "$model")
@@ -195,6 +234,16 @@ for model in "${models[@]}"; do
         row "$model" "fit samples/s"    "cgrad=$ours_fit $t_cols_train$r_fit"
     fi
     row "$model" "predict us/sample" "cgrad=$ours_pred $t_cols_pred$r_pred"
+    # the same runs in GFLOP/s against the machine's peak: training (forward + backward per sample; the
+    # optimizer's few FLOPs not counted) and batch-$batch prediction on the pool's threads (2-thread peak),
+    # batch-1 prediction on one (1-thread peak)
+    read -r f_fwd f_bwd <<<"$(flops_for "$bin")"
+    f_step=$(awk -v a="$f_fwd" -v b="$f_bwd" 'BEGIN { if (a ~ /^[0-9]+$/ && b ~ /^[0-9]+$/) print a + b; else print "n/a" }')
+    ours_pred_b=$(kv predict_us_per_sample "$out.bench_train.log")
+    us_to_rate() { awk -v u="$1" 'BEGIN { if (u ~ /^[-+0-9.eE]+$/ && u + 0 > 0) print 1e6 / u; else print "n/a" }'; }
+    row "$model" "train GFLOP/s" "cgrad: $(of_peak "$(gflops_of "$f_step" "$ours_train")" "$peak2")"
+    row "$model" "predict b$batch us/sample" "cgrad=$ours_pred_b: $(of_peak "$(gflops_of "$f_fwd" "$(us_to_rate "$ours_pred_b")")" "$peak2")"
+    row "$model" "predict b1 GFLOP/s" "cgrad: $(of_peak "$(gflops_of "$f_fwd" "$(us_to_rate "$ours_pred")")" "$peak1")"
     if [ "$model" != lstm ]; then
         row "$model" "test accuracy"    "cgrad=$ours_acc $t_cols_acc"
     fi
