@@ -52,13 +52,30 @@ static int build_custom(cg_model *m, cg_src src, cg_loss_fn fn, void *self, cons
     return v.id;
 }
 
-/* Builds the per-batch mean loss of output out against labels y. */
+/* The logits behind a probability output, as tf.keras recovers them: the
+ * input of out when out is the activation `act` (a sigmoid for binary
+ * cross-entropy, a softmax for the categorical ones: a Dense layer's
+ * activation or an activation layer); -1 when out is anything else. */
+static int recover_logits(cg_graph *g, int out, op_kind act)
+{
+    return g->nodes[out].op == act ? g->nodes[out].in[0] : -1;
+}
+
+/* Builds the per-batch mean loss of output out against labels y. A
+ * cross-entropy from probabilities made by a sigmoid or softmax is computed
+ * from that activation's logits (stable, and its gradient is p - y). */
 static int build_loss(cg_model *m, cg_src src, const cg_output_opts *o, int out, int y)
 {
     cg_graph *g = m->g;
     if (o->custom_loss)
         return build_custom(m, src, o->custom_loss, o->custom_loss_self, "loss", out, y);
     bool logits = o->from_logits;
+    if (!logits && (o->loss == CG_BINARY_CROSSENTROPY || o->loss == CG_CATEGORICAL_CROSSENTROPY ||
+                    o->loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY)) {
+        int z = recover_logits(g, out, o->loss == CG_BINARY_CROSSENTROPY ? OP_SIGMOID : OP_SOFTMAX);
+        logits = z >= 0;
+        out = logits ? z : out;
+    }
     int eps = op_const(g, 1e-7f, false), one_minus = op_const(g, 1.0f - 1e-7f, false);
     switch (o->loss) {
     case CG_MSE:
@@ -68,7 +85,7 @@ static int build_loss(cg_model *m, cg_src src, const cg_output_opts *o, int out,
     case CG_BINARY_CROSSENTROPY:
         if (logits)
             return op_reduce(g, src, OP_MEAN, op_binary(g, src, OP_SIGMOID_BCE, out, y), 0, false);
-        else { /* -(y log p + (1 - y) log(1 - p)), p clipped to [eps, 1 - eps] as Keras does */
+        else { /* no logits: -(y log p + (1 - y) log(1 - p)), p clipped to [eps, 1 - eps] as Keras does */
             int p = op_binary(g, src, OP_MINIMUM, op_binary(g, src, OP_MAXIMUM, out, eps), one_minus);
             int one = op_const(g, 1.0f, false);
             int t1 = op_binary(g, src, OP_MUL, y, op_unary(g, src, OP_LOG, p));
@@ -81,7 +98,7 @@ static int build_loss(cg_model *m, cg_src src, const cg_output_opts *o, int out,
         bool sparse = o->loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
         if (logits)
             return op_reduce(g, src, OP_MEAN, op_softmax_xent(g, src, out, y, sparse), 0, false);
-        /* from probabilities: -sum t log(clip(p)) per sample, then the mean */
+        /* from probabilities without logits: -sum t log(clip(p)) per sample, then the mean */
         int t = sparse ? op_one_hot(g, src, y, g->nodes[out].sh.d[1]) : y;
         int p = op_binary(g, src, OP_MINIMUM, op_binary(g, src, OP_MAXIMUM, out, eps), one_minus);
         int per = op_reduce(g, src, OP_SUM, op_binary(g, src, OP_MUL, t, op_unary(g, src, OP_LOG, p)), CG_AXIS(1),

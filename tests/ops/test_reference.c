@@ -10,6 +10,11 @@
  * same three. Tolerance: |c - torch| <= 1e-5 + 1e-4 |torch| per entry (float32
  * both sides; only summation order differs). Failures print the largest
  * difference and where: "maxdiff 3e-3 at d_dense_1/kernel[17]".
+ * Cross-entropies from probabilities (a sigmoid or softmax output) are
+ * compared with torch's losses on that activation's logits
+ * (binary_cross_entropy_with_logits, cross_entropy), as cgrad and tf.keras
+ * compute them; two models take inputs of a few hundred, where the logits
+ * are in the hundreds and clipping the probabilities would lose the gradient.
  *
  * Convolutional models (cnn_models[]) go the same way with a richer
  * spec.txt ("arch cnn": one line per layer, every parameter with its Keras
@@ -65,6 +70,7 @@ typedef struct ref_model {
     cg_loss loss;
     bool from_logits;
     const char *torch_loss; /* torch_ref.py's name of the loss */
+    float x_scale;          /* inputs drawn from U(-x_scale, x_scale); 0 means 1 */
 } ref_model;
 
 /* The name torch_ref.py knows an activation by: its row's in compiler/activations.def. */
@@ -138,7 +144,7 @@ static void prepare(const ref_model *r, ref_run *run)
     float x[N * 16], y[N * 16];
     for (int i = 0; i < N * r->in; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
-        x[i] = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f;
+        x[i] = ((float)((s >> 40) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f) * (r->x_scale > 0 ? r->x_scale : 1.0f);
     }
     int ylen = r->loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY ? N : N * out;
     for (int i = 0; i < ylen; i++) {
@@ -647,11 +653,21 @@ Test(reference, recurrent)
 }
 
 static const ref_model models[] = {
-    {"ref_mlp", 5, 2, {{8, CG_RELU}, {3, CG_LINEAR}}, CG_SPARSE_CATEGORICAL_CROSSENTROPY, true, "sparse_ce_logits"},
-    {"ref_bce_logits", 4, 2, {{6, CG_TANH}, {1, CG_LINEAR}}, CG_BINARY_CROSSENTROPY, true, "bce_logits"},
-    {"ref_bce_probs", 4, 2, {{6, CG_RELU}, {2, CG_SIGMOID}}, CG_BINARY_CROSSENTROPY, false, "bce_probs"},
-    {"ref_mse_tanh", 3, 2, {{4, CG_TANH}, {2, CG_LINEAR}}, CG_MSE, false, "mse"},
-    {"ref_cce_probs", 4, 2, {{5, CG_RELU}, {3, CG_SOFTMAX}}, CG_CATEGORICAL_CROSSENTROPY, false, "cce_probs"},
+    {"ref_mlp", 5, 2, {{8, CG_RELU}, {3, CG_LINEAR}}, CG_SPARSE_CATEGORICAL_CROSSENTROPY, true, "sparse_ce_logits", 0},
+    {"ref_bce_logits", 4, 2, {{6, CG_TANH}, {1, CG_LINEAR}}, CG_BINARY_CROSSENTROPY, true, "bce_logits", 0},
+    {"ref_bce_probs", 4, 2, {{6, CG_RELU}, {2, CG_SIGMOID}}, CG_BINARY_CROSSENTROPY, false, "bce_probs", 0},
+    {"ref_mse_tanh", 3, 2, {{4, CG_TANH}, {2, CG_LINEAR}}, CG_MSE, false, "mse", 0},
+    {"ref_cce_probs", 4, 2, {{5, CG_RELU}, {3, CG_SOFTMAX}}, CG_CATEGORICAL_CROSSENTROPY, false, "cce_probs", 0},
+    /* inputs of a few hundred: logits of hundreds, where clipping the probabilities would lose the gradient */
+    {"ref_bce_probs_big", 4, 2, {{6, CG_RELU}, {2, CG_SIGMOID}}, CG_BINARY_CROSSENTROPY, false, "bce_probs", 300.0f},
+    {"ref_sce_probs_big",
+     4,
+     2,
+     {{5, CG_RELU}, {3, CG_SOFTMAX}},
+     CG_SPARSE_CATEGORICAL_CROSSENTROPY,
+     false,
+     "sparse_ce_probs",
+     300.0f},
 };
 
 #define NMODELS (int)(sizeof models / sizeof models[0])

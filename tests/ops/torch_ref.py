@@ -61,7 +61,8 @@ cnn spec.txt lines (after "arch cnn"):
 
 spec.txt lines:
   n N / in K / out K / lr LR
-  loss sparse_ce_logits | cce_probs | bce_logits | bce_probs | mse
+  loss sparse_ce_logits | cce_probs | sparse_ce_probs | bce_logits | bce_probs | mse
+       (the *_probs losses follow a sigmoid or softmax: computed from its logits, as tf.keras and cgrad do)
   dense UNITS ACTIVATION [ALPHA]    (in order; ALPHA: the activation's parameter, else its default)
   param NAME OFFSET COUNT D0 [D1]   (in order: kernel then bias per dense)
 """
@@ -360,23 +361,23 @@ def main(d):
         off, count = int(off), int(count)
         t = torch.tensor(flat[off:off + count].reshape([int(v) for v in dims]), requires_grad=True)
         params.append((off, count, t))
-    eps = 1e-7
     h = x
     for i, (units, act, *alpha) in enumerate(spec["dense"]):
         kernel, bias = params[2 * i][2], params[2 * i + 1][2]
-        h = activation(h @ kernel + bias, act, float(alpha[0]) if alpha else None)
+        z = h @ kernel + bias  # the last one: the logits of a sigmoid or softmax output
+        h = activation(z, act, float(alpha[0]) if alpha else None)
     h.detach().numpy().astype(np.float32).tofile(f"{d}/pred.bin")
     loss_kind = spec["loss"]
     if loss_kind == "sparse_ce_logits":
         loss = F.cross_entropy(h, y.long())
-    elif loss_kind == "cce_probs":   # Keras: -sum t log(clip(p, eps, 1 - eps)), batch mean
-        t = y.reshape(n, k_out)
-        loss = -(t * torch.log(h.clamp(eps, 1 - eps))).sum(dim=1).mean()
+    elif loss_kind == "cce_probs":   # from the softmax's logits (tf.keras recovers them)
+        loss = F.cross_entropy(z, y.reshape(n, k_out))
+    elif loss_kind == "sparse_ce_probs":
+        loss = F.cross_entropy(z, y.long())
     elif loss_kind == "bce_logits":
         loss = F.binary_cross_entropy_with_logits(h, y.reshape(n, k_out))
-    elif loss_kind == "bce_probs":   # Keras clips p to [eps, 1 - eps]
-        t, p = y.reshape(n, k_out), h.clamp(eps, 1 - eps)
-        loss = -(t * torch.log(p) + (1 - t) * torch.log(1 - p)).mean()
+    elif loss_kind == "bce_probs":   # from the sigmoid's logits (tf.keras recovers them)
+        loss = F.binary_cross_entropy_with_logits(z, y.reshape(n, k_out))
     elif loss_kind == "mse":
         loss = ((h - y.reshape(n, k_out)) ** 2).mean()
     else:
