@@ -5,7 +5,8 @@
  * and [begin, end) byte offsets in the data that follows, plus a
  * "__metadata__" object naming the model (and, for a time series, holding
  * its scaling statistics); then the raw little-endian F32 data.
- * Writes are atomic (temporary file, fsync, rename, fsync of the folder);
+ * Writes are atomic (temporary file, fsync, rename, fsync of the folder:
+ * rt_write_atomic, which the training curves of plot.c use too);
  * reads check every tensor of the model before touching the parameters.
  *
  * The temporary file of a save of NAME is NAME.tmp.PID.XXXXXX in NAME's
@@ -304,29 +305,17 @@ static void remove_stale_temps(const char *dir, const char *base)
     closedir(d);
 }
 
-/* Writes the parameter block as a safetensors file, atomically. */
-int cgrt_save_checkpoint(const cgrt_model *m, const float *params, const char *path, cgrt_error *err)
+/* Writes path atomically: body(f, ctx) fills a new temporary file in path's
+ * folder (its stale ones removed first), which is flushed, fsynced and
+ * renamed over path. what names the file in messages ("checkpoint").
+ * Returns 0, or -1 with err set (the temporary file removed). */
+int rt_write_atomic(const char *path, const char *what, int (*body)(FILE *f, void *ctx), void *ctx, cgrt_error *err)
 {
-    return cgrt_save_checkpoint_series(m, params, NULL, path, err);
-}
-
-/* Writes the parameter block (and the series statistics st, when not NULL) as a safetensors file, atomically. */
-int cgrt_save_checkpoint_series(const cgrt_model *m, const float *params, const cgrt_series_stats *st, const char *path,
-                                cgrt_error *err)
-{
-    sbuf h = {NULL, 0, 0, 0};
     const char *base;
-    char *tmp, *dir;
+    char *tmp = malloc(strlen(path) + 40), *dir = parent_dir(path, &base);
     FILE *f;
     int e, fd;
-    if (build_header(m, st, &h, err) != 0) {
-        free(h.s);
-        return -1;
-    }
-    tmp = malloc(strlen(path) + 40);
-    dir = parent_dir(path, &base);
     if (!tmp || !dir) {
-        free(h.s);
         free(tmp);
         free(dir);
         return rt_fail(err, "%s: out of memory", path);
@@ -340,13 +329,12 @@ int cgrt_save_checkpoint_series(const cgrt_model *m, const float *params, const 
             close(fd);
             remove(tmp);
         }
-        free(h.s);
         rt_fail(err, "%s: cannot create %s: %s", path, tmp, strerror(e));
         free(tmp);
         free(dir);
         return -1;
     }
-    if (write_body(f, m, params, &h) != 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+    if (body(f, ctx) != 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
         e = errno;
         fclose(f);
         goto fail;
@@ -356,16 +344,45 @@ int cgrt_save_checkpoint_series(const cgrt_model *m, const float *params, const 
         goto fail;
     }
     sync_dir(dir);
-    free(h.s);
     free(tmp);
     free(dir);
     return 0;
 fail:
     remove(tmp);
-    free(h.s);
     free(tmp);
     free(dir);
-    return rt_fail(err, "%s: cannot write checkpoint: %s", path, strerror(e));
+    return rt_fail(err, "%s: cannot write %s: %s", path, what, strerror(e));
+}
+
+/* Writes the parameter block as a safetensors file, atomically. */
+int cgrt_save_checkpoint(const cgrt_model *m, const float *params, const char *path, cgrt_error *err)
+{
+    return cgrt_save_checkpoint_series(m, params, NULL, path, err);
+}
+
+/* What a checkpoint's body writes: the model, its parameters and the header text. */
+typedef struct ckpt_body {
+    const cgrt_model *m;
+    const float *params;
+    const sbuf *h;
+} ckpt_body;
+
+/* rt_write_atomic's body of a checkpoint: write_body on ctx (a ckpt_body). */
+static int ckpt_write(FILE *f, void *ctx)
+{
+    const ckpt_body *c = ctx;
+    return write_body(f, c->m, c->params, c->h);
+}
+
+/* Writes the parameter block (and the series statistics st, when not NULL) as a safetensors file, atomically. */
+int cgrt_save_checkpoint_series(const cgrt_model *m, const float *params, const cgrt_series_stats *st, const char *path,
+                                cgrt_error *err)
+{
+    sbuf h = {NULL, 0, 0, 0};
+    ckpt_body c = {m, params, &h};
+    int rc = build_header(m, st, &h, err) != 0 ? -1 : rt_write_atomic(path, "checkpoint", ckpt_write, &c, err);
+    free(h.s);
+    return rc;
 }
 
 /* ---- minimal JSON reader ------------------------------------------------------ */

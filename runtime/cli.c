@@ -133,6 +133,8 @@ static int cmd_fit(const cgrt_model *m, const rt_cli_opts *o, const char *bin)
         return rt_cli_usage_error(bin, "fit",
                                   "a time series validates on its val_steps targets (set in cg_compile); "
                                   "--validation-split and --validation-data do not apply");
+    if (o->plot && o->epochs == 0)
+        return rt_cli_usage_error(bin, "fit", "--plot draws the epochs fit trains: give --epochs 1 or more");
     memset(&fo, 0, sizeof fo);
     if (fit_callbacks(m, o, &fo.cb, &err) != 0)
         return rt_cli_usage_error(bin, "fit", err.msg);
@@ -159,6 +161,7 @@ static int cmd_fit(const cgrt_model *m, const rt_cli_opts *o, const char *bin)
     fo.lr = (float)o->lr;
     fo.save_path = o->save;
     fo.history_path = o->history;
+    fo.plot_path = o->plot;
     fo.bin = bin;
     fo.series_stats = is_series(m) ? &d.series.stats : NULL;
     rc = state ? rt_fit(m, state, &fo, &d.train, &d.val, &err) : rt_fail(&err, "out of memory for the model state");

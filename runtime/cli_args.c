@@ -56,6 +56,8 @@ const rt_cli_flag rt_cli_flags[] = {
     {"init-from", 0, 's', OPT(init_from), 0, 0, FIT, 0, "FILE",
      "start from the tensors of a checkpoint that have this model's names", "none"},
     {"history", 0, 's', OPT(history), 0, 0, FIT, 0, "FILE.csv", "CSV file of every epoch's figures", "none"},
+    {"plot", 0, 's', OPT(plot), 0, 0, FIT, 0, "FILE.svg",
+     "training curves drawn when training ends (early too): a panel for the loss and one per metric, validation dashed", "none"},
     {"monitor", 0, 's', OPT(monitor), 0, 0, FIT, 0, "NAME",
      "the history column that early stopping, --save-best-only and the learning-rate schedule watch: loss, val_loss, a metric or val_ and a metric",
      "val_loss (loss without validation)"},

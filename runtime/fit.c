@@ -46,49 +46,104 @@ void rt_evaluate(const cgrt_model *m, void *state, const cgrt_dataset *d, double
         metrics[k] = d->n ? sm[k] / d->n : 0.0;
 }
 
-/* Opens the history file and writes its header (with an lr column when the
- * learning rate follows a schedule); NULL with err set on failure. */
-static FILE *history_open(const cgrt_model *m, const char *path, int has_lr, cgrt_error *err)
+/* Room for a line of the history: a header of 2 * CGRT_MAX_METRICS names
+ * of at most 64 bytes and their val_ prefixes, or a row of numbers. */
+#define HISTORY_LINE 4096
+
+/* The history's header (with an lr column when the learning rate follows a
+ * schedule) into buf, its newline included. */
+static void history_header(const cgrt_model *m, int has_lr, char *buf, size_t size)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        rt_fail(err, "%s: cannot write history: %s", path, strerror(errno));
-        return NULL;
-    }
+    size_t n = (size_t)snprintf(buf, size, "epoch,loss");
     int k;
-    fprintf(f, "epoch,loss");
-    for (k = 0; k < m->num_metrics; k++)
-        fprintf(f, ",%s", m->metric_names[k]);
-    fprintf(f, ",val_loss");
-    for (k = 0; k < m->num_metrics; k++)
-        fprintf(f, ",val_%s", m->metric_names[k]);
-    fprintf(f, "%s,seconds,samples_per_sec\n", has_lr ? ",lr" : "");
-    fflush(f);
-    return f;
+    for (k = 0; k < m->num_metrics && n < size; k++)
+        n += (size_t)snprintf(buf + n, size - n, ",%s", m->metric_names[k]);
+    if (n < size)
+        n += (size_t)snprintf(buf + n, size - n, ",val_loss");
+    for (k = 0; k < m->num_metrics && n < size; k++)
+        n += (size_t)snprintf(buf + n, size - n, ",val_%s", m->metric_names[k]);
+    if (n < size)
+        snprintf(buf + n, size - n, "%s,seconds,samples_per_sec\n", has_lr ? ",lr" : "");
 }
 
-/* Appends one epoch's row to the history (validation cells empty without validation). */
-static int history_row(FILE *f, const cgrt_model *m, int epoch, const rt_epoch_stats *s, const char *path,
+/* One epoch's row of the history into buf, its newline included (validation cells empty without validation). */
+static void history_line(const cgrt_model *m, int epoch, const rt_epoch_stats *s, char *buf, size_t size)
+{
+    size_t n = (size_t)snprintf(buf, size, "%d,%.6g", epoch, s->loss);
+    int k;
+    for (k = 0; k < m->num_metrics && n < size; k++)
+        n += (size_t)snprintf(buf + n, size - n, ",%.6g", s->metric[k]);
+    for (k = -1; k < m->num_metrics && n < size; k++) {
+        if (!s->has_val)
+            n += (size_t)snprintf(buf + n, size - n, ",");
+        else
+            n += (size_t)snprintf(buf + n, size - n, ",%.6g", k < 0 ? s->val_loss : s->val_metric[k]);
+    }
+    if (s->has_lr && n < size)
+        n += (size_t)snprintf(buf + n, size - n, ",%.6g", s->lr);
+    if (n < size)
+        snprintf(buf + n, size - n, ",%.3f,%.1f\n", s->seconds, s->samples_per_sec);
+}
+
+/* Where one fit's history goes: the --history file and the rows --plot draws. */
+typedef struct fit_history {
+    FILE *f;      /* NULL: no --history */
+    int plot;     /* 1: the lines are kept for --plot */
+    rt_history h; /* the lines read back, as `cgrad plot` reads the file */
+    int lines;
+} fit_history;
+
+/* Writes one line of the history to its file and feeds it to the rows --plot draws; -1 with err set. */
+static int history_put(fit_history *fh, const rt_fit_opts *o, const char *line, cgrt_error *err)
+{
+    fh->lines++;
+    if (fh->f && (fputs(line, fh->f) == EOF || fflush(fh->f) != 0 || ferror(fh->f)))
+        return rt_fail(err, "%s: cannot write history: %s", o->history_path, strerror(errno));
+    if (fh->plot && rt_history_line(&fh->h, line, line + strcspn(line, "\n"), fh->lines, err) != 0)
+        return -1;
+    return 0;
+}
+
+/* Opens the history file (when --history names one) and writes its header; -1 with err set on failure. */
+static int history_open(const cgrt_model *m, const rt_fit_opts *o, fit_history *fh, cgrt_error *err)
+{
+    char line[HISTORY_LINE];
+    memset(fh, 0, sizeof *fh);
+    fh->plot = o->plot_path != NULL;
+    rt_history_init(&fh->h, o->history_path ? o->history_path : o->plot_path);
+    if (!o->history_path && !fh->plot)
+        return 0;
+    if (o->history_path && !(fh->f = fopen(o->history_path, "w")))
+        return rt_fail(err, "%s: cannot write history: %s", o->history_path, strerror(errno));
+    history_header(m, o->cb.reduce_lr_factor > 0.0, line, sizeof line);
+    return history_put(fh, o, line, err);
+}
+
+/* Appends one epoch's row to the history. */
+static int history_row(fit_history *fh, const cgrt_model *m, const rt_fit_opts *o, int epoch, const rt_epoch_stats *s,
                        cgrt_error *err)
 {
-    int k;
-    fprintf(f, "%d,%.6g", epoch, s->loss);
-    for (k = 0; k < m->num_metrics; k++)
-        fprintf(f, ",%.6g", s->metric[k]);
-    if (s->has_val) {
-        fprintf(f, ",%.6g", s->val_loss);
-        for (k = 0; k < m->num_metrics; k++)
-            fprintf(f, ",%.6g", s->val_metric[k]);
-    } else {
-        for (k = 0; k <= m->num_metrics; k++)
-            fprintf(f, ",");
+    char line[HISTORY_LINE];
+    if (!fh->f && !fh->plot)
+        return 0;
+    history_line(m, epoch, s, line, sizeof line);
+    return history_put(fh, o, line, err);
+}
+
+/* Closes the history; with --plot draws the epochs it holds when training
+ * ended well or stopped on a non-finite loss (rc), keeping rc's message. */
+static int history_close(fit_history *fh, const cgrt_model *m, const rt_fit_opts *o, int rc, cgrt_error *err)
+{
+    cgrt_error plot_err;
+    if (fh->f)
+        fclose(fh->f);
+    if (fh->plot && (rc == RT_FIT_OK || rc == RT_FIT_NONFINITE) && fh->h.rows > 0 &&
+        rt_plot_svg(&fh->h, m->name, o->plot_path, &plot_err) != 0 && rc == RT_FIT_OK) {
+        *err = plot_err;
+        rc = RT_FIT_ERROR;
     }
-    if (s->has_lr)
-        fprintf(f, ",%.6g", s->lr);
-    fprintf(f, ",%.3f,%.1f\n", s->seconds, s->samples_per_sec);
-    if (fflush(f) != 0 || ferror(f))
-        return rt_fail(err, "%s: cannot write history: %s", path, strerror(errno));
-    return 0;
+    rt_history_free(&fh->h);
+    return rc;
 }
 
 /* Scratch buffers of one fit. */
@@ -240,7 +295,7 @@ int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_da
            cgrt_error *err)
 {
     fit_bufs b = {NULL, NULL, NULL};
-    FILE *hist = NULL;
+    fit_history hist;
     rt_progress p;
     cgrt_rng rng;
     fit_cb c;
@@ -248,9 +303,8 @@ int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_da
     float prev_lr;
     rng.s = o->seed;
     rt_progress_init(&p, o->verbose, m, stdout);
-    if (cb_begin(m, o, &c, err) != 0 || bufs_alloc(&b, m, train, err) != 0)
-        goto done;
-    if (o->history_path && !(hist = history_open(m, o->history_path, o->cb.reduce_lr_factor > 0.0, err)))
+    memset(&hist, 0, sizeof hist);
+    if (cb_begin(m, o, &c, err) != 0 || bufs_alloc(&b, m, train, err) != 0 || history_open(m, o, &hist, err) != 0)
         goto done;
     if (o->epochs == 0 && o->save_path && save(m, state, o, 0, NULL, err) != 0)
         goto done;
@@ -273,7 +327,7 @@ int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_da
             rt_evaluate(m, state, val, &s.val_loss, s.val_metric);
         }
         rt_progress_end_epoch(&p, &s);
-        if (hist && history_row(hist, m, epoch, &s, o->history_path, err) != 0)
+        if (history_row(&hist, m, o, epoch, &s, err) != 0)
             goto done;
         if ((stop = cb_end_epoch(m, state, o, &c, epoch, &s, err)) < 0)
             goto done;
@@ -282,8 +336,7 @@ int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_da
         goto done;
     rc = RT_FIT_OK;
 done:
-    if (hist)
-        fclose(hist);
+    rc = history_close(&hist, m, o, rc, err);
     free(c.best_params);
     free(b.idx);
     free(b.x);

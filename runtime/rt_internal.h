@@ -7,7 +7,7 @@
  * (formats.c), time series (series.c), progress bar (progress.c), the
  * callbacks' decisions (callbacks.c), training loop (fit.c), command line (cli.c, cli_series.c; its flags in cli_args.c,
  * its help, version and model hash in cli_help.c), the gradient check
- * (gradcheck.c).
+ * (gradcheck.c), atomic writes (checkpoint.c), training curves (plot.c).
  */
 #ifndef CGRAD_RT_INTERNAL_H
 #define CGRAD_RT_INTERNAL_H
@@ -222,6 +222,44 @@ void rt_formats_usage(FILE *f);
 int rt_load_series_data(const cgrt_model *m, const char *path, cgrt_dataset *train, cgrt_dataset *val,
                         cgrt_dataset *test, cgrt_series *ser, cgrt_error *err);
 
+/* ---- checkpoint.c: atomic writes ------------------------------------------ */
+
+/* Writes path atomically: body(f, ctx) fills a new temporary file in path's
+ * folder (created exclusively, never through a symlink; stale ones of
+ * killed writers removed first), which is flushed, fsynced and renamed over
+ * path, so path holds the old file or the new one. body returns 0, or -1
+ * with errno set. what names the file in messages ("checkpoint", "plot").
+ * Returns 0, or -1 with err set (the temporary file removed). */
+int rt_write_atomic(const char *path, const char *what, int (*body)(FILE *f, void *ctx), void *ctx, cgrt_error *err);
+
+/* ---- plot.c ------------------------------------------------------------- */
+
+#define RT_HISTORY_MAX_COLS 40 /* columns of a history, epoch included */
+#define RT_HISTORY_NAME 80     /* bytes of a column's name, its NUL included */
+
+/* A training history as fit --history writes it: the header's column
+ * names and a row of values per epoch (NaN where a cell is empty, missing
+ * or not finite). */
+typedef struct rt_history {
+    const char *path; /* the file messages name */
+    int ncols;        /* columns, epoch included; 0 before the header */
+    int epoch_col;    /* the epoch's column */
+    int header_line;  /* the header's line number */
+    char names[RT_HISTORY_MAX_COLS][RT_HISTORY_NAME];
+    int rows;  /* epochs read */
+    rt_fvec v; /* rows x ncols values */
+} rt_history;
+
+/* Starts an empty history read from path (the name messages give). */
+void rt_history_init(rt_history *h, const char *path);
+void rt_history_free(rt_history *h);
+/* Reads line lineno [s, e) of a history CSV: the header first, then a row
+ * per epoch (blank lines skipped); -1 with err naming the file and line. */
+int rt_history_line(rt_history *h, const char *s, const char *e, int lineno, cgrt_error *err);
+/* Draws the curves of h as an SVG document titled title into path,
+ * atomically; -1 with err set (h without a row is refused). */
+int rt_plot_svg(const rt_history *h, const char *title, const char *path, cgrt_error *err);
+
 /* ---- progress.c --------------------------------------------------------- */
 
 /* Figures of one finished epoch. */
@@ -353,6 +391,7 @@ typedef struct rt_fit_opts {
     rt_callback_opts cb;                   /* early stopping, checkpoints, learning-rate schedule, shuffle */
     const char *save_path;                 /* NULL: no checkpoints; may hold fields ({epoch:02d}) */
     const char *history_path;              /* NULL: no history file */
+    const char *plot_path;                 /* NULL: no training curves (--plot) */
     const cgrt_series_stats *series_stats; /* time series: saved in every checkpoint; else NULL */
     const char *bin;                       /* program name for messages */
 } rt_fit_opts;
@@ -376,7 +415,7 @@ void rt_evaluate(const cgrt_model *m, void *state, const cgrt_dataset *d, double
 
 /* Every option of every subcommand, after parsing. */
 typedef struct rt_cli_opts {
-    const char *data, *val_data, *save, *history, *weights, *input, *output, *init_from, *label_column;
+    const char *data, *val_data, *save, *history, *plot, *weights, *input, *output, *init_from, *label_column;
     long epochs, batch, verbose, patience, iters;
     double lr, val_split;
     uint64_t seed;

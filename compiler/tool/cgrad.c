@@ -11,7 +11,13 @@
  *
  *   cgrad check [--engine flags|clang] [--cc CC] DIR
  *
- * checks that the C files in DIR keep the firmware rules (check.c). */
+ * checks that the C files in DIR keep the firmware rules (check.c).
+ *
+ *   cgrad plot HISTORY.csv -o FILE.svg [--title NAME]
+ *
+ * draws the training curves of a history that a training binary wrote
+ * (fit --history) with the runtime's writer, the one fit --plot uses. */
+#include "cgrad_rt.h"
 #include "check.h"
 
 #include <ctype.h>
@@ -126,7 +132,8 @@ static int usage(void)
     fprintf(stderr, "usage: cgrad build MODEL.c [-o DIR] [--flavour host|portable] [--cc CC] [-v]\n"
                     "                   [--target host|firmware] [--mode predict|train] [--weights CHECKPOINT]\n"
                     "                   [--max-batch N] [--max-ram BYTES]\n"
-                    "                   [--summary] [--plan] [--graph] [--dump-after PASS]\n");
+                    "                   [--summary] [--plan] [--graph] [--dump-after PASS]\n"
+                    "       cgrad plot HISTORY.csv -o FILE.svg [--title NAME]\n");
     return 2;
 }
 
@@ -300,12 +307,42 @@ static int build_output(const build_opts *o, const char *name)
     return 0;
 }
 
+/* cgrad plot HISTORY.csv -o FILE.svg [--title NAME]: the training curves of
+ * a history CSV (titled NAME, by default the CSV's file name); returns the
+ * exit status (2 for a usage mistake, 1 when the CSV or the SVG fails). */
+static int plot_main(int argc, char **argv)
+{
+    const char *csv = NULL, *svg = NULL, *title = NULL;
+    cgrt_error err;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "-o") && i + 1 < argc)
+            svg = argv[++i];
+        else if (!strcmp(argv[i], "--title") && i + 1 < argc)
+            title = argv[++i];
+        else if (argv[i][0] != '-' && !csv)
+            csv = argv[i];
+        else
+            csv = svg = NULL, i = argc;
+    }
+    if (!csv || !svg) {
+        fprintf(stderr, "usage: cgrad plot HISTORY.csv -o FILE.svg [--title NAME]\n");
+        return 2;
+    }
+    if (cgrt_plot_history(csv, svg, title, &err) != 0) {
+        fprintf(stderr, "cgrad: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     build_opts o = {0};
     char name[256] = "";
     if (argc >= 2 && !strcmp(argv[1], "check"))
         return check_main(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "plot"))
+        return plot_main(argc, argv);
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc;

@@ -334,6 +334,14 @@ typedef struct cgrt_load_report {
 int cgrt_load_checkpoint_by_name(const cgrt_model *m, float *params, const char *path, cgrt_load_report *rep,
                                  cgrt_error *err);
 
+/* ---- Training curves ------------------------------------------------------ */
+
+/* Draws the history CSV at csv_path (as fit --history writes it) as SVG
+ * training curves into svg_path, atomically: the same picture as fit
+ * --plot for the same epochs. title names the model (NULL: the CSV's file
+ * name). A missing, empty or malformed CSV fails naming the file and line. */
+int cgrt_plot_history(const char *csv_path, const char *svg_path, const char *title, cgrt_error *err);
+
 /* ---- Command line -------------------------------------------------------- */
 
 /* Called first by binaries whose GEMM shim runs on OpenBLAS

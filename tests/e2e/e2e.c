@@ -134,6 +134,99 @@ void e2e_write_gz(const char *path, const void *data, size_t len)
     cr_assert_eq(gzclose(f), Z_OK, "cannot write %s", path);
 }
 
+/* ---- Fashion-MNIST slices -------------------------------------------------------- */
+
+/* Copies the first `count` items of IDX file src (gzip) into dst (gzip), rewriting the header's count. */
+static void idx_head(const char *src, const char *dst, int count)
+{
+    gzFile f = gzopen(src, "rb");
+    cr_assert_not_null(f, "cannot open %s", src);
+    unsigned char hdr[16];
+    cr_assert_eq(gzread(f, hdr, 8), 8, "%s: short header", src);
+    int rank = hdr[3], hlen = 4 + 4 * rank;
+    cr_assert(rank == 1 || rank == 3, "%s: rank %d", src, rank);
+    if (rank == 3)
+        cr_assert_eq(gzread(f, hdr + 8, 8), 8);
+    long item = 1;
+    for (int d = 1; d < rank; d++)
+        item *= (long)hdr[4 + 4 * d] << 24 | hdr[5 + 4 * d] << 16 | hdr[6 + 4 * d] << 8 | hdr[7 + 4 * d];
+    hdr[4] = (unsigned char)(count >> 24), hdr[5] = (unsigned char)(count >> 16);
+    hdr[6] = (unsigned char)(count >> 8), hdr[7] = (unsigned char)count;
+    size_t bytes = (size_t)hlen + (size_t)item * (size_t)count;
+    unsigned char *buf = malloc(bytes);
+    cr_assert_not_null(buf);
+    memcpy(buf, hdr, (size_t)hlen);
+    cr_assert_eq(gzread(f, buf + hlen, (unsigned)(bytes - (size_t)hlen)), (int)(bytes - (size_t)hlen), "%s: short data",
+                 src);
+    gzclose(f);
+    e2e_write_gz(dst, buf, bytes);
+    free(buf);
+}
+
+const char *e2e_fashion_slice(const char *tmp, int ntrain, int ntest)
+{
+    const char *dir = e2e_path(tmp, "fashion_small");
+    e2e_mkdir(dir);
+    idx_head(FASHION_DATA "/train-images-idx3-ubyte.gz", e2e_path(dir, "train-images-idx3-ubyte.gz"), ntrain);
+    idx_head(FASHION_DATA "/train-labels-idx1-ubyte.gz", e2e_path(dir, "train-labels-idx1-ubyte.gz"), ntrain);
+    idx_head(FASHION_DATA "/t10k-images-idx3-ubyte.gz", e2e_path(dir, "t10k-images-idx3-ubyte.gz"), ntest);
+    idx_head(FASHION_DATA "/t10k-labels-idx1-ubyte.gz", e2e_path(dir, "t10k-labels-idx1-ubyte.gz"), ntest);
+    return dir;
+}
+
+/* ---- screenshots ------------------------------------------------------------------ */
+
+/* Decodes an 8-bit RGB or RGBA PNG without interlacing (what Chromium
+ * writes) into RGB triples; NULL when it is not one. */
+unsigned char *e2e_png_rgb(const unsigned char *png, size_t len, int *w, int *h)
+{
+    if (len < 33 || memcmp(png, "\x89PNG\r\n\x1a\n", 8))
+        return NULL;
+    size_t at = 8, zlen = 0;
+    unsigned char *z = malloc(len), type = 0;
+    for (; z && at + 12 <= len;) {
+        size_t n = (size_t)png[at] << 24 | (size_t)png[at + 1] << 16 | (size_t)png[at + 2] << 8 | png[at + 3];
+        const unsigned char *c = png + at + 8;
+        if (at + 12 + n > len)
+            break;
+        if (!memcmp(png + at + 4, "IHDR", 4)) {
+            *w = c[0] << 24 | c[1] << 16 | c[2] << 8 | c[3];
+            *h = c[4] << 24 | c[5] << 16 | c[6] << 8 | c[7];
+            type = c[8] == 8 && !c[12] ? c[9] : 0;
+        } else if (!memcmp(png + at + 4, "IDAT", 4)) {
+            memcpy(z + zlen, c, n);
+            zlen += n;
+        }
+        at += 12 + n;
+    }
+    int bpp = type == 6 ? 4 : type == 2 ? 3 : 0;
+    if (!bpp || *w <= 0 || *h <= 0 || *w > 20000 || *h > 20000) {
+        free(z);
+        return NULL;
+    }
+    size_t stride = (size_t)*w * (size_t)bpp;
+    uLongf raw_len = (uLongf)((stride + 1) * (size_t)*h);
+    unsigned char *raw = malloc(raw_len), *rgb = malloc((size_t)*w * (size_t)*h * 3);
+    if (!raw || !rgb || uncompress(raw, &raw_len, z, (uLong)zlen) != Z_OK || raw_len != (stride + 1) * (size_t)*h) {
+        free(z), free(raw), free(rgb);
+        return NULL;
+    }
+    for (int y = 0; y < *h; y++) { /* undo each row's filter in place */
+        unsigned char *row = raw + (size_t)y * (stride + 1) + 1, *up = y ? row - stride - 1 : NULL;
+        for (size_t x = 0; x < stride; x++) {
+            int a = x >= (size_t)bpp ? row[x - (size_t)bpp] : 0, b = up ? up[x] : 0;
+            int c = up && x >= (size_t)bpp ? up[x - (size_t)bpp] : 0, p = a + b - c;
+            int pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+            int pred[5] = {0, a, b, (a + b) / 2, pa <= pb && pa <= pc ? a : pb <= pc ? b : c};
+            row[x] = (unsigned char)(row[x] + (row[-1] <= 4 ? pred[row[-1]] : 0));
+        }
+        for (int x = 0; x < *w; x++)
+            memcpy(rgb + ((size_t)y * (size_t)*w + (size_t)x) * 3, row + (size_t)x * (size_t)bpp, 3);
+    }
+    free(z), free(raw);
+    return rgb;
+}
+
 /* ---- text ------------------------------------------------------------------------ */
 
 int e2e_count_lines(const char *s)

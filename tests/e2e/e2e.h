@@ -61,6 +61,15 @@ double e2e_fit_accuracy(const char *tmp, const char *bin);
 /* Writes a gzip file holding data (compressed, finished stream). */
 void e2e_write_gz(const char *path, const void *data, size_t len);
 
+/* A folder tmp/fashion_small with the first ntrain training and ntest test
+ * images of Fashion-MNIST (FASHION_DATA), gzip'd IDX files whose headers
+ * count what they hold: full epochs are slow on a loaded machine. */
+const char *e2e_fashion_slice(const char *tmp, int ntrain, int ntest);
+
+/* Decodes an 8-bit RGB or RGBA PNG without interlacing (what Chromium's
+ * --screenshot writes) into malloc'd RGB triples, *w by *h; NULL when it is not one. */
+unsigned char *e2e_png_rgb(const unsigned char *png, size_t len, int *w, int *h);
+
 /* Asserts the run failed cleanly: exited (no signal, no timeout) with
  * `status`, wrote exactly one line to stderr, and that line contains every
  * one of the (NULL-terminated) phrases. */

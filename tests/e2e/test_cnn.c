@@ -29,48 +29,9 @@ static bool have_fashion(void)
            e2e_exists(FASHION_DATA "/t10k-labels-idx1-ubyte.gz");
 }
 
-/* Copies the first `count` items of IDX file src (gzip) into dst (gzip), rewriting the header's count. */
-static void idx_head(const char *src, const char *dst, int count)
-{
-    gzFile f = gzopen(src, "rb");
-    cr_assert_not_null(f, "cannot open %s", src);
-    unsigned char hdr[16];
-    cr_assert_eq(gzread(f, hdr, 8), 8, "%s: short header", src);
-    int rank = hdr[3], hlen = 4 + 4 * rank;
-    cr_assert(rank == 1 || rank == 3, "%s: rank %d", src, rank);
-    if (rank == 3)
-        cr_assert_eq(gzread(f, hdr + 8, 8), 8);
-    long item = 1;
-    for (int d = 1; d < rank; d++)
-        item *= (long)hdr[4 + 4 * d] << 24 | hdr[5 + 4 * d] << 16 | hdr[6 + 4 * d] << 8 | hdr[7 + 4 * d];
-    hdr[4] = (unsigned char)(count >> 24), hdr[5] = (unsigned char)(count >> 16);
-    hdr[6] = (unsigned char)(count >> 8), hdr[7] = (unsigned char)count;
-    size_t bytes = (size_t)hlen + (size_t)item * (size_t)count;
-    unsigned char *buf = malloc(bytes);
-    cr_assert_not_null(buf);
-    memcpy(buf, hdr, (size_t)hlen);
-    cr_assert_eq(gzread(f, buf + hlen, (unsigned)(bytes - (size_t)hlen)), (int)(bytes - (size_t)hlen), "%s: short data",
-                 src);
-    gzclose(f);
-    e2e_write_gz(dst, buf, bytes);
-    free(buf);
-}
-
-/* A folder in tmp with the first ntrain training and ntest test images of Fashion-MNIST. */
-static const char *fashion_slice(const char *tmp, int ntrain, int ntest)
-{
-    const char *dir = e2e_path(tmp, "fashion_small");
-    e2e_mkdir(dir);
-    idx_head(FASHION_DATA "/train-images-idx3-ubyte.gz", e2e_path(dir, "train-images-idx3-ubyte.gz"), ntrain);
-    idx_head(FASHION_DATA "/train-labels-idx1-ubyte.gz", e2e_path(dir, "train-labels-idx1-ubyte.gz"), ntrain);
-    idx_head(FASHION_DATA "/t10k-images-idx3-ubyte.gz", e2e_path(dir, "t10k-images-idx3-ubyte.gz"), ntest);
-    idx_head(FASHION_DATA "/t10k-labels-idx1-ubyte.gz", e2e_path(dir, "t10k-labels-idx1-ubyte.gz"), ntest);
-    return dir;
-}
-
 static const char *small_fashion(const char *tmp)
 {
-    return fashion_slice(tmp, NTRAIN, NTEST);
+    return e2e_fashion_slice(tmp, NTRAIN, NTEST);
 }
 
 /* A tensor of a safetensors file: its float data (pointing into the file) and its length. */
@@ -108,7 +69,7 @@ Test(cnn, fashion_cnn_learns_on_a_slice)
     if (!have_fashion())
         cr_skip_test("Fashion-MNIST is not installed at %s (package dataset-fashion-mnist)", FASHION_DATA);
     const char *tmp = e2e_tmpdir();
-    const char *data = fashion_slice(tmp, CNN_NTRAIN, CNN_NTEST);
+    const char *data = e2e_fashion_slice(tmp, CNN_NTRAIN, CNN_NTEST);
     e2e_run r = E2E_RUN(tmp, tmp, FASHION_CNN, "fit", "--data", data, "--epochs", "2", "--verbose", "0");
     cr_assert_eq(r.status, 0, "fashion_cnn fit exited %d: %s%s", r.status, r.out, r.err);
     double loss, acc;

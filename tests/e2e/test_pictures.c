@@ -328,57 +328,6 @@ Test(pictures, without_dot_only_the_dot_file)
 
 /* ---- the SVG in a real browser ---------------------------------------------------------- */
 
-/* Decodes an 8-bit RGB or RGBA PNG without interlacing (what Chromium
- * writes) into RGB triples; NULL when it is not one. */
-static unsigned char *png_rgb(const unsigned char *png, size_t len, int *w, int *h)
-{
-    if (len < 33 || memcmp(png, "\x89PNG\r\n\x1a\n", 8))
-        return NULL;
-    size_t at = 8, zlen = 0;
-    unsigned char *z = malloc(len), type = 0;
-    for (; z && at + 12 <= len;) {
-        size_t n = (size_t)png[at] << 24 | (size_t)png[at + 1] << 16 | (size_t)png[at + 2] << 8 | png[at + 3];
-        const unsigned char *c = png + at + 8;
-        if (at + 12 + n > len)
-            break;
-        if (!memcmp(png + at + 4, "IHDR", 4)) {
-            *w = c[0] << 24 | c[1] << 16 | c[2] << 8 | c[3];
-            *h = c[4] << 24 | c[5] << 16 | c[6] << 8 | c[7];
-            type = c[8] == 8 && !c[12] ? c[9] : 0;
-        } else if (!memcmp(png + at + 4, "IDAT", 4)) {
-            memcpy(z + zlen, c, n);
-            zlen += n;
-        }
-        at += 12 + n;
-    }
-    int bpp = type == 6 ? 4 : type == 2 ? 3 : 0;
-    if (!bpp || *w <= 0 || *h <= 0 || *w > 20000 || *h > 20000) {
-        free(z);
-        return NULL;
-    }
-    size_t stride = (size_t)*w * (size_t)bpp;
-    uLongf raw_len = (uLongf)((stride + 1) * (size_t)*h);
-    unsigned char *raw = malloc(raw_len), *rgb = malloc((size_t)*w * (size_t)*h * 3);
-    if (!raw || !rgb || uncompress(raw, &raw_len, z, (uLong)zlen) != Z_OK || raw_len != (stride + 1) * (size_t)*h) {
-        free(z), free(raw), free(rgb);
-        return NULL;
-    }
-    for (int y = 0; y < *h; y++) { /* undo each row's filter in place */
-        unsigned char *row = raw + (size_t)y * (stride + 1) + 1, *up = y ? row - stride - 1 : NULL;
-        for (size_t x = 0; x < stride; x++) {
-            int a = x >= (size_t)bpp ? row[x - (size_t)bpp] : 0, b = up ? up[x] : 0;
-            int c = up && x >= (size_t)bpp ? up[x - (size_t)bpp] : 0, p = a + b - c;
-            int pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
-            int pred[5] = {0, a, b, (a + b) / 2, pa <= pb && pa <= pc ? a : pb <= pc ? b : c};
-            row[x] = (unsigned char)(row[x] + (row[-1] <= 4 ? pred[row[-1]] : 0));
-        }
-        for (int x = 0; x < *w; x++)
-            memcpy(rgb + ((size_t)y * (size_t)*w + (size_t)x) * 3, row + (size_t)x * (size_t)bpp, 3);
-    }
-    free(z), free(raw);
-    return rgb;
-}
-
 /* Pixels of rgb[0 .. w h) within 3 of the colour "#rrggbb". */
 static long count_colour(const unsigned char *rgb, int w, int h, const char *hex)
 {
@@ -435,7 +384,7 @@ Test(pictures, svg_in_browser)
     unsigned char *png = (unsigned char *)e2e_read(e2e_path(e2e_tmpdir(), "shot.png"), &len);
     cr_assert_not_null(png, "no screenshot");
     int w = 0, h = 0;
-    unsigned char *rgb = png_rgb(png, len, &w, &h);
+    unsigned char *rgb = e2e_png_rgb(png, len, &w, &h);
     cr_assert_not_null(rgb, "the screenshot is no 8-bit RGB(A) PNG");
     long fwd = count_colour(rgb, w, h, FORWARD_FILL), bwd = count_colour(rgb, w, h, BACKWARD_FILL);
     cr_expect_gt(fwd, 2000, "%ld pixels of the forward colour in the %dx%d screenshot", fwd, w, h);
