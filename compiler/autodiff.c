@@ -372,8 +372,9 @@ int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nv
             return graph_error(g, src, -1, "cg_gradients: argument %d is not a variable of this graph", i + 2);
         ids[i] = vars[i].id;
     }
-    if (g->nentries)
-        return graph_error(g, src, -1, "cg_gradients: gradients were already asked for");
+    for (int k = 0; k < g->nentries; k++)
+        if (g->entries[k].kind == ENTRY_GRADIENTS)
+            return graph_error(g, src, -1, "cg_gradients: gradients were already asked for");
     if (ad_request(g, loss.id, ids, nvars))
         return -1;
     g->entries[g->nentries++] = (entry){.kind = ENTRY_LOSS, .fname = "loss", .out = {loss.id}, .nout = 1};
@@ -382,12 +383,58 @@ int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nv
     return 0;
 }
 
+/* The tape's predict entry point, made by the first cg_output; NULL when
+ * there is none yet and no room for it. */
+static entry *tape_predict(cg_graph *g)
+{
+    for (int k = 0; k < g->nentries; k++)
+        if (g->entries[k].kind == ENTRY_PREDICT)
+            return &g->entries[k];
+    if (g->nentries == (int)(sizeof g->entries / sizeof g->entries[0]))
+        return NULL;
+    g->entries[g->nentries] = (entry){.kind = ENTRY_PREDICT, .fname = "predict"};
+    return &g->entries[g->nentries++];
+}
+
+/* Public: names t an output of the tape graph: NAME_predict computes it. */
+int cg_output_at(cg_src src, cg_graph *g, const char *name, cg_t t)
+{
+    if (!g || g->failed)
+        return -1;
+    if (g->model)
+        return graph_error(g, src, -1, "cg_output: %s is a model: its outputs are the model's (cg_set_outputs)",
+                           g->name);
+    if (t.g != g || t.id < 0 || t.id >= g->nnodes)
+        return graph_error(g, src, -1, "cg_output: the tensor of \"%s\" is not a tensor of this graph",
+                           name ? name : "");
+    if (graph_check_name(g, src, "output", name, NAME_BARE))
+        return -1;
+    for (int id = 0; id < g->nnodes; id++) /* the output's array and the buffers share the function's names */
+        if (g->nodes[id].name && !strcmp(g->nodes[id].name, name))
+            return graph_error(g, src, -1, "cg_output: output name \"%s\" is taken by a tensor of the graph", name);
+    entry *e = tape_predict(g);
+    for (int i = 0; e && i < e->nout; i++)
+        if (!strcmp(e->out_names[i], name))
+            return graph_error(g, src, -1, "cg_output: output name \"%s\" is given twice", name);
+    if (!e || e->nout == CG_MAX_OUTPUTS)
+        return graph_error(g, src, -1, "cg_output: at most %d outputs", CG_MAX_OUTPUTS);
+    const char *copy = arena_strdup(&g->a, name);
+    if (!copy)
+        return graph_error(g, src, -1, "cg_output: out of memory");
+    e->out_names[e->nout] = copy;
+    e->out[e->nout++] = t.id;
+    return 0;
+}
+
 /* Public: the optimizer of NAME_apply_gradients. */
 int cg_apply_gradients_at(cg_src src, cg_graph *g, cg_optimizer opt)
 {
     if (!g || g->failed)
         return -1;
-    if (g->model || !g->nentries)
+    bool grads = false;
+    for (int k = 0; k < g->nentries; k++)
+        grads = grads || g->entries[k].kind == ENTRY_GRADIENTS;
+    if (g->model || !grads)
         return graph_error(g, src, -1, "cg_apply_gradients: ask for gradients with cg_gradients first");
     if (g->has_opt)
         return graph_error(g, src, -1, "cg_apply_gradients: an optimizer was given already");

@@ -83,8 +83,8 @@ enum {
 #include "optimizers.def"
     OPTION_COUNT
 };
-#define CG_OPTION(id) (1u << OPTION_BIT_##id)               /* a row's options column */
-#define OPTIONS_EVERY (CG_OPTION(LR) | CG_OPTION(MOMENTUM)) /* checked for every optimizer */
+#define CG_OPTION(id) (1u << OPTION_BIT_##id)                              /* a row's options column */
+#define OPTIONS_EVERY (CG_OPTION(LR) | CG_OPTION(MOMENTUM) | OPTIONS_CLIP) /* checked for every optimizer */
 
 typedef struct optim_option { /* a hyperparameter: a float field of cg_optimizer */
     size_t offset;            /* of the field */
@@ -271,13 +271,13 @@ typedef struct entry {
     bool want_grads;              /* computes the gradient nodes of the variables */
     int upd_var[32], upd_val[32]; /* after the step: variable node <- value node (moving averages) */
     int nupd;
-    int *sched; /* nodes computed, in order (plan pass) */
-    int nsched;
-    const char *fwd_name; /* the forward pass it calls ("forward_infer"), one per mode; NULL: none */
-    int fwd_steps;        /* the first fwd_steps steps of sched are that forward pass's */
-    long *offset;         /* arena offset in floats per node id, -1: not in the arena */
-    long *scratch;        /* arena offset of node id's kernel scratch (im2col), -1: none */
-    int *first, *last;    /* per node id: the schedule steps that write its buffer and read it last */
+    int *sched, nsched;                    /* nodes computed, in order (plan pass), and their count */
+    const char *out_names[CG_MAX_OUTPUTS]; /* a tape's predict: the caller's name of each output (cg_output) */
+    const char *fwd_name;                  /* the forward pass it calls ("forward_infer"), one per mode; NULL: none */
+    int fwd_steps;                         /* the first fwd_steps steps of sched are that forward pass's */
+    long *offset;                          /* arena offset in floats per node id, -1: not in the arena */
+    long *scratch;                         /* arena offset of node id's kernel scratch (im2col), -1: none */
+    int *first, *last;                     /* per node id: the schedule steps that write its buffer and read it last */
     size_t arena_floats;
 } entry;
 

@@ -400,10 +400,16 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o)
         return graph_error(g, src, -1, "%s: the model has no layers", m->name);
     if (m->functional && !m->noutputs)
         return graph_error(g, src, -1, "%s: set the outputs (cg_set_outputs) before compile", m->name);
-    if (o.optimizer.lr == 0.0f && o.optimizer.kind == CG_SGD && o.optimizer.momentum == 0.0f)
-        o.optimizer = cg_sgd(0.01f, 0.0f, false); /* Keras' default SGD */
+    if (o.optimizer.lr == 0.0f && o.optimizer.kind == CG_SGD && o.optimizer.momentum == 0.0f &&
+        !o.optimizer.schedule.kind)
+        o.optimizer.lr = 0.01f, o.optimizer.nesterov = false; /* Keras' default SGD (clipping kept) */
     if (check_optimizer(g, src, m->name, &o.optimizer))
         return -1;
+    if (o.optimizer.schedule.kind && o.callbacks.reduce_lr_factor > 0.0f) /* as Keras refuses it */
+        return graph_error(g, src, -1,
+                           "%s: ReduceLROnPlateau (.reduce_lr_factor) cannot change a learning rate "
+                           "that follows a schedule (%s)",
+                           m->name, optim_schedule_name(o.optimizer.schedule.kind));
     if (check_data(m, src, &o))
         return -1;
     if (o.batch_size <= 0)

@@ -77,6 +77,13 @@ void emit_packing(emit_ctx *ec, const entry *e, const int *ids, int count, const
 void emit_entry(emit_ctx *ec, const entry *e);
 void emit_checked(emit_ctx *ec, const entry *e);
 void emit_update(emit_ctx *ec);
+/* emit_optim.c: the optimizer's clipping function and schedule (-1: a template failed), the step's lines
+ * for them, the header's NAME_learning_rate; optim.c: the first step's learning rate, a schedule's name. */
+int emit_optim_extras(emit_ctx *ec, text *c);
+void emit_step_extras(emit_ctx *ec);
+void emit_optim_prototypes(emit_ctx *ec, text *t);
+float optim_initial_lr(const cg_optimizer *o);
+const char *optim_schedule_name(cg_schedule_kind k);
 void emit_prototypes(emit_ctx *ec, text *t);
 /* emit_header.c, emit_source.c, emit_main.c: NAME.h, NAME.c, NAME_main.c (-1: a template failed). */
 int emit_header(emit_ctx *ec, text *h);

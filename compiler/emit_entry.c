@@ -23,10 +23,9 @@ void emit_update(emit_ctx *ec)
     const optim_row *r = optim_row_of(&ec->g->opt);
     if (!r)
         return;
-    text_printf(ec->t,
-                "\n    /* optimizer: one flat loop over the parameter block */\n    s->step += 1;\n"
-                "    %s(s->params, s->grads",
-                r->update);
+    text_printf(ec->t, "\n    /* optimizer: one flat loop over the parameter block */\n    s->step += 1;\n");
+    emit_step_extras(ec);
+    text_printf(ec->t, "    %s(s->params, s->grads", r->update);
     for (int k = 0; k < r->slots; k++) /* slot k of the state block */
         if (k == 0)
             text_puts(ec->t, ", s->opt");
@@ -68,6 +67,31 @@ void emit_packing(emit_ctx *ec, const entry *e, const int *ids, int count, const
     text_puts(ec->t, "    }\n");
 }
 
+/* True when the caller passes placeholder ph to entry e: every placeholder
+ * for a tape's loss and gradients, those the outputs need for its predict. */
+static bool entry_takes(cg_graph *g, const entry *e, int ph)
+{
+    bool read = e->kind != ENTRY_PREDICT;
+    for (int i = 0; !read && i < e->nout; i++)
+        read = plan_storage_root(g, e->out[i]) == ph;
+    for (int j = 0; !read && j < e->nsched; j++)
+        for (int i = 0; i < g->nodes[e->sched[j]].nin; i++)
+            read = read || plan_storage_root(g, g->nodes[e->sched[j]].in[i]) == ph;
+    return read;
+}
+
+/* The caller's arguments of a tape's entry e after n: the placeholders it
+ * takes (", const float *x"; ", x" when names_only), then the output arrays
+ * of a predict (", float *prob"; ", prob"). */
+static void tape_arguments(cg_graph *g, const entry *e, bool names_only, text *t)
+{
+    for (int i = 0; i < g->ninputs; i++)
+        if (entry_takes(g, e, g->inputs[i]))
+            text_printf(t, ", %s%s", names_only ? "" : "const float *", g->nodes[g->inputs[i]].name);
+    for (int i = 0; e->kind == ENTRY_PREDICT && i < e->nout; i++)
+        text_printf(t, ", %s%s", names_only ? "" : "float *", e->out_names[i]);
+}
+
 /* Appends the signature of entry e, or of its checked form: "void
  * net_predict(net_state *s, int n, const float *x, float *out)", "int
  * net_predict_checked(...)"; a tape's checked form hands back the loss
@@ -80,7 +104,7 @@ static void entry_signature(emit_ctx *ec, const entry *e, bool checked, text *t)
                                        : tape && (e->kind == ENTRY_LOSS || e->kind == ENTRY_GRADIENTS) ? "float"
                                                                                                        : "void";
     text_printf(t, "%s %s_%s%s(%s_state *s, int n", ret, p, e->fname, checked ? "_checked" : "", p);
-    switch (e->kind) {
+    switch (tape && e->kind == ENTRY_PREDICT ? ENTRY_LOSS : e->kind) {
     case ENTRY_PREDICT: text_puts(t, ", const float *x, float *out)"); break;
     case ENTRY_EVAL:
     case ENTRY_TRAIN: text_puts(t, ", const float *x, const float *y, float *batch_loss, float *batch_metrics)"); break;
@@ -89,9 +113,8 @@ static void entry_signature(emit_ctx *ec, const entry *e, bool checked, text *t)
             text_puts(t, ", const float *x, const float *y, float *batch_loss)");
             break;
         }
-        for (int i = 0; i < g->ninputs; i++)
-            text_printf(t, ", const float *%s", g->nodes[g->inputs[i]].name);
-        text_puts(t, checked ? ", float *loss)" : ")");
+        tape_arguments(g, e, false, t);
+        text_puts(t, checked && e->kind != ENTRY_PREDICT ? ", float *loss)" : ")");
     }
 }
 
@@ -110,6 +133,19 @@ static void emit_keep_rng(emit_ctx *ec, const entry *e, bool restore)
                              : "    const uint64_t rng = s->rng; /* put back at the end */\n");
 }
 
+/* The copies of a tape predict's outputs into the caller's arrays. */
+static void tape_outputs(emit_ctx *ec, const entry *e)
+{
+    char sb[64];
+    for (int i = 0; i < e->nout; i++) {
+        const node *o = &ec->g->nodes[e->out[i]];
+        long per = shape_size(&o->sh, 1);
+        text_printf(ec->t, "    for (int i = 0; i < %s%ld; i++) /* %s %s */\n        %s[i] = %s[i];\n",
+                    shape_batched(&o->sh) ? "n * " : "", per, e->out_names[i], shape_str(&o->sh, sb, sizeof sb),
+                    e->out_names[i], o->name);
+    }
+}
+
 /* Writes one entry point. */
 void emit_entry(emit_ctx *ec, const entry *e)
 {
@@ -118,8 +154,12 @@ void emit_entry(emit_ctx *ec, const entry *e)
     emit_upper(ec->prefix, up, sizeof up);
     switch (e->kind) {
     case ENTRY_PREDICT:
-        text_printf(ec->t, "/* The model's output for n <= %s_MAX_BATCH samples: out[n * %s_OUT_FEATURES]. */\n", up,
-                    up);
+        if (g->model)
+            text_printf(ec->t, "/* The model's output for n <= %s_MAX_BATCH samples: out[n * %s_OUT_FEATURES]. */\n",
+                        up, up);
+        else
+            text_puts(ec->t,
+                      "/* The graph's outputs (cg_output), each into its array, from the inputs they need. */\n");
         break;
     case ENTRY_EVAL: text_puts(ec->t, "/* Loss and metric, averaged over the batch, without training. */\n"); break;
     case ENTRY_TRAIN:
@@ -157,7 +197,9 @@ void emit_entry(emit_ctx *ec, const entry *e)
     text_puts(ec->t, "\n");
     switch (e->kind) {
     case ENTRY_PREDICT:
-        if (e->nout == 1) {
+        if (!g->model)
+            tape_outputs(ec, e);
+        else if (e->nout == 1) {
             const node *o = &g->nodes[e->out[0]];
             text_printf(ec->t, "    for (int i = 0; i < n * %ld; i++)\n        out[i] = %s[i];\n",
                         shape_size(&o->sh, 1), storage(ec, e->out[0], sb, sizeof sb));
@@ -251,7 +293,10 @@ static void emit_checks(emit_ctx *ec, const entry *e, const char *up)
     else if (g->model)
         text_printf(t, " || !x || !y || !batch_loss || (!batch_metrics && %s_NUM_METRICS > 0)", up);
     for (int i = 0; !g->model && i < g->ninputs; i++)
-        text_printf(t, " || !%s", g->nodes[g->inputs[i]].name);
+        if (entry_takes(g, e, g->inputs[i]))
+            text_printf(t, " || !%s", g->nodes[g->inputs[i]].name);
+    for (int i = 0; !g->model && e->kind == ENTRY_PREDICT && i < e->nout; i++)
+        text_printf(t, " || !%s", e->out_names[i]);
     text_printf(t, ")\n        return %s_ERR_NULL;\n    if (n < 1 || n > %s_MAX_BATCH)\n        return %s_ERR_BATCH;\n",
                 up, up, up);
     for (int j = 0; j < e->nsched; j++) {
@@ -279,7 +324,7 @@ void emit_checked(emit_ctx *ec, const entry *e)
     entry_signature(ec, e, true, t);
     text_puts(t, "\n{\n");
     emit_checks(ec, e, up);
-    switch (e->kind) {
+    switch (!g->model && e->kind == ENTRY_PREDICT ? ENTRY_LOSS : e->kind) {
     case ENTRY_PREDICT: text_printf(t, "    %s_predict(s, n, x, out);\n", p); break;
     case ENTRY_EVAL:
     case ENTRY_TRAIN: text_printf(t, "    %s_%s(s, n, x, y, batch_loss, batch_metrics);\n", p, e->fname); break;
@@ -288,10 +333,9 @@ void emit_checked(emit_ctx *ec, const entry *e)
             text_printf(t, "    %s_gradients(s, n, x, y, batch_loss);\n", p);
             break;
         }
-        text_printf(t, "    float value = %s_%s(s, n", p, e->fname);
-        for (int i = 0; i < g->ninputs; i++)
-            text_printf(t, ", %s", g->nodes[g->inputs[i]].name);
-        text_puts(t, ");\n    if (loss)\n        *loss = value;\n");
+        text_printf(t, e->kind == ENTRY_PREDICT ? "    %s_%s(s, n" : "    float value = %s_%s(s, n", p, e->fname);
+        tape_arguments(g, e, true, t);
+        text_puts(t, e->kind == ENTRY_PREDICT ? ");\n" : ");\n    if (loss)\n        *loss = value;\n");
     }
     text_printf(t, "    return %s_OK;\n}\n\n", up);
 }
@@ -325,4 +369,6 @@ void emit_prototypes(emit_ctx *ec, text *t)
         text_printf(t,
                     "/* One optimizer step from the gradients in s->grads. */\nvoid %s_apply_gradients(%s_state *s);\n",
                     p, p);
+    if (deploy_updates(g))
+        emit_optim_prototypes(ec, t);
 }

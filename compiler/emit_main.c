@@ -83,7 +83,7 @@ int emit_main(emit_ctx *ec, text *mt)
     emit_callbacks(&callbacks, &m->opts.callbacks);
     emit_float(m->opts.data.scale, scale, sizeof scale);
     emit_float(m->opts.data.test_split, split, sizeof split);
-    emit_float(g->has_opt ? g->opt.lr : 0.01f, lr, sizeof lr);
+    emit_float(g->has_opt ? optim_initial_lr(&g->opt) : 0.01f, lr, sizeof lr);
     bool sparse = m->noutputs == 1 && m->spec[0].loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
     snprintf(classes, sizeof classes, "%ld", sparse ? shape_size(&g->nodes[m->outputs_infer[0]].sh, 1) : 0L);
     snprintf(epochs, sizeof epochs, "%d", m->opts.epochs);

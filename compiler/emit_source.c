@@ -122,7 +122,7 @@ static int emit_init(emit_ctx *ec, text *c)
     if (!po && g->opt_floats)
         text_printf(&zero, "    init_constant(s->opt, %s_OPT_FLOATS, 0.0f);\n", pu);
     char lr[48], state[128];
-    emit_float(g->has_opt ? g->opt.lr : 0.01f, lr, sizeof lr);
+    emit_float(g->has_opt ? optim_initial_lr(&g->opt) : 0.01f, lr, sizeof lr);
     snprintf(state, sizeof state, po ? "" : "    s->lr = %s;\n    s->step = 0;\n", lr);
     const char *kv[] = {"NAME",       p,
                         "UNAME",      pu,
@@ -165,7 +165,7 @@ static int emit_optimizer(emit_ctx *ec, text *c)
         kv[n++] = r->keys[k];
     kv[n] = NULL;
     text_puts(c, "/* ---- optimizer ------------------------------------------------------------ */\n\n");
-    return r ? text_template(c, r->tmpl[ec->flavour], kv) : -1;
+    return r ? text_template(c, r->tmpl[ec->flavour], kv) | emit_optim_extras(ec, c) : -1;
 }
 
 /* Writes NAME.c into c; returns -1 when a template failed. */

@@ -249,6 +249,14 @@ cg_t cg_softmax_xent_at(cg_src src, cg_t logits, cg_t labels, bool sparse);
                     (int)(sizeof((const cg_t[]){__VA_ARGS__}) / sizeof(cg_t)))
 int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nvars);
 
+/* Names tensor t an output of the graph: the emitted code then has
+ * NAME_predict(s, n, <the placeholders the outputs read>..., float *name...),
+ * which computes only what the outputs need (no loss, no labels) and writes
+ * each output, in the order of the cg_output calls, into the array of its
+ * name (n * NAME_<NAME>_FLOATS floats). At most CG_MAX_OUTPUTS. */
+#define cg_output(g, name, t) cg_output_at(CG_HERE, g, name, t)
+int cg_output_at(cg_src src, cg_graph *g, const char *name, cg_t t);
+
 /* ---- Layers and models ------------------------------------------------------ */
 
 /* Activations, Keras' own: one member per row of compiler/activations.def,
@@ -558,6 +566,67 @@ typedef enum cg_optimizer_kind {
 #include "../optimizers.def"
 } cg_optimizer_kind;
 
+/* Learning-rate schedules (Keras' keras.optimizers.schedules), evaluated by
+ * the emitted training step from its step counter: step k (counted from 0)
+ * runs with NAME_learning_rate(k). Set one as the optimizer's .schedule; the
+ * optimizer's .lr is then unused. */
+typedef enum cg_schedule_kind {
+    CG_SCHEDULE_NONE,      /* a constant .lr (ReduceLROnPlateau may lower it) */
+    CG_EXPONENTIAL_DECAY,  /* initial_lr * decay_rate^(step / decay_steps), the exponent floored with staircase */
+    CG_COSINE_DECAY,       /* linear warm-up to warmup_target, then a cosine down to alpha times it */
+    CG_PIECEWISE_CONSTANT, /* values[0] up to boundaries[0] (inclusive), values[1] up to boundaries[1], ... */
+} cg_schedule_kind;
+
+#define CG_MAX_BOUNDARIES 15
+
+typedef struct cg_schedule {
+    cg_schedule_kind kind;
+    float initial_lr;
+    int decay_steps;     /* exponential, cosine: > 0 */
+    float decay_rate;    /* exponential: > 0 */
+    bool staircase;      /* exponential: decay at whole multiples of decay_steps only */
+    float alpha;         /* cosine: the final learning rate as a fraction of the decay's first, in [0, 1] */
+    float warmup_target; /* cosine: the learning rate the warm-up reaches; 0: no warm-up (Keras' None) */
+    int warmup_steps;    /* cosine: steps of the linear warm-up from initial_lr to warmup_target */
+    int nboundaries;     /* piecewise: increasing steps, at most CG_MAX_BOUNDARIES */
+    int boundaries[CG_MAX_BOUNDARIES];
+    int nvalues; /* piecewise: nboundaries + 1 learning rates */
+    float values[CG_MAX_BOUNDARIES + 1];
+} cg_schedule;
+
+/* Keras' ExponentialDecay(initial_lr, decay_steps, decay_rate, staircase). */
+static inline cg_schedule cg_exponential_decay(float initial_lr, int decay_steps, float decay_rate, bool staircase) {
+    return (cg_schedule){.kind = CG_EXPONENTIAL_DECAY, .initial_lr = initial_lr, .decay_steps = decay_steps,
+                         .decay_rate = decay_rate, .staircase = staircase};
+}
+/* Keras 3's CosineDecay(initial_lr, decay_steps, alpha, warmup_target, warmup_steps): with warmup_target 0
+ * (None), lr = initial_lr ((1 - alpha) (1 + cos(pi min(step, decay_steps) / decay_steps)) / 2 + alpha);
+ * otherwise initial_lr + (warmup_target - initial_lr) step / warmup_steps below warmup_steps, then the same
+ * cosine from warmup_target over the next decay_steps steps. */
+static inline cg_schedule cg_cosine_decay(float initial_lr, int decay_steps, float alpha, float warmup_target,
+                                          int warmup_steps) {
+    return (cg_schedule){.kind = CG_COSINE_DECAY, .initial_lr = initial_lr, .decay_steps = decay_steps,
+                         .alpha = alpha, .warmup_target = warmup_target, .warmup_steps = warmup_steps};
+}
+/* Keras' PiecewiseConstantDecay(boundaries, values), from two arrays (not pointers):
+ *     static const int steps[] = {100, 200};
+ *     static const float rates[] = {1e-2f, 1e-3f, 1e-4f};
+ *     opt.schedule = cg_piecewise_constant(steps, rates);
+ * values must have one element more than boundaries (checked by cg_compile). */
+#define cg_piecewise_constant(boundaries, values)                                                       \
+    cg_piecewise_constant_n((int)(sizeof(boundaries) / sizeof((boundaries)[0])), boundaries,             \
+                            (int)(sizeof(values) / sizeof((values)[0])), values)
+static inline cg_schedule cg_piecewise_constant_n(int nboundaries, const int *boundaries, int nvalues,
+                                                  const float *values) {
+    cg_schedule s = {.kind = CG_PIECEWISE_CONSTANT, .nboundaries = nboundaries, .nvalues = nvalues};
+    for (int i = 0; i < nboundaries && i < CG_MAX_BOUNDARIES; i++)
+        s.boundaries[i] = boundaries[i];
+    for (int i = 0; i < nvalues && i < CG_MAX_BOUNDARIES + 1; i++)
+        s.values[i] = values[i];
+    s.initial_lr = nvalues > 0 ? values[0] : 0.0f;
+    return s;
+}
+
 typedef struct cg_optimizer {
     cg_optimizer_kind kind;
     float lr;
@@ -567,6 +636,12 @@ typedef struct cg_optimizer {
     float rho;                 /* RMSprop */
     float epsilon;             /* Adam, RMSprop and AdamW */
     float weight_decay;        /* AdamW */
+    /* Gradient clipping, as Keras' optimizers (at most one of the three; 0: off). The step clips s->grads
+     * in place before the update. Set on a constructed optimizer: opt.clipnorm = 1.0f. */
+    float clipnorm;            /* each parameter's gradient scaled to an L2 norm of clipnorm at most */
+    float clipvalue;           /* each gradient value clipped to [-clipvalue, clipvalue] */
+    float global_clipnorm;     /* all gradients scaled by min(1, global_clipnorm / their joint L2 norm) */
+    cg_schedule schedule;      /* the learning rate per step; kind CG_SCHEDULE_NONE: the constant lr */
 } cg_optimizer;
 
 /* Keras defaults. Set fields by name (.beta_2 = 0.99f): the struct grows
