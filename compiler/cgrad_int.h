@@ -114,10 +114,9 @@ const optim_row *optim_row_of(const cg_optimizer *o);
 float optim_value(const cg_optimizer *o, int option);
 /* Floats of optimizer state per trainable float of g: 0 without an optimizer. */
 size_t optim_slots(const cg_graph *g);
-/* The one graph of the operands ts[0 .. n) of the public op `what`; NULL
- * after an error in each graph among them when an operand belongs to another
- * graph or to none, or its id is no node of its graph. NULL, and no error
- * anywhere, when no operand has a graph (a documented no-op). */
+/* The one graph of the operands ts[0 .. n) of the public op `what`; NULL after an error in each graph among
+ * them when an operand belongs to another graph or to none, or its id is no node of its graph. NULL, and no
+ * error anywhere, when no operand has a graph (a documented no-op). */
 cg_graph *operands_graph(cg_src src, const char *what, const cg_t *ts, int n);
 /* 0, or an error naming the node's line: every node's elements at `batch`
  * samples and every variable's initializer (variables made by cg_variable). */
@@ -208,6 +207,7 @@ typedef struct node {
     float alpha;        /* CONST value, an activation's parameter (leaky relu, elu), dropout rate */
     spatial sp;         /* convolution and pooling windows */
     int uid;            /* keeps otherwise identical random nodes apart (dropout masks) */
+    const float *data;  /* CONSTANT: its values (shape_size(sh, 1) floats, copied at the builder call) */
     int axis, begin;    /* SLICE, UNSLICE, CONCAT: the axis; SLICE, UNSLICE: where the slice starts */
     /* identity */
     const char *name; /* C identifier of its buffer: "dense_1_out", "d_dense_1_kernel" */
@@ -371,6 +371,7 @@ int op_from_public(cg_op_code op, public_kind kind);
 int op_unary(cg_graph *g, cg_src src, op_kind op, int x);
 int op_binary(cg_graph *g, cg_src src, op_kind op, int a, int b);
 int op_const(cg_graph *g, float value, bool per_n);
+int op_constant(cg_graph *g, cg_src src, const char *name, shape sh, const float *values); /* ops/constant.c */
 int op_reduce(cg_graph *g, cg_src src, op_kind op, int x, unsigned axes, bool keepdims);
 int op_broadcast(cg_graph *g, cg_src src, int x, shape to);
 int op_reshape(cg_graph *g, cg_src src, int x, shape to);
@@ -568,10 +569,9 @@ struct cg_model {
     int noutputs;
     model_layer *ml; /* layer objects */
     int nml, mlcap;
-    int *infer_of; /* node id -> the same value in inference mode, -1: not known yet */
-    int infer_cap;
-    int upd_var[32], upd_val[32]; /* moving-average updates of the training step */
-    int nupd;
+    int *infer_of, infer_cap;           /* node id -> the same value in inference mode, -1: not known yet */
+    int upd_var[32], upd_val[32], nupd; /* moving-average updates of the training step */
+    int adapt[8][3], nadapt;        /* Normalization layers whose statistics fit computes: mean, variance, input node */
     int loss;                       /* total loss, training mode */
     int metrics[MODEL_MAX_METRICS]; /* reported beside the loss, training mode */
     const char *metric_names[MODEL_MAX_METRICS];

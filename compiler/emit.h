@@ -96,6 +96,8 @@ int emit_write_file(cg_graph *g, const char *dir, const char *file, text *t);
 
 /* ---- deploy.c: firmware deployment ------------------------------------------------ */
 
+/* ops/constant.c: the static const array of each constant an entry point reads (nothing when none is). */
+void emit_constants(emit_ctx *ec, text *c);
 /* Reads the parameter block from checkpoint path (after the layout pass):
  * every parameter of the model, by name and shape, finite. */
 int deploy_read_weights(cg_graph *g, const char *path);

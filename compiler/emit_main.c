@@ -60,12 +60,43 @@ static void emit_callbacks(text *t, const cg_callback_opts *c)
         text_puts(t, " },\n");
 }
 
+/* The table of the Normalization layers whose statistics fit computes
+ * (cgrt_adapt: their tensors' offsets, the packed input they read) into
+ * table, and the descriptor's fields naming it into fields; nothing when
+ * the model has none. */
+static void emit_adapt(emit_ctx *ec, text *table, text *fields)
+{
+    cg_graph *g = ec->g;
+    cg_model *m = g->model;
+    char up[2][128];
+    if (!m->nadapt)
+        return;
+    text_printf(table,
+                "/* Normalization layers whose statistics fit computes (Keras' adapt): layer, mean and variance\n"
+                " * offsets, features, and the input they read within a packed sample: first float, floats */\n"
+                "static const cgrt_adapt adapt[%d] = {\n",
+                m->nadapt);
+    for (int i = 0; i < m->nadapt; i++) {
+        const node *in = &g->nodes[m->adapt[i][2]];
+        long offset = 0;
+        for (int k = 0; m->functional && k < m->ninputs && m->inputs[k] != m->adapt[i][2]; k++)
+            offset += shape_size(&g->nodes[m->inputs[k]].sh, 1);
+        text_printf(table, "    {\"%s\", %s_%s, %s_%s, %d, %ld, %ld},\n",
+                    g->layers[g->nodes[m->adapt[i][0]].layer].name, ec->uprefix,
+                    emit_upper(g->nodes[m->adapt[i][0]].name, up[0], sizeof up[0]), ec->uprefix,
+                    emit_upper(g->nodes[m->adapt[i][1]].name, up[1], sizeof up[1]), in->sh.d[in->sh.rank - 1], offset,
+                    shape_size(&in->sh, 1));
+    }
+    text_puts(table, "};\n");
+    text_printf(fields, "        .num_adapt = %d,\n        .adapt = adapt,\n", m->nadapt);
+}
+
 /* Writes NAME_main.c into mt; returns -1 when the template failed. */
 int emit_main(emit_ctx *ec, text *mt)
 {
     cg_graph *g = ec->g;
     cg_model *m = g->model;
-    text path = {0}, series = {0}, names = {0}, outs = {0}, callbacks = {0};
+    text path = {0}, series = {0}, names = {0}, outs = {0}, callbacks = {0}, adapt[2] = {{0}};
     char dims[64] = "", scale[48], split[48], classes[16], epochs[16], batch[16], rank[8], counts[2][8], range[80],
          lr[48];
     size_t len = 0;
@@ -81,6 +112,7 @@ int emit_main(emit_ctx *ec, text *mt)
     }
     emit_series(&series, &m->opts.data.series);
     emit_callbacks(&callbacks, &m->opts.callbacks);
+    emit_adapt(ec, &adapt[0], &adapt[1]);
     emit_float(m->opts.data.scale, scale, sizeof scale);
     emit_float(m->opts.data.test_split, split, sizeof split);
     emit_float(g->has_opt ? optim_initial_lr(&g->opt) : 0.01f, lr, sizeof lr);
@@ -160,6 +192,10 @@ int emit_main(emit_ctx *ec, text *mt)
         series.s ? series.s : "",
         "CALLBACKS",
         callbacks.s ? callbacks.s : "",
+        "ADAPT",
+        adapt[0].s ? adapt[0].s : "",
+        "ADAPT_FIELDS",
+        adapt[1].s ? adapt[1].s : "",
         "BLAS_INCLUDE",
         ec->uses_blas ? "#include <cblas.h>\n#include <cgrad_gemm.h>\n" : "",
         "BLAS_TUNE",
@@ -169,5 +205,6 @@ int emit_main(emit_ctx *ec, text *mt)
         NULL};
     int rc = text_template(mt, "main", kv);
     text_free(&names), text_free(&outs), text_free(&path), text_free(&series), text_free(&callbacks);
+    text_free(&adapt[0]), text_free(&adapt[1]);
     return rc;
 }

@@ -187,6 +187,7 @@ int emit_source(emit_ctx *ec, text *c)
                         ec->flavour == CG_HOST ? "#include <cgrad_gemm.h>\n" : "",
                         NULL};
     int rc = text_template(c, "source_head", kv);
+    emit_constants(ec, c);
     rc |= emit_init(ec, c);
     if (deploy_updates(g))
         rc |= emit_optimizer(ec, c);

@@ -101,6 +101,24 @@ static int init_from(const cgrt_model *m, void *state, const char *path, int ver
     return 0;
 }
 
+/* The state fit starts from, after the seeded initialisation: --init-from's
+ * tensors, or --weights' checkpoint (training goes on: its Normalization
+ * statistics are kept), else Normalization statistics computed from the
+ * training rows (Keras' adapt). 0, or -1 with err set. */
+static int fit_start(const cgrt_model *m, void *state, const rt_cli_opts *o, const cgrt_dataset *train, cgrt_error *err)
+{
+    if (o->init_from && init_from(m, state, o->init_from, (int)o->verbose, err) != 0)
+        return -1;
+    if (o->weights)
+        return cgrt_load_checkpoint(m, m->param_block(state), o->weights, err);
+    if (cgrt_adapt_stats(m, m->param_block(state), train, err) != 0)
+        return -1;
+    for (int i = 0; i < m->num_adapt && o->verbose > 0; i++)
+        printf("%s: mean and variance of %d features from the %d training rows\n", m->adapt[i].layer,
+               m->adapt[i].features, train->n);
+    return 0;
+}
+
 /* Resolves fit's callback flags into cb and checks the --save name's fields
  * against the figures fit will have; -1 with err holding a usage error. */
 static int fit_callbacks(const cgrt_model *m, const rt_cli_opts *o, rt_callback_opts *cb, cgrt_error *err)
@@ -129,6 +147,8 @@ static int cmd_fit(const cgrt_model *m, const rt_cli_opts *o, const char *bin)
         return rt_cli_usage_error(bin, "fit", "no --data given and the model has no default dataset");
     if (o->val_data && o->val_split > 0.0)
         return rt_cli_usage_error(bin, "fit", "give either --validation-split or --validation-data, not both");
+    if (o->weights && o->init_from)
+        return rt_cli_usage_error(bin, "fit", "give either --weights (go on training) or --init-from, not both");
     if (is_series(m) && (o->val_data || o->val_split > 0.0))
         return rt_cli_usage_error(bin, "fit",
                                   "a time series validates on its val_steps targets (set in cg_compile); "
@@ -149,7 +169,7 @@ static int cmd_fit(const cgrt_model *m, const rt_cli_opts *o, const char *bin)
         return rt_cli_report(bin, 1, err.msg);
     }
     state = state_new(m, o->seed, o->lr);
-    if (state && o->init_from && init_from(m, state, o->init_from, (int)o->verbose, &err) != 0) {
+    if (state && fit_start(m, state, o, &d.train, &err) != 0) {
         free(state);
         rt_loaded_free(&d);
         return rt_cli_report(bin, 1, err.msg);

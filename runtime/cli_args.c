@@ -32,8 +32,9 @@ const int rt_cli_num_cmds = (int)(sizeof rt_cli_cmds / sizeof rt_cli_cmds[0]);
 
 /* name, short, kind, field, lo, hi, commands, required in, value, help, default shown when unset */
 const rt_cli_flag rt_cli_flags[] = {
-    {"weights", 'w', 's', OPT(weights), 0, 0, EVAL | PREDICT | GRADCHECK, EVAL | PREDICT, "FILE",
-     "checkpoint to load (safetensors, as fit --save writes it)", "the initial weights of --seed"},
+    {"weights", 'w', 's', OPT(weights), 0, 0, FIT | EVAL | PREDICT | GRADCHECK, EVAL | PREDICT, "FILE",
+     "checkpoint to load (safetensors, as fit --save writes it); fit goes on training from it, keeping its Normalization statistics",
+     "the initial weights of --seed"},
     {"input", 0, 's', OPT(input), 0, 0, PREDICT, PREDICT, "FILE",
      "samples to predict, without labels (a forecaster: raw values of its series)", NULL},
     {"output", 'o', 's', OPT(output), 0, 0, PREDICT, 0, "FILE", "file to write the predictions to", "stdout"},

@@ -148,6 +148,17 @@ void cg_set_max_batch(cg_graph *g, int max_batch);
 cg_t cg_placeholder_at(cg_src src, cg_graph *g, const char *name, cg_shape shape);
 cg_t cg_variable_at(cg_src src, cg_graph *g, const char *name, cg_shape shape, cg_init init);
 cg_t cg_scalar_at(cg_src src, cg_graph *g, float value);
+/* A constant tensor: count(shape) floats copied from values at the call (finite, row-major), emitted as a
+ * `static const float NAME[count]` array (flash on a microcontroller). cg_constant names it constant,
+ * constant_2, ...; cg_constant_named gives the name (an identifier, checked like a layer's name).
+ *   cg_constant(g, CG_SHAPE(2, 3), w);  cg_constant_vector(g, 0.5f, 1.0f, 2.0f): shape (3) */
+#define cg_constant(g, shape, values) cg_constant_at(CG_HERE, g, NULL, shape, values)
+#define cg_constant_named(g, name, shape, values) cg_constant_at(CG_HERE, g, name, shape, values)
+#define cg_constant_vector(g, ...)                                                                          \
+    cg_constant_at(CG_HERE, g, NULL, CG_SHAPE((int)(sizeof((const float[]){__VA_ARGS__}) / sizeof(float))), \
+                   (const float[]){__VA_ARGS__})
+#define cg_constant_matrix(g, rows, cols, values) cg_constant_at(CG_HERE, g, NULL, CG_SHAPE(rows, cols), values)
+cg_t cg_constant_at(cg_src src, cg_graph *g, const char *name, cg_shape shape, const float *values);
 cg_shape cg_shape_of(cg_t t);
 
 /* ---- Ops ----------------------------------------------------------------- */
@@ -369,6 +380,23 @@ typedef struct cg_embedding_opts {
     cg_init embeddings_initializer; /* default uniform(-0.05, 0.05), as Keras */
 } cg_embedding_opts;
 
+/* Keras' preprocessing layers Normalization and Rescaling.
+ * Normalization: y = (x - mean) / max(sqrt(variance), 1e-7) per feature of the last axis (Keras' formula,
+ * its epsilon backend.epsilon()). Without .mean and .variance the statistics are non-trainable weights
+ * "<layer>/mean" and "<layer>/variance" (saved in checkpoints), which `fit` computes from the training
+ * rows as Keras' adapt() (mean and population variance over every training row and position), unless the
+ * weights come from a checkpoint (fit --weights); the layer must then read a model input. With both (arrays
+ * of the last axis' size, copied at the call) they are constants of the emitted code and fit computes nothing.
+ * Rescaling: y = x * scale + offset. */
+typedef struct cg_preprocess_opts {
+    int _;
+    float scale;           /* Rescaling */
+    float offset;          /* Rescaling (default 0) */
+    const float *mean;     /* Normalization: fixed per-feature means (Keras' mean=); NULL: computed by fit */
+    const float *variance; /* Normalization: fixed per-feature variances (Keras' variance=), >= 0 */
+    const char *name;
+} cg_preprocess_opts;
+
 typedef enum cg_layer_kind {
     CG_LAYER_DENSE,
     CG_LAYER_ACTIVATION,
@@ -391,6 +419,8 @@ typedef enum cg_layer_kind {
     CG_LAYER_GRU,
     CG_LAYER_EMBEDDING,
     CG_LAYER_CONV1D,
+    CG_LAYER_NORMALIZATION,
+    CG_LAYER_RESCALING,
     CG_LAYER_KIND_COUNT, /* not a layer: the number of kinds (compiler/layers/layers.def has a row for each) */
 } cg_layer_kind;
 
@@ -414,6 +444,7 @@ typedef struct cg_layer {
     cg_misc_opts misc;
     cg_rnn_opts rnn;
     cg_embedding_opts embedding;
+    cg_preprocess_opts pre;   /* Normalization, Rescaling */
     cg_activation activation; /* CG_LAYER_ACTIVATION */
     const char *custom_kind;  /* CG_LAYER_CUSTOM: shown in the summary, and the default name's stem */
     cg_call_fn call;
@@ -460,6 +491,12 @@ typedef struct cg_layer {
                 .misc = CG_OPTS_(cg_misc_opts, ._ = 0, .momentum = 0.99f, .epsilon = 1e-3f, __VA_ARGS__)})
 #define cg_layer_normalization(...) \
     ((cg_layer){.kind = CG_LAYER_LAYER_NORM, .src = CG_HERE, .misc = CG_OPTS_(cg_misc_opts, ._ = 0, .epsilon = 1e-3f, __VA_ARGS__)})
+/* cg_normalization() (statistics from fit), cg_normalization(.mean = m, .variance = v) (fixed);
+ * cg_rescaling(1.0f / 255), cg_rescaling(1.0f / 127.5f, -1.0f) */
+#define cg_normalization(...) \
+    ((cg_layer){.kind = CG_LAYER_NORMALIZATION, .src = CG_HERE, .pre = CG_OPTS_(cg_preprocess_opts, ._ = 0, __VA_ARGS__)})
+#define cg_rescaling(...) \
+    ((cg_layer){.kind = CG_LAYER_RESCALING, .src = CG_HERE, .pre = CG_OPTS_(cg_preprocess_opts, ._ = 0, .scale = __VA_ARGS__)})
 
 /* Merge layers of functional models: cg_add_layer(), cg_multiply_layer(), cg_concatenate(), cg_concatenate(.axis = 1). */
 #define cg_add_layer(...) ((cg_layer){.kind = CG_LAYER_ADD, .src = CG_HERE, .misc = CG_OPTS_(cg_misc_opts, ._ = 0, __VA_ARGS__)})

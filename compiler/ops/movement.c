@@ -138,6 +138,24 @@ cg_t cg_concat_at(cg_src src, cg_t a, cg_t b, int axis)
     return (cg_t){g, op_concat(g, src, a.id, b.id, axis_of(a, axis))};
 }
 
+/* Public reshape of a scalar constant (cg_scalar): into rank 0 it stays
+ * itself; into a shape of one element it becomes a constant of that shape.
+ * Internally a scalar broadcasts to any shape, but a user asking for (1)
+ * gets (1). Any other shape is an error naming both. */
+static int reshape_scalar(cg_graph *g, cg_src src, int x, shape to)
+{
+    const node *c = &g->nodes[x];
+    char sa[64], sb[64];
+    if (to.rank == 0)
+        return x;
+    if (c->per_n || shape_batched(&to) || shape_elems(&to, 1) != 1)
+        return graph_error(g, src, g->cur_layer, "cannot reshape %s into %s: a scalar has 1 element, the shape %s",
+                           shape_str(&c->sh, sa, sizeof sa), shape_str(&to, sb, sizeof sb),
+                           shape_batched(&to) ? "has a batch dimension" : "holds another count");
+    float v = c->alpha;
+    return op_constant(g, src, NULL, to, &v);
+}
+
 cg_t cg_reshape_at(cg_src src, cg_t x, cg_shape s)
 {
     cg_graph *g = operands_graph(src, "reshape", &x, 1);
@@ -148,6 +166,8 @@ cg_t cg_reshape_at(cg_src src, cg_t x, cg_shape s)
         return (cg_t){g, graph_error(g, src, g->cur_layer, "reshape: rank %d is not supported", s.rank)};
     for (int i = 0; i < s.rank; i++)
         to.d[i] = s.dims[i];
+    if (g->nodes[x.id].op == OP_CONST)
+        return (cg_t){g, reshape_scalar(g, src, x.id, to)};
     return (cg_t){g, op_reshape(g, src, x.id, to)};
 }
 

@@ -133,6 +133,18 @@ typedef struct cgrt_callbacks {
     float min_lr;              /* the learning rate is never reduced below this */
 } cgrt_callbacks;
 
+/* A Normalization layer whose statistics fit computes (Keras' adapt): per
+ * feature of the last axis of the model input it reads, the mean and the
+ * population variance over every training row and every position of that
+ * input, written into its two tensors of the parameter block. */
+typedef struct cgrt_adapt {
+    const char *layer;     /* "normalization_1" */
+    size_t mean, variance; /* offsets (floats) of its mean and variance tensors in the parameter block */
+    int features;          /* floats of each statistic: the input's last axis */
+    int in_offset;         /* where that input starts within a packed input sample */
+    int in_count;          /* its floats per sample, a multiple of features */
+} cgrt_adapt;
+
 typedef struct cgrt_model {
     const char *name; /* model name, "fashion_mlp" */
     int max_batch;    /* largest batch the emitted code was planned for */
@@ -176,6 +188,8 @@ typedef struct cgrt_model {
      * offsets in the parameter block; NULL when nothing is trainable). No
      * optimizer step, no moving averages. */
     const float *(*gradients)(void *state, int n, const float *x, const float *y, float *loss);
+    int num_adapt;           /* Normalization layers whose statistics fit computes; 0: none */
+    const cgrt_adapt *adapt; /* num_adapt of them */
 } cgrt_model;
 
 /* ---- Datasets ----------------------------------------------------------- */
@@ -219,6 +233,12 @@ int cgrt_load_data(const cgrt_model *m, const char *path, cgrt_dataset *train, c
 
 /* Splits off the last `fraction` of d into val (copies), shrinking d. */
 int cgrt_split_tail(cgrt_dataset *d, float fraction, cgrt_dataset *val, cgrt_error *err);
+
+/* Keras' adapt for every Normalization layer of m (m->adapt): the mean and
+ * population variance of its features over the rows of train (the training
+ * part alone: fit calls it after the test and validation splits), computed
+ * in double, into params. Fails naming the layer when train has no rows. */
+int cgrt_adapt_stats(const cgrt_model *m, float *params, const cgrt_dataset *train, cgrt_error *err);
 
 /* ---- Time series ----------------------------------------------------------- */
 

@@ -181,7 +181,7 @@ Test(cli, bad_command_lines)
         {{"fit", "--validation-split", "1", NULL}, 2, "--validation-split: 1 is out of range"},
         {{"fit", "--seed", "-4", NULL}, 2, "--seed: '-4' is not a non-negative integer"},
         {{"fit", "epochs", NULL}, 2, "unexpected argument 'epochs'"},
-        {{"fit", "--weights", "w", NULL}, 2, "flag --weights does not apply to fit"},
+        {{"fit", "--input", "x", NULL}, 2, "flag --input does not apply to fit"},
         {{"fit", NULL}, 2, "no --data given"},
         {{"evaluate", NULL}, 2, "evaluate needs --weights FILE"},
         {{"predict", "--weights", "w", NULL}, 2, "predict needs --weights FILE and --input FILE"},
