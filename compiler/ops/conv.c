@@ -2,7 +2,8 @@
  * pooling, and zero padding, channels last: X (n, H, W, C), kernels
  * (KH, KW, C, F) as Keras stores them. Each has its shape rule, its gradient
  * rule (the backward ops below) and its lowering: plain loops in the
- * portable flavour; im2col and the GEMM shim in the host flavour. */
+ * portable flavour; im2col and the GEMM shim in the host flavour, but for
+ * small input windows (direct loops there too). */
 #include "../cgrad_int.h"
 
 #include <string.h>
@@ -225,12 +226,40 @@ static bool words_conv(cg_graph *g, int id, unsigned inputs, char *buf, size_t s
     return buf[0] != 0;
 }
 
-/* Scratch floats of the host im2col kernels at the maximum batch. */
+/* Input windows of at most this many floats (KH * KW * C) make a GEMM depth too short to pay for the im2col
+ * copy: the host then convolves directly (a first layer on one or three channels), keeping the kernel, or
+ * the filter's gradient, in a local array of at most DIRECT_KERNEL_MAX floats (32 KB of stack). */
+#define DIRECT_WINDOW_MAX 32
+#define DIRECT_KERNEL_MAX 8192
+
+/* True when host node n convolves directly, without im2col: a convolution with its bias and activation, or
+ * a filter gradient, whose input window holds at most DIRECT_WINDOW_MAX floats. */
+static bool conv_direct(const cg_graph *g, const node *n)
+{
+    if (g->flavour != CG_HOST || (n->op != OP_CONV2D_BIAS_ACT && n->op != OP_CONV2D_BWD_FILTER))
+        return false;
+    long window = (long)n->sp.win[0] * n->sp.win[1] * g->nodes[n->in[0]].sh.d[3];
+    return window <= DIRECT_WINDOW_MAX && window * n->sh.d[3] <= DIRECT_KERNEL_MAX; /* d[3]: F of Y or of dK */
+}
+
+/* True when max pooling's gradient node n has windows that tile its input exactly (stride = window, no
+ * padding, no row or column left over): each input element is in one window, and one pass writes dX. */
+static bool pool_tiles(const cg_graph *g, const node *n)
+{
+    const shape *x = &g->nodes[n->in[0]].sh, *y = &g->nodes[n->in[1]].sh;
+    return n->op == OP_MAX_POOL_BWD && n->sp.stride[0] == n->sp.win[0] && n->sp.stride[1] == n->sp.win[1] &&
+           !n->sp.pad[0] && !n->sp.pad[1] && y->d[1] * n->sp.win[0] == x->d[1] && y->d[2] * n->sp.win[1] == x->d[2];
+}
+
+/* Scratch floats of the host im2col kernels at the maximum batch (of a direct filter gradient: one partial
+ * dK per sample). */
 long conv_scratch(cg_graph *g, int id)
 {
     const node *n = &g->nodes[id];
     if (g->flavour != CG_HOST)
         return 0;
+    if (conv_direct(g, n))
+        return n->op == OP_CONV2D_BWD_FILTER ? (long)g->max_batch * shape_size(&n->sh, 1) : 0;
     const shape *x;
     long positions; /* rows of the im2col matrix */
     switch (n->op) {
@@ -369,8 +398,10 @@ void lower_conv(emit_ctx *e, int id)
         snprintf(k.ow, sizeof k.ow, "%d", big->d[2]);
         snprintf(k.f, sizeof k.f, "%d", big->d[3]);
     }
-    bool host = g->flavour == CG_HOST;
-    const char *tmpl = conv_template(n->op, host);
+    bool host = g->flavour == CG_HOST, direct = conv_direct(g, n);
+    const char *tmpl = pool_tiles(g, n)                        ? "kernels/max_pool_bwd_tiled"
+                       : direct && n->op == OP_CONV2D_BIAS_ACT ? "kernels/conv2d_bias_act_direct"
+                                                               : conv_template(n->op, host);
     fill_piece_keys(&k, e->part);
     char act[ACT_TEXT_MAX], grad[ACT_TEXT_MAX];
     const char *act_name = emit_activation(n->act, n->alpha, act, sizeof act);
@@ -386,9 +417,17 @@ void lower_conv(emit_ctx *e, int id)
                         k.rows,     "ROW0",     k.row0,  "GRAD",  grad,       "E0",     k.e0, "E1", k.e1,
                         "COLS_ROW", k.cols_row, "Y_ROW", k.y_row, "DY_ROW",   k.dy_row, NULL};
     /* host convolutions copy windows first (im2col); the filter gradient's
-     * copy is the split loop (part 1) and its GEMM what follows (part 2) */
-    bool im2col = host && (n->op == OP_CONV2D || n->op == OP_CONV2D_BIAS_ACT ||
-                           (n->op == OP_CONV2D_BWD_FILTER && e->part != 2));
+     * copy is the split loop (part 1) and its GEMM what follows (part 2); a
+     * direct filter gradient sums each sample's share there, then adds them */
+    bool im2col = host && !direct &&
+                  (n->op == OP_CONV2D || n->op == OP_CONV2D_BIAS_ACT ||
+                   (n->op == OP_CONV2D_BWD_FILTER && e->part != 2));
+    if (direct && n->op == OP_CONV2D_BWD_FILTER) {
+        if ((e->part != 2 && text_template(e->t, "kernels/conv2d_bwd_filter_direct", kv)) ||
+            (e->part != 1 && text_template(e->t, "kernels/conv2d_bwd_filter_sum", kv)))
+            graph_error(g, n->src, n->layer, "internal: the direct filter gradient's template failed");
+        return;
+    }
     if (host && n->op == OP_CONV2D_BWD_FILTER && e->part == 1)
         tmpl = NULL;
     if (im2col && text_template(e->t, "kernels/im2col", kv))

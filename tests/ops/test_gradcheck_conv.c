@@ -311,6 +311,16 @@ static void build_max_pool_act(gc *c)
     term(c, pool(c, OP_MAX_POOL, cg_leaky_relu(x, 0.2f), 3, 3, 2, 2, true));
 }
 
+/* max pooling whose windows tile the input exactly (stride = window, no padding, nothing left over), where one
+ * pass writes the whole gradient: 2x2 and 3x2 windows, and 2x2 over tanh with its gradient fused in. */
+static void build_max_pool_tiled(gc *c)
+{
+    cg_t x = image(c, "x", 6, 4, 2, D_DISTINCT, D_SMALL);
+    term(c, pool(c, OP_MAX_POOL, x, 2, 2, 2, 2, false));
+    term(c, pool(c, OP_MAX_POOL, x, 3, 2, 3, 2, false));
+    term(c, pool(c, OP_MAX_POOL, cg_tanh(x), 2, 2, 2, 2, false));
+}
+
 /* average pooling: the same windows; "same" padding is not counted in the mean. */
 static void build_avg_pool(gc *c)
 {
@@ -361,6 +371,7 @@ static const op_case op_cases[] = {
     OPC("depthwise", build_depthwise),
     {"max_pool", build_max_pool, CG_PORTABLE},
     OPC("max_pool_act", build_max_pool_act),
+    OPC("max_pool_tiled", build_max_pool_tiled),
     {"avg_pool", build_avg_pool, CG_PORTABLE},
     {"pad", build_pad, CG_PORTABLE},
     {"gap_flatten", build_gap_flatten, CG_PORTABLE},
@@ -503,4 +514,62 @@ ParameterizedTestParameters(gradcheck_conv, layers)
 ParameterizedTest(int *i, gradcheck_conv, layers)
 {
     run_model_case(&model_cases[*i]);
+}
+
+/* Ties in max pooling (where finite differences cannot judge): the gradient of each window goes to its first
+ * maximum in row-major order, as Keras's does. 2x2 windows tiling a 4x4x2 image, channel 0 with two equal
+ * maxima at window elements 1 and 3, channel 1 all equal; loss sum(pool(X + U) * R) + sum(pool(relu(X + U)) *
+ * R2) with U = 0, so dU is, per window element, the sum over the batch of R + R2 at the first maximum, else 0.
+ * Both flavours. */
+static void check_pool_ties(cg_flavour fl)
+{
+    const char *fname = fl == CG_HOST ? "host" : "portable";
+    gc c = {.g = cg_graph_new("pool_ties"), .rng = 11};
+    cr_assert(c.g, "out of memory");
+    cg_set_max_batch(c.g, MAX_BATCH);
+    c.n = 2;
+    cg_t x = image(&c, "x", 4, 4, 2, D_DISTINCT, D_SMALL);
+    term(&c, pool(&c, OP_MAX_POOL, x, 2, 2, 2, 2, false));
+    term(&c, pool(&c, OP_MAX_POOL, cg_relu(x), 2, 2, 2, 2, false));
+    cg_gradients_at(CG_HERE, c.g, c.loss, &c.var[0].t, 1);
+    cr_assert(!cg_failed(c.g), "%s: %s", fname, cg_error(c.g));
+    for (long e = 0; e < c.in[0].count; e++) /* X: channel 0 is 2 at window elements 1 and 3, else 1 */
+        c.in[0].data[e] = e % 2 == 0 && e / 2 % 2 == 1 ? 2.0f : 1.0f;
+    memset(c.var[0].data, 0, sizeof(float) * (size_t)c.var[0].count);
+    hx_module mod;
+    hx_extra_cflags = "";
+    cr_assert(hx_build_graph(&mod, c.g, c.nin, fl, NULL) == 0, "%s: %s", fname, mod.err);
+    long count = 0, off = hx_param(&mod, c.var[0].name, &count);
+    cr_assert(off >= 0 && count == 32, "%s: U has %ld floats", fname, count);
+    memset(mod.params + off, 0, sizeof(float) * 32);
+    const float *inputs[MAXT];
+    for (int i = 0; i < c.nin; i++)
+        inputs[i] = c.in[i].data;
+    mod.gradients(mod.state, c.n, inputs);
+    const float *r = c.in[1].data, *r2 = c.in[2].data; /* (n, 2, 2, 2) each */
+    for (int h = 0; h < 4; h++)
+        for (int w = 0; w < 4; w++)
+            for (int ch = 0; ch < 2; ch++) {
+                bool first = ch == 0 ? h % 2 == 0 && w % 2 == 1 : h % 2 == 0 && w % 2 == 0;
+                float want = 0.0f;
+                for (int b = 0; first && b < c.n; b++) {
+                    long o = ((b * 2 + h / 2) * 2 + w / 2) * 2 + ch;
+                    want += r[o] + r2[o];
+                }
+                float got = mod.grads[off + (h * 4 + w) * 2 + ch];
+                cr_expect(fabsf(got - want) <= 1e-5f, "%s: dU[%d][%d][%d] = %g, expected %g (%s)", fname, h, w, ch,
+                          (double)got, (double)want, first ? "the first maximum" : "not the first maximum");
+            }
+    hx_close(&mod);
+    for (int i = 0; i < c.nvar; i++)
+        free(c.var[i].data);
+    for (int i = 0; i < c.nin; i++)
+        free(c.in[i].data);
+    cg_graph_free(c.g);
+}
+
+Test(gradcheck_conv, max_pool_ties_first_maximum)
+{
+    check_pool_ties(CG_PORTABLE);
+    check_pool_ties(CG_HOST);
 }
