@@ -82,6 +82,7 @@ void emit_update(emit_ctx *ec);
 int emit_optim_extras(emit_ctx *ec, text *c);
 void emit_step_extras(emit_ctx *ec);
 void emit_optim_prototypes(emit_ctx *ec, text *t);
+void emit_schedule_fields(emit_ctx *ec, text *t);
 float optim_initial_lr(const cg_optimizer *o);
 const char *optim_schedule_name(cg_schedule_kind k);
 void emit_prototypes(emit_ctx *ec, text *t);

@@ -112,6 +112,7 @@ int emit_main(emit_ctx *ec, text *mt)
     }
     emit_series(&series, &m->opts.data.series);
     emit_callbacks(&callbacks, &m->opts.callbacks);
+    emit_schedule_fields(ec, &callbacks);
     emit_adapt(ec, &adapt[0], &adapt[1]);
     emit_float(m->opts.data.scale, scale, sizeof scale);
     emit_float(m->opts.data.test_split, split, sizeof split);

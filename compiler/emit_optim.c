@@ -111,6 +111,16 @@ void emit_step_extras(emit_ctx *ec)
                     ec->uprefix, num, num);
 }
 
+/* The runtime descriptor's fields of the schedule (NAME_main.c): its
+ * function and its name; nothing without a schedule. */
+void emit_schedule_fields(emit_ctx *ec, text *t)
+{
+    cg_schedule_kind k = ec->g->opt.schedule.kind;
+    if (k != CG_SCHEDULE_NONE)
+        text_printf(t, "        .learning_rate = %s_learning_rate,\n        .lr_schedule = \"%s\",\n", ec->prefix,
+                    optim_schedule_name(k));
+}
+
 /* The header's declaration of NAME_learning_rate, when the optimizer has a schedule. */
 void emit_optim_prototypes(emit_ctx *ec, text *t)
 {

@@ -316,6 +316,14 @@ int rt_callbacks_resolve(const cgrt_model *m, const rt_cli_opts *o, int has_val,
     if (o->shuffle && strcmp(o->shuffle, "true") != 0 && strcmp(o->shuffle, "false") != 0)
         return rt_fail(err, "--shuffle: '%.100s' is not true or false", o->shuffle);
     cb->shuffle = !o->shuffle || strcmp(o->shuffle, "true") == 0;
+    if (m->learning_rate && o->reduce_lr_factor > 0.0) /* Keras refuses ReduceLROnPlateau on a schedule too */
+        return rt_fail(err,
+                       "--reduce-lr-factor: the learning rate of %s follows its schedule (%s) at every step; "
+                       "ReduceLROnPlateau cannot change it",
+                       m->name, m->lr_schedule ? m->lr_schedule : "compiled in");
+    if (m->learning_rate && o->lr != (double)m->default_lr)
+        return rt_fail(err, "--lr: the learning rate of %s follows its schedule (%s), which sets it at every step",
+                       m->name, m->lr_schedule ? m->lr_schedule : "compiled in");
     if (rt_find_column(m, name, strlen(name), &cb->monitor) != 0) {
         list_columns(m, list, sizeof list);
         return rt_fail(err, "--monitor: '%.100s' is not a column of the history (%s)", name, list);

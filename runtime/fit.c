@@ -115,7 +115,7 @@ static int history_open(const cgrt_model *m, const rt_fit_opts *o, fit_history *
         return 0;
     if (o->history_path && !(fh->f = fopen(o->history_path, "w")))
         return rt_fail(err, "%s: cannot write history: %s", o->history_path, strerror(errno));
-    history_header(m, o->cb.reduce_lr_factor > 0.0, line, sizeof line);
+    history_header(m, o->cb.reduce_lr_factor > 0.0 || m->learning_rate, line, sizeof line);
     return history_put(fh, o, line, err);
 }
 
@@ -321,6 +321,8 @@ int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_da
         rc = train_epoch(m, state, o, train, &b, epoch, &p, &s, err);
         if (rc != RT_FIT_OK)
             goto done;
+        if (m->learning_rate) /* a schedule: the rate of the epoch's last step */
+            s.lr = m->learning_rate(epoch * ((train->n + o->batch - 1) / o->batch) - 1), s.has_lr = 1;
         rc = RT_FIT_ERROR;
         if (val && val->n > 0) {
             s.has_val = 1;

@@ -190,6 +190,11 @@ typedef struct cgrt_model {
     const float *(*gradients)(void *state, int n, const float *x, const float *y, float *loss);
     int num_adapt;           /* Normalization layers whose statistics fit computes; 0: none */
     const cgrt_adapt *adapt; /* num_adapt of them */
+    /* The learning-rate schedule the training step follows (NAME_learning_rate: the rate of step k,
+     * counted from 0, which the step sets itself) and its Keras name ("CosineDecay"); NULL: a constant
+     * rate, which --lr sets and ReduceLROnPlateau may lower. */
+    float (*learning_rate)(int step);
+    const char *lr_schedule;
 } cgrt_model;
 
 /* ---- Datasets ----------------------------------------------------------- */

@@ -8,6 +8,7 @@
 #include "e2e.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,4 +156,61 @@ Test(callbacks, bad_callback_options_fail_the_build_at_the_users_line)
                   r.err);
         e2e_run_free(&r);
     }
+}
+
+/* The model program of the schedule test: iris, SGD with ExponentialDecay(0.1, 8, 0.5), every 8 steps the
+ * rate halves (smoothly); batch 16, so 120 training rows make 8 steps an epoch. */
+#define SCHEDULE_SRC                                                                              \
+    "#include <cgrad.h>\n"                                                                        \
+    "int main(int argc, char **argv)\n"                                                           \
+    "{\n"                                                                                         \
+    "    cg_model *m = cg_sequential(\"iris_sched\", CG_SHAPE(4));\n"                             \
+    "    cg_model_add(m, cg_dense(8, .activation = CG_RELU));\n"                                  \
+    "    cg_model_add(m, cg_dense(3));\n"                                                         \
+    "    cg_optimizer opt = cg_sgd(0.05f, 0.0f, false);\n"                                        \
+    "    opt.schedule = cg_exponential_decay(0.1f, 8, 0.5f, false);\n"                            \
+    "    cg_compile(m, .optimizer = opt, .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY,\n"           \
+    "               .from_logits = true, .metric = CG_ACCURACY, .batch_size = 16, .epochs = 4,\n" \
+    "               .data = {.path = \"iris.csv\", .test_split = 0.2f});\n"                       \
+    "    return cg_main(m, argc, argv);\n"                                                        \
+    "}\n"
+
+/* A learning-rate schedule reaches the binary: the history's lr column is the rate of each epoch's last
+ * step by Keras' formula, and ReduceLROnPlateau or --lr on top of it are refused as usage errors. */
+Test(callbacks, schedule_sets_the_history_lr_and_refuses_reduce_lr_on_plateau)
+{
+#ifdef E2E_SANITIZED
+    cr_skip_test("cgrad build does not link model programs in a sanitizer build");
+#endif
+    const char *tmp = e2e_tmpdir(), *bin = e2e_path(e2e_path(tmp, "out"), "iris_sched");
+    e2e_run r = build(tmp, SCHEDULE_SRC, "gcc");
+    cr_assert_eq(r.status, 0, "cgrad build failed (%d): %.1000s%.1000s", r.status, r.out, r.err);
+    e2e_run_free(&r);
+    char *main_c = e2e_read(e2e_path(e2e_path(tmp, "out"), "iris_sched_main.c"), NULL);
+    cr_assert(main_c && strstr(main_c, "        .learning_rate = iris_sched_learning_rate,\n"
+                                       "        .lr_schedule = \"ExponentialDecay\",\n"),
+              "%s", main_c);
+    free(main_c);
+    r = E2E_RUN(tmp, tmp, bin, "fit", "--history", "h.csv", "--verbose", "0");
+    cr_assert_eq(r.status, 0, "%.1000s%.1000s", r.out, r.err);
+    e2e_run_free(&r);
+    char *h = e2e_read(e2e_path(tmp, "h.csv"), NULL);
+    cr_assert_not_null(h);
+    cr_assert_str_eq(e2e_line(h, 0), "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,samples_per_sec");
+    for (int epoch = 1; epoch <= 4; epoch++) {
+        const char *row = e2e_line(h, epoch), *p = row;
+        for (int comma = 0; comma < 5 && p; comma++) /* the sixth cell: lr */
+            p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
+        cr_assert_not_null(p, "epoch %d: %s", epoch, row);
+        double lr = strtod(p, NULL), want = 0.1 * pow(0.5, (8.0 * epoch - 1.0) / 8.0); /* step 8 epoch - 1 */
+        cr_expect(fabs(lr - want) <= 1e-5 * want, "epoch %d: lr %.9g in the history, the schedule gives %.9g (%s)",
+                  epoch, lr, want, row);
+    }
+    free(h);
+    r = E2E_RUN(tmp, tmp, bin, "fit", "--reduce-lr-factor", "0.5", "--verbose", "0");
+    E2E_ASSERT_FAILS(r, 2, "--reduce-lr-factor", "follows its schedule (ExponentialDecay)");
+    e2e_run_free(&r);
+    r = E2E_RUN(tmp, tmp, bin, "fit", "--lr", "0.3", "--verbose", "0");
+    E2E_ASSERT_FAILS(r, 2, "--lr", "follows its schedule (ExponentialDecay)");
+    e2e_run_free(&r);
 }

@@ -143,18 +143,18 @@ static const cgrt_output tiny_outputs[] = {{"dense", K, 1, K}};
         tiny_metric_names, 1, tiny_outputs, 0.5f, 3, 8, {NULL, 0.0f, 0.0f, {0, 0}, {NULL, 0, 0, 0, 0, 0, 0, CGRT_MISSING_ERROR}, NULL}, sizeof(tiny_state)
 
 const cgrt_model tiny_model = {"tiny", TINY_COMMON, 15, 2, tiny_params_desc, tiny_init, tiny_params, tiny_set_lr,
-                               NULL, tiny_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL};
+                               NULL, tiny_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL, NULL, NULL};
 const cgrt_model tiny5_model = {"tiny5", 16, 1, {5, 0, 0, 0}, 5, K, CGRT_LABEL_SPARSE, 1, K,
                                 "sparse_categorical_crossentropy", 1, tiny_metric_names, 1, tiny_outputs,
                                 0.5f, 3, 8, {NULL, 0.0f, 0.0f, {0, 0}, {NULL, 0, 0, 0, 0, 0, 0, CGRT_MISSING_ERROR}, NULL},
                                 sizeof(tiny_state), 18, 2, tiny5_params_desc, tiny_init, tiny_params, tiny_set_lr,
-                                NULL, tiny_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL};
+                                NULL, tiny_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL, NULL, NULL};
 const cgrt_model tiny_extra_model = {"tiny_extra", TINY_COMMON, 21, 3, extra_params_desc, tiny_init, tiny_params,
-                                     tiny_set_lr, NULL, tiny_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL};
+                                     tiny_set_lr, NULL, tiny_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL, NULL, NULL};
 const cgrt_model tiny_nan_model = {"tiny_nan", TINY_COMMON, 15, 2, tiny_params_desc, tiny_init, tiny_params,
-                                   tiny_set_lr, NULL, nan_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL};
+                                   tiny_set_lr, NULL, nan_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL, NULL, NULL};
 const cgrt_model tiny_flat_model = {"tiny_flat", TINY_COMMON, 15, 2, tiny_params_desc, tiny_init, tiny_params,
-                                    tiny_set_lr, NULL, flat_step, flat_step, tiny_predict, NO_CALLBACKS, NULL, 0, NULL};
+                                    tiny_set_lr, NULL, flat_step, flat_step, tiny_predict, NO_CALLBACKS, NULL, 0, NULL, NULL, NULL};
 /* clang-format on */
 
 /* ---- tiny_series: a forecaster over windows of 4 values ---------------------- */
@@ -246,4 +246,6 @@ const cgrt_model tiny_series_model = {
     NO_CALLBACKS,
     NULL,
     0,
+    NULL,
+    NULL,
     NULL};
