@@ -383,6 +383,15 @@ int cg_gradients_at(cg_src src, cg_graph *g, cg_t loss, const cg_t *vars, int nv
     return 0;
 }
 
+/* True when a and b are the same name but for the case of letters (the
+ * header's NAME_<NAME>_FLOATS would be one macro). */
+static bool same_upper(const char *a, const char *b)
+{
+    while (*a && toupper((unsigned char)*a) == toupper((unsigned char)*b))
+        a++, b++;
+    return *a == *b;
+}
+
 /* The tape's predict entry point, made by the first cg_output; NULL when
  * there is none yet and no room for it. */
 static entry *tape_predict(cg_graph *g)
@@ -410,11 +419,11 @@ int cg_output_at(cg_src src, cg_graph *g, const char *name, cg_t t)
     if (graph_check_name(g, src, "output", name, NAME_BARE))
         return -1;
     for (int id = 0; id < g->nnodes; id++) /* the output's array and the buffers share the function's names */
-        if (g->nodes[id].name && !strcmp(g->nodes[id].name, name))
+        if (g->nodes[id].name && same_upper(g->nodes[id].name, name))
             return graph_error(g, src, -1, "cg_output: output name \"%s\" is taken by a tensor of the graph", name);
     entry *e = tape_predict(g);
     for (int i = 0; e && i < e->nout; i++)
-        if (!strcmp(e->out_names[i], name))
+        if (same_upper(e->out_names[i], name))
             return graph_error(g, src, -1, "cg_output: output name \"%s\" is given twice", name);
     if (!e || e->nout == CG_MAX_OUTPUTS)
         return graph_error(g, src, -1, "cg_output: at most %d outputs", CG_MAX_OUTPUTS);

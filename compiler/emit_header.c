@@ -36,7 +36,7 @@ static const char *opt_words(const cg_graph *g)
 }
 
 /* What a sample is: the model's input, output and label, or each
- * placeholder of a tape graph. */
+ * placeholder and output of a tape graph. */
 static void emit_io_defines(emit_ctx *ec, text *io)
 {
     cg_graph *g = ec->g;
@@ -64,6 +64,15 @@ static void emit_io_defines(emit_ctx *ec, text *io)
                     shape_size(&ph->sh, 1), ph->name, shape_str(&ph->sh, sb, sizeof sb),
                     batched ? "per sample" : "in all");
     }
+    for (int k = 0; !m && k < g->nentries; k++) /* a tape's outputs (cg_output) */
+        for (int i = 0; g->entries[k].kind == ENTRY_PREDICT && i < g->entries[k].nout; i++) {
+            const node *o = &g->nodes[g->entries[k].out[i]];
+            char up[128], sb[64];
+            text_printf(io, "#define %s_%s_FLOATS %ld /* output %s %s: floats %s */\n", pu,
+                        emit_upper(g->entries[k].out_names[i], up, sizeof up), shape_size(&o->sh, 1),
+                        g->entries[k].out_names[i], shape_str(&o->sh, sb, sizeof sb),
+                        shape_batched(&o->sh) ? "per sample" : "in all");
+        }
 }
 
 /* The members of the state struct: those the build uses (a predict-only

@@ -5,7 +5,8 @@
  * cgrad emits curve_loss(), curve_gradients() and curve_apply_gradients()
  * (Adam); the loop in train.c clips the gradients by their global norm
  * between the last two, as a TensorFlow user would between tape.gradient and
- * optimizer.apply_gradients. */
+ * optimizer.apply_gradients. The fitted curve is an output, y_hat, so
+ * curve_predict(s, n, x, y_hat) computes it without the targets. */
 #include <cgrad.h>
 
 int main(int argc, char **argv)
@@ -28,6 +29,7 @@ int main(int argc, char **argv)
     cg_t loss = cg_mean(cg_where(cg_less(a, cg_scalar(g, d)), quadratic, linear));
 
     cg_gradients(g, loss, w1, b1, w2, b2);
+    cg_output(g, "y_hat", y_hat);
     cg_apply_gradients(g, cg_adam(0.01f));
     return cg_main_graph(g, argc, argv);
 }

@@ -53,6 +53,9 @@ Test(tape_predict, values)
         cr_assert_not_null(h);
         cr_expect(strstr(h, "void tp_predict(tp_state *s, int n, const float *x, float *prob, float *score);"),
                   "%s: the header does not declare predict with x and the two outputs:\n%s", fl, h);
+        cr_expect(strstr(h, "#define TP_PROB_FLOATS 4 /* output prob (n, 4): floats per sample */") &&
+                      strstr(h, "#define TP_SCORE_FLOATS 1 /* output score (n): floats per sample */"),
+                  "%s: the header lacks the outputs' sizes:\n%s", fl, h);
         free(h);
         void (*predict)(void *, int, const float *, float *, float *);
         int (*checked)(void *, int, const float *, float *, float *);
@@ -110,7 +113,7 @@ Test(tape_predict, errors)
         const char *name, *what;
     } bad[] = {
         {"1prob", "output name \"1prob\""},  {"p-q", "output name \"p-q\""},      {"s", "output name \"s\""},
-        {"x", "output name \"x\" is taken"}, {"w", "output name \"w\" is taken"}, {"dup", "\"dup\" is given twice"},
+        {"x", "output name \"x\" is taken"}, {"W", "output name \"W\" is taken"}, {"dup", "\"dup\" is given twice"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         cg_graph *g = cg_graph_new("tp_bad");
