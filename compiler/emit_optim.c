@@ -93,7 +93,7 @@ void emit_step_extras(emit_ctx *ec)
                     ec->prefix, optim_schedule_name(o->schedule.kind));
     if (!clip_template(o, &bound))
         return;
-    emit_float(bound, num, sizeof num);
+    snprintf(num, sizeof num, "%g", (double)bound); /* for the comments */
     if (o->clipnorm > 0.0f) {
         text_printf(ec->t, "    /* clipnorm: each parameter's gradient to an L2 norm of at most %s */\n", num);
         for (int i = 0; i < g->nvars; i++)

@@ -7,7 +7,10 @@
  *              them. Other changes to the emitted code (kernels, entry
  *              points) do not show here: tests/ops/golden/ has those. The
  *              files of SGD, momentum, Nesterov, Adam and RMSprop were
- *              written before the optimizers became one table.
+ *              written before the optimizers became one table. The
+ *              clip_schedule, tape_clip_schedule and clipvalue_exponential
+ *              cases show clipping and schedules: their functions and their
+ *              lines in the step.
  *   adamw_*    AdamW: its constructor's defaults (Keras'); weight decay, betas
  *              and epsilon refused when NaN, infinite or out of range, at the
  *              user's line, by cg_compile and cg_apply_gradients;
@@ -54,6 +57,42 @@ static const golden_case golden_cases[] = {
     {"tape_adamw",
      {.kind = CG_ADAMW, .lr = 0.01f, .beta_1 = 0.8f, .beta_2 = 0.99f, .epsilon = 1e-6f, .weight_decay = 0.05f},
      true},
+    {"clip_schedule", /* Adam clipping each parameter's gradient, a cosine decay after a warm-up */
+     {.kind = CG_ADAM,
+      .lr = 1e-3f,
+      .beta_1 = 0.9f,
+      .beta_2 = 0.999f,
+      .epsilon = 1e-7f,
+      .clipnorm = 1.0f,
+      .schedule = {.kind = CG_COSINE_DECAY,
+                   .initial_lr = 0.0f,
+                   .decay_steps = 1000,
+                   .warmup_target = 1e-3f,
+                   .warmup_steps = 100}},
+     false},
+    {"tape_clip_schedule", /* SGD with momentum clipping the gradients' joint norm, a piecewise rate */
+     {.kind = CG_SGD,
+      .lr = 0.1f,
+      .momentum = 0.9f,
+      .global_clipnorm = 5.0f,
+      .schedule = {.kind = CG_PIECEWISE_CONSTANT,
+                   .nboundaries = 2,
+                   .boundaries = {100, 200},
+                   .nvalues = 3,
+                   .values = {0.1f, 0.01f, 0.001f}}},
+     true},
+    {"clipvalue_exponential", /* RMSprop clipping values, an exponential decay in steps */
+     {.kind = CG_RMSPROP,
+      .lr = 1e-3f,
+      .rho = 0.9f,
+      .epsilon = 1e-7f,
+      .clipvalue = 0.5f,
+      .schedule = {.kind = CG_EXPONENTIAL_DECAY,
+                   .initial_lr = 0.01f,
+                   .decay_steps = 500,
+                   .decay_rate = 0.9f,
+                   .staircase = true}},
+     false},
 };
 
 /* Emits golden case c into dir; returns cgrad's status. */
