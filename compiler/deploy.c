@@ -111,10 +111,10 @@ ram_parts deploy_ram(const cg_graph *g, bool predict_only)
 /* Keeps the predict entry point alone, first noting the training state's size. */
 int deploy_keep_predict(cg_graph *g)
 {
-    if (!g->model)
+    if (!predict_entry(g))
         return graph_error(g, (cg_src){0}, -1,
-                           "%s: --mode predict needs a model (compiled with cg_compile): a graph of gradients has no "
-                           "predict entry point",
+                           "%s: --mode predict needs a predict entry point: a model (compiled with cg_compile), or a "
+                           "tape graph with outputs (cg_output)",
                            g->name);
     g->dep.train_ram = deploy_ram(g, false).total;
     int kept = 0;

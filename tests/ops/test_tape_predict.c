@@ -8,6 +8,8 @@
  *             arrays and a bad n.
  *   errors    bad, duplicate and taken names, a tensor of another graph and a
  *             model's graph are refused at the user's line.
+ *   firmware  --target firmware --mode predict keeps the tape's predict alone
+ *             and compiles strictly; without outputs the build is refused.
  */
 #include <criterion/criterion.h>
 
@@ -134,4 +136,43 @@ Test(tape_predict, errors)
     cg_model_add(m, cg_dense(2));
     expect_refused(cg_model_graph(m), "out", cg_model_output(m), "tp_model is a model");
     cg_model_free(m);
+}
+
+/* Runs cg_main_graph on g (which it frees) with args after the program's name; returns its status. */
+static int main_graph(cg_graph *g, const char *const *args, int nargs)
+{
+    char *argv[16] = {"tp_gen"};
+    for (int i = 0; i < nargs; i++)
+        argv[i + 1] = (char *)args[i];
+    return cg_main_graph(g, nargs + 1, argv);
+}
+
+/* A firmware build of a tape graph keeps its predict alone (no loss, gradients or training state) and
+ * compiles strictly; a tape graph without outputs has nothing to keep and is refused. */
+Test(tape_predict, firmware_predict_only)
+{
+    char dir[256], path[512], cmd[1024];
+    cr_assert(hx_tmpdir(dir, sizeof dir) == 0);
+    const char *args[] = {"-o", dir, "--target", "firmware", "--mode", "predict"};
+    cr_assert_eq(main_graph(classifier(), args, 6), 0, "the firmware build of a tape graph with outputs failed");
+    snprintf(path, sizeof path, "%s/tp.h", dir);
+    char *h = hx_read_file(path, NULL);
+    cr_assert_not_null(h);
+    cr_expect(strstr(h, "void tp_predict(tp_state *s, int n, const float *x, float *prob, float *score);") &&
+                  !strstr(h, "tp_gradients") && !strstr(h, "tp_loss") && !strstr(h, "grads["),
+              "the firmware header keeps more than predict:\n%s", h);
+    free(h);
+    snprintf(cmd, sizeof cmd, "%s -std=c99 -Wall -Wextra -Wpedantic -Werror -c '%s/tp.c' -o '%s/tp.o'", hx_default_cc(),
+             dir, dir);
+    cr_expect_eq(system(cmd), 0, "%s failed", cmd);
+    hx_rmdir(dir);
+
+    cg_graph *g = cg_graph_new("tp_none");
+    cg_t x = cg_placeholder(g, "x", CG_SHAPE(CG_BATCH, 2));
+    cg_t w = cg_variable(g, "w", CG_SHAPE(2, 1), cg_zeros());
+    cg_gradients(g, cg_mean(cg_matmul(x, w)), w);
+    cr_assert(hx_tmpdir(dir, sizeof dir) == 0);
+    args[1] = dir;
+    cr_expect_neq(main_graph(g, args, 6), 0, "a tape graph without outputs was built for predict");
+    hx_rmdir(dir);
 }
