@@ -752,7 +752,7 @@ Test(bad_input, bad_flags)
     USAGE_ERROR("--verbose", "fit", "--verbose", "3");
     USAGE_ERROR("--seed", "fit", "--seed", "-1");
     USAGE_ERROR("--bogus", "fit", "--bogus", "1");
-    USAGE_ERROR("--weights", "fit", "--weights", "w.safetensors");
+    USAGE_ERROR("--input", "fit", "--input", "x.csv");
     USAGE_ERROR("--epochs", "fit", "--epochs");
     USAGE_ERROR("--weights", "evaluate");
     USAGE_ERROR("--input", "predict", "--weights", "w.safetensors");
