@@ -32,11 +32,12 @@ done
 # groff-base: the runtime tests render docs/man/cgrad-model.7 (a fresh Debian 12 image lacks it)
 # libclang-dev: the libclang engine of `cgrad check` (meson builds it when found)
 # graphviz: `--graph` has its dot draw NAME.svg beside NAME.dot
+# make, cmake, man-db: the install test builds examples/external both ways and renders the manual pages with man -l
 REQUIRED=(meson ninja-build gcc clang clang-format libclang-rt-dev pkg-config zlib1g-dev libopenblas-dev
-          libcriterion-dev dataset-fashion-mnist groff-base libclang-dev graphviz)
+          libcriterion-dev dataset-fashion-mnist groff-base libclang-dev graphviz make cmake man-db)
 # installed best-effort with --torch; the tests that need them skip without them
 # (chromium and the 14 packages it brings install in about a minute; make runs examples/firmware's Makefile)
-OPTIONAL=(python3-torch python3-numpy gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm make chromium)
+OPTIONAL=(python3-torch python3-numpy gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm chromium)
 
 step() { printf '==> %s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }

@@ -277,7 +277,7 @@ int cg_output_at(cg_src src, cg_graph *g, const char *name, cg_t t);
  * to a tensor. */
 typedef enum cg_activation {
 #define CG_ACT(name, member, ...) member,
-#include "../activations.def"
+#include "activations.def"
 #undef CG_ACT
 } cg_activation;
 
@@ -600,7 +600,7 @@ void cg_model_free(cg_model *m);
  * computes. Build one with its constructor below. */
 typedef enum cg_optimizer_kind {
 #define CG_OPTIMIZER_KIND(member, name) member,
-#include "../optimizers.def"
+#include "optimizers.def"
 } cg_optimizer_kind;
 
 /* Learning-rate schedules (Keras' keras.optimizers.schedules), evaluated by

@@ -4,10 +4,17 @@
  *
  * compiles the model-definition program MODEL.c against libcgrad, runs it to
  * emit NAME.h/NAME.c (and NAME_main.c), and compiles those with the runtime
- * into the training binary DIR/NAME. Paths of the headers and libraries are
- * those of the build tree this tool was built in. --summary, --plan, --graph
- * and --dump-after PASS go to the model program, which prints the summary,
- * the memory plans or a pass's dump, and draws DIR/NAME.dot (and .svg).
+ * into the training binary DIR/NAME (not with --emit-only). The headers and
+ * libraries are found from the tool's own location (layout.c): the build
+ * tree it was built in, or the tree it is installed in, wherever that was
+ * moved. --summary, --plan, --graph and --dump-after PASS go to the model
+ * program, which prints the summary, the memory plans or a pass's dump, and
+ * draws DIR/NAME.dot (and .svg).
+ *
+ *   cgrad --print-cflags | --print-libs
+ *
+ * print what a build system needs to compile and link host-flavour sources
+ * (the runtime, the GEMM shim and OpenBLAS).
  *
  *   cgrad check [--engine flags|clang] [--cc CC] DIR
  *
@@ -19,6 +26,7 @@
  * (fit --history) with the runtime's writer, the one fit --plot uses. */
 #include "cgrad_rt.h"
 #include "check.h"
+#include "layout.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -31,8 +39,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef CGRAD_INCLUDE_DIR
-#error "build cgrad with meson: it defines CGRAD_INCLUDE_DIR and the library paths"
+#ifndef BLAS_INCLUDE_DIR
+#error "build cgrad with meson: it defines OpenBLAS's folders"
 #endif
 
 extern char **environ;
@@ -127,14 +135,49 @@ static int name_ok(const char *name)
     return 1;
 }
 
-static int usage(void)
+/* The usage lines; with asked (--help), on stdout with every option and
+ * status 0, else on stderr with status 2. */
+static int usage(int asked)
 {
-    fprintf(stderr, "usage: cgrad build MODEL.c [-o DIR] [--flavour host|portable] [--cc CC] [-v]\n"
-                    "                   [--target host|firmware] [--mode predict|train] [--weights CHECKPOINT]\n"
-                    "                   [--max-batch N] [--max-ram BYTES]\n"
-                    "                   [--summary] [--plan] [--graph] [--dump-after PASS]\n"
-                    "       cgrad plot HISTORY.csv -o FILE.svg [--title NAME]\n");
-    return 2;
+    FILE *f = asked ? stdout : stderr;
+    fputs("usage: cgrad build MODEL.c [-o DIR] [--flavour host|portable] [--emit-only] [--cc CC] [-v]\n"
+          "                   [--target host|firmware] [--mode predict|train] [--weights CHECKPOINT]\n"
+          "                   [--max-batch N] [--max-ram BYTES]\n"
+          "                   [--summary] [--plan] [--graph] [--dump-after PASS]\n"
+          "       cgrad check [--engine flags|clang] [--cc CC] DIR\n"
+          "       cgrad plot HISTORY.csv -o FILE.svg [--title NAME]\n"
+          "       cgrad --print-cflags | --print-libs | --version | --help\n",
+          f);
+    if (!asked)
+        return 2;
+    /* clang-format off */
+    fputs("\n"
+        "cgrad build compiles MODEL.c (a program that builds a model with <cgrad.h> and calls cg_main) against\n"
+        "libcgrad, runs it to emit DIR/NAME.h, DIR/NAME.c and DIR/NAME_main.c, and compiles the training binary\n"
+        "DIR/NAME with the runtime.\n"
+        "  -o DIR                   folder for the emitted files and the binary (default: .)\n"
+        "  --flavour host|portable  host: products through the GEMM shim and OpenBLAS (default); portable: plain\n"
+        "                           loops, no heap, no stdio, no BLAS\n"
+        "  --emit-only              write the sources and compile nothing (compile them with --print-cflags/-libs)\n"
+        "  --cc CC                  the C compiler, split at blanks (default: $CC, else cc)\n"
+        "  -v                       print each command before running it\n"
+        "  --target host|firmware   firmware: the portable sources only, checked to compile as warning-free C99\n"
+        "  --mode predict|train     firmware: keep only predict, or everything training needs (default: train)\n"
+        "  --weights CHECKPOINT     firmware: the trained weights as const arrays in DIR/NAME_weights.c\n"
+        "  --max-batch N            the largest batch the buffers are planned for (default: the model's)\n"
+        "  --max-ram BYTES          fail when the model's state needs more RAM than this\n"
+        "  --summary                print the Keras-style summary with FLOPs and bytes per layer\n"
+        "  --plan                   print each entry point's memory plan, with a timeline of the arena\n"
+        "  --graph                  draw the graph into DIR/NAME.dot (and DIR/NAME.svg with Graphviz)\n"
+        "  --dump-after PASS        print the graph after a compiler pass (a wrong name lists the passes)\n"
+        "cgrad check DIR checks that the C files of DIR keep the firmware rules (no heap, stdio, VLA,\n"
+        "recursion, extensions or double maths).\n"
+        "cgrad plot draws the curves of a history CSV (a training binary's fit --history) as an SVG.\n"
+        "--print-cflags and --print-libs print the flags that compile and link host-flavour sources with the\n"
+        "runtime. The generated binaries' own command line: BINARY --help, and man cgrad-model.\n",
+        f);
+    /* clang-format on */
+    return 0;
 }
 
 /* Appends the n words to the command line. */
@@ -149,7 +192,9 @@ static void args(argv_list *l, const char *const *words, size_t n)
 /* What `cgrad build` was asked to do. */
 typedef struct build_opts {
     const char *model, *dir, *flavour, *cc;
+    const tool_layout *L;
     int verbose;
+    bool emit_only;         /* --emit-only: the sources, compiled by the user's own build */
     bool firmware;          /* --target firmware: sources only, checked by the host compiler */
     const char *deploy[16]; /* --target, --mode, --weights, --max-batch, --max-ram, --dump-after (with their
                                values), --summary, --plan, --graph: for the model program */
@@ -170,8 +215,10 @@ static bool deploy_flag(const char *flag)
 /* Reads the command line into o; returns 0, or the exit status of a mistake. */
 static int parse_args(int argc, char **argv, build_opts *o)
 {
+    if (argc >= 3 && !strcmp(argv[1], "build") && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")))
+        return usage(1);
     if (argc < 3 || strcmp(argv[1], "build"))
-        return usage();
+        return usage(0);
     o->model = argv[2], o->dir = ".", o->flavour = "host", o->cc = getenv("CC");
     if (!o->cc || !*o->cc)
         o->cc = "cc";
@@ -184,6 +231,10 @@ static int parse_args(int argc, char **argv, build_opts *o)
             o->cc = argv[++i];
         else if (!strcmp(argv[i], "-v"))
             o->verbose = 1;
+        else if (!strcmp(argv[i], "--emit-only"))
+            o->emit_only = true;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return usage(1);
         else if ((!strcmp(argv[i], "--summary") || !strcmp(argv[i], "--plan") || !strcmp(argv[i], "--graph")) &&
                  o->ndeploy < 16)
             o->deploy[o->ndeploy++] = argv[i];
@@ -195,7 +246,7 @@ static int parse_args(int argc, char **argv, build_opts *o)
                                           : argv[i + 1];
             i++;
         } else
-            return usage();
+            return usage(0);
     }
     if (o->firmware)
         o->flavour = "portable";
@@ -221,8 +272,13 @@ static int emit_sources(const build_opts *o, char *name, size_t size)
         return 1;
     argv_list c = {0};
     arg_cc(&c, o->cc);
-    ARGS(&c, "-std=c99", "-O1", "-g", "-I", CGRAD_INCLUDE_DIR, o->model, CGRAD_LIB, CGRAD_RT_LIB, "-lz", "-lm", "-o",
-         gen);
+    ARGS(&c, "-std=c99", "-O1", "-g", "-I", o->L->include);
+    if (*o->L->include_extra)
+        ARGS(&c, "-I", o->L->include_extra);
+    ARGS(&c, o->model, o->L->libcgrad, o->L->libcgrad_rt);
+    if (*o->L->rpath)
+        arg(&c, o->L->rpath);
+    ARGS(&c, "-lz", "-lm", "-o", gen);
     if (run(&c, o->verbose)) {
         fprintf(stderr, "cgrad: %s: the model program does not compile\n", o->model);
         return 1;
@@ -283,21 +339,29 @@ static int build_output(const build_opts *o, const char *name)
         join(main_c, sizeof main_c, stem, "_main.c") || join(src_c, sizeof src_c, stem, ".c") ||
         join(out, sizeof out, stem, is_file(main_c) ? "" : ".o"))
         return 1;
+    if (o->emit_only) {
+        printf("%s.h, %s%s%s (sources only)\n", stem, src_c, is_file(main_c) ? " and " : "",
+               is_file(main_c) ? main_c : "");
+        return 0;
+    }
     if (o->firmware)
         return check_firmware(o, stem);
     argv_list b = {0};
     arg_cc(&b, o->cc);
     ARGS(&b, "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror");
     if (!is_file(main_c)) {
-        ARGS(&b, "-O2", "-I", CGRAD_RT_INCLUDE_DIR, "-c", src_c, "-o", out);
+        ARGS(&b, "-O2", "-I", o->L->rt_include, "-c", src_c, "-o", out);
         if (run(&b, o->verbose))
             return 1;
         printf("%s.h, %s and %s (no training binary: the model has no compile step)\n", stem, src_c, out);
         return 0;
     }
-    ARGS(&b, "-O3", "-I", CGRAD_RT_INCLUDE_DIR, "-I", BLAS_INCLUDE_DIR, src_c, main_c, CGRAD_RT_LIB);
+    ARGS(&b, "-O3", "-I", o->L->rt_include, "-I", BLAS_INCLUDE_DIR, src_c, main_c, o->L->libcgrad_rt);
     if (!strcmp(o->flavour, "host"))
-        ARGS(&b, "-march=native", "-fno-math-errno", CGRAD_GEMM_LIB, "-L", BLAS_LIB_DIR, "-lopenblas", "-lpthread");
+        ARGS(&b, "-march=native", "-fno-math-errno", o->L->libcgrad_gemm, "-L", BLAS_LIB_DIR, "-lopenblas",
+             "-lpthread");
+    if (*o->L->rpath)
+        arg(&b, o->L->rpath);
     ARGS(&b, "-lz", "-lm", "-o", out);
     if (run(&b, o->verbose)) {
         fprintf(stderr, "cgrad: the emitted code of %s does not compile\n", name);
@@ -335,17 +399,66 @@ static int plot_main(int argc, char **argv)
     return 0;
 }
 
+/* --print-cflags, or with libs --print-libs: what compiles and links
+ * host-flavour sources with the runtime, on one line. */
+static int print_flags(const tool_layout *L, int libs)
+{
+    if (libs)
+        printf("%s %s%s%s -L%s -lopenblas -lpthread -lz -lm\n", L->libcgrad_rt, L->libcgrad_gemm, *L->rpath ? " " : "",
+               L->rpath, BLAS_LIB_DIR);
+    else
+        printf("-I%s -I%s\n", L->rt_include, BLAS_INCLUDE_DIR);
+    return 0;
+}
+
+/* Finds the layout into L; returns 0, or 1 after saying what is wrong. */
+static int find_layout(tool_layout *L)
+{
+    char err[LAYOUT_PATH + 256];
+    if (layout_find(L, err, sizeof err)) {
+        fprintf(stderr, "cgrad: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* The options that stand alone (--help, --version, --print-cflags,
+ * --print-libs); returns the exit status, or -1 when argv is something else. */
+static int lone_option(int argc, char **argv)
+{
+    if (argc != 2)
+        return -1;
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
+        return usage(1);
+    if (!strcmp(argv[1], "--version")) {
+        printf("cgrad %s\n", CGRT_VERSION);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--print-cflags") || !strcmp(argv[1], "--print-libs")) {
+        tool_layout L;
+        return find_layout(&L) ? 1 : print_flags(&L, !strcmp(argv[1], "--print-libs"));
+    }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     build_opts o = {0};
+    tool_layout L;
     char name[256] = "";
     if (argc >= 2 && !strcmp(argv[1], "check"))
         return check_main(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "plot"))
         return plot_main(argc, argv);
-    int rc = parse_args(argc, argv, &o);
+    int rc = lone_option(argc, argv);
+    if (rc >= 0)
+        return rc;
+    rc = parse_args(argc, argv, &o);
     if (rc)
         return rc;
+    if (find_layout(&L))
+        return 1;
+    o.L = &L;
     if (mkdir(o.dir, 0777) && errno != EEXIST) {
         fprintf(stderr, "cgrad: cannot make %s: %s\n", o.dir, strerror(errno));
         return 1;
