@@ -90,6 +90,8 @@ void emit_prototypes(emit_ctx *ec, text *t);
 int emit_header(emit_ctx *ec, text *h);
 int emit_source(emit_ctx *ec, text *c);
 int emit_main(emit_ctx *ec, text *mt);
+/* ops/constant.c: the static const array of each constant an entry point reads (nothing when none is). */
+void emit_constants(emit_ctx *ec, text *c);
 /* emit.c: writes the files of the compiled graph g into dir. */
 int emit_files(cg_graph *g, const char *dir);
 /* emit.c: writes text t to DIR/FILE through a temporary file; 0, or -1 with the graph's error. */
@@ -97,8 +99,6 @@ int emit_write_file(cg_graph *g, const char *dir, const char *file, text *t);
 
 /* ---- deploy.c: firmware deployment ------------------------------------------------ */
 
-/* ops/constant.c: the static const array of each constant an entry point reads (nothing when none is). */
-void emit_constants(emit_ctx *ec, text *c);
 /* Reads the parameter block from checkpoint path (after the layout pass):
  * every parameter of the model, by name and shape, finite. */
 int deploy_read_weights(cg_graph *g, const char *path);
