@@ -165,17 +165,62 @@ static void part_range(int count, int parts, int p, int align, int *lo, int *hi)
         *lo = count;
 }
 
+/* 1 when the shim's own kernel runs on this thread. The library is built
+ * for the baseline of the binaries that link it and only gemm_kernel.c for
+ * AVX-512 (x86-64-v4), so the CPU is asked at run time: a binary built for
+ * x86-64-v3 takes the kernel on an AVX-512 machine and OpenBLAS elsewhere. */
+static int kernel_runs(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl") ||
+        !__builtin_cpu_supports("avx512cd"))
+        return 0;
+#endif
+    return gemm_kernel_ready();
+}
+
 /* One product on the calling thread: the shim's own kernel where it runs,
  * OpenBLAS otherwise. */
 static void product(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta,
                     float *c, int ldc)
 {
-    if (!pool.blas_only && gemm_kernel_ready()) {
+    if (!pool.blas_only && kernel_runs()) {
         gemm_kernel(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b,
                 ldb, beta, c, ldc);
+}
+
+/* The library is built for the baseline; its one loop that does the
+ * arithmetic itself (batch-1 products and bias gradients) is compiled
+ * again for x86-64-v3 and v4, and the loader picks the copy the CPU runs. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__ELF__)
+#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+/* y += rows [lo, hi) of w (n floats each) weighted by x, or summed when x is
+ * NULL, four rows at a time. */
+VECTOR_CLONES static void gemv_rows(long lo, long hi, long n, const float *restrict x, const float *restrict w,
+                                    float *restrict y)
+{
+    long r = lo;
+    for (; r + 4 <= hi; r += 4) {
+        const float *restrict w0 = w + r * n, *restrict w1 = w0 + n, *restrict w2 = w1 + n, *restrict w3 = w2 + n;
+        if (x)
+            for (long c = 0; c < n; c++)
+                y[c] += x[r] * w0[c] + x[r + 1] * w1[c] + x[r + 2] * w2[c] + x[r + 3] * w3[c];
+        else
+            for (long c = 0; c < n; c++)
+                y[c] += (w0[c] + w1[c]) + (w2[c] + w3[c]);
+    }
+    for (; r < hi; r++)
+        for (long c = 0; c < n; c++)
+            y[c] += (x ? x[r] : 1.0f) * w[r * n + c];
 }
 
 /* Runs piece p of job j cut into `parts` pieces. */
@@ -199,20 +244,7 @@ static void run_part(const job *j, int p, int parts)
         if (p > 0)
             for (long c = 0; c < n; c++)
                 y[c] = 0.0f;
-        long r = lo;
-        for (; r + 4 <= hi; r += 4) {
-            const float *restrict w0 = j->b + r * n, *restrict w1 = w0 + n, *restrict w2 = w1 + n,
-                                  *restrict w3 = w2 + n;
-            if (x)
-                for (long c = 0; c < n; c++)
-                    y[c] += x[r] * w0[c] + x[r + 1] * w1[c] + x[r + 2] * w2[c] + x[r + 3] * w3[c];
-            else
-                for (long c = 0; c < n; c++)
-                    y[c] += (w0[c] + w1[c]) + (w2[c] + w3[c]);
-        }
-        for (; r < hi; r++)
-            for (long c = 0; c < n; c++)
-                y[c] += (x ? x[r] : 1.0f) * j->b[r * n + c];
+        gemv_rows(lo, hi, n, x, j->b, y);
         return;
     }
     if (j->split == SPLIT_ROWS) { /* rows lo..hi of C need rows lo..hi of op(A); whole tiles of 12 rows */
@@ -353,7 +385,7 @@ void cgrt_parallel_for(long count, long grain, void (*body)(void *arg, long lo, 
 
 int cgrt_gemm_uses_openblas(void)
 {
-    return openblas_asked() || !gemm_kernel_ready();
+    return openblas_asked() || !kernel_runs();
 }
 
 /* Makes every piece's partial sum at least len floats long; 0 when out of

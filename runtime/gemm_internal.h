@@ -3,8 +3,9 @@
 #ifndef CGRAD_GEMM_INTERNAL_H
 #define CGRAD_GEMM_INTERNAL_H
 
-/* 1 when gemm_kernel can run on this thread: the build targets AVX-512 and
- * the thread's packing buffers are allocated (on its first call). */
+/* 1 when gemm_kernel can run on this thread, given a CPU with AVX-512
+ * (which the caller checks): this file was built for AVX-512 and the
+ * thread's packing buffers are allocated (on its first call). */
 int gemm_kernel_ready(void);
 
 /* C = op(A) op(B) + beta C, row-major, as cblas_sgemm with alpha = 1, on

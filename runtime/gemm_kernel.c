@@ -1,8 +1,8 @@
 /* gemm_kernel.c: a packed single-precision GEMM for CPUs with AVX-512.
  *
- * The GEMM shim (gemm.c) runs each part of a product here when the build
- * targets AVX-512 (-march=native on such a CPU), and through OpenBLAS
- * otherwise. The layout is the classic one of Goto's GEMM (as in BLIS and
+ * The GEMM shim (gemm.c) runs each part of a product here when the CPU has
+ * AVX-512 (this file alone is built for x86-64-v4; gemm.c asks the CPU at
+ * run time), and through OpenBLAS otherwise. The layout is the classic one of Goto's GEMM (as in BLIS and
  * OpenBLAS): the product is cut into blocks that fit the caches, each block
  * of op(A) and op(B) is copied ("packed") into the order the inner kernel
  * reads, and a register-blocked kernel computes one MR x NR tile of C at a

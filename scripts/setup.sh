@@ -37,7 +37,7 @@ REQUIRED=(meson ninja-build gcc clang clang-format libclang-rt-dev pkg-config zl
           libcriterion-dev dataset-fashion-mnist groff-base libclang-dev graphviz make cmake man-db)
 # installed best-effort with --torch; the tests that need them skip without them
 # (chromium and the 14 packages it brings install in about a minute; make runs examples/firmware's Makefile)
-OPTIONAL=(python3-torch python3-numpy gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm chromium)
+OPTIONAL=(python3-torch python3-numpy gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm chromium qemu-user)
 
 step() { printf '==> %s\n' "$*"; }
 warn() { printf 'warning: %s\n' "$*" >&2; }

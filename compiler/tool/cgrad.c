@@ -140,7 +140,7 @@ static int name_ok(const char *name)
 static int usage(int asked)
 {
     FILE *f = asked ? stdout : stderr;
-    fputs("usage: cgrad build MODEL.c [-o DIR] [--flavour host|portable] [--emit-only] [--cc CC] [-v]\n"
+    fputs("usage: cgrad build MODEL.c [-o DIR] [--flavour host|portable] [--march LEVEL] [--emit-only] [--cc CC] [-v]\n"
           "                   [--target host|firmware] [--mode predict|train] [--weights CHECKPOINT]\n"
           "                   [--max-batch N] [--max-ram BYTES]\n"
           "                   [--summary] [--plan] [--graph] [--dump-after PASS]\n"
@@ -158,6 +158,9 @@ static int usage(int asked)
         "  -o DIR                   folder for the emitted files and the binary (default: .)\n"
         "  --flavour host|portable  host: products through the GEMM shim and OpenBLAS (default); portable: plain\n"
         "                           loops, no heap, no stdio, no BLAS\n"
+        "  --march LEVEL            the CPUs the binary runs on: native, x86-64-v2, x86-64-v3, x86-64-v4 or generic\n"
+        "                           (default, host flavour: this machine's level, x86-64-v4 with AVX-512; the GEMM\n"
+        "                           kernel is chosen at run time either way)\n"
         "  --emit-only              write the sources and compile nothing (compile them with --print-cflags/-libs)\n"
         "  --cc CC                  the C compiler, split at blanks (default: $CC, else cc)\n"
         "  -v                       print each command before running it\n"
@@ -192,6 +195,7 @@ static void args(argv_list *l, const char *const *words, size_t n)
 /* What `cgrad build` was asked to do. */
 typedef struct build_opts {
     const char *model, *dir, *flavour, *cc;
+    const char *march; /* --march: native, x86-64-v2/v3/v4 or generic; NULL: this machine's level */
     const tool_layout *L;
     int verbose;
     bool emit_only;         /* --emit-only: the sources, compiled by the user's own build */
@@ -233,6 +237,8 @@ static int parse_args(int argc, char **argv, build_opts *o)
             o->verbose = 1;
         else if (!strcmp(argv[i], "--emit-only"))
             o->emit_only = true;
+        else if (!strcmp(argv[i], "--march") && i + 1 < argc)
+            o->march = argv[++i];
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
             return usage(1);
         else if ((!strcmp(argv[i], "--summary") || !strcmp(argv[i], "--plan") || !strcmp(argv[i], "--graph")) &&
@@ -252,6 +258,11 @@ static int parse_args(int argc, char **argv, build_opts *o)
         o->flavour = "portable";
     if (strcmp(o->flavour, "host") && strcmp(o->flavour, "portable")) {
         fprintf(stderr, "cgrad: unknown flavour '%s' (host or portable)\n", o->flavour);
+        return 2;
+    }
+    if (o->march && strcmp(o->march, "native") && strcmp(o->march, "generic") && strcmp(o->march, "x86-64-v2") &&
+        strcmp(o->march, "x86-64-v3") && strcmp(o->march, "x86-64-v4")) {
+        fprintf(stderr, "cgrad: unknown --march '%s' (native, x86-64-v2, x86-64-v3, x86-64-v4 or generic)\n", o->march);
         return 2;
     }
     if (!is_file(o->model)) {
@@ -329,6 +340,46 @@ static int check_firmware(const build_opts *o, const char *stem)
     return 0;
 }
 
+/* The x86-64 level of the CPU this runs on (x86-64-v4 with AVX-512,
+ * x86-64-v3 with AVX2 and FMA, ...): a host binary built for it runs here
+ * and on any CPU of that level. NULL elsewhere (no -march flag). */
+static const char *machine_level(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd"))
+        return "x86-64-v4";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi") &&
+        __builtin_cpu_supports("bmi2"))
+        return "x86-64-v3";
+    if (__builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("popcnt"))
+        return "x86-64-v2";
+    return "generic";
+#else
+    return NULL;
+#endif
+}
+
+/* Appends the code-generation flags of --march (or of the machine's level
+ * when it is not given) to the compile of the emitted code; portable code
+ * gets them only when --march is given. */
+static void march_args(argv_list *b, const build_opts *o)
+{
+    static char flag[64];
+    const char *m = o->march ? o->march : !strcmp(o->flavour, "host") ? machine_level() : NULL;
+    if (!m)
+        return;
+    if (!strcmp(m, "generic")) {
+        ARGS(b, "-march=x86-64", "-mtune=generic");
+        return;
+    }
+    snprintf(flag, sizeof flag, "-march=%s", m);
+    arg(b, flag);
+    if (strcmp(m, "native"))
+        arg(b, "-mtune=native"); /* tuning for this machine changes no instruction the level allows */
+}
+
 /* Step 3: compiles the emitted code: the training binary DIR/NAME when the
  * model has a main driver (host: with the GEMM shim and OpenBLAS), else the
  * object DIR/NAME.o. */
@@ -357,9 +408,9 @@ static int build_output(const build_opts *o, const char *name)
         return 0;
     }
     ARGS(&b, "-O3", "-I", o->L->rt_include, "-I", BLAS_INCLUDE_DIR, src_c, main_c, o->L->libcgrad_rt);
+    march_args(&b, o);
     if (!strcmp(o->flavour, "host"))
-        ARGS(&b, "-march=native", "-fno-math-errno", o->L->libcgrad_gemm, "-L", BLAS_LIB_DIR, "-lopenblas",
-             "-lpthread");
+        ARGS(&b, "-fno-math-errno", o->L->libcgrad_gemm, "-L", BLAS_LIB_DIR, "-lopenblas", "-lpthread");
     if (*o->L->rpath)
         arg(&b, o->L->rpath);
     ARGS(&b, "-lz", "-lm", "-o", out);
