@@ -223,6 +223,10 @@ static int parse_args(int argc, char **argv, build_opts *o)
         return usage(1);
     if (argc < 3 || strcmp(argv[1], "build"))
         return usage(0);
+    if (argv[2][0] == '-' && !is_file(argv[2])) {
+        fprintf(stderr, "cgrad build: unknown option %s (the model file comes first)\n", argv[2]);
+        return usage(0);
+    }
     o->model = argv[2], o->dir = ".", o->flavour = "host", o->cc = getenv("CC");
     if (!o->cc || !*o->cc)
         o->cc = "cc";

@@ -48,6 +48,10 @@ if clean cgrad --no-such-flag >/dev/null 2>"$tmp/err"; then
     fail "cgrad --no-such-flag exited 0"
 fi
 grep -q '^usage: cgrad build' "$tmp/err" || fail "an unknown flag does not print the usage"
+if clean cgrad build --no-such-flag >/dev/null 2>"$tmp/err"; then
+    fail "cgrad build --no-such-flag exited 0"
+fi
+grep -q '^usage: cgrad build' "$tmp/err" || fail "cgrad build with an unknown flag does not print the usage"
 [ "$(clean cgrad --version)" = "cgrad $(sed -n "s/^#define CGRT_VERSION \"\([^\"]*\)\".*/\1/p" \
     "$prefix/include/cgrad/cgrad_rt.h")" ] || fail "cgrad --version disagrees with cgrad_rt.h"
 cflags=$(clean cgrad --print-cflags)
