@@ -397,3 +397,33 @@ void e2e_assert_clean_failure(const e2e_run *r, int status, const char *const *p
     for (const char *const *p = phrases; *p; p++)
         cr_assert_not_null(strstr(r->err, *p), "stderr does not contain \"%s\": %s", *p, r->err);
 }
+
+int e2e_each_example_binary(const char *examples_dir, void (*each)(const char *bin, const char *name, void *arg),
+                            void *arg)
+{
+    DIR *top = opendir(examples_dir);
+    struct dirent *e;
+    int binaries = 0;
+    cr_assert_not_null(top, "cannot list %s", examples_dir);
+    while ((e = readdir(top)) != NULL) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/%s", examples_dir, e->d_name);
+        DIR *sub = e->d_name[0] != '.' ? opendir(dir) : NULL;
+        struct dirent *f;
+        while (sub && (f = readdir(sub)) != NULL) {
+            size_t len = strlen(f->d_name);
+            if (len <= 7 || strcmp(f->d_name + len - 7, "_main.c"))
+                continue;
+            char bin[1280], name[256];
+            snprintf(name, sizeof name, "%.*s", (int)(len - 7), f->d_name);
+            snprintf(bin, sizeof bin, "%s/%s", dir, name);
+            cr_assert(access(bin, X_OK) == 0, "%s has no binary %s", f->d_name, bin);
+            each(bin, name, arg);
+            binaries++;
+        }
+        if (sub)
+            closedir(sub);
+    }
+    closedir(top);
+    return binaries;
+}

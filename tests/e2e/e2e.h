@@ -66,6 +66,12 @@ void e2e_write_gz(const char *path, const void *data, size_t len);
  * count what they hold: full epochs are slow on a loaded machine. */
 const char *e2e_fashion_slice(const char *tmp, int ntrain, int ntest);
 
+/* Calls each(bin, name, arg) for every example's training binary under
+ * examples_dir (each folder's NAME beside its NAME_main.c; asserted to be
+ * executable) and returns how many there were. */
+int e2e_each_example_binary(const char *examples_dir, void (*each)(const char *bin, const char *name, void *arg),
+                            void *arg);
+
 /* Decodes an 8-bit RGB or RGBA PNG without interlacing (what Chromium's
  * --screenshot writes) into malloc'd RGB triples, *w by *h; NULL when it is not one. */
 unsigned char *e2e_png_rgb(const unsigned char *png, size_t len, int *w, int *h);

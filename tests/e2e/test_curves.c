@@ -479,33 +479,22 @@ static void check_example(const char *tmp, const char *bin, const char *name, co
     free(b), free(loss), free(svg);
 }
 
+/* The arguments of check_example that stay the same for every example. */
+typedef struct curves_ctx {
+    const char *tmp, *fashion;
+} curves_ctx;
+
+/* check_example, in the form e2e_each_example_binary calls. */
+static void check_each(const char *bin, const char *name, void *arg)
+{
+    const curves_ctx *c = arg;
+    check_example(c->tmp, bin, name, c->fashion);
+}
+
 Test(curves, every_example_draws_its_curves)
 {
-    const char *tmp = e2e_tmpdir();
-    const char *fashion = e2e_fashion_slice(tmp, 1024, 256);
-    DIR *top = opendir(EXAMPLES_BUILD_DIR);
-    struct dirent *e;
-    int binaries = 0;
-    cr_assert_not_null(top, "cannot list %s", EXAMPLES_BUILD_DIR);
-    while ((e = readdir(top)) != NULL) { /* every folder's NAME next to its NAME_main.c */
-        char dir[1024];
-        snprintf(dir, sizeof dir, "%s/%s", EXAMPLES_BUILD_DIR, e->d_name);
-        DIR *sub = e->d_name[0] != '.' ? opendir(dir) : NULL;
-        struct dirent *f;
-        while (sub && (f = readdir(sub)) != NULL) {
-            size_t len = strlen(f->d_name);
-            if (len <= 7 || strcmp(f->d_name + len - 7, "_main.c"))
-                continue;
-            char bin[1280], name[256];
-            snprintf(name, sizeof name, "%.*s", (int)(len - 7), f->d_name);
-            snprintf(bin, sizeof bin, "%s/%s", dir, name);
-            cr_assert(access(bin, X_OK) == 0, "%s has no binary %s", f->d_name, bin);
-            check_example(tmp, bin, name, fashion);
-            binaries++;
-        }
-        if (sub)
-            closedir(sub);
-    }
-    closedir(top);
+    curves_ctx c = {e2e_tmpdir(), NULL};
+    c.fashion = e2e_fashion_slice(c.tmp, 1024, 256);
+    int binaries = e2e_each_example_binary(EXAMPLES_BUILD_DIR, check_each, &c);
     cr_assert_geq(binaries, 12, "only %d training binaries under %s", binaries, EXAMPLES_BUILD_DIR);
 }

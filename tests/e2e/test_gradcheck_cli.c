@@ -63,34 +63,18 @@ static e2e_run assert_passes(const char *tmp, const char *bin, const char *const
     return r;
 }
 
+/* assert_passes with a short run, in the form e2e_each_example_binary calls. */
+static void passes_each(const char *bin, const char *name, void *tmp)
+{
+    (void)name;
+    const char *const flags[] = {"--samples", "16", NULL};
+    e2e_run r = assert_passes(tmp, bin, flags);
+    e2e_run_free(&r);
+}
+
 Test(gradcheck, every_example_training_binary_passes)
 {
-    const char *tmp = e2e_tmpdir();
-    const char *const flags[] = {"--samples", "16", NULL};
-    DIR *top = opendir(EXAMPLES_BUILD_DIR);
-    struct dirent *e;
-    int binaries = 0;
-    cr_assert_not_null(top, "cannot list %s", EXAMPLES_BUILD_DIR);
-    while ((e = readdir(top)) != NULL) { /* every folder's NAME next to its NAME_main.c */
-        char dir[1024];
-        snprintf(dir, sizeof dir, "%s/%s", EXAMPLES_BUILD_DIR, e->d_name);
-        DIR *sub = e->d_name[0] != '.' ? opendir(dir) : NULL;
-        struct dirent *f;
-        while (sub && (f = readdir(sub)) != NULL) {
-            size_t len = strlen(f->d_name);
-            if (len <= 7 || strcmp(f->d_name + len - 7, "_main.c"))
-                continue;
-            char bin[1280];
-            snprintf(bin, sizeof bin, "%s/%.*s", dir, (int)(len - 7), f->d_name);
-            cr_assert(access(bin, X_OK) == 0, "%s has no binary %s", f->d_name, bin);
-            e2e_run r = assert_passes(tmp, bin, flags);
-            e2e_run_free(&r);
-            binaries++;
-        }
-        if (sub)
-            closedir(sub);
-    }
-    closedir(top);
+    int binaries = e2e_each_example_binary(EXAMPLES_BUILD_DIR, passes_each, (void *)e2e_tmpdir());
     cr_assert_geq(binaries, 12, "only %d training binaries under %s", binaries, EXAMPLES_BUILD_DIR);
 }
 

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "optim_ref.h"
 
 #ifndef OPS_SOURCE_DIR
 #define OPS_SOURCE_DIR "."
@@ -110,138 +111,33 @@ Test(clipping, by_hand)
 
 /* ---- against torch --------------------------------------------------------------------------- */
 
-#define REF_N 8
-#define REF_STEPS 5
-#define REF_IN 5
-#define REF_OUT 3
-
-/* cgrad's side of one case, kept until torch has run. */
-typedef struct clip_run {
-    hx_module mod;
-    cg_model *m;
-    float loss[REF_STEPS];
-} clip_run;
-
-/* Writes count floats to dir/file. */
-static void write_floats(const char *dir, const char *file, const float *v, long count)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    FILE *f = fopen(path, "wb");
-    cr_assert(f && fwrite(v, sizeof(float), (size_t)count, f) == (size_t)count && fclose(f) == 0, "cannot write %s",
-              path);
-}
-
-/* 5 -> Dense(8, tanh) -> Dense(3), MSE, SGD (lr 0.5) clipping as kind says at c: writes spec.txt,
- * the parameters before training and the batches, and takes the REF_STEPS steps. */
-static void clip_prepare(clip_run *run, clip_kind kind, float c, cg_flavour flavour)
+/* 5 -> Dense(8, tanh) -> Dense(3), MSE, SGD (lr 0.5) clipping as kind says at c, five steps: cgrad's side. */
+static void clip_prepare(or_run *run, clip_kind kind, float c, cg_flavour flavour)
 {
     static const char *const words[] = {"norm", "global", "value"};
-    char name[64];
+    char name[64], lines[128];
     snprintf(name, sizeof name, "clip_%s_%s", words[kind], flavour == CG_HOST ? "host" : "portable");
-    cg_model *m = cg_sequential(name, CG_SHAPE(REF_IN));
-    cg_model_add(m, cg_dense(8, .activation = CG_TANH));
-    cg_model_add(m, cg_dense(REF_OUT));
+    snprintf(lines, sizeof lines, "optimizer sgd 0.5\nclip %s %.9g\n", words[kind], (double)c);
     cg_optimizer opt = clipping_sgd(kind, c);
     opt.lr = 0.5f;
-    cg_compile(m, .optimizer = opt, .loss = CG_MSE, .batch_size = REF_N);
-    cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
-    run->m = m;
-    hx_module *mod = &run->mod;
-    cr_assert(hx_build_model(mod, m, flavour, NULL) == 0, "%s", mod->err);
-    char path[512];
-    cr_assert(snprintf(path, sizeof path, "%s/spec.txt", mod->dir) < (int)sizeof path);
-    FILE *f = fopen(path, "w");
-    cr_assert(f);
-    fprintf(f, "steps %d\nn %d\nin %d\nloss mse\noptimizer sgd 0.5\nclip %s %.9g\n", REF_STEPS, REF_N, REF_IN,
-            words[kind], (double)c);
-    fprintf(f, "layer dense dense_1 8 tanh\nlayer dense dense_2 %d linear\n", REF_OUT);
-    const int dims[2][2] = {{REF_IN, 8}, {8, REF_OUT}};
-    for (int l = 0; l < 2; l++) {
-        char pname[64];
-        long count, off;
-        snprintf(pname, sizeof pname, "dense_%d/kernel", l + 1);
-        cr_assert((off = hx_param(mod, pname, &count)) >= 0, "no %s", pname);
-        fprintf(f, "param %s %ld %ld %d %d\n", pname, off, count, dims[l][0], dims[l][1]);
-        snprintf(pname, sizeof pname, "dense_%d/bias", l + 1);
-        cr_assert((off = hx_param(mod, pname, &count)) >= 0, "no %s", pname);
-        fprintf(f, "param %s %ld %ld %d\n", pname, off, count, dims[l][1]);
-    }
-    cr_assert(fclose(f) == 0);
-    write_floats(mod->dir, "params.bin", mod->params, mod->param_floats);
-    static float x[REF_STEPS * REF_N * REF_IN], y[REF_STEPS * REF_N * REF_OUT];
-    uint64_t s = 4242;
-    for (int i = 0; i < REF_STEPS * REF_N * (REF_IN + REF_OUT); i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        float u = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f * 4.0f - 2.0f;
-        if (i < REF_STEPS * REF_N * REF_IN)
-            x[i] = u;
-        else
-            y[i - REF_STEPS * REF_N * REF_IN] = u;
-    }
-    write_floats(mod->dir, "x.bin", x, REF_STEPS * REF_N * REF_IN);
-    write_floats(mod->dir, "y.bin", y, REF_STEPS * REF_N * REF_OUT);
-    for (int k = 0; k < REF_STEPS; k++) {
-        float metric;
-        mod->train_step(mod->state, REF_N, x + k * REF_N * REF_IN, y + k * REF_N * REF_OUT, &run->loss[k], &metric);
-    }
+    or_prepare(run, name, opt, flavour, lines, 5, 4242, 2.0f);
 }
 
-/* Compares run with torch's out.bin: the losses of every step, then every parameter after the last
- * (|c - torch| <= 1e-5 + 1e-4 |torch|); torch's SGD without clipping must end outside that. */
-static void clip_verify(clip_run *run)
-{
-    hx_module *mod = &run->mod;
-    char path[512];
-    size_t bytes;
-    cr_assert(snprintf(path, sizeof path, "%s/out.bin", mod->dir) < (int)sizeof path);
-    float *ref = (float *)hx_read_file(path, &bytes);
-    long want = REF_STEPS + 2 * mod->param_floats;
-    cr_assert(ref && bytes == sizeof(float) * (size_t)want, "%s: out.bin has %zu bytes, expected %ld", mod->name, bytes,
-              want * 4);
-    for (int k = 0; k < REF_STEPS; k++)
-        cr_expect(fabsf(run->loss[k] - ref[k]) <= 1e-6f + 1e-4f * fabsf(ref[k]), "%s: step %d: loss %.8g, torch %.8g",
-                  mod->name, k + 1, (double)run->loss[k], (double)ref[k]);
-    double worst = -1, gap = 0;
-    long wi = 0;
-    const float *after = ref + REF_STEPS, *plain = after + mod->param_floats;
-    for (long i = 0; i < mod->param_floats; i++) {
-        double tol = 1e-5 + 1e-4 * fabs((double)after[i]), r = fabs((double)mod->params[i] - after[i]) / tol;
-        if (!(r <= worst))
-            worst = isnan(r) ? INFINITY : r, wi = i;
-        gap = fmax(gap, fabs((double)plain[i] - after[i]) / tol);
-    }
-    cr_expect(worst <= 1.0, "%s: after %d steps parameter %ld is %.8g in cgrad, %.8g in torch", mod->name, REF_STEPS,
-              wi, (double)mod->params[wi], (double)after[wi]);
-    cr_expect(gap > 10.0, "%s: SGD without clipping ends within %.3g tolerances: the clipping is not visible",
-              mod->name, gap);
-    free(ref);
-    hx_close(mod);
-    cg_model_free(run->m);
-}
-
-/* Each kind of clipping, both flavours, against torch from the same parameters and batches. */
+/* Each kind of clipping, both flavours, against torch from the same parameters and batches; torch's SGD
+ * without clipping must end elsewhere. */
 Test(clipping, torch, .timeout = 180)
 {
-    static clip_run runs[6];
-    const char *dirs[6];
+    static or_run runs[6];
     const float bounds[3] = {0.1f, 0.2f, 0.02f}; /* clipnorm, global_clipnorm, clipvalue: all bite */
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < 6; k++)
         clip_prepare(&runs[k], (clip_kind)(k / 2), bounds[k / 2], k % 2 ? CG_HOST : CG_PORTABLE);
-        dirs[k] = runs[k].mod.dir;
-    }
     char log[4096];
-    int status = hx_run_python(OPS_SOURCE_DIR "/torch_optim.py", dirs, 6, log, sizeof log);
-    if (status == 77) {
-        for (int k = 0; k < 6; k++) {
-            hx_close(&runs[k].mod);
-            cg_model_free(runs[k].m);
-        }
+    int status = or_run_torch(OPS_SOURCE_DIR "/torch_optim.py", runs, 6, log, sizeof log);
+    if (status == 77)
         cr_skip_test("torch not installed");
-    }
     cr_assert(status == 0, "torch_optim.py failed:\n%s", log);
     for (int k = 0; k < 6; k++)
-        clip_verify(&runs[k]);
+        or_verify(&runs[k], "SGD without clipping");
 }
 
 /* ---- errors ------------------------------------------------------------------------------------ */

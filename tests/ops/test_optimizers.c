@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 
 #include "harness.h"
+#include "optim_ref.h"
 
 #ifndef OPS_SOURCE_DIR
 #define OPS_SOURCE_DIR "."
@@ -387,132 +388,23 @@ Test(optimizers, adamw_tape_host)
 
 /* ---- AdamW against torch.optim.AdamW ------------------------------------------------------------ */
 
-#define REF_N 8
-#define REF_STEPS 6
-#define REF_IN 5
-#define REF_OUT 3
-
-/* cgrad's side of one flavour, kept until torch has run. */
-typedef struct adamw_run {
-    hx_module mod;
-    cg_model *m;
-    float loss[REF_STEPS];
-} adamw_run;
-
-static void write_floats(const char *dir, const char *file, const float *v, long count)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    FILE *f = fopen(path, "wb");
-    cr_assert(f && fwrite(v, sizeof(float), (size_t)count, f) == (size_t)count && fclose(f) == 0, "cannot write %s",
-              path);
-}
-
-/* 5 -> Dense(8, tanh) -> Dense(3), MSE, AdamW (lr 0.01, weight decay 0.5): writes spec.txt, the parameters
- * before training, a batch per step, and takes the REF_STEPS steps. */
-static void adamw_prepare(adamw_run *run, cg_flavour flavour, float lr, float wd)
-{
-    cg_model *m = cg_sequential(flavour == CG_HOST ? "adamw_ref_host" : "adamw_ref", CG_SHAPE(REF_IN));
-    cg_model_add(m, cg_dense(8, .activation = CG_TANH));
-    cg_model_add(m, cg_dense(REF_OUT));
-    cg_compile(m, .optimizer = cg_adamw(lr, wd), .loss = CG_MSE, .batch_size = REF_N);
-    cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
-    run->m = m;
-    hx_module *mod = &run->mod;
-    cr_assert(hx_build_model(mod, m, flavour, NULL) == 0, "%s", mod->err);
-    char path[512];
-    cr_assert(snprintf(path, sizeof path, "%s/spec.txt", mod->dir) < (int)sizeof path);
-    FILE *f = fopen(path, "w");
-    cr_assert(f);
-    fprintf(f, "steps %d\nn %d\nin %d\nloss mse\noptimizer adamw %.9g %.9g 0.9 0.999 1e-7\n", REF_STEPS, REF_N, REF_IN,
-            (double)lr, (double)wd);
-    fprintf(f, "layer dense dense_1 8 tanh\nlayer dense dense_2 %d linear\n", REF_OUT);
-    const int dims[2][2] = {{REF_IN, 8}, {8, REF_OUT}};
-    for (int l = 0; l < 2; l++) {
-        char name[64];
-        long count, off;
-        snprintf(name, sizeof name, "dense_%d/kernel", l + 1);
-        cr_assert((off = hx_param(mod, name, &count)) >= 0, "no %s", name);
-        fprintf(f, "param %s %ld %ld %d %d\n", name, off, count, dims[l][0], dims[l][1]);
-        snprintf(name, sizeof name, "dense_%d/bias", l + 1);
-        cr_assert((off = hx_param(mod, name, &count)) >= 0, "no %s", name);
-        fprintf(f, "param %s %ld %ld %d\n", name, off, count, dims[l][1]);
-    }
-    cr_assert(fclose(f) == 0);
-    write_floats(mod->dir, "params.bin", mod->params, mod->param_floats);
-    static float x[REF_STEPS * REF_N * REF_IN], y[REF_STEPS * REF_N * REF_OUT];
-    uint64_t s = 777;
-    for (int i = 0; i < REF_STEPS * REF_N * (REF_IN + REF_OUT); i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        float u = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f;
-        if (i < REF_STEPS * REF_N * REF_IN)
-            x[i] = u;
-        else
-            y[i - REF_STEPS * REF_N * REF_IN] = u;
-    }
-    write_floats(mod->dir, "x.bin", x, REF_STEPS * REF_N * REF_IN);
-    write_floats(mod->dir, "y.bin", y, REF_STEPS * REF_N * REF_OUT);
-    for (int k = 0; k < REF_STEPS; k++) {
-        float metric;
-        mod->train_step(mod->state, REF_N, x + k * REF_N * REF_IN, y + k * REF_N * REF_OUT, &run->loss[k], &metric);
-    }
-}
-
-/* Compares run with torch's out.bin: per-step losses, then every parameter after the last step
- * (|c - torch| <= 1e-5 + 1e-4 |torch|); torch's Adam without decay must lie outside that tolerance. */
-static void adamw_verify(adamw_run *run, const char *fl)
-{
-    hx_module *mod = &run->mod;
-    char path[512];
-    size_t bytes;
-    cr_assert(snprintf(path, sizeof path, "%s/out.bin", mod->dir) < (int)sizeof path);
-    float *ref = (float *)hx_read_file(path, &bytes);
-    long want = REF_STEPS + 2 * mod->param_floats;
-    cr_assert(ref && bytes == sizeof(float) * (size_t)want, "%s: out.bin has %zu bytes, expected %ld", fl, bytes,
-              want * 4);
-    for (int k = 0; k < REF_STEPS; k++)
-        cr_expect(fabsf(run->loss[k] - ref[k]) <= 1e-6f + 1e-4f * fabsf(ref[k]), "%s: step %d: loss %.8g, torch %.8g",
-                  fl, k + 1, (double)run->loss[k], (double)ref[k]);
-    double worst = -1, adam_gap = 0;
-    long wi = 0;
-    const float *after = ref + REF_STEPS, *adam = after + mod->param_floats;
-    for (long i = 0; i < mod->param_floats; i++) {
-        double r = fabs((double)mod->params[i] - after[i]) / (1e-5 + 1e-4 * fabs((double)after[i]));
-        if (!(r <= worst))
-            worst = isnan(r) ? INFINITY : r, wi = i;
-        adam_gap = fmax(adam_gap, fabs((double)adam[i] - after[i]) / (1e-5 + 1e-4 * fabs((double)after[i])));
-    }
-    cr_expect(worst <= 1.0,
-              "%s: after %d AdamW steps: parameter %ld is %.8g in cgrad, %.8g in torch (allowed 1e-5 + "
-              "1e-4 |torch|)",
-              fl, REF_STEPS, wi, (double)mod->params[wi], (double)after[wi]);
-    cr_expect(adam_gap > 10.0, "%s: torch's Adam ends within %.3g tolerances of AdamW: the decay is not visible", fl,
-              adam_gap);
-    free(ref);
-    hx_close(mod);
-    cg_model_free(run->m);
-}
-
-/* Six AdamW steps of a small Dense model, in both flavours, against torch.optim.AdamW from the same
- * initial parameters and batches. */
+/* Six AdamW steps of 5 -> Dense(8, tanh) -> Dense(3) (MSE, lr 0.01, weight decay 0.5), in both flavours,
+ * against torch.optim.AdamW from the same initial parameters and batches; torch's Adam without the decay must
+ * end elsewhere. */
 Test(optimizers, adamw_torch, .timeout = 120)
 {
-    static adamw_run runs[2];
-    const char *dirs[2];
-    for (int k = 0; k < 2; k++) {
-        adamw_prepare(&runs[k], k ? CG_HOST : CG_PORTABLE, 0.01f, 0.5f);
-        dirs[k] = runs[k].mod.dir;
-    }
+    static or_run runs[2];
+    const float lr = 0.01f, wd = 0.5f;
+    char lines[128];
+    snprintf(lines, sizeof lines, "optimizer adamw %.9g %.9g 0.9 0.999 1e-7\n", (double)lr, (double)wd);
+    for (int k = 0; k < 2; k++)
+        or_prepare(&runs[k], k ? "adamw_ref_host" : "adamw_ref", cg_adamw(lr, wd), k ? CG_HOST : CG_PORTABLE, lines, 6,
+                   777, 1.0f);
     char log[4096];
-    int status = hx_run_python(OPS_SOURCE_DIR "/torch_optim.py", dirs, 2, log, sizeof log);
-    if (status == 77) {
-        for (int k = 0; k < 2; k++) {
-            hx_close(&runs[k].mod);
-            cg_model_free(runs[k].m);
-        }
+    int status = or_run_torch(OPS_SOURCE_DIR "/torch_optim.py", runs, 2, log, sizeof log);
+    if (status == 77)
         cr_skip_test("torch not installed");
-    }
     cr_assert(status == 0, "torch_optim.py failed:\n%s", log);
     for (int k = 0; k < 2; k++)
-        adamw_verify(&runs[k], k ? "host" : "portable");
+        or_verify(&runs[k], "torch's Adam without the decay");
 }
