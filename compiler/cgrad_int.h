@@ -404,10 +404,10 @@ const char *emit_activation(cg_activation act, float alpha, char *out, size_t si
 const char *emit_act_grad(cg_activation act, float alpha, const char *at, const char *dy, char *out, size_t size);
 /* The rows of the axes before `axis` as C text: "n * 12", "n", "4". */
 const char *outer_rows(const shape *s, int axis, char *buf, size_t size);
-/* Floats of scratch memory node id's kernel needs at the maximum batch (im2col). */
+/* Floats of scratch memory node id's window kernel needs at the maximum batch (im2col); bytes of its local arrays. */
 long conv_scratch(cg_graph *g, int id);
-/* True when host code splits node id's samples across the pool; tail: it
- * has work after the split loop (the filter gradient's GEMM). */
+long conv_stack_bytes(const cg_graph *g, int id);
+/* True when host code splits node id's samples across the pool; tail: work after the split loop (a filter gradient). */
 bool conv_batch_parallel(cg_graph *g, int id, bool *tail);
 
 /* Window arithmetic: output size and padding of one spatial axis. */

@@ -213,13 +213,13 @@ int deploy_check_ram(cg_graph *g)
     return -1;
 }
 
-/* The bytes of local arrays in node id's kernel (max pooling's backward
- * keeps a maximum and its position per channel; a recurrence's inference
- * form one sample's state and gates; no other kernel has any). */
+/* The bytes of local arrays in node id's kernel (max pooling keeps a
+ * maximum per channel, its backward a maximum and its position, a direct
+ * convolution its kernel and sums; a recurrence's inference form one
+ * sample's state and gates; no other kernel has any). */
 static long kernel_array_bytes(const cg_graph *g, int id)
 {
-    const node *n = &g->nodes[id];
-    return n->op == OP_MAX_POOL_BWD ? 8L * n->sh.d[n->sh.rank - 1] : rnn_infer_stack_bytes(g, id);
+    return op_table[g->nodes[id].op].cat == CAT_CONV ? conv_stack_bytes(g, id) : rnn_infer_stack_bytes(g, id);
 }
 
 /* The frames an entry point's stack holds at most: its own, its forward

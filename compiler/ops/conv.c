@@ -280,6 +280,21 @@ long conv_scratch(cg_graph *g, int id)
     return positions * n->sp.win[0] * n->sp.win[1] * x->d[3];
 }
 
+/* Bytes of the local arrays of node id's window kernel: a max pooling's maximum per channel (its gradient's
+ * maximum and position), a direct convolution's copy of the kernel, bias, window and sums, a direct filter
+ * gradient's sums and window; 0 for the others. */
+long conv_stack_bytes(const cg_graph *g, int id)
+{
+    const node *n = &g->nodes[id];
+    long c = n->sh.d[n->sh.rank - 1], window = 0;
+    if (n->op == OP_MAX_POOL || n->op == OP_MAX_POOL_BWD)
+        return (n->op == OP_MAX_POOL ? 4 : 8) * c;
+    if (!conv_direct(g, n))
+        return 0;
+    window = (long)n->sp.win[0] * n->sp.win[1] * g->nodes[n->in[0]].sh.d[3];
+    return 4 * (n->op == OP_CONV2D_BWD_FILTER ? window * c + window : window * c + 2 * c + window);
+}
+
 /* Host kernels whose samples are independent run them as pieces on the
  * pool: every window op but the depthwise filter gradient (which sums over
  * samples); the filter gradient splits its im2col, then one GEMM. */

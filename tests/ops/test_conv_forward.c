@@ -15,6 +15,10 @@
  *                           here, TensorFlow's "same" padding rule included
  *                           (extra padding at the bottom and right); both
  *                           flavours, within 1e-5 (relative, as above).
+ *   stack_covers_kernels    the header's stack figures of a model with a
+ *                           direct first convolution and max pooling cover
+ *                           the largest frame gcc's -fstack-usage gives the
+ *                           kernels each entry point calls, both flavours.
  */
 #include <criterion/criterion.h>
 
@@ -243,4 +247,83 @@ Test(conv_forward, conv2d_matches_naive)
     check_naive(31337); /* 8x8x2, 4x3 kernel, stride 2, same (uneven padding) */
     check_naive(8);     /* 7x7x2, 3x1 kernel, dilation 2, valid, bias */
     check_naive(9);     /* 8x6x3, 2x3 kernel, stride 3, same, relu, n = 1 */
+}
+
+/* ---- the header's stack figure against the compiler's frames ------------------------- */
+
+/* The value of the #define ending in `suffix` in the header text h, or -1. */
+static long header_define(const char *h, const char *suffix)
+{
+    const char *p = strstr(h, suffix);
+    return p ? strtol(p + strlen(suffix), NULL, 10) : -1;
+}
+
+/* Largest frame in an -fstack-usage file of the kernels (functions ending in _fwd, _bwd or _piece), forward
+ * kernels alone (no _bwd in the name) when fwd_only. */
+static long largest_kernel_frame(const char *su_path, bool fwd_only)
+{
+    FILE *f = fopen(su_path, "r");
+    cr_assert(f, "cannot open %s", su_path);
+    char line[512];
+    long best = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *tab = strchr(line, '\t'), *name = line;
+        if (!tab)
+            continue;
+        *tab = '\0';
+        for (char *c = line; *c; c++)
+            if (*c == ':')
+                name = c + 1; /* file:line:column:function */
+        size_t len = strlen(name);
+        bool kernel = (len > 4 && (!strcmp(name + len - 4, "_fwd") || !strcmp(name + len - 4, "_bwd"))) ||
+                      (len > 6 && !strcmp(name + len - 6, "_piece"));
+        long bytes = strtol(tab + 1, NULL, 10);
+        if (kernel && !(fwd_only && strstr(name, "_bwd")) && bytes > best)
+            best = bytes;
+    }
+    fclose(f);
+    return best;
+}
+
+/* Conv2D(32, 3, relu) on one channel (a direct convolution on the host), MaxPooling2D(2) over an even map
+ * (the one-pass gradient), Flatten, Dense: the estimate of predict must cover every forward kernel's frame,
+ * train_step's every kernel's (gcc -O2, as the firmware builds; frames of kernels called one at a time). */
+static void check_stack(cg_flavour fl)
+{
+    const char *fname = fl == CG_HOST ? "host" : "portable";
+    cg_model *m = cg_sequential("stack_cnn", CG_SHAPE(12, 12, 1));
+    cg_model_add(m, cg_conv2d(32, 3, .activation = CG_RELU));
+    cg_model_add(m, cg_max_pooling2d(2));
+    cg_model_add(m, cg_flatten());
+    cg_model_add(m, cg_dense(3));
+    cg_compile(m, .optimizer = cg_sgd(0.1f, 0.0f, false), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY,
+               .from_logits = true, .batch_size = 4);
+    cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
+    hx_module mod;
+    cr_assert(hx_build_model(&mod, m, fl, NULL) == 0, "%s: %s", fname, mod.err);
+    char path[512], cmd[1400], h[16384];
+    snprintf(path, sizeof path, "%s/stack_cnn.h", mod.dir);
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "cannot open %s", path);
+    h[fread(h, 1, sizeof h - 1, f)] = '\0';
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "cc -std=c99 -O2 -fstack-usage -I'%s/../../runtime/include' -c '%s/stack_cnn.c' -o '%s/su.o'",
+             OPS_SOURCE_DIR, mod.dir, mod.dir);
+    cr_assert(system(cmd) == 0, "%s: %s failed", fname, cmd);
+    snprintf(path, sizeof path, "%s/su.su", mod.dir);
+    long predict = header_define(h, "_STACK_PREDICT_BYTES"), train = header_define(h, "_STACK_TRAIN_STEP_BYTES");
+    long fwd = largest_kernel_frame(path, true), all = largest_kernel_frame(path, false);
+    cr_assert(fwd > 0 && all >= fwd, "%s: no kernel frames in %s", fname, path);
+    cr_expect(predict >= fwd, "%s: STACK_PREDICT_BYTES is %ld, but a forward kernel's frame is %ld bytes", fname,
+              predict, fwd);
+    cr_expect(train >= all, "%s: STACK_TRAIN_STEP_BYTES is %ld, but a kernel's frame is %ld bytes", fname, train, all);
+    hx_close(&mod);
+    cg_model_free(m);
+}
+
+Test(conv_forward, stack_covers_kernels)
+{
+    check_stack(CG_PORTABLE);
+    check_stack(CG_HOST);
 }
