@@ -258,8 +258,11 @@ long conv_scratch(cg_graph *g, int id)
     const node *n = &g->nodes[id];
     if (g->flavour != CG_HOST)
         return 0;
-    if (conv_direct(g, n))
-        return n->op == OP_CONV2D_BWD_FILTER ? (long)g->max_batch * shape_size(&n->sh, 1) : 0;
+    if (conv_direct(g, n)) { /* one partial filter gradient per sample of X */
+        const shape *xs = &g->nodes[n->in[0]].sh;
+        long samples = shape_batched(xs) ? g->max_batch : xs->d[0];
+        return n->op == OP_CONV2D_BWD_FILTER ? samples * shape_size(&n->sh, 1) : 0;
+    }
     const shape *x;
     long positions; /* rows of the im2col matrix */
     switch (n->op) {

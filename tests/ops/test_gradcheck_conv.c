@@ -363,6 +363,14 @@ static void build_unbatched(gc *c)
     term(c, pool(c, OP_AVG_POOL, x, 2, 2, 2, 2, false));
 }
 
+/* The same on the host with a leading dimension (8) above the graph's maximum batch (6): a direct filter
+ * gradient's scratch holds one partial gradient per sample of X, 8 of them here. */
+static void build_unbatched_wide(gc *c)
+{
+    cg_t x = param(c, "x", CG_SHAPE(8, 5, 4, 2), D_ANY);
+    term(c, conv(c, "k", x, 3, 3, 2, 1, 1, true, false));
+}
+
 /* clang-format off */
 #define OPC(s, fn) {s, fn, CG_PORTABLE}, {s "_host", fn, CG_HOST}
 static const op_case op_cases[] = {
@@ -505,6 +513,36 @@ Test(gradcheck_conv, unbatched_image)
 {
     static const op_case k = {"unbatched", build_unbatched, CG_PORTABLE};
     run_op_case(&k);
+    static const op_case wide = {"unbatched_wide", build_unbatched_wide, CG_HOST};
+    run_op_case(&wide);
+}
+
+/* A direct filter gradient's scratch holds a partial gradient for every sample of X, also when X has no
+ * batch dimension and more leading rows (8) than the graph's maximum batch (6): the kernel writes 8 rows. */
+Test(gradcheck_conv, direct_filter_scratch_unbatched)
+{
+    gc c = {.g = cg_graph_new("scratch"), .rng = 3};
+    cr_assert(c.g, "out of memory");
+    cg_set_max_batch(c.g, MAX_BATCH);
+    c.n = 2;
+    build_unbatched_wide(&c);
+    cg_gradients_at(CG_HERE, c.g, c.loss, &c.var[1].t, 1); /* var[1]: the kernel k */
+    cr_assert(!cg_failed(c.g) && compile_graph(c.g, CG_HOST, NULL, NULL) == 0, "%s", cg_error(c.g));
+    int found = 0;
+    for (int id = 0; id < c.g->nnodes; id++) {
+        const node *n = &c.g->nodes[id];
+        if (n->op != OP_CONV2D_BWD_FILTER)
+            continue;
+        found++;
+        long want = 8 * shape_size(&n->sh, 1), got = conv_scratch(c.g, id);
+        cr_expect(got >= want, "the filter gradient's scratch is %ld floats, its kernel writes %ld", got, want);
+    }
+    cr_assert(found == 1, "%d filter gradients, expected 1", found);
+    for (int i = 0; i < c.nvar; i++)
+        free(c.var[i].data);
+    for (int i = 0; i < c.nin; i++)
+        free(c.in[i].data);
+    cg_graph_free(c.g);
 }
 
 ParameterizedTestParameters(gradcheck_conv, layers)
