@@ -14,17 +14,19 @@ static int usage(const char *prog)
             "usage: %s [-o DIR] [--flavour host|portable] [--summary] [--plan] [--graph] [--dump-after PASS]\n"
             "       [--name-file FILE]\n"
             "       [--max-batch N] [--max-ram BYTES] [--target host|firmware] [--mode predict|train]\n"
-            "       [--weights CHECKPOINT]\n",
+            "       [--weights CHECKPOINT] [--quantize int8 --calibrate DATA [--calibration-samples N]]\n",
             prog);
     return 2;
 }
 
 /* The model program's options. */
 typedef struct gen_opts {
-    const char *dir, *dump_after, *name_file, *weights, *flavour_name;
+    const char *dir, *dump_after, *name_file, *weights, *flavour_name, *calibrate;
     cg_flavour flavour;
     bool summary, firmware, predict;
     bool plan, graph;             /* print the memory plans; write DIR/NAME.dot (and .svg) */
+    bool int8;                    /* --quantize int8 */
+    long long calib_samples;      /* --calibration-samples; 0: the default */
     long long max_batch, max_ram; /* 0: not given */
 } gen_opts;
 
@@ -69,10 +71,16 @@ static int take(const char *prog, const char *a, const char *v, gen_opts *o)
         o->firmware = c;
     else if (!strcmp(a, "--mode") && (c = choice(prog, "mode", v, "train", "predict")) >= 0)
         o->predict = c;
-    else if (c < 0) /* --flavour, --target or --mode with another word */
+    else if (!strcmp(a, "--quantize") && (c = choice(prog, "quantize", v, "int8", "int8")) >= 0)
+        o->int8 = true;
+    else if (!strcmp(a, "--calibrate"))
+        o->calibrate = v;
+    else if (c < 0) /* --flavour, --target, --mode or --quantize with another word */
         return 2;
     else if (!strcmp(a, "--max-batch"))
         c = (o->max_batch = positive(prog, a, v, 1 << 24)) < 0 ? -1 : 0;
+    else if (!strcmp(a, "--calibration-samples"))
+        c = (o->calib_samples = positive(prog, a, v, 1 << 24)) < 0 ? -1 : 0;
     else if (!strcmp(a, "--max-ram"))
         c = (o->max_ram = positive(prog, a, v, 1LL << 40)) < 0 ? -1 : 0;
     else
@@ -109,6 +117,14 @@ static int parse(int argc, char **argv, gen_opts *o)
         fprintf(stderr, "%s: --mode and --weights shape firmware builds: add --target firmware\n", argv[0]);
         return 2;
     }
+    if (o->int8 != (o->calibrate != NULL) || (o->calib_samples && !o->int8) ||
+        (o->int8 && (!o->predict || !o->weights))) {
+        fprintf(stderr,
+                "%s: --quantize int8 goes with --calibrate DATA (and optionally --calibration-samples N), "
+                "--mode predict and --weights CHECKPOINT\n",
+                argv[0]);
+        return 2;
+    }
     if (o->firmware)
         o->flavour = CG_PORTABLE;
     return 0;
@@ -128,6 +144,8 @@ static int compile(cg_graph *g, const gen_opts *o, text *dump)
     if (o->predict && deploy_keep_predict(g))
         return -1;
     if (o->weights && deploy_read_weights(g, o->weights))
+        return -1;
+    if (o->int8 && quant_build(g, o->calibrate, o->calib_samples ? (int)o->calib_samples : 1000))
         return -1;
     return deploy_check_ram(g);
 }
@@ -179,12 +197,17 @@ static int run(cg_graph *g, int argc, char **argv)
         fprintf(stderr, "%s: cannot make %s: %s\n", argv[0], o.dir, strerror(errno));
         return 1;
     }
-    if (emit_files(g, o.dir)) {
+    if (emit_files(g, o.dir) || (g->dep.quant && quant_emit(g, o.dir))) {
         fprintf(stderr, "%s\n", g->err);
         return 1;
     }
     if (o.summary)
         fputs(graph_summary(g), stdout);
+    if (g->dep.quant) {
+        if (g->dep.quant->report.s)
+            fputs(g->dep.quant->report.s, stdout);
+        text_free(&g->dep.quant->report);
+    }
     if (show_plan_graph(g, &o))
         return 1;
     if (o.name_file) { /* tells the cgrad tool what was emitted */

@@ -209,7 +209,9 @@ typedef struct build_opts {
 /* True when flag is one the model program takes with a value and checks itself. */
 static bool deploy_flag(const char *flag)
 {
-    static const char *const flags[] = {"--target", "--mode", "--weights", "--max-batch", "--max-ram", "--dump-after"};
+    static const char *const flags[] = {"--target",    "--mode",      "--weights",
+                                        "--max-batch", "--max-ram",   "--dump-after",
+                                        "--quantize",  "--calibrate", "--calibration-samples"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (!strcmp(flag, flags[i]))
             return true;
