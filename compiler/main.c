@@ -2,6 +2,7 @@
  * the one place in libcgrad that writes to the terminal, because the
  * program asked it to by calling cg_main. */
 #include "cgrad_int.h"
+#include "quant.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * layer's rescaling a Q31 multiplier and a shift. The compiler runs the same
  * integer arithmetic as the emitted code (quant_dense) to report the int8
  * model's accuracy beside the float model's. */
-#include "cgrad_int.h"
+#include "quant.h"
 
 #include <cgrad_rt.h>
 #include <math.h>

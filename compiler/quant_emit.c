@@ -2,7 +2,7 @@
  * which states every scale and zero point and the bytes of flash, and
  * NAME_int8.c, the integer tables as const arrays and the integer kernels
  * (templates/int8/kernels.c.in). Batch 1: one sample per call. */
-#include "cgrad_int.h"
+#include "quant.h"
 #include "emit.h"
 
 #include <string.h>
