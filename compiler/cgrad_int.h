@@ -565,6 +565,7 @@ struct cg_model {
     int outputs[CG_MAX_OUTPUTS];       /* outputs, training mode */
     int outputs_infer[CG_MAX_OUTPUTS]; /* the same in inference mode */
     int labels[CG_MAX_OUTPUTS];        /* label placeholder of each output */
+    int sample_weight; /* the per-sample weights (n), unpacked from sw; -1: none (a custom loss is the batch's) */
     const char *output_names[CG_MAX_OUTPUTS];
     int noutputs;
     model_layer *ml; /* layer objects */

@@ -290,7 +290,12 @@ static int make_labels(cg_model *m, cg_src src)
             return -1;
     }
     m->y = m->functional ? -1 : m->labels[0];
-    return 0;
+    m->sample_weight = -1; /* a custom loss returns the batch's value: nothing per sample to weight */
+    for (int k = 0; k < m->noutputs; k++)
+        if (m->spec[k].custom_loss)
+            return 0;
+    m->sample_weight = cg_placeholder_at(src, g, "sample_weight", (cg_shape){1, {CG_BATCH}}).id;
+    return m->sample_weight < 0 ? -1 : 0;
 }
 
 /* Builds the loss and metrics in both modes, asks for the gradients of the

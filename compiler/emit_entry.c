@@ -92,13 +92,40 @@ static void tape_arguments(cg_graph *g, const entry *e, bool names_only, text *t
         text_printf(t, ", %s%s", names_only ? "" : "float *", e->out_names[i]);
 }
 
+/* True when entry e of a compiled model takes the samples' weights: a
+ * model's eval_step and train_step, unless a custom loss gives the batch's
+ * value alone. Their body is then NAME_eval_step_weighted(..., sw, ...),
+ * and NAME_eval_step calls it with sw NULL (every weight 1). */
+static bool entry_weighted(const cg_graph *g, const entry *e)
+{
+    return g->model && g->model->sample_weight >= 0 && (e->kind == ENTRY_EVAL || e->kind == ENTRY_TRAIN);
+}
+
+/* Appends the signature of NAME_train_step (NAME_eval_step) of a model
+ * whose step takes weights: the step without them. */
+static void unweighted_signature(emit_ctx *ec, const entry *e, text *t)
+{
+    text_printf(t,
+                "void %s_%s(%s_state *s, int n, const float *x, const float *y, float *batch_loss, "
+                "float *batch_metrics)",
+                ec->prefix, e->fname, ec->prefix);
+}
+
 /* Appends the signature of entry e, or of its checked form: "void
  * net_predict(net_state *s, int n, const float *x, float *out)", "int
  * net_predict_checked(...)"; a tape's checked form hands back the loss
- * through a last argument. */
+ * through a last argument. A model's eval_step and train_step that take
+ * weights are NAME_eval_step_weighted(..., const float *sw, ...). */
 static void entry_signature(emit_ctx *ec, const entry *e, bool checked, text *t)
 {
     cg_graph *g = ec->g;
+    if (!checked && entry_weighted(g, e)) {
+        text_printf(t,
+                    "void %s_%s_weighted(%s_state *s, int n, const float *x, const float *y, const float *sw, "
+                    "float *batch_loss, float *batch_metrics)",
+                    ec->prefix, e->fname, ec->prefix);
+        return;
+    }
     bool tape = !g->model; /* a tape's loss and gradients return the loss; a model's through batch_loss */
     const char *p = ec->prefix, *ret = checked                                                         ? "int"
                                        : tape && (e->kind == ENTRY_LOSS || e->kind == ENTRY_GRADIENTS) ? "float"
@@ -161,10 +188,20 @@ void emit_entry(emit_ctx *ec, const entry *e)
             text_puts(ec->t,
                       "/* The graph's outputs (cg_output), each into its array, from the inputs they need. */\n");
         break;
-    case ENTRY_EVAL: text_puts(ec->t, "/* Loss and metric, averaged over the batch, without training. */\n"); break;
+    case ENTRY_EVAL:
+        text_puts(ec->t, "/* Loss and metric, averaged over the batch, without training. */\n");
+        if (entry_weighted(g, e))
+            text_puts(
+                ec->t,
+                "/* The loss is sum_i sw[i] loss_i / n (Keras' sum_over_batch_size); sw NULL: every weight 1. */\n");
+        break;
     case ENTRY_TRAIN:
         text_puts(ec->t, "/* One training step: forward, backward, optimizer update. Returns the\n"
                          " * batch's mean loss and metric as they were before the update. */\n");
+        if (entry_weighted(g, e))
+            text_puts(
+                ec->t,
+                "/* The loss is sum_i sw[i] loss_i / n (Keras' sum_over_batch_size); sw NULL: every weight 1. */\n");
         break;
     case ENTRY_LOSS:
     case ENTRY_GRADIENTS:
@@ -220,6 +257,12 @@ void emit_entry(emit_ctx *ec, const entry *e)
                     storage(ec, e->out[0], sb, sizeof sb));
     }
     text_puts(ec->t, "}\n\n");
+    if (entry_weighted(g, e)) { /* the step without weights */
+        text_printf(ec->t, "/* %s_%s_weighted with every sample's weight 1. */\n", ec->prefix, e->fname);
+        unweighted_signature(ec, e, ec->t);
+        text_printf(ec->t, "\n{\n    %s_%s_weighted(s, n, x, y, 0, batch_loss, batch_metrics);\n}\n\n", ec->prefix,
+                    e->fname);
+    }
 }
 
 /* Where the caller passes placeholder ph to entry e: the array's name and
@@ -351,6 +394,10 @@ void emit_prototypes(emit_ctx *ec, text *t)
     for (int k = 0; k < g->nentries; k++) {
         entry_signature(ec, &g->entries[k], false, t);
         text_puts(t, ";\n");
+        if (entry_weighted(g, &g->entries[k])) {
+            unweighted_signature(ec, &g->entries[k], t);
+            text_puts(t, "; /* its _weighted form with every weight 1 */\n");
+        }
     }
     text_printf(
         t,

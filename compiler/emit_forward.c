@@ -196,6 +196,8 @@ void emit_entry_pointers(emit_ctx *ec, const entry *e)
         used[e->upd_var[i]] = used[e->upd_val[i]] = true;
     for (int i = 0; unpack && i < m->noutputs && e->kind != ENTRY_PREDICT; i++)
         used[m->labels[i]] = e->offset[m->labels[i]] >= 0;
+    if (m && m->sample_weight >= 0)
+        used[m->sample_weight] = e->offset[m->sample_weight] >= 0;
     for (int i = 0; unpack && !e->fwd_name && i < m->ninputs; i++)
         used[m->inputs[i]] = true;
     mark_views(g, used);
@@ -221,6 +223,12 @@ void emit_entry_calls(emit_ctx *ec, const entry *e)
         text_puts(ec->t, "\n    /* forward */\n");
     if (unpack && e->kind != ENTRY_PREDICT)
         emit_packing(ec, e, m->labels, m->noutputs, "y", true);
+    if (m && m->sample_weight >= 0 && e->offset[m->sample_weight] >= 0) /* a gradients entry weighs every sample 1 */
+        text_puts(ec->t, e->kind == ENTRY_GRADIENTS
+                             ? "    for (int i = 0; i < n; i++) /* every sample's weight: 1 */\n"
+                               "        sample_weight[i] = 1.0f;\n"
+                             : "    for (int i = 0; i < n; i++) /* the samples' weights (Keras' sample_weight) */\n"
+                               "        sample_weight[i] = sw ? sw[i] : 1.0f;\n");
     if (e->fwd_name && e->fwd_steps < e->nsched && !g->nodes[e->sched[e->fwd_steps]].backward)
         text_puts(ec->t, e->nout > 1 ? "\n    /* the loss, and the metrics reported beside it */\n"
                                      : "\n    /* the loss */\n");

@@ -61,10 +61,28 @@ static int recover_logits(cg_graph *g, int out, op_kind act)
     return g->nodes[out].op == act ? g->nodes[out].in[0] : -1;
 }
 
-/* Builds the per-batch mean loss of output out against labels y. A
- * cross-entropy from probabilities made by a sigmoid or softmax is computed
- * from that activation's logits (stable, and its gradient is p - y). */
-static int build_loss(cg_model *m, cg_src src, const cg_output_opts *o, int out, int y)
+/* The batch's loss from the terms of its samples (n) or of their elements
+ * (n, ...): the mean of the terms, each sample's multiplied by its weight
+ * when sw (n) is given. That is Keras' reduction "sum_over_batch_size":
+ * sum_i w_i l_i / n, divided by the batch size, not by the sum of the
+ * weights; its gradient seeds d l_i = w_i / n. */
+static int weighted_mean(cg_graph *g, cg_src src, int terms, int sw)
+{
+    if (terms >= 0 && sw >= 0) {
+        const shape *ts = &g->nodes[terms].sh;
+        shape ws = {ts->rank, {CG_BATCH}}; /* (n, 1, ...): one weight over each sample's terms */
+        for (int i = 1; i < ts->rank; i++)
+            ws.d[i] = 1;
+        terms = op_binary(g, src, OP_MUL, terms, op_reshape(g, src, sw, ws));
+    }
+    return op_reduce(g, src, OP_MEAN, terms, 0, false);
+}
+
+/* Builds the per-batch mean loss of output out against labels y, each
+ * sample's terms weighted by sw (-1: unweighted). A cross-entropy from
+ * probabilities made by a sigmoid or softmax is computed from that
+ * activation's logits (stable, and its gradient is p - y). */
+static int build_loss(cg_model *m, cg_src src, const cg_output_opts *o, int out, int y, int sw)
 {
     cg_graph *g = m->g;
     if (o->custom_loss)
@@ -78,32 +96,30 @@ static int build_loss(cg_model *m, cg_src src, const cg_output_opts *o, int out,
     }
     int eps = op_const(g, 1e-7f, false), one_minus = op_const(g, 1.0f - 1e-7f, false);
     switch (o->loss) {
-    case CG_MSE:
-        return op_reduce(g, src, OP_MEAN, op_unary(g, src, OP_SQUARE, op_binary(g, src, OP_SUB, out, y)), 0, false);
-    case CG_MAE:
-        return op_reduce(g, src, OP_MEAN, op_unary(g, src, OP_ABS, op_binary(g, src, OP_SUB, out, y)), 0, false);
+    case CG_MSE: return weighted_mean(g, src, op_unary(g, src, OP_SQUARE, op_binary(g, src, OP_SUB, out, y)), sw);
+    case CG_MAE: return weighted_mean(g, src, op_unary(g, src, OP_ABS, op_binary(g, src, OP_SUB, out, y)), sw);
     case CG_BINARY_CROSSENTROPY:
         if (logits)
-            return op_reduce(g, src, OP_MEAN, op_binary(g, src, OP_SIGMOID_BCE, out, y), 0, false);
+            return weighted_mean(g, src, op_binary(g, src, OP_SIGMOID_BCE, out, y), sw);
         else { /* no logits: -(y log p + (1 - y) log(1 - p)), p clipped to [eps, 1 - eps] as Keras does */
             int p = op_binary(g, src, OP_MINIMUM, op_binary(g, src, OP_MAXIMUM, out, eps), one_minus);
             int one = op_const(g, 1.0f, false);
             int t1 = op_binary(g, src, OP_MUL, y, op_unary(g, src, OP_LOG, p));
             int t2 = op_binary(g, src, OP_MUL, op_binary(g, src, OP_SUB, one, y),
                                op_unary(g, src, OP_LOG, op_binary(g, src, OP_SUB, one, p)));
-            return op_unary(g, src, OP_NEG, op_reduce(g, src, OP_MEAN, op_binary(g, src, OP_ADD, t1, t2), 0, false));
+            return op_unary(g, src, OP_NEG, weighted_mean(g, src, op_binary(g, src, OP_ADD, t1, t2), sw));
         }
     case CG_CATEGORICAL_CROSSENTROPY:
     case CG_SPARSE_CATEGORICAL_CROSSENTROPY: {
         bool sparse = o->loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
         if (logits)
-            return op_reduce(g, src, OP_MEAN, op_softmax_xent(g, src, out, y, sparse), 0, false);
+            return weighted_mean(g, src, op_softmax_xent(g, src, out, y, sparse), sw);
         /* from probabilities without logits: -sum t log(clip(p)) per sample, then the mean */
         int t = sparse ? op_one_hot(g, src, y, g->nodes[out].sh.d[1]) : y;
         int p = op_binary(g, src, OP_MINIMUM, op_binary(g, src, OP_MAXIMUM, out, eps), one_minus);
         int per = op_reduce(g, src, OP_SUM, op_binary(g, src, OP_MUL, t, op_unary(g, src, OP_LOG, p)), CG_AXIS(1),
                             false);
-        return op_unary(g, src, OP_NEG, op_reduce(g, src, OP_MEAN, per, 0, false));
+        return op_unary(g, src, OP_NEG, weighted_mean(g, src, per, sw));
     }
     default: return graph_error(g, src, -1, "%s: compile needs a loss", m->name);
     }
@@ -168,7 +184,7 @@ int loss_build_objectives(cg_model *m, cg_src src, bool infer, int *out, const c
         const char *mn = multi ? arena_printf(&g->a, "%s_metric", sp->name) : "metric";
         if (graph_begin_layer(g, "Loss", infer ? arena_printf(&g->a, "%s_infer", ln) : ln, src) < 0)
             return -1;
-        losses[k] = build_loss(m, src, sp, o, m->labels[k]);
+        losses[k] = build_loss(m, src, sp, o, m->labels[k], m->sample_weight);
         g->cur_layer = -1;
         metrics[k] = -1;
         if (sp->metric != CG_METRIC_NONE || sp->custom_metric) {

@@ -28,10 +28,11 @@ static bool is_grad_home(cg_graph *g, int id)
 }
 
 /* True when placeholder id is unpacked into a buffer of its own at the
- * start of an entry point (a functional model's inputs and labels). */
+ * start of an entry point (a functional model's inputs and labels, a
+ * model's sample weights). */
 bool plan_unpacked(cg_graph *g, int id)
 {
-    return g->nodes[id].op == OP_PLACEHOLDER && g->model && g->model->functional;
+    return g->nodes[id].op == OP_PLACEHOLDER && g->model && (g->model->functional || id == g->model->sample_weight);
 }
 
 /* True when node id gets a buffer in the arena. */

@@ -8,10 +8,15 @@
  * on a tabular set with raw features from 1e-3 to 1e3 it trains, where the
  * clipped form sat at a constant loss. Where no sigmoid or softmax made the
  * output, the clipped form stays.
+ *
+ * Sample weights (NAME_eval_step_weighted, NAME_train_step_weighted): the
+ * loss is Keras' sum_i w_i l_i / n, its gradients agree with finite
+ * differences, and a sample of weight 0 counts for nothing.
  */
 #include <criterion/criterion.h>
 
 #include <cgrad.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -223,6 +228,153 @@ Test(loss, clips_where_no_logits_exist, .timeout = 60)
     mod.eval_step(mod.state, 4, x, y, &loss, &metric);
     float want = -logf(1.0f - (1.0f - 1e-7f));
     cr_expect(fabsf(loss - want) <= 1e-5f * want, "clipped loss %.9g, want %.9g", (double)loss, (double)want);
+    hx_close(&mod);
+    cg_model_free(m);
+}
+
+/* ---- sample weights ------------------------------------------------------------------------------------- */
+
+typedef void (*weighted_step)(void *s, int n, const float *x, const float *y, const float *sw, float *loss,
+                              float *metrics);
+
+/* NAME_<step>_weighted of a built model, or fails the test. */
+static weighted_step weighted(const hx_module *mod, const char *step)
+{
+    char sym[160];
+    snprintf(sym, sizeof sym, "%s_%s_weighted", mod->name, step);
+    weighted_step f = (weighted_step)(uintptr_t)dlsym(mod->so, sym);
+    cr_assert(f, "%s: no %s", mod->name, sym);
+    return f;
+}
+
+/* A fixed batch of 8: x in (-1, 1), labels for `loss` over `units` outputs, weights with a 0 and a 2.5. */
+static void weighted_batch(cg_loss loss, int units, float *x, float *y, float *w)
+{
+    static const float ws[8] = {1.0f, 0.0f, 2.5f, 0.5f, 1.0f, 3.0f, 0.25f, 1.5f};
+    uint64_t s = 77;
+    for (int i = 0; i < 8 * 4; i++)
+        x[i] = 2.0f * uniform(&s) - 1.0f;
+    for (int i = 0; i < 8; i++) {
+        w[i] = ws[i];
+        for (int k = 0; k < units; k++)
+            y[i * units + k] = loss == CG_MSE ? 2.0f * uniform(&s) - 1.0f : (float)((i + k) % 2);
+        if (loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY)
+            y[i] = (float)(i % units);
+    }
+}
+
+/* Sample i's loss in double from the model's output p (probabilities for binary cross-entropy, logits
+ * for the sparse one), as Keras defines it. */
+static double sample_loss(cg_loss loss, int units, const float *p, const float *y, int i)
+{
+    double l = 0, mx = -INFINITY, sum = 0;
+    switch (loss) {
+    case CG_MSE:
+        for (int k = 0; k < units; k++)
+            l += ((double)p[i * units + k] - y[i * units + k]) * ((double)p[i * units + k] - y[i * units + k]);
+        return l / units;
+    case CG_BINARY_CROSSENTROPY:
+        for (int k = 0; k < units; k++) {
+            double q = p[i * units + k], t = y[i * units + k];
+            l -= t * log(q) + (1 - t) * log(1 - q);
+        }
+        return l / units;
+    default:
+        for (int k = 0; k < units; k++)
+            mx = fmax(mx, p[i * units + k]);
+        for (int k = 0; k < units; k++)
+            sum += exp(p[i * units + k] - mx);
+        return -(p[i * units + (int)y[i]] - mx - log(sum));
+    }
+}
+
+/* The weighted loss of eval_step_weighted and train_step_weighted is Keras' sum_i w_i l_i / n (n = 8, not
+ * the weights' sum 9.75), for MSE, binary cross-entropy on a sigmoid and sparse cross-entropy on logits;
+ * sw NULL gives exactly the unweighted step's loss. */
+Test(loss, weighted_mean_is_keras_sum_over_batch_size, .timeout = 120)
+{
+    const struct {
+        const char *name;
+        cg_loss loss;
+        int units;
+        cg_activation act;
+        bool logits;
+    } cases[] = {{"w_mse", CG_MSE, 2, CG_LINEAR, false},
+                 {"w_bce", CG_BINARY_CROSSENTROPY, 2, CG_SIGMOID, false},
+                 {"w_sce", CG_SPARSE_CATEGORICAL_CROSSENTROPY, 3, CG_LINEAR, true}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        cg_model *m = cg_sequential(cases[c].name, CG_SHAPE(4));
+        cg_model_add(m, cg_dense(5, .activation = CG_TANH));
+        cg_model_add(m, cg_dense(cases[c].units, .activation = cases[c].act));
+        cg_compile(m, .optimizer = cg_sgd(0.1f, 0, false), .loss = cases[c].loss, .from_logits = cases[c].logits,
+                   .batch_size = 8);
+        hx_module mod;
+        build(&mod, m);
+        float x[8 * 4], y[8 * 3], w[8], p[8 * 3], loss, metric, plain, unit;
+        weighted_batch(cases[c].loss, cases[c].units, x, y, w);
+        mod.predict(mod.state, 8, x, p);
+        double want = 0;
+        for (int i = 0; i < 8; i++)
+            want += w[i] * sample_loss(cases[c].loss, cases[c].units, p, y, i);
+        want /= 8;
+        weighted(&mod, "eval_step")(mod.state, 8, x, y, w, &loss, &metric);
+        cr_expect(fabs(loss - want) <= 1e-5 * fmax(1.0, fabs(want)), "%s: weighted loss %.9g, Keras' %.9g",
+                  cases[c].name, (double)loss, want);
+        mod.eval_step(mod.state, 8, x, y, &plain, &metric);
+        weighted(&mod, "eval_step")(mod.state, 8, x, y, NULL, &unit, &metric);
+        cr_expect_eq(plain, unit, "%s: eval_step %.9g, with sw NULL %.9g", cases[c].name, (double)plain, (double)unit);
+        *mod.lr = 0.0f;
+        weighted(&mod, "train_step")(mod.state, 8, x, y, w, &unit, &metric);
+        cr_expect_eq(unit, loss, "%s: train_step_weighted %.9g, eval_step_weighted %.9g", cases[c].name, (double)unit,
+                     (double)loss);
+        hx_close(&mod);
+        cg_model_free(m);
+    }
+}
+
+/* The gradients of the weighted loss (train_step_weighted at learning rate 0 leaves them in the gradient
+ * block) against central differences of eval_step_weighted's loss, at every parameter. A sample of weight 0
+ * adds nothing: moving its label changes neither the loss nor the gradients. */
+Test(loss, weighted_gradients_against_finite_differences, .timeout = 120)
+{
+    cg_model *m = cg_sequential("w_fd", CG_SHAPE(4));
+    cg_model_add(m, cg_dense(5, .activation = CG_TANH));
+    cg_model_add(m, cg_dense(3));
+    cg_compile(m, .optimizer = cg_sgd(0.1f, 0, false), .loss = CG_SPARSE_CATEGORICAL_CROSSENTROPY, .from_logits = true,
+               .batch_size = 8);
+    hx_module mod;
+    build(&mod, m);
+    float x[8 * 4], y[8 * 3], w[8], loss, metric;
+    weighted_batch(CG_SPARSE_CATEGORICAL_CROSSENTROPY, 3, x, y, w);
+    *mod.lr = 0.0f;
+    weighted(&mod, "train_step")(mod.state, 8, x, y, w, &loss, &metric);
+    static float grads[256];
+    cr_assert(mod.trainable_floats <= 256);
+    memcpy(grads, mod.grads, sizeof(float) * (size_t)mod.trainable_floats);
+    double worst = 0;
+    long at = 0;
+    for (long i = 0; i < mod.trainable_floats; i++) {
+        float keep = mod.params[i], lp, lm, h = 1e-2f;
+        mod.params[i] = keep + h;
+        weighted(&mod, "eval_step")(mod.state, 8, x, y, w, &lp, &metric);
+        mod.params[i] = keep - h;
+        weighted(&mod, "eval_step")(mod.state, 8, x, y, w, &lm, &metric);
+        mod.params[i] = keep;
+        double d = ((double)lp - lm) / (2.0 * h), err = fabs(d - grads[i]) / fmax(fabs(d), 1e-2);
+        if (err > worst)
+            worst = err, at = i;
+    }
+    cr_expect(worst <= 2e-2, "weighted gradient [%ld] %.6g, finite differences disagree by %.3g of it", at,
+              (double)grads[at], worst);
+    float moved[8 * 3], again;
+    memcpy(moved, y, sizeof moved);
+    moved[1] = 2.0f; /* sample 1 has weight 0 */
+    weighted(&mod, "train_step")(mod.state, 8, x, moved, w, &again, &metric);
+    cr_expect_eq(again, loss, "a sample of weight 0 changed the loss: %.9g, was %.9g", (double)again, (double)loss);
+    long same = 0;
+    for (long i = 0; i < mod.trainable_floats; i++)
+        same += mod.grads[i] == grads[i];
+    cr_expect_eq(same, mod.trainable_floats, "a sample of weight 0 changed %ld gradients", mod.trainable_floats - same);
     hx_close(&mod);
     cg_model_free(m);
 }

@@ -228,8 +228,17 @@ static void loss_softmax_xent_fwd(int n, const float *restrict Z, const float *r
     } /* i */
 }
 
+/* loss: MUL (test_golden.c:37)
+ *   loss_mul: Y = A * B, with A = loss_softmax_xent, B = sample_weight
+ *   A (n), B (n) -> Y (n) */
+static void loss_mul_fwd(int n, const float *restrict A, const float *restrict B, float *restrict Y)
+{
+    for (int i = 0; i < n; i++)
+        Y[i] = A[i] * B[i];
+}
+
 /* loss: MEAN (test_golden.c:37)
- *   loss = mean of loss_softmax_xent over axes {0}
+ *   loss = mean of loss_mul over axes {0}
  *   X (n) -> Y () */
 static void loss_fwd(int n, const float *restrict X, float *restrict Y)
 {
@@ -239,10 +248,19 @@ static void loss_fwd(int n, const float *restrict X, float *restrict Y)
     Y[0] /= (float)(n);
 }
 
+/* loss: MUL, backward (test_golden.c:37)
+ *   d_loss_softmax_xent: dA = dY * B, with dY = 1.0f / n, B = sample_weight
+ *   B (n) -> dA (n) */
+static void d_loss_softmax_xent_bwd(int n, const float *restrict B, float *restrict dA)
+{
+    for (int i = 0; i < n; i++)
+        dA[i] = (1.0f / (float)n) * B[i];
+}
+
 /* loss: SOFTMAX_XENT_BWD, backward (test_golden.c:37)
- *   d_dense_2_out = 1.0f / n * (softmax(dense_2_out) - y)
- *   Z (n, 2), T (n, 2) -> dZ (n, 2) */
-static void d_dense_2_out_bwd(int n, const float *restrict Z, const float *restrict T, float *restrict dZ)
+ *   d_dense_2_out = d_loss_softmax_xent * (softmax(dense_2_out) - y)
+ *   Z (n, 2), T (n, 2), dY (n) -> dZ (n, 2) */
+static void d_dense_2_out_bwd(int n, const float *restrict Z, const float *restrict T, const float *restrict dY, float *restrict dZ)
 {
     /* dZ = dY (softmax(z) sum_k t_k - t) */
     for (int i = 0; i < n; i++) {
@@ -257,15 +275,17 @@ static void d_dense_2_out_bwd(int n, const float *restrict Z, const float *restr
             t_sum += t[k];
         }
         for (int k = 0; k < 2; k++)
-            dz[k] = (1.0f / (float)n) * (dz[k] / sum * t_sum - t[k]);
+            dz[k] = dY[i] * (dz[k] / sum * t_sum - t[k]);
     } /* i */
 }
 
 /* loss, backward: the chain rule, in the words of each node's gradient rule
  *   loss (MEAN): dX = dY / n, repeated over the averaged axes
  *     with dX = 1.0f / n, dY = 1, the seed (d loss / d loss)
+ *   loss_mul (MUL): dA = dY * B
+ *     with dA = d_loss_softmax_xent, dY = 1.0f / n, B = sample_weight
  *   loss_softmax_xent (SOFTMAX_XENT): dZ = dY * (softmax(Z) - T)
- *     with dZ = d_dense_2_out, dY = 1.0f / n, Z = dense_2_out, T = y
+ *     with dZ = d_dense_2_out, dY = d_loss_softmax_xent, Z = dense_2_out, T = y
  */
 
 /* ==== metric = Metric (test_golden.c:37) ================================= */
@@ -351,25 +371,37 @@ void tiny_mlp_predict(tiny_mlp_state *s, int n, const float *x, float *out)
 }
 
 /* Loss and metric, averaged over the batch, without training. */
-void tiny_mlp_eval_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics)
+/* The loss is sum_i sw[i] loss_i / n (Keras' sum_over_batch_size); sw NULL: every weight 1. */
+void tiny_mlp_eval_step_weighted(tiny_mlp_state *s, int n, const float *x, const float *y, const float *sw, float *batch_loss, float *batch_metrics)
 {
-    /* activations: one arena, offsets planned by liveness, the forward pass's buffers where it puts them (48 floats at batch 8) */
+    /* activations: one arena, offsets planned by liveness, the forward pass's buffers where it puts them (64 floats at batch 8) */
     float *dense_2_out = s->arena + 32; /* (n, 2) */
-    float *loss_softmax_xent = s->arena + 0; /* (n) */
-    float *loss = s->arena + 16; /* () */
-    float *metric_argmax_eq = s->arena + 0; /* (n) */
+    float *sample_weight = s->arena + 0; /* (n) */
+    float *loss_softmax_xent = s->arena + 16; /* (n) */
+    float *loss_mul = s->arena + 48; /* (n) */
+    float *loss = s->arena + 0; /* () */
+    float *metric_argmax_eq = s->arena + 16; /* (n) */
     float *metric = s->arena + 32; /* () */
 
     tiny_mlp_forward_infer(s, n, x); /* the model, layer by layer */
+    for (int i = 0; i < n; i++) /* the samples' weights (Keras' sample_weight) */
+        sample_weight[i] = sw ? sw[i] : 1.0f;
 
     /* the loss, and the metrics reported beside it */
     loss_softmax_xent_fwd(n, dense_2_out, y, loss_softmax_xent); /* loss_softmax_xent = cross-entropy of softmax(dense_2_out) against y */
-    loss_fwd(n, loss_softmax_xent, loss); /* loss = mean of loss_softmax_xent over axes {0} */
+    loss_mul_fwd(n, loss_softmax_xent, sample_weight, loss_mul); /* loss_mul: Y = A * B, with A = loss_softmax_xent, B = sample_weight */
+    loss_fwd(n, loss_mul, loss); /* loss = mean of loss_mul over axes {0} */
     metric_argmax_eq_fwd(n, dense_2_out, y, metric_argmax_eq); /* metric_argmax_eq: Y[i] = argmax P[i] == T[i] (T a class index, or argmax of a dense T), with P = dense_2_out, T = y */
     metric_fwd(n, metric_argmax_eq, metric); /* metric = mean of metric_argmax_eq over axes {0} */
 
     *batch_loss = loss[0];
     batch_metrics[0] = metric[0]; /* accuracy */
+}
+
+/* tiny_mlp_eval_step_weighted with every sample's weight 1. */
+void tiny_mlp_eval_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics)
+{
+    tiny_mlp_eval_step_weighted(s, n, x, y, 0, batch_loss, batch_metrics);
 }
 
 /* The training-mode loss of a batch (dropout masks, batch statistics) and its
@@ -387,23 +419,30 @@ void tiny_mlp_gradients(tiny_mlp_state *s, int n, const float *x, const float *y
     /* activations: one arena, offsets planned by liveness, the forward pass's buffers where it puts them (112 floats at batch 8) */
     float *dense_1_out = s->arena + 0; /* (n, 3) */
     float *dense_2_out = s->arena + 32; /* (n, 2) */
-    float *loss_softmax_xent = s->arena + 48; /* (n) */
+    float *sample_weight = s->arena + 48; /* (n) */
+    float *loss_softmax_xent = s->arena + 64; /* (n) */
+    float *loss_mul = s->arena + 80; /* (n) */
     float *loss = s->arena + 96; /* () */
-    float *d_dense_2_out = s->arena + 64; /* (n, 2) */
+    float *d_loss_softmax_xent = s->arena + 64; /* (n) */
+    float *d_dense_2_out = s->arena + 80; /* (n, 2) */
     float *d_dense_1_out = s->arena + 32; /* (n, 3) */
     float *d_dense_1_z = s->arena + 64; /* (n, 3) */
 
     tiny_mlp_forward_train(s, n, x); /* the model, layer by layer */
+    for (int i = 0; i < n; i++) /* every sample's weight: 1 */
+        sample_weight[i] = 1.0f;
 
     /* the loss */
     loss_softmax_xent_fwd(n, dense_2_out, y, loss_softmax_xent); /* loss_softmax_xent = cross-entropy of softmax(dense_2_out) against y */
-    loss_fwd(n, loss_softmax_xent, loss); /* loss = mean of loss_softmax_xent over axes {0} */
+    loss_mul_fwd(n, loss_softmax_xent, sample_weight, loss_mul); /* loss_mul: Y = A * B, with A = loss_softmax_xent, B = sample_weight */
+    loss_fwd(n, loss_mul, loss); /* loss = mean of loss_mul over axes {0} */
 
     /* backward: the chain rule, from the loss back to the parameters */
     /* the seed: d_loss = 1.0f (d loss / d loss) */
-    /* d_loss_softmax_xent = 1.0f / n, by the rule of loss (MEAN): dX = dY / n, repeated over the averaged axes;
+    /* d_loss_mul = 1.0f / n, by the rule of loss (MEAN): dX = dY / n, repeated over the averaged axes;
      * a constant, so the kernels that read it have it as a literal */
-    d_dense_2_out_bwd(n, dense_2_out, y, d_dense_2_out); /* d_dense_2_out = 1.0f / n * (softmax(dense_2_out) - y) */
+    d_loss_softmax_xent_bwd(n, sample_weight, d_loss_softmax_xent); /* d_loss_softmax_xent: dA = dY * B, with dY = 1.0f / n, B = sample_weight */
+    d_dense_2_out_bwd(n, dense_2_out, y, d_loss_softmax_xent, d_dense_2_out); /* d_dense_2_out = d_loss_softmax_xent * (softmax(dense_2_out) - y) */
     d_dense_2_bias_bwd(n, d_dense_2_out, d_dense_2_bias); /* d_dense_2_bias = sum of d_dense_2_out over axes {0} */
     d_dense_1_out_bwd(n, d_dense_2_out, dense_2_kernel, d_dense_1_out); /* d_dense_1_out = d_dense_2_out . dense_2_kernel^T */
     d_dense_2_kernel_bwd(n, dense_1_out, d_dense_2_out, d_dense_2_kernel); /* d_dense_2_kernel = dense_1_out^T . d_dense_2_out */
@@ -416,7 +455,8 @@ void tiny_mlp_gradients(tiny_mlp_state *s, int n, const float *x, const float *y
 
 /* One training step: forward, backward, optimizer update. Returns the
  * batch's mean loss and metric as they were before the update. */
-void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics)
+/* The loss is sum_i sw[i] loss_i / n (Keras' sum_over_batch_size); sw NULL: every weight 1. */
+void tiny_mlp_train_step_weighted(tiny_mlp_state *s, int n, const float *x, const float *y, const float *sw, float *batch_loss, float *batch_metrics)
 {
     /* parameters */
     float *dense_2_kernel = s->params + TINY_MLP_DENSE_2_KERNEL; /* (3, 2) */
@@ -428,27 +468,34 @@ void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *
     /* activations: one arena, offsets planned by liveness, the forward pass's buffers where it puts them (128 floats at batch 8) */
     float *dense_1_out = s->arena + 0; /* (n, 3) */
     float *dense_2_out = s->arena + 32; /* (n, 2) */
-    float *loss_softmax_xent = s->arena + 48; /* (n) */
+    float *sample_weight = s->arena + 48; /* (n) */
+    float *loss_softmax_xent = s->arena + 64; /* (n) */
+    float *loss_mul = s->arena + 80; /* (n) */
     float *loss = s->arena + 96; /* () */
-    float *metric_argmax_eq = s->arena + 48; /* (n) */
+    float *metric_argmax_eq = s->arena + 64; /* (n) */
     float *metric = s->arena + 112; /* () */
-    float *d_dense_2_out = s->arena + 64; /* (n, 2) */
+    float *d_loss_softmax_xent = s->arena + 64; /* (n) */
+    float *d_dense_2_out = s->arena + 80; /* (n, 2) */
     float *d_dense_1_out = s->arena + 32; /* (n, 3) */
     float *d_dense_1_z = s->arena + 64; /* (n, 3) */
 
     tiny_mlp_forward_train(s, n, x); /* the model, layer by layer */
+    for (int i = 0; i < n; i++) /* the samples' weights (Keras' sample_weight) */
+        sample_weight[i] = sw ? sw[i] : 1.0f;
 
     /* the loss, and the metrics reported beside it */
     loss_softmax_xent_fwd(n, dense_2_out, y, loss_softmax_xent); /* loss_softmax_xent = cross-entropy of softmax(dense_2_out) against y */
-    loss_fwd(n, loss_softmax_xent, loss); /* loss = mean of loss_softmax_xent over axes {0} */
+    loss_mul_fwd(n, loss_softmax_xent, sample_weight, loss_mul); /* loss_mul: Y = A * B, with A = loss_softmax_xent, B = sample_weight */
+    loss_fwd(n, loss_mul, loss); /* loss = mean of loss_mul over axes {0} */
     metric_argmax_eq_fwd(n, dense_2_out, y, metric_argmax_eq); /* metric_argmax_eq: Y[i] = argmax P[i] == T[i] (T a class index, or argmax of a dense T), with P = dense_2_out, T = y */
     metric_fwd(n, metric_argmax_eq, metric); /* metric = mean of metric_argmax_eq over axes {0} */
 
     /* backward: the chain rule, from the loss back to the parameters */
     /* the seed: d_loss = 1.0f (d loss / d loss) */
-    /* d_loss_softmax_xent = 1.0f / n, by the rule of loss (MEAN): dX = dY / n, repeated over the averaged axes;
+    /* d_loss_mul = 1.0f / n, by the rule of loss (MEAN): dX = dY / n, repeated over the averaged axes;
      * a constant, so the kernels that read it have it as a literal */
-    d_dense_2_out_bwd(n, dense_2_out, y, d_dense_2_out); /* d_dense_2_out = 1.0f / n * (softmax(dense_2_out) - y) */
+    d_loss_softmax_xent_bwd(n, sample_weight, d_loss_softmax_xent); /* d_loss_softmax_xent: dA = dY * B, with dY = 1.0f / n, B = sample_weight */
+    d_dense_2_out_bwd(n, dense_2_out, y, d_loss_softmax_xent, d_dense_2_out); /* d_dense_2_out = d_loss_softmax_xent * (softmax(dense_2_out) - y) */
     d_dense_2_bias_bwd(n, d_dense_2_out, d_dense_2_bias); /* d_dense_2_bias = sum of d_dense_2_out over axes {0} */
     d_dense_1_out_bwd(n, d_dense_2_out, dense_2_kernel, d_dense_1_out); /* d_dense_1_out = d_dense_2_out . dense_2_kernel^T */
     d_dense_2_kernel_bwd(n, dense_1_out, d_dense_2_out, d_dense_2_kernel); /* d_dense_2_kernel = dense_1_out^T . d_dense_2_out */
@@ -462,6 +509,12 @@ void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *
 
     *batch_loss = loss[0];
     batch_metrics[0] = metric[0]; /* accuracy */
+}
+
+/* tiny_mlp_train_step_weighted with every sample's weight 1. */
+void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics)
+{
+    tiny_mlp_train_step_weighted(s, n, x, y, 0, batch_loss, batch_metrics);
 }
 
 /* tiny_mlp_predict, after checking its arguments: TINY_MLP_OK, or what is wrong (and nothing is computed). */

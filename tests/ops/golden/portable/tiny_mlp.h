@@ -2,15 +2,16 @@
  *
  * Model: "tiny_mlp" (max batch 8)
  * Layer (type)                       Output Shape        Param #    FLOPs fwd    FLOPs bwd     Param B      Grad B       Opt B       Act B
+ * (graph ops)                                                  0            0            0           0           0           0          32
  * dense_1 (Dense)                    (n, 3)                   15           30           30          60          60          60         192
  * dense_2 (Dense)                    (n, 2)                    8           16           26          32          32          32         160
- * loss (Loss)                                                  0           11           10           0           0           0         100
+ * loss (Loss)                                                  0           12           11           0           0           0         164
  * metric (Metric)                                              0           11            0           0           0           0          36
  * Total params: 23 (92 bytes)
  * Trainable params: 23
  * Non-trainable params: 0
- * FLOPs per sample: forward 68, backward 66
- * Memory: parameters 92 B, gradients 92 B, optimizer state 92 B, activation arena 512 B (sum of buffers 488 B, shared by liveness)
+ * FLOPs per sample: forward 69, backward 67
+ * Memory: parameters 92 B, gradients 92 B, optimizer state 92 B, activation arena 512 B (sum of buffers 584 B, shared by liveness)
  */
 #ifndef TINY_MLP_H
 #define TINY_MLP_H
@@ -59,36 +60,44 @@
  *   dense_1_out                                  96           4-7            0
  *   dense_2_out                                  64         7-end          128
  *
- * eval_step: 192 B of arena at batch 8, 12 steps
+ * eval_step: 256 B of arena at batch 8, 14 steps
  *   buffer                                    bytes  live (steps)     offset B
  *   dense_1_out                                  96           4-7            0
- *   dense_2_out                                  64          7-11          128
- *   loss_softmax_xent                            32          9-10            0
- *   loss                                          4        10-end           64
- *   metric_argmax_eq                             32         11-12            0
- *   metric                                        4        12-end          128
+ *   dense_2_out                                  64          7-13          128
+ *   sample_weight                                32          8-11            0
+ *   loss_softmax_xent                            32         10-11           64
+ *   loss_mul                                     32         11-12          192
+ *   loss                                          4        12-end            0
+ *   metric_argmax_eq                             32         13-14           64
+ *   metric                                        4        14-end          128
  *
- * gradients: 448 B of arena at batch 8, 18 steps
+ * gradients: 448 B of arena at batch 8, 21 steps
  *   buffer                                    bytes  live (steps)     offset B
- *   dense_1_out                                  96          4-16            0
- *   dense_2_out                                  64          7-12          128
- *   loss_softmax_xent                            32          9-10          192
- *   loss                                          4        10-end          384
- *   d_dense_2_out                                64         12-15          256
- *   d_dense_1_out                                96         14-16          128
- *   d_dense_1_z                                  96         16-18          256
+ *   dense_1_out                                  96          4-19            0
+ *   dense_2_out                                  64          7-15          128
+ *   sample_weight                                32          8-14          192
+ *   loss_softmax_xent                            32         10-11          256
+ *   loss_mul                                     32         11-12          320
+ *   loss                                          4        12-end          384
+ *   d_loss_softmax_xent                          32         14-15          256
+ *   d_dense_2_out                                64         15-18          320
+ *   d_dense_1_out                                96         17-19          128
+ *   d_dense_1_z                                  96         19-21          256
  *
- * train_step: 512 B of arena at batch 8, 20 steps
+ * train_step: 512 B of arena at batch 8, 23 steps
  *   buffer                                    bytes  live (steps)     offset B
- *   dense_1_out                                  96          4-18            0
- *   dense_2_out                                  64          7-14          128
- *   loss_softmax_xent                            32          9-10          192
- *   loss                                          4        10-end          384
- *   metric_argmax_eq                             32         11-12          192
- *   metric                                        4        12-end          448
- *   d_dense_2_out                                64         14-17          256
- *   d_dense_1_out                                96         16-18          128
- *   d_dense_1_z                                  96         18-20          256
+ *   dense_1_out                                  96          4-21            0
+ *   dense_2_out                                  64          7-17          128
+ *   sample_weight                                32          8-16          192
+ *   loss_softmax_xent                            32         10-11          256
+ *   loss_mul                                     32         11-12          320
+ *   loss                                          4        12-end          384
+ *   metric_argmax_eq                             32         13-14          256
+ *   metric                                        4        14-end          448
+ *   d_loss_softmax_xent                          32         16-17          256
+ *   d_dense_2_out                                64         17-20          320
+ *   d_dense_1_out                                96         19-21          128
+ *   d_dense_1_z                                  96         21-23          256
  */
 
 /* Offsets of the parameters in the parameter block (and of their gradients
@@ -125,9 +134,11 @@ extern const tiny_mlp_param_info tiny_mlp_params_info[TINY_MLP_NUM_PARAMS];
  * zeroes gradients and optimizer state. */
 void tiny_mlp_init(tiny_mlp_state *s, uint64_t seed);
 void tiny_mlp_predict(tiny_mlp_state *s, int n, const float *x, float *out);
-void tiny_mlp_eval_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics);
+void tiny_mlp_eval_step_weighted(tiny_mlp_state *s, int n, const float *x, const float *y, const float *sw, float *batch_loss, float *batch_metrics);
+void tiny_mlp_eval_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics); /* its _weighted form with every weight 1 */
 void tiny_mlp_gradients(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss);
-void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics);
+void tiny_mlp_train_step_weighted(tiny_mlp_state *s, int n, const float *x, const float *y, const float *sw, float *batch_loss, float *batch_metrics);
+void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics); /* its _weighted form with every weight 1 */
 
 /* The same entry points with their arguments checked first (NULL pointers, 1 <= n <= TINY_MLP_MAX_BATCH,
  * class labels and token ids in range): they return TINY_MLP_OK, or an error code and compute nothing. */
