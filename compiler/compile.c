@@ -392,6 +392,46 @@ static int check_callbacks(cg_model *m, cg_src src, const cg_compile_opts *o)
                            m->name, c->patience, c->reduce_lr_patience, c->reduce_lr_cooldown);
     return 0;
 }
+/* The classes a class weight of m can name: the output's features under a
+ * sparse or categorical cross-entropy, 2 under binary cross-entropy of one
+ * output feature; 0 when m is not such a classifier. */
+static long weight_classes(const cg_model *m)
+{
+    const cg_loss loss = m->spec[0].loss;
+    long f = shape_size(&m->g->nodes[m->outputs_infer[0]].sh, 1);
+    if (m->noutputs != 1 || m->spec[0].custom_loss)
+        return 0;
+    if (loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY || (loss == CG_CATEGORICAL_CROSSENTROPY && f > 1))
+        return f;
+    return loss == CG_BINARY_CROSSENTROPY && f == 1 ? 2 : 0;
+}
+
+/* Checks .class_weight against the model: a classifier with one output and
+ * a built-in loss, weights finite and at least 0, only for its classes. */
+static int check_class_weight(cg_model *m, cg_src src, const cg_compile_opts *o)
+{
+    const cg_class_weight_opts *c = &o->class_weight;
+    long k = weight_classes(m);
+    bool weights = false;
+    for (int i = 0; i < CG_MAX_CLASS_WEIGHTS; i++) {
+        weights = weights || c->weight[i] != 0.0f;
+        if (!(isfinite(c->weight[i]) && c->weight[i] >= 0.0f))
+            return graph_error(m->g, src, -1, "%s: .class_weight.weight[%d] is %g: a weight is finite and at least 0",
+                               m->name, i, (double)c->weight[i]);
+        if (c->weight[i] != 0.0f && i >= k && k > 0)
+            return graph_error(m->g, src, -1,
+                               "%s: .class_weight.weight[%d] names a class the model does not have (0..%ld)", m->name,
+                               i, k - 1);
+    }
+    if ((c->balanced || weights) && k == 0)
+        return graph_error(m->g, src, -1,
+                           "%s: .class_weight needs a classifier with one output and a built-in cross-entropy "
+                           "(sparse, categorical, or binary on one sigmoid output)",
+                           m->name);
+    if (c->balanced && weights)
+        return graph_error(m->g, src, -1, "%s: .class_weight: give either .balanced or .weight, not both", m->name);
+    return 0;
+}
 
 /* Public: loss, metric and optimizer; builds labels, loss and the backward graph. */
 int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o)
@@ -435,7 +475,8 @@ int cg_compile_at(cg_src src, cg_model *m, cg_compile_opts o)
     for (int k = 0; k < m->noutputs; k++)
         if (resolve_output(m, src, &o, k))
             return -1;
-    if (check_class_range(m, src, &o) || make_labels(m, src) || build_entries(m, src) || check_callbacks(m, src, &o))
+    if (check_class_range(m, src, &o) || make_labels(m, src) || build_entries(m, src) || check_callbacks(m, src, &o) ||
+        check_class_weight(m, src, &o))
         return -1;
     m->compiled = true;
     return 0;

@@ -91,12 +91,40 @@ static void emit_adapt(emit_ctx *ec, text *table, text *fields)
     text_printf(fields, "        .num_adapt = %d,\n        .adapt = adapt,\n", m->nadapt);
 }
 
+/* The wrappers of the steps that take sample weights into fns, and the
+ * descriptor's fields naming them and the default class weights (a spec
+ * as fit's --class-weight reads it: "balanced", "0:1,1:3.5") into fields;
+ * nothing for a model whose custom loss takes no weights. */
+static void emit_weighted(emit_ctx *ec, text *fns, text *fields)
+{
+    const cg_class_weight_opts *c = &ec->g->model->opts.class_weight;
+    const char *sep = "";
+    if (ec->g->model->sample_weight < 0)
+        return;
+    for (int k = 0; k < 2; k++)
+        text_printf(fns,
+                    "static void %s_step_weighted(void *s, int n, const float *x, const float *y, const float *sw,\n"
+                    "%*sfloat *loss, float *metrics)\n{\n    %s_%s_step_weighted(s, n, x, y, sw, loss, metrics);\n}\n",
+                    k ? "eval" : "train", k ? 31 : 32, "", ec->prefix, k ? "eval" : "train");
+    text_puts(fields, "        .train_step_weighted = train_step_weighted,\n"
+                      "        .eval_step_weighted = eval_step_weighted,\n");
+    if (c->balanced)
+        text_puts(fields, "        .class_weight = \"balanced\",\n");
+    for (int i = 0; !c->balanced && i < CG_MAX_CLASS_WEIGHTS; i++)
+        if (c->weight[i] != 0.0f) {
+            text_printf(fields, "%s%d:%.9g", *sep ? sep : "        .class_weight = \"", i, (double)c->weight[i]);
+            sep = ",";
+        }
+    if (*sep)
+        text_puts(fields, "\",\n");
+}
+
 /* Writes NAME_main.c into mt; returns -1 when the template failed. */
 int emit_main(emit_ctx *ec, text *mt)
 {
     cg_graph *g = ec->g;
     cg_model *m = g->model;
-    text path = {0}, series = {0}, names = {0}, outs = {0}, callbacks = {0}, adapt[2] = {{0}};
+    text path = {0}, series = {0}, names = {0}, outs = {0}, callbacks = {0}, adapt[2] = {{0}}, weighted[2] = {{0}};
     char dims[64] = "", scale[48], split[48], classes[16], epochs[16], batch[16], rank[8], counts[2][8], range[80],
          lr[48];
     size_t len = 0;
@@ -114,6 +142,7 @@ int emit_main(emit_ctx *ec, text *mt)
     emit_callbacks(&callbacks, &m->opts.callbacks);
     emit_schedule_fields(ec, &callbacks);
     emit_adapt(ec, &adapt[0], &adapt[1]);
+    emit_weighted(ec, &weighted[0], &weighted[1]);
     emit_float(m->opts.data.scale, scale, sizeof scale);
     emit_float(m->opts.data.test_split, split, sizeof split);
     emit_float(g->has_opt ? optim_initial_lr(&g->opt) : 0.01f, lr, sizeof lr);
@@ -197,6 +226,10 @@ int emit_main(emit_ctx *ec, text *mt)
         adapt[0].s ? adapt[0].s : "",
         "ADAPT_FIELDS",
         adapt[1].s ? adapt[1].s : "",
+        "WEIGHTED",
+        weighted[0].s ? weighted[0].s : "",
+        "WEIGHTED_FIELDS",
+        weighted[1].s ? weighted[1].s : "",
         "BLAS_INCLUDE",
         ec->uses_blas ? "#include <cblas.h>\n#include <cgrad_gemm.h>\n" : "",
         "BLAS_TUNE",
@@ -206,6 +239,6 @@ int emit_main(emit_ctx *ec, text *mt)
         NULL};
     int rc = text_template(mt, "main", kv);
     text_free(&names), text_free(&outs), text_free(&path), text_free(&series), text_free(&callbacks);
-    text_free(&adapt[0]), text_free(&adapt[1]);
+    text_free(&adapt[0]), text_free(&adapt[1]), text_free(&weighted[0]), text_free(&weighted[1]);
     return rc;
 }

@@ -119,6 +119,33 @@ static int fit_start(const cgrt_model *m, void *state, const rt_cli_opts *o, con
     return 0;
 }
 
+/* --class-weight (unless absent or "none"): the class weights of the
+ * training rows (after the test and validation splits, so that "balanced"
+ * counts them alone) multiply their sample weights; says which they are.
+ * 0, or -1 with err set. */
+static int fit_class_weights(const cgrt_model *m, const rt_cli_opts *o, cgrt_dataset *train, cgrt_error *err)
+{
+    int k = rt_weight_classes(m);
+    float *cw;
+    if (!o->class_weight || strcmp(o->class_weight, "none") == 0)
+        return 0;
+    if (!(cw = rt_alloc_array(k > 0 ? (size_t)k : 1, sizeof(float))))
+        return rt_fail(err, "out of memory for the class weights");
+    if (rt_class_weights(m, o->class_weight, train, cw, err) != 0 || rt_apply_class_weights(m, train, cw, err) != 0) {
+        free(cw);
+        return -1;
+    }
+    if (o->verbose > 0) {
+        printf("class weights (%s):",
+               strcmp(o->class_weight, "balanced") == 0 ? "balanced over the training rows" : "--class-weight");
+        for (int c = 0; c < k; c++)
+            printf(" %d=%.4g", c, (double)cw[c]);
+        printf("\n");
+    }
+    free(cw);
+    return 0;
+}
+
 /* Resolves fit's callback flags into cb and checks the --save name's fields
  * against the figures fit will have; -1 with err holding a usage error. */
 static int fit_callbacks(const cgrt_model *m, const rt_cli_opts *o, rt_callback_opts *cb, cgrt_error *err)
@@ -169,7 +196,7 @@ static int cmd_fit(const cgrt_model *m, const rt_cli_opts *o, const char *bin)
         return rt_cli_report(bin, 1, err.msg);
     }
     state = state_new(m, o->seed, o->lr);
-    if (state && fit_start(m, state, o, &d.train, &err) != 0) {
+    if (state && (fit_class_weights(m, o, &d.train, &err) != 0 || fit_start(m, state, o, &d.train, &err) != 0)) {
         free(state);
         rt_loaded_free(&d);
         return rt_cli_report(bin, 1, err.msg);
@@ -404,6 +431,53 @@ static int help(int argc, char **argv, const char *bin, const cgrt_model *m)
     return 0;
 }
 
+/* Reads the class:weight pairs of --class-weight for m; 0, or -1 with the
+ * usage error in msg. */
+static int check_class_pairs(const cgrt_model *m, const char *spec, char *msg, size_t size)
+{
+    int k = rt_weight_classes(m);
+    float *cw = rt_alloc_array((size_t)k, sizeof(float));
+    cgrt_dataset none;
+    cgrt_error err;
+    int rc;
+    memset(&none, 0, sizeof none);
+    rc = cw ? rt_class_weights(m, spec, &none, cw, &err) : rt_fail(&err, "out of memory for the class weights");
+    free(cw);
+    if (rc != 0)
+        snprintf(msg, size, "%s", err.msg);
+    return rc;
+}
+
+/* Checks the weight flags of command c against model m; 0, or -1 with the
+ * usage error in msg. */
+static int check_weight_flags(const cgrt_model *m, const rt_cli_opts *o, const rt_cli_cmd *c, char *msg, size_t size)
+{
+    int cw = c->bit == RT_CMD_FIT && o->class_weight && strcmp(o->class_weight, "none") != 0;
+    int any = cw || o->sample_weight || (o->sample_weight_column && (c->bit & (RT_CMD_FIT | RT_CMD_EVAL)));
+    const char *problem = NULL;
+    if (!any)
+        return 0;
+    if (m->data.series.window > 0)
+        problem = "sample and class weights do not apply to a time series";
+    else if (!m->train_step_weighted)
+        problem = "this model's custom loss gives the batch's value alone, so it takes no sample or class weights";
+    else if (o->sample_weight && o->sample_weight_column)
+        problem = "give either --sample-weight or --sample-weight-column, not both";
+    else if (o->sample_weight_column && !o->label_column)
+        problem = "--sample-weight-column needs --label-column: the CSV's header names both columns";
+    else if (o->sample_weight && m->data.class_range[1] > 0)
+        problem = "--sample-weight: the model keeps only some classes of its data, so the rows of the file and "
+                  "of the training data differ (give the weights as a CSV column)";
+    else if (cw && rt_weight_classes(m) < 1)
+        problem = "--class-weight needs a classifier with one output (class indices, one-hot labels or one binary "
+                  "label)";
+    if (problem) {
+        snprintf(msg, size, "%s", problem);
+        return -1;
+    }
+    return cw && strcmp(o->class_weight, "balanced") != 0 ? check_class_pairs(m, o->class_weight, msg, size) : 0;
+}
+
 /* Runs the command line of a training binary; returns the exit status. */
 int cgrt_main(int argc, char **argv, const cgrt_model *m)
 {
@@ -412,7 +486,7 @@ int cgrt_main(int argc, char **argv, const cgrt_model *m)
     cgrt_model labelled;
     cgrt_error err;
     rt_cli_opts o;
-    char msg[256];
+    char msg[sizeof(cgrt_error)];
     int rc;
     if (m->num_metrics < 0 || m->num_metrics > CGRT_MAX_METRICS) {
         fprintf(stderr, "%s: model %s reports %d metrics; this runtime handles at most %d\n", bin, m->name,
@@ -448,9 +522,13 @@ int cgrt_main(int argc, char **argv, const cgrt_model *m)
         return rt_cli_usage_error(bin, c->name,
                                   "--label-column does not apply to a time series (its column is "
                                   ".series.column, set in cg_compile)");
-    if (o.label_column) { /* the loaders read the label column from the model's data spec */
+    if (check_weight_flags(m, &o, c, msg, sizeof msg) != 0)
+        return rt_cli_usage_error(bin, c->name, msg);
+    if (o.label_column || o.sample_weight_column || o.sample_weight) { /* the loaders read them from the data spec */
         labelled = *m;
         labelled.data.label_column = o.label_column;
+        labelled.data.sample_weight_column = o.sample_weight_column;
+        labelled.data.sample_weight_file = o.sample_weight;
         m = &labelled;
     }
     if ((c->bit & (RT_CMD_FIT | RT_CMD_BENCH | RT_CMD_GRADCHECK)) && o.batch > m->max_batch) {

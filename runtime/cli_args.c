@@ -86,6 +86,13 @@ const rt_cli_flag rt_cli_flags[] = {
     {"quiet", 'q', 'n', OPT(verbose), 0, 0, FIT, 0, "", "the same as --verbose 0", NULL},
     {"label-column", 0, 's', OPT(label_column), 0, 0, FIT | EVAL | PREDICT | GRADCHECK, 0, "NAME",
      "the CSV column that holds the labels (named in the file's header)", "the last columns"},
+    {"class-weight", 0, 's', OPT(class_weight), 0, 0, FIT, 0, "balanced|C:W,...",
+     "weigh each training sample's loss by its class: balanced (n / (classes * count) over the training rows, after the splits) or class:weight pairs such as 0:1,1:3.5 (a class not named weighs 1); none: no class weights",
+     "none"},
+    {"sample-weight", 0, 's', OPT(sample_weight), 0, 0, FIT | EVAL, 0, "FILE.npy",
+     "one weight per row of the --data file, multiplying that sample's loss (times its class weight); they follow their rows into the validation split and the test part", "none"},
+    {"sample-weight-column", 0, 's', OPT(sample_weight_column), 0, 0, FIT | EVAL | PREDICT | GRADCHECK, 0, "NAME",
+     "the CSV column (named in the header, with --label-column) that holds the sample weights; it is never a feature", "none"},
     {"samples", 0, 'i', OPT(samples), 1, 1e6, GRADCHECK, 0, "N",
      "coordinates checked per parameter (drawn with a fixed seed; every one of a smaller tensor)", NULL},
     {"help", 'h', 'h', 0, 0, 0, ALL, 0, "", "print this help and exit", NULL},
@@ -129,6 +136,8 @@ void rt_cli_defaults(const cgrt_model *m, const rt_cli_cmd *c, rt_cli_opts *o)
     memset(o, 0, sizeof *o);
     o->data = m->data.path;
     o->label_column = m->data.label_column;
+    o->class_weight = m->class_weight;
+    o->sample_weight_column = m->data.sample_weight_column;
     o->epochs = m->default_epochs > 0 ? m->default_epochs : 1;
     o->batch = m->default_batch > 0 && m->default_batch <= m->max_batch ? m->default_batch
                                                                         : (m->max_batch < 32 ? m->max_batch : 32);

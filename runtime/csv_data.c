@@ -127,10 +127,12 @@ typedef struct cell_text {
 /* A CSV file read by the names of its header. */
 typedef struct named_csv {
     rt_csv c;
-    const char *label; /* the label column's name */
-    cell_text *head;   /* the header's cells, width of them */
-    int width;         /* cells per row */
-    int col;           /* 0-based index of the label column; -1 when the header lacks it */
+    const char *label;  /* the label column's name */
+    const char *weight; /* the sample-weight column's name; NULL: none */
+    cell_text *head;    /* the header's cells, width of them */
+    int width;          /* cells per row */
+    int col;            /* 0-based index of the label column; -1 when the header lacks it */
+    int wcol;           /* 0-based index of the sample-weight column; -1: none */
     int header_line;
     const char *rows;     /* the text after the header line */
     int rows_line;        /* the line number before it */
@@ -160,8 +162,32 @@ static int cell_fail(const named_csv *r, int lineno, int k, const char *s, const
                    kind == RT_CELL_MISSING ? " (fill or drop it first)" : "");
 }
 
+/* Finds the sample-weight column r->weight among the header's cells into
+ * r->wcol; fails listing the header's names [s, e) when labels are wanted
+ * and it is not there, or when it is the label column. */
+static int find_weight_column(named_csv *r, int want_labels, const char *s, const char *e, cgrt_error *err)
+{
+    char names[320];
+    r->wcol = -1;
+    for (int k = 0; r->weight && k < r->width; k++)
+        if ((size_t)r->head[k].n == strlen(r->weight) && memcmp(r->head[k].s, r->weight, strlen(r->weight)) == 0) {
+            r->wcol = k;
+            break;
+        }
+    if (r->weight && r->wcol < 0 && want_labels) {
+        rt_csv_header_names(s, e, names, sizeof names);
+        return rt_fail(err, "%s: no column named \"%.100s\" for the sample weights; the header (line %d) names: %s",
+                       r->c.path, r->weight, r->header_line, names);
+    }
+    if (r->wcol >= 0 && r->wcol == r->col)
+        return rt_fail(err, "%s: \"%.100s\" cannot be both the label column and the sample-weight column", r->c.path,
+                       r->weight);
+    return 0;
+}
+
 /* Reads the header (the first non-blank line) into r and finds the label
- * column in it (r->col -1 when it is not there and labels are not wanted). */
+ * column in it (r->col -1 when it is not there and labels are not wanted),
+ * and the sample-weight column (r->wcol). */
 static int read_header(named_csv *r, int want_labels, cgrt_error *err)
 {
     const char *s, *e, *cs, *ce;
@@ -169,6 +195,7 @@ static int read_header(named_csv *r, int want_labels, cgrt_error *err)
     rt_cells it;
     int got, k = 0;
     r->col = -1;
+    r->wcol = -1;
     while ((got = rt_csv_line(&r->c, &s, &e, err)) > 0 && rt_csv_blank(s, e))
         ;
     if (got < 0)
@@ -204,11 +231,13 @@ static int read_header(named_csv *r, int want_labels, cgrt_error *err)
         return rt_fail(err, "%s: no column named \"%.100s\"; the header (line %d) names: %s", r->c.path, r->label,
                        r->header_line, names);
     }
-    if (r->col >= 0 && r->width < 2)
+    if (find_weight_column(r, want_labels, s, e, err) != 0)
+        return -1;
+    if (r->width - (r->col >= 0) - (r->wcol >= 0) < 1)
         return rt_fail(err,
-                       "%s: the header names only the label column \"%.100s\"; samples need at least one "
+                       "%s: the header names only the label column \"%.100s\"%s; samples need at least one "
                        "feature column",
-                       r->c.path, r->label);
+                       r->c.path, r->label, r->wcol >= 0 ? " and the sample weights" : "");
     return 0;
 }
 
@@ -307,9 +336,14 @@ static int read_rows(named_csv *r, cgrt_dataset *out, int want_labels, float sca
                 return cell_fail(r, r->c.lineno, k, cs, ce, kind, err);
             if (k == r->col)
                 out->y[i] = v;
-            else
+            else if (k == r->wcol && out->w)
+                out->w[i] = v;
+            else if (k != r->wcol)
                 *x++ = v * scale;
         }
+        if (out->w && out->w[i] < 0.0f) /* a number already: only its sign can be wrong */
+            return rt_fail(err, "%s:%d: column %d (\"%.60s\"): sample weight %g is negative", r->c.path, r->c.lineno,
+                           r->wcol + 1, r->weight, (double)out->w[i]);
         i++;
     }
     return got < 0 ? -1 : 0;
@@ -329,9 +363,9 @@ static void classes_note(const named_csv *r, char *note, size_t size)
         strcpy(note + size - 4, "...");
 }
 
-/* Loads a CSV file whose header names the label column. */
-int rt_load_csv_named(const char *path, const char *label, int max_classes, int want_labels, float scale,
-                      cgrt_dataset *out, char *note, size_t note_size, cgrt_error *err)
+/* Loads a CSV file whose header names the label column (and the sample-weight column). */
+int rt_load_csv_named(const char *path, const char *label, const char *weight, int max_classes, int want_labels,
+                      float scale, cgrt_dataset *out, char *note, size_t note_size, cgrt_error *err)
 {
     named_csv r;
     int rows, rc = -1;
@@ -342,12 +376,13 @@ int rt_load_csv_named(const char *path, const char *label, int max_classes, int 
     if (scale == 0.0f)
         scale = 1.0f;
     r.label = label;
+    r.weight = weight;
     r.max_classes = max_classes;
     if (rt_csv_open(&r.c, path, err) != 0)
         return -1;
     if (read_header(&r, want_labels, err) != 0)
         goto done;
-    if (r.col < 0) { /* predict input without the label column: every column is a feature */
+    if (r.col < 0 && r.wcol < 0) { /* predict input without the label column: every column is a feature */
         rt_csv_close(&r.c);
         free(r.head);
         return cgrt_load_csv(path, 0, scale, out, err);
@@ -365,8 +400,12 @@ int rt_load_csv_named(const char *path, const char *label, int max_classes, int 
         rt_fail(err, "%s: out of memory", path);
         goto done;
     }
-    if (rt_dataset_alloc(out, rows, r.width - 1, want_labels, path, err) != 0)
+    if (rt_dataset_alloc(out, rows, r.width - (r.col >= 0) - (r.wcol >= 0), want_labels, path, err) != 0)
         goto done;
+    if (want_labels && r.wcol >= 0 && !(out->w = rt_alloc_array((size_t)rows, sizeof(float)))) {
+        rt_fail(err, "%s: out of memory for %d sample weights", path, rows);
+        goto done;
+    }
     rc = read_rows(&r, out, want_labels, scale, err);
     if (rc != 0)
         cgrt_dataset_free(out);

@@ -19,6 +19,7 @@ void cgrt_dataset_free(cgrt_dataset *d)
         return;
     free(d->x);
     free(d->y);
+    free(d->w);
     memset(d, 0, sizeof *d);
 }
 
@@ -113,6 +114,8 @@ static int keep_classes(cgrt_dataset *d, int lo, int hi, const char *path, cgrt_
         if (!(v >= (float)lo && v <= (float)hi))
             continue;
         memmove(d->x + (size_t)k * f, d->x + (size_t)i * f, f * sizeof(float));
+        if (d->w)
+            d->w[k] = d->w[i];
         d->y[k++] = v - (float)lo;
     }
     if (k == 0)
@@ -176,14 +179,15 @@ int rt_model_classes(const cgrt_model *m)
 
 /* ---- splits, generator, shuffle --------------------------------------------- */
 
-/* Reorders the samples of d by a Fisher-Yates permutation drawn from seed. */
+/* Reorders the samples of d (and their weights) by a Fisher-Yates permutation drawn from seed. */
 int rt_permute_rows(cgrt_dataset *d, uint64_t seed, cgrt_error *err)
 {
     int *idx = rt_alloc_array((size_t)d->n, sizeof(int));
     float *x = rt_alloc_array((size_t)d->n * (size_t)d->features, sizeof(float));
     float *y = d->y ? rt_alloc_array((size_t)d->n * (size_t)d->label_width, sizeof(float)) : NULL;
-    if (!idx || !x || (d->y && !y)) {
-        free(idx), free(x), free(y);
+    float *w = d->w ? rt_alloc_array((size_t)d->n, sizeof(float)) : NULL;
+    if (!idx || !x || (d->y && !y) || (d->w && !w)) {
+        free(idx), free(x), free(y), free(w);
         return rt_fail(err, "out of memory shuffling %d samples", d->n);
     }
     cgrt_rng rng = {seed};
@@ -196,6 +200,8 @@ int rt_permute_rows(cgrt_dataset *d, uint64_t seed, cgrt_error *err)
         if (y)
             memcpy(y + (size_t)i * (size_t)d->label_width, d->y + (size_t)idx[i] * (size_t)d->label_width,
                    sizeof(float) * (size_t)d->label_width);
+        if (w)
+            w[i] = d->w[idx[i]];
     }
     free(idx);
     free(d->x);
@@ -203,6 +209,10 @@ int rt_permute_rows(cgrt_dataset *d, uint64_t seed, cgrt_error *err)
     if (y) {
         free(d->y);
         d->y = y;
+    }
+    if (w) {
+        free(d->w);
+        d->w = w;
     }
     return 0;
 }
@@ -217,7 +227,7 @@ int rt_hold_out_test(cgrt_dataset *train, float fraction, cgrt_dataset *test, cg
     return 0;
 }
 
-/* Moves a copy of the last `fraction` of d into val and shrinks d. */
+/* Moves a copy of the last `fraction` of d (their weights too) into val and shrinks d. */
 int cgrt_split_tail(cgrt_dataset *d, float fraction, cgrt_dataset *val, cgrt_error *err)
 {
     int keep, k;
@@ -235,6 +245,13 @@ int cgrt_split_tail(cgrt_dataset *d, float fraction, cgrt_dataset *val, cgrt_err
     if (d->y)
         memcpy(val->y, d->y + (size_t)keep * (size_t)d->label_width,
                (size_t)k * (size_t)d->label_width * sizeof(float));
+    if (d->w) {
+        if (!(val->w = rt_alloc_array((size_t)k, sizeof(float)))) {
+            cgrt_dataset_free(val);
+            return rt_fail(err, "split: out of memory for %d sample weights", k);
+        }
+        memcpy(val->w, d->w + keep, (size_t)k * sizeof(float));
+    }
     d->n = keep;
     return 0;
 }

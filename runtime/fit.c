@@ -7,7 +7,9 @@
  *
  * train_step and eval_step return the MEAN loss and metric of their batch; the
  * loop weights them by the batch size, so a short last batch counts for what
- * it holds. */
+ * it holds. Data with sample weights (cgrt_dataset.w: class weights, sample
+ * weights or both) goes through their _weighted forms, batch by batch with
+ * the weights shuffled along with the rows. */
 #include "rt_internal.h"
 
 #include <errno.h>
@@ -15,8 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Copies the samples idx[0..b) of d into contiguous batch buffers x and y. */
-static void gather(const cgrt_dataset *d, const int *idx, int b, float *x, float *y)
+/* Copies the samples idx[0..b) of d into contiguous batch buffers x and y
+ * (and their weights into w when d has weights). */
+static void gather(const cgrt_dataset *d, const int *idx, int b, float *x, float *y, float *sw)
 {
     size_t f = (size_t)d->features, w = (size_t)d->label_width;
     int i;
@@ -24,10 +27,13 @@ static void gather(const cgrt_dataset *d, const int *idx, int b, float *x, float
         memcpy(x + (size_t)i * f, d->x + (size_t)idx[i] * f, f * sizeof(float));
         if (w)
             memcpy(y + (size_t)i * w, d->y + (size_t)idx[i] * w, w * sizeof(float));
+        if (d->w)
+            sw[i] = d->w[idx[i]];
     }
 }
 
-/* Evaluates state on d in batches of m->max_batch: sample-weighted mean loss and metrics. */
+/* Evaluates state on d in batches of m->max_batch: the means of the loss
+ * (each sample's loss times its weight when d has weights) and metrics. */
 void rt_evaluate(const cgrt_model *m, void *state, const cgrt_dataset *d, double *loss, double *metrics)
 {
     double sl = 0.0, sm[CGRT_MAX_METRICS] = {0.0};
@@ -36,7 +42,10 @@ void rt_evaluate(const cgrt_model *m, void *state, const cgrt_dataset *d, double
         int b = d->n - i < m->max_batch ? d->n - i : m->max_batch;
         float l = 0.0f, mt[CGRT_MAX_METRICS] = {0.0f};
         const float *y = d->y ? d->y + (size_t)i * (size_t)d->label_width : NULL;
-        m->eval_step(state, b, d->x + (size_t)i * (size_t)d->features, y, &l, mt);
+        if (d->w && m->eval_step_weighted)
+            m->eval_step_weighted(state, b, d->x + (size_t)i * (size_t)d->features, y, d->w + i, &l, mt);
+        else
+            m->eval_step(state, b, d->x + (size_t)i * (size_t)d->features, y, &l, mt);
         sl += (double)l * b;
         for (k = 0; k < m->num_metrics; k++)
             sm[k] += (double)mt[k] * b;
@@ -149,7 +158,7 @@ static int history_close(fit_history *fh, const cgrt_model *m, const rt_fit_opts
 /* Scratch buffers of one fit. */
 typedef struct fit_bufs {
     int *idx;
-    float *x, *y;
+    float *x, *y, *w; /* w: the batch's sample weights, when the data has weights */
 } fit_bufs;
 
 /* Allocates the index permutation and the batch buffers; -1 when out of memory. */
@@ -159,7 +168,8 @@ static int bufs_alloc(fit_bufs *b, const cgrt_model *m, const cgrt_dataset *trai
     b->idx = rt_alloc_array((size_t)train->n, sizeof(int));
     b->x = rt_alloc_array((size_t)m->max_batch * (size_t)train->features, sizeof(float));
     b->y = rt_alloc_array((size_t)m->max_batch * (size_t)(train->label_width ? train->label_width : 1), sizeof(float));
-    if (!b->idx || !b->x || !b->y)
+    b->w = train->w ? rt_alloc_array((size_t)m->max_batch, sizeof(float)) : NULL;
+    if (!b->idx || !b->x || !b->y || (train->w && !b->w))
         return rt_fail(err, "out of memory for the batch buffers");
     for (i = 0; i < train->n; i++)
         b->idx[i] = i;
@@ -177,8 +187,11 @@ static int train_epoch(const cgrt_model *m, void *state, const rt_fit_opts *o, c
     for (k = 0; k < steps; k++) {
         int start = k * o->batch, n = train->n - start < o->batch ? train->n - start : o->batch;
         float loss = 0.0f, metrics[CGRT_MAX_METRICS] = {0.0f};
-        gather(train, b->idx + start, n, b->x, b->y);
-        m->train_step(state, n, b->x, b->y, &loss, metrics);
+        gather(train, b->idx + start, n, b->x, b->y, b->w);
+        if (train->w)
+            m->train_step_weighted(state, n, b->x, b->y, b->w, &loss, metrics);
+        else
+            m->train_step(state, n, b->x, b->y, &loss, metrics);
         if (!isfinite(loss)) {
             rt_progress_abort(p);
             rt_fail(err, "stopping: loss is %s at epoch %d, batch %d", isnan(loss) ? "nan" : "inf", epoch, k + 1);
@@ -294,7 +307,7 @@ static int cb_end(const cgrt_model *m, void *state, const rt_fit_opts *o, fit_cb
 int rt_fit(const cgrt_model *m, void *state, const rt_fit_opts *o, const cgrt_dataset *train, const cgrt_dataset *val,
            cgrt_error *err)
 {
-    fit_bufs b = {NULL, NULL, NULL};
+    fit_bufs b = {NULL, NULL, NULL, NULL};
     fit_history hist;
     rt_progress p;
     cgrt_rng rng;
@@ -343,5 +356,6 @@ done:
     free(b.idx);
     free(b.x);
     free(b.y);
+    free(b.w);
     return rc;
 }

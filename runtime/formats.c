@@ -166,8 +166,8 @@ static int load_csv_named(const rt_source *src, rt_loaded *out, cgrt_error *err)
                        "%s: the labels are the column named \"%.100s\" of a CSV file with a header, and this is "
                        "not a .csv or .csv.gz file",
                        src->path, m->data.label_column);
-    if (rt_load_csv_named(src->path, m->data.label_column, rt_model_classes(m), labels, scale_of(src), &out->train,
-                          out->note, sizeof out->note, err) != 0)
+    if (rt_load_csv_named(src->path, m->data.label_column, m->data.sample_weight_column, rt_model_classes(m), labels,
+                          scale_of(src), &out->train, out->note, sizeof out->note, err) != 0)
         return -1;
     if (labels && rt_check_dataset(m, &out->train, src->path, src->path, err) != 0)
         return -1;
@@ -256,9 +256,11 @@ void rt_loaded_free(rt_loaded *d)
     cgrt_series_free(&d->series);
 }
 
-/* Reads path for m through the first row that claims it, then checks what
- * the row leaves to every format: predict input's feature count, and the
- * held-out test part of data without one. */
+/* Reads path for m through the first row that claims it, then does what
+ * the row leaves to every format: checks predict input's feature count,
+ * attaches the sample weights of an NPY file to the training rows, and
+ * holds out the test part of data without one (the weights follow their
+ * rows). */
 int rt_load(const cgrt_model *m, const char *path, int role, rt_loaded *out, cgrt_error *err)
 {
     rt_source src;
@@ -279,6 +281,11 @@ int rt_load(const cgrt_model *m, const char *path, int role, rt_loaded *out, cgr
     if (role == RT_ROLE_INPUT && out->train.features != m->in_features) {
         rt_fail(err, "%s: samples have %d features, model %s expects %d", path, out->train.features, m->name,
                 m->in_features);
+        rt_loaded_free(out);
+        return -1;
+    }
+    if (role == RT_ROLE_DATA && m->data.sample_weight_file &&
+        rt_attach_sample_weights(&out->train, m->data.sample_weight_file, err) != 0) {
         rt_loaded_free(out);
         return -1;
     }

@@ -5,7 +5,7 @@
  * (csv.c), datasets and their checks against a model (dataset.c), IDX and NPY
  * files (data.c), CSV datasets (csv_data.c), the data-format table
  * (formats.c), time series (series.c), progress bar (progress.c), the
- * callbacks' decisions (callbacks.c), training loop (fit.c), command line (cli.c, cli_series.c; its flags in cli_args.c,
+ * callbacks' decisions (callbacks.c), sample and class weights (weights.c), training loop (fit.c), command line (cli.c, cli_series.c; its flags in cli_args.c,
  * its help, version and model hash in cli_help.c), the gradient check
  * (gradcheck.c), atomic writes (checkpoint.c), training curves (plot.c).
  */
@@ -153,14 +153,34 @@ int rt_load_npy_pair(const char *xpath, const char *ypath, float scale, cgrt_dat
 
 /* Loads a CSV file whose header (its first non-blank line) names the label
  * column `label`, which may stand anywhere: the other columns, in file
- * order, are the features (times scale). A label is a number, or, when the
+ * order, are the features (times scale), but for the column named
+ * `weight` (NULL: none), which holds the samples' weights (into out->w). A label is a number, or, when the
  * column holds text, a class name: names are numbered 0, 1, ... in order of
  * first appearance, at most max_classes of them (0: text is refused).
  * want_labels 0 (predict input): the label column is dropped when the
  * header has one, and every column is a feature otherwise. When names were
  * numbered and note is not NULL, note gets a line saying which is which. */
-int rt_load_csv_named(const char *path, const char *label, int max_classes, int want_labels, float scale,
-                      cgrt_dataset *out, char *note, size_t note_size, cgrt_error *err);
+int rt_load_csv_named(const char *path, const char *label, const char *weight, int max_classes, int want_labels,
+                      float scale, cgrt_dataset *out, char *note, size_t note_size, cgrt_error *err);
+
+/* ---- weights.c ---------------------------------------------------------- */
+
+/* The classes a class weight can name for m: its classes (class indices or
+ * one-hot labels), 2 for one binary label, 0 when it is no classifier with
+ * one output. */
+int rt_weight_classes(const cgrt_model *m);
+/* The class weights of spec ("balanced": n / (classes * count_c) over the
+ * rows of train; or "C:W,C:W", a class not named weighing 1) into cw
+ * (rt_weight_classes(m) floats); -1 with err naming --class-weight. */
+int rt_class_weights(const cgrt_model *m, const char *spec, const cgrt_dataset *train, float *cw, cgrt_error *err);
+/* Multiplies each sample's weight in d (ones when d->w is NULL) by its class's cw. */
+int rt_apply_class_weights(const cgrt_model *m, cgrt_dataset *d, const float *cw, cgrt_error *err);
+/* 0 when sample weight v (of 0-based row, in the file or place `what`) is
+ * finite and at least 0; else -1 with err naming it. */
+int rt_check_weight(float v, const char *what, int row, cgrt_error *err);
+/* Reads an NPY file of one weight per sample of d into d->w; -1 with err
+ * naming the file when its count differs from d->n or a weight is bad. */
+int rt_attach_sample_weights(cgrt_dataset *d, const char *path, cgrt_error *err);
 
 /* ---- formats.c ---------------------------------------------------------- */
 
@@ -416,6 +436,7 @@ void rt_evaluate(const cgrt_model *m, void *state, const cgrt_dataset *d, double
 /* Every option of every subcommand, after parsing. */
 typedef struct rt_cli_opts {
     const char *data, *val_data, *save, *history, *plot, *weights, *input, *output, *init_from, *label_column;
+    const char *class_weight, *sample_weight, *sample_weight_column;
     long epochs, batch, verbose, patience, iters;
     double lr, val_split;
     uint64_t seed;

@@ -802,6 +802,20 @@ typedef struct cg_callback_opts {
     float min_lr;              /* the learning rate is never reduced below this (default 0) */
 } cg_callback_opts;
 
+/* Keras' class_weight: the training binary's default for fit's
+ * --class-weight (which overrides it). Each training sample's loss is
+ * multiplied by the weight of its class (its class index; the argmax of a
+ * one-hot label; 0 or 1 for one binary label), and by its sample weight
+ * when it has one. Training only: the validation and test losses are not
+ * class-weighted. A classifier with one output and a built-in loss only.
+ *   .class_weight = {.balanced = true}             n / (classes * count_c) over the training rows
+ *   .class_weight = {.weight = {1.0f, 3.5f}}       class 0 weighs 1, class 1 weighs 3.5 */
+#define CG_MAX_CLASS_WEIGHTS 64
+typedef struct cg_class_weight_opts {
+    bool balanced;                      /* weights from the class counts of the training rows (after the splits) */
+    float weight[CG_MAX_CLASS_WEIGHTS]; /* weight[c] of class c; 0 (not given) means 1 */
+} cg_class_weight_opts;
+
 /* A custom loss or metric, composed from ops: the batch's scalar value from
  * the labels (shaped like the output) and the model's output. */
 typedef cg_t (*cg_loss_fn)(cg_t y_true, cg_t y_pred, void *self);
@@ -842,7 +856,8 @@ typedef struct cg_compile_opts {
     int max_batch;                  /* largest batch planned for (default: batch_size) */
     int epochs;                     /* default epochs for fit (default 1) */
     cg_data_opts data;
-    cg_callback_opts callbacks; /* default callbacks of fit (default: none) */
+    cg_callback_opts callbacks;        /* default callbacks of fit (default: none) */
+    cg_class_weight_opts class_weight; /* default class weights of fit (default: none) */
 } cg_compile_opts;
 
 #define cg_compile(m, ...) cg_compile_at(CG_HERE, m, CG_OPTS_(cg_compile_opts, ._ = 0, __VA_ARGS__))

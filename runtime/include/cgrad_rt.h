@@ -11,8 +11,10 @@
  *                [--label-column NAME] [--monitor NAME] [--mode auto|min|max] [--min-delta X]
  *                [--restore-best-weights] [--save-best-only] [--reduce-lr-factor F]
  *                [--reduce-lr-patience N] [--reduce-lr-min-delta X] [--reduce-lr-cooldown N]
- *                [--min-lr X] [--shuffle true|false]
- *   BIN evaluate --weights FILE [--data PATH] [--label-column NAME]
+ *                [--min-lr X] [--shuffle true|false] [--class-weight balanced|C:W,...]
+ *                [--sample-weight FILE.npy] [--sample-weight-column NAME]
+ *   BIN evaluate --weights FILE [--data PATH] [--label-column NAME] [--sample-weight FILE.npy]
+ *                [--sample-weight-column NAME]
  *   BIN predict  --weights FILE --input FILE [--output FILE] [--label-column NAME]
  *   BIN predict  --weights FILE [--data PATH] [--output FILE]      (time series: the test part)
  *   BIN bench    [--batch-size N] [--iters N]
@@ -90,6 +92,9 @@ typedef struct cgrt_data_spec {
     cgrt_series_spec series;  /* series.window > 0: path is a CSV file holding a time series */
     const char *label_column; /* header name of a CSV file's label column (anywhere in the row; text
                                   labels are class names); NULL: the labels are the last columns */
+    const char *sample_weight_column; /* header name of a CSV file's column of sample weights (never a
+                                          feature; needs label_column); NULL: none */
+    const char *sample_weight_file;   /* NPY file of one weight per row of the training data file; NULL: none */
 } cgrt_data_spec;
 
 /* One output of the model (a functional model may have several, packed per
@@ -195,6 +200,15 @@ typedef struct cgrt_model {
      * rate, which --lr sets and ReduceLROnPlateau may lower. */
     float (*learning_rate)(int step);
     const char *lr_schedule;
+    /* train_step and eval_step with a weight per sample (sw: n floats, NULL:
+     * every weight 1): the loss is sum_i sw[i] loss_i / n, Keras'
+     * sum_over_batch_size; the metrics are not weighted. NULL for a model
+     * whose custom loss gives the batch's value alone: it takes no weights. */
+    void (*train_step_weighted)(void *state, int n, const float *x, const float *y, const float *sw, float *loss,
+                                float *metrics);
+    void (*eval_step_weighted)(void *state, int n, const float *x, const float *y, const float *sw, float *loss,
+                               float *metrics);
+    const char *class_weight; /* default of fit's --class-weight ("balanced", "0:1,1:3.5"); NULL: none */
 } cgrt_model;
 
 /* ---- Datasets ----------------------------------------------------------- */
@@ -206,6 +220,7 @@ typedef struct cgrt_dataset {
     int label_width;
     float *x; /* n * features */
     float *y; /* n * label_width; NULL for unlabelled input */
+    float *w; /* n weights of the samples' losses (Keras' sample_weight); NULL: every weight 1 */
 } cgrt_dataset;
 
 /* Errors: every runtime function that can fail returns 0 on success and -1 on
@@ -236,7 +251,7 @@ int cgrt_load_npy(const char *path, float **data, int *rank, int dims[CGRT_MAX_R
  * cgrt_load_series and cgrt_series_parts). */
 int cgrt_load_data(const cgrt_model *m, const char *path, cgrt_dataset *train, cgrt_dataset *test, cgrt_error *err);
 
-/* Splits off the last `fraction` of d into val (copies), shrinking d. */
+/* Splits off the last `fraction` of d into val (copies, sample weights too), shrinking d. */
 int cgrt_split_tail(cgrt_dataset *d, float fraction, cgrt_dataset *val, cgrt_error *err);
 
 /* Keras' adapt for every Normalization layer of m (m->adapt): the mean and

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc, features;
     fuzz_write(path, data, size);
     memset(&err, 0, sizeof err);
-    rc = rt_load_csv_named(path, "label", 5, 1, 0.5f, &d, note, sizeof note, &err);
+    rc = rt_load_csv_named(path, "label", NULL, 5, 1, 0.5f, &d, note, sizeof note, &err);
     fuzz_check(rc, &d, &err, path, NULL);
     if (rc == 0) {
         fuzz_model(&m, d.features, CGRT_LABEL_SPARSE, 1, 5, 0, 0);

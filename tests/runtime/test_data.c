@@ -414,7 +414,7 @@ Test(load_data, dense_labels)
 Test(split, tail_is_copied_and_train_shrinks)
 {
     float x[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, y[5] = {0, 1, 2, 0, 1};
-    cgrt_dataset d = {5, 2, 1, NULL, NULL}, v;
+    cgrt_dataset d = {5, 2, 1, NULL, NULL, NULL}, v;
     cgrt_error err;
     d.x = malloc(sizeof x);
     d.y = malloc(sizeof y);

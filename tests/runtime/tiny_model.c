@@ -54,8 +54,10 @@ static void forward(const float *w, const float *x, int in, float *p)
         p[j] = (float)(exp((double)(z[j] - mx)) / sum);
 }
 
-/* Mean cross-entropy and accuracy of a batch; with update, one SGD step. */
-static void step(tiny_state *s, int in, int n, const float *x, const float *y, float *loss, float *acc, int update)
+/* Mean cross-entropy (each sample's times its weight sw[b]; sw NULL: 1)
+ * and accuracy of a batch; with update, one SGD step. */
+static void step_w(tiny_state *s, int in, int n, const float *x, const float *y, const float *sw, float *loss,
+                   float *acc, int update)
 {
     float grad[32] = {0}, p[K];
     double l = 0.0, a = 0.0;
@@ -64,12 +66,13 @@ static void step(tiny_state *s, int in, int n, const float *x, const float *y, f
         const float *xb = x + b * in;
         int c = (int)y[b], best = 0;
         forward(s->params, xb, in, p);
-        l -= log((double)p[c] + 1e-12);
+        float wb = sw ? sw[b] : 1.0f;
+        l -= wb * log((double)p[c] + 1e-12);
         for (j = 1; j < K; j++)
             best = p[j] > p[best] ? j : best;
         a += best == c;
         for (j = 0; j < K; j++) {
-            float d = (p[j] - (j == c)) / (float)n;
+            float d = wb * (p[j] - (j == c)) / (float)n;
             for (i = 0; i < in; i++)
                 grad[i * K + j] += xb[i] * d;
             grad[in * K + j] += d;
@@ -80,6 +83,25 @@ static void step(tiny_state *s, int in, int n, const float *x, const float *y, f
     if (update)
         for (i = 0; i < (in + 1) * K; i++)
             s->params[i] -= s->lr * grad[i];
+}
+
+/* step_w with every weight 1. */
+static void step(tiny_state *s, int in, int n, const float *x, const float *y, float *loss, float *acc, int update)
+{
+    step_w(s, in, n, x, y, NULL, loss, acc, update);
+}
+
+/* Weighted train step of the 4-feature model. */
+static void tiny_train_w(void *state, int n, const float *x, const float *y, const float *sw, float *loss,
+                         float *metric)
+{
+    step_w(state, IN, n, x, y, sw, loss, metric, 1);
+}
+
+/* Weighted eval step of the 4-feature model. */
+static void tiny_eval_w(void *state, int n, const float *x, const float *y, const float *sw, float *loss, float *metric)
+{
+    step_w(state, IN, n, x, y, sw, loss, metric, 0);
 }
 
 /* Train step of the 4-feature model. */
@@ -140,21 +162,22 @@ static const cgrt_output tiny_outputs[] = {{"dense", K, 1, K}};
 #define NO_CALLBACKS {NULL, CGRT_MODE_AUTO, 0.0f, 0, 0, 0, 0.0f, 0, 0.0f, 0, 0.0f}
 #define TINY_COMMON                                                                                        \
     16, 1, {IN, 0, 0, 0}, IN, K, CGRT_LABEL_SPARSE, 1, K, "sparse_categorical_crossentropy", 1,             \
-        tiny_metric_names, 1, tiny_outputs, 0.5f, 3, 8, {NULL, 0.0f, 0.0f, {0, 0}, {NULL, 0, 0, 0, 0, 0, 0, CGRT_MISSING_ERROR}, NULL}, sizeof(tiny_state)
+        tiny_metric_names, 1, tiny_outputs, 0.5f, 3, 8, {NULL, 0.0f, 0.0f, {0, 0}, {NULL, 0, 0, 0, 0, 0, 0, CGRT_MISSING_ERROR}, NULL, NULL, NULL}, sizeof(tiny_state)
 
 const cgrt_model tiny_model = {"tiny", TINY_COMMON, 15, 2, tiny_params_desc, tiny_init, tiny_params, tiny_set_lr,
-                               NULL, tiny_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL, NULL, NULL};
+                               NULL, tiny_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL, NULL, NULL,
+                               tiny_train_w, tiny_eval_w, NULL};
 const cgrt_model tiny5_model = {"tiny5", 16, 1, {5, 0, 0, 0}, 5, K, CGRT_LABEL_SPARSE, 1, K,
                                 "sparse_categorical_crossentropy", 1, tiny_metric_names, 1, tiny_outputs,
-                                0.5f, 3, 8, {NULL, 0.0f, 0.0f, {0, 0}, {NULL, 0, 0, 0, 0, 0, 0, CGRT_MISSING_ERROR}, NULL},
+                                0.5f, 3, 8, {NULL, 0.0f, 0.0f, {0, 0}, {NULL, 0, 0, 0, 0, 0, 0, CGRT_MISSING_ERROR}, NULL, NULL, NULL},
                                 sizeof(tiny_state), 18, 2, tiny5_params_desc, tiny_init, tiny_params, tiny_set_lr,
-                                NULL, tiny_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL, NULL, NULL};
+                                NULL, tiny_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL};
 const cgrt_model tiny_extra_model = {"tiny_extra", TINY_COMMON, 21, 3, extra_params_desc, tiny_init, tiny_params,
-                                     tiny_set_lr, NULL, tiny_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL, NULL, NULL};
+                                     tiny_set_lr, NULL, tiny_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL};
 const cgrt_model tiny_nan_model = {"tiny_nan", TINY_COMMON, 15, 2, tiny_params_desc, tiny_init, tiny_params,
-                                   tiny_set_lr, NULL, nan_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL, NULL, NULL};
+                                   tiny_set_lr, NULL, nan_train, tiny_eval, tiny_predict, NO_CALLBACKS, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL};
 const cgrt_model tiny_flat_model = {"tiny_flat", TINY_COMMON, 15, 2, tiny_params_desc, tiny_init, tiny_params,
-                                    tiny_set_lr, NULL, flat_step, flat_step, tiny_predict, NO_CALLBACKS, NULL, 0, NULL, NULL, NULL};
+                                    tiny_set_lr, NULL, flat_step, flat_step, tiny_predict, NO_CALLBACKS, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL};
 /* clang-format on */
 
 /* ---- tiny_series: a forecaster over windows of 4 values ---------------------- */
@@ -231,7 +254,7 @@ const cgrt_model tiny_series_model = {
     0.1f,
     5,
     8,
-    {NULL, 0.0f, 0.0f, {0, 0}, {"value", 0, SW, 2, 6, 8, 6, CGRT_MISSING_ERROR}, NULL},
+    {NULL, 0.0f, 0.0f, {0, 0}, {"value", 0, SW, 2, 6, 8, 6, CGRT_MISSING_ERROR}, NULL, NULL, NULL},
     sizeof(tiny_state),
     1,
     1,
@@ -246,6 +269,9 @@ const cgrt_model tiny_series_model = {
     NO_CALLBACKS,
     NULL,
     0,
+    NULL,
+    NULL,
+    NULL,
     NULL,
     NULL,
     NULL};

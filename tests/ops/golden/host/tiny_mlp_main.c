@@ -18,6 +18,16 @@ static void eval_step(void *s, int n, const float *x, const float *y, float *los
 {
     tiny_mlp_eval_step(s, n, x, y, loss, metrics);
 }
+static void train_step_weighted(void *s, int n, const float *x, const float *y, const float *sw,
+                                float *loss, float *metrics)
+{
+    tiny_mlp_train_step_weighted(s, n, x, y, sw, loss, metrics);
+}
+static void eval_step_weighted(void *s, int n, const float *x, const float *y, const float *sw,
+                               float *loss, float *metrics)
+{
+    tiny_mlp_eval_step_weighted(s, n, x, y, sw, loss, metrics);
+}
 static void predict(void *s, int n, const float *x, float *out) { tiny_mlp_predict(s, n, x, out); }
 static const float *gradients(void *s, int n, const float *x, const float *y, float *loss)
 {
@@ -72,6 +82,8 @@ int main(int argc, char **argv)
         .eval_step = eval_step,
         .predict = predict,
         .gradients = gradients,
+        .train_step_weighted = train_step_weighted,
+        .eval_step_weighted = eval_step_weighted,
     };
     return cgrt_main(argc, argv, &model);
 }
