@@ -111,6 +111,16 @@ static void unweighted_signature(emit_ctx *ec, const entry *e, text *t)
                 ec->prefix, e->fname, ec->prefix);
 }
 
+/* Appends the signature of the checked form of a model's weighted step e:
+ * "int NAME_train_step_weighted_checked(s, n, x, y, sw, ...)". */
+static void weighted_checked_signature(emit_ctx *ec, const entry *e, text *t)
+{
+    text_printf(t,
+                "int %s_%s_weighted_checked(%s_state *s, int n, const float *x, const float *y, const float *sw, "
+                "float *batch_loss, float *batch_metrics)",
+                ec->prefix, e->fname, ec->prefix);
+}
+
 /* Appends the signature of entry e, or of its checked form: "void
  * net_predict(net_state *s, int n, const float *x, float *out)", "int
  * net_predict_checked(...)"; a tape's checked form hands back the loss
@@ -381,6 +391,20 @@ void emit_checked(emit_ctx *ec, const entry *e)
         text_puts(t, e->kind == ENTRY_PREDICT ? ");\n" : ");\n    if (loss)\n        *loss = value;\n");
     }
     text_printf(t, "    return %s_OK;\n}\n\n", up);
+    if (!entry_weighted(g, e))
+        return;
+    text_printf(t,
+                "/* %s_%s_weighted, after the same checks and that of every weight in sw (NULL: every weight 1):\n"
+                " * %s_OK, or what is wrong (and nothing is computed). */\n",
+                p, e->fname, up);
+    weighted_checked_signature(ec, e, t);
+    text_puts(t, "\n{\n");
+    emit_checks(ec, e, up);
+    text_printf(t,
+                "    for (int i = 0; sw && i < n; i++) /* finite and at least 0 (inf - inf and NaN are not 0) */\n"
+                "        if (!(sw[i] >= 0.0f && sw[i] - sw[i] == 0.0f))\n            return %s_ERR_WEIGHT;\n"
+                "    %s_%s_weighted(s, n, x, y, sw, batch_loss, batch_metrics);\n    return %s_OK;\n}\n\n",
+                up, p, e->fname, up);
 }
 
 /* Appends the header's declarations of the entry points, then of their
@@ -408,9 +432,15 @@ void emit_prototypes(emit_ctx *ec, text *t)
         "#define %s_ERR_LABEL 3  /* a class label that is not an integer in [0, classes) */\n"
         "#define %s_ERR_ID 4     /* a token id that is not an integer in [0, the embedding's rows) */\n",
         pu, pu, pu, pu, pu, pu, pu, pu);
+    if (g->model && g->model->sample_weight >= 0)
+        text_printf(t, "#define %s_ERR_WEIGHT 5 /* a sample weight that is negative or not finite */\n", pu);
     for (int k = 0; k < g->nentries; k++) {
         entry_signature(ec, &g->entries[k], true, t);
         text_puts(t, ";\n");
+        if (entry_weighted(g, &g->entries[k])) {
+            weighted_checked_signature(ec, &g->entries[k], t);
+            text_puts(t, ";\n");
+        }
     }
     if (!g->model && deploy_updates(g))
         text_printf(t,

@@ -539,6 +539,21 @@ int tiny_mlp_eval_step_checked(tiny_mlp_state *s, int n, const float *x, const f
     return TINY_MLP_OK;
 }
 
+/* tiny_mlp_eval_step_weighted, after the same checks and that of every weight in sw (NULL: every weight 1):
+ * TINY_MLP_OK, or what is wrong (and nothing is computed). */
+int tiny_mlp_eval_step_weighted_checked(tiny_mlp_state *s, int n, const float *x, const float *y, const float *sw, float *batch_loss, float *batch_metrics)
+{
+    if (!s || !x || !y || !batch_loss || (!batch_metrics && TINY_MLP_NUM_METRICS > 0))
+        return TINY_MLP_ERR_NULL;
+    if (n < 1 || n > TINY_MLP_MAX_BATCH)
+        return TINY_MLP_ERR_BATCH;
+    for (int i = 0; sw && i < n; i++) /* finite and at least 0 (inf - inf and NaN are not 0) */
+        if (!(sw[i] >= 0.0f && sw[i] - sw[i] == 0.0f))
+            return TINY_MLP_ERR_WEIGHT;
+    tiny_mlp_eval_step_weighted(s, n, x, y, sw, batch_loss, batch_metrics);
+    return TINY_MLP_OK;
+}
+
 /* tiny_mlp_gradients, after checking its arguments: TINY_MLP_OK, or what is wrong (and nothing is computed). */
 int tiny_mlp_gradients_checked(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss)
 {
@@ -558,5 +573,20 @@ int tiny_mlp_train_step_checked(tiny_mlp_state *s, int n, const float *x, const 
     if (n < 1 || n > TINY_MLP_MAX_BATCH)
         return TINY_MLP_ERR_BATCH;
     tiny_mlp_train_step(s, n, x, y, batch_loss, batch_metrics);
+    return TINY_MLP_OK;
+}
+
+/* tiny_mlp_train_step_weighted, after the same checks and that of every weight in sw (NULL: every weight 1):
+ * TINY_MLP_OK, or what is wrong (and nothing is computed). */
+int tiny_mlp_train_step_weighted_checked(tiny_mlp_state *s, int n, const float *x, const float *y, const float *sw, float *batch_loss, float *batch_metrics)
+{
+    if (!s || !x || !y || !batch_loss || (!batch_metrics && TINY_MLP_NUM_METRICS > 0))
+        return TINY_MLP_ERR_NULL;
+    if (n < 1 || n > TINY_MLP_MAX_BATCH)
+        return TINY_MLP_ERR_BATCH;
+    for (int i = 0; sw && i < n; i++) /* finite and at least 0 (inf - inf and NaN are not 0) */
+        if (!(sw[i] >= 0.0f && sw[i] - sw[i] == 0.0f))
+            return TINY_MLP_ERR_WEIGHT;
+    tiny_mlp_train_step_weighted(s, n, x, y, sw, batch_loss, batch_metrics);
     return TINY_MLP_OK;
 }

@@ -147,9 +147,12 @@ void tiny_mlp_train_step(tiny_mlp_state *s, int n, const float *x, const float *
 #define TINY_MLP_ERR_BATCH 2  /* n outside 1..TINY_MLP_MAX_BATCH */
 #define TINY_MLP_ERR_LABEL 3  /* a class label that is not an integer in [0, classes) */
 #define TINY_MLP_ERR_ID 4     /* a token id that is not an integer in [0, the embedding's rows) */
+#define TINY_MLP_ERR_WEIGHT 5 /* a sample weight that is negative or not finite */
 int tiny_mlp_predict_checked(tiny_mlp_state *s, int n, const float *x, float *out);
 int tiny_mlp_eval_step_checked(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics);
+int tiny_mlp_eval_step_weighted_checked(tiny_mlp_state *s, int n, const float *x, const float *y, const float *sw, float *batch_loss, float *batch_metrics);
 int tiny_mlp_gradients_checked(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss);
 int tiny_mlp_train_step_checked(tiny_mlp_state *s, int n, const float *x, const float *y, float *batch_loss, float *batch_metrics);
+int tiny_mlp_train_step_weighted_checked(tiny_mlp_state *s, int n, const float *x, const float *y, const float *sw, float *batch_loss, float *batch_metrics);
 
 #endif
