@@ -11,7 +11,9 @@
  *
  * Sample weights (NAME_eval_step_weighted, NAME_train_step_weighted): the
  * loss is Keras' sum_i w_i l_i / n, its gradients agree with finite
- * differences, and a sample of weight 0 counts for nothing.
+ * differences, and a sample of weight 0 counts for nothing. Class weights
+ * (.class_weight): refused where they cannot apply, naming the line; a model
+ * that takes them gets them in NAME_main.c as the default of --class-weight.
  */
 #include <criterion/criterion.h>
 
@@ -20,7 +22,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -377,4 +381,58 @@ Test(loss, weighted_gradients_against_finite_differences, .timeout = 120)
     cr_expect_eq(same, mod.trainable_floats, "a sample of weight 0 changed %ld gradients", mod.trainable_floats - same);
     hx_close(&mod);
     cg_model_free(m);
+}
+
+/* cg_compile of a sigmoid classifier of one output feature (units 1) or a
+ * regression with the class weights c; returns its error ("" when none). */
+static const char *compile_class_weight(cg_model **m, cg_loss loss, cg_class_weight_opts c)
+{
+    *m = cg_sequential("cw", CG_SHAPE(FEATURES));
+    cg_model_add(*m, cg_dense(1, .activation = loss == CG_MSE ? CG_LINEAR : CG_SIGMOID));
+    cg_compile(*m, .optimizer = cg_adam(1e-3f), .loss = loss, .class_weight = c);
+    return cg_error(cg_model_graph(*m));
+}
+
+Test(loss, class_weight_options_are_checked_and_emitted_as_the_default_flag, .timeout = 60)
+{
+    static const struct {
+        cg_loss loss;
+        cg_class_weight_opts c;
+        const char *phrase; /* NULL: accepted */
+    } cases[] = {
+        {CG_BINARY_CROSSENTROPY, {.weight = {1.0f, 3.5f}}, NULL},
+        {CG_BINARY_CROSSENTROPY, {.balanced = true}, NULL},
+        {CG_BINARY_CROSSENTROPY, {.weight = {1.0f, 2.0f, 3.0f}}, "weight[2] names a class the model does not have"},
+        {CG_BINARY_CROSSENTROPY, {.weight = {-1.0f}}, "weight[0] is -1"},
+        {CG_BINARY_CROSSENTROPY, {.balanced = true, .weight = {1.0f}}, "either .balanced or .weight"},
+        {CG_MSE, {.balanced = true}, "needs a classifier"},
+    };
+    char dir[] = "/tmp/cgrad_cw_XXXXXX", path[128];
+    cr_assert_not_null(mkdtemp(dir));
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cg_model *m;
+        const char *err = compile_class_weight(&m, cases[i].loss, cases[i].c);
+        if (cases[i].phrase) {
+            cr_expect(strstr(err, cases[i].phrase) && strstr(err, "test_loss.c:"), "case %zu: %s", i, err);
+            cg_model_free(m);
+            continue;
+        }
+        cr_assert_str_eq(err, "", "case %zu", i);
+        cr_assert_eq(cg_emit_model(m, dir, CG_PORTABLE), 0, "%s", cg_error(cg_model_graph(m)));
+        snprintf(path, sizeof path, "%s/cw_main.c", dir);
+        FILE *f = fopen(path, "r");
+        char text[8192] = "";
+        cr_assert_not_null(f);
+        text[fread(text, 1, sizeof text - 1, f)] = 0;
+        fclose(f);
+        const char *want = cases[i].c.balanced ? ".class_weight = \"balanced\"," : ".class_weight = \"0:1,1:3.5\",";
+        cr_expect(strstr(text, want) && strstr(text, ".train_step_weighted = train_step_weighted"),
+                  "cw_main.c lacks %s:\n%s", want, text);
+        for (const char *const *n = (const char *const[]){"cw.h", "cw.c", "cw_main.c", NULL}; *n; n++) {
+            snprintf(path, sizeof path, "%s/%s", dir, *n);
+            unlink(path);
+        }
+        cg_model_free(m);
+    }
+    rmdir(dir);
 }
