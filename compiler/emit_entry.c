@@ -183,11 +183,11 @@ static void tape_outputs(emit_ctx *ec, const entry *e)
     }
 }
 
-/* Writes one entry point. */
-void emit_entry(emit_ctx *ec, const entry *e)
+/* Writes the comment above entry point e: what it computes. */
+static void entry_comment(emit_ctx *ec, const entry *e)
 {
     cg_graph *g = ec->g;
-    char sb[128], up[128];
+    char up[128];
     emit_upper(ec->prefix, up, sizeof up);
     switch (e->kind) {
     case ENTRY_PREDICT:
@@ -226,6 +226,14 @@ void emit_entry(emit_ctx *ec, const entry *e)
                                           : "The loss, and the gradient of each chosen variable in s->grads.");
         break;
     }
+}
+
+/* Writes one entry point. */
+void emit_entry(emit_ctx *ec, const entry *e)
+{
+    cg_graph *g = ec->g;
+    char sb[128];
+    entry_comment(ec, e);
     entry_signature(ec, e, false, ec->t);
     text_puts(ec->t, "\n{\n");
     emit_entry_pointers(ec, e);

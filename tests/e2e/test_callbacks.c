@@ -51,7 +51,7 @@ static e2e_run build(const char *tmp, const char *src, const char *cc)
     return E2E_RUN(tmp, tmp, CGRAD_TOOL, "build", "model.c", "-o", "out", "--cc", cc);
 }
 
-/* The entry of flag name in a help text, up to the next flag's line. */
+/* The entry of flag name in a help text, up to the next flag's line, its wrapped lines joined by spaces. */
 static char *help_entry(const char *help, const char *name)
 {
     char head[64];
@@ -63,7 +63,17 @@ static char *help_entry(const char *help, const char *name)
     cr_assert_not_null(p, "no --%s in the help:\n%s", name, help);
     for (end = strchr(p, '\n'); end && end[1] == ' ' && strncmp(end + 1, "  -", 3) && strncmp(end + 1, "      --", 8);)
         end = strchr(end + 1, '\n'); /* a wrapped line of the same entry */
-    return strndup(p, end ? (size_t)(end - p) : strlen(p));
+    char *e = strndup(p, end ? (size_t)(end - p) : strlen(p)), *w = e;
+    for (const char *r = e; *r; r++) { /* a wrapped line joins the one before with a space */
+        if (*r == '\n') {
+            while (r[1] == ' ')
+                r++;
+            *w++ = ' ';
+        } else
+            *w++ = *r;
+    }
+    *w = 0;
+    return e;
 }
 
 Test(callbacks, compiled_defaults_reach_the_binary_and_the_command_line_overrides_them)
