@@ -5,8 +5,7 @@
  * layout -> plan (dead code is what the plan of an entry point leaves out);
  * then emit.c writes the C.
  * Shapes are inferred when a node is made, so builder errors point at the
- * user's line at once; the verify pass checks them again between passes.
- */
+ * user's line at once; the verify pass checks them again between passes. */
 #ifndef CGRAD_INT_H
 #define CGRAD_INT_H
 
