@@ -119,6 +119,27 @@ static void emit_weighted(emit_ctx *ec, text *fns, text *fields)
         text_puts(fields, "\",\n");
 }
 
+/* The metrics' names (names) and the outputs' table rows (outs: name,
+ * floats per prediction, floats per label, classes) of NAME_main.c. */
+static void emit_metric_and_output_tables(cg_graph *g, text *names, text *outs)
+{
+    cg_model *m = g->model;
+    for (int i = 0; i < m->nmetrics; i++) {
+        text_puts(names, i ? ", " : "");
+        emit_c_string(names, m->metric_names[i]);
+    }
+    if (!m->nmetrics)
+        text_puts(names, "0");
+    for (int k = 0; k < m->noutputs; k++) {
+        const node *o = &g->nodes[m->outputs_infer[k]];
+        bool sp = m->spec[k].loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
+        text_puts(outs, "    {");
+        emit_c_string(outs, m->output_names[k]);
+        text_printf(outs, ", %ld, %ld, %ld},\n", shape_size(&o->sh, 1), shape_size(&g->nodes[m->labels[k]].sh, 1),
+                    sp ? shape_size(&o->sh, 1) : 0L);
+    }
+}
+
 /* Writes NAME_main.c into mt; returns -1 when the template failed. */
 int emit_main(emit_ctx *ec, text *mt)
 {
@@ -157,86 +178,32 @@ int emit_main(emit_ctx *ec, text *mt)
     if (m->opts.data.class_range[1] > 0)
         snprintf(range, sizeof range, ",\n                  .class_range = { %d, %d }", m->opts.data.class_range[0],
                  m->opts.data.class_range[1]);
-    for (int i = 0; i < m->nmetrics; i++) {
-        text_puts(&names, i ? ", " : "");
-        emit_c_string(&names, m->metric_names[i]);
-    }
-    if (!m->nmetrics)
-        text_puts(&names, "0");
-    for (int k = 0; k < m->noutputs; k++) {
-        const node *o = &g->nodes[m->outputs_infer[k]];
-        bool sp = m->spec[k].loss == CG_SPARSE_CATEGORICAL_CROSSENTROPY;
-        text_puts(&outs, "    {");
-        emit_c_string(&outs, m->output_names[k]);
-        text_printf(&outs, ", %ld, %ld, %ld},\n", shape_size(&o->sh, 1), shape_size(&g->nodes[m->labels[k]].sh, 1),
-                    sp ? shape_size(&o->sh, 1) : 0L);
-    }
+    emit_metric_and_output_tables(g, &names, &outs);
     const char *loss = m->noutputs > 1 ? "weighted_sum"
                        : m->spec[0].custom_loss
                            ? (m->spec[0].custom_loss_name ? m->spec[0].custom_loss_name : "custom_loss")
                            : loss_name(m->spec[0].loss);
+    /* clang-format off */
     const char *kv[] = {
-        "NAME",
-        ec->prefix,
-        "UNAME",
-        ec->uprefix,
-        "VERSION",
-        CG_VERSION,
-        "SOURCE",
-        ec->source,
-        "GRAD_BLOCK",
-        grads,
-        "IN_RANK",
-        rank,
-        "IN_DIMS",
-        dims,
-        "LABEL_KIND",
-        sparse ? "CGRT_LABEL_SPARSE" : "CGRT_LABEL_DENSE",
-        "NUM_CLASSES",
-        classes,
-        "LOSS",
-        loss,
-        "NUM_METRICS",
-        counts[0],
-        "METRIC_NAMES",
-        names.s ? names.s : "0",
-        "NUM_OUTPUTS",
-        counts[1],
-        "OUTPUTS",
-        outs.s ? outs.s : "",
-        "LR",
-        lr,
-        "EPOCHS",
-        epochs,
-        "BATCH",
-        batch,
-        "DATA_PATH",
-        path.s ? path.s : "0",
-        "DATA_SCALE",
-        scale,
-        "TEST_SPLIT",
-        split,
-        "CLASS_RANGE",
-        range,
-        "SERIES",
-        series.s ? series.s : "",
-        "CALLBACKS",
-        callbacks.s ? callbacks.s : "",
-        "ADAPT",
-        adapt[0].s ? adapt[0].s : "",
-        "ADAPT_FIELDS",
-        adapt[1].s ? adapt[1].s : "",
-        "WEIGHTED",
-        weighted[0].s ? weighted[0].s : "",
-        "WEIGHTED_FIELDS",
-        weighted[1].s ? weighted[1].s : "",
-        "BLAS_INCLUDE",
-        ec->uses_blas ? "#include <cblas.h>\n#include <cgrad_gemm.h>\n" : "",
-        "BLAS_TUNE",
-        ec->uses_blas ? "    if (cgrt_gemm_uses_openblas())   /* else the shim's own kernel runs every product */\n"
-                        "        cgrt_tune_openblas(argv, openblas_get_corename());\n"
-                      : "",
+        "NAME", ec->prefix,                     "UNAME", ec->uprefix,
+        "VERSION", CG_VERSION,                  "SOURCE", ec->source,
+        "GRAD_BLOCK", grads,                    "IN_RANK", rank,
+        "IN_DIMS", dims,                        "LABEL_KIND", sparse ? "CGRT_LABEL_SPARSE" : "CGRT_LABEL_DENSE",
+        "NUM_CLASSES", classes,                 "LOSS", loss,
+        "NUM_METRICS", counts[0],               "METRIC_NAMES", names.s ? names.s : "0",
+        "NUM_OUTPUTS", counts[1],               "OUTPUTS", outs.s ? outs.s : "",
+        "LR", lr,                               "EPOCHS", epochs,
+        "BATCH", batch,                         "DATA_PATH", path.s ? path.s : "0",
+        "DATA_SCALE", scale,                    "TEST_SPLIT", split,
+        "CLASS_RANGE", range,                   "SERIES", series.s ? series.s : "",
+        "CALLBACKS", callbacks.s ? callbacks.s : "",
+        "ADAPT", adapt[0].s ? adapt[0].s : "", "ADAPT_FIELDS", adapt[1].s ? adapt[1].s : "",
+        "WEIGHTED", weighted[0].s ? weighted[0].s : "", "WEIGHTED_FIELDS", weighted[1].s ? weighted[1].s : "",
+        "BLAS_INCLUDE", ec->uses_blas ? "#include <cblas.h>\n#include <cgrad_gemm.h>\n" : "",
+        "BLAS_TUNE", ec->uses_blas ? "    if (cgrt_gemm_uses_openblas())   /* else the shim's own kernel runs every product */\n"
+                                     "        cgrt_tune_openblas(argv, openblas_get_corename());\n" : "",
         NULL};
+    /* clang-format on */
     int rc = text_template(mt, "main", kv);
     text_free(&names), text_free(&outs), text_free(&path), text_free(&series), text_free(&callbacks);
     text_free(&adapt[0]), text_free(&adapt[1]), text_free(&weighted[0]), text_free(&weighted[1]);

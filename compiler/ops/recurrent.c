@@ -460,28 +460,14 @@ static void lower_infer(emit_ctx *e, int id)
     char rb_note[64] = "rb = 0";
     if (fwd == OP_GRU && g->nodes[n->in[2]].op != OP_CONST)
         snprintf(rb_note, sizeof rb_note, "rb = B's row 1, B (2, %d) the layer's bias", k);
-    const char *kv[] = {"N",         "n",
-                        "T",         num[0],
-                        "U",         num[1],
-                        "U2",        num[2],
-                        "U3",        num[3],
-                        "K",         num[4],
-                        "STACK",     num[5],
-                        "ACT_NAME",  emit_act_name(n->act),
-                        "RACT_NAME", emit_act_name(n->ract),
-                        "RACT",      ex[0],
-                        "ACT",       ex[1],
-                        "ACT_C",     ex[2],
-                        "H0",        s0[0],
-                        "C0",        s0[1],
-                        "RB_Z",      rb[0],
-                        "RB_R",      rb[1],
-                        "RB_H",      rb[2],
-                        "RB_NOTE",   rb_note,
-                        "Y_AT",      y_at,
-                        "Y_NOTE",    y_note,
-                        "PRODUCT",   prod.s ? prod.s : "",
-                        NULL};
+    /* clang-format off */
+    const char *kv[] = {
+        "N", "n", "T", num[0], "U", num[1], "U2", num[2], "U3", num[3], "K", num[4], "STACK", num[5],
+        "ACT_NAME", emit_act_name(n->act), "RACT_NAME", emit_act_name(n->ract), "RACT", ex[0], "ACT", ex[1],
+        "ACT_C", ex[2], "H0", s0[0], "C0", s0[1], "RB_Z", rb[0], "RB_R", rb[1], "RB_H", rb[2], "RB_NOTE", rb_note,
+        "Y_AT", y_at, "Y_NOTE", y_note, "PRODUCT", prod.s ? prod.s : "",
+        NULL};
+    /* clang-format on */
     const char *tmpl = fwd == OP_LSTM  ? "kernels/lstm_infer"
                        : fwd == OP_GRU ? "kernels/gru_infer"
                                        : "kernels/simple_rnn_infer";
@@ -546,44 +532,16 @@ static void lower_seq(emit_ctx *e, int id)
     }
     if (cell_texts(a, ra, e->flavour == CG_HOST, u, ex))
         graph_error(g, n->src, n->layer, "internal: an activation's text does not fit");
-    const char *kv[] = {"N",         "n",
-                        "T",         num[0],
-                        "U",         num[1],
-                        "U2",        num[2],
-                        "U3",        num[3],
-                        "K",         num[4],
-                        "W",         num[5],
-                        "WB",        num[6],
-                        "H",         num[7],
-                        "HP",        num[8],
-                        "U4",        num[9],
-                        "U5",        num[10],
-                        "U6",        num[11],
-                        "U7",        num[12],
-                        "TW",        num[13],
-                        "TWB",       num[14],
-                        "ACT_NAME",  emit_act_name(a),
-                        "RACT_NAME", emit_act_name(ra),
-                        "RACT",      ex[0],
-                        "ACT",       ex[1],
-                        "ACT_C",     ex[2],
-                        "DACT_TC",   ex[3],
-                        "DRACT_I",   ex[4],
-                        "DRACT_F",   ex[5],
-                        "DACT_G",    ex[6],
-                        "DRACT_O",   ex[7],
-                        "DACT_HH",   ex[8],
-                        "DRACT_Z",   ex[9],
-                        "DRACT_R",   ex[10],
-                        "DACT_H",    ex[11],
-                        "RB_Z",      rb[0],
-                        "RB_R",      rb[1],
-                        "RB_H",      rb[2],
-                        "RB_NOTE",   rb_note,
-                        "H0",        s0[0],
-                        "C0",        s0[1],
-                        "PRODUCT",   prod.s ? prod.s : "",
-                        NULL};
+    /* clang-format off */
+    const char *kv[] = {
+        "N", "n", "T", num[0], "U", num[1], "U2", num[2], "U3", num[3], "K", num[4], "W", num[5], "WB", num[6],
+        "H", num[7], "HP", num[8], "U4", num[9], "U5", num[10], "U6", num[11], "U7", num[12], "TW", num[13],
+        "TWB", num[14], "ACT_NAME", emit_act_name(a), "RACT_NAME", emit_act_name(ra), "RACT", ex[0], "ACT", ex[1],
+        "ACT_C", ex[2], "DACT_TC", ex[3], "DRACT_I", ex[4], "DRACT_F", ex[5], "DACT_G", ex[6], "DRACT_O", ex[7],
+        "DACT_HH", ex[8], "DRACT_Z", ex[9], "DRACT_R", ex[10], "DACT_H", ex[11], "RB_Z", rb[0], "RB_R", rb[1],
+        "RB_H", rb[2], "RB_NOTE", rb_note, "H0", s0[0], "C0", s0[1], "PRODUCT", prod.s ? prod.s : "",
+        NULL};
+    /* clang-format on */
     switch (n->op) {
     case OP_SIMPLE_RNN: tmpl = "kernels/simple_rnn"; break;
     case OP_SIMPLE_RNN_BWD: tmpl = "kernels/simple_rnn_bwd"; break;
