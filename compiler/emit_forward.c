@@ -224,11 +224,12 @@ void emit_entry_calls(emit_ctx *ec, const entry *e)
     if (unpack && e->kind != ENTRY_PREDICT)
         emit_packing(ec, e, m->labels, m->noutputs, "y", true);
     if (m && m->sample_weight >= 0 && e->offset[m->sample_weight] >= 0) /* a gradients entry weighs every sample 1 */
-        text_puts(ec->t, e->kind == ENTRY_GRADIENTS
-                             ? "    for (int i = 0; i < n; i++) /* every sample's weight: 1 */\n"
-                               "        sample_weight[i] = 1.0f;\n"
-                             : "    for (int i = 0; i < n; i++) /* the samples' weights (Keras' sample_weight) */\n"
-                               "        sample_weight[i] = sw ? sw[i] : 1.0f;\n");
+        text_printf(ec->t,
+                    e->kind == ENTRY_GRADIENTS
+                        ? "    for (int i = 0; i < n; i++) /* every sample's weight: 1 */\n        %s[i] = 1.0f;\n"
+                        : "    for (int i = 0; i < n; i++) /* the samples' weights (Keras' sample_weight) */\n"
+                          "        %s[i] = sw ? sw[i] : 1.0f;\n",
+                    g->nodes[m->sample_weight].name);
     if (e->fwd_name && e->fwd_steps < e->nsched && !g->nodes[e->sched[e->fwd_steps]].backward)
         text_puts(ec->t, e->nout > 1 ? "\n    /* the loss, and the metrics reported beside it */\n"
                                      : "\n    /* the loss */\n");

@@ -250,13 +250,16 @@ int graph_begin_layer(cg_graph *g, const char *kind, const char *name, cg_src sr
     return g->nlayers++;
 }
 
-/* Names the emitted code uses itself, and C's keywords: not for users. */
+/* Names the emitted code uses itself (its entry points' parameters, the C
+ * library's functions it calls), and C's keywords: not for users. */
 static const char *const reserved[] = {
-    "s",      "n",        "out",      "batch_loss", "batch_metrics", "rng",      "cols",    "i",      "j",
-    "auto",   "break",    "case",     "char",       "const",         "continue", "default", "do",     "double",
-    "else",   "enum",     "extern",   "float",      "for",           "goto",     "if",      "inline", "int",
-    "long",   "register", "restrict", "return",     "short",         "signed",   "sizeof",  "static", "struct",
-    "switch", "typedef",  "union",    "unsigned",   "void",          "volatile", "while",
+    "s",     "n",        "out",     "batch_loss", "batch_metrics", "rng",    "cols",     "i",        "j",
+    "sw",    "expf",     "logf",    "log1pf",     "sqrtf",         "powf",   "tanhf",    "erff",     "fabsf",
+    "fmaxf", "fminf",    "floorf",  "memcpy",     "memset",        "auto",   "break",    "case",     "char",
+    "const", "continue", "default", "do",         "double",        "else",   "enum",     "extern",   "float",
+    "for",   "goto",     "if",      "inline",     "int",           "long",   "register", "restrict", "return",
+    "short", "signed",   "sizeof",  "static",     "struct",        "switch", "typedef",  "union",    "unsigned",
+    "void",  "volatile", "while",
 };
 
 /* What is wrong with name as a C identifier of the emitted code (flags:

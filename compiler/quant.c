@@ -195,7 +195,9 @@ void quant_dense(const qlayer *l, const int8_t *x, int8_t *y)
         int32_t acc = 0;
         for (int k = 0; k < l->in; k++)
             acc += (int32_t)l->qw[(size_t)o * (size_t)l->in + (size_t)k] * (int32_t)x[k];
-        int32_t v = requant(acc + l->qb[o], l->mult[o], l->shift[o]) + l->zp;
+        int64_t t = (int64_t)acc + l->qb[o];
+        int32_t a = t > INT32_MAX ? INT32_MAX : t < INT32_MIN ? INT32_MIN : (int32_t)t;
+        int64_t v = (int64_t)requant(a, l->mult[o], l->shift[o]) + l->zp; /* in int64: requant may saturate */
         y[o] = (int8_t)(v < lo ? lo : v > 127 ? 127 : v);
     }
 }
@@ -279,7 +281,7 @@ static void quantize_input(const quant *q, const float *x, int n, int8_t *qx)
     float s = (float)q->in_scale;
     for (int k = 0; k < n; k++) {
         float v = x[k] / s;
-        v = v > 512.0f ? 512.0f : v < -512.0f ? -512.0f : v;
+        v = v > 512.0f ? 512.0f : v < -512.0f ? -512.0f : v == v ? v : 0.0f; /* NaN: the zero point */
         long r = (v >= 0.0f ? (long)(v + 0.5f) : -(long)(0.5f - v)) + q->in_zp;
         qx[k] = (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);
     }

@@ -106,18 +106,19 @@ static void emit_predict(const emit_ctx *ec, const quant *q, text *t)
 {
     const char *p = ec->prefix, *up = ec->uprefix;
     const qlayer *last = &q->l[q->n - 1];
-    text_printf(t,
-                "\nvoid %s_quantize_input(const float *x, int8_t *q)\n{\n"
-                "    for (int k = 0; k < %d; k++) {\n"
-                "        float v = x[k] / %s_INT8_INPUT_SCALE;\n"
-                "        v = v > 512.0f ? 512.0f : v < -512.0f ? -512.0f : v;\n"
-                "        long r = (v >= 0.0f ? (long)(v + 0.5f) : -(long)(0.5f - v)) + %s_INT8_INPUT_ZERO_POINT;\n"
-                "        q[k] = (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);\n    }\n}\n",
-                p, q->l[0].in, up, up);
+    text_printf(
+        t,
+        "\nvoid %s_quantize_input(const float *x, int8_t *q)\n{\n"
+        "    for (int k = 0; k < %d; k++) {\n"
+        "        float v = x[k] / %s_INT8_INPUT_SCALE;\n"
+        "        v = v > 512.0f ? 512.0f : v < -512.0f ? -512.0f : v == v ? v : 0.0f; /* NaN: the zero point */\n"
+        "        long r = (v >= 0.0f ? (long)(v + 0.5f) : -(long)(0.5f - v)) + %s_INT8_INPUT_ZERO_POINT;\n"
+        "        q[k] = (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);\n    }\n}\n",
+        p, q->l[0].in, up, up);
     text_printf(t,
                 "\nint %s_predict_int8(const int8_t *x, int8_t *y, float *out)\n{\n"
-                "    int8_t a[%d], b[%d]; /* activations, alternately */\n",
-                p, widest(q), widest(q));
+                "    int8_t a[%d]%s; /* activations%s */\n",
+                p, widest(q), q->n > 1 ? ", b[sizeof a]" : "", q->n > 1 ? ", alternately" : "");
     for (int i = 0; i < q->n; i++) {
         const qlayer *l = &q->l[i];
         char u[200], lo[260];

@@ -8,6 +8,7 @@
 #include "rt_internal.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,7 @@ static int parse_pairs(const char *spec, int k, float *cw, cgrt_error *err)
         long c = strtol(p, &end, 10);
         int ok = end != p && *end == ':' && c >= 0 && c < k && !errno;
         double w = ok ? strtod(end + 1, &end) : 0.0;
-        ok = ok && end == p + len && end[-1] != ':' && isfinite(w) && w >= 0.0 && !errno;
+        ok = ok && end == p + len && end[-1] != ':' && w >= 0.0 && w <= FLT_MAX && !errno;
         if (!ok || seen[c]) {
             free(seen);
             if (ok)
@@ -89,6 +90,10 @@ static int parse_pairs(const char *spec, int k, float *cw, cgrt_error *err)
         seen[c] = 1;
         cw[c] = (float)w;
         p += len + (p[len] == ',');
+        if (p[-1] == ',' && !*p) { /* "1:2," */
+            free(seen);
+            return rt_fail(err, "--class-weight: '%s' ends with a comma", spec);
+        }
     }
     free(seen);
     return 0;

@@ -61,6 +61,10 @@ cg_t cg_constant_at(cg_src src, cg_graph *g, const char *name, cg_shape s, const
         return (cg_t){g, -1};
     if (name && graph_check_name(g, src, "constant", name, NAME_BARE))
         return (cg_t){g, -1};
+    if (name && g->model && (!strcmp(name, "x") || !strcmp(name, "y"))) /* a model's entry points take x and y */
+        return (cg_t){g, graph_error(g, src, g->cur_layer,
+                                     "constant: the name '%s' is the model's %s argument; choose another", name,
+                                     name[0] == 'x' ? "input" : "label")};
     if (s.rank < 0 || s.rank > CG_MAX_RANK)
         return (cg_t){g, graph_error(g, src, g->cur_layer, "constant: rank %d, at most %d dimensions are supported",
                                      s.rank, CG_MAX_RANK)};

@@ -46,6 +46,7 @@
 extern char **environ;
 
 #define MAX_ARGS 64
+#define MAX_DEPLOY 32 /* words of the options the model program takes */
 
 /* A command line under construction: words, never parsed by a shell. */
 typedef struct argv_list {
@@ -198,9 +199,9 @@ typedef struct build_opts {
     const char *march; /* --march: native, x86-64-v2/v3/v4 or generic; NULL: this machine's level */
     const tool_layout *L;
     int verbose;
-    bool emit_only;         /* --emit-only: the sources, compiled by the user's own build */
-    bool firmware;          /* --target firmware: sources only, checked by the host compiler */
-    const char *deploy[16]; /* --target, --mode, --weights, --max-batch, --max-ram, --dump-after (with their
+    bool emit_only;                 /* --emit-only: the sources, compiled by the user's own build */
+    bool firmware;                  /* --target firmware: sources only, checked by the host compiler */
+    const char *deploy[MAX_DEPLOY]; /* --target, --mode, --weights, --max-batch, --max-ram, --dump-after (with their
                                values), --summary, --plan, --graph: for the model program */
     int ndeploy;
     char model_buf[4200], dir_buf[4200], weights_buf[4200];
@@ -218,11 +219,12 @@ static bool deploy_flag(const char *flag)
     return false;
 }
 
-/* Reads the command line into o; returns 0, or the exit status of a mistake. */
+/* Reads the command line into o; returns 0, -1 when it printed the help
+ * (nothing more to do), or the exit status of a mistake. */
 static int parse_args(int argc, char **argv, build_opts *o)
 {
     if (argc >= 3 && !strcmp(argv[1], "build") && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")))
-        return usage(1);
+        return usage(1) - 1; /* -1: done, exit 0 */
     if (argc < 3 || strcmp(argv[1], "build"))
         return usage(0);
     if (argv[2][0] == '-' && !is_file(argv[2])) {
@@ -246,11 +248,13 @@ static int parse_args(int argc, char **argv, build_opts *o)
         else if (!strcmp(argv[i], "--march") && i + 1 < argc)
             o->march = argv[++i];
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-            return usage(1);
-        else if ((!strcmp(argv[i], "--summary") || !strcmp(argv[i], "--plan") || !strcmp(argv[i], "--graph")) &&
-                 o->ndeploy < 16)
+            return usage(1) - 1; /* -1: done, exit 0 */
+        else if (o->ndeploy > MAX_DEPLOY - 2) {
+            fprintf(stderr, "cgrad build: too many options (%s and after)\n", argv[i]);
+            return 2;
+        } else if (!strcmp(argv[i], "--summary") || !strcmp(argv[i], "--plan") || !strcmp(argv[i], "--graph"))
             o->deploy[o->ndeploy++] = argv[i];
-        else if (deploy_flag(argv[i]) && i + 1 < argc && o->ndeploy < 15) {
+        else if (deploy_flag(argv[i]) && i + 1 < argc) {
             o->firmware = o->firmware || (!strcmp(argv[i], "--target") && !strcmp(argv[i + 1], "firmware"));
             o->deploy[o->ndeploy++] = argv[i];
             o->deploy[o->ndeploy++] = !strcmp(argv[i], "--weights")
@@ -293,8 +297,8 @@ static int emit_sources(const build_opts *o, char *name, size_t size)
     if (*o->L->include_extra)
         ARGS(&c, "-I", o->L->include_extra);
     ARGS(&c, o->model, o->L->libcgrad, o->L->libcgrad_rt);
-    if (*o->L->rpath)
-        arg(&c, o->L->rpath);
+    if (*o->L->rpath) /* as separate words: a comma in the folder would split -Wl,... */
+        ARGS(&c, "-Xlinker", "-rpath", "-Xlinker", o->L->rpath);
     ARGS(&c, "-lz", "-lm", "-o", gen);
     if (run(&c, o->verbose)) {
         fprintf(stderr, "cgrad: %s: the model program does not compile\n", o->model);
@@ -328,8 +332,9 @@ static int emit_sources(const build_opts *o, char *name, size_t size)
  * as C99 (the firmware's own toolchain builds them). */
 static int check_firmware(const build_opts *o, const char *stem)
 {
-    char src_c[4400], weights_c[4400];
-    if (join(src_c, sizeof src_c, stem, ".c") || join(weights_c, sizeof weights_c, stem, "_weights.c"))
+    char src_c[4400], weights_c[4400], int8_c[4400];
+    if (join(src_c, sizeof src_c, stem, ".c") || join(weights_c, sizeof weights_c, stem, "_weights.c") ||
+        join(int8_c, sizeof int8_c, stem, "_int8.c"))
         return 1;
     argv_list b = {0};
     arg_cc(&b, o->cc);
@@ -337,12 +342,14 @@ static int check_firmware(const build_opts *o, const char *stem)
          src_c);
     if (is_file(weights_c))
         arg(&b, weights_c);
+    if (is_file(int8_c))
+        arg(&b, int8_c);
     if (run(&b, o->verbose)) {
         fprintf(stderr, "cgrad: the emitted firmware code does not compile cleanly\n");
         return 1;
     }
-    printf("%s.h, %s%s%s (firmware sources)\n", stem, src_c, is_file(weights_c) ? " and " : "",
-           is_file(weights_c) ? weights_c : "");
+    printf("%s.h, %s%s%s%s%s (firmware sources)\n", stem, src_c, is_file(weights_c) ? ", " : "",
+           is_file(weights_c) ? weights_c : "", is_file(int8_c) ? ", " : "", is_file(int8_c) ? int8_c : "");
     return 0;
 }
 
@@ -418,7 +425,7 @@ static int build_output(const build_opts *o, const char *name)
     if (!strcmp(o->flavour, "host"))
         ARGS(&b, "-fno-math-errno", o->L->libcgrad_gemm, "-L", BLAS_LIB_DIR, "-lopenblas", "-lpthread");
     if (*o->L->rpath)
-        arg(&b, o->L->rpath);
+        ARGS(&b, "-Xlinker", "-rpath", "-Xlinker", o->L->rpath);
     ARGS(&b, "-lz", "-lm", "-o", out);
     if (run(&b, o->verbose)) {
         fprintf(stderr, "cgrad: the emitted code of %s does not compile\n", name);
@@ -461,8 +468,8 @@ static int plot_main(int argc, char **argv)
 static int print_flags(const tool_layout *L, int libs)
 {
     if (libs)
-        printf("%s %s%s%s -L%s -lopenblas -lpthread -lz -lm\n", L->libcgrad_rt, L->libcgrad_gemm, *L->rpath ? " " : "",
-               L->rpath, BLAS_LIB_DIR);
+        printf("%s %s%s%s -L%s -lopenblas -lpthread -lz -lm\n", L->libcgrad_rt, L->libcgrad_gemm,
+               *L->rpath ? " -Wl,-rpath," : "", L->rpath, BLAS_LIB_DIR);
     else
         printf("-I%s -I%s\n", L->rt_include, BLAS_INCLUDE_DIR);
     return 0;
@@ -512,7 +519,7 @@ int main(int argc, char **argv)
         return rc;
     rc = parse_args(argc, argv, &o);
     if (rc)
-        return rc;
+        return rc < 0 ? 0 : rc; /* -1: the help was asked for and printed */
     if (find_layout(&L))
         return 1;
     o.L = &L;

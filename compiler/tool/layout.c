@@ -138,14 +138,13 @@ static int layout_installed(const char *self_dir, tool_layout *L, char *err, siz
 }
 
 /* When the runtime library is a shared one, the linker flag that lets the
- * binaries find it where it is: -Wl,-rpath,DIR. */
+ * binaries find it where it is: its folder, for -rpath. */
 static void layout_rpath(tool_layout *L)
 {
     size_t n = strlen(L->libcgrad_rt);
     if (n < 3 || strcmp(L->libcgrad_rt + n - 3, ".so"))
         return;
-    snprintf(L->rpath, sizeof L->rpath, "-Wl,-rpath,%.*s", (int)(strrchr(L->libcgrad_rt, '/') - L->libcgrad_rt),
-             L->libcgrad_rt);
+    snprintf(L->rpath, sizeof L->rpath, "%.*s", (int)(strrchr(L->libcgrad_rt, '/') - L->libcgrad_rt), L->libcgrad_rt);
 }
 
 int layout_find(tool_layout *L, char *err, size_t errsize)

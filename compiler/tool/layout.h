@@ -14,7 +14,7 @@ typedef struct tool_layout {
     char libcgrad[LAYOUT_PATH];      /* the builder library (.a or .so) */
     char libcgrad_rt[LAYOUT_PATH];
     char libcgrad_gemm[LAYOUT_PATH];
-    char rpath[LAYOUT_PATH + 16]; /* -Wl,-rpath,DIR when the libraries are shared, else empty */
+    char rpath[LAYOUT_PATH]; /* the shared libraries' folder, for the linker's -rpath; empty when they are static */
 } tool_layout;
 
 /* Finds the layout from the tool's own location: the build tree it was built

@@ -43,6 +43,10 @@ clean() {
 }
 
 out=$(clean cgrad --help) || fail "cgrad --help exited $?"
+clean cgrad build --help >/dev/null || fail "cgrad build --help exited $?"
+(cd "$tmp" && clean cgrad build "$src/examples/external/model.c" -o asked-help --help >/dev/null) ||
+    fail "cgrad build MODEL.c --help exited $?"
+[ ! -e "$tmp/asked-help" ] || fail "cgrad build MODEL.c --help built the model instead of only printing the help"
 grep -q -- '--emit-only' <<<"$out" || fail "cgrad --help does not describe --emit-only"
 if clean cgrad --no-such-flag >/dev/null 2>"$tmp/err"; then
     fail "cgrad --no-such-flag exited 0"

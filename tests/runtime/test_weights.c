@@ -63,8 +63,9 @@ Test(weights, class_weights_of_zero_make_the_training_loss_zero)
 Test(weights, class_weight_pairs_that_are_wrong_are_usage_errors)
 {
     const char *dir = t_tmpdir();
-    static const char *const bad[][2] = {{"0:1,3:2", "'3:2'"}, {"0:-1", "'0:-1'"}, {"0:", "'0:'"},
-                                         {"1:2,1:3", "twice"}, {"x", "'x'"},       {"0:nan", "'0:nan'"}};
+    static const char *const bad[][2] = {
+        {"0:1,3:2", "'3:2'"}, {"0:-1", "'0:-1'"},   {"0:", "'0:'"},         {"1:2,1:3", "twice"},
+        {"x", "'x'"},         {"0:nan", "'0:nan'"}, {"1:1e39", "'1:1e39'"}, {"1:2,", "ends with a comma"}};
     t_write(t_path(dir, "d.csv"), rows10, strlen(rows10));
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *out, *errs;
