@@ -51,7 +51,8 @@ int emit_files(cg_graph *g, const char *dir)
     char pu[128], file[512];
     const char *src = g->model ? g->model->src.file : g->nnodes ? g->nodes[0].src.file : NULL;
     emit_ctx ec = {
-        g, NULL, g->flavour, g->name, 0, emit_upper(g->name, pu, sizeof pu), emit_source_file(g, src), uses_blas(g)};
+        g,   NULL, g->flavour, g->name, 0, emit_upper(g->name, pu, sizeof pu), emit_source_file(g, src), uses_blas(g),
+        NULL};
     text h = {0}, c = {0}, mt = {0}, w = {0};
     bool main_file = g->model && !g->dep.firmware, weights = g->dep.weights != NULL;
     if (emit_header(&ec, &h) | emit_source(&ec, &c) | (main_file ? emit_main(&ec, &mt) : 0) |

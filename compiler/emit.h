@@ -16,6 +16,8 @@ struct emit_ctx {
     const char *uprefix; /* the prefix in capitals, of the header's macros */
     const char *source;  /* the user's file, escaped, for banners */
     bool uses_blas;      /* host code calls the GEMM shim */
+    int *update_after;   /* while writing a fused train_step: per variable, the schedule step after whose
+                              kernel the optimizer updates it (optim_update_points); NULL otherwise */
 };
 
 /* The C expression of input k of node id inside its kernel: "A[i]" or a literal. */
@@ -76,11 +78,15 @@ void emit_entry_calls(emit_ctx *ec, const entry *e);
 void emit_packing(emit_ctx *ec, const entry *e, const int *ids, int count, const char *packed, bool unpack);
 void emit_entry(emit_ctx *ec, const entry *e);
 void emit_checked(emit_ctx *ec, const entry *e);
+/* emit_optim.c: the optimizer's step in one flat loop after the backward pass; whether a training step fuses
+ * it into the backward pass instead, after which step each parameter is updated then, and the updates after
+ * step k; the clipping function and schedule (-1: a template failed), the header's NAME_learning_rate;
+ * optim.c: the first step's learning rate, a schedule's name. */
 void emit_update(emit_ctx *ec);
-/* emit_optim.c: the optimizer's clipping function and schedule (-1: a template failed), the step's lines
- * for them, the header's NAME_learning_rate; optim.c: the first step's learning rate, a schedule's name. */
+bool optim_fused(const cg_graph *g, const entry *e);
+int *optim_update_points(cg_graph *g, const entry *e);
+void emit_fused_updates(emit_ctx *ec, const entry *e, int k);
 int emit_optim_extras(emit_ctx *ec, text *c);
-void emit_step_extras(emit_ctx *ec);
 void emit_optim_prototypes(emit_ctx *ec, text *t);
 void emit_schedule_fields(emit_ctx *ec, text *t);
 float optim_initial_lr(const cg_optimizer *o);

@@ -1,10 +1,12 @@
 /* emit_entry.c: the entry points of NAME.c (predict, eval_step, train_step;
  * a tape's loss and gradients): each declares a pointer per buffer with its
  * shape, runs its forward pass and its own kernels in schedule order
- * (emit_forward.c: the loss, backward: the chain rule), then the optimizer;
+ * (emit_forward.c: the loss, backward: the chain rule, with the optimizer's
+ * update of each parameter among them, or after them in one flat loop);
  * and their checked forms. */
 #include "cgrad_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* The C expression of node id's storage: every buffer, and every view, is a
@@ -13,27 +15,6 @@ static const char *storage(emit_ctx *ec, int id, char *buf, size_t size)
 {
     snprintf(buf, size, "%s", ec->g->nodes[id].name);
     return buf;
-}
-
-/* The optimizer call after the backward pass of a training step. */
-void emit_update(emit_ctx *ec)
-{
-    char pu[128];
-    emit_upper(ec->prefix, pu, sizeof pu);
-    const optim_row *r = optim_row_of(&ec->g->opt);
-    if (!r)
-        return;
-    text_printf(ec->t, "\n    /* optimizer: one flat loop over the parameter block */\n    s->step += 1;\n");
-    emit_step_extras(ec);
-    text_printf(ec->t, "    %s(s->params, s->grads", r->update);
-    for (int k = 0; k < r->slots; k++) /* slot k of the state block */
-        if (k == 0)
-            text_puts(ec->t, ", s->opt");
-        else if (k == 1)
-            text_printf(ec->t, ", s->opt + %s_TRAINABLE_FLOATS", pu);
-        else
-            text_printf(ec->t, ", s->opt + %d * %s_TRAINABLE_FLOATS", k, pu);
-    text_printf(ec->t, ", %s_TRAINABLE_FLOATS, s->lr%s);\n", pu, r->step ? ", s->step" : "");
 }
 
 /* Copies between a packed array (per sample: tensor 0's floats, then
@@ -238,9 +219,16 @@ void emit_entry(emit_ctx *ec, const entry *e)
     text_puts(ec->t, "\n{\n");
     emit_entry_pointers(ec, e);
     emit_keep_rng(ec, e, false);
-    emit_entry_calls(ec, e);
+    bool fused = optim_fused(g, e);
+    if (fused && !(ec->update_after = optim_update_points(g, e))) {
+        ec->t->oom = true;
+        return;
+    }
+    emit_entry_calls(ec, e); /* a fused optimizer's updates among the backward kernels */
+    free(ec->update_after);
+    ec->update_after = NULL;
     emit_keep_rng(ec, e, true);
-    if (e->kind == ENTRY_TRAIN && deploy_updates(g))
+    if (e->kind == ENTRY_TRAIN && deploy_updates(g) && !fused)
         emit_update(ec);
     for (int i = 0; i < e->nupd; i++) {
         const node *v = &g->nodes[e->upd_var[i]];

@@ -91,7 +91,8 @@ static void emit_pointers(emit_ctx *ec, const entry *e, const bool *used, int lo
 }
 
 /* Calls the kernels of steps [lo, hi) of entry e, each with a comment
- * saying what it computes; the backward ones after the seed of the chain rule. */
+ * saying what it computes; the backward ones after the seed of the chain
+ * rule; in a fused training step, the optimizer's updates after them. */
 static void emit_steps(emit_ctx *ec, const entry *e, int lo, int hi)
 {
     cg_graph *g = ec->g;
@@ -111,6 +112,8 @@ static void emit_steps(emit_ctx *ec, const entry *e, int lo, int hi)
         text_printf(ec->t, "    %s(", kernel_name(g, id, kn, sizeof kn));
         kernel_params(ec, id, KP_CALL, e);
         text_printf(ec->t, "); /* %s */\n", what);
+        if (ec->update_after)
+            emit_fused_updates(ec, e, k);
     }
 }
 
