@@ -164,6 +164,19 @@ static void tape_outputs(emit_ctx *ec, const entry *e)
     }
 }
 
+/* The computation of entry e (emit_entry_calls); in a training step that
+ * fuses its optimizer, each parameter's update among the backward kernels. */
+static void emit_calls_updating(emit_ctx *ec, const entry *e)
+{
+    if (optim_fused(ec->g, e) && !(ec->update_after = optim_update_points(ec->g, e))) {
+        ec->t->oom = true;
+        return;
+    }
+    emit_entry_calls(ec, e);
+    free(ec->update_after);
+    ec->update_after = NULL;
+}
+
 /* Writes the comment above entry point e: what it computes. */
 static void entry_comment(emit_ctx *ec, const entry *e)
 {
@@ -219,16 +232,9 @@ void emit_entry(emit_ctx *ec, const entry *e)
     text_puts(ec->t, "\n{\n");
     emit_entry_pointers(ec, e);
     emit_keep_rng(ec, e, false);
-    bool fused = optim_fused(g, e);
-    if (fused && !(ec->update_after = optim_update_points(g, e))) {
-        ec->t->oom = true;
-        return;
-    }
-    emit_entry_calls(ec, e); /* a fused optimizer's updates among the backward kernels */
-    free(ec->update_after);
-    ec->update_after = NULL;
+    emit_calls_updating(ec, e);
     emit_keep_rng(ec, e, true);
-    if (e->kind == ENTRY_TRAIN && deploy_updates(g) && !fused)
+    if (e->kind == ENTRY_TRAIN && deploy_updates(g) && !optim_fused(g, e))
         emit_update(ec);
     for (int i = 0; i < e->nupd; i++) {
         const node *v = &g->nodes[e->upd_var[i]];

@@ -232,9 +232,9 @@ void emit_fused_updates(emit_ctx *ec, const entry *e, int k)
             continue;
         if (k == first)
             text_printf(ec->t,
-                        "    /* optimizer (%s): this step's counter%s, then each parameter's update once\n"
-                        "     * the backward pass is done with it and its gradient, while both are in cache */\n",
-                        r->words, g->opt.schedule.kind != CG_SCHEDULE_NONE ? " and learning rate" : "");
+                        "    /* optimizer: this step's counter%s, then each parameter's update as soon as the\n"
+                        "     * backward pass is done with it and its gradient, while both are in cache */\n",
+                        g->opt.schedule.kind != CG_SCHEDULE_NONE ? " and learning rate" : "");
         if (k == first)
             emit_step_start(ec);
         first = -1; /* the counter once */

@@ -11,6 +11,9 @@
  *              clip_schedule, tape_clip_schedule and clipvalue_exponential
  *              cases show clipping and schedules: their functions and their
  *              lines in the step.
+ *   fused_matches_flat  a model trained with its updates inside the
+ *              backward pass ends with the same floats as with one flat
+ *              loop after it (Adam, momentum, AdamW; both flavours).
  *   adamw_*    AdamW: its constructor's defaults (Keras'); weight decay, betas
  *              and epsilon refused when NaN, infinite or out of range, at the
  *              user's line, by cg_compile and cg_apply_gradients;
@@ -70,6 +73,9 @@ static const golden_case golden_cases[] = {
                    .decay_steps = 1000,
                    .warmup_target = 1e-3f,
                    .warmup_steps = 100}},
+     false},
+    {"global_clipnorm", /* Adam clipping the gradients' joint norm: every gradient before any update */
+     {.kind = CG_ADAM, .lr = 1e-3f, .beta_1 = 0.9f, .beta_2 = 0.999f, .epsilon = 1e-7f, .global_clipnorm = 2.0f},
      false},
     {"tape_clip_schedule", /* SGD with momentum clipping the gradients' joint norm, a piecewise rate */
      {.kind = CG_SGD,
@@ -149,7 +155,8 @@ static void take_lines(FILE *f, const char *text, const char *from, const char *
 }
 
 /* The optimizer's part of the emitted files of case c: the header's lines naming optimizer
- * state, the update function, the update call (and the tape's NAME_apply_gradients). */
+ * state, the update function, the update calls (a model's with the backward kernels among
+ * them, from the first update on), and the tape's NAME_apply_gradients. */
 static char *optimizer_text(const golden_case *c, const char *dir)
 {
     char path[512], *h, *src, *out = NULL;
@@ -170,7 +177,10 @@ static char *optimizer_text(const golden_case *c, const char *dir)
     }
     fprintf(f, "== %s.c\n", c->name);
     take_lines(f, src, "/* ---- optimizer", "/* ---- ", NULL);
-    take_lines(f, src, "    /* optimizer: one flat loop", NULL, "_update(");
+    if (c->tape)
+        take_lines(f, src, "    /* optimizer: one flat loop", NULL, "_update(");
+    else /* train_step's update calls, among the backward kernels they follow */
+        take_lines(f, src, "    /* optimizer", "    *batch_loss", NULL);
     if (c->tape)
         take_lines(f, src, "/* Applies the optimizer", NULL, "}");
     cr_assert(fclose(f) == 0);
@@ -220,6 +230,95 @@ Test(optimizers, golden)
     for (size_t i = 0; i < sizeof golden_cases / sizeof golden_cases[0]; i++) {
         check_optimizer_golden(&golden_cases[i], CG_PORTABLE);
         check_optimizer_golden(&golden_cases[i], CG_HOST);
+    }
+}
+
+/* ---- fused: each parameter updated inside the backward pass, as the flat loop would ---------- */
+
+#define FUSE_N 8
+#define FUSE_STEPS 5
+#define FUSE_IN 6
+#define FUSE_OUT 4
+
+/* A custom layer: w * x, w one weight per feature (its gradient a sum over the batch), which the
+ * gradient of x reads. */
+static cg_t fuse_scale_call(cg_layer_ctx *layer, cg_t x, void *self)
+{
+    (void)self;
+    cg_t w = cg_add_weight(layer, "w", CG_SHAPE(cg_shape_of(x).dims[1]), cg_uniform(0.5f, 1.5f), true);
+    return cg_mul(w, x);
+}
+
+/* 6 -> Dense(16, relu) -> w * x -> Dense(8, tanh) -> Dense(4), MSE, optimizer opt, built in flavour;
+ * a global_clipnorm keeps its update in one flat loop after the backward pass. */
+static cg_model *fuse_model(hx_module *mod, const char *name, cg_optimizer opt, cg_flavour flavour)
+{
+    cg_model *m = cg_sequential(name, CG_SHAPE(FUSE_IN));
+    cg_model_add(m, cg_dense(16, .activation = CG_RELU));
+    cg_model_add(m, cg_custom_layer("Scale", fuse_scale_call, NULL));
+    cg_model_add(m, cg_dense(8, .activation = CG_TANH));
+    cg_model_add(m, cg_dense(FUSE_OUT));
+    cg_compile(m, .optimizer = opt, .loss = CG_MSE, .batch_size = FUSE_N);
+    cr_assert(!cg_failed(cg_model_graph(m)), "%s", cg_error(cg_model_graph(m)));
+    cr_assert(hx_build_model(mod, m, flavour, NULL) == 0, "%s", mod->err);
+    return m;
+}
+
+/* True when the train_step of mod updates in one flat loop after the backward pass. */
+static bool updates_flat(const hx_module *mod)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.c", mod->dir, mod->name);
+    char *src = hx_read_file(path, NULL);
+    cr_assert(src, "no %s", path);
+    bool flat = strstr(src, "/* optimizer: one flat loop over the parameter block */") != NULL;
+    free(src);
+    return flat;
+}
+
+/* Trains the same model from the same parameters on the same batches with opt updating inside the
+ * backward pass and, clipping at a global norm no gradient reaches, in one flat loop after it: the
+ * losses and every parameter after FUSE_STEPS steps must be the same floats. */
+static void check_fused_matches_flat(cg_optimizer opt, const char *what, cg_flavour flavour)
+{
+    hx_module fused, flat;
+    cg_optimizer wide = opt;
+    wide.global_clipnorm = 1e30f;
+    cg_model *mf = fuse_model(&fused, "fused", opt, flavour), *ml = fuse_model(&flat, "flat", wide, flavour);
+    cr_assert(!updates_flat(&fused) && updates_flat(&flat), "%s: fused and flat builds are not so", what);
+    cr_assert(fused.param_floats == flat.param_floats);
+    memcpy(flat.params, fused.params, sizeof(float) * (size_t)fused.param_floats);
+    static float x[FUSE_N * FUSE_IN], y[FUSE_N * FUSE_OUT];
+    uint64_t s = 4242;
+    for (int k = 0; k < FUSE_STEPS; k++) {
+        for (int i = 0; i < FUSE_N * (FUSE_IN + FUSE_OUT); i++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            float u = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f;
+            *(i < FUSE_N * FUSE_IN ? &x[i] : &y[i - FUSE_N * FUSE_IN]) = u;
+        }
+        float lf, ll, metric;
+        fused.train_step(fused.state, FUSE_N, x, y, &lf, &metric);
+        flat.train_step(flat.state, FUSE_N, x, y, &ll, &metric);
+        cr_expect(memcmp(&lf, &ll, sizeof lf) == 0, "%s: step %d: loss %.9g fused, %.9g flat", what, k + 1, (double)lf,
+                  (double)ll);
+    }
+    for (long i = 0; i < fused.param_floats; i++)
+        if (memcmp(&fused.params[i], &flat.params[i], sizeof(float))) {
+            cr_expect(false, "%s: after %d steps parameter float %ld is %.9g fused, %.9g flat", what, FUSE_STEPS, i,
+                      (double)fused.params[i], (double)flat.params[i]);
+            break;
+        }
+    hx_close(&fused), hx_close(&flat);
+    cg_model_free(mf), cg_model_free(ml);
+}
+
+Test(optimizers, fused_matches_flat, .timeout = 120)
+{
+    for (int k = 0; k < 2; k++) {
+        cg_flavour fl = k ? CG_HOST : CG_PORTABLE;
+        check_fused_matches_flat(cg_adam(0.01f), k ? "Adam (host)" : "Adam (portable)", fl);
+        check_fused_matches_flat(cg_sgd(0.05f, 0.9f, false), k ? "momentum (host)" : "momentum (portable)", fl);
+        check_fused_matches_flat(cg_adamw(0.01f, 0.1f), k ? "AdamW (host)" : "AdamW (portable)", fl);
     }
 }
 

@@ -497,15 +497,18 @@ void tiny_mlp_train_step_weighted(tiny_mlp_state *s, int n, const float *x, cons
     d_loss_softmax_xent_bwd(n, sample_weight, d_loss_softmax_xent); /* d_loss_softmax_xent: dA = dY * B, with dY = 1.0f / n, B = sample_weight */
     d_dense_2_out_bwd(n, dense_2_out, y, d_loss_softmax_xent, d_dense_2_out); /* d_dense_2_out = d_loss_softmax_xent * (softmax(dense_2_out) - y) */
     d_dense_2_bias_bwd(n, d_dense_2_out, d_dense_2_bias); /* d_dense_2_bias = sum of d_dense_2_out over axes {0} */
+    /* optimizer: this step's counter, then each parameter's update as soon as the
+     * backward pass is done with it and its gradient, while both are in cache */
+    s->step += 1;
+    sgd_momentum_update(s->params + TINY_MLP_DENSE_2_BIAS, d_dense_2_bias, s->opt + TINY_MLP_DENSE_2_BIAS, 2, s->lr); /* dense_2/bias */
     d_dense_1_out_bwd(n, d_dense_2_out, dense_2_kernel, d_dense_1_out); /* d_dense_1_out = d_dense_2_out . dense_2_kernel^T */
     d_dense_2_kernel_bwd(n, dense_1_out, d_dense_2_out, d_dense_2_kernel); /* d_dense_2_kernel = dense_1_out^T . d_dense_2_out */
+    sgd_momentum_update(s->params + TINY_MLP_DENSE_2_KERNEL, d_dense_2_kernel, s->opt + TINY_MLP_DENSE_2_KERNEL, 6, s->lr); /* dense_2/kernel */
     d_dense_1_z_bwd(n, dense_1_out, d_dense_1_out, d_dense_1_z); /* d_dense_1_z = d_dense_1_out * relu'(.), from the output dense_1_out */
     d_dense_1_bias_bwd(n, d_dense_1_z, d_dense_1_bias); /* d_dense_1_bias = sum of d_dense_1_z over axes {0} */
+    sgd_momentum_update(s->params + TINY_MLP_DENSE_1_BIAS, d_dense_1_bias, s->opt + TINY_MLP_DENSE_1_BIAS, 3, s->lr); /* dense_1/bias */
     d_dense_1_kernel_bwd(n, x, d_dense_1_z, d_dense_1_kernel); /* d_dense_1_kernel = x^T . d_dense_1_z */
-
-    /* optimizer: one flat loop over the parameter block */
-    s->step += 1;
-    sgd_momentum_update(s->params, s->grads, s->opt, TINY_MLP_TRAINABLE_FLOATS, s->lr);
+    sgd_momentum_update(s->params + TINY_MLP_DENSE_1_KERNEL, d_dense_1_kernel, s->opt + TINY_MLP_DENSE_1_KERNEL, 12, s->lr); /* dense_1/kernel */
 
     *batch_loss = loss[0];
     batch_metrics[0] = metric[0]; /* accuracy */
