@@ -184,8 +184,8 @@ int quant_emit(cg_graph *g, const char *dir)
     quant *q = g->dep.quant;
     char pu[128], file[512];
     const char *src = g->model ? g->model->src.file : NULL;
-    emit_ctx ec = {g,    NULL, g->flavour, g->name, 0, emit_upper(g->name, pu, sizeof pu), emit_source_file(g, src),
-                   false};
+    emit_ctx ec = {g,     NULL, g->flavour, g->name, 0, emit_upper(g->name, pu, sizeof pu), emit_source_file(g, src),
+                   false, NULL};
     text h = {0}, c = {0};
     q->flash = flash_bytes(q);
     emit_int8_header(&ec, q, &h);
