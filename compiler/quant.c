@@ -353,6 +353,11 @@ int quant_build(cg_graph *g, const char *data, int samples)
     if (!g->model)
         return graph_error(g, (cg_src){0}, -1, "%s: --quantize int8 needs a model (cg_compile), not a tape graph",
                            g->name);
+    if (g->model->noutputs != 1 || g->model->spec[0].loss != CG_SPARSE_CATEGORICAL_CROSSENTROPY)
+        return graph_error(g, g->model->src, -1,
+                           "%s: --quantize int8 covers classifiers with one output and class-index labels (sparse "
+                           "categorical cross-entropy) so far; this model's loss is %s",
+                           g->name, g->model->noutputs != 1 ? "a weighted sum" : loss_name(g->model->spec[0].loss));
     cgrt_dataset train = {0}, test = {0};
     rows r;
     memset(&r, 0, sizeof r);

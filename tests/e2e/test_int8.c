@@ -189,3 +189,16 @@ Test(int8, bad_flags_fail_with_a_message)
     cr_assert(strstr(r.err, "unknown quantize 'int4'"), "%s", r.err);
     e2e_run_free(&r);
 }
+
+/* A forecaster (MSE on a time series) is not a classifier: refused by name, not by its labels. */
+Test(int8, a_regression_model_is_refused_naming_its_loss)
+{
+    const char *tmp = e2e_tmpdir();
+    const char *ckpt = TRAIN(tmp, ELEC_MLP, "--epochs", "0");
+    e2e_run r = E2E_RUN(tmp, tmp, ELEC_MLP_GEN, "-o", e2e_path(tmp, "fw"), "--target", "firmware", "--mode", "predict",
+                        "--weights", ckpt, "--quantize", "int8", "--calibrate",
+                        SOURCE_DIR "/examples/data/elec_equip.csv");
+    cr_assert_neq(r.status, 0);
+    cr_assert(strstr(r.err, "covers classifiers") && strstr(r.err, "mean_squared_error"), "%s", r.err);
+    e2e_run_free(&r);
+}
