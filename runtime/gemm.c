@@ -196,7 +196,8 @@ static void product(int ta, int tb, int m, int n, int k, const float *a, int lda
 
 /* The library is built for the baseline; its one loop that does the
  * arithmetic itself (batch-1 products and bias gradients) is compiled
- * again for x86-64-v3 and v4, and the loader picks the copy the CPU runs. */
+ * again for x86-64-v3 and v4, and the loader picks the copy the CPU runs.
+ * (Not static: clang 14 drops a static function's v3 copy.) */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__ELF__)
 #define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
@@ -205,8 +206,8 @@ static void product(int ta, int tb, int m, int n, int k, const float *a, int lda
 
 /* y += rows [lo, hi) of w (n floats each) weighted by x, or summed when x is
  * NULL, four rows at a time. */
-VECTOR_CLONES static void gemv_rows(long lo, long hi, long n, const float *restrict x, const float *restrict w,
-                                    float *restrict y)
+VECTOR_CLONES void gemm_gemv_rows(long lo, long hi, long n, const float *restrict x, const float *restrict w,
+                                  float *restrict y)
 {
     long r = lo;
     for (; r + 4 <= hi; r += 4) {
@@ -244,7 +245,7 @@ static void run_part(const job *j, int p, int parts)
         if (p > 0)
             for (long c = 0; c < n; c++)
                 y[c] = 0.0f;
-        gemv_rows(lo, hi, n, x, j->b, y);
+        gemm_gemv_rows(lo, hi, n, x, j->b, y);
         return;
     }
     if (j->split == SPLIT_ROWS) { /* rows lo..hi of C need rows lo..hi of op(A); whole tiles of 12 rows */

@@ -13,6 +13,10 @@ int gemm_kernel_ready(void);
 void gemm_kernel(int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta,
                  float *c, int ldc);
 
+/* y += rows [lo, hi) of w (n floats each) weighted by x, or summed when x
+ * is NULL: the GEMV loop, in copies for x86-64-v4, v3 and the baseline. */
+void gemm_gemv_rows(long lo, long hi, long n, const float *restrict x, const float *restrict w, float *restrict y);
+
 /* The CPUs that a cgroup CPU quota allows, from the text of cgroup v2's
  * cpu.max ("max 100000", or "QUOTA PERIOD" in microseconds) and of v1's
  * cpu.cfs_quota_us and cpu.cfs_period_us (a quota of -1: none); either may
