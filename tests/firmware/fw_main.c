@@ -7,7 +7,9 @@
  * ...) and holds raw inputs as C arrays: the program reads no files. It
  * defines FW_PREDICT (predict each input alone) or FW_TRAIN (train steps on
  * one batch), and FW_INIT when the state comes from model_init(&state, 42)
- * (a predict build with weights in flash needs no init).
+ * (a predict build with weights in flash needs no init). FW_INT8 adds a run
+ * of the --quantize int8 model (NAME_int8.h) on the same inputs after the
+ * float predictions.
  *
  * Raw inputs (pixel values 0-255, token ids, ...) become the model's inputs
  * as the header says: raw * MODEL_INPUT_SCALE + MODEL_INPUT_OFFSET.
@@ -16,6 +18,8 @@
  *   state_bytes S          sizeof(model_state) as the target compiler lays it out
  *   ram_bytes R            the header's NAME_RAM_BYTES
  *   predict I V0 V1 ...    the outputs for input I
+ *   int8 I C Y0 Y1 ...     the int8 model's class C and int8 outputs for input I
+ *                          (each Y as its byte, 0-255; FW_INT8 only)
  *   loss K L               the loss train step K reported
  *   instructions WHAT N    instructions one call took (0 where not counted)
  *   error WHAT CODE        an entry point refused its arguments (exit 2)
@@ -88,6 +92,34 @@ static void run_predict(void)
 }
 #endif
 
+#ifdef FW_INT8
+/* Quantizes each of the FW_SAMPLES inputs and runs the int8 model on it,
+ * printing its class and int8 outputs; counts both calls. */
+static void run_int8(void)
+{
+    static float x[MODEL_IN_FEATURES], out[MODEL_OUT_FEATURES];
+    static int8_t q[MODEL_IN_FEATURES], y[MODEL_OUT_FEATURES];
+    for (int i = 0; i < FW_SAMPLES; i++) {
+        preprocess(fw_inputs + (long)i * MODEL_IN_FEATURES, x, MODEL_IN_FEATURES);
+        board_count_start();
+        model_quantize_input(x, q);
+        put_instructions("quantize_int8");
+        board_count_start();
+        int c = model_predict_int8(q, y, out);
+        put_instructions("predict_int8");
+        board_puts("int8 ");
+        print_u64((uint64_t)i);
+        board_puts(" ");
+        print_u64((uint64_t)c);
+        for (int j = 0; j < MODEL_OUT_FEATURES; j++) {
+            board_puts(" ");
+            print_u64((uint8_t)y[j]);
+        }
+        board_puts("\n");
+    }
+}
+#endif
+
 #ifdef FW_TRAIN
 /* Takes FW_STEPS train steps on the batch of FW_SAMPLES inputs and labels,
  * printing the loss of each (the loss before that step's update). */
@@ -121,6 +153,9 @@ int main(void)
 #endif
 #ifdef FW_PREDICT
     run_predict();
+#endif
+#ifdef FW_INT8
+    run_int8();
 #endif
 #ifdef FW_TRAIN
     run_train();

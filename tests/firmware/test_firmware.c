@@ -12,7 +12,12 @@
  * predict arena) and predicts a few inputs one at a time. Train: the
  * firmware is emitted in train mode at the example's batch and takes
  * TRAIN_STEPS steps on one batch from NAME_init(s, 42), as a device
- * learning on its own would. The board's results are compared with
+ * learning on its own would. For the MLPs the predict build also has the
+ * int8 model (--quantize int8, calibrated on the same rows the binary trained
+ * on), run on the same inputs after the float predictions: its int8 outputs
+ * and classes must be the same on the board and the host (integer arithmetic
+ * but for quantizing the input), and it must take fewer instructions per
+ * inference than the float predict. The board's results are compared with
  *   (a) the same sources and driver built for this host with
  *       `cc -std=c99 -ffp-contract=off`: the same float operations in the same
  *       order, so the same bits. Recurrent models call expf and tanhf, where
@@ -297,16 +302,32 @@ static void write_fw_model(const char *dir, const fw_model *m, const samples *s,
     cr_assert_eq(fclose(f), 0, "cannot write %s", path);
 }
 
+/* Appends to dir/fw_model.h what fw_main.c's FW_INT8 run needs: model m's
+ * int8 header and entry points. */
+static void add_int8_to_fw_model(const char *dir, const fw_model *m)
+{
+    const char *path = e2e_path(dir, "fw_model.h");
+    FILE *f = fopen(path, "a");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fprintf(f, "\n#include \"%s_int8.h\"\n#define FW_INT8\n", m->name);
+    fprintf(f, "#define model_quantize_input %s_quantize_input\n#define model_predict_int8 %s_predict_int8\n", m->name,
+            m->name);
+    cr_assert_eq(fclose(f), 0, "cannot write %s", path);
+}
+
 /* Appends -Isrc and the emitted sources to c: src/NAME.c, and src/NAME_weights.c
- * when the build has one (paths in bufs, which must outlive c). */
-static void add_model_sources(command *c, const char *src, const fw_model *m, char bufs[3][1024])
+ * and src/NAME_int8.c when the build has them (paths in bufs, which must outlive c). */
+static void add_model_sources(command *c, const char *src, const fw_model *m, char bufs[4][1024])
 {
     snprintf(bufs[0], sizeof bufs[0], "-I%s", src);
     snprintf(bufs[1], sizeof bufs[1], "%s/%s.c", src, m->name);
     snprintf(bufs[2], sizeof bufs[2], "%s/%s_weights.c", src, m->name);
+    snprintf(bufs[3], sizeof bufs[3], "%s/%s_int8.c", src, m->name);
     COMMAND_ADD(c, bufs[0], bufs[1]);
     if (e2e_exists(bufs[2]))
         COMMAND_ADD(c, bufs[2]);
+    if (e2e_exists(bufs[3]))
+        COMMAND_ADD(c, bufs[3]);
 }
 
 /* Cross-compiles fw_main.c with the emitted sources in src and the MPS2
@@ -315,7 +336,7 @@ static void add_model_sources(command *c, const char *src, const fw_model *m, ch
  * Warnings fail the build (-Wdouble-promotion included). */
 static const char *build_target(const char *tmp, const fw_model *m, const char *src)
 {
-    char bufs[3][1024], map[1024];
+    char bufs[4][1024], map[1024];
     const char *elf = e2e_path(tmp, "fw.elf");
     command c = {{NULL}, 0};
     snprintf(map, sizeof map, "-Wl,-Map=%s/fw.map", tmp);
@@ -352,7 +373,7 @@ static char *run_target(const char *tmp, const char *elf)
  * -std=c99 -ffp-contract=off) and runs it; returns its output. */
 static char *run_host(const char *tmp, const fw_model *m, const char *src)
 {
-    char bufs[3][1024];
+    char bufs[4][1024];
     const char *exe = e2e_path(tmp, "fw_host");
     command c = {{NULL}, 0};
     COMMAND_ADD(&c, "cc", "-std=c99", "-ffp-contract=off", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror",
@@ -543,12 +564,20 @@ static bool is_state(const char *sym, char kind, const fw_model *m)
     return kind == 'b' && !strcmp(sym, "state");
 }
 
+/* A table of NAME_int8.c: read-only data named NAME_int8_<layer>_<what>. */
+static bool is_int8_table(const char *sym, char kind, const fw_model *m)
+{
+    size_t n = strlen(m->name);
+    return kind == 'R' && !strncmp(sym, m->name, n) && !strncmp(sym + n, "_int8_", 6);
+}
+
 /* A weight array of NAME_weights.c: read-only data named NAME_<param>
- * (NAME_params_info, the parameters' names and shapes, is not one). */
+ * (NAME_params_info, the parameters' names and shapes, and the int8 tables are not). */
 static bool is_weight(const char *sym, char kind, const fw_model *m)
 {
     size_t n = strlen(m->name);
-    return kind == 'R' && !strncmp(sym, m->name, n) && sym[n] == '_' && strcmp(sym + n, "_params_info") != 0;
+    return kind == 'R' && !strncmp(sym, m->name, n) && sym[n] == '_' && strcmp(sym + n, "_params_info") != 0 &&
+           !is_int8_table(sym, kind, m);
 }
 
 /* The sizes of elf's symbols that keep() accepts, added up (arm-none-eabi-nm -S);
@@ -583,16 +612,19 @@ static unsigned long long header_define(const char *h, const char *name)
 }
 
 /* Checks that the weight arrays linked into elf take the header's
- * NAME_FLASH_BYTES, and returns that. */
-static unsigned long long check_flash_bytes(const char *tmp, const fw_model *m, const char *src, const char *elf)
+ * NAME_FLASH_BYTES (with int8, that the int8 tables take NAME_int8.h's
+ * NAME_INT8_FLASH_BYTES), and returns that. */
+static unsigned long long check_flash_bytes(const char *tmp, const fw_model *m, const char *src, const char *elf,
+                                            bool int8)
 {
     char name[256], macro[128];
     int arrays;
-    snprintf(name, sizeof name, "%s.h", m->name);
-    snprintf(macro, sizeof macro, "%s_FLASH_BYTES", m->upper);
+    snprintf(name, sizeof name, "%s%s.h", m->name, int8 ? "_int8" : "");
+    snprintf(macro, sizeof macro, "%s%s_FLASH_BYTES", m->upper, int8 ? "_INT8" : "");
     char *h = e2e_read(e2e_path(src, name), NULL);
     cr_assert_not_null(h);
-    unsigned long long flash = header_define(h, macro), sum = symbol_bytes(tmp, elf, is_weight, m, &arrays);
+    unsigned long long flash = header_define(h, macro),
+                       sum = symbol_bytes(tmp, elf, int8 ? is_int8_table : is_weight, m, &arrays);
     free(h);
     cr_assert(flash > 0 && sum == flash, "%s: the %d weight arrays take %llu B in the ELF, %s says %llu", m->name,
               arrays, sum, macro, flash);
@@ -679,22 +711,80 @@ static void compare_sample(const fw_model *m, int i, const float *b, const float
     }
 }
 
+/* Reads the int8 record of input i in text ("int8 I C Y0 Y1 ..."): the
+ * class into *cls and the int8 outputs into y; returns how many. */
+static int record_int8(const char *text, int i, int *cls, int8_t *y, int max)
+{
+    const char *p = record(text, "int8", i);
+    char *end;
+    int n = 0;
+    cr_assert_not_null(p, "no \"int8 %d\" record in:\n%.3000s", i, text);
+    *cls = (int)strtol(p, &end, 10);
+    cr_assert(end != p, "bad \"int8 %d\" record in:\n%.3000s", i, text);
+    for (p = end; n < max && *p == ' '; p = end) {
+        long v = strtol(p, &end, 10);
+        cr_assert(end != p + 1 && v >= 0 && v <= 255, "bad \"int8 %d\" record in:\n%.3000s", i, text);
+        y[n++] = (int8_t)(v > 127 ? v - 256 : v);
+    }
+    return n;
+}
+
+/* Checks the int8 model's run against the host's: the same class and int8
+ * outputs for every input, the class the index of the largest output; and
+ * that an int8 inference takes fewer instructions than the float predict.
+ * board holds the float predictions (outs each) and flash the int8 tables'
+ * bytes, for the log. */
+static void check_int8(const fw_model *m, const char *target, const char *host, float board[][MAX_OUT], int outs,
+                       unsigned long long flash)
+{
+    int same_class = 0;
+    for (int i = 0; i < PREDICT_SAMPLES; i++) {
+        int8_t yb[MAX_OUT], yh[MAX_OUT];
+        int cb, ch, best = 0;
+        cr_assert_eq(record_int8(target, i, &cb, yb, MAX_OUT), outs, "%s input %d: int8 outputs", m->name, i);
+        cr_assert_eq(record_int8(host, i, &ch, yh, MAX_OUT), outs, "host run:\n%s", host);
+        for (int j = 0; j < outs; j++) {
+            cr_assert_eq(yb[j], yh[j], "%s input %d int8 output %d: %d on the board, %d on the host", m->name, i, j,
+                         yb[j], yh[j]);
+            best = yb[j] > yb[best] ? j : best;
+        }
+        cr_assert_eq(cb, ch, "%s input %d: int8 class %d on the board, %d on the host", m->name, i, cb, ch);
+        cr_assert_eq(cb, best, "%s input %d: int8 class %d, but output %d is the largest", m->name, i, cb, best);
+        same_class += cb == argmax(board[i], outs);
+    }
+    unsigned long long f = record_value(target, "instructions predict"),
+                       q = record_value(target, "instructions predict_int8"),
+                       in = record_value(target, "instructions quantize_int8");
+    cr_assert_lt(q, f, "%s: the int8 inference takes %llu instructions, the float predict %llu", m->name, q, f);
+    cr_log_info("%s int8: tables %llu B = %s_INT8_FLASH_BYTES; outputs and classes board = host on %d inputs, class "
+                "as float's on %d; instructions per inference: float %llu, int8 %llu (%.2fx fewer), quantizing the "
+                "input %llu more",
+                m->name, flash, m->upper, PREDICT_SAMPLES, same_class, f, q, (double)f / (double)q, in);
+}
+
 /* Trains the binary briefly, emits predict firmware from its checkpoint,
  * and predicts PREDICT_SAMPLES inputs at batch 1 on the board, on the host
- * from the same sources, and with the binary from the checkpoint; compares them. */
-static void check_predict(const fw_model *m)
+ * from the same sources, and with the binary from the checkpoint; compares
+ * them. With int8, the build also has the int8 model (check_int8). */
+static void check_predict(const fw_model *m, bool int8)
 {
     const char *tmp = e2e_tmpdir();
     need_toolchain(tmp);
     samples s = load_samples(m, FIT_SAMPLES), first = s;
     first.n = PREDICT_SAMPLES;
-    const char *ckpt = binary_checkpoint(tmp, m, &s);
-    const char *src = EMIT_FIRMWARE(tmp, m, "--mode", "predict", "--weights", ckpt, "--max-batch", "1");
+    const char *ckpt = binary_checkpoint(tmp, m, &s), *data = e2e_path(tmp, "data");
+    const char *opts[] = {"--mode",     "predict", "--weights",   ckpt, "--max-batch", "1",
+                          "--quantize", "int8",    "--calibrate", data, NULL};
+    if (!int8) /* the float model alone */
+        opts[6] = NULL;
+    const char *src = emit_firmware(tmp, m, opts);
     write_fw_model(src, m, &first, false);
+    if (int8)
+        add_int8_to_fw_model(src, m);
     const char *elf = build_target(tmp, m, src);
     char *target = run_target(tmp, elf), *host = run_host(tmp, m, src);
     check_board_run(tmp, m, elf, target, "predict");
-    unsigned long long flash = check_flash_bytes(tmp, m, src, elf);
+    unsigned long long flash = check_flash_bytes(tmp, m, src, elf, false);
 
     float board[PREDICT_SAMPLES][MAX_OUT], desk[MAX_OUT], bin[PREDICT_SAMPLES * MAX_OUT];
     int outs = record_floats(target, "predict", 0, board[0], MAX_OUT), classes[PREDICT_SAMPLES];
@@ -715,6 +805,8 @@ static void check_predict(const fw_model *m)
     cr_log_info("%s predict: weights %llu B = %s_FLASH_BYTES; board vs host: %u ulps, %.3g at most; vs the "
                 "training binary %.3g at most; classes %d/%d; %llu instructions per inference (%.0f FLOPs)",
                 m->name, flash, m->upper, a.ulps, a.host, a.binary, PREDICT_SAMPLES, PREDICT_SAMPLES, insns, flops);
+    if (int8)
+        check_int8(m, target, host, board, outs, check_flash_bytes(tmp, m, src, elf, true));
     free(target);
     free(host);
     samples_free(&s);
@@ -761,29 +853,29 @@ static void check_train(const fw_model *m)
 
 Test(firmware, digits_mlp_predict)
 {
-    check_predict(&digits);
+    check_predict(&digits, true);
 }
 
 Test(firmware, fashion_cnn_predict)
 {
-    check_predict(&fashion_cnn);
+    check_predict(&fashion_cnn, false);
 }
 
 Test(firmware, sequence_sum_predict)
 {
-    check_predict(&sequence_sum);
+    check_predict(&sequence_sum, false);
 }
 
 /* 940 KB of weights, all in flash: the state is the 1.5 KB arena. */
 Test(firmware, fashion_mlp_predict)
 {
-    check_predict(&fashion_mlp);
+    check_predict(&fashion_mlp, true);
 }
 
 /* The microcontroller hello-world model (examples/sine), as onnx2c and TFLite Micro report it. */
 Test(firmware, sine_predict)
 {
-    check_predict(&sine);
+    check_predict(&sine, false);
 }
 
 Test(firmware, digits_mlp_train)
