@@ -11,6 +11,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* E2E_SANITIZED: this is a sanitizer build. `cgrad build` links model programs
+ * against libcgrad, which such a build instruments while the programs it links
+ * are not, so the tests that build a model with the tool skip there
+ * (scripts/test.sh runs the suites under the sanitizers for everything else). */
+#if defined(__SANITIZE_ADDRESS__)
+#define E2E_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define E2E_SANITIZED 1
+#endif
+#endif
+
 /* The outcome of one process run. */
 typedef struct e2e_run {
     int status;     /* exit status; 128 + signal when killed by a signal; 127 when exec failed */

@@ -422,17 +422,6 @@ Test(bad_input, fifo_or_device_as_data)
     e2e_run_free(&r);
 }
 
-/* `cgrad build` links model programs against libcgrad, which a sanitizer build instruments while the
- * programs it links are not: there, the tests that build a model are skipped (scripts/test.sh runs this
- * suite under the sanitizers for everything else). */
-#if defined(__SANITIZE_ADDRESS__)
-#define E2E_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define E2E_SANITIZED 1
-#endif
-#endif
-
 /* Builds tmp/NAME.c (the text) with cgrad build into tmp/out; returns the binary, or NULL when the build
  * fails (its output in *r, which the caller frees). */
 static const char *build_model(const char *tmp, const char *name, const char *text, e2e_run *r)

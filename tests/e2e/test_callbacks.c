@@ -17,16 +17,6 @@
 
 TestSuite(callbacks, .timeout = 240, .fini = e2e_cleanup);
 
-/* `cgrad build` links model programs against libcgrad, which a sanitizer build instruments while the
- * programs it links are not: there, the tests that build a model are skipped. */
-#if defined(__SANITIZE_ADDRESS__)
-#define E2E_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define E2E_SANITIZED 1
-#endif
-#endif
-
 /* The model program: iris, Dense(8, relu) -> Dense(3), with callbacks; CALLBACKS is their initializer. */
 #define MODEL_SRC(CALLBACKS)                                                                       \
     "#include <cgrad.h>\n"                                                                         \

@@ -22,16 +22,6 @@
 
 TestSuite(gradcheck, .timeout = 300, .fini = e2e_cleanup);
 
-/* `cgrad build` links model programs against libcgrad, which a sanitizer build instruments while the
- * programs it links are not: there, the test that builds a model is skipped. */
-#if defined(__SANITIZE_ADDRESS__)
-#define E2E_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define E2E_SANITIZED 1
-#endif
-#endif
-
 /* The value after "worst_rel=" in the verdict line; asserts it is a finite number. */
 static double worst_rel(const char *verdict)
 {

@@ -18,16 +18,6 @@
 
 TestSuite(label, .timeout = 240, .fini = e2e_cleanup);
 
-/* `cgrad build` links model programs against libcgrad, which a sanitizer build instruments while the
- * programs it links are not: there, the tests that build a model are skipped. */
-#if defined(__SANITIZE_ADDRESS__)
-#define E2E_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define E2E_SANITIZED 1
-#endif
-#endif
-
 static const char *const species[3] = {"setosa", "versicolor", "virginica"};
 
 /* Writes tmp/iris_named.csv: "sepal_length,sepal_width,species,petal_length,petal_width", the rows of
